@@ -1,0 +1,197 @@
+/**
+ * Named constants of the KVM ABI and of the x86 architecture that kvmkit
+ * uses: exit reasons, capabilities, memory-slot and guest-debug flags, MP
+ * states, MSR indices, and CR0/CR4/EFER/RFLAGS bits. Values as in
+ * include/uapi/linux/kvm.h, arch/x86/include/uapi/asm/kvm.h and the SDM.
+ *
+ * @module
+ */
+
+/** The API version every KVM since 2.6.22 reports: KVM_GET_API_VERSION. */
+export const KVM_API_VERSION = 12;
+
+/** `kvm_run.exit_reason` values (KVM_EXIT_*). */
+export const KVM_EXIT_UNKNOWN = 0;
+export const KVM_EXIT_EXCEPTION = 1;
+export const KVM_EXIT_IO = 2;
+export const KVM_EXIT_HYPERCALL = 3;
+export const KVM_EXIT_DEBUG = 4;
+export const KVM_EXIT_HLT = 5;
+export const KVM_EXIT_MMIO = 6;
+export const KVM_EXIT_IRQ_WINDOW_OPEN = 7;
+export const KVM_EXIT_SHUTDOWN = 8;
+export const KVM_EXIT_FAIL_ENTRY = 9;
+export const KVM_EXIT_INTR = 10;
+export const KVM_EXIT_SET_TPR = 11;
+export const KVM_EXIT_TPR_ACCESS = 12;
+export const KVM_EXIT_NMI = 16;
+export const KVM_EXIT_INTERNAL_ERROR = 17;
+export const KVM_EXIT_SYSTEM_EVENT = 24;
+
+/** `kvm_run.io.direction`. */
+export const KVM_EXIT_IO_IN = 0;
+export const KVM_EXIT_IO_OUT = 1;
+
+/** `kvm_run.internal.suberror` values. */
+export const KVM_INTERNAL_ERROR_EMULATION = 1;
+export const KVM_INTERNAL_ERROR_SIMUL_EX = 2;
+export const KVM_INTERNAL_ERROR_DELIVERY_EV = 3;
+export const KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON = 4;
+
+/** Capabilities for KVM_CHECK_EXTENSION (KVM_CAP_*). */
+export const KVM_CAP_IRQCHIP = 0;
+export const KVM_CAP_HLT = 1;
+export const KVM_CAP_USER_MEMORY = 3;
+export const KVM_CAP_SET_TSS_ADDR = 4;
+export const KVM_CAP_VAPIC = 6;
+export const KVM_CAP_EXT_CPUID = 7;
+export const KVM_CAP_NR_VCPUS = 9;
+export const KVM_CAP_NR_MEMSLOTS = 10;
+export const KVM_CAP_PIT = 11;
+export const KVM_CAP_NOP_IO_DELAY = 12;
+export const KVM_CAP_MP_STATE = 14;
+export const KVM_CAP_SYNC_MMU = 16;
+export const KVM_CAP_IOMMU = 18;
+export const KVM_CAP_USER_NMI = 22;
+export const KVM_CAP_SET_GUEST_DEBUG = 23;
+export const KVM_CAP_IRQ_ROUTING = 25;
+export const KVM_CAP_IRQ_INJECT_STATUS = 26;
+export const KVM_CAP_SET_BOOT_CPU_ID = 34;
+export const KVM_CAP_SET_IDENTITY_MAP_ADDR = 37;
+export const KVM_CAP_IRQFD = 32;
+export const KVM_CAP_PIT2 = 33;
+export const KVM_CAP_PIT_STATE2 = 35;
+export const KVM_CAP_IOEVENTFD = 36;
+export const KVM_CAP_ADJUST_CLOCK = 39;
+export const KVM_CAP_VCPU_EVENTS = 41;
+export const KVM_CAP_PCI_SEGMENT = 47;
+export const KVM_CAP_INTR_SHADOW = 49;
+export const KVM_CAP_DEBUGREGS = 50;
+export const KVM_CAP_X86_ROBUST_SINGLESTEP = 51;
+export const KVM_CAP_XSAVE = 55;
+export const KVM_CAP_XCRS = 56;
+export const KVM_CAP_TSC_CONTROL = 60;
+export const KVM_CAP_GET_TSC_KHZ = 61;
+export const KVM_CAP_MAX_VCPUS = 66;
+export const KVM_CAP_READONLY_MEM = 81;
+export const KVM_CAP_IMMEDIATE_EXIT = 136;
+export const KVM_CAP_MAX_VCPU_ID = 128;
+export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+export const KVM_CAP_XSAVE2 = 208;
+
+/** `kvm_userspace_memory_region.flags`. */
+export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
+export const KVM_MEM_READONLY = 1 << 1;
+
+/** `kvm_guest_debug.control`. */
+export const KVM_GUESTDBG_ENABLE = 0x00000001;
+export const KVM_GUESTDBG_SINGLESTEP = 0x00000002;
+export const KVM_GUESTDBG_USE_SW_BP = 0x00010000;
+export const KVM_GUESTDBG_USE_HW_BP = 0x00020000;
+export const KVM_GUESTDBG_INJECT_DB = 0x00040000;
+export const KVM_GUESTDBG_INJECT_BP = 0x00080000;
+export const KVM_GUESTDBG_BLOCKIRQ = 0x00100000;
+
+/** `kvm_mp_state.mp_state`. */
+export const KVM_MP_STATE_RUNNABLE = 0;
+export const KVM_MP_STATE_UNINITIALIZED = 1;
+export const KVM_MP_STATE_INIT_RECEIVED = 2;
+export const KVM_MP_STATE_HALTED = 3;
+export const KVM_MP_STATE_SIPI_RECEIVED = 4;
+
+/** `kvm_cpuid_entry2.flags`. */
+export const KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1 << 0;
+
+/** `kvm_pit_config.flags`. */
+export const KVM_PIT_SPEAKER_DUMMY = 1;
+
+/** The size of `kvm_lapic_state.regs`. */
+export const KVM_APIC_REG_SIZE = 0x400;
+/** The most entries `kvm_xcrs` holds. */
+export const KVM_MAX_XCRS = 16;
+/** The kernel's page size on x86. */
+export const PAGE_SIZE = 4096;
+
+/** MSR indices (SDM vol. 4, AMD APM vol. 2). */
+export const MSR_IA32_TSC = 0x10;
+export const MSR_IA32_APICBASE = 0x1b;
+export const MSR_IA32_SYSENTER_CS = 0x174;
+export const MSR_IA32_SYSENTER_ESP = 0x175;
+export const MSR_IA32_SYSENTER_EIP = 0x176;
+export const MSR_IA32_MISC_ENABLE = 0x1a0;
+export const MSR_IA32_CR_PAT = 0x277;
+export const MSR_EFER = 0xc0000080;
+export const MSR_STAR = 0xc0000081;
+export const MSR_LSTAR = 0xc0000082;
+export const MSR_CSTAR = 0xc0000083;
+export const MSR_SYSCALL_MASK = 0xc0000084;
+export const MSR_FS_BASE = 0xc0000100;
+export const MSR_GS_BASE = 0xc0000101;
+export const MSR_KERNEL_GS_BASE = 0xc0000102;
+export const MSR_TSC_AUX = 0xc0000103;
+
+/** CR0 bits. */
+export const X86_CR0_PE = 1n << 0n;
+export const X86_CR0_MP = 1n << 1n;
+export const X86_CR0_EM = 1n << 2n;
+export const X86_CR0_TS = 1n << 3n;
+export const X86_CR0_ET = 1n << 4n;
+export const X86_CR0_NE = 1n << 5n;
+export const X86_CR0_WP = 1n << 16n;
+export const X86_CR0_AM = 1n << 18n;
+export const X86_CR0_NW = 1n << 29n;
+export const X86_CR0_CD = 1n << 30n;
+export const X86_CR0_PG = 1n << 31n;
+
+/** CR4 bits. */
+export const X86_CR4_VME = 1n << 0n;
+export const X86_CR4_PVI = 1n << 1n;
+export const X86_CR4_TSD = 1n << 2n;
+export const X86_CR4_DE = 1n << 3n;
+export const X86_CR4_PSE = 1n << 4n;
+export const X86_CR4_PAE = 1n << 5n;
+export const X86_CR4_MCE = 1n << 6n;
+export const X86_CR4_PGE = 1n << 7n;
+export const X86_CR4_PCE = 1n << 8n;
+export const X86_CR4_OSFXSR = 1n << 9n;
+export const X86_CR4_OSXMMEXCPT = 1n << 10n;
+export const X86_CR4_UMIP = 1n << 11n;
+export const X86_CR4_FSGSBASE = 1n << 16n;
+export const X86_CR4_PCIDE = 1n << 17n;
+export const X86_CR4_OSXSAVE = 1n << 18n;
+export const X86_CR4_SMEP = 1n << 20n;
+export const X86_CR4_SMAP = 1n << 21n;
+
+/** EFER bits. */
+export const EFER_SCE = 1n << 0n;
+export const EFER_LME = 1n << 8n;
+export const EFER_LMA = 1n << 10n;
+export const EFER_NX = 1n << 11n;
+
+/** RFLAGS bits. */
+export const X86_EFLAGS_CF = 1 << 0;
+export const X86_EFLAGS_FIXED = 1 << 1;
+export const X86_EFLAGS_PF = 1 << 2;
+export const X86_EFLAGS_AF = 1 << 4;
+export const X86_EFLAGS_ZF = 1 << 6;
+export const X86_EFLAGS_SF = 1 << 7;
+export const X86_EFLAGS_TF = 1 << 8;
+export const X86_EFLAGS_IF = 1 << 9;
+export const X86_EFLAGS_DF = 1 << 10;
+export const X86_EFLAGS_OF = 1 << 11;
+export const X86_EFLAGS_IOPL = 3 << 12;
+export const X86_EFLAGS_NT = 1 << 14;
+export const X86_EFLAGS_RF = 1 << 16;
+export const X86_EFLAGS_VM = 1 << 17;
+export const X86_EFLAGS_AC = 1 << 18;
+export const X86_EFLAGS_ID = 1 << 21;
+
+/** DR7 bits: local enable of breakpoint n is bit 2n; R/W at 16+4n; LEN at 18+4n. */
+export const DR7_GE = 1 << 9;
+export const DR7_LE = 1 << 8;
+/** DR6 bits. */
+export const DR6_BS = 1 << 14;
+/** DR6 value after reset (bits that read as 1). */
+export const DR6_FIXED_1 = 0xffff0ff0;
+/** DR7 value after reset. */
+export const DR7_FIXED_1 = 0x400;

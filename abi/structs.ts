@@ -1,0 +1,433 @@
+/**
+ * The kvm structs kvmkit passes through ioctls, declared once each: kernel
+ * member names and types, in the order of the header. Sizes and offsets come
+ * from the generated `_layout.ts` (see tools/gen_layout.ts), and the layout
+ * test compiles the kernel headers to prove them.
+ *
+ * @module
+ */
+import { type Field, StructCodec } from "./_struct.ts";
+
+const u8 = "u8", u16 = "u16", u32 = "u32", u64 = "u64";
+
+/** A kernel struct member: `f("guest_phys_addr", "u64")`. */
+function f(c: string, type: Field["type"], count?: number, js?: string): Field {
+  return { c, type, count, js };
+}
+
+/** `struct kvm_userspace_memory_region`: KVM_SET_USER_MEMORY_REGION. */
+export interface KvmUserspaceMemoryRegion {
+  slot: number;
+  flags: number;
+  guestPhysAddr: bigint;
+  memorySize: bigint;
+  userspaceAddr: bigint;
+}
+/** Codec of `struct kvm_userspace_memory_region`. */
+export const kvmUserspaceMemoryRegion = new StructCodec<KvmUserspaceMemoryRegion>("kvm_userspace_memory_region", [
+  f("slot", u32),
+  f("flags", u32),
+  f("guest_phys_addr", u64),
+  f("memory_size", u64),
+  f("userspace_addr", u64),
+]);
+
+/** `struct kvm_regs`: KVM_GET_REGS / KVM_SET_REGS. */
+export interface Regs {
+  rax: bigint;
+  rbx: bigint;
+  rcx: bigint;
+  rdx: bigint;
+  rsi: bigint;
+  rdi: bigint;
+  rsp: bigint;
+  rbp: bigint;
+  r8: bigint;
+  r9: bigint;
+  r10: bigint;
+  r11: bigint;
+  r12: bigint;
+  r13: bigint;
+  r14: bigint;
+  r15: bigint;
+  rip: bigint;
+  rflags: bigint;
+}
+/** The members of `struct kvm_regs`, in order. */
+export const REG_NAMES = [
+  "rax",
+  "rbx",
+  "rcx",
+  "rdx",
+  "rsi",
+  "rdi",
+  "rsp",
+  "rbp",
+  "r8",
+  "r9",
+  "r10",
+  "r11",
+  "r12",
+  "r13",
+  "r14",
+  "r15",
+  "rip",
+  "rflags",
+] as const;
+/** Codec of `struct kvm_regs`. */
+export const kvmRegs = new StructCodec<Regs>("kvm_regs", REG_NAMES.map((n) => f(n, u64)));
+
+/** `struct kvm_segment`. */
+export interface Segment {
+  base: bigint;
+  limit: number;
+  selector: number;
+  type: number;
+  present: number;
+  dpl: number;
+  db: number;
+  s: number;
+  l: number;
+  g: number;
+  avl: number;
+  unusable: number;
+}
+/** Codec of `struct kvm_segment`. */
+export const kvmSegment = new StructCodec<Segment>("kvm_segment", [
+  f("base", u64),
+  f("limit", u32),
+  f("selector", u16),
+  f("type", u8),
+  f("present", u8),
+  f("dpl", u8),
+  f("db", u8),
+  f("s", u8),
+  f("l", u8),
+  f("g", u8),
+  f("avl", u8),
+  f("unusable", u8),
+]);
+
+/** `struct kvm_dtable`. */
+export interface DTable {
+  base: bigint;
+  limit: number;
+}
+/** Codec of `struct kvm_dtable`. */
+export const kvmDtable = new StructCodec<DTable>("kvm_dtable", [f("base", u64), f("limit", u16)]);
+
+/** `struct kvm_sregs`: KVM_GET_SREGS / KVM_SET_SREGS. */
+export interface Sregs {
+  cs: Segment;
+  ds: Segment;
+  es: Segment;
+  fs: Segment;
+  gs: Segment;
+  ss: Segment;
+  tr: Segment;
+  ldt: Segment;
+  gdt: DTable;
+  idt: DTable;
+  cr0: bigint;
+  cr2: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  cr8: bigint;
+  efer: bigint;
+  apicBase: bigint;
+  interruptBitmap: [bigint, bigint, bigint, bigint];
+}
+/** Codec of `struct kvm_sregs`. */
+export const kvmSregs = new StructCodec<Sregs>("kvm_sregs", [
+  ...["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"].map((n) => f(n, kvmSegment)),
+  f("gdt", kvmDtable),
+  f("idt", kvmDtable),
+  ...["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base"].map((n) => f(n, u64)),
+  f("interrupt_bitmap", u64, 4),
+]);
+
+/** `struct kvm_msr_entry`. */
+export interface MsrEntry {
+  index: number;
+  data: bigint;
+}
+/** Codec of `struct kvm_msr_entry`. */
+export const kvmMsrEntry = new StructCodec<MsrEntry>("kvm_msr_entry", [f("index", u32), f("data", u64)]);
+
+/** `struct kvm_msrs` header (the entries follow it): KVM_GET_MSRS / KVM_SET_MSRS. */
+export const kvmMsrs = new StructCodec<{ nmsrs: number }>("kvm_msrs", [f("nmsrs", u32), f("entries", u8, 0)]);
+
+/** `struct kvm_msr_list` header (`__u32 indices[]` follows): KVM_GET_MSR_INDEX_LIST. */
+export const kvmMsrList = new StructCodec<{ nmsrs: number }>("kvm_msr_list", [f("nmsrs", u32), f("indices", u8, 0)]);
+
+/** `struct kvm_translation`: KVM_TRANSLATE. */
+export interface KvmTranslation {
+  linearAddress: bigint;
+  physicalAddress: bigint;
+  valid: number;
+  writeable: number;
+  usermode: number;
+}
+/** Codec of `struct kvm_translation`. */
+export const kvmTranslation = new StructCodec<KvmTranslation>("kvm_translation", [
+  f("linear_address", u64),
+  f("physical_address", u64),
+  f("valid", u8),
+  f("writeable", u8),
+  f("usermode", u8),
+]);
+
+/** `struct kvm_interrupt`: KVM_INTERRUPT. */
+export const kvmInterrupt = new StructCodec<{ irq: number }>("kvm_interrupt", [f("irq", u32)]);
+
+/** `struct kvm_guest_debug_arch`. */
+export interface KvmGuestDebugArch {
+  debugreg: bigint[];
+}
+/** Codec of `struct kvm_guest_debug_arch`. */
+export const kvmGuestDebugArch = new StructCodec<KvmGuestDebugArch>("kvm_guest_debug_arch", [f("debugreg", u64, 8)]);
+
+/** `struct kvm_guest_debug`: KVM_SET_GUEST_DEBUG. */
+export interface KvmGuestDebug {
+  control: number;
+  arch: KvmGuestDebugArch;
+}
+/** Codec of `struct kvm_guest_debug`. */
+export const kvmGuestDebug = new StructCodec<KvmGuestDebug>("kvm_guest_debug", [
+  f("control", u32),
+  f("arch", kvmGuestDebugArch),
+]);
+
+/** `struct kvm_dirty_log`: KVM_GET_DIRTY_LOG (`dirty_bitmap` is a user pointer). */
+export interface KvmDirtyLog {
+  slot: number;
+  dirtyBitmap: bigint;
+}
+/** Codec of `struct kvm_dirty_log`. */
+export const kvmDirtyLog = new StructCodec<KvmDirtyLog>("kvm_dirty_log", [f("slot", u32), f("dirty_bitmap", u64)]);
+
+/** `struct kvm_cpuid_entry2`. */
+export interface CpuidEntry {
+  function: number;
+  index: number;
+  flags: number;
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+}
+/** Codec of `struct kvm_cpuid_entry2`. */
+export const kvmCpuidEntry2 = new StructCodec<CpuidEntry>("kvm_cpuid_entry2", [
+  f("function", u32),
+  f("index", u32),
+  f("flags", u32),
+  f("eax", u32),
+  f("ebx", u32),
+  f("ecx", u32),
+  f("edx", u32),
+]);
+
+/** `struct kvm_cpuid2` header (entries follow): KVM_GET_SUPPORTED_CPUID, KVM_GET_CPUID2, KVM_SET_CPUID2. */
+export const kvmCpuid2 = new StructCodec<{ nent: number }>("kvm_cpuid2", [f("nent", u32), f("entries", u8, 0)]);
+
+/** `struct kvm_fpu`: KVM_GET_FPU / KVM_SET_FPU. `fpr` and `xmm` are 16-byte registers. */
+export interface Fpu {
+  fpr: Uint8Array[];
+  fcw: number;
+  fsw: number;
+  ftwx: number;
+  lastOpcode: number;
+  lastIp: bigint;
+  lastDp: bigint;
+  xmm: Uint8Array[];
+  mxcsr: number;
+}
+/** Codec of `struct kvm_fpu`. */
+export const kvmFpu = new StructCodec<Fpu>("kvm_fpu", [
+  f("fpr", { bytes: 16 }, 8),
+  f("fcw", u16),
+  f("fsw", u16),
+  f("ftwx", u8),
+  f("last_opcode", u16),
+  f("last_ip", u64),
+  f("last_dp", u64),
+  f("xmm", { bytes: 16 }, 16),
+  f("mxcsr", u32),
+]);
+
+/** `struct kvm_lapic_state`: KVM_GET_LAPIC / KVM_SET_LAPIC, 1024 bytes of APIC registers. */
+export const kvmLapicState = new StructCodec<{ regs: Uint8Array }>("kvm_lapic_state", [f("regs", { bytes: 1024 })]);
+
+/** `struct kvm_mp_state`: KVM_GET_MP_STATE / KVM_SET_MP_STATE. */
+export const kvmMpState = new StructCodec<{ mpState: number }>("kvm_mp_state", [f("mp_state", u32)]);
+
+/** `struct kvm_vcpu_events`: KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS. */
+export interface VcpuEvents {
+  exception: { injected: number; nr: number; hasErrorCode: number; pending: number; errorCode: number };
+  interrupt: { injected: number; nr: number; soft: number; shadow: number };
+  nmi: { injected: number; pending: number; masked: number };
+  sipiVector: number;
+  flags: number;
+  smi: { smm: number; pending: number; smmInsideNmi: number; latchedInit: number };
+  tripleFault: { pending: number };
+  exceptionHasPayload: number;
+  exceptionPayload: bigint;
+}
+/** Codec of `struct kvm_vcpu_events`. */
+export const kvmVcpuEvents = new StructCodec<VcpuEvents>("kvm_vcpu_events", [
+  f("exception", {
+    group: [
+      f("exception.injected", u8),
+      f("exception.nr", u8),
+      f("exception.has_error_code", u8),
+      f("exception.pending", u8),
+      f("exception.error_code", u32),
+    ],
+  }),
+  f("interrupt", {
+    group: [
+      f("interrupt.injected", u8),
+      f("interrupt.nr", u8),
+      f("interrupt.soft", u8),
+      f("interrupt.shadow", u8),
+    ],
+  }),
+  f("nmi", { group: [f("nmi.injected", u8), f("nmi.pending", u8), f("nmi.masked", u8)] }),
+  f("sipi_vector", u32),
+  f("flags", u32),
+  f("smi", {
+    group: [
+      f("smi.smm", u8),
+      f("smi.pending", u8),
+      f("smi.smm_inside_nmi", u8),
+      f("smi.latched_init", u8),
+    ],
+  }),
+  f("triple_fault", { group: [f("triple_fault.pending", u8)] }),
+  f("exception_has_payload", u8),
+  f("exception_payload", u64),
+]);
+
+/** `struct kvm_debugregs`: KVM_GET_DEBUGREGS / KVM_SET_DEBUGREGS. */
+export interface DebugRegs {
+  db: bigint[];
+  dr6: bigint;
+  dr7: bigint;
+  flags: bigint;
+}
+/** Codec of `struct kvm_debugregs`. */
+export const kvmDebugregs = new StructCodec<DebugRegs>("kvm_debugregs", [
+  f("db", u64, 4),
+  f("dr6", u64),
+  f("dr7", u64),
+  f("flags", u64),
+]);
+
+/** `struct kvm_xcr`. */
+export interface Xcr {
+  xcr: number;
+  value: bigint;
+}
+/** Codec of `struct kvm_xcr`. */
+export const kvmXcr = new StructCodec<Xcr>("kvm_xcr", [f("xcr", u32), f("value", u64)]);
+
+/** `struct kvm_xcrs`: KVM_GET_XCRS / KVM_SET_XCRS (at most KVM_MAX_XCRS = 16). */
+export interface KvmXcrs {
+  nrXcrs: number;
+  flags: number;
+  xcrs: Xcr[];
+}
+/** Codec of `struct kvm_xcrs`. */
+export const kvmXcrs = new StructCodec<KvmXcrs>("kvm_xcrs", [
+  f("nr_xcrs", u32),
+  f("flags", u32),
+  f("xcrs", kvmXcr, 16),
+]);
+
+/** `struct kvm_irq_level`: KVM_IRQ_LINE. */
+export const kvmIrqLevel = new StructCodec<{ irq: number; level: number }>("kvm_irq_level", [
+  f("irq", u32),
+  f("level", u32),
+]);
+
+/** `struct kvm_pit_config`: KVM_CREATE_PIT2. */
+export const kvmPitConfig = new StructCodec<{ flags: number }>("kvm_pit_config", [f("flags", u32)]);
+
+/** `struct kvm_signal_mask` header (`len` bytes of sigset follow): KVM_SET_SIGNAL_MASK. */
+export const kvmSignalMask = new StructCodec<{ len: number }>("kvm_signal_mask", [f("len", u32), f("sigset", u8, 0)]);
+
+/**
+ * `struct kvm_run`, the vCPU's shared page. Only the layout is declared here
+ * (the exit union is decoded member by member in exits.ts, without copying).
+ */
+export const kvmRun = new StructCodec<Record<string, never>>("kvm_run", [
+  f("request_interrupt_window", u8),
+  f("immediate_exit", u8),
+  f("exit_reason", u32),
+  f("ready_for_interrupt_injection", u8),
+  f("if_flag", u8),
+  f("flags", u16),
+  f("cr8", u64),
+  f("apic_base", u64),
+  f("hw.hardware_exit_reason", u64),
+  f("fail_entry.hardware_entry_failure_reason", u64),
+  f("fail_entry.cpu", u32),
+  f("ex.exception", u32),
+  f("ex.error_code", u32),
+  f("io.direction", u8),
+  f("io.size", u8),
+  f("io.port", u16),
+  f("io.count", u32),
+  f("io.data_offset", u64),
+  f("debug.arch.exception", u32),
+  f("debug.arch.pc", u64),
+  f("debug.arch.dr6", u64),
+  f("debug.arch.dr7", u64),
+  f("mmio.phys_addr", u64),
+  f("mmio.data", u8, 8),
+  f("mmio.len", u32),
+  f("mmio.is_write", u8),
+  f("hypercall.nr", u64),
+  f("hypercall.args", u64, 6),
+  f("hypercall.ret", u64),
+  f("hypercall.longmode", u32),
+  f("internal.suberror", u32),
+  f("internal.ndata", u32),
+  f("internal.data", u64, 16),
+  f("system_event.type", u32),
+  f("system_event.ndata", u32),
+  f("system_event.data", u64, 16),
+  f("kvm_valid_regs", u64),
+  f("kvm_dirty_regs", u64),
+  f("s", u8, 0),
+]);
+
+/** Every codec, for the layout generator and the layout test. */
+export const ALL_STRUCTS: readonly StructCodec<unknown>[] = [
+  kvmUserspaceMemoryRegion,
+  kvmRegs,
+  kvmSegment,
+  kvmDtable,
+  kvmSregs,
+  kvmMsrEntry,
+  kvmMsrs,
+  kvmMsrList,
+  kvmTranslation,
+  kvmInterrupt,
+  kvmGuestDebugArch,
+  kvmGuestDebug,
+  kvmDirtyLog,
+  kvmCpuidEntry2,
+  kvmCpuid2,
+  kvmFpu,
+  kvmLapicState,
+  kvmMpState,
+  kvmVcpuEvents,
+  kvmDebugregs,
+  kvmXcr,
+  kvmXcrs,
+  kvmIrqLevel,
+  kvmPitConfig,
+  kvmSignalMask,
+  kvmRun,
+] as StructCodec<unknown>[];

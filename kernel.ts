@@ -1,0 +1,53 @@
+/**
+ * The Kernel contract: the one interface both backends implement. The facade
+ * speaks only this: file descriptors, ioctl request numbers with struct
+ * bytes, and memory mappings. `ffi/` forwards it to Linux through libc;
+ * `emu/` answers it with an in-process KVM.
+ *
+ * @module
+ */
+
+/** The backends a `Kvm` can run on. */
+export type BackendName = "kvm" | "emu";
+
+/** A mapping made by {@linkcode Kernel.mmap}: its address as the kernel sees it, and a view of it. */
+export interface Mapping {
+  /** The host virtual address (for the emulator, an address in its own space). */
+  readonly address: bigint;
+  /** The mapped bytes: external memory for `kvm`, an ordinary buffer for `emu`. */
+  readonly buffer: ArrayBuffer;
+  readonly length: number;
+}
+
+/**
+ * The system-call surface of a backend. Every call returns the kernel's
+ * convention: a non-negative result, or `-errno`. Nothing here throws for a
+ * refusal; the facade turns `-errno` into a `KvmError` naming the ioctl.
+ */
+export interface Kernel {
+  readonly name: BackendName;
+  /** open(2) with O_RDWR | O_CLOEXEC. */
+  open(path: string): number;
+  /** close(2). */
+  close(fd: number): number;
+  /** ioctl(2) whose third argument points at `arg` (which may be empty). */
+  ioctl(fd: number, request: number, arg: Uint8Array): number;
+  /** ioctl(2) whose third argument is an integer (KVM_CREATE_VCPU, KVM_CHECK_EXTENSION...). */
+  ioctlValue(fd: number, request: number, value: number): number;
+  /**
+   * mmap(2): `fd` -1 maps zero-filled anonymous memory; otherwise the
+   * descriptor's shared mapping (a vCPU's kvm_run). Returns -errno on failure.
+   */
+  mmap(fd: number, length: number): Mapping | number;
+  /** munmap(2). The caller has already detached every view of the mapping. */
+  munmap(mapping: Mapping): number;
+  /**
+   * Arms a one-shot interruption of the calling thread's KVM_RUN after `ms`
+   * milliseconds: a KVM_RUN in progress (or started later) then returns
+   * -EINTR with exit reason KVM_EXIT_INTR. `ms` 0 disarms it and discards
+   * an interruption that fired but was not consumed.
+   */
+  setRunAlarm(vcpuFd: number, ms: number): void;
+  /** Prepares a vCPU descriptor for setRunAlarm (e.g. KVM_SET_SIGNAL_MASK); called once after KVM_CREATE_VCPU. */
+  prepareVcpu(vcpuFd: number): number;
+}

@@ -1,0 +1,95 @@
+/**
+ * The suite's thin shim over the two test runners: `Deno.test` under Deno,
+ * `bun:test` under Bun. Assertions come from node:assert/strict, which both
+ * runtimes provide. Conformance tests go through {@linkcode backendTest} so
+ * that one test body runs on every backend; where a backend cannot run here
+ * the test is skipped and the reason printed.
+ *
+ * @module
+ */
+import { Kvm } from "../mod.ts";
+import type { BackendName } from "../mod.ts";
+
+type Body = () => void | Promise<void>;
+
+interface Runner {
+  test(name: string, fn: Body): void;
+  skip(name: string): void;
+}
+
+declare const Bun: unknown;
+
+async function pickRunner(): Promise<Runner> {
+  if (typeof Bun !== "undefined") {
+    // A non-literal specifier keeps Deno's type checker from resolving "bun:test".
+    const spec = "bun:test";
+    const bt = await import(spec) as {
+      test: ((name: string, fn: Body, timeout?: number) => void) & { skip(name: string, fn: Body): void };
+    };
+    return {
+      test: (name, fn) => bt.test(name, fn, 120_000),
+      skip: (name) => bt.test.skip(name, () => {}),
+    };
+  }
+  return {
+    test: (name, fn) => Deno.test({ name, fn, sanitizeResources: false, sanitizeOps: false }),
+    skip: (name) => Deno.test({ name, ignore: true, fn: () => {} }),
+  };
+}
+
+const runner = await pickRunner();
+
+/** Registers a test. */
+export function test(name: string, fn: Body): void {
+  runner.test(name, fn);
+}
+
+/** Registers a skipped test and prints why it was skipped. */
+export function skip(name: string, reason: string): void {
+  console.log(`skip: ${name}: ${reason}`);
+  runner.skip(`${name} (skipped: ${reason})`);
+}
+
+/** Why a backend cannot run here, or undefined when it can. Probed once. */
+const unavailable = new Map<BackendName, string | undefined>();
+
+/** Why `backend` cannot run on this machine, or undefined when it can. */
+export function backendUnavailable(backend: BackendName): string | undefined {
+  if (!unavailable.has(backend)) {
+    let reason: string | undefined;
+    try {
+      Kvm.open({ backend }).close();
+    } catch (e) {
+      reason = e instanceof Error ? e.message : String(e);
+    }
+    unavailable.set(backend, reason);
+  }
+  return unavailable.get(backend);
+}
+
+/** The backends every conformance test runs on. */
+export const BACKENDS: readonly BackendName[] = ["kvm", "emu"];
+
+/**
+ * Registers `fn` once per backend as "`name` [backend]", with a fresh `Kvm`
+ * that is closed afterwards. A backend that cannot run here is skipped with
+ * its reason; `options.only` restricts the test to some backends.
+ */
+export function backendTest(
+  name: string,
+  fn: (kvm: Kvm, backend: BackendName) => void | Promise<void>,
+  options: { only?: readonly BackendName[] } = {},
+): void {
+  for (const backend of options.only ?? BACKENDS) {
+    const full = `${name} [${backend}]`;
+    const why = backendUnavailable(backend);
+    if (why !== undefined) {
+      skip(full, why);
+      continue;
+    }
+    test(full, async () => {
+      using kvm = Kvm.open({ backend });
+      await fn(kvm, backend);
+    });
+  }
+}
