@@ -1,0 +1,59 @@
+/**
+ * One descriptor of a backend, owned by one facade object. Every ioctl goes
+ * through here: a closed handle throws EBADF without touching the old
+ * descriptor number (the kernel may have handed it to another file), and a
+ * refusal becomes a KvmError naming the ioctl. Methods that validate their
+ * arguments call `fd()` first, so that a closed object answers EBADF whatever
+ * it is given.
+ *
+ * @module
+ */
+import { Errno } from "./abi/errno.ts";
+import { KvmError } from "./errors.ts";
+import type { Kernel } from "./kernel.ts";
+
+/** A descriptor and the kernel it belongs to. */
+export class Handle {
+  readonly kernel: Kernel;
+  readonly #what: string;
+  #fd: number;
+
+  constructor(kernel: Kernel, fd: number, what: string) {
+    this.kernel = kernel;
+    this.#fd = fd;
+    this.#what = what;
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** The descriptor, or a KvmError EBADF for `operation` when closed. */
+  fd(operation: string): number {
+    if (this.#fd < 0) throw new KvmError(operation, Errno.EBADF, `the ${this.#what} is closed`);
+    return this.#fd;
+  }
+
+  /** An ioctl with a pointer argument; returns the kernel's non-negative result. */
+  ioctl(operation: string, request: number, arg: Uint8Array): number {
+    const r = this.kernel.ioctl(this.fd(operation), request, arg);
+    if (r < 0) throw new KvmError(operation, -r);
+    return r;
+  }
+
+  /** An ioctl with an integer argument. */
+  ioctlValue(operation: string, request: number, value = 0): number {
+    const r = this.kernel.ioctlValue(this.fd(operation), request, value);
+    if (r < 0) throw new KvmError(operation, -r);
+    return r;
+  }
+
+  /** Closes the descriptor once; later calls do nothing. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    this.kernel.close(fd);
+  }
+}

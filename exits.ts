@@ -1,0 +1,167 @@
+/**
+ * VcpuExit: what KVM_RUN returned, decoded from the vCPU's kvm_run page.
+ * The decoder keeps one object per exit kind and refills it on each run, and
+ * I/O and MMIO `data` are views into kvm_run itself, so writing the answer
+ * of an "in" or an MMIO read into `data` completes the instruction on the
+ * next run. Nothing is copied, and the I/O path allocates nothing.
+ *
+ * @module
+ */
+import * as C from "./abi/constants.ts";
+import { kvmRun } from "./abi/structs.ts";
+
+/** An exit of KVM_RUN. Valid, with its `data` view, until the next run() on the same vCPU. */
+export type VcpuExit =
+  | { reason: "io"; direction: "in" | "out"; port: number; size: 1 | 2 | 4; count: number; data: Uint8Array }
+  | { reason: "mmio"; physAddr: bigint; isWrite: boolean; len: number; data: Uint8Array }
+  | { reason: "hlt" }
+  | { reason: "shutdown" }
+  | { reason: "debug"; exception: number; pc: bigint; dr6: bigint; dr7: bigint }
+  | { reason: "intr" }
+  | { reason: "irq_window_open" }
+  | { reason: "fail_entry"; hardwareEntryFailureReason: bigint; cpu: number }
+  | { reason: "internal_error"; suberror: number; data: bigint[] }
+  | { reason: "system_event"; type: number; data: bigint[] }
+  | { reason: "hypercall"; nr: bigint; args: bigint[] }
+  | { reason: "unknown"; exitReason: number };
+
+/** The exit of a given reason. */
+export type ExitOf<R extends VcpuExit["reason"]> = Extract<VcpuExit, { reason: R }>;
+
+const at = (path: string) => kvmRun.offsetOf(path);
+const EXIT_REASON = at("exit_reason");
+const IO_DIRECTION = at("io.direction");
+const IO_SIZE = at("io.size");
+const IO_PORT = at("io.port");
+const IO_COUNT = at("io.count");
+const IO_DATA_OFFSET = at("io.data_offset");
+const MMIO_PHYS_ADDR = at("mmio.phys_addr");
+const MMIO_DATA = at("mmio.data");
+const MMIO_LEN = at("mmio.len");
+const MMIO_IS_WRITE = at("mmio.is_write");
+const DEBUG_EXCEPTION = at("debug.arch.exception");
+const DEBUG_PC = at("debug.arch.pc");
+const DEBUG_DR6 = at("debug.arch.dr6");
+const DEBUG_DR7 = at("debug.arch.dr7");
+const FAIL_REASON = at("fail_entry.hardware_entry_failure_reason");
+const FAIL_CPU = at("fail_entry.cpu");
+const INTERNAL_SUBERROR = at("internal.suberror");
+const INTERNAL_NDATA = at("internal.ndata");
+const INTERNAL_DATA = at("internal.data");
+const EVENT_TYPE = at("system_event.type");
+const EVENT_NDATA = at("system_event.ndata");
+const EVENT_DATA = at("system_event.data");
+const HYPERCALL_NR = at("hypercall.nr");
+const HYPERCALL_ARGS = at("hypercall.args");
+
+const HLT: ExitOf<"hlt"> = Object.freeze({ reason: "hlt" });
+const SHUTDOWN: ExitOf<"shutdown"> = Object.freeze({ reason: "shutdown" });
+/** The exit of a KVM_RUN that a signal or timeout interrupted. */
+export const INTR: ExitOf<"intr"> = Object.freeze({ reason: "intr" });
+const IRQ_WINDOW_OPEN: ExitOf<"irq_window_open"> = Object.freeze({ reason: "irq_window_open" });
+
+/** Decodes the exits of one vCPU's kvm_run page. */
+export class ExitDecoder {
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #io: ExitOf<"io">;
+  #ioDataStart = -1;
+  #ioDataEnd = -1;
+  readonly #mmio: ExitOf<"mmio">;
+
+  constructor(run: ArrayBuffer) {
+    // SAFETY: `run` is the vCPU's kvm_run mapping; the Vcpu detaches it before munmap.
+    this.#bytes = new Uint8Array(run);
+    this.#view = new DataView(run);
+    this.#io = { reason: "io", direction: "out", port: 0, size: 1, count: 0, data: this.#bytes.subarray(0, 0) };
+    this.#mmio = { reason: "mmio", physAddr: 0n, isWrite: false, len: 0, data: this.#bytes.subarray(0, 0) };
+  }
+
+  /** The raw `exit_reason`. */
+  get exitReason(): number {
+    return this.#view.getUint32(EXIT_REASON, true);
+  }
+
+  /** The exit now in kvm_run. */
+  decode(): VcpuExit {
+    const v = this.#view;
+    const reason = v.getUint32(EXIT_REASON, true);
+    switch (reason) {
+      case C.KVM_EXIT_IO:
+        return this.#decodeIo();
+      case C.KVM_EXIT_MMIO: {
+        const e = this.#mmio;
+        const len = v.getUint32(MMIO_LEN, true);
+        e.physAddr = v.getBigUint64(MMIO_PHYS_ADDR, true);
+        e.isWrite = v.getUint8(MMIO_IS_WRITE) !== 0;
+        if (e.len !== len) e.data = this.#bytes.subarray(MMIO_DATA, MMIO_DATA + Math.min(len, 8));
+        e.len = len;
+        return e;
+      }
+      case C.KVM_EXIT_HLT:
+        return HLT;
+      case C.KVM_EXIT_SHUTDOWN:
+        return SHUTDOWN;
+      case C.KVM_EXIT_INTR:
+        return INTR;
+      case C.KVM_EXIT_IRQ_WINDOW_OPEN:
+        return IRQ_WINDOW_OPEN;
+      case C.KVM_EXIT_DEBUG:
+        return {
+          reason: "debug",
+          exception: v.getUint32(DEBUG_EXCEPTION, true),
+          pc: v.getBigUint64(DEBUG_PC, true),
+          dr6: v.getBigUint64(DEBUG_DR6, true),
+          dr7: v.getBigUint64(DEBUG_DR7, true),
+        };
+      case C.KVM_EXIT_FAIL_ENTRY:
+        return {
+          reason: "fail_entry",
+          hardwareEntryFailureReason: v.getBigUint64(FAIL_REASON, true),
+          cpu: v.getUint32(FAIL_CPU, true),
+        };
+      case C.KVM_EXIT_INTERNAL_ERROR:
+        return {
+          reason: "internal_error",
+          suberror: v.getUint32(INTERNAL_SUBERROR, true),
+          data: this.#u64s(INTERNAL_DATA, Math.min(v.getUint32(INTERNAL_NDATA, true), 16)),
+        };
+      case C.KVM_EXIT_SYSTEM_EVENT:
+        return {
+          reason: "system_event",
+          type: v.getUint32(EVENT_TYPE, true),
+          data: this.#u64s(EVENT_DATA, Math.min(v.getUint32(EVENT_NDATA, true), 16)),
+        };
+      case C.KVM_EXIT_HYPERCALL:
+        return { reason: "hypercall", nr: v.getBigUint64(HYPERCALL_NR, true), args: this.#u64s(HYPERCALL_ARGS, 6) };
+      default:
+        return { reason: "unknown", exitReason: reason };
+    }
+  }
+
+  #decodeIo(): ExitOf<"io"> {
+    const v = this.#view;
+    const e = this.#io;
+    const size = v.getUint8(IO_SIZE) as 1 | 2 | 4;
+    const count = v.getUint32(IO_COUNT, true);
+    // data_offset is a u64, but it always points inside the mapping.
+    const start = v.getUint32(IO_DATA_OFFSET, true);
+    const end = start + size * count;
+    if (start !== this.#ioDataStart || end !== this.#ioDataEnd) {
+      this.#ioDataStart = start;
+      this.#ioDataEnd = end;
+      e.data = this.#bytes.subarray(start, Math.min(end, this.#bytes.length));
+    }
+    e.direction = v.getUint8(IO_DIRECTION) === C.KVM_EXIT_IO_OUT ? "out" : "in";
+    e.port = v.getUint16(IO_PORT, true);
+    e.size = size;
+    e.count = count;
+    return e;
+  }
+
+  #u64s(offset: number, n: number): bigint[] {
+    const out: bigint[] = [];
+    for (let i = 0; i < n; i++) out.push(this.#view.getBigUint64(offset + 8 * i, true));
+    return out;
+  }
+}

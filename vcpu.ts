@@ -1,0 +1,408 @@
+/**
+ * Vcpu: one virtual CPU, one descriptor (the vCPU ioctls of
+ * Documentation/virt/kvm/api.rst, section 4).
+ *
+ * @module
+ */
+import { Errno } from "./abi/errno.ts";
+import * as R from "./abi/requests.ts";
+import * as S from "./abi/structs.ts";
+import {
+  KVM_GUESTDBG_ENABLE,
+  KVM_GUESTDBG_SINGLESTEP,
+  KVM_GUESTDBG_USE_HW_BP,
+  KVM_GUESTDBG_USE_SW_BP,
+} from "./abi/constants.ts";
+import { KvmError } from "./errors.ts";
+import { ExitDecoder, INTR, type VcpuExit } from "./exits.ts";
+import type { Handle } from "./_handle.ts";
+import type { Mapping } from "./kernel.ts";
+import {
+  address,
+  cpuidEntriesSchema,
+  debugRegsSchema,
+  fpuSchema,
+  guestDebugSchema,
+  lapicSchema,
+  msrEntriesSchema,
+  msrIndicesSchema,
+  regsSchema,
+  runOptionsSchema,
+  sregsSchema,
+  vcpuEventsSchema,
+  xcrsSchema,
+} from "./schemas.ts";
+import { check, hex, int } from "./validate.ts";
+import type { Vm } from "./vm.ts";
+
+/** A translation of a linear address: KVM_TRANSLATE. */
+export interface Translation {
+  physicalAddress: bigint;
+  valid: boolean;
+  writeable: boolean;
+  usermode: boolean;
+}
+
+/** A hardware breakpoint for {@linkcode GuestDebug}. */
+export interface HardwareBreakpoint {
+  address: number | bigint;
+  /** What triggers it. Default "exec". */
+  kind?: "exec" | "write" | "readwrite";
+  /** Bytes covered; 1 for "exec". Default 1. */
+  length?: 1 | 2 | 4 | 8;
+}
+
+/** KVM_SET_GUEST_DEBUG settings. */
+export interface GuestDebug {
+  /** Exit with { reason: "debug", exception: 1 } after every guest instruction. */
+  singlestep?: boolean;
+  /** int3 in the guest exits with { reason: "debug", exception: 3 } instead of reaching the guest's #BP handler. */
+  softwareBreakpoints?: boolean;
+  /** Up to four hardware breakpoints on linear addresses (DR0-DR3). */
+  hardwareBreakpoints?: HardwareBreakpoint[];
+}
+
+/** DR7 R/W field values by breakpoint kind. */
+const DR7_RW = { exec: 0, write: 1, readwrite: 3 } as const;
+/** DR7 LEN field values by length. */
+const DR7_LEN = { 1: 0, 2: 1, 8: 2, 4: 3 } as const;
+
+/** The `struct kvm_guest_debug` for `debug`: control flags, DR0-DR3 and DR7. */
+export function encodeGuestDebug(debug: GuestDebug | null): S.KvmGuestDebug {
+  const debugreg = new Array<bigint>(8).fill(0n);
+  if (debug === null) return { control: 0, arch: { debugreg } };
+  let control = KVM_GUESTDBG_ENABLE;
+  if (debug.singlestep) control |= KVM_GUESTDBG_SINGLESTEP;
+  if (debug.softwareBreakpoints) control |= KVM_GUESTDBG_USE_SW_BP;
+  const bps = debug.hardwareBreakpoints ?? [];
+  if (bps.length > 0) {
+    control |= KVM_GUESTDBG_USE_HW_BP;
+    let dr7 = 0;
+    bps.forEach((bp, n) => {
+      const kind = bp.kind ?? "exec";
+      const length = bp.length ?? 1;
+      const addr = BigInt(bp.address);
+      if (kind === "exec" && length !== 1) {
+        throw new RangeError(`debug.hardwareBreakpoints.${n}.length: an exec breakpoint covers 1 byte, not ${length}`);
+      }
+      if (addr % BigInt(length) !== 0n) {
+        throw new RangeError(
+          `debug.hardwareBreakpoints.${n}.address: ${hex(addr)} is not aligned to its length ${length}`,
+        );
+      }
+      debugreg[n] = addr;
+      // G<n> (global enable), R/W<n> and LEN<n>.
+      dr7 |= (2 << (n * 2)) | (DR7_RW[kind] << (16 + n * 4)) | (DR7_LEN[length] << (18 + n * 4));
+    });
+    debugreg[7] = BigInt(dr7 >>> 0);
+  }
+  return { control, arch: { debugreg } };
+}
+
+/**
+ * A virtual CPU. It owns its descriptor and its kvm_run mapping; `run()`
+ * executes guest code until an exit that userspace must handle.
+ *
+ * @example
+ * ```ts
+ * using vcpu = vm.createVcpu(0);
+ * const exit = vcpu.run();
+ * if (exit.reason === "io" && exit.direction === "out") console.log(exit.data);
+ * ```
+ */
+export class Vcpu implements Disposable {
+  /** The vCPU id given to KVM_CREATE_VCPU. */
+  readonly id: number;
+  /** The VM this vCPU belongs to. */
+  readonly vm: Vm;
+  readonly #h: Handle;
+  readonly #run: Mapping;
+  readonly #exits: ExitDecoder;
+  readonly #onClose: (vcpu: Vcpu) => void;
+
+  /** @internal Created by `Vm.createVcpu`. */
+  constructor(vm: Vm, id: number, handle: Handle, run: Mapping, onClose: (vcpu: Vcpu) => void) {
+    this.vm = vm;
+    this.id = id;
+    this.#h = handle;
+    this.#run = run;
+    this.#exits = new ExitDecoder(run.buffer);
+    this.#onClose = onClose;
+  }
+
+  /**
+   * KVM_RUN: runs the guest until an exit. The returned object, and any
+   * `data` view in it, is valid until the next run() on this vCPU. For "io"
+   * with direction "in" and for "mmio" reads, write the answer into `data`
+   * before the next run(). With `timeoutMs`, a guest still running when the
+   * time is up returns `{ reason: "intr" }`.
+   */
+  run(options?: { timeoutMs?: number }): VcpuExit {
+    const h = this.#h;
+    const fd = h.fd("KVM_RUN");
+    const kernel = h.kernel;
+    if (options === undefined) {
+      for (;;) {
+        const r = kernel.ioctlValue(fd, R.KVM_RUN, 0);
+        if (r >= 0) return this.#exits.decode();
+        // A signal this vCPU did not ask for (a runtime's own) interrupts KVM_RUN: run on.
+        if (r !== -Errno.EINTR) throw new KvmError("KVM_RUN", -r);
+      }
+    }
+    const ms = check(runOptionsSchema, options, "options")?.timeoutMs;
+    if (ms === undefined) return this.run();
+    const deadline = performance.now() + ms;
+    kernel.setRunAlarm(fd, ms);
+    try {
+      for (;;) {
+        const r = kernel.ioctlValue(fd, R.KVM_RUN, 0);
+        if (r >= 0) return this.#exits.decode();
+        if (r !== -Errno.EINTR) throw new KvmError("KVM_RUN", -r);
+        if (performance.now() >= deadline) return INTR;
+      }
+    } finally {
+      kernel.setRunAlarm(fd, 0);
+    }
+  }
+
+  /** KVM_GET_REGS: the general-purpose registers, RIP and RFLAGS. */
+  getRegs(): S.Regs {
+    const buf = S.kvmRegs.alloc();
+    this.#h.ioctl("KVM_GET_REGS", R.KVM_GET_REGS, buf);
+    return S.kvmRegs.fromBytes(buf);
+  }
+
+  /** KVM_SET_REGS. */
+  setRegs(regs: S.Regs): void {
+    this.#h.fd("KVM_SET_REGS");
+    const v = check(regsSchema, regs, "regs");
+    this.#h.ioctl("KVM_SET_REGS", R.KVM_SET_REGS, S.kvmRegs.toBytes(v));
+  }
+
+  /** KVM_GET_SREGS: segments, descriptor tables, control registers, EFER, APIC base. */
+  getSregs(): S.Sregs {
+    const buf = S.kvmSregs.alloc();
+    this.#h.ioctl("KVM_GET_SREGS", R.KVM_GET_SREGS, buf);
+    return S.kvmSregs.fromBytes(buf);
+  }
+
+  /** KVM_SET_SREGS. */
+  setSregs(sregs: S.Sregs): void {
+    this.#h.fd("KVM_SET_SREGS");
+    const v = check(sregsSchema, sregs, "sregs") as S.Sregs;
+    this.#h.ioctl("KVM_SET_SREGS", R.KVM_SET_SREGS, S.kvmSregs.toBytes(v));
+  }
+
+  /** KVM_GET_MSRS: reads every listed MSR; throws naming the first index the backend refused. */
+  getMsrs(indices: readonly number[]): S.MsrEntry[] {
+    this.#h.fd("KVM_GET_MSRS");
+    const list = check(msrIndicesSchema, indices, "indices");
+    const buf = this.#msrBuffer(list.map((index) => ({ index, data: 0n })));
+    const n = this.#h.ioctl("KVM_GET_MSRS", R.KVM_GET_MSRS, buf);
+    if (n < list.length) throw new KvmError("KVM_GET_MSRS", Errno.EINVAL, `MSR ${hex(list[n])} was refused`);
+    const view = new DataView(buf.buffer);
+    const base = S.kvmMsrs.size;
+    return list.map((_, i) => S.kvmMsrEntry.decode(view, base + i * S.kvmMsrEntry.size));
+  }
+
+  /** KVM_SET_MSRS: writes every entry; throws naming the first index the backend refused. */
+  setMsrs(entries: readonly S.MsrEntry[]): void {
+    this.#h.fd("KVM_SET_MSRS");
+    const list = check(msrEntriesSchema, entries, "entries");
+    const n = this.#h.ioctl("KVM_SET_MSRS", R.KVM_SET_MSRS, this.#msrBuffer(list));
+    if (n < list.length) {
+      throw new KvmError("KVM_SET_MSRS", Errno.EINVAL, `MSR ${hex(list[n].index)} was refused`);
+    }
+  }
+
+  /** KVM_TRANSLATE: how the guest's current page tables map a linear address. */
+  translate(linearAddress: number | bigint): Translation {
+    this.#h.fd("KVM_TRANSLATE");
+    const linear = check(address, linearAddress, "linearAddress");
+    const buf = S.kvmTranslation.toBytes({
+      linearAddress: linear,
+      physicalAddress: 0n,
+      valid: 0,
+      writeable: 0,
+      usermode: 0,
+    });
+    this.#h.ioctl("KVM_TRANSLATE", R.KVM_TRANSLATE, buf);
+    const t = S.kvmTranslation.fromBytes(buf);
+    return {
+      physicalAddress: t.physicalAddress,
+      valid: t.valid !== 0,
+      writeable: t.writeable !== 0,
+      usermode: t.usermode !== 0,
+    };
+  }
+
+  /** KVM_INTERRUPT: queues external interrupt `vector` (only without an in-kernel irqchip). */
+  interrupt(vector: number): void {
+    this.#h.fd("KVM_INTERRUPT");
+    const irq = check(int(0, 255), vector, "vector");
+    this.#h.ioctl("KVM_INTERRUPT", R.KVM_INTERRUPT, S.kvmInterrupt.toBytes({ irq }));
+  }
+
+  /** KVM_SET_GUEST_DEBUG: single-step, software and hardware breakpoints; null turns debugging off. */
+  setGuestDebug(debug: GuestDebug | null): void {
+    this.#h.fd("KVM_SET_GUEST_DEBUG");
+    const v = check(guestDebugSchema, debug, "debug");
+    const bytes = S.kvmGuestDebug.toBytes(encodeGuestDebug(v as GuestDebug | null));
+    this.#h.ioctl("KVM_SET_GUEST_DEBUG", R.KVM_SET_GUEST_DEBUG, bytes);
+  }
+
+  /** KVM_GET_FPU: x87, MXCSR and XMM state. */
+  getFpu(): S.Fpu {
+    const buf = S.kvmFpu.alloc();
+    this.#h.ioctl("KVM_GET_FPU", R.KVM_GET_FPU, buf);
+    return S.kvmFpu.fromBytes(buf);
+  }
+
+  /** KVM_SET_FPU. */
+  setFpu(fpu: S.Fpu): void {
+    this.#h.fd("KVM_SET_FPU");
+    const v = check(fpuSchema, fpu, "fpu") as S.Fpu;
+    this.#h.ioctl("KVM_SET_FPU", R.KVM_SET_FPU, S.kvmFpu.toBytes(v));
+  }
+
+  /** KVM_GET_CPUID2: the CPUID leaves this vCPU presents. */
+  getCpuid2(): S.CpuidEntry[] {
+    return readCpuid(this.#h, "KVM_GET_CPUID2", R.KVM_GET_CPUID2);
+  }
+
+  /** KVM_SET_CPUID2. */
+  setCpuid2(entries: readonly S.CpuidEntry[]): void {
+    this.#h.fd("KVM_SET_CPUID2");
+    const list = check(cpuidEntriesSchema, entries, "entries");
+    const head = S.kvmCpuid2.size;
+    const size = S.kvmCpuidEntry2.size;
+    const buf = new Uint8Array(head + list.length * size);
+    const view = new DataView(buf.buffer);
+    view.setUint32(S.kvmCpuid2.offsetOf("nent"), list.length, true);
+    list.forEach((e, i) => S.kvmCpuidEntry2.encode(e, view, head + i * size));
+    this.#h.ioctl("KVM_SET_CPUID2", R.KVM_SET_CPUID2, buf);
+  }
+
+  /** KVM_GET_MP_STATE: one of the KVM_MP_STATE_* values. */
+  getMpState(): number {
+    const buf = S.kvmMpState.alloc();
+    this.#h.ioctl("KVM_GET_MP_STATE", R.KVM_GET_MP_STATE, buf);
+    return S.kvmMpState.fromBytes(buf).mpState;
+  }
+
+  /** KVM_SET_MP_STATE. */
+  setMpState(state: number): void {
+    this.#h.fd("KVM_SET_MP_STATE");
+    const mpState = check(int(0, 0xffff_ffff), state, "state");
+    this.#h.ioctl("KVM_SET_MP_STATE", R.KVM_SET_MP_STATE, S.kvmMpState.toBytes({ mpState }));
+  }
+
+  /** KVM_GET_VCPU_EVENTS: pending and injected exceptions, interrupts, NMIs, SMIs. */
+  getVcpuEvents(): S.VcpuEvents {
+    const buf = S.kvmVcpuEvents.alloc();
+    this.#h.ioctl("KVM_GET_VCPU_EVENTS", R.KVM_GET_VCPU_EVENTS, buf);
+    return S.kvmVcpuEvents.fromBytes(buf);
+  }
+
+  /** KVM_SET_VCPU_EVENTS. `flags` says which optional parts are valid (KVM_VCPUEVENT_VALID_*). */
+  setVcpuEvents(events: S.VcpuEvents): void {
+    this.#h.fd("KVM_SET_VCPU_EVENTS");
+    const v = check(vcpuEventsSchema, events, "events") as S.VcpuEvents;
+    this.#h.ioctl("KVM_SET_VCPU_EVENTS", R.KVM_SET_VCPU_EVENTS, S.kvmVcpuEvents.toBytes(v));
+  }
+
+  /** KVM_GET_DEBUGREGS: DR0-DR3, DR6, DR7. */
+  getDebugRegs(): S.DebugRegs {
+    const buf = S.kvmDebugregs.alloc();
+    this.#h.ioctl("KVM_GET_DEBUGREGS", R.KVM_GET_DEBUGREGS, buf);
+    return S.kvmDebugregs.fromBytes(buf);
+  }
+
+  /** KVM_SET_DEBUGREGS. */
+  setDebugRegs(regs: S.DebugRegs): void {
+    this.#h.fd("KVM_SET_DEBUGREGS");
+    const v = check(debugRegsSchema, regs, "regs");
+    this.#h.ioctl("KVM_SET_DEBUGREGS", R.KVM_SET_DEBUGREGS, S.kvmDebugregs.toBytes(v));
+  }
+
+  /** KVM_GET_LAPIC: the 1024-byte local APIC register page (needs an in-kernel irqchip). */
+  getLapic(): Uint8Array {
+    const buf = S.kvmLapicState.alloc();
+    this.#h.ioctl("KVM_GET_LAPIC", R.KVM_GET_LAPIC, buf);
+    return buf;
+  }
+
+  /** KVM_SET_LAPIC. */
+  setLapic(state: Uint8Array): void {
+    this.#h.fd("KVM_SET_LAPIC");
+    const regs = check(lapicSchema, state, "state");
+    this.#h.ioctl("KVM_SET_LAPIC", R.KVM_SET_LAPIC, S.kvmLapicState.toBytes({ regs }));
+  }
+
+  /** KVM_GET_XCRS: the extended control registers (XCR0). */
+  getXcrs(): S.Xcr[] {
+    const buf = S.kvmXcrs.alloc();
+    this.#h.ioctl("KVM_GET_XCRS", R.KVM_GET_XCRS, buf);
+    const x = S.kvmXcrs.fromBytes(buf);
+    return x.xcrs.slice(0, Math.min(x.nrXcrs, x.xcrs.length));
+  }
+
+  /** KVM_SET_XCRS. */
+  setXcrs(xcrs: readonly S.Xcr[]): void {
+    this.#h.fd("KVM_SET_XCRS");
+    const list = check(xcrsSchema, xcrs, "xcrs");
+    const bytes = S.kvmXcrs.toBytes({ nrXcrs: list.length, flags: 0, xcrs: list });
+    this.#h.ioctl("KVM_SET_XCRS", R.KVM_SET_XCRS, bytes);
+  }
+
+  /** Unmaps kvm_run and closes the descriptor. Idempotent. */
+  close(): void {
+    if (this.#h.closed) return;
+    // Detach the views of kvm_run before unmapping it.
+    this.#run.buffer.transfer(0);
+    this.#h.kernel.munmap(this.#run);
+    this.#h.close();
+    this.#onClose(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #msrBuffer(entries: readonly S.MsrEntry[]): Uint8Array {
+    const head = S.kvmMsrs.size;
+    const size = S.kvmMsrEntry.size;
+    const buf = new Uint8Array(head + entries.length * size);
+    const view = new DataView(buf.buffer);
+    view.setUint32(S.kvmMsrs.offsetOf("nmsrs"), entries.length, true);
+    entries.forEach((e, i) => S.kvmMsrEntry.encode(e, view, head + i * size));
+    return buf;
+  }
+}
+
+/**
+ * Reads a `kvm_cpuid2` list (KVM_GET_SUPPORTED_CPUID, KVM_GET_CPUID2),
+ * growing the buffer while the kernel answers E2BIG.
+ */
+export function readCpuid(h: Handle, operation: string, request: number): S.CpuidEntry[] {
+  const head = S.kvmCpuid2.size;
+  const size = S.kvmCpuidEntry2.size;
+  for (let nent = 64;; nent *= 2) {
+    const buf = new Uint8Array(head + nent * size);
+    const view = new DataView(buf.buffer);
+    view.setUint32(S.kvmCpuid2.offsetOf("nent"), nent, true);
+    try {
+      h.ioctl(operation, request, buf);
+    } catch (e) {
+      if (e instanceof KvmError && e.code === "E2BIG" && nent < 4096) continue;
+      throw e;
+    }
+    const n = view.getUint32(S.kvmCpuid2.offsetOf("nent"), true);
+    const out: S.CpuidEntry[] = [];
+    for (let i = 0; i < n; i++) {
+      const { function: fn, index, flags, eax, ebx, ecx, edx } = S.kvmCpuidEntry2.decode(view, head + i * size);
+      out.push({ function: fn, index, flags, eax, ebx, ecx, edx });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Vm: one virtual machine, one descriptor (the VM ioctls of
+ * Documentation/virt/kvm/api.rst, section 4).
+ *
+ * @module
+ */
+import { Errno } from "./abi/errno.ts";
+import * as R from "./abi/requests.ts";
+import * as S from "./abi/structs.ts";
+import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, PAGE_SIZE } from "./abi/constants.ts";
+import { KvmError } from "./errors.ts";
+import { Handle } from "./_handle.ts";
+import { type GuestMemory, MappedMemory } from "./memory.ts";
+import { address, bit, check, hex, int, rangeCheck, u32, z } from "./validate.ts";
+import { Vcpu } from "./vcpu.ts";
+import type { Kvm } from "./kvm.ts";
+
+/** A memory slot for {@linkcode Vm.setUserMemoryRegion}. */
+export interface MemoryRegion {
+  slot: number;
+  guestPhysAddr: number | bigint;
+  /** null deletes the slot (memory_size 0). */
+  memory: GuestMemory | null;
+  flags?: { logDirtyPages?: boolean; readonly?: boolean };
+}
+
+/** The largest guest memory one allocation may have: 64 GiB (mmap with MAP_NORESERVE). */
+const MAX_MEMORY = 64 * 2 ** 30;
+
+const pageAligned = rangeCheck((v: bigint) => v % BigInt(PAGE_SIZE) === 0n, (v) => `${hex(v)} is not page aligned`);
+
+const regionSchema = z.strictObject({
+  slot: int(0, 0xffff),
+  guestPhysAddr: address.superRefine(pageAligned),
+  memory: z.union([z.instanceof(MappedMemory), z.null()]),
+  flags: z.strictObject({ logDirtyPages: z.boolean().optional(), readonly: z.boolean().optional() }).optional(),
+});
+
+const sizeSchema = int(1, MAX_MEMORY).superRefine(
+  rangeCheck((v: number) => v % PAGE_SIZE === 0, (v) => `${v} is not a multiple of the page size (${PAGE_SIZE})`),
+);
+
+interface SlotInfo {
+  memory: MappedMemory;
+  pages: number;
+}
+
+let nextVmId = 1;
+
+/**
+ * A virtual machine: memory slots, vCPUs and VM-wide devices.
+ *
+ * @example
+ * ```ts
+ * using vm = kvm.createVm();
+ * const mem = vm.allocateMemory(0x10000);
+ * vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
+ * using vcpu = vm.createVcpu(0);
+ * ```
+ */
+export class Vm implements Disposable {
+  /** The Kvm that created this VM. */
+  readonly kvm: Kvm;
+  readonly #h: Handle;
+  readonly #id = nextVmId++;
+  readonly #vcpus = new Set<Vcpu>();
+  readonly #slots = new Map<number, SlotInfo>();
+
+  /** @internal Created by `Kvm.createVm`. */
+  constructor(kvm: Kvm, handle: Handle) {
+    this.kvm = kvm;
+    this.#h = handle;
+  }
+
+  /** Page-aligned, zero-filled host memory suitable for setUserMemoryRegion (anonymous mmap). */
+  allocateMemory(size: number): GuestMemory {
+    this.#h.fd("mmap");
+    const bytes = check(sizeSchema, size, "size");
+    const h = this.#h;
+    const m = h.kernel.mmap(-1, bytes);
+    if (typeof m === "number") throw new KvmError("mmap", -m, `${bytes} bytes of guest memory`);
+    return new MappedMemory(h.kernel, m);
+  }
+
+  /**
+   * KVM_SET_USER_MEMORY_REGION: maps `memory` at `guestPhysAddr` as slot
+   * `slot` (or, with `memory` null, deletes the slot). A slot's memory can be
+   * made read-only (guest writes become MMIO exits) or dirty-logged.
+   */
+  setUserMemoryRegion(region: MemoryRegion): void {
+    this.#h.fd("KVM_SET_USER_MEMORY_REGION");
+    const r = check(regionSchema, region, "region");
+    const h = this.#h;
+    const memory = r.memory;
+    if (memory && memory.kernel !== h.kernel) {
+      throw new TypeError(`region.memory: allocated by another backend (${memory.kernel.name})`);
+    }
+    let flags = 0;
+    if (r.flags?.logDirtyPages) flags |= KVM_MEM_LOG_DIRTY_PAGES;
+    if (r.flags?.readonly) flags |= KVM_MEM_READONLY;
+    const bytes = S.kvmUserspaceMemoryRegion.toBytes({
+      slot: r.slot,
+      flags,
+      guestPhysAddr: r.guestPhysAddr,
+      memorySize: BigInt(memory?.size ?? 0),
+      userspaceAddr: memory ? memory.address("KVM_SET_USER_MEMORY_REGION") : 0n,
+    });
+    h.ioctl("KVM_SET_USER_MEMORY_REGION", R.KVM_SET_USER_MEMORY_REGION, bytes);
+    this.#releaseSlot(r.slot);
+    if (memory) {
+      memory.users.add(this.#slotKey(r.slot));
+      this.#slots.set(r.slot, { memory, pages: memory.size / PAGE_SIZE });
+    }
+  }
+
+  /** KVM_GET_DIRTY_LOG: one bit per 4 KiB page of the slot, bit i of byte j = page j*8+i. Clears the log. */
+  getDirtyLog(slot: number): Uint8Array {
+    this.#h.fd("KVM_GET_DIRTY_LOG");
+    const s = check(int(0, 0xffff), slot, "slot");
+    const h = this.#h;
+    const info = this.#slots.get(s);
+    if (!info) throw new KvmError("KVM_GET_DIRTY_LOG", Errno.ENOENT, `slot ${s} is not mapped`);
+    // The kernel writes whole longs; the bitmap lives in memory of the backend's own.
+    const longs = Math.ceil(info.pages / 64);
+    const m = h.kernel.mmap(-1, Math.max(PAGE_SIZE, Math.ceil((longs * 8) / PAGE_SIZE) * PAGE_SIZE));
+    if (typeof m === "number") throw new KvmError("mmap", -m, "dirty bitmap");
+    try {
+      const arg = S.kvmDirtyLog.toBytes({ slot: s, dirtyBitmap: m.address });
+      h.ioctl("KVM_GET_DIRTY_LOG", R.KVM_GET_DIRTY_LOG, arg);
+      return new Uint8Array(m.buffer, 0, Math.ceil(info.pages / 8)).slice();
+    } finally {
+      m.buffer.transfer(0);
+      h.kernel.munmap(m);
+    }
+  }
+
+  /**
+   * KVM_CREATE_VCPU: a new vCPU with this id (0 to KVM_CAP_MAX_VCPU_ID - 1),
+   * with its own descriptor and kvm_run mapping.
+   */
+  createVcpu(id: number): Vcpu {
+    this.#h.fd("KVM_CREATE_VCPU");
+    const vcpuId = check(u32, id, "id");
+    const h = this.#h;
+    const fd = h.ioctlValue("KVM_CREATE_VCPU", R.KVM_CREATE_VCPU, vcpuId);
+    const kernel = h.kernel;
+    const vh = new Handle(kernel, fd, "vcpu");
+    try {
+      const size = this.kvm.vcpuMmapSize();
+      const run = kernel.mmap(fd, size);
+      if (typeof run === "number") throw new KvmError("mmap", -run, "kvm_run");
+      const r = kernel.prepareVcpu(fd);
+      if (r < 0) {
+        run.buffer.transfer(0);
+        kernel.munmap(run);
+        throw new KvmError("KVM_SET_SIGNAL_MASK", -r);
+      }
+      const vcpu = new Vcpu(this, vcpuId, vh, run, (v) => this.#vcpus.delete(v));
+      this.#vcpus.add(vcpu);
+      return vcpu;
+    } catch (e) {
+      vh.close();
+      throw e;
+    }
+  }
+
+  /** KVM_CHECK_EXTENSION on the VM descriptor: 0 when absent, else a positive number. */
+  checkExtension(cap: number): number {
+    this.#h.fd("KVM_CHECK_EXTENSION");
+    const c = check(int(0, 0x7fff_ffff), cap, "cap");
+    return this.#h.ioctlValue("KVM_CHECK_EXTENSION", R.KVM_CHECK_EXTENSION, c);
+  }
+
+  /** KVM_CREATE_IRQCHIP: the in-kernel PIC, IOAPIC and local APICs (before any vCPU). */
+  createIrqchip(): void {
+    this.#h.ioctlValue("KVM_CREATE_IRQCHIP", R.KVM_CREATE_IRQCHIP, 0);
+  }
+
+  /** KVM_IRQ_LINE: sets the level of in-kernel irqchip input `irq`. */
+  irqLine(irq: number, level: boolean | 0 | 1): void {
+    this.#h.fd("KVM_IRQ_LINE");
+    const n = check(u32, irq, "irq");
+    const l = check(bit, level, "level");
+    this.#h.ioctl("KVM_IRQ_LINE", R.KVM_IRQ_LINE, S.kvmIrqLevel.toBytes({ irq: n, level: l }));
+  }
+
+  /** KVM_CREATE_PIT2: the in-kernel i8254 (after KVM_CREATE_IRQCHIP). `flags`: KVM_PIT_SPEAKER_DUMMY. */
+  createPit2(flags = 0): void {
+    this.#h.fd("KVM_CREATE_PIT2");
+    const f = check(int(0, 1), flags, "flags");
+    this.#h.ioctl("KVM_CREATE_PIT2", R.KVM_CREATE_PIT2, S.kvmPitConfig.toBytes({ flags: f }));
+  }
+
+  /** KVM_SET_TSS_ADDR: three pages of guest-physical space below 4 GiB that Intel's real-mode support needs. */
+  setTssAddr(addr: number | bigint): void {
+    this.#h.fd("KVM_SET_TSS_ADDR");
+    const a = check(address.superRefine(below4G), addr, "addr");
+    this.#h.ioctlValue("KVM_SET_TSS_ADDR", R.KVM_SET_TSS_ADDR, Number(a));
+  }
+
+  /** KVM_SET_IDENTITY_MAP_ADDR: one page of guest-physical space below 4 GiB for Intel's real-mode identity map. */
+  setIdentityMapAddr(addr: number | bigint): void {
+    this.#h.fd("KVM_SET_IDENTITY_MAP_ADDR");
+    const a = check(address.superRefine(below4G), addr, "addr");
+    const arg = new Uint8Array(8);
+    new DataView(arg.buffer).setBigUint64(0, a, true);
+    this.#h.ioctl("KVM_SET_IDENTITY_MAP_ADDR", R.KVM_SET_IDENTITY_MAP_ADDR, arg);
+  }
+
+  /** Closes every vCPU of this VM, then the VM. Idempotent. Guest memory stays allocated until freed. */
+  close(): void {
+    if (this.#h.closed) return;
+    for (const vcpu of [...this.#vcpus]) vcpu.close();
+    for (const slot of [...this.#slots.keys()]) this.#releaseSlot(slot);
+    this.#h.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #slotKey(slot: number): string {
+    return `slot ${slot} of VM ${this.#id}`;
+  }
+
+  #releaseSlot(slot: number): void {
+    const old = this.#slots.get(slot);
+    if (!old) return;
+    old.memory.users.delete(this.#slotKey(slot));
+    this.#slots.delete(slot);
+  }
+}
+
+const below4G = rangeCheck((v: bigint) => v < 1n << 32n, (v) => `${hex(v)} is not below 4 GiB`);
