@@ -56,7 +56,9 @@ export function probe(structs: Record<string, string[]>, requestNames: string[] 
       const err = e as { code?: string; stderr?: Uint8Array };
       if (err.code === "ENOENT") return { ok: false, reason: `no C compiler (${compiler()} not found)` };
       const msg = err.stderr ? new TextDecoder().decode(err.stderr) : String(e);
-      if (/linux\/kvm\.h: No such file/.test(msg)) return { ok: false, reason: "no <linux/kvm.h> (install linux-libc-dev)" };
+      if (/linux\/kvm\.h: No such file/.test(msg)) {
+        return { ok: false, reason: "no <linux/kvm.h> (install linux-libc-dev)" };
+      }
       throw new Error(`the layout probe did not compile:\n${msg}`);
     }
     const out = new TextDecoder().decode(execFileSync(exe));
