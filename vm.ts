@@ -103,6 +103,7 @@ export class Vm implements Disposable {
       flags,
       guestPhysAddr: r.guestPhysAddr,
       memorySize: BigInt(memory?.size ?? 0),
+      // SAFETY: the slot's memory stays mapped while the slot exists: free() refuses until it is deleted.
       userspaceAddr: memory ? memory.address("KVM_SET_USER_MEMORY_REGION") : 0n,
     });
     h.ioctl("KVM_SET_USER_MEMORY_REGION", R.KVM_SET_USER_MEMORY_REGION, bytes);
@@ -125,6 +126,7 @@ export class Vm implements Disposable {
     const m = h.kernel.mmap(-1, Math.max(PAGE_SIZE, Math.ceil((longs * 8) / PAGE_SIZE) * PAGE_SIZE));
     if (typeof m === "number") throw new KvmError("mmap", -m, "dirty bitmap");
     try {
+      // SAFETY: the kernel writes `longs` longs at m.address, inside the mapping it was just given.
       const arg = S.kvmDirtyLog.toBytes({ slot: s, dirtyBitmap: m.address });
       h.ioctl("KVM_GET_DIRTY_LOG", R.KVM_GET_DIRTY_LOG, arg);
       return new Uint8Array(m.buffer, 0, Math.ceil(info.pages / 8)).slice();

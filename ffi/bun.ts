@@ -51,6 +51,7 @@ export function bindBunLibc(): Libc {
   return {
     open: (path, flags) => open(path, flags),
     close: (fd) => close(fd),
+    // SAFETY: `arg` is a live JS buffer sized to the request's struct; the kernel uses it only during the call.
     ioctl: (fd, request, arg) => ioctl(fd, request, arg.length === 0 ? empty : arg),
     ioctlInt: (fd, request, value) => ioctlInt(fd, request, value),
     mmap: (length, prot, flags, fd) => BigInt.asIntN(64, BigInt(s.mmap(null, length, prot, flags, fd, 0) as bigint)),

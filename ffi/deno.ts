@@ -42,6 +42,7 @@ export function bindDenoLibc(): Libc {
   return {
     open: (path, flags) => s.open(path as Uint8Array<ArrayBuffer>, flags),
     close: (fd) => s.close(fd),
+    // SAFETY: `arg` is a live JS buffer sized to the request's struct; the kernel uses it only during the call.
     ioctl: (fd, request, arg) => s.ioctl(fd, big(request), arg as Uint8Array<ArrayBuffer>),
     ioctlInt: (fd, request, value) => s.ioctlInt(fd, big(request), value === 0 ? 0n : BigInt(value)),
     mmap: (length, prot, flags, fd) => BigInt.asIntN(64, BigInt(s.mmap(0n, BigInt(length), prot, flags, fd, 0n))),
