@@ -1,0 +1,140 @@
+/**
+ * The emulator backend: an in-process KVM behind the `Kernel` interface.
+ * A descriptor table maps numbers to the system device, VMs and vCPUs;
+ * ioctls are dispatched by descriptor kind as kvm_main.c does; mmap gives
+ * anonymous memory or a vCPU's kvm_run page, all in the emulator's own
+ * address space.
+ *
+ * @example
+ * ```ts
+ * const k = createEmuKernel({ vendor: "intel" });
+ * const sys = k.open("/dev/kvm");
+ * const vm = k.ioctlValue(sys, KVM_CREATE_VM, 0);
+ * ```
+ *
+ * @module
+ */
+import type { Kernel, Mapping } from "../kernel.ts";
+import { Errno } from "../abi/errno.ts";
+import * as R from "../abi/requests.ts";
+import { AddressSpace } from "./address_space.ts";
+import { svm } from "./svm.ts";
+import { systemIoctl } from "./system.ts";
+import type { EmuVcpu } from "./vcpu.ts";
+import type { Vendor } from "./vendor.ts";
+import { EmuVm } from "./vm.ts";
+import { vmx } from "./vmx.ts";
+
+/** Options of {@linkcode createEmuKernel}. */
+export interface EmuKernelOptions {
+  /** The CPU vendor the emulated processor presents. */
+  vendor: "intel" | "amd";
+}
+
+type Descriptor = { kind: "system" } | { kind: "vm"; vm: EmuVm } | { kind: "vcpu"; vcpu: EmuVcpu };
+
+/** The requests whose argument is an integer, not a struct pointer. */
+const VALUE_REQUESTS = new Set([
+  R.KVM_GET_API_VERSION,
+  R.KVM_CREATE_VM,
+  R.KVM_CHECK_EXTENSION,
+  R.KVM_GET_VCPU_MMAP_SIZE,
+  R.KVM_CREATE_VCPU,
+  R.KVM_SET_TSS_ADDR,
+  R.KVM_CREATE_IRQCHIP,
+  R.KVM_RUN,
+]);
+
+/** The emulator as a `Kernel`. */
+class EmuKernel implements Kernel {
+  readonly name = "emu" as const;
+  readonly vendor: Vendor;
+  readonly space = new AddressSpace();
+  readonly #fds = new Map<number, Descriptor>();
+
+  constructor(vendor: Vendor) {
+    this.vendor = vendor;
+  }
+
+  #alloc(d: Descriptor): number {
+    let fd = 3;
+    while (this.#fds.has(fd)) fd++;
+    this.#fds.set(fd, d);
+    return fd;
+  }
+
+  open(_path: string): number {
+    return this.#alloc({ kind: "system" });
+  }
+
+  close(fd: number): number {
+    return this.#fds.delete(fd) ? 0 : -Errno.EBADF;
+  }
+
+  ioctl(fd: number, request: number, arg: Uint8Array): number {
+    return this.#dispatch(fd, request >>> 0, arg, 0, false);
+  }
+
+  ioctlValue(fd: number, request: number, value: number): number {
+    return this.#dispatch(fd, request >>> 0, new Uint8Array(0), value, true);
+  }
+
+  #dispatch(fd: number, request: number, arg: Uint8Array, value: number, byValue: boolean): number {
+    const d = this.#fds.get(fd);
+    if (!d) return -Errno.EBADF;
+    // A struct request given an integer has no emulator memory behind it.
+    if (byValue && !VALUE_REQUESTS.has(request) && (request >>> 16) & 0x3fff) return -Errno.EFAULT;
+    switch (d.kind) {
+      case "system":
+        if (request === R.KVM_CREATE_VM) {
+          if (value !== 0) return -Errno.EINVAL;
+          return this.#alloc({ kind: "vm", vm: new EmuVm(this.space, this.vendor) });
+        }
+        return systemIoctl(this.vendor, request, arg, value);
+      case "vm": {
+        if (request === R.KVM_CREATE_VCPU) {
+          const v = d.vm.createVcpu(value);
+          return typeof v === "number" ? v : this.#alloc({ kind: "vcpu", vcpu: v });
+        }
+        return d.vm.ioctl(request, arg, value);
+      }
+      case "vcpu":
+        return d.vcpu.ioctl(request, arg);
+    }
+  }
+
+  mmap(fd: number, length: number): Mapping | number {
+    if (!Number.isInteger(length) || length <= 0) return -Errno.EINVAL;
+    if (fd === -1) return this.space.map(length);
+    const d = this.#fds.get(fd);
+    if (!d) return -Errno.EBADF;
+    if (d.kind !== "vcpu") return -Errno.ENODEV;
+    // SAFETY: the mapping shares the vCPU's kvm_run buffer, as the kernel's shared page.
+    return this.space.map(length, d.vcpu.run.buffer);
+  }
+
+  munmap(mapping: Mapping): number {
+    return this.space.unmap(mapping) ? 0 : -Errno.EINVAL;
+  }
+
+  setRunAlarm(vcpuFd: number, ms: number): void {
+    const d = this.#fds.get(vcpuFd);
+    if (d?.kind !== "vcpu") return;
+    d.vcpu.alarmAt = ms > 0 ? performance.now() + ms : 0;
+  }
+
+  prepareVcpu(_vcpuFd: number): number {
+    return 0;
+  }
+
+  /** The vCPU behind a descriptor (for tests). */
+  vcpuOf(fd: number): EmuVcpu | undefined {
+    const d = this.#fds.get(fd);
+    return d?.kind === "vcpu" ? d.vcpu : undefined;
+  }
+}
+
+/** Creates an in-process KVM presenting an Intel (`vmx`) or AMD (`svm`) CPU. */
+export function createEmuKernel(options: EmuKernelOptions): Kernel {
+  return new EmuKernel(options.vendor === "amd" ? svm : vmx);
+}

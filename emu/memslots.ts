@@ -1,0 +1,132 @@
+/**
+ * Memory slots of an emulated VM (KVM_SET_USER_MEMORY_REGION,
+ * KVM_GET_DIRTY_LOG), with the checks of the kernel's
+ * __kvm_set_memory_region: page alignment, flags, overlap, and the rule
+ * that an existing slot may move or change its dirty-log flag but not
+ * change size, host address or read-only flag.
+ *
+ * @module
+ */
+import { Errno } from "../abi/errno.ts";
+import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "../abi/constants.ts";
+import type { KvmUserspaceMemoryRegion } from "../abi/structs.ts";
+import type { AddressSpace } from "./address_space.ts";
+
+/** KVM_USER_MEM_SLOTS on x86 (KVM_CAP_NR_MEMSLOTS). */
+export const EMU_USER_MEM_SLOTS = 32764;
+const PAGE = 4096;
+
+/** One memory slot: guest-physical range backed by a host mapping. */
+export interface MemSlot {
+  readonly id: number;
+  flags: number;
+  gpa: number;
+  readonly size: number;
+  readonly userspaceAddr: number;
+  /** The host bytes, or undefined when userspace_addr is not mapped (the guest then faults with EFAULT). */
+  readonly bytes: Uint8Array | undefined;
+  /** One bit per page while KVM_MEM_LOG_DIRTY_PAGES is set. */
+  dirty: Uint8Array | undefined;
+}
+
+/** The bytes of a slot's dirty bitmap: one bit per page, rounded up to 64 bits as the kernel does. */
+export function dirtyBitmapBytes(size: number): number {
+  return Math.ceil(size / PAGE / 64) * 8;
+}
+
+/** The slots of one VM. `generation` changes on every successful update. */
+export class MemSlots {
+  readonly byId = new Map<number, MemSlot>();
+  /** The slots sorted by guest-physical address. */
+  sorted: MemSlot[] = [];
+  generation = 0;
+  #space: AddressSpace;
+
+  constructor(space: AddressSpace) {
+    this.#space = space;
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION: 0 or -errno. */
+  set(r: KvmUserspaceMemoryRegion): number {
+    const { EINVAL, EEXIST } = Errno;
+    const size = Number(r.memorySize), gpa = Number(r.guestPhysAddr), uaddr = Number(r.userspaceAddr);
+    if (r.memorySize % BigInt(PAGE) !== 0n) return -EINVAL;
+    if (r.guestPhysAddr % BigInt(PAGE) !== 0n) return -EINVAL;
+    if (r.userspaceAddr % BigInt(PAGE) !== 0n || r.userspaceAddr >= 1n << 47n) return -EINVAL;
+    if ((r.flags & ~(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)) !== 0) return -EINVAL;
+    if (r.slot >>> 16 > 1 || (r.slot & 0xffff) >= EMU_USER_MEM_SLOTS) return -EINVAL;
+    if (r.guestPhysAddr + r.memorySize >= 1n << 64n) return -EINVAL;
+    if (r.slot >>> 16 !== 0) return size === 0 ? -EINVAL : 0; // the SMM address space: accepted, never used
+    const old = this.byId.get(r.slot);
+    if (size === 0) {
+      if (!old) return -EINVAL;
+      this.byId.delete(r.slot);
+      return this.#changed();
+    }
+    if (old) {
+      if (uaddr !== old.userspaceAddr || size !== old.size || ((r.flags ^ old.flags) & KVM_MEM_READONLY)) {
+        return -EINVAL;
+      }
+      if (gpa !== old.gpa && this.#overlaps(gpa, size, old)) return -EEXIST;
+      old.gpa = gpa;
+      old.flags = r.flags;
+      if (r.flags & KVM_MEM_LOG_DIRTY_PAGES) old.dirty ??= new Uint8Array(dirtyBitmapBytes(size));
+      else old.dirty = undefined;
+      return this.#changed();
+    }
+    if (this.#overlaps(gpa, size, undefined)) return -EEXIST;
+    // SAFETY: the view covers only [uaddr, uaddr+size) of a live emulator mapping.
+    const bytes = this.#space.resolve(uaddr, size);
+    this.byId.set(r.slot, {
+      id: r.slot,
+      flags: r.flags,
+      gpa,
+      size,
+      userspaceAddr: uaddr,
+      bytes,
+      dirty: r.flags & KVM_MEM_LOG_DIRTY_PAGES ? new Uint8Array(dirtyBitmapBytes(size)) : undefined,
+    });
+    return this.#changed();
+  }
+
+  /** KVM_GET_DIRTY_LOG: copies the slot's bitmap to `bitmapAddr` and clears it. */
+  getDirtyLog(slot: number, bitmapAddr: bigint): number {
+    if (slot >>> 16 > 1 || (slot & 0xffff) >= EMU_USER_MEM_SLOTS) return -Errno.EINVAL;
+    const s = this.byId.get(slot);
+    if (!s || !s.dirty) return -Errno.ENOENT;
+    const out = this.#space.resolve(bitmapAddr, s.dirty.length);
+    if (!out) return -Errno.EFAULT;
+    out.set(s.dirty);
+    s.dirty.fill(0);
+    // Pages must be write-protected again so that the next write is logged.
+    this.generation++;
+    return 0;
+  }
+
+  /** The slot holding guest-physical address `gpa`, or undefined. */
+  find(gpa: number): MemSlot | undefined {
+    const list = this.sorted;
+    let lo = 0, hi = list.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = list[mid];
+      if (gpa < s.gpa) hi = mid - 1;
+      else if (gpa >= s.gpa + s.size) lo = mid + 1;
+      else return s;
+    }
+    return undefined;
+  }
+
+  #overlaps(gpa: number, size: number, except: MemSlot | undefined): boolean {
+    for (const s of this.byId.values()) {
+      if (s !== except && gpa < s.gpa + s.size && s.gpa < gpa + size) return true;
+    }
+    return false;
+  }
+
+  #changed(): number {
+    this.sorted = [...this.byId.values()].sort((a, b) => a.gpa - b.gpa);
+    this.generation++;
+    return 0;
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The vCPU descriptor: KVM_RUN and the vCPU ioctls (like the vCPU half of
+ * kvm_main.c and x86.c), answering with the kernel's struct bytes and
+ * errno values.
+ *
+ * @module
+ */
+import { Errno } from "../abi/errno.ts";
+import {
+  KVM_EXIT_INTR,
+  KVM_EXIT_IO,
+  KVM_EXIT_MMIO,
+  KVM_GUESTDBG_ENABLE,
+  KVM_MP_STATE_RUNNABLE,
+} from "../abi/constants.ts";
+import * as R from "../abi/requests.ts";
+import { kvmCpuidEntry2, kvmTranslation } from "../abi/structs.ts";
+import type { EmuVm } from "./vm.ts";
+import { RunPage } from "./run_page.ts";
+import { getRegs, getSregs, resetCpu, setRegs, setSregs } from "./vcpu_state.ts";
+import { Cpu } from "./x86/cpu.ts";
+import type { CoreExit } from "./x86/exit.ts";
+import { run } from "./x86/exec.ts";
+import { HostFault } from "./x86/memory.ts";
+import { IF } from "./x86/flags.ts";
+import { resetMsrs } from "./x86/msr.ts";
+import { walkInfo } from "./x86/paging.ts";
+import * as X from "./vcpu_extra.ts";
+
+/** KVM_MAX_CPUID_ENTRIES. */
+export const EMU_MAX_CPUID_ENTRIES = 256;
+
+/** One emulated vCPU. */
+export class EmuVcpu {
+  readonly id: number;
+  readonly vm: EmuVm;
+  readonly cpu: Cpu;
+  readonly run = new RunPage();
+  /** The exit last reported through kvm_run (completed on the next KVM_RUN). */
+  lastExit: CoreExit | undefined;
+  /** performance.now() deadline of setRunAlarm, or 0. */
+  alarmAt = 0;
+  mpState = KVM_MP_STATE_RUNNABLE;
+  /** KVM_SET_FPU contents (the core has no x87/SSE yet). */
+  fpu = X.defaultFpu();
+  lapic = new Uint8Array(1024);
+  #slotGeneration = -1;
+
+  constructor(vm: EmuVm, id: number) {
+    this.vm = vm;
+    this.id = id;
+    this.cpu = new Cpu(vm.slots, vm.vendor);
+    resetCpu(this.cpu, id === 0);
+    resetMsrs(this.cpu, vm.vendor);
+  }
+
+  /** Dispatches a vCPU ioctl: the result, or -errno. */
+  ioctl(request: number, arg: Uint8Array): number {
+    const view = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
+    const need = (n: number) => arg.byteLength >= n;
+    switch (request) {
+      case R.KVM_RUN:
+        return this.#run();
+      case R.KVM_GET_REGS:
+        if (!need(144)) return -Errno.EFAULT;
+        getRegs(this.cpu, view);
+        return 0;
+      case R.KVM_SET_REGS:
+        if (!need(144)) return -Errno.EFAULT;
+        setRegs(this.cpu, view);
+        return 0;
+      case R.KVM_GET_SREGS:
+        if (!need(312)) return -Errno.EFAULT;
+        getSregs(this.cpu, view);
+        return 0;
+      case R.KVM_SET_SREGS:
+        if (!need(312)) return -Errno.EFAULT;
+        return setSregs(this.cpu, view) ? 0 : -Errno.EINVAL;
+      case R.KVM_GET_MSRS:
+      case R.KVM_SET_MSRS:
+        return X.msrs(this.cpu, view, request === R.KVM_SET_MSRS);
+      case R.KVM_TRANSLATE:
+        return this.#translate(arg);
+      case R.KVM_INTERRUPT: {
+        if (!need(4)) return -Errno.EFAULT;
+        const irq = view.getUint32(0, true);
+        if (irq >= 256) return -Errno.EINVAL;
+        if (this.vm.irqchip) return -Errno.ENXIO;
+        this.cpu.pendingIrq = irq;
+        return 0;
+      }
+      case R.KVM_SET_GUEST_DEBUG:
+        return X.setGuestDebug(this.cpu, view);
+      case R.KVM_GET_FPU:
+        if (!need(this.fpu.length)) return -Errno.EFAULT;
+        arg.set(this.fpu);
+        return 0;
+      case R.KVM_SET_FPU:
+        if (!need(this.fpu.length)) return -Errno.EFAULT;
+        this.fpu.set(arg.subarray(0, this.fpu.length));
+        return 0;
+      case R.KVM_SET_CPUID2:
+        return this.#setCpuid(view);
+      case R.KVM_GET_CPUID2:
+        return X.writeCpuid(view, this.cpu.cpuidTable, false);
+      case R.KVM_GET_MP_STATE:
+        if (!need(4)) return -Errno.EFAULT;
+        view.setUint32(0, this.mpState, true);
+        return 0;
+      case R.KVM_SET_MP_STATE: {
+        if (!need(4)) return -Errno.EFAULT;
+        const s = view.getUint32(0, true);
+        if (s > 4 || (!this.vm.irqchip && s !== KVM_MP_STATE_RUNNABLE)) return -Errno.EINVAL;
+        this.mpState = s;
+        return 0;
+      }
+      case R.KVM_GET_VCPU_EVENTS:
+        return X.getEvents(this.cpu, view);
+      case R.KVM_SET_VCPU_EVENTS:
+        return X.setEvents(this.cpu, view);
+      case R.KVM_GET_DEBUGREGS:
+        return X.getDebugRegs(this.cpu, view);
+      case R.KVM_SET_DEBUGREGS:
+        return X.setDebugRegs(this.cpu, view);
+      case R.KVM_GET_LAPIC:
+      case R.KVM_SET_LAPIC:
+        if (!this.vm.irqchip) return -Errno.EINVAL;
+        if (!need(1024)) return -Errno.EFAULT;
+        if (request === R.KVM_GET_LAPIC) arg.set(this.lapic);
+        else this.lapic.set(arg.subarray(0, 1024));
+        return 0;
+      case R.KVM_GET_XCRS:
+        return X.getXcrs(this.cpu, view);
+      case R.KVM_SET_XCRS:
+        return X.setXcrs(this.cpu, view);
+      case R.KVM_SET_SIGNAL_MASK:
+        if (!need(4)) return -Errno.EFAULT;
+        return view.getUint32(0, true) === 8 ? 0 : -Errno.EINVAL;
+      default:
+        return -Errno.EINVAL;
+    }
+  }
+
+  /** KVM_RUN: completes the last exit, then runs until the next one. */
+  #run(): number {
+    const cpu = this.cpu, page = this.run;
+    if (this.lastExit) this.#complete(this.lastExit);
+    this.lastExit = undefined;
+    if (page.immediateExit || (this.alarmAt && performance.now() >= this.alarmAt)) {
+      this.alarmAt = 0;
+      page.setExitReason(KVM_EXIT_INTR);
+      return -Errno.EINTR;
+    }
+    if (cpu.exits.length === 0) {
+      if (this.#slotGeneration !== this.vm.slots.generation) {
+        this.#slotGeneration = this.vm.slots.generation;
+        cpu.dropCode();
+      } else {
+        cpu.revalidateCode();
+      }
+      cpu.mem.flush();
+      cpu.halted = false;
+      cpu.requestIrqWindow = page.requestInterruptWindow;
+      const deadline = this.alarmAt;
+      try {
+        run(cpu, () => deadline !== 0 && performance.now() >= deadline);
+      } catch (e) {
+        if (e instanceof HostFault) return -Errno.EFAULT;
+        throw e;
+      }
+    }
+    const e = cpu.exits.shift()!;
+    page.writeExit(e);
+    page.setCommon(
+      (cpu.eflRest & IF) !== 0,
+      (cpu.eflRest & IF) !== 0 && cpu.shadow === 0 && cpu.pendingIrq < 0,
+      cpu.cr8,
+      cpu.apicBase,
+    );
+    if (e.reason === KVM_EXIT_INTR) {
+      this.alarmAt = 0;
+      return -Errno.EINTR;
+    }
+    this.lastExit = e;
+    return 0;
+  }
+
+  /** Hands the data userspace wrote for an IN or an MMIO read to the restarted instruction. */
+  #complete(e: CoreExit): void {
+    if (e.reason === KVM_EXIT_IO && e.dir === 0) this.cpu.replay.push(this.run.ioData(e.size * e.count));
+    else if (e.reason === KVM_EXIT_MMIO && e.dir === 0) this.cpu.replay.push(this.run.mmioData(e.size));
+  }
+
+  /** KVM_TRANSLATE: as the kernel reports it, writeable is always 1 and usermode 0. */
+  #translate(arg: Uint8Array): number {
+    if (arg.byteLength < kvmTranslation.size) return -Errno.EFAULT;
+    const t = kvmTranslation.fromBytes(arg);
+    const lin = Number(t.linearAddress & 0xffffffffn);
+    let phys = -1;
+    if (!(this.cpu.cr0 & 0x80000000)) phys = lin;
+    else {
+      const r = walkInfo(this.cpu, lin, false, false, false, false);
+      if (typeof r !== "number") phys = r.phys;
+    }
+    const ok = phys >= 0;
+    arg.set(kvmTranslation.toBytes({
+      linearAddress: t.linearAddress,
+      physicalAddress: ok ? BigInt(phys) : 0xffffffffffffffffn,
+      valid: ok ? 1 : 0,
+      writeable: 1,
+      usermode: 0,
+    }));
+    return 0;
+  }
+
+  #setCpuid(view: DataView): number {
+    if (view.byteLength < 8) return -Errno.EFAULT;
+    const nent = view.getUint32(0, true);
+    if (nent > EMU_MAX_CPUID_ENTRIES) return -Errno.E2BIG;
+    if (view.byteLength < 8 + nent * kvmCpuidEntry2.size) return -Errno.EFAULT;
+    const entries = [];
+    for (let i = 0; i < nent; i++) entries.push(kvmCpuidEntry2.decode(view, 8 + i * kvmCpuidEntry2.size));
+    this.cpu.cpuidTable = entries;
+    return 0;
+  }
+
+  /** Whether KVM_SET_GUEST_DEBUG enabled debugging (for tests and diagnostics). */
+  get debugging(): boolean {
+    return (this.cpu.debugControl & KVM_GUESTDBG_ENABLE) !== 0;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Register state across the ABI: the vCPU's reset state (as KVM sets it at
+ * KVM_CREATE_VCPU) and the byte codecs of KVM_GET/SET_REGS and
+ * KVM_GET/SET_SREGS. 64-bit fields are moved as two 32-bit halves: no
+ * BigInt.
+ *
+ * @module
+ */
+import { kvmRegs, kvmSegment, kvmSregs } from "../abi/structs.ts";
+import type { Cpu } from "./x86/cpu.ts";
+import { AR_AVL, AR_DB, AR_G, AR_L, AR_P, AR_S, AR_UNUSABLE, CS, EDX, LDTR, SS, TR } from "./x86/state.ts";
+import { getU64, setU64 } from "./run_page.ts";
+
+const SEG_ORDER = [CS, 3, 0, 4, 5, SS, TR, LDTR]; // kvm_sregs order: cs ds es fs gs ss tr ldt
+const SEG_NAMES = ["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"];
+const segOff = SEG_NAMES.map((n) => kvmSregs.offsetOf(n));
+const S = {
+  base: kvmSegment.offsetOf("base"),
+  limit: kvmSegment.offsetOf("limit"),
+  selector: kvmSegment.offsetOf("selector"),
+  type: kvmSegment.offsetOf("type"),
+  present: kvmSegment.offsetOf("present"),
+  dpl: kvmSegment.offsetOf("dpl"),
+  db: kvmSegment.offsetOf("db"),
+  s: kvmSegment.offsetOf("s"),
+  l: kvmSegment.offsetOf("l"),
+  g: kvmSegment.offsetOf("g"),
+  avl: kvmSegment.offsetOf("avl"),
+  unusable: kvmSegment.offsetOf("unusable"),
+};
+const SR = Object.fromEntries(
+  ["gdt", "idt", "cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base", "interrupt_bitmap"].map((n) => [
+    n,
+    kvmSregs.offsetOf(n),
+  ]),
+) as Record<string, number>;
+/** The x86 register number of each kvm_regs member in order (rax rbx rcx rdx rsi rdi rsp rbp r8-r15). */
+const KVM_REG_ORDER = [0, 3, 1, 2, 6, 7, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15];
+const RIP = kvmRegs.offsetOf("rip"), RFLAGS = kvmRegs.offsetOf("rflags");
+
+/** Puts a vCPU in the state KVM gives a new vCPU (the processor's reset state). */
+export function resetCpu(cpu: Cpu, bsp: boolean): void {
+  cpu.r32.fill(0);
+  cpu.r32[EDX << 1] = 0x600;
+  cpu.eip = 0xfff0;
+  cpu.setFlags(2);
+  for (let s = 0; s < 6; s++) {
+    cpu.segSel[s] = 0;
+    cpu.segBase[s] = 0;
+    cpu.segLimit[s] = 0xffff;
+    cpu.segAr[s] = 3 | AR_S | AR_P;
+  }
+  cpu.segSel[CS] = 0xf000;
+  cpu.segBase[CS] = 0xffff0000;
+  cpu.segAr[CS] = 11 | AR_S | AR_P;
+  cpu.segLimit[TR] = 0xffff;
+  cpu.segAr[TR] = 11 | AR_P;
+  cpu.segLimit[LDTR] = 0xffff;
+  cpu.segAr[LDTR] = 2 | AR_P;
+  cpu.apicBase = bsp ? 0xfee00900 : 0xfee00800;
+}
+
+/** KVM_GET_REGS into `out` (144 bytes). */
+export function getRegs(cpu: Cpu, out: DataView): void {
+  for (let i = 0; i < 16; i++) {
+    const n = KVM_REG_ORDER[i];
+    out.setUint32(i * 8, cpu.r32[2 * n], true);
+    out.setUint32(i * 8 + 4, cpu.r32[2 * n + 1], true);
+  }
+  out.setUint32(RIP, cpu.eip, true);
+  out.setUint32(RIP + 4, cpu.ripHigh, true);
+  out.setUint32(RFLAGS, cpu.getFlags(), true);
+  out.setUint32(RFLAGS + 4, 0, true);
+}
+
+/** KVM_SET_REGS from `inp`. */
+export function setRegs(cpu: Cpu, inp: DataView): void {
+  for (let i = 0; i < 16; i++) {
+    const n = KVM_REG_ORDER[i];
+    cpu.r32[2 * n] = inp.getUint32(i * 8, true);
+    cpu.r32[2 * n + 1] = inp.getUint32(i * 8 + 4, true);
+  }
+  cpu.eip = inp.getUint32(RIP, true);
+  cpu.ripHigh = inp.getUint32(RIP + 4, true);
+  cpu.setFlags(inp.getUint32(RFLAGS, true));
+}
+
+/** KVM_GET_SREGS into `out` (312 bytes). */
+export function getSregs(cpu: Cpu, out: DataView): void {
+  new Uint8Array(out.buffer, out.byteOffset, kvmSregs.size).fill(0);
+  for (let k = 0; k < 8; k++) {
+    const s = SEG_ORDER[k], at = segOff[k], ar = cpu.segAr[s];
+    setU64(out, at + S.base, cpu.segBase[s]);
+    out.setUint32(at + S.limit, cpu.segLimit[s], true);
+    out.setUint16(at + S.selector, cpu.segSel[s], true);
+    out.setUint8(at + S.type, ar & 0xf);
+    out.setUint8(at + S.present, ar & AR_P ? 1 : 0);
+    out.setUint8(at + S.dpl, (ar >> 5) & 3);
+    out.setUint8(at + S.db, ar & AR_DB ? 1 : 0);
+    out.setUint8(at + S.s, ar & AR_S ? 1 : 0);
+    out.setUint8(at + S.l, ar & AR_L ? 1 : 0);
+    out.setUint8(at + S.g, ar & AR_G ? 1 : 0);
+    out.setUint8(at + S.avl, ar & AR_AVL ? 1 : 0);
+    out.setUint8(at + S.unusable, ar & AR_UNUSABLE ? 1 : 0);
+  }
+  setU64(out, SR.gdt, cpu.gdtBase);
+  out.setUint16(SR.gdt + 8, cpu.gdtLimit, true);
+  setU64(out, SR.idt, cpu.idtBase);
+  out.setUint16(SR.idt + 8, cpu.idtLimit, true);
+  setU64(out, SR.cr0, cpu.cr0 >>> 0);
+  setU64(out, SR.cr2, cpu.cr2 >>> 0);
+  setU64(out, SR.cr3, cpu.cr3 >>> 0);
+  setU64(out, SR.cr4, cpu.cr4 >>> 0);
+  setU64(out, SR.cr8, cpu.cr8);
+  setU64(out, SR.efer, cpu.efer);
+  setU64(out, SR.apic_base, cpu.apicBase);
+  if (cpu.pendingIrq >= 0) {
+    const v = cpu.pendingIrq, at = SR.interrupt_bitmap + (v >> 6) * 8 + ((v >> 3) & 7);
+    out.setUint8(at, out.getUint8(at) | (1 << (v & 7)));
+  }
+}
+
+/** KVM_SET_SREGS from `inp`; false when a value is invalid (EINVAL). */
+export function setSregs(cpu: Cpu, inp: DataView): boolean {
+  const cr0 = getU64(inp, SR.cr0), cr4 = getU64(inp, SR.cr4), efer = getU64(inp, SR.efer);
+  if (cr0 >= 2 ** 32 || cr4 >= 2 ** 32 || (cr0 & 0x80000000 && !(cr0 & 1))) return false;
+  if (cr4 & ~0x7ff || efer & ~0xd01) return false;
+  for (let k = 0; k < 8; k++) {
+    const s = SEG_ORDER[k], at = segOff[k];
+    cpu.segBase[s] = getU64(inp, at + S.base);
+    cpu.segLimit[s] = inp.getUint32(at + S.limit, true);
+    cpu.segSel[s] = inp.getUint16(at + S.selector, true);
+    cpu.segAr[s] = (inp.getUint8(at + S.type) & 0xf) |
+      (inp.getUint8(at + S.s) ? AR_S : 0) |
+      ((inp.getUint8(at + S.dpl) & 3) << 5) |
+      (inp.getUint8(at + S.present) ? AR_P : 0) |
+      (inp.getUint8(at + S.avl) ? AR_AVL : 0) |
+      (inp.getUint8(at + S.l) ? AR_L : 0) |
+      (inp.getUint8(at + S.db) ? AR_DB : 0) |
+      (inp.getUint8(at + S.g) ? AR_G : 0) |
+      (inp.getUint8(at + S.unusable) ? AR_UNUSABLE : 0);
+  }
+  cpu.gdtBase = getU64(inp, SR.gdt);
+  cpu.gdtLimit = inp.getUint16(SR.gdt + 8, true);
+  cpu.idtBase = getU64(inp, SR.idt);
+  cpu.idtLimit = inp.getUint16(SR.idt + 8, true);
+  cpu.cr0 = (cr0 | 0x10) >>> 0;
+  cpu.cr2 = getU64(inp, SR.cr2) >>> 0;
+  cpu.cr3 = getU64(inp, SR.cr3) >>> 0;
+  cpu.cr4 = cr4;
+  cpu.cr8 = getU64(inp, SR.cr8) & 0xf;
+  cpu.efer = efer;
+  cpu.apicBase = getU64(inp, SR.apic_base);
+  cpu.cpl = cpu.cr0 & 1 ? (cpu.segAr[SS] >> 5) & 3 : 0;
+  for (let v = 0; v < 256; v++) {
+    if (inp.getUint8(SR.interrupt_bitmap + (v >> 3)) & (1 << (v & 7))) {
+      cpu.pendingIrq = v;
+      break;
+    }
+  }
+  cpu.mem.flush();
+  return true;
+}

@@ -1,0 +1,285 @@
+/**
+ * The CPU object: architectural state plus the accessors every instruction
+ * uses (segmented memory, stack, ModRM operands, port I/O), the MMIO and
+ * port-I/O exits with the kernel's completion semantics, and the caches.
+ *
+ * Completion: an instruction that reads from MMIO or from a port exits
+ * with EXIT before changing any state; userspace writes the data into
+ * kvm_run; on the next KVM_RUN the instruction runs again and its reads,
+ * in order, take the replayed data. Writes (OUT, MMIO stores) complete the
+ * instruction and exit after it.
+ *
+ * @module
+ */
+import { KVM_EXIT_IO, KVM_EXIT_MMIO } from "../../abi/constants.ts";
+import type { CpuidEntry } from "../../abi/structs.ts";
+import type { MemSlots } from "../memslots.ts";
+import type { Vendor } from "../vendor.ts";
+import { CoreExit } from "./exit.ts";
+import { EXIT, fault, GP, SSF } from "./fault.ts";
+import { FlagState, VM } from "./flags.ts";
+import type { Insn } from "./insn.ts";
+import { Memory, type MemoryHost } from "./memory.ts";
+import { walk } from "./paging.ts";
+import { AR_DB, AR_UNUSABLE, ESP, SS } from "./state.ts";
+
+/** The CPU. */
+export class Cpu extends FlagState implements MemoryHost {
+  readonly mem: Memory;
+  readonly vendor: Vendor;
+  /** Exits waiting to be reported, oldest first. */
+  readonly exits: CoreExit[] = [];
+  /** Data for the reads of the instruction being restarted, in order. */
+  readonly replay: Uint8Array[] = [];
+  replayPos = 0;
+  /** EIP of the next instruction; control transfers write it. */
+  nextEip = 0;
+  /** Decoded instructions by physical page, then by offset in the page. */
+  readonly code = new Map<number, (Insn | undefined)[]>();
+  /** A copy of each code page as decoded, to notice writes by the host between runs. */
+  readonly codeCopy = new Map<number, Uint8Array>();
+  /** A vector queued by KVM_INTERRUPT, or -1. */
+  pendingIrq = -1;
+  /** Interrupts are blocked for one instruction after STI / MOV SS / POP SS. */
+  shadow = 0;
+  halted = false;
+  /** KVM_SET_GUEST_DEBUG state. */
+  debugControl = 0;
+  readonly debugRegs = new Float64Array(8);
+  /** kvm_run.request_interrupt_window at the last KVM_RUN. */
+  requestIrqWindow = false;
+  /** A hardware breakpoint just reported at this linear address is not reported again (like RF). */
+  skipBreakpointAt = -1;
+  /** What the last internal error was about, for diagnostics. */
+  lastError = "";
+  /** The vCPU's CPUID leaves (KVM_SET_CPUID2). */
+  cpuidTable: CpuidEntry[] = [];
+
+  constructor(slots: MemSlots, vendor: Vendor) {
+    super();
+    this.vendor = vendor;
+    this.mem = new Memory(slots, this);
+  }
+
+  /** Default operand size of the code segment: 2 or 4. */
+  get codeSize(): number {
+    return this.cr0 & 1 && !(this.eflRest & VM) && this.segAr[1] & AR_DB ? 4 : 2;
+  }
+
+  /** Stack address size: 2 or 4 (SS.B). */
+  get stackSize(): number {
+    return this.cr0 & 1 && !(this.eflRest & VM) && this.segAr[SS] & AR_DB ? 4 : 2;
+  }
+
+  // ---- segmentation -------------------------------------------------------
+
+  /** The linear address of seg:off for an access of `size` bytes, with the limit and type checks. */
+  lin(seg: number, off: number, size: number, write: boolean): number {
+    const ar = this.segAr[seg];
+    if (this.cr0 & 1 && !(this.eflRest & VM)) {
+      if (ar & AR_UNUSABLE) fault(seg === SS ? SSF : GP, 0);
+      if (write ? (ar & 0x1a) !== 0x12 : (ar & 0x1a) === 0x18) fault(seg === SS ? SSF : GP, 0);
+    }
+    const limit = this.segLimit[seg], last = off + size - 1;
+    if ((ar & 0x1c) === 0x14) {
+      // Expand-down data segment: valid offsets are above the limit.
+      const top = ar & AR_DB ? 0xffffffff : 0xffff;
+      if (off <= limit || last > top) fault(seg === SS ? SSF : GP, 0);
+    } else if (last > limit) fault(seg === SS ? SSF : GP, 0);
+    return (this.segBase[seg] + off) >>> 0;
+  }
+
+  read(seg: number, off: number, size: number): number {
+    return this.mem.read(this.lin(seg, off, size, false), size);
+  }
+
+  write(seg: number, off: number, size: number, v: number): void {
+    this.mem.write(this.lin(seg, off, size, true), size, v);
+  }
+
+  // ---- stack --------------------------------------------------------------
+
+  /** Pushes `size` bytes (2 or 4). */
+  push(v: number, size: number): void {
+    if (this.stackSize === 4) {
+      const sp = (this.r32[ESP << 1] - size) >>> 0;
+      this.write(SS, sp, size, v);
+      this.r32[ESP << 1] = sp;
+    } else {
+      const sp = (this.r16[ESP << 2] - size) & 0xffff;
+      this.write(SS, sp, size, v);
+      this.r16[ESP << 2] = sp;
+    }
+  }
+
+  /** Pops `size` bytes (2 or 4). */
+  pop(size: number): number {
+    if (this.stackSize === 4) {
+      const sp = this.r32[ESP << 1];
+      const v = this.read(SS, sp, size);
+      this.r32[ESP << 1] = sp + size;
+      return v;
+    }
+    const sp = this.r16[ESP << 2];
+    const v = this.read(SS, sp, size);
+    this.r16[ESP << 2] = sp + size;
+    return v;
+  }
+
+  /** Reads the stack `depth` bytes above SP without popping. */
+  peek(depth: number, size: number): number {
+    const sp = this.stackSize === 4 ? (this.r32[ESP << 1] + depth) >>> 0 : (this.r16[ESP << 2] + depth) & 0xffff;
+    return this.read(SS, sp, size);
+  }
+
+  /** Adds `n` to the stack pointer with the stack's address size. */
+  addSp(n: number): void {
+    if (this.stackSize === 4) this.r32[ESP << 1] += n;
+    else this.r16[ESP << 2] += n;
+  }
+
+  // ---- ModRM operands -----------------------------------------------------
+
+  /** The effective address (offset) of a memory operand. */
+  ea(d: Insn): number {
+    let a = d.disp;
+    if (d.base >= 0) a += this.r32[d.base << 1];
+    if (d.index >= 0) a += this.r32[d.index << 1] << d.scale;
+    return d.asize === 2 ? a & 0xffff : a >>> 0;
+  }
+
+  /** The segment of a memory operand. */
+  seg(d: Insn): number {
+    return d.seg >= 0 ? d.seg : d.eaSeg;
+  }
+
+  /** Reads the r/m operand of size `d.size`. */
+  readRm(d: Insn): number {
+    if (d.mod === 3) return this.getReg(d.rm, d.size);
+    return this.read(this.seg(d), this.ea(d), d.size);
+  }
+
+  /** Writes the r/m operand of size `d.size`. */
+  writeRm(d: Insn, v: number): void {
+    if (d.mod === 3) this.setReg(d.rm, d.size, v);
+    else this.write(this.seg(d), this.ea(d), d.size, v);
+  }
+
+  /** Reads the r/m operand with an explicit size. */
+  readRmSize(d: Insn, size: number): number {
+    if (d.mod === 3) return this.getReg(d.rm, size);
+    return this.read(this.seg(d), this.ea(d), size);
+  }
+
+  // ---- exits and completion -----------------------------------------------
+
+  /** Forgets the replayed reads consumed so far (a REP iteration committed them). */
+  commitReplay(): void {
+    if (this.replayPos) {
+      this.replay.splice(0, this.replayPos);
+      this.replayPos = 0;
+    }
+  }
+
+  /** Takes the next replayed read, or undefined when the instruction must exit for it. */
+  #replayed(): Uint8Array | undefined {
+    return this.replayPos < this.replay.length ? this.replay[this.replayPos++] : undefined;
+  }
+
+  mmioRead(phys: number, len: number): number {
+    const r = this.#replayed();
+    if (r) return le(r, len);
+    const e = new CoreExit(KVM_EXIT_MMIO);
+    e.addr = phys;
+    e.size = len;
+    e.data = new Uint8Array(8);
+    this.exits.push(e);
+    throw EXIT;
+  }
+
+  mmioWrite(phys: number, len: number, value: number): void {
+    const e = new CoreExit(KVM_EXIT_MMIO);
+    e.addr = phys;
+    e.size = len;
+    e.dir = 1;
+    e.data = new Uint8Array(8);
+    for (let i = 0; i < len; i++) {
+      e.data[i] = value & 0xff;
+      value = Math.floor(value / 256);
+    }
+    this.exits.push(e);
+  }
+
+  /** IN: the data userspace supplied for `count` items, or an exit (throws EXIT). */
+  portIn(port: number, size: number, count: number): Uint8Array {
+    const r = this.#replayed();
+    if (r) return r;
+    const e = new CoreExit(KVM_EXIT_IO);
+    e.dir = 0;
+    e.port = port;
+    e.size = size;
+    e.count = count;
+    this.exits.push(e);
+    throw EXIT;
+  }
+
+  /** OUT: queues the exit; the instruction completes. */
+  portOut(port: number, size: number, data: Uint8Array, count: number): void {
+    const e = new CoreExit(KVM_EXIT_IO);
+    e.dir = 1;
+    e.port = port;
+    e.size = size;
+    e.count = count;
+    e.data = data;
+    this.exits.push(e);
+  }
+
+  // ---- translation and caches ---------------------------------------------
+
+  translate(lin: number, write: boolean, fetch: boolean): number {
+    if (!(this.cr0 & 0x80000000)) return lin;
+    return walk(this, lin, write, this.cpl === 3 && !this.mem.sys, fetch);
+  }
+
+  codeWritten(pfn: number): void {
+    this.code.delete(pfn);
+    this.codeCopy.delete(pfn);
+  }
+
+  /** Drops decoded pages whose bytes changed since decoding (host writes between runs). */
+  revalidateCode(): void {
+    for (const [pfn, copy] of this.codeCopy) {
+      const now = this.mem.physView(pfn * 4096, 4096);
+      if (!now || !sameBytes(now, copy)) this.codeWritten(pfn);
+    }
+  }
+
+  /** Drops all decoded code (slots changed). */
+  dropCode(): void {
+    this.code.clear();
+    this.codeCopy.clear();
+    this.mem.codePfns.clear();
+  }
+
+  /** Raises #GP(0) unless CPL is 0 (privileged instructions). */
+  requireCpl0(): void {
+    if (this.cr0 & 1 && (this.cpl !== 0 || this.eflRest & VM)) fault(GP, 0);
+  }
+}
+
+function le(b: Uint8Array, n: number): number {
+  let v = 0;
+  for (let i = n - 1; i >= 0; i--) v = v * 256 + b[i];
+  return v;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const x = new Int32Array(a.buffer, a.byteOffset, a.length >> 2);
+    const y = new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+    return true;
+  }
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

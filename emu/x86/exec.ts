@@ -1,0 +1,207 @@
+/**
+ * The interpreter loop: fetch through the per-physical-page decode cache,
+ * execute, deliver faults and interrupts, and stop with an exit: I/O and
+ * MMIO (queued by the instruction), HLT, shutdown on a triple fault, debug
+ * exits for single-step, INT3 and hardware breakpoints, the run alarm,
+ * the interrupt window, and internal errors for what the core lacks.
+ *
+ * @module
+ */
+import {
+  KVM_EXIT_DEBUG,
+  KVM_EXIT_HLT,
+  KVM_EXIT_INTERNAL_ERROR,
+  KVM_EXIT_INTR,
+  KVM_EXIT_IRQ_WINDOW_OPEN,
+  KVM_EXIT_SHUTDOWN,
+  KVM_GUESTDBG_ENABLE,
+  KVM_GUESTDBG_SINGLESTEP,
+  KVM_GUESTDBG_USE_HW_BP,
+  KVM_GUESTDBG_USE_SW_BP,
+  KVM_INTERNAL_ERROR_EMULATION,
+} from "../../abi/constants.ts";
+import type { Cpu } from "./cpu.ts";
+import { decode } from "./decode.ts";
+import { CoreExit } from "./exit.ts";
+import { CpuFault, EXIT, fault, GP, Unimplemented } from "./fault.ts";
+import { IF, RF } from "./flags.ts";
+import type { Insn } from "./insn.ts";
+import { deliver, deliverFault } from "./interrupt.ts";
+import { HostFault } from "./memory.ts";
+import { OP_MAPS } from "./optable.ts";
+import { CS } from "./state.ts";
+
+/** How often (in instructions) the loop asks whether the run alarm fired. */
+const ALARM_INTERVAL = 4096;
+/** DR6 as KVM reports it for a single-step exit: BS plus the bits that read as 1. */
+const DR6_SINGLESTEP = 0xffff4ff0;
+
+/** Per-CPU fetch cache: the last code page. */
+class FetchCache {
+  linPage = -1;
+  epoch = -1;
+  page: (Insn | undefined)[] | undefined = undefined;
+  pfn = -1;
+}
+const fetchCaches = new WeakMap<Cpu, FetchCache>();
+
+function pushExit(cpu: Cpu, reason: number): CoreExit {
+  const e = new CoreExit(reason);
+  cpu.exits.push(e);
+  return e;
+}
+
+/** Finds or decodes the instruction at CS:EIP. */
+function fetch(cpu: Cpu, fc: FetchCache): Insn {
+  const eip = cpu.eip;
+  if (eip > cpu.segLimit[CS]) fault(GP, 0);
+  const lin = (cpu.segBase[CS] + eip) >>> 0;
+  const mode = cpu.codeSize;
+  const linPage = lin >>> 12;
+  if (fc.linPage !== linPage || fc.epoch !== cpu.mem.epoch || !fc.page || !cpu.code.has(fc.pfn)) {
+    const phys = cpu.translate(lin, false, true);
+    const pfn = Math.floor(phys / 4096);
+    let page = cpu.code.get(pfn);
+    if (!page) {
+      const view = cpu.mem.physView(pfn * 4096, 4096);
+      if (!view) throw new Unimplemented(`instruction fetch outside RAM at ${phys.toString(16)}`);
+      page = new Array(4096);
+      cpu.code.set(pfn, page);
+      cpu.codeCopy.set(pfn, view.slice());
+      cpu.mem.protectCode(pfn);
+    }
+    fc.linPage = linPage;
+    fc.epoch = cpu.mem.epoch;
+    fc.page = page;
+    fc.pfn = pfn;
+  }
+  const off = lin & 0xfff;
+  const cached = fc.page![off];
+  if (cached && cached.mode === mode) return cached;
+  const view = cpu.mem.physView(fc.pfn * 4096, 4096)!;
+  const d = decode(OP_MAPS, view, off, 4096, mode);
+  if (d) {
+    fc.page![off] = d;
+    return d;
+  }
+  // The instruction crosses into the next page: decode from a copy, uncached.
+  const next = cpu.translate((lin + (4096 - off)) >>> 0, false, true);
+  const nview = cpu.mem.physView(Math.floor(next / 4096) * 4096, 4096);
+  if (!nview) throw new Unimplemented("instruction fetch outside RAM");
+  const buf = new Uint8Array(32);
+  buf.set(view.subarray(off));
+  buf.set(nview.subarray(0, 32 - (4096 - off)), 4096 - off);
+  return decode(OP_MAPS, buf, 0, 32, mode)!;
+}
+
+/** The hardware breakpoint (0-3) set by KVM_SET_GUEST_DEBUG at linear `lin` for execution, or -1. */
+function execBreakpoint(cpu: Cpu, lin: number): number {
+  const dr7 = cpu.debugRegs[7];
+  for (let n = 0; n < 4; n++) {
+    if (!((dr7 >>> (2 * n)) & 3)) continue;
+    if ((dr7 >>> (16 + 4 * n)) & 3) continue; // a data breakpoint
+    if (cpu.debugRegs[n] === lin) return n;
+  }
+  return -1;
+}
+
+/** Runs until an exit is queued. `alarm` says whether the run's deadline passed. */
+export function run(cpu: Cpu, alarm: () => boolean): void {
+  let fc = fetchCaches.get(cpu);
+  if (!fc) fetchCaches.set(cpu, fc = new FetchCache());
+  const dbg = cpu.debugControl & KVM_GUESTDBG_ENABLE ? cpu.debugControl : 0;
+  let n = 0;
+  while (cpu.exits.length === 0) {
+    if (++n % ALARM_INTERVAL === 0 && alarm()) {
+      pushExit(cpu, KVM_EXIT_INTR);
+      return;
+    }
+    if (cpu.shadow === 0 && cpu.eflRest & IF) {
+      if (cpu.pendingIrq >= 0) {
+        const v = cpu.pendingIrq;
+        cpu.pendingIrq = -1;
+        if (!guard(cpu, () => deliver(cpu, v, -1, false, cpu.eip))) return;
+      } else if (cpu.requestIrqWindow) {
+        pushExit(cpu, KVM_EXIT_IRQ_WINDOW_OPEN);
+        return;
+      }
+    }
+    if (!guard(cpu, () => step(cpu, fc, dbg))) return;
+    if (cpu.halted) {
+      pushExit(cpu, KVM_EXIT_HLT);
+      return;
+    }
+  }
+}
+
+/** Executes one instruction. */
+function step(cpu: Cpu, fc: FetchCache, dbg: number): void {
+  const d = fetch(cpu, fc);
+  if (dbg) {
+    const lin = (cpu.segBase[CS] + cpu.eip) >>> 0;
+    if (dbg & KVM_GUESTDBG_USE_SW_BP && d.op === 0xcc) {
+      debugExit(cpu, 3, lin, cpu.dr6);
+      throw EXIT;
+    }
+    if (dbg & KVM_GUESTDBG_USE_HW_BP && cpu.skipBreakpointAt !== lin) {
+      const bp = execBreakpoint(cpu, lin);
+      if (bp >= 0) {
+        cpu.skipBreakpointAt = lin;
+        debugExit(cpu, 1, lin, (0xffff0ff0 | (1 << bp)) >>> 0);
+        throw EXIT;
+      }
+    }
+    cpu.skipBreakpointAt = -1;
+  }
+  if (cpu.eflRest & RF) cpu.eflRest &= ~RF;
+  cpu.nextEip = d.mode === 2 ? (cpu.eip + d.len) & 0xffff : (cpu.eip + d.len) >>> 0;
+  cpu.replayPos = 0;
+  d.exec(cpu, d);
+  cpu.eip = cpu.nextEip;
+  cpu.replay.length = 0;
+  if (cpu.shadow) cpu.shadow--;
+  if (dbg & KVM_GUESTDBG_SINGLESTEP) {
+    debugExit(cpu, 1, (cpu.segBase[CS] + cpu.eip) >>> 0, DR6_SINGLESTEP);
+  }
+}
+
+function debugExit(cpu: Cpu, exception: number, pc: number, dr6: number): void {
+  const e = pushExit(cpu, KVM_EXIT_DEBUG);
+  e.exception = exception;
+  e.pc = pc;
+  e.dr6 = dr6;
+  e.dr7 = cpu.debugControl & KVM_GUESTDBG_USE_HW_BP ? cpu.debugRegs[7] : cpu.dr7;
+}
+
+/** Runs `body`, turning faults into deliveries and everything else into exits. False when the loop must stop. */
+function guard(cpu: Cpu, body: () => void): boolean {
+  try {
+    body();
+    return true;
+  } catch (e) {
+    if (e === EXIT) return false;
+    cpu.replay.length = 0;
+    if (e instanceof CpuFault) {
+      try {
+        if (deliverFault(cpu, e.vector, e.code)) return true;
+      } catch (inner) {
+        return internalError(cpu, inner);
+      }
+      cpu.exits.length = 0;
+      pushExit(cpu, KVM_EXIT_SHUTDOWN);
+      return false;
+    }
+    if (e instanceof HostFault) throw e;
+    return internalError(cpu, e);
+  }
+}
+
+function internalError(cpu: Cpu, e: unknown): boolean {
+  if (e === EXIT) return false;
+  if (e instanceof HostFault) throw e;
+  const x = pushExit(cpu, KVM_EXIT_INTERNAL_ERROR);
+  x.suberror = KVM_INTERNAL_ERROR_EMULATION;
+  x.idata = [];
+  cpu.lastError = e instanceof Unimplemented ? e.what : e instanceof Error ? e.message : String(e);
+  return false;
+}

@@ -1,0 +1,62 @@
+/**
+ * The decoded-instruction record and the opcode-table entry type. A record
+ * is produced once per instruction address by the decoder and cached; the
+ * interpreter calls `exec(cpu, insn)`.
+ *
+ * @module
+ */
+import type { Cpu } from "./cpu.ts";
+
+/** An instruction's semantics. */
+export type Exec = (cpu: Cpu, d: Insn) => void;
+
+/** Decoder flags of an opcode-table entry. */
+export const M = 1, B = 2, I8 = 4, I8S = 8, IV = 16, IW = 32, IA = 64, IP = 128, IE = 256, MEMONLY = 1024;
+/** Register-only ModRM (mod must be 3; MOV to/from CR/DR ignore mod). */
+export const REGONLY = 2048;
+
+/** One opcode-table entry: semantics, decoder flags, or a ModRM.reg group. */
+export interface OpSpec {
+  readonly exec?: Exec;
+  readonly f: number;
+  /** A group selected by ModRM.reg (80-83, C0, D0, F6, FE, FF, 0F00, 0F01, 0FBA, 0FC7). */
+  readonly group?: readonly (OpSpec | undefined)[];
+  /** The instruction's mnemonic, for diagnostics. */
+  readonly name?: string;
+}
+
+/** A decoded instruction. Fields are numbers so that the record stays monomorphic. */
+export class Insn {
+  exec: Exec;
+  /** Opcode: 0x00-0xff one-byte map, 0x100-0x1ff the 0F map. */
+  op = 0;
+  len = 0;
+  /** Operand size in bytes (1, 2 or 4). */
+  size = 4;
+  /** Operand-size attribute (2 or 4), also for byte instructions. */
+  osize = 4;
+  /** Address size (2 or 4). */
+  asize = 4;
+  /** Segment override, or -1. */
+  seg = -1;
+  /** Default segment of the memory operand (DS, or SS for BP/SP-based addresses). */
+  eaSeg = 3;
+  /** 0 none, 0xf3 REP/REPE, 0xf2 REPNE. */
+  rep = 0;
+  lock = false;
+  mod = 0;
+  reg = 0;
+  rm = 0;
+  base = -1;
+  index = -1;
+  scale = 0;
+  disp = 0;
+  imm = 0;
+  imm2 = 0;
+  /** The code-segment default size it was decoded for (2 or 4). */
+  mode = 0;
+
+  constructor(exec: Exec) {
+    this.exec = exec;
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * Guest memory as the core sees it: a software TLB from linear pages to
+ * (slot bytes, offset) so that a common access is an array index, a slow
+ * path that walks page tables and finds the slot, MMIO for accesses outside
+ * every slot or writes to read-only slots, dirty logging, and the
+ * invalidation of decoded code when a page holding it is written.
+ *
+ * @module
+ */
+import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "../../abi/constants.ts";
+import type { MemSlot, MemSlots } from "../memslots.ts";
+import { Unimplemented } from "./fault.ts";
+
+const TLB_BITS = 8;
+const TLB_SIZE = 1 << TLB_BITS;
+const TLB_MASK = TLB_SIZE - 1;
+
+/** Where a linear access goes, supplied by the CPU: page walks and MMIO. */
+export interface MemoryHost {
+  /** Linear -> physical (throws #PF). */
+  translate(lin: number, write: boolean, fetch: boolean): number;
+  /** An MMIO read of `len` bytes (never crossing a page); may throw EXIT. */
+  mmioRead(phys: number, len: number): number;
+  /** An MMIO write of `len` bytes. */
+  mmioWrite(phys: number, len: number, value: number): void;
+  /** Called when a page holding decoded code is written. */
+  codeWritten(pfn: number): void;
+}
+
+/** Thrown when a slot has no host memory behind it: KVM_RUN returns -EFAULT. */
+export class HostFault {
+  readonly gpa: number;
+  constructor(gpa: number) {
+    this.gpa = gpa;
+  }
+}
+
+/** The software TLB and the access paths. */
+export class Memory {
+  readonly slots: MemSlots;
+  readonly host: MemoryHost;
+  readonly rTag = new Int32Array(TLB_SIZE).fill(-1);
+  readonly rOff = new Int32Array(TLB_SIZE);
+  readonly rBuf: Uint8Array[] = new Array(TLB_SIZE).fill(new Uint8Array(0));
+  readonly wTag = new Int32Array(TLB_SIZE).fill(-1);
+  readonly wOff = new Int32Array(TLB_SIZE);
+  readonly wBuf: Uint8Array[] = new Array(TLB_SIZE).fill(new Uint8Array(0));
+  /** Physical page of each write entry, to drop it when the page gets code. */
+  readonly wPfn = new Float64Array(TLB_SIZE).fill(-1);
+  /** Pages that hold decoded code. */
+  readonly codePfns = new Set<number>();
+  generation = -1;
+  /** Changes whenever translations may have changed (the fetch path caches one page). */
+  epoch = 0;
+  /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills. */
+  sys = false;
+
+  constructor(slots: MemSlots, host: MemoryHost) {
+    this.slots = slots;
+    this.host = host;
+  }
+
+  /** Drops every TLB entry (CR0/CR3/CR4 writes, CPL changes, slot changes). */
+  flush(): void {
+    this.epoch++;
+    this.rTag.fill(-1);
+    this.wTag.fill(-1);
+    this.wPfn.fill(-1);
+    this.generation = this.slots.generation;
+  }
+
+  /** INVLPG: drops one linear page. */
+  flushPage(lin: number): void {
+    this.epoch++;
+    const p = lin >>> 12, i = p & TLB_MASK;
+    if (this.rTag[i] === p) this.rTag[i] = -1;
+    if (this.wTag[i] === p) this.wTag[i] = -1;
+  }
+
+  /** Drops the write entries of physical page `pfn` (it now holds code). */
+  protectCode(pfn: number): void {
+    this.codePfns.add(pfn);
+    for (let i = 0; i < TLB_SIZE; i++) if (this.wPfn[i] === pfn) this.wTag[i] = -1;
+  }
+
+  read8(lin: number): number {
+    const p = lin >>> 12, i = p & TLB_MASK;
+    if (this.rTag[i] === p) return this.rBuf[i][this.rOff[i] + (lin & 0xfff)];
+    return this.slowRead(lin, 1);
+  }
+
+  read16(lin: number): number {
+    const p = lin >>> 12, i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.rTag[i] === p && o < 0xfff) {
+      const b = this.rBuf[i], k = this.rOff[i] + o;
+      return b[k] | (b[k + 1] << 8);
+    }
+    return this.slowRead(lin, 2);
+  }
+
+  read32(lin: number): number {
+    const p = lin >>> 12, i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.rTag[i] === p && o < 0xffd) {
+      const b = this.rBuf[i], k = this.rOff[i] + o;
+      return (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
+    }
+    return this.slowRead(lin, 4);
+  }
+
+  read(lin: number, size: number): number {
+    return size === 1 ? this.read8(lin) : size === 2 ? this.read16(lin) : this.read32(lin);
+  }
+
+  write8(lin: number, v: number): void {
+    const p = lin >>> 12, i = p & TLB_MASK;
+    if (this.wTag[i] === p) this.wBuf[i][this.wOff[i] + (lin & 0xfff)] = v;
+    else this.slowWrite(lin, 1, v & 0xff);
+  }
+
+  write16(lin: number, v: number): void {
+    const p = lin >>> 12, i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.wTag[i] === p && o < 0xfff) {
+      const b = this.wBuf[i], k = this.wOff[i] + o;
+      b[k] = v;
+      b[k + 1] = v >> 8;
+    } else this.slowWrite(lin, 2, v & 0xffff);
+  }
+
+  write32(lin: number, v: number): void {
+    const p = lin >>> 12, i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.wTag[i] === p && o < 0xffd) {
+      const b = this.wBuf[i], k = this.wOff[i] + o;
+      b[k] = v;
+      b[k + 1] = v >> 8;
+      b[k + 2] = v >> 16;
+      b[k + 3] = v >> 24;
+    } else this.slowWrite(lin, 4, v >>> 0);
+  }
+
+  write(lin: number, size: number, v: number): void {
+    if (size === 1) this.write8(lin, v);
+    else if (size === 2) this.write16(lin, v);
+    else this.write32(lin, v);
+  }
+
+  /** A read that misses the TLB: split at page boundaries, translate, fill. */
+  slowRead(lin: number, size: number): number {
+    const first = Math.min(size, 0x1000 - (lin & 0xfff));
+    // Both pages are translated before any access, so a #PF on the second leaves nothing half done.
+    const ph0 = this.host.translate(lin, false, false);
+    const ph1 = first < size ? this.host.translate((lin + first) >>> 0, false, false) : 0;
+    let v = this.#readPhysPage(lin, ph0, first);
+    if (first < size) v += this.#readPhysPage((lin + first) >>> 0, ph1, size - first) * 2 ** (8 * first);
+    return v;
+  }
+
+  /** A write that misses the TLB. */
+  slowWrite(lin: number, size: number, v: number): void {
+    const first = Math.min(size, 0x1000 - (lin & 0xfff));
+    const ph0 = this.host.translate(lin, true, false);
+    const ph1 = first < size ? this.host.translate((lin + first) >>> 0, true, false) : 0;
+    this.#writePhysPage(lin, ph0, first, v % 2 ** (8 * first));
+    if (first < size) this.#writePhysPage((lin + first) >>> 0, ph1, size - first, Math.floor(v / 2 ** (8 * first)));
+  }
+
+  #readPhysPage(lin: number, phys: number, len: number): number {
+    const slot = this.slots.find(phys);
+    if (!slot) return this.host.mmioRead(phys, len);
+    const bytes = slotBytes(slot, phys);
+    const base = phys - slot.gpa;
+    const p = lin >>> 12, i = p & TLB_MASK;
+    if (!this.sys) this.rTag[i] = p;
+    this.rBuf[i] = bytes;
+    this.rOff[i] = base - (lin & 0xfff);
+    let v = 0;
+    for (let k = len - 1; k >= 0; k--) v = v * 256 + bytes[base + k];
+    return v;
+  }
+
+  #writePhysPage(lin: number, phys: number, len: number, v: number): void {
+    const slot = this.slots.find(phys);
+    if (!slot || slot.flags & KVM_MEM_READONLY) return this.host.mmioWrite(phys, len, v);
+    const bytes = slotBytes(slot, phys);
+    const base = phys - slot.gpa;
+    const pfn = Math.floor(phys / 4096);
+    if (slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
+      const page = (base / 4096) | 0;
+      slot.dirty[page >> 3] |= 1 << (page & 7);
+    }
+    if (this.codePfns.has(pfn)) {
+      this.codePfns.delete(pfn);
+      this.host.codeWritten(pfn);
+    }
+    const p = lin >>> 12, i = p & TLB_MASK;
+    if (!this.sys) this.wTag[i] = p;
+    this.wBuf[i] = bytes;
+    this.wOff[i] = base - (lin & 0xfff);
+    this.wPfn[i] = pfn;
+    for (let k = 0; k < len; k++) {
+      bytes[base + k] = v & 0xff;
+      v = Math.floor(v / 256);
+    }
+  }
+
+  /** An implicit supervisor read (descriptor tables, IDT, TSS), whatever the CPL. */
+  sysRead(lin: number, size: number): number {
+    this.sys = true;
+    try {
+      return this.slowRead(lin, size);
+    } finally {
+      this.sys = false;
+    }
+  }
+
+  /** An implicit supervisor write (accessed bits, busy bits, TSS). */
+  sysWrite(lin: number, size: number, v: number): void {
+    this.sys = true;
+    try {
+      this.slowWrite(lin, size, v);
+    } finally {
+      this.sys = false;
+    }
+  }
+
+  /** Reads `len` bytes of guest-physical memory for a page walk or the decoder; null when not RAM. */
+  physView(phys: number, len: number): Uint8Array | null {
+    const slot = this.slots.find(phys);
+    if (!slot || phys + len > slot.gpa + slot.size) return null;
+    const bytes = slotBytes(slot, phys);
+    return bytes.subarray(phys - slot.gpa, phys - slot.gpa + len);
+  }
+
+  /** A 32-bit read of guest-physical RAM (page tables, descriptor tables through paging). */
+  physRead32(phys: number): number {
+    const v = this.physView(phys, 4);
+    if (!v) throw new Unimplemented(`page-table access outside RAM at ${phys.toString(16)}`);
+    return (v[0] | (v[1] << 8) | (v[2] << 16) | (v[3] << 24)) >>> 0;
+  }
+
+  /** A 32-bit write of guest-physical RAM (accessed and dirty bits). */
+  physWrite32(phys: number, value: number): void {
+    const v = this.physView(phys, 4);
+    if (!v) throw new Unimplemented(`page-table access outside RAM at ${phys.toString(16)}`);
+    v[0] = value;
+    v[1] = value >> 8;
+    v[2] = value >> 16;
+    v[3] = value >> 24;
+  }
+}
+
+function slotBytes(slot: MemSlot, gpa: number): Uint8Array {
+  if (!slot.bytes) throw new HostFault(gpa);
+  return slot.bytes;
+}

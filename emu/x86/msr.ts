@@ -1,0 +1,81 @@
+/**
+ * Model-specific registers shared by RDMSR/WRMSR and KVM_GET_MSRS/
+ * KVM_SET_MSRS: the common set (TSC, APIC base, SYSENTER, PAT, MISC_ENABLE,
+ * EFER and the SYSCALL/segment-base MSRs) plus the vendor's extras.
+ *
+ * @module
+ */
+import type { State } from "./state.ts";
+import type { Vendor } from "../vendor.ts";
+
+/** EFER bits the core accepts: NXE only (no SYSCALL, no long mode yet). */
+const EFER_WRITABLE = 1n << 11n;
+/** Reset values of MSRs kept in the map. */
+const RESET = new Map<number, bigint>([
+  [0x174, 0n],
+  [0x175, 0n],
+  [0x176, 0n],
+  [0x1a0, 0x1800n], // MISC_ENABLE: PEBS and BTS unavailable, as KVM resets it
+  [0x277, 0x0007040600070406n], // PAT
+  [0xc0000081, 0n],
+  [0xc0000082, 0n],
+  [0xc0000083, 0n],
+  [0xc0000084, 0n],
+  [0xc0000100, 0n],
+  [0xc0000101, 0n],
+  [0xc0000102, 0n],
+]);
+
+/** Fills the MSR map of a new vCPU. */
+export function resetMsrs(state: State, vendor: Vendor): void {
+  for (const [k, v] of RESET) state.msrs.set(k, v);
+  for (const [k, v] of vendor.extraMsrs) state.msrs.set(k, v);
+}
+
+/** The guest's TSC now. */
+export function readTsc(state: State): bigint {
+  return BigInt(Math.floor(performance.now() * 1e6)) + state.tscOffset;
+}
+
+/** Reads an MSR; undefined when the index is not implemented. */
+export function getMsr(state: State, index: number): bigint | undefined {
+  switch (index) {
+    case 0x10:
+      return readTsc(state);
+    case 0x1b:
+      return BigInt(state.apicBase);
+    case 0xc0000080:
+      return BigInt(state.efer);
+    default:
+      return state.msrs.get(index);
+  }
+}
+
+/** Writes an MSR; false when the index or value is refused (#GP for the guest). */
+export function setMsr(state: State, index: number, value: bigint): boolean {
+  value = BigInt.asUintN(64, value);
+  switch (index) {
+    case 0x10:
+      state.tscOffset = value - readTsc(state) + state.tscOffset;
+      return true;
+    case 0x1b:
+      if (value >> 36n) return false;
+      state.apicBase = Number(value);
+      return true;
+    case 0xc0000080:
+      if (value & ~(EFER_WRITABLE | (1n << 10n))) return false;
+      state.efer = Number(value & EFER_WRITABLE) | (state.efer & 0x400);
+      return true;
+    case 0x277:
+      for (let i = 0n; i < 64n; i += 8n) {
+        const t = (value >> i) & 0xffn;
+        if (t === 2n || t === 3n || t > 7n) return false;
+      }
+      state.msrs.set(index, value);
+      return true;
+    default:
+      if (!state.msrs.has(index)) return false;
+      state.msrs.set(index, value);
+      return true;
+  }
+}

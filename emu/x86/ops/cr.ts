@@ -1,0 +1,109 @@
+/**
+ * Control and debug registers: MOV to/from CR0, CR2, CR3, CR4, CR8 and
+ * DR0-DR7, CLTS, LMSW, SMSW, INVLPG. Writes that change translation flush
+ * the TLB.
+ *
+ * @module
+ */
+import type { Cpu } from "../cpu.ts";
+import { VM } from "../flags.ts";
+import type { Insn } from "../insn.ts";
+import { fault, GP, UD } from "../fault.ts";
+
+/** CR4 bits the core accepts: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT. */
+const CR4_OK = 0x7fc;
+const CR0_PE = 1, CR0_ET = 0x10, CR0_NW = 1 << 29, CR0_CD = 1 << 30, CR0_PG = 0x80000000;
+
+/** Writes CR0 with the architectural checks; raises #GP on an invalid value. */
+export function writeCr0(cpu: Cpu, v: number): void {
+  v = (v | CR0_ET) >>> 0;
+  if (v & CR0_PG && !(v & CR0_PE)) fault(GP, 0);
+  if (v & CR0_NW && !(v & CR0_CD)) fault(GP, 0);
+  if (v & 0x1ffaffc0) fault(GP, 0);
+  const changed = (cpu.cr0 ^ v) >>> 0;
+  cpu.cr0 = v;
+  if (changed & (CR0_PG | CR0_PE | 0x10000)) cpu.mem.flush();
+}
+
+/** Writes CR4; raises #GP for bits the CPU does not have. */
+export function writeCr4(cpu: Cpu, v: number): void {
+  if (v & ~CR4_OK) fault(GP, 0);
+  cpu.cr4 = v >>> 0;
+  cpu.mem.flush();
+}
+
+/** 0F 20/22: MOV r32, CRn and MOV CRn, r32 (the ModRM mod field is ignored). */
+export function movCr(cpu: Cpu, d: Insn): void {
+  if (d.lock || ![0, 2, 3, 4, 8].includes(d.reg)) fault(UD);
+  cpu.requireCpl0();
+  if (d.op === 0x120) {
+    const v = d.reg === 0 ? cpu.cr0 : d.reg === 2 ? cpu.cr2 : d.reg === 3 ? cpu.cr3 : d.reg === 4 ? cpu.cr4 : cpu.cr8;
+    cpu.setReg(d.rm, 4, v >>> 0);
+    return;
+  }
+  const v = cpu.getReg(d.rm, 4);
+  switch (d.reg) {
+    case 0:
+      writeCr0(cpu, v);
+      break;
+    case 2:
+      cpu.cr2 = v;
+      break;
+    case 3:
+      cpu.cr3 = v;
+      cpu.mem.flush();
+      break;
+    case 4:
+      writeCr4(cpu, v);
+      break;
+    default:
+      if (v & ~0xf) fault(GP, 0);
+      cpu.cr8 = v;
+  }
+}
+
+/** 0F 21/23: MOV r32, DRn and MOV DRn, r32 (DR4/DR5 alias DR6/DR7 unless CR4.DE). */
+export function movDr(cpu: Cpu, d: Insn): void {
+  let n = d.reg;
+  if (n === 4 || n === 5) {
+    if (cpu.cr4 & 8) fault(UD);
+    n += 2;
+  }
+  cpu.requireCpl0();
+  if (d.op === 0x121) {
+    const v = n < 4 ? cpu.dr[n] : n === 6 ? cpu.dr6 : cpu.dr7;
+    cpu.setReg(d.rm, 4, v >>> 0);
+    return;
+  }
+  const v = cpu.getReg(d.rm, 4);
+  if (n < 4) cpu.dr[n] = v;
+  else if (n === 6) cpu.dr6 = ((v & 0x0000e00f) | 0xffff0ff0) >>> 0;
+  else cpu.dr7 = ((v & 0xffff2bff) | 0x400) >>> 0;
+}
+
+/** 0F 06: CLTS. */
+export function clts(cpu: Cpu): void {
+  cpu.requireCpl0();
+  cpu.cr0 &= ~8;
+  cpu.cr0 >>>= 0;
+}
+
+/** 0F 01 /4: SMSW. */
+export function smsw(cpu: Cpu, d: Insn): void {
+  if (d.mod === 3) cpu.setReg(d.rm, d.osize, d.osize === 4 ? cpu.cr0 >>> 0 : cpu.cr0 & 0xffff);
+  else cpu.write(cpu.seg(d), cpu.ea(d), 2, cpu.cr0 & 0xffff);
+}
+
+/** 0F 01 /6: LMSW (sets PE but never clears it). */
+export function lmsw(cpu: Cpu, d: Insn): void {
+  cpu.requireCpl0();
+  const v = cpu.readRmSize(d, 2);
+  writeCr0(cpu, ((cpu.cr0 & ~0xe) | (v & 0xf) | (cpu.cr0 & 1)) >>> 0);
+}
+
+/** 0F 01 /7: INVLPG m. */
+export function invlpg(cpu: Cpu, d: Insn): void {
+  if (cpu.eflRest & VM) fault(GP, 0);
+  cpu.requireCpl0();
+  cpu.mem.flushPage((cpu.segBase[cpu.seg(d)] + cpu.ea(d)) >>> 0);
+}

@@ -1,0 +1,127 @@
+/**
+ * Multiplication and division: MUL, IMUL (one, two and three operands),
+ * DIV, IDIV. #DE on a zero divisor or a quotient that does not fit.
+ * Multiplies set CF=OF when the high half is significant; SF/ZF/PF/AF are
+ * undefined (set from the low result here).
+ *
+ * @module
+ */
+import type { Cpu } from "../cpu.ts";
+import { CF, MASK, OF } from "../flags.ts";
+import type { Insn } from "../insn.ts";
+import { DE, fault } from "../fault.ts";
+import { EAX, EDX } from "../state.ts";
+
+/** 64-bit product of two 32-bit values, as [low, high] unsigned halves. */
+function mul32(a: number, b: number, signed: boolean): [number, number] {
+  const p = signed ? BigInt(a | 0) * BigInt(b | 0) : BigInt(a >>> 0) * BigInt(b >>> 0);
+  return [Number(BigInt.asUintN(32, p)), Number(BigInt.asUintN(32, p >> 32n))];
+}
+
+function setMulFlags(cpu: Cpu, lo: number, size: number, overflow: boolean): void {
+  cpu.setResultFlags(lo, size, overflow ? CF | OF : 0);
+}
+
+/** F6/F7 /4: MUL r/m. */
+export function mul(cpu: Cpu, d: Insn): void {
+  const b = cpu.readRm(d);
+  if (d.size === 1) {
+    const p = cpu.getReg(EAX, 1) * b;
+    cpu.setReg(EAX, 2, p);
+    setMulFlags(cpu, p & 0xff, 1, p > 0xff);
+  } else if (d.size === 2) {
+    const p = cpu.getReg(EAX, 2) * b;
+    cpu.setReg(EAX, 2, p & 0xffff);
+    cpu.setReg(EDX, 2, p >>> 16);
+    setMulFlags(cpu, p & 0xffff, 2, p > 0xffff);
+  } else {
+    const [lo, hi] = mul32(cpu.getReg(EAX, 4), b, false);
+    cpu.setReg(EAX, 4, lo);
+    cpu.setReg(EDX, 4, hi);
+    setMulFlags(cpu, lo, 4, hi !== 0);
+  }
+}
+
+function sx(v: number, size: number): number {
+  return size === 1 ? (v << 24) >> 24 : size === 2 ? (v << 16) >> 16 : v | 0;
+}
+
+/** F6/F7 /5: IMUL r/m (one operand). */
+export function imul1(cpu: Cpu, d: Insn): void {
+  const b = sx(cpu.readRm(d), d.size);
+  if (d.size === 4) {
+    const [lo, hi] = mul32(cpu.getReg(EAX, 4), b, true);
+    cpu.setReg(EAX, 4, lo);
+    cpu.setReg(EDX, 4, hi);
+    setMulFlags(cpu, lo, 4, hi !== ((lo | 0) < 0 ? 0xffffffff : 0));
+    return;
+  }
+  const p = sx(cpu.getReg(EAX, d.size), d.size) * b;
+  if (d.size === 1) cpu.setReg(EAX, 2, p & 0xffff);
+  else {
+    cpu.setReg(EAX, 2, p & 0xffff);
+    cpu.setReg(EDX, 2, (p >> 16) & 0xffff);
+  }
+  setMulFlags(cpu, p & MASK[d.size], d.size, p !== sx(p & MASK[d.size], d.size));
+}
+
+/** 0F AF, 69, 6B: IMUL reg, r/m [, imm]. */
+export function imul2(cpu: Cpu, d: Insn): void {
+  const a = sx(cpu.readRm(d), d.size);
+  const b = d.op === 0x1af ? sx(cpu.getReg(d.reg, d.size), d.size) : sx(d.imm, d.size);
+  let lo: number, overflow: boolean;
+  if (d.size === 4) {
+    const [l, hi] = mul32(a, b, true);
+    lo = l;
+    overflow = hi !== ((l | 0) < 0 ? 0xffffffff : 0);
+  } else {
+    const p = a * b;
+    lo = p & 0xffff;
+    overflow = p !== sx(lo, 2);
+  }
+  cpu.setReg(d.reg, d.size, lo);
+  setMulFlags(cpu, lo, d.size, overflow);
+}
+
+/** F6/F7 /6 and /7: DIV and IDIV r/m. */
+export function div(cpu: Cpu, d: Insn): void {
+  const signed = d.reg === 7, size = d.size;
+  const divisor = cpu.readRm(d);
+  if (divisor === 0) fault(DE);
+  let q: number, r: number;
+  if (size === 4) {
+    const hi = BigInt(cpu.getReg(EDX, 4)), lo = BigInt(cpu.getReg(EAX, 4));
+    let n = (hi << 32n) | lo;
+    let dv = BigInt(divisor);
+    if (signed) {
+      n = BigInt.asIntN(64, n);
+      dv = BigInt.asIntN(32, dv);
+    }
+    const bq = n / dv, br = n % dv;
+    if (signed ? bq > 0x7fffffffn || bq < -0x80000000n : bq > 0xffffffffn) fault(DE);
+    q = Number(BigInt.asUintN(32, bq));
+    r = Number(BigInt.asUintN(32, br));
+    cpu.setReg(EAX, 4, q);
+    cpu.setReg(EDX, 4, r);
+    return;
+  }
+  const n = size === 1 ? cpu.getReg(EAX, 2) : cpu.getReg(EDX, 2) * 0x10000 + cpu.getReg(EAX, 2);
+  const bits = size * 8;
+  if (signed) {
+    const sn = size === 1 ? (n << 16) >> 16 : n | 0, sd = sx(divisor, size);
+    const sq = Math.trunc(sn / sd);
+    if (sq > 2 ** (bits - 1) - 1 || sq < -(2 ** (bits - 1))) fault(DE);
+    q = sq & MASK[size];
+    r = (sn - sq * sd) & MASK[size];
+  } else {
+    q = Math.floor(n / divisor);
+    if (q > MASK[size]) fault(DE);
+    r = n - q * divisor;
+  }
+  if (size === 1) {
+    cpu.setReg(EAX, 2, (r << 8) | q);
+  } else {
+    cpu.setReg(EAX, 2, q);
+    cpu.setReg(EDX, 2, r);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * String instructions: MOVS, CMPS, STOS, LODS, SCAS, INS, OUTS, with REP,
+ * REPE and REPNE. Every iteration commits (registers and memory) before
+ * the next, so an exception or an exit in the middle leaves the state of a
+ * partly done REP, with EIP still at the instruction. As the kernel does,
+ * a REP iteration that causes an exit (OUTS, or a store to MMIO) exits
+ * with RF set and EIP at the instruction; REP INS asks userspace for as
+ * many items as fit before the page ends, in one exit.
+ *
+ * @module
+ */
+import type { Cpu } from "../cpu.ts";
+import { DF, MASK, RF } from "../flags.ts";
+import type { Insn } from "../insn.ts";
+import { DS, EAX, ECX, EDI, EDX, ES, ESI } from "../state.ts";
+import { alu } from "./alu.ts";
+import { bytesOf, checkIo, valueOf } from "./io.ts";
+
+/** Iterations of a REP done per interpreter step, so that timeouts stay prompt. */
+const REP_CHUNK = 4096;
+
+function step(cpu: Cpu, d: Insn): number {
+  return cpu.eflRest & DF ? -d.size : d.size;
+}
+
+function advance(cpu: Cpu, reg: number, d: Insn, by: number): void {
+  cpu.setReg(reg, d.asize, ((cpu.getReg(reg, d.asize) + by) & MASK[d.asize]) >>> 0);
+}
+
+function src(d: Insn): number {
+  return d.seg >= 0 ? d.seg : DS;
+}
+
+/** Runs `iter` once, or under REP until the count or the condition ends. `iter` returns whether to go on. */
+function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): void {
+  if (!d.rep) {
+    iter(cpu, d);
+    return;
+  }
+  const am = MASK[d.asize];
+  for (let budget = REP_CHUNK;; budget--) {
+    const c = cpu.getReg(ECX, d.asize);
+    if (c === 0) return;
+    const more = iter(cpu, d);
+    cpu.setReg(ECX, d.asize, ((c - 1) & am) >>> 0);
+    cpu.commitReplay();
+    if (cpu.exits.length && more) {
+      cpu.nextEip = cpu.eip;
+      cpu.eflRest |= RF;
+      return;
+    }
+    if (!more || c === 1) return;
+    if (budget === 0) {
+      cpu.nextEip = cpu.eip;
+      return;
+    }
+  }
+}
+
+function movsIter(cpu: Cpu, d: Insn): boolean {
+  const v = cpu.read(src(d), cpu.getReg(ESI, d.asize), d.size);
+  cpu.write(ES, cpu.getReg(EDI, d.asize), d.size, v);
+  const s = step(cpu, d);
+  advance(cpu, ESI, d, s);
+  advance(cpu, EDI, d, s);
+  return true;
+}
+
+function stosIter(cpu: Cpu, d: Insn): boolean {
+  cpu.write(ES, cpu.getReg(EDI, d.asize), d.size, cpu.getReg(EAX, d.size));
+  advance(cpu, EDI, d, step(cpu, d));
+  return true;
+}
+
+function lodsIter(cpu: Cpu, d: Insn): boolean {
+  cpu.setReg(EAX, d.size, cpu.read(src(d), cpu.getReg(ESI, d.asize), d.size));
+  advance(cpu, ESI, d, step(cpu, d));
+  return true;
+}
+
+function cmpsIter(cpu: Cpu, d: Insn): boolean {
+  const a = cpu.read(src(d), cpu.getReg(ESI, d.asize), d.size);
+  const b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
+  alu(cpu, 7, a, b, d.size);
+  const s = step(cpu, d);
+  advance(cpu, ESI, d, s);
+  advance(cpu, EDI, d, s);
+  return (cpu.zf() === 1) === (d.rep === 0xf3);
+}
+
+function scasIter(cpu: Cpu, d: Insn): boolean {
+  const b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
+  alu(cpu, 7, cpu.getReg(EAX, d.size), b, d.size);
+  advance(cpu, EDI, d, step(cpu, d));
+  return (cpu.zf() === 1) === (d.rep === 0xf3);
+}
+
+function outsIter(cpu: Cpu, d: Insn): boolean {
+  const port = cpu.getReg(EDX, 2);
+  const v = cpu.read(src(d), cpu.getReg(ESI, d.asize), d.size);
+  cpu.portOut(port, d.size, bytesOf(v, d.size), 1);
+  advance(cpu, ESI, d, step(cpu, d));
+  return true;
+}
+
+/** A4/A5: MOVS. */
+export function movs(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, movsIter);
+}
+
+/** AA/AB: STOS. */
+export function stos(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, stosIter);
+}
+
+/** AC/AD: LODS. */
+export function lods(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, lodsIter);
+}
+
+/** A6/A7: CMPS. */
+export function cmps(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, cmpsIter);
+}
+
+/** AE/AF: SCAS. */
+export function scas(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, scasIter);
+}
+
+/** 6E/6F: OUTS. */
+export function outs(cpu: Cpu, d: Insn): void {
+  checkIo(cpu, cpu.getReg(EDX, 2), d.size);
+  repeat(cpu, d, outsIter);
+}
+
+/** 6C/6D: INS: one exit brings every item up to the end of the destination page. */
+export function ins(cpu: Cpu, d: Insn): void {
+  const port = cpu.getReg(EDX, 2);
+  checkIo(cpu, port, d.size);
+  const am = MASK[d.asize];
+  let count = d.rep ? cpu.getReg(ECX, d.asize) : 1;
+  if (count === 0) return;
+  const s = step(cpu, d);
+  const di = cpu.getReg(EDI, d.asize);
+  const lin = cpu.lin(ES, di, d.size, true);
+  const inPage = s > 0 ? Math.floor((0x1000 - (lin & 0xfff)) / d.size) : Math.floor((lin & 0xfff) / d.size) + 1;
+  count = Math.max(1, Math.min(count, inPage, Math.floor(4096 / d.size)));
+  const data = cpu.portIn(port, d.size, count);
+  for (let i = 0; i < count; i++) {
+    cpu.write(ES, cpu.getReg(EDI, d.asize), d.size, valueOf(data, i * d.size, d.size));
+    advance(cpu, EDI, d, s);
+    if (d.rep) cpu.setReg(ECX, d.asize, ((cpu.getReg(ECX, d.asize) - 1) & am) >>> 0);
+  }
+  cpu.commitReplay();
+  if (d.rep && cpu.getReg(ECX, d.asize) !== 0) cpu.nextEip = cpu.eip;
+}

@@ -1,0 +1,171 @@
+/**
+ * System instructions: HLT, CLI/STI, flag bits (CLC STC CMC CLD STD),
+ * descriptor tables (LGDT LIDT SGDT SIDT LLDT SLDT LTR STR), CPUID, RDTSC,
+ * RDMSR/WRMSR, WAIT, INVD/WBINVD, hint NOPs.
+ *
+ * @module
+ */
+import type { Cpu } from "../cpu.ts";
+import { CF, DF, IF, IOPL, VM } from "../flags.ts";
+import type { Insn } from "../insn.ts";
+import { fault, GP, NM, NP, UD } from "../fault.ts";
+import { getMsr, readTsc, setMsr } from "../msr.ts";
+import { descAr, descBase, descLimit, readDescriptor } from "../segment.ts";
+import { AR_UNUSABLE, EAX, EBX, ECX, EDX, LDTR, TR } from "../state.ts";
+import type { CpuidEntry } from "../../../abi/structs.ts";
+
+/** F4: HLT (CPL 0): the vCPU exits with KVM_EXIT_HLT after it. */
+export function hlt(cpu: Cpu): void {
+  cpu.requireCpl0();
+  cpu.halted = true;
+}
+
+function checkIopl(cpu: Cpu): void {
+  if (cpu.cr0 & 1 && (cpu.eflRest & VM || cpu.cpl > (cpu.eflRest & IOPL) >> 12)) fault(GP, 0);
+}
+
+/** FA: CLI. */
+export function cli(cpu: Cpu): void {
+  checkIopl(cpu);
+  cpu.eflRest &= ~IF;
+}
+
+/** FB: STI (interrupts stay blocked for one more instruction). */
+export function sti(cpu: Cpu): void {
+  checkIopl(cpu);
+  if (!(cpu.eflRest & IF)) cpu.shadow = 2;
+  cpu.eflRest |= IF;
+}
+
+/** F5 CMC, F8 CLC, F9 STC, FC CLD, FD STD. */
+export function flagOp(cpu: Cpu, d: Insn): void {
+  switch (d.op) {
+    case 0xf5:
+      cpu.setArith(cpu.arith() ^ CF);
+      break;
+    case 0xf8:
+      cpu.setArith(cpu.arith() & ~CF);
+      break;
+    case 0xf9:
+      cpu.setArith(cpu.arith() | CF);
+      break;
+    case 0xfc:
+      cpu.eflRest &= ~DF;
+      break;
+    default:
+      cpu.eflRest |= DF;
+  }
+}
+
+/** 0F 01 /0-/3: SGDT, SIDT, LGDT, LIDT. */
+export function descTable(cpu: Cpu, d: Insn): void {
+  const seg = cpu.seg(d), off = cpu.ea(d);
+  const idt = (d.reg & 1) !== 0;
+  if (d.reg >= 2) {
+    cpu.requireCpl0();
+    const limit = cpu.read(seg, off, 2);
+    let base = cpu.read(seg, (off + 2) >>> 0, 4);
+    if (d.osize === 2) base &= 0xffffff;
+    if (idt) {
+      cpu.idtBase = base;
+      cpu.idtLimit = limit;
+    } else {
+      cpu.gdtBase = base;
+      cpu.gdtLimit = limit;
+    }
+    return;
+  }
+  cpu.write(seg, off, 2, idt ? cpu.idtLimit : cpu.gdtLimit);
+  cpu.write(seg, (off + 2) >>> 0, 4, idt ? cpu.idtBase : cpu.gdtBase);
+}
+
+/** 0F 00 /0 SLDT, /1 STR. */
+export function storeSel(cpu: Cpu, d: Insn): void {
+  if (!(cpu.cr0 & 1) || cpu.eflRest & VM) fault(UD);
+  const sel = cpu.segSel[d.reg === 0 ? LDTR : TR];
+  if (d.mod === 3) cpu.setReg(d.rm, d.osize, sel);
+  else cpu.write(cpu.seg(d), cpu.ea(d), 2, sel);
+}
+
+/** 0F 00 /2 LLDT, /3 LTR. */
+export function loadSystemSeg(cpu: Cpu, d: Insn): void {
+  if (!(cpu.cr0 & 1) || cpu.eflRest & VM) fault(UD);
+  cpu.requireCpl0();
+  const sel = cpu.readRmSize(d, 2);
+  const reg = d.reg === 2 ? LDTR : TR;
+  if ((sel & 0xfffc) === 0) {
+    if (reg === TR) fault(GP, 0);
+    cpu.segSel[LDTR] = sel;
+    cpu.segAr[LDTR] = AR_UNUSABLE;
+    return;
+  }
+  if (sel & 4) fault(GP, sel & 0xfffc);
+  const desc = readDescriptor(cpu, sel);
+  const ar = descAr(desc), type = ar & 0x1f;
+  if (reg === LDTR ? type !== 2 : type !== 1 && type !== 9) fault(GP, sel & 0xfffc);
+  if (!(ar & 0x80)) fault(NP, sel & 0xfffc);
+  let newAr = ar;
+  if (reg === TR) {
+    newAr |= 2; // busy
+    cpu.mem.sysWrite((desc.addr + 4) >>> 0, 4, (desc.hi | 0x200) >>> 0);
+  }
+  cpu.segSel[reg] = sel;
+  cpu.segBase[reg] = descBase(desc);
+  cpu.segLimit[reg] = descLimit(desc);
+  cpu.segAr[reg] = newAr;
+}
+
+/** Looks up a CPUID leaf in the vCPU's table (KVM_SET_CPUID2); absent leaves read as zero. */
+export function cpuidLookup(table: readonly CpuidEntry[], fn: number, index: number): CpuidEntry | undefined {
+  for (const e of table) {
+    if (e.function === fn && (!(e.flags & 1) || e.index === index)) return e;
+  }
+  return undefined;
+}
+
+/** 0F A2: CPUID. */
+export function cpuid(cpu: Cpu): void {
+  const e = cpuidLookup(cpu.cpuidTable, cpu.getReg(EAX, 4), cpu.getReg(ECX, 4));
+  cpu.setReg(EAX, 4, e ? e.eax : 0);
+  cpu.setReg(EBX, 4, e ? e.ebx : 0);
+  cpu.setReg(ECX, 4, e ? e.ecx : 0);
+  cpu.setReg(EDX, 4, e ? e.edx : 0);
+}
+
+/** 0F 31: RDTSC (#GP at CPL > 0 under CR4.TSD). */
+export function rdtsc(cpu: Cpu): void {
+  if (cpu.cr4 & 4 && cpu.cpl > 0 && cpu.cr0 & 1) fault(GP, 0);
+  const t = readTsc(cpu);
+  cpu.setReg(EAX, 4, Number(t & 0xffffffffn));
+  cpu.setReg(EDX, 4, Number((t >> 32n) & 0xffffffffn));
+}
+
+/** 0F 32: RDMSR. */
+export function rdmsr(cpu: Cpu): void {
+  cpu.requireCpl0();
+  const v = getMsr(cpu, cpu.getReg(ECX, 4));
+  if (v === undefined) fault(GP, 0);
+  cpu.setReg(EAX, 4, Number(v & 0xffffffffn));
+  cpu.setReg(EDX, 4, Number(v >> 32n));
+}
+
+/** 0F 30: WRMSR. */
+export function wrmsr(cpu: Cpu): void {
+  cpu.requireCpl0();
+  const v = (BigInt(cpu.getReg(EDX, 4)) << 32n) | BigInt(cpu.getReg(EAX, 4));
+  if (!setMsr(cpu, cpu.getReg(ECX, 4), v)) fault(GP, 0);
+  cpu.mem.flush();
+}
+
+/** 9B: WAIT/FWAIT (#NM when CR0.MP and CR0.TS). */
+export function wait(cpu: Cpu): void {
+  if ((cpu.cr0 & 0xa) === 0xa) fault(NM);
+}
+
+/** 0F 08/09: INVD, WBINVD (CPL 0; caches are not modelled). */
+export function invd(cpu: Cpu): void {
+  cpu.requireCpl0();
+}
+
+/** 0F 0D, 0F 18-1F: hint NOPs with a ModRM operand (the address is not accessed). */
+export function nopRm(): void {}

@@ -1,0 +1,121 @@
+/**
+ * Page walks: 32-bit paging (with 4 MiB pages under CR4.PSE) and PAE
+ * paging (2 MiB pages, NX under EFER.NXE). A walk sets accessed bits, and
+ * the dirty bit on a write; a failed walk raises #PF with the hardware's
+ * error code (P, W/R, U/S, RSVD, I/D) and sets CR2.
+ *
+ * @module
+ */
+import { CpuFault, PF } from "./fault.ts";
+import type { State } from "./state.ts";
+import type { Memory } from "./memory.ts";
+
+const CR0_WP = 1 << 16, CR4_PSE = 1 << 4, CR4_PAE = 1 << 5, EFER_NXE = 1 << 11;
+const P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, PS = 0x80;
+
+/** What a walk needs: the state and the memory. */
+export interface Walker extends State {
+  readonly mem: Memory;
+}
+
+/** The result of a walk without side effects (KVM_TRANSLATE). */
+export interface WalkInfo {
+  phys: number;
+  writable: boolean;
+  user: boolean;
+}
+
+/** Translates `lin`, raising #PF on failure. */
+export function walk(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean): number {
+  const r = walkInfo(cpu, lin, write, user, fetch, true);
+  if (typeof r === "number") {
+    cpu.cr2 = lin;
+    throw new CpuFault(PF, r);
+  }
+  return r.phys;
+}
+
+/**
+ * Walks the tables for `lin`. Returns the translation, or the #PF error
+ * code. With `update`, sets accessed/dirty bits and checks the access.
+ */
+export function walkInfo(
+  cpu: Walker,
+  lin: number,
+  write: boolean,
+  user: boolean,
+  fetch: boolean,
+  update: boolean,
+): WalkInfo | number {
+  const mem = cpu.mem;
+  const wp = (cpu.cr0 & CR0_WP) !== 0;
+  const err = (present: number) => present | (write ? 2 : 0) | (user ? 4 : 0);
+  if (!(cpu.cr4 & CR4_PAE)) {
+    const pdeAddr = (cpu.cr3 & 0xfffff000) + (lin >>> 22) * 4;
+    const pde = mem.physRead32(pdeAddr);
+    if (!(pde & P)) return err(0);
+    if (pde & PS && cpu.cr4 & CR4_PSE) {
+      const rights = pde;
+      const bad = check(rights, write, user, wp);
+      if (update && bad) return err(1);
+      if (update) setBits(mem, pdeAddr, pde, write);
+      const hi = ((pde >>> 13) & 0xff) * 2 ** 32;
+      return { phys: hi + (pde & 0xffc00000) + (lin & 0x3fffff), writable: !!(pde & RW), user: !!(pde & US) };
+    }
+    const pteAddr = (pde & 0xfffff000) + ((lin >>> 12) & 0x3ff) * 4;
+    const pte = mem.physRead32(pteAddr);
+    if (!(pte & P)) return err(0);
+    const rights = pde & pte;
+    if (update && check(rights, write, user, wp)) return err(1);
+    if (update) {
+      if (!(pde & A)) mem.physWrite32(pdeAddr, pde | A);
+      setBits(mem, pteAddr, pte, write);
+    }
+    return addOffset(pte, lin, rights);
+  }
+  // PAE: a 4-entry PDPT, then 512-entry directories and tables of 8-byte entries.
+  const nx = (cpu.efer & EFER_NXE) !== 0;
+  const pdpteAddr = (cpu.cr3 & 0xffffffe0) + (lin >>> 30) * 8;
+  const pdpte = mem.physRead32(pdpteAddr);
+  if (!(pdpte & P)) return err(0);
+  const pdpteHi = mem.physRead32(pdpteAddr + 4) & 0xfffff;
+  const pdeAddr = pdpteHi * 2 ** 32 + (pdpte & 0xfffff000) + ((lin >>> 21) & 0x1ff) * 8;
+  const pde = mem.physRead32(pdeAddr), pdeHi = mem.physRead32(pdeAddr + 4);
+  if (!(pde & P)) return err(0);
+  if (pde & PS) {
+    if (update && (check(pde, write, user, wp) || (fetch && nx && pdeHi & 0x80000000))) {
+      return err(1) | (fetch && nx ? 0x10 : 0);
+    }
+    if (update) setBits(mem, pdeAddr, pde, write);
+    const phys = (pdeHi & 0xfffff) * 2 ** 32 + (pde & 0xffe00000) + (lin & 0x1fffff);
+    return { phys, writable: !!(pde & RW), user: !!(pde & US) };
+  }
+  const pteAddr = (pdeHi & 0xfffff) * 2 ** 32 + (pde & 0xfffff000) + ((lin >>> 12) & 0x1ff) * 8;
+  const pte = mem.physRead32(pteAddr), pteHi = mem.physRead32(pteAddr + 4);
+  if (!(pte & P)) return err(0) | (fetch && nx ? 0x10 : 0);
+  const rights = pde & pte;
+  const noExec = nx && ((pdeHi | pteHi) & 0x80000000) !== 0;
+  if (update && (check(rights, write, user, wp) || (fetch && noExec))) return err(1) | (fetch && nx ? 0x10 : 0);
+  if (update) {
+    if (!(pde & A)) mem.physWrite32(pdeAddr, pde | A);
+    setBits(mem, pteAddr, pte, write);
+  }
+  const phys = (pteHi & 0xfffff) * 2 ** 32 + (pte & 0xfffff000) + (lin & 0xfff);
+  return { phys, writable: !!(rights & RW), user: !!(rights & US) };
+}
+
+function addOffset(pte: number, lin: number, rights: number): WalkInfo {
+  return { phys: ((pte & 0xfffff000) >>> 0) + (lin & 0xfff), writable: !!(rights & RW), user: !!(rights & US) };
+}
+
+/** True when the access is not allowed by the combined rights. */
+function check(rights: number, write: boolean, user: boolean, wp: boolean): boolean {
+  if (user && !(rights & US)) return true;
+  if (write && !(rights & RW) && (user || wp)) return true;
+  return false;
+}
+
+function setBits(mem: Memory, addr: number, entry: number, write: boolean): void {
+  const want = entry | A | (write ? D : 0);
+  if (want !== entry) mem.physWrite32(addr, want >>> 0);
+}
