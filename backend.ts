@@ -11,6 +11,8 @@ import { bindBunLibc } from "./ffi/bun.ts";
 import { bindDenoLibc } from "./ffi/deno.ts";
 import { createFfiKernel } from "./ffi/kernel.ts";
 import type { Libc } from "./ffi/libc.ts";
+import { createEmuKernel } from "./emu/kernel.ts";
+import { readFileSync } from "node:fs";
 
 /** What `Kvm.open` needs: a kernel, the system descriptor, and why "auto" did not pick kvm. */
 export interface OpenedBackend {
@@ -62,28 +64,46 @@ function shortReason(e: unknown, device: string): string {
   return String(e);
 }
 
-/** Opens the backend `Kvm.open` asked for. */
+/** The host CPU's vendor from /proc/cpuinfo, where it can be read without asking for a permission. */
+function hostVendor(): "intel" | "amd" | undefined {
+  try {
+    if (typeof Bun === "undefined" && typeof Deno !== "undefined") {
+      const state = Deno.permissions.querySync({ name: "read", path: "/proc/cpuinfo" }).state;
+      if (state !== "granted") return undefined;
+    }
+    const text = readFileSync("/proc/cpuinfo", "latin1");
+    if (/^vendor_id\s*:\s*AuthenticAMD/m.test(text)) return "amd";
+    if (/^vendor_id\s*:\s*GenuineIntel/m.test(text)) return "intel";
+  } catch {
+    // No /proc (not Linux) or no permission: the caller's default applies.
+  }
+  return undefined;
+}
+
+/** One emulator kernel per vendor, so that memory allocated by one Kvm serves VMs of another. */
+const emuKernels = new Map<"intel" | "amd", Kernel>();
+
+/** Opens the in-process emulator presenting `vendor`. */
+function openEmu(vendor: "intel" | "amd" | undefined): OpenedBackend {
+  const v = vendor ?? hostVendor() ?? "intel";
+  let kernel = emuKernels.get(v);
+  if (!kernel) emuKernels.set(v, kernel = createEmuKernel({ vendor: v }));
+  const fd = kernel.open("/dev/kvm");
+  if (fd < 0) throw new KvmError("open", -fd, "emulator");
+  return { kernel, fd, backend: "emu", fallbackReason: undefined };
+}
+
+/** Opens the backend `Kvm.open` asked for: "auto" tries kvm, then falls back to the emulator. */
 export function openBackend(
   backend: "auto" | BackendName,
   device: string,
-  openEmu: (() => OpenedBackend) | undefined,
+  vendor: "intel" | "amd" | undefined,
 ): OpenedBackend {
   if (backend === "kvm") return openKvm(device);
-  if (backend === "emu") {
-    if (!openEmu) throw new KvmError("open", Errno.ENODEV, "the emulator backend is not built yet");
-    return openEmu();
-  }
+  if (backend === "emu") return openEmu(vendor);
   try {
     return openKvm(device);
   } catch (e) {
-    const reason = shortReason(e, device);
-    if (!openEmu) {
-      throw new KvmError(
-        "open",
-        e instanceof KvmError ? e.errno : Errno.ENODEV,
-        `no backend: kvm is unusable (${reason}) and the emulator is not built yet`,
-      );
-    }
-    return { ...openEmu(), fallbackReason: reason };
+    return { ...openEmu(vendor), fallbackReason: shortReason(e, device) };
   }
 }

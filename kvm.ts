@@ -58,7 +58,7 @@ export class Kvm implements Disposable {
   /** Opens the KVM subsystem on the chosen backend. Throws KvmError when the backend cannot be opened. */
   static open(options?: KvmOptions): Kvm {
     const o = check(optionsSchema, options, "options") ?? {};
-    const opened = openBackend(o.backend ?? "auto", o.device ?? "/dev/kvm", undefined);
+    const opened = openBackend(o.backend ?? "auto", o.device ?? "/dev/kvm", o.vendor);
     const kvm = new Kvm(new Handle(opened.kernel, opened.fd, "kvm handle"), opened.backend, opened.fallbackReason);
     const version = kvm.apiVersion();
     if (version !== 12) {

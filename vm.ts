@@ -93,7 +93,7 @@ export class Vm implements Disposable {
     const h = this.#h;
     const memory = r.memory;
     if (memory && memory.kernel !== h.kernel) {
-      throw new TypeError(`region.memory: allocated by another backend (${memory.kernel.name})`);
+      throw new TypeError(`region.memory: allocated by a Vm of another backend or vendor (${memory.kernel.name})`);
     }
     let flags = 0;
     if (r.flags?.logDirtyPages) flags |= KVM_MEM_LOG_DIRTY_PAGES;
