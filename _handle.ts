@@ -12,16 +12,24 @@ import { Errno } from "./abi/errno.ts";
 import { KvmError } from "./errors.ts";
 import type { Kernel } from "./kernel.ts";
 
+/** The key under which Kvm and Vm keep their Handle for the package's own use (vCPU handoff). */
+export const HANDLE: unique symbol = Symbol("kvmkit.handle");
+
 /** A descriptor and the kernel it belongs to. */
 export class Handle {
   readonly kernel: Kernel;
   readonly #what: string;
   #fd: number;
+  /** Why this handle no longer owns its descriptor (it was handed to another thread), or undefined. */
+  #moved: string | undefined;
+  /** A borrowed descriptor belongs to another object: close() forgets it without closing it. */
+  readonly #borrowed: boolean;
 
-  constructor(kernel: Kernel, fd: number, what: string) {
+  constructor(kernel: Kernel, fd: number, what: string, options: { borrowed?: boolean } = {}) {
     this.kernel = kernel;
     this.#fd = fd;
     this.#what = what;
+    this.#borrowed = options.borrowed ?? false;
   }
 
   /** True once closed. */
@@ -31,8 +39,19 @@ export class Handle {
 
   /** The descriptor, or a KvmError EBADF for `operation` when closed. */
   fd(operation: string): number {
-    if (this.#fd < 0) throw new KvmError(operation, Errno.EBADF, `the ${this.#what} is closed`);
+    if (this.#fd < 0) {
+      if (this.#moved) throw new KvmError(operation, Errno.EBUSY, this.#moved);
+      throw new KvmError(operation, Errno.EBADF, `the ${this.#what} is closed`);
+    }
     return this.#fd;
+  }
+
+  /** Gives the descriptor up to another owner: later calls throw EBUSY with `why`; close() will not close it. */
+  move(why: string): number {
+    const fd = this.fd("handoff");
+    this.#fd = -1;
+    this.#moved = why;
+    return fd;
   }
 
   /** An ioctl with a pointer argument; returns the kernel's non-negative result. */
@@ -51,9 +70,10 @@ export class Handle {
 
   /** Closes the descriptor once; later calls do nothing. */
   close(): void {
+    this.#moved = undefined;
     if (this.#fd < 0) return;
     const fd = this.#fd;
     this.#fd = -1;
-    this.kernel.close(fd);
+    if (!this.#borrowed) this.kernel.close(fd);
   }
 }

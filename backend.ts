@@ -28,7 +28,7 @@ let libc: Libc | undefined;
 let ffiKernel: Kernel | undefined;
 
 /** The FFI kernel of this thread, binding libc on first use; throws KvmError when FFI is unavailable. */
-function kvmKernel(): Kernel {
+export function kvmKernel(): Kernel {
   if (ffiKernel) return ffiKernel;
   if (typeof Bun === "undefined") {
     if (typeof Deno === "undefined") {

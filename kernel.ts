@@ -44,10 +44,26 @@ export interface Kernel {
   /**
    * Arms a one-shot interruption of the calling thread's KVM_RUN after `ms`
    * milliseconds: a KVM_RUN in progress (or started later) then returns
-   * -EINTR with exit reason KVM_EXIT_INTR. `ms` 0 disarms it and discards
-   * an interruption that fired but was not consumed.
+   * -EINTR with exit reason KVM_EXIT_INTR. `ms` 0 disarms it.
    */
   setRunAlarm(vcpuFd: number, ms: number): void;
-  /** Prepares a vCPU descriptor for setRunAlarm (e.g. KVM_SET_SIGNAL_MASK); called once after KVM_CREATE_VCPU. */
+  /**
+   * Consumes an interruption (alarm or kick) that is pending for the calling
+   * thread; true if there was one. Without this, a pending interruption
+   * would end every later KVM_RUN at once.
+   */
+  takeRunSignal(): boolean;
+  /**
+   * Prepares a vCPU descriptor for setRunAlarm and kicks, on the thread that
+   * will run it (e.g. KVM_SET_SIGNAL_MASK); called after KVM_CREATE_VCPU and
+   * when another thread adopts the vCPU.
+   */
   prepareVcpu(vcpuFd: number): number;
+  /** The calling thread's id as `kickThread` takes it (gettid), or 0 where threads cannot be signalled. */
+  currentThread(): number;
+  /**
+   * Interrupts the KVM_RUN that thread `tid` is in, or its next one, so that
+   * it returns -EINTR. The caller has set kvm_run.immediate_exit first.
+   */
+  kickThread(tid: number): void;
 }

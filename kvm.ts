@@ -7,7 +7,7 @@
 import * as R from "./abi/requests.ts";
 import * as S from "./abi/structs.ts";
 import { KvmError } from "./errors.ts";
-import { Handle } from "./_handle.ts";
+import { HANDLE, Handle } from "./_handle.ts";
 import type { BackendName } from "./kernel.ts";
 import { openBackend } from "./backend.ts";
 import { check, int, z } from "./validate.ts";
@@ -49,10 +49,16 @@ export class Kvm implements Disposable {
   readonly #h: Handle;
   #mmapSize = 0;
 
-  private constructor(handle: Handle, backend: BackendName, fallbackReason: string | undefined) {
+  /** @internal Use {@linkcode Kvm.open}. */
+  constructor(handle: Handle, backend: BackendName, fallbackReason: string | undefined) {
     this.#h = handle;
     this.backend = backend;
     this.fallbackReason = fallbackReason;
+  }
+
+  /** @internal The descriptor, for handing vCPUs to other threads. */
+  get [HANDLE](): Handle {
+    return this.#h;
   }
 
   /** Opens the KVM subsystem on the chosen backend. Throws KvmError when the backend cannot be opened. */

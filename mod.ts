@@ -27,7 +27,8 @@
  */
 export { Kvm, type KvmOptions } from "./kvm.ts";
 export { type MemoryRegion, Vm } from "./vm.ts";
-export { type GuestDebug, type HardwareBreakpoint, type Translation, Vcpu } from "./vcpu.ts";
+export { type GuestDebug, type HardwareBreakpoint, type Translation, Vcpu, type VcpuHandoff } from "./vcpu.ts";
+export { adoptVcpu } from "./thread.ts";
 export type { GuestMemory } from "./memory.ts";
 export type { ExitOf, VcpuExit } from "./exits.ts";
 export { KvmError } from "./errors.ts";

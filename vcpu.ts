@@ -15,7 +15,8 @@ import {
 } from "./abi/constants.ts";
 import { KvmError } from "./errors.ts";
 import { ExitDecoder, INTR, type VcpuExit } from "./exits.ts";
-import type { Handle } from "./_handle.ts";
+import { kvmRun } from "./abi/structs.ts";
+import { HANDLE, type Handle } from "./_handle.ts";
 import type { Mapping } from "./kernel.ts";
 import {
   address,
@@ -61,6 +62,25 @@ export interface GuestDebug {
   /** Up to four hardware breakpoints on linear addresses (DR0-DR3). */
   hardwareBreakpoints?: HardwareBreakpoint[];
 }
+
+/**
+ * A vCPU handed to another thread by {@linkcode Vcpu.handoff}: plain data
+ * (descriptor numbers, sizes and a SharedArrayBuffer) for `postMessage`.
+ * The thread that receives it calls `adoptVcpu` (thread.ts).
+ */
+export interface VcpuHandoff {
+  readonly backend: "kvm";
+  readonly id: number;
+  readonly kvmFd: number;
+  readonly vmFd: number;
+  readonly vcpuFd: number;
+  readonly mmapSize: number;
+  /** Int32 [0]: the thread id of the adopter while it holds the vCPU, else 0. */
+  readonly shared: SharedArrayBuffer;
+}
+
+/** Offset of kvm_run.immediate_exit. */
+const IMMEDIATE_EXIT = kvmRun.offsetOf("immediate_exit");
 
 /** DR7 R/W field values by breakpoint kind. */
 const DR7_RW = { exec: 0, write: 1, readwrite: 3 } as const;
@@ -116,18 +136,26 @@ export class Vcpu implements Disposable {
   /** The VM this vCPU belongs to. */
   readonly vm: Vm;
   readonly #h: Handle;
-  readonly #run: Mapping;
+  #run: Mapping | undefined;
+  /** kvm_run as bytes, for immediate_exit. */
+  readonly #runBytes: Uint8Array;
   readonly #exits: ExitDecoder;
-  readonly #onClose: (vcpu: Vcpu) => void;
+  /** Set once handed off or adopted: [0] is the thread running the vCPU. */
+  #shared: Int32Array | undefined;
 
-  /** @internal Created by `Vm.createVcpu`. */
-  constructor(vm: Vm, id: number, handle: Handle, run: Mapping, onClose: (vcpu: Vcpu) => void) {
+  /** @internal Created by `Vm.createVcpu` (or `adoptVcpu` with `shared`). */
+  constructor(vm: Vm, id: number, handle: Handle, run: Mapping, shared?: SharedArrayBuffer) {
     this.vm = vm;
     this.id = id;
     this.#h = handle;
     this.#run = run;
+    // SAFETY: `run` is this vCPU's kvm_run mapping; close() detaches these views before munmap.
+    this.#runBytes = new Uint8Array(run.buffer);
     this.#exits = new ExitDecoder(run.buffer);
-    this.#onClose = onClose;
+    if (shared) {
+      this.#shared = new Int32Array(shared);
+      Atomics.store(this.#shared, 0, handle.kernel.currentThread());
+    }
   }
 
   /**
@@ -145,8 +173,9 @@ export class Vcpu implements Disposable {
       for (;;) {
         const r = kernel.ioctlValue(fd, R.KVM_RUN, 0);
         if (r >= 0) return this.#exits.decode();
-        // A signal this vCPU did not ask for (a runtime's own) interrupts KVM_RUN: run on.
         if (r !== -Errno.EINTR) throw new KvmError("KVM_RUN", -r);
+        // A kick ends the run; a signal nobody here asked for (a runtime's own) does not.
+        if (this.#interrupted(false)) return INTR;
       }
     }
     const ms = check(runOptionsSchema, options, "options")?.timeoutMs;
@@ -158,11 +187,95 @@ export class Vcpu implements Disposable {
         const r = kernel.ioctlValue(fd, R.KVM_RUN, 0);
         if (r >= 0) return this.#exits.decode();
         if (r !== -Errno.EINTR) throw new KvmError("KVM_RUN", -r);
-        if (performance.now() >= deadline) return INTR;
+        if (this.#interrupted(true) || performance.now() >= deadline) return INTR;
       }
     } finally {
       kernel.setRunAlarm(fd, 0);
+      // An alarm that fired after the exit must not end the next run.
+      kernel.takeRunSignal();
     }
+  }
+
+  /**
+   * After KVM_RUN returned -EINTR: consumes this thread's run signal and
+   * says whether the run was meant to end (a kick, or in a timed run the
+   * alarm), as opposed to a stray signal.
+   */
+  #interrupted(timed: boolean): boolean {
+    const signalled = this.#h.kernel.takeRunSignal();
+    const run = this.#runBytes;
+    if (run[IMMEDIATE_EXIT] !== 0) {
+      run[IMMEDIATE_EXIT] = 0;
+      return true;
+    }
+    return timed && signalled;
+  }
+
+  /**
+   * Makes the vCPU's current or next run() return `{ reason: "intr" }`:
+   * sets kvm_run.immediate_exit and, when the vCPU runs in another thread
+   * (see {@linkcode Vcpu.handoff}), signals that thread out of KVM_RUN.
+   * Safe to call at any time; a kick is never lost, and at most one run()
+   * returns for it.
+   */
+  kick(): void {
+    if (!this.#run) this.#h.fd("kick");
+    // SAFETY: #runBytes views this thread's own mapping of kvm_run, which stays mapped until close().
+    Atomics.store(this.#runBytes, IMMEDIATE_EXIT, 1);
+    const tid = this.#shared ? Atomics.load(this.#shared, 0) : 0;
+    if (tid !== 0) this.#h.kernel.kickThread(tid);
+  }
+
+  /**
+   * Completes a pending I/O or MMIO exit without running guest code
+   * (KVM_RUN with immediate_exit = 1), as before saving state. Returns the
+   * exit that completing it produced (a string I/O instruction may need
+   * another), or undefined.
+   */
+  drain(): VcpuExit | undefined {
+    const h = this.#h;
+    const fd = h.fd("KVM_RUN");
+    const run = this.#runBytes;
+    run[IMMEDIATE_EXIT] = 1;
+    try {
+      const r = h.kernel.ioctlValue(fd, R.KVM_RUN, 0);
+      if (r >= 0) return this.#exits.decode();
+      if (r !== -Errno.EINTR) throw new KvmError("KVM_RUN", -r);
+      return undefined;
+    } finally {
+      run[IMMEDIATE_EXIT] = 0;
+      h.kernel.takeRunSignal();
+    }
+  }
+
+  /**
+   * Hands this vCPU to another thread (a Worker): returns plain data to
+   * `postMessage`, from which that thread makes its own Vcpu with
+   * `adoptVcpu`, binding libc itself. From then on, on this thread, only
+   * `kick()` and `close()` work (other calls throw KvmError EBUSY); the
+   * adopter owns the descriptor and closes it. kvm backend only: the
+   * emulator's vCPUs live in the heap of the thread that made them.
+   */
+  handoff(): VcpuHandoff {
+    const h = this.#h;
+    h.fd("handoff");
+    if (h.kernel.name !== "kvm") {
+      throw new KvmError("handoff", Errno.EOPNOTSUPP, "the emulator runs a vCPU on the thread that created it");
+    }
+    const vmFd = this.vm[HANDLE].fd("handoff");
+    const kvm = this.vm.kvm[HANDLE];
+    const shared = new SharedArrayBuffer(8);
+    this.#shared = new Int32Array(shared);
+    const vcpuFd = h.move(`vCPU ${this.id} was handed to another thread: call it there`);
+    return {
+      backend: "kvm",
+      id: this.id,
+      kvmFd: kvm.closed ? -1 : kvm.fd("handoff"),
+      vmFd,
+      vcpuFd,
+      mmapSize: this.#run!.length,
+      shared,
+    };
   }
 
   /** KVM_GET_REGS: the general-purpose registers, RIP and RFLAGS. */
@@ -357,12 +470,18 @@ export class Vcpu implements Disposable {
 
   /** Unmaps kvm_run and closes the descriptor. Idempotent. */
   close(): void {
-    if (this.#h.closed) return;
+    const run = this.#run;
+    if (!run) return;
+    this.#run = undefined;
+    // An adopter says it no longer runs the vCPU, so that kicks stop signalling its thread.
+    if (this.#shared && this.#h.kernel.currentThread() === Atomics.load(this.#shared, 0)) {
+      Atomics.store(this.#shared, 0, 0);
+    }
     // Detach the views of kvm_run before unmapping it.
-    this.#run.buffer.transfer(0);
-    this.#h.kernel.munmap(this.#run);
+    run.buffer.transfer(0);
+    this.#h.kernel.munmap(run);
     this.#h.close();
-    this.#onClose(this);
+    this.vm.forgetVcpu(this);
   }
 
   [Symbol.dispose](): void {

@@ -9,7 +9,7 @@ import * as R from "./abi/requests.ts";
 import * as S from "./abi/structs.ts";
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, PAGE_SIZE } from "./abi/constants.ts";
 import { KvmError } from "./errors.ts";
-import { Handle } from "./_handle.ts";
+import { HANDLE, Handle } from "./_handle.ts";
 import { type GuestMemory, MappedMemory } from "./memory.ts";
 import { address, bit, check, hex, int, rangeCheck, u32, z } from "./validate.ts";
 import { Vcpu } from "./vcpu.ts";
@@ -70,6 +70,21 @@ export class Vm implements Disposable {
   constructor(kvm: Kvm, handle: Handle) {
     this.kvm = kvm;
     this.#h = handle;
+  }
+
+  /** @internal The descriptor, for handing vCPUs to other threads. */
+  get [HANDLE](): Handle {
+    return this.#h;
+  }
+
+  /** @internal Registers a vCPU adopted from another thread, so that close() closes it. */
+  adoptVcpu(vcpu: Vcpu): void {
+    this.#vcpus.add(vcpu);
+  }
+
+  /** @internal Forgets a closed vCPU. */
+  forgetVcpu(vcpu: Vcpu): void {
+    this.#vcpus.delete(vcpu);
   }
 
   /** Page-aligned, zero-filled host memory suitable for setUserMemoryRegion (anonymous mmap). */
@@ -157,7 +172,7 @@ export class Vm implements Disposable {
         kernel.munmap(run);
         throw new KvmError("KVM_SET_SIGNAL_MASK", -r);
       }
-      const vcpu = new Vcpu(this, vcpuId, vh, run, (v) => this.#vcpus.delete(v));
+      const vcpu = new Vcpu(this, vcpuId, vh, run);
       this.#vcpus.add(vcpu);
       return vcpu;
     } catch (e) {

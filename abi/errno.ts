@@ -41,8 +41,8 @@ export const Errno = {
   ERANGE: 34,
   EDEADLK: 35,
   ENOSYS: 38,
-  ENOTSUP: 95,
   EOPNOTSUPP: 95,
+  ENOTSUP: 95,
   ETIMEDOUT: 110,
   EHWPOISON: 133,
 } as const;

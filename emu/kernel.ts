@@ -127,6 +127,19 @@ class EmuKernel implements Kernel {
     return 0;
   }
 
+  takeRunSignal(): boolean {
+    return false;
+  }
+
+  currentThread(): number {
+    return 0;
+  }
+
+  kickThread(_tid: number): void {
+    // The emulator runs on its caller's thread: kvm_run.immediate_exit, which
+    // it reads on entry to KVM_RUN, is the whole kick.
+  }
+
   /** The vCPU behind a descriptor (for tests). */
   vcpuOf(fd: number): EmuVcpu | undefined {
     const d = this.#fds.get(fd);

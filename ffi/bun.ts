@@ -36,6 +36,9 @@ export function bindBunLibc(): Libc {
     timer_create: { args: ["i32", "ptr", "ptr"], returns: "i32" },
     timer_settime: { args: ["u64", "i32", "ptr", "ptr"], returns: "i32" },
     sigtimedwait: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
+    getpid: { args: [], returns: "i32" },
+    tgkill: { args: ["i32", "i32", "i32"], returns: "i32" },
+    signal: { args: ["i32", "u64"], returns: "u64" },
   });
   const { symbols: si } = ffi.dlopen("libc.so.6", {
     ioctl: { args: ["i32", "u64", "u64"], returns: "i32" },
@@ -65,5 +68,9 @@ export function bindBunLibc(): Libc {
     timerCreate: (clock, sigevent, timerid) => s.timer_create(clock, sigevent, timerid) as number,
     timerSettime: (timer, flags, spec) => s.timer_settime(timer, flags, spec, null) as number,
     sigtimedwait: (set, timeout) => s.sigtimedwait(set, null, timeout) as number,
+    getpid: () => s.getpid() as number,
+    tgkill: (tgid, tid, sig) => s.tgkill(tgid, tid, sig) as number,
+    // SIG_IGN is the handler value 1; SIG_ERR is all ones.
+    ignoreSignal: (sig) => (BigInt.asUintN(64, BigInt(s.signal(sig, 1) as bigint)) === (1n << 64n) - 1n ? -1 : 0),
   };
 }

@@ -20,6 +20,9 @@ const symbols = {
   timer_create: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   timer_settime: { parameters: ["usize", "i32", "buffer", "pointer"], result: "i32" },
   sigtimedwait: { parameters: ["buffer", "pointer", "buffer"], result: "i32" },
+  getpid: { parameters: [], result: "i32" },
+  tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  signal: { parameters: ["i32", "usize"], result: "usize" },
 } as const;
 
 /** Binds libc.so.6 with Deno's FFI. Throws if FFI is not permitted or libc cannot be loaded. */
@@ -61,5 +64,9 @@ export function bindDenoLibc(): Libc {
     timerSettime: (timer, flags, spec) => s.timer_settime(timer, flags, spec as Uint8Array<ArrayBuffer>, null),
     sigtimedwait: (set, timeout) =>
       s.sigtimedwait(set as Uint8Array<ArrayBuffer>, null, timeout as Uint8Array<ArrayBuffer>),
+    getpid: () => s.getpid(),
+    tgkill: (tgid, tid, sig) => s.tgkill(tgid, tid, sig),
+    // SIG_IGN is the handler value 1.
+    ignoreSignal: (sig) => (BigInt.asUintN(64, BigInt(s.signal(sig, 1n))) === (1n << 64n) - 1n ? -1 : 0),
   };
 }

@@ -3,13 +3,14 @@
  * descriptors. Results follow the kernel's convention (non-negative, or
  * -errno read right after the failing call).
  *
- * Run timeouts: the thread that runs vCPUs keeps one real-time signal
- * blocked, and KVM_SET_SIGNAL_MASK unblocks it only inside KVM_RUN. A POSIX
- * timer aimed at this thread (SIGEV_THREAD_ID) raises it; inside KVM_RUN it
- * makes the kernel return -EINTR with KVM_EXIT_INTR, and since the signal is
- * blocked again once KVM_RUN returns, no handler ever runs: the pending
- * signal is consumed with sigtimedwait. No signal handler, no JavaScript on
- * a signal stack, and no other thread is disturbed.
+ * Run timeouts and kicks: the thread that runs vCPUs keeps one real-time
+ * signal blocked, and KVM_SET_SIGNAL_MASK unblocks it only inside KVM_RUN.
+ * A POSIX timer aimed at this thread (SIGEV_THREAD_ID), or tgkill from a
+ * kicking thread, raises it; inside KVM_RUN it makes the kernel return
+ * -EINTR with KVM_EXIT_INTR, and since the signal is blocked again once
+ * KVM_RUN returns, no handler ever runs: the pending signal is consumed with
+ * sigtimedwait. No signal handler, no JavaScript on a signal stack, and no
+ * other thread is disturbed.
  *
  * @module
  */
@@ -39,9 +40,14 @@ const KERNEL_SIGSET_SIZE = 8;
 /** The real-time signal (offset from SIGRTMIN) that interrupts KVM_RUN. */
 const RUN_SIGNAL_OFFSET = 7;
 
+/** The run signal: SIGRTMIN + RUN_SIGNAL_OFFSET. */
+function runSignal(libc: Libc): number {
+  return libc.sigrtmin() + RUN_SIGNAL_OFFSET;
+}
+
+/** The calling thread's run signal, its timer, and the mask KVM_RUN runs with. */
 class RunAlarm {
   readonly #libc: Libc;
-  readonly signal: number;
   /** Only the run signal, as a glibc sigset_t. */
   readonly #set = new Uint8Array(SIGSET_T_SIZE);
   /** The mask KVM_RUN runs with: this thread's mask without the run signal. */
@@ -54,8 +60,12 @@ class RunAlarm {
 
   constructor(libc: Libc) {
     this.#libc = libc;
-    this.signal = libc.sigrtmin() + RUN_SIGNAL_OFFSET;
-    const bit = this.signal - 1;
+    // Ignored wherever it is not blocked: a kick that reaches a thread which
+    // runs no vCPU (a stale thread id) is discarded instead of killing the
+    // process. Blocked signals are never discarded, and inside KVM_RUN the
+    // kernel still counts it as blocked (real_blocked), so it interrupts.
+    libc.ignoreSignal(runSignal(libc));
+    const bit = runSignal(libc) - 1;
     this.#set[bit >> 3] |= 1 << (bit & 7);
     const old = new Uint8Array(SIGSET_T_SIZE);
     if (libc.pthreadSigmask(SIG_BLOCK, this.#set, old) !== 0) throw new Error("pthread_sigmask failed");
@@ -65,8 +75,8 @@ class RunAlarm {
 
   set(ms: number): void {
     const libc = this.#libc;
-    if (this.#timer < 0n) this.#create();
     if (ms > 0) {
+      if (this.#timer < 0n) this.#create();
       const ns = BigInt(Math.round(ms * 1e6));
       this.#specView.setBigInt64(16, ns / 1_000_000_000n, true); // it_value.tv_sec
       this.#specView.setBigInt64(24, ns % 1_000_000_000n, true); // it_value.tv_nsec
@@ -75,17 +85,22 @@ class RunAlarm {
     } else if (this.#armed) {
       this.#spec.fill(0);
       libc.timerSettime(this.#timer, 0, this.#spec);
-      // A signal that fired but found no KVM_RUN to interrupt is still pending: consume it.
-      while (libc.sigtimedwait(this.#set, this.#zero) > 0) { /* drained */ }
       this.#armed = false;
     }
+  }
+
+  /** Consumes the run signal if it is pending for this thread (it is blocked here, so it waits). */
+  take(): boolean {
+    let taken = false;
+    while (this.#libc.sigtimedwait(this.#set, this.#zero) > 0) taken = true;
+    return taken;
   }
 
   #create(): void {
     const libc = this.#libc;
     const ev = new Uint8Array(SIGEVENT_SIZE);
     const v = new DataView(ev.buffer);
-    v.setInt32(8, this.signal, true); // sigev_signo
+    v.setInt32(8, runSignal(libc), true); // sigev_signo
     v.setInt32(12, SIGEV_THREAD_ID, true); // sigev_notify
     v.setInt32(16, libc.gettid(), true); // _sigev_un._tid
     const id = new Uint8Array(8);
@@ -99,6 +114,7 @@ class RunAlarm {
 /** A Kernel backed by Linux through `libc`. */
 export function createFfiKernel(libc: Libc): Kernel {
   let alarm: RunAlarm | undefined;
+  let pid = 0;
   const fail = () => -libc.errno();
   return {
     name: "kvm",
@@ -142,6 +158,16 @@ export function createFfiKernel(libc: Libc): Kernel {
     setRunAlarm(_vcpuFd, ms) {
       alarm ??= new RunAlarm(libc);
       alarm.set(ms);
+    },
+    takeRunSignal() {
+      return alarm !== undefined && alarm.take();
+    },
+    currentThread() {
+      return libc.gettid();
+    },
+    kickThread(tid) {
+      pid ||= libc.getpid();
+      libc.tgkill(pid, tid, runSignal(libc));
     },
   };
 }

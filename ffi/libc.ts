@@ -40,6 +40,12 @@ export interface Libc {
   timerSettime(timer: bigint, flags: number, spec: Uint8Array): number;
   /** sigtimedwait(2) with a 16-byte timespec; returns the signal number or -1. */
   sigtimedwait(set: Uint8Array, timeout: Uint8Array): number;
+  /** getpid(2). */
+  getpid(): number;
+  /** tgkill(2): sends `sig` to thread `tid` of process `tgid`. */
+  tgkill(tgid: number, tid: number, sig: number): number;
+  /** signal(2) with SIG_IGN: the process ignores `sig` wherever it is not blocked. */
+  ignoreSignal(sig: number): number;
 }
 
 /** Flags and numbers for these calls (Linux x86_64, glibc). */
