@@ -89,7 +89,8 @@ export class Kvm implements Disposable {
 
   /** KVM_GET_VCPU_MMAP_SIZE: the size of each vCPU's shared kvm_run mapping. */
   vcpuMmapSize(): number {
-    // Asked once: the size never changes, and VMs keep creating vCPUs after the handle closes.
+    this.#h.fd("KVM_GET_VCPU_MMAP_SIZE");
+    // Asked once: the size never changes.
     if (this.#mmapSize === 0) {
       this.#mmapSize = this.#h.ioctlValue("KVM_GET_VCPU_MMAP_SIZE", R.KVM_GET_VCPU_MMAP_SIZE, 0);
     }
@@ -123,7 +124,8 @@ export class Kvm implements Disposable {
   /** KVM_CREATE_VM: a new virtual machine with its own descriptor. */
   createVm(): Vm {
     const fd = this.#h.ioctlValue("KVM_CREATE_VM", R.KVM_CREATE_VM, 0);
-    return new Vm(this, new Handle(this.#h.kernel, fd, "vm"));
+    // The VM keeps the kvm_run size: it creates vCPUs even after this handle closes.
+    return new Vm(this, new Handle(this.#h.kernel, fd, "vm"), this.vcpuMmapSize());
   }
 
   /** Closes the handle. VMs already created stay usable until closed themselves. Idempotent. */

@@ -52,7 +52,7 @@ export function adoptVcpu(handoff: VcpuHandoff): Vcpu {
   const h = check(handoffSchema, handoff, "handoff");
   const kernel = kvmKernel();
   const kvm = new Kvm(new Handle(kernel, h.kvmFd, "kvm handle", { borrowed: true }), "kvm", undefined);
-  const vm = new Vm(kvm, new Handle(kernel, h.vmFd, "vm", { borrowed: true }));
+  const vm = new Vm(kvm, new Handle(kernel, h.vmFd, "vm", { borrowed: true }), h.mmapSize);
   const run = kernel.mmap(h.vcpuFd, h.mmapSize);
   if (typeof run === "number") throw new KvmError("mmap", -run, `kvm_run of vCPU ${h.id}`);
   const r = kernel.prepareVcpu(h.vcpuFd);

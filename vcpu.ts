@@ -180,6 +180,9 @@ export class Vcpu implements Disposable {
     }
     const ms = check(runOptionsSchema, options, "options")?.timeoutMs;
     if (ms === undefined) return this.run();
+    // Below a microsecond the time is up before the guest starts: complete a
+    // pending I/O or MMIO exit, run no guest code, and report intr.
+    if (ms < 0.001) return this.drain() ?? INTR;
     const deadline = performance.now() + ms;
     kernel.setRunAlarm(fd, ms);
     try {

@@ -66,10 +66,13 @@ export class Vm implements Disposable {
   readonly #vcpus = new Set<Vcpu>();
   readonly #slots = new Map<number, SlotInfo>();
 
-  /** @internal Created by `Kvm.createVm`. */
-  constructor(kvm: Kvm, handle: Handle) {
+  readonly #mmapSize: number;
+
+  /** @internal Created by `Kvm.createVm`. `mmapSize` is KVM_GET_VCPU_MMAP_SIZE. */
+  constructor(kvm: Kvm, handle: Handle, mmapSize: number) {
     this.kvm = kvm;
     this.#h = handle;
+    this.#mmapSize = mmapSize;
   }
 
   /** @internal The descriptor, for handing vCPUs to other threads. */
@@ -163,7 +166,7 @@ export class Vm implements Disposable {
     const kernel = h.kernel;
     const vh = new Handle(kernel, fd, "vcpu");
     try {
-      const size = this.kvm.vcpuMmapSize();
+      const size = this.#mmapSize;
       const run = kernel.mmap(fd, size);
       if (typeof run === "number") throw new KvmError("mmap", -run, "kvm_run");
       const r = kernel.prepareVcpu(fd);
