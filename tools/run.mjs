@@ -6,6 +6,7 @@
 //   start  examples/hello.ts on the best backend (Deno)
 //   test   the whole suite under Deno, then under Bun, and a summary line
 //   bench  the benchmarks under Deno and under Bun
+//   peers  bench/emu_vs_peers.ts (emulator vs KVM vs QEMU TCG) under Deno and under Bun
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -77,7 +78,14 @@ switch (task) {
     process.exit(status);
     break;
   }
+  case "peers": {
+    let status = 0;
+    status |= run(bin("deno"), ["run", ...DENO_TEST_FLAGS, "bench/emu_vs_peers.ts", ...rest]).status;
+    status |= run(bin("bun"), ["bench/emu_vs_peers.ts", ...rest]).status;
+    process.exit(status);
+    break;
+  }
   default:
-    console.error(`usage: node tools/run.mjs start|test|bench`);
+    console.error(`usage: node tools/run.mjs start|test|bench|peers`);
     process.exit(2);
 }

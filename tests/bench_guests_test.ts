@@ -1,0 +1,47 @@
+/**
+ * The benchmark guests (bench/guests/) stay correct: every 32-bit workload
+ * image boots and reports the checksum its model predicts, on each backend
+ * (on /dev/kvm started the way the benchmark starts it there), and on the
+ * emulator a few cheap ones execute exactly the instructions their model
+ * counts, single-stepped.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { Kvm } from "../mod.ts";
+import { readImage, runImage } from "../bench/guests/kvmkit_runner.ts";
+import { countInstructions } from "../bench/guests/step_count.ts";
+import { kvmkitEntry } from "../bench/guests/tools.ts";
+import type { EntryChoice } from "../bench/guests/tools.ts";
+import { checksumText, instructionCount, WORKLOADS } from "../bench/guests/workloads.ts";
+import { backendTest } from "./_harness.ts";
+
+/** Iterations per run: enough to loop, little enough for kvm_pvm's emulated CPL 0 (about 1 MIPS). */
+const N = 2;
+
+/** The entry per backend, chosen once. */
+const entries = new Map<string, EntryChoice>();
+function entryFor(kvm: Kvm): EntryChoice {
+  let choice = entries.get(kvm.backend);
+  if (!choice) entries.set(kvm.backend, choice = kvmkitEntry(kvm, 32));
+  return choice;
+}
+
+for (const w of WORKLOADS) {
+  backendTest(`bench guest ${w.name} (32-bit) reports its model's checksum`, (kvm) => {
+    const { entry } = entryFor(kvm);
+    const r = runImage(kvm, { image: readImage(w.name, 32), n: N, mode: 32, timeoutMs: 60_000, ...entry });
+    assert.ok(r.ok, r.ok ? "" : `${w.name}: ${r.failure}`);
+    assert.equal(r.output, checksumText(w.checksum(N)));
+  });
+}
+
+for (const name of ["alu", "memset_rep", "pagewalk", "portio"]) {
+  const w = WORKLOADS.find((x) => x.name === name)!;
+  backendTest(`bench guest ${name} (32-bit) executes its model's instruction count`, (kvm) => {
+    const counted = countInstructions(kvm, { image: readImage(name, 32), n: N, mode: 32 });
+    assert.ok(counted.ok, counted.ok ? "" : `${name}: ${counted.failure}`);
+    assert.equal(counted.instructions, instructionCount(w, 32, N));
+    assert.equal(counted.output, checksumText(w.checksum(N)));
+  }, { only: ["emu"] });
+}
