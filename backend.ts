@@ -4,13 +4,10 @@
  *
  * @module
  */
-import { Errno } from "./abi/errno.ts";
 import { KvmError } from "./errors.ts";
 import type { BackendName, Kernel } from "./kernel.ts";
-import { bindBunLibc } from "./ffi/bun.ts";
-import { bindDenoLibc } from "./ffi/deno.ts";
+import { LibcUnavailable, threadLibc } from "./ffi/bind.ts";
 import { createFfiKernel } from "./ffi/kernel.ts";
-import type { Libc } from "./ffi/libc.ts";
 import { createEmuKernel } from "./emu/kernel.ts";
 import { readFileSync } from "node:fs";
 
@@ -24,26 +21,17 @@ export interface OpenedBackend {
 
 declare const Bun: unknown;
 
-let libc: Libc | undefined;
 let ffiKernel: Kernel | undefined;
 
 /** The FFI kernel of this thread, binding libc on first use; throws KvmError when FFI is unavailable. */
 export function kvmKernel(): Kernel {
   if (ffiKernel) return ffiKernel;
-  if (typeof Bun === "undefined") {
-    if (typeof Deno === "undefined") {
-      throw new KvmError("dlopen", Errno.ENOSYS, "no FFI: neither Deno nor Bun");
-    }
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-      throw new KvmError("dlopen", Errno.EPERM, "no FFI permission (run deno with --allow-ffi)");
-    }
-  }
   try {
-    libc = typeof Bun === "undefined" ? bindDenoLibc() : bindBunLibc();
+    return ffiKernel = createFfiKernel(threadLibc());
   } catch (e) {
-    throw new KvmError("dlopen", Errno.ENOENT, `cannot load libc.so.6: ${(e as Error).message}`);
+    if (e instanceof LibcUnavailable) throw new KvmError("dlopen", e.errno, e.message);
+    throw e;
   }
-  return ffiKernel = createFfiKernel(libc);
 }
 
 /** Opens `device` on the kernel's KVM; throws KvmError naming the device and errno. */

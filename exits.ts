@@ -9,6 +9,26 @@
  */
 import * as C from "./abi/constants.ts";
 import { kvmRun } from "./abi/structs.ts";
+import { check, u64, u8 } from "./validate.ts";
+
+/**
+ * A KVM_EXIT_X86_RDMSR / KVM_EXIT_X86_WRMSR exit (KVM_CAP_X86_USER_SPACE_MSR):
+ * the guest's rdmsr/wrmsr of `index` that KVM hands to userspace. Its
+ * members read and write `kvm_run.msr` itself: for a read, set `data` to the
+ * value the guest gets; set `error` to 1 to give the guest a #GP instead.
+ * The answer takes effect on the next run().
+ */
+export interface MsrExit<R extends "x86_rdmsr" | "x86_wrmsr"> {
+  readonly reason: R;
+  /** The MSR index (ECX). */
+  readonly index: number;
+  /** The value written (wrmsr), or the value to return (rdmsr): `kvm_run.msr.data`. */
+  data: bigint;
+  /** Non-zero makes the access fail with #GP: `kvm_run.msr.error`. */
+  error: number;
+  /** Why it exited: KVM_MSR_EXIT_REASON_INVAL, _UNKNOWN or _FILTER (`kvm_run.msr.reason`). */
+  readonly msrReason: number;
+}
 
 /** An exit of KVM_RUN. Valid, with its `data` view, until the next run() on the same vCPU. */
 export type VcpuExit =
@@ -23,6 +43,8 @@ export type VcpuExit =
   | { reason: "internal_error"; suberror: number; data: bigint[] }
   | { reason: "system_event"; type: number; data: bigint[] }
   | { reason: "hypercall"; nr: bigint; args: bigint[] }
+  | MsrExit<"x86_rdmsr">
+  | MsrExit<"x86_wrmsr">
   | { reason: "unknown"; exitReason: number };
 
 /** The exit of a given reason. */
@@ -53,6 +75,50 @@ const EVENT_NDATA = at("system_event.ndata");
 const EVENT_DATA = at("system_event.data");
 const HYPERCALL_NR = at("hypercall.nr");
 const HYPERCALL_ARGS = at("hypercall.args");
+const MSR_ERROR = at("msr.error");
+const MSR_REASON = at("msr.reason");
+const MSR_INDEX = at("msr.index");
+const MSR_DATA = at("msr.data");
+
+/** An MsrExit whose members are kvm_run.msr itself. */
+class KvmRunMsrExit<R extends "x86_rdmsr" | "x86_wrmsr"> implements MsrExit<R> {
+  readonly reason: R;
+  readonly #view: DataView;
+
+  constructor(reason: R, view: DataView) {
+    this.reason = reason;
+    this.#view = view;
+  }
+
+  get index(): number {
+    return this.#view.getUint32(MSR_INDEX, true);
+  }
+
+  get data(): bigint {
+    return this.#view.getBigUint64(MSR_DATA, true);
+  }
+
+  set data(value: bigint) {
+    this.#view.setBigUint64(MSR_DATA, check(u64, value, "exit.data"), true);
+  }
+
+  get error(): number {
+    return this.#view.getUint8(MSR_ERROR);
+  }
+
+  set error(value: number) {
+    this.#view.setUint8(MSR_ERROR, check(u8, value, "exit.error"));
+  }
+
+  get msrReason(): number {
+    return this.#view.getUint32(MSR_REASON, true);
+  }
+
+  toJSON(): object {
+    const { reason, index, data, error, msrReason } = this;
+    return { reason, index, data: `0x${data.toString(16)}`, error, msrReason };
+  }
+}
 
 const HLT: ExitOf<"hlt"> = Object.freeze({ reason: "hlt" });
 const SHUTDOWN: ExitOf<"shutdown"> = Object.freeze({ reason: "shutdown" });
@@ -68,6 +134,8 @@ export class ExitDecoder {
   #ioDataStart = -1;
   #ioDataEnd = -1;
   readonly #mmio: ExitOf<"mmio">;
+  readonly #rdmsr: MsrExit<"x86_rdmsr">;
+  readonly #wrmsr: MsrExit<"x86_wrmsr">;
 
   constructor(run: ArrayBuffer) {
     // SAFETY: `run` is the vCPU's kvm_run mapping; the Vcpu detaches it before munmap.
@@ -75,6 +143,8 @@ export class ExitDecoder {
     this.#view = new DataView(run);
     this.#io = { reason: "io", direction: "out", port: 0, size: 1, count: 0, data: this.#bytes.subarray(0, 0) };
     this.#mmio = { reason: "mmio", physAddr: 0n, isWrite: false, len: 0, data: this.#bytes.subarray(0, 0) };
+    this.#rdmsr = new KvmRunMsrExit("x86_rdmsr", this.#view);
+    this.#wrmsr = new KvmRunMsrExit("x86_wrmsr", this.#view);
   }
 
   /** The raw `exit_reason`. */
@@ -134,6 +204,10 @@ export class ExitDecoder {
         };
       case C.KVM_EXIT_HYPERCALL:
         return { reason: "hypercall", nr: v.getBigUint64(HYPERCALL_NR, true), args: this.#u64s(HYPERCALL_ARGS, 6) };
+      case C.KVM_EXIT_X86_RDMSR:
+        return this.#rdmsr;
+      case C.KVM_EXIT_X86_WRMSR:
+        return this.#wrmsr;
       default:
         return { reason: "unknown", exitReason: reason };
     }

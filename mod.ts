@@ -30,10 +30,26 @@ export { type MemoryRegion, Vm } from "./vm.ts";
 export { type GuestDebug, type HardwareBreakpoint, type Translation, Vcpu, type VcpuHandoff } from "./vcpu.ts";
 export { adoptVcpu } from "./thread.ts";
 export type { GuestMemory } from "./memory.ts";
-export type { ExitOf, VcpuExit } from "./exits.ts";
+export type { ExitOf, MsrExit, VcpuExit } from "./exits.ts";
+export { EventFd, type EventFdOptions } from "./eventfd.ts";
+export { SyncRegs } from "./sync_regs.ts";
+export type {
+  ClockInput,
+  CoalescedMmio,
+  CoalescedZone,
+  EnableCapOptions,
+  GsiRoute,
+  IoEventFdOptions,
+  IrqFdOptions,
+  Msi,
+  MsrFilter,
+  MsrFilterRange,
+  SyncRegsSets,
+} from "./vmm_types.ts";
 export { KvmError } from "./errors.ts";
 export type { BackendName } from "./kernel.ts";
 export type {
+  ClockData,
   CpuidEntry,
   DebugRegs,
   DTable,
@@ -42,6 +58,7 @@ export type {
   Regs,
   Segment,
   Sregs,
+  Sregs2,
   VcpuEvents,
   Xcr,
 } from "./abi/structs.ts";

@@ -4,8 +4,17 @@
  *
  * @module
  */
-import { address, bit, int, rangeCheck, u16, u32, u64, u8, z } from "./validate.ts";
+import { address, bit, hex, int, rangeCheck, u16, u32, u64, u8, z } from "./validate.ts";
 import { REG_NAMES } from "./abi/structs.ts";
+import {
+  KVM_CLOCK_HOST_TSC,
+  KVM_CLOCK_REALTIME,
+  KVM_CLOCK_TSC_STABLE,
+  KVM_MAX_IRQ_ROUTES,
+  KVM_MSR_FILTER_MAX_BITMAP_SIZE,
+  KVM_MSR_FILTER_MAX_RANGES,
+} from "./abi/constants.ts";
+import { EventFd } from "./eventfd.ts";
 
 /** `kvm_regs`: every member a u64 bigint. */
 export const regsSchema = z.strictObject(Object.fromEntries(REG_NAMES.map((n) => [n, u64])) as Record<
@@ -132,5 +141,124 @@ export const guestDebugSchema = z.strictObject({
 export const runOptionsSchema = z.strictObject({
   timeoutMs: z.number().min(0).max(2 ** 31 - 1).optional(),
 }).optional();
+
+/** `kvm_sregs2`. */
+export const sregs2Schema = sregsSchema.omit({ interruptBitmap: true }).extend({
+  flags: u64,
+  pdptrs: z.tuple([u64, u64, u64, u64]),
+});
+
+/** A 16-bit port range: `addr + size` must not pass 0x10000. */
+function portRange<T extends { addr: bigint; size?: number; len?: number; pio?: boolean }>(v: T, ctx: z.RefinementCtx) {
+  const end = v.addr + BigInt(v.size ?? v.len ?? 1);
+  if (v.pio && end > 0x10000n) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["addr"],
+      message: `port ${hex(v.addr)} is past 0xffff`,
+      params: { range: true },
+    });
+  }
+}
+
+/** `Vm.ioeventfd` options. */
+export const ioeventfdSchema = z.strictObject({
+  addr: address,
+  len: int(0, 8).superRefine(
+    rangeCheck((v: number) => [0, 1, 2, 4, 8].includes(v), (v) => `${v} is not 0, 1, 2, 4 or 8`),
+  ),
+  eventFd: z.instanceof(EventFd),
+  datamatch: address.optional(),
+  pio: z.boolean().optional(),
+  deassign: z.boolean().optional(),
+}).superRefine(portRange);
+
+/** `Vm.irqfd` options. */
+export const irqfdSchema = z.strictObject({
+  gsi: u32,
+  eventFd: z.instanceof(EventFd),
+  resample: z.instanceof(EventFd).optional(),
+  deassign: z.boolean().optional(),
+});
+
+const gsi = int(0, KVM_MAX_IRQ_ROUTES - 1);
+
+/** `Vm.setGsiRouting` entries. */
+export const gsiRoutesSchema = z.array(z.discriminatedUnion("type", [
+  z.strictObject({
+    gsi,
+    type: z.literal("irqchip"),
+    irqchip: int(0, 2),
+    pin: int(0, 23),
+  }).superRefine(rangeCheck((v) => v.irqchip === 2 || v.pin < 8, (v) => `pin ${v.pin} of a PIC (0-7)`)),
+  z.strictObject({ gsi, type: z.literal("msi"), addressLo: u32, addressHi: u32.optional(), data: u32 }),
+])).max(KVM_MAX_IRQ_ROUTES);
+
+/** `Vm.signalMsi` argument. */
+export const msiSchema = z.strictObject({ addressLo: u32, addressHi: u32.optional(), data: u32 });
+
+/** `Vm.registerCoalescedMmio` zone. */
+export const coalescedZoneSchema = z.strictObject({
+  addr: address,
+  size: int(1, 0xffff_ffff),
+  pio: z.boolean().optional(),
+}).superRefine(portRange);
+
+/** `Vm.enableCap` options. */
+export const enableCapSchema = z.strictObject({
+  flags: u32.optional(),
+  args: z.array(address).max(4).optional(),
+}).optional();
+
+/** `Vm.setMsrFilter` argument. */
+export const msrFilterSchema = z.strictObject({
+  defaultDeny: z.boolean().optional(),
+  ranges: z.array(
+    z.strictObject({
+      flags: z.strictObject({ read: z.boolean().optional(), write: z.boolean().optional() }),
+      base: u32,
+      nmsrs: int(1, KVM_MSR_FILTER_MAX_BITMAP_SIZE * 8).optional(),
+      bitmap: z.instanceof(Uint8Array).superRefine(rangeCheck(
+        (v: Uint8Array) => v.length >= 1 && v.length <= KVM_MSR_FILTER_MAX_BITMAP_SIZE,
+        (v) => `${v.length} bytes: a bitmap has 1 to ${KVM_MSR_FILTER_MAX_BITMAP_SIZE}`,
+      )),
+    }).superRefine((r, ctx) => {
+      if (!r.flags.read && !r.flags.write) {
+        ctx.addIssue({ code: "custom", path: ["flags"], message: "filters neither read nor write" });
+      }
+      if ((r.nmsrs ?? 0) > r.bitmap.length * 8) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["nmsrs"],
+          message: `${r.nmsrs} MSRs need ${Math.ceil(r.nmsrs! / 8)} bitmap bytes, got ${r.bitmap.length}`,
+          params: { range: true },
+        });
+      }
+    }),
+  ).max(KVM_MSR_FILTER_MAX_RANGES),
+}).nullable();
+
+const CLOCK_FLAGS = KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
+
+/** `Vm.setClock` argument. */
+export const clockSchema = z.strictObject({
+  clock: u64,
+  flags: u32.superRefine(rangeCheck((v: number) => (v & ~CLOCK_FLAGS) === 0, (v) => `unknown flags ${hex(v)}`))
+    .optional(),
+  realtime: u64.optional(),
+  hostTsc: u64.optional(),
+});
+
+/** An XSAVE area: at least the 4096 bytes of `kvm_xsave`. */
+export const xsaveSchema = z.instanceof(Uint8Array).superRefine(
+  rangeCheck((v: Uint8Array) => v.length >= 4096 && v.length <= 1 << 20, (v) => `${v.length} bytes: 4096 to 1 MiB`),
+);
+
+/** `SyncRegsSets`. */
+export const syncRegsSetsSchema = z.strictObject({
+  regs: z.boolean().optional(),
+  sregs: z.boolean().optional(),
+  events: z.boolean().optional(),
+});
 
 export { address, bit };

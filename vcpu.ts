@@ -8,6 +8,8 @@ import { Errno } from "./abi/errno.ts";
 import * as R from "./abi/requests.ts";
 import * as S from "./abi/structs.ts";
 import {
+  KVM_CAP_SYNC_REGS,
+  KVM_CAP_XSAVE2,
   KVM_GUESTDBG_ENABLE,
   KVM_GUESTDBG_SINGLESTEP,
   KVM_GUESTDBG_USE_HW_BP,
@@ -17,6 +19,9 @@ import { KvmError } from "./errors.ts";
 import { ExitDecoder, INTR, type VcpuExit } from "./exits.ts";
 import { kvmRun } from "./abi/structs.ts";
 import { HANDLE, type Handle } from "./_handle.ts";
+import { drainCoalescedRing } from "./_encode.ts";
+import { SyncRegs } from "./sync_regs.ts";
+import type { CoalescedMmio } from "./vmm_types.ts";
 import type { Mapping } from "./kernel.ts";
 import {
   address,
@@ -29,9 +34,11 @@ import {
   msrIndicesSchema,
   regsSchema,
   runOptionsSchema,
+  sregs2Schema,
   sregsSchema,
   vcpuEventsSchema,
   xcrsSchema,
+  xsaveSchema,
 } from "./schemas.ts";
 import { check, hex, int } from "./validate.ts";
 import type { Vm } from "./vm.ts";
@@ -142,6 +149,7 @@ export class Vcpu implements Disposable {
   readonly #exits: ExitDecoder;
   /** Set once handed off or adopted: [0] is the thread running the vCPU. */
   #shared: Int32Array | undefined;
+  #syncRegs: SyncRegs | undefined;
 
   /** @internal Created by `Vm.createVcpu` (or `adoptVcpu` with `shared`). */
   constructor(vm: Vm, id: number, handle: Handle, run: Mapping, shared?: SharedArrayBuffer) {
@@ -469,6 +477,109 @@ export class Vcpu implements Disposable {
     const list = check(xcrsSchema, xcrs, "xcrs");
     const bytes = S.kvmXcrs.toBytes({ nrXcrs: list.length, flags: 0, xcrs: list });
     this.#h.ioctl("KVM_SET_XCRS", R.KVM_SET_XCRS, bytes);
+  }
+
+  /** KVM_GET_XSAVE: the 4096-byte legacy XSAVE area (x87, SSE, AVX... state) as raw bytes. */
+  getXsave(): Uint8Array {
+    const buf = S.kvmXsave.alloc();
+    this.#h.ioctl("KVM_GET_XSAVE", R.KVM_GET_XSAVE, buf);
+    return buf;
+  }
+
+  /** KVM_GET_XSAVE2: the XSAVE area at the size KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) gives (at least 4096 bytes). */
+  getXsave2(): Uint8Array {
+    // SAFETY: the kernel writes exactly KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) bytes on the VM: the buffer's size.
+    const buf = new Uint8Array(this.#xsaveSize("KVM_GET_XSAVE2"));
+    this.#h.ioctl("KVM_GET_XSAVE2", R.KVM_GET_XSAVE2, buf);
+    return buf;
+  }
+
+  /** KVM_SET_XSAVE: loads an area from getXsave()/getXsave2(). */
+  setXsave(state: Uint8Array): void {
+    const bytes = check(xsaveSchema, state, "state");
+    // SAFETY: the kernel reads uabi_size bytes, at most KVM_CAP_XSAVE2's size (fixed once a vCPU exists): never past buf.
+    const size = this.#xsaveSize("KVM_SET_XSAVE");
+    if (bytes.length > size) throw new RangeError(`state: ${bytes.length} bytes, the XSAVE area here has ${size}`);
+    const buf = new Uint8Array(size);
+    buf.set(bytes);
+    this.#h.ioctl("KVM_SET_XSAVE", R.KVM_SET_XSAVE, buf);
+  }
+
+  /** KVM_GET_SREGS2: kvm_sregs without the interrupt bitmap, with the PAE PDPTRs (KVM_CAP_SREGS2). */
+  getSregs2(): S.Sregs2 {
+    const buf = S.kvmSregs2.alloc();
+    this.#h.ioctl("KVM_GET_SREGS2", R.KVM_GET_SREGS2, buf);
+    return S.kvmSregs2.fromBytes(buf);
+  }
+
+  /** KVM_SET_SREGS2. With `flags` KVM_SREGS2_FLAGS_PDPTRS_VALID, `pdptrs` are loaded as they are. */
+  setSregs2(sregs: S.Sregs2): void {
+    this.#h.fd("KVM_SET_SREGS2");
+    const v = check(sregs2Schema, sregs, "sregs") as S.Sregs2;
+    this.#h.ioctl("KVM_SET_SREGS2", R.KVM_SET_SREGS2, S.kvmSregs2.toBytes(v));
+  }
+
+  /** KVM_NMI: queues a non-maskable interrupt, delivered at the next run() (KVM_CAP_USER_NMI). */
+  nmi(): void {
+    this.#h.ioctlValue("KVM_NMI", R.KVM_NMI, 0);
+  }
+
+  /** KVM_SMI: queues a system-management interrupt (KVM_CAP_X86_SMM). */
+  smi(): void {
+    this.#h.ioctlValue("KVM_SMI", R.KVM_SMI, 0);
+  }
+
+  /** KVM_GET_TSC_KHZ: the guest's TSC frequency in kHz (KVM_CAP_GET_TSC_KHZ). */
+  getTscKhz(): number {
+    return this.#h.ioctlValue("KVM_GET_TSC_KHZ", R.KVM_GET_TSC_KHZ, 0);
+  }
+
+  /** KVM_SET_TSC_KHZ: sets it; another frequency than the host's needs KVM_CAP_TSC_CONTROL. 0: the VM's default. */
+  setTscKhz(khz: number): void {
+    this.#h.fd("KVM_SET_TSC_KHZ");
+    const k = check(int(0, 0x7fff_ffff), khz, "khz");
+    this.#h.ioctlValue("KVM_SET_TSC_KHZ", R.KVM_SET_TSC_KHZ, k);
+  }
+
+  /**
+   * KVM_KVMCLOCK_CTRL: tells the guest (through its kvmclock page) that the
+   * vCPU was stopped by the host, so that its soft-lockup watchdog does not
+   * fire. EINVAL while the guest has not enabled kvmclock.
+   */
+  kvmclockCtrl(): void {
+    this.#h.ioctlValue("KVM_KVMCLOCK_CTRL", R.KVM_KVMCLOCK_CTRL, 0);
+  }
+
+  /**
+   * The VM's coalesced MMIO/PIO ring (page KVM_COALESCED_MMIO_PAGE_OFFSET of
+   * this vCPU's mapping): returns the writes recorded since the last call,
+   * oldest first, and frees their slots. The ring is one per VM, shared by
+   * its vCPUs: drain it from one thread. No ioctl.
+   */
+  drainCoalescedMmio(): CoalescedMmio[] {
+    this.#h.fd("coalesced MMIO ring");
+    return drainCoalescedRing(this.#run!.buffer);
+  }
+
+  /**
+   * Sync regs (KVM_CAP_SYNC_REGS): the register sets KVM_RUN leaves in and
+   * takes from kvm_run (`kvm_valid_regs`, `kvm_dirty_regs`, `s`), read and
+   * written without an ioctl. See {@linkcode SyncRegs}.
+   */
+  get syncRegs(): SyncRegs {
+    return this.#syncRegs ??= new SyncRegs({
+      runView: (operation) => {
+        this.#h.fd(operation);
+        // SAFETY: an open vCPU's kvm_run stays mapped; close() detaches this buffer before munmap.
+        return new DataView(this.#run!.buffer);
+      },
+      supported: () => this.vm.checkExtension(KVM_CAP_SYNC_REGS),
+    });
+  }
+
+  #xsaveSize(operation: string): number {
+    this.#h.fd(operation);
+    return Math.max(S.kvmXsave.size, this.vm.checkExtension(KVM_CAP_XSAVE2));
   }
 
   /** Unmaps kvm_run and closes the descriptor. Idempotent. */

@@ -7,11 +7,34 @@
 import { Errno } from "./abi/errno.ts";
 import * as R from "./abi/requests.ts";
 import * as S from "./abi/structs.ts";
+import * as C from "./abi/constants.ts";
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, PAGE_SIZE } from "./abi/constants.ts";
 import { KvmError } from "./errors.ts";
 import { HANDLE, Handle } from "./_handle.ts";
+import { encodeGsiRouting, setMsrFilter } from "./_encode.ts";
+import { withScratch } from "./_scratch.ts";
 import { type GuestMemory, MappedMemory } from "./memory.ts";
+import {
+  clockSchema,
+  coalescedZoneSchema,
+  enableCapSchema,
+  gsiRoutesSchema,
+  ioeventfdSchema,
+  irqfdSchema,
+  msiSchema,
+  msrFilterSchema,
+} from "./schemas.ts";
 import { address, bit, check, hex, int, rangeCheck, u32, z } from "./validate.ts";
+import type {
+  ClockInput,
+  CoalescedZone,
+  EnableCapOptions,
+  GsiRoute,
+  IoEventFdOptions,
+  IrqFdOptions,
+  Msi,
+  MsrFilter,
+} from "./vmm_types.ts";
 import { Vcpu } from "./vcpu.ts";
 import type { Kvm } from "./kvm.ts";
 
@@ -132,7 +155,10 @@ export class Vm implements Disposable {
     }
   }
 
-  /** KVM_GET_DIRTY_LOG: one bit per 4 KiB page of the slot, bit i of byte j = page j*8+i. Clears the log. */
+  /**
+   * KVM_GET_DIRTY_LOG: one bit per 4 KiB page of the slot, bit i of byte j = page j*8+i. Clears the log,
+   * except after enableCap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2): then clearDirtyLog does.
+   */
   getDirtyLog(slot: number): Uint8Array {
     this.#h.fd("KVM_GET_DIRTY_LOG");
     const s = check(int(0, 0xffff), slot, "slot");
@@ -227,6 +253,179 @@ export class Vm implements Disposable {
     this.#h.ioctl("KVM_SET_IDENTITY_MAP_ADDR", R.KVM_SET_IDENTITY_MAP_ADDR, arg);
   }
 
+  /**
+   * KVM_IOEVENTFD: a guest write of `len` bytes to `addr` (an I/O port with
+   * `pio`, else guest-physical MMIO), and with `datamatch` only of that
+   * value, signals `eventFd` inside the kernel instead of exiting to
+   * userspace. `deassign` removes the registration.
+   *
+   * @example
+   * ```ts
+   * using doorbell = EventFd.create();
+   * vm.ioeventfd({ addr: 0x600, len: 2, pio: true, eventFd: doorbell });
+   * ```
+   */
+  ioeventfd(options: IoEventFdOptions): void {
+    this.#h.fd("KVM_IOEVENTFD");
+    const o = check(ioeventfdSchema, options, "options");
+    const flags = (o.datamatch !== undefined ? C.KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
+      (o.pio ? C.KVM_IOEVENTFD_FLAG_PIO : 0) | (o.deassign ? C.KVM_IOEVENTFD_FLAG_DEASSIGN : 0);
+    const fd = o.eventFd.fd("KVM_IOEVENTFD");
+    const arg = S.kvmIoeventfd.toBytes({ datamatch: o.datamatch ?? 0n, addr: o.addr, len: o.len, fd, flags });
+    this.#h.ioctl("KVM_IOEVENTFD", R.KVM_IOEVENTFD, arg);
+  }
+
+  /**
+   * KVM_IRQFD: signalling `eventFd` raises GSI `gsi` of the in-kernel
+   * irqchip (an edge: assert, then de-assert), or with `resample` holds a
+   * level until the guest's EOI, then signals `resample`. `deassign`
+   * disconnects it. Needs KVM_CREATE_IRQCHIP first.
+   */
+  irqfd(options: IrqFdOptions): void {
+    this.#h.fd("KVM_IRQFD");
+    const o = check(irqfdSchema, options, "options");
+    const flags = (o.resample ? C.KVM_IRQFD_FLAG_RESAMPLE : 0) | (o.deassign ? C.KVM_IRQFD_FLAG_DEASSIGN : 0);
+    const fd = o.eventFd.fd("KVM_IRQFD");
+    const resamplefd = o.resample ? o.resample.fd("KVM_IRQFD") : 0;
+    this.#h.ioctl("KVM_IRQFD", R.KVM_IRQFD, S.kvmIrqfd.toBytes({ fd, gsi: o.gsi, flags, resamplefd }));
+  }
+
+  /**
+   * KVM_SET_GSI_ROUTING: replaces the whole GSI routing table (the default
+   * one maps GSIs 0-15 to the PICs and 0-23 to the IOAPIC) with `routes`:
+   * GSIs to irqchip pins, or to MSIs. A GSI listed more than once fans out.
+   */
+  setGsiRouting(routes: readonly GsiRoute[]): void {
+    this.#h.fd("KVM_SET_GSI_ROUTING");
+    const list = check(gsiRoutesSchema, routes, "routes") as GsiRoute[];
+    this.#h.ioctl("KVM_SET_GSI_ROUTING", R.KVM_SET_GSI_ROUTING, encodeGsiRouting(list));
+  }
+
+  /**
+   * KVM_SIGNAL_MSI: injects one MSI (needs an in-kernel irqchip). Returns
+   * the kernel's answer: > 0 delivered, 0 blocked by the guest (e.g. a
+   * software-disabled local APIC).
+   */
+  signalMsi(msi: Msi): number {
+    this.#h.fd("KVM_SIGNAL_MSI");
+    const m = check(msiSchema, msi, "msi");
+    const arg = S.kvmMsi.toBytes({
+      addressLo: m.addressLo,
+      addressHi: m.addressHi ?? 0,
+      data: m.data,
+      flags: 0,
+      devid: 0,
+    });
+    return this.#h.ioctl("KVM_SIGNAL_MSI", R.KVM_SIGNAL_MSI, arg);
+  }
+
+  /**
+   * KVM_REGISTER_COALESCED_MMIO: guest writes to the zone (ports with `pio`)
+   * no longer exit; the kernel appends them to the VM's coalesced ring,
+   * which `vcpu.drainCoalescedMmio()` reads. Reads still exit as MMIO/IO.
+   */
+  registerCoalescedMmio(zone: CoalescedZone): void {
+    this.#coalesced("KVM_REGISTER_COALESCED_MMIO", R.KVM_REGISTER_COALESCED_MMIO, zone);
+  }
+
+  /** KVM_UNREGISTER_COALESCED_MMIO: removes a zone registered with the same addr, size and pio. */
+  unregisterCoalescedMmio(zone: CoalescedZone): void {
+    this.#coalesced("KVM_UNREGISTER_COALESCED_MMIO", R.KVM_UNREGISTER_COALESCED_MMIO, zone);
+  }
+
+  /**
+   * KVM_ENABLE_CAP on the VM: turns on capability `cap` (a KVM_CAP_* number)
+   * with up to four arguments, e.g. KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 or
+   * KVM_CAP_X86_USER_SPACE_MSR.
+   *
+   * @example
+   * ```ts
+   * vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, { args: [KVM_MSR_EXIT_REASON_FILTER] });
+   * ```
+   */
+  enableCap(cap: number, options?: EnableCapOptions): void {
+    this.#h.fd("KVM_ENABLE_CAP");
+    const c = check(int(0, 0x7fff_ffff), cap, "cap");
+    const o = check(enableCapSchema, options, "options") ?? {};
+    const arg = S.kvmEnableCap.toBytes({ cap: c, flags: o.flags ?? 0, args: o.args ?? [] });
+    this.#h.ioctl("KVM_ENABLE_CAP", R.KVM_ENABLE_CAP, arg);
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG (after enableCap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)):
+   * clears the dirty bits of pages `firstPage` .. `firstPage + numPages - 1`
+   * of `slot` and write-protects them again, so that the next guest write
+   * dirties them anew. `bitmap` (bit i = page firstPage + i) picks which;
+   * default all. With manual protect, getDirtyLog no longer clears the log:
+   * this does. The kernel's rules: `firstPage` is a multiple of 64, and
+   * `numPages` a multiple of 64 or reaching the end of the slot.
+   */
+  clearDirtyLog(slot: number, firstPage: number, numPages: number, bitmap?: Uint8Array): void {
+    this.#h.fd("KVM_CLEAR_DIRTY_LOG");
+    const s = check(int(0, 0xffff), slot, "slot");
+    const info = this.#slots.get(s);
+    if (!info) throw new KvmError("KVM_CLEAR_DIRTY_LOG", Errno.ENOENT, `slot ${s} is not mapped`);
+    const first = check(int(0, info.pages - 1).multipleOf(64), firstPage, "firstPage");
+    const num = check(int(1, info.pages - first), numPages, "numPages");
+    if (num % 64 !== 0 && first + num !== info.pages) {
+      throw new RangeError(
+        `numPages: ${num} is neither a multiple of 64 nor reaches the end of slot ${s} (${info.pages} pages)`,
+      );
+    }
+    const bits = check(z.instanceof(Uint8Array).optional(), bitmap, "bitmap");
+    if (bits && bits.length < Math.ceil(num / 8)) {
+      throw new RangeError(`bitmap: ${bits.length} bytes, ${num} pages need ${Math.ceil(num / 8)}`);
+    }
+    // The kernel reads whole longs of the bitmap.
+    const longs = Math.ceil(num / 64);
+    withScratch(this.#h.kernel, longs * 8, "dirty bitmap", (m) => {
+      const buf = new Uint8Array(m.buffer, 0, longs * 8);
+      if (bits) buf.set(bits.subarray(0, Math.ceil(num / 8)));
+      else for (let p = 0; p < num; p++) buf[p >> 3] |= 1 << (p & 7);
+      if (num % 8 !== 0) buf[num >> 3] &= (1 << (num % 8)) - 1;
+      // SAFETY: the kernel reads `longs` longs at m.address, inside the scratch mapping, during the call.
+      const arg = S.kvmClearDirtyLog.toBytes({
+        slot: s,
+        numPages: num,
+        firstPage: BigInt(first),
+        dirtyBitmap: m.address,
+      });
+      this.#h.ioctl("KVM_CLEAR_DIRTY_LOG", R.KVM_CLEAR_DIRTY_LOG, arg);
+    });
+  }
+
+  /**
+   * KVM_X86_SET_MSR_FILTER: which rdmsr/wrmsr the guest may make. A denied
+   * access raises #GP in the guest, or with
+   * enableCap(KVM_CAP_X86_USER_SPACE_MSR, { args: [KVM_MSR_EXIT_REASON_FILTER] })
+   * becomes an "x86_rdmsr"/"x86_wrmsr" exit. null removes the filter.
+   */
+  setMsrFilter(filter: MsrFilter | null): void {
+    this.#h.fd("KVM_X86_SET_MSR_FILTER");
+    const f = check(msrFilterSchema, filter, "filter");
+    setMsrFilter(this.#h, f);
+  }
+
+  /** KVM_GET_CLOCK: the VM's kvmclock in ns (`clock`), with `realtime`/`hostTsc` where `flags` says so. */
+  getClock(): S.ClockData {
+    const buf = S.kvmClockData.alloc();
+    this.#h.ioctl("KVM_GET_CLOCK", R.KVM_GET_CLOCK, buf);
+    return S.kvmClockData.fromBytes(buf);
+  }
+
+  /** KVM_SET_CLOCK: sets the kvmclock to `clock` ns (with KVM_CLOCK_REALTIME, as of `realtime`). */
+  setClock(data: ClockInput): void {
+    this.#h.fd("KVM_SET_CLOCK");
+    const d = check(clockSchema, data, "data");
+    const arg = S.kvmClockData.toBytes({
+      clock: d.clock,
+      flags: d.flags ?? 0,
+      realtime: d.realtime ?? 0n,
+      hostTsc: d.hostTsc ?? 0n,
+    });
+    this.#h.ioctl("KVM_SET_CLOCK", R.KVM_SET_CLOCK, arg);
+  }
+
   /** Closes every vCPU of this VM, then the VM. Idempotent. Guest memory stays allocated until freed. */
   close(): void {
     if (this.#h.closed) return;
@@ -237,6 +436,13 @@ export class Vm implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #coalesced(operation: string, request: number, zone: CoalescedZone): void {
+    this.#h.fd(operation);
+    const z = check(coalescedZoneSchema, zone, "zone");
+    const arg = S.kvmCoalescedMmioZone.toBytes({ addr: z.addr, size: z.size, pio: z.pio ? 1 : 0 });
+    this.#h.ioctl(operation, request, arg);
   }
 
   #slotKey(slot: number): string {

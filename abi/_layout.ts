@@ -260,6 +260,174 @@ export const layout = {
       "sigset": 4
     }
   },
+  "kvm_ioeventfd": {
+    "size": 64,
+    "offsets": {
+      "datamatch": 0,
+      "addr": 8,
+      "len": 16,
+      "fd": 20,
+      "flags": 24
+    }
+  },
+  "kvm_irqfd": {
+    "size": 32,
+    "offsets": {
+      "fd": 0,
+      "gsi": 4,
+      "flags": 8,
+      "resamplefd": 12
+    }
+  },
+  "kvm_irq_routing_irqchip": {
+    "size": 8,
+    "offsets": {
+      "irqchip": 0,
+      "pin": 4
+    }
+  },
+  "kvm_irq_routing_msi": {
+    "size": 16,
+    "offsets": {
+      "address_lo": 0,
+      "address_hi": 4,
+      "data": 8,
+      "devid": 12
+    }
+  },
+  "kvm_irq_routing_entry": {
+    "size": 48,
+    "offsets": {
+      "gsi": 0,
+      "type": 4,
+      "flags": 8,
+      "u.irqchip": 16,
+      "u.msi": 16
+    }
+  },
+  "kvm_irq_routing": {
+    "size": 8,
+    "offsets": {
+      "nr": 0,
+      "flags": 4,
+      "entries": 8
+    }
+  },
+  "kvm_msi": {
+    "size": 32,
+    "offsets": {
+      "address_lo": 0,
+      "address_hi": 4,
+      "data": 8,
+      "flags": 12,
+      "devid": 16
+    }
+  },
+  "kvm_coalesced_mmio_zone": {
+    "size": 16,
+    "offsets": {
+      "addr": 0,
+      "size": 8,
+      "pio": 12
+    }
+  },
+  "kvm_coalesced_mmio": {
+    "size": 24,
+    "offsets": {
+      "phys_addr": 0,
+      "len": 8,
+      "pio": 12,
+      "data": 16
+    }
+  },
+  "kvm_coalesced_mmio_ring": {
+    "size": 8,
+    "offsets": {
+      "first": 0,
+      "last": 4,
+      "coalesced_mmio": 8
+    }
+  },
+  "kvm_clear_dirty_log": {
+    "size": 24,
+    "offsets": {
+      "slot": 0,
+      "num_pages": 4,
+      "first_page": 8,
+      "dirty_bitmap": 16
+    }
+  },
+  "kvm_enable_cap": {
+    "size": 104,
+    "offsets": {
+      "cap": 0,
+      "flags": 4,
+      "args": 8
+    }
+  },
+  "kvm_msr_filter_range": {
+    "size": 24,
+    "offsets": {
+      "flags": 0,
+      "nmsrs": 4,
+      "base": 8,
+      "bitmap": 16
+    }
+  },
+  "kvm_msr_filter": {
+    "size": 392,
+    "offsets": {
+      "flags": 0,
+      "ranges": 8
+    }
+  },
+  "kvm_xsave": {
+    "size": 4096,
+    "offsets": {
+      "region": 0
+    }
+  },
+  "kvm_clock_data": {
+    "size": 48,
+    "offsets": {
+      "clock": 0,
+      "flags": 8,
+      "realtime": 16,
+      "host_tsc": 24
+    }
+  },
+  "kvm_sregs2": {
+    "size": 320,
+    "offsets": {
+      "cs": 0,
+      "ds": 24,
+      "es": 48,
+      "fs": 72,
+      "gs": 96,
+      "ss": 120,
+      "tr": 144,
+      "ldt": 168,
+      "gdt": 192,
+      "idt": 208,
+      "cr0": 224,
+      "cr2": 232,
+      "cr3": 240,
+      "cr4": 248,
+      "cr8": 256,
+      "efer": 264,
+      "apic_base": 272,
+      "flags": 280,
+      "pdptrs": 288
+    }
+  },
+  "kvm_sync_regs": {
+    "size": 520,
+    "offsets": {
+      "regs": 0,
+      "sregs": 144,
+      "events": 456
+    }
+  },
   "kvm_run": {
     "size": 2352,
     "offsets": {
@@ -299,6 +467,10 @@ export const layout = {
       "system_event.type": 32,
       "system_event.ndata": 36,
       "system_event.data": 40,
+      "msr.error": 32,
+      "msr.reason": 40,
+      "msr.index": 44,
+      "msr.data": 48,
       "kvm_valid_regs": 288,
       "kvm_dirty_regs": 296,
       "s": 304

@@ -27,6 +27,8 @@ export const KVM_EXIT_TPR_ACCESS = 12;
 export const KVM_EXIT_NMI = 16;
 export const KVM_EXIT_INTERNAL_ERROR = 17;
 export const KVM_EXIT_SYSTEM_EVENT = 24;
+export const KVM_EXIT_X86_RDMSR = 29;
+export const KVM_EXIT_X86_WRMSR = 30;
 
 /** `kvm_run.io.direction`. */
 export const KVM_EXIT_IO_IN = 0;
@@ -78,6 +80,71 @@ export const KVM_CAP_IMMEDIATE_EXIT = 136;
 export const KVM_CAP_MAX_VCPU_ID = 128;
 export const KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
 export const KVM_CAP_XSAVE2 = 208;
+export const KVM_CAP_COALESCED_MMIO = 15;
+export const KVM_CAP_SYNC_REGS = 74;
+export const KVM_CAP_KVMCLOCK_CTRL = 76;
+export const KVM_CAP_SIGNAL_MSI = 77;
+export const KVM_CAP_IRQFD_RESAMPLE = 82;
+export const KVM_CAP_ENABLE_CAP_VM = 98;
+export const KVM_CAP_X86_SMM = 117;
+export const KVM_CAP_IOEVENTFD_ANY_LENGTH = 122;
+export const KVM_CAP_COALESCED_PIO = 162;
+export const KVM_CAP_X86_USER_SPACE_MSR = 188;
+export const KVM_CAP_X86_MSR_FILTER = 189;
+export const KVM_CAP_SREGS2 = 200;
+
+/** `kvm_ioeventfd.flags`. */
+export const KVM_IOEVENTFD_FLAG_DATAMATCH = 1 << 0;
+export const KVM_IOEVENTFD_FLAG_PIO = 1 << 1;
+export const KVM_IOEVENTFD_FLAG_DEASSIGN = 1 << 2;
+
+/** `kvm_irqfd.flags`. */
+export const KVM_IRQFD_FLAG_DEASSIGN = 1 << 0;
+export const KVM_IRQFD_FLAG_RESAMPLE = 1 << 1;
+
+/** `kvm_irq_routing_entry.type`. */
+export const KVM_IRQ_ROUTING_IRQCHIP = 1;
+export const KVM_IRQ_ROUTING_MSI = 2;
+/** `kvm_irq_routing_irqchip.irqchip`. */
+export const KVM_IRQCHIP_PIC_MASTER = 0;
+export const KVM_IRQCHIP_PIC_SLAVE = 1;
+export const KVM_IRQCHIP_IOAPIC = 2;
+/** The most GSI routes (and the first GSI out of range): KVM_MAX_IRQ_ROUTES. */
+export const KVM_MAX_IRQ_ROUTES = 4096;
+
+/** `kvm_clock_data.flags`. */
+export const KVM_CLOCK_TSC_STABLE = 2;
+export const KVM_CLOCK_REALTIME = 1 << 2;
+export const KVM_CLOCK_HOST_TSC = 1 << 3;
+
+/** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 `args[0]`. */
+export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
+export const KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
+
+/** KVM_CAP_X86_USER_SPACE_MSR `args[0]`, and `kvm_run.msr.reason`. */
+export const KVM_MSR_EXIT_REASON_INVAL = 1 << 0;
+export const KVM_MSR_EXIT_REASON_UNKNOWN = 1 << 1;
+export const KVM_MSR_EXIT_REASON_FILTER = 1 << 2;
+
+/** `kvm_msr_filter.flags` and `kvm_msr_filter_range.flags`. */
+export const KVM_MSR_FILTER_DEFAULT_ALLOW = 0;
+export const KVM_MSR_FILTER_DEFAULT_DENY = 1 << 0;
+export const KVM_MSR_FILTER_READ = 1 << 0;
+export const KVM_MSR_FILTER_WRITE = 1 << 1;
+export const KVM_MSR_FILTER_MAX_RANGES = 16;
+/** The largest bitmap of one MSR filter range, in bytes. */
+export const KVM_MSR_FILTER_MAX_BITMAP_SIZE = 0x600;
+
+/** `kvm_run.kvm_valid_regs` / `kvm_dirty_regs` bits (KVM_CAP_SYNC_REGS). */
+export const KVM_SYNC_X86_REGS = 1 << 0;
+export const KVM_SYNC_X86_SREGS = 1 << 1;
+export const KVM_SYNC_X86_EVENTS = 1 << 2;
+
+/** `kvm_sregs2.flags`. */
+export const KVM_SREGS2_FLAGS_PDPTRS_VALID = 1;
+
+/** The page of a vCPU's mmap that holds the coalesced MMIO ring, on x86. */
+export const KVM_COALESCED_MMIO_PAGE_OFFSET = 2;
 
 /** `kvm_userspace_memory_region.flags`. */
 export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
@@ -129,6 +196,8 @@ export const MSR_FS_BASE = 0xc0000100;
 export const MSR_GS_BASE = 0xc0000101;
 export const MSR_KERNEL_GS_BASE = 0xc0000102;
 export const MSR_TSC_AUX = 0xc0000103;
+/** The kvmclock MSR (KVM_FEATURE_CLOCKSOURCE2): guest-physical address of its pvclock page, bit 0 enables. */
+export const MSR_KVM_SYSTEM_TIME_NEW = 0x4b564d01;
 
 /** CR0 bits. */
 export const X86_CR0_PE = 1n << 0n;

@@ -7,25 +7,36 @@
  */
 import { io, ior, iow, iowr } from "./ioctl.ts";
 import {
+  kvmClearDirtyLog,
+  kvmClockData,
+  kvmCoalescedMmioZone,
   kvmCpuid2,
   kvmDebugregs,
   kvmDirtyLog,
+  kvmEnableCap,
   kvmFpu,
   kvmGuestDebug,
   kvmInterrupt,
+  kvmIoeventfd,
+  kvmIrqfd,
   kvmIrqLevel,
+  kvmIrqRouting,
   kvmLapicState,
   kvmMpState,
+  kvmMsi,
+  kvmMsrFilter,
   kvmMsrList,
   kvmMsrs,
   kvmPitConfig,
   kvmRegs,
   kvmSignalMask,
   kvmSregs,
+  kvmSregs2,
   kvmTranslation,
   kvmUserspaceMemoryRegion,
   kvmVcpuEvents,
   kvmXcrs,
+  kvmXsave,
 } from "./structs.ts";
 
 // System ioctls, on the /dev/kvm descriptor.
@@ -59,6 +70,28 @@ export const KVM_CREATE_IRQCHIP = io(0x60);
 export const KVM_IRQ_LINE = iow(0x61, kvmIrqLevel.size);
 /** KVM_CREATE_PIT2: the in-kernel i8254 timer. */
 export const KVM_CREATE_PIT2 = iow(0x77, kvmPitConfig.size);
+/** KVM_REGISTER_COALESCED_MMIO: guest writes to a zone go to the coalesced ring instead of exiting. */
+export const KVM_REGISTER_COALESCED_MMIO = iow(0x67, kvmCoalescedMmioZone.size);
+/** KVM_UNREGISTER_COALESCED_MMIO. */
+export const KVM_UNREGISTER_COALESCED_MMIO = iow(0x68, kvmCoalescedMmioZone.size);
+/** KVM_SET_GSI_ROUTING: replaces the GSI routing table. */
+export const KVM_SET_GSI_ROUTING = iow(0x6a, kvmIrqRouting.size);
+/** KVM_IRQFD: an eventfd that raises a GSI when signalled. */
+export const KVM_IRQFD = iow(0x76, kvmIrqfd.size);
+/** KVM_IOEVENTFD: a guest write to a PIO/MMIO address signals an eventfd instead of exiting. */
+export const KVM_IOEVENTFD = iow(0x79, kvmIoeventfd.size);
+/** KVM_SET_CLOCK: sets the kvmclock base of the VM. */
+export const KVM_SET_CLOCK = iow(0x7b, kvmClockData.size);
+/** KVM_GET_CLOCK: the VM's kvmclock time. */
+export const KVM_GET_CLOCK = ior(0x7c, kvmClockData.size);
+/** KVM_ENABLE_CAP (on the VM descriptor): turns on a capability that changes behaviour. */
+export const KVM_ENABLE_CAP = iow(0xa3, kvmEnableCap.size);
+/** KVM_SIGNAL_MSI: injects one MSI. */
+export const KVM_SIGNAL_MSI = iow(0xa5, kvmMsi.size);
+/** KVM_CLEAR_DIRTY_LOG: re-protects (clears) pages of a slot's dirty log (manual protect). */
+export const KVM_CLEAR_DIRTY_LOG = iowr(0xc0, kvmClearDirtyLog.size);
+/** KVM_X86_SET_MSR_FILTER: which MSR accesses the guest may make without exiting. */
+export const KVM_X86_SET_MSR_FILTER = iow(0xc6, kvmMsrFilter.size);
 
 // vCPU ioctls.
 /** KVM_RUN: runs the vCPU until an exit userspace must handle. */
@@ -111,3 +144,23 @@ export const KVM_SET_DEBUGREGS = iow(0xa2, kvmDebugregs.size);
 export const KVM_GET_XCRS = ior(0xa6, kvmXcrs.size);
 /** KVM_SET_XCRS. */
 export const KVM_SET_XCRS = iow(0xa7, kvmXcrs.size);
+/** KVM_NMI: queues an NMI. */
+export const KVM_NMI = io(0x9a);
+/** KVM_SET_TSC_KHZ: the guest TSC frequency. */
+export const KVM_SET_TSC_KHZ = io(0xa2);
+/** KVM_GET_TSC_KHZ: the guest TSC frequency. */
+export const KVM_GET_TSC_KHZ = io(0xa3);
+/** KVM_GET_XSAVE: the legacy 4096-byte XSAVE area. */
+export const KVM_GET_XSAVE = ior(0xa4, kvmXsave.size);
+/** KVM_SET_XSAVE: reads KVM_CAP_XSAVE2's size (at least 4096 bytes). */
+export const KVM_SET_XSAVE = iow(0xa5, kvmXsave.size);
+/** KVM_KVMCLOCK_CTRL: tells the guest's kvmclock that the vCPU was paused. */
+export const KVM_KVMCLOCK_CTRL = io(0xad);
+/** KVM_SMI: queues an SMI. */
+export const KVM_SMI = io(0xb7);
+/** KVM_GET_SREGS2. */
+export const KVM_GET_SREGS2 = ior(0xcc, kvmSregs2.size);
+/** KVM_SET_SREGS2. */
+export const KVM_SET_SREGS2 = iow(0xcd, kvmSregs2.size);
+/** KVM_GET_XSAVE2: the XSAVE area at KVM_CAP_XSAVE2's size. */
+export const KVM_GET_XSAVE2 = ior(0xcf, kvmXsave.size);

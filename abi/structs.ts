@@ -356,6 +356,257 @@ export const kvmPitConfig = new StructCodec<{ flags: number }>("kvm_pit_config",
 /** `struct kvm_signal_mask` header (`len` bytes of sigset follow): KVM_SET_SIGNAL_MASK. */
 export const kvmSignalMask = new StructCodec<{ len: number }>("kvm_signal_mask", [f("len", u32), f("sigset", u8, 0)]);
 
+/** `struct kvm_ioeventfd`: KVM_IOEVENTFD. */
+export interface KvmIoeventfd {
+  datamatch: bigint;
+  addr: bigint;
+  len: number;
+  fd: number;
+  flags: number;
+}
+/** Codec of `struct kvm_ioeventfd`. */
+export const kvmIoeventfd = new StructCodec<KvmIoeventfd>("kvm_ioeventfd", [
+  f("datamatch", u64),
+  f("addr", u64),
+  f("len", u32),
+  f("fd", "s32"),
+  f("flags", u32),
+]);
+
+/** `struct kvm_irqfd`: KVM_IRQFD. */
+export interface KvmIrqfd {
+  fd: number;
+  gsi: number;
+  flags: number;
+  resamplefd: number;
+}
+/** Codec of `struct kvm_irqfd`. */
+export const kvmIrqfd = new StructCodec<KvmIrqfd>("kvm_irqfd", [
+  f("fd", u32),
+  f("gsi", u32),
+  f("flags", u32),
+  f("resamplefd", u32),
+]);
+
+/** `struct kvm_irq_routing_irqchip`: a GSI routed to a pin of the PIC or IOAPIC. */
+export interface KvmIrqRoutingIrqchip {
+  irqchip: number;
+  pin: number;
+}
+/** Codec of `struct kvm_irq_routing_irqchip`. */
+export const kvmIrqRoutingIrqchip = new StructCodec<KvmIrqRoutingIrqchip>("kvm_irq_routing_irqchip", [
+  f("irqchip", u32),
+  f("pin", u32),
+]);
+
+/** `struct kvm_irq_routing_msi`: a GSI that sends an MSI. */
+export interface KvmIrqRoutingMsi {
+  addressLo: number;
+  addressHi: number;
+  data: number;
+  devid: number;
+}
+/** Codec of `struct kvm_irq_routing_msi`. */
+export const kvmIrqRoutingMsi = new StructCodec<KvmIrqRoutingMsi>("kvm_irq_routing_msi", [
+  f("address_lo", u32),
+  f("address_hi", u32),
+  f("data", u32),
+  f("devid", u32),
+]);
+
+/** `struct kvm_irq_routing_entry`. `u` is a union: encode exactly one of `irqchip` and `msi`. */
+export interface KvmIrqRoutingEntry {
+  gsi: number;
+  type: number;
+  flags: number;
+  irqchip?: KvmIrqRoutingIrqchip;
+  msi?: KvmIrqRoutingMsi;
+}
+/** Codec of `struct kvm_irq_routing_entry`. */
+export const kvmIrqRoutingEntry = new StructCodec<KvmIrqRoutingEntry>("kvm_irq_routing_entry", [
+  f("gsi", u32),
+  f("type", u32),
+  f("flags", u32),
+  f("u.irqchip", kvmIrqRoutingIrqchip),
+  f("u.msi", kvmIrqRoutingMsi),
+]);
+
+/** `struct kvm_irq_routing` header (entries follow): KVM_SET_GSI_ROUTING. */
+export const kvmIrqRouting = new StructCodec<{ nr: number; flags: number }>("kvm_irq_routing", [
+  f("nr", u32),
+  f("flags", u32),
+  f("entries", u8, 0),
+]);
+
+/** `struct kvm_msi`: KVM_SIGNAL_MSI. */
+export interface KvmMsi {
+  addressLo: number;
+  addressHi: number;
+  data: number;
+  flags: number;
+  devid: number;
+}
+/** Codec of `struct kvm_msi`. */
+export const kvmMsi = new StructCodec<KvmMsi>("kvm_msi", [
+  f("address_lo", u32),
+  f("address_hi", u32),
+  f("data", u32),
+  f("flags", u32),
+  f("devid", u32),
+]);
+
+/** `struct kvm_coalesced_mmio_zone`: KVM_REGISTER_COALESCED_MMIO / KVM_UNREGISTER_COALESCED_MMIO. */
+export interface KvmCoalescedMmioZone {
+  addr: bigint;
+  size: number;
+  pio: number;
+}
+/** Codec of `struct kvm_coalesced_mmio_zone`. */
+export const kvmCoalescedMmioZone = new StructCodec<KvmCoalescedMmioZone>("kvm_coalesced_mmio_zone", [
+  f("addr", u64),
+  f("size", u32),
+  f("pio", u32),
+]);
+
+/** `struct kvm_coalesced_mmio`: one entry of the coalesced MMIO/PIO ring. */
+export interface KvmCoalescedMmio {
+  physAddr: bigint;
+  len: number;
+  pio: number;
+  data: Uint8Array;
+}
+/** Codec of `struct kvm_coalesced_mmio`. */
+export const kvmCoalescedMmio = new StructCodec<KvmCoalescedMmio>("kvm_coalesced_mmio", [
+  f("phys_addr", u64),
+  f("len", u32),
+  f("pio", u32),
+  f("data", { bytes: 8 }),
+]);
+
+/** `struct kvm_coalesced_mmio_ring` header (entries follow), at page KVM_COALESCED_MMIO_PAGE_OFFSET of a vCPU's mmap. */
+export const kvmCoalescedMmioRing = new StructCodec<{ first: number; last: number }>("kvm_coalesced_mmio_ring", [
+  f("first", u32),
+  f("last", u32),
+  f("coalesced_mmio", u8, 0),
+]);
+
+/** `struct kvm_clear_dirty_log`: KVM_CLEAR_DIRTY_LOG (`dirty_bitmap` is a user pointer). */
+export interface KvmClearDirtyLog {
+  slot: number;
+  numPages: number;
+  firstPage: bigint;
+  dirtyBitmap: bigint;
+}
+/** Codec of `struct kvm_clear_dirty_log`. */
+export const kvmClearDirtyLog = new StructCodec<KvmClearDirtyLog>("kvm_clear_dirty_log", [
+  f("slot", u32),
+  f("num_pages", u32),
+  f("first_page", u64),
+  f("dirty_bitmap", u64),
+]);
+
+/** `struct kvm_enable_cap`: KVM_ENABLE_CAP. */
+export interface KvmEnableCap {
+  cap: number;
+  flags: number;
+  args: bigint[];
+}
+/** Codec of `struct kvm_enable_cap`. */
+export const kvmEnableCap = new StructCodec<KvmEnableCap>("kvm_enable_cap", [
+  f("cap", u32),
+  f("flags", u32),
+  f("args", u64, 4),
+]);
+
+/** `struct kvm_msr_filter_range` (`bitmap` is a user pointer). */
+export interface KvmMsrFilterRange {
+  flags: number;
+  nmsrs: number;
+  base: number;
+  bitmap: bigint;
+}
+/** Codec of `struct kvm_msr_filter_range`. */
+export const kvmMsrFilterRange = new StructCodec<KvmMsrFilterRange>("kvm_msr_filter_range", [
+  f("flags", u32),
+  f("nmsrs", u32),
+  f("base", u32),
+  f("bitmap", u64),
+]);
+
+/** `struct kvm_msr_filter`: KVM_X86_SET_MSR_FILTER (at most KVM_MSR_FILTER_MAX_RANGES = 16 ranges). */
+export interface KvmMsrFilter {
+  flags: number;
+  ranges: KvmMsrFilterRange[];
+}
+/** Codec of `struct kvm_msr_filter`. */
+export const kvmMsrFilter = new StructCodec<KvmMsrFilter>("kvm_msr_filter", [
+  f("flags", u32),
+  f("ranges", kvmMsrFilterRange, 16),
+]);
+
+/** `struct kvm_xsave`: KVM_GET_XSAVE / KVM_SET_XSAVE / KVM_GET_XSAVE2 (4096 bytes, or KVM_CAP_XSAVE2's size). */
+export const kvmXsave = new StructCodec<{ region: Uint8Array }>("kvm_xsave", [f("region", { bytes: 4096 })]);
+
+/** `struct kvm_clock_data`: KVM_GET_CLOCK / KVM_SET_CLOCK. */
+export interface ClockData {
+  clock: bigint;
+  flags: number;
+  realtime: bigint;
+  hostTsc: bigint;
+}
+/** Codec of `struct kvm_clock_data`. */
+export const kvmClockData = new StructCodec<ClockData>("kvm_clock_data", [
+  f("clock", u64),
+  f("flags", u32),
+  f("realtime", u64),
+  f("host_tsc", u64),
+]);
+
+/** `struct kvm_sregs2`: KVM_GET_SREGS2 / KVM_SET_SREGS2 (kvm_sregs without the interrupt bitmap, with PDPTRs). */
+export interface Sregs2 {
+  cs: Segment;
+  ds: Segment;
+  es: Segment;
+  fs: Segment;
+  gs: Segment;
+  ss: Segment;
+  tr: Segment;
+  ldt: Segment;
+  gdt: DTable;
+  idt: DTable;
+  cr0: bigint;
+  cr2: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  cr8: bigint;
+  efer: bigint;
+  apicBase: bigint;
+  /** KVM_SREGS2_FLAGS_PDPTRS_VALID: `pdptrs` hold the PAE page-directory pointers. */
+  flags: bigint;
+  pdptrs: [bigint, bigint, bigint, bigint];
+}
+/** Codec of `struct kvm_sregs2`. */
+export const kvmSregs2 = new StructCodec<Sregs2>("kvm_sregs2", [
+  ...["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"].map((n) => f(n, kvmSegment)),
+  f("gdt", kvmDtable),
+  f("idt", kvmDtable),
+  ...["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base", "flags"].map((n) => f(n, u64)),
+  f("pdptrs", u64, 4),
+]);
+
+/** `struct kvm_sync_regs`: the register sets KVM_RUN stores in and loads from `kvm_run.s` (KVM_CAP_SYNC_REGS). */
+export interface KvmSyncRegs {
+  regs: Regs;
+  sregs: Sregs;
+  events: VcpuEvents;
+}
+/** Codec of `struct kvm_sync_regs`. */
+export const kvmSyncRegs = new StructCodec<KvmSyncRegs>("kvm_sync_regs", [
+  f("regs", kvmRegs),
+  f("sregs", kvmSregs),
+  f("events", kvmVcpuEvents),
+]);
+
 /**
  * `struct kvm_run`, the vCPU's shared page. Only the layout is declared here
  * (the exit union is decoded member by member in exits.ts, without copying).
@@ -397,6 +648,10 @@ export const kvmRun = new StructCodec<Record<string, never>>("kvm_run", [
   f("system_event.type", u32),
   f("system_event.ndata", u32),
   f("system_event.data", u64, 16),
+  f("msr.error", u8),
+  f("msr.reason", u32),
+  f("msr.index", u32),
+  f("msr.data", u64),
   f("kvm_valid_regs", u64),
   f("kvm_dirty_regs", u64),
   f("s", u8, 0),
@@ -429,5 +684,23 @@ export const ALL_STRUCTS: readonly StructCodec<unknown>[] = [
   kvmIrqLevel,
   kvmPitConfig,
   kvmSignalMask,
+  kvmIoeventfd,
+  kvmIrqfd,
+  kvmIrqRoutingIrqchip,
+  kvmIrqRoutingMsi,
+  kvmIrqRoutingEntry,
+  kvmIrqRouting,
+  kvmMsi,
+  kvmCoalescedMmioZone,
+  kvmCoalescedMmio,
+  kvmCoalescedMmioRing,
+  kvmClearDirtyLog,
+  kvmEnableCap,
+  kvmMsrFilterRange,
+  kvmMsrFilter,
+  kvmXsave,
+  kvmClockData,
+  kvmSregs2,
+  kvmSyncRegs,
   kvmRun,
 ] as StructCodec<unknown>[];

@@ -5,7 +5,8 @@
  */
 import { adoptVcpu, type VcpuHandoff } from "../mod.ts";
 
-const port = self as unknown as {
+// In a Worker, globalThis is the worker scope (`self`).
+const port = globalThis as unknown as {
   onmessage: (e: MessageEvent<{ handoff: VcpuHandoff; count: number; shared: SharedArrayBuffer }>) => void;
   postMessage(m: unknown): void;
 };

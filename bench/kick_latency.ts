@@ -43,9 +43,13 @@ async function main(): Promise<number> {
   const returned = new Float64Array(shared, 8, count);
   const worker = new Worker(new URL("./_kick_worker.ts", import.meta.url), { type: "module" });
   const finished = new Promise<string>((resolve) => worker.onmessage = (e) => resolve(String(e.data)));
-  worker.postMessage({ handoff: vcpu.handoff(), count, shared });
+  const handoff = vcpu.handoff();
+  worker.postMessage({ handoff, count, shared });
   const latency: number[] = [];
   try {
+    // Kicks are timed from the Worker's adoption of the vCPU, not from its start-up.
+    const adopter = new Int32Array(handoff.shared);
+    while (Atomics.load(adopter, 0) === 0) await new Promise((r) => setTimeout(r, 5));
     for (let i = 0; i < count; i++) {
       await new Promise((r) => setTimeout(r, 2)); // let the guest spin
       const kickedAt = performance.timeOrigin + performance.now();

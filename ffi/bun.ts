@@ -39,6 +39,9 @@ export function bindBunLibc(): Libc {
     getpid: { args: [], returns: "i32" },
     tgkill: { args: ["i32", "i32", "i32"], returns: "i32" },
     signal: { args: ["i32", "u64"], returns: "u64" },
+    eventfd: { args: ["u32", "i32"], returns: "i32" },
+    read: { args: ["i32", "ptr", "u64"], returns: "i64" },
+    write: { args: ["i32", "ptr", "u64"], returns: "i64" },
   });
   const { symbols: si } = ffi.dlopen("libc.so.6", {
     ioctl: { args: ["i32", "u64", "u64"], returns: "i32" },
@@ -72,5 +75,9 @@ export function bindBunLibc(): Libc {
     tgkill: (tgid, tid, sig) => s.tgkill(tgid, tid, sig) as number,
     // SIG_IGN is the handler value 1; SIG_ERR is all ones.
     ignoreSignal: (sig) => (BigInt.asUintN(64, BigInt(s.signal(sig, 1) as bigint)) === (1n << 64n) - 1n ? -1 : 0),
+    eventfd: (initval, flags) => s.eventfd(initval, flags) as number,
+    // SAFETY: read and write touch exactly buf.length bytes of a live JS buffer, during the call only.
+    read: (fd, buf) => Number(s.read(fd, buf, buf.length) as bigint | number),
+    write: (fd, buf) => Number(s.write(fd, buf, buf.length) as bigint | number),
   };
 }

@@ -23,6 +23,9 @@ const symbols = {
   getpid: { parameters: [], result: "i32" },
   tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
   signal: { parameters: ["i32", "usize"], result: "usize" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
 } as const;
 
 /** Binds libc.so.6 with Deno's FFI. Throws if FFI is not permitted or libc cannot be loaded. */
@@ -68,5 +71,9 @@ export function bindDenoLibc(): Libc {
     tgkill: (tgid, tid, sig) => s.tgkill(tgid, tid, sig),
     // SIG_IGN is the handler value 1.
     ignoreSignal: (sig) => (BigInt.asUintN(64, BigInt(s.signal(sig, 1n))) === (1n << 64n) - 1n ? -1 : 0),
+    eventfd: (initval, flags) => s.eventfd(initval, flags),
+    // SAFETY: read and write touch exactly buf.length bytes of a live JS buffer, during the call only.
+    read: (fd, buf) => Number(s.read(fd, buf as Uint8Array<ArrayBuffer>, BigInt(buf.length))),
+    write: (fd, buf) => Number(s.write(fd, buf as Uint8Array<ArrayBuffer>, BigInt(buf.length))),
   };
 }

@@ -46,6 +46,12 @@ export interface Libc {
   tgkill(tgid: number, tid: number, sig: number): number;
   /** signal(2) with SIG_IGN: the process ignores `sig` wherever it is not blocked. */
   ignoreSignal(sig: number): number;
+  /** eventfd(2): a new eventfd with counter `initval`; returns the descriptor or -1. */
+  eventfd(initval: number, flags: number): number;
+  /** read(2) into `buf` (all of it); returns the byte count or -1. */
+  read(fd: number, buf: Uint8Array): number;
+  /** write(2) of `buf` (all of it); returns the byte count or -1. */
+  write(fd: number, buf: Uint8Array): number;
 }
 
 /** Flags and numbers for these calls (Linux x86_64, glibc). */
@@ -61,6 +67,9 @@ export const SIG_BLOCK = 0;
 export const SIG_UNBLOCK = 1;
 export const CLOCK_MONOTONIC = 1;
 export const SIGEV_THREAD_ID = 4;
+export const EFD_SEMAPHORE = 0o1;
+export const EFD_NONBLOCK = 0o4000;
+export const EFD_CLOEXEC = 0o2000000;
 /** sizeof(sigset_t) in glibc. */
 export const SIGSET_T_SIZE = 128;
 /** sizeof(struct sigevent). */

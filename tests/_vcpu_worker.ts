@@ -14,7 +14,11 @@ export type WorkerJob =
 /** What the worker answers. */
 export type WorkerReport = { ok: true; reasons: string[] } | { ok: false; error: string };
 
-const port = self as unknown as { onmessage: (e: MessageEvent<WorkerJob>) => void; postMessage(m: unknown): void };
+// In a Worker, globalThis is the worker scope (`self`).
+const port = globalThis as unknown as {
+  onmessage: (e: MessageEvent<WorkerJob>) => void;
+  postMessage(m: unknown): void;
+};
 
 port.onmessage = (e) => {
   const job = e.data;

@@ -95,7 +95,7 @@ test("emu: a triple fault is KVM_EXIT_SHUTDOWN", () => {
 });
 
 test("emu: an instruction the core lacks is KVM_EXIT_INTERNAL_ERROR (emulation), RIP unchanged", () => {
-  const g = makeGuest({ code: hex("90d9e8f4") }); // nop / fld1 / hlt
+  const g = makeGuest({ code: hex("900f0fc0b4f4") }); // nop / pfadd mm0, mm0 (3DNow!, not implemented) / hlt
   const e = runOnce(g);
   equal(e.reason, 17);
   equal(e.suberror, 1);

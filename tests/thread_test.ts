@@ -112,8 +112,14 @@ backendTest("kick() from the handing thread ends the adopter's run, 100 times in
   const shared = new SharedArrayBuffer(8 + 8 * count);
   const done = new Int32Array(shared, 0, 1);
   const returned = new Float64Array(shared, 8, count);
-  const { worker, report } = startWorker({ mode: "kick", handoff: vcpu.handoff(), count, shared });
+  const handoff = vcpu.handoff();
+  const { worker, report } = startWorker({ mode: "kick", handoff, count, shared });
   try {
+    // A Worker can take seconds to start on a loaded machine: kicks are timed from its adoption.
+    const adopter = new Int32Array(handoff.shared);
+    for (const t0 = performance.now(); Atomics.load(adopter, 0) === 0; await sleep(5)) {
+      if (performance.now() - t0 > 60_000) assert.fail("the Worker did not adopt the vCPU within 60 s");
+    }
     assert.throws(() => vcpu.getRegs(), (e: unknown) => e instanceof KvmError && e.code === "EBUSY");
     let worst = 0;
     for (let i = 0; i < count; i++) {

@@ -10,7 +10,9 @@ declare namespace Deno {
   function dlopen<S extends Record<string, ForeignSymbol>>(path: string, symbols: S): { symbols: any; close(): void };
   const UnsafePointerView: { getArrayBuffer(pointer: PointerObject, byteLength: number): ArrayBuffer };
   const UnsafePointer: { create(value: bigint): PointerValue };
-  const permissions: { querySync(desc: { name: "ffi" }): { state: "granted" | "denied" | "prompt" } };
+  const permissions: {
+    querySync(desc: { name: "ffi" } | { name: "read"; path?: string }): { state: "granted" | "denied" | "prompt" };
+  };
   // deno-lint-ignore no-explicit-any
   function test(
     options: { name: string; fn: () => any; ignore?: boolean; sanitizeResources?: boolean; sanitizeOps?: boolean },
