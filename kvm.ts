@@ -11,7 +11,7 @@ import { HANDLE, Handle } from "./_handle.ts";
 import type { BackendName } from "./kernel.ts";
 import { openBackend } from "./backend.ts";
 import { check, int, z } from "./validate.ts";
-import { readCpuid } from "./vcpu.ts";
+import { readCpuid } from "./_cpuid.ts";
 import { Vm } from "./vm.ts";
 
 /** Options of {@linkcode Kvm.open}. */

@@ -27,7 +27,8 @@
  */
 export { Kvm, type KvmOptions } from "./kvm.ts";
 export { type MemoryRegion, Vm } from "./vm.ts";
-export { type GuestDebug, type HardwareBreakpoint, type Translation, Vcpu, type VcpuHandoff } from "./vcpu.ts";
+export { Vcpu, type VcpuHandoff } from "./vcpu.ts";
+export type { GuestDebug, HardwareBreakpoint, Translation } from "./guest_debug.ts";
 export { adoptVcpu } from "./thread.ts";
 export type { GuestMemory } from "./memory.ts";
 export type { ExitOf, MsrExit, VcpuExit } from "./exits.ts";

@@ -7,14 +7,7 @@
 import { Errno } from "./abi/errno.ts";
 import * as R from "./abi/requests.ts";
 import * as S from "./abi/structs.ts";
-import {
-  KVM_CAP_SYNC_REGS,
-  KVM_CAP_XSAVE2,
-  KVM_GUESTDBG_ENABLE,
-  KVM_GUESTDBG_SINGLESTEP,
-  KVM_GUESTDBG_USE_HW_BP,
-  KVM_GUESTDBG_USE_SW_BP,
-} from "./abi/constants.ts";
+import { KVM_CAP_SYNC_REGS, KVM_CAP_XSAVE2 } from "./abi/constants.ts";
 import { KvmError } from "./errors.ts";
 import { ExitDecoder, INTR, type VcpuExit } from "./exits.ts";
 import { kvmRun } from "./abi/structs.ts";
@@ -42,33 +35,8 @@ import {
 } from "./schemas.ts";
 import { check, hex, int } from "./validate.ts";
 import type { Vm } from "./vm.ts";
-
-/** A translation of a linear address: KVM_TRANSLATE. */
-export interface Translation {
-  physicalAddress: bigint;
-  valid: boolean;
-  writeable: boolean;
-  usermode: boolean;
-}
-
-/** A hardware breakpoint for {@linkcode GuestDebug}. */
-export interface HardwareBreakpoint {
-  address: number | bigint;
-  /** What triggers it. Default "exec". */
-  kind?: "exec" | "write" | "readwrite";
-  /** Bytes covered; 1 for "exec". Default 1. */
-  length?: 1 | 2 | 4 | 8;
-}
-
-/** KVM_SET_GUEST_DEBUG settings. */
-export interface GuestDebug {
-  /** Exit with { reason: "debug", exception: 1 } after every guest instruction. */
-  singlestep?: boolean;
-  /** int3 in the guest exits with { reason: "debug", exception: 3 } instead of reaching the guest's #BP handler. */
-  softwareBreakpoints?: boolean;
-  /** Up to four hardware breakpoints on linear addresses (DR0-DR3). */
-  hardwareBreakpoints?: HardwareBreakpoint[];
-}
+import { encodeGuestDebug, type GuestDebug, type Translation } from "./guest_debug.ts";
+import { readCpuid } from "./_cpuid.ts";
 
 /**
  * A vCPU handed to another thread by {@linkcode Vcpu.handoff}: plain data
@@ -88,43 +56,6 @@ export interface VcpuHandoff {
 
 /** Offset of kvm_run.immediate_exit. */
 const IMMEDIATE_EXIT = kvmRun.offsetOf("immediate_exit");
-
-/** DR7 R/W field values by breakpoint kind. */
-const DR7_RW = { exec: 0, write: 1, readwrite: 3 } as const;
-/** DR7 LEN field values by length. */
-const DR7_LEN = { 1: 0, 2: 1, 8: 2, 4: 3 } as const;
-
-/** The `struct kvm_guest_debug` for `debug`: control flags, DR0-DR3 and DR7. */
-export function encodeGuestDebug(debug: GuestDebug | null): S.KvmGuestDebug {
-  const debugreg = new Array<bigint>(8).fill(0n);
-  if (debug === null) return { control: 0, arch: { debugreg } };
-  let control = KVM_GUESTDBG_ENABLE;
-  if (debug.singlestep) control |= KVM_GUESTDBG_SINGLESTEP;
-  if (debug.softwareBreakpoints) control |= KVM_GUESTDBG_USE_SW_BP;
-  const bps = debug.hardwareBreakpoints ?? [];
-  if (bps.length > 0) {
-    control |= KVM_GUESTDBG_USE_HW_BP;
-    let dr7 = 0;
-    bps.forEach((bp, n) => {
-      const kind = bp.kind ?? "exec";
-      const length = bp.length ?? 1;
-      const addr = BigInt(bp.address);
-      if (kind === "exec" && length !== 1) {
-        throw new RangeError(`debug.hardwareBreakpoints.${n}.length: an exec breakpoint covers 1 byte, not ${length}`);
-      }
-      if (addr % BigInt(length) !== 0n) {
-        throw new RangeError(
-          `debug.hardwareBreakpoints.${n}.address: ${hex(addr)} is not aligned to its length ${length}`,
-        );
-      }
-      debugreg[n] = addr;
-      // G<n> (global enable), R/W<n> and LEN<n>.
-      dr7 |= (2 << (n * 2)) | (DR7_RW[kind] << (16 + n * 4)) | (DR7_LEN[length] << (18 + n * 4));
-    });
-    debugreg[7] = BigInt(dr7 >>> 0);
-  }
-  return { control, arch: { debugreg } };
-}
 
 /**
  * A virtual CPU. It owns its descriptor and its kvm_run mapping; `run()`
@@ -610,32 +541,5 @@ export class Vcpu implements Disposable {
     view.setUint32(S.kvmMsrs.offsetOf("nmsrs"), entries.length, true);
     entries.forEach((e, i) => S.kvmMsrEntry.encode(e, view, head + i * size));
     return buf;
-  }
-}
-
-/**
- * Reads a `kvm_cpuid2` list (KVM_GET_SUPPORTED_CPUID, KVM_GET_CPUID2),
- * growing the buffer while the kernel answers E2BIG.
- */
-export function readCpuid(h: Handle, operation: string, request: number): S.CpuidEntry[] {
-  const head = S.kvmCpuid2.size;
-  const size = S.kvmCpuidEntry2.size;
-  for (let nent = 64;; nent *= 2) {
-    const buf = new Uint8Array(head + nent * size);
-    const view = new DataView(buf.buffer);
-    view.setUint32(S.kvmCpuid2.offsetOf("nent"), nent, true);
-    try {
-      h.ioctl(operation, request, buf);
-    } catch (e) {
-      if (e instanceof KvmError && e.code === "E2BIG" && nent < 4096) continue;
-      throw e;
-    }
-    const n = view.getUint32(S.kvmCpuid2.offsetOf("nent"), true);
-    const out: S.CpuidEntry[] = [];
-    for (let i = 0; i < n; i++) {
-      const { function: fn, index, flags, eax, ebx, ecx, edx } = S.kvmCpuidEntry2.decode(view, head + i * size);
-      out.push({ function: fn, index, flags, eax, ebx, ecx, edx });
-    }
-    return out;
   }
 }
