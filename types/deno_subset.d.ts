@@ -13,9 +13,8 @@ declare namespace Deno {
   const permissions: {
     querySync(desc: { name: "ffi" } | { name: "read"; path?: string }): { state: "granted" | "denied" | "prompt" };
   };
-  // deno-lint-ignore no-explicit-any
   function test(
-    options: { name: string; fn: () => any; ignore?: boolean; sanitizeResources?: boolean; sanitizeOps?: boolean },
+    options: { name: string; fn: () => unknown; ignore?: boolean; sanitizeResources?: boolean; sanitizeOps?: boolean },
   ): void;
   const args: string[];
   function exit(code?: number): never;
