@@ -20,7 +20,8 @@ export const svm: Vendor = {
     // Family 6, model 2, stepping 2 (an Athlon-class signature).
     leaf(1, 0x00000622, 0x00010000, EMU_LEAF1_ECX, EMU_LEAF1_EDX),
     leaf(0x80000000, 0x80000001, v.ebx, v.ecx, v.edx),
-    leaf(0x80000001, 0x00000622, 0, 0, EMU_LEAF1_EDX),
+    // Bit 11 is SYSCALL there (SEP in leaf 1), which the core does not implement.
+    leaf(0x80000001, 0x00000622, 0, 0, EMU_LEAF1_EDX & ~(1 << 11)),
   ],
   msrIndexList: [...COMMON_MSRS, 0x1b, MSR_K7_HWCR],
   extraMsrs: new Map([[MSR_K7_HWCR, 0n]]),

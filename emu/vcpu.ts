@@ -17,11 +17,22 @@ import * as R from "../abi/requests.ts";
 import { kvmCpuidEntry2, kvmTranslation } from "../abi/structs.ts";
 import type { EmuVm } from "./vm.ts";
 import { RunPage } from "./run_page.ts";
-import { getRegs, getSregs, resetCpu, setRegs, setSregs } from "./vcpu_state.ts";
+import {
+  getFpuSse,
+  getFpuX87,
+  getRegs,
+  getSregs,
+  resetCpu,
+  setFpuSse,
+  setFpuX87,
+  setRegs,
+  setSregs,
+} from "./vcpu_state.ts";
 import { Cpu } from "./x86/cpu.ts";
 import type { CoreExit } from "./x86/exit.ts";
-import { run } from "./x86/exec.ts";
+import { run, runOne } from "./x86/exec.ts";
 import { HostFault } from "./x86/memory.ts";
+import { amdSaveRestore } from "./x86/fpu/image.ts";
 import { IF } from "./x86/flags.ts";
 import { resetMsrs } from "./x86/msr.ts";
 import { walkInfo } from "./x86/paging.ts";
@@ -94,10 +105,14 @@ export class EmuVcpu {
       case R.KVM_GET_FPU:
         if (!need(this.fpu.length)) return -Errno.EFAULT;
         arg.set(this.fpu);
+        getFpuSse(this.cpu, view);
+        getFpuX87(this.cpu, view);
         return 0;
       case R.KVM_SET_FPU:
         if (!need(this.fpu.length)) return -Errno.EFAULT;
         this.fpu.set(arg.subarray(0, this.fpu.length));
+        setFpuSse(this.cpu, view);
+        setFpuX87(this.cpu, view);
         return 0;
       case R.KVM_SET_CPUID2:
         return this.#setCpuid(view);
@@ -148,8 +163,11 @@ export class EmuVcpu {
     this.lastExit = undefined;
     if (page.immediateExit || (this.alarmAt && performance.now() >= this.alarmAt)) {
       this.alarmAt = 0;
-      page.setExitReason(KVM_EXIT_INTR);
-      return -Errno.EINTR;
+      // As the kernel does, an IN or MMIO read waiting for its data completes before the EINTR.
+      if (cpu.replay.length === 0 || cpu.exits.length !== 0 || !this.#finishPending()) {
+        page.setExitReason(KVM_EXIT_INTR);
+        return -Errno.EINTR;
+      }
     }
     if (cpu.exits.length === 0) {
       if (this.#slotGeneration !== this.vm.slots.generation) {
@@ -168,6 +186,8 @@ export class EmuVcpu {
         if (e instanceof HostFault) return -Errno.EFAULT;
         throw e;
       }
+      // KVM saves the guest's x87 state at every exit; an AMD part drops FOP/FIP/FDP then unless ES is set.
+      if (cpu.vendor.name === "amd") amdSaveRestore(cpu.fpu);
     }
     const e = cpu.exits.shift()!;
     page.writeExit(e);
@@ -185,6 +205,24 @@ export class EmuVcpu {
     return 0;
   }
 
+  /** Runs just the instruction waiting for its IN or MMIO data; true when that queued another exit. */
+  #finishPending(): boolean {
+    const cpu = this.cpu;
+    if (this.#slotGeneration !== this.vm.slots.generation) {
+      this.#slotGeneration = this.vm.slots.generation;
+      cpu.dropCode();
+    } else {
+      cpu.revalidateCode();
+    }
+    cpu.mem.flush();
+    try {
+      runOne(cpu);
+    } catch (e) {
+      if (!(e instanceof HostFault)) throw e;
+    }
+    return cpu.exits.length !== 0;
+  }
+
   /** Hands the data userspace wrote for an IN or an MMIO read to the restarted instruction. */
   #complete(e: CoreExit): void {
     if (e.reason === KVM_EXIT_IO && e.dir === 0) this.cpu.replay.push(this.run.ioData(e.size * e.count));
@@ -195,7 +233,8 @@ export class EmuVcpu {
   #translate(arg: Uint8Array): number {
     if (arg.byteLength < kvmTranslation.size) return -Errno.EFAULT;
     const t = kvmTranslation.fromBytes(arg);
-    const lin = Number(t.linearAddress & 0xffffffffn);
+    // In long mode the walk uses bits 47:0 (the kernel's walker does not check canonical form).
+    const lin = Number(t.linearAddress & (this.cpu.efer & 0x400 ? 0xffffffffffffn : 0xffffffffn));
     let phys = -1;
     if (!(this.cpu.cr0 & 0x80000000)) phys = lin;
     else {

@@ -9,6 +9,8 @@ import { Errno } from "../abi/errno.ts";
 import { type CpuidEntry, kvmCpuidEntry2, kvmDebugregs, kvmFpu, kvmVcpuEvents } from "../abi/structs.ts";
 import type { Cpu } from "./x86/cpu.ts";
 import { getMsr, setMsr } from "./x86/msr.ts";
+import { armWatch } from "./x86/debug.ts";
+import { KVM_GUESTDBG_INJECT_BP, KVM_GUESTDBG_INJECT_DB } from "../abi/constants.ts";
 import { getU64, setU64 } from "./run_page.ts";
 
 /** The most entries KVM_GET_MSRS/KVM_SET_MSRS take at once (MAX_IO_MSRS). */
@@ -65,9 +67,14 @@ export function setGuestDebug(cpu: Cpu, view: DataView): number {
   if (view.byteLength < 72) return -Errno.EFAULT;
   const control = view.getUint32(0, true);
   if (control & ~GUESTDBG_VALID) return -Errno.EINVAL;
+  if (control & (KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP)) {
+    if (cpu.pendingException >= 0) return -Errno.EBUSY;
+    cpu.pendingException = control & KVM_GUESTDBG_INJECT_DB ? 1 : 3;
+  }
   cpu.debugControl = control & 1 ? control : 0;
   for (let i = 0; i < 8; i++) cpu.debugRegs[i] = getU64(view, 8 + 8 * i);
   cpu.skipBreakpointAt = -1;
+  armWatch(cpu);
   return 0;
 }
 
@@ -80,6 +87,13 @@ export function getEvents(cpu: Cpu, view: DataView): number {
     view.setUint8(o("interrupt.injected"), 1);
     view.setUint8(o("interrupt.nr"), cpu.pendingIrq);
   }
+  if (cpu.pendingException >= 0) {
+    // Without KVM_CAP_EXCEPTION_PAYLOAD the kernel reports a pending exception as injected.
+    view.setUint8(o("exception.injected"), 1);
+    view.setUint8(o("exception.nr"), cpu.pendingException);
+    view.setUint8(o("exception.has_error_code"), cpu.pendingErrorCode >= 0 ? 1 : 0);
+    view.setUint32(o("exception.error_code"), Math.max(cpu.pendingErrorCode, 0), true);
+  }
   view.setUint8(o("interrupt.shadow"), cpu.shadow ? 1 : 0);
   // KVM_VCPUEVENT_VALID_SHADOW, as the kernel reports.
   view.setUint32(o("flags"), 0x4, true);
@@ -91,6 +105,13 @@ export function setEvents(cpu: Cpu, view: DataView): number {
   if (view.byteLength < kvmVcpuEvents.size) return -Errno.EFAULT;
   const e = kvmVcpuEvents.decode(view);
   if (e.flags & ~0x3f) return -Errno.EINVAL;
+  const x = e.exception;
+  if ((x.injected || x.pending) && (x.nr > 31 || x.nr === 2)) return -Errno.EINVAL;
+  if (x.injected || x.pending) {
+    cpu.pendingException = x.nr;
+    cpu.pendingErrorCode = x.hasErrorCode ? x.errorCode : -1;
+  } else cpu.pendingException = cpu.pendingErrorCode = -1;
+  cpu.pendingInjected = cpu.pendingException >= 0;
   if (e.interrupt.injected) cpu.pendingIrq = e.interrupt.nr;
   if (e.flags & 0x4) cpu.shadow = e.interrupt.shadow ? 1 : 0;
   return 0;
@@ -114,6 +135,7 @@ export function setDebugRegs(cpu: Cpu, view: DataView): number {
   for (let i = 0; i < 4; i++) cpu.dr[i] = Number(d.db[i] & 0xffffffffn);
   cpu.dr6 = (Number(d.dr6) | 0xffff0ff0) >>> 0;
   cpu.dr7 = (Number(d.dr7) | 0x400) >>> 0;
+  armWatch(cpu);
   return 0;
 }
 

@@ -6,10 +6,12 @@
  *
  * @module
  */
-import { kvmRegs, kvmSegment, kvmSregs } from "../abi/structs.ts";
+import { kvmFpu, kvmRegs, kvmSegment, kvmSregs } from "../abi/structs.ts";
 import type { Cpu } from "./x86/cpu.ts";
 import { AR_AVL, AR_DB, AR_G, AR_L, AR_P, AR_S, AR_UNUSABLE, CS, EDX, LDTR, SS, TR } from "./x86/state.ts";
 import { getU64, setU64 } from "./run_page.ts";
+import { getKvmFpuX87, type KvmFpuLayout, setKvmFpuX87 } from "./x86/fpu/image.ts";
+import { EFER_LMA, EFER_LME, getS64, setS64 } from "./x86/long/access.ts";
 
 const SEG_ORDER = [CS, 3, 0, 4, 5, SS, TR, LDTR]; // kvm_sregs order: cs ds es fs gs ss tr ldt
 const SEG_NAMES = ["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"];
@@ -37,6 +39,17 @@ const SR = Object.fromEntries(
 /** The x86 register number of each kvm_regs member in order (rax rbx rcx rdx rsi rdi rsp rbp r8-r15). */
 const KVM_REG_ORDER = [0, 3, 1, 2, 6, 7, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15];
 const RIP = kvmRegs.offsetOf("rip"), RFLAGS = kvmRegs.offsetOf("rflags");
+const FPU_XMM = kvmFpu.offsetOf("xmm"), FPU_MXCSR = kvmFpu.offsetOf("mxcsr");
+/** Offsets of the x87 members of kvm_fpu. */
+const FPU_X87: KvmFpuLayout = {
+  fpr: kvmFpu.offsetOf("fpr"),
+  fcw: kvmFpu.offsetOf("fcw"),
+  fsw: kvmFpu.offsetOf("fsw"),
+  ftwx: kvmFpu.offsetOf("ftwx"),
+  lastOpcode: kvmFpu.offsetOf("last_opcode"),
+  lastIp: kvmFpu.offsetOf("last_ip"),
+  lastDp: kvmFpu.offsetOf("last_dp"),
+};
 
 /** Puts a vCPU in the state KVM gives a new vCPU (the processor's reset state). */
 export function resetCpu(cpu: Cpu, bsp: boolean): void {
@@ -83,6 +96,9 @@ export function setRegs(cpu: Cpu, inp: DataView): void {
   cpu.eip = inp.getUint32(RIP, true);
   cpu.ripHigh = inp.getUint32(RIP + 4, true);
   cpu.setFlags(inp.getUint32(RFLAGS, true));
+  // Like the kernel's __set_regs: an exception still pending (a single-step trap after an OUT, an injected
+  // #DB/#BP from KVM_SET_GUEST_DEBUG) is dropped; one injected by KVM_SET_VCPU_EVENTS stays.
+  if (!cpu.pendingInjected) cpu.pendingException = cpu.pendingErrorCode = -1;
 }
 
 /** KVM_GET_SREGS into `out` (312 bytes). */
@@ -90,7 +106,7 @@ export function getSregs(cpu: Cpu, out: DataView): void {
   new Uint8Array(out.buffer, out.byteOffset, kvmSregs.size).fill(0);
   for (let k = 0; k < 8; k++) {
     const s = SEG_ORDER[k], at = segOff[k], ar = cpu.segAr[s];
-    setU64(out, at + S.base, cpu.segBase[s]);
+    setS64(out, at + S.base, cpu.segBase[s]);
     out.setUint32(at + S.limit, cpu.segLimit[s], true);
     out.setUint16(at + S.selector, cpu.segSel[s], true);
     out.setUint8(at + S.type, ar & 0xf);
@@ -103,12 +119,12 @@ export function getSregs(cpu: Cpu, out: DataView): void {
     out.setUint8(at + S.avl, ar & AR_AVL ? 1 : 0);
     out.setUint8(at + S.unusable, ar & AR_UNUSABLE ? 1 : 0);
   }
-  setU64(out, SR.gdt, cpu.gdtBase);
+  setS64(out, SR.gdt, cpu.gdtBase);
   out.setUint16(SR.gdt + 8, cpu.gdtLimit, true);
-  setU64(out, SR.idt, cpu.idtBase);
+  setS64(out, SR.idt, cpu.idtBase);
   out.setUint16(SR.idt + 8, cpu.idtLimit, true);
   setU64(out, SR.cr0, cpu.cr0 >>> 0);
-  setU64(out, SR.cr2, cpu.cr2 >>> 0);
+  setS64(out, SR.cr2, cpu.cr2);
   setU64(out, SR.cr3, cpu.cr3 >>> 0);
   setU64(out, SR.cr4, cpu.cr4 >>> 0);
   setU64(out, SR.cr8, cpu.cr8);
@@ -124,10 +140,14 @@ export function getSregs(cpu: Cpu, out: DataView): void {
 export function setSregs(cpu: Cpu, inp: DataView): boolean {
   const cr0 = getU64(inp, SR.cr0), cr4 = getU64(inp, SR.cr4), efer = getU64(inp, SR.efer);
   if (cr0 >= 2 ** 32 || cr4 >= 2 ** 32 || (cr0 & 0x80000000 && !(cr0 & 1))) return false;
-  if (cr4 & ~0x7ff || efer & ~0xd01) return false;
+  if (cr4 & ~0x3007ff || efer & ~0xd01) return false;
+  // As the kernel checks: EFER.LME with CR0.PG needs CR4.PAE and EFER.LMA; otherwise neither LMA nor CS.L.
+  if (efer & EFER_LME && cr0 & 0x80000000) {
+    if (!(cr4 & 0x20) || !(efer & EFER_LMA)) return false;
+  } else if (efer & EFER_LMA || inp.getUint8(segOff[0] + S.l)) return false;
   for (let k = 0; k < 8; k++) {
     const s = SEG_ORDER[k], at = segOff[k];
-    cpu.segBase[s] = getU64(inp, at + S.base);
+    cpu.segBase[s] = getS64(inp, at + S.base);
     cpu.segLimit[s] = inp.getUint32(at + S.limit, true);
     cpu.segSel[s] = inp.getUint16(at + S.selector, true);
     cpu.segAr[s] = (inp.getUint8(at + S.type) & 0xf) |
@@ -140,12 +160,12 @@ export function setSregs(cpu: Cpu, inp: DataView): boolean {
       (inp.getUint8(at + S.g) ? AR_G : 0) |
       (inp.getUint8(at + S.unusable) ? AR_UNUSABLE : 0);
   }
-  cpu.gdtBase = getU64(inp, SR.gdt);
+  cpu.gdtBase = getS64(inp, SR.gdt);
   cpu.gdtLimit = inp.getUint16(SR.gdt + 8, true);
-  cpu.idtBase = getU64(inp, SR.idt);
+  cpu.idtBase = getS64(inp, SR.idt);
   cpu.idtLimit = inp.getUint16(SR.idt + 8, true);
   cpu.cr0 = (cr0 | 0x10) >>> 0;
-  cpu.cr2 = getU64(inp, SR.cr2) >>> 0;
+  cpu.cr2 = getS64(inp, SR.cr2);
   cpu.cr3 = getU64(inp, SR.cr3) >>> 0;
   cpu.cr4 = cr4;
   cpu.cr8 = getU64(inp, SR.cr8) & 0xf;
@@ -160,4 +180,28 @@ export function setSregs(cpu: Cpu, inp: DataView): boolean {
   }
   cpu.mem.flush();
   return true;
+}
+
+/** KVM_GET_FPU, SSE part: writes the `xmm` and `mxcsr` members of a kvm_fpu in `out`. */
+export function getFpuSse(cpu: Cpu, out: DataView): void {
+  const x = cpu.xmm.u32;
+  for (let i = 0; i < 64; i++) out.setUint32(FPU_XMM + 4 * i, x[i], true);
+  out.setUint32(FPU_MXCSR, cpu.mxcsr, true);
+}
+
+/** KVM_SET_FPU, SSE part: loads XMM0-15 and MXCSR from the `xmm` and `mxcsr` members of a kvm_fpu. */
+export function setFpuSse(cpu: Cpu, inp: DataView): void {
+  const x = cpu.xmm.u32;
+  for (let i = 0; i < 64; i++) x[i] = inp.getUint32(FPU_XMM + 4 * i, true);
+  cpu.mxcsr = inp.getUint32(FPU_MXCSR, true);
+}
+
+/** KVM_GET_FPU, x87 part: fpr (ST order), fcw, fsw, ftwx (abridged tags), last_opcode, last_ip, last_dp. */
+export function getFpuX87(cpu: Cpu, out: DataView): void {
+  getKvmFpuX87(cpu.fpu, out, FPU_X87);
+}
+
+/** KVM_SET_FPU, x87 part. */
+export function setFpuX87(cpu: Cpu, inp: DataView): void {
+  setKvmFpuX87(cpu.fpu, inp, FPU_X87);
 }

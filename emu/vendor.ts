@@ -21,8 +21,9 @@ export interface Vendor {
   readonly logicSetsAf: boolean;
 }
 
-/** CPUID.1:EDX features the core implements: TSC, MSR, PSE, PAE, CX8, PGE, CMOV. */
-export const EMU_LEAF1_EDX = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 15);
+/** CPUID.1:EDX features the core implements: FPU, TSC, MSR, PSE, PAE, CX8, SEP, PGE, CMOV, FXSR. */
+export const EMU_LEAF1_EDX = 1 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) |
+  (1 << 15) | (1 << 24);
 /** CPUID.1:ECX features: only the hypervisor-present bit. */
 export const EMU_LEAF1_ECX = 1 << 31 >>> 0;
 

@@ -15,13 +15,15 @@ import { KVM_EXIT_IO, KVM_EXIT_MMIO } from "../../abi/constants.ts";
 import type { CpuidEntry } from "../../abi/structs.ts";
 import type { MemSlots } from "../memslots.ts";
 import type { Vendor } from "../vendor.ts";
+import { checkWatch } from "./debug.ts";
 import { CoreExit } from "./exit.ts";
 import { EXIT, fault, GP, SSF } from "./fault.ts";
 import { FlagState, VM } from "./flags.ts";
 import type { Insn } from "./insn.ts";
 import { Memory, type MemoryHost } from "./memory.ts";
 import { walk } from "./paging.ts";
-import { AR_DB, AR_UNUSABLE, ESP, SS } from "./state.ts";
+import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, SS } from "./state.ts";
+import { addRsp, ea64, EFER_LMA, in64, linear64, peekLong, popLong, pushLong } from "./long/access.ts";
 
 /** The CPU. */
 export class Cpu extends FlagState implements MemoryHost {
@@ -54,6 +56,21 @@ export class Cpu extends FlagState implements MemoryHost {
   lastError = "";
   /** The vCPU's CPUID leaves (KVM_SET_CPUID2). */
   cpuidTable: CpuidEntry[] = [];
+  /** Armed breakpoints (debug.ts): bit 0 data (`lin` checks every access), bit 1 the guest's execution ones. */
+  watch = 0;
+  /** The data breakpoints (bits 0-3) the current instruction hit. */
+  watchHits = 0;
+  /** An exception queued by KVM_GUESTDBG_INJECT_DB/INJECT_BP, delivered before the next instruction, or -1. */
+  pendingException = -1;
+  /** The error code pushed with `pendingException` (KVM_SET_VCPU_EVENTS), or -1. */
+  pendingErrorCode = -1;
+  /**
+   * `pendingException` was injected by KVM_SET_VCPU_EVENTS (the kernel's exception.injected), not queued by the
+   * CPU or by KVM_SET_GUEST_DEBUG (exception.pending): KVM_SET_REGS cancels only the latter.
+   */
+  pendingInjected = false;
+  /** Counts deliveries through the IVT/IDT (an instruction that delivers one is not single-stepped). */
+  deliveries = 0;
 
   constructor(slots: MemSlots, vendor: Vendor) {
     super();
@@ -61,13 +78,15 @@ export class Cpu extends FlagState implements MemoryHost {
     this.mem = new Memory(slots, this);
   }
 
-  /** Default operand size of the code segment: 2 or 4. */
+  /** Default operand size of the code segment: 2 or 4, or 8 in 64-bit mode. */
   get codeSize(): number {
+    if (in64(this)) return 8;
     return this.cr0 & 1 && !(this.eflRest & VM) && this.segAr[1] & AR_DB ? 4 : 2;
   }
 
-  /** Stack address size: 2 or 4 (SS.B). */
+  /** Stack address size: 2 or 4 (SS.B), or 8 in 64-bit mode. */
   get stackSize(): number {
+    if (in64(this)) return 8;
     return this.cr0 & 1 && !(this.eflRest & VM) && this.segAr[SS] & AR_DB ? 4 : 2;
   }
 
@@ -75,6 +94,11 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** The linear address of seg:off for an access of `size` bytes, with the limit and type checks. */
   lin(seg: number, off: number, size: number, write: boolean): number {
+    if (this.efer & EFER_LMA && this.segAr[CS] & AR_L) {
+      const lin = linear64(this, seg, off, size);
+      if (this.watch & 1) checkWatch(this, lin, size, write);
+      return lin;
+    }
     const ar = this.segAr[seg];
     if (this.cr0 & 1 && !(this.eflRest & VM)) {
       if (ar & AR_UNUSABLE) fault(seg === SS ? SSF : GP, 0);
@@ -86,7 +110,9 @@ export class Cpu extends FlagState implements MemoryHost {
       const top = ar & AR_DB ? 0xffffffff : 0xffff;
       if (off <= limit || last > top) fault(seg === SS ? SSF : GP, 0);
     } else if (last > limit) fault(seg === SS ? SSF : GP, 0);
-    return (this.segBase[seg] + off) >>> 0;
+    const lin = (this.segBase[seg] + off) >>> 0;
+    if (this.watch & 1) checkWatch(this, lin, size, write);
+    return lin;
   }
 
   read(seg: number, off: number, size: number): number {
@@ -101,7 +127,9 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** Pushes `size` bytes (2 or 4). */
   push(v: number, size: number): void {
-    if (this.stackSize === 4) {
+    const ss = this.stackSize;
+    if (ss === 8) pushLong(this, v, size);
+    else if (ss === 4) {
       const sp = (this.r32[ESP << 1] - size) >>> 0;
       this.write(SS, sp, size, v);
       this.r32[ESP << 1] = sp;
@@ -114,7 +142,9 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** Pops `size` bytes (2 or 4). */
   pop(size: number): number {
-    if (this.stackSize === 4) {
+    const ss = this.stackSize;
+    if (ss === 8) return popLong(this, size);
+    if (ss === 4) {
       const sp = this.r32[ESP << 1];
       const v = this.read(SS, sp, size);
       this.r32[ESP << 1] = sp + size;
@@ -128,13 +158,16 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** Reads the stack `depth` bytes above SP without popping. */
   peek(depth: number, size: number): number {
+    if (this.stackSize === 8) return peekLong(this, depth, size);
     const sp = this.stackSize === 4 ? (this.r32[ESP << 1] + depth) >>> 0 : (this.r16[ESP << 2] + depth) & 0xffff;
     return this.read(SS, sp, size);
   }
 
   /** Adds `n` to the stack pointer with the stack's address size. */
   addSp(n: number): void {
-    if (this.stackSize === 4) this.r32[ESP << 1] += n;
+    const ss = this.stackSize;
+    if (ss === 8) addRsp(this, n);
+    else if (ss === 4) this.r32[ESP << 1] += n;
     else this.r16[ESP << 2] += n;
   }
 
@@ -142,6 +175,7 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** The effective address (offset) of a memory operand. */
   ea(d: Insn): number {
+    if (d.mode === 8) return ea64(this, d);
     let a = d.disp;
     if (d.base >= 0) a += this.r32[d.base << 1];
     if (d.index >= 0) a += this.r32[d.index << 1] << d.scale;
@@ -156,7 +190,15 @@ export class Cpu extends FlagState implements MemoryHost {
   /** Reads the r/m operand of size `d.size`. */
   readRm(d: Insn): number {
     if (d.mod === 3) return this.getReg(d.rm, d.size);
+    if (d.rmw) return this.readForWrite(this.seg(d), this.ea(d), d.size);
     return this.read(this.seg(d), this.ea(d), d.size);
+  }
+
+  /** The read of a read-modify-write: checked and translated as a write (a #PF says W/R = 1). */
+  readForWrite(seg: number, off: number, size: number): number {
+    const lin = this.lin(seg, off, size, true);
+    this.mem.probeWrite(lin, size);
+    return this.mem.read(lin, size);
   }
 
   /** Writes the r/m operand of size `d.size`. */

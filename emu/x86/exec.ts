@@ -24,11 +24,14 @@ import type { Cpu } from "./cpu.ts";
 import { decode } from "./decode.ts";
 import { CoreExit } from "./exit.ts";
 import { CpuFault, EXIT, fault, GP, Unimplemented } from "./fault.ts";
-import { IF, RF } from "./flags.ts";
+import { IF, RF, TF } from "./flags.ts";
+import { debugTraps, guestExecBreakpoint, WATCH_EXEC } from "./debug.ts";
 import type { Insn } from "./insn.ts";
 import { deliver, deliverFault } from "./interrupt.ts";
 import { HostFault } from "./memory.ts";
 import { OP_MAPS } from "./optable.ts";
+import { OP_MAPS64 } from "./long/optable64.ts";
+import { EFER_LMA, getRip, ripLinear, setRip } from "./long/access.ts";
 import { CS } from "./state.ts";
 
 /** How often (in instructions) the loop asks whether the run alarm fired. */
@@ -53,11 +56,16 @@ function pushExit(cpu: Cpu, reason: number): CoreExit {
 
 /** Finds or decodes the instruction at CS:EIP. */
 function fetch(cpu: Cpu, fc: FetchCache): Insn {
-  const eip = cpu.eip;
-  if (eip > cpu.segLimit[CS]) fault(GP, 0);
-  const lin = (cpu.segBase[CS] + eip) >>> 0;
   const mode = cpu.codeSize;
-  const linPage = lin >>> 12;
+  let lin: number;
+  if (mode === 8) lin = ripLinear(cpu);
+  else {
+    const eip = cpu.eip;
+    if (eip > cpu.segLimit[CS]) fault(GP, 0);
+    lin = (cpu.segBase[CS] + eip) >>> 0;
+  }
+  const maps = mode === 8 ? OP_MAPS64 : OP_MAPS;
+  const linPage = Math.floor(lin / 4096);
   if (fc.linPage !== linPage || fc.epoch !== cpu.mem.epoch || !fc.page || !cpu.code.has(fc.pfn)) {
     const phys = cpu.translate(lin, false, true);
     const pfn = Math.floor(phys / 4096);
@@ -79,19 +87,19 @@ function fetch(cpu: Cpu, fc: FetchCache): Insn {
   const cached = fc.page![off];
   if (cached && cached.mode === mode) return cached;
   const view = cpu.mem.physView(fc.pfn * 4096, 4096)!;
-  const d = decode(OP_MAPS, view, off, 4096, mode);
+  const d = decode(maps, view, off, 4096, mode);
   if (d) {
     fc.page![off] = d;
     return d;
   }
   // The instruction crosses into the next page: decode from a copy, uncached.
-  const next = cpu.translate((lin + (4096 - off)) >>> 0, false, true);
+  const next = cpu.translate(mode === 8 ? lin + 4096 - off : (lin + (4096 - off)) >>> 0, false, true);
   const nview = cpu.mem.physView(Math.floor(next / 4096) * 4096, 4096);
   if (!nview) throw new Unimplemented("instruction fetch outside RAM");
   const buf = new Uint8Array(32);
   buf.set(view.subarray(off));
   buf.set(nview.subarray(0, 32 - (4096 - off)), 4096 - off);
-  return decode(OP_MAPS, buf, 0, 32, mode)!;
+  return decode(maps, buf, 0, 32, mode)!;
 }
 
 /** The hardware breakpoint (0-3) set by KVM_SET_GUEST_DEBUG at linear `lin` for execution, or -1. */
@@ -105,6 +113,14 @@ function execBreakpoint(cpu: Cpu, lin: number): number {
   return -1;
 }
 
+/** Executes the one instruction at CS:EIP (KVM_RUN completing an IN or MMIO read under immediate_exit). */
+export function runOne(cpu: Cpu): void {
+  let fc = fetchCaches.get(cpu);
+  if (!fc) fetchCaches.set(cpu, fc = new FetchCache());
+  const f = fc;
+  guard(cpu, () => step(cpu, f, 0));
+}
+
 /** Runs until an exit is queued. `alarm` says whether the run's deadline passed. */
 export function run(cpu: Cpu, alarm: () => boolean): void {
   let fc = fetchCaches.get(cpu);
@@ -116,11 +132,17 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
       pushExit(cpu, KVM_EXIT_INTR);
       return;
     }
+    if (cpu.pendingException >= 0) {
+      const v = cpu.pendingException, code = cpu.pendingErrorCode;
+      cpu.pendingException = cpu.pendingErrorCode = -1;
+      cpu.pendingInjected = false;
+      if (!guard(cpu, () => fault(v, code))) return;
+    }
     if (cpu.shadow === 0 && cpu.eflRest & IF) {
       if (cpu.pendingIrq >= 0) {
         const v = cpu.pendingIrq;
         cpu.pendingIrq = -1;
-        if (!guard(cpu, () => deliver(cpu, v, -1, false, cpu.eip))) return;
+        if (!guard(cpu, () => deliver(cpu, v, -1, false, getRip(cpu)))) return;
       } else if (cpu.requestIrqWindow) {
         pushExit(cpu, KVM_EXIT_IRQ_WINDOW_OPEN);
         return;
@@ -153,13 +175,25 @@ function step(cpu: Cpu, fc: FetchCache, dbg: number): void {
     }
     cpu.skipBreakpointAt = -1;
   }
+  if (cpu.watch & WATCH_EXEC && !(cpu.eflRest & RF)) guestExecBreakpoint(cpu);
   if (cpu.eflRest & RF) cpu.eflRest &= ~RF;
-  cpu.nextEip = d.mode === 2 ? (cpu.eip + d.len) & 0xffff : (cpu.eip + d.len) >>> 0;
+  // In 64-bit mode nextEip holds the whole RIP as a signed number.
+  cpu.nextEip = d.mode === 2
+    ? (cpu.eip + d.len) & 0xffff
+    : d.mode === 8
+    ? getRip(cpu) + d.len
+    : (cpu.eip + d.len) >>> 0;
   cpu.replayPos = 0;
+  // The guest's single step: TF when the instruction begins, unless it delivers an interrupt itself.
+  const tf = (cpu.eflRest & TF) !== 0 && !(dbg & KVM_GUESTDBG_SINGLESTEP), delivered = cpu.deliveries;
+  cpu.watchHits = 0;
   d.exec(cpu, d);
-  cpu.eip = cpu.nextEip;
+  if (cpu.efer & EFER_LMA) setRip(cpu, cpu.nextEip);
+  else cpu.eip = cpu.nextEip;
   cpu.replay.length = 0;
   if (cpu.shadow) cpu.shadow--;
+  const stepTrap = tf && cpu.deliveries === delivered;
+  if (cpu.watchHits || stepTrap) debugTraps(cpu, stepTrap);
   if (dbg & KVM_GUESTDBG_SINGLESTEP) {
     debugExit(cpu, 1, (cpu.segBase[CS] + cpu.eip) >>> 0, DR6_SINGLESTEP);
   }

@@ -50,5 +50,6 @@ export const execUd: Exec = () => {
 
 /** The semantics of an opcode the core lacks: KVM_EXIT_INTERNAL_ERROR. */
 export const execUnimplemented: Exec = (_cpu, d) => {
-  throw new Unimplemented(`opcode ${d.op > 0xff ? "0f " : ""}${(d.op & 0xff).toString(16)} /${d.reg}`);
+  const map = d.op > 0x2ff ? "0f 3a " : d.op > 0x1ff ? "0f 38 " : d.op > 0xff ? "0f " : "";
+  throw new Unimplemented(`opcode ${d.vex ? "vex " : ""}${map}${(d.op & 0xff).toString(16)} /${d.reg}`);
 };

@@ -47,9 +47,10 @@ export class FlagState extends State {
   /** Records an ALU result for lazy evaluation. Values are already masked to `size`. */
   lazy(op: number, a: number, b: number, res: number, size: number): void {
     this.fop = op;
-    this.fa = a;
-    this.fb = b;
-    this.fres = res;
+    // Unsigned, whatever the caller computed them with: CF compares them as such.
+    this.fa = a >>> 0;
+    this.fb = b >>> 0;
+    this.fres = res >>> 0;
     this.fsize = size;
   }
 

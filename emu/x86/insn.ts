@@ -14,6 +14,10 @@ export type Exec = (cpu: Cpu, d: Insn) => void;
 export const M = 1, B = 2, I8 = 4, I8S = 8, IV = 16, IW = 32, IA = 64, IP = 128, IE = 256, MEMONLY = 1024;
 /** Register-only ModRM (mod must be 3; MOV to/from CR/DR ignore mod). */
 export const REGONLY = 2048;
+/** In 64-bit mode with a 64-bit operand size, the IV immediate is 8 bytes (MOV r64, imm64). */
+export const I64 = 4096;
+/** In 64-bit mode the operand size defaults to 64 bits (near branches, PUSH, POP...); 66 makes it 16. */
+export const D64 = 8192;
 
 /** One opcode-table entry: semantics, decoder flags, or a ModRM.reg group. */
 export interface OpSpec {
@@ -23,12 +27,18 @@ export interface OpSpec {
   readonly group?: readonly (OpSpec | undefined)[];
   /** The instruction's mnemonic, for diagnostics. */
   readonly name?: string;
+  /** The semantics with a 64-bit operand size (64-bit mode); without it such an encoding is an internal error. */
+  readonly exec64?: Exec;
+  /** Entries selected by the mandatory prefix: [none, 66, F3, F2] (VEX: by VEX.pp, same order). */
+  readonly pfx?: readonly (OpSpec | undefined)[];
+  /** With mod = 3, the entry selected by ModRM bits 0-5 (reg and rm) instead of `group`: the x87 escapes D8-DF. */
+  readonly regForm?: readonly (OpSpec | undefined)[];
 }
 
 /** A decoded instruction. Fields are numbers so that the record stays monomorphic. */
 export class Insn {
   exec: Exec;
-  /** Opcode: 0x00-0xff one-byte map, 0x100-0x1ff the 0F map. */
+  /** Opcode: 0x00-0xff one-byte map, 0x100-0x1ff the 0F map, 0x200-0x2ff 0F38, 0x300-0x3ff 0F3A. */
   op = 0;
   len = 0;
   /** Operand size in bytes (1, 2 or 4). */
@@ -53,8 +63,18 @@ export class Insn {
   disp = 0;
   imm = 0;
   imm2 = 0;
-  /** The code-segment default size it was decoded for (2 or 4). */
+  /** The code-segment default size it was decoded for (2 or 4; 8 in 64-bit mode). */
   mode = 0;
+  /** The REX prefix (0x40-0x4f) in 64-bit mode, or 0. */
+  rex = 0;
+  /** The memory operand is read, then written (rmw.ts): its read is done with write intent. */
+  rmw = false;
+  /** 1 for a VEX-encoded instruction (then vvvv, vexL and vexW hold its fields). */
+  vex = 0;
+  /** VEX.vvvv, un-inverted: the extra register operand. */
+  vvvv = 0;
+  vexL = 0;
+  vexW = 0;
 
   constructor(exec: Exec) {
     this.exec = exec;

@@ -11,6 +11,9 @@ import { CpuFault, DF, fault, GP, NP, PF, TS, Unimplemented } from "./fault.ts";
 import { AC, IF, NT, RF, TF, VM } from "./flags.ts";
 import { descAr, descBase, descLimit, markAccessed, readDescriptor, setCache } from "./segment.ts";
 import { AR_P, CS, ESP, SS, TR } from "./state.ts";
+import { TASK_INT, throughTaskGate } from "./task.ts";
+import { EFER_LMA } from "./long/access.ts";
+import { deliverLong, faultRip } from "./long/interrupt64.ts";
 
 /** Vectors whose error code is pushed. */
 const HAS_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
@@ -27,7 +30,9 @@ export function deliverFault(cpu: Cpu, vector: number, code: number): boolean {
   let vec = vector, err = code;
   for (;;) {
     try {
-      deliver(cpu, vec, HAS_CODE.has(vec) ? err : -1, false, cpu.eip);
+      // A fault pushes EFLAGS with RF set, so that IRET does not break on the instruction again.
+      if (vec !== 1 && vec !== 3 && vec !== 4) cpu.eflRest |= RF;
+      deliver(cpu, vec, HAS_CODE.has(vec) ? err : -1, false, faultRip(cpu));
       return true;
     } catch (e) {
       if (!(e instanceof CpuFault)) throw e;
@@ -51,6 +56,11 @@ export function deliverFault(cpu: Cpu, vector: number, code: number): boolean {
  */
 export function deliver(cpu: Cpu, vec: number, code: number, soft: boolean, retEip: number): void {
   cpu.halted = false;
+  cpu.deliveries++;
+  if (cpu.efer & EFER_LMA) {
+    deliverLong(cpu, vec, code, soft, retEip);
+    return;
+  }
   if (!(cpu.cr0 & 1)) {
     deliverReal(cpu, vec, retEip);
     return;
@@ -62,7 +72,12 @@ export function deliver(cpu: Cpu, vec: number, code: number, soft: boolean, retE
   const at = (cpu.idtBase + vec * 8) >>> 0;
   const lo = cpu.mem.sysRead(at, 4), hi = cpu.mem.sysRead((at + 4) >>> 0, 4);
   const type = (hi >>> 8) & 0x1f, gdpl = (hi >>> 13) & 3;
-  if (type === 5) throw new Unimplemented("task gate in the IDT");
+  if (type === 5) {
+    if (soft && gdpl < cpu.cpl) fault(GP, idtErr);
+    if (!(hi & 0x8000)) fault(NP, idtErr);
+    throughTaskGate(cpu, lo, TASK_INT, retEip, code);
+    return;
+  }
   if (type !== 6 && type !== 7 && type !== 0xe && type !== 0xf) fault(GP, idtErr);
   if (soft && gdpl < cpu.cpl) fault(GP, idtErr);
   if (!(hi & 0x8000)) fault(NP, idtErr);

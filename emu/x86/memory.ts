@@ -39,10 +39,10 @@ export class HostFault {
 export class Memory {
   readonly slots: MemSlots;
   readonly host: MemoryHost;
-  readonly rTag = new Int32Array(TLB_SIZE).fill(-1);
+  readonly rTag = new Float64Array(TLB_SIZE).fill(-1);
   readonly rOff = new Int32Array(TLB_SIZE);
   readonly rBuf: Uint8Array[] = new Array(TLB_SIZE).fill(new Uint8Array(0));
-  readonly wTag = new Int32Array(TLB_SIZE).fill(-1);
+  readonly wTag = new Float64Array(TLB_SIZE).fill(-1);
   readonly wOff = new Int32Array(TLB_SIZE);
   readonly wBuf: Uint8Array[] = new Array(TLB_SIZE).fill(new Uint8Array(0));
   /** Physical page of each write entry, to drop it when the page gets code. */
@@ -72,7 +72,7 @@ export class Memory {
   /** INVLPG: drops one linear page. */
   flushPage(lin: number): void {
     this.epoch++;
-    const p = lin >>> 12, i = p & TLB_MASK;
+    const p = pageOf(lin), i = p & TLB_MASK;
     if (this.rTag[i] === p) this.rTag[i] = -1;
     if (this.wTag[i] === p) this.wTag[i] = -1;
   }
@@ -84,13 +84,13 @@ export class Memory {
   }
 
   read8(lin: number): number {
-    const p = lin >>> 12, i = p & TLB_MASK;
+    const p = pageOf(lin), i = p & TLB_MASK;
     if (this.rTag[i] === p) return this.rBuf[i][this.rOff[i] + (lin & 0xfff)];
     return this.slowRead(lin, 1);
   }
 
   read16(lin: number): number {
-    const p = lin >>> 12, i = p & TLB_MASK, o = lin & 0xfff;
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
     if (this.rTag[i] === p && o < 0xfff) {
       const b = this.rBuf[i], k = this.rOff[i] + o;
       return b[k] | (b[k + 1] << 8);
@@ -99,7 +99,7 @@ export class Memory {
   }
 
   read32(lin: number): number {
-    const p = lin >>> 12, i = p & TLB_MASK, o = lin & 0xfff;
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
     if (this.rTag[i] === p && o < 0xffd) {
       const b = this.rBuf[i], k = this.rOff[i] + o;
       return (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
@@ -112,13 +112,13 @@ export class Memory {
   }
 
   write8(lin: number, v: number): void {
-    const p = lin >>> 12, i = p & TLB_MASK;
+    const p = pageOf(lin), i = p & TLB_MASK;
     if (this.wTag[i] === p) this.wBuf[i][this.wOff[i] + (lin & 0xfff)] = v;
     else this.slowWrite(lin, 1, v & 0xff);
   }
 
   write16(lin: number, v: number): void {
-    const p = lin >>> 12, i = p & TLB_MASK, o = lin & 0xfff;
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
     if (this.wTag[i] === p && o < 0xfff) {
       const b = this.wBuf[i], k = this.wOff[i] + o;
       b[k] = v;
@@ -127,7 +127,7 @@ export class Memory {
   }
 
   write32(lin: number, v: number): void {
-    const p = lin >>> 12, i = p & TLB_MASK, o = lin & 0xfff;
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
     if (this.wTag[i] === p && o < 0xffd) {
       const b = this.wBuf[i], k = this.wOff[i] + o;
       b[k] = v;
@@ -143,14 +143,22 @@ export class Memory {
     else this.write32(lin, v);
   }
 
+  /** Translates the `size` bytes at `lin` for writing unless the write TLB has the page (#PF with W/R = 1). */
+  probeWrite(lin: number, size: number): void {
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.wTag[i] === p && o + size <= 0x1000) return;
+    this.host.translate(lin, true, false);
+    if (o + size > 0x1000) this.host.translate(nextLin(lin, 0x1000 - o), true, false);
+  }
+
   /** A read that misses the TLB: split at page boundaries, translate, fill. */
   slowRead(lin: number, size: number): number {
     const first = Math.min(size, 0x1000 - (lin & 0xfff));
     // Both pages are translated before any access, so a #PF on the second leaves nothing half done.
     const ph0 = this.host.translate(lin, false, false);
-    const ph1 = first < size ? this.host.translate((lin + first) >>> 0, false, false) : 0;
+    const ph1 = first < size ? this.host.translate(nextLin(lin, first), false, false) : 0;
     let v = this.#readPhysPage(lin, ph0, first);
-    if (first < size) v += this.#readPhysPage((lin + first) >>> 0, ph1, size - first) * 2 ** (8 * first);
+    if (first < size) v += this.#readPhysPage(nextLin(lin, first), ph1, size - first) * 2 ** (8 * first);
     return v;
   }
 
@@ -158,9 +166,9 @@ export class Memory {
   slowWrite(lin: number, size: number, v: number): void {
     const first = Math.min(size, 0x1000 - (lin & 0xfff));
     const ph0 = this.host.translate(lin, true, false);
-    const ph1 = first < size ? this.host.translate((lin + first) >>> 0, true, false) : 0;
+    const ph1 = first < size ? this.host.translate(nextLin(lin, first), true, false) : 0;
     this.#writePhysPage(lin, ph0, first, v % 2 ** (8 * first));
-    if (first < size) this.#writePhysPage((lin + first) >>> 0, ph1, size - first, Math.floor(v / 2 ** (8 * first)));
+    if (first < size) this.#writePhysPage(nextLin(lin, first), ph1, size - first, Math.floor(v / 2 ** (8 * first)));
   }
 
   #readPhysPage(lin: number, phys: number, len: number): number {
@@ -168,7 +176,7 @@ export class Memory {
     if (!slot) return this.host.mmioRead(phys, len);
     const bytes = slotBytes(slot, phys);
     const base = phys - slot.gpa;
-    const p = lin >>> 12, i = p & TLB_MASK;
+    const p = pageOf(lin), i = p & TLB_MASK;
     if (!this.sys) this.rTag[i] = p;
     this.rBuf[i] = bytes;
     this.rOff[i] = base - (lin & 0xfff);
@@ -191,7 +199,7 @@ export class Memory {
       this.codePfns.delete(pfn);
       this.host.codeWritten(pfn);
     }
-    const p = lin >>> 12, i = p & TLB_MASK;
+    const p = pageOf(lin), i = p & TLB_MASK;
     if (!this.sys) this.wTag[i] = p;
     this.wBuf[i] = bytes;
     this.wOff[i] = base - (lin & 0xfff);
@@ -245,7 +253,27 @@ export class Memory {
     v[1] = value >> 8;
     v[2] = value >> 16;
     v[3] = value >> 24;
+    this.markDirty(phys);
   }
+
+  /** Marks the page of `phys` in its slot's dirty log (writes that bypass the TLB: accessed/dirty bits). */
+  markDirty(phys: number): void {
+    const slot = this.slots.find(phys);
+    if (slot && slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
+      const page = ((phys - slot.gpa) / 4096) | 0;
+      slot.dirty[page >> 3] |= 1 << (page & 7);
+    }
+  }
+}
+
+/** The page number of a linear address (48-bit in long mode; tags are doubles so that they never alias). */
+function pageOf(lin: number): number {
+  return lin > 0xffffffff ? Math.floor(lin / 4096) : lin >>> 12;
+}
+
+/** The linear address `n` bytes on: wraps at 4 GiB below it, goes on above it (long mode). */
+function nextLin(lin: number, n: number): number {
+  return lin > 0xffffffff ? lin + n : (lin + n) >>> 0;
 }
 
 function slotBytes(slot: MemSlot, gpa: number): Uint8Array {

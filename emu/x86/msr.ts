@@ -5,11 +5,11 @@
  *
  * @module
  */
-import type { State } from "./state.ts";
+import { FS, GS, type State } from "./state.ts";
 import type { Vendor } from "../vendor.ts";
 
-/** EFER bits the core accepts: NXE only (no SYSCALL, no long mode yet). */
-const EFER_WRITABLE = 1n << 11n;
+/** EFER bits the core accepts: SCE, LME and NXE (LMA follows CR0.PG and LME). */
+const EFER_WRITABLE = 1n | (1n << 8n) | (1n << 11n);
 /** Reset values of MSRs kept in the map. */
 const RESET = new Map<number, bigint>([
   [0x174, 0n],
@@ -24,6 +24,7 @@ const RESET = new Map<number, bigint>([
   [0xc0000100, 0n],
   [0xc0000101, 0n],
   [0xc0000102, 0n],
+  [0xc0000103, 0n], // TSC_AUX
 ]);
 
 /** Fills the MSR map of a new vCPU. */
@@ -46,6 +47,9 @@ export function getMsr(state: State, index: number): bigint | undefined {
       return BigInt(state.apicBase);
     case 0xc0000080:
       return BigInt(state.efer);
+    case 0xc0000100:
+    case 0xc0000101:
+      return BigInt.asUintN(64, BigInt(state.segBase[index === 0xc0000100 ? FS : GS]));
     default:
       return state.msrs.get(index);
   }
@@ -66,6 +70,23 @@ export function setMsr(state: State, index: number, value: bigint): boolean {
       if (value & ~(EFER_WRITABLE | (1n << 10n))) return false;
       state.efer = Number(value & EFER_WRITABLE) | (state.efer & 0x400);
       return true;
+    case 0xc0000100:
+    case 0xc0000101:
+    case 0xc0000102: {
+      // The segment-base MSRs hold canonical addresses, kept as signed numbers.
+      const v = BigInt.asIntN(64, value);
+      if (v < -(1n << 47n) || v >= 1n << 47n) return false;
+      if (index === 0xc0000102) state.msrs.set(index, value);
+      else state.segBase[index === 0xc0000100 ? FS : GS] = Number(v);
+      return true;
+    }
+    case 0xc0000082:
+    case 0xc0000083: {
+      const v = BigInt.asIntN(64, value);
+      if (v < -(1n << 47n) || v >= 1n << 47n) return false;
+      state.msrs.set(index, value);
+      return true;
+    }
     case 0x277:
       for (let i = 0n; i < 64n; i += 8n) {
         const t = (value >> i) & 0xffn;

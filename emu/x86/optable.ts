@@ -21,6 +21,13 @@ import * as sh from "./ops/shift.ts";
 import * as stk from "./ops/stack.ts";
 import * as str from "./ops/string.ts";
 import * as sys from "./ops/system.ts";
+import { installSse, SSE_MAPS } from "./sse/optable.ts";
+import * as seginfo from "./ops/seginfo.ts";
+import * as fast from "./ops/fastcall.ts";
+import { bound } from "./ops/bound.ts";
+import { fwait } from "./ops/x87_core.ts";
+import { X87_ESCAPES } from "./ops/x87_table.ts";
+import { fxrstor, fxsave } from "./ops/fxsave.ts";
 
 const one: (OpSpec | undefined)[] = new Array(256).fill(undefined);
 const two: (OpSpec | undefined)[] = new Array(256).fill(undefined);
@@ -28,6 +35,8 @@ const two: (OpSpec | undefined)[] = new Array(256).fill(undefined);
 function op(exec: Exec, f = 0): OpSpec {
   return { exec, f };
 }
+/** Seven #UD group members: the undefined ModRM.reg values of a group (/1-/7). */
+const UD7: OpSpec[] = new Array(7).fill({ exec: execUd, f: 0 });
 function set(map: (OpSpec | undefined)[], from: number, to: number, spec: OpSpec): void {
   for (let i = from; i <= to; i++) map[i] = spec;
 }
@@ -53,6 +62,8 @@ set(one, 0x50, 0x57, op(stk.pushReg));
 set(one, 0x58, 0x5f, op(stk.popReg));
 one[0x60] = op(stk.pusha);
 one[0x61] = op(stk.popa);
+one[0x62] = op(bound, M | MEMONLY);
+one[0x63] = op(seginfo.arpl, M);
 one[0x68] = op(stk.pushImm, IV);
 one[0x69] = op(md.imul2, M | IV);
 one[0x6a] = op(stk.pushImm, I8S);
@@ -78,12 +89,12 @@ one[0x8b] = op(mov.movRegRm, M);
 one[0x8c] = op(mov.movRmSreg, M);
 one[0x8d] = op(mov.lea, M | MEMONLY);
 one[0x8e] = op(mov.movSregRm, M);
-one[0x8f] = { f: M, group: [op(stk.popRm)] };
+one[0x8f] = { f: M, group: [op(stk.popRm), ...UD7] };
 set(one, 0x90, 0x97, op(mov.xchgAcc));
 one[0x98] = op(mov.cbw);
 one[0x99] = op(mov.cwd);
 one[0x9a] = op(ctl.callFar, IP);
-one[0x9b] = op(sys.wait);
+one[0x9b] = op(fwait);
 one[0x9c] = op(stk.pushf);
 one[0x9d] = op(stk.popf);
 one[0x9e] = op(mov.sahf);
@@ -113,8 +124,8 @@ one[0xc2] = op(ctl.ret, IW);
 one[0xc3] = op(ctl.ret);
 one[0xc4] = op(mov.loadFarPointer, M | MEMONLY);
 one[0xc5] = op(mov.loadFarPointer, M | MEMONLY);
-one[0xc6] = { f: M | B | I8, group: [op(mov.movRmImm)] };
-one[0xc7] = { f: M | IV, group: [op(mov.movRmImm)] };
+one[0xc6] = { f: M | B | I8, group: [op(mov.movRmImm), ...UD7] };
+one[0xc7] = { f: M | IV, group: [op(mov.movRmImm), ...UD7] };
 one[0xc8] = op(stk.enter, IE);
 one[0xc9] = op(stk.leave);
 one[0xca] = op(ctl.retf, IW);
@@ -131,6 +142,7 @@ one[0xd4] = op(bcd.aam, I8);
 one[0xd5] = op(bcd.aad, I8);
 one[0xd6] = op(bcd.salc);
 one[0xd7] = op(mov.xlat);
+for (let i = 0; i < 8; i++) one[0xd8 + i] = X87_ESCAPES[i]; // x87 escapes (ops/x87_table.ts)
 set(one, 0xe0, 0xe3, op(ctl.loop, I8));
 one[0xe4] = op(io.inPort, B | I8);
 one[0xe5] = op(io.inPort, I8);
@@ -177,7 +189,7 @@ set(one, 0xf8, 0xf9, op(sys.flagOp));
 one[0xfa] = op(sys.cli);
 one[0xfb] = op(sys.sti);
 set(one, 0xfc, 0xfd, op(sys.flagOp));
-one[0xfe] = { f: M | B, group: [op(alu.incDecRm), op(alu.incDecRm)] };
+one[0xfe] = { f: M | B, group: [op(alu.incDecRm), op(alu.incDecRm), ...UD7.slice(1)] };
 one[0xff] = {
   f: M,
   group: [
@@ -195,8 +207,17 @@ one[0xff] = {
 // The 0F map.
 two[0x00] = {
   f: M,
-  group: [op(sys.storeSel), op(sys.storeSel), op(sys.loadSystemSeg), op(sys.loadSystemSeg)],
+  group: [
+    op(sys.storeSel),
+    op(sys.storeSel),
+    op(sys.loadSystemSeg),
+    op(sys.loadSystemSeg),
+    op(seginfo.verify),
+    op(seginfo.verify),
+  ],
 };
+two[0x02] = op(seginfo.lar, M);
+two[0x03] = op(seginfo.lsl, M);
 two[0x01] = {
   f: M,
   group: [
@@ -223,6 +244,9 @@ two[0x23] = op(cr.movDr, M | REGONLY);
 two[0x30] = op(sys.wrmsr);
 two[0x31] = op(sys.rdtsc);
 two[0x32] = op(sys.rdmsr);
+two[0x33] = op(fast.rdpmc);
+two[0x34] = op(fast.sysenter);
+two[0x35] = op(fast.sysexit);
 set(two, 0x40, 0x4f, op(mov.cmov, M));
 set(two, 0x80, 0x8f, op(ctl.jcc, IV));
 set(two, 0x90, 0x9f, op(mov.setcc, M | B));
@@ -257,5 +281,29 @@ two[0xc1] = op(alu.xadd, M);
 two[0xc7] = { f: M, group: [undefined, op(alu.cmpxchg8b, MEMONLY)] };
 set(two, 0xc8, 0xcf, op(mov.bswap));
 
-/** The one-byte and 0F opcode maps. */
-export const OP_MAPS: OpMaps = { one, two };
+// 0F AE /0 /1: FXSAVE, FXRSTOR (ops/fxsave.ts); installSse keeps them and adds its members.
+two[0xae] = {
+  f: M,
+  group: [
+    { exec: fxsave, exec64: fxsave, f: MEMONLY },
+    { exec: fxrstor, exec64: fxrstor, f: MEMONLY },
+    ...(two[0xae]?.group?.slice(2) ?? []),
+  ],
+};
+// SSE through SSE4.2 and the other extensions (sse/optable.ts).
+installSse(two);
+
+// Encodings that are invalid on the processors the emulator presents: #UD, not an internal error.
+// (Only slots nothing else has claimed are filled.)
+for (const o of [0x04, 0x0a, 0x0c, 0x24, 0x25, 0x26, 0x27, 0x36, 0x37, 0x39, 0xa6, 0xa7, 0xb9, 0xff]) {
+  two[o] ??= op(execUd, o === 0xb9 || o === 0xff ? M : 0);
+}
+for (const g of [two[0x00], two[0x01], two[0xba], two[0xc7]]) {
+  const members = g?.group as (OpSpec | undefined)[] | undefined;
+  if (members) {
+    for (let r = 0; r < 8; r++) members[r] ??= op(execUd);
+  }
+}
+
+/** The one-byte, 0F, 0F38, 0F3A and VEX opcode maps. */
+export const OP_MAPS: OpMaps = { one, two, ...SSE_MAPS };

@@ -9,6 +9,9 @@
 import { CpuFault, PF } from "./fault.ts";
 import type { State } from "./state.ts";
 import type { Memory } from "./memory.ts";
+import type { CpuidEntry } from "../../abi/structs.ts";
+import { EFER_LMA, fromLin48 } from "./long/access.ts";
+import { walkLong } from "./long/paging64.ts";
 
 const CR0_WP = 1 << 16, CR4_PSE = 1 << 4, CR4_PAE = 1 << 5, EFER_NXE = 1 << 11;
 const P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, PS = 0x80;
@@ -16,6 +19,10 @@ const P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, PS = 0x80;
 /** What a walk needs: the state and the memory. */
 export interface Walker extends State {
   readonly mem: Memory;
+  /** EFLAGS without the arithmetic flags (AC, for SMAP in long mode). */
+  readonly eflRest: number;
+  /** The guest's CPUID (1 GiB pages in long mode). */
+  readonly cpuidTable: readonly CpuidEntry[];
 }
 
 /** The result of a walk without side effects (KVM_TRANSLATE). */
@@ -29,7 +36,7 @@ export interface WalkInfo {
 export function walk(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean): number {
   const r = walkInfo(cpu, lin, write, user, fetch, true);
   if (typeof r === "number") {
-    cpu.cr2 = lin;
+    cpu.cr2 = cpu.efer & EFER_LMA ? fromLin48(lin) : lin;
     throw new CpuFault(PF, r);
   }
   return r.phys;
@@ -47,6 +54,7 @@ export function walkInfo(
   fetch: boolean,
   update: boolean,
 ): WalkInfo | number {
+  if (cpu.efer & EFER_LMA) return walkLong(cpu, lin, write, user, fetch, update);
   const mem = cpu.mem;
   const wp = (cpu.cr0 & CR0_WP) !== 0;
   const err = (present: number) => present | (write ? 2 : 0) | (user ? 4 : 0);

@@ -7,6 +7,9 @@
  * @module
  */
 
+import { MXCSR_RESET, XmmFile } from "./sse/xmm.ts";
+import { FpuState } from "./fpu/state.ts";
+
 /** Segment register numbers, in the order of the ModRM `sreg` field. */
 export const ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5, TR = 6, LDTR = 7;
 /** General register numbers. */
@@ -18,8 +21,15 @@ export const AR_G = 1 << 15, AR_UNUSABLE = 1 << 16;
 /** AR_DPL is two bits at 5-6. */
 export const AR_DPL_SHIFT = 5;
 
-/** Byte index into `r8` of 8-bit register n (AL, CL, DL, BL, AH, CH, DH, BH). */
-export const R8_INDEX = new Uint8Array([0, 8, 16, 24, 1, 9, 17, 25]);
+/**
+ * Byte index into `r8` of 8-bit register n: 0-7 AL, CL, DL, BL, AH, CH, DH, BH; 8-15 R8B-R15B; 16-23 the
+ * registers a REX prefix selects with 0-7 (AL, CL, DL, BL, SPL, BPL, SIL, DIL).
+ */
+export const R8_INDEX = new Uint8Array([
+  ...[0, 8, 16, 24, 1, 9, 17, 25],
+  ...[64, 72, 80, 88, 96, 104, 112, 120],
+  ...[0, 8, 16, 24, 32, 40, 48, 56],
+]);
 
 /** The register file and system state. */
 export class State {
@@ -59,6 +69,12 @@ export class State {
   readonly msrs = new Map<number, bigint>();
   /** TSC = host clock ticks + tscOffset. */
   tscOffset = 0n;
+  /** XMM0-XMM15 (sse/xmm.ts). */
+  readonly xmm = new XmmFile();
+  /** The SSE control and status register. */
+  mxcsr = MXCSR_RESET;
+  /** The x87 unit: registers, control/status/tag words, last pointers (fpu/state.ts). */
+  readonly fpu = new FpuState();
 
   /** Reads register n with `size` bytes (1, 2 or 4). */
   getReg(n: number, size: number): number {
@@ -67,10 +83,12 @@ export class State {
     return this.r8[R8_INDEX[n]];
   }
 
-  /** Writes register n with `size` bytes; the other bytes are preserved. */
+  /** Writes register n with `size` bytes: a 32-bit write zeroes the upper half, narrower ones preserve the rest. */
   setReg(n: number, size: number, v: number): void {
-    if (size === 4) this.r32[n << 1] = v;
-    else if (size === 2) this.r16[n << 2] = v;
+    if (size === 4) {
+      this.r32[n << 1] = v;
+      this.r32[(n << 1) + 1] = 0;
+    } else if (size === 2) this.r16[n << 2] = v;
     else this.r8[R8_INDEX[n]] = v;
   }
 

@@ -29,6 +29,8 @@ export function das(cpu: Cpu): void {
   const old = cpu.r8[0], oldCf = cpu.cf();
   let al = old, cf = 0, af = 0;
   if ((al & 0xf) > 9 || cpu.af()) {
+    // The borrow out of AL - 6 sets CF (the SDM's "old_CF or borrow"); the next step may set it too.
+    if (al < 6) cf = CF;
     al = (al - 6) & 0xff;
     af = AF;
   }

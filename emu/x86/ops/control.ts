@@ -9,6 +9,8 @@ import { IF, IOPL, MASK, NT, TF, VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { BP, fault, GP, OFV, SSF, Unimplemented } from "../fault.ts";
 import { deliver } from "../interrupt.ts";
+import { farSystem } from "../gate.ts";
+import { taskReturn } from "../task.ts";
 import { descAr, descLimit, loadCsDirect, loadSeg, readDescriptor, setCache } from "../segment.ts";
 import { CS, DS, ECX, ES, ESP, FS, GS, SS } from "../state.ts";
 
@@ -91,7 +93,7 @@ function farTransfer(cpu: Cpu, sel: number, off: number, d: Insn, call: boolean)
   if ((sel & 0xfffc) === 0) fault(GP, 0);
   const desc = readDescriptor(cpu, sel);
   const ar = descAr(desc);
-  if (!(ar & 0x10)) throw new Unimplemented("far transfer through a gate or to a TSS");
+  if (!(ar & 0x10)) return farSystem(cpu, sel, desc, call);
   if (off > descLimit(desc)) fault(GP, 0);
   const oldCs = cpu.segSel[CS], ret = cpu.nextEip;
   if (call) {
@@ -199,7 +201,7 @@ export function iret(cpu: Cpu, d: Insn): void {
     return;
   }
   if (cpu.eflRest & VM) throw new Unimplemented("IRET in virtual-8086 mode");
-  if (cpu.eflRest & NT) throw new Unimplemented("IRET with NT (task return)");
+  if (cpu.eflRest & NT) return taskReturn(cpu);
   const off = cpu.peek(0, size), sel = cpu.peek(size, size) & 0xffff, fl = cpu.peek(2 * size, size);
   if (size === 4 && fl & VM && cpu.cpl === 0) throw new Unimplemented("IRET to virtual-8086 mode");
   const oldCpl = cpu.cpl, iopl = (cpu.eflRest & IOPL) >> 12;

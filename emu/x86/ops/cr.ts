@@ -9,9 +9,11 @@ import type { Cpu } from "../cpu.ts";
 import { VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { fault, GP, UD } from "../fault.ts";
+import { armWatch } from "../debug.ts";
+import { EFER_LMA, EFER_LME, in64 } from "../long/access.ts";
 
-/** CR4 bits the core accepts: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT. */
-const CR4_OK = 0x7fc;
+/** CR4 bits the core accepts: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT, SMEP SMAP. */
+const CR4_OK = 0x7fc | (1 << 20) | (1 << 21);
 const CR0_PE = 1, CR0_ET = 0x10, CR0_NW = 1 << 29, CR0_CD = 1 << 30, CR0_PG = 0x80000000;
 
 /** Writes CR0 with the architectural checks; raises #GP on an invalid value. */
@@ -21,6 +23,16 @@ export function writeCr0(cpu: Cpu, v: number): void {
   if (v & CR0_NW && !(v & CR0_CD)) fault(GP, 0);
   if (v & 0x1ffaffc0) fault(GP, 0);
   const changed = (cpu.cr0 ^ v) >>> 0;
+  if (changed & CR0_PG) {
+    // Long mode becomes active when paging is turned on with EFER.LME (and leaves with paging).
+    if (v & CR0_PG && cpu.efer & EFER_LME) {
+      if (!(cpu.cr4 & 0x20)) fault(GP, 0);
+      cpu.efer |= EFER_LMA;
+    } else if (!(v & CR0_PG)) {
+      if (in64(cpu)) fault(GP, 0);
+      cpu.efer &= ~EFER_LMA;
+    }
+  }
   cpu.cr0 = v;
   if (changed & (CR0_PG | CR0_PE | 0x10000)) cpu.mem.flush();
 }
@@ -28,6 +40,7 @@ export function writeCr0(cpu: Cpu, v: number): void {
 /** Writes CR4; raises #GP for bits the CPU does not have. */
 export function writeCr4(cpu: Cpu, v: number): void {
   if (v & ~CR4_OK) fault(GP, 0);
+  if (cpu.efer & EFER_LMA && !(v & 0x20)) fault(GP, 0);
   cpu.cr4 = v >>> 0;
   cpu.mem.flush();
 }
@@ -79,6 +92,7 @@ export function movDr(cpu: Cpu, d: Insn): void {
   if (n < 4) cpu.dr[n] = v;
   else if (n === 6) cpu.dr6 = ((v & 0x0000e00f) | 0xffff0ff0) >>> 0;
   else cpu.dr7 = ((v & 0xffff2bff) | 0x400) >>> 0;
+  if (n !== 6) armWatch(cpu);
 }
 
 /** 0F 06: CLTS. */

@@ -153,6 +153,10 @@ export function rdmsr(cpu: Cpu): void {
 export function wrmsr(cpu: Cpu): void {
   cpu.requireCpl0();
   const v = (BigInt(cpu.getReg(EDX, 4)) << 32n) | BigInt(cpu.getReg(EAX, 4));
+  // The guest may not toggle EFER.LME while paging is on (the host may, through KVM_SET_MSRS).
+  if (cpu.getReg(ECX, 4) === 0xc0000080 && cpu.cr0 & 0x80000000 && ((cpu.efer >> 8) & 1) !== Number((v >> 8n) & 1n)) {
+    fault(GP, 0);
+  }
   if (!setMsr(cpu, cpu.getReg(ECX, 4), v)) fault(GP, 0);
   cpu.mem.flush();
 }

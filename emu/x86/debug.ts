@@ -1,0 +1,110 @@
+/**
+ * Debug traps: the guest's own single step (EFLAGS.TF: a #DB trap after
+ * the instruction, DR6.BS set), data breakpoints (write and read/write
+ * watchpoints, from KVM_SET_GUEST_DEBUG as a debug exit after the access,
+ * or from the guest's own DR7 as a #DB trap through its IDT), and the
+ * guest's own execution breakpoints (a #DB fault before the instruction,
+ * unless EFLAGS.RF). Exceptions queued by KVM_GUESTDBG_INJECT_DB/INJECT_BP
+ * wait in `cpu.pendingException` for the interpreter loop.
+ *
+ * The memory path pays for watchpoints only when one is armed: `Cpu.lin`
+ * tests a bit of `cpu.watch` before calling {@linkcode checkWatch}.
+ *
+ * @module
+ */
+import { KVM_EXIT_DEBUG, KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_USE_HW_BP } from "../../abi/constants.ts";
+import type { Cpu } from "./cpu.ts";
+import { CoreExit } from "./exit.ts";
+import { DB, fault } from "./fault.ts";
+import { deliver } from "./interrupt.ts";
+import { CS } from "./state.ts";
+
+/** DR6 bits that read as 1, and BS (single step). */
+const DR6_FIXED = 0xffff0ff0, DR6_BS = 0x4000;
+/** DR7 LEN encodings to bytes. */
+const LEN = [1, 2, 8, 4];
+
+/** Whether the guest-debug registers (not the guest's own) supply the breakpoints. */
+function hostOwned(cpu: Cpu): boolean {
+  return (cpu.debugControl & (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP)) ===
+    (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP);
+}
+
+/** DR7 and DR0-DR3 in force: the guest-debug ones under KVM_GUESTDBG_USE_HW_BP, else the guest's. */
+function breakpoints(cpu: Cpu): { dr7: number; addr: ArrayLike<number> } {
+  return hostOwned(cpu) ? { dr7: cpu.debugRegs[7], addr: cpu.debugRegs } : { dr7: cpu.dr7, addr: cpu.dr };
+}
+
+/** `cpu.watch` bits: a data breakpoint is armed; one of the guest's own execution breakpoints is. */
+export const WATCH_DATA = 1, WATCH_EXEC = 2;
+
+/** Recomputes which breakpoints are armed (after a DR7 or guest-debug change). */
+export function armWatch(cpu: Cpu): void {
+  const { dr7 } = breakpoints(cpu);
+  let armed = 0;
+  for (let n = 0; n < 4; n++) {
+    if (!((dr7 >>> (2 * n)) & 3)) continue;
+    const rw = (dr7 >>> (16 + 4 * n)) & 3;
+    if (rw & 1) armed |= WATCH_DATA;
+    // Guest-debug execution breakpoints are checked by the interpreter's debug path.
+    else if (rw === 0 && !hostOwned(cpu)) armed |= WATCH_EXEC;
+  }
+  cpu.watch = armed;
+}
+
+/**
+ * Before an instruction (EFLAGS.RF clear): the guest's own execution
+ * breakpoints at its linear address raise a #DB fault, DR6 naming them.
+ */
+export function guestExecBreakpoint(cpu: Cpu): void {
+  if (cpu.efer & 0x400) return; // long mode addresses are the long-mode core's
+  const lin = (cpu.segBase[CS] + cpu.eip) >>> 0, dr7 = cpu.dr7;
+  let hits = 0;
+  for (let n = 0; n < 4; n++) {
+    if ((dr7 >>> (2 * n)) & 3 && !((dr7 >>> (16 + 4 * n)) & 3) && cpu.dr[n] === lin) hits |= 1 << n;
+  }
+  if (!hits) return;
+  cpu.dr6 = ((cpu.dr6 & ~0xf) | DR6_FIXED | hits) >>> 0;
+  fault(DB);
+}
+
+/** Records which data breakpoints an access of `size` bytes at linear `lin` hits. */
+export function checkWatch(cpu: Cpu, lin: number, size: number, write: boolean): void {
+  const { dr7, addr } = breakpoints(cpu);
+  for (let n = 0; n < 4; n++) {
+    if (!((dr7 >>> (2 * n)) & 3)) continue;
+    const rw = (dr7 >>> (16 + 4 * n)) & 3;
+    if (rw !== 3 && !(rw === 1 && write)) continue;
+    const len = LEN[(dr7 >>> (18 + 4 * n)) & 3];
+    const start = addr[n] - (addr[n] % len);
+    if (lin < start + len && lin + size > start) cpu.watchHits |= 1 << n;
+  }
+}
+
+/**
+ * The traps of the instruction just completed: data breakpoints (a debug
+ * exit when guest debugging owns them) and the guest's single step (`tf`:
+ * TF was set when the instruction began), reported in one #DB whose DR6
+ * has a bit for each.
+ */
+export function debugTraps(cpu: Cpu, tf: boolean): void {
+  let bits = 0;
+  if (cpu.watchHits) {
+    const hits = cpu.watchHits;
+    cpu.watchHits = 0;
+    if (hostOwned(cpu)) {
+      const e = new CoreExit(KVM_EXIT_DEBUG);
+      e.exception = DB;
+      e.pc = (cpu.segBase[CS] + cpu.eip) >>> 0;
+      e.dr6 = (DR6_FIXED | hits) >>> 0;
+      e.dr7 = cpu.debugRegs[7];
+      cpu.exits.push(e);
+    } else bits |= hits;
+  }
+  if (tf) bits |= DR6_BS;
+  if (!bits) return;
+  cpu.dr6 = (cpu.dr6 | DR6_FIXED | bits) >>> 0;
+  // After an instruction that exits (OUT, an MMIO write), the trap waits for the next KVM_RUN.
+  if (cpu.exits.length) cpu.pendingException = DB;
+  else deliver(cpu, DB, -1, false, cpu.eip);
+}

@@ -1,0 +1,220 @@
+/**
+ * The opcode maps of 64-bit mode, as data derived from the 32-bit maps:
+ * each entry gets its 64-bit operand-size semantics (`exec64`), the
+ * default-64 operand size of near branches and stack operations (D64),
+ * its 64-bit-mode semantics where addressing or the stack differ, and the
+ * opcodes removed from 64-bit mode become #UD. An entry without `exec64`
+ * decodes to an internal error when REX.W asks for a 64-bit operand.
+ *
+ * @module
+ */
+import type { OpMaps } from "../decode.ts";
+import { execUd } from "../fault.ts";
+import { B, D64, type Exec, I64, I8, I8S, IA, IE, IV, IW, M, MEMONLY, type OpSpec, REGONLY } from "../insn.ts";
+import { OP_MAPS } from "../optable.ts";
+import * as a64 from "./alu64.ts";
+import * as c64 from "./control64.ts";
+import * as far from "./far64.ts";
+import * as io from "./io64.ts";
+import * as m64 from "./mov64.ts";
+import * as s64 from "./shift64.ts";
+import * as str from "./string64.ts";
+import * as sys from "./system64.ts";
+
+const one: (OpSpec | undefined)[] = [...OP_MAPS.one];
+const two: (OpSpec | undefined)[] = [...OP_MAPS.two];
+
+/** An entry whose semantics are `exec` at every operand size. */
+function both(exec: Exec, f = 0): OpSpec {
+  return { exec, exec64: exec, f };
+}
+
+/** Adds 64-bit-operand semantics to an existing entry (to its no-prefix entry when prefixes select). */
+function wide(map: (OpSpec | undefined)[], op: number, exec64: Exec): void {
+  const spec = map[op];
+  if (!spec) return;
+  if (spec.pfx) {
+    const pfx = [...spec.pfx];
+    if (pfx[0]) pfx[0] = { ...pfx[0], exec64 };
+    map[op] = { ...spec, pfx };
+  } else map[op] = { ...spec, exec64 };
+}
+
+/** Rebuilds a group entry with `execs[reg]` as the 64-bit semantics of each member that has one. */
+function wideGroup(map: (OpSpec | undefined)[], op: number, execs: readonly (Exec | undefined)[]): void {
+  const spec = map[op];
+  if (!spec?.group) return;
+  const group = spec.group.map((g, i) => (g && execs[i] ? { ...g, exec64: execs[i] } : g));
+  map[op] = { ...spec, group };
+}
+
+/** `exec`, then a 32-bit register destination's upper half cleared even when `exec` left it unwritten. */
+function zeroExtended(exec: Exec | undefined): Exec | undefined {
+  if (!exec) return exec;
+  return (cpu, d) => {
+    exec(cpu, d);
+    if (d.size === 4 && d.mod === 3) cpu.r32[(d.rm << 1) + 1] = 0;
+  };
+}
+
+/** The same semantics whatever REX.W says. */
+function same(map: (OpSpec | undefined)[], op: number): void {
+  const spec = map[op];
+  if (spec?.exec && !spec.pfx && !spec.group) map[op] = { ...spec, exec64: spec.exec };
+}
+
+// Removed in 64-bit mode.
+for (const o of [0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e, 0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x60, 0x61, 0x62, 0x82, 0x9a]) {
+  one[o] = both(execUd);
+}
+for (const o of [0xc4, 0xc5, 0xce, 0xd4, 0xd5, 0xd6, 0xea]) one[o] = both(execUd);
+
+// ALU with 64-bit operands.
+for (let k = 0; k < 8; k++) {
+  wide(one, k * 8 + 1, a64.aluRmReg64);
+  wide(one, k * 8 + 3, a64.aluRegRm64);
+  wide(one, k * 8 + 5, a64.aluAccImm64);
+}
+for (let o = 0x50; o <= 0x57; o++) one[o] = both(c64.pushRegLong, D64);
+for (let o = 0x58; o <= 0x5f; o++) one[o] = both(c64.popRegLong, D64);
+one[0x63] = { exec: m64.movsxd32, exec64: m64.movsxd, f: M };
+one[0x68] = both(c64.pushImmLong, IV | D64);
+one[0x6a] = both(c64.pushImmLong, I8S | D64);
+wide(one, 0x69, a64.imul64);
+wide(one, 0x6b, a64.imul64);
+one[0x6c] = both(io.ins64, B);
+one[0x6d] = { exec: io.ins64, f: 0 };
+one[0x6e] = both(io.outs64, B);
+one[0x6f] = { exec: io.outs64, f: 0 };
+for (let o = 0x70; o <= 0x7f; o++) one[o] = both(c64.jccLong, I8 | D64);
+const grp1 = new Array(8).fill(a64.aluRmImm64);
+wideGroup(one, 0x81, grp1);
+wideGroup(one, 0x83, grp1);
+wide(one, 0x85, a64.testRmReg64);
+wide(one, 0x87, m64.xchgRmReg64);
+wide(one, 0x89, m64.movRmReg64);
+wide(one, 0x8b, m64.movRegRm64);
+wide(one, 0x8c, m64.movRmSreg64);
+one[0x8d] = both(m64.leaLong, M | MEMONLY);
+same(one, 0x8e);
+one[0x8f] = { f: M, group: [both(c64.popRmLong, D64)] };
+for (let o = 0x90; o <= 0x97; o++) one[o] = both(m64.xchgAccLong);
+wide(one, 0x98, m64.cdqe);
+wide(one, 0x99, m64.cqo);
+one[0x9c] = both(c64.pushfLong, D64);
+one[0x9d] = both(c64.popfLong, D64);
+same(one, 0x9e);
+same(one, 0x9f);
+for (let o = 0xa0; o <= 0xa3; o++) one[o] = both(m64.movMoffsLong, (o & 1 ? 0 : B) | IA);
+const strings: [number, Exec][] = [[0xa4, str.movs64], [0xa6, str.cmps64], [0xaa, str.stos64], [0xac, str.lods64]];
+strings.push([0xae, str.scas64]);
+for (const [o, e] of strings) {
+  one[o] = both(e, B);
+  one[o + 1] = both(e);
+}
+wide(one, 0xa9, a64.testAccImm64);
+for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(m64.movRegImmLong, B | I8);
+for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(m64.movRegImmLong, IV | I64);
+const grp2 = new Array(8).fill(s64.shiftGroup64);
+for (const o of [0xc1, 0xd1, 0xd3]) wideGroup(one, o, grp2);
+// A 32-bit shift of a register by a count that masks to 0 still zero-extends it.
+for (const o of [0xc1, 0xd1, 0xd3]) {
+  const spec = one[o];
+  if (spec?.group) one[o] = { ...spec, group: spec.group.map((g) => g && { ...g, exec: zeroExtended(g.exec) }) };
+}
+for (const o of [0xa4, 0xa5, 0xac, 0xad]) {
+  const spec = two[o];
+  if (spec && !spec.group && !spec.pfx) two[o] = { ...spec, exec: zeroExtended(spec.exec) };
+}
+one[0xc2] = both(c64.retLong, IW | D64);
+one[0xc3] = both(c64.retLong, D64);
+wideGroup(one, 0xc7, [m64.movRmImm64]);
+one[0xc8] = both(c64.enterLong, IE | D64);
+one[0xc9] = both(c64.leaveLong, D64);
+one[0xca] = both(far.retfLong, IW);
+one[0xcb] = both(far.retfLong);
+for (const o of [0xcc, 0xcd, 0xf1, 0xf4, 0xf5, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0x9b]) same(one, o);
+one[0xcf] = both(far.iretLong);
+one[0xd7] = both(m64.xlatLong);
+for (let o = 0xe0; o <= 0xe3; o++) one[o] = both(c64.loopLong, I8 | D64);
+one[0xe8] = both(c64.callRelLong, IV | D64);
+one[0xe9] = both(c64.jmpRelLong, IV | D64);
+one[0xeb] = both(c64.jmpRelLong, I8 | D64);
+wideGroup(one, 0xf7, [
+  a64.testRmImm64,
+  a64.testRmImm64,
+  a64.not64,
+  a64.neg64,
+  a64.mulAcc64,
+  a64.mulAcc64,
+  a64.div64,
+  a64.div64,
+]);
+one[0xff] = {
+  f: M,
+  group: [
+    { exec: OP_MAPS.one[0xff]?.group?.[0]?.exec, exec64: a64.incDec64, f: 0 },
+    { exec: OP_MAPS.one[0xff]?.group?.[1]?.exec, exec64: a64.incDec64, f: 0 },
+    both(c64.callRmLong, D64),
+    both(far.farIndirectLong, MEMONLY),
+    both(c64.jmpRmLong, D64),
+    both(far.farIndirectLong, MEMONLY),
+    both(c64.pushRmLong, D64),
+    both(execUd),
+  ],
+};
+
+// The 0F map.
+const g7 = OP_MAPS.two[0x01]?.group ?? [];
+two[0x01] = {
+  f: M,
+  group: [
+    both(sys.descTableLong, MEMONLY),
+    both(sys.descTableLong, MEMONLY),
+    both(sys.descTableLong, MEMONLY),
+    both(sys.descTableLong, MEMONLY),
+    g7[4],
+    g7[5],
+    g7[6],
+    both(sys.group7Long),
+  ],
+};
+two[0x05] = both(sys.syscall);
+two[0x07] = both(sys.sysret);
+for (const o of [0x06, 0x08, 0x09, 0x0b, 0x0d, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f]) same(two, o);
+for (const o of [0x30, 0x31, 0x32, 0x33, 0xa2]) same(two, o);
+two[0x21] = both(sys.movDrLong, M | REGONLY);
+two[0x23] = both(sys.movDrLong, M | REGONLY);
+two[0x20] = both(sys.movCrLong, M | REGONLY);
+two[0x22] = both(sys.movCrLong, M | REGONLY);
+two[0x34] = both(sys.sysenterLong);
+two[0x35] = both(sys.sysexitLong);
+for (let o = 0x40; o <= 0x4f; o++) two[o] = both(m64.cmovLong, M);
+for (let o = 0x80; o <= 0x8f; o++) two[o] = both(c64.jccLong, IV | D64);
+two[0xa0] = both(c64.pushSegLong, D64);
+two[0xa8] = both(c64.pushSegLong, D64);
+two[0xa1] = both(c64.popSegLong, D64);
+two[0xa9] = both(c64.popSegLong, D64);
+for (const o of [0xa3, 0xab, 0xb3, 0xbb]) two[o] = both(s64.btRegLong, M);
+for (const o of [0xa4, 0xa5, 0xac, 0xad]) wide(two, o, s64.shiftDouble64);
+wide(two, 0xaf, a64.imul64);
+two[0xb0] = both(a64.cmpxchgLong, M | B);
+two[0xb1] = { exec: a64.cmpxchgLong, exec64: a64.cmpxchg64, f: M };
+for (const o of [0xb2, 0xb4, 0xb5]) two[o] = both(m64.loadFarLong, M | MEMONLY);
+for (const o of [0xb6, 0xb7, 0xbe, 0xbf]) wide(two, o, m64.movx64);
+wideGroup(two, 0xba, [undefined, undefined, undefined, undefined, ...new Array(4).fill(s64.btImm64)]);
+wide(two, 0xbc, s64.bsf64);
+wide(two, 0xbd, s64.bsf64);
+wide(two, 0xc1, a64.xadd64);
+two[0xc7] = {
+  f: M,
+  group: [
+    undefined,
+    { exec: a64.cmpxchg8bLong, exec64: a64.cmpxchg16b, f: MEMONLY },
+    ...(OP_MAPS.two[0xc7]?.group ?? []).slice(2),
+  ],
+};
+for (let o = 0xc8; o <= 0xcf; o++) two[o] = both(m64.bswapLong);
+
+/** The opcode maps of 64-bit mode (the 0F38, 0F3A and VEX maps are shared with the other modes). */
+export const OP_MAPS64: OpMaps = { ...OP_MAPS, one, two };

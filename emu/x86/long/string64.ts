@@ -1,0 +1,151 @@
+/**
+ * String instructions in 64-bit mode: MOVS, STOS, LODS, CMPS, SCAS with 8-,
+ * 16-, 32- and 64-bit items, RSI/RDI/RCX (or ESI/EDI/ECX with a 67
+ * prefix), REP/REPE/REPNE. As in the 32-bit core, each iteration commits
+ * before the next, and a long REP resumes at the same instruction.
+ *
+ * @module
+ */
+import type { Cpu } from "../cpu.ts";
+import { DF, RF } from "../flags.ts";
+import type { Insn } from "../insn.ts";
+import { DS, EAX, ECX, EDI, ES, ESI } from "../state.ts";
+import { alu } from "../ops/alu.ts";
+import { alu64 } from "./alu64.ts";
+import { getRip, qv, readQ, regSigned, setQ, TWO32, writeQ } from "./access.ts";
+
+/** Iterations of a REP per interpreter step. */
+const REP_CHUNK = 4096;
+
+function addr(cpu: Cpu, n: number, d: Insn): number {
+  return d.asize === 8 ? regSigned(cpu, n) : cpu.r32[n << 1];
+}
+
+/** Adds `by` to an address or count register with the instruction's address size. */
+function adv(cpu: Cpu, n: number, d: Insn, by: number): void {
+  const r = cpu.r32, lo = r[n << 1] + by;
+  r[n << 1] = lo >>> 0;
+  r[(n << 1) + 1] = d.asize === 8 ? (r[(n << 1) + 1] + Math.floor(lo / TWO32)) >>> 0 : 0;
+}
+
+function stepOf(cpu: Cpu, d: Insn): number {
+  return cpu.eflRest & DF ? -d.size : d.size;
+}
+
+function seg(d: Insn): number {
+  return d.seg >= 0 ? d.seg : DS;
+}
+
+/** Reads an item into qv (the high half is 0 below 8 bytes). */
+function load(cpu: Cpu, s: number, off: number, size: number): void {
+  if (size === 8) readQ(cpu, s, off);
+  else {
+    qv[0] = cpu.read(s, off, size);
+    qv[1] = 0;
+  }
+}
+
+function store(cpu: Cpu, s: number, off: number, size: number, lo: number, hi: number): void {
+  if (size === 8) writeQ(cpu, s, off, lo, hi);
+  else cpu.write(s, off, size, lo);
+}
+
+function compare(cpu: Cpu, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
+  if (size === 8) alu64(cpu, 7, aLo, aHi, bLo, bHi);
+  else alu(cpu, 7, aLo, bLo, size);
+}
+
+function movsIter(cpu: Cpu, d: Insn): boolean {
+  load(cpu, seg(d), addr(cpu, ESI, d), d.size);
+  store(cpu, ES, addr(cpu, EDI, d), d.size, qv[0], qv[1]);
+  const s = stepOf(cpu, d);
+  adv(cpu, ESI, d, s);
+  adv(cpu, EDI, d, s);
+  return true;
+}
+
+function stosIter(cpu: Cpu, d: Insn): boolean {
+  const lo = d.size === 8 || d.size === 4 ? cpu.r32[0] : cpu.getReg(EAX, d.size);
+  store(cpu, ES, addr(cpu, EDI, d), d.size, lo, cpu.r32[1]);
+  adv(cpu, EDI, d, stepOf(cpu, d));
+  return true;
+}
+
+function lodsIter(cpu: Cpu, d: Insn): boolean {
+  load(cpu, seg(d), addr(cpu, ESI, d), d.size);
+  if (d.size === 8) setQ(cpu, EAX, qv[0], qv[1]);
+  else cpu.setReg(EAX, d.size, qv[0]);
+  adv(cpu, ESI, d, stepOf(cpu, d));
+  return true;
+}
+
+function cmpsIter(cpu: Cpu, d: Insn): boolean {
+  load(cpu, seg(d), addr(cpu, ESI, d), d.size);
+  const aLo = qv[0], aHi = qv[1];
+  load(cpu, ES, addr(cpu, EDI, d), d.size);
+  compare(cpu, d.size, aLo, aHi, qv[0], qv[1]);
+  const s = stepOf(cpu, d);
+  adv(cpu, ESI, d, s);
+  adv(cpu, EDI, d, s);
+  return (cpu.zf() === 1) === (d.rep === 0xf3);
+}
+
+function scasIter(cpu: Cpu, d: Insn): boolean {
+  load(cpu, ES, addr(cpu, EDI, d), d.size);
+  const acc = d.size === 8 || d.size === 4 ? cpu.r32[0] : cpu.getReg(EAX, d.size);
+  compare(cpu, d.size, acc, cpu.r32[1], qv[0], qv[1]);
+  adv(cpu, EDI, d, stepOf(cpu, d));
+  return (cpu.zf() === 1) === (d.rep === 0xf3);
+}
+
+/** Runs `iter` once, or under REP until RCX (ECX) or the condition ends it. */
+function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): void {
+  if (!d.rep) {
+    iter(cpu, d);
+    return;
+  }
+  const r = cpu.r32;
+  for (let budget = REP_CHUNK;; budget--) {
+    const lo = r[ECX << 1], hi = d.asize === 8 ? r[(ECX << 1) + 1] : 0;
+    if (lo === 0 && hi === 0) return;
+    const more = iter(cpu, d);
+    adv(cpu, ECX, d, -1);
+    cpu.commitReplay();
+    const last = lo === 1 && hi === 0;
+    if (cpu.exits.length && more && !last) {
+      cpu.nextEip = getRip(cpu);
+      cpu.eflRest |= RF;
+      return;
+    }
+    if (!more || last) return;
+    if (budget === 0) {
+      cpu.nextEip = getRip(cpu);
+      return;
+    }
+  }
+}
+
+/** A4/A5: MOVS. */
+export function movs64(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, movsIter);
+}
+
+/** AA/AB: STOS. */
+export function stos64(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, stosIter);
+}
+
+/** AC/AD: LODS. */
+export function lods64(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, lodsIter);
+}
+
+/** A6/A7: CMPS. */
+export function cmps64(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, cmpsIter);
+}
+
+/** AE/AF: SCAS. */
+export function scas64(cpu: Cpu, d: Insn): void {
+  repeat(cpu, d, scasIter);
+}
