@@ -1,0 +1,145 @@
+/**
+ * An x87 program in 64-bit mode at CPL 3, run on every backend (kvm_pvm
+ * executes it natively: the host's x87 is the oracle): FNSAVE/FRSTOR in
+ * the 32-bit format with a denormal, a zero and normals on the stack, FXAM
+ * of each class, a partial FPREM (C2) and an FPREM stack fault, FSCALE,
+ * FISTP in the four rounding modes, FSQRT under 24-bit precision control,
+ * masked and unmasked underflow (the wrapped exponent), FUCOMPP and FTST.
+ * FNSAVE's FCS and FDS are not compared (see tests/emu_x87_long_test.ts).
+ *
+ * @module
+ */
+import { backendTest } from "./_harness.ts";
+import { run64 } from "./_x87_guest.ts";
+
+backendTest("x87 in 64-bit mode at CPL 3: FNSAVE/FRSTOR, FXAM, partial FPREM, FIST rounding, underflow", (kvm) => {
+  // deno-fmt-ignore
+  const code = [
+      0xdb, 0xe3, // fninit
+      0x48, 0x8d, 0x3d, 0xf7, 0x0f, 0x00, 0x00, // lea rdi, [res]
+      0xd9, 0xe8, // fld1
+      0xd9, 0xeb, // fldpi
+      0xd9, 0xee, // fldz
+      0xdb, 0x2d, 0x13, 0x01, 0x00, 0x00, // fld tword [den]
+      0xd9, 0xe5, // fxam                        ; a denormal: C3 C2 C0 = 110
+      0xdd, 0x3f, // fnstsw [rdi]
+      0xdd, 0x77, 0x02, // fnsave [rdi + 2]            ; 108 bytes, then FNINIT
+      0xdd, 0x67, 0x02, // frstor [rdi + 2]
+      0xd9, 0xe5, // fxam
+      0xdd, 0x7f, 0x6e, // fnstsw [rdi + 110]
+      0xdd, 0xd8, // fstp st0
+      0xd9, 0xe5, // fxam                        ; zero: 100
+      0xdd, 0x7f, 0x70, // fnstsw [rdi + 112]
+      0xdd, 0xd8, // fstp st0
+      0xd9, 0xe5, // fxam                        ; normal: 010
+      0xdd, 0x7f, 0x72, // fnstsw [rdi + 114]
+      0xdb, 0xe3, // fninit
+      0xdb, 0x05, 0xea, 0x00, 0x00, 0x00, // fild dword [three]
+      0xdb, 0x2d, 0xf2, 0x00, 0x00, 0x00, // fld tword [huge]
+      0xd9, 0xf8, // fprem                       ; partial: C2 set
+      0xdd, 0x7f, 0x74, // fnstsw [rdi + 116]
+      0xdb, 0x7f, 0x76, // fstp tword [rdi + 118]
+      0xd9, 0xf8, // fprem                       ; continue
+      0xdd, 0xbf, 0x80, 0x00, 0x00, 0x00, // fnstsw [rdi + 128]
+      0xdb, 0xbf, 0x82, 0x00, 0x00, 0x00, // fstp tword [rdi + 130]
+      0xdd, 0xd8, // fstp st0
+      0xdb, 0x05, 0xc6, 0x00, 0x00, 0x00, // fild dword [three]
+      0xdb, 0x2d, 0xce, 0x00, 0x00, 0x00, // fld tword [huge]
+      0xd9, 0xfd, // fscale                      ; overflow (masked): infinity, OE PE C1
+      0xdd, 0xbf, 0x8c, 0x00, 0x00, 0x00, // fnstsw [rdi + 140]
+      0xdb, 0xbf, 0x8e, 0x00, 0x00, 0x00, // fstp tword [rdi + 142]
+      0xdd, 0xd8, // fstp st0
+      0xdb, 0xe2, // fnclex
+      0x48, 0x8d, 0x35, 0x9b, 0x00, 0x00, 0x00, // lea rsi, [cws]
+      0x31, 0xc9, // xor ecx, ecx
+      0xd9, 0x2c, 0x4e, // fldcw [rsi + rcx*2]
+      0xdb, 0x2d, 0xb4, 0x00, 0x00, 0x00, // fld tword [m25]
+      0xdf, 0x9c, 0x8f, 0x98, 0x00, 0x00, 0x00, // fistp word [rdi + 152 + rcx*4]
+      0xdb, 0x2d, 0xa7, 0x00, 0x00, 0x00, // fld tword [m25]
+      0xd9, 0xe0, // fchs
+      0xdf, 0x9c, 0x8f, 0x9a, 0x00, 0x00, 0x00, // fistp word [rdi + 154 + rcx*4]
+      0xff, 0xc1, // inc ecx
+      0x83, 0xf9, 0x04, // cmp ecx, 4
+      0x72, 0xda, // jb round_loop
+      0xd9, 0x2d, 0x75, 0x00, 0x00, 0x00, // fldcw [cw_pc24]
+      0xdb, 0x2d, 0x81, 0x00, 0x00, 0x00, // fld tword [huge]
+      0xd9, 0xfa, // fsqrt                       ; precision control applies to FSQRT
+      0xdb, 0xbf, 0xa8, 0x00, 0x00, 0x00, // fstp tword [rdi + 168]
+      0xdb, 0x2d, 0x87, 0x00, 0x00, 0x00, // fld tword [tinyx]
+      0xdc, 0xc8, // fmul st0, st0               ; masked underflow: a denormal, UE PE
+      0xdd, 0xbf, 0xb2, 0x00, 0x00, 0x00, // fnstsw [rdi + 178]
+      0xdb, 0xbf, 0xb4, 0x00, 0x00, 0x00, // fstp tword [rdi + 180]
+      0xdb, 0xe2, // fnclex
+      0xd9, 0x2d, 0x4d, 0x00, 0x00, 0x00, // fldcw [cw_um]
+      0xdb, 0x2d, 0x6b, 0x00, 0x00, 0x00, // fld tword [tinyx]
+      0xdc, 0xc8, // fmul st0, st0               ; unmasked underflow: the exponent wrapped by +24576
+      0xdd, 0xbf, 0xbe, 0x00, 0x00, 0x00, // fnstsw [rdi + 190]
+      0xdb, 0xe2, // fnclex
+      0xdb, 0xbf, 0xc0, 0x00, 0x00, 0x00, // fstp tword [rdi + 192]
+      0xdb, 0xe3, // fninit
+      0xdb, 0x2d, 0x3f, 0x00, 0x00, 0x00, // fld tword [huge]
+      0xdb, 0x2d, 0x4d, 0x00, 0x00, 0x00, // fld tword [tinyx]
+      0xda, 0xe9, // fucompp
+      0xdd, 0xbf, 0xca, 0x00, 0x00, 0x00, // fnstsw [rdi + 202]
+      0xd9, 0xe8, // fld1
+      0xd9, 0xe0, // fchs
+      0xd9, 0xe4, // ftst
+      0xdd, 0xbf, 0xcc, 0x00, 0x00, 0x00, // fnstsw [rdi + 204]
+      0xdd, 0xd8, // fstp st0
+      0xc6, 0x04, 0x25, 0x00, 0x30, 0x00, 0x00, 0x01, // mov byte [mmio], 1          ; exit: an MMIO write
+      0x90, // align 2
+      0x7f, 0x03, 0x7f, 0x07, 0x7f, 0x0b, 0x7f, 0x0f, // cws: dw 0x037f, 0x077f, 0x0b7f, 0x0f7f
+      0x7f, 0x00, // cw_pc24: dw 0x007f
+      0x6f, 0x03, // cw_um: dw 0x036f
+      0x03, 0x00, 0x00, 0x00, // three: dd 3
+      0x78, 0x56, 0x34, 0x12, 0x00, 0x00, 0x00, 0x00, // den: dq 0x0000000012345678
+      0x00, 0x80, // dw 0x8000
+      0x61, 0x8c, 0x55, 0xfe, 0x23, 0x83, 0xba, 0xd1, 0xe6, // huge: dt 1.0e4000
+      0x73, // (continued)
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x00, // m25: dt -2.5
+      0xc0, // (continued)
+      0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, // tinyx: dq 0x8000000000000001
+      0x00, 0x01, // dw 0x0100
+      ...new Array(3760).fill(0x00), // times 0x1000 - ($ - $$) db 0
+  ];
+  run64(kvm, code, [
+    [0, "0066"], // FSW after FXAM of a negative denormal: C3 C2 C0 = 110, C1 = sign
+    [2, "7f03ffff0066ffffff06ffff15100000"], // FNSAVE: FCW, FSW, FTW (R4 special, R5 zero, R6 R7 valid), FIP
+    [20, "e501"], // FOP (D9 E5: FXAM)
+    [22, "28110000"], // FDP: the FLD m80's operand
+    [30, "78563412000000000080"], // ST(0): the denormal
+    [40, "00000000000000000000"], // ST(1): zero
+    [50, "35c26821a2da0fc90040"], // ST(2): pi
+    [60, "0000000000000080ff3f"], // ST(3): 1
+    [70, "00000000000000000000000000000000000000000000000000000000000000000000000000000000"], // ST(4)-ST(7)
+    [110, "0066"], // FXAM after FRSTOR: the denormal again
+    [112, "0068"], // FXAM: zero (100)
+    [114, "0034"], // FXAM: normal (010)
+    [116, "0034"], // FSW after a partial FPREM of 1e4000 by 3: C2
+    [118, "0000000040186395c073"], // the partial remainder
+    [128, "4138"], // FSW after FPREM with ST(1) empty: IE SF, C2 cleared
+    [130, "00000000000000c0ffff"], // the indefinite
+    [140, "4138"], // FSW after FSCALE (the flags are sticky; C2 stays clear)
+    [142, "618c55fe2383bad1e973"], // 1e4000 * 2^3
+    [152, "feff0200fdff0200feff0300feff0200"], // FISTP of -2.5 and 2.5: nearest, down, up, toward zero
+    [168, "00000000004eb6e7f259"], // FSQRT of 1e4000 with 24-bit precision control
+    [178, "3000"], // FSW after a masked underflow: UE PE
+    [180, "00000000000000000000"], // the product underflows to +0
+    [190, "b080"], // FSW after an unmasked underflow: B ES PE UE
+    [192, "02000000000000800122"], // the product with its exponent wrapped by +24576
+    [202, "0001"], // FSW after FUCOMPP: less (C0)
+    [204, "0039"], // FSW after FTST of -1: less (C0)
+  ], {
+    fsw: 0x100,
+    st: [
+      "02000000000000800122",
+      "00000000000000000000",
+      "00000000000000000000",
+      "00000000000000000000",
+      "78563412000000000080",
+      "00000000000000000000",
+      "01000000000000800001",
+      "0000000000000080ffbf",
+    ],
+  });
+});
