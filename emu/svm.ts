@@ -5,7 +5,18 @@
  *
  * @module
  */
-import { COMMON_MSRS, EMU_LEAF1_ECX, EMU_LEAF1_EDX, leaf, type Vendor, vendorWords } from "./vendor.ts";
+import {
+  COMMON_MSRS,
+  EMU_EXT1_ECX,
+  EMU_EXT1_EDX,
+  EMU_LEAF1_EBX,
+  EMU_LEAF1_ECX,
+  EMU_LEAF1_EDX,
+  EMU_LEAF7_EBX,
+  leaf,
+  type Vendor,
+  vendorWords,
+} from "./vendor.ts";
 
 const v = vendorWords("AuthenticAMD");
 
@@ -16,12 +27,13 @@ export const MSR_K7_HWCR = 0xc0010015;
 export const svm: Vendor = {
   name: "amd",
   cpuid: [
-    leaf(0, 1, v.ebx, v.ecx, v.edx),
+    leaf(0, 7, v.ebx, v.ecx, v.edx),
     // Family 6, model 2, stepping 2 (an Athlon-class signature).
-    leaf(1, 0x00000622, 0x00010000, EMU_LEAF1_ECX, EMU_LEAF1_EDX),
+    leaf(1, 0x00000622, EMU_LEAF1_EBX, EMU_LEAF1_ECX, EMU_LEAF1_EDX),
+    { function: 7, index: 0, flags: 1, eax: 0, ebx: EMU_LEAF7_EBX, ecx: 0, edx: 0 },
     leaf(0x80000000, 0x80000001, v.ebx, v.ecx, v.edx),
-    // Bit 11 is SYSCALL there (SEP in leaf 1), which the core does not implement.
-    leaf(0x80000001, 0x00000622, 0, 0, EMU_LEAF1_EDX & ~(1 << 11)),
+    // AMD mirrors leaf 1's EDX here (bits 0-17 and 23-24), plus SYSCALL, NX, RDTSCP and LM.
+    leaf(0x80000001, 0x00000622, 0, EMU_EXT1_ECX, ((EMU_LEAF1_EDX & 0x0183f3ff) | EMU_EXT1_EDX) >>> 0),
   ],
   msrIndexList: [...COMMON_MSRS, 0x1b, MSR_K7_HWCR],
   extraMsrs: new Map([[MSR_K7_HWCR, 0n]]),

@@ -21,11 +21,24 @@ export interface Vendor {
   readonly logicSetsAf: boolean;
 }
 
-/** CPUID.1:EDX features the core implements: FPU, TSC, MSR, PSE, PAE, CX8, SEP, PGE, CMOV, FXSR. */
-export const EMU_LEAF1_EDX = 1 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) |
-  (1 << 15) | (1 << 24);
-/** CPUID.1:ECX features: only the hypervisor-present bit. */
-export const EMU_LEAF1_ECX = 1 << 31 >>> 0;
+/** CPUID.1:EDX features the core implements: FPU, TSC, MSR, PSE, PAE, CX8, SEP, PGE, CMOV, CLFSH, MMX, FXSR, SSE, SSE2. */
+export const EMU_LEAF1_EDX = (1 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) |
+  (1 << 15) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26)) >>> 0;
+/**
+ * CPUID.1:ECX features: SSE3, PCLMULQDQ, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE,
+ * POPCNT, AES, and the hypervisor-present bit. Not AVX/OSXSAVE/FMA: the core
+ * has no VEX SIMD and no XSAVE.
+ */
+export const EMU_LEAF1_ECX = (1 | (1 << 1) | (1 << 9) | (1 << 13) | (1 << 19) | (1 << 20) | (1 << 22) | (1 << 23) |
+  (1 << 25) | (1 << 31)) >>> 0;
+/** CPUID.1:EBX: CLFLUSH line size 8 (x 8 bytes = 64) in bits 15:8, one logical processor in bits 23:16. */
+export const EMU_LEAF1_EBX = 0x00010800;
+/** CPUID.7.0:EBX: BMI1, SMEP, BMI2, ADX, SMAP. */
+export const EMU_LEAF7_EBX = ((1 << 3) | (1 << 7) | (1 << 8) | (1 << 19) | (1 << 20)) >>> 0;
+/** CPUID.80000001:ECX: LAHF/SAHF in 64-bit mode, ABM (LZCNT). */
+export const EMU_EXT1_ECX = 1 | (1 << 5);
+/** CPUID.80000001:EDX: SYSCALL, NX, RDTSCP, LM. */
+export const EMU_EXT1_EDX = ((1 << 11) | (1 << 20) | (1 << 27) | (1 << 29)) >>> 0;
 
 /** The MSR indices every personality accepts (msrs_to_save and emulated_msrs that the core implements). */
 export const COMMON_MSRS: readonly number[] = [

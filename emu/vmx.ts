@@ -4,7 +4,18 @@
  *
  * @module
  */
-import { COMMON_MSRS, EMU_LEAF1_ECX, EMU_LEAF1_EDX, leaf, type Vendor, vendorWords } from "./vendor.ts";
+import {
+  COMMON_MSRS,
+  EMU_EXT1_ECX,
+  EMU_EXT1_EDX,
+  EMU_LEAF1_EBX,
+  EMU_LEAF1_ECX,
+  EMU_LEAF1_EDX,
+  EMU_LEAF7_EBX,
+  leaf,
+  type Vendor,
+  vendorWords,
+} from "./vendor.ts";
 
 const v = vendorWords("GenuineIntel");
 
@@ -12,11 +23,13 @@ const v = vendorWords("GenuineIntel");
 export const vmx: Vendor = {
   name: "intel",
   cpuid: [
-    leaf(0, 1, v.ebx, v.ecx, v.edx),
+    leaf(0, 7, v.ebx, v.ecx, v.edx),
     // Family 6, model 3, stepping 3; one logical processor.
-    leaf(1, 0x00000633, 0x00010000, EMU_LEAF1_ECX, EMU_LEAF1_EDX),
+    leaf(1, 0x00000633, EMU_LEAF1_EBX, EMU_LEAF1_ECX, EMU_LEAF1_EDX),
+    { function: 7, index: 0, flags: 1, eax: 0, ebx: EMU_LEAF7_EBX, ecx: 0, edx: 0 },
     leaf(0x80000000, 0x80000001, 0, 0, 0),
-    leaf(0x80000001, 0, 0, 0, 0),
+    // Intel reports SYSCALL here only in 64-bit mode; the bits are the same.
+    leaf(0x80000001, 0, 0, EMU_EXT1_ECX, EMU_EXT1_EDX),
   ],
   msrIndexList: [...COMMON_MSRS, 0x1b],
   extraMsrs: new Map(),
