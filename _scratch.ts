@@ -8,7 +8,7 @@
  */
 import { PAGE_SIZE } from "./abi/constants.ts";
 import { KvmError } from "./errors.ts";
-import type { Kernel, Mapping } from "./kernel.ts";
+import { type Kernel, type Mapping, unmap } from "./kernel.ts";
 
 /**
  * Maps at least `size` zeroed bytes, runs `fn` with the mapping, then
@@ -20,7 +20,6 @@ export function withScratch<T>(kernel: Kernel, size: number, what: string, fn: (
   try {
     return fn(m);
   } finally {
-    m.buffer.transfer(0);
-    kernel.munmap(m);
+    unmap(kernel, m);
   }
 }

@@ -17,6 +17,21 @@ export interface Mapping {
   /** The mapped bytes: external memory for `kvm`, an ordinary buffer for `emu`. */
   readonly buffer: ArrayBuffer;
   readonly length: number;
+  /**
+   * The buffer is the backend's own object, not a view of foreign memory
+   * (the emulator's kvm_run page, which every mapping of the vCPU shares):
+   * unmapping must not detach it.
+   */
+  readonly aliased?: boolean;
+}
+
+/**
+ * Unmaps `mapping` after detaching its buffer, so that no view made from it
+ * can reach unmapped memory (after `transfer(0)` the old buffer has length 0).
+ */
+export function unmap(kernel: Kernel, mapping: Mapping): void {
+  if (!mapping.aliased) mapping.buffer.transfer(0);
+  kernel.munmap(mapping);
 }
 
 /**

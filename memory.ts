@@ -6,7 +6,7 @@
  */
 import { Errno } from "./abi/errno.ts";
 import { KvmError } from "./errors.ts";
-import type { Kernel, Mapping } from "./kernel.ts";
+import { type Kernel, type Mapping, unmap } from "./kernel.ts";
 
 /** Host memory for a guest: see `Vm.allocateMemory`. */
 export interface GuestMemory {
@@ -62,8 +62,7 @@ export class MappedMemory implements GuestMemory, Disposable {
     this.#mapping = undefined;
     // Detach every view first: after transfer(0) the old buffer has length 0,
     // so no Uint8Array made from it can reach the unmapped pages.
-    mapping.buffer.transfer(0);
-    this.#kernel.munmap(mapping);
+    unmap(this.#kernel, mapping);
   }
 
   [Symbol.dispose](): void {

@@ -24,6 +24,7 @@
  */
 import { Errno } from "./abi/errno.ts";
 import { kvmKernel } from "./backend.ts";
+import { unmap } from "./kernel.ts";
 import { KvmError } from "./errors.ts";
 import { Handle } from "./_handle.ts";
 import { Kvm } from "./kvm.ts";
@@ -57,13 +58,11 @@ export function adoptVcpu(handoff: VcpuHandoff): Vcpu {
   if (typeof run === "number") throw new KvmError("mmap", -run, `kvm_run of vCPU ${h.id}`);
   const r = kernel.prepareVcpu(h.vcpuFd);
   if (r < 0) {
-    run.buffer.transfer(0);
-    kernel.munmap(run);
+    unmap(kernel, run);
     throw new KvmError("KVM_SET_SIGNAL_MASK", -r);
   }
   if (Atomics.load(new Int32Array(h.shared), 0) !== 0) {
-    run.buffer.transfer(0);
-    kernel.munmap(run);
+    unmap(kernel, run);
     throw new KvmError("adoptVcpu", Errno.EBUSY, `vCPU ${h.id} is already adopted by another thread`);
   }
   const vcpu = new Vcpu(vm, h.id, new Handle(kernel, h.vcpuFd, "vcpu"), run, h.shared);

@@ -15,7 +15,7 @@ import { HANDLE, type Handle } from "./_handle.ts";
 import { drainCoalescedRing } from "./_encode.ts";
 import { SyncRegs } from "./sync_regs.ts";
 import type { CoalescedMmio } from "./vmm_types.ts";
-import type { Mapping } from "./kernel.ts";
+import { type Mapping, unmap } from "./kernel.ts";
 import {
   address,
   cpuidEntriesSchema,
@@ -523,8 +523,7 @@ export class Vcpu implements Disposable {
       Atomics.store(this.#shared, 0, 0);
     }
     // Detach the views of kvm_run before unmapping it.
-    run.buffer.transfer(0);
-    this.#h.kernel.munmap(run);
+    unmap(this.#h.kernel, run);
     this.#h.close();
     this.vm.forgetVcpu(this);
   }

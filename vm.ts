@@ -13,6 +13,7 @@ import { KvmError } from "./errors.ts";
 import { HANDLE, Handle } from "./_handle.ts";
 import { encodeGsiRouting, setMsrFilter } from "./_encode.ts";
 import { withScratch } from "./_scratch.ts";
+import { unmap } from "./kernel.ts";
 import { type GuestMemory, MappedMemory } from "./memory.ts";
 import {
   clockSchema,
@@ -167,17 +168,12 @@ export class Vm implements Disposable {
     if (!info) throw new KvmError("KVM_GET_DIRTY_LOG", Errno.ENOENT, `slot ${s} is not mapped`);
     // The kernel writes whole longs; the bitmap lives in memory of the backend's own.
     const longs = Math.ceil(info.pages / 64);
-    const m = h.kernel.mmap(-1, Math.max(PAGE_SIZE, Math.ceil((longs * 8) / PAGE_SIZE) * PAGE_SIZE));
-    if (typeof m === "number") throw new KvmError("mmap", -m, "dirty bitmap");
-    try {
+    return withScratch(h.kernel, longs * 8, "dirty bitmap", (m) => {
       // SAFETY: the kernel writes `longs` longs at m.address, inside the mapping it was just given.
       const arg = S.kvmDirtyLog.toBytes({ slot: s, dirtyBitmap: m.address });
       h.ioctl("KVM_GET_DIRTY_LOG", R.KVM_GET_DIRTY_LOG, arg);
       return new Uint8Array(m.buffer, 0, Math.ceil(info.pages / 8)).slice();
-    } finally {
-      m.buffer.transfer(0);
-      h.kernel.munmap(m);
-    }
+    });
   }
 
   /**
@@ -197,8 +193,7 @@ export class Vm implements Disposable {
       if (typeof run === "number") throw new KvmError("mmap", -run, "kvm_run");
       const r = kernel.prepareVcpu(fd);
       if (r < 0) {
-        run.buffer.transfer(0);
-        kernel.munmap(run);
+        unmap(kernel, run);
         throw new KvmError("KVM_SET_SIGNAL_MASK", -r);
       }
       const vcpu = new Vcpu(this, vcpuId, vh, run);

@@ -109,8 +109,9 @@ class EmuKernel implements Kernel {
     const d = this.#fds.get(fd);
     if (!d) return -Errno.EBADF;
     if (d.kind !== "vcpu") return -Errno.ENODEV;
-    // SAFETY: the mapping shares the vCPU's kvm_run buffer, as the kernel's shared page.
-    return this.space.map(length, d.vcpu.run.buffer);
+    // SAFETY: the mapping shares the vCPU's kvm_run buffer, as the kernel's shared page;
+    // it is aliased, so unmapping it must not detach the vCPU's own page.
+    return { ...this.space.map(length, d.vcpu.run.buffer), aliased: true };
   }
 
   munmap(mapping: Mapping): number {
