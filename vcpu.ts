@@ -11,6 +11,7 @@ import { KVM_CAP_SYNC_REGS, KVM_CAP_XSAVE2 } from "./abi/constants.ts";
 import { KvmError } from "./errors.ts";
 import { ExitDecoder, INTR, type VcpuExit } from "./exits.ts";
 import { kvmRun } from "./abi/structs.ts";
+import { createMailbox, serveVcpu } from "./_proxy.ts";
 import { HANDLE, type Handle } from "./_handle.ts";
 import { drainCoalescedRing } from "./_encode.ts";
 import { SyncRegs } from "./sync_regs.ts";
@@ -44,7 +45,7 @@ import { readCpuid } from "./_cpuid.ts";
  * The thread that receives it calls `adoptVcpu` (thread.ts).
  */
 export interface VcpuHandoff {
-  readonly backend: "kvm";
+  readonly backend: "kvm" | "emu";
   readonly id: number;
   readonly kvmFd: number;
   readonly vmFd: number;
@@ -52,6 +53,8 @@ export interface VcpuHandoff {
   readonly mmapSize: number;
   /** Int32 [0]: the thread id of the adopter while it holds the vCPU, else 0. */
   readonly shared: SharedArrayBuffer;
+  /** emu: the mailbox through which the adopter's ioctls reach the owner's emulator (_proxy.ts). */
+  readonly mailbox?: SharedArrayBuffer;
 }
 
 /** Offset of kvm_run.immediate_exit. */
@@ -80,6 +83,8 @@ export class Vcpu implements Disposable {
   readonly #exits: ExitDecoder;
   /** Set once handed off or adopted: [0] is the thread running the vCPU. */
   #shared: Int32Array | undefined;
+  /** True for the Vcpu that adoptVcpu made on the receiving thread. */
+  #adopted = false;
   #syncRegs: SyncRegs | undefined;
 
   /** @internal Created by `Vm.createVcpu` (or `adoptVcpu` with `shared`). */
@@ -93,7 +98,9 @@ export class Vcpu implements Disposable {
     this.#exits = new ExitDecoder(run.buffer);
     if (shared) {
       this.#shared = new Int32Array(shared);
-      Atomics.store(this.#shared, 0, handle.kernel.currentThread());
+      this.#adopted = true;
+      // The thread to signal for kicks; -1 where kicks need no signal (the emulator's proxy).
+      Atomics.store(this.#shared, 0, handle.kernel.currentThread() || -1);
     }
   }
 
@@ -165,7 +172,7 @@ export class Vcpu implements Disposable {
     // SAFETY: #runBytes views this thread's own mapping of kvm_run, which stays mapped until close().
     Atomics.store(this.#runBytes, IMMEDIATE_EXIT, 1);
     const tid = this.#shared ? Atomics.load(this.#shared, 0) : 0;
-    if (tid !== 0) this.#h.kernel.kickThread(tid);
+    if (tid > 0) this.#h.kernel.kickThread(tid);
   }
 
   /**
@@ -193,30 +200,36 @@ export class Vcpu implements Disposable {
   /**
    * Hands this vCPU to another thread (a Worker): returns plain data to
    * `postMessage`, from which that thread makes its own Vcpu with
-   * `adoptVcpu`, binding libc itself. From then on, on this thread, only
-   * `kick()` and `close()` work (other calls throw KvmError EBUSY); the
-   * adopter owns the descriptor and closes it. kvm backend only: the
-   * emulator's vCPUs live in the heap of the thread that made them.
+   * `adoptVcpu`. From then on, on this thread, only `kick()` and `close()`
+   * work (other calls throw KvmError EBUSY); the adopter owns the vCPU
+   * descriptor and closes it. On kvm the adopter binds libc and runs KVM_RUN
+   * itself. On the emulator, whose state lives in this thread's heap, this
+   * thread keeps executing the vCPU: it serves the adopter's calls from its
+   * event loop and shares its time among all handed-off vCPUs (_proxy.ts),
+   * so keep this thread's event loop free while they run.
    */
   handoff(): VcpuHandoff {
     const h = this.#h;
     h.fd("handoff");
-    if (h.kernel.name !== "kvm") {
-      throw new KvmError("handoff", Errno.EOPNOTSUPP, "the emulator runs a vCPU on the thread that created it");
-    }
     const vmFd = this.vm[HANDLE].fd("handoff");
     const kvm = this.vm.kvm[HANDLE];
     const shared = new SharedArrayBuffer(8);
     this.#shared = new Int32Array(shared);
+    const mmapSize = this.#run!.length;
+    const emu = h.kernel.name === "emu";
+    const mailbox = emu ? createMailbox(mmapSize) : undefined;
     const vcpuFd = h.move(`vCPU ${this.id} was handed to another thread: call it there`);
+    // The emulator stays on this thread: it serves the adopter's ioctls from the event loop.
+    if (mailbox) serveVcpu(h.kernel, vcpuFd, mailbox);
     return {
-      backend: "kvm",
+      backend: emu ? "emu" : "kvm",
       id: this.id,
       kvmFd: kvm.closed ? -1 : kvm.fd("handoff"),
       vmFd,
       vcpuFd,
-      mmapSize: this.#run!.length,
+      mmapSize,
       shared,
+      ...(mailbox ? { mailbox } : {}),
     };
   }
 
@@ -519,8 +532,8 @@ export class Vcpu implements Disposable {
     if (!run) return;
     this.#run = undefined;
     // An adopter says it no longer runs the vCPU, so that kicks stop signalling its thread.
-    if (this.#shared && this.#h.kernel.currentThread() === Atomics.load(this.#shared, 0)) {
-      Atomics.store(this.#shared, 0, 0);
+    if (this.#adopted) {
+      Atomics.store(this.#shared!, 0, 0);
     }
     // Detach the views of kvm_run before unmapping it.
     unmap(this.#h.kernel, run);

@@ -98,7 +98,7 @@ backendTest("two vCPUs in two Workers: lock xadd and a cmpxchg spinlock count ex
   } finally {
     for (const r of runs) r.worker.terminate();
   }
-}, { only: ["kvm"] });
+});
 
 // How fast a kick lands is measured by bench/kick_latency.ts (target: 50 ms); here every one of
 // 100 kicks in a row must end exactly one run, well within a second even on a loaded machine.
@@ -142,7 +142,7 @@ backendTest("kick() from the handing thread ends the adopter's run, 100 times in
     worker.terminate();
     vcpu.close();
   }
-}, { only: ["kvm"] });
+});
 
 backendTest("kick() on the running thread: the next run() returns intr at once, then the guest runs on", (kvm) => {
   using vm = kvm.createVm();
@@ -172,10 +172,3 @@ backendTest("drain() completes a pending in without running more guest code", (k
   assert.equal(regs.rip, 0x1002n, "and stopped before the hlt");
   assert.equal(vcpu.run().reason, "hlt");
 });
-
-backendTest("handoff() on the emulator is refused with EOPNOTSUPP and leaves the vCPU usable", (kvm) => {
-  using vm = kvm.createVm();
-  using vcpu = vm.createVcpu(0);
-  assert.throws(() => vcpu.handoff(), (e: unknown) => e instanceof KvmError && e.code === "EOPNOTSUPP");
-  assert.equal(typeof vcpu.getRegs().rip, "bigint");
-}, { only: ["emu"] });

@@ -5,7 +5,7 @@
 //
 //   start  examples/hello.ts on the best backend (Deno)
 //   test   the whole suite under Deno, then under Bun, and a summary line
-//   bench  the benchmarks under Deno and under Bun
+//   bench  the facade benchmarks (exit round trip, kick latency, SMP scaling) under Deno and under Bun
 //   peers  bench/emu_vs_peers.ts (emulator vs KVM vs QEMU TCG) under Deno and under Bun
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -73,8 +73,10 @@ switch (task) {
     break;
   case "bench": {
     let status = 0;
-    status |= run(bin("deno"), ["run", ...DENO_TEST_FLAGS, "bench/exit_roundtrip.ts"]).status;
-    status |= run(bin("bun"), ["bench/exit_roundtrip.ts"]).status;
+    for (const bench of ["bench/exit_roundtrip.ts", "bench/kick_latency.ts", "bench/smp_scaling.ts"]) {
+      status |= run(bin("deno"), ["run", ...DENO_TEST_FLAGS, bench, ...rest]).status;
+      status |= run(bin("bun"), [bench, ...rest]).status;
+    }
     process.exit(status);
     break;
   }

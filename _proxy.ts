@@ -1,0 +1,210 @@
+/**
+ * Emulated vCPUs in other threads. The emulator's state lives in the heap
+ * of the thread that created the VM (the owner), so a Worker that adopts an
+ * emulated vCPU gets a `ProxyKernel`: each of its ioctls goes through a
+ * SharedArrayBuffer mailbox to the owner, which performs it on the real
+ * (emulated) descriptor and answers, while the Worker waits (Atomics.wait).
+ *
+ * The owner serves each mailbox from its event loop (Atomics.waitAsync) and
+ * runs a vCPU's KVM_RUN in slices of a few milliseconds, yielding between
+ * slices, so that several vCPUs share the owner's thread round-robin — the
+ * emulator's own scheduling. Guest memory is shared because there is only
+ * one copy of it; a locked instruction is atomic because one thread executes
+ * every vCPU. kvm_run travels with each KVM_RUN request and its answer; a
+ * kick sets immediate_exit in the owner's copy, which ends the current slice.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import { Errno } from "./abi/errno.ts";
+import { KVM_RUN } from "./abi/requests.ts";
+import { kvmRun } from "./abi/structs.ts";
+import { type Kernel, type Mapping, unmap } from "./kernel.ts";
+
+const IMMEDIATE_EXIT = kvmRun.offsetOf("immediate_exit");
+
+/** Int32 slots of the mailbox header. */
+const STATE = 0, OP = 1, FD = 2, REQUEST = 3, VALUE = 4, RESULT = 5, LENGTH = 6, ADOPTED = 7;
+/** Byte offset of the Float64 run deadline (performance.timeOrigin-based ms, 0 for none). */
+const DEADLINE = 32;
+const HEADER = 64;
+/** The largest ioctl argument that crosses the mailbox. */
+const ARG_MAX = 64 * 1024;
+/** How long one slice of an emulated KVM_RUN lasts before the owner serves other vCPUs. */
+const SLICE_MS = 2;
+
+const IDLE = 0, REQUESTED = 1, REPLIED = 2;
+const OP_IOCTL = 1, OP_IOCTL_VALUE = 2, OP_RUN = 3, OP_CLOSE = 4;
+
+/** Absolute milliseconds, comparable across threads. */
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A mailbox for one vCPU whose kvm_run has `runSize` bytes. */
+export function createMailbox(runSize: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(HEADER + ARG_MAX + runSize);
+}
+
+/**
+ * Serves a mailbox on the owner's thread until the adopter closes the vCPU:
+ * performs each request on `kernel` and answers it.
+ */
+export function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer): void {
+  const ctrl = new Int32Array(mailbox, 0, 8);
+  const deadline = new Float64Array(mailbox, DEADLINE, 1);
+  const arg = new Uint8Array(mailbox, HEADER, ARG_MAX);
+  const shared = new Uint8Array(mailbox, HEADER + ARG_MAX);
+  const mapping = kernel.mmap(vcpuFd, shared.length);
+  if (typeof mapping === "number") throw new Error(`serveVcpu: mmap of kvm_run failed (errno ${-mapping})`);
+  const run = new Uint8Array(mapping.buffer, 0, shared.length);
+
+  async function runInSlices(): Promise<number> {
+    // A kick that reached the owner's copy before this request must survive the copy-in.
+    const kicked = run[IMMEDIATE_EXIT];
+    run.set(shared);
+    run[IMMEDIATE_EXIT] |= kicked;
+    const until = deadline[0];
+    for (;;) {
+      const left = until ? until - now() : SLICE_MS;
+      if (left <= 0) return -Errno.EINTR;
+      kernel.setRunAlarm(vcpuFd, Math.min(SLICE_MS, left));
+      const r = kernel.ioctlValue(vcpuFd, KVM_RUN, 0);
+      kernel.setRunAlarm(vcpuFd, 0);
+      if (r !== -Errno.EINTR || run[IMMEDIATE_EXIT]) return r;
+      // The slice is over: let the other vCPUs (and the owner's own work) run.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async function serve(): Promise<void> {
+    for (;;) {
+      while (Atomics.load(ctrl, STATE) !== REQUESTED) {
+        const w = Atomics.waitAsync(ctrl, STATE, Atomics.load(ctrl, STATE));
+        if (w.async) await w.value;
+      }
+      const op = ctrl[OP];
+      let r: number;
+      if (op === OP_RUN) {
+        r = await runInSlices();
+        shared.set(run);
+        // The kick now travels with the answer; the adopter clears it when it reports intr.
+        run[IMMEDIATE_EXIT] = 0;
+      } else if (op === OP_CLOSE) {
+        unmap(kernel, mapping as Mapping);
+        r = kernel.close(vcpuFd);
+      } else if (op === OP_IOCTL) {
+        const bytes = arg.slice(0, ctrl[LENGTH]);
+        r = kernel.ioctl(ctrl[FD], ctrl[REQUEST] >>> 0, bytes);
+        arg.set(bytes);
+      } else {
+        r = kernel.ioctlValue(ctrl[FD], ctrl[REQUEST] >>> 0, ctrl[VALUE]);
+      }
+      ctrl[RESULT] = r;
+      Atomics.store(ctrl, STATE, REPLIED);
+      Atomics.notify(ctrl, STATE);
+      if (op === OP_CLOSE) return;
+    }
+  }
+  void serve();
+}
+
+/**
+ * The Kernel of a Worker that adopted an emulated vCPU: every call on the
+ * vCPU (and on its VM) is performed by the owner's emulator through the
+ * mailbox. Memory cannot be mapped here: it lives in the owner.
+ */
+export class ProxyKernel implements Kernel {
+  readonly name = "emu" as const;
+  readonly #vcpuFd: number;
+  readonly #ctrl: Int32Array;
+  readonly #deadline: Float64Array;
+  readonly #arg: Uint8Array;
+  readonly #shared: Uint8Array;
+  /** This thread's copy of kvm_run, which the facade decodes. */
+  readonly #run: ArrayBuffer;
+
+  constructor(mailbox: SharedArrayBuffer, vcpuFd: number, runSize: number) {
+    this.#vcpuFd = vcpuFd;
+    this.#ctrl = new Int32Array(mailbox, 0, 8);
+    this.#deadline = new Float64Array(mailbox, DEADLINE, 1);
+    this.#arg = new Uint8Array(mailbox, HEADER, ARG_MAX);
+    this.#shared = new Uint8Array(mailbox, HEADER + ARG_MAX, runSize);
+    this.#run = new ArrayBuffer(runSize);
+  }
+
+  /** Claims the mailbox; false if another thread adopted the vCPU already. */
+  claim(): boolean {
+    return Atomics.compareExchange(this.#ctrl, ADOPTED, 0, 1) === 0;
+  }
+
+  #call(op: number, fd: number, request: number, value: number, arg?: Uint8Array): number {
+    const ctrl = this.#ctrl;
+    if (arg) {
+      if (arg.length > ARG_MAX) return -Errno.E2BIG;
+      this.#arg.set(arg);
+      ctrl[LENGTH] = arg.length;
+    }
+    ctrl[OP] = op;
+    ctrl[FD] = fd;
+    ctrl[REQUEST] = request | 0;
+    ctrl[VALUE] = value;
+    const run = new Uint8Array(this.#run);
+    if (op === OP_RUN) this.#shared.set(run);
+    Atomics.store(ctrl, STATE, REQUESTED);
+    Atomics.notify(ctrl, STATE);
+    while (Atomics.load(ctrl, STATE) !== REPLIED) Atomics.wait(ctrl, STATE, REQUESTED);
+    const r = ctrl[RESULT];
+    if (arg) arg.set(this.#arg.subarray(0, arg.length));
+    if (op === OP_RUN) run.set(this.#shared);
+    Atomics.store(ctrl, STATE, IDLE);
+    return r;
+  }
+
+  open(_path: string): number {
+    return -Errno.ENOSYS;
+  }
+
+  close(fd: number): number {
+    return fd === this.#vcpuFd ? this.#call(OP_CLOSE, fd, 0, 0) : 0;
+  }
+
+  ioctl(fd: number, request: number, arg: Uint8Array): number {
+    return this.#call(OP_IOCTL, fd, request, 0, arg);
+  }
+
+  ioctlValue(fd: number, request: number, value: number): number {
+    if (fd === this.#vcpuFd && request === KVM_RUN) return this.#call(OP_RUN, fd, request, value);
+    return this.#call(OP_IOCTL_VALUE, fd, request, value);
+  }
+
+  mmap(fd: number, length: number): Mapping | number {
+    if (fd !== this.#vcpuFd || length !== this.#run.byteLength) return -Errno.ENOMEM;
+    // This thread's copy of kvm_run; it belongs to the proxy, so unmapping must not detach it.
+    return { address: 0n, buffer: this.#run, length, aliased: true };
+  }
+
+  munmap(_mapping: Mapping): number {
+    return 0;
+  }
+
+  setRunAlarm(_vcpuFd: number, ms: number): void {
+    this.#deadline[0] = ms > 0 ? now() + ms : 0;
+  }
+
+  takeRunSignal(): boolean {
+    return false;
+  }
+
+  prepareVcpu(_vcpuFd: number): number {
+    return 0;
+  }
+
+  currentThread(): number {
+    return 0;
+  }
+
+  kickThread(_tid: number): void {
+    // The owner's slices read kvm_run.immediate_exit: setting it is the kick.
+  }
+}
