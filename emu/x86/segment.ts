@@ -8,7 +8,7 @@
 import { fault, GP, NP, SSF } from "./fault.ts";
 import { VM } from "./flags.ts";
 import type { Cpu } from "./cpu.ts";
-import { AR_G, AR_P, AR_UNUSABLE, CS, LDTR, SS } from "./state.ts";
+import { AR_G, AR_L, AR_P, AR_UNUSABLE, CS, LDTR, SS } from "./state.ts";
 
 /** A raw 8-byte descriptor as two 32-bit words, and where it lives. */
 export interface Descriptor {
@@ -72,7 +72,9 @@ export function loadSeg(cpu: Cpu, seg: number, sel: number): void {
   }
   const rpl = sel & 3;
   if ((sel & 0xfffc) === 0) {
-    if (seg === SS) fault(GP, 0);
+    // 64-bit mode lets CPL 0-2 load a null SS whose RPL is the CPL (SDM, MOV: "CS.L = 0 or CPL = 3 or CPL != RPL").
+    const nullSsOk = cpu.efer & 0x400 && cpu.segAr[CS] & AR_L && cpu.cpl < 3 && rpl === cpu.cpl;
+    if (seg === SS && !nullSsOk) fault(GP, 0);
     cpu.segSel[seg] = sel;
     cpu.segAr[seg] = AR_UNUSABLE;
     cpu.segBase[seg] = 0;

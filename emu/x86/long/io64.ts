@@ -38,10 +38,10 @@ export function outs64(cpu: Cpu, d: Insn): void {
   adv(cpu, ESI, d, cpu.eflRest & DF ? -d.size : d.size);
   if (!d.rep) return;
   adv(cpu, ECX, d, -1);
-  if (count(cpu, d) !== 0) {
-    cpu.nextEip = getRip(cpu);
-    cpu.eflRest |= RF;
-  }
+  // As KVM (and the 32-bit core): RIP stays on the instruction at every exit, the last one too; the next
+  // run finds RCX = 0 and completes it.
+  cpu.nextEip = getRip(cpu);
+  cpu.eflRest |= RF;
 }
 
 /** 6C/6D: INS: one exit brings every item up to the end of the destination page. */
