@@ -45,7 +45,6 @@ export function compare(env: FpEnv, a: F80, b: F80, quietNans: boolean): number 
   }
   if (ca === DENORMAL || cb === DENORMAL) {
     env.flags |= DE;
-    if (!env.masked(DE)) return UNORDERED;
   }
   if (ca === ZERO && cb === ZERO) return EQUAL;
   if (ca === INF || cb === INF) {

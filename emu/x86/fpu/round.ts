@@ -128,7 +128,7 @@ export function roundTo(env: FpEnv, sign: number, m: bigint, k: number, fmt: For
     e++;
   }
   if (e < emin) {
-    if (!env.masked(UE)) {
+    if (!env.masked(UE) && (!reg || e + WRAP_BIAS >= emin)) {
       env.flags |= UE;
       if (reg) inexact(env, u);
       return { sign, M: u.M, e: e + WRAP_BIAS, inf: false, store: reg };
@@ -139,13 +139,15 @@ export function roundTo(env: FpEnv, sign: number, m: bigint, k: number, fmt: For
     return { sign, M: d.M, e: emin, inf: false, store: true };
   }
   if (e > emax) {
-    if (!env.masked(OE)) {
+    if (!env.masked(OE) && (!reg || e - WRAP_BIAS <= emax)) {
       env.flags |= OE;
       if (reg) inexact(env, u);
       return { sign, M: u.M, e: e - WRAP_BIAS, inf: false, store: reg };
     }
     env.flags |= OE | PE;
-    const toInf = rc === RC_NEAREST || (rc === RC_UP && sign === 0) || (rc === RC_DOWN && sign === 1);
+    // Unmasked but beyond even the wrapped range (FSCALE by a huge factor): infinity in every rounding mode, as on the host.
+    const toInf = !env.masked(OE) || rc === RC_NEAREST || (rc === RC_UP && sign === 0) ||
+      (rc === RC_DOWN && sign === 1);
     env.c1 = toInf ? 1 : 0;
     if (toInf) return { sign, M: 0n, e: emax + 1, inf: true, store: true };
     return { sign, M: top - 1n, e: emax, inf: false, store: true };

@@ -64,7 +64,8 @@ function fcom(cpu: Cpu, b: F80 | null, bEmpty: boolean, quiet: boolean, pops: nu
   else rel = compare(ENV, fpu.st(0), b, quiet);
   const ok = storable(fpu);
   if (ok) { for (let i = 0; i < pops; i++) fpu.pop(); }
-  commit(fpu, ok ? COM_CC[rel] : -1);
+  // The host sets the condition codes even when an unmasked exception keeps it from popping.
+  commit(fpu, COM_CC[rel]);
 }
 
 /** D8 /r, DC /r, DA /r, DE /r with a memory operand: arithmetic or FCOM/FCOMP with ST(0). */
@@ -113,10 +114,8 @@ export function fcomi(cpu: Cpu, d: Insn): void {
   if (fpu.isEmpty(0) || fpu.isEmpty(i)) underflow();
   else rel = compare(ENV, fpu.st(0), fpu.st(i), d.reg === 5);
   const ok = storable(fpu);
-  if (ok) {
-    cpu.setArith(COMI_FLAGS[rel]);
-    if (d.op === 0xdf) fpu.pop();
-  }
+  cpu.setArith(COMI_FLAGS[rel]); // even under an unmasked exception, as on the host
+  if (ok && d.op === 0xdf) fpu.pop();
   // C1 is left alone unless a stack fault cleared it (as on the host).
   if (!(ENV.flags & SF)) ENV.c1 = (fpu.sw >> 9) & 1;
   commit(fpu);

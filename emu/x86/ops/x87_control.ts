@@ -112,6 +112,7 @@ export function fnstenv(cpu: Cpu, d: Insn): void {
   if (d.op === 0xd9) {
     writeBytes(cpu, d, seg, off, env);
     fpu.cw |= 0x3f;
+    syncSummary(fpu);
     return;
   }
   const image = new Uint8Array(env.length + 80);

@@ -211,7 +211,7 @@ export function fxtract(cpu: Cpu, d: Insn): void {
     const r = underflow();
     if (storable(fpu)) {
       fpu.setSt(0, r);
-      if (fpu.isEmpty(7)) fpu.push(r);
+      fpu.push(r);
     }
     return commit(fpu);
   }

@@ -21,7 +21,7 @@ export function ftrig(cpu: Cpu, d: Insn): void {
     const r = underflow();
     if (storable(fpu)) {
       fpu.setSt(0, r);
-      if (pushes && fpu.isEmpty(7)) fpu.push(r);
+      if (pushes) fpu.push(r);
     }
     return commit(fpu, 0, SW_C2);
   }
