@@ -18,7 +18,7 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { Kvm } from "../mod.ts";
-import type { VcpuExit } from "../mod.ts";
+import { describe, parseBackend } from "./_shared.ts";
 
 /** Guest-physical address where the code is loaded (a multiple of 16). */
 const LOAD_ADDR = 0x1000;
@@ -30,30 +30,6 @@ const SERIAL_PORT = 0x3f8;
 const EXPECTED = "Hello from a kvmkit guest!\n";
 /** A runaway guest is stopped after this many exits. */
 const MAX_EXITS = 10_000;
-
-/** Reads `--backend=kvm|emu|auto` from the command line (default "auto"). */
-function parseBackend(args: readonly string[]): "auto" | "kvm" | "emu" {
-  let backend: "auto" | "kvm" | "emu" = "auto";
-  for (const arg of args) {
-    const value = arg.startsWith("--backend=") ? arg.slice(10) : undefined;
-    if (value === "auto" || value === "kvm" || value === "emu") {
-      backend = value;
-    } else {
-      throw new RangeError(
-        `unknown argument "${arg}": expected --backend=kvm|emu|auto`,
-      );
-    }
-  }
-  return backend;
-}
-
-/** Describes an exit for an error message. */
-function describe(exit: VcpuExit): string {
-  return JSON.stringify(
-    exit,
-    (_, v) => typeof v === "bigint" ? `0x${v.toString(16)}` : v,
-  );
-}
 
 /** Runs the guest and returns what it wrote to the serial port. */
 function main(): number {

@@ -22,7 +22,8 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { Kvm } from "../mod.ts";
-import type { Segment, VcpuExit } from "../mod.ts";
+import { describe, fillPseudoRandom, parseBackend, segmentDescriptor } from "./_shared.ts";
+import type { Segment } from "../mod.ts";
 
 /** Guest memory: 4 MiB at guest-physical 0, identity mapped. */
 const MEMORY_SIZE = 0x400000;
@@ -58,43 +59,6 @@ const CR4_PAE = 1n << 5n; // physical address extension (required by long mode)
 const EFER_LME = 1n << 8n; // long mode enable
 const EFER_LMA = 1n << 10n; // long mode active
 
-/** Reads `--backend=kvm|emu|auto` from the command line (default "auto"). */
-function parseBackend(args: readonly string[]): "auto" | "kvm" | "emu" {
-  let backend: "auto" | "kvm" | "emu" = "auto";
-  for (const arg of args) {
-    const value = arg.startsWith("--backend=") ? arg.slice(10) : undefined;
-    if (value === "auto" || value === "kvm" || value === "emu") {
-      backend = value;
-    } else {
-      throw new RangeError(
-        `unknown argument "${arg}": expected --backend=kvm|emu|auto`,
-      );
-    }
-  }
-  return backend;
-}
-
-/**
- * Encodes a segment register value as the 8-byte GDT descriptor that would
- * load it, so that the GDT and the registers set by KVM_SET_SREGS agree.
- * `limit` is the byte limit as KVM reports it (with g = 1, the low 12 bits
- * are ones and the descriptor holds limit >> 12).
- */
-function segmentDescriptor(seg: Segment): bigint {
-  const limit = BigInt(seg.g ? seg.limit >>> 12 : seg.limit);
-  const base = seg.base;
-  const access = BigInt(
-    seg.type | (seg.s << 4) | (seg.dpl << 5) | (seg.present << 7),
-  );
-  const flags = BigInt(seg.avl | (seg.l << 1) | (seg.db << 2) | (seg.g << 3));
-  return (limit & 0xffffn) |
-    ((base & 0xffffffn) << 16n) |
-    (access << 40n) |
-    (((limit >> 16n) & 0xfn) << 48n) |
-    (flags << 52n) |
-    (((base >> 24n) & 0xffn) << 56n);
-}
-
 /** A flat (base 0, 4 GiB limit) code or data segment at CPL 0. */
 function flatSegment(selector: number, kind: "code64" | "data"): Segment {
   return {
@@ -120,26 +84,6 @@ function fnv1a64(bytes: Uint8Array): bigint {
     h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
   }
   return h;
-}
-
-/** Fills `bytes` with a fixed pseudo-random sequence (xorshift32, seed 1). */
-function fillPseudoRandom(bytes: Uint8Array): void {
-  let x = 1;
-  for (let i = 0; i < bytes.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    bytes[i] = x & 0xff;
-  }
-}
-
-/** Describes an exit for an error message. */
-function describe(exit: VcpuExit): string {
-  return JSON.stringify(
-    exit,
-    (_, v) => typeof v === "bigint" ? `0x${v.toString(16)}` : v,
-  );
 }
 
 /** Formats a 64-bit value as 16 hex digits. */

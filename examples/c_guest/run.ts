@@ -16,6 +16,7 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { Kvm, type Segment, type Vcpu } from "../../mod.ts";
+import { describe, parseBackend } from "../_shared.ts";
 
 /** Where things live in guest-physical (= linear) memory. */
 const MEMORY_SIZE = 4 << 20;
@@ -99,8 +100,7 @@ export function runCGuest(kvm: Kvm, image: Uint8Array): CGuestResult {
         const exitCode = new DataView(exit.data.buffer, exit.data.byteOffset, 4).getUint32(0, true);
         return { output: new TextDecoder().decode(new Uint8Array(out)), exitCode, exits };
       } else {
-        const what = JSON.stringify(exit, (_, v) => typeof v === "bigint" ? `0x${v.toString(16)}` : v);
-        throw new Error(`unexpected exit after ${new TextDecoder().decode(new Uint8Array(out))}: ${what}`);
+        throw new Error(`unexpected exit after ${new TextDecoder().decode(new Uint8Array(out))}: ${describe(exit)}`);
       }
     }
   } finally {
@@ -115,10 +115,7 @@ export function loadCGuestImage(): Uint8Array {
 }
 
 function main(): number {
-  const arg = process.argv.slice(2).find((a) => a.startsWith("--backend="));
-  const backend = (arg?.slice(10) ?? "auto") as "auto" | "kvm" | "emu";
-  if (!["auto", "kvm", "emu"].includes(backend)) throw new RangeError(`--backend: ${backend} is not kvm, emu or auto`);
-  using kvm = Kvm.open({ backend });
+  using kvm = Kvm.open({ backend: parseBackend(process.argv.slice(2)) });
   console.log(`backend: ${kvm.backend}${kvm.fallbackReason ? ` (kvm unavailable: ${kvm.fallbackReason})` : ""}`);
   const r = runCGuest(kvm, loadCGuestImage());
   process.stdout.write(r.output);
