@@ -8,6 +8,9 @@ import { KvmError } from "./errors.ts";
 import type { BackendName, Kernel } from "./kernel.ts";
 import { LibcUnavailable, threadLibc } from "./ffi/bind.ts";
 import { createFfiKernel } from "./ffi/kernel.ts";
+import { Handle } from "./_handle.ts";
+import { readCpuid } from "./_cpuid.ts";
+import { KVM_GET_SUPPORTED_CPUID } from "./abi/requests.ts";
 import { createEmuKernel } from "./emu/kernel.ts";
 import { readFileSync } from "node:fs";
 
@@ -52,28 +55,53 @@ function shortReason(e: unknown, device: string): string {
   return String(e);
 }
 
-/** The host CPU's vendor from /proc/cpuinfo, where it can be read without asking for a permission. */
-function hostVendor(): "intel" | "amd" | undefined {
+let hostVendorCache: "intel" | "amd" | undefined | null = null;
+
+/**
+ * The host CPU's vendor, where it can be learnt without asking for a
+ * permission: from KVM_GET_SUPPORTED_CPUID's leaf 0 where FFI and the device
+ * are usable, else (Bun) from /proc/cpuinfo. Deno needs --allow-all for
+ * /proc/cpuinfo, so it is not read there.
+ */
+function hostVendor(device: string): "intel" | "amd" | undefined {
+  if (hostVendorCache !== null) return hostVendorCache;
+  let text = "";
   try {
-    if (typeof Bun === "undefined" && typeof Deno !== "undefined") {
-      const state = Deno.permissions.querySync({ name: "read", path: "/proc/cpuinfo" }).state;
-      if (state !== "granted") return undefined;
+    const kernel = kvmKernel();
+    const fd = kernel.open(device);
+    if (fd >= 0) {
+      const h = new Handle(kernel, fd, "kvm handle");
+      try {
+        const leaf0 = readCpuid(h, "KVM_GET_SUPPORTED_CPUID", KVM_GET_SUPPORTED_CPUID).find((e) => e.function === 0);
+        if (leaf0) {
+          text = [leaf0.ebx, leaf0.edx, leaf0.ecx].map((w) =>
+            String.fromCharCode(w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24)
+          ).join("");
+        }
+      } finally {
+        h.close();
+      }
     }
-    const text = readFileSync("/proc/cpuinfo", "latin1");
-    if (/^vendor_id\s*:\s*AuthenticAMD/m.test(text)) return "amd";
-    if (/^vendor_id\s*:\s*GenuineIntel/m.test(text)) return "intel";
   } catch {
-    // No /proc (not Linux) or no permission: the caller's default applies.
+    // No FFI here: try /proc below.
   }
-  return undefined;
+  if (!text && typeof Bun !== "undefined") {
+    try {
+      text = readFileSync("/proc/cpuinfo", "latin1");
+    } catch {
+      // Not Linux: the caller's default applies.
+    }
+  }
+  hostVendorCache = text.includes("AuthenticAMD") ? "amd" : text.includes("GenuineIntel") ? "intel" : undefined;
+  return hostVendorCache;
 }
 
 /** One emulator kernel per vendor, so that memory allocated by one Kvm serves VMs of another. */
 const emuKernels = new Map<"intel" | "amd", Kernel>();
 
 /** Opens the in-process emulator presenting `vendor`. */
-function openEmu(vendor: "intel" | "amd" | undefined): OpenedBackend {
-  const v = vendor ?? hostVendor() ?? "intel";
+function openEmu(vendor: "intel" | "amd" | undefined, device: string): OpenedBackend {
+  const v = vendor ?? hostVendor(device) ?? "intel";
   let kernel = emuKernels.get(v);
   if (!kernel) emuKernels.set(v, kernel = createEmuKernel({ vendor: v }));
   const fd = kernel.open("/dev/kvm");
@@ -88,10 +116,10 @@ export function openBackend(
   vendor: "intel" | "amd" | undefined,
 ): OpenedBackend {
   if (backend === "kvm") return openKvm(device);
-  if (backend === "emu") return openEmu(vendor);
+  if (backend === "emu") return openEmu(vendor, device);
   try {
     return openKvm(device);
   } catch (e) {
-    return { ...openEmu(vendor), fallbackReason: shortReason(e, device) };
+    return { ...openEmu(vendor, device), fallbackReason: shortReason(e, device) };
   }
 }

@@ -18,6 +18,10 @@ export interface CliOptions {
   candidate: "emu" | "kvm";
   /** The most minimised disagreements written to the corpus in this run. */
   save: number;
+  /** Compare the flags the manuals leave undefined too (the host CPU's values as the reference). */
+  strictFlags: boolean;
+  /** The vendor personality of the emulator candidate (default: the host's). */
+  vendor?: "intel" | "amd";
   /** Print every disagreement's differences, not just the first few. */
   verbose: boolean;
   help: boolean;
@@ -35,6 +39,9 @@ options:
   --family F[,F...]   only these families (${FAMILY_NAMES.join(", ")})
   --candidate emu|kvm the backend to check (default emu; kvm checks the harness itself)
   --save N            write at most N corpus files (default 10; 0: none)
+  --strict-flags      compare the flags the manuals leave undefined too: the emulator's
+                      vendor personality must reproduce what this host's CPU computes
+  --vendor intel|amd  the emulator's vendor personality (default: the host's)
   --verbose           print every disagreement in full
   --help              this text`;
 
@@ -48,7 +55,16 @@ function int(name: string, text: string | undefined, min: number, max: number): 
 
 /** Parses `argv` (without the runtime and script). Throws RangeError naming the bad argument. */
 export function parseArgs(argv: readonly string[]): CliOptions {
-  const o: CliOptions = { mode: "64", cases: 100, seed: 1, candidate: "emu", save: 10, verbose: false, help: false };
+  const o: CliOptions = {
+    mode: "64",
+    cases: 100,
+    seed: 1,
+    candidate: "emu",
+    save: 10,
+    strictFlags: false,
+    verbose: false,
+    help: false,
+  };
   let modeGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].includes("=") ? argv[i].split("=", 2) : [argv[i], undefined];
@@ -79,6 +95,15 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case "--save":
         o.save = int("--save", value(), 0, 1_000_000);
         break;
+      case "--strict-flags":
+        o.strictFlags = true;
+        break;
+      case "--vendor": {
+        const v = value();
+        if (v !== "intel" && v !== "amd") throw new RangeError(`--vendor: expected intel or amd, got ${v}`);
+        o.vendor = v;
+        break;
+      }
       case "--verbose":
         o.verbose = true;
         break;

@@ -17,6 +17,7 @@ import { familiesFor, generateCase } from "./generate.ts";
 import { probeOracle } from "./oracle.ts";
 import { Runner } from "./runner.ts";
 import { CorpusWriter } from "./save.ts";
+import { backendVendor } from "./vendor.ts";
 import { FAMILY_NAMES } from "./table.ts";
 
 interface Tally {
@@ -40,15 +41,27 @@ function main(): number {
     return 0;
   }
   using oracleKvm = Kvm.open({ backend: "kvm" });
-  using candidateKvm = Kvm.open({ backend: o.candidate });
+  using candidateKvm = Kvm.open({ backend: o.candidate, vendor: o.vendor });
   using oracle = new Runner(oracleKvm);
   using candidate = new Runner(candidateKvm);
   const limits = probeOracle(oracle);
   const sides: Sides = { oracle, candidate, limits };
+  const hostVendor = backendVendor(oracleKvm);
+  const candidateName = `${o.candidate} (${backendVendor(candidateKvm) ?? "unknown vendor"})`;
+  if (hostVendor) sides.oracleVendor = hostVendor;
+  if (o.strictFlags) {
+    if (!hostVendor) throw new Error("--strict-flags: the host's CPUID names neither Intel nor AMD");
+    sides.strictFlags = true;
+  }
   const families = o.families ?? familiesFor(o.mode);
   console.log(
     `kvmkit diff: mode ${o.mode}, ${o.cases} cases from seed ${o.seed}, families ${families.join(",")}; ` +
-      `oracle kvm, candidate ${o.candidate}`,
+      `oracle kvm (${hostVendor ?? "unknown vendor"}), candidate ${candidateName}`,
+  );
+  console.log(
+    o.strictFlags
+      ? `strict flags: the flags the manuals leave undefined are compared too (${hostVendor} behaviour expected)`
+      : "flags the manuals leave undefined are masked (--strict-flags compares them)",
   );
   for (const l of limits) console.log(`oracle limit (${l.name}): ${l.why}`);
 
@@ -91,7 +104,10 @@ function main(): number {
   }
   for (const [why, n] of reasons) console.log(`no oracle: ${n} x ${why}`);
   console.log(`${total.cases} cases in ${seconds.toFixed(1)} s (${Math.round(total.cases / seconds)} cases/s)`);
-  console.log(`agree ${total.agree}, disagree ${total.disagree}, no oracle ${total.noOracle}`);
+  console.log(
+    `agree ${total.agree}, disagree ${total.disagree}, no oracle ${total.noOracle}` +
+      (o.strictFlags ? " (strict flags: undefined flags compared)" : ""),
+  );
   return total.disagree > 0 ? 1 : 0;
 }
 

@@ -94,6 +94,15 @@ function memoryDiffs(a: Uint8Array, b: Uint8Array, limit: number): Difference[] 
   return out;
 }
 
+/** How {@linkcode compareOutcomes} compares. */
+export interface CompareOptions {
+  /**
+   * Compare the flags the manuals leave undefined too (the host CPU's values are then the reference: a check of
+   * a vendor personality, not of the architecture). Default false.
+   */
+  strictFlags?: boolean;
+}
+
 /** Bits of the final rflags not to compare, and why (an oracle's known deviation). */
 export interface ExtraMask {
   rflags: bigint;
@@ -102,15 +111,22 @@ export interface ExtraMask {
 
 /**
  * Compares `actual` with `expected` for case `c`. Undefined flags are
- * masked; so are the hidden parts of null selectors outside real mode (the
- * architecture leaves them unusable, and KVM reports them differently on
- * VMX, SVM and PVM), and any `extra` bits.
+ * masked (unless `options.strictFlags`); so are the hidden parts of null
+ * selectors outside real mode (the architecture leaves them unusable, and
+ * KVM reports them differently on VMX, SVM and PVM), and any `extra` bits.
  */
-export function compareOutcomes(c: Case, expected: Outcome, actual: Outcome, extra: ExtraMask[] = []): Comparison {
+export function compareOutcomes(
+  c: Case,
+  expected: Outcome,
+  actual: Outcome,
+  extra: ExtraMask[] = [],
+  options: CompareOptions = {},
+): Comparison {
   const layout = layoutCode(c);
   const trace = poisonTrace(layout.insns);
   const stop = stopOf(c, expected, layout.starts);
-  const flagMask = (stop.index === undefined ? trace.reduce((a, b) => a | b, 0) : trace[stop.index]) & STATUS;
+  const undefinedFlags = (stop.index === undefined ? trace.reduce((a, b) => a | b, 0) : trace[stop.index]) & STATUS;
+  const flagMask = options.strictFlags ? 0 : undefinedFlags;
   const masked: string[] = [];
   if (flagMask) {
     const where = stop.index === undefined

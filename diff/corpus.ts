@@ -30,6 +30,13 @@ export interface CorpusEntry {
   masked: string[];
   /** rflags bits the oracle was known to get wrong for this case (hex), and why: masked on replay too. */
   extra?: { rflags: string; why: string }[];
+  /**
+   * The vendor of the CPU that recorded it (absent: "amd", the host of the first entries). The emulator
+   * replays it with that personality: some defined behaviour differs between vendors too.
+   */
+  vendor?: "intel" | "amd";
+  /** Recorded with the undefined flags compared too: replayed so on the emulator, and on a kvm host of `vendor`. */
+  strictFlags?: boolean;
   /** Set while the candidate still disagrees: which candidate, and the differences it showed. */
   open?: { candidate: string; differences: Difference[] };
 }

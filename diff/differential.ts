@@ -32,6 +32,10 @@ export interface Sides {
   oracle: Runner;
   candidate: Runner;
   limits: OracleLimits;
+  /** The oracle CPU's vendor, where known (corpus files record it). */
+  oracleVendor?: "intel" | "amd";
+  /** Compare the undefined flags too (CompareOptions.strictFlags): the candidate must reproduce the oracle's CPU. */
+  strictFlags?: boolean;
 }
 
 /** Runs `c` on both sides and compares. A case the generator could not make valid is refused. */
@@ -44,7 +48,8 @@ export function runDifferential(sides: Sides, c: Case): CaseResult {
   const gap = oracleGap(sides.limits, c, expected);
   if (gap) return { verdict: "noOracle", expected, reason: gap };
   const actual = sides.candidate.run(c);
-  const comparison = compareOutcomes(c, expected, actual, oracleMasks(sides.limits, c, expected));
+  const masks = oracleMasks(sides.limits, c, expected);
+  const comparison = compareOutcomes(c, expected, actual, masks, { strictFlags: sides.strictFlags });
   return { verdict: comparison.agree ? "agree" : "disagree", expected, actual, comparison };
 }
 

@@ -58,8 +58,11 @@ export class CorpusWriter {
       case: caseToJson(small),
       expected: outcomeToJson(small, again.expected),
       recordedOn: "kvm",
-      masked: compareOutcomes(small, again.expected, again.actual, extra).masked,
+      masked: compareOutcomes(small, again.expected, again.actual, extra, { strictFlags: sides.strictFlags })
+        .masked,
       extra: extra.map((x) => ({ rflags: `0x${x.rflags.toString(16)}`, why: x.why })),
+      ...(sides.oracleVendor ? { vendor: sides.oracleVendor } : {}),
+      ...(sides.strictFlags ? { strictFlags: true } : {}),
       open: { candidate: this.#candidate, differences: again.comparison?.differences ?? [] },
     };
     const file = this.#dir + corpusName(small);

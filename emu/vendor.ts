@@ -8,7 +8,18 @@
  */
 import type { CpuidEntry } from "../abi/structs.ts";
 
-/** A vendor personality: `vmx` (Intel) or `svm` (AMD). */
+/**
+ * A vendor personality: `vmx` (Intel) or `svm` (AMD).
+ *
+ * Where the two differ in what instructions do, the core asks `name`: the
+ * flags the manuals leave undefined (multiplies and divides in ops/muldiv.ts,
+ * shifts and rotates in ops/shift.ts and long/shift64.ts, BSF/BSR with a zero
+ * source in ops/bit.ts), a failing CMPXCHG to a 32-bit register in 64-bit
+ * mode (long/alu64.ts) and MOVSXD with a 16-bit operand (long/mov64.ts).
+ * `amd` reproduces what this project's AMD EPYC host computes (checked by
+ * `diff/cli.ts --strict-flags`); `intel` follows the SDM where it speaks, and
+ * each file states the choice made where it does not.
+ */
 export interface Vendor {
   readonly name: "intel" | "amd";
   /** KVM_GET_SUPPORTED_CPUID: every leaf, in the kernel's order. */

@@ -2,9 +2,12 @@
  * Replays the regression corpus (tests/corpus/*.json, minimised cases found
  * by `deno task diff`) on every available backend and checks each outcome
  * against the one kvm gave when the case was recorded, masking only the
- * flags the encoding table says are undefined. An entry whose candidate
- * still disagrees carries `open`; it is skipped on that backend, with the
- * difference as the reason, until the fix lands and `open` is removed.
+ * flags the encoding table says are undefined (all flags for an entry
+ * recorded with --strict-flags). The emulator replays each entry with the
+ * vendor personality of the CPU that recorded it; a kvm host of another
+ * vendor does not replay it. An entry whose candidate still disagrees
+ * carries `open`; it is skipped on that backend, with the difference as the
+ * reason, until the fix lands and `open` is removed.
  *
  * @module
  */
@@ -15,6 +18,8 @@ import { compareOutcomes } from "../diff/compare.ts";
 import { caseFromJson, outcomeFromJson, parseEntry } from "../diff/corpus.ts";
 import { invalidReason } from "../diff/effects.ts";
 import { Runner } from "../diff/runner.ts";
+import { backendVendor } from "../diff/vendor.ts";
+import { Kvm } from "../mod.ts";
 import { BACKENDS, backendTest, skip, test } from "./_harness.ts";
 
 const dir = fileURLToPath(new URL("./corpus/", import.meta.url));
@@ -38,11 +43,19 @@ for (const f of files) {
     skip(`diff corpus ${f} [${b}]`, `open disagreement: ${d ? `${d.what}: kvm ${d.expected}, ${b} ${d.actual}` : "?"}`);
     return false;
   });
-  backendTest(`diff corpus ${f}`, (kvm) => {
+  const vendor = entry.vendor ?? "amd";
+  backendTest(`diff corpus ${f}`, (hostKvm, backend) => {
+    const host = backendVendor(hostKvm);
+    if (backend === "kvm" && host !== vendor) {
+      console.log(`skip: diff corpus ${f} [kvm]: recorded on an ${vendor} CPU, this host is ${host ?? "neither"}`);
+      return;
+    }
+    using emuKvm = backend === "emu" ? Kvm.open({ backend: "emu", vendor }) : undefined;
     const c = caseFromJson(entry.case);
-    using runner = new Runner(kvm);
+    using runner = new Runner(emuKvm ?? hostKvm);
     const extra = (entry.extra ?? []).map((x) => ({ rflags: BigInt(x.rflags), why: x.why }));
-    const r = compareOutcomes(c, outcomeFromJson(c, entry.expected), runner.run(c), extra);
+    const strictFlags = entry.strictFlags === true;
+    const r = compareOutcomes(c, outcomeFromJson(c, entry.expected), runner.run(c), extra, { strictFlags });
     assert.ok(
       r.agree,
       `${f}: ${r.differences.map((d) => `${d.what}: expected ${d.expected}, got ${d.actual}`).join("; ")}`,

@@ -188,6 +188,15 @@ test("diff: compare masks exactly the flags left undefined, and says so", () => 
   assert.ok(!compareOutcomes(c3, fakeOutcome(c3, 2n), fakeOutcome(c3, 2n | BigInt(SF))).agree);
 });
 
+test("diff: with strictFlags, compare masks no undefined flag, in the register or in an exception frame", () => {
+  const c = handCase([SHL3]);
+  const r = compareOutcomes(c, fakeOutcome(c, 0x202n), fakeOutcome(c, 0x202n | BigInt(AF)), [], { strictFlags: true });
+  assert.ok(!r.agree);
+  assert.deepEqual(r.masked, []);
+  assert.deepEqual(r.differences.map((d) => d.what), ["rflags"]);
+  assert.ok(compareOutcomes(c, fakeOutcome(c, 0x202n), fakeOutcome(c, 0x202n), [], { strictFlags: true }).agree);
+});
+
 test("diff: compare masks the RFLAGS image of an exception frame up to the faulting instruction", () => {
   // shl (OF, AF undefined), then div faults: the frame's RIP is the div, its RFLAGS image masked for OF and AF.
   const c = handCase([SHL3, DIV]);
@@ -271,4 +280,7 @@ test("diff: the command line is checked", () => {
   assert.throws(() => parseArgs(["--mode", "64", "--family", "bcd"]), /no instruction valid in mode 64/);
   assert.throws(() => parseArgs(["--mode", "64", "--cases", "-1"]), /--cases: expected an integer/);
   assert.throws(() => parseArgs(["--mode", "64", "--bogus"]), /unknown argument "--bogus"/);
+  const s = parseArgs(["--mode", "64", "--strict-flags", "--vendor", "intel"]);
+  assert.deepEqual([s.strictFlags, s.vendor, o.strictFlags, o.vendor], [true, "intel", false, undefined]);
+  assert.throws(() => parseArgs(["--mode", "64", "--vendor", "via"]), /--vendor: expected intel or amd, got via/);
 });

@@ -29,12 +29,14 @@ function dwords(bytes: number[]): number[] {
   return out;
 }
 
-function check(code: string, expected: number[]): void {
+/** Runs `code` on both personalities; `amd`, where given, is what the AMD one must give instead of `expected`. */
+function check(code: string, expected: number[], amd: number[] = expected): void {
   for (const vendor of ["intel", "amd"] as const) {
     const g = makeGuest({ code: hex(code), vendor });
     const { out, last } = runToHlt(g);
     equal(last.reason, 5, "ends with KVM_EXIT_HLT");
-    equal(dwords(out).map((x) => x.toString(16)).join(" "), expected.map((x) => x.toString(16)).join(" "));
+    const want = vendor === "amd" ? amd : expected;
+    equal(dwords(out).map((x) => x.toString(16)).join(" "), want.map((x) => x.toString(16)).join(" "), vendor);
   }
 }
 
@@ -186,6 +188,8 @@ test("emu: ADD/SUB/ADC/SBB/AND/OR/XOR/CMP, INC/DEC/NEG/NOT, XADD, CMPXCHG (32-bi
 //   sar al, 7
 //   EMIT
 //   hlt
+// The undefined OF of the multi-bit RCR, SHRD and SHL differs by vendor: the AMD stream is what the kvm backend
+// gives on this project's AMD EPYC host; the Intel one follows the personality's stated choice (ops/shift.ts).
 test("emu: SHL/SHR/SAR/ROL/ROR/RCL/RCR, SHLD/SHRD (AF masked: undefined, differs by vendor)", () => {
   check(
     "bae900b10166b80100008066d3e066e7e9669c66586625c508000066e7e966b80100008066d1e866e7e9669c66586625" +
@@ -222,6 +226,10 @@ test("emu: SHL/SHR/SAR/ROL/ROR/RCL/RCR, SHLD/SHRD (AF masked: undefined, differs
       0x845,
       0x8ff,
       0x84,
+    ],
+    [
+      ...[0x2, 0x801, 0x40000000, 0x805, 0xf8000000, 0x84, 0x18, 0x4, 0xc0000000, 0x1, 0x3, 0x801, 0x870, 0x800],
+      ...[0x8001, 0x804, 0x3456789a, 0x4, 0xef012345, 0x80, 0x234a, 0x801, 0x800, 0x845, 0x8ff, 0x84],
     ],
   );
 });

@@ -11,6 +11,7 @@ import { DE, fault, GP } from "../fault.ts";
 import { AF, CF, OF, PARITY, PF, SF, ZF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { alu } from "../ops/alu.ts";
+import { divFlags } from "../ops/muldiv.ts";
 import { EAX, EBX, ECX, EDX } from "../state.ts";
 import { qv, readQ, readRmQ, setQ, writeQ, writeRmQ } from "./access.ts";
 
@@ -184,9 +185,13 @@ function setBig(cpu: Cpu, n: number, v: bigint): void {
   setQ(cpu, n, Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn));
 }
 
-/** The flags of a multiply: CF = OF = `overflow`; SF, ZF, PF from the low 64 bits. */
+/**
+ * The flags of a multiply: CF = OF = `overflow`; the undefined SF, ZF, AF, PF unchanged on AMD, from the low
+ * 64 bits (AF clear) on Intel, as in ops/muldiv.ts.
+ */
 function mulFlags(cpu: Cpu, low: bigint, overflow: boolean): void {
-  flags64(cpu, Number(low & 0xffffffffn), Number((low >> 32n) & 0xffffffffn), overflow ? CF | OF : 0);
+  if (cpu.vendor.name === "amd") cpu.setArith((cpu.arith() & ~(CF | OF)) | (overflow ? CF | OF : 0));
+  else flags64(cpu, Number(low & 0xffffffffn), Number((low >> 32n) & 0xffffffffn), overflow ? CF | OF : 0);
 }
 
 /** F7 /4 /5 with REX.W: MUL and IMUL r/m64 into RDX:RAX. */
@@ -222,6 +227,7 @@ export function div64(cpu: Cpu, d: Insn): void {
   else dv = BigInt.asUintN(64, dv);
   const q = n / dv, r = n % dv;
   if (signed ? q !== BigInt.asIntN(64, q) : q >> 64n !== 0n) fault(DE);
+  divFlags(cpu);
   setBig(cpu, EAX, BigInt.asUintN(64, q));
   setBig(cpu, EDX, BigInt.asUintN(64, r));
 }
@@ -242,13 +248,18 @@ export function cmpxchg8bLong(cpu: Cpu, d: Insn): void {
   cpu.setArith(arith | (equal ? ZF : 0));
 }
 
-/** 0F B0/B1 in 64-bit mode (8-, 16-, 32-bit operands): CMPXCHG; a register destination is not written on a mismatch. */
+/**
+ * 0F B0/B1 in 64-bit mode (8-, 16-, 32-bit operands): CMPXCHG. On a mismatch an AMD CPU does not write a
+ * register destination (a 32-bit one keeps its upper half, as this project's EPYC host shows); Intel writes it
+ * back, which zero-extends a 32-bit register (SDM: "the destination operand is written back if it is not
+ * modified").
+ */
 export function cmpxchgLong(cpu: Cpu, d: Insn): void {
   const dst = cpu.readRm(d), acc = cpu.getReg(EAX, d.size);
   alu(cpu, 7, acc, dst, d.size);
   if (acc === dst) cpu.writeRm(d, cpu.getReg(d.reg, d.size));
   else {
-    if (d.mod !== 3) cpu.writeRm(d, dst);
+    if (d.mod !== 3 || cpu.vendor.name !== "amd") cpu.writeRm(d, dst);
     cpu.setReg(EAX, d.size, dst);
   }
 }

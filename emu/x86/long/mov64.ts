@@ -65,9 +65,14 @@ export function movsxd(cpu: Cpu, d: Insn): void {
   setQ(cpu, d.reg, v, v & 0x80000000 ? 0xffffffff : 0);
 }
 
-/** 63 without REX.W: MOVSXD r32, r/m32 (a plain move) or r16, r/m16. */
+/**
+ * 63 without REX.W: MOVSXD r32, r/m32 (a plain move) or r16, r/m16. With a 16-bit operand size an AMD CPU
+ * reads 32 bits of memory (this project's EPYC host raises #AC for a 2-aligned operand that is not 4-aligned)
+ * and keeps the low 16; Intel reads 16.
+ */
 export function movsxd32(cpu: Cpu, d: Insn): void {
-  cpu.setReg(d.reg, d.osize, cpu.readRmSize(d, d.osize));
+  const size = d.osize === 2 && d.mod !== 3 && cpu.vendor.name === "amd" ? 4 : d.osize;
+  cpu.setReg(d.reg, d.osize, cpu.readRmSize(d, size) & (d.osize === 2 ? 0xffff : 0xffffffff));
 }
 
 /** 8D in 64-bit mode: LEA of any operand size (the address is computed with the address size, then truncated). */

@@ -12,6 +12,8 @@ import { CF, OF, ZF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { ECX } from "../state.ts";
 import { flags64 } from "./alu64.ts";
+import { shiftAf } from "../ops/shift.ts";
+import { bitScanZeroFlags } from "../ops/bit.ts";
 import { qv, readQ, readRmQ, setQ, signed, writeQ, writeRmQ } from "./access.ts";
 
 let rl = 0, rh = 0;
@@ -30,6 +32,11 @@ function shr(lo: number, hi: number, c: number, arith: boolean): void {
 
 function bit(lo: number, hi: number, i: number): number {
   return i < 32 ? (lo >>> i) & 1 : (hi >>> (i - 32)) & 1;
+}
+
+/** Whether the CPU presents the AMD personality (the undefined flags follow the EPYC host). */
+function amd(cpu: Cpu): boolean {
+  return cpu.vendor.name === "amd";
 }
 
 function rotFlags(cpu: Cpu, cf: number, of: number): void {
@@ -75,21 +82,23 @@ function shift64(cpu: Cpu, kind: number, lo: number, hi: number, c: number): voi
         [rl, rh] = [((rl >>> 1) | (rh << 31)) >>> 0, ((rh >>> 1) | (cf << 31)) >>> 0];
         cf = out;
       }
-      rotFlags(cpu, cf, of);
+      // AMD: OF of a multi-bit RCR is the XOR of the result's two top bits (ops/shift.ts).
+      rotFlags(cpu, cf, amd(cpu) ? ((rh >>> 31) ^ (rh >>> 30)) & 1 : of);
       return;
     }
     case 5: // SHR
       shr(lo, hi, c, false);
-      flags64(cpu, rl, rh, bit(lo, hi, c - 1) | (hi >>> 31 ? OF : 0));
+      // AMD: OF of a multi-bit SHR is 0 (ops/shift.ts).
+      flags64(cpu, rl, rh, bit(lo, hi, c - 1) | (hi >>> 31 && (c === 1 || !amd(cpu)) ? OF : 0) | shiftAf(cpu));
       return;
     case 7: // SAR
       shr(lo, hi, c, true);
-      flags64(cpu, rl, rh, bit(lo, hi, c - 1));
+      flags64(cpu, rl, rh, bit(lo, hi, c - 1) | shiftAf(cpu));
       return;
     default: { // SHL, SAL
       shl(lo, hi, c);
       const cf = bit(lo, hi, 64 - c);
-      flags64(cpu, rl, rh, cf | ((rh >>> 31) ^ cf ? OF : 0));
+      flags64(cpu, rl, rh, cf | ((rh >>> 31) ^ cf ? OF : 0) | shiftAf(cpu));
     }
   }
 }
@@ -125,7 +134,10 @@ export function shiftDouble64(cpu: Cpu, d: Insn): void {
     [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
     cf = bit(lo, hi, c - 1);
   }
-  flags64(cpu, rl, rh, cf | ((rh ^ hi) >>> 31 ? OF : 0));
+  let of = (rh ^ hi) >>> 31;
+  // AMD: MSB(result) XOR CF after SHLD, the result's two top bits XORed after SHRD (ops/shift.ts).
+  if (amd(cpu)) of = ((rh >>> 31) ^ (d.op < 0x1a8 ? cf : rh >>> 30)) & 1;
+  flags64(cpu, rl, rh, cf | (of ? OF : 0) | shiftAf(cpu));
   writeRmQ(cpu, d, rl, rh);
 }
 
@@ -178,7 +190,7 @@ export function bsf64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
   const lo = qv[0], hi = qv[1];
   if ((lo | hi) === 0) {
-    cpu.setArith(cpu.arith() | ZF);
+    bitScanZeroFlags(cpu);
     return;
   }
   let r: number;

@@ -147,7 +147,8 @@ export function cmpxchg(cpu: Cpu, d: Insn): void {
 /** 0F C7 /1: CMPXCHG8B m64. */
 export function cmpxchg8b(cpu: Cpu, d: Insn): void {
   const seg = cpu.seg(d), off = cpu.ea(d);
-  const lo = cpu.read(seg, off, 4), hi = cpu.read(seg, (off + 4) >>> 0, 4);
+  // Both halves are read with write intent: a fault on either write comes before any effect.
+  const lo = cpu.readForWrite(seg, off, 4), hi = cpu.readForWrite(seg, (off + 4) >>> 0, 4);
   const zf = lo === cpu.getReg(EAX, 4) && hi === cpu.getReg(EDX, 4);
   const arith = cpu.arith() & ~0x40;
   if (zf) {

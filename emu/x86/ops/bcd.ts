@@ -1,6 +1,13 @@
 /**
  * Decimal arithmetic: DAA, DAS, AAA, AAS, AAM, AAD (and SALC).
  *
+ * Undefined flags, one choice for both vendor personalities: this project's
+ * oracle cannot show the AMD host's (kvm_pvm raises #UD for DAA, AAA and
+ * AAS, and its AAM/AAD flags come from the kernel's emulator); DAS, which
+ * it runs, agrees with this choice. DAA/DAS: SF, ZF, PF from AL,
+ * OF cleared. AAA/AAS: SF, ZF, PF from AL before its high nibble is
+ * cleared, OF cleared. AAM/AAD: CF, AF, OF cleared.
+ *
  * @module
  */
 import type { Cpu } from "../cpu.ts";

@@ -38,7 +38,8 @@ export function btReg(cpu: Cpu, d: Insn): void {
   const unit = Math.floor(signed / bits);
   const ea = (cpu.ea(d) + unit * d.size) & MASK[d.asize];
   const seg = cpu.seg(d);
-  const v = cpu.read(seg, ea >>> 0, d.size);
+  // BTS/BTR/BTC read with write intent: a fault on the write comes before any effect (a #PF then says W).
+  const v = op ? cpu.readForWrite(seg, ea >>> 0, d.size) : cpu.read(seg, ea >>> 0, d.size);
   const r = apply(cpu, op, v, signed - unit * bits);
   if (op) cpu.write(seg, ea >>> 0, d.size, r);
 }
@@ -50,11 +51,20 @@ export function btImm(cpu: Cpu, d: Insn): void {
   if (d.reg !== 4) cpu.writeRm(d, r);
 }
 
+/**
+ * The flags of BSF/BSR with a zero source (ZF set, the rest undefined): AMD (as this project's EPYC host) sets
+ * them as for a zero result (ZF and PF, the others clear); Intel (our choice) leaves the others unchanged.
+ */
+export function bitScanZeroFlags(cpu: Cpu): void {
+  if (cpu.vendor.name === "amd") cpu.setResultFlags(0, 4, 0);
+  else cpu.setArith(cpu.arith() | ZF);
+}
+
 /** 0F BC/BD: BSF and BSR (a zero source sets ZF and leaves the destination unchanged). */
 export function bsf(cpu: Cpu, d: Insn): void {
   const v = cpu.readRm(d);
   if (v === 0) {
-    cpu.setArith(cpu.arith() | ZF);
+    bitScanZeroFlags(cpu);
     return;
   }
   const r = d.op === 0x1bc ? 31 - Math.clz32(v & -v) : 31 - Math.clz32(v);

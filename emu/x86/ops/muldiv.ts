@@ -2,12 +2,14 @@
  * Multiplication and division: MUL, IMUL (one, two and three operands),
  * DIV, IDIV. #DE on a zero divisor or a quotient that does not fit.
  * Multiplies set CF=OF when the high half is significant; SF/ZF/PF/AF are
- * undefined (set from the low result here).
+ * undefined: the AMD personality leaves them unchanged, as this project's
+ * AMD EPYC host does; the Intel one sets SF/ZF/PF from the low half of the
+ * result and clears AF (our choice where the SDM says "undefined").
  *
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import { CF, MASK, OF } from "../flags.ts";
+import { AF, CF, MASK, OF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { DE, fault } from "../fault.ts";
 import { EAX, EDX } from "../state.ts";
@@ -18,8 +20,10 @@ function mul32(a: number, b: number, signed: boolean): [number, number] {
   return [Number(BigInt.asUintN(32, p)), Number(BigInt.asUintN(32, p >> 32n))];
 }
 
+/** The flags of a multiply: CF = OF = `overflow`; the undefined SF/ZF/AF/PF per vendor (see the module doc). */
 function setMulFlags(cpu: Cpu, lo: number, size: number, overflow: boolean): void {
-  cpu.setResultFlags(lo, size, overflow ? CF | OF : 0);
+  if (cpu.vendor.name === "amd") cpu.setArith((cpu.arith() & ~(CF | OF)) | (overflow ? CF | OF : 0));
+  else cpu.setResultFlags(lo, size, overflow ? CF | OF : 0);
 }
 
 /** F6/F7 /4: MUL r/m. */
@@ -83,6 +87,14 @@ export function imul2(cpu: Cpu, d: Insn): void {
   setMulFlags(cpu, lo, d.size, overflow);
 }
 
+/**
+ * The flags of a division, all undefined: AMD (as this project's EPYC host) keeps CF and OF, sets AF and clears
+ * SF, ZF and PF; Intel (our choice) leaves them all unchanged. Set only once the quotient fits: a #DE has no effect.
+ */
+export function divFlags(cpu: Cpu): void {
+  if (cpu.vendor.name === "amd") cpu.setArith((cpu.arith() & (CF | OF)) | AF);
+}
+
 /** F6/F7 /6 and /7: DIV and IDIV r/m. */
 export function div(cpu: Cpu, d: Insn): void {
   const signed = d.reg === 7, size = d.size;
@@ -101,6 +113,7 @@ export function div(cpu: Cpu, d: Insn): void {
     if (signed ? bq > 0x7fffffffn || bq < -0x80000000n : bq > 0xffffffffn) fault(DE);
     q = Number(BigInt.asUintN(32, bq));
     r = Number(BigInt.asUintN(32, br));
+    divFlags(cpu);
     cpu.setReg(EAX, 4, q);
     cpu.setReg(EDX, 4, r);
     return;
@@ -118,6 +131,7 @@ export function div(cpu: Cpu, d: Insn): void {
     if (q > MASK[size]) fault(DE);
     r = n - q * divisor;
   }
+  divFlags(cpu);
   if (size === 1) {
     cpu.setReg(EAX, 2, (r << 8) | q);
   } else {

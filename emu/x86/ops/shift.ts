@@ -3,10 +3,19 @@
  * SAR by 1, CL or imm8) and SHLD/SHRD. The count is masked to 5 bits; a
  * zero count changes nothing, not even the flags.
  *
+ * The flags the manuals leave undefined follow the vendor personality. AMD
+ * (as this project's EPYC host computes them): AF is set by SHL/SHR/SAR/
+ * SHLD/SHRD; OF after any count is, for a left shift or rotate, MSB(result)
+ * XOR CF, and for a right one the XOR of the result's two top bits (so 0
+ * for SHR and SAR by more than 1) — the count-1 formulas, extended.
+ * Intel (our choice, the SDM leaving them undefined): AF is cleared; OF is
+ * computed as for a count of 1 from the operand (SHR: its MSB; RCR: its MSB
+ * XOR CF; SHRD/SHLD: whether the sign changed).
+ *
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import { CF, MASK, OF } from "../flags.ts";
+import { AF, CF, MASK, OF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { ECX } from "../state.ts";
 
@@ -58,12 +67,13 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
         r = ((r >>> 1) | (cf << msb)) >>> 0;
         cf = out;
       }
+      if (cpu.vendor.name === "amd") of = ((r >>> msb) ^ (r >>> (msb - 1))) & 1;
       return rotFlags(cpu, r, cf, of);
     }
     case 5: // SHR
       r = c < 32 ? a >>> c : 0;
       cf = c - 1 < 32 ? (a >>> (c - 1)) & 1 : 0;
-      of = (a >>> msb) & 1;
+      of = c > 1 && cpu.vendor.name === "amd" ? 0 : (a >>> msb) & 1;
       break;
     case 7: { // SAR
       const sa = (a << (32 - bits)) >> (32 - bits);
@@ -77,8 +87,13 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
       cf = c <= bits ? (a >>> (bits - c)) & 1 : 0;
       of = ((r >>> msb) & 1) ^ cf;
   }
-  cpu.setResultFlags(r, size, cf | (of ? OF : 0));
+  cpu.setResultFlags(r, size, cf | (of ? OF : 0) | shiftAf(cpu));
   return r;
+}
+
+/** The undefined AF of SHL/SHR/SAR/SHLD/SHRD: set on AMD, clear on Intel (see the module doc). */
+export function shiftAf(cpu: Cpu): number {
+  return cpu.vendor.name === "amd" ? AF : 0;
 }
 
 function rotFlags(cpu: Cpu, r: number, cf: number, of: number): number {
@@ -116,7 +131,12 @@ export function shiftDouble(cpu: Cpu, d: Insn): void {
     }
   }
   r = hiBits;
-  const of = ((r ^ a) >>> (bits - 1)) & 1;
-  cpu.setResultFlags(r, d.size, cf | (of ? OF : 0));
+  let of = ((r ^ a) >>> (bits - 1)) & 1;
+  if (cpu.vendor.name === "amd") {
+    // Left: CF XOR the MSB of the destination alone shifted (a 16-bit SHLD by 16 shifts all of it out).
+    const top = left ? (c < bits ? a >>> (bits - 1 - c) : 0) ^ cf : (r >>> (bits - 1)) ^ (r >>> (bits - 2));
+    of = top & 1;
+  }
+  cpu.setResultFlags(r, d.size, cf | (of ? OF : 0) | shiftAf(cpu));
   cpu.writeRm(d, r);
 }
