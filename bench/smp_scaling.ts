@@ -36,16 +36,22 @@ async function measure(backend: BackendName, n: number, seconds: number): Promis
   const vcpus = Array.from({ length: n }, (_, i) => realModeVcpu(vm, i));
   const workers = vcpus.map(() => new Worker(new URL("./_smp_worker.ts", import.meta.url), { type: "module" }));
   try {
-    // Workers take a while to start: the measured window opens well after they are all up.
-    const start = performance.timeOrigin + performance.now() + 1500;
-    const end = start + seconds * 1000;
-    const counts = await Promise.all(workers.map((w, i) =>
+    const window = new Float64Array(new SharedArrayBuffer(16));
+    const handoffs = vcpus.map((v) => v.handoff());
+    const counts = Promise.all(workers.map((w, i) =>
       new Promise<number>((resolve, reject) => {
         w.onmessage = (e) => e.data.error ? reject(new Error(e.data.error)) : resolve(e.data.exits);
-        w.postMessage({ handoff: vcpus[i].handoff(), start, end });
+        w.postMessage({ handoff: handoffs[i], window: window.buffer });
       })
     ));
-    return counts.reduce((a, b) => a + b, 0) / seconds;
+    // Workers take a while to start: the window opens once every one has adopted its vCPU.
+    while (handoffs.some((h) => Atomics.load(new Int32Array(h.shared), 0) === 0)) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    window[1] = performance.timeOrigin + performance.now() + 100 + seconds * 1000;
+    window[0] = window[1] - seconds * 1000;
+    const total = (await counts).reduce((a, b) => a + b, 0);
+    return total / seconds;
   } finally {
     for (const w of workers) w.terminate();
   }

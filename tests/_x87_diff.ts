@@ -77,11 +77,7 @@ export interface GenOptions {
   transcendentals?: boolean;
   /** The longest stream (default 6). */
   maxLength?: number;
-  /**
-   * Leave out what the emulator is known to get wrong (see {@linkcode KNOWN_ISSUES}): FPREM and FPREM1, FLD ST(i),
-   * denormal operands (memory operands, registers and images; denormals that arithmetic makes remain), and loads
-   * from a slot a store wrote (loads use slots 0-3, stores 4-7).
-   */
+  /** Leave out what the emulator is known to get wrong (see {@linkcode KNOWN_ISSUES}): nothing at present. */
   avoidKnown?: boolean;
 }
 
@@ -89,15 +85,7 @@ export interface GenOptions {
  * Where the emulator and the AMD host disagree, found by this harness and not fixed yet; `avoidKnown` keeps
  * clear of them. Remove an entry (and its part of `avoidKnown`) when the emulator is fixed.
  */
-export const KNOWN_ISSUES: readonly string[] = [
-  "FPREM/FPREM1 with an invalid or NaN operand (IE): the host leaves C0, C1 and C3 alone, the emulator clears them",
-  "FPREM/FPREM1 of a pseudo-denormal by infinity: the host returns it with exponent 1, the emulator unchanged",
-  "DE is raised before the checks that outrank it. A denormal m32/m64 operand: with a NaN operand or an empty " +
-  "ST(0) the host raises no DE (and gives the masked stack-underflow response even with DE unmasked); with DE " +
-  "unmasked the host stops (no PE, C1 cleared), yet FLD m32/m64 still loads. A denormal divided by zero (memory " +
-  "or registers, FIDIV too) and FPREM of infinity or by zero with a denormal: the host raises only ZE or IE",
-  "FLD ST(i) with ST(i) empty and the stack full, IE unmasked: the host clears C1, the emulator sets it",
-];
+export const KNOWN_ISSUES: readonly string[] = [];
 
 const ARITH = ["fadd", "fmul", "fcom", "fcomp", "fsub", "fsubr", "fdiv", "fdivr"];
 const IARITH = ["fiadd", "fimul", "ficom", "ficomp", "fisub", "fisubr", "fidiv", "fidivr"];
@@ -152,7 +140,7 @@ const SAVES: readonly [number[], string, number[]][] = [
 ];
 
 /** Register forms: [first byte, second byte, mnemonic] with `i` standing for ST(i) where it appears. */
-function registerForms(trans: boolean, avoidKnown: boolean): [number, number, string][] {
+function registerForms(trans: boolean): [number, number, string][] {
   const f: [number, number, string][] = [];
   const eight = (op: number, base: number, m: string) => {
     for (let i = 0; i < 8; i++) f.push([op, base + i, m.replace(/\bi\b/, `st${i}`)]);
@@ -214,7 +202,7 @@ function registerForms(trans: boolean, avoidKnown: boolean): [number, number, st
   for (let k = 0; k < 4; k++) for (const [b, m] of d9) f.push([0xd9, b, m]);
   f.push([0xdb, 0xe2, "fnclex"], [0xdb, 0xe3, "fninit"], [0xdf, 0xe0, "fnstsw ax"]);
   f.push([0xdb, 0xe0, "feni (nop)"], [0xdb, 0xe1, "fdisi (nop)"], [0xdb, 0xe4, "fsetpm (nop)"]);
-  return avoidKnown ? f.filter(([, , m]) => !/^(fprem|fld st)/.test(m)) : f;
+  return f;
 }
 
 const F32 = [
@@ -408,10 +396,9 @@ function pick<T>(r: Prng, xs: readonly T[]): T {
 }
 
 /** One random instruction; loads write their operand into the record. */
-function genInsn(r: Prng, v: DataView, regForms: readonly [number, number, string][], avoidKnown: boolean): X87Insn {
+function genInsn(r: Prng, v: DataView, regForms: readonly [number, number, string][]): X87Insn {
   const k = r.below(20);
-  // Avoiding the known issues, loads use slots 0-3 and stores 4-7, so that no store makes a denormal operand.
-  const slot = avoidKnown ? (k < 7 ? 0 : 4) + r.below(4) : r.below(8), disp = slot * 16;
+  const slot = r.below(8), disp = slot * 16;
   if (k < 7) {
     const [op, reg, m, kind] = pick(r, LOADS);
     value(r, v, MEM + disp, kind);
@@ -439,32 +426,11 @@ export function genCase(r: Prng, options: GenOptions = {}): X87Case {
   v.setBigUint64(IN_RFLAGS, BigInt((r.next() & 0x8d5) | 0x202), true);
   v.setUint32(IN_RAX, r.next(), true);
   v.setUint32(IN_RAX + 4, r.next(), true);
-  const forms = registerForms(options.transcendentals ?? false, options.avoidKnown ?? false);
+  const forms = registerForms(options.transcendentals ?? false);
   const n = 1 + r.below(options.maxLength ?? 6), insns: X87Insn[] = [];
-  for (let i = 0; i < n; i++) insns.push(genInsn(r, v, forms, options.avoidKnown ?? false));
+  for (let i = 0; i < n; i++) insns.push(genInsn(r, v, forms));
   if (r.below(2)) insns.push({ asm: "fwait", bytes: [0x9b] });
-  if (options.avoidKnown) noDenormals(v, insns);
   return { record, insns };
-}
-
-/** Makes every denormal the case loads a normal (or, without the J bit, an unnormal) by raising its exponent. */
-function noDenormals(v: DataView, insns: readonly X87Insn[]): void {
-  const ext = (at: number) => {
-    const se = v.getUint16(at + 8, true);
-    if ((se & 0x7fff) === 0 && (v.getUint32(at, true) || v.getUint32(at + 4, true))) v.setUint16(at + 8, se | 1, true);
-  };
-  for (const x of insns) {
-    const at = MEM + 16 * (x.load?.slot ?? 0), hi = v.getUint32(at + 4, true), lo = v.getUint32(at, true);
-    if (x.load?.kind === "f32" && (lo & 0x7f800000) === 0 && lo & 0x7fffff) v.setUint32(at, lo | 0x800000, true);
-    if (x.load?.kind === "f64" && (hi & 0x7ff00000) === 0 && (hi & 0xfffff || lo)) {
-      v.setUint32(at + 4, hi | 0x100000, true);
-    }
-  }
-  for (const x of insns) if (x.load?.kind === "f80") ext(MEM + 16 * x.load.slot);
-  for (let i = 0; i < 8; i++) {
-    ext(IN_FX + 32 + 16 * i);
-    ext(SAVE + 28 + 10 * i);
-  }
 }
 
 /** A guest program of cases: its code, records, and where each case's code and `POST` start. */

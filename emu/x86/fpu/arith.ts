@@ -17,6 +17,7 @@ import {
   INF,
   inf,
   isNan,
+  NORMAL,
   QNAN,
   quiet,
   sigOf,
@@ -56,16 +57,16 @@ export function propagateNan(env: FpEnv, a: F80, ca: number, b: F80, cb: number)
 
 /**
  * Checks the operands of a two-operand operation: unsupported encodings and
- * NaNs give their result (IE as needed), denormals raise DE. Null when the
- * operation proceeds.
+ * NaNs give their result (IE as needed), denormals (and `env.denormal`)
+ * raise DE unless `noDenormal`. Null when the operation proceeds.
  */
-export function checkOperands(env: FpEnv, a: F80, ca: number, b: F80, cb: number): F80 | null {
+export function checkOperands(env: FpEnv, a: F80, ca: number, b: F80, cb: number, noDenormal = false): F80 | null {
   if (ca === UNSUPPORTED || cb === UNSUPPORTED) {
     env.flags |= IE;
     return indefinite();
   }
   if (isNan(ca) || isNan(cb)) return propagateNan(env, a, ca, b, cb);
-  if (ca === DENORMAL || cb === DENORMAL) {
+  if (!noDenormal && (ca === DENORMAL || cb === DENORMAL || env.denormal)) {
     env.flags |= DE;
     // An unmasked DE stops the operation: the caller stores nothing.
     if (!env.masked(DE)) return a;
@@ -123,7 +124,8 @@ export function mul(env: FpEnv, a: F80, b: F80): F80 {
 /** a / b (FDIV, and FDIVR with the operands swapped). */
 export function div(env: FpEnv, a: F80, b: F80): F80 {
   const ca = classify(a), cb = classify(b);
-  const nan = checkOperands(env, a, ca, b, cb);
+  // A finite nonzero value divided by zero raises only ZE, even when an operand is denormal (as on the host).
+  const nan = checkOperands(env, a, ca, b, cb, cb === ZERO && (ca === NORMAL || ca === DENORMAL));
   if (nan) return nan;
   const sign = a.sign ^ b.sign;
   if (ca === INF) return cb === INF ? invalid(env) : inf(sign);

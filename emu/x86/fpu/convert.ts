@@ -41,7 +41,8 @@ function stored(store: boolean, w0: number, w1 = 0, w2 = 0): Stored {
 
 /**
  * FLD m32: single-precision bits to 80-bit. With `raw` (an arithmetic
- * operand) an SNaN stays signaling and raises nothing here.
+ * operand) an SNaN stays signaling and raises nothing here, and a denormal
+ * sets `env.denormal` instead of raising DE.
  */
 export function fromF32(env: FpEnv, bits: number, raw = false): F80 {
   const sign = bits >>> 31, e = (bits >>> 23) & 0xff, frac = bits & 0x7fffff;
@@ -53,7 +54,8 @@ export function fromF32(env: FpEnv, bits: number, raw = false): F80 {
   }
   if (e === 0) {
     if (frac === 0) return zero(sign);
-    env.flags |= DE;
+    if (raw) env.denormal = true;
+    else env.flags |= DE;
     return normalize(sign, BigInt(frac), -149);
   }
   return f80(sign, e - 127 + 16383, 0x80000000 | (frac << 8), 0);
@@ -71,7 +73,8 @@ export function fromF64(env: FpEnv, lo: number, hi: number, raw = false): F80 {
   }
   if (e === 0) {
     if (fhi === 0 && lo === 0) return zero(sign);
-    env.flags |= DE;
+    if (raw) env.denormal = true;
+    else env.flags |= DE;
     return normalize(sign, (BigInt(fhi) << 32n) | BigInt(lo >>> 0), -1074);
   }
   return f80(sign, e - 1023 + 16383, 0x80000000 | sigHi, sigLo);

@@ -11,6 +11,7 @@ import {
   DENORMAL,
   type F80,
   f80,
+  fromSig,
   indefinite,
   INF,
   inf,
@@ -43,7 +44,7 @@ export function compare(env: FpEnv, a: F80, b: F80, quietNans: boolean): number 
     if (!quietNans || ca === SNAN || cb === SNAN || ca === UNSUPPORTED || cb === UNSUPPORTED) env.flags |= IE;
     return UNORDERED;
   }
-  if (ca === DENORMAL || cb === DENORMAL) {
+  if (ca === DENORMAL || cb === DENORMAL || env.denormal) {
     env.flags |= DE;
   }
   if (ca === ZERO && cb === ZERO) return EQUAL;
@@ -151,6 +152,8 @@ export interface Remainder {
   incomplete: boolean;
   /** The three low quotient bits (Q2 -> C0, Q1 -> C3, Q0 -> C1), when complete. */
   q: number;
+  /** A NaN or invalid operand, or an unmasked DE: C0 and C3 keep their values, C1 is cleared, as on the host. */
+  invalid?: boolean;
 }
 
 /** FPREM (`nearest` false: truncating quotient) or FPREM1 (IEEE remainder). */
@@ -158,17 +161,24 @@ export function prem(env: FpEnv, a: F80, b: F80, nearest: boolean): Remainder {
   const ca = classify(a), cb = classify(b);
   const nan = ca === UNSUPPORTED || cb === UNSUPPORTED || isNan(ca) || isNan(cb);
   if (nan) {
-    return { value: checkOperands(env, a, ca, b, cb) ?? propagateNan(env, a, ca, b, cb), incomplete: false, q: 0 };
+    const value = checkOperands(env, a, ca, b, cb) ?? propagateNan(env, a, ca, b, cb);
+    return { value, incomplete: false, q: 0, invalid: true };
+  }
+  // An infinite dividend or a zero divisor raises only IE, even with a denormal operand (as on the host).
+  if (ca === INF || cb === ZERO) {
+    env.flags |= IE;
+    return { value: indefinite(), incomplete: false, q: 0, invalid: true };
   }
   if (ca === DENORMAL || cb === DENORMAL) {
     env.flags |= DE;
-    if (!env.masked(DE)) return { value: a, incomplete: false, q: 0 };
+    if (!env.masked(DE)) return { value: a, incomplete: false, q: 0, invalid: true };
   }
-  if (ca === INF || cb === ZERO) {
-    env.flags |= IE;
-    return { value: indefinite(), incomplete: false, q: 0 };
+  if (ca === ZERO || cb === INF) {
+    // The host returns a denormal dividend as a result: a pseudo-denormal gets exponent 1 (the same value), and an
+    // unmasked UE delivers it with its exponent biased.
+    const value = ca === DENORMAL ? roundExt(env, a.sign, sigOf(a), unitExp(a), 64) : a;
+    return { value, incomplete: false, q: 0 };
   }
-  if (ca === ZERO || cb === INF) return { value: a, incomplete: false, q: 0 };
   const ma = sigOf(a), mb = sigOf(b), ka = unitExp(a), kb = unitExp(b);
   const ea = bitLength(ma) - 1 + ka, eb = bitLength(mb) - 1 + kb;
   const d = ea - eb;
@@ -179,7 +189,10 @@ export function prem(env: FpEnv, a: F80, b: F80, nearest: boolean): Remainder {
     const k = Math.min(ka, kb + shift);
     const x = ma << BigInt(ka - k), y = mb << BigInt(kb + shift - k);
     const r = x - (x / y) * y;
-    return { value: r === 0n ? zero(a.sign) : normalize(a.sign, r, k), incomplete: true, q: 0 };
+    // A partial remainder below the normal range (a denormal divisor) is exact as a denormal.
+    const tiny = r !== 0n && bitLength(r) - 1 + k + 16383 < 1;
+    const value = r === 0n ? zero(a.sign) : tiny ? fromSig(a.sign, 0, r << BigInt(k + 16445)) : normalize(a.sign, r, k);
+    return { value, incomplete: true, q: 0 };
   }
   const k = Math.min(ka, kb);
   const x = ma << BigInt(ka - k), y = mb << BigInt(kb - k);

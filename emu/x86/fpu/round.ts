@@ -41,12 +41,18 @@ export class FpEnv {
   flags = 0;
   /** C1 after rounding: 1 when the magnitude was rounded up. */
   c1 = 0;
+  /**
+   * A source operand was a single or double denormal before its exact conversion: DE is raised where the
+   * operation checks its operands for denormals (after stack faults and invalid or NaN operands), not at the load.
+   */
+  denormal = false;
 
   /** Starts an operation under control word `cw`. */
   reset(cw: number): this {
     this.cw = cw;
     this.flags = 0;
     this.c1 = 0;
+    this.denormal = false;
     return this;
   }
 
@@ -132,6 +138,13 @@ export function roundTo(env: FpEnv, sign: number, m: bigint, k: number, fmt: For
       env.flags |= UE;
       if (reg) inexact(env, u);
       return { sign, M: u.M, e: e + WRAP_BIAS, inf: false, store: reg };
+    }
+    if (!env.masked(UE)) {
+      // Unmasked but beyond even the wrapped range (FSCALE by a huge factor): zero in every rounding mode, as on
+      // the host.
+      env.flags |= UE | PE;
+      env.c1 = 0;
+      return { sign, M: 0n, e: emin, inf: false, store: true };
     }
     const d = roundAt(m, k, emin - (p - 1), rc, sign);
     if (d.inexact) env.flags |= UE;

@@ -168,6 +168,12 @@ export function unary(cpu: Cpu, d: Insn): void {
       r = q.value;
       cc = (q.incomplete ? SW_C2 : 0) | (q.q & 4 ? SW_C0 : 0) | (q.q & 2 ? SW_C3 : 0);
       ENV.c1 = q.q & 1;
+      if (q.invalid) {
+        // A NaN or invalid operand (or an unmasked DE) leaves C0 and C3 alone and clears C1 and C2, as on the host.
+        ENV.c1 = 0;
+        if (storable(fpu)) fpu.setSt(0, r);
+        return commit(fpu, 0, SW_C2);
+      }
     }
   }
   if (storable(fpu)) fpu.setSt(0, r);

@@ -12,17 +12,20 @@ import type { Insn } from "../insn.ts";
 import { fromBcd, fromF32, fromF64, fromInt, type Stored, toBcd, toF32, toF64, toInt } from "../fpu/convert.ts";
 import { type F80, f80, indefinite, readF80, zero } from "../fpu/f80.ts";
 import { xtract } from "../fpu/misc.ts";
-import { IE, RC_NEAREST, RC_UP } from "../fpu/round.ts";
+import { IE, RC_NEAREST, RC_UP, ZE } from "../fpu/round.ts";
 import type { FpuState } from "../fpu/state.ts";
 import { begin, commit, ENV, next, operand, overflow, readBytes, storable, underflow, writeWords } from "./x87_core.ts";
 
-/** Pushes `v`, or the masked response to a stack overflow. */
-function pushValue(fpu: FpuState, v: F80): void {
+/**
+ * Pushes `v`, or the masked response to a stack overflow. With `evenIfDe` (FLD m32fp/m64fp of a denormal) an
+ * unmasked DE does not keep the value from being loaded, as on the host.
+ */
+function pushValue(fpu: FpuState, v: F80, evenIfDe = false): void {
   if (!fpu.isEmpty(7)) {
     ENV.flags = 0;
     v = overflow();
     if (!storable(fpu)) return;
-  } else if (!storable(fpu)) return;
+  } else if (evenIfDe ? ENV.flags & ~fpu.cw & (IE | ZE) : !storable(fpu)) return;
   fpu.push(v);
 }
 
@@ -56,15 +59,21 @@ export function loadMem(cpu: Cpu, d: Insn): void {
     default: // DF /4
       v = fromBcd(readBytes(cpu, d, seg, off, 10), 0);
   }
-  pushValue(fpu, v);
+  pushValue(fpu, v, key === 0x08 || key === 0x28);
   commit(fpu);
 }
 
 /** D9 C0+i: FLD ST(i). */
 export function loadSt(cpu: Cpu, d: Insn): void {
   const fpu = begin(cpu, d), i = d.rm & 7;
-  const v = fpu.isEmpty(i) ? underflow() : fpu.st(i);
-  pushValue(fpu, v);
+  if (fpu.isEmpty(i)) {
+    // The stack underflow outranks an overflow: C1 stays cleared, and the indefinite is pushed when IE is masked
+    // even onto a full stack (as on the host).
+    const v = underflow();
+    if (storable(fpu)) fpu.push(v);
+    return commit(fpu);
+  }
+  pushValue(fpu, fpu.st(i));
   commit(fpu);
 }
 
