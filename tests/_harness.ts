@@ -73,12 +73,15 @@ export const BACKENDS: readonly BackendName[] = ["kvm", "emu"];
 /**
  * Registers `fn` once per backend as "`name` [backend]", with a fresh `Kvm`
  * that is closed afterwards. A backend that cannot run here is skipped with
- * its reason; `options.only` restricts the test to some backends.
+ * its reason; `options.only` restricts the test to some backends, and
+ * `options.vendor` fixes the emulator's personality (for expectations
+ * recorded on one vendor's CPU; the default follows the host, which a
+ * machine without /dev/kvm may not know).
  */
 export function backendTest(
   name: string,
   fn: (kvm: Kvm, backend: BackendName) => void | Promise<void>,
-  options: { only?: readonly BackendName[] } = {},
+  options: { only?: readonly BackendName[]; vendor?: "intel" | "amd" } = {},
 ): void {
   for (const backend of options.only ?? BACKENDS) {
     const full = `${name} [${backend}]`;
@@ -88,7 +91,7 @@ export function backendTest(
       continue;
     }
     test(full, async () => {
-      using kvm = Kvm.open({ backend });
+      using kvm = Kvm.open(backend === "emu" && options.vendor ? { backend, vendor: options.vendor } : { backend });
       await fn(kvm, backend);
     });
   }
