@@ -13,6 +13,7 @@ import {
   EMU_LEAF1_ECX,
   EMU_LEAF1_EDX,
   EMU_LEAF7_EBX,
+  EMU_LEAF_D,
   leaf,
   type Vendor,
   vendorWords,
@@ -27,10 +28,11 @@ export const MSR_K7_HWCR = 0xc0010015;
 export const svm: Vendor = {
   name: "amd",
   cpuid: [
-    leaf(0, 7, v.ebx, v.ecx, v.edx),
+    leaf(0, 0xd, v.ebx, v.ecx, v.edx),
     // Family 6, model 2, stepping 2 (an Athlon-class signature).
     leaf(1, 0x00000622, EMU_LEAF1_EBX, EMU_LEAF1_ECX, EMU_LEAF1_EDX),
     { function: 7, index: 0, flags: 1, eax: 0, ebx: EMU_LEAF7_EBX, ecx: 0, edx: 0 },
+    ...EMU_LEAF_D,
     leaf(0x80000000, 0x80000001, v.ebx, v.ecx, v.edx),
     // AMD mirrors leaf 1's EDX here (bits 0-17 and 23-24), plus SYSCALL, NX, RDTSCP and LM.
     leaf(0x80000001, 0x00000622, 0, EMU_EXT1_ECX, ((EMU_LEAF1_EDX & 0x0183f3ff) | EMU_EXT1_EDX) >>> 0),

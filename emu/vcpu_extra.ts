@@ -149,14 +149,14 @@ export function getXcrs(cpu: Cpu, view: DataView): number {
   return 0;
 }
 
-/** KVM_SET_XCRS: XCR0 must keep x87 and ask for nothing the CPU lacks. */
+/** KVM_SET_XCRS: XCR0 must keep x87 and ask for nothing the CPU lacks (x87 and SSE are all it has). */
 export function setXcrs(cpu: Cpu, view: DataView): number {
   if (view.byteLength < 392) return -Errno.EFAULT;
   const n = view.getUint32(0, true);
   if (n > 16) return -Errno.E2BIG;
   for (let i = 0; i < n; i++) {
     const idx = view.getUint32(8 + 16 * i, true), v = getU64(view, 16 + 16 * i);
-    if (idx !== 0 || v !== 1) return -Errno.EINVAL;
+    if (idx !== 0 || (v !== 1 && v !== 3)) return -Errno.EINVAL;
     cpu.xcr0 = v;
   }
   return 0;

@@ -12,6 +12,7 @@ import { AR_AVL, AR_DB, AR_G, AR_L, AR_P, AR_S, AR_UNUSABLE, CS, EDX, LDTR, SS, 
 import { getU64, setU64 } from "./run_page.ts";
 import { getKvmFpuX87, type KvmFpuLayout, setKvmFpuX87 } from "./x86/fpu/image.ts";
 import { EFER_LMA, EFER_LME, getS64, setS64 } from "./x86/long/access.ts";
+import { cpuidLookup } from "./x86/ops/system.ts";
 
 const SEG_ORDER = [CS, 3, 0, 4, 5, SS, TR, LDTR]; // kvm_sregs order: cs ds es fs gs ss tr ldt
 const SEG_NAMES = ["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"];
@@ -140,7 +141,9 @@ export function getSregs(cpu: Cpu, out: DataView): void {
 export function setSregs(cpu: Cpu, inp: DataView): boolean {
   const cr0 = getU64(inp, SR.cr0), cr4 = getU64(inp, SR.cr4), efer = getU64(inp, SR.efer);
   if (cr0 >= 2 ** 32 || cr4 >= 2 ** 32 || (cr0 & 0x80000000 && !(cr0 & 1))) return false;
-  if (cr4 & ~0x3007ff || efer & ~0xd01) return false;
+  if (cr4 & ~0x3407ff || efer & ~0xd01) return false;
+  // CR4.OSXSAVE only when the guest's CPUID advertises XSAVE, as the kernel's kvm_is_valid_cr4 checks.
+  if (cr4 & 0x40000 && !((cpuidLookup(cpu.cpuidTable, 1, 0)?.ecx ?? 0) & (1 << 26))) return false;
   // As the kernel checks: EFER.LME with CR0.PG needs CR4.PAE and EFER.LMA; otherwise neither LMA nor CS.L.
   if (efer & EFER_LME && cr0 & 0x80000000) {
     if (!(cr4 & 0x20) || !(efer & EFER_LMA)) return false;

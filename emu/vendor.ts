@@ -37,11 +37,20 @@ export const EMU_LEAF1_EDX = (1 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1
   (1 << 15) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26)) >>> 0;
 /**
  * CPUID.1:ECX features: SSE3, PCLMULQDQ, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE,
- * POPCNT, AES, and the hypervisor-present bit. Not AVX/OSXSAVE/FMA: the core
- * has no VEX SIMD and no XSAVE.
+ * POPCNT, AES, XSAVE, and the hypervisor-present bit. Not AVX/FMA: the core
+ * has no VEX SIMD. OSXSAVE (bit 27) is set by CPUID itself from CR4.OSXSAVE.
  */
 export const EMU_LEAF1_ECX = (1 | (1 << 1) | (1 << 9) | (1 << 13) | (1 << 19) | (1 << 20) | (1 << 22) | (1 << 23) |
-  (1 << 25) | (1 << 31)) >>> 0;
+  (1 << 25) | (1 << 26) | (1 << 31)) >>> 0;
+/**
+ * CPUID.0xD: subleaf 0 with the XCR0 bits supported (x87, SSE) and the
+ * standard-format area size (576 bytes for either XCR0 value), subleaf 1
+ * with XSAVEOPT.
+ */
+export const EMU_LEAF_D: readonly CpuidEntry[] = [
+  { function: 0xd, index: 0, flags: 1, eax: 3, ebx: 576, ecx: 576, edx: 0 },
+  { function: 0xd, index: 1, flags: 1, eax: 1, ebx: 0, ecx: 0, edx: 0 },
+];
 /** CPUID.1:EBX: CLFLUSH line size 8 (x 8 bytes = 64) in bits 15:8, one logical processor in bits 23:16. */
 export const EMU_LEAF1_EBX = 0x00010800;
 /** CPUID.7.0:EBX: BMI1, SMEP, BMI2, ADX, SMAP. */

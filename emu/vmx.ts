@@ -12,6 +12,7 @@ import {
   EMU_LEAF1_ECX,
   EMU_LEAF1_EDX,
   EMU_LEAF7_EBX,
+  EMU_LEAF_D,
   leaf,
   type Vendor,
   vendorWords,
@@ -23,10 +24,11 @@ const v = vendorWords("GenuineIntel");
 export const vmx: Vendor = {
   name: "intel",
   cpuid: [
-    leaf(0, 7, v.ebx, v.ecx, v.edx),
+    leaf(0, 0xd, v.ebx, v.ecx, v.edx),
     // Family 6, model 3, stepping 3; one logical processor.
     leaf(1, 0x00000633, EMU_LEAF1_EBX, EMU_LEAF1_ECX, EMU_LEAF1_EDX),
     { function: 7, index: 0, flags: 1, eax: 0, ebx: EMU_LEAF7_EBX, ecx: 0, edx: 0 },
+    ...EMU_LEAF_D,
     leaf(0x80000000, 0x80000001, 0, 0, 0),
     // Intel reports SYSCALL here only in 64-bit mode; the bits are the same.
     leaf(0x80000001, 0, 0, EMU_EXT1_ECX, EMU_EXT1_EDX),

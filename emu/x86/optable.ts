@@ -28,6 +28,7 @@ import { bound } from "./ops/bound.ts";
 import { fwait } from "./ops/x87_core.ts";
 import { X87_ESCAPES } from "./ops/x87_table.ts";
 import { fxrstor, fxsave } from "./ops/fxsave.ts";
+import * as xs from "./ops/xsave.ts";
 
 const one: (OpSpec | undefined)[] = new Array(256).fill(undefined);
 const two: (OpSpec | undefined)[] = new Array(256).fill(undefined);
@@ -223,7 +224,7 @@ two[0x01] = {
   group: [
     op(sys.descTable, MEMONLY),
     op(sys.descTable, MEMONLY),
-    op(sys.descTable, MEMONLY),
+    op(xs.group7Reg2(sys.descTable)),
     op(sys.descTable, MEMONLY),
     op(cr.smsw),
     undefined,
@@ -292,6 +293,15 @@ two[0xae] = {
 };
 // SSE through SSE4.2 and the other extensions (sse/optable.ts).
 installSse(two);
+// 0F AE /4 /5 /6 memory forms: XSAVE, XRSTOR, XSAVEOPT (ops/xsave.ts); the other forms keep their entries.
+{
+  const ae = [...(two[0xae]?.group ?? [])];
+  [xs.xsave, xs.xrstor, xs.xsave].forEach((e, i) => {
+    const x = xs.groupAe(e, ae[4 + i]?.exec, i === 2);
+    ae[4 + i] = { exec: x, exec64: x, f: 0 };
+  });
+  two[0xae] = { f: M, group: ae };
+}
 
 // Encodings that are invalid on the processors the emulator presents: #UD, not an internal error.
 // (Only slots nothing else has claimed are filled.)

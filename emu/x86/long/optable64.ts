@@ -20,6 +20,7 @@ import * as m64 from "./mov64.ts";
 import * as s64 from "./shift64.ts";
 import * as str from "./string64.ts";
 import * as sys from "./system64.ts";
+import { group7Reg2 as xgetbvOr } from "../ops/xsave.ts";
 
 const one: (OpSpec | undefined)[] = [...OP_MAPS.one];
 const two: (OpSpec | undefined)[] = [...OP_MAPS.two];
@@ -171,7 +172,7 @@ two[0x01] = {
   group: [
     both(sys.descTableLong, MEMONLY),
     both(sys.descTableLong, MEMONLY),
-    both(sys.descTableLong, MEMONLY),
+    both(xgetbvOr(sys.descTableLong)),
     both(sys.descTableLong, MEMONLY),
     g7[4],
     g7[5],

@@ -11,6 +11,8 @@ import type { Insn } from "../insn.ts";
 import { fault, GP, UD } from "../fault.ts";
 import { armWatch } from "../debug.ts";
 import { EFER_LMA, EFER_LME, in64 } from "../long/access.ts";
+import { cpuidLookup } from "./system.ts";
+import { CR4_OSXSAVE } from "./xsave.ts";
 
 /** CR4 bits the core accepts: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT, SMEP SMAP. */
 const CR4_OK = 0x7fc | (1 << 20) | (1 << 21);
@@ -39,7 +41,9 @@ export function writeCr0(cpu: Cpu, v: number): void {
 
 /** Writes CR4; raises #GP for bits the CPU does not have. */
 export function writeCr4(cpu: Cpu, v: number): void {
-  if (v & ~CR4_OK) fault(GP, 0);
+  if (v & ~CR4_OK && (v & ~CR4_OK) !== CR4_OSXSAVE) fault(GP, 0);
+  // CR4.OSXSAVE only when the guest's CPUID advertises XSAVE (as the kernel's kvm_is_valid_cr4 checks).
+  if (v & CR4_OSXSAVE && !((cpuidLookup(cpu.cpuidTable, 1, 0)?.ecx ?? 0) & (1 << 26))) fault(GP, 0);
   if (cpu.efer & EFER_LMA && !(v & 0x20)) fault(GP, 0);
   cpu.cr4 = v >>> 0;
   cpu.mem.flush();

@@ -128,7 +128,10 @@ export function cpuid(cpu: Cpu): void {
   const e = cpuidLookup(cpu.cpuidTable, cpu.getReg(EAX, 4), cpu.getReg(ECX, 4));
   cpu.setReg(EAX, 4, e ? e.eax : 0);
   cpu.setReg(EBX, 4, e ? e.ebx : 0);
-  cpu.setReg(ECX, 4, e ? e.ecx : 0);
+  let ecx = e ? e.ecx : 0;
+  // CPUID.1:ECX.OSXSAVE follows CR4.OSXSAVE (the kernel's kvm_update_cpuid_runtime).
+  if (e && e.function === 1) ecx = ((ecx & ~(1 << 27)) | (cpu.cr4 & (1 << 18) ? 1 << 27 : 0)) >>> 0;
+  cpu.setReg(ECX, 4, ecx);
   cpu.setReg(EDX, 4, e ? e.edx : 0);
 }
 
