@@ -139,12 +139,19 @@ export interface Sregs {
 }
 /** Codec of `struct kvm_sregs`. */
 export const kvmSregs = new StructCodec<Sregs>("kvm_sregs", [
-  ...["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"].map((n) => f(n, kvmSegment)),
-  f("gdt", kvmDtable),
-  f("idt", kvmDtable),
-  ...["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base"].map((n) => f(n, u64)),
+  ...sregsCommon(),
   f("interrupt_bitmap", u64, 4),
 ]);
+
+/** The members kvm_sregs and kvm_sregs2 share: segments, descriptor tables, control registers, EFER, APIC base. */
+function sregsCommon(): Field[] {
+  return [
+    ...["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"].map((n) => f(n, kvmSegment)),
+    f("gdt", kvmDtable),
+    f("idt", kvmDtable),
+    ...["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base"].map((n) => f(n, u64)),
+  ];
+}
 
 /** `struct kvm_msr_entry`. */
 export interface MsrEntry {
@@ -563,34 +570,15 @@ export const kvmClockData = new StructCodec<ClockData>("kvm_clock_data", [
 ]);
 
 /** `struct kvm_sregs2`: KVM_GET_SREGS2 / KVM_SET_SREGS2 (kvm_sregs without the interrupt bitmap, with PDPTRs). */
-export interface Sregs2 {
-  cs: Segment;
-  ds: Segment;
-  es: Segment;
-  fs: Segment;
-  gs: Segment;
-  ss: Segment;
-  tr: Segment;
-  ldt: Segment;
-  gdt: DTable;
-  idt: DTable;
-  cr0: bigint;
-  cr2: bigint;
-  cr3: bigint;
-  cr4: bigint;
-  cr8: bigint;
-  efer: bigint;
-  apicBase: bigint;
+export interface Sregs2 extends Omit<Sregs, "interruptBitmap"> {
   /** KVM_SREGS2_FLAGS_PDPTRS_VALID: `pdptrs` hold the PAE page-directory pointers. */
   flags: bigint;
   pdptrs: [bigint, bigint, bigint, bigint];
 }
 /** Codec of `struct kvm_sregs2`. */
 export const kvmSregs2 = new StructCodec<Sregs2>("kvm_sregs2", [
-  ...["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"].map((n) => f(n, kvmSegment)),
-  f("gdt", kvmDtable),
-  f("idt", kvmDtable),
-  ...["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base", "flags"].map((n) => f(n, u64)),
+  ...sregsCommon(),
+  f("flags", u64),
   f("pdptrs", u64, 4),
 ]);
 

@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import type { GuestMemory, Kvm, Segment, Vcpu, Vm } from "../mod.ts";
+import { REG_NAMES as KVM_REG_NAMES } from "../abi/structs.ts";
 
 /** A VM with `size` bytes at guest-physical 0 and vCPU 0; disposing closes the VM, then frees the memory. */
 export interface LongMachine extends Disposable {
@@ -209,41 +210,9 @@ export function bytes(hex: string): number[] {
 }
 
 /** The general registers by kvm_regs name. */
-export type RegName =
-  | "rax"
-  | "rbx"
-  | "rcx"
-  | "rdx"
-  | "rsi"
-  | "rdi"
-  | "rsp"
-  | "rbp"
-  | "r8"
-  | "r9"
-  | "r10"
-  | "r11"
-  | "r12"
-  | "r13"
-  | "r14"
-  | "r15";
-export const REG_NAMES: readonly RegName[] = [
-  "rax",
-  "rbx",
-  "rcx",
-  "rdx",
-  "rsi",
-  "rdi",
-  "rsp",
-  "rbp",
-  "r8",
-  "r9",
-  "r10",
-  "r11",
-  "r12",
-  "r13",
-  "r14",
-  "r15",
-];
+export type RegName = Exclude<(typeof KVM_REG_NAMES)[number], "rip" | "rflags">;
+/** The 16 general registers, in kvm_regs order (kvm_regs without RIP and RFLAGS). */
+export const REG_NAMES = KVM_REG_NAMES.filter((n): n is RegName => n !== "rip" && n !== "rflags");
 
 /** A 64-bit CPL 3 program: its bytes, starting registers, and what the hardware left after it. */
 export interface LongCase {

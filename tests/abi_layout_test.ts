@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { layout } from "../abi/_layout.ts";
 import * as requests from "../abi/requests.ts";
-import { ALL_STRUCTS } from "../abi/structs.ts";
+import { ALL_STRUCTS, REG_NAMES } from "../abi/structs.ts";
 import { io, iocParts, ior, iow, iowr } from "../abi/ioctl.ts";
 import { probe } from "../tools/layout_probe.ts";
 import { skip, test } from "./_harness.ts";
@@ -76,26 +76,7 @@ test("_IOC helpers encode and decode like the kernel's macros", () => {
 test("codecs round-trip every member", () => {
   const regs = ALL_STRUCTS.find((s) => s.cName === "kvm_regs")!;
   const value: Record<string, bigint> = {};
-  [
-    "rax",
-    "rbx",
-    "rcx",
-    "rdx",
-    "rsi",
-    "rdi",
-    "rsp",
-    "rbp",
-    "r8",
-    "r9",
-    "r10",
-    "r11",
-    "r12",
-    "r13",
-    "r14",
-    "r15",
-    "rip",
-    "rflags",
-  ]
+  REG_NAMES
     .forEach((n, i) => value[n] = (0x0102030405060708n << BigInt(i % 8)) & ((1n << 64n) - 1n));
   const bytes = regs.toBytes(value);
   assert.equal(bytes.length, 144);
