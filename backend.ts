@@ -11,7 +11,8 @@ import { createFfiKernel } from "./ffi/kernel.ts";
 import { Handle } from "./_handle.ts";
 import { readCpuid } from "./_cpuid.ts";
 import { KVM_GET_SUPPORTED_CPUID } from "./abi/requests.ts";
-import { createEmuKernel } from "./emu/kernel.ts";
+import { createEmuKernel, type EmuKernelHandle } from "./emu/kernel.ts";
+import type { BlockCompilerMode } from "./emu/x86/jit/cache.ts";
 import { readFileSync } from "node:fs";
 
 /** What `Kvm.open` needs: a kernel, the system descriptor, and why "auto" did not pick kvm. */
@@ -97,15 +98,20 @@ function hostVendor(device: string): "intel" | "amd" | undefined {
 }
 
 /** One emulator kernel per vendor, so that memory allocated by one Kvm serves VMs of another. */
-const emuKernels = new Map<"intel" | "amd", Kernel>();
+const emuKernels = new Map<"intel" | "amd", EmuKernelHandle>();
 
 /** Opens the in-process emulator presenting `vendor`. */
-function openEmu(vendor: "intel" | "amd" | undefined, device: string): OpenedBackend {
+function openEmu(
+  vendor: "intel" | "amd" | undefined,
+  device: string,
+  blockCompiler: BlockCompilerMode | undefined,
+): OpenedBackend {
   const v = vendor ?? hostVendor(device) ?? "intel";
   let kernel = emuKernels.get(v);
   if (!kernel) emuKernels.set(v, kernel = createEmuKernel({ vendor: v }));
   const fd = kernel.open("/dev/kvm");
   if (fd < 0) throw new KvmError("open", -fd, "emulator");
+  if (blockCompiler) kernel.setBlockCompiler(fd, blockCompiler);
   return { kernel, fd, backend: "emu", fallbackReason: undefined };
 }
 
@@ -114,12 +120,13 @@ export function openBackend(
   backend: "auto" | BackendName,
   device: string,
   vendor: "intel" | "amd" | undefined,
+  blockCompiler?: BlockCompilerMode,
 ): OpenedBackend {
   if (backend === "kvm") return openKvm(device);
-  if (backend === "emu") return openEmu(vendor, device);
+  if (backend === "emu") return openEmu(vendor, device, blockCompiler);
   try {
     return openKvm(device);
   } catch (e) {
-    return { ...openEmu(vendor, device), fallbackReason: shortReason(e, device) };
+    return { ...openEmu(vendor, device, blockCompiler), fallbackReason: shortReason(e, device) };
   }
 }

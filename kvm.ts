@@ -22,12 +22,19 @@ export interface KvmOptions {
   device?: string;
   /** CPU vendor the emulator presents (CPUID, MSRs, vendor quirks). Default: the host's vendor where known, else "intel". */
   vendor?: "intel" | "amd";
+  /**
+   * How the emulator runs guest code: "on" (default) compiles hot basic blocks into JavaScript functions, "off"
+   * interprets every instruction, "eager" compiles every block on first use (for testing the compiler). The
+   * default can also be set with the environment variable KVMKIT_BLOCK_COMPILER. Ignored by the kernel's KVM.
+   */
+  blockCompiler?: "on" | "off" | "eager";
 }
 
 const optionsSchema = z.strictObject({
   backend: z.enum(["auto", "kvm", "emu"]).optional(),
   device: z.string().min(1).optional(),
   vendor: z.enum(["intel", "amd"]).optional(),
+  blockCompiler: z.enum(["on", "off", "eager"]).optional(),
 }).optional();
 
 /**
@@ -64,7 +71,7 @@ export class Kvm implements Disposable {
   /** Opens the KVM subsystem on the chosen backend. Throws KvmError when the backend cannot be opened. */
   static open(options?: KvmOptions): Kvm {
     const o = check(optionsSchema, options, "options") ?? {};
-    const opened = openBackend(o.backend ?? "auto", o.device ?? "/dev/kvm", o.vendor);
+    const opened = openBackend(o.backend ?? "auto", o.device ?? "/dev/kvm", o.vendor, o.blockCompiler);
     const kvm = new Kvm(new Handle(opened.kernel, opened.fd, "kvm handle"), opened.backend, opened.fallbackReason);
     const version = kvm.apiVersion();
     if (version !== 12) {

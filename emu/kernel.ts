@@ -23,6 +23,8 @@ import { systemIoctl } from "./system.ts";
 import type { EmuVcpu } from "./vcpu.ts";
 import type { Vendor } from "./vendor.ts";
 import { EmuVm } from "./vm.ts";
+import type { BlockCompilerMode } from "./x86/jit/cache.ts";
+import process from "node:process";
 import { vmx } from "./vmx.ts";
 
 /** Options of {@linkcode createEmuKernel}. */
@@ -31,7 +33,13 @@ export interface EmuKernelOptions {
   vendor: "intel" | "amd";
 }
 
-type Descriptor = { kind: "system" } | { kind: "vm"; vm: EmuVm } | { kind: "vcpu"; vcpu: EmuVcpu };
+type Descriptor = { kind: "system"; blockCompiler: BlockCompilerMode } | { kind: "vm"; vm: EmuVm } | {
+  kind: "vcpu";
+  vcpu: EmuVcpu;
+};
+
+/** The argument of a request given by value. */
+const NO_ARG = new Uint8Array(0);
 
 /** The requests whose argument is an integer, not a struct pointer. */
 const VALUE_REQUESTS = new Set([
@@ -64,7 +72,15 @@ class EmuKernel implements Kernel {
   }
 
   open(_path: string): number {
-    return this.#alloc({ kind: "system" });
+    return this.#alloc({ kind: "system", blockCompiler: defaultBlockCompiler() });
+  }
+
+  /** Sets how the VMs created from system descriptor `fd` from now on run guest code (see BlockCompilerMode). */
+  setBlockCompiler(fd: number, mode: BlockCompilerMode): number {
+    const d = this.#fds.get(fd);
+    if (d?.kind !== "system") return -Errno.EBADF;
+    d.blockCompiler = mode;
+    return 0;
   }
 
   close(fd: number): number {
@@ -76,7 +92,7 @@ class EmuKernel implements Kernel {
   }
 
   ioctlValue(fd: number, request: number, value: number): number {
-    return this.#dispatch(fd, request >>> 0, new Uint8Array(0), value, true);
+    return this.#dispatch(fd, request >>> 0, NO_ARG, value, true);
   }
 
   #dispatch(fd: number, request: number, arg: Uint8Array, value: number, byValue: boolean): number {
@@ -88,7 +104,7 @@ class EmuKernel implements Kernel {
       case "system":
         if (request === R.KVM_CREATE_VM) {
           if (value !== 0) return -Errno.EINVAL;
-          return this.#alloc({ kind: "vm", vm: new EmuVm(this.space, this.vendor) });
+          return this.#alloc({ kind: "vm", vm: new EmuVm(this.space, this.vendor, d.blockCompiler) });
         }
         return systemIoctl(this.vendor, request, arg, value);
       case "vm": {
@@ -148,7 +164,35 @@ class EmuKernel implements Kernel {
   }
 }
 
+/** The emulator's kernel: a `Kernel`, and the emulator's own settings. */
+export interface EmuKernelHandle extends Kernel {
+  /** Sets the block compiler's mode of the VMs created from system descriptor `fd` from now on; 0 or -EBADF. */
+  setBlockCompiler(fd: number, mode: BlockCompilerMode): number;
+}
+
+/**
+ * The block compiler's mode when `Kvm.open` does not say: the environment variable KVMKIT_BLOCK_COMPILER
+ * ("on", "off" or "eager") where it is set and readable, else "on".
+ */
+export function defaultBlockCompiler(): BlockCompilerMode {
+  const v = readEnv("KVMKIT_BLOCK_COMPILER");
+  return v === "off" || v === "eager" ? v : "on";
+}
+
+/** An environment variable, or undefined where it is unset or reading it is not permitted (never prompts). */
+function readEnv(name: string): string | undefined {
+  const deno =
+    (globalThis as { Deno?: { permissions: { querySync(d: { name: "env"; variable: string }): { state: string } } } })
+      .Deno;
+  try {
+    if (deno && deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
+    return process.env[name];
+  } catch {
+    return undefined;
+  }
+}
+
 /** Creates an in-process KVM presenting an Intel (`vmx`) or AMD (`svm`) CPU. */
-export function createEmuKernel(options: EmuKernelOptions): Kernel {
+export function createEmuKernel(options: EmuKernelOptions): EmuKernelHandle {
   return new EmuKernel(options.vendor === "amd" ? svm : vmx);
 }

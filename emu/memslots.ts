@@ -40,6 +40,8 @@ export class MemSlots {
   /** The slots sorted by guest-physical address. */
   sorted: MemSlot[] = [];
   generation = 0;
+  /** Changes with `generation` and whenever cached write translations must go (a dirty log was read). */
+  tlbGeneration = 0;
   #space: AddressSpace;
 
   constructor(space: AddressSpace) {
@@ -98,8 +100,8 @@ export class MemSlots {
     if (!out) return -Errno.EFAULT;
     out.set(s.dirty);
     s.dirty.fill(0);
-    // Pages must be write-protected again so that the next write is logged.
-    this.generation++;
+    // Pages must be write-protected again so that the next write is logged: the vCPUs drop their TLBs.
+    this.tlbGeneration++;
     return 0;
   }
 
@@ -127,6 +129,7 @@ export class MemSlots {
   #changed(): number {
     this.sorted = [...this.byId.values()].sort((a, b) => a.gpa - b.gpa);
     this.generation++;
+    this.tlbGeneration++;
     return 0;
   }
 }

@@ -79,7 +79,9 @@ export class RunPage {
         v.setUint16(O.ioPort, e.port, true);
         v.setUint32(O.ioCount, e.count, true);
         setU64(v, O.ioDataOffset, PIO_DATA_OFFSET);
-        if (e.dir === 1) this.bytes.set(e.data.subarray(0, e.size * e.count), PIO_DATA_OFFSET);
+        if (e.dir === 1 && e.data.length === 0) {
+          for (let i = 0, x = e.value; i < e.size; i++, x >>>= 8) this.bytes[PIO_DATA_OFFSET + i] = x & 0xff;
+        } else if (e.dir === 1) this.bytes.set(e.data.subarray(0, e.size * e.count), PIO_DATA_OFFSET);
         break;
       case KVM_EXIT_MMIO:
         setU64(v, O.mmioPhysAddr, e.addr);

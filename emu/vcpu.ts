@@ -56,11 +56,14 @@ export class EmuVcpu {
   fpu = X.defaultFpu();
   lapic = new Uint8Array(1024);
   #slotGeneration = -1;
+  #tlbGeneration = -1;
+  /** An ioctl other than KVM_RUN or a read may have changed what the software TLB caches. */
+  #stale = true;
 
   constructor(vm: EmuVm, id: number) {
     this.vm = vm;
     this.id = id;
-    this.cpu = new Cpu(vm.slots, vm.vendor);
+    this.cpu = new Cpu(vm.slots, vm.vendor, vm.blockCompiler);
     resetCpu(this.cpu, id === 0);
     resetMsrs(this.cpu, vm.vendor);
   }
@@ -69,6 +72,8 @@ export class EmuVcpu {
   ioctl(request: number, arg: Uint8Array): number {
     const view = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
     const need = (n: number) => arg.byteLength >= n;
+    // _IOR requests only read; anything else may change state a cached translation depends on.
+    if (request !== R.KVM_RUN && request >>> 30 !== 2) this.#stale = true;
     switch (request) {
       case R.KVM_RUN:
         return this.#run();
@@ -170,13 +175,7 @@ export class EmuVcpu {
       }
     }
     if (cpu.exits.length === 0) {
-      if (this.#slotGeneration !== this.vm.slots.generation) {
-        this.#slotGeneration = this.vm.slots.generation;
-        cpu.dropCode();
-      } else {
-        cpu.revalidateCode();
-      }
-      cpu.mem.flush();
+      this.#prepare();
       cpu.halted = false;
       cpu.requestIrqWindow = page.requestInterruptWindow;
       const deadline = this.alarmAt;
@@ -205,16 +204,30 @@ export class EmuVcpu {
     return 0;
   }
 
+  /**
+   * Before running guest code: a new run epoch (decoded code is compared with memory once per run, as the host may
+   * have written it), decoded code dropped if the memory slots changed, the TLB dropped if they or a dirty log or
+   * any vCPU state changed.
+   */
+  #prepare(): void {
+    const cpu = this.cpu, slots = this.vm.slots;
+    cpu.runEpoch++;
+    if (this.#slotGeneration !== slots.generation) {
+      this.#slotGeneration = slots.generation;
+      cpu.dropCode();
+      this.#stale = true;
+    }
+    if (this.#stale || this.#tlbGeneration !== slots.tlbGeneration) {
+      this.#tlbGeneration = slots.tlbGeneration;
+      this.#stale = false;
+      cpu.mem.flush();
+    }
+  }
+
   /** Runs just the instruction waiting for its IN or MMIO data; true when that queued another exit. */
   #finishPending(): boolean {
     const cpu = this.cpu;
-    if (this.#slotGeneration !== this.vm.slots.generation) {
-      this.#slotGeneration = this.vm.slots.generation;
-      cpu.dropCode();
-    } else {
-      cpu.revalidateCode();
-    }
-    cpu.mem.flush();
+    this.#prepare();
     try {
       runOne(cpu);
     } catch (e) {

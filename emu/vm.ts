@@ -11,7 +11,9 @@ import type { AddressSpace } from "./address_space.ts";
 import { MemSlots } from "./memslots.ts";
 import { checkExtension } from "./system.ts";
 import type { Vendor } from "./vendor.ts";
+import type { BlockCompilerMode } from "./x86/jit/cache.ts";
 import { EmuVcpu } from "./vcpu.ts";
+import { resetLapic } from "./lapic.ts";
 
 /** KVM_MAX_VCPU_IDS (KVM_CAP_MAX_VCPU_ID). */
 export const EMU_MAX_VCPU_ID = 4096;
@@ -29,8 +31,12 @@ export class EmuVm {
   identityMapAddr = 0;
   readonly irqLevels = new Map<number, number>();
 
-  constructor(space: AddressSpace, vendor: Vendor) {
+  /** How its vCPUs run guest code (x86/jit/). */
+  readonly blockCompiler: BlockCompilerMode;
+
+  constructor(space: AddressSpace, vendor: Vendor, blockCompiler: BlockCompilerMode = "on") {
     this.vendor = vendor;
+    this.blockCompiler = blockCompiler;
     this.slots = new MemSlots(space);
   }
 
@@ -85,6 +91,8 @@ export class EmuVm {
     if (this.vcpus.size >= EMU_MAX_VCPUS) return -Errno.EINVAL;
     if (this.vcpus.has(id)) return -Errno.EEXIST;
     const v = new EmuVcpu(this, id);
+    // As kvm_arch_vcpu_create does with an in-kernel irqchip: a LAPIC in its reset state.
+    if (this.irqchip) resetLapic(v.lapic, id);
     this.vcpus.set(id, v);
     return v;
   }

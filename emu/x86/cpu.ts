@@ -21,6 +21,7 @@ import { EXIT, fault, GP, SSF } from "./fault.ts";
 import { FlagState, VM } from "./flags.ts";
 import type { Insn } from "./insn.ts";
 import { Memory, type MemoryHost } from "./memory.ts";
+import { BlockCache, type BlockCompilerMode } from "./jit/cache.ts";
 import { walk } from "./paging.ts";
 import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, SS } from "./state.ts";
 import { addRsp, ea64, EFER_LMA, in64, linear64, peekLong, popLong, pushLong } from "./long/access.ts";
@@ -38,8 +39,12 @@ export class Cpu extends FlagState implements MemoryHost {
   nextEip = 0;
   /** Decoded instructions by physical page, then by offset in the page. */
   readonly code = new Map<number, (Insn | undefined)[]>();
-  /** A copy of each code page as decoded, to notice writes by the host between runs. */
-  readonly codeCopy = new Map<number, Uint8Array>();
+  /** Compiled blocks (jit/). */
+  readonly blocks: BlockCache;
+  /** Counts KVM_RUNs: a decoded instruction or block is compared with memory once per run (host writes). */
+  runEpoch = 1;
+  /** Changes whenever decoded code is dropped, so that a running block notices a write to its own page. */
+  codeGen = 0;
   /** A vector queued by KVM_INTERRUPT, or -1. */
   pendingIrq = -1;
   /** Interrupts are blocked for one instruction after STI / MOV SS / POP SS. */
@@ -72,10 +77,11 @@ export class Cpu extends FlagState implements MemoryHost {
   /** Counts deliveries through the IVT/IDT (an instruction that delivers one is not single-stepped). */
   deliveries = 0;
 
-  constructor(slots: MemSlots, vendor: Vendor) {
+  constructor(slots: MemSlots, vendor: Vendor, blockCompiler: BlockCompilerMode = "on") {
     super();
     this.vendor = vendor;
     this.mem = new Memory(slots, this);
+    this.blocks = new BlockCache(blockCompiler);
   }
 
   /** Default operand size of the code segment: 2 or 4, or 8 in 64-bit mode. */
@@ -234,7 +240,6 @@ export class Cpu extends FlagState implements MemoryHost {
     const e = new CoreExit(KVM_EXIT_MMIO);
     e.addr = phys;
     e.size = len;
-    e.data = new Uint8Array(8);
     this.exits.push(e);
     throw EXIT;
   }
@@ -265,6 +270,17 @@ export class Cpu extends FlagState implements MemoryHost {
     throw EXIT;
   }
 
+  /** OUT of one value of `size` bytes: queues the exit; the instruction completes. */
+  portOutValue(port: number, size: number, value: number): void {
+    const e = new CoreExit(KVM_EXIT_IO);
+    e.dir = 1;
+    e.port = port;
+    e.size = size;
+    e.count = 1;
+    e.value = value;
+    this.exits.push(e);
+  }
+
   /** OUT: queues the exit; the instruction completes. */
   portOut(port: number, size: number, data: Uint8Array, count: number): void {
     const e = new CoreExit(KVM_EXIT_IO);
@@ -283,24 +299,19 @@ export class Cpu extends FlagState implements MemoryHost {
     return walk(this, lin, write, this.cpl === 3 && !this.mem.sys, fetch);
   }
 
+  /** Drops the decoded instructions and compiled blocks of physical page `pfn` (it was written). */
   codeWritten(pfn: number): void {
     this.code.delete(pfn);
-    this.codeCopy.delete(pfn);
-  }
-
-  /** Drops decoded pages whose bytes changed since decoding (host writes between runs). */
-  revalidateCode(): void {
-    for (const [pfn, copy] of this.codeCopy) {
-      const now = this.mem.physView(pfn * 4096, 4096);
-      if (!now || !sameBytes(now, copy)) this.codeWritten(pfn);
-    }
+    this.blocks.dropPage(pfn);
+    this.codeGen++;
   }
 
   /** Drops all decoded code (slots changed). */
   dropCode(): void {
     this.code.clear();
-    this.codeCopy.clear();
+    this.blocks.clear();
     this.mem.codePfns.clear();
+    this.codeGen++;
   }
 
   /** Raises #GP(0) unless CPL is 0 (privileged instructions). */
@@ -313,15 +324,4 @@ function le(b: Uint8Array, n: number): number {
   let v = 0;
   for (let i = n - 1; i >= 0; i--) v = v * 256 + b[i];
   return v;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
-    const x = new Int32Array(a.buffer, a.byteOffset, a.length >> 2);
-    const y = new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-    return true;
-  }
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -32,6 +32,8 @@ import { HostFault } from "./memory.ts";
 import { OP_MAPS } from "./optable.ts";
 import { OP_MAPS64 } from "./long/optable64.ts";
 import { EFER_LMA, getRip, ripLinear, setRip } from "./long/access.ts";
+import { codePage, FetchCache, stillValid } from "./fetch.ts";
+import { blockAt, runChain } from "./jit/run.ts";
 import { CS } from "./state.ts";
 
 /** How often (in instructions) the loop asks whether the run alarm fired. */
@@ -39,14 +41,14 @@ const ALARM_INTERVAL = 4096;
 /** DR6 as KVM reports it for a single-step exit: BS plus the bits that read as 1. */
 const DR6_SINGLESTEP = 0xffff4ff0;
 
-/** Per-CPU fetch cache: the last code page. */
-class FetchCache {
-  linPage = -1;
-  epoch = -1;
-  page: (Insn | undefined)[] | undefined = undefined;
-  pfn = -1;
-}
 const fetchCaches = new WeakMap<Cpu, FetchCache>();
+
+/** The CPU's fetch cache. */
+function fetchCache(cpu: Cpu): FetchCache {
+  let fc = fetchCaches.get(cpu);
+  if (!fc) fetchCaches.set(cpu, fc = new FetchCache());
+  return fc;
+}
 
 function pushExit(cpu: Cpu, reason: number): CoreExit {
   const e = new CoreExit(reason);
@@ -54,42 +56,34 @@ function pushExit(cpu: Cpu, reason: number): CoreExit {
   return e;
 }
 
+/** The linear address of CS:EIP (#GP beyond the CS limit, or for a non-canonical RIP). */
+function codeLinear(cpu: Cpu, mode: number): number {
+  if (mode === 8) return ripLinear(cpu);
+  const eip = cpu.eip;
+  if (eip > cpu.segLimit[CS]) fault(GP, 0);
+  return (cpu.segBase[CS] + eip) >>> 0;
+}
+
 /** Finds or decodes the instruction at CS:EIP. */
 function fetch(cpu: Cpu, fc: FetchCache): Insn {
   const mode = cpu.codeSize;
-  let lin: number;
-  if (mode === 8) lin = ripLinear(cpu);
-  else {
-    const eip = cpu.eip;
-    if (eip > cpu.segLimit[CS]) fault(GP, 0);
-    lin = (cpu.segBase[CS] + eip) >>> 0;
-  }
+  const lin = codeLinear(cpu, mode);
   const maps = mode === 8 ? OP_MAPS64 : OP_MAPS;
-  const linPage = Math.floor(lin / 4096);
-  if (fc.linPage !== linPage || fc.epoch !== cpu.mem.epoch || !fc.page || !cpu.code.has(fc.pfn)) {
-    const phys = cpu.translate(lin, false, true);
-    const pfn = Math.floor(phys / 4096);
-    let page = cpu.code.get(pfn);
-    if (!page) {
-      const view = cpu.mem.physView(pfn * 4096, 4096);
-      if (!view) throw new Unimplemented(`instruction fetch outside RAM at ${phys.toString(16)}`);
-      page = new Array(4096);
-      cpu.code.set(pfn, page);
-      cpu.codeCopy.set(pfn, view.slice());
-      cpu.mem.protectCode(pfn);
-    }
-    fc.linPage = linPage;
-    fc.epoch = cpu.mem.epoch;
-    fc.page = page;
-    fc.pfn = pfn;
-  }
+  codePage(cpu, fc, lin);
   const off = lin & 0xfff;
-  const cached = fc.page![off];
-  if (cached && cached.mode === mode) return cached;
-  const view = cpu.mem.physView(fc.pfn * 4096, 4096)!;
+  const cached = fc.page[off];
+  if (cached && cached.mode === mode) {
+    if (stillValid(cpu, cached, fc.view, off)) return cached;
+    // The host rewrote the page since it was decoded.
+    cpu.codeWritten(fc.pfn);
+    codePage(cpu, fc, lin);
+  }
+  const view = fc.view;
   const d = decode(maps, view, off, 4096, mode);
   if (d) {
-    fc.page![off] = d;
+    d.raw = view.slice(off, off + d.len);
+    d.checked = cpu.runEpoch;
+    fc.page[off] = d;
     return d;
   }
   // The instruction crosses into the next page: decode from a copy, uncached.
@@ -115,22 +109,24 @@ function execBreakpoint(cpu: Cpu, lin: number): number {
 
 /** Executes the one instruction at CS:EIP (KVM_RUN completing an IN or MMIO read under immediate_exit). */
 export function runOne(cpu: Cpu): void {
-  let fc = fetchCaches.get(cpu);
-  if (!fc) fetchCaches.set(cpu, fc = new FetchCache());
-  const f = fc;
-  guard(cpu, () => step(cpu, f, 0));
+  const fc = fetchCache(cpu);
+  guard(cpu, () => step(cpu, fc, 0));
 }
 
 /** Runs until an exit is queued. `alarm` says whether the run's deadline passed. */
 export function run(cpu: Cpu, alarm: () => boolean): void {
-  let fc = fetchCaches.get(cpu);
-  if (!fc) fetchCaches.set(cpu, fc = new FetchCache());
+  const fc = fetchCache(cpu);
   const dbg = cpu.debugControl & KVM_GUESTDBG_ENABLE ? cpu.debugControl : 0;
-  let n = 0;
+  // Compiled blocks run while nothing watches single instructions (guest debugging, TF, breakpoints).
+  const blocks = cpu.blocks.threshold !== 0 && dbg === 0;
+  let n = 0, nextAlarm = ALARM_INTERVAL;
   while (cpu.exits.length === 0) {
-    if (++n % ALARM_INTERVAL === 0 && alarm()) {
-      pushExit(cpu, KVM_EXIT_INTR);
-      return;
+    if (n >= nextAlarm) {
+      nextAlarm = n + ALARM_INTERVAL;
+      if (alarm()) {
+        pushExit(cpu, KVM_EXIT_INTR);
+        return;
+      }
     }
     if (cpu.pendingException >= 0) {
       const v = cpu.pendingException, code = cpu.pendingErrorCode;
@@ -148,6 +144,24 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
         return;
       }
     }
+    if (
+      blocks && cpu.shadow === 0 && !(cpu.eflRest & (TF | RF)) && cpu.watch === 0 && cpu.replay.length === 0
+    ) {
+      let ran = 0;
+      try {
+        const b = blockAt(cpu, fc);
+        if (b) ran = runChain(cpu, fc, b, ALARM_INTERVAL);
+      } catch (e) {
+        if (!caught(cpu, e)) return;
+        n++;
+        continue;
+      }
+      if (ran) {
+        n += ran;
+        continue;
+      }
+    }
+    n++;
     if (!guard(cpu, () => step(cpu, fc, dbg))) return;
     if (cpu.halted) {
       pushExit(cpu, KVM_EXIT_HLT);
@@ -213,21 +227,26 @@ function guard(cpu: Cpu, body: () => void): boolean {
     body();
     return true;
   } catch (e) {
-    if (e === EXIT) return false;
-    cpu.replay.length = 0;
-    if (e instanceof CpuFault) {
-      try {
-        if (deliverFault(cpu, e.vector, e.code)) return true;
-      } catch (inner) {
-        return internalError(cpu, inner);
-      }
-      cpu.exits.length = 0;
-      pushExit(cpu, KVM_EXIT_SHUTDOWN);
-      return false;
-    }
-    if (e instanceof HostFault) throw e;
-    return internalError(cpu, e);
+    return caught(cpu, e);
   }
+}
+
+/** Handles what an instruction threw: a fault is delivered (true: go on), an exit or error stops the loop. */
+function caught(cpu: Cpu, e: unknown): boolean {
+  if (e === EXIT) return false;
+  cpu.replay.length = 0;
+  if (e instanceof CpuFault) {
+    try {
+      if (deliverFault(cpu, e.vector, e.code)) return true;
+    } catch (inner) {
+      return internalError(cpu, inner);
+    }
+    cpu.exits.length = 0;
+    pushExit(cpu, KVM_EXIT_SHUTDOWN);
+    return false;
+  }
+  if (e instanceof HostFault) throw e;
+  return internalError(cpu, e);
 }
 
 function internalError(cpu: Cpu, e: unknown): boolean {

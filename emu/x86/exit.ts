@@ -5,6 +5,10 @@
  * @module
  */
 
+/** No bytes (the default `data`, shared: an exit is allocated per I/O exit). */
+const NO_DATA = new Uint8Array(0);
+const NO_WORDS: readonly number[] = [];
+
 /** One pending exit (fields by KVM_EXIT_* reason). */
 export class CoreExit {
   /** KVM_EXIT_* value. */
@@ -14,8 +18,10 @@ export class CoreExit {
   size = 0;
   port = 0;
   count = 0;
-  /** io: the bytes of an OUT; mmio: the bytes of a write. */
-  data: Uint8Array = new Uint8Array(0);
+  /** io: the bytes of an OUT (else `value` holds them); mmio: the bytes of a write. */
+  data: Uint8Array = NO_DATA;
+  /** io: the value of a single OUT of `size` bytes, when `data` is empty. */
+  value = 0;
   /** mmio: guest-physical address. */
   addr = 0;
   /** debug: exception, linear pc, dr6, dr7. */
@@ -25,7 +31,7 @@ export class CoreExit {
   dr7 = 0;
   /** internal_error: suberror and data words. */
   suberror = 0;
-  idata: number[] = [];
+  idata: readonly number[] = NO_WORDS;
 
   constructor(reason: number) {
     this.reason = reason;

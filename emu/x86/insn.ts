@@ -75,6 +75,10 @@ export class Insn {
   vvvv = 0;
   vexL = 0;
   vexW = 0;
+  /** The bytes it was decoded from (a cached record), to notice writes by the host between runs; or null. */
+  raw: Uint8Array | null = null;
+  /** The KVM_RUN (Cpu.runEpoch) in which `raw` was last compared with memory. */
+  checked = 0;
 
   constructor(exec: Exec) {
     this.exec = exec;

@@ -9,7 +9,7 @@
 import type { Cpu } from "../cpu.ts";
 import { DF, RF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
-import { bytesOf, checkIo, valueOf } from "../ops/io.ts";
+import { checkIo, valueOf } from "../ops/io.ts";
 import { DS, ECX, EDI, EDX, ES, ESI } from "../state.ts";
 import { getRip, regSigned, TWO32 } from "./access.ts";
 
@@ -34,7 +34,7 @@ export function outs64(cpu: Cpu, d: Insn): void {
   checkIo(cpu, port, d.size);
   if (d.rep && count(cpu, d) === 0) return;
   const v = cpu.read(d.seg >= 0 ? d.seg : DS, addr(cpu, ESI, d), d.size);
-  cpu.portOut(port, d.size, bytesOf(v, d.size), 1);
+  cpu.portOutValue(port, d.size, v);
   adv(cpu, ESI, d, cpu.eflRest & DF ? -d.size : d.size);
   if (!d.rep) return;
   adv(cpu, ECX, d, -1);

@@ -54,5 +54,5 @@ export function inPort(cpu: Cpu, d: Insn): void {
 export function outPort(cpu: Cpu, d: Insn): void {
   const port = d.op & 8 ? cpu.getReg(EDX, 2) : d.imm;
   checkIo(cpu, port, d.size);
-  cpu.portOut(port, d.size, bytesOf(cpu.getReg(EAX, d.size), d.size), 1);
+  cpu.portOutValue(port, d.size, cpu.getReg(EAX, d.size));
 }

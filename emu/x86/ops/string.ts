@@ -14,7 +14,7 @@ import { DF, MASK, RF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { DS, EAX, ECX, EDI, EDX, ES, ESI } from "../state.ts";
 import { alu } from "./alu.ts";
-import { bytesOf, checkIo, valueOf } from "./io.ts";
+import { checkIo, valueOf } from "./io.ts";
 
 /** Iterations of a REP done per interpreter step, so that timeouts stay prompt. */
 const REP_CHUNK = 4096;
@@ -98,7 +98,7 @@ function scasIter(cpu: Cpu, d: Insn): boolean {
 function outsIter(cpu: Cpu, d: Insn): boolean {
   const port = cpu.getReg(EDX, 2);
   const v = cpu.read(src(d), cpu.getReg(ESI, d.asize), d.size);
-  cpu.portOut(port, d.size, bytesOf(v, d.size), 1);
+  cpu.portOutValue(port, d.size, v);
   advance(cpu, ESI, d, step(cpu, d));
   return true;
 }

@@ -1,0 +1,60 @@
+/**
+ * Instruction fetch through the per-physical-page decode cache: the code
+ * page of a linear address (translated once per page and TLB epoch), and
+ * the check that a cached record still matches the bytes in memory. Guest
+ * writes to a code page drop it at once (memory.ts protects such pages);
+ * writes by the host between runs are noticed here, by comparing a record's
+ * bytes once per KVM_RUN before it is used.
+ *
+ * @module
+ */
+import type { Cpu } from "./cpu.ts";
+import { Unimplemented } from "./fault.ts";
+import type { Insn } from "./insn.ts";
+
+/** Per-CPU fetch state: the current code page. */
+export class FetchCache {
+  linPage = -1;
+  epoch = -1;
+  codeGen = -1;
+  page: (Insn | undefined)[] = [];
+  pfn = -1;
+  view: Uint8Array = new Uint8Array(0);
+}
+
+/** Makes the page of linear `lin` the current code page of `fc` (may raise #PF). */
+export function codePage(cpu: Cpu, fc: FetchCache, lin: number): void {
+  const linPage = Math.floor(lin / 4096);
+  if (fc.linPage === linPage && fc.epoch === cpu.mem.epoch && fc.codeGen === cpu.codeGen) return;
+  const phys = cpu.translate(lin, false, true);
+  const pfn = Math.floor(phys / 4096);
+  const view = cpu.mem.physView(pfn * 4096, 4096);
+  if (!view) throw new Unimplemented(`instruction fetch outside RAM at ${phys.toString(16)}`);
+  let page = cpu.code.get(pfn);
+  if (!page) {
+    page = new Array(4096);
+    cpu.code.set(pfn, page);
+    cpu.mem.protectCode(pfn);
+  }
+  fc.linPage = linPage;
+  fc.epoch = cpu.mem.epoch;
+  fc.codeGen = cpu.codeGen;
+  fc.page = page;
+  fc.pfn = pfn;
+  fc.view = view;
+}
+
+/** True when the cached record `d` at `off` of `view` was decoded from the bytes there now (checked once a run). */
+export function stillValid(cpu: Cpu, d: Insn, view: Uint8Array, off: number): boolean {
+  if (d.checked === cpu.runEpoch) return true;
+  if (!sameBytes(d.raw, view, off)) return false;
+  d.checked = cpu.runEpoch;
+  return true;
+}
+
+/** True when `raw` equals the bytes of `view` from `off` on. */
+export function sameBytes(raw: Uint8Array | null, view: Uint8Array, off: number): boolean {
+  if (!raw || off + raw.length > view.length) return false;
+  for (let i = 0; i < raw.length; i++) if (raw[i] !== view[off + i]) return false;
+  return true;
+}

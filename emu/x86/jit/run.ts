@@ -1,0 +1,97 @@
+/**
+ * The dispatcher of compiled blocks: finds (or, once an entry is hot,
+ * compiles) the block at CS:EIP, and runs blocks one after another,
+ * following the links each block keeps to the blocks it went on to, for as
+ * long as no exit is queued and the budget of instructions lasts. A link
+ * holds while the TLB's epoch is the one it was made in (the same linear
+ * addresses map the same pages) and its target is still valid.
+ *
+ * @module
+ */
+import type { Cpu } from "../cpu.ts";
+import { codePage, type FetchCache, sameBytes } from "../fetch.ts";
+import { getRip, ripLinear } from "../long/access.ts";
+import { OP_MAPS64 } from "../long/optable64.ts";
+import { OP_MAPS } from "../optable.ts";
+import { CS } from "../state.ts";
+import { Block, scanBlock } from "./block.ts";
+import { compile } from "./codegen.ts";
+
+/** The block to run at CS:EIP, or null when the interpreter takes this instruction (may raise #GP or #PF). */
+export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
+  const mode = cpu.codeSize;
+  let lin: number;
+  if (mode === 8) lin = ripLinear(cpu);
+  else {
+    if (cpu.eip > cpu.segLimit[CS]) return null;
+    lin = (cpu.segBase[CS] + cpu.eip) >>> 0;
+  }
+  codePage(cpu, fc, lin);
+  const off = lin & 0xfff, key = fc.pfn * 4096 + off;
+  const cache = cpu.blocks;
+  const b = cache.byAddress.get(key);
+  if (
+    b !== undefined && b.valid && b.mode === mode && b.eip === cpu.eip && b.csBase === cpu.segBase[CS] &&
+    b.ripHigh === (mode === 8 ? cpu.ripHigh : 0)
+  ) {
+    if (b.checked === cpu.runEpoch) return b;
+    if (sameBytes(b.raw, fc.view, off)) {
+      b.checked = cpu.runEpoch;
+      return b;
+    }
+    // The host rewrote the page since the block was compiled.
+    cpu.codeWritten(fc.pfn);
+    return null;
+  }
+  if (!cache.hot(fc.pfn, off)) return null;
+  const insns = scanBlock(cpu, fc.page, fc.view, off, cpu.eip, mode, mode === 8 ? OP_MAPS64 : OP_MAPS);
+  if (insns.length === 0) {
+    cache.never(fc.pfn, off);
+    return null;
+  }
+  const len = insns.reduce((n, d) => n + d.len, 0);
+  const ripHigh = mode === 8 ? cpu.ripHigh : 0;
+  const block = new Block(
+    fc.pfn,
+    off,
+    mode,
+    cpu.segBase[CS],
+    cpu.eip,
+    ripHigh,
+    insns,
+    fc.view.slice(off, off + len),
+    cpu.runEpoch,
+  );
+  block.fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip);
+  cache.add(key, block);
+  return block;
+}
+
+/**
+ * Runs `first` and the blocks that follow it until one leaves for an unknown place, an exit is queued, or about
+ * `budget` instructions ran. Returns the instructions run (at least 1).
+ */
+export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number): number {
+  const stats = cpu.blocks.stats;
+  let b = first, n = 0;
+  for (;;) {
+    const k = b.fn(cpu);
+    n += b.insns.length;
+    stats.executed++;
+    if (k === 2 || n >= budget || cpu.exits.length !== 0) return n;
+    const epoch = cpu.mem.epoch;
+    let to = k === 0 ? (b.nextEpoch === epoch ? b.next : null) : (b.takenEpoch === epoch ? b.taken : null);
+    if (to === null || !to.valid || to.checked !== cpu.runEpoch) {
+      to = blockAt(cpu, fc);
+      if (to === null) return n;
+      if (k === 0) {
+        b.next = to;
+        b.nextEpoch = epoch;
+      } else {
+        b.taken = to;
+        b.takenEpoch = epoch;
+      }
+    }
+    b = to;
+  }
+}
