@@ -181,9 +181,8 @@ export function defaultBlockCompiler(): BlockCompilerMode {
 
 /** An environment variable, or undefined where it is unset or reading it is not permitted (never prompts). */
 function readEnv(name: string): string | undefined {
-  const deno =
-    (globalThis as { Deno?: { permissions: { querySync(d: { name: "env"; variable: string }): { state: string } } } })
-      .Deno;
+  type Permissions = { querySync(d: { name: "env"; variable: string }): { state: string } };
+  const deno = (globalThis as unknown as { Deno?: { permissions: Permissions } }).Deno;
   try {
     if (deno && deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
     return process.env[name];

@@ -26,6 +26,7 @@ const CAPS = new Map<number, number>([
   [C.KVM_CAP_MP_STATE, 1],
   [C.KVM_CAP_SYNC_MMU, 1],
   [C.KVM_CAP_SET_GUEST_DEBUG, 1],
+  [C.KVM_CAP_USER_NMI, 1],
   [C.KVM_CAP_PIT2, 1],
   [C.KVM_CAP_SET_IDENTITY_MAP_ADDR, 1],
   [C.KVM_CAP_VCPU_EVENTS, 1],

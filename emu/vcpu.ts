@@ -34,6 +34,7 @@ import { run, runOne } from "./x86/exec.ts";
 import { HostFault } from "./x86/memory.ts";
 import { amdSaveRestore } from "./x86/fpu/image.ts";
 import { IF } from "./x86/flags.ts";
+import { queueNmi } from "./x86/nmi.ts";
 import { resetMsrs } from "./x86/msr.ts";
 import { walkInfo } from "./x86/paging.ts";
 import * as X from "./vcpu_extra.ts";
@@ -105,6 +106,9 @@ export class EmuVcpu {
         this.cpu.pendingIrq = irq;
         return 0;
       }
+      case R.KVM_NMI:
+        queueNmi(this.cpu);
+        return 0;
       case R.KVM_SET_GUEST_DEBUG:
         return X.setGuestDebug(this.cpu, view);
       case R.KVM_GET_FPU:

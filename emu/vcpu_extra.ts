@@ -10,13 +10,25 @@ import { type CpuidEntry, kvmCpuidEntry2, kvmDebugregs, kvmFpu, kvmVcpuEvents } 
 import type { Cpu } from "./x86/cpu.ts";
 import { getMsr, setMsr } from "./x86/msr.ts";
 import { armWatch } from "./x86/debug.ts";
-import { KVM_GUESTDBG_INJECT_BP, KVM_GUESTDBG_INJECT_DB } from "../abi/constants.ts";
+import { limitNmis } from "./x86/nmi.ts";
+import {
+  KVM_EXIT_DEBUG,
+  KVM_GUESTDBG_INJECT_BP,
+  KVM_GUESTDBG_INJECT_DB,
+  KVM_GUESTDBG_SINGLESTEP,
+  KVM_GUESTDBG_USE_HW_BP,
+} from "../abi/constants.ts";
+import type { CoreExit } from "./x86/exit.ts";
 import { getU64, setU64 } from "./run_page.ts";
 
 /** The most entries KVM_GET_MSRS/KVM_SET_MSRS take at once (MAX_IO_MSRS). */
 export const MAX_IO_MSRS = 256;
 /** KVM_GUESTDBG_VALID_MASK on x86. */
 const GUESTDBG_VALID = 0x001f0003;
+/** KVM_VCPUEVENT_VALID_NMI_PENDING and KVM_VCPUEVENT_VALID_SHADOW. */
+const VALID_NMI_PENDING = 0x1, VALID_SHADOW = 0x4;
+/** DR6.BS: a single-step debug exit. */
+const DR6_BS = 0x4000;
 
 /** kvm_fpu after reset: FCW 0x37f, MXCSR 0x1f80. */
 export function defaultFpu(): Uint8Array {
@@ -75,7 +87,24 @@ export function setGuestDebug(cpu: Cpu, view: DataView): number {
   for (let i = 0; i < 8; i++) cpu.debugRegs[i] = getU64(view, 8 + 8 * i);
   cpu.skipBreakpointAt = -1;
   armWatch(cpu);
+  dropStaleDebugExits(cpu);
   return 0;
+}
+
+/**
+ * After KVM_SET_GUEST_DEBUG: drops the debug exits queued behind one already
+ * reported (a single step or a data breakpoint after an OUT or an MMIO
+ * write) that the new control no longer asks for. The kernel makes those
+ * only when it completes the instruction at the next KVM_RUN, by the
+ * single-step and breakpoint settings in force then.
+ */
+function dropStaleDebugExits(cpu: Cpu): void {
+  const control = cpu.debugControl;
+  const wanted = (e: CoreExit) =>
+    e.reason !== KVM_EXIT_DEBUG ||
+    (control & (e.dr6 & DR6_BS ? KVM_GUESTDBG_SINGLESTEP : KVM_GUESTDBG_USE_HW_BP)) !== 0;
+  const kept = cpu.exits.filter(wanted);
+  if (kept.length !== cpu.exits.length) cpu.exits.splice(0, cpu.exits.length, ...kept);
 }
 
 /** KVM_GET_VCPU_EVENTS. */
@@ -95,8 +124,10 @@ export function getEvents(cpu: Cpu, view: DataView): number {
     view.setUint32(o("exception.error_code"), Math.max(cpu.pendingErrorCode, 0), true);
   }
   view.setUint8(o("interrupt.shadow"), cpu.shadow ? 1 : 0);
-  // KVM_VCPUEVENT_VALID_SHADOW, as the kernel reports.
-  view.setUint32(o("flags"), 0x4, true);
+  view.setUint8(o("nmi.injected"), cpu.nmiInjected ? 1 : 0);
+  view.setUint8(o("nmi.pending"), cpu.nmiPending);
+  view.setUint8(o("nmi.masked"), cpu.nmiMasked ? 1 : 0);
+  view.setUint32(o("flags"), VALID_NMI_PENDING | VALID_SHADOW, true);
   return 0;
 }
 
@@ -113,7 +144,12 @@ export function setEvents(cpu: Cpu, view: DataView): number {
   } else cpu.pendingException = cpu.pendingErrorCode = -1;
   cpu.pendingInjected = cpu.pendingException >= 0;
   if (e.interrupt.injected) cpu.pendingIrq = e.interrupt.nr;
-  if (e.flags & 0x4) cpu.shadow = e.interrupt.shadow ? 1 : 0;
+  if (e.flags & VALID_SHADOW) cpu.shadow = e.interrupt.shadow ? 1 : 0;
+  // Injected and masked always; the pending count only with KVM_VCPUEVENT_VALID_NMI_PENDING, within processNmi's limit.
+  cpu.nmiInjected = e.nmi.injected !== 0;
+  if (e.flags & VALID_NMI_PENDING) cpu.nmiPending = e.nmi.pending;
+  cpu.nmiMasked = e.nmi.masked !== 0;
+  limitNmis(cpu);
   return 0;
 }
 
@@ -121,18 +157,24 @@ export function setEvents(cpu: Cpu, view: DataView): number {
 export function getDebugRegs(cpu: Cpu, view: DataView): number {
   if (view.byteLength < kvmDebugregs.size) return -Errno.EFAULT;
   new Uint8Array(view.buffer, view.byteOffset, kvmDebugregs.size).fill(0);
-  for (let i = 0; i < 4; i++) setU64(view, 8 * i, cpu.dr[i]);
+  for (let i = 0; i < 4; i++) {
+    view.setUint32(8 * i, cpu.dr[i], true);
+    view.setUint32(8 * i + 4, cpu.drHigh[i], true);
+  }
   setU64(view, kvmDebugregs.offsetOf("dr6"), cpu.dr6);
   setU64(view, kvmDebugregs.offsetOf("dr7"), cpu.dr7);
   return 0;
 }
 
-/** KVM_SET_DEBUGREGS: flags must be 0; DR6/DR7 must fit in 32 bits. */
+/** KVM_SET_DEBUGREGS: flags must be 0; DR6/DR7 must fit in 32 bits; DR0-DR3 keep all 64 bits. */
 export function setDebugRegs(cpu: Cpu, view: DataView): number {
   if (view.byteLength < kvmDebugregs.size) return -Errno.EFAULT;
   const d = kvmDebugregs.decode(view);
   if (d.flags !== 0n || d.dr6 >> 32n || d.dr7 >> 32n) return -Errno.EINVAL;
-  for (let i = 0; i < 4; i++) cpu.dr[i] = Number(d.db[i] & 0xffffffffn);
+  for (let i = 0; i < 4; i++) {
+    cpu.dr[i] = Number(d.db[i] & 0xffffffffn);
+    cpu.drHigh[i] = Number(d.db[i] >> 32n);
+  }
   cpu.dr6 = (Number(d.dr6) | 0xffff0ff0) >>> 0;
   cpu.dr7 = (Number(d.dr7) | 0x400) >>> 0;
   armWatch(cpu);

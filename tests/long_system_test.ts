@@ -260,10 +260,6 @@ backendTest("long MOV DR at CPL 0: DR0, DR3 and DR7 written by the guest, seen b
   assert.deepEqual([dr.db[0], dr.db[3], dr.dr7], [0x12345678n, 0x7fff0000n, 0x441n]);
 });
 
-skip(
-  "long MOV DR at CPL 0: an upper-half DR0 holds 64 bits [emu]",
-  "emulator disagrees with KVM: its DR0-DR3 are 32-bit in 64-bit mode (emu/x86/long/system64.ts movDrLong; reported)",
-);
 backendTest("long MOV DR at CPL 0: an upper-half DR0 holds 64 bits", (kvm) => {
   // mov rax, 0xffffff8000004000 / mov dr0, rax / mov eax, 0x7fff0000 / mov dr3, rax / mov eax, 0x441 / mov dr7, rax
   // mov rbx, dr0 / mov rcx, dr3 / mov rdx, dr7 / hlt
@@ -273,7 +269,7 @@ backendTest("long MOV DR at CPL 0: an upper-half DR0 holds 64 bits", (kvm) => {
   assert.deepEqual([regs.rbx, regs.rcx, regs.rdx], [0xffffff8000004000n, 0x7fff0000n, 0x441n]);
   const dr = m.vcpu.getDebugRegs();
   assert.deepEqual([dr.db[0], dr.db[3], dr.dr7], [0xffffff8000004000n, 0x7fff0000n, 0x441n]);
-}, { only: ["kvm"] });
+});
 
 backendTest("long LGDT/LIDT/SGDT/SIDT at CPL 0: 10-byte operands with 64-bit bases", (kvm) => {
   // sgdt [0x8100] / sidt [0x8110] / lidt [0x8120] / ud2 / hlt

@@ -18,6 +18,7 @@ import { CoreExit } from "./exit.ts";
 import { DB, fault } from "./fault.ts";
 import { deliver } from "./interrupt.ts";
 import { CS } from "./state.ts";
+import { EFER_LMA, TWO32 } from "./long/access.ts";
 
 /** DR6 bits that read as 1, and BS (single step). */
 const DR6_FIXED = 0xffff0ff0, DR6_BS = 0x4000;
@@ -30,9 +31,22 @@ function hostOwned(cpu: Cpu): boolean {
     (KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP);
 }
 
-/** DR7 and DR0-DR3 in force: the guest-debug ones under KVM_GUESTDBG_USE_HW_BP, else the guest's. */
-function breakpoints(cpu: Cpu): { dr7: number; addr: ArrayLike<number> } {
-  return hostOwned(cpu) ? { dr7: cpu.debugRegs[7], addr: cpu.debugRegs } : { dr7: cpu.dr7, addr: cpu.dr };
+/** DR7 in force: the guest-debug one under KVM_GUESTDBG_USE_HW_BP, else the guest's. */
+function activeDr7(cpu: Cpu): number {
+  return hostOwned(cpu) ? cpu.debugRegs[7] : cpu.dr7;
+}
+
+/**
+ * The linear address breakpoint n watches: the guest-debug DRn when `host`,
+ * else the guest's: bits 47:0 in long mode (-1, matching nothing, when not
+ * canonical), bits 31:0 outside it.
+ */
+function watchAddress(cpu: Cpu, n: number, host: boolean): number {
+  if (host) return cpu.debugRegs[n];
+  if (!(cpu.efer & EFER_LMA)) return cpu.dr[n];
+  const high = cpu.drHigh[n], top = high >>> 15;
+  if (top !== 0 && top !== 0x1ffff) return -1;
+  return (high & 0xffff) * TWO32 + cpu.dr[n];
 }
 
 /** `cpu.watch` bits: a data breakpoint is armed; one of the guest's own execution breakpoints is. */
@@ -40,7 +54,7 @@ export const WATCH_DATA = 1, WATCH_EXEC = 2;
 
 /** Recomputes which breakpoints are armed (after a DR7 or guest-debug change). */
 export function armWatch(cpu: Cpu): void {
-  const { dr7 } = breakpoints(cpu);
+  const dr7 = activeDr7(cpu);
   let armed = 0;
   for (let n = 0; n < 4; n++) {
     if (!((dr7 >>> (2 * n)) & 3)) continue;
@@ -70,13 +84,14 @@ export function guestExecBreakpoint(cpu: Cpu): void {
 
 /** Records which data breakpoints an access of `size` bytes at linear `lin` hits. */
 export function checkWatch(cpu: Cpu, lin: number, size: number, write: boolean): void {
-  const { dr7, addr } = breakpoints(cpu);
+  const host = hostOwned(cpu), dr7 = host ? cpu.debugRegs[7] : cpu.dr7;
   for (let n = 0; n < 4; n++) {
     if (!((dr7 >>> (2 * n)) & 3)) continue;
     const rw = (dr7 >>> (16 + 4 * n)) & 3;
     if (rw !== 3 && !(rw === 1 && write)) continue;
-    const len = LEN[(dr7 >>> (18 + 4 * n)) & 3];
-    const start = addr[n] - (addr[n] % len);
+    const len = LEN[(dr7 >>> (18 + 4 * n)) & 3], addr = watchAddress(cpu, n, host);
+    if (addr < 0) continue;
+    const start = addr - (addr % len);
     if (lin < start + len && lin + size > start) cpu.watchHits |= 1 << n;
   }
 }

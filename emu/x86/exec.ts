@@ -29,6 +29,7 @@ import { debugTraps, guestExecBreakpoint, WATCH_EXEC } from "./debug.ts";
 import type { Insn } from "./insn.ts";
 import { deliver, deliverFault } from "./interrupt.ts";
 import { HostFault } from "./memory.ts";
+import { deliverNmi, nmiReady } from "./nmi.ts";
 import { OP_MAPS } from "./optable.ts";
 import { OP_MAPS64 } from "./long/optable64.ts";
 import { EFER_LMA, getRip, ripLinear, setRip } from "./long/access.ts";
@@ -133,6 +134,10 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
       cpu.pendingException = cpu.pendingErrorCode = -1;
       cpu.pendingInjected = false;
       if (!guard(cpu, () => fault(v, code))) return;
+    }
+    if ((cpu.nmiInjected || cpu.nmiPending) && nmiReady(cpu)) {
+      if (!guard(cpu, () => deliverNmi(cpu))) return;
+      continue;
     }
     if (cpu.shadow === 0 && cpu.eflRest & IF) {
       if (cpu.pendingIrq >= 0) {

@@ -59,12 +59,20 @@ export class State {
   gdtLimit = 0xffff;
   idtBase = 0;
   idtLimit = 0xffff;
-  readonly dr = new Float64Array(4);
+  /** DR0-DR3: dr[n] is the low half of DRn, drHigh[n] the high half (64-bit in long mode). */
+  readonly dr = new Uint32Array(4);
+  readonly drHigh = new Uint32Array(4);
   dr6 = 0xffff0ff0;
   dr7 = 0x400;
   xcr0 = 1;
   /** Current privilege level. */
   cpl = 0;
+  /** NMIs waiting for delivery (the kernel's nmiPending: at most 2, or 1 while NMIs are masked or one is injected). */
+  nmiPending = 0;
+  /** An NMI whose delivery is under way (the kernel's nmiInjected, from KVM_SET_VCPU_EVENTS): delivered first. */
+  nmiInjected = false;
+  /** NMIs are blocked: from the delivery of one until the next IRET. */
+  nmiMasked = false;
   /** Values of MSRs without a dedicated field. */
   readonly msrs = new Map<number, bigint>();
   /** TSC = host clock ticks + tscOffset. */

@@ -70,8 +70,9 @@ function returnTo(cpu: Cpu, sel: number, rip: number, ss: number, rsp: number, a
   }
 }
 
-/** CF in 64-bit mode: IRETQ (REX.W), IRETD or IRET: pops RIP, CS, RFLAGS, RSP and SS. */
+/** CF in 64-bit mode: IRETQ (REX.W), IRETD or IRET: pops RIP, CS, RFLAGS, RSP and SS; unblocks NMIs. */
 export function iretLong(cpu: Cpu, d: Insn): void {
+  cpu.nmiMasked = false;
   if (cpu.eflRest & NT) fault(GP, 0);
   const size = d.osize;
   const rip = stackValue(cpu, 0, size), sel = peekLong(cpu, size, size) & 0xffff;

@@ -185,8 +185,25 @@ export function movCrLong(cpu: Cpu, d: Insn): void {
   else cpu.cr8 = lo;
 }
 
-/** 0F 21/23 in 64-bit mode: MOV to and from DR0-DR7 (REX.R, DR8-DR15, is #UD); the values are 32-bit here. */
+/**
+ * 0F 21/23 in 64-bit mode: MOV to and from DR0-DR7 with 64-bit registers
+ * (REX.R, DR8-DR15, is #UD). DR0-DR3 take any 64-bit value; setting a bit
+ * of 63:32 in DR6 or DR7 is #GP(0).
+ */
 export function movDrLong(cpu: Cpu, d: Insn): void {
   if (d.reg > 7) fault(UD);
+  const n = d.reg, r = d.rm << 1;
+  if (d.op === 0x121) {
+    movDr(cpu, d);
+    if (n < 4) cpu.r32[r + 1] = cpu.drHigh[n];
+    return;
+  }
+  const high = cpu.r32[r + 1];
+  if (high && n >= 4) {
+    if (n < 6 && cpu.cr4 & 8) fault(UD);
+    cpu.requireCpl0();
+    fault(GP, 0);
+  }
   movDr(cpu, d);
+  if (n < 4) cpu.drHigh[n] = high;
 }

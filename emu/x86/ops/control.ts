@@ -188,9 +188,10 @@ function returnFar(cpu: Cpu, sel: number, off: number, size: number, popped: num
   }
 }
 
-/** CF: IRET/IRETD. */
+/** CF: IRET/IRETD (unblocks NMIs, even when it then faults). */
 export function iret(cpu: Cpu, d: Insn): void {
   const size = d.osize;
+  cpu.nmiMasked = false;
   if (!(cpu.cr0 & 1)) {
     const ip = cpu.peek(0, size), cs = cpu.peek(size, size) & 0xffff, fl = cpu.peek(2 * size, size);
     cpu.loadSegReal(CS, cs);

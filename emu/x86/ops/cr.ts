@@ -93,8 +93,10 @@ export function movDr(cpu: Cpu, d: Insn): void {
     return;
   }
   const v = cpu.getReg(d.rm, 4);
-  if (n < 4) cpu.dr[n] = v;
-  else if (n === 6) cpu.dr6 = ((v & 0x0000e00f) | 0xffff0ff0) >>> 0;
+  if (n < 4) {
+    cpu.dr[n] = v;
+    cpu.drHigh[n] = 0;
+  } else if (n === 6) cpu.dr6 = ((v & 0x0000e00f) | 0xffff0ff0) >>> 0;
   else cpu.dr7 = ((v & 0xffff2bff) | 0x400) >>> 0;
   if (n !== 6) armWatch(cpu);
 }
