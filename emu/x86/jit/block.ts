@@ -29,6 +29,8 @@ export class Block {
   readonly mode: number;
   /** CS base and EIP (low half of RIP) at entry. */
   readonly csBase: number;
+  /** CS limit at compile time (its code checks branch targets against it). */
+  readonly csLimit: number;
   readonly eip: number;
   /** High half of RIP at entry (64-bit mode), else 0. */
   readonly ripHigh: number;
@@ -51,6 +53,7 @@ export class Block {
     off: number,
     mode: number,
     csBase: number,
+    csLimit: number,
     eip: number,
     ripHigh: number,
     insns: Insn[],
@@ -61,6 +64,7 @@ export class Block {
     this.off = off;
     this.mode = mode;
     this.csBase = csBase;
+    this.csLimit = csLimit;
     this.eip = eip;
     this.ripHigh = ripHigh;
     this.insns = insns;

@@ -14,59 +14,83 @@
 import type { Cpu } from "../cpu.ts";
 import type { Insn } from "../insn.ts";
 import { setRip } from "../long/access.ts";
+import { PARITY } from "../flags.ts";
 import type { BlockFn } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
-import { template } from "./templates.ts";
+import { branch, isQuiet, type Producer, producerOf, template } from "./templates.ts";
 
-/** What a template needs to know of its place in the block. */
-export interface Site {
-  /** This instruction's EIP (low half of RIP) and its successor's (the whole RIP in 64-bit mode). */
-  readonly eip: number;
-  readonly next: number;
-  /** The name of the decoded record in the generated code. */
-  readonly name: string;
-}
+/** Whether the compiler may use templates (off: every instruction through its semantic function). */
+export const compilerOptions = { templates: true };
 
-/** Compiles `insns` (entered at `eip`; `rip` is the whole RIP in 64-bit mode, else the EIP). */
-export function compile(insns: readonly Insn[], rip: number): BlockFn {
+/**
+ * Compiles `insns`, entered at `rip` (the whole RIP in 64-bit mode, else EIP), for a code segment whose limit is
+ * `csLimit`.
+ */
+export function compile(insns: readonly Insn[], rip: number, csLimit: number): BlockFn {
   const names: string[] = [];
   const values: unknown[] = [];
   const lines: string[] = [];
+  const useTemplates = compilerOptions.templates;
+  const producers = insns.map((d) => (useTemplates ? producerOf(d) : null));
   let ip = rip;
+  let producer: Producer | null = null;
   for (let i = 0; i < insns.length; i++) {
     const d = insns[i];
     const next = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
-    const site: Site = { eip: ip >>> 0, next, name: `d${i}` };
-    names.push(`f${i}`, `d${i}`);
-    values.push(d.exec, d);
     const last = i === insns.length - 1;
     const end = ENDS.get(d.exec);
-    const t = end ? undefined : template(d, site);
-    if (t !== undefined) {
-      lines.push(t.code);
-      if (t.mayExit && !last) lines.push(stopCheck(next));
+    const site = { eip: ip >>> 0, next, csLimit, producer, storeFlags: mustStore(insns, producers, i), name: `d${i}` };
+    names.push(`f${i}`, `d${i}`);
+    values.push(d.exec, d);
+    const t = !useTemplates ? undefined : end ? branch(d, site) : template(d, site);
+    if (t !== undefined && end) {
+      lines.push(t as string);
+    } else if (t !== undefined) {
+      const tt = t as Exclude<typeof t, string>;
+      lines.push(tt.code);
+      if (tt.mayExit && !last) lines.push(stopCheck(d, next));
+      if (producers[i]) producer = producers[i];
     } else {
       lines.push(`c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i});`);
-      if (!end && !last) lines.push(stopCheck(next));
+      if (!end && !last) lines.push(stopCheck(d, next));
+      producer = null;
     }
-    if (last) {
-      if (end) {
-        lines.push("if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;");
-        lines.push(
-          end === END_COND ? `return c.nextEip === ${next} ? 0 : 1;` : end === END_DIRECT ? "return 1;" : "return 2;",
-        );
-      } else {
-        lines.push(`c.eip = ${next >>> 0};`, "return c.exits.length !== 0 || c.codeGen !== g ? 2 : 0;");
-      }
+    if (last && t === undefined && end) {
+      lines.push("if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;");
+      lines.push(
+        end === END_COND ? `return c.nextEip === ${next} ? 0 : 1;` : end === END_DIRECT ? "return 1;" : "return 2;",
+      );
+    } else if (last && !end) {
+      lines.push(`${setIp(d, next)} return c.exits.length !== 0 || c.codeGen !== g ? 2 : 0;`);
     }
     ip = next;
   }
-  const source = `"use strict";\nreturn function block(c) {\nconst g = c.codeGen;\n${lines.join("\n")}\n};`;
-  const make = new Function(...names, "setRip", source) as (...args: unknown[]) => BlockFn;
-  return make(...values, setRip as (c: Cpu, v: number) => void);
+  const source = `"use strict";\nreturn function block(c) {\nconst g = c.codeGen, r = c.r32;\n` +
+    `let A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0;\n${lines.join("\n")}\n};`;
+  const make = new Function(...names, "setRip", "PARITY", source) as (...args: unknown[]) => BlockFn;
+  return make(...values, setRip as (c: Cpu, v: number) => void, PARITY);
+}
+
+/**
+ * Whether producer `i` must write its flags into the CPU: unless a later producer in the block overwrites them
+ * with only quiet templates (no fault, no memory) between.
+ */
+function mustStore(insns: readonly Insn[], producers: readonly (Producer | null)[], i: number): boolean {
+  if (!producers[i]) return true;
+  for (let j = i + 1; j < insns.length; j++) {
+    if (ENDS.has(insns[j].exec)) return true;
+    if (producers[j]) return false;
+    if (!isQuiet(insns[j])) return true;
+  }
+  return true;
+}
+
+/** Sets the instruction pointer to the instruction after `d` at `next` (the block goes on there). */
+function setIp(d: Insn, next: number): string {
+  return d.mode === 8 ? `c.eip = ${next >>> 0}; c.ripHigh = ${Math.floor(next / 2 ** 32) >>> 0};` : `c.eip = ${next};`;
 }
 
 /** Leaves the block after an instruction that queued an exit or wrote a code page, at the next instruction. */
-function stopCheck(next: number): string {
-  return `if (c.exits.length !== 0 || c.codeGen !== g) { c.eip = ${next >>> 0}; return 2; }`;
+function stopCheck(d: Insn, next: number): string {
+  return `if (c.exits.length !== 0 || c.codeGen !== g) { ${setIp(d, next)} return 2; }`;
 }

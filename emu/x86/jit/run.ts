@@ -32,6 +32,7 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
   const b = cache.byAddress.get(key);
   if (
     b !== undefined && b.valid && b.mode === mode && b.eip === cpu.eip && b.csBase === cpu.segBase[CS] &&
+    b.csLimit === cpu.segLimit[CS] &&
     b.ripHigh === (mode === 8 ? cpu.ripHigh : 0)
   ) {
     if (b.checked === cpu.runEpoch) return b;
@@ -56,13 +57,14 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     off,
     mode,
     cpu.segBase[CS],
+    cpu.segLimit[CS],
     cpu.eip,
     ripHigh,
     insns,
     fc.view.slice(off, off + len),
     cpu.runEpoch,
   );
-  block.fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip);
+  block.fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS]);
   cache.add(key, block);
   return block;
 }

@@ -14,7 +14,7 @@
  */
 import type { Exec, OpSpec } from "../insn.ts";
 import { OP_MAPS } from "../optable.ts";
-import { OP_MAPS64 } from "../long/optable64.ts";
+import { OP_MAPS64, ZERO_EXTENDED } from "../long/optable64.ts";
 import * as alu from "../ops/alu.ts";
 import * as bcd from "../ops/bcd.ts";
 import * as bit from "../ops/bit.ts";
@@ -106,6 +106,7 @@ export const BODY: ReadonlySet<Exec> = (() => {
     io.outPort,
   ]);
   vectorOps(s);
+  for (const [wrapper, inner] of ZERO_EXTENDED) if (s.has(inner)) s.add(wrapper);
   return s;
 })();
 

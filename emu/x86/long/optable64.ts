@@ -49,13 +49,18 @@ function wideGroup(map: (OpSpec | undefined)[], op: number, execs: readonly (Exe
   map[op] = { ...spec, group };
 }
 
+/** The semantics each `zeroExtended` wrapper wraps (the block compiler admits a wrapper where it admits its inner). */
+export const ZERO_EXTENDED = new Map<Exec, Exec>();
+
 /** `exec`, then a 32-bit register destination's upper half cleared even when `exec` left it unwritten. */
 function zeroExtended(exec: Exec | undefined): Exec | undefined {
   if (!exec) return exec;
-  return (cpu, d) => {
+  const wrapper: Exec = (cpu, d) => {
     exec(cpu, d);
     if (d.size === 4 && d.mod === 3) cpu.r32[(d.rm << 1) + 1] = 0;
   };
+  ZERO_EXTENDED.set(wrapper, exec);
+  return wrapper;
 }
 
 /** The same semantics whatever REX.W says. */
