@@ -210,6 +210,37 @@ export class Memory {
     }
   }
 
+  /** The bytes and offset found by the last successful `bulk` call. */
+  bulkBytes: Uint8Array = new Uint8Array(0);
+  bulkOff = 0;
+
+  /**
+   * For a REP string instruction: finds the RAM behind `len` bytes at linear `lin` (within one page) for reading
+   * or writing, translating as the access would (#PF); a write marks the page dirty and drops code decoded from
+   * it. False (nothing done) where the bytes are not plain RAM: MMIO, a read-only slot for a write.
+   */
+  bulk(lin: number, len: number, write: boolean): boolean {
+    const phys = this.host.translate(lin, write, false);
+    const slot = this.slots.find(phys);
+    if (!slot || !slot.bytes || phys + len > slot.gpa + slot.size) return false;
+    if (write && slot.flags & KVM_MEM_READONLY) return false;
+    const base = phys - slot.gpa;
+    if (write) {
+      const pfn = Math.floor(phys / 4096);
+      if (slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
+        const page = (base / 4096) | 0;
+        slot.dirty[page >> 3] |= 1 << (page & 7);
+      }
+      if (this.codePfns.has(pfn)) {
+        this.codePfns.delete(pfn);
+        this.host.codeWritten(pfn);
+      }
+    }
+    this.bulkBytes = slot.bytes;
+    this.bulkOff = base;
+    return true;
+  }
+
   /** An implicit supervisor read (descriptor tables, IDT, TSS), whatever the CPL. */
   sysRead(lin: number, size: number): number {
     this.sys = true;

@@ -13,9 +13,12 @@ import { DS, EAX, ECX, EDI, ES, ESI } from "../state.ts";
 import { alu } from "../ops/alu.ts";
 import { alu64 } from "./alu64.ts";
 import { getRip, qv, readQ, regSigned, setQ, TWO32, writeQ } from "./access.ts";
+import { bulkAllowed, copyItems, fillItems, pageRoom, rangeLinear } from "../ops/bulk.ts";
 
 /** Iterations of a REP per interpreter step. */
 const REP_CHUNK = 4096;
+/** Items a REP MOVS/STOS moves per interpreter step a page at a time (bulk.ts). */
+const BULK_CHUNK = 65536;
 
 function addr(cpu: Cpu, n: number, d: Insn): number {
   return d.asize === 8 ? regSigned(cpu, n) : cpu.r32[n << 1];
@@ -125,13 +128,49 @@ function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): void {
   }
 }
 
+/**
+ * REP MOVS/STOS a page at a time (../ops/bulk.ts), up to BULK_CHUNK items; `repeat` does the rest. True when the
+ * chunk ran out with items left (the instruction resumes at the next step).
+ */
+function bulkRepeat(cpu: Cpu, d: Insn, copy: boolean): boolean {
+  const r = cpu.r32;
+  for (let budget = BULK_CHUNK;;) {
+    const count = d.asize === 8 ? r[ECX << 1] + r[(ECX << 1) + 1] * TWO32 : r[ECX << 1];
+    if (count < 2) return false;
+    if (budget < 2) return true;
+    const si = addr(cpu, ESI, d), di = addr(cpu, EDI, d), size = d.size;
+    // Source before destination: the order in which single iterations would fault.
+    let items = Math.min(count, budget, copy ? pageRoom(cpu, seg(d), si, size, false) : count);
+    items = Math.min(items, pageRoom(cpu, ES, di, size, true));
+    if (items < 2) return false;
+    const from = copy ? rangeLinear(cpu, seg(d), si, size, items, false) : 0;
+    const to = rangeLinear(cpu, ES, di, size, items, true);
+    if (from < 0 || to < 0) return false;
+    const lo = size === 8 || size === 4 ? r[0] : cpu.getReg(EAX, size);
+    const done = copy ? copyItems(cpu, from, to, size * items) : fillItems(cpu, to, size, items, lo, r[1]);
+    if (!done) return false;
+    if (copy) adv(cpu, ESI, d, size * items);
+    adv(cpu, EDI, d, size * items);
+    adv(cpu, ECX, d, -items);
+    budget -= items;
+  }
+}
+
 /** A4/A5: MOVS. */
 export function movs64(cpu: Cpu, d: Insn): void {
+  if (bulkAllowed(cpu, d) && bulkRepeat(cpu, d, true)) {
+    cpu.nextEip = getRip(cpu);
+    return;
+  }
   repeat(cpu, d, movsIter);
 }
 
 /** AA/AB: STOS. */
 export function stos64(cpu: Cpu, d: Insn): void {
+  if (bulkAllowed(cpu, d) && bulkRepeat(cpu, d, false)) {
+    cpu.nextEip = getRip(cpu);
+    return;
+  }
   repeat(cpu, d, stosIter);
 }
 

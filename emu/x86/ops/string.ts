@@ -15,9 +15,12 @@ import type { Insn } from "../insn.ts";
 import { DS, EAX, ECX, EDI, EDX, ES, ESI } from "../state.ts";
 import { alu } from "./alu.ts";
 import { checkIo, valueOf } from "./io.ts";
+import { bulkAllowed, copyItems, fillItems, pageRoom, rangeLinear } from "./bulk.ts";
 
 /** Iterations of a REP done per interpreter step, so that timeouts stay prompt. */
 const REP_CHUNK = 4096;
+/** Items a REP MOVS/STOS moves per interpreter step a page at a time (bulk.ts). */
+const BULK_CHUNK = 65536;
 
 function step(cpu: Cpu, d: Insn): number {
   return cpu.eflRest & DF ? -d.size : d.size;
@@ -103,13 +106,48 @@ function outsIter(cpu: Cpu, d: Insn): boolean {
   return true;
 }
 
+/**
+ * REP MOVS/STOS with 32-bit addresses a page at a time (bulk.ts), up to BULK_CHUNK items; `repeat` does the rest.
+ * True when the chunk ran out with items left (the instruction resumes at the next step).
+ */
+function bulkRepeat(cpu: Cpu, d: Insn, copy: boolean): boolean {
+  for (let budget = BULK_CHUNK;;) {
+    const count = cpu.getReg(ECX, 4), si = cpu.getReg(ESI, 4), di = cpu.getReg(EDI, 4), size = d.size;
+    if (count < 2) return false;
+    if (budget < 2) return true;
+    // Source before destination: the order in which single iterations would fault.
+    let items = Math.min(count, budget, copy ? pageRoom(cpu, src(d), si, size, false) : count);
+    items = Math.min(items, pageRoom(cpu, ES, di, size, true));
+    if (items < 2) return false;
+    const from = copy ? rangeLinear(cpu, src(d), si, size, items, false) : 0;
+    const to = rangeLinear(cpu, ES, di, size, items, true);
+    if (from < 0 || to < 0) return false;
+    const done = copy
+      ? copyItems(cpu, from, to, size * items)
+      : fillItems(cpu, to, size, items, cpu.getReg(EAX, size), 0);
+    if (!done) return false;
+    if (copy) cpu.setReg(ESI, 4, (si + size * items) >>> 0);
+    cpu.setReg(EDI, 4, (di + size * items) >>> 0);
+    cpu.setReg(ECX, 4, count - items);
+    budget -= items;
+  }
+}
+
 /** A4/A5: MOVS. */
 export function movs(cpu: Cpu, d: Insn): void {
+  if (bulkAllowed(cpu, d) && bulkRepeat(cpu, d, true)) {
+    cpu.nextEip = cpu.eip;
+    return;
+  }
   repeat(cpu, d, movsIter);
 }
 
 /** AA/AB: STOS. */
 export function stos(cpu: Cpu, d: Insn): void {
+  if (bulkAllowed(cpu, d) && bulkRepeat(cpu, d, false)) {
+    cpu.nextEip = cpu.eip;
+    return;
+  }
   repeat(cpu, d, stosIter);
 }
 
