@@ -44,19 +44,25 @@ function run(cmd, args, { capture = false } = {}) {
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 function test(extra) {
-  const deno = run(bin("deno"), ["test", ...DENO_TEST_FLAGS, ...extra, "tests/"], { capture: true });
+  const t0 = performance.now();
+  // Bun first, then Deno: each runner's own summary stays in the output, Deno's just above the total.
   const bun = run(bin("bun"), ["test", "--timeout", "300000", ...extra, "tests/"], { capture: true });
+  const deno = run(bin("deno"), ["test", ...DENO_TEST_FLAGS, ...extra, "tests/"], { capture: true });
   const d = strip(deno.out).match(/(\d+) passed \| (\d+) failed(?: \| (\d+) ignored)?/);
   const b = strip(bun.out);
   const count = (re) => Number(b.match(re)?.[1] ?? 0);
-  const totals = {
-    passed: Number(d?.[1] ?? 0) + count(/^\s*(\d+) pass$/m),
-    failed: Number(d?.[2] ?? 0) + count(/^\s*(\d+) fail$/m),
-    skipped: Number(d?.[3] ?? 0) + count(/^\s*(\d+) skip$/m),
-  };
-  console.log(`\nDeno: exit ${deno.status}; Bun: exit ${bun.status}`);
-  console.log(`tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
-  return deno.status === 0 && bun.status === 0 && totals.failed === 0 && totals.passed > 0 ? 0 : 1;
+  const denoCounts = [Number(d?.[1] ?? 0), Number(d?.[2] ?? 0), Number(d?.[3] ?? 0)];
+  const bunCounts = [count(/^\s*(\d+) pass$/m), count(/^\s*(\d+) fail$/m), count(/^\s*(\d+) skip$/m)];
+  const [passed, failed, skipped] = denoCounts.map((n, i) => n + bunCounts[i]);
+  const mode = process.env.KVMKIT_BLOCK_COMPILER ?? "on";
+  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+  console.log(
+    `\nDeno: exit ${deno.status} (${denoCounts.join("/")}); Bun: exit ${bun.status} (${bunCounts.join("/")})`,
+  );
+  console.log(
+    `tests: ${passed} passed, ${failed} failed, ${skipped} skipped in ${seconds}s (emulator block compiler: ${mode})`,
+  );
+  return deno.status === 0 && bun.status === 0 && failed === 0 && passed > 0 ? 0 : 1;
 }
 
 const [task, ...rest] = process.argv.slice(2);
