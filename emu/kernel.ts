@@ -59,6 +59,8 @@ class EmuKernel implements Kernel {
   readonly vendor: Vendor;
   readonly space = new AddressSpace();
   readonly #fds = new Map<number, Descriptor>();
+  /** The last KVM_RUN's alarm fired (the kernel's KVM raises its run signal then). */
+  #runSignal = false;
 
   constructor(vendor: Vendor) {
     this.vendor = vendor;
@@ -114,8 +116,12 @@ class EmuKernel implements Kernel {
         }
         return d.vm.ioctl(request, arg, value);
       }
-      case "vcpu":
-        return d.vcpu.ioctl(request, arg);
+      case "vcpu": {
+        const r = d.vcpu.ioctl(request, arg);
+        // The alarm's EINTR is what the run signal is on the kernel's KVM.
+        if (request === R.KVM_RUN) this.#runSignal = r === -Errno.EINTR && d.vcpu.alarmFired;
+        return r;
+      }
     }
   }
 
@@ -137,15 +143,19 @@ class EmuKernel implements Kernel {
   setRunAlarm(vcpuFd: number, ms: number): void {
     const d = this.#fds.get(vcpuFd);
     if (d?.kind !== "vcpu") return;
-    d.vcpu.alarmAt = ms > 0 ? performance.now() + ms : 0;
+    d.vcpu.alarmMs = ms > 0 ? ms : 0;
+    d.vcpu.alarmAt = 0;
   }
 
   prepareVcpu(_vcpuFd: number): number {
     return 0;
   }
 
+  /** Whether the last KVM_RUN ended with EINTR because its alarm fired; reading it clears it. */
   takeRunSignal(): boolean {
-    return false;
+    const r = this.#runSignal;
+    this.#runSignal = false;
+    return r;
   }
 
   currentThread(): number {

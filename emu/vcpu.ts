@@ -50,8 +50,25 @@ export class EmuVcpu {
   readonly run = new RunPage();
   /** The exit last reported through kvm_run (completed on the next KVM_RUN). */
   lastExit: CoreExit | undefined;
-  /** performance.now() deadline of setRunAlarm, or 0. */
+  /** setRunAlarm's time in ms, or 0 for none. */
+  alarmMs = 0;
+  /**
+   * performance.now() deadline of the alarm once started, else 0. The clock starts at the run loop's first check
+   * (a few thousand instructions in), not at setRunAlarm: a run that exits sooner never reads it.
+   */
   alarmAt = 0;
+  /** The alarm ended the last KVM_RUN (the kernel's descriptor reports it as its run signal). */
+  alarmFired = false;
+  /** The run loop's question: is the alarm's time up? */
+  readonly #alarmDue = (): boolean => {
+    if (this.alarmMs === 0) return false;
+    const now = performance.now();
+    if (this.alarmAt === 0) {
+      this.alarmAt = now + this.alarmMs;
+      return false;
+    }
+    return now >= this.alarmAt;
+  };
   mpState = KVM_MP_STATE_RUNNABLE;
   /** KVM_SET_FPU contents (the core has no x87/SSE yet). */
   fpu = X.defaultFpu();
@@ -170,8 +187,10 @@ export class EmuVcpu {
     const cpu = this.cpu, page = this.run;
     if (this.lastExit) this.#complete(this.lastExit);
     this.lastExit = undefined;
-    if (page.immediateExit || (this.alarmAt && performance.now() >= this.alarmAt)) {
-      this.alarmAt = 0;
+    this.alarmFired = false;
+    if (page.immediateExit || (this.alarmAt !== 0 && performance.now() >= this.alarmAt)) {
+      this.alarmFired = !page.immediateExit;
+      this.alarmAt = this.alarmMs = 0;
       // As the kernel does, an IN or MMIO read waiting for its data completes before the EINTR.
       if (cpu.replay.length === 0 || cpu.exits.length !== 0 || !this.#finishPending()) {
         page.setExitReason(KVM_EXIT_INTR);
@@ -182,9 +201,8 @@ export class EmuVcpu {
       this.#prepare();
       cpu.halted = false;
       cpu.requestIrqWindow = page.requestInterruptWindow;
-      const deadline = this.alarmAt;
       try {
-        run(cpu, () => deadline !== 0 && performance.now() >= deadline);
+        run(cpu, this.#alarmDue);
       } catch (e) {
         if (e instanceof HostFault) return -Errno.EFAULT;
         throw e;
@@ -201,7 +219,8 @@ export class EmuVcpu {
       cpu.apicBase,
     );
     if (e.reason === KVM_EXIT_INTR) {
-      this.alarmAt = 0;
+      this.alarmAt = this.alarmMs = 0;
+      this.alarmFired = true;
       return -Errno.EINTR;
     }
     this.lastExit = e;
