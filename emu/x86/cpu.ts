@@ -18,13 +18,13 @@ import type { Vendor } from "../vendor.ts";
 import { checkWatch } from "./debug.ts";
 import { CoreExit } from "./exit.ts";
 import { EXIT, fault, GP, SSF } from "./fault.ts";
-import { FlagState, VM } from "./flags.ts";
+import { AC, FlagState, VM } from "./flags.ts";
 import type { Insn } from "./insn.ts";
 import { Memory, type MemoryHost } from "./memory.ts";
 import { BlockCache, type BlockCompilerMode } from "./jit/cache.ts";
 import { walk } from "./paging.ts";
-import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, SS } from "./state.ts";
-import { addRsp, ea64, EFER_LMA, in64, linear64, peekLong, popLong, pushLong } from "./long/access.ts";
+import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, FS, SS } from "./state.ts";
+import { addRsp, ea64, EFER_LMA, in64, linear64, peekLong, popLong, pushLong, TWO47, TWO48 } from "./long/access.ts";
 
 /** The CPU. */
 export class Cpu extends FlagState implements MemoryHost {
@@ -100,6 +100,28 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** The linear address of seg:off for an access of `size` bytes, with the limit and type checks. */
   lin(seg: number, off: number, size: number, write: boolean): number {
+    const ar = this.segAr[seg];
+    // The common case first: a usable expand-up data segment (writable for a write), the access inside its limit,
+    // nothing watched, not 64-bit mode. Every check below would pass; the address is base + offset.
+    if (
+      (ar & (AR_UNUSABLE | 0x1c | (write ? 2 : 0))) === (write ? 0x12 : 0x10) &&
+      off <= this.segLimit[seg] - (size - 1) &&
+      this.watch === 0 && !(this.efer & EFER_LMA && this.segAr[CS] & AR_L)
+    ) {
+      return (this.segBase[seg] + off) >>> 0;
+    }
+    // 64-bit mode, ES/CS/SS/DS (base 0), canonical, no alignment check possible, nothing watched: the 48-bit form.
+    if (
+      seg < FS && off >= -TWO47 && off + size <= TWO47 && this.watch === 0 && !(this.eflRest & AC) &&
+      this.efer & EFER_LMA && this.segAr[CS] & AR_L
+    ) {
+      return off < 0 ? off + TWO48 : off;
+    }
+    return this.#linChecked(seg, off, size, write);
+  }
+
+  /** {@linkcode lin} with every check. */
+  #linChecked(seg: number, off: number, size: number, write: boolean): number {
     if (this.efer & EFER_LMA && this.segAr[CS] & AR_L) {
       const lin = linear64(this, seg, off, size);
       if (this.watch & 1) checkWatch(this, lin, size, write);

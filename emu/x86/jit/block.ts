@@ -17,7 +17,10 @@ import { BODY, ENDS } from "./safe.ts";
 /** The most instructions in one block. */
 export const MAX_INSNS = 64;
 
-/** A block's code: runs it on `c`; returns 0 (went on to `next`), 1 (branch taken to `taken`), 2 (anywhere). */
+/**
+ * A block's code: runs it on `c` (once, or as a loop); returns the iterations run times 4, plus how it left: 0 (on to
+ * `next`), 1 (branch taken, to `taken`), 2 (anywhere, or it stopped early: look the next block up).
+ */
 export type BlockFn = (c: Cpu) => number;
 
 /** A compiled basic block. */

@@ -19,6 +19,11 @@ import type { BlockFn } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
 import { branch, isQuiet, type Producer, producerOf, template } from "./templates.ts";
 
+/** A block function's result: the iterations it ran, shifted left by 2, or'd with how it left (BlockFn). */
+const ONCE = 1 << 2;
+/** About how many instructions a looping block runs before it returns to the dispatcher. */
+const LOOP_INSNS = 4096;
+
 /** Whether the compiler may use templates (off: every instruction through its semantic function). */
 export const compilerOptions = { templates: true };
 
@@ -39,7 +44,16 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number): B
     const next = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
     const last = i === insns.length - 1;
     const end = ENDS.get(d.exec);
-    const site = { eip: ip >>> 0, next, csLimit, producer, storeFlags: mustStore(insns, producers, i), name: `d${i}` };
+    const site = {
+      eip: ip >>> 0,
+      next,
+      csLimit,
+      producer,
+      storeFlags: mustStore(insns, producers, i),
+      name: `d${i}`,
+      entry: rip,
+      loops: Math.max(1, Math.floor(LOOP_INSNS / insns.length)),
+    };
     names.push(`f${i}`, `d${i}`);
     values.push(d.exec, d);
     const t = !useTemplates ? undefined : end ? branch(d, site) : template(d, site);
@@ -58,15 +72,23 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number): B
     if (last && t === undefined && end) {
       lines.push("if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;");
       lines.push(
-        end === END_COND ? `return c.nextEip === ${next} ? 0 : 1;` : end === END_DIRECT ? "return 1;" : "return 2;",
+        end === END_COND
+          ? `return c.nextEip === ${next} ? ${ONCE} : ${ONCE | 1};`
+          : end === END_DIRECT
+          ? `return ${ONCE | 1};`
+          : `return ${ONCE | 2};`,
       );
     } else if (last && !end) {
-      lines.push(`${setIp(d, next)} return c.exits.length !== 0 || c.codeGen !== g ? 2 : 0;`);
+      lines.push(`${setIp(d, next)} return ((n + 1) << 2) | (c.exits.length !== 0 || c.codeGen !== g ? 2 : 0);`);
     }
     ip = next;
   }
+  // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
+  const body = lines.join("\n");
+  const loop = body.includes("continue;");
   const source = `"use strict";\nreturn function block(c) {\nconst g = c.codeGen, r = c.r32;\n` +
-    `let A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0;\n${lines.join("\n")}\n};`;
+    `let A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0;\n` +
+    (loop ? `for (;;) {\n${body}\n}\n};` : `${body}\n};`);
   const make = new Function(...names, "setRip", "PARITY", source) as (...args: unknown[]) => BlockFn;
   return make(...values, setRip as (c: Cpu, v: number) => void, PARITY);
 }
@@ -92,5 +114,5 @@ function setIp(d: Insn, next: number): string {
 
 /** Leaves the block after an instruction that queued an exit or wrote a code page, at the next instruction. */
 function stopCheck(d: Insn, next: number): string {
-  return `if (c.exits.length !== 0 || c.codeGen !== g) { ${setIp(d, next)} return 2; }`;
+  return `if (c.exits.length !== 0 || c.codeGen !== g) { ${setIp(d, next)} return ((n + 1) << 2) | 2; }`;
 }

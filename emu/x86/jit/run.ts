@@ -77,8 +77,8 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
   const stats = cpu.blocks.stats;
   let b = first, n = 0;
   for (;;) {
-    const k = b.fn(cpu);
-    n += b.insns.length;
+    const result = b.fn(cpu), k = result & 3;
+    n += b.insns.length * (result >>> 2);
     stats.executed++;
     if (k === 2 || n >= budget || cpu.exits.length !== 0) return n;
     const epoch = cpu.mem.epoch;

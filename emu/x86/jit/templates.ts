@@ -19,6 +19,7 @@ import * as ctl from "../ops/control.ts";
 import * as mov from "../ops/mov.ts";
 import * as c64 from "../long/control64.ts";
 import * as a64 from "../long/alu64.ts";
+import { RIP_BASE } from "../long/modrm64.ts";
 
 /** The flag kind of a 64-bit template: eager flags in the local E (as EFLAGS bits). */
 export const F_EAGER64 = -1;
@@ -49,6 +50,10 @@ export interface Site {
   readonly storeFlags: boolean;
   /** The name of its decoded record in the block's code. */
   readonly name: string;
+  /** The block's entry: its EIP, or its whole RIP in 64-bit mode. */
+  readonly entry: number;
+  /** Iterations a block that loops to its own entry runs before it returns (a branch there continues a loop). */
+  readonly loops: number;
 }
 
 /** ALU kinds (ModRM.reg / opcode bits 3-5) with a template, and their lazy kind: ADD OR AND SUB XOR CMP. */
@@ -216,15 +221,20 @@ export function template(d: Insn, site: Site): Template | undefined {
   if (e === mov.movRmImm && d.mod === 3) return { code: setReg(d.rm, String(d.imm >>> 0)), mayExit: false };
   if (d.mod === 3) return undefined;
   let ea = address(d), at = `c.eip = ${site.eip};`;
-  if (ea === undefined && d.mode === 8) {
+  if (ea === undefined && d.mode === 8 && d.asize === 8 && d.base >= 0 && d.base !== RIP_BASE && d.index < 0) {
+    // base + disp as a signed number: exact where canonical, and far out of range (so faulting alike) where not.
+    ea = `((r[${(d.base << 1) + 1}] | 0) * 4294967296 + r[${d.base << 1}] + ${d.disp | 0})`;
+  } else if (ea === undefined && d.mode === 8) {
     // 64-bit addressing (RIP-relative included) through the CPU's own effective-address code.
     ea = `c.ea(${site.name})`;
     at = `c.eip = ${site.eip}; c.nextEip = ${site.next};`;
   }
   if (ea === undefined) return undefined;
-  if (e === mov.movRegRm) return { code: `${at} ${setReg(d.reg, `c.read(${segment(d)}, ${ea}, 4)`)}`, mayExit: false };
-  if (e === mov.movRmReg) return { code: `${at} c.write(${segment(d)}, ${ea}, 4, ${reg(d.reg)});`, mayExit: true };
-  if (e === mov.movRmImm) return { code: `${at} c.write(${segment(d)}, ${ea}, 4, ${d.imm >>> 0});`, mayExit: true };
+  const load = `c.mem.read32(c.lin(${segment(d)}, ${ea}, 4, false))`;
+  const store = (v: string) => `c.mem.write32(c.lin(${segment(d)}, ${ea}, 4, true), ${v});`;
+  if (e === mov.movRegRm) return { code: `${at} ${setReg(d.reg, load)}`, mayExit: false };
+  if (e === mov.movRmReg) return { code: `${at} ${store(reg(d.reg))}`, mayExit: true };
+  if (e === mov.movRmImm) return { code: `${at} ${store(String(d.imm >>> 0))}`, mayExit: true };
   return undefined;
 }
 
@@ -295,11 +305,17 @@ export function branch(d: Insn, site: Site): string | undefined {
   const cond = e === ctl.jcc || e === c64.jccLong;
   if (!cond && e !== ctl.jmpRel && e !== c64.jmpRelLong) return undefined;
   const rel = d.op < 0x100 && d.op !== 0xe9 ? (d.imm << 24) >> 24 : d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
-  const target = goTo(d, site.next + rel, site.csLimit);
+  const t = d.mode === 8 ? (d.osize === 2 ? (site.next + rel) & 0xffff : site.next + rel) : site.next + rel;
+  const target = goTo(d, t, site.csLimit);
   if (target === undefined) return undefined;
-  if (!cond) return `${target} return 1;`;
+  // Back to the block's own start: the next iteration without leaving the function, up to `loops` of them.
+  const back = (d.mode === 8 ? t : (t & (d.osize === 2 ? 0xffff : 0xffffffff)) >>> 0) === site.entry;
+  const taken = back
+    ? `if (++n < ${site.loops}) continue; ${target} return (n << 2) | 1;`
+    : `${target} return ((n + 1) << 2) | 1;`;
+  if (!cond) return taken;
   const fall = goTo(d, site.next, Infinity)!;
-  return `if (${condition(d.op & 0xf, site.producer)}) { ${target} return 1; }\n${fall} return 0;`;
+  return `if (${condition(d.op & 0xf, site.producer)}) { ${taken} }\n${fall} return ((n + 1) << 2);`;
 }
 
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */

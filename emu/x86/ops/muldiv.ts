@@ -14,10 +14,23 @@ import type { Insn } from "../insn.ts";
 import { DE, fault } from "../fault.ts";
 import { EAX, EDX } from "../state.ts";
 
-/** 64-bit product of two 32-bit values, as [low, high] unsigned halves. */
-function mul32(a: number, b: number, signed: boolean): [number, number] {
-  const p = signed ? BigInt(a | 0) * BigInt(b | 0) : BigInt(a >>> 0) * BigInt(b >>> 0);
-  return [Number(BigInt.asUintN(32, p)), Number(BigInt.asUintN(32, p >> 32n))];
+/** The high half of the last {@linkcode mul32} product. */
+let mulHigh = 0;
+
+/**
+ * The 64-bit product of two 32-bit values (signed or unsigned): returns the low half and leaves the high half in
+ * `mulHigh`, both unsigned. Exact in doubles: the 16-bit partial products stay below 2^53.
+ */
+function mul32(a: number, b: number, signed: boolean): number {
+  const ua = a >>> 0, ub = b >>> 0;
+  const aL = ua & 0xffff, aH = ua >>> 16, bL = ub & 0xffff, bH = ub >>> 16;
+  const mid = aL * bH + aH * bL; // below 2^33
+  const low = aL * bL + (mid % 65536) * 65536; // below 2^33
+  let high = aH * bH + Math.floor(mid / 65536) + Math.floor(low / 4294967296);
+  // Signed: subtract b * 2^32 for a negative a, and a * 2^32 for a negative b (mod 2^64).
+  if (signed) high -= (ua >= 0x80000000 ? ub : 0) + (ub >= 0x80000000 ? ua : 0);
+  mulHigh = high >>> 0;
+  return low >>> 0;
 }
 
 /** The flags of a multiply: CF = OF = `overflow`; the undefined SF/ZF/AF/PF per vendor (see the module doc). */
@@ -39,7 +52,7 @@ export function mul(cpu: Cpu, d: Insn): void {
     cpu.setReg(EDX, 2, p >>> 16);
     setMulFlags(cpu, p & 0xffff, 2, p > 0xffff);
   } else {
-    const [lo, hi] = mul32(cpu.getReg(EAX, 4), b, false);
+    const lo = mul32(cpu.getReg(EAX, 4), b, false), hi = mulHigh;
     cpu.setReg(EAX, 4, lo);
     cpu.setReg(EDX, 4, hi);
     setMulFlags(cpu, lo, 4, hi !== 0);
@@ -54,7 +67,7 @@ function sx(v: number, size: number): number {
 export function imul1(cpu: Cpu, d: Insn): void {
   const b = sx(cpu.readRm(d), d.size);
   if (d.size === 4) {
-    const [lo, hi] = mul32(cpu.getReg(EAX, 4), b, true);
+    const lo = mul32(cpu.getReg(EAX, 4), b, true), hi = mulHigh;
     cpu.setReg(EAX, 4, lo);
     cpu.setReg(EDX, 4, hi);
     setMulFlags(cpu, lo, 4, hi !== ((lo | 0) < 0 ? 0xffffffff : 0));
@@ -75,7 +88,7 @@ export function imul2(cpu: Cpu, d: Insn): void {
   const b = d.op === 0x1af ? sx(cpu.getReg(d.reg, d.size), d.size) : sx(d.imm, d.size);
   let lo: number, overflow: boolean;
   if (d.size === 4) {
-    const [l, hi] = mul32(a, b, true);
+    const l = mul32(a, b, true), hi = mulHigh;
     lo = l;
     overflow = hi !== ((l | 0) < 0 ? 0xffffffff : 0);
   } else {
