@@ -11,9 +11,11 @@ import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "../../abi/constants.t
 import type { MemSlot, MemSlots } from "../memslots.ts";
 import { Unimplemented } from "./fault.ts";
 
-const TLB_BITS = 8;
+const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
+/** Tag bases: above every page number (48-bit addresses have 36-bit page numbers), within 2^53. */
+const TAG_STEP = 2 ** 36, TAG_LIMIT = 2 ** 52;
 
 /** Where a linear access goes, supplied by the CPU: page walks and MMIO. */
 export interface MemoryHost {
@@ -60,12 +62,21 @@ export class Memory {
     this.host = host;
   }
 
+  /**
+   * Added to every tag: a flush moves it on, so that no entry matches any more without touching the 4096 entries
+   * (page numbers are below 2^36); the arrays are cleared only when it would leave the doubles' exact range.
+   */
+  tagBase = 0;
+
   /** Drops every TLB entry (CR0/CR3/CR4 writes, CPL changes, slot changes). */
   flush(): void {
     this.epoch++;
-    this.rTag.fill(-1);
-    this.wTag.fill(-1);
-    this.wPfn.fill(-1);
+    this.tagBase += TAG_STEP;
+    if (this.tagBase > TAG_LIMIT) {
+      this.tagBase = 0;
+      this.rTag.fill(-1);
+      this.wTag.fill(-1);
+    }
     this.generation = this.slots.generation;
   }
 
@@ -73,8 +84,8 @@ export class Memory {
   flushPage(lin: number): void {
     this.epoch++;
     const p = pageOf(lin), i = p & TLB_MASK;
-    if (this.rTag[i] === p) this.rTag[i] = -1;
-    if (this.wTag[i] === p) this.wTag[i] = -1;
+    if (this.rTag[i] === p + this.tagBase) this.rTag[i] = -1;
+    if (this.wTag[i] === p + this.tagBase) this.wTag[i] = -1;
   }
 
   /** Drops the write entries of physical page `pfn` (it now holds code). */
@@ -85,13 +96,13 @@ export class Memory {
 
   read8(lin: number): number {
     const p = pageOf(lin), i = p & TLB_MASK;
-    if (this.rTag[i] === p) return this.rBuf[i][this.rOff[i] + (lin & 0xfff)];
+    if (this.rTag[i] === p + this.tagBase) return this.rBuf[i][this.rOff[i] + (lin & 0xfff)];
     return this.slowRead(lin, 1);
   }
 
   read16(lin: number): number {
     const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
-    if (this.rTag[i] === p && o < 0xfff) {
+    if (this.rTag[i] === p + this.tagBase && o < 0xfff) {
       const b = this.rBuf[i], k = this.rOff[i] + o;
       return b[k] | (b[k + 1] << 8);
     }
@@ -100,7 +111,7 @@ export class Memory {
 
   read32(lin: number): number {
     const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
-    if (this.rTag[i] === p && o < 0xffd) {
+    if (this.rTag[i] === p + this.tagBase && o < 0xffd) {
       const b = this.rBuf[i], k = this.rOff[i] + o;
       return (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
     }
@@ -113,13 +124,13 @@ export class Memory {
 
   write8(lin: number, v: number): void {
     const p = pageOf(lin), i = p & TLB_MASK;
-    if (this.wTag[i] === p) this.wBuf[i][this.wOff[i] + (lin & 0xfff)] = v;
+    if (this.wTag[i] === p + this.tagBase) this.wBuf[i][this.wOff[i] + (lin & 0xfff)] = v;
     else this.slowWrite(lin, 1, v & 0xff);
   }
 
   write16(lin: number, v: number): void {
     const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
-    if (this.wTag[i] === p && o < 0xfff) {
+    if (this.wTag[i] === p + this.tagBase && o < 0xfff) {
       const b = this.wBuf[i], k = this.wOff[i] + o;
       b[k] = v;
       b[k + 1] = v >> 8;
@@ -128,7 +139,7 @@ export class Memory {
 
   write32(lin: number, v: number): void {
     const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
-    if (this.wTag[i] === p && o < 0xffd) {
+    if (this.wTag[i] === p + this.tagBase && o < 0xffd) {
       const b = this.wBuf[i], k = this.wOff[i] + o;
       b[k] = v;
       b[k + 1] = v >> 8;
@@ -146,7 +157,7 @@ export class Memory {
   /** Translates the `size` bytes at `lin` for writing unless the write TLB has the page (#PF with W/R = 1). */
   probeWrite(lin: number, size: number): void {
     const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
-    if (this.wTag[i] === p && o + size <= 0x1000) return;
+    if (this.wTag[i] === p + this.tagBase && o + size <= 0x1000) return;
     this.host.translate(lin, true, false);
     if (o + size > 0x1000) this.host.translate(nextLin(lin, 0x1000 - o), true, false);
   }
@@ -177,7 +188,7 @@ export class Memory {
     const bytes = slotBytes(slot, phys);
     const base = phys - slot.gpa;
     const p = pageOf(lin), i = p & TLB_MASK;
-    if (!this.sys) this.rTag[i] = p;
+    if (!this.sys) this.rTag[i] = p + this.tagBase;
     this.rBuf[i] = bytes;
     this.rOff[i] = base - (lin & 0xfff);
     let v = 0;
@@ -200,7 +211,7 @@ export class Memory {
       this.host.codeWritten(pfn);
     }
     const p = pageOf(lin), i = p & TLB_MASK;
-    if (!this.sys) this.wTag[i] = p;
+    if (!this.sys) this.wTag[i] = p + this.tagBase;
     this.wBuf[i] = bytes;
     this.wOff[i] = base - (lin & 0xfff);
     this.wPfn[i] = pfn;
