@@ -50,6 +50,9 @@ export class Block {
   taken: Block | null = null;
   nextEpoch = -1;
   takenEpoch = -1;
+  /** The block an indirect exit (RET, JMP/CALL r/m) went to last, valid while `indirectEpoch` is the TLB's epoch. */
+  indirect: Block | null = null;
+  indirectEpoch = -1;
 
   constructor(
     pfn: number,

@@ -51,6 +51,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number): B
       producer,
       storeFlags: mustStore(insns, producers, i),
       name: `d${i}`,
+      fn: `f${i}`,
       entry: rip,
       loops: Math.max(1, Math.floor(LOOP_INSNS / insns.length)),
     };
@@ -87,7 +88,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number): B
   const body = lines.join("\n");
   const loop = body.includes("continue;");
   const source = `"use strict";\nreturn function block(c) {\nconst g = c.codeGen, r = c.r32;\n` +
-    `let A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0;\n` +
+    `let A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0;\n` +
     (loop ? `for (;;) {\n${body}\n}\n};` : `${body}\n};`);
   const make = new Function(...names, "setRip", "PARITY", source) as (...args: unknown[]) => BlockFn;
   return make(...values, setRip as (c: Cpu, v: number) => void, PARITY);

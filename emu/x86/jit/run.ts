@@ -80,8 +80,23 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
     const result = b.fn(cpu), k = result & 3;
     n += b.insns.length * (result >>> 2);
     stats.executed++;
-    if (k === 2 || n >= budget || cpu.exits.length !== 0) return n;
+    if (n >= budget || cpu.exits.length !== 0) return n;
     const epoch = cpu.mem.epoch;
+    if (k === 2) {
+      // Left for an address known only now (RET, an indirect jump, or after a write to code): the last one is cached.
+      let to = b.indirect;
+      if (
+        to === null || b.indirectEpoch !== epoch || !to.valid || to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh ||
+        to.checked !== cpu.runEpoch
+      ) {
+        to = blockAt(cpu, fc);
+        if (to === null) return n;
+        b.indirect = to;
+        b.indirectEpoch = epoch;
+      }
+      b = to;
+      continue;
+    }
     let to = k === 0 ? (b.nextEpoch === epoch ? b.next : null) : (b.takenEpoch === epoch ? b.taken : null);
     if (to === null || !to.valid || to.checked !== cpu.runEpoch) {
       to = blockAt(cpu, fc);

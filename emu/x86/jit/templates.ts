@@ -20,6 +20,7 @@ import * as mov from "../ops/mov.ts";
 import * as c64 from "../long/control64.ts";
 import * as a64 from "../long/alu64.ts";
 import { RIP_BASE } from "../long/modrm64.ts";
+import { stackBranch, stackTemplate } from "./stack.ts";
 
 /** The flag kind of a 64-bit template: eager flags in the local E (as EFLAGS bits). */
 export const F_EAGER64 = -1;
@@ -54,6 +55,8 @@ export interface Site {
   readonly entry: number;
   /** Iterations a block that loops to its own entry runs before it returns (a branch there continues a loop). */
   readonly loops: number;
+  /** The name of its semantic function in the block's code. */
+  readonly fn: string;
 }
 
 /** ALU kinds (ModRM.reg / opcode bits 3-5) with a template, and their lazy kind: ADD OR AND SUB XOR CMP. */
@@ -206,6 +209,8 @@ export function isQuiet(d: Insn): boolean {
 /** The template of `d` at `site`, or undefined when it is called through its semantic function. */
 export function template(d: Insn, site: Site): Template | undefined {
   const e = d.exec;
+  const stack = stackTemplate(d, site);
+  if (stack !== undefined) return { code: stack, mayExit: true };
   const p = producerOf(d);
   if (p) return { code: producerCode(d, p.fop, site), mayExit: false };
   if (e === mov.lea) {
@@ -303,6 +308,12 @@ function producer64(d: Insn, site: Site, store: string): string {
 export function branch(d: Insn, site: Site): string | undefined {
   const e = d.exec;
   const cond = e === ctl.jcc || e === c64.jccLong;
+  if (e === ctl.callRel || e === c64.callRelLong || e === ctl.ret || e === c64.retLong) {
+    const rel = d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
+    const t = d.mode === 8 ? site.next + rel : site.next + rel;
+    const target = e === ctl.callRel || e === c64.callRelLong ? goTo(d, t, site.csLimit) : undefined;
+    return stackBranch(d, site, target, (kind) => `return ((n + 1) << 2) | ${kind};`);
+  }
   if (!cond && e !== ctl.jmpRel && e !== c64.jmpRelLong) return undefined;
   const rel = d.op < 0x100 && d.op !== 0xe9 ? (d.imm << 24) >> 24 : d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
   const t = d.mode === 8 ? (d.osize === 2 ? (site.next + rel) & 0xffff : site.next + rel) : site.next + rel;

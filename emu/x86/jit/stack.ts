@@ -1,0 +1,100 @@
+/**
+ * Templates for the stack: PUSH and POP of a register, CALL rel and RET,
+ * with a 32-bit stack in 32-bit code and with 8-byte items in 64-bit mode.
+ * Each checks at run time what its shortcut assumes (SS is a 32-bit stack;
+ * in 64-bit mode the item is 8-byte aligned, so it cannot cross a page)
+ * and otherwise calls the instruction's semantic function, as a block does
+ * for any instruction without a template. The locals SP, LA, T1 and T2 are
+ * the stack's own (with SQ), so a flag producer's locals survive them.
+ *
+ * @module
+ */
+import type { Insn } from "../insn.ts";
+import * as c64 from "../long/control64.ts";
+import { opReg } from "../long/mov64.ts";
+import * as ctl from "../ops/control.ts";
+import * as stk from "../ops/stack.ts";
+
+/** What the stack templates need of the block: as in templates.ts Site. */
+interface StackSite {
+  readonly eip: number;
+  readonly next: number;
+  readonly csLimit: number;
+  readonly name: string;
+  /** The block's index of the instruction (its semantic function is f<index>). */
+  readonly fn: string;
+}
+
+/** SS.B: the stack pointer is ESP (in 32-bit code outside 64-bit mode). */
+const STACK32 = "(c.segAr[2] & 0x4000) !== 0";
+/** RSP as a signed number (exact where canonical; far out of range, so faulting alike, where not). */
+const RSP = "((r[9] | 0) * 4294967296 + r[8])";
+
+/** The instruction through its semantic function, as a block calls one without a template. */
+function generic(s: StackSite): string {
+  return `c.nextEip = ${s.next}; ${s.fn}(c, ${s.name});`;
+}
+
+/** PUSH/POP reg: the template, or undefined. */
+export function stackTemplate(d: Insn, s: StackSite): string | undefined {
+  const e = d.exec;
+  if (d.mode === 4 && d.osize === 4 && (e === stk.pushReg || e === stk.popReg)) {
+    const n = (d.op & 7) << 1;
+    const body = e === stk.pushReg
+      ? `SP = (r[8] - 4) >>> 0; c.mem.write32(c.lin(2, SP, 4, true), r[${n}]); r[8] = SP;`
+      : `SP = r[8]; T1 = c.mem.read32(c.lin(2, SP, 4, false)); r[8] = SP + 4; r[${n}] = T1; r[${n + 1}] = 0;`;
+    return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
+  }
+  if (d.mode === 8 && d.osize === 8 && (e === c64.pushRegLong || e === c64.popRegLong)) {
+    const n = opReg(d) << 1;
+    const body = e === c64.pushRegLong
+      ? `c.mem.write32(LA, r[${n}]); c.mem.write32(LA + 4, r[${n + 1}]); ${setRsp("SP")}`
+      : `T1 = c.mem.read32(LA); T2 = c.mem.read32(LA + 4); ${setRsp("SP + 8")} r[${n}] = T1; r[${n + 1}] = T2;`;
+    const at = e === c64.pushRegLong
+      ? `SP = ${RSP} - 8; LA = c.lin(2, SP, 8, true);`
+      : `SP = ${RSP}; LA = c.lin(2, SP, 8, false);`;
+    return `c.eip = ${s.eip}; ${at} if ((LA & 7) === 0) { ${body} } else { ${generic(s)} }`;
+  }
+  return undefined;
+}
+
+/** Sets RSP from a signed expression. */
+function setRsp(v: string): string {
+  return `SQ = ${v}; r[8] = SQ >>> 0; r[9] = Math.floor(SQ / 4294967296) >>> 0;`;
+}
+
+/**
+ * CALL rel / RET ending a block: the code, which returns like the block's branches (`leave(kind)` gives the return
+ * statement), or undefined. `target` is CALL's checked destination (templates.ts goTo), or undefined when it faults.
+ */
+export function stackBranch(
+  d: Insn,
+  s: StackSite,
+  target: string | undefined,
+  leave: (kind: number) => string,
+): string | undefined {
+  const e = d.exec;
+  const back = "if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;";
+  if (e === ctl.callRel && d.mode === 4 && d.osize === 4 && target !== undefined) {
+    return `c.eip = ${s.eip}; if (${STACK32}) { SP = (r[8] - 4) >>> 0; ` +
+      `c.mem.write32(c.lin(2, SP, 4, true), ${s.next}); r[8] = SP; ${target} ${leave(1)} }\n` +
+      `${generic(s)} ${back} ${leave(1)}`;
+  }
+  if (e === ctl.ret && d.op === 0xc3 && d.mode === 4 && d.osize === 4) {
+    return `c.eip = ${s.eip}; if (${STACK32}) { SP = r[8]; T1 = c.mem.read32(c.lin(2, SP, 4, false)); ` +
+      `if (T1 <= c.segLimit[1]) { r[8] = SP + 4; c.eip = T1; if (c.efer & 0x400) c.ripHigh = 0; ${leave(2)} } }\n` +
+      `${generic(s)} ${back} ${leave(2)}`;
+  }
+  if (e === c64.callRelLong && d.mode === 8 && d.osize === 8 && target !== undefined) {
+    return `c.eip = ${s.eip}; SP = ${RSP} - 8; LA = c.lin(2, SP, 8, true); if ((LA & 7) === 0) { ` +
+      `c.mem.write32(LA, ${s.next >>> 0}); c.mem.write32(LA + 4, ${Math.floor(s.next / 2 ** 32) >>> 0}); ` +
+      `${setRsp("SP")} ${target} ${leave(1)} }\n${generic(s)} ${back} ${leave(1)}`;
+  }
+  if (e === c64.retLong && d.op === 0xc3 && d.mode === 8 && d.osize === 8) {
+    return `c.eip = ${s.eip}; SP = ${RSP}; LA = c.lin(2, SP, 8, false); if ((LA & 7) === 0) { ` +
+      `T1 = c.mem.read32(LA); T2 = c.mem.read32(LA + 4); LA = (T2 | 0) * 4294967296 + T1; ` +
+      `if (LA >= -140737488355328 && LA < 140737488355328) { ${setRsp("SP + 8")} c.eip = T1; c.ripHigh = ` +
+      `Math.floor(LA / 4294967296) >>> 0; ${leave(2)} } }\n${generic(s)} ${back} ${leave(2)}`;
+  }
+  return undefined;
+}
