@@ -15,6 +15,7 @@ import type { Cpu } from "../cpu.ts";
 import type { Insn } from "../insn.ts";
 import { setRip } from "../long/access.ts";
 import { PARITY } from "../flags.ts";
+import { ea64s } from "./operands.ts";
 import type { BlockFn } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
 import { branch, isQuiet, type Producer, producerOf, template } from "./templates.ts";
@@ -88,10 +89,10 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number): B
   const body = lines.join("\n");
   const loop = body.includes("continue;");
   const source = `"use strict";\nreturn function block(c) {\nconst g = c.codeGen, r = c.r32;\n` +
-    `let A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0;\n` +
+    `const r16 = c.r16, r8 = c.r8;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0;\n` +
     (loop ? `for (;;) {\n${body}\n}\n};` : `${body}\n};`);
-  const make = new Function(...names, "setRip", "PARITY", source) as (...args: unknown[]) => BlockFn;
-  return make(...values, setRip as (c: Cpu, v: number) => void, PARITY);
+  const make = new Function(...names, "setRip", "PARITY", "ea64s", source) as (...args: unknown[]) => BlockFn;
+  return make(...values, setRip as (c: Cpu, v: number) => void, PARITY, ea64s);
 }
 
 /**
@@ -101,9 +102,8 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number): B
 function mustStore(insns: readonly Insn[], producers: readonly (Producer | null)[], i: number): boolean {
   if (!producers[i]) return true;
   for (let j = i + 1; j < insns.length; j++) {
-    if (ENDS.has(insns[j].exec)) return true;
+    if (ENDS.has(insns[j].exec) || !isQuiet(insns[j])) return true;
     if (producers[j]) return false;
-    if (!isQuiet(insns[j])) return true;
   }
   return true;
 }

@@ -19,8 +19,8 @@ import * as ctl from "../ops/control.ts";
 import * as mov from "../ops/mov.ts";
 import * as c64 from "../long/control64.ts";
 import * as a64 from "../long/alu64.ts";
-import { RIP_BASE } from "../long/modrm64.ts";
 import { stackBranch, stackTemplate } from "./stack.ts";
+import { load, MASK_TEXT, offset, regRead, regWrite, segmentOf, store } from "./operands.ts";
 
 /** The flag kind of a 64-bit template: eager flags in the local E (as EFLAGS bits). */
 export const F_EAGER64 = -1;
@@ -33,8 +33,10 @@ export interface Template {
 
 /** The flag-setting template before this instruction in the block, whose operands are in the locals. */
 export interface Producer {
-  /** Its lazy-flags kind (F_ADD, F_SUB, F_LOGIC, F_INC, F_DEC). */
+  /** Its lazy-flags kind (F_ADD, F_SUB, F_LOGIC, F_INC, F_DEC, or F_EAGER64). */
   readonly fop: number;
+  /** Operand size in bytes. */
+  readonly size: number;
 }
 
 /** What a template knows of its place in the block. */
@@ -70,18 +72,14 @@ const ALU_KIND: readonly (number | undefined)[] = [
   F_LOGIC,
   F_SUB,
 ];
-const ALU_EXPR = ["(A + B) >>> 0", "(A | B) >>> 0", "", "", "(A & B) >>> 0", "(A - B) >>> 0", "(A ^ B) >>> 0"];
-
-/** The register `n` (0-15) as an expression, and its 32-bit write (a 32-bit write zeroes the upper half). */
-const reg = (n: number) => `r[${n << 1}]`;
-const setReg = (n: number, v: string) => `r[${n << 1}] = ${v}; r[${(n << 1) + 1}] = 0;`;
+const ALU_OP = ["+", "|", "", "", "&", "-", "^", "-"];
 
 /** The lazy-flags record of the producer whose operands are in the locals. */
-function flagStore(fop: number, store: boolean): string {
+function flagStore(p: Producer, store: boolean): string {
   if (!store) return "";
-  if (fop === F_EAGER64) return " c.fop = 0; c.fbits = E;";
-  const cin = fop === F_INC || fop === F_DEC ? " c.fcin = C;" : "";
-  return ` c.fop = ${fop}; c.fa = A; c.fb = B; c.fres = V; c.fsize = 4;${cin}`;
+  if (p.fop === F_EAGER64) return " c.fop = 0; c.fbits = E;";
+  const cin = p.fop === F_INC || p.fop === F_DEC ? " c.fcin = C;" : "";
+  return ` c.fop = ${p.fop}; c.fa = A; c.fb = B; c.fres = V; c.fsize = ${p.size};${cin}`;
 }
 
 /** CF of `p` from the locals, or read from the CPU. */
@@ -103,22 +101,29 @@ function carry(p: Producer | null): string {
 
 /** Condition `cc` (Jcc's low nibble) from the locals of `p`, or read from the CPU. */
 export function condition(cc: number, p: Producer | null): string {
-  const base = p === null ? undefined : conditionOf(cc >> 1, p.fop);
+  const base = p === null ? undefined : conditionOf(cc >> 1, p);
   if (base === undefined) return `c.cond(${cc})`;
   return cc & 1 ? `!(${base})` : `(${base})`;
 }
 
-function conditionOf(kind: number, fop: number): string | undefined {
+/** Sign-extends a local of `size` bytes, for signed comparisons. */
+function signed(v: string, size: number): string {
+  return size === 4 ? `(${v} | 0)` : `((${v} << ${32 - 8 * size}) >> ${32 - 8 * size})`;
+}
+
+function conditionOf(kind: number, p: Producer): string | undefined {
+  const fop = p.fop;
   if (fop === F_EAGER64) return EAGER_CONDITIONS[kind];
-  const zf = "V === 0", sf = "V >= 0x80000000";
+  const sign = p.size === 4 ? "0x80000000" : p.size === 2 ? "0x8000" : "0x80";
+  const zf = "V === 0", sf = `V >= ${sign}`;
   const of = fop === F_ADD
-    ? "((A ^ V) & (B ^ V)) < 0"
+    ? `((A ^ V) & (B ^ V) & ${sign}) !== 0`
     : fop === F_SUB
-    ? "((A ^ B) & (A ^ V)) < 0"
+    ? `((A ^ B) & (A ^ V) & ${sign}) !== 0`
     : fop === F_INC
-    ? "V === 0x80000000"
+    ? `V === ${sign}`
     : fop === F_DEC
-    ? "V === 0x7fffffff"
+    ? `V === ${sign} - 1`
     : "false";
   const cf = fop === F_ADD ? "V < A" : fop === F_SUB ? "A < B" : fop === F_LOGIC ? "false" : "C !== 0";
   switch (kind) {
@@ -135,9 +140,9 @@ function conditionOf(kind: number, fop: number): string | undefined {
     case 5:
       return undefined; // PF: from the CPU
     case 6:
-      return fop === F_SUB ? "(A | 0) < (B | 0)" : `(${sf}) !== (${of})`;
+      return fop === F_SUB ? `${signed("A", p.size)} < ${signed("B", p.size)}` : `(${sf}) !== (${of})`;
     default:
-      return fop === F_SUB ? "(A | 0) <= (B | 0)" : `${zf} || (${sf}) !== (${of})`;
+      return fop === F_SUB ? `${signed("A", p.size)} <= ${signed("B", p.size)}` : `${zf} || (${sf}) !== (${of})`;
   }
 }
 
@@ -153,57 +158,54 @@ const EAGER_CONDITIONS = [
   "(E & 0x40) !== 0 || (((E >> 7) ^ (E >> 11)) & 1) !== 0",
 ];
 
-/** The effective address of a 32-bit memory operand (no override of the address size), or undefined. */
-function address(d: Insn): string | undefined {
-  if (d.mode === 8 || d.asize !== 4) return undefined;
-  const parts = [String(d.disp | 0)];
-  if (d.base >= 0) parts.push(reg(d.base));
-  if (d.index >= 0) parts.push(d.scale ? `(${reg(d.index)} << ${d.scale})` : reg(d.index));
-  return `((${parts.join(" + ")}) >>> 0)`;
+const EAGER: Producer = { fop: F_EAGER64, size: 8 };
+
+/** Whether a memory operand of `d` has a template address (not 16-bit addressing) and is only read. */
+function readableMemory(d: Insn): boolean {
+  return d.mod !== 3 && !d.rmw && (d.mode === 8 || d.asize === 4);
 }
 
-/** The segment of a memory operand. */
-const segment = (d: Insn) => (d.seg >= 0 ? d.seg : d.eaSeg);
-
-const EAGER: Producer = { fop: F_EAGER64 };
-
-/** Whether `t` is a template's flag kind: sets every flag from locals A, B, V (C). */
+/** The flag kind `d` sets from locals A, B, V (C), or null when it has no producer template. */
 export function producerOf(d: Insn): Producer | null {
-  if (d.size === 8 && d.mod === 3) {
-    const e = d.exec;
-    if (e === a64.aluRmReg64 || e === a64.aluRegRm64) return ALU_KIND[(d.op >> 3) & 7] === undefined ? null : EAGER;
-    if (e === a64.aluRmImm64) return ALU_KIND[d.reg] === undefined ? null : EAGER;
-    if (e === a64.incDec64) return EAGER;
-    return null;
-  }
-  if (d.size === 8 && d.exec === a64.aluAccImm64) return ALU_KIND[(d.op >> 3) & 7] === undefined ? null : EAGER;
-  if (d.size !== 4) return null;
   const e = d.exec;
-  if (e === alu.aluRmReg || e === alu.aluRegRm || e === alu.aluAccImm) {
-    if (d.mod !== 3 && e !== alu.aluAccImm) return null;
-    const fop = ALU_KIND[(d.op >> 3) & 7];
-    return fop === undefined ? null : { fop };
+  if (d.size === 8) {
+    if (d.mod !== 3 && e !== a64.aluAccImm64) return null;
+    if (e === a64.aluRmReg64 || e === a64.aluRegRm64 || e === a64.aluAccImm64) {
+      return ALU_KIND[(d.op >> 3) & 7] === undefined ? null : EAGER;
+    }
+    if (e === a64.aluRmImm64) return ALU_KIND[d.reg] === undefined ? null : EAGER;
+    return e === a64.incDec64 ? EAGER : null;
   }
-  if (e === alu.aluRmImm && d.mod === 3) {
-    const fop = ALU_KIND[d.reg];
-    return fop === undefined ? null : { fop };
-  }
-  if (e === alu.testRmReg && d.mod === 3) return { fop: F_LOGIC };
-  if (e === alu.testAccImm) return { fop: F_LOGIC };
-  if (e === alu.incDecReg && d.mode !== 8) return { fop: d.op >= 0x48 ? F_DEC : F_INC };
-  if (e === alu.incDecRm && d.mod === 3) return { fop: d.reg === 1 ? F_DEC : F_INC };
-  return null;
+  const size = d.size;
+  const memOk = d.mod === 3 || readableMemory(d);
+  let fop: number | undefined;
+  if (e === alu.aluAccImm) fop = ALU_KIND[(d.op >> 3) & 7];
+  else if (e === alu.aluRegRm && memOk) fop = ALU_KIND[(d.op >> 3) & 7];
+  else if (e === alu.aluRmReg && (d.mod === 3 || ((d.op >> 3) & 7) === 7 && memOk)) fop = ALU_KIND[(d.op >> 3) & 7];
+  else if (e === alu.aluRmImm && (d.mod === 3 || (d.reg === 7 && memOk))) fop = ALU_KIND[d.reg];
+  else if ((e === alu.testRmReg || e === alu.testRmImm) && memOk) fop = F_LOGIC;
+  else if (e === alu.testAccImm) fop = F_LOGIC;
+  else if (e === alu.incDecReg && d.mode !== 8) fop = d.op >= 0x48 ? F_DEC : F_INC;
+  else if (e === alu.incDecRm && d.mod === 3) fop = d.reg === 1 ? F_DEC : F_INC;
+  return fop === undefined ? null : { fop, size };
+}
+
+/** Whether `d` (an instruction with a producer template) reads a memory operand. */
+function readsMemory(d: Insn): boolean {
+  const e = d.exec;
+  // Instructions without ModRM leave `mod` at 0: they have no memory operand.
+  return d.mod !== 3 && e !== alu.aluAccImm && e !== alu.testAccImm && e !== alu.incDecReg && e !== a64.aluAccImm64;
 }
 
 /** True for templates that can neither fault nor touch memory (the flags before them stay unobservable). */
 export function isQuiet(d: Insn): boolean {
-  if (producerOf(d)) return true;
-  if (d.size !== 4 && d.exec !== mov.lea) return false;
   const e: Exec = d.exec;
-  if ((e === mov.movRmReg || e === mov.movRegRm) && d.mod === 3) return true;
-  if (e === mov.movRegImm && d.mode !== 8) return true;
-  if (e === mov.movRmImm && d.mod === 3) return true;
-  return e === mov.lea && d.osize === 4 && address(d) !== undefined;
+  if (e === mov.lea) return d.mode !== 8 && d.osize === 4 && d.asize === 4;
+  if (producerOf(d)) return !readsMemory(d);
+  if (d.size === 8) return false;
+  if ((e === mov.movRmReg || e === mov.movRegRm || e === mov.movRmImm) && d.mod === 3) return true;
+  if ((e === mov.movzx || e === mov.movsx) && d.mod === 3 && d.osize === 4) return true;
+  return e === mov.movRegImm && d.mode !== 8;
 }
 
 /** The template of `d` at `site`, or undefined when it is called through its semantic function. */
@@ -212,63 +214,89 @@ export function template(d: Insn, site: Site): Template | undefined {
   const stack = stackTemplate(d, site);
   if (stack !== undefined) return { code: stack, mayExit: true };
   const p = producerOf(d);
-  if (p) return { code: producerCode(d, p.fop, site), mayExit: false };
-  if (e === mov.lea) {
-    const ea = address(d);
-    return d.osize === 4 && ea ? { code: setReg(d.reg, ea), mayExit: false } : undefined;
+  if (p) {
+    return {
+      code: p.fop === F_EAGER64 ? producer64(d, site, flagStore(p, site.storeFlags)) : producer(d, p, site),
+      mayExit: false,
+    };
   }
-  if (d.size !== 4) return undefined;
+  if (e === mov.lea) {
+    const off = d.mode !== 8 && d.osize === 4 ? offset(d, site.next) : undefined;
+    return off ? { code: regWrite(d.reg, 4, off), mayExit: false } : undefined;
+  }
+  if (d.size === 8) return undefined;
+  const size = d.size;
   if ((e === mov.movRmReg || e === mov.movRegRm) && d.mod === 3) {
     const [to, from] = e === mov.movRmReg ? [d.rm, d.reg] : [d.reg, d.rm];
-    return { code: setReg(to, reg(from)), mayExit: false };
+    return { code: regWrite(to, size, regRead(from, size)), mayExit: false };
   }
-  if (e === mov.movRegImm && d.mode !== 8) return { code: setReg(d.op & 7, String(d.imm >>> 0)), mayExit: false };
-  if (e === mov.movRmImm && d.mod === 3) return { code: setReg(d.rm, String(d.imm >>> 0)), mayExit: false };
+  if (e === mov.movRegImm && d.mode !== 8) {
+    return { code: regWrite(d.op & 7, size, String(d.imm >>> 0)), mayExit: false };
+  }
+  if (e === mov.movRmImm && d.mod === 3) return { code: regWrite(d.rm, size, String(d.imm >>> 0)), mayExit: false };
+  if (d.mod === 3 && (e === mov.movzx || e === mov.movsx) && d.osize === 4) {
+    const from = regRead(d.rm, d.op & 1 ? 2 : 1);
+    return { code: regWrite(d.reg, 4, e === mov.movzx ? from : extend(from, d.op & 1 ? 2 : 1)), mayExit: false };
+  }
   if (d.mod === 3) return undefined;
-  let ea = address(d), at = `c.eip = ${site.eip};`;
-  if (ea === undefined && d.mode === 8 && d.asize === 8 && d.base >= 0 && d.base !== RIP_BASE && d.index < 0) {
-    // base + disp as a signed number: exact where canonical, and far out of range (so faulting alike) where not.
-    ea = `((r[${(d.base << 1) + 1}] | 0) * 4294967296 + r[${d.base << 1}] + ${d.disp | 0})`;
-  } else if (ea === undefined && d.mode === 8) {
-    // 64-bit addressing (RIP-relative included) through the CPU's own effective-address code.
-    ea = `c.ea(${site.name})`;
-    at = `c.eip = ${site.eip}; c.nextEip = ${site.next};`;
+  const off = offset(d, site.next);
+  if (off === undefined) return undefined;
+  const at = `c.eip = ${site.eip};`, seg = segmentOf(d);
+  if (e === mov.movRegRm) return { code: `${at} ${regWrite(d.reg, size, load(seg, off, size))}`, mayExit: false };
+  if (e === mov.movRmReg) return { code: `${at} ${store(seg, off, size, regRead(d.reg, size))}`, mayExit: true };
+  if (e === mov.movRmImm) return { code: `${at} ${store(seg, off, size, String(d.imm >>> 0))}`, mayExit: true };
+  if ((e === mov.movzx || e === mov.movsx) && d.osize === 4) {
+    const from = load(seg, off, d.op & 1 ? 2 : 1);
+    return {
+      code: `${at} ${regWrite(d.reg, 4, e === mov.movzx ? from : extend(from, d.op & 1 ? 2 : 1))}`,
+      mayExit: false,
+    };
   }
-  if (ea === undefined) return undefined;
-  const load = `c.mem.read32(c.lin(${segment(d)}, ${ea}, 4, false))`;
-  const store = (v: string) => `c.mem.write32(c.lin(${segment(d)}, ${ea}, 4, true), ${v});`;
-  if (e === mov.movRegRm) return { code: `${at} ${setReg(d.reg, load)}`, mayExit: false };
-  if (e === mov.movRmReg) return { code: `${at} ${store(reg(d.reg))}`, mayExit: true };
-  if (e === mov.movRmImm) return { code: `${at} ${store(String(d.imm >>> 0))}`, mayExit: true };
   return undefined;
 }
 
-/** An ALU, TEST or INC/DEC template on registers. */
-function producerCode(d: Insn, fop: number, site: Site): string {
-  const e = d.exec;
-  const store = flagStore(fop, site.storeFlags);
-  if (fop === F_EAGER64) return producer64(d, site, store);
-  if (fop === F_INC || fop === F_DEC) {
-    const n = e === alu.incDecReg ? d.op & 7 : d.rm;
-    const op = fop === F_INC ? "(A + 1) >>> 0" : "(A - 1) >>> 0";
-    return `C = ${carry(site.producer)}; A = ${reg(n)}; B = 1; V = ${op}; ${setReg(n, "V")}${store}`;
-  }
-  let dst: number, a: string, b: string, kind: number;
-  if (e === alu.testRmReg || e === alu.testAccImm) {
-    [dst, kind] = [-1, 4];
-    [a, b] = e === alu.testRmReg ? [reg(d.rm), reg(d.reg)] : [reg(0), String(d.imm >>> 0)];
-  } else if (e === alu.aluRmImm) {
-    [dst, kind, a, b] = [d.rm, d.reg, reg(d.rm), String(d.imm >>> 0)];
-  } else if (e === alu.aluAccImm) {
-    [dst, kind, a, b] = [0, (d.op >> 3) & 7, reg(0), String(d.imm >>> 0)];
-  } else if (e === alu.aluRmReg) {
-    [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, reg(d.rm), reg(d.reg)];
-  } else {
-    [dst, kind, a, b] = [d.reg, (d.op >> 3) & 7, reg(d.reg), reg(d.rm)];
-  }
-  const write = kind === 7 || dst < 0 ? "" : ` ${setReg(dst, "V")}`;
-  return `A = ${a}; B = ${b}; V = ${ALU_EXPR[kind === 7 ? 5 : kind]};${write}${store}`;
+/** Sign-extends an 8- or 16-bit value to 32 bits, unsigned. */
+function extend(v: string, size: number): string {
+  return `((${v} << ${32 - 8 * size}) >> ${32 - 8 * size}) >>> 0`;
 }
+
+/** An ALU, TEST or INC/DEC template of 8, 16 or 32 bits: register operands, or a memory source it only reads. */
+function producer(d: Insn, p: Producer, site: Site): string {
+  const e = d.exec, size = p.size, mask = MASK_TEXT[size];
+  const store = flagStore(p, site.storeFlags);
+  const fit = (x: string) => (size === 4 ? `(${x}) >>> 0` : `(${x}) & ${mask}`);
+  const mem = readsMemory(d);
+  const at = mem ? `c.eip = ${site.eip}; ` : "";
+  const rm = mem ? load(segmentOf(d), offset(d, site.next)!, size) : regRead(d.rm, size);
+  if (p.fop === F_INC || p.fop === F_DEC) {
+    const n = e === alu.incDecReg ? d.op & 7 : d.rm;
+    const v = fit(p.fop === F_INC ? "A + 1" : "A - 1");
+    return `C = ${carry(site.producer)}; A = ${regRead(n, size)}; B = 1; V = ${v}; ${regWrite(n, size, "V")}${store}`;
+  }
+  const imm = String((d.imm & (size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff)) >>> 0);
+  let dst: number, a: string, b: string, kind: number;
+  if (e === alu.testRmReg || e === alu.testRmImm || e === alu.testAccImm) {
+    [dst, kind] = [-1, 4];
+    [a, b] = e === alu.testRmReg
+      ? [rm, regRead(d.reg, size)]
+      : e === alu.testRmImm
+      ? [rm, imm]
+      : [regRead(0, size), imm];
+  } else if (e === alu.aluRmImm) {
+    [dst, kind, a, b] = [d.rm, d.reg, rm, imm];
+  } else if (e === alu.aluAccImm) {
+    [dst, kind, a, b] = [0, (d.op >> 3) & 7, regRead(0, size), String(d.imm >>> 0)];
+  } else if (e === alu.aluRmReg) {
+    [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, rm, regRead(d.reg, size)];
+  } else {
+    [dst, kind, a, b] = [d.reg, (d.op >> 3) & 7, regRead(d.reg, size), rm];
+  }
+  const write = kind === 7 || dst < 0 ? "" : ` ${regWrite(dst, size, "V")}`;
+  return `${at}A = ${a}; B = ${b}; V = ${fit(`A ${ALU_OP[kind]} B`)};${write}${store}`;
+}
+
+/** The low half of register `n`. */
+const reg = (n: number) => `r[${n << 1}]`;
 
 /** A 64-bit ALU or INC/DEC template on registers: the result in V (low) and H (high), the flags in E, as alu64. */
 function producer64(d: Insn, site: Site, store: string): string {

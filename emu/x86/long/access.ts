@@ -109,14 +109,15 @@ export function ea64(cpu: Cpu, d: Insn): number {
   }
   const carry = Math.floor(lo / TWO32);
   lo -= carry * TWO32;
-  eaLow = lo;
-  eaHigh = (hi + carry) >>> 0;
+  const high = (hi + carry) >>> 0;
+  eaHalves[0] = lo;
+  eaHalves[1] = high;
   if (d.asize === 4) return lo;
-  return signed(lo, eaHigh);
+  return signed(lo, high);
 }
 
-/** The exact halves of the last effective address `ea64` computed (LEA's result need not be canonical). */
-export let eaLow = 0, eaHigh = 0;
+/** The exact halves [low, high] of the last effective address `ea64` computed (LEA's result need not be canonical). */
+export const eaHalves = new Uint32Array(2);
 
 /** The 48-bit linear address of seg:off for `size` bytes in 64-bit mode: FS/GS add their base; #GP/#SS unless canonical. */
 export function linear64(cpu: Cpu, seg: number, off: number, size: number): number {

@@ -12,7 +12,7 @@ import { fault, UD } from "../fault.ts";
 import type { Insn } from "../insn.ts";
 import { DS, EAX, EBX, EDX, FS, GS, SS } from "../state.ts";
 import { loadSeg } from "../segment.ts";
-import { ea64, eaHigh, eaLow } from "./access.ts";
+import { ea64, eaHalves } from "./access.ts";
 import { qv, readQ, readRmQ, setQ, writeQ, writeRmQ } from "./access.ts";
 
 /** The register of an opcode-register instruction (50-5F, 90-97, B0-BF, 0F C8-CF) with REX.B. */
@@ -78,7 +78,7 @@ export function movsxd32(cpu: Cpu, d: Insn): void {
 /** 8D in 64-bit mode: LEA of any operand size (the address is computed with the address size, then truncated). */
 export function leaLong(cpu: Cpu, d: Insn): void {
   ea64(cpu, d);
-  const lo = eaLow, hi = d.asize === 4 ? 0 : eaHigh;
+  const lo = eaHalves[0], hi = d.asize === 4 ? 0 : eaHalves[1];
   if (d.size === 8) setQ(cpu, d.reg, lo, hi);
   else cpu.setReg(d.reg, d.size, d.size === 2 ? lo & 0xffff : lo);
 }
