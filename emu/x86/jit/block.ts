@@ -13,13 +13,16 @@ import { decode, type OpMaps } from "../decode.ts";
 import type { Insn } from "../insn.ts";
 import { stillValid } from "../fetch.ts";
 import { BODY, ENDS } from "./safe.ts";
+import * as ctl from "../ops/control.ts";
+import * as c64 from "../long/control64.ts";
 
 /** The most instructions in one block. */
 export const MAX_INSNS = 64;
 
 /**
- * A block's code: runs it on `c` (once, or as a loop); returns the iterations run times 4, plus how it left: 0 (on to
- * `next`), 1 (branch taken, to `taken`), 2 (anywhere, or it stopped early: look the next block up).
+ * A block's code: runs it on `c` (once, or as a loop); returns the iterations run times 64, plus its exit: 0 (on to
+ * the next instruction), 1 (the branch at its end taken), 2 (anywhere, or it stopped early: look the next block up),
+ * 3-63 (a Jcc on the way taken).
  */
 export type BlockFn = (c: Cpu) => number;
 
@@ -46,13 +49,9 @@ export class Block {
   /** The KVM_RUN in which its bytes were last compared with memory. */
   checked: number;
   /** Successors found by the dispatcher, valid while `linkEpoch` is the TLB's epoch. */
-  next: Block | null = null;
-  taken: Block | null = null;
-  nextEpoch = -1;
-  takenEpoch = -1;
-  /** The block an indirect exit (RET, JMP/CALL r/m) went to last, valid while `indirectEpoch` is the TLB's epoch. */
-  indirect: Block | null = null;
-  indirectEpoch = -1;
+  /** Successors by exit (codegen.ts EXIT_*), valid while `linkEpochs[exit]` is the TLB's epoch. */
+  readonly links: (Block | null)[] = [];
+  readonly linkEpochs: number[] = [];
 
   constructor(
     pfn: number,
@@ -76,7 +75,7 @@ export class Block {
     this.insns = insns;
     this.raw = raw;
     this.checked = checked;
-    this.fn = () => 2;
+    this.fn = () => 2; // replaced by the compiled code
   }
 }
 
@@ -108,7 +107,8 @@ export function scanBlock(
     const last = ip + d.len - 1;
     if (mode !== 8 && (last > limit || (mode === 2 && last > 0xffff))) break;
     insns.push(d);
-    if (end) break;
+    // A Jcc does not end a block: its taken branch becomes a side exit and the block goes on (a superblock).
+    if (end && d.exec !== ctl.jcc && d.exec !== c64.jccLong) break;
     at += d.len;
     ip += d.len;
   }

@@ -20,8 +20,10 @@ import type { BlockFn } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
 import { branch, isQuiet, type Producer, producerOf, template } from "./templates.ts";
 
-/** A block function's result: the iterations it ran, shifted left by 2, or'd with how it left (BlockFn). */
-const ONCE = 1 << 2;
+/** A block function's result: the iterations it ran, shifted left by 6, or'd with its exit (BlockFn). */
+const ONCE = 1 << 6;
+/** Exits of a block: on to the next instruction, branch taken at the end, anywhere; 3-63: branches taken on the way. */
+export const EXIT_NEXT = 0, EXIT_TAKEN = 1, EXIT_ANY = 2, EXIT_SIDE = 3, EXITS = 64;
 /** About how many instructions a looping block runs before it returns to the dispatcher. */
 const LOOP_INSNS = 4096;
 
@@ -40,6 +42,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number): B
   const producers = insns.map((d) => (useTemplates ? producerOf(d) : null));
   let ip = rip;
   let producer: Producer | null = null;
+  let side = EXIT_SIDE;
   for (let i = 0; i < insns.length; i++) {
     const d = insns[i];
     const next = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
@@ -58,7 +61,21 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number): B
     };
     names.push(`f${i}`, `d${i}`);
     values.push(d.exec, d);
-    const t = !useTemplates ? undefined : end ? branch(d, site) : template(d, site);
+    if (end && !last) {
+      // A conditional branch on the way: leaving here is a side exit with a link of its own.
+      const exit = side < EXITS ? side++ : EXIT_ANY;
+      const t = useTemplates ? branch(d, site, exit, false) : undefined;
+      lines.push(
+        t ??
+          `c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i});\n` +
+            `if (c.nextEip !== ${next}) { if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip; ` +
+            `return ((n + 1) << 6) | ${exit}; }`,
+      );
+      if (t === undefined) producer = null;
+      ip = next;
+      continue;
+    }
+    const t = !useTemplates ? undefined : end ? branch(d, site, EXIT_TAKEN, true) : template(d, site);
     if (t !== undefined && end) {
       lines.push(t as string);
     } else if (t !== undefined) {
@@ -75,13 +92,13 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number): B
       lines.push("if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;");
       lines.push(
         end === END_COND
-          ? `return c.nextEip === ${next} ? ${ONCE} : ${ONCE | 1};`
+          ? `return c.nextEip === ${next} ? ${ONCE} : ${ONCE | EXIT_TAKEN};`
           : end === END_DIRECT
-          ? `return ${ONCE | 1};`
-          : `return ${ONCE | 2};`,
+          ? `return ${ONCE | EXIT_TAKEN};`
+          : `return ${ONCE | EXIT_ANY};`,
       );
     } else if (last && !end) {
-      lines.push(`${setIp(d, next)} return ((n + 1) << 2) | (c.exits.length !== 0 || c.codeGen !== g ? 2 : 0);`);
+      lines.push(`${setIp(d, next)} return ((n + 1) << 6) | (c.exits.length !== 0 || c.codeGen !== g ? 2 : 0);`);
     }
     ip = next;
   }
@@ -115,5 +132,5 @@ function setIp(d: Insn, next: number): string {
 
 /** Leaves the block after an instruction that queued an exit or wrote a code page, at the next instruction. */
 function stopCheck(d: Insn, next: number): string {
-  return `if (c.exits.length !== 0 || c.codeGen !== g) { ${setIp(d, next)} return ((n + 1) << 2) | 2; }`;
+  return `if (c.exits.length !== 0 || c.codeGen !== g) { ${setIp(d, next)} return ((n + 1) << 6) | 2; }`;
 }

@@ -77,37 +77,22 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
   const stats = cpu.blocks.stats;
   let b = first, n = 0;
   for (;;) {
-    const result = b.fn(cpu), k = result & 3;
-    n += b.insns.length * (result >>> 2);
+    const result = b.fn(cpu), k = result & 63;
+    n += b.insns.length * (result >>> 6);
     stats.executed++;
     if (n >= budget || cpu.exits.length !== 0) return n;
     const epoch = cpu.mem.epoch;
-    if (k === 2) {
-      // Left for an address known only now (RET, an indirect jump, or after a write to code): the last one is cached.
-      let to = b.indirect;
-      if (
-        to === null || b.indirectEpoch !== epoch || !to.valid || to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh ||
-        to.checked !== cpu.runEpoch
-      ) {
-        to = blockAt(cpu, fc);
-        if (to === null) return n;
-        b.indirect = to;
-        b.indirectEpoch = epoch;
-      }
-      b = to;
-      continue;
-    }
-    let to = k === 0 ? (b.nextEpoch === epoch ? b.next : null) : (b.takenEpoch === epoch ? b.taken : null);
-    if (to === null || !to.valid || to.checked !== cpu.runEpoch) {
+    let to = b.links[k] ?? null;
+    // A fixed exit's successor holds while the TLB's epoch does; an indirect one (RET, JMP/CALL r/m, a stop after
+    // a write to code) also needs the same EIP.
+    if (
+      to === null || b.linkEpochs[k] !== epoch || !to.valid || to.checked !== cpu.runEpoch ||
+      (k === 2 && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh))
+    ) {
       to = blockAt(cpu, fc);
       if (to === null) return n;
-      if (k === 0) {
-        b.next = to;
-        b.nextEpoch = epoch;
-      } else {
-        b.taken = to;
-        b.takenEpoch = epoch;
-      }
+      b.links[k] = to;
+      b.linkEpochs[k] = epoch;
     }
     b = to;
   }

@@ -332,15 +332,18 @@ function producer64(d: Insn, site: Site, store: string): string {
   return body + store;
 }
 
-/** The Jcc/JMP rel that ends a block, or undefined (then called through its semantic function). */
-export function branch(d: Insn, site: Site): string | undefined {
+/**
+ * A Jcc/JMP rel, CALL rel or RET: at the end of a block (`last`), or a Jcc on the way whose taken branch leaves
+ * through `exit`. Undefined when it is called through its semantic function.
+ */
+export function branch(d: Insn, site: Site, exit: number, last: boolean): string | undefined {
   const e = d.exec;
   const cond = e === ctl.jcc || e === c64.jccLong;
   if (e === ctl.callRel || e === c64.callRelLong || e === ctl.ret || e === c64.retLong) {
     const rel = d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
     const t = d.mode === 8 ? site.next + rel : site.next + rel;
     const target = e === ctl.callRel || e === c64.callRelLong ? goTo(d, t, site.csLimit) : undefined;
-    return stackBranch(d, site, target, (kind) => `return ((n + 1) << 2) | ${kind};`);
+    return stackBranch(d, site, target, (kind) => `return ((n + 1) << 6) | ${kind};`);
   }
   if (!cond && e !== ctl.jmpRel && e !== c64.jmpRelLong) return undefined;
   const rel = d.op < 0x100 && d.op !== 0xe9 ? (d.imm << 24) >> 24 : d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
@@ -350,11 +353,13 @@ export function branch(d: Insn, site: Site): string | undefined {
   // Back to the block's own start: the next iteration without leaving the function, up to `loops` of them.
   const back = (d.mode === 8 ? t : (t & (d.osize === 2 ? 0xffff : 0xffffffff)) >>> 0) === site.entry;
   const taken = back
-    ? `if (++n < ${site.loops}) continue; ${target} return (n << 2) | 1;`
-    : `${target} return ((n + 1) << 2) | 1;`;
+    ? `if (++n < ${site.loops}) continue; ${target} return (n << 6) | ${exit};`
+    : `${target} return ((n + 1) << 6) | ${exit};`;
   if (!cond) return taken;
-  const fall = goTo(d, site.next, Infinity)!;
-  return `if (${condition(d.op & 0xf, site.producer)}) { ${taken} }\n${fall} return ((n + 1) << 2);`;
+  const test = `if (${condition(d.op & 0xf, site.producer)}) { ${taken} }`;
+  // On the way through a block, not taken simply goes on; at its end, the block leaves for the next instruction.
+  if (!last) return test;
+  return `${test}\n${goTo(d, site.next, Infinity)!} return ((n + 1) << 6);`;
 }
 
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */
