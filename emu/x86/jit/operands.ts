@@ -65,14 +65,48 @@ export function segmentOf(d: Insn): number {
   return d.seg >= 0 ? d.seg : d.eaSeg;
 }
 
-/** A load of `size` bytes at `off` in segment `seg`. */
-export function load(seg: number, off: string, size: number): string {
-  return `c.mem.read${size * 8}(c.lin(${seg}, ${off}, ${size}, false))`;
+/**
+ * Statements that load `size` bytes at `off` in segment `seg` into the local MV. The common case inline, as in
+ * Cpu.lin and Memory.read*: a data segment that allows the access (or, in 64-bit mode, a canonical address in a
+ * segment without a base), nothing watched, a TLB hit inside one page; anything else through the CPU's own calls.
+ */
+export function loadInto(seg: number, off: string, size: number, mode: number): string {
+  const bytes = size === 1
+    ? "RB[RK]"
+    : size === 2
+    ? "RB[RK] | (RB[RK + 1] << 8)"
+    : "(RB[RK] | (RB[RK + 1] << 8) | (RB[RK + 2] << 16) | (RB[RK + 3] << 24)) >>> 0";
+  const slow = `MV = m.read${size * 8}(c.lin(${seg}, LA, ${size}, false));`;
+  const tlb = `TI = PG & 4095; if (rTag[TI] === PG + m.tagBase && (LA & 0xfff) <= ${4096 - size}) ` +
+    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & 0xfff); MV = ${bytes}; } else MV = m.read${size * 8}(LA);`;
+  return `LA = ${off}; if (${fastSegment(seg, size, mode, false)}) { ${linear(seg, mode)} ${tlb} } else { ${slow} }`;
 }
 
-/** A store of `v` (`size` bytes) at `off` in segment `seg`. */
-export function store(seg: number, off: string, size: number, v: string): string {
-  return `c.mem.write${size * 8}(c.lin(${seg}, ${off}, ${size}, true), ${v});`;
+/** Statements that store `v` (`size` bytes) at `off` in segment `seg` (the common case inline, as `loadInto`). */
+export function storeFrom(seg: number, off: string, size: number, mode: number, v: string): string {
+  const bytes = ["WB[RK] = MV;", "WB[RK + 1] = MV >> 8;", "WB[RK + 2] = MV >> 16;", "WB[RK + 3] = MV >> 24;"]
+    .slice(0, size).join(" ");
+  const slow = `m.write${size * 8}(c.lin(${seg}, LA, ${size}, true), MV);`;
+  const tlb = `TI = PG & 4095; if (wTag[TI] === PG + m.tagBase && (LA & 0xfff) <= ${4096 - size}) ` +
+    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & 0xfff); ${bytes} } else m.write${size * 8}(LA, MV);`;
+  return `MV = ${v}; LA = ${off}; if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ${tlb} } ` +
+    `else { ${slow} }`;
+}
+
+/** The condition under which Cpu.lin would simply add the segment base (LA holds the offset). */
+function fastSegment(seg: number, size: number, mode: number, write: boolean): string {
+  if (mode === 8) {
+    return seg >= 4 ? "false" : `LA >= -140737488355328 && LA + ${size} <= 140737488355328 && c.watch === 0 && ` +
+      "!(c.eflRest & 0x40000)";
+  }
+  return `(SA[${seg}] & ${write ? "0x1001e" : "0x1001c"}) === ${write ? "0x12" : "0x10"} && ` +
+    `LA <= SL[${seg}] - ${size - 1} && c.watch === 0`;
+}
+
+/** LA from offset to linear address, and its page number in PG. */
+function linear(seg: number, mode: number): string {
+  if (mode === 8) return "if (LA < 0) LA += 281474976710656; PG = LA > 0xffffffff ? Math.floor(LA / 4096) : LA >>> 12;";
+  return `LA = (SB[${seg}] + LA) >>> 0; PG = LA >>> 12;`;
 }
 
 const TWO32 = 4294967296, FAR = 2 ** 62;

@@ -64,7 +64,7 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     fc.view.slice(off, off + len),
     cpu.runEpoch,
   );
-  block.fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS]);
+  block.fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
   cache.add(key, block);
   return block;
 }

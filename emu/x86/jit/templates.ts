@@ -20,10 +20,11 @@ import * as mov from "../ops/mov.ts";
 import * as c64 from "../long/control64.ts";
 import * as a64 from "../long/alu64.ts";
 import { stackBranch, stackTemplate } from "./stack.ts";
-import { load, MASK_TEXT, offset, regRead, regWrite, segmentOf, store } from "./operands.ts";
+import { eagerCode, F_EAGER_LOCAL, isEager } from "./eager.ts";
+import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
 
-/** The flag kind of a 64-bit template: eager flags in the local E (as EFLAGS bits). */
-export const F_EAGER64 = -1;
+/** The flag kind of templates with eager flags in the local E (64-bit ALU, eager.ts). */
+export const F_EAGER64 = F_EAGER_LOCAL;
 
 /** A template's code, and whether it may queue an exit or write a code page (the block then checks). */
 export interface Template {
@@ -59,6 +60,8 @@ export interface Site {
   readonly loops: number;
   /** The name of its semantic function in the block's code. */
   readonly fn: string;
+  /** The CPU presents AMD's behaviour where the vendors differ (eager.ts). */
+  readonly amd: boolean;
 }
 
 /** ALU kinds (ModRM.reg / opcode bits 3-5) with a template, and their lazy kind: ADD OR AND SUB XOR CMP. */
@@ -159,6 +162,7 @@ const EAGER_CONDITIONS = [
 ];
 
 const EAGER: Producer = { fop: F_EAGER64, size: 8 };
+const EAGER32: Producer = { fop: F_EAGER64, size: 4 };
 
 /** Whether a memory operand of `d` has a template address (not 16-bit addressing) and is only read. */
 function readableMemory(d: Insn): boolean {
@@ -176,6 +180,7 @@ export function producerOf(d: Insn): Producer | null {
     if (e === a64.aluRmImm64) return ALU_KIND[d.reg] === undefined ? null : EAGER;
     return e === a64.incDec64 ? EAGER : null;
   }
+  if (isEager(d)) return EAGER32;
   const size = d.size;
   const memOk = d.mod === 3 || readableMemory(d);
   let fop: number | undefined;
@@ -215,10 +220,13 @@ export function template(d: Insn, site: Site): Template | undefined {
   if (stack !== undefined) return { code: stack, mayExit: true };
   const p = producerOf(d);
   if (p) {
-    return {
-      code: p.fop === F_EAGER64 ? producer64(d, site, flagStore(p, site.storeFlags)) : producer(d, p, site),
-      mayExit: false,
-    };
+    const store = flagStore(p, site.storeFlags);
+    const code = p.fop !== F_EAGER64
+      ? producer(d, p, site)
+      : d.size === 8
+      ? producer64(d, site, store)
+      : eagerCode(d, site.producer, site.amd) + store;
+    return { code, mayExit: false };
   }
   if (e === mov.lea) {
     const off = d.mode !== 8 && d.osize === 4 ? offset(d, site.next) : undefined;
@@ -242,15 +250,20 @@ export function template(d: Insn, site: Site): Template | undefined {
   const off = offset(d, site.next);
   if (off === undefined) return undefined;
   const at = `c.eip = ${site.eip};`, seg = segmentOf(d);
-  if (e === mov.movRegRm) return { code: `${at} ${regWrite(d.reg, size, load(seg, off, size))}`, mayExit: false };
-  if (e === mov.movRmReg) return { code: `${at} ${store(seg, off, size, regRead(d.reg, size))}`, mayExit: true };
-  if (e === mov.movRmImm) return { code: `${at} ${store(seg, off, size, String(d.imm >>> 0))}`, mayExit: true };
+  const mode = d.mode;
+  if (e === mov.movRegRm) {
+    return { code: `${at} ${loadInto(seg, off, size, mode)} ${regWrite(d.reg, size, "MV")}`, mayExit: false };
+  }
+  if (e === mov.movRmReg) {
+    return { code: `${at} ${storeFrom(seg, off, size, mode, regRead(d.reg, size))}`, mayExit: true };
+  }
+  if (e === mov.movRmImm) {
+    return { code: `${at} ${storeFrom(seg, off, size, mode, String(d.imm >>> 0))}`, mayExit: true };
+  }
   if ((e === mov.movzx || e === mov.movsx) && d.osize === 4) {
-    const from = load(seg, off, d.op & 1 ? 2 : 1);
-    return {
-      code: `${at} ${regWrite(d.reg, 4, e === mov.movzx ? from : extend(from, d.op & 1 ? 2 : 1))}`,
-      mayExit: false,
-    };
+    const n = d.op & 1 ? 2 : 1;
+    const value = e === mov.movzx ? "MV" : extend("MV", n);
+    return { code: `${at} ${loadInto(seg, off, n, mode)} ${regWrite(d.reg, 4, value)}`, mayExit: false };
   }
   return undefined;
 }
@@ -266,8 +279,8 @@ function producer(d: Insn, p: Producer, site: Site): string {
   const store = flagStore(p, site.storeFlags);
   const fit = (x: string) => (size === 4 ? `(${x}) >>> 0` : `(${x}) & ${mask}`);
   const mem = readsMemory(d);
-  const at = mem ? `c.eip = ${site.eip}; ` : "";
-  const rm = mem ? load(segmentOf(d), offset(d, site.next)!, size) : regRead(d.rm, size);
+  const at = mem ? `c.eip = ${site.eip}; ${loadInto(segmentOf(d), offset(d, site.next)!, size, d.mode)} ` : "";
+  const rm = mem ? "MV" : regRead(d.rm, size);
   if (p.fop === F_INC || p.fop === F_DEC) {
     const n = e === alu.incDecReg ? d.op & 7 : d.rm;
     const v = fit(p.fop === F_INC ? "A + 1" : "A - 1");

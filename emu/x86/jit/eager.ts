@@ -1,0 +1,104 @@
+/**
+ * Templates that leave their flags eager, in the local E (EFLAGS bits):
+ * 32-bit rotates and shifts by an immediate and IMUL with two or three
+ * operands, on registers. They follow ops/shift.ts and ops/muldiv.ts to
+ * the bit, vendor differences included (the undefined AF of shifts, OF of
+ * SHR by more than one, and the multiply's SF/ZF/AF/PF: AMD keeps them,
+ * Intel sets them from the result). Where they keep flags of the
+ * instruction before, those come from its locals when it was a template
+ * (`eagerOf`), else from the CPU.
+ *
+ * @module
+ */
+import { F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB } from "../flags.ts";
+import type { Insn } from "../insn.ts";
+import { ZERO_EXTENDED } from "../long/optable64.ts";
+import * as md from "../ops/muldiv.ts";
+import * as sh from "../ops/shift.ts";
+import { regRead, regWrite } from "./operands.ts";
+
+/** The flag kind of templates whose flags are eager in E. */
+export const F_EAGER_LOCAL = -1;
+
+/** What eager.ts needs to know of the flag producer before (as templates.ts Producer). */
+interface Before {
+  readonly fop: number;
+  readonly size: number;
+}
+
+/** The six arithmetic flags of `p`'s locals as an EFLAGS expression, or the CPU's. */
+export function eagerOf(p: Before | null): string {
+  if (p === null) return "c.arith()";
+  if (p.fop === F_EAGER_LOCAL) return "E";
+  const sign = p.size === 4 ? "0x80000000" : p.size === 2 ? "0x8000" : "0x80";
+  const cf = p.fop === F_ADD ? "(V < A ? 1 : 0)" : p.fop === F_SUB ? "(A < B ? 1 : 0)" : p.fop === F_LOGIC ? "0" : "C";
+  const af = p.fop === F_LOGIC ? "0" : "((A ^ B ^ V) & 0x10)";
+  const of = p.fop === F_ADD
+    ? `((A ^ V) & (B ^ V) & ${sign} ? 0x800 : 0)`
+    : p.fop === F_SUB
+    ? `((A ^ B) & (A ^ V) & ${sign} ? 0x800 : 0)`
+    : p.fop === F_INC
+    ? `(V === ${sign} ? 0x800 : 0)`
+    : p.fop === F_DEC
+    ? `(V === ${sign} - 1 ? 0x800 : 0)`
+    : "0";
+  return `(${cf} | (PARITY[V & 0xff] << 2) | ${af} | (V === 0 ? 0x40 : 0) | (V >= ${sign} ? 0x80 : 0) | ${of})`;
+}
+
+/** ZF, SF and PF of a 32-bit result in V. */
+const RESULT = "(PARITY[V & 0xff] << 2) | (V === 0 ? 0x40 : 0) | (V >= 0x80000000 ? 0x80 : 0)";
+
+/** The shift group's semantics, wrapped or not (64-bit mode zero-extends through a wrapper). */
+function isShiftGroup(d: Insn): boolean {
+  return d.exec === sh.shiftGroup || ZERO_EXTENDED.get(d.exec) === sh.shiftGroup;
+}
+
+/** The count of a shift by 1 or by an immediate, or 0 (by CL, or an immediate that masks to 0: no template). */
+function countOf(d: Insn): number {
+  if (d.op === 0xd1) return 1;
+  return d.op === 0xc1 ? d.imm & 0x1f : 0;
+}
+
+/** Whether `d` has an eager template. */
+export function isEager(d: Insn): boolean {
+  if (d.size !== 4 || d.mod !== 3) return false;
+  if (isShiftGroup(d)) return countOf(d) !== 0 && d.reg !== 2 && d.reg !== 3; // RCL/RCR: by the semantics
+  return d.exec === md.imul2;
+}
+
+/** The template of an eager instruction `d` (isEager), with `before` the flag producer before it. */
+export function eagerCode(d: Insn, before: Before | null, amd: boolean): string {
+  if (d.exec === md.imul2) {
+    const b = d.op === 0x1af ? regRead(d.reg, 4) : String(d.imm >>> 0);
+    // The low half exactly; the double product decides overflow (exact when it fits in 32 bits, beyond when not).
+    const flags = amd ? `(P & ~0x801) | (T1 ? 0x801 : 0)` : `(T1 ? 0x801 : 0) | ${RESULT}`;
+    const keep = amd ? `P = ${eagerOf(before)}; ` : "";
+    return `${keep}A = ${regRead(d.rm, 4)}; B = ${b}; V = Math.imul(A, B) >>> 0; T2 = (A | 0) * (B | 0); ` +
+      `T1 = T2 < -2147483648 || T2 > 2147483647 ? 1 : 0; E = ${flags}; ${regWrite(d.reg, 4, "V")}`;
+  }
+  const k = countOf(d), n = d.rm;
+  // The flags kept by a rotate are read before the locals change.
+  const a = `${d.reg < 2 ? `P = ${eagerOf(before)}; ` : ""}A = ${regRead(n, 4)}; `;
+  let body: string;
+  switch (d.reg) {
+    case 0: // ROL
+      body = `V = ((A << ${k}) | (A >>> ${32 - k})) >>> 0; T1 = V & 1; ` +
+        "E = (P & ~0x801) | T1 | (((V >>> 31) ^ T1) ? 0x800 : 0);";
+      break;
+    case 1: // ROR
+      body = `V = ((A >>> ${k}) | (A << ${32 - k})) >>> 0; T1 = V >>> 31; ` +
+        "E = (P & ~0x801) | T1 | ((T1 ^ ((V >>> 30) & 1)) ? 0x800 : 0);";
+      break;
+    case 5: // SHR
+      body = `V = A >>> ${k}; T1 = (A >>> ${k - 1}) & 1; ` +
+        `E = T1 | ${k > 1 && amd ? "0" : "(A >= 0x80000000 ? 0x800 : 0)"} | ${amd ? 0x10 : 0} | ${RESULT};`;
+      break;
+    case 7: // SAR
+      body = `V = ((A | 0) >> ${k}) >>> 0; T1 = ((A | 0) >> ${k - 1}) & 1; E = T1 | ${amd ? 0x10 : 0} | ${RESULT};`;
+      break;
+    default: // SHL, SAL
+      body = `V = (A << ${k}) >>> 0; T1 = (A >>> ${32 - k}) & 1; ` +
+        `E = T1 | (((V >>> 31) ^ T1) ? 0x800 : 0) | ${amd ? 0x10 : 0} | ${RESULT};`;
+  }
+  return `${a}${body} ${regWrite(n, 4, "V")}`;
+}
