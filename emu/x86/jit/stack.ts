@@ -14,6 +14,7 @@ import * as c64 from "../long/control64.ts";
 import { opReg } from "../long/mov64.ts";
 import * as ctl from "../ops/control.ts";
 import * as stk from "../ops/stack.ts";
+import { loadInto, storeFrom } from "./operands.ts";
 
 /** What the stack templates need of the block: as in templates.ts Site. */
 interface StackSite {
@@ -41,8 +42,8 @@ export function stackTemplate(d: Insn, s: StackSite): string | undefined {
   if (d.mode === 4 && d.osize === 4 && (e === stk.pushReg || e === stk.popReg)) {
     const n = (d.op & 7) << 1;
     const body = e === stk.pushReg
-      ? `SP = (r[8] - 4) >>> 0; c.mem.write32(c.lin(2, SP, 4, true), r[${n}]); r[8] = SP;`
-      : `SP = r[8]; T1 = c.mem.read32(c.lin(2, SP, 4, false)); r[8] = SP + 4; r[${n}] = T1; r[${n + 1}] = 0;`;
+      ? `SP = (r[8] - 4) >>> 0; ${storeFrom(2, "SP", 4, 4, `r[${n}]`)} r[8] = SP;`
+      : `SP = r[8]; ${loadInto(2, "SP", 4, 4)} r[8] = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
     return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
   }
   if (d.mode === 8 && d.osize === 8 && (e === c64.pushRegLong || e === c64.popRegLong)) {
@@ -77,12 +78,12 @@ export function stackBranch(
   const back = "if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;";
   if (e === ctl.callRel && d.mode === 4 && d.osize === 4 && target !== undefined) {
     return `c.eip = ${s.eip}; if (${STACK32}) { SP = (r[8] - 4) >>> 0; ` +
-      `c.mem.write32(c.lin(2, SP, 4, true), ${s.next}); r[8] = SP; ${target} ${leave(1)} }\n` +
+      `${storeFrom(2, "SP", 4, 4, String(s.next))} r[8] = SP; ${target} ${leave(1)} }\n` +
       `${generic(s)} ${back} ${leave(1)}`;
   }
   if (e === ctl.ret && d.op === 0xc3 && d.mode === 4 && d.osize === 4) {
-    return `c.eip = ${s.eip}; if (${STACK32}) { SP = r[8]; T1 = c.mem.read32(c.lin(2, SP, 4, false)); ` +
-      `if (T1 <= c.segLimit[1]) { r[8] = SP + 4; c.eip = T1; if (c.efer & 0x400) c.ripHigh = 0; ${leave(2)} } }\n` +
+    return `c.eip = ${s.eip}; if (${STACK32}) { SP = r[8]; ${loadInto(2, "SP", 4, 4)} ` +
+      `if (MV <= c.segLimit[1]) { r[8] = SP + 4; c.eip = MV; if (c.efer & 0x400) c.ripHigh = 0; ${leave(2)} } }\n` +
       `${generic(s)} ${back} ${leave(2)}`;
   }
   if (e === c64.callRelLong && d.mode === 8 && d.osize === 8 && target !== undefined) {
