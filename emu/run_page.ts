@@ -63,9 +63,13 @@ export class RunPage {
   setCommon(ifFlag: boolean, ready: boolean, cr8: number, apicBase: number): void {
     this.bytes[O.ifFlag] = ifFlag ? 1 : 0;
     this.bytes[O.ready] = ready ? 1 : 0;
-    this.view.setUint16(O.flags, 0, true);
-    setU64(this.view, O.cr8, cr8);
-    setU64(this.view, O.apicBase, apicBase);
+    const v = this.view;
+    v.setUint16(O.flags, 0, true);
+    // Both are below 2^32 (CR8 is 4 bits; the APIC base MSR's address fits the emulator's physical space).
+    v.setUint32(O.cr8, cr8, true);
+    v.setUint32(O.cr8 + 4, 0, true);
+    v.setUint32(O.apicBase, apicBase % 0x100000000, true);
+    v.setUint32(O.apicBase + 4, Math.floor(apicBase / 0x100000000), true);
   }
 
   /** Writes an exit of the core. */

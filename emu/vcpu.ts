@@ -88,13 +88,12 @@ export class EmuVcpu {
 
   /** Dispatches a vCPU ioctl: the result, or -errno. */
   ioctl(request: number, arg: Uint8Array): number {
+    if (request === R.KVM_RUN) return this.#run(); // the hot path: no view of an argument it does not have
     const view = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
     const need = (n: number) => arg.byteLength >= n;
     // _IOR requests only read; anything else may change state a cached translation depends on.
-    if (request !== R.KVM_RUN && request >>> 30 !== 2) this.#stale = true;
+    if (request >>> 30 !== 2) this.#stale = true;
     switch (request) {
-      case R.KVM_RUN:
-        return this.#run();
       case R.KVM_GET_REGS:
         if (!need(144)) return -Errno.EFAULT;
         getRegs(this.cpu, view);
