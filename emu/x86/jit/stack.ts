@@ -48,15 +48,39 @@ export function stackTemplate(d: Insn, s: StackSite): string | undefined {
   }
   if (d.mode === 8 && d.osize === 8 && (e === c64.pushRegLong || e === c64.popRegLong)) {
     const n = opReg(d) << 1;
-    const body = e === c64.pushRegLong
-      ? `c.mem.write32(LA, r[${n}]); c.mem.write32(LA + 4, r[${n + 1}]); ${setRsp("SP")}`
-      : `T1 = c.mem.read32(LA); T2 = c.mem.read32(LA + 4); ${setRsp("SP + 8")} r[${n}] = T1; r[${n + 1}] = T2;`;
-    const at = e === c64.pushRegLong
-      ? `SP = ${RSP} - 8; LA = c.lin(2, SP, 8, true);`
-      : `SP = ${RSP}; LA = c.lin(2, SP, 8, false);`;
-    return `c.eip = ${s.eip}; ${at} if ((LA & 7) === 0) { ${body} } else { ${generic(s)} }`;
+    if (e === c64.pushRegLong) {
+      return `c.eip = ${s.eip}; SP = ${RSP} - 8; ${item64("SP", true)} ` +
+        `if (OK) { ${write64(`r[${n}]`, `r[${n + 1}]`)} ${setRsp("SP")} } else { ${generic(s)} }`;
+    }
+    return `c.eip = ${s.eip}; SP = ${RSP}; ${item64("SP", false)} ` +
+      `if (OK) { ${read64()} ${setRsp("SP + 8")} r[${n}] = T1; r[${n + 1}] = T2; } else { ${generic(s)} }`;
   }
   return undefined;
+}
+
+/**
+ * Finds the 8-byte stack item at offset `at` of SS (64-bit mode) in the TLB: OK = 1 with RB/WB and RK pointing at
+ * it when it is canonical, 8-byte aligned (so inside one page), nothing watched or alignment-checked, and the
+ * page's TLB entry for the access present; else OK = 0 and the instruction takes its semantic function.
+ */
+function item64(at: string, write: boolean): string {
+  const [tag, buf, off, bytes] = write ? ["wTag", "wBuf", "wOff", "WB"] : ["rTag", "rBuf", "rOff", "RB"];
+  return `OK = 0; if ((${at} & 7) === 0 && ${at} >= -140737488355328 && ${at} + 8 <= 140737488355328 && ` +
+    `c.watch === 0 && !(c.eflRest & 0x40000)) { LA = ${at} < 0 ? ${at} + 281474976710656 : ${at}; ` +
+    `PG = LA > 0xffffffff ? Math.floor(LA / 4096) : LA >>> 12; TI = PG & 4095; ` +
+    `if (${tag}[TI] === PG + m.tagBase) { ${bytes} = ${buf}[TI]; RK = ${off}[TI] + (LA & 0xfff); OK = 1; } }`;
+}
+
+/** Writes the 8-byte item found by item64 (low half, high half). */
+function write64(lo: string, hi: string): string {
+  return `T1 = ${lo}; T2 = ${hi}; WB[RK] = T1; WB[RK + 1] = T1 >> 8; WB[RK + 2] = T1 >> 16; WB[RK + 3] = T1 >> 24; ` +
+    "WB[RK + 4] = T2; WB[RK + 5] = T2 >> 8; WB[RK + 6] = T2 >> 16; WB[RK + 7] = T2 >> 24;";
+}
+
+/** Reads the 8-byte item found by item64 into T1 (low half) and T2 (high half). */
+function read64(): string {
+  return "T1 = (RB[RK] | (RB[RK + 1] << 8) | (RB[RK + 2] << 16) | (RB[RK + 3] << 24)) >>> 0; " +
+    "T2 = (RB[RK + 4] | (RB[RK + 5] << 8) | (RB[RK + 6] << 16) | (RB[RK + 7] << 24)) >>> 0;";
 }
 
 /** Sets RSP from a signed expression. */
@@ -87,15 +111,15 @@ export function stackBranch(
       `${generic(s)} ${back} ${leave(2)}`;
   }
   if (e === c64.callRelLong && d.mode === 8 && d.osize === 8 && target !== undefined) {
-    return `c.eip = ${s.eip}; SP = ${RSP} - 8; LA = c.lin(2, SP, 8, true); if ((LA & 7) === 0) { ` +
-      `c.mem.write32(LA, ${s.next >>> 0}); c.mem.write32(LA + 4, ${Math.floor(s.next / 2 ** 32) >>> 0}); ` +
+    const ret = [String(s.next >>> 0), String(Math.floor(s.next / 2 ** 32) >>> 0)];
+    return `c.eip = ${s.eip}; SP = ${RSP} - 8; ${item64("SP", true)} if (OK) { ${write64(ret[0], ret[1])} ` +
       `${setRsp("SP")} ${target} ${leave(1)} }\n${generic(s)} ${back} ${leave(1)}`;
   }
   if (e === c64.retLong && d.op === 0xc3 && d.mode === 8 && d.osize === 8) {
-    return `c.eip = ${s.eip}; SP = ${RSP}; LA = c.lin(2, SP, 8, false); if ((LA & 7) === 0) { ` +
-      `T1 = c.mem.read32(LA); T2 = c.mem.read32(LA + 4); LA = (T2 | 0) * 4294967296 + T1; ` +
-      `if (LA >= -140737488355328 && LA < 140737488355328) { ${setRsp("SP + 8")} c.eip = T1; c.ripHigh = ` +
-      `Math.floor(LA / 4294967296) >>> 0; ${leave(2)} } }\n${generic(s)} ${back} ${leave(2)}`;
+    return `c.eip = ${s.eip}; SP = ${RSP}; ${item64("SP", false)} if (OK) { ${read64()} ` +
+      `LA = (T2 | 0) * 4294967296 + T1; if (LA >= -140737488355328 && LA < 140737488355328) { ` +
+      `${setRsp("SP + 8")} c.eip = T1; c.ripHigh = Math.floor(LA / 4294967296) >>> 0; ${leave(2)} } }\n` +
+      `${generic(s)} ${back} ${leave(2)}`;
   }
   return undefined;
 }
