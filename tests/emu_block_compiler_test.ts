@@ -14,55 +14,23 @@
  * - an unknown `blockCompiler` option is refused.
  *
  * The counters live on the emulator's vCPU, reached through the emulator's
- * kernel behind the facade (see {@linkcode emuCpu}).
+ * kernel behind the facade (see `emuCpu` in _jit.ts).
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { Kvm } from "../mod.ts";
 import type { GuestMemory, Regs, Vcpu, VcpuExit, Vm } from "../mod.ts";
-import { HANDLE } from "../_handle.ts";
-import type { EmuVcpu } from "../emu/vcpu.ts";
 import { type BlockStats, HOT } from "../emu/x86/jit/cache.ts";
 import { Prng } from "../diff/prng.ts";
-import { backendUnavailable, skip, test } from "./_harness.ts";
+import { skip, test } from "./_harness.ts";
+import { emuStats, kvmMissing, openEmu } from "./_jit.ts";
 import { pageTables32, PTE_P, PTE_W, runTo, runToOut } from "./_guests.ts";
 import { bench, CODE, collect, enter, hex, KSTACK, MEM_SIZE } from "./_sys.ts";
 import { bench64 } from "./_long64.ts";
 import { LM_CODE, LM_STACK, setPte } from "./_long_mode.ts";
 
-type Mode = "off" | "on" | "eager";
 type Bits = 32 | 64;
-
-// ---------------------------------------------------------------------------------------------------------------
-// Reaching the emulator's vCPU
-
-/** The block compiler's counters of the emulator vCPU that runs `vm`, whose slot 0 is `mem`. */
-function emuStats(vm: Vm, mem: GuestMemory): BlockStats {
-  return emuCpu(vm, mem).cpu.blocks.stats;
-}
-
-/**
- * The emulator vCPU behind `vm`: the kernel object behind the facade keeps a descriptor table, and `vcpuOf`
- * answers for vCPU descriptors; ours is the one whose VM has `mem` (a buffer of its own) in slot 0.
- */
-function emuCpu(vm: Vm, mem: GuestMemory): EmuVcpu {
-  const kernel = vm[HANDLE].kernel as unknown as { vcpuOf?(fd: number): EmuVcpu | undefined };
-  assert.ok(kernel.vcpuOf, "not the emulator's kernel");
-  for (let fd = 0; fd < 1 << 16; fd++) {
-    const v = kernel.vcpuOf(fd);
-    if (v && v.vm.slots.byId.get(0)?.bytes?.buffer === mem.bytes.buffer) return v;
-  }
-  throw new Error("no emulator vCPU runs this memory");
-}
-
-/** A Kvm on the emulator with the block compiler in `mode`. */
-function openEmu(mode: Mode): Kvm {
-  return Kvm.open({ backend: "emu", blockCompiler: mode });
-}
-
-/** Why the kernel's KVM cannot run here, or undefined when it can. */
-const kvmMissing = (): string | undefined => backendUnavailable("kvm");
 
 // ---------------------------------------------------------------------------------------------------------------
 // Random programs
