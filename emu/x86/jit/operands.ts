@@ -66,29 +66,30 @@ export function segmentOf(d: Insn): number {
 }
 
 /**
- * Statements that load `size` bytes at `off` in segment `seg` into the local MV. The common case inline, as in
+ * Statements that load `size` bytes at `off` in segment `seg` into the local MV; `at` (setting EIP) runs first on
+ * the paths that may fault or exit, and only there. The common case inline, as in
  * Cpu.lin and Memory.read*: a data segment that allows the access (or, in 64-bit mode, a canonical address in a
  * segment without a base), nothing watched, a TLB hit inside one page; anything else through the CPU's own calls.
  */
-export function loadInto(seg: number, off: string, size: number, mode: number): string {
+export function loadInto(seg: number, off: string, size: number, mode: number, at = ""): string {
   const bytes = size === 1
     ? "RB[RK]"
     : size === 2
     ? "RB[RK] | (RB[RK + 1] << 8)"
     : "(RB[RK] | (RB[RK + 1] << 8) | (RB[RK + 2] << 16) | (RB[RK + 3] << 24)) >>> 0";
-  const slow = `MV = m.read${size * 8}(c.lin(${seg}, LA, ${size}, false));`;
+  const slow = `${at}MV = m.read${size * 8}(c.lin(${seg}, LA, ${size}, false));`;
   const tlb = `TI = PG & 4095; if (rTag[TI] === PG + m.tagBase && (LA & 0xfff) <= ${4096 - size}) ` +
-    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & 0xfff); MV = ${bytes}; } else MV = m.read${size * 8}(LA);`;
+    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & 0xfff); MV = ${bytes}; } else { ${at}MV = m.read${size * 8}(LA); }`;
   return `LA = ${off}; if (${fastSegment(seg, size, mode, false)}) { ${linear(seg, mode)} ${tlb} } else { ${slow} }`;
 }
 
 /** Statements that store `v` (`size` bytes) at `off` in segment `seg` (the common case inline, as `loadInto`). */
-export function storeFrom(seg: number, off: string, size: number, mode: number, v: string): string {
+export function storeFrom(seg: number, off: string, size: number, mode: number, v: string, at = ""): string {
   const bytes = ["WB[RK] = MV;", "WB[RK + 1] = MV >> 8;", "WB[RK + 2] = MV >> 16;", "WB[RK + 3] = MV >> 24;"]
     .slice(0, size).join(" ");
-  const slow = `m.write${size * 8}(c.lin(${seg}, LA, ${size}, true), MV);`;
+  const slow = `${at}m.write${size * 8}(c.lin(${seg}, LA, ${size}, true), MV);`;
   const tlb = `TI = PG & 4095; if (wTag[TI] === PG + m.tagBase && (LA & 0xfff) <= ${4096 - size}) ` +
-    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & 0xfff); ${bytes} } else m.write${size * 8}(LA, MV);`;
+    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & 0xfff); ${bytes} } else { ${at}m.write${size * 8}(LA, MV); }`;
   return `MV = ${v}; LA = ${off}; if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ${tlb} } ` +
     `else { ${slow} }`;
 }

@@ -252,18 +252,18 @@ export function template(d: Insn, site: Site): Template | undefined {
   const at = `c.eip = ${site.eip};`, seg = segmentOf(d);
   const mode = d.mode;
   if (e === mov.movRegRm) {
-    return { code: `${at} ${loadInto(seg, off, size, mode)} ${regWrite(d.reg, size, "MV")}`, mayExit: false };
+    return { code: `${loadInto(seg, off, size, mode, at)} ${regWrite(d.reg, size, "MV")}`, mayExit: false };
   }
   if (e === mov.movRmReg) {
-    return { code: `${at} ${storeFrom(seg, off, size, mode, regRead(d.reg, size))}`, mayExit: true };
+    return { code: storeFrom(seg, off, size, mode, regRead(d.reg, size), at), mayExit: true };
   }
   if (e === mov.movRmImm) {
-    return { code: `${at} ${storeFrom(seg, off, size, mode, String(d.imm >>> 0))}`, mayExit: true };
+    return { code: storeFrom(seg, off, size, mode, String(d.imm >>> 0), at), mayExit: true };
   }
   if ((e === mov.movzx || e === mov.movsx) && d.osize === 4) {
     const n = d.op & 1 ? 2 : 1;
     const value = e === mov.movzx ? "MV" : extend("MV", n);
-    return { code: `${at} ${loadInto(seg, off, n, mode)} ${regWrite(d.reg, 4, value)}`, mayExit: false };
+    return { code: `${loadInto(seg, off, n, mode, at)} ${regWrite(d.reg, 4, value)}`, mayExit: false };
   }
   return undefined;
 }
@@ -279,7 +279,7 @@ function producer(d: Insn, p: Producer, site: Site): string {
   const store = flagStore(p, site.storeFlags);
   const fit = (x: string) => (size === 4 ? `(${x}) >>> 0` : `(${x}) & ${mask}`);
   const mem = readsMemory(d);
-  const at = mem ? `c.eip = ${site.eip}; ${loadInto(segmentOf(d), offset(d, site.next)!, size, d.mode)} ` : "";
+  const at = mem ? `${loadInto(segmentOf(d), offset(d, site.next)!, size, d.mode, `c.eip = ${site.eip}; `)} ` : "";
   const rm = mem ? "MV" : regRead(d.rm, size);
   if (p.fop === F_INC || p.fop === F_DEC) {
     const n = e === alu.incDecReg ? d.op & 7 : d.rm;
