@@ -201,15 +201,7 @@ export class Memory {
     if (!slot || slot.flags & KVM_MEM_READONLY) return this.host.mmioWrite(phys, len, v);
     const bytes = slotBytes(slot, phys);
     const base = phys - slot.gpa;
-    const pfn = Math.floor(phys / 4096);
-    if (slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
-      const page = (base / 4096) | 0;
-      slot.dirty[page >> 3] |= 1 << (page & 7);
-    }
-    if (this.codePfns.has(pfn)) {
-      this.codePfns.delete(pfn);
-      this.host.codeWritten(pfn);
-    }
+    const pfn = this.#written(slot, base, phys);
     const p = pageOf(lin), i = p & TLB_MASK;
     if (!this.sys) this.wTag[i] = p + this.tagBase;
     this.wBuf[i] = bytes;
@@ -219,6 +211,23 @@ export class Memory {
       bytes[base + k] = v & 0xff;
       v = Math.floor(v / 256);
     }
+  }
+
+  /**
+   * Before a write at guest-physical `phys` (offset `base` in `slot`): marks its page in the dirty log and drops the
+   * code decoded from it. Returns the page's number.
+   */
+  #written(slot: MemSlot, base: number, phys: number): number {
+    const pfn = Math.floor(phys / 4096);
+    if (slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
+      const page = (base / 4096) | 0;
+      slot.dirty[page >> 3] |= 1 << (page & 7);
+    }
+    if (this.codePfns.has(pfn)) {
+      this.codePfns.delete(pfn);
+      this.host.codeWritten(pfn);
+    }
+    return pfn;
   }
 
   /** The bytes and offset found by the last successful `bulk` call. */
@@ -236,17 +245,7 @@ export class Memory {
     if (!slot || !slot.bytes || phys + len > slot.gpa + slot.size) return false;
     if (write && slot.flags & KVM_MEM_READONLY) return false;
     const base = phys - slot.gpa;
-    if (write) {
-      const pfn = Math.floor(phys / 4096);
-      if (slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
-        const page = (base / 4096) | 0;
-        slot.dirty[page >> 3] |= 1 << (page & 7);
-      }
-      if (this.codePfns.has(pfn)) {
-        this.codePfns.delete(pfn);
-        this.host.codeWritten(pfn);
-      }
-    }
+    if (write) this.#written(slot, base, phys);
     this.bulkBytes = slot.bytes;
     this.bulkOff = base;
     return true;
