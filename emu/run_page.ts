@@ -95,7 +95,9 @@ export class RunPage {
         break;
       case KVM_EXIT_DEBUG:
         v.setUint32(O.dbgException, e.exception, true);
-        setU64(v, O.dbgPc, e.pc);
+        // A 64-bit RIP comes as a signed number: its halves, sign-extended (exact, as it is canonical).
+        v.setUint32(O.dbgPc, e.pc >>> 0, true);
+        v.setUint32(O.dbgPc + 4, Math.floor(e.pc / 0x100000000) >>> 0, true);
         setU64(v, O.dbgDr6, e.dr6);
         setU64(v, O.dbgDr7, e.dr7);
         break;

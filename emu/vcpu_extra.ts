@@ -85,6 +85,10 @@ export function setGuestDebug(cpu: Cpu, view: DataView): number {
   }
   cpu.debugControl = control & 1 ? control : 0;
   for (let i = 0; i < 8; i++) cpu.debugRegs[i] = getU64(view, 8 + 8 * i);
+  for (let i = 0; i < 4; i++) {
+    const lo = view.getUint32(8 + 8 * i, true), hi = view.getUint32(12 + 8 * i, true), top = hi >>> 15;
+    cpu.debugLinear[i] = top === 0 || top === 0x1ffff ? (hi & 0xffff) * 2 ** 32 + lo : -1;
+  }
   cpu.skipBreakpointAt = -1;
   armWatch(cpu);
   dropStaleDebugExits(cpu);

@@ -13,7 +13,8 @@
  * - exits_test "exit io from CPL 3" → "long exit io from CPL 3 ...", and the I/O permission rule of part 1 →
  *   "long exit io at CPL 3: a port the TSS I/O bitmap denies is #GP(0)"
  * - exits_test "exit mmio: reads outside every slot ..." and emu_exits_test "MMIO reads restart ..." →
- *   "long exit mmio: accesses through a page mapped beyond every slot ..." and "... an 8-byte read and write"
+ *   "long exit mmio: accesses through a page mapped beyond every slot ...", "... an 8-byte read and write" and
+ *   "... an 8-byte access splits at a page boundary only ..."
  * - exits_test and emu_exits_test "read-only slot" → "long exit mmio: a write to a read-only slot ..."
  * - exits_test "exit hlt" → "long exit hlt"
  * - exits_test "exit shutdown" and emu_exits_test "a triple fault" → "long exit shutdown ..." (CPL 0 and CPL 3)
@@ -21,11 +22,12 @@
  *   beyond every slot"
  * - exits_test "exit intr" (three tests) → "long exit intr ..." (CPL 0 and CPL 3 loops)
  * - debug_test "single-step" and emu_exits_test "single-step, INT3 and hardware-breakpoint" →
- *   "long debug single-step at CPL 0/3 ..."
+ *   "long debug single-step at CPL 0/3 ..." and "... on upper-half addresses"
  * - debug_test "hardware exec breakpoint" → "long debug hardware exec breakpoint at CPL 0/3 ..." and "... on an
  *   upper-half address"
  * - debug_test "int3 with softwareBreakpoints" → "long debug int3 with softwareBreakpoints" (emulator only, see there)
- * - debug_test "hardware write breakpoint" → "long debug hardware write breakpoint" (emulator only, see there)
+ * - debug_test "hardware write breakpoint" → "long debug hardware write breakpoint" and "... on an upper-half
+ *   address" (emulator only, see there)
  * - debug_test "setGuestDebug(null) ..." → "long debug: setGuestDebug(null) ..."
  *
  * No 64-bit subject, or covered elsewhere:
@@ -39,7 +41,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { backendTest, skip } from "./_harness.ts";
+import { backendTest } from "./_harness.ts";
 import { describe, load, runTo, runToOut } from "./_guests.ts";
 import { collect, expectOut } from "./_sys.ts";
 import { bench64 } from "./_long64.ts";
@@ -220,10 +222,6 @@ backendTest("long exit mmio: accesses through a page mapped beyond every slot, 1
   assert.equal(m.vcpu.getRegs().rax, 0x1234n);
 });
 
-skip(
-  "long exit mmio: an 8-byte read and write are one exit each (len 8) [emu]",
-  "emulator disagrees with KVM: it splits a 64-bit MMIO access into two 4-byte exits (reported)",
-);
 backendTest("long exit mmio: an 8-byte read and write are one exit each (len 8)", (kvm) => {
   using m = longMachine(kvm);
   view(m.mem).setBigUint64(0x13000 + 6 * 8, 0x800000n | P | W | U, true); // linear 0x6000 -> 0x800000, no slot
@@ -236,7 +234,38 @@ backendTest("long exit mmio: an 8-byte read and write are one exit each (len 8)"
   mmioSteps(m, [[0x800048, false, [1, 2, 3, 4, 5, 6, 7, 8]], [0x800050, true, [1, 2, 3, 4, 5, 6, 7, 8]]]);
   runTo(m.vcpu, "hlt");
   assert.equal(m.vcpu.getRegs().rbx, 0x0807060504030201n);
-}, { only: ["kvm"] });
+});
+
+backendTest(
+  "long exit mmio: an 8-byte access splits at a page boundary only; an 8-byte ADD reads, then writes",
+  (kvm) => {
+    using m = longMachine(kvm);
+    const v = view(m.mem);
+    v.setBigUint64(0x13000 + 6 * 8, 0x800000n | P | W | U, true); // linear 0x6000 -> 0x800000, no slot
+    v.setBigUint64(0x13000 + 7 * 8, 0x801000n | P | W | U, true); // linear 0x7000 -> 0x801000, no slot
+    v.setBigUint64(0x5ff8, 0x1122334455667788n, true);
+    load(m.mem, LM_CODE, [
+      "48 8b 1c 25 fc 6f 00 00", // mov rbx, [0x6ffc]   ; MMIO in both pages: 4 + 4 bytes
+      "48 8b 0c 25 fa 5f 00 00", // mov rcx, [0x5ffa]   ; RAM, then 2 bytes of MMIO
+      "48 89 1c 25 fd 7f 00 00", // mov [0x7ffd], rbx   ; 3 bytes of MMIO, then RAM at 0x8000
+      "48 01 1c 25 48 60 00 00", // add [0x6048], rbx
+      "f4", //                      hlt
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE));
+    mmioSteps(m, [
+      [0x800ffc, false, [0xf0, 0xf1, 0xf2, 0xf3]],
+      [0x801000, false, [0xf4, 0xf5, 0xf6, 0xf7]],
+      [0x800000, false, [0xa0, 0xa1]],
+      [0x801ffd, true, [0xf0, 0xf1, 0xf2]],
+      [0x800048, false, [1, 2, 3, 4, 5, 6, 7, 8]],
+      [0x800048, true, [0xf1, 0xf3, 0xf5, 0xf7, 0xf9, 0xfb, 0xfd, 0xff]],
+    ]);
+    runTo(m.vcpu, "hlt");
+    const regs = m.vcpu.getRegs();
+    assert.deepEqual([regs.rbx, regs.rcx], [0xf7f6f5f4f3f2f1f0n, 0xa1a0112233445566n]);
+    assert.deepEqual([...m.mem.bytes.subarray(0x8000, 0x8005)], [0xf3, 0xf4, 0xf5, 0xf6, 0xf7]);
+  },
+);
 
 /** Runs through mmio exits [physical address, write?, bytes]: checks writes' data, answers reads. */
 function mmioSteps(m: LongMachine, steps: ReadonlyArray<readonly [number, boolean, readonly number[]]>): void {
@@ -421,10 +450,6 @@ for (const cpl of [0, 3] as const) {
   );
 }
 
-skip(
-  "long debug hardware exec breakpoint on an upper-half address at CPL 0 [emu]",
-  "emulator disagrees with KVM: its guest-debug breakpoints compare a 32-bit linear address (reported)",
-);
 backendTest("long debug hardware exec breakpoint on an upper-half address at CPL 0", (kvm) => {
   using m = longMachine(kvm);
   load(m.mem, LM_CODE, [
@@ -444,7 +469,28 @@ backendTest("long debug hardware exec breakpoint on an upper-half address at CPL
   m.vcpu.setGuestDebug(null);
   runTo(m.vcpu, "hlt");
   assert.equal(m.vcpu.getRegs().rip, 0xffffff800000400fn);
-}, { only: ["kvm"] });
+});
+
+backendTest("long debug single-step on upper-half addresses at CPL 0: each exit's pc is the whole RIP", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
+    "ff e0", //                         jmp rax
+    "90", //                            nop        ; LM_CODE + 12, run at 0xffffff800000400c
+    "90", //                            nop
+    "f4", //                            hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  m.vcpu.setGuestDebug({ singlestep: true });
+  for (const pc of [BigInt(LM_CODE + 10), 0xffffff800000400cn, 0xffffff800000400dn, 0xffffff800000400en]) {
+    const exit = runTo(m.vcpu, "debug");
+    assert.deepEqual([exit.exception, exit.pc], [1, pc], describe(exit));
+    assert.ok(exit.dr6 & DR6_BS, describe(exit));
+  }
+  m.vcpu.setGuestDebug(null);
+  runTo(m.vcpu, "hlt");
+  assert.equal(m.vcpu.getRegs().rip, 0xffffff800000400fn);
+});
 
 // kvm_pvm: int3 at CPL 3 goes to the guest's #BP handler (KVM_GUESTDBG_USE_SW_BP is ignored, as debug_test's
 // probe reports), and int3 at CPL 0 is KVM_EXIT_INTERNAL_ERROR from the kernel's emulator: the emulator only.
@@ -479,6 +525,26 @@ backendTest("long debug hardware write breakpoint: exits after an 8-byte write i
   assert.equal(view(m.mem).getBigUint64(0x8000, true), 0x55n, "a data breakpoint traps after the write");
   runToOut(m.vcpu, 0xe9);
   runTo(m.vcpu, "hlt");
+}, { only: ["emu"] });
+
+// kvm_pvm never reports KVM_SET_GUEST_DEBUG data breakpoints: the emulator only.
+backendTest("long debug hardware write breakpoint on an upper-half address: the whole address, the whole pc", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
+    "ff e0", //                         jmp rax
+    "48 b9 00 80 00 00 80 ff ff ff", // mov rcx, 0xffffff8000008000   ; + 12
+    "c7 01 55 00 00 00", //             mov dword [rcx], 0x55         ; + 22: the alias of 0x8000
+    "c7 04 25 00 80 00 00 66 00 00 00", // mov dword [0x8000], 0x66   ; + 28: the same byte, another address
+    "f4", //                            hlt                           ; + 39
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0xffffff8000008000n, kind: "write", length: 4 }] });
+  const exit = runTo(m.vcpu, "debug");
+  assert.deepEqual([exit.exception, exit.pc], [1, 0xffffff800000401cn], describe(exit));
+  assert.ok(exit.dr6 & DR6_B0, describe(exit));
+  runTo(m.vcpu, "hlt");
+  assert.equal(view(m.mem).getUint32(0x8000, true), 0x66);
 }, { only: ["emu"] });
 
 backendTest("long debug: setGuestDebug(null) after breakpoints and single-step lets the guest run freely", (kvm) => {

@@ -22,7 +22,8 @@
  * - emu_system2_test "RDPMC at CPL 3/CPL 0" → "long RDPMC ..."
  * - emu_system2_test "TF: a #DB trap after each instruction" → "long TF at CPL 0 ..."
  * - emu_system2_test "TF at CPL 3" → "long TF at CPL 3 ..."
- * - emu_system2_test "the guest's DR7 execution breakpoint" → "long DR7 execution breakpoint ..."
+ * - emu_system2_test "the guest's DR7 execution breakpoint" → "long DR7 execution breakpoint ..." (also on an
+ *   upper-half address)
  * - emu_system2_test "the guest's DR7 write breakpoint" → "long DR7 write breakpoint ..." (emulator only, as in part 1)
  * - emu_protected_test "INT from CPL 3 through a DPL 3 gate" → "long INT from CPL 3 ..." (emulator only, as in part 1)
  * - emu_protected_test "RETF to an outer level" → "long RETFQ from CPL 0 to CPL 3 ..." (emulator only, as in part 1)
@@ -31,7 +32,8 @@
  * - emu_protected_test "LAR, LSL, VERR, VERW, ARPL at CPL 0" → "long LAR, LSL, VERR, VERW at CPL 0 ..." (emulator
  *   only, as in part 1; ARPL is MOVSXD in 64-bit mode)
  * - the system instructions of emu_families/part 1 at CPL 0 → "long MOV CR ...", "long LGDT/LIDT/SGDT/SIDT ...",
- *   "long LTR/STR ...", "long STR r64 ...", "long RDMSR/WRMSR ...", "long RDTSC ...", "long INVLPG ..." (in long_paging_test.ts),
+ *   "long LTR/STR ...", "long STR r64 ...", "long SLDT r64, SMSW r64 ...", "long STR, SLDT, SMSW m16 ..."
+ *   (emulator only), "long RDMSR/WRMSR ...", "long RDTSC ...", "long INVLPG ..." (in long_paging_test.ts),
  *   "long CLTS ...", "long privileged instructions at CPL 3 ..."
  *
  * No 64-bit subject, or covered elsewhere:
@@ -56,7 +58,7 @@
 import assert from "node:assert/strict";
 import { KvmError } from "../mod.ts";
 import type { Regs } from "../mod.ts";
-import { backendTest, skip } from "./_harness.ts";
+import { backendTest } from "./_harness.ts";
 import { describe, runTo, runToOut } from "./_guests.ts";
 import { collect, descriptor, expectOut } from "./_sys.ts";
 import { bench64, put64, STUBS64 } from "./_long64.ts";
@@ -284,16 +286,38 @@ backendTest("long LGDT/LIDT/SGDT/SIDT at CPL 0: 10-byte operands with 64-bit bas
   assert.deepEqual(m.vcpu.getSregs().idt, { base: 0xffffff8000002000n, limit: 0xfff });
 });
 
-skip(
-  "long STR r64: REX.W STR zero-extends the selector into RBX [emu]",
-  "emulator disagrees with KVM: STR with REX.W (48 0F 00 /1) in 64-bit mode is KVM_EXIT_INTERNAL_ERROR (reported)",
-);
 backendTest("long STR r64: REX.W STR zero-extends the selector into RBX", (kvm) => {
   using m = bench64(kvm, "480f00cb f4"); // str rbx / hlt
   m.vcpu.setRegs({ ...m.vcpu.getRegs(), rbx: -1n & 0xffff_ffff_ffff_ffffn });
   runTo(m.vcpu, "hlt");
   assert.equal(m.vcpu.getRegs().rbx, 0x30n);
-}, { only: ["kvm"] });
+});
+
+backendTest("long SLDT r64, SMSW r64, STR r9: REX.W zero-extends into the whole register", (kvm) => {
+  // sldt rbx / smsw rcx / str r9 / smsw edx / str si (16 bits: the rest of RSI stays) / hlt
+  using m = bench64(kvm, "480f00c3 480f01e1 490f00c9 0f01e2 660f00ce f4");
+  const ones = 0xffff_ffff_ffff_ffffn;
+  m.vcpu.setRegs({ ...m.vcpu.getRegs(), rbx: ones, rcx: ones, rdx: ones, rsi: ones, r9: ones });
+  runTo(m.vcpu, "hlt");
+  const regs = m.vcpu.getRegs(), cr0 = m.vcpu.getSregs().cr0;
+  assert.deepEqual([regs.rbx, regs.rcx, regs.r9, regs.rdx, regs.rsi], [0n, cr0, 0x30n, cr0, 0xffff_ffff_ffff_0030n]);
+});
+
+// With REX.W and a memory operand the kernel's emulator (which runs STR/SLDT here, at CPL 0 and, through UMIP, at
+// CPL 3) stores 8 bytes for STR and SLDT (em_store_sreg narrows only a 4-byte memory operand) and 2 for SMSW; the
+// SDM and the APM fix the memory operand at 16 bits. Tried: the emulator only, after the SDM.
+backendTest("long STR, SLDT, SMSW m16 with REX.W store 16 bits", (kvm) => {
+  // str [0x8100] / sldt [0x8108] / smsw [0x8110] (each with REX.W) / hlt
+  using m = bench64(kvm, "480f000c2500810000 480f00042508810000 480f01242510810000 f4");
+  const v = view(m.mem);
+  for (const at of [0x8100, 0x8108, 0x8110]) v.setBigUint64(at, 0xffff_ffff_ffff_ffffn, true);
+  runTo(m.vcpu, "hlt");
+  const low = Number(m.vcpu.getSregs().cr0 & 0xffffn);
+  assert.deepEqual(
+    [v.getBigUint64(0x8100, true), v.getBigUint64(0x8108, true), v.getBigUint64(0x8110, true)],
+    [0xffff_ffff_ffff_0030n, 0xffff_ffff_ffff_0000n, 0xffff_ffff_ffff_0000n | BigInt(low)],
+  );
+}, { only: ["emu"] });
 
 backendTest("long LTR/STR at CPL 0: LTR marks the 16-byte TSS descriptor busy; its RSP0 serves CPL 3", (kvm) => {
   // str eax / out 0xe9, eax / mov ax, 0x48 / ltr ax / str ebx / mov eax, ebx / out 0xe9, eax
@@ -462,10 +486,18 @@ backendTest("long TF at CPL 0: a #DB trap after each instruction that began with
   expectOut(m.vcpu, [...traps, 0x77]);
 });
 
-skip(
-  "long DR7 execution breakpoint at CPL 0 [emu]",
-  "emulator disagrees with KVM: the guest's own DR7 execution breakpoints are not checked in long mode (reported)",
-);
+backendTest("long TF at CPL 0 on upper-half addresses: the #DB frame holds the whole RIP", (kvm) => {
+  // mov rax, 0xffffff8000004040 / jmp rax
+  using m = bench64(kvm, "48b84040000080ffffff ffe0");
+  // pushfq / or dword [rsp], 0x100 / popfq / nop / pushfq / and dword [rsp], ~0x100 / popfq / mov eax, 0x77 / out / hlt
+  put64(m, 0x4040, "9c 810c2400010000 9d 90 9c 812424fffeffff 9d b877000000 e7e9 f4");
+  // #DB: push rax / mov rax, [rsp+8] / out / mov rax, [rsp+12] / out / pop rax / iretq
+  put64(m, 0x3400, "50 488b442408 e7e9 488b44240c e7e9 58 48cf");
+  setGate(m.mem, 1, 0x3400n);
+  const traps = [0x404a, 0x404b, 0x4052, 0x4053].flatMap((rip) => [rip, 0xffffff80]);
+  expectOut(m.vcpu, [...traps, 0x77]);
+});
+
 backendTest("long DR7 execution breakpoint at CPL 0: a #DB fault before the instruction", (kvm) => {
   // mov eax, 0x4012 / mov dr0, rax / mov eax, 1 / mov dr7, rax / nop / nop / mov eax, 0x77 / out / hlt
   using m = bench64(kvm, "b812400000 0f23c0 b801000000 0f23f8 90 90 b877000000 e7e9 f4");
@@ -474,7 +506,19 @@ backendTest("long DR7 execution breakpoint at CPL 0: a #DB fault before the inst
   put64(m, 0x3400, "50 488b442408 e7e9 0f21f0 e7e9 31c0 0f23f0 0f23f8 58 48cf");
   setGate(m.mem, 1, 0x3400n);
   expectOut(m.vcpu, [0x4012, 0xffff0ff1, 0x77]);
-}, { only: ["kvm"] });
+});
+
+backendTest("long DR7 execution breakpoint on an upper-half address at CPL 0: DR0 holds all 64 bits of RIP", (kvm) => {
+  // mov rax, 0xffffff8000004042 / mov dr0, rax / mov eax, 1 / mov dr7, rax / mov rax, 0xffffff8000004040 / jmp rax
+  using m = bench64(kvm, "48b84240000080ffffff 0f23c0 b801000000 0f23f8 48b84040000080ffffff ffe0");
+  put64(m, 0x4040, "90 90 b877000000 e7e9 f4"); // nop / nop (the breakpoint) / mov eax, 0x77 / out 0xe9, eax / hlt
+  // #DB: push rax / mov rax, [rsp+8] / out / mov rax, [rsp+12] / out / mov rax, [rsp+24] / out / mov rax, dr6 / out
+  // xor eax, eax / mov dr6, rax / mov dr7, rax / pop rax / iretq
+  put64(m, 0x3400, "50 488b442408 e7e9 488b44240c e7e9 488b442418 e7e9 0f21f0 e7e9 31c0 0f23f0 0f23f8 58 48cf");
+  setGate(m.mem, 1, 0x3400n);
+  // The pushed RIP (low, high half) and RFLAGS (RF clear), DR6.B0.
+  expectOut(m.vcpu, [0x4042, 0xffffff80, 2, 0xffff0ff1, 0x77]);
+});
 
 backendTest("long KVM_SET_VCPU_EVENTS injects #GP with its error code through the 64-bit IDT", (kvm) => {
   using m = bench64(kvm, "90 f4"); // nop / hlt

@@ -50,9 +50,14 @@ export class Cpu extends FlagState implements MemoryHost {
   /** Interrupts are blocked for one instruction after STI / MOV SS / POP SS. */
   shadow = 0;
   halted = false;
-  /** KVM_SET_GUEST_DEBUG state. */
+  /** KVM_SET_GUEST_DEBUG state: the control word, and debugreg[0-7] as numbers (exact below 2^53). */
   debugControl = 0;
   readonly debugRegs = new Float64Array(8);
+  /**
+   * The guest-debug DR0-DR3 as long mode compares them, exactly: the 48-bit linear form of a canonical address,
+   * -1 (matching nothing) for a non-canonical one.
+   */
+  readonly debugLinear = new Float64Array(4);
   /** kvm_run.request_interrupt_window at the last KVM_RUN. */
   requestIrqWindow = false;
   /** A hardware breakpoint just reported at this linear address is not reported again (like RF). */
@@ -257,13 +262,29 @@ export class Cpu extends FlagState implements MemoryHost {
   }
 
   mmioRead(phys: number, len: number): number {
+    return le(this.mmioReadBytes(phys, len), len);
+  }
+
+  /** An MMIO read of `len` (up to 8) bytes: the replayed data, or an exit (throws EXIT). */
+  mmioReadBytes(phys: number, len: number): Uint8Array {
     const r = this.#replayed();
-    if (r) return le(r, len);
+    if (r) return r;
     const e = new CoreExit(KVM_EXIT_MMIO);
     e.addr = phys;
     e.size = len;
     this.exits.push(e);
     throw EXIT;
+  }
+
+  /** An MMIO write of the first `len` (up to 8) bytes of `data`: queues the exit; the instruction completes. */
+  mmioWriteBytes(phys: number, len: number, data: Uint8Array): void {
+    const e = new CoreExit(KVM_EXIT_MMIO);
+    e.addr = phys;
+    e.size = len;
+    e.dir = 1;
+    e.data = new Uint8Array(8);
+    e.data.set(data.subarray(0, len));
+    this.exits.push(e);
   }
 
   mmioWrite(phys: number, len: number, value: number): void {

@@ -18,7 +18,7 @@ import { CoreExit } from "./exit.ts";
 import { DB, fault } from "./fault.ts";
 import { deliver } from "./interrupt.ts";
 import { CS } from "./state.ts";
-import { EFER_LMA, TWO32 } from "./long/access.ts";
+import { EFER_LMA, getRip, in64, ripLinear, TWO32 } from "./long/access.ts";
 
 /** DR6 bits that read as 1, and BS (single step). */
 const DR6_FIXED = 0xffff0ff0, DR6_BS = 0x4000;
@@ -39,14 +39,22 @@ function activeDr7(cpu: Cpu): number {
 /**
  * The linear address breakpoint n watches: the guest-debug DRn when `host`,
  * else the guest's: bits 47:0 in long mode (-1, matching nothing, when not
- * canonical), bits 31:0 outside it.
+ * canonical); outside it, bits 31:0 of the guest's, the whole guest-debug one.
  */
 function watchAddress(cpu: Cpu, n: number, host: boolean): number {
-  if (host) return cpu.debugRegs[n];
+  if (host) return cpu.efer & EFER_LMA ? cpu.debugLinear[n] : cpu.debugRegs[n];
   if (!(cpu.efer & EFER_LMA)) return cpu.dr[n];
   const high = cpu.drHigh[n], top = high >>> 15;
   if (top !== 0 && top !== 0x1ffff) return -1;
   return (high & 0xffff) * TWO32 + cpu.dr[n];
+}
+
+/**
+ * The pc of a debug exit, as the kernel's kvm_get_linear_rip gives it: RIP in 64-bit mode (a signed number, exact
+ * for a canonical RIP; RunPage writes it sign-extended), else CS.base + EIP truncated to 32 bits.
+ */
+export function debugPc(cpu: Cpu): number {
+  return in64(cpu) ? getRip(cpu) : (cpu.segBase[CS] + cpu.eip) >>> 0;
 }
 
 /** `cpu.watch` bits: a data breakpoint is armed; one of the guest's own execution breakpoints is. */
@@ -68,14 +76,16 @@ export function armWatch(cpu: Cpu): void {
 
 /**
  * Before an instruction (EFLAGS.RF clear): the guest's own execution
- * breakpoints at its linear address raise a #DB fault, DR6 naming them.
+ * breakpoints at its linear address raise a #DB fault, DR6 naming them. In
+ * 64-bit mode the address is RIP's 48-bit form, compared with DRn's (a
+ * non-canonical DRn matches nothing); in compatibility mode it is
+ * CS.base + EIP, which a DRn with bits 63:32 set never matches.
  */
 export function guestExecBreakpoint(cpu: Cpu): void {
-  if (cpu.efer & 0x400) return; // long mode addresses are the long-mode core's
-  const lin = (cpu.segBase[CS] + cpu.eip) >>> 0, dr7 = cpu.dr7;
+  const lin = in64(cpu) ? ripLinear(cpu) : (cpu.segBase[CS] + cpu.eip) >>> 0, dr7 = cpu.dr7;
   let hits = 0;
   for (let n = 0; n < 4; n++) {
-    if ((dr7 >>> (2 * n)) & 3 && !((dr7 >>> (16 + 4 * n)) & 3) && cpu.dr[n] === lin) hits |= 1 << n;
+    if ((dr7 >>> (2 * n)) & 3 && !((dr7 >>> (16 + 4 * n)) & 3) && watchAddress(cpu, n, false) === lin) hits |= 1 << n;
   }
   if (!hits) return;
   cpu.dr6 = ((cpu.dr6 & ~0xf) | DR6_FIXED | hits) >>> 0;
@@ -110,7 +120,7 @@ export function debugTraps(cpu: Cpu, tf: boolean): void {
     if (hostOwned(cpu)) {
       const e = new CoreExit(KVM_EXIT_DEBUG);
       e.exception = DB;
-      e.pc = (cpu.segBase[CS] + cpu.eip) >>> 0;
+      e.pc = debugPc(cpu);
       e.dr6 = (DR6_FIXED | hits) >>> 0;
       e.dr7 = cpu.debugRegs[7];
       cpu.exits.push(e);
@@ -121,5 +131,5 @@ export function debugTraps(cpu: Cpu, tf: boolean): void {
   cpu.dr6 = (cpu.dr6 | DR6_FIXED | bits) >>> 0;
   // After an instruction that exits (OUT, an MMIO write), the trap waits for the next KVM_RUN.
   if (cpu.exits.length) cpu.pendingException = DB;
-  else deliver(cpu, DB, -1, false, cpu.eip);
+  else deliver(cpu, DB, -1, false, getRip(cpu)); // the whole RIP in long mode, as faults and interrupts push it
 }

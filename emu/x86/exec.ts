@@ -25,7 +25,7 @@ import { decode } from "./decode.ts";
 import { CoreExit } from "./exit.ts";
 import { CpuFault, EXIT, fault, GP, Unimplemented } from "./fault.ts";
 import { IF, RF, TF } from "./flags.ts";
-import { debugTraps, guestExecBreakpoint, WATCH_EXEC } from "./debug.ts";
+import { debugPc, debugTraps, guestExecBreakpoint, WATCH_EXEC } from "./debug.ts";
 import type { Insn } from "./insn.ts";
 import { deliver, deliverFault } from "./interrupt.ts";
 import { HostFault } from "./memory.ts";
@@ -97,13 +97,16 @@ function fetch(cpu: Cpu, fc: FetchCache): Insn {
   return decode(maps, buf, 0, 32, mode)!;
 }
 
-/** The hardware breakpoint (0-3) set by KVM_SET_GUEST_DEBUG at linear `lin` for execution, or -1. */
-function execBreakpoint(cpu: Cpu, lin: number): number {
+/**
+ * The hardware breakpoint (0-3) set by KVM_SET_GUEST_DEBUG at linear `lin` for execution, or -1. In 64-bit mode
+ * (`long`) `lin` is RIP's 48-bit form, compared with the exact 48-bit form of each breakpoint address.
+ */
+function execBreakpoint(cpu: Cpu, lin: number, long: boolean): number {
   const dr7 = cpu.debugRegs[7];
   for (let n = 0; n < 4; n++) {
     if (!((dr7 >>> (2 * n)) & 3)) continue;
     if ((dr7 >>> (16 + 4 * n)) & 3) continue; // a data breakpoint
-    if (cpu.debugRegs[n] === lin) return n;
+    if ((long ? cpu.debugLinear[n] : cpu.debugRegs[n]) === lin) return n;
   }
   return -1;
 }
@@ -179,16 +182,17 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
 function step(cpu: Cpu, fc: FetchCache, dbg: number): void {
   const d = fetch(cpu, fc);
   if (dbg) {
-    const lin = (cpu.segBase[CS] + cpu.eip) >>> 0;
+    // In 64-bit mode: RIP's 48-bit form (fetch checked it is canonical); the exit's pc is RIP itself.
+    const long = d.mode === 8, lin = long ? ripLinear(cpu) : (cpu.segBase[CS] + cpu.eip) >>> 0;
     if (dbg & KVM_GUESTDBG_USE_SW_BP && d.op === 0xcc) {
-      debugExit(cpu, 3, lin, cpu.dr6);
+      debugExit(cpu, 3, debugPc(cpu), cpu.dr6);
       throw EXIT;
     }
     if (dbg & KVM_GUESTDBG_USE_HW_BP && cpu.skipBreakpointAt !== lin) {
-      const bp = execBreakpoint(cpu, lin);
+      const bp = execBreakpoint(cpu, lin, long);
       if (bp >= 0) {
         cpu.skipBreakpointAt = lin;
-        debugExit(cpu, 1, lin, (0xffff0ff0 | (1 << bp)) >>> 0);
+        debugExit(cpu, 1, debugPc(cpu), (0xffff0ff0 | (1 << bp)) >>> 0);
         throw EXIT;
       }
     }
@@ -214,7 +218,7 @@ function step(cpu: Cpu, fc: FetchCache, dbg: number): void {
   const stepTrap = tf && cpu.deliveries === delivered;
   if (cpu.watchHits || stepTrap) debugTraps(cpu, stepTrap);
   if (dbg & KVM_GUESTDBG_SINGLESTEP) {
-    debugExit(cpu, 1, (cpu.segBase[CS] + cpu.eip) >>> 0, DR6_SINGLESTEP);
+    debugExit(cpu, 1, debugPc(cpu), DR6_SINGLESTEP);
   }
 }
 

@@ -25,6 +25,10 @@ export interface MemoryHost {
   mmioRead(phys: number, len: number): number;
   /** An MMIO write of `len` bytes. */
   mmioWrite(phys: number, len: number, value: number): void;
+  /** An MMIO read of `len` (up to 8) bytes as bytes (exact where a number would not be); may throw EXIT. */
+  mmioReadBytes(phys: number, len: number): Uint8Array;
+  /** An MMIO write of the first `len` (up to 8) bytes of `data`. */
+  mmioWriteBytes(phys: number, len: number, data: Uint8Array): void;
   /** Called when a page holding decoded code is written. */
   codeWritten(pfn: number): void;
 }
@@ -122,6 +126,48 @@ export class Memory {
     return size === 1 ? this.read8(lin) : size === 2 ? this.read16(lin) : this.read32(lin);
   }
 
+  /**
+   * Reads 8 bytes at `lin` into out[0] (low half) and out[1] (high half). Outside RAM the access is one MMIO read
+   * of 8 bytes (of the part in each page, when it crosses a page), as the kernel's emulator makes it.
+   */
+  read64(lin: number, out: Uint32Array): void {
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.rTag[i] === p + this.tagBase && o <= 0xff8) {
+      const b = this.rBuf[i], k = this.rOff[i] + o;
+      out[0] = (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
+      out[1] = (b[k + 4] | (b[k + 5] << 8) | (b[k + 6] << 16) | (b[k + 7] << 24)) >>> 0;
+      return;
+    }
+    const q = this.#q8;
+    const first = Math.min(8, 0x1000 - o);
+    // Both pages are translated before any access, as in slowRead.
+    const ph0 = this.host.translate(lin, false, false);
+    const ph1 = first < 8 ? this.host.translate(nextLin(lin, first), false, false) : 0;
+    this.#readPhysBytes(lin, ph0, first, q, 0);
+    if (first < 8) this.#readPhysBytes(nextLin(lin, first), ph1, 8 - first, q, first);
+    out[0] = (q[0] | (q[1] << 8) | (q[2] << 16) | (q[3] << 24)) >>> 0;
+    out[1] = (q[4] | (q[5] << 8) | (q[6] << 16) | (q[7] << 24)) >>> 0;
+  }
+
+  /** Writes 8 bytes (halves `lo`, `hi`) at `lin`: outside RAM, one MMIO write of 8 bytes (per page), as read64. */
+  write64(lin: number, lo: number, hi: number): void {
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.wTag[i] === p + this.tagBase && o <= 0xff8) {
+      putHalves(this.wBuf[i], this.wOff[i] + o, lo, hi);
+      return;
+    }
+    const q = this.#q8;
+    putHalves(q, 0, lo, hi);
+    const first = Math.min(8, 0x1000 - o);
+    const ph0 = this.host.translate(lin, true, false);
+    const ph1 = first < 8 ? this.host.translate(nextLin(lin, first), true, false) : 0;
+    this.#writePhysBytes(lin, ph0, first, q, 0);
+    if (first < 8) this.#writePhysBytes(nextLin(lin, first), ph1, 8 - first, q, first);
+  }
+
+  /** The bytes of a read64/write64 that misses the TLB. */
+  readonly #q8 = new Uint8Array(8);
+
   write8(lin: number, v: number): void {
     const p = pageOf(lin), i = p & TLB_MASK;
     if (this.wTag[i] === p + this.tagBase) this.wBuf[i][this.wOff[i] + (lin & 0xfff)] = v;
@@ -194,6 +240,35 @@ export class Memory {
     let v = 0;
     for (let k = len - 1; k >= 0; k--) v = v * 256 + bytes[base + k];
     return v;
+  }
+
+  /** Reads `len` bytes at physical `phys` (in the page of linear `lin`) into `to` at `at`: RAM (filling the TLB) or MMIO. */
+  #readPhysBytes(lin: number, phys: number, len: number, to: Uint8Array, at: number): void {
+    const slot = this.slots.find(phys);
+    if (!slot) {
+      to.set(this.host.mmioReadBytes(phys, len).subarray(0, len), at);
+      return;
+    }
+    const bytes = slotBytes(slot, phys);
+    const base = phys - slot.gpa;
+    const p = pageOf(lin), i = p & TLB_MASK;
+    if (!this.sys) this.rTag[i] = p + this.tagBase;
+    this.rBuf[i] = bytes;
+    this.rOff[i] = base - (lin & 0xfff);
+    to.set(bytes.subarray(base, base + len), at);
+  }
+
+  /** Writes `len` bytes of `from` at `at` to physical `phys` (in the page of linear `lin`), as #writePhysPage. */
+  #writePhysBytes(lin: number, phys: number, len: number, from: Uint8Array, at: number): void {
+    const slot = this.slots.find(phys);
+    if (!slot || slot.flags & KVM_MEM_READONLY) return this.host.mmioWriteBytes(phys, len, from.subarray(at, at + len));
+    // RAM: through #writePhysPage (dirty log, decoded code, the TLB), at most 4 bytes at a time (one page).
+    for (let k = 0; k < len; k += 4) {
+      const n = Math.min(4, len - k);
+      let v = 0;
+      for (let j = n - 1; j >= 0; j--) v = v * 256 + from[at + k + j];
+      this.#writePhysPage(lin + k, phys + k, n, v);
+    }
   }
 
   #writePhysPage(lin: number, phys: number, len: number, v: number): void {
@@ -310,6 +385,18 @@ export class Memory {
 /** The page number of a linear address (48-bit in long mode; tags are doubles so that they never alias). */
 function pageOf(lin: number): number {
   return lin > 0xffffffff ? Math.floor(lin / 4096) : lin >>> 12;
+}
+
+/** Stores the halves of a 64-bit value little-endian at b[k..k+7]. */
+function putHalves(b: Uint8Array, k: number, lo: number, hi: number): void {
+  b[k] = lo;
+  b[k + 1] = lo >> 8;
+  b[k + 2] = lo >> 16;
+  b[k + 3] = lo >> 24;
+  b[k + 4] = hi;
+  b[k + 5] = hi >> 8;
+  b[k + 6] = hi >> 16;
+  b[k + 7] = hi >> 24;
 }
 
 /** The linear address `n` bytes on: wraps at 4 GiB below it, goes on above it (long mode). */

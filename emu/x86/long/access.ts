@@ -130,21 +130,20 @@ export function linear64(cpu: Cpu, seg: number, off: number, size: number): numb
   return a < 0 ? a + TWO48 : a;
 }
 
-/** Reads 8 bytes at seg:off into `qv` (with write intent for a read-modify-write: #PF then says W/R = 1). */
+/**
+ * Reads 8 bytes at seg:off into `qv` (with write intent for a read-modify-write: #PF then says W/R = 1). Outside
+ * RAM it is one MMIO read of 8 bytes (per page), whose replayed data the restarted instruction takes.
+ */
 export function readQ(cpu: Cpu, seg: number, off: number, rmw = false): void {
   const lin = cpu.lin(seg, off, 8, rmw);
   if (rmw) cpu.mem.probeWrite(lin, 8);
-  const lo = cpu.mem.read32(lin);
-  qv[1] = cpu.mem.read32(lin + 4);
-  qv[0] = lo;
+  cpu.mem.read64(lin, qv);
 }
 
-/** Writes 8 bytes at seg:off; both pages are checked before either half is written. */
+/** Writes 8 bytes at seg:off; both pages are checked before either half is written; MMIO is one 8-byte write. */
 export function writeQ(cpu: Cpu, seg: number, off: number, lo: number, hi: number): void {
   const lin = cpu.lin(seg, off, 8, true);
-  if (lin % 4096 > 4088) cpu.translate(lin + 4096 - (lin % 4096), true, false);
-  cpu.mem.write32(lin, lo >>> 0);
-  cpu.mem.write32(lin + 4, hi >>> 0);
+  cpu.mem.write64(lin, lo >>> 0, hi >>> 0);
 }
 
 /** Reads a 64-bit r/m operand into `qv`. */

@@ -171,6 +171,7 @@ one[0xff] = {
 };
 
 // The 0F map.
+wideGroup(two, 0x00, [sys.storeSel64, sys.storeSel64]);
 const g7 = OP_MAPS.two[0x01]?.group ?? [];
 two[0x01] = {
   f: M,
@@ -179,7 +180,7 @@ two[0x01] = {
     both(sys.descTableLong, MEMONLY),
     both(xgetbvOr(sys.descTableLong)),
     both(sys.descTableLong, MEMONLY),
-    g7[4],
+    g7[4] && { ...g7[4], exec64: sys.smsw64 },
     g7[5],
     g7[6],
     both(sys.group7Long),

@@ -2,7 +2,8 @@
  * System instructions of long mode: SYSCALL/SYSRET (STAR, LSTAR, CSTAR,
  * SFMASK), SYSENTER/SYSEXIT in long mode (Intel; #UD on AMD), SWAPGS,
  * RDTSCP (TSC_AUX), INVLPG with 64-bit addresses, LGDT/LIDT/SGDT/SIDT with
- * 8-byte bases, MOV to and from CR0-CR4/CR8 with 64-bit registers.
+ * 8-byte bases, MOV to and from CR0-CR4/CR8 with 64-bit registers, SLDT,
+ * STR and SMSW with REX.W.
  *
  * @module
  */
@@ -11,8 +12,9 @@ import { execUd, fault, GP, UD } from "../fault.ts";
 import { IF, RF, VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { readTsc } from "../msr.ts";
-import { movDr, writeCr0, writeCr4 } from "../ops/cr.ts";
-import { AR_DB, AR_G, AR_L, AR_P, AR_S, CS, ECX, EDX, ESP, GS, SS } from "../state.ts";
+import { movDr, smsw, writeCr0, writeCr4 } from "../ops/cr.ts";
+import { storeSel } from "../ops/system.ts";
+import { AR_DB, AR_G, AR_L, AR_P, AR_S, CS, ECX, EDX, ESP, GS, LDTR, SS, TR } from "../state.ts";
 import { canonical, EFER_LMA, EFER_SCE, in64, lin48, qv, readQ, setQ, setRegSigned, signed } from "./access.ts";
 import { writeQ } from "./access.ts";
 
@@ -121,6 +123,22 @@ export function rdtscp(cpu: Cpu): void {
   cpu.setReg(0, 4, Number(t & 0xffffffffn));
   cpu.setReg(EDX, 4, Number((t >> 32n) & 0xffffffffn));
   cpu.setReg(ECX, 4, Number(msr(cpu, TSC_AUX) & 0xffffffffn));
+}
+
+/**
+ * 0F 00 /0 SLDT, /1 STR with REX.W: a register destination takes the selector zero-extended to 64 bits; a memory
+ * destination is 16 bits, as without REX.W (the SDM and APM fix it at 16 bits; the kernel's emulator, which runs
+ * STR and SLDT on kvm_pvm, stores 8 bytes there, since em_store_sreg narrows only a 4-byte memory operand).
+ */
+export function storeSel64(cpu: Cpu, d: Insn): void {
+  if (d.mod !== 3) storeSel(cpu, d);
+  else setQ(cpu, d.rm, cpu.segSel[d.reg === 0 ? LDTR : TR], 0);
+}
+
+/** 0F 01 /4 SMSW with REX.W: a register destination takes all of CR0; a memory destination is 16 bits. */
+export function smsw64(cpu: Cpu, d: Insn): void {
+  if (d.mod !== 3) smsw(cpu, d);
+  else setQ(cpu, d.rm, cpu.cr0 >>> 0, 0);
 }
 
 /** 0F 01 /7 in 64-bit mode: INVLPG m, or (mod 3) SWAPGS and RDTSCP. */
