@@ -14,104 +14,61 @@
  * - an unknown `blockCompiler` option is refused.
  *
  * The counters live on the emulator's vCPU, reached through the emulator's
- * kernel behind the facade (see `emuCpu` in _jit.ts).
+ * kernel behind the facade (see `emuCpu` in _jit.ts). The random programs of
+ * 8- and 16-bit operations, memory operands, shifts and IMUL, run on both
+ * of the emulator's personalities, are in emu_block_compiler2_test.ts; the
+ * guests and runners both use are in _jit.ts.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { Kvm } from "../mod.ts";
-import type { GuestMemory, Regs, Vcpu, VcpuExit, Vm } from "../mod.ts";
-import { type BlockStats, HOT } from "../emu/x86/jit/cache.ts";
+import { HOT } from "../emu/x86/jit/cache.ts";
 import { Prng } from "../diff/prng.ts";
 import { skip, test } from "./_harness.ts";
-import { emuStats, kvmMissing, openEmu } from "./_jit.ts";
-import { pageTables32, PTE_P, PTE_W, runTo, runToOut } from "./_guests.ts";
-import { bench, CODE, collect, enter, hex, KSTACK, MEM_SIZE } from "./_sys.ts";
-import { bench64 } from "./_long64.ts";
-import { LM_CODE, LM_STACK, setPte } from "./_long_mode.ts";
-
-type Bits = 32 | 64;
+import {
+  ABSENT,
+  AF,
+  ARITH,
+  type Bits,
+  CC,
+  CF,
+  codeAt,
+  COND_READS,
+  DATA,
+  describeExit,
+  differences,
+  emuStats,
+  GPR,
+  guest,
+  h32,
+  kvmMissing,
+  le32,
+  le64,
+  OF,
+  type Op,
+  openEmu,
+  type Outcome,
+  PF,
+  type Program,
+  regName,
+  report,
+  rex,
+  rr,
+  RSP,
+  runner,
+  SF,
+  ZF,
+} from "./_jit.ts";
+import { runTo, runToOut } from "./_guests.ts";
+import { collect, hex, KSTACK } from "./_sys.ts";
+import { LM_STACK } from "./_long_mode.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Random programs
 
-/** Arithmetic flags of RFLAGS. */
-const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
-const ARITH = CF | PF | AF | ZF | SF | OF;
-/** The flags read by the condition codes 2n and 2n+1: O, B, Z, BE, S, P, L, LE. */
-const COND_READS = [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF];
-const CC = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"];
-/** The general registers in encoding order, as kvm_regs names them. */
-const GPR = [
-  "rax",
-  "rcx",
-  "rdx",
-  "rbx",
-  "rsp",
-  "rbp",
-  "rsi",
-  "rdi",
-  "r8",
-  "r9",
-  "r10",
-  "r11",
-  "r12",
-  "r13",
-  "r14",
-  "r15",
-] as const satisfies readonly (keyof Regs)[];
-const RSP = 4;
-
-/** The name of register `n` at operand size `size` (1, 4 or 8); `rex` says whether byte registers 4-7 are SPL-DIL. */
-function regName(n: number, size: number, rex = true): string {
-  const q = GPR[n];
-  if (size === 8) return q;
-  if (size === 4) return n < 8 ? `e${q.slice(1)}` : `${q}d`;
-  if (n >= 8) return `${q}b`;
-  if (n >= 4 && !rex) return ["ah", "ch", "dh", "bh"][n - 4];
-  return ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil"][n];
-}
-
-const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
-const le64 = (v: bigint) => Array.from({ length: 8 }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
-const h32 = (v: number) => `0x${(v >>> 0).toString(16)}`;
-
-/** One instruction: its bytes and assembly, the flags it writes, leaves undefined and reads. */
-interface Op {
-  bytes: number[];
-  asm: string;
-  writes?: number;
-  undef?: number;
-  reads?: number;
-}
-
-/** A program: its instructions (ending in HLT), starting registers and RFLAGS, and the data area's bytes. */
-interface Program {
-  bits: Bits;
-  ops: Op[];
-  code: number[];
-  regs: bigint[];
-  rflags: bigint;
-  data: number[];
-  /** Flags the last writers may have left undefined (on every path): not compared with KVM. */
-  undefinedFlags: number;
-}
-
-/** Where the programs' loads and stores go (identity-mapped in both benches), and its size. */
-const DATA = 0x9000, DATA_SIZE = 64;
-/** The page {@linkcode guest} leaves unmapped when asked for paging. */
-const ABSENT = 0xc000;
-
-/** A REX prefix for registers `reg`, `rm` (and SIB `index`), empty when none is needed and `force` is false. */
-function rex(w: boolean, reg: number, rm: number, force = false, index = 0): number[] {
-  const b = 0x40 | (w ? 8 : 0) | ((reg >> 3) << 2) | ((index >> 3) << 1) | (rm >> 3);
-  return b !== 0x40 || force ? [b] : [];
-}
-
-/** `op` with a register-direct ModRM: `reg` in ModRM.reg (a register or an opcode extension), `rm` in ModRM.rm. */
-function rr(op: number[], reg: number, rm: number, size: number): number[] {
-  return [...rex(size === 8, reg, rm), ...op, 0xc0 | ((reg & 7) << 3) | (rm & 7)];
-}
+/** The size of the data area (at DATA) the programs load from and store to. */
+const DATA_SIZE = 64;
 
 /** Edge values of registers and immediates (those of 64 bits in 64-bit mode only). */
 const EDGES32 = [0n, 1n, 0x7ffffffen, 0x7fffffffn, 0x80000000n, 0x80000001n, 0xfffffffen, 0xffffffffn];
@@ -438,124 +395,6 @@ function aluFlags(kind: number): Pick<Op, "writes" | "undef" | "reads"> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Running programs
-
-/** What a program left: its registers (encoding order), RIP, RFLAGS, the data area, and how it stopped. */
-interface Outcome {
-  regs: bigint[];
-  rip: bigint;
-  rflags: bigint;
-  data: number[];
-  exit: string;
-}
-
-/** A machine of one Kvm that runs programs of one mode, at the same address each time. */
-interface Runner extends Disposable {
-  name: string;
-  run(p: Program): Outcome;
-  /** The block compiler's counters (emulator only). */
-  stats(): BlockStats;
-}
-
-/** Describes an exit for messages. */
-function describeExit(e: VcpuExit): string {
-  return JSON.stringify(
-    e,
-    (_, v) => typeof v === "bigint" ? `0x${v.toString(16)}` : v instanceof Uint8Array ? [...v] : v,
-  );
-}
-
-/** A vCPU in 32-bit protected mode (the bench of _sys.ts) or 64-bit mode (_long64.ts), its code at `at`. */
-interface Guest extends Disposable {
-  vm: Vm;
-  mem: GuestMemory;
-  vcpu: Vcpu;
-  at: number;
-}
-
-/**
- * A {@linkcode Guest} on `kvm` with `code` at CODE (32-bit, CPL 0, flat segments; with `paging`, 32-bit paging
- * identity-maps the 128 KiB but the page at {@linkcode ABSENT}) or LM_CODE (64-bit), the vCPU there.
- */
-function guest(kvm: Kvm, bits: Bits, code: readonly number[], options: { paging?: boolean } = {}): Guest {
-  let m: { vm: Vm; mem: GuestMemory; vcpu: Vcpu } & Disposable, at: number;
-  if (bits === 32) {
-    const b = bench(kvm);
-    if (options.paging) {
-      const pages = Array.from({ length: MEM_SIZE >> 12 }, (_, i) => i << 12).filter((a) => a !== ABSENT);
-      const cr3 = pageTables32(b.mem, 0x18000, pages.map((a) => ({ linear: a, physical: a, flags: PTE_P | PTE_W })));
-      enter(b, { cr0: 0x80000011n, cr3 });
-    } else {
-      enter(b);
-    }
-    [m, at] = [b, CODE];
-  } else {
-    [m, at] = [bench64(kvm, ""), LM_CODE];
-    if (options.paging) setPte(m.mem, ABSENT, 0n);
-  }
-  m.mem.bytes.set(code, at);
-  return { vm: m.vm, mem: m.mem, vcpu: m.vcpu, at, [Symbol.dispose]: () => m[Symbol.dispose]() };
-}
-
-/** A runner on `kvm`: runs each program at the same address of one guest. */
-function runner(name: string, kvm: Kvm, bits: Bits): Runner {
-  const g = guest(kvm, bits, []);
-  const { mem, vcpu, at } = g;
-  return {
-    name,
-    run(p) {
-      mem.bytes.set(p.code, at);
-      mem.bytes.set(p.data, DATA);
-      const regs = vcpu.getRegs();
-      GPR.forEach((n, i) => (regs[n] = p.regs[i]));
-      vcpu.setRegs({ ...regs, rip: BigInt(at), rflags: p.rflags });
-      const exit = vcpu.run({ timeoutMs: 10_000 });
-      const after = vcpu.getRegs();
-      return {
-        regs: GPR.map((n) => after[n]),
-        rip: after.rip,
-        rflags: after.rflags,
-        data: [...mem.bytes.subarray(DATA, DATA + DATA_SIZE)],
-        exit: exit.reason === "hlt" ? "hlt" : describeExit(exit),
-      };
-    },
-    stats: () => emuStats(g.vm, mem),
-    [Symbol.dispose]: () => g[Symbol.dispose](),
-  };
-}
-
-/** The fields in which `a` and `b` differ, comparing the flags under `flagsMask`. */
-function differences(a: Outcome, b: Outcome, flagsMask: number): string[] {
-  const out: string[] = [];
-  if (a.exit !== b.exit) out.push("exit");
-  GPR.forEach((n, i) => a.regs[i] !== b.regs[i] && out.push(n));
-  if (a.rip !== b.rip) out.push("rip");
-  if ((a.rflags ^ b.rflags) & BigInt(flagsMask)) out.push(`rflags (mask 0x${flagsMask.toString(16)})`);
-  if (a.data.some((x, i) => x !== b.data[i])) out.push("data");
-  return out;
-}
-
-const hx = (v: bigint) => `0x${v.toString(16)}`;
-
-/** A program, its starting state and what each runner made of it, for a failure message. */
-function report(p: Program, label: string, results: readonly [string, Outcome][]): string {
-  const lines = [
-    `${label} (${p.bits}-bit): ${p.code.map((b) => b.toString(16).padStart(2, "0")).join(" ")}`,
-    ...p.ops.map((o) => `  ${o.bytes.map((b) => b.toString(16).padStart(2, "0")).join(" ").padEnd(32)} ${o.asm}`),
-    `  initial: ${GPR.map((n, i) => `${n}=${hx(p.regs[i])}`).join(" ")} rflags=${hx(p.rflags)}`,
-    `  data: ${p.data.map((b) => b.toString(16).padStart(2, "0")).join("")}`,
-    `  flags left undefined: 0x${p.undefinedFlags.toString(16)}`,
-  ];
-  for (const [name, o] of results) {
-    lines.push(
-      `  ${name}: exit=${o.exit} ${GPR.map((n, i) => `${n}=${hx(o.regs[i])}`).join(" ")} rip=${hx(o.rip)} ` +
-        `rflags=${hx(o.rflags)} data=${o.data.map((b) => b.toString(16).padStart(2, "0")).join("")}`,
-    );
-  }
-  return lines.join("\n");
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // 1. Differential: compiler vs interpreter vs KVM
 
 /** Programs per mode, and the seed of the whole run. */
@@ -816,7 +655,7 @@ for (const c of FAULTS) {
       using kvm = Kvm.open({ backend: "kvm" });
       runs.push(["kvm", runFault(kvm, c)]);
     }
-    const at = c.bits === 32 ? CODE : LM_CODE;
+    const at = codeAt(c.bits);
     const [v, code, eip, cs] = c.report;
     const text = (o: FaultOutcome) => JSON.stringify(o, (_, x) => typeof x === "bigint" ? `0x${x.toString(16)}` : x);
     for (const [name, o] of runs) {
