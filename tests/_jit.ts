@@ -11,8 +11,9 @@
  */
 import assert from "node:assert/strict";
 import { Kvm } from "../mod.ts";
-import type { GuestMemory, Regs, Vcpu, VcpuExit, Vm } from "../mod.ts";
+import type { GuestMemory, Vcpu, VcpuExit, Vm } from "../mod.ts";
 import { HANDLE } from "../_handle.ts";
+import { GPR } from "../diff/case.ts";
 import type { EmuVcpu } from "../emu/vcpu.ts";
 import type { BlockStats } from "../emu/x86/jit/cache.ts";
 import { backendUnavailable } from "./_harness.ts";
@@ -66,25 +67,8 @@ export const ARITH = CF | PF | AF | ZF | SF | OF;
 /** The flags read by the condition codes 2n and 2n+1: O, B, Z, BE, S, P, L, LE. */
 export const COND_READS = [OF, CF, ZF, CF | ZF, SF, PF, SF | OF, ZF | SF | OF];
 export const CC = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"];
-/** The general registers in encoding order, as kvm_regs names them. */
-export const GPR = [
-  "rax",
-  "rcx",
-  "rdx",
-  "rbx",
-  "rsp",
-  "rbp",
-  "rsi",
-  "rdi",
-  "r8",
-  "r9",
-  "r10",
-  "r11",
-  "r12",
-  "r13",
-  "r14",
-  "r15",
-] as const satisfies readonly (keyof Regs)[];
+/** The general registers in encoding order, as kvm_regs names them (the differential harness's list). */
+export { GPR };
 export const RSP = 4;
 
 /** The name of register `n` at operand size `size` (1, 2, 4 or 8); `rex` says whether byte registers 4-7 are SPL-DIL. */

@@ -35,35 +35,16 @@
  */
 import assert from "node:assert/strict";
 import { Kvm } from "../mod.ts";
-import type { GuestMemory, Regs, Sregs, Vcpu, Vm } from "../mod.ts";
+import type { GuestMemory, Sregs, Vcpu, Vm } from "../mod.ts";
 import type { Cpu } from "../emu/x86/cpu.ts";
 import { skip, test } from "./_harness.ts";
-import { emuCpu, emuStats, kvmMissing, openEmu } from "./_jit.ts";
+import { emuCpu, emuStats, GPR, kvmMissing, openEmu } from "./_jit.ts";
 import { bench, CODE, collect, enter, hex, KSTACK } from "./_sys.ts";
 import { bench64, STUBS64 } from "./_long64.ts";
 import { CODE32_0, HIGH_ALIAS, LM_CODE, LM_PT, LM_STACK, setGate, setPte } from "./_long_mode.ts";
 
 type Bits = 32 | 64;
 
-/** The general registers in encoding order, as kvm_regs names them. */
-const GPR = [
-  "rax",
-  "rcx",
-  "rdx",
-  "rbx",
-  "rsp",
-  "rbp",
-  "rsi",
-  "rdi",
-  "r8",
-  "r9",
-  "r10",
-  "r11",
-  "r12",
-  "r13",
-  "r14",
-  "r15",
-] as const satisfies readonly (keyof Regs)[];
 type Gpr = (typeof GPR)[number];
 
 /** Arithmetic flags of RFLAGS. */
