@@ -288,16 +288,12 @@ export class Cpu extends FlagState implements MemoryHost {
   }
 
   mmioWrite(phys: number, len: number, value: number): void {
-    const e = new CoreExit(KVM_EXIT_MMIO);
-    e.addr = phys;
-    e.size = len;
-    e.dir = 1;
-    e.data = new Uint8Array(8);
+    const data = new Uint8Array(8);
     for (let i = 0; i < len; i++) {
-      e.data[i] = value & 0xff;
+      data[i] = value & 0xff;
       value = Math.floor(value / 256);
     }
-    this.exits.push(e);
+    this.mmioWriteBytes(phys, len, data);
   }
 
   /** IN: the data userspace supplied for `count` items, or an exit (throws EXIT). */

@@ -228,15 +228,20 @@ export class Memory {
     if (first < size) this.#writePhysPage(nextLin(lin, first), ph1, size - first, Math.floor(v / 2 ** (8 * first)));
   }
 
+  /** Maps linear `lin`'s page to the slot bytes at `base` in the read TLB (not for implicit supervisor reads). */
+  #fillRead(lin: number, bytes: Uint8Array, base: number): void {
+    const p = pageOf(lin), i = p & TLB_MASK;
+    if (!this.sys) this.rTag[i] = p + this.tagBase;
+    this.rBuf[i] = bytes;
+    this.rOff[i] = base - (lin & 0xfff);
+  }
+
   #readPhysPage(lin: number, phys: number, len: number): number {
     const slot = this.slots.find(phys);
     if (!slot) return this.host.mmioRead(phys, len);
     const bytes = slotBytes(slot, phys);
     const base = phys - slot.gpa;
-    const p = pageOf(lin), i = p & TLB_MASK;
-    if (!this.sys) this.rTag[i] = p + this.tagBase;
-    this.rBuf[i] = bytes;
-    this.rOff[i] = base - (lin & 0xfff);
+    this.#fillRead(lin, bytes, base);
     let v = 0;
     for (let k = len - 1; k >= 0; k--) v = v * 256 + bytes[base + k];
     return v;
@@ -251,10 +256,7 @@ export class Memory {
     }
     const bytes = slotBytes(slot, phys);
     const base = phys - slot.gpa;
-    const p = pageOf(lin), i = p & TLB_MASK;
-    if (!this.sys) this.rTag[i] = p + this.tagBase;
-    this.rBuf[i] = bytes;
-    this.rOff[i] = base - (lin & 0xfff);
+    this.#fillRead(lin, bytes, base);
     to.set(bytes.subarray(base, base + len), at);
   }
 
