@@ -27,6 +27,15 @@ export const EXIT_NEXT = 0, EXIT_TAKEN = 1, EXIT_ANY = 2, EXIT_SIDE = 3, EXITS =
 /** About how many instructions a looping block runs before it returns to the dispatcher. */
 const LOOP_INSNS = 4096;
 
+/** Makes a block's function from its instructions' records and semantics (and the helpers it names). */
+type Factory = (...args: unknown[]) => BlockFn;
+/**
+ * Factories by source text, shared by every CPU: the same code compiled again (another VM, a page dropped and
+ * decoded again) reuses the function V8 has already compiled and optimized, with its own records bound to it.
+ */
+const factories = new Map<string, Factory>();
+const FACTORIES = 8192;
+
 /** Whether the compiler may use templates (off: every instruction through its semantic function). */
 export const compilerOptions = { templates: true };
 
@@ -111,7 +120,12 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
     `const rTag = m.rTag, rBuf = m.rBuf, rOff = m.rOff, wTag = m.wTag, wBuf = m.wBuf, wOff = m.wOff;\n` +
     `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0;\n` +
     (loop ? `for (;;) {\n${body}\n}\n};` : `${body}\n};`);
-  const make = new Function(...names, "setRip", "PARITY", "ea64s", source) as (...args: unknown[]) => BlockFn;
+  let make = factories.get(source);
+  if (make === undefined) {
+    make = new Function(...names, "setRip", "PARITY", "ea64s", source) as Factory;
+    if (factories.size >= FACTORIES) factories.clear();
+    factories.set(source, make);
+  }
   return make(...values, setRip as (c: Cpu, v: number) => void, PARITY, ea64s);
 }
 
