@@ -23,7 +23,7 @@ import {
 import type { Cpu } from "./cpu.ts";
 import { decode } from "./decode.ts";
 import { CoreExit } from "./exit.ts";
-import { CpuFault, EXIT, fault, GP, Unimplemented } from "./fault.ts";
+import { CpuFault, EXIT, fault, Unimplemented } from "./fault.ts";
 import { IF, RF, TF } from "./flags.ts";
 import { debugPc, debugTraps, guestExecBreakpoint, WATCH_EXEC } from "./debug.ts";
 import type { Insn } from "./insn.ts";
@@ -33,7 +33,7 @@ import { deliverNmi, nmiReady } from "./nmi.ts";
 import { OP_MAPS } from "./optable.ts";
 import { OP_MAPS64 } from "./long/optable64.ts";
 import { EFER_LMA, getRip, ripLinear, setRip } from "./long/access.ts";
-import { codePage, FetchCache, stillValid } from "./fetch.ts";
+import { codeLinear, codePage, FetchCache, stillValid } from "./fetch.ts";
 import { blockAt, runChain } from "./jit/run.ts";
 import { CS } from "./state.ts";
 
@@ -55,14 +55,6 @@ function pushExit(cpu: Cpu, reason: number): CoreExit {
   const e = new CoreExit(reason);
   cpu.exits.push(e);
   return e;
-}
-
-/** The linear address of CS:EIP (#GP beyond the CS limit, or for a non-canonical RIP). */
-function codeLinear(cpu: Cpu, mode: number): number {
-  if (mode === 8) return ripLinear(cpu);
-  const eip = cpu.eip;
-  if (eip > cpu.segLimit[CS]) fault(GP, 0);
-  return (cpu.segBase[CS] + eip) >>> 0;
 }
 
 /** Finds or decodes the instruction at CS:EIP. */

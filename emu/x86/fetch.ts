@@ -9,7 +9,9 @@
  * @module
  */
 import type { Cpu } from "./cpu.ts";
-import { Unimplemented } from "./fault.ts";
+import { fault, GP, Unimplemented } from "./fault.ts";
+import { ripLinear } from "./long/access.ts";
+import { CS } from "./state.ts";
 import type { Insn } from "./insn.ts";
 
 /** Per-CPU fetch state: the current code page. */
@@ -20,6 +22,14 @@ export class FetchCache {
   page: (Insn | undefined)[] = [];
   pfn = -1;
   view: Uint8Array = new Uint8Array(0);
+}
+
+/** The linear address of CS:EIP in code of size `mode` (#GP beyond the CS limit, or for a non-canonical RIP). */
+export function codeLinear(cpu: Cpu, mode: number): number {
+  if (mode === 8) return ripLinear(cpu);
+  const eip = cpu.eip;
+  if (eip > cpu.segLimit[CS]) fault(GP, 0);
+  return (cpu.segBase[CS] + eip) >>> 0;
 }
 
 /** Makes the page of linear `lin` the current code page of `fc` (may raise #PF). */

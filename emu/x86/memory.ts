@@ -55,7 +55,6 @@ export class Memory {
   readonly wPfn = new Float64Array(TLB_SIZE).fill(-1);
   /** Pages that hold decoded code. */
   readonly codePfns = new Set<number>();
-  generation = -1;
   /** Changes whenever translations may have changed (the fetch path caches one page). */
   epoch = 0;
   /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills. */
@@ -81,7 +80,6 @@ export class Memory {
       this.rTag.fill(-1);
       this.wTag.fill(-1);
     }
-    this.generation = this.slots.generation;
   }
 
   /** INVLPG: drops one linear page. */

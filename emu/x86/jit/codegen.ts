@@ -36,9 +36,6 @@ type Factory = (...args: unknown[]) => BlockFn;
 const factories = new Map<string, Factory>();
 const FACTORIES = 8192;
 
-/** Whether the compiler may use templates (off: every instruction through its semantic function). */
-export const compilerOptions = { templates: true };
-
 /**
  * Compiles `insns`, entered at `rip` (the whole RIP in 64-bit mode, else EIP), for a code segment whose limit is
  * `csLimit`.
@@ -47,8 +44,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
   const names: string[] = [];
   const values: unknown[] = [];
   const lines: string[] = [];
-  const useTemplates = compilerOptions.templates;
-  const producers = insns.map((d) => (useTemplates ? producerOf(d) : null));
+  const producers = insns.map(producerOf);
   let ip = rip;
   let producer: Producer | null = null;
   let side = EXIT_SIDE;
@@ -74,7 +70,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
     if (end && !last) {
       // A conditional branch on the way: leaving here is a side exit with a link of its own.
       const exit = side < EXITS ? side++ : EXIT_ANY;
-      const t = useTemplates ? branch(d, site, exit, false) : undefined;
+      const t = branch(d, site, exit, false);
       lines.push(
         t ??
           `c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i});\n` +
@@ -85,7 +81,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
       ip = next;
       continue;
     }
-    const t = !useTemplates ? undefined : end ? branch(d, site, EXIT_TAKEN, true) : template(d, site);
+    const t = end ? branch(d, site, EXIT_TAKEN, true) : template(d, site);
     if (t !== undefined && end) {
       lines.push(t as string);
     } else if (t !== undefined) {

@@ -9,23 +9,21 @@
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import { codePage, type FetchCache, sameBytes } from "../fetch.ts";
-import { getRip, ripLinear } from "../long/access.ts";
+import { codeLinear, codePage, type FetchCache, sameBytes } from "../fetch.ts";
+import { getRip } from "../long/access.ts";
 import { OP_MAPS64 } from "../long/optable64.ts";
 import { OP_MAPS } from "../optable.ts";
 import { CS } from "../state.ts";
 import { Block, scanBlock } from "./block.ts";
 import { compile } from "./codegen.ts";
 
-/** The block to run at CS:EIP, or null when the interpreter takes this instruction (may raise #GP or #PF). */
+/**
+ * The block to run at CS:EIP, or null when the interpreter takes this instruction. Raises what fetching it raises
+ * (#GP, #PF), as the interpreter would.
+ */
 export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
   const mode = cpu.codeSize;
-  let lin: number;
-  if (mode === 8) lin = ripLinear(cpu);
-  else {
-    if (cpu.eip > cpu.segLimit[CS]) return null;
-    lin = (cpu.segBase[CS] + cpu.eip) >>> 0;
-  }
+  const lin = codeLinear(cpu, mode);
   codePage(cpu, fc, lin);
   const off = lin & 0xfff, key = fc.pfn * 4096 + off;
   const cache = cpu.blocks;

@@ -354,8 +354,7 @@ export function branch(d: Insn, site: Site, exit: number, last: boolean): string
   const cond = e === ctl.jcc || e === c64.jccLong;
   if (e === ctl.callRel || e === c64.callRelLong || e === ctl.ret || e === c64.retLong) {
     const rel = d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
-    const t = d.mode === 8 ? site.next + rel : site.next + rel;
-    const target = e === ctl.callRel || e === c64.callRelLong ? goTo(d, t, site.csLimit) : undefined;
+    const target = e === ctl.callRel || e === c64.callRelLong ? goTo(d, site.next + rel, site.csLimit) : undefined;
     return stackBranch(d, site, target, (kind) => `return ((n + 1) << 6) | ${kind};`);
   }
   if (!cond && e !== ctl.jmpRel && e !== c64.jmpRelLong) return undefined;
