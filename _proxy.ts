@@ -37,6 +37,9 @@ const IDLE = 0, REQUESTED = 1, REPLIED = 2;
 const OP_IOCTL = 1, OP_IOCTL_VALUE = 2, OP_RUN = 3, OP_CLOSE = 4;
 
 /** Absolute milliseconds, comparable across threads. */
+/** How long the owner waits for a request before it looks at the mailbox again anyway. */
+const SERVE_POLL_MS = 50;
+
 function now(): number {
   return performance.timeOrigin + performance.now();
 }
@@ -80,7 +83,8 @@ export function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBu
   async function serve(): Promise<void> {
     for (;;) {
       while (Atomics.load(ctrl, STATE) !== REQUESTED) {
-        const w = Atomics.waitAsync(ctrl, STATE, Atomics.load(ctrl, STATE));
+        // Bounded, so that a wake-up the runtime fails to deliver costs a poll interval, not the request.
+        const w = Atomics.waitAsync(ctrl, STATE, Atomics.load(ctrl, STATE), SERVE_POLL_MS);
         if (w.async) await w.value;
       }
       const op = ctrl[OP];
