@@ -59,9 +59,9 @@ function test(extra) {
   console.log(
     `\nDeno: exit ${deno.status} (${denoCounts.join("/")}); Bun: exit ${bun.status} (${bunCounts.join("/")})`,
   );
-  console.log(
-    `tests: ${passed} passed, ${failed} failed, ${skipped} skipped in ${seconds}s (emulator block compiler: ${mode})`,
-  );
+  console.log(`${seconds}s, emulator block compiler: ${mode}`);
+  // The plain closing line, alone on its line, as CI's recorder reads it.
+  console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
   return deno.status === 0 && bun.status === 0 && failed === 0 && passed > 0 ? 0 : 1;
 }
 
