@@ -57,9 +57,9 @@
  */
 import assert from "node:assert/strict";
 import { KvmError } from "../mod.ts";
-import type { Regs } from "../mod.ts";
+import type { Kvm, Regs } from "../mod.ts";
 import { backendTest } from "./_harness.ts";
-import { describe, runTo, runToOut } from "./_guests.ts";
+import { describe, featureTest, runTo, runToOut } from "./_guests.ts";
 import { collect, descriptor, expectOut } from "./_sys.ts";
 import { bench64, put64, STUBS64 } from "./_long64.ts";
 import {
@@ -149,15 +149,42 @@ backendTest("long Vcpu.getMsrs/setMsrs: the long-mode MSRs round-trip in order, 
   assert.equal(m.vcpu.getSregs().fs.base, 0x0000_1234_5678_9000n, "FS_BASE is the FS segment's base");
 });
 
-backendTest("long Vcpu.setMsrs: a non-canonical LSTAR or KERNEL_GS_BASE is refused, naming the index", (kvm) => {
+/** LSTAR and KERNEL_GS_BASE: MSRs that hold an address and must be canonical. */
+const ADDRESS_MSRS = [0xc0000082, 0xc0000102];
+/** Bit 47 set, bits 63:48 clear: not canonical with 48-bit linear addresses. */
+const NON_CANONICAL = 0x0000_8000_0000_0000n;
+
+/** Sets each of ADDRESS_MSRS to NON_CANONICAL through KVM_SET_MSRS; names those the host keeps. */
+function probeHostMsrCanonicalCheck(kvm: Kvm): string | undefined {
   using m = longMachine(kvm);
-  for (const index of [0xc0000082, 0xc0000102]) {
-    assert.throws(
-      () => m.vcpu.setMsrs([{ index, data: 0x0000_8000_0000_0000n }]),
-      (e: unknown) => e instanceof KvmError && e.operation === "KVM_SET_MSRS" && e.message.includes(index.toString(16)),
-    );
+  const kept: string[] = [];
+  for (const index of ADDRESS_MSRS) {
+    try {
+      m.vcpu.setMsrs([{ index, data: NON_CANONICAL }]);
+    } catch (e) {
+      if (e instanceof KvmError) continue;
+      throw e;
+    }
+    kept.push(`0x${index.toString(16)} (reads back 0x${m.vcpu.getMsrs([index])[0].data.toString(16)})`);
   }
-});
+  if (kept.length === 0) return undefined;
+  return `KVM_SET_MSRS accepts the non-canonical 0x${NON_CANONICAL.toString(16)} in MSR ${kept.join(", ")}`;
+}
+
+featureTest(
+  "long Vcpu.setMsrs: a non-canonical LSTAR or KERNEL_GS_BASE is refused, naming the index",
+  probeHostMsrCanonicalCheck,
+  (kvm) => {
+    using m = longMachine(kvm);
+    for (const index of ADDRESS_MSRS) {
+      assert.throws(
+        () => m.vcpu.setMsrs([{ index, data: NON_CANONICAL }]),
+        (e: unknown) =>
+          e instanceof KvmError && e.operation === "KVM_SET_MSRS" && e.message.includes(index.toString(16)),
+      );
+    }
+  },
+);
 
 backendTest("long RDMSR/WRMSR at CPL 0: the guest reads what the host set and writes what it reads", (kvm) => {
   // mov ecx, 0xc0000082 / rdmsr / out 0xe9, eax / mov eax, edx / out 0xe9, eax
@@ -168,13 +195,31 @@ backendTest("long RDMSR/WRMSR at CPL 0: the guest reads what the host set and wr
   assert.equal(m.vcpu.getMsrs([0xc0000102])[0].data, 0xffff_ff80_0000_1000n);
 });
 
-backendTest("long WRMSR at CPL 0: a non-canonical LSTAR or an unknown MSR is #GP(0)", (kvm) => {
-  // mov ecx, 0xc0000082 / xor eax, eax / mov edx, 0x8000 / wrmsr / hlt
-  using m = bench64(kvm, "b9820000c0 31c0 ba00800000 0f30 f4");
+// mov ecx, 0xc0000082 / xor eax, eax / mov edx, 0x8000 / wrmsr / hlt: LSTAR = 0x0000_8000_0000_0000
+const WRMSR_NON_CANONICAL_LSTAR = "b9820000c0 31c0 ba00800000 0f30 f4";
+
+/** One run of WRMSR_NON_CANONICAL_LSTAR at CPL 0: undefined when it reports #GP. */
+function probeGuestMsrCanonicalCheck(kvm: Kvm): string | undefined {
+  using m = bench64(kvm, WRMSR_NON_CANONICAL_LSTAR);
+  const exit = m.vcpu.run({ timeoutMs: 5000 });
+  if (exit.reason === "io" && exit.port === 0xe9 && exit.size === 4 && exit.data[0] === 13) return undefined;
+  const lstar = m.vcpu.getMsrs([0xc0000082])[0].data;
+  return `WRMSR of a non-canonical LSTAR at CPL 0 is no #GP: ${describe(exit)}, LSTAR reads 0x${lstar.toString(16)}`;
+}
+
+featureTest("long WRMSR at CPL 0: a non-canonical LSTAR is #GP(0)", probeGuestMsrCanonicalCheck, (kvm) => {
+  using m = bench64(kvm, WRMSR_NON_CANONICAL_LSTAR);
   expectOut(m.vcpu, [13, 0, LM_CODE + 12, 8]);
+  assert.equal(m.vcpu.getMsrs([0xc0000082])[0].data, 0n, "LSTAR is left alone");
+});
+
+backendTest("long RDMSR/WRMSR at CPL 0: an unknown MSR is #GP(0)", (kvm) => {
   // mov ecx, 0xdeadbeef / rdmsr / hlt
-  using u = bench64(kvm, "b9efbeadde 0f32 f4");
-  expectOut(u.vcpu, [13, 0, LM_CODE + 5, 8]);
+  using r = bench64(kvm, "b9efbeadde 0f32 f4");
+  expectOut(r.vcpu, [13, 0, LM_CODE + 5, 8]);
+  // mov ecx, 0xdeadbeef / xor eax, eax / xor edx, edx / wrmsr / hlt
+  using w = bench64(kvm, "b9efbeadde 31c0 31d2 0f30 f4");
+  expectOut(w.vcpu, [13, 0, LM_CODE + 9, 8]);
 });
 
 backendTest("long Vcpu.getFpu: XMM8-15 round-trip; what a 64-bit guest puts in XMM14 reaches KVM_GET_FPU", (kvm) => {
