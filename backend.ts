@@ -10,7 +10,8 @@ import { LibcUnavailable, threadLibc } from "./ffi/bind.ts";
 import { createFfiKernel } from "./ffi/kernel.ts";
 import { Handle } from "./_handle.ts";
 import { readCpuid } from "./_cpuid.ts";
-import { KVM_GET_SUPPORTED_CPUID } from "./abi/requests.ts";
+import { KVM_GET_API_VERSION, KVM_GET_SUPPORTED_CPUID } from "./abi/requests.ts";
+import { Errno } from "./abi/errno.ts";
 import { createEmuKernel, type EmuKernelHandle } from "./emu/kernel.ts";
 import type { BlockCompilerMode } from "./emu/x86/jit/cache.ts";
 import { readFileSync } from "node:fs";
@@ -38,18 +39,41 @@ export function kvmKernel(): Kernel {
   }
 }
 
-/** Opens `device` on the kernel's KVM; throws KvmError naming the device and errno. */
+/** A path as a message shows it: at most 100 characters, the middle elided. */
+function clip(path: string): string {
+  return path.length <= 100 ? path : `${path.slice(0, 60)}…(${path.length} characters)…${path.slice(-30)}`;
+}
+
+/** KVM_GET_API_VERSION's answer on every KVM since Linux 2.6.22. */
+const KVM_API_VERSION = 12;
+
+/**
+ * Opens `device` on the kernel's KVM and checks it speaks KVM_GET_API_VERSION
+ * 12; throws KvmError naming the device and errno. Whatever fails after the
+ * open closes the descriptor: a device that is not KVM costs nothing.
+ */
 function openKvm(device: string): OpenedBackend {
+  // A C string ends at the first NUL: "/dev/kvm\0junk" would open /dev/kvm.
+  if (device.includes("\0")) {
+    throw new KvmError("open", Errno.EINVAL, `${clip(JSON.stringify(device))} contains a NUL byte`);
+  }
   const kernel = kvmKernel();
   const fd = kernel.open(device);
-  if (fd < 0) throw new KvmError("open", -fd, device);
+  if (fd < 0) throw new KvmError("open", -fd, clip(device));
+  const version = kernel.ioctlValue(fd, KVM_GET_API_VERSION, 0);
+  if (version !== KVM_API_VERSION) {
+    kernel.close(fd);
+    const name = clip(device);
+    const why = version < 0 ? `${name} is not a KVM device` : `${name}: API version ${version}, expected 12`;
+    throw new KvmError("KVM_GET_API_VERSION", version < 0 ? -version : Errno.EINVAL, why);
+  }
   return { kernel, fd, backend: "kvm", fallbackReason: undefined };
 }
 
 /** The reason a KvmError from openKvm gives, in the short form of `Kvm.fallbackReason`. */
 function shortReason(e: unknown, device: string): string {
   if (e instanceof KvmError) {
-    if (e.operation === "open") return `${device}: ${e.code}`;
+    if (e.operation === "open") return `${clip(device)}: ${e.code}`;
     if (e.code === "EPERM") return "no FFI permission";
     return e.message;
   }

@@ -73,12 +73,14 @@ export class Kvm implements Disposable {
     const o = check(optionsSchema, options, "options") ?? {};
     const opened = openBackend(o.backend ?? "auto", o.device ?? "/dev/kvm", o.vendor, o.blockCompiler);
     const kvm = new Kvm(new Handle(opened.kernel, opened.fd, "kvm handle"), opened.backend, opened.fallbackReason);
-    const version = kvm.apiVersion();
-    if (version !== 12) {
-      kvm.close();
-      throw new KvmError("KVM_GET_API_VERSION", 22, `API version ${version}, expected 12`);
+    try {
+      const version = kvm.apiVersion();
+      if (version !== 12) throw new KvmError("KVM_GET_API_VERSION", 22, `API version ${version}, expected 12`);
+      kvm.vcpuMmapSize();
+    } catch (e) {
+      kvm.close(); // what failed after the open leaves no descriptor behind
+      throw e;
     }
-    kvm.vcpuMmapSize();
     return kvm;
   }
 

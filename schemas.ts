@@ -150,6 +150,8 @@ export const sregs2Schema = sregsSchema.omit({ interruptBitmap: true }).extend({
 
 /** A 16-bit port range: `addr + size` must not pass 0x10000. */
 function portRange<T extends { addr: bigint; size?: number; len?: number; pio?: boolean }>(v: T, ctx: z.RefinementCtx) {
+  // zod runs an object's refinement even when a member failed: then `addr` is still the caller's raw value.
+  if (typeof v.addr !== "bigint") return;
   const end = v.addr + BigInt(v.size ?? v.len ?? 1);
   if (v.pio && end > 0x10000n) {
     ctx.addIssue({

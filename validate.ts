@@ -38,9 +38,11 @@ export const u32 = int(0, 0xffff_ffff);
 /** A `__u64` member: a bigint in [0, 2^64). */
 export const u64 = z.bigint().min(0n).max(U64_MAX);
 
+const BIG_ADDRESS = "above Number.MAX_SAFE_INTEGER: pass a bigint for values from 2^53";
+
 /** An address or other 64-bit quantity given as `number | bigint`, returned as a bigint. */
 export const address = z.union([
-  z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  z.number().min(0).max(Number.MAX_SAFE_INTEGER, { error: BIG_ADDRESS }).int(),
   z.bigint().min(0n).max(U64_MAX),
 ]).transform((v) => BigInt(v));
 
