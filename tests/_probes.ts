@@ -57,8 +57,8 @@ export function unlessOut(run: ProbeRun, expected: readonly number[], what: stri
   return `${what}: the guest wrote [${out}] to port 0xe9, then ${describe(run.exit)}`;
 }
 
-/** A 32-bit protected-mode bench (tests/_sys.ts) with `code` at 0x1000 (hex), entered at `cpl`. */
-function bench32(kvm: Kvm, code: string, cpl: 0 | 3 = 0): Bench {
+/** A 32-bit protected-mode bench (tests/_sys.ts, IOPL 3) with `code` at 0x1000 (hex), entered at `cpl`. */
+export function bench32(kvm: Kvm, code: string, cpl: 0 | 3 = 0): Bench {
   const b = bench(kvm);
   put(b, 0x1000, code);
   enter(b, { cpl, rflags: 0x3000n, idtLimit: 0x40 * 8 - 1 });
@@ -141,13 +141,23 @@ export function probeIntFromCpl3Long(kvm: Kvm): string | undefined {
   return unlessOut(probeRun(m.vcpu), [GOOD], "INT 0x30 at CPL 3 does not reach its DPL 3 gate");
 }
 
-/** IRET and RETF from CPL 0 to CPL 3 in 32-bit protected mode: the CPL 3 code's `hlt` is then #GP(0). */
-export function probeReturnToCpl3(kvm: Kvm, how: "iret" | "retf"): string | undefined {
+/** IRET or RETF from CPL 0 to CPL 3 in 32-bit protected mode: the CPL 3 code's `hlt` is then #GP(0). */
+function returnToCpl3(kvm: Kvm, how: "IRET" | "RETF"): string | undefined {
   // push 0x23 / push 0x6000 / (push 0x3002 for IRET) / push 0x1b / push 0x1100 / iret or retf
-  const code = how === "iret" ? "6a23 6800600000 6802300000 6a1b 6800110000 cf" : "6a23 6800600000 6a1b 6800110000 cb";
+  const code = how === "IRET" ? "6a23 6800600000 6802300000 6a1b 6800110000 cf" : "6a23 6800600000 6a1b 6800110000 cb";
   using b = bench32(kvm, code);
   put(b, 0x1100, "f4"); // hlt (#GP at CPL 3)
-  return unlessOut(probeRun(b.vcpu), [13, 0, 0x1100, 0x1b], `${how.toUpperCase()} from CPL 0 to CPL 3 fails`);
+  return unlessOut(probeRun(b.vcpu), [13, 0, 0x1100, 0x1b], `${how} from CPL 0 to CPL 3 fails`);
+}
+
+/** IRET from CPL 0 to CPL 3 in 32-bit protected mode. */
+export function probeIretToCpl3(kvm: Kvm): string | undefined {
+  return returnToCpl3(kvm, "IRET");
+}
+
+/** RETF from CPL 0 to CPL 3 in 32-bit protected mode. */
+export function probeRetfToCpl3(kvm: Kvm): string | undefined {
+  return returnToCpl3(kvm, "RETF");
 }
 
 /** RETFQ from CPL 0 to 64-bit CPL 3 code: its `hlt` is then #GP(0). */
