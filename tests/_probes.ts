@@ -69,20 +69,37 @@ export function bench32(kvm: Kvm, code: string, cpl: 0 | 3 = 0): Bench {
 const REPORT_GOOD = "b80d600000 e7e9 f4";
 
 /**
- * Paging outside long mode: 32-bit paging set through KVM_SET_SREGS (page directory at 0x10000, the first
- * 128 KiB identity-mapped) is kept, and the guest runs under it.
+ * Paging outside long mode, 32-bit or PAE, set through KVM_SET_SREGS with the first 128 KiB identity-mapped
+ * (tables from 0x10000): the host keeps CR0.PG and the guest runs under it.
  */
-export function probeLegacyPaging(kvm: Kvm): string | undefined {
+function legacyPaging(kvm: Kvm, pae: boolean): string | undefined {
   using b = bench(kvm);
-  b.view.setUint32(0x10000, 0x11000 | 7, true);
-  for (let page = 0; page < 0x20; page++) b.view.setUint32(0x11000 + 4 * page, (page << 12) | 7, true);
+  const v = b.view;
+  if (pae) {
+    v.setBigUint64(0x10000, 0x11000n | 1n, true); // PDPTE 0
+    v.setBigUint64(0x11000, 0x12000n | 7n, true); // PDE 0
+    for (let page = 0; page < 0x20; page++) v.setBigUint64(0x12000 + 8 * page, BigInt((page << 12) | 7), true);
+  } else {
+    v.setUint32(0x10000, 0x11000 | 7, true);
+    for (let page = 0; page < 0x20; page++) v.setUint32(0x11000 + 4 * page, (page << 12) | 7, true);
+  }
   put(b, 0x1000, REPORT_GOOD);
-  enter(b, { cr0: 0x80000011n, cr3: 0x10000n });
+  enter(b, { cr0: 0x80000011n, cr3: 0x10000n, cr4: pae ? 0x20n : 0n });
   const cr0 = b.vcpu.getSregs().cr0;
   if (!(cr0 & 0x80000000n)) {
     return `KVM_SET_SREGS drops CR0.PG outside long mode (cr0 reads back 0x${cr0.toString(16)})`;
   }
-  return unlessOut(probeRun(b.vcpu), [GOOD], "32-bit code under 32-bit paging does not run");
+  return unlessOut(probeRun(b.vcpu), [GOOD], `32-bit code under ${pae ? "PAE" : "32-bit"} paging does not run`);
+}
+
+/** 32-bit paging: see {@linkcode legacyPaging}. */
+export function probeLegacyPaging(kvm: Kvm): string | undefined {
+  return legacyPaging(kvm, false);
+}
+
+/** PAE paging outside long mode: see {@linkcode legacyPaging}. */
+export function probePaePaging(kvm: Kvm): string | undefined {
+  return legacyPaging(kvm, true);
 }
 
 /**

@@ -3,25 +3,21 @@
  * (present, write, user, instruction fetch) with CR2, CR0.WP, 4 MiB pages
  * under CR4.PSE, PAE paging with NX, KVM_TRANSLATE, and the dirty log that
  * the guest's writes and the page walker's accessed/dirty updates mark.
- * The KVM of this project's machines (kvm_pvm) has no paging outside long
- * mode, so these run on the emulator only, except KVM_TRANSLATE without
- * paging.
+ * A host KVM without paging outside long mode (kvm_pvm: KVM_SET_SREGS drops
+ * CR0.PG from 32-bit and PAE states) skips its half of the paging tests
+ * with what {@linkcode probeLegacyPaging} or {@linkcode probePaePaging} saw.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { backendTest } from "./_harness.ts";
+import { featureTest } from "./_guests.ts";
+import { probeLegacyPaging, probePaePaging } from "./_probes.ts";
 import { type Bench, bench, collect, describe, enter, expectOut, gate, K_CODE, put, setIdt } from "./_sys.ts";
 
 const P = 1, W = 2, U = 4, A = 0x20, D = 0x40, PS = 0x80;
 const CR0_PG_WP = 0x80010011n, CR0_PG = 0x80000011n;
 const PD = 0x10000, PT0 = 0x11000, PT1 = 0x12000;
-/**
- * kvm_pvm, the KVM on this project's machines, has no paging outside long mode: KVM_SET_SREGS drops
- * CR0.PG from 32-bit and PAE states, and MOV CR0 with PG raises #GP. These run on the emulator only.
- */
-const NO_LEGACY_PAGING = { only: ["emu"] } as const;
-
 /**
  * 32-bit paging: linear 0-64 KiB identity-mapped (user, writable); 0x400000 -> 0x9000 (supervisor),
  * 0x401000 -> 0xa000 (user), 0x402000 not present, 0x403000 -> 0xb000 (user, read-only).
@@ -50,7 +46,7 @@ const FAULTS: Array<[string, string, 0 | 3, bigint, number[]]> = [
 ];
 
 for (const [what, code, cpl, cr0, expected] of FAULTS) {
-  backendTest(`#PF: ${what}`, (kvm) => {
+  featureTest(`#PF: ${what}`, probeLegacyPaging, (kvm) => {
     using b = bench(kvm);
     put(b, 0x1000, code);
     put(b, 0x1100, PF_HANDLER);
@@ -58,11 +54,11 @@ for (const [what, code, cpl, cr0, expected] of FAULTS) {
     enter(b, { cpl, cr0, cr3: BigInt(PD) });
     setIdt(b, 14, gate(0xe, K_CODE, 0x1100));
     expectOut(b.vcpu, expected);
-  }, NO_LEGACY_PAGING);
+  });
 }
 
 // mov dword [0x403000], 0x55 / mov eax, [0x403000] / out 0xe9, eax / hlt
-backendTest("CR0.WP clear: CPL 0 writes a read-only page", (kvm) => {
+featureTest("CR0.WP clear: CPL 0 writes a read-only page", probeLegacyPaging, (kvm) => {
   using b = bench(kvm);
   put(b, 0x1000, "c7050030400055000000a100304000e7e9f4");
   paging32(b);
@@ -70,32 +66,36 @@ backendTest("CR0.WP clear: CPL 0 writes a read-only page", (kvm) => {
   expectOut(b.vcpu, [0x55]);
   assert.equal(b.view.getUint32(0xb000, true), 0x55);
   assert.equal(b.view.getUint32(PT1 + 12, true), 0xb000 | P | U | A | D);
-}, NO_LEGACY_PAGING);
+});
 
 // mov eax, [0x400000] / mov [0x401004], eax / hlt
-backendTest("accessed and dirty bits; the dirty log marks the data page and the page tables", (kvm) => {
-  using b = bench(kvm, { logDirtyPages: true });
-  put(b, 0x1000, "a100004000a304104000f4");
-  paging32(b);
-  b.view.setUint32(0x9000, 0xcafe, true);
-  enter(b, { cr0: CR0_PG_WP, cr3: BigInt(PD) });
-  b.vm.getDirtyLog(0);
-  const { exit } = collect(b.vcpu);
-  assert.equal(exit.reason, "hlt", describe(exit));
-  assert.equal(b.view.getUint32(0xa004, true), 0xcafe);
-  assert.equal(b.view.getUint32(PT1, true), 0x9000 | P | W | A, "read: accessed only");
-  assert.equal(b.view.getUint32(PT1 + 4, true), 0xa000 | P | W | U | A | D, "written: accessed and dirty");
-  assert.equal(b.view.getUint32(PD + 4, true) & (A | D), A, "a directory entry gets A, never D");
-  assert.equal(b.view.getUint32(PT1 + 12, true) & A, 0, "untouched");
-  const log = b.vm.getDirtyLog(0);
-  const dirty = [];
-  for (let page = 0; page < log.length * 8; page++) if (log[page >> 3] & (1 << (page & 7))) dirty.push(page);
-  for (const page of [0xa, PD >> 12, PT0 >> 12, PT1 >> 12]) assert.ok(dirty.includes(page), `page ${page}: ${dirty}`);
-  assert.ok(!dirty.includes(9), `page 9 was only read: ${dirty}`);
-}, NO_LEGACY_PAGING);
+featureTest(
+  "accessed and dirty bits; the dirty log marks the data page and the page tables",
+  probeLegacyPaging,
+  (kvm) => {
+    using b = bench(kvm, { logDirtyPages: true });
+    put(b, 0x1000, "a100004000a304104000f4");
+    paging32(b);
+    b.view.setUint32(0x9000, 0xcafe, true);
+    enter(b, { cr0: CR0_PG_WP, cr3: BigInt(PD) });
+    b.vm.getDirtyLog(0);
+    const { exit } = collect(b.vcpu);
+    assert.equal(exit.reason, "hlt", describe(exit));
+    assert.equal(b.view.getUint32(0xa004, true), 0xcafe);
+    assert.equal(b.view.getUint32(PT1, true), 0x9000 | P | W | A, "read: accessed only");
+    assert.equal(b.view.getUint32(PT1 + 4, true), 0xa000 | P | W | U | A | D, "written: accessed and dirty");
+    assert.equal(b.view.getUint32(PD + 4, true) & (A | D), A, "a directory entry gets A, never D");
+    assert.equal(b.view.getUint32(PT1 + 12, true) & A, 0, "untouched");
+    const log = b.vm.getDirtyLog(0);
+    const dirty = [];
+    for (let page = 0; page < log.length * 8; page++) if (log[page >> 3] & (1 << (page & 7))) dirty.push(page);
+    for (const page of [0xa, PD >> 12, PT0 >> 12, PT1 >> 12]) assert.ok(dirty.includes(page), `page ${page}: ${dirty}`);
+    assert.ok(!dirty.includes(9), `page 9 was only read: ${dirty}`);
+  },
+);
 
 // mov eax, [0x401000] / out 0xe9, eax / hlt     (0x400000 is a 4 MiB page at physical 0)
-backendTest("CR4.PSE: a 4 MiB page", (kvm) => {
+featureTest("CR4.PSE: a 4 MiB page", probeLegacyPaging, (kvm) => {
   using b = bench(kvm);
   put(b, 0x1000, "a100104000e7e9f4");
   paging32(b);
@@ -103,7 +103,7 @@ backendTest("CR4.PSE: a 4 MiB page", (kvm) => {
   enter(b, { cr0: CR0_PG_WP, cr3: BigInt(PD), cr4: 0x10n });
   expectOut(b.vcpu, [0x401000a1]); // the first bytes of the code, seen through the large page
   assert.equal(b.view.getUint32(PD + 4, true), PS | P | W | A);
-}, NO_LEGACY_PAGING);
+});
 
 /** PAE: PDPT at 0x13000, directory at 0x14000, tables at 0x15000 (identity 0-64 KiB) and 0x16000 (4 MiB). */
 function pae(b: Bench): void {
@@ -118,7 +118,7 @@ function pae(b: Bench): void {
 }
 
 // jmp 0x400000 (NX): #PF with P and I/D
-backendTest("PAE with EFER.NXE: fetching from a no-execute page is #PF(P|I/D)", (kvm) => {
+featureTest("PAE with EFER.NXE: fetching from a no-execute page is #PF(P|I/D)", probePaePaging, (kvm) => {
   using b = bench(kvm);
   put(b, 0x1000, "e9fbef3f00");
   put(b, 0x1100, PF_HANDLER);
@@ -130,10 +130,10 @@ backendTest("PAE with EFER.NXE: fetching from a no-execute page is #PF(P|I/D)", 
   b.vcpu.setSregs(sregs);
   setIdt(b, 14, gate(0xe, K_CODE, 0x1100));
   expectOut(b.vcpu, [0x11, 0x400000, 0x400000]);
-}, NO_LEGACY_PAGING);
+});
 
 // mov eax, [0x400000] / mov [0x401004], eax / hlt
-backendTest("PAE: 8-byte entries, accessed and dirty bits", (kvm) => {
+featureTest("PAE: 8-byte entries, accessed and dirty bits", probePaePaging, (kvm) => {
   using b = bench(kvm);
   put(b, 0x1000, "a100004000a304104000f4");
   pae(b);
@@ -145,9 +145,9 @@ backendTest("PAE: 8-byte entries, accessed and dirty bits", (kvm) => {
   assert.equal(b.view.getUint32(0xa004, true), 0xbeef);
   assert.equal(b.view.getUint32(0x16000, true), 0x9000 | P | W | A);
   assert.equal(b.view.getUint32(0x16008, true), 0xa000 | P | W | A | D);
-}, NO_LEGACY_PAGING);
+});
 
-backendTest("KVM_TRANSLATE through 32-bit page tables", (kvm) => {
+featureTest("KVM_TRANSLATE through 32-bit page tables", probeLegacyPaging, (kvm) => {
   using b = bench(kvm);
   paging32(b);
   enter(b, { cr0: CR0_PG_WP, cr3: BigInt(PD) });
@@ -158,7 +158,7 @@ backendTest("KVM_TRANSLATE through 32-bit page tables", (kvm) => {
   );
   assert.equal(b.vcpu.translate(0x402000).valid, false);
   assert.equal(b.vcpu.translate(0x1234).physicalAddress, 0x1234n);
-}, NO_LEGACY_PAGING);
+});
 
 backendTest("KVM_TRANSLATE without paging: the linear address, valid, writeable, not usermode", (kvm) => {
   using b = bench(kvm);
