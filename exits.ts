@@ -10,6 +10,8 @@
 import * as C from "./abi/constants.ts";
 import { kvmRun } from "./abi/structs.ts";
 import { check, u64, u8 } from "./validate.ts";
+import { Errno } from "./abi/errno.ts";
+import { KvmError } from "./errors.ts";
 
 /**
  * A KVM_EXIT_X86_RDMSR / KVM_EXIT_X86_WRMSR exit (KVM_CAP_X86_USER_SPACE_MSR):
@@ -90,28 +92,38 @@ class KvmRunMsrExit<R extends "x86_rdmsr" | "x86_wrmsr"> implements MsrExit<R> {
     this.#view = view;
   }
 
+  /** kvm_run, or KvmError EBADF once the vCPU closed (its mapping is detached then). */
+  #run(): DataView {
+    if ((this.#view.buffer as { detached?: boolean }).detached) {
+      throw new KvmError(this.reason, Errno.EBADF, "the vCPU of this exit is closed");
+    }
+    return this.#view;
+  }
+
   get index(): number {
-    return this.#view.getUint32(MSR_INDEX, true);
+    return this.#run().getUint32(MSR_INDEX, true);
   }
 
   get data(): bigint {
-    return this.#view.getBigUint64(MSR_DATA, true);
+    return this.#run().getBigUint64(MSR_DATA, true);
   }
 
   set data(value: bigint) {
-    this.#view.setBigUint64(MSR_DATA, check(u64, value, "exit.data"), true);
+    const view = this.#run();
+    view.setBigUint64(MSR_DATA, check(u64, value, "exit.data"), true);
   }
 
   get error(): number {
-    return this.#view.getUint8(MSR_ERROR);
+    return this.#run().getUint8(MSR_ERROR);
   }
 
   set error(value: number) {
-    this.#view.setUint8(MSR_ERROR, check(u8, value, "exit.error"));
+    const view = this.#run();
+    view.setUint8(MSR_ERROR, check(u8, value, "exit.error"));
   }
 
   get msrReason(): number {
-    return this.#view.getUint32(MSR_REASON, true);
+    return this.#run().getUint32(MSR_REASON, true);
   }
 
   toJSON(): object {
@@ -145,6 +157,11 @@ export class ExitDecoder {
     this.#mmio = { reason: "mmio", physAddr: 0n, isWrite: false, len: 0, data: this.#bytes.subarray(0, 0) };
     this.#rdmsr = new KvmRunMsrExit("x86_rdmsr", this.#view);
     this.#wrmsr = new KvmRunMsrExit("x86_wrmsr", this.#view);
+  }
+
+  /** True once kvm_run's buffer was detached: by the vCPU's close, or by a caller's `exit.data.buffer.transfer()`. */
+  get detached(): boolean {
+    return (this.#view.buffer as { detached?: boolean }).detached === true;
   }
 
   /** The raw `exit_reason`. */

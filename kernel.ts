@@ -28,9 +28,18 @@ export interface Mapping {
 /**
  * Unmaps `mapping` after detaching its buffer, so that no view made from it
  * can reach unmapped memory (after `transfer(0)` the old buffer has length 0).
+ *
+ * A buffer the caller detached itself (`buffer.transfer()`) moved the pages
+ * into a new ArrayBuffer this code cannot see: the runtimes move external
+ * memory without copying, so unmapping would leave that buffer pointing at
+ * nothing and the next access would crash the process. Such a mapping stays
+ * mapped (and is counted as released): a leak, never a use after free.
  */
 export function unmap(kernel: Kernel, mapping: Mapping): void {
-  if (!mapping.aliased) mapping.buffer.transfer(0);
+  if (!mapping.aliased) {
+    if (mapping.buffer.detached) return;
+    mapping.buffer.transfer(0);
+  }
   kernel.munmap(mapping);
 }
 

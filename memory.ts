@@ -25,6 +25,12 @@ export class MappedMemory implements GuestMemory, Disposable {
   readonly #bytes: Uint8Array;
   /** Slots of live VMs backed by this memory, as "vm#slot" keys. */
   readonly users = new Set<string>();
+  /**
+   * vCPUs of closed VMs that other threads still hold: their descriptors
+   * keep the kernel's VM, and so its slots, alive, and their next KVM_RUN
+   * would execute whatever these addresses hold by then.
+   */
+  readonly holders = new Set<{ readonly what: string; live(): boolean }>();
 
   constructor(kernel: Kernel, mapping: Mapping) {
     this.#kernel = kernel;
@@ -56,8 +62,13 @@ export class MappedMemory implements GuestMemory, Disposable {
       throw new KvmError(
         "munmap",
         Errno.EBUSY,
-        `the memory still backs ${[...this.users].join(", ")}; delete the slot or close the VM first`,
+        `the memory still backs ${listSome([...this.users])}; delete the slot or close the VM first`,
       );
+    }
+    for (const h of this.holders) if (!h.live()) this.holders.delete(h);
+    if (this.holders.size > 0) {
+      const what = listSome([...this.holders].map((h) => h.what));
+      throw new KvmError("munmap", Errno.EBUSY, `${what} may still run on this memory; close it there first`);
     }
     this.#mapping = undefined;
     // Detach every view first: after transfer(0) the old buffer has length 0,
@@ -68,4 +79,10 @@ export class MappedMemory implements GuestMemory, Disposable {
   [Symbol.dispose](): void {
     this.free();
   }
+}
+
+/** The first few of `items`, then how many more: a message stays short whatever the count. */
+function listSome(items: string[], most = 4): string {
+  const shown = items.slice(0, most).join(", ");
+  return items.length <= most ? shown : `${shown} and ${items.length - most} more`;
 }

@@ -74,6 +74,9 @@ export interface VcpuHandoff {
 /** Offset of kvm_run.immediate_exit. */
 const IMMEDIATE_EXIT = kvmRun.offsetOf("immediate_exit");
 
+/** The handoff word that says another thread holds the vCPU. */
+const HELD = 1;
+
 /**
  * A virtual CPU. It owns its descriptor and its kvm_run mapping; `run()`
  * executes guest code until an exit that userspace must handle.
@@ -127,9 +130,19 @@ export class Vcpu implements Disposable {
    */
   run(options?: { timeoutMs?: number }): VcpuExit {
     const h = this.#h;
+    h.fd("KVM_RUN"); // closed: EBADF before anything else
+    // Arguments are read before the descriptor is taken: a getter that closes this vCPU cannot redirect the run.
+    const ms = options === undefined ? undefined : runTimeout(options);
     const fd = h.fd("KVM_RUN");
+    if (this.#exits.detached) {
+      throw new KvmError(
+        "KVM_RUN",
+        Errno.EFAULT,
+        "kvm_run was transferred away (exit.data.buffer.transfer()): close this vCPU",
+      );
+    }
     const kernel = h.kernel;
-    if (options === undefined) {
+    if (ms === undefined) {
       for (;;) {
         const r = kernel.ioctlValue(fd, R.KVM_RUN, 0);
         if (r >= 0) return this.#exits.decode();
@@ -138,8 +151,6 @@ export class Vcpu implements Disposable {
         if (this.#interrupted(false)) return INTR;
       }
     }
-    const ms = runTimeout(options);
-    if (ms === undefined) return this.run();
     // Below a microsecond the time is up before the guest starts: complete a
     // pending I/O or MMIO exit, run no guest code, and report intr.
     if (ms < 0.001) return this.drain() ?? INTR;
@@ -233,6 +244,8 @@ export class Vcpu implements Disposable {
     const kvm = this.vm.kvm[HANDLE];
     const shared = new SharedArrayBuffer(8);
     this.#shared = new Int32Array(shared);
+    // Word 1: held by another thread until its adopter closes it (word 0: the adopter's thread id, for kicks).
+    Atomics.store(this.#shared, HELD, 1);
     const mmapSize = this.#run!.length;
     const emu = h.kernel.name === "emu";
     const mailbox = emu ? createMailbox(mmapSize) : undefined;
@@ -458,6 +471,7 @@ export class Vcpu implements Disposable {
 
   /** KVM_SET_XSAVE: loads an area from getXsave()/getXsave2(). */
   setXsave(state: Uint8Array): void {
+    this.#h.fd("KVM_SET_XSAVE"); // closed: EBADF before the argument is looked at
     const bytes = check(xsaveSchema, state, "state");
     // SAFETY: the kernel reads uabi_size bytes, at most KVM_CAP_XSAVE2's size (fixed once a vCPU exists): never past buf.
     const size = this.#xsaveSize("KVM_SET_XSAVE");
@@ -544,6 +558,11 @@ export class Vcpu implements Disposable {
     return Math.max(S.kvmXsave.size, this.vm.checkExtension(KVM_CAP_XSAVE2));
   }
 
+  /** @internal True while another thread holds this handed-off vCPU (adopted or not yet), until its adopter closes it. */
+  heldElsewhere(): boolean {
+    return this.#shared !== undefined && !this.#adopted && Atomics.load(this.#shared, HELD) === 1;
+  }
+
   /** Unmaps kvm_run and closes the descriptor. Idempotent. */
   close(): void {
     const run = this.#run;
@@ -552,6 +571,7 @@ export class Vcpu implements Disposable {
     // An adopter says it no longer runs the vCPU, so that kicks stop signalling its thread.
     if (this.#adopted) {
       Atomics.store(this.#shared!, 0, 0);
+      Atomics.store(this.#shared!, HELD, 0);
     }
     // Detach the views of kvm_run before unmapping it.
     unmap(this.#h.kernel, run);

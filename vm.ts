@@ -424,7 +424,16 @@ export class Vm implements Disposable {
   /** Closes every vCPU of this VM, then the VM. Idempotent. Guest memory stays allocated until freed. */
   close(): void {
     if (this.#h.closed) return;
+    // vCPUs handed to other threads keep the kernel's VM alive: its memory must outlive them.
+    const held = [...this.#vcpus].filter((v) => v.heldElsewhere());
     for (const vcpu of [...this.#vcpus]) vcpu.close();
+    if (held.length > 0) {
+      const holder = {
+        what: `vCPU ${held.map((v) => v.id).join(", ")} of the closed VM ${this.#id} (held by another thread)`,
+        live: () => held.some((v) => v.heldElsewhere()),
+      };
+      for (const { memory } of this.#slots.values()) memory.holders.add(holder);
+    }
     for (const slot of [...this.#slots.keys()]) this.#releaseSlot(slot);
     this.#h.close();
   }
