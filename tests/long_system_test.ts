@@ -24,16 +24,16 @@
  * - emu_system2_test "TF at CPL 3" → "long TF at CPL 3 ..."
  * - emu_system2_test "the guest's DR7 execution breakpoint" → "long DR7 execution breakpoint ..." (also on an
  *   upper-half address)
- * - emu_system2_test "the guest's DR7 write breakpoint" → "long DR7 write breakpoint ..." (emulator only, as in part 1)
- * - emu_protected_test "INT from CPL 3 through a DPL 3 gate" → "long INT from CPL 3 ..." (emulator only, as in part 1)
- * - emu_protected_test "RETF to an outer level" → "long RETFQ from CPL 0 to CPL 3 ..." (emulator only, as in part 1)
+ * - emu_system2_test "the guest's DR7 write breakpoint" → "long DR7 write breakpoint ..." (probed, as in part 1)
+ * - emu_protected_test "INT from CPL 3 through a DPL 3 gate" → "long INT from CPL 3 ..." (probed, as in part 1)
+ * - emu_protected_test "RETF to an outer level" → "long RETFQ from CPL 0 to CPL 3 ..." (probed, as in part 1)
  * - emu_system2_test "KVM_SET_VCPU_EVENTS injects an exception" → "long KVM_SET_VCPU_EVENTS ..."
  * - emu_system2_test "KVM_INTERRUPT while IF is clear" → "long KVM_INTERRUPT while IF is clear ..."
- * - emu_protected_test "LAR, LSL, VERR, VERW, ARPL at CPL 0" → "long LAR, LSL, VERR, VERW at CPL 0 ..." (emulator
- *   only, as in part 1; ARPL is MOVSXD in 64-bit mode)
+ * - emu_protected_test "LAR, LSL, VERR, VERW, ARPL at CPL 0" → "long LAR, LSL, VERR, VERW at CPL 0 ..." (probed, as
+ *   in part 1; ARPL is MOVSXD in 64-bit mode)
  * - the system instructions of emu_families/part 1 at CPL 0 → "long MOV CR ...", "long LGDT/LIDT/SGDT/SIDT ...",
  *   "long LTR/STR ...", "long STR r64 ...", "long SLDT r64, SMSW r64 ...", "long STR, SLDT, SMSW m16 ..."
- *   (emulator only), "long RDMSR/WRMSR ...", "long RDTSC ...", "long INVLPG ..." (in long_paging_test.ts),
+ *   (probed), "long RDMSR/WRMSR ...", "long RDTSC ...", "long INVLPG ..." (in long_paging_test.ts),
  *   "long CLTS ...", "long privileged instructions at CPL 3 ..."
  *
  * No 64-bit subject, or covered elsewhere:
@@ -60,6 +60,14 @@ import { KvmError } from "../mod.ts";
 import type { Kvm, Regs } from "../mod.ts";
 import { backendTest } from "./_harness.ts";
 import { describe, featureTest, runTo, runToOut } from "./_guests.ts";
+import {
+  probeGuestDataBreakpointsLong,
+  probeIntFromCpl3Long,
+  probeLarAtCpl0Long,
+  probeRetfqToCpl3,
+  probeRun,
+  unlessOut,
+} from "./_probes.ts";
 import { collect, descriptor, expectOut } from "./_sys.ts";
 import { bench64, put64, STUBS64 } from "./_long64.ts";
 import {
@@ -239,9 +247,20 @@ backendTest("long Vcpu.getFpu: XMM8-15 round-trip; what a 64-bit guest puts in X
   );
 });
 
-// kvm_pvm: KVM_SET_FPU's XMM registers read back through KVM_GET_FPU, but the CPL 3 guest reads zeros from
-// them (with XCR0 = 1 or 7): tried, the emulator only.
-backendTest("long Vcpu.setFpu: a 64-bit guest reads the XMM15 that KVM_SET_FPU wrote", (kvm) => {
+/** A CPL 3 guest's MOVQ RBX, XMM15 after KVM_SET_FPU wrote XMM15. */
+function probeSetFpuXmm(kvm: Kvm): string | undefined {
+  // movq rbx, xmm15 / hlt (#GP at CPL 3, reported)
+  using m = bench64(kvm, "66 4c 0f 7e fb f4", { cpl: 3, cr4: 0x600n });
+  const fpu = m.vcpu.getFpu();
+  fpu.xmm[15] = Uint8Array.from({ length: 16 }, (_, j) => 0xf0 + j);
+  m.vcpu.setFpu(fpu);
+  const run = probeRun(m.vcpu), rbx = m.vcpu.getRegs().rbx;
+  if (rbx === 0xf7f6f5f4f3f2f1f0n) return undefined;
+  return `a CPL 3 guest reads 0x${rbx.toString(16)} from the XMM15 that KVM_SET_FPU set to 0xf7f6f5f4f3f2f1f0 ` +
+    `(then ${describe(run.exit)})`;
+}
+
+featureTest("long Vcpu.setFpu: a 64-bit guest reads the XMM15 that KVM_SET_FPU wrote", probeSetFpuXmm, (kvm) => {
   // movq rbx, xmm15 / movhlps xmm15, xmm15 / movq rcx, xmm15 / hlt (#GP at CPL 3, reported)
   using m = bench64(kvm, "66 4c 0f 7e fb 45 0f 12 ff 66 4c 0f 7e f9 f4", { cpl: 3, cr4: 0x600n });
   const fpu = m.vcpu.getFpu();
@@ -252,7 +271,7 @@ backendTest("long Vcpu.setFpu: a 64-bit guest reads the XMM15 that KVM_SET_FPU w
   const regs = m.vcpu.getRegs();
   assert.equal(regs.rbx, 0xf7f6f5f4f3f2f1f0n);
   assert.equal(regs.rcx, 0xfffefdfcfbfaf9f8n);
-}, { only: ["emu"] });
+});
 
 backendTest("long CPUID at CPL 0: the guest's cpuid returns the leaves that were set", (kvm) => {
   const [brand0, brand1] = new Uint32Array(new TextEncoder().encode("kvmkit-long-cpu!").buffer);
@@ -348,10 +367,20 @@ backendTest("long SLDT r64, SMSW r64, STR r9: REX.W zero-extends into the whole 
   assert.deepEqual([regs.rbx, regs.rcx, regs.r9, regs.rdx, regs.rsi], [0n, cr0, 0x30n, cr0, 0xffff_ffff_ffff_0030n]);
 });
 
-// With REX.W and a memory operand the kernel's emulator (which runs STR/SLDT here, at CPL 0 and, through UMIP, at
-// CPL 3) stores 8 bytes for STR and SLDT (em_store_sreg narrows only a 4-byte memory operand) and 2 for SMSW; the
-// SDM and the APM fix the memory operand at 16 bits. Tried: the emulator only, after the SDM.
-backendTest("long STR, SLDT, SMSW m16 with REX.W store 16 bits", (kvm) => {
+// With REX.W and a memory operand kvm_pvm's kernel emulator (which runs STR/SLDT at CPL 0 and, through UMIP, at
+// CPL 3) stores 8 bytes for STR and SLDT (em_store_sreg narrows only a 4-byte memory operand); the SDM and the APM
+// fix the memory operand at 16 bits.
+/** STR m16 with REX.W at CPL 0: the 8 bytes at the operand after it. */
+function probeStoreSregRexW(kvm: Kvm): string | undefined {
+  using m = bench64(kvm, "480f000c2500810000 f4"); // str [0x8100] (REX.W) / hlt
+  view(m.mem).setBigUint64(0x8100, 0xffff_ffff_ffff_ffffn, true);
+  const run = probeRun(m.vcpu), stored = view(m.mem).getBigUint64(0x8100, true);
+  if (stored === 0xffff_ffff_ffff_0030n) return undefined;
+  return `STR m16 with REX.W leaves 0x${stored.toString(16)} in the 8 bytes at its operand, not 0xffffffffffff0030 ` +
+    `(then ${describe(run.exit)})`;
+}
+
+featureTest("long STR, SLDT, SMSW m16 with REX.W store 16 bits", probeStoreSregRexW, (kvm) => {
   // str [0x8100] / sldt [0x8108] / smsw [0x8110] (each with REX.W) / hlt
   using m = bench64(kvm, "480f000c2500810000 480f00042508810000 480f01242510810000 f4");
   const v = view(m.mem);
@@ -362,7 +391,7 @@ backendTest("long STR, SLDT, SMSW m16 with REX.W store 16 bits", (kvm) => {
     [v.getBigUint64(0x8100, true), v.getBigUint64(0x8108, true), v.getBigUint64(0x8110, true)],
     [0xffff_ffff_ffff_0030n, 0xffff_ffff_ffff_0000n, 0xffff_ffff_ffff_0000n | BigInt(low)],
   );
-}, { only: ["emu"] });
+});
 
 backendTest("long LTR/STR at CPL 0: LTR marks the 16-byte TSS descriptor busy; its RSP0 serves CPL 3", (kvm) => {
   // str eax / out 0xe9, eax / mov ax, 0x48 / ltr ax / str ebx / mov eax, ebx / out 0xe9, eax
@@ -495,13 +524,18 @@ function gatesNotPresent(m: LongMachine, vectors: readonly number[]): void {
   for (const n of vectors) view(m.mem).setUint8(0x2000 + 16 * n + 5, 0x0e);
 }
 
-// kvm_pvm answers any fault while delivering an exception with #DF, even after a benign one (#UD): tried, the
-// emulator only for this case.
-backendTest("long #NP: a not-present IDT gate for #UD is #NP(vector * 8 + IDT + EXT)", (kvm) => {
+/** A #UD whose IDT gate is not present: #NP(6 * 8 + IDT + EXT) through the #NP gate. */
+function probeNotPresentGate(kvm: Kvm): string | undefined {
+  using m = bench64(kvm, "0f0b f4"); // ud2
+  gatesNotPresent(m, [6]);
+  return unlessOut(probeRun(m.vcpu), [11, 6 * 8 + 3], "a not-present gate for #UD is not #NP");
+}
+
+featureTest("long #NP: a not-present IDT gate for #UD is #NP(vector * 8 + IDT + EXT)", probeNotPresentGate, (kvm) => {
   using m = bench64(kvm, "0f0b f4"); // ud2
   gatesNotPresent(m, [6]);
   expectOut(m.vcpu, [11, 6 * 8 + 3, LM_CODE, 8]);
-}, { only: ["emu"] });
+});
 
 backendTest("long #DF: not-present gates for #UD and #NP are #DF(0)", (kvm) => {
   using m = bench64(kvm, "0f0b f4"); // ud2
@@ -589,68 +623,74 @@ backendTest(
   },
 );
 
-// No oracle on this host: the kernel's emulator does not run LAR/LSL/VERR/VERW at CPL 0 (KVM_EXIT_INTERNAL_ERROR),
-// and at CPL 3 kvm_pvm runs them natively against the host's GDT (LAR 0x2b answers 0xcff300, a host data
-// segment). Tried: the emulator only, checked against the SDM.
-backendTest("long LAR, LSL, VERR, VERW at CPL 0 on 64-bit descriptors (L bit, 16-byte TSS)", (kvm) => {
-  // %macro R 0 = out 0xe9, eax / setz al / movzx eax, al / out 0xe9, eax        (the result, then ZF)
-  // mov eax, 0xdeadbeef / mov ebx, 0x2b / lar eax, ebx / R / mov eax, 0xdeadbeef / mov ebx, 0x23 / lsl eax, ebx / R
-  // mov eax, 0xdeadbeef / mov ebx, 0x30 / lar eax, ebx / R / mov eax, 0xdeadbeef / xor ebx, ebx / lar eax, ebx / R
-  // mov eax, 0x10 / verr ax / setz al / movzx eax, al / out / mov eax, 0x08 / verw ax / setz al / movzx / out / hlt
-  using m = bench64(
-    kvm,
-    "b8efbeaddebb2b0000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb230000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb3000" +
-      "00000f02c3e7e90f94c00fb6c0e7e9b8efbeadde31db0f02c3e7e90f94c00fb6c0e7e9b8100000000f00e00f94c00fb6c0e7e9b808" +
-      "0000000f00e80f94c00fb6c0e7e9f4",
-  );
-  expectOut(m.vcpu, [
-    ...[0xaffb00, 1], // 64-bit user code: G and L, DPL 3
-    ...[0xffffffff, 1], // flat user data
-    ...[0x8b00, 1], // the busy 64-bit TSS
-    ...[0xdeadbeef, 0], // null
-    1, // kernel data: readable
-    0, // code: not writable
-  ]);
-}, { only: ["emu"] });
+// At CPL 0 here; at CPL 3 kvm_pvm runs LAR natively against the host's GDT (LAR 0x2b answers 0xcff300, a host
+// data segment).
+featureTest(
+  "long LAR, LSL, VERR, VERW at CPL 0 on 64-bit descriptors (L bit, 16-byte TSS)",
+  probeLarAtCpl0Long,
+  (kvm) => {
+    // %macro R 0 = out 0xe9, eax / setz al / movzx eax, al / out 0xe9, eax        (the result, then ZF)
+    // mov eax, 0xdeadbeef / mov ebx, 0x2b / lar eax, ebx / R / mov eax, 0xdeadbeef / mov ebx, 0x23 / lsl eax, ebx / R
+    // mov eax, 0xdeadbeef / mov ebx, 0x30 / lar eax, ebx / R / mov eax, 0xdeadbeef / xor ebx, ebx / lar eax, ebx / R
+    // mov eax, 0x10 / verr ax / setz al / movzx eax, al / out / mov eax, 0x08 / verw ax / setz al / movzx / out / hlt
+    using m = bench64(
+      kvm,
+      "b8efbeaddebb2b0000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb230000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb3000" +
+        "00000f02c3e7e90f94c00fb6c0e7e9b8efbeadde31db0f02c3e7e90f94c00fb6c0e7e9b8100000000f00e00f94c00fb6c0e7e9b808" +
+        "0000000f00e80f94c00fb6c0e7e9f4",
+    );
+    expectOut(m.vcpu, [
+      ...[0xaffb00, 1], // 64-bit user code: G and L, DPL 3
+      ...[0xffffffff, 1], // flat user data
+      ...[0x8b00, 1], // the busy 64-bit TSS
+      ...[0xdeadbeef, 0], // null
+      1, // kernel data: readable
+      0, // code: not writable
+    ]);
+  },
+);
 
-// On kvm_pvm an INT n at CPL 3 (run natively) gives the guest #UD, as in part 1: tried, the emulator only.
-backendTest("long INT from CPL 3 through a DPL 3 gate switches to RSP0; IRETQ returns; a DPL 0 gate is #GP", (kvm) => {
-  // CPL 3: mov eax, 0x12345678 / int 0x30 / mov ebx, eax / int 0x31 / hlt
-  using m = bench64(kvm, "b878563412 cd30 89c3 cd31 f4", { cpl: 3 });
-  put64(m, 0x3400, "4889e3 f7d0 48cf"); // mov rbx, rsp / not eax / iretq
-  setGate(m.mem, 0x30, 0x3400n, { dpl: 3 });
-  setGate(m.mem, 0x31, 0x3400n, { dpl: 0 });
-  expectOut(m.vcpu, [13, 0x31 * 8 + 2, LM_CODE + 9, 0x2b]);
-  assert.equal(m.vcpu.getRegs().rbx, 0xedcba987n, "back at CPL 3 with the handler's eax");
-  assert.equal(view(m.mem).getBigUint64(LM_RSP0 - 40, true), BigInt(LM_CODE + 9), "the #GP frame on RSP0");
-}, { only: ["emu"] });
+featureTest(
+  "long INT from CPL 3 through a DPL 3 gate switches to RSP0; IRETQ returns; a DPL 0 gate is #GP",
+  probeIntFromCpl3Long,
+  (kvm) => {
+    // CPL 3: mov eax, 0x12345678 / int 0x30 / mov ebx, eax / int 0x31 / hlt
+    using m = bench64(kvm, "b878563412 cd30 89c3 cd31 f4", { cpl: 3 });
+    put64(m, 0x3400, "4889e3 f7d0 48cf"); // mov rbx, rsp / not eax / iretq
+    setGate(m.mem, 0x30, 0x3400n, { dpl: 3 });
+    setGate(m.mem, 0x31, 0x3400n, { dpl: 0 });
+    expectOut(m.vcpu, [13, 0x31 * 8 + 2, LM_CODE + 9, 0x2b]);
+    assert.equal(m.vcpu.getRegs().rbx, 0xedcba987n, "back at CPL 3 with the handler's eax");
+    assert.equal(view(m.mem).getBigUint64(LM_RSP0 - 40, true), BigInt(LM_CODE + 9), "the #GP frame on RSP0");
+  },
+);
 
-// The kernel's emulator (CPL 0 on kvm_pvm) answers RETFQ with KVM_EXIT_INTERNAL_ERROR, as in part 1: tried, the
-// emulator only.
-backendTest("long RETFQ from CPL 0 to CPL 3 loads SS:RSP from the stack", (kvm) => {
+featureTest("long RETFQ from CPL 0 to CPL 3 loads SS:RSP from the stack", probeRetfqToCpl3, (kvm) => {
   // push 0x23 / push 0x5800 / push 0x2b / push 0x5100 / retfq
   using m = bench64(kvm, "6a23 6800580000 6a2b 6800510000 48cb");
   put64(m, 0x5100, "4989e0 418cd1 f4"); // CPL 3: mov r8, rsp / mov r9d, ss / hlt (#GP)
   expectOut(m.vcpu, [13, 0, 0x5106, 0x2b]);
   const regs = m.vcpu.getRegs();
   assert.deepEqual([regs.r8, regs.r9], [0x5800n, 0x23n]);
-}, { only: ["emu"] });
+});
 
-// The kernel's emulator (CPL 0 on kvm_pvm) does not check data breakpoints: the guest runs through to the `out`,
-// as in part 1. Tried: the emulator only.
-backendTest("long DR7 write breakpoint at CPL 0: a #DB trap after each write into its range", (kvm) => {
-  // mov eax, 0x8000 / mov dr0, rax / mov eax, 0xd0001 (L0, write, 4 bytes) / mov dr7, rax
-  // mov dword [0x8000], 0x11 / mov ebx, [0x8000] / mov byte [0x8003], 0x22 / mov eax, 0x77 / out 0xe9, eax / hlt
-  using m = bench64(
-    kvm,
-    "b800800000 0f23c0 b801000d00 0f23f8 c704250080000011000000 8b1c2500800000 " +
-      "c6042503800000 22 b877000000 e7e9 f4",
-  );
-  // #DB: push rax / mov rax, [rsp+8] / out / mov rax, dr6 / out / xor eax, eax / mov dr6, rax / pop rax / iretq
-  put64(m, 0x3400, "50 488b442408 e7e9 0f21f0 e7e9 31c0 0f23f0 58 48cf");
-  setGate(m.mem, 1, 0x3400n);
-  expectOut(m.vcpu, [0x401b, 0xffff0ff1, 0x402a, 0xffff0ff1, 0x77]);
-}, { only: ["emu"] });
+featureTest(
+  "long DR7 write breakpoint at CPL 0: a #DB trap after each write into its range",
+  probeGuestDataBreakpointsLong,
+  (kvm) => {
+    // mov eax, 0x8000 / mov dr0, rax / mov eax, 0xd0001 (L0, write, 4 bytes) / mov dr7, rax
+    // mov dword [0x8000], 0x11 / mov ebx, [0x8000] / mov byte [0x8003], 0x22 / mov eax, 0x77 / out 0xe9, eax / hlt
+    using m = bench64(
+      kvm,
+      "b800800000 0f23c0 b801000d00 0f23f8 c704250080000011000000 8b1c2500800000 " +
+        "c6042503800000 22 b877000000 e7e9 f4",
+    );
+    // #DB: push rax / mov rax, [rsp+8] / out / mov rax, dr6 / out / xor eax, eax / mov dr6, rax / pop rax / iretq
+    put64(m, 0x3400, "50 488b442408 e7e9 0f21f0 e7e9 31c0 0f23f0 58 48cf");
+    setGate(m.mem, 1, 0x3400n);
+    expectOut(m.vcpu, [0x401b, 0xffff0ff1, 0x402a, 0xffff0ff1, 0x77]);
+  },
+);
 
 backendTest("long privileged instructions at CPL 3 are #GP(0)", (kvm) => {
   const cases: Array<[string, string]> = [
