@@ -120,7 +120,12 @@ export class Vm implements Disposable {
     const bytes = check(sizeSchema, size, "size");
     const h = this.#h;
     const m = h.kernel.mmap(-1, bytes);
-    if (typeof m === "number") throw new KvmError("mmap", -m, `${bytes} bytes of guest memory`);
+    if (typeof m === "number") {
+      const why = -m === Errno.ENOMEM
+        ? ": more than this runtime can view as one ArrayBuffer (Bun: 4 GiB; V8: under 32 GiB); allocate it in parts"
+        : "";
+      throw new KvmError("mmap", -m, `${bytes} bytes of guest memory${why}`);
+    }
     return new MappedMemory(h.kernel, m);
   }
 

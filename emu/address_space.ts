@@ -25,16 +25,21 @@ export class AddressSpace {
   #next = EMU_MAP_BASE;
   #maps: EmuMapping[] = [];
 
-  /** mmap(2) of anonymous memory, or of a given buffer (a vCPU's kvm_run). */
-  map(length: number, buffer?: ArrayBuffer): EmuMapping {
+  /** mmap(2) of anonymous memory, or of a given buffer (a vCPU's kvm_run); undefined when memory runs out (ENOMEM). */
+  map(length: number, buffer?: ArrayBuffer): EmuMapping | undefined {
     const rounded = Math.ceil(length / PAGE) * PAGE;
+    try {
+      buffer ??= new ArrayBuffer(rounded);
+    } catch {
+      return undefined; // more than the runtime gives one ArrayBuffer
+    }
     const start = this.#next;
     // A guard page between mappings keeps neighbours from looking contiguous.
     this.#next += rounded + PAGE;
     const m: EmuMapping = {
       address: BigInt(start),
       start,
-      buffer: buffer ?? new ArrayBuffer(rounded),
+      buffer,
       length,
       live: true,
     };

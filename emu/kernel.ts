@@ -127,13 +127,13 @@ class EmuKernel implements Kernel {
 
   mmap(fd: number, length: number): Mapping | number {
     if (!Number.isInteger(length) || length <= 0) return -Errno.EINVAL;
-    if (fd === -1) return this.space.map(length);
+    if (fd === -1) return this.space.map(length) ?? -Errno.ENOMEM;
     const d = this.#fds.get(fd);
     if (!d) return -Errno.EBADF;
     if (d.kind !== "vcpu") return -Errno.ENODEV;
     // SAFETY: the mapping shares the vCPU's kvm_run buffer, as the kernel's shared page;
     // it is aliased, so unmapping it must not detach the vCPU's own page.
-    return { ...this.space.map(length, d.vcpu.run.buffer), aliased: true };
+    return { ...this.space.map(length, d.vcpu.run.buffer)!, aliased: true };
   }
 
   munmap(mapping: Mapping): number {

@@ -16,6 +16,7 @@
  */
 import type { Kernel, Mapping } from "../kernel.ts";
 import { KVM_SET_SIGNAL_MASK } from "../abi/requests.ts";
+import { Errno } from "../abi/errno.ts";
 import {
   CLOCK_MONOTONIC,
   cString,
@@ -142,7 +143,13 @@ export function createFfiKernel(libc: Libc): Kernel {
         fd,
       );
       if (address === -1n) return fail();
-      return { address, buffer: libc.view(address, length), length };
+      try {
+        return { address, buffer: libc.view(address, length), length };
+      } catch {
+        // The runtime cannot view that many bytes as one ArrayBuffer (Bun: 4 GiB at most): nothing stays mapped.
+        libc.munmap(address, length);
+        return -Errno.ENOMEM;
+      }
     },
     munmap(mapping) {
       return libc.munmap(mapping.address, mapping.length) < 0 ? fail() : 0;

@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { EventFd, Kvm, KvmError } from "../mod.ts";
 import { backendTest, backendUnavailable, skip, test } from "./_harness.ts";
 
@@ -93,3 +93,42 @@ backendTest("Vm: an address that is negative or a number past 2^53 is a RangeErr
     assert.ok(e instanceof KvmError, `only the backend may refuse it (the emulator has no coalesced MMIO): ${e}`);
   }
 });
+
+/** This process's virtual size in KiB, where /proc may be read (Deno asks for --allow-all there). */
+function vmSizeKiB(): number | undefined {
+  try {
+    return Number(/VmSize:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+backendTest(
+  "Vm.allocateMemory: a size the runtime cannot view is a KvmError ENOMEM and leaves nothing mapped",
+  (kvm) => {
+    using vm = kvm.createVm();
+    const before = vmSizeKiB();
+    for (const size of [2 ** 32 + 4096, 48 * 2 ** 30]) {
+      for (let i = 0; i < 5; i++) {
+        try {
+          const mem = vm.allocateMemory(size);
+          assert.equal(mem.bytes.length, size); // this runtime views it whole
+          mem.free();
+        } catch (e) {
+          assert.ok(e instanceof KvmError && e.code === "ENOMEM", String(e));
+          assert.match(e.message, new RegExp(`${size} bytes of guest memory`));
+        }
+      }
+    }
+    const after = vmSizeKiB();
+    if (before !== undefined && after !== undefined) {
+      assert.ok(
+        after - before < 2 ** 20,
+        `VmSize grew ${after - before} KiB`,
+      );
+    }
+    const mem = vm.allocateMemory(0x1000); // still usable
+    mem.bytes[0] = 1;
+    mem.free();
+  },
+);
