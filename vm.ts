@@ -67,6 +67,17 @@ const sizeSchema = int(1, MAX_MEMORY).superRefine(
 interface SlotInfo {
   memory: MappedMemory;
   pages: number;
+  guestPhysAddr: bigint;
+  readonly: boolean;
+}
+
+/** A memory slot as {@linkcode Vm.memoryRegions} lists it. */
+export interface MemoryRegionInfo {
+  slot: number;
+  guestPhysAddr: bigint;
+  memory: GuestMemory;
+  /** Mapped with `flags.readonly`: guest writes are MMIO exits. */
+  readonly: boolean;
 }
 
 let nextVmId = 1;
@@ -157,8 +168,27 @@ export class Vm implements Disposable {
     this.#releaseSlot(r.slot);
     if (memory) {
       memory.users.add(this.#slotKey(r.slot));
-      this.#slots.set(r.slot, { memory, pages: memory.size / PAGE_SIZE });
+      this.#slots.set(r.slot, {
+        memory,
+        pages: memory.size / PAGE_SIZE,
+        guestPhysAddr: BigInt(r.guestPhysAddr),
+        readonly: r.flags?.readonly ?? false,
+      });
     }
+  }
+
+  /**
+   * The memory slots set by setUserMemoryRegion, by slot number (no ioctl): what a debugger or device model needs to
+   * read and write guest-physical memory.
+   */
+  memoryRegions(): MemoryRegionInfo[] {
+    this.#h.fd("memoryRegions");
+    return [...this.#slots].sort(([a], [b]) => a - b).map(([slot, s]) => ({
+      slot,
+      guestPhysAddr: s.guestPhysAddr,
+      memory: s.memory,
+      readonly: s.readonly,
+    }));
   }
 
   /**
