@@ -25,9 +25,9 @@
  *   "long debug single-step at CPL 0/3 ..." and "... on upper-half addresses"
  * - debug_test "hardware exec breakpoint" → "long debug hardware exec breakpoint at CPL 0/3 ..." and "... on an
  *   upper-half address"
- * - debug_test "int3 with softwareBreakpoints" → "long debug int3 with softwareBreakpoints" (emulator only, see there)
+ * - debug_test "int3 with softwareBreakpoints" → "long debug int3 at CPL 0/3 with softwareBreakpoints" (probed)
  * - debug_test "hardware write breakpoint" → "long debug hardware write breakpoint" and "... on an upper-half
- *   address" (emulator only, see there)
+ *   address" (probed)
  * - debug_test "setGuestDebug(null) ..." → "long debug: setGuestDebug(null) ..."
  *
  * No 64-bit subject, or covered elsewhere:
@@ -41,8 +41,10 @@
  * @module
  */
 import assert from "node:assert/strict";
+import type { GuestDebug, Kvm } from "../mod.ts";
 import { backendTest } from "./_harness.ts";
-import { describe, load, runTo, runToOut } from "./_guests.ts";
+import { describe, featureTest, load, runTo, runToOut } from "./_guests.ts";
+import { probeGuestDebugWatchpoints } from "./_probes.ts";
 import { collect, expectOut } from "./_sys.ts";
 import { bench64 } from "./_long64.ts";
 import {
@@ -80,13 +82,36 @@ function ioBitmap(m: LongMachine, denied: readonly number[] = []): void {
   const sregs = m.vcpu.getSregs();
   m.vcpu.setSregs({ ...sregs, tr: { ...sregs.tr, limit } });
 }
-/**
- * kvm_pvm reports each single step of CPL 3 code as KVM_EXIT_SHUTDOWN instead of KVM_EXIT_DEBUG (RIP advances
- * one instruction per exit): tried, the emulator only.
- */
-const PVM_USER_STEP = { only: ["emu"] } as const;
-/** kvm_pvm does not report KVM_SET_GUEST_DEBUG execution breakpoints in CPL 3 code: tried, the emulator only. */
-const PVM_USER_HWBP = { only: ["emu"] } as const;
+/** Stops of one KVM_SET_GUEST_DEBUG feature in 64-bit CPL 3 code ("90 90 f4": nop / nop / hlt, #GP reported). */
+function userDebugExit(kvm: Kvm, what: string, debug: GuestDebug): string | undefined {
+  using m = bench64(kvm, "90 90 f4", { cpl: 3, rflags: RFLAGS_IOPL3 });
+  m.vcpu.setGuestDebug(debug);
+  const exit = m.vcpu.run({ timeoutMs: 3000 });
+  if (exit.reason === "debug" && exit.exception === 1 && exit.pc === BigInt(LM_CODE + 1)) return undefined;
+  const rip = m.vcpu.getRegs().rip.toString(16), want = (LM_CODE + 1).toString(16);
+  return `${what} in CPL 3 code gives ${describe(exit)} (rip 0x${rip}), not a debug exit at 0x${want}`;
+}
+
+/** Single-stepping 64-bit CPL 3 code: a debug exit after the first instruction. */
+function probeUserSingleStep(kvm: Kvm): string | undefined {
+  return userDebugExit(kvm, "single-stepping", { singlestep: true });
+}
+
+/** A KVM_SET_GUEST_DEBUG execution breakpoint in 64-bit CPL 3 code: a debug exit before the second instruction. */
+function probeUserExecBreakpoint(kvm: Kvm): string | undefined {
+  return userDebugExit(kvm, "an execution breakpoint", { hardwareBreakpoints: [{ address: LM_CODE + 1 }] });
+}
+
+/** int3 at `cpl` with KVM_GUESTDBG_USE_SW_BP: a debug exit with exception 3 at the int3. */
+function probeInt3(cpl: 0 | 3): (kvm: Kvm) => string | undefined {
+  return (kvm) => {
+    using m = bench64(kvm, "cc f4", { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n }); // int3 / hlt
+    m.vcpu.setGuestDebug({ softwareBreakpoints: true });
+    const exit = m.vcpu.run({ timeoutMs: 3000 });
+    if (exit.reason === "debug" && exit.exception === 3 && exit.pc === BigInt(LM_CODE)) return undefined;
+    return `int3 at CPL ${cpl} with softwareBreakpoints gives ${describe(exit)}`;
+  };
+}
 
 for (const cpl of [0, 3] as const) {
   backendTest(
@@ -395,7 +420,8 @@ backendTest("long exit io from CPL 3: a 64-bit user guest with IOPL 3 reaches th
 });
 
 for (const cpl of [0, 3] as const) {
-  backendTest(`long debug single-step at CPL ${cpl}: one exception-1 exit per instruction, dr6.BS`, (kvm) => {
+  const name = `long debug single-step at CPL ${cpl}: one exception-1 exit per instruction, dr6.BS`;
+  const body = (kvm: Kvm) => {
     using m = longMachine(kvm);
     load(m.mem, LM_CODE, [
       "90", //                            nop                     ; LM_CODE
@@ -416,38 +442,39 @@ for (const cpl of [0, 3] as const) {
     m.vcpu.setGuestDebug(null);
     assert.equal(runToOut(m.vcpu, 0x80), 0x89);
     assert.equal(m.vcpu.getRegs().rax, 0x1122334455667789n);
-  }, cpl === 3 ? PVM_USER_STEP : {});
+  };
+  if (cpl === 3) featureTest(name, probeUserSingleStep, body);
+  else backendTest(name, body);
 }
 
 for (const cpl of [0, 3] as const) {
-  backendTest(
-    `long debug hardware exec breakpoint at CPL ${cpl}: stops before the instruction, dr6 names the slot`,
-    (kvm) => {
-      using m = longMachine(kvm);
-      load(m.mem, LM_CODE, [
-        "90", //    nop                  ; LM_CODE
-        "90", //    nop                  ; + 1
-        "b0 42", // mov al, 0x42         ; + 2: the breakpoint
-        "e6 e9", // out 0xe9, al
-        "eb fe", // jmp $
-      ]);
-      enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
-      for (const [slot, bits] of [[0, DR6_B0], [1, DR6_B1]] as const) {
-        const bps = [{ address: LM_CODE + 2 }, { address: 0x8000 }];
-        if (slot === 1) bps.reverse();
-        m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LM_CODE), rax: 0n });
-        m.vcpu.setGuestDebug({ hardwareBreakpoints: bps });
-        const exit = runTo(m.vcpu, "debug");
-        assert.equal(exit.exception, 1, describe(exit));
-        assert.equal(exit.pc, BigInt(LM_CODE + 2), describe(exit));
-        assert.equal(exit.dr6 & 0xfn, bits, `DR${slot}: ${describe(exit)}`);
-        assert.equal(m.vcpu.getRegs().rax & 0xffn, 0n, "the instruction did not run");
-      }
-      m.vcpu.setGuestDebug(null);
-      assert.equal(runToOut(m.vcpu, 0xe9), 0x42);
-    },
-    cpl === 3 ? PVM_USER_HWBP : {},
-  );
+  const name = `long debug hardware exec breakpoint at CPL ${cpl}: stops before the instruction, dr6 names the slot`;
+  const body = (kvm: Kvm) => {
+    using m = longMachine(kvm);
+    load(m.mem, LM_CODE, [
+      "90", //    nop                  ; LM_CODE
+      "90", //    nop                  ; + 1
+      "b0 42", // mov al, 0x42         ; + 2: the breakpoint
+      "e6 e9", // out 0xe9, al
+      "eb fe", // jmp $
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
+    for (const [slot, bits] of [[0, DR6_B0], [1, DR6_B1]] as const) {
+      const bps = [{ address: LM_CODE + 2 }, { address: 0x8000 }];
+      if (slot === 1) bps.reverse();
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LM_CODE), rax: 0n });
+      m.vcpu.setGuestDebug({ hardwareBreakpoints: bps });
+      const exit = runTo(m.vcpu, "debug");
+      assert.equal(exit.exception, 1, describe(exit));
+      assert.equal(exit.pc, BigInt(LM_CODE + 2), describe(exit));
+      assert.equal(exit.dr6 & 0xfn, bits, `DR${slot}: ${describe(exit)}`);
+      assert.equal(m.vcpu.getRegs().rax & 0xffn, 0n, "the instruction did not run");
+    }
+    m.vcpu.setGuestDebug(null);
+    assert.equal(runToOut(m.vcpu, 0xe9), 0x42);
+  };
+  if (cpl === 3) featureTest(name, probeUserExecBreakpoint, body);
+  else backendTest(name, body);
 }
 
 backendTest("long debug hardware exec breakpoint on an upper-half address at CPL 0", (kvm) => {
@@ -492,60 +519,68 @@ backendTest("long debug single-step on upper-half addresses at CPL 0: each exit'
   assert.equal(m.vcpu.getRegs().rip, 0xffffff800000400fn);
 });
 
-// kvm_pvm: int3 at CPL 3 goes to the guest's #BP handler (KVM_GUESTDBG_USE_SW_BP is ignored, as debug_test's
-// probe reports), and int3 at CPL 0 is KVM_EXIT_INTERNAL_ERROR from the kernel's emulator: the emulator only.
-backendTest("long debug int3 with softwareBreakpoints: exception 3 at the int3, not the guest's handler", (kvm) => {
-  for (const cpl of [0, 3] as const) {
-    using m = bench64(kvm, "b011 cc e6e9 ebfe", { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
-    // mov al, 0x11 / int3 / out 0xe9, al / jmp $
-    m.vcpu.setGuestDebug({ softwareBreakpoints: true });
+for (const cpl of [0, 3] as const) {
+  featureTest(
+    `long debug int3 at CPL ${cpl} with softwareBreakpoints: exception 3 at the int3, not the guest's handler`,
+    probeInt3(cpl),
+    (kvm) => {
+      using m = bench64(kvm, "b011 cc e6e9 ebfe", { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
+      // mov al, 0x11 / int3 / out 0xe9, al / jmp $
+      m.vcpu.setGuestDebug({ softwareBreakpoints: true });
+      const exit = runTo(m.vcpu, "debug");
+      assert.equal(exit.exception, 3, describe(exit));
+      assert.equal(exit.pc, BigInt(LM_CODE + 2), describe(exit));
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LM_CODE + 3) });
+      assert.equal(runToOut(m.vcpu, 0xe9), 0x11);
+    },
+  );
+}
+
+featureTest(
+  "long debug hardware write breakpoint: exits after an 8-byte write into the watched range",
+  probeGuestDebugWatchpoints,
+  (kvm) => {
+    using m = longMachine(kvm);
+    load(m.mem, LM_CODE, [
+      "90", //                               nop
+      "48 c7 04 25 00 80 00 00 55 00 00 00", // mov qword [0x8000], 0x55   ; + 1
+      "e6 e9", //                            out 0xe9, al                ; + 13
+      "f4", //                               hlt
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE));
+    m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x8004, kind: "write", length: 4 }] });
     const exit = runTo(m.vcpu, "debug");
-    assert.equal(exit.exception, 3, describe(exit));
-    assert.equal(exit.pc, BigInt(LM_CODE + 2), describe(exit));
-    m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LM_CODE + 3) });
-    assert.equal(runToOut(m.vcpu, 0xe9), 0x11);
-  }
-}, { only: ["emu"] });
+    assert.equal(exit.exception, 1, describe(exit));
+    assert.equal(exit.pc, BigInt(LM_CODE + 13), describe(exit));
+    assert.ok(exit.dr6 & DR6_B0, describe(exit));
+    assert.equal(view(m.mem).getBigUint64(0x8000, true), 0x55n, "a data breakpoint traps after the write");
+    runToOut(m.vcpu, 0xe9);
+    runTo(m.vcpu, "hlt");
+  },
+);
 
-// kvm_pvm never reports KVM_SET_GUEST_DEBUG data breakpoints (debug_test's probe): the emulator only.
-backendTest("long debug hardware write breakpoint: exits after an 8-byte write into the watched range", (kvm) => {
-  using m = longMachine(kvm);
-  load(m.mem, LM_CODE, [
-    "90", //                               nop
-    "48 c7 04 25 00 80 00 00 55 00 00 00", // mov qword [0x8000], 0x55   ; + 1
-    "e6 e9", //                            out 0xe9, al                ; + 13
-    "f4", //                               hlt
-  ]);
-  enterLongMode(m.vcpu, BigInt(LM_CODE));
-  m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x8004, kind: "write", length: 4 }] });
-  const exit = runTo(m.vcpu, "debug");
-  assert.equal(exit.exception, 1, describe(exit));
-  assert.equal(exit.pc, BigInt(LM_CODE + 13), describe(exit));
-  assert.ok(exit.dr6 & DR6_B0, describe(exit));
-  assert.equal(view(m.mem).getBigUint64(0x8000, true), 0x55n, "a data breakpoint traps after the write");
-  runToOut(m.vcpu, 0xe9);
-  runTo(m.vcpu, "hlt");
-}, { only: ["emu"] });
-
-// kvm_pvm never reports KVM_SET_GUEST_DEBUG data breakpoints: the emulator only.
-backendTest("long debug hardware write breakpoint on an upper-half address: the whole address, the whole pc", (kvm) => {
-  using m = longMachine(kvm);
-  load(m.mem, LM_CODE, [
-    "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
-    "ff e0", //                         jmp rax
-    "48 b9 00 80 00 00 80 ff ff ff", // mov rcx, 0xffffff8000008000   ; + 12
-    "c7 01 55 00 00 00", //             mov dword [rcx], 0x55         ; + 22: the alias of 0x8000
-    "c7 04 25 00 80 00 00 66 00 00 00", // mov dword [0x8000], 0x66   ; + 28: the same byte, another address
-    "f4", //                            hlt                           ; + 39
-  ]);
-  enterLongMode(m.vcpu, BigInt(LM_CODE));
-  m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0xffffff8000008000n, kind: "write", length: 4 }] });
-  const exit = runTo(m.vcpu, "debug");
-  assert.deepEqual([exit.exception, exit.pc], [1, 0xffffff800000401cn], describe(exit));
-  assert.ok(exit.dr6 & DR6_B0, describe(exit));
-  runTo(m.vcpu, "hlt");
-  assert.equal(view(m.mem).getUint32(0x8000, true), 0x66);
-}, { only: ["emu"] });
+featureTest(
+  "long debug hardware write breakpoint on an upper-half address: the whole address, the whole pc",
+  probeGuestDebugWatchpoints,
+  (kvm) => {
+    using m = longMachine(kvm);
+    load(m.mem, LM_CODE, [
+      "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
+      "ff e0", //                         jmp rax
+      "48 b9 00 80 00 00 80 ff ff ff", // mov rcx, 0xffffff8000008000   ; + 12
+      "c7 01 55 00 00 00", //             mov dword [rcx], 0x55         ; + 22: the alias of 0x8000
+      "c7 04 25 00 80 00 00 66 00 00 00", // mov dword [0x8000], 0x66   ; + 28: the same byte, another address
+      "f4", //                            hlt                           ; + 39
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE));
+    m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0xffffff8000008000n, kind: "write", length: 4 }] });
+    const exit = runTo(m.vcpu, "debug");
+    assert.deepEqual([exit.exception, exit.pc], [1, 0xffffff800000401cn], describe(exit));
+    assert.ok(exit.dr6 & DR6_B0, describe(exit));
+    runTo(m.vcpu, "hlt");
+    assert.equal(view(m.mem).getUint32(0x8000, true), 0x66);
+  },
+);
 
 backendTest("long debug: setGuestDebug(null) after breakpoints and single-step lets the guest run freely", (kvm) => {
   using m = longMachine(kvm);
