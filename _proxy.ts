@@ -27,7 +27,11 @@ const IMMEDIATE_EXIT = kvmRun.offsetOf("immediate_exit");
 const STATE = 0, OP = 1, FD = 2, REQUEST = 3, VALUE = 4, RESULT = 5, LENGTH = 6, ADOPTED = 7;
 /** Byte offset of the Float64 run deadline (performance.timeOrigin-based ms, 0 for none). */
 const DEADLINE = 32;
+/** Byte offset of the Float64 token of the thread that serves the mailbox (the owner). */
+const OWNER = 40;
 const HEADER = 64;
+/** This thread's token: a module instance is per thread, so no other thread draws the same number. */
+const THREAD_TOKEN = Math.random() + 1;
 /** The largest ioctl argument that crosses the mailbox. */
 const ARG_MAX = 64 * 1024;
 /** How long one slice of an emulated KVM_RUN lasts before the owner serves other vCPUs. */
@@ -58,6 +62,7 @@ export function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBu
   const deadline = new Float64Array(mailbox, DEADLINE, 1);
   const arg = new Uint8Array(mailbox, HEADER, ARG_MAX);
   const shared = new Uint8Array(mailbox, HEADER + ARG_MAX);
+  new Float64Array(mailbox, OWNER, 1)[0] = THREAD_TOKEN;
   const mapping = kernel.mmap(vcpuFd, shared.length);
   if (typeof mapping === "number") throw new Error(`serveVcpu: mmap of kvm_run failed (errno ${-mapping})`);
   const run = new Uint8Array(mapping.buffer, 0, shared.length);
@@ -135,6 +140,11 @@ export class ProxyKernel implements Kernel {
     this.#arg = new Uint8Array(mailbox, HEADER, ARG_MAX);
     this.#shared = new Uint8Array(mailbox, HEADER + ARG_MAX, runSize);
     this.#run = new ArrayBuffer(runSize);
+  }
+
+  /** True on the thread that serves this mailbox: a call from here would wait for itself forever. */
+  static servedHere(mailbox: SharedArrayBuffer): boolean {
+    return new Float64Array(mailbox, OWNER, 1)[0] === THREAD_TOKEN;
   }
 
   /** Claims the mailbox; false if another thread adopted the vCPU already. */

@@ -77,6 +77,13 @@ export function adoptVcpu(handoff: VcpuHandoff): Vcpu {
 /** The emulator's side of adoptVcpu: a Vcpu whose calls the owner's emulator performs (_proxy.ts). */
 function adoptEmulated(h: z.infer<typeof handoffSchema>): Vcpu {
   if (!h.mailbox) throw new TypeError("handoff.mailbox: an emulated vCPU's handoff carries a mailbox");
+  if (ProxyKernel.servedHere(h.mailbox)) {
+    throw new KvmError(
+      "adoptVcpu",
+      Errno.EDEADLK,
+      `vCPU ${h.id} is emulated on this thread, which would wait for itself: adopt it in a Worker`,
+    );
+  }
   const kernel = new ProxyKernel(h.mailbox, h.vcpuFd, h.mmapSize);
   if (!kernel.claim()) {
     throw new KvmError("adoptVcpu", Errno.EBUSY, `vCPU ${h.id} is already adopted by another thread`);

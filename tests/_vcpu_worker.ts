@@ -21,27 +21,34 @@ const port = globalThis as unknown as {
 };
 
 port.onmessage = (e) => {
-  const job = e.data;
-  const reasons: string[] = [];
+  let report: WorkerReport;
   try {
-    using vcpu = adoptVcpu(job.handoff);
-    if (job.mode === "hlt") {
-      for (let exit = vcpu.run({ timeoutMs: 30_000 }); exit.reason !== "hlt"; exit = vcpu.run({ timeoutMs: 30_000 })) {
-        reasons.push(exit.reason);
-        if (exit.reason !== "io" && exit.reason !== "mmio") break;
-      }
-      reasons.push("hlt");
-    } else {
-      const done = new Int32Array(job.shared, 0, 1);
-      const times = new Float64Array(job.shared, 8, job.count);
-      for (let i = 0; i < job.count; i++) {
-        reasons.push(vcpu.run().reason);
-        times[i] = performance.timeOrigin + performance.now();
-        Atomics.add(done, 0, 1);
-      }
-    }
-    port.postMessage({ ok: true, reasons } satisfies WorkerReport);
+    report = { ok: true, reasons: runJob(e.data) };
   } catch (err) {
-    port.postMessage({ ok: false, error: String(err) } satisfies WorkerReport);
+    report = { ok: false, error: String(err) };
   }
+  // After the vCPU is closed: whoever waits for this report may free its memory at once.
+  port.postMessage(report);
 };
+
+/** Adopts the job's vCPU, runs it as the job says, and closes it; returns the exits seen. */
+function runJob(job: WorkerJob): string[] {
+  const reasons: string[] = [];
+  using vcpu = adoptVcpu(job.handoff);
+  if (job.mode === "hlt") {
+    for (let exit = vcpu.run({ timeoutMs: 30_000 }); exit.reason !== "hlt"; exit = vcpu.run({ timeoutMs: 30_000 })) {
+      reasons.push(exit.reason);
+      if (exit.reason !== "io" && exit.reason !== "mmio") break;
+    }
+    reasons.push("hlt");
+  } else {
+    const done = new Int32Array(job.shared, 0, 1);
+    const times = new Float64Array(job.shared, 8, job.count);
+    for (let i = 0; i < job.count; i++) {
+      reasons.push(vcpu.run().reason);
+      times[i] = performance.timeOrigin + performance.now();
+      Atomics.add(done, 0, 1);
+    }
+  }
+  return reasons;
+}

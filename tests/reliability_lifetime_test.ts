@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { KvmError } from "../mod.ts";
+import { adoptVcpu, KvmError } from "../mod.ts";
 import {
   KVM_CAP_X86_MSR_FILTER,
   KVM_CAP_X86_USER_SPACE_MSR,
@@ -158,3 +158,28 @@ backendTest("GuestMemory.free in many slots: the EBUSY message stays short", (kv
   vm.close();
   mem.free();
 });
+
+backendTest(
+  "adoptVcpu on the handing thread: works on kvm, refused on the emulator (no deadlock), and a Worker can still adopt it",
+  async (kvm, backend) => {
+    using m = machine(kvm);
+    load(m.mem, CODE, ["f4"]);
+    realMode(m.vcpu, CODE);
+    const handoff = m.vcpu.handoff();
+    if (backend === "emu") {
+      assert.throws(() => adoptVcpu(handoff), (e: unknown) => e instanceof KvmError && e.code === "EDEADLK");
+      const { worker, report } = startWorker({ mode: "hlt", handoff });
+      try {
+        const r = await report;
+        assert.ok(r.ok, r.ok ? "" : r.error);
+        assert.deepEqual(r.reasons, ["hlt"]);
+      } finally {
+        worker.terminate();
+      }
+    } else {
+      using vcpu = adoptVcpu(handoff);
+      assert.equal(vcpu.getRegs().rip, BigInt(CODE));
+      assert.equal(vcpu.run({ timeoutMs: 5000 }).reason, "hlt");
+    }
+  },
+);
