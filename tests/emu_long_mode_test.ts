@@ -13,7 +13,8 @@
  */
 import assert from "node:assert/strict";
 import type { Kvm } from "../mod.ts";
-import { backendTest, skip } from "./_harness.ts";
+import { backendTest } from "./_harness.ts";
+import { describe, featureTest } from "./_guests.ts";
 import { LONG_CASES } from "./_long_mode_cases.ts";
 import {
   A,
@@ -197,23 +198,36 @@ backendTest("long mode CPL 0: the upper-half alias reads what linear 0 maps, CR3
   assert.equal(regs.rcx, 0x10000n);
 });
 
-skip(
-  "long mode 1 GiB pages with CPUID Page1GB [kvm]",
-  "kvm_pvm shuts the guest down on a 1 GiB page even with the CPUID bit",
-);
-backendTest("long mode 1 GiB pages: with CPUID 80000001h EDX.Page1GB, PDPT entry 1 maps linear 1 GiB onto 0", (kvm) => {
+/** A CPL 3 read through the 1 GiB page of PDPT entry 1, with CPUID 80000001h EDX.Page1GB set as the test sets it. */
+function probe1GiBPages(kvm: Kvm): string | undefined {
   using m = longMachine(kvm);
   fillData(m.mem);
   m.mem.bytes.set(bytes("48 8b 04 25 00 80 00 40 f4"), LM_CODE); // mov rax, [0x40008000] / hlt
   enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl: 3 });
-  const ids = kvm.supportedCpuid();
-  const ext = ids.find((x) => x.function === 0x80000001);
-  assert.ok(ext);
-  m.vcpu.setCpuid2(ids.map((x) => (x === ext ? { ...x, edx: x.edx | (1 << 26) } : x)));
-  runToReport(m);
-  assert.equal(m.vcpu.getRegs().rax, view(m.mem).getBigUint64(LM_DATA, true));
-  assert.equal(m.vcpu.translate(0x40000123).physicalAddress, 0x123n);
-}, { only: ["emu"] });
+  const ids = kvm.supportedCpuid(), offered = ids.some((x) => x.function === 0x80000001 && x.edx & (1 << 26));
+  m.vcpu.setCpuid2(ids.map((x) => (x.function === 0x80000001 ? { ...x, edx: x.edx | (1 << 26) } : x)));
+  const exit = m.vcpu.run({ timeoutMs: 3000 }), rax = m.vcpu.getRegs().rax;
+  if (rax === view(m.mem).getBigUint64(LM_DATA, true)) return undefined;
+  return `a read through a 1 GiB page gives ${describe(exit)}, rax 0x${rax.toString(16)} (supportedCpuid ` +
+    `${offered ? "offers" : "does not offer"} Page1GB)`;
+}
+featureTest(
+  "long mode 1 GiB pages: with CPUID 80000001h EDX.Page1GB, PDPT entry 1 maps linear 1 GiB onto 0",
+  probe1GiBPages,
+  (kvm) => {
+    using m = longMachine(kvm);
+    fillData(m.mem);
+    m.mem.bytes.set(bytes("48 8b 04 25 00 80 00 40 f4"), LM_CODE); // mov rax, [0x40008000] / hlt
+    enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl: 3 });
+    const ids = kvm.supportedCpuid();
+    const ext = ids.find((x) => x.function === 0x80000001);
+    assert.ok(ext);
+    m.vcpu.setCpuid2(ids.map((x) => (x === ext ? { ...x, edx: x.edx | (1 << 26) } : x)));
+    runToReport(m);
+    assert.equal(m.vcpu.getRegs().rax, view(m.mem).getBigUint64(LM_DATA, true));
+    assert.equal(m.vcpu.translate(0x40000123).physicalAddress, 0x123n);
+  },
+);
 
 /** A CPL 0 machine whose own pages (tables, handlers, code at 0x3400, stack below 0x7000) are supervisor pages. */
 function supervisorMachine(kvm: Kvm, code: string, cr4: bigint): LongMachine {
@@ -223,12 +237,35 @@ function supervisorMachine(kvm: Kvm, code: string, cr4: bigint): LongMachine {
   setGate(m.mem, 14, BigInt(PF_HANDLER));
   m.mem.bytes.set(bytes(code), 0x3400);
   fillData(m.mem);
+  m.vcpu.setCpuid2(kvm.supportedCpuid()); // a KVM takes CR4.SMEP/SMAP only where the vCPU's CPUID has them
   enterLongMode(m.vcpu, 0x3400n, { cr4 });
   return m;
 }
 
-skip("long mode SMEP and SMAP [kvm]", "kvm_pvm does not offer SMEP or SMAP (CPUID 7.EBX)");
-backendTest("long mode SMEP: a CPL 0 fetch from a user page is #PF(P|I/D)", (kvm) => {
+/**
+ * Whether supportedCpuid offers leaf 7.0 EBX bit `bit` (`name`), and the host takes CR4 bit `cr4Bit` on a vCPU
+ * given that CPUID.
+ */
+function cpuid7Ebx(kvm: Kvm, bit: number, name: string, cr4Bit: number): string | undefined {
+  const leaf = kvm.supportedCpuid().find((x) => x.function === 7 && x.index === 0);
+  if (!leaf || !(leaf.ebx & (1 << bit))) return `supportedCpuid does not offer ${name} (CPUID 7.0 EBX bit ${bit})`;
+  try {
+    using _m = supervisorMachine(kvm, "f4", 1n << BigInt(cr4Bit));
+  } catch (e) {
+    return `KVM_SET_SREGS refuses CR4.${name}: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return undefined;
+}
+
+function probeSmep(kvm: Kvm): string | undefined {
+  return cpuid7Ebx(kvm, 7, "SMEP", 20);
+}
+
+function probeSmap(kvm: Kvm): string | undefined {
+  return cpuid7Ebx(kvm, 20, "SMAP", 21);
+}
+
+featureTest("long mode SMEP: a CPL 0 fetch from a user page is #PF(P|I/D)", probeSmep, (kvm) => {
   using m = supervisorMachine(kvm, "e6 e9 f4", 1n << 20n);
   m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LM_CODE) });
   m.mem.bytes.set(bytes("e6 e9 f4"), LM_CODE); // out 0xe9, al / hlt on a user page
@@ -236,9 +273,9 @@ backendTest("long mode SMEP: a CPL 0 fetch from a user page is #PF(P|I/D)", (kvm
   const regs = m.vcpu.getRegs();
   assert.equal(regs.rax, 0x11n);
   assert.equal(regs.rbx, BigInt(LM_CODE));
-}, { only: ["emu"] });
+});
 
-backendTest("long mode SMAP: a CPL 0 read of a user page is #PF(P) unless RFLAGS.AC", (kvm) => {
+featureTest("long mode SMAP: a CPL 0 read of a user page is #PF(P) unless RFLAGS.AC", probeSmap, (kvm) => {
   {
     using m = supervisorMachine(kvm, "8a 04 25 00 80 00 00 e6 e9 f4", 1n << 21n); // mov al, [0x8000]
     runToReport(m);
@@ -250,4 +287,4 @@ backendTest("long mode SMAP: a CPL 0 read of a user page is #PF(P) unless RFLAGS
   runToReport(m);
   assert.equal(m.vcpu.getRegs().rax & 0xffn, BigInt(m.mem.bytes[LM_DATA]));
   assert.equal(m.vcpu.getRegs().rip, 0x3412n);
-}, { only: ["emu"] });
+});
