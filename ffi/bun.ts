@@ -1,6 +1,7 @@
 /**
- * libc through `bun:ffi`. Loaded only under Bun. The module is imported with
- * a computed specifier so that Deno never tries to resolve it.
+ * libc through `bun:ffi`. Loaded only under Bun, with Bun's synchronous
+ * `import.meta.require`: no `import` statement names `bun:ffi`, so Deno,
+ * Node, `deno publish` and bundlers never try to resolve it.
  *
  * @module
  */
@@ -15,9 +16,10 @@ interface BunFfi {
   toArrayBuffer(ptr: number, offset: number, length: number): ArrayBuffer;
 }
 
-const spec = "bun:ffi";
-const ffi: BunFfi | undefined = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined"
-  ? await import(spec) as BunFfi
+/** Bun's `import.meta.require`; absent on every other runtime. */
+const bunRequire = (import.meta as unknown as { require?: (specifier: string) => unknown }).require;
+const ffi: BunFfi | undefined = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" && bunRequire
+  ? bunRequire("bun:ffi") as BunFfi
   : undefined;
 
 /** Binds libc.so.6 with Bun's FFI. */
