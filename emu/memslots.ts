@@ -37,8 +37,8 @@ export function dirtyBitmapBytes(size: number): number {
 /** The slots of one VM. `generation` changes on every successful update. */
 export class MemSlots {
   readonly byId = new Map<number, MemSlot>();
-  /** The slots sorted by guest-physical address. */
-  sorted: MemSlot[] = [];
+  /** The slots sorted by guest-physical address, kept in order as slots come, move and go. */
+  readonly sorted: MemSlot[] = [];
   generation = 0;
   /** Changes with `generation` and whenever cached write translations must go (a dirty log was read). */
   tlbGeneration = 0;
@@ -63,6 +63,7 @@ export class MemSlots {
     if (size === 0) {
       if (!old) return -EINVAL;
       this.byId.delete(r.slot);
+      this.#unsort(old);
       return this.#changed();
     }
     if (old) {
@@ -70,7 +71,9 @@ export class MemSlots {
         return -EINVAL;
       }
       if (gpa !== old.gpa && this.#overlaps(gpa, size, old)) return -EEXIST;
+      this.#unsort(old);
       old.gpa = gpa;
+      this.#sort(old);
       old.flags = r.flags;
       if (r.flags & KVM_MEM_LOG_DIRTY_PAGES) old.dirty ??= new Uint8Array(dirtyBitmapBytes(size));
       else old.dirty = undefined;
@@ -79,7 +82,7 @@ export class MemSlots {
     if (this.#overlaps(gpa, size, undefined)) return -EEXIST;
     // SAFETY: the view covers only [uaddr, uaddr+size) of a live emulator mapping.
     const bytes = this.#space.resolve(uaddr, size);
-    this.byId.set(r.slot, {
+    const slot: MemSlot = {
       id: r.slot,
       flags: r.flags,
       gpa,
@@ -87,7 +90,9 @@ export class MemSlots {
       userspaceAddr: uaddr,
       bytes,
       dirty: r.flags & KVM_MEM_LOG_DIRTY_PAGES ? new Uint8Array(dirtyBitmapBytes(size)) : undefined,
-    });
+    };
+    this.byId.set(r.slot, slot);
+    this.#sort(slot);
     return this.#changed();
   }
 
@@ -119,15 +124,39 @@ export class MemSlots {
     return undefined;
   }
 
+  /** The index in `sorted` of the first slot that ends above `gpa` (slots never overlap: ends ascend too). */
+  #firstEndingAbove(gpa: number): number {
+    const list = this.sorted;
+    let lo = 0, hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid].gpa + list[mid].size <= gpa) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Whether [gpa, gpa+size) meets a slot other than `except`: O(log n). */
   #overlaps(gpa: number, size: number, except: MemSlot | undefined): boolean {
-    for (const s of this.byId.values()) {
-      if (s !== except && gpa < s.gpa + s.size && s.gpa < gpa + size) return true;
+    const list = this.sorted;
+    for (let i = this.#firstEndingAbove(gpa); i < list.length && list[i].gpa < gpa + size; i++) {
+      if (list[i] !== except) return true;
     }
     return false;
   }
 
+  /** Puts `slot` into `sorted` at its place. */
+  #sort(slot: MemSlot): void {
+    this.sorted.splice(this.#firstEndingAbove(slot.gpa), 0, slot);
+  }
+
+  /** Takes `slot` out of `sorted`. */
+  #unsort(slot: MemSlot): void {
+    const i = this.#firstEndingAbove(slot.gpa);
+    if (this.sorted[i] === slot) this.sorted.splice(i, 1);
+  }
+
   #changed(): number {
-    this.sorted = [...this.byId.values()].sort((a, b) => a.gpa - b.gpa);
     this.generation++;
     this.tlbGeneration++;
     return 0;
