@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import type { Kvm } from "../mod.ts";
 import { backendTest } from "./_harness.ts";
+import { probeGuestDebugWatchpoints } from "./_probes.ts";
 import {
   CODE,
   describe,
@@ -42,24 +43,9 @@ function probeSoftwareBreakpoints(kvm: Kvm): string | undefined {
   view(m.mem).setUint32(3 * 4, CODE + 2, true); // IVT[3] = 0000:CODE+2
   realMode(m.vcpu, CODE);
   m.vcpu.setGuestDebug({ softwareBreakpoints: true });
-  const exit = m.vcpu.run();
+  const exit = m.vcpu.run({ timeoutMs: 3000 });
   if (exit.reason === "debug") return undefined;
   return `KVM_GUESTDBG_USE_SW_BP is ignored: int3 went to the guest's own #BP handler (${describe(exit)})`;
-}
-
-/** A write to a watched byte in real mode, followed by an out. */
-function probeWriteBreakpoints(kvm: Kvm): string | undefined {
-  using m = machine(kvm);
-  load(m.mem, CODE, [
-    "c6 06 00 30 55", // mov byte [0x3000], 0x55
-    "e6 e9", //          out 0xe9, al
-    "f4", //             hlt
-  ]);
-  realMode(m.vcpu, CODE);
-  m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x3000, kind: "write", length: 1 }] });
-  const exit = m.vcpu.run();
-  if (exit.reason === "debug") return undefined;
-  return `data breakpoints are not reported: a write to a watched byte gave ${describe(exit)}`;
 }
 
 backendTest("debug single-step: one exception-1 exit per instruction, pc at the next one, dr6.BS set", (kvm) => {
@@ -105,7 +91,7 @@ function stepIntoOutThenStop(kvm: Kvm): string {
   assert.equal(runTo(m.vcpu, "debug").pc, BigInt(CODE + 2));
   assert.equal(runToOut(m.vcpu, 0x80), 0x42);
   m.vcpu.setGuestDebug(null);
-  return describe(m.vcpu.run());
+  return describe(m.vcpu.run({ timeoutMs: 3000 }));
 }
 
 function probeStepStopsAfterIo(kvm: Kvm): string | undefined {
@@ -171,7 +157,7 @@ backendTest("debug hardware exec breakpoint: stops before the instruction, dr6 n
   runTo(m.vcpu, "hlt");
 });
 
-featureTest("debug hardware write breakpoint: exits after the write, dr6.B0 set", probeWriteBreakpoints, (kvm) => {
+featureTest("debug hardware write breakpoint: exits after the write, dr6.B0 set", probeGuestDebugWatchpoints, (kvm) => {
   using m = machine(kvm);
   load(m.mem, CODE, [
     "90", //             nop

@@ -157,7 +157,7 @@ function probeLongMode(kvm: Kvm): string | undefined {
     "e7 e9", //                         out 0xe9, eax
   ]);
   longMode(m.vcpu, m.mem, CODE, pageTables64(m.mem, 0x8000, PAGES));
-  const exit = m.vcpu.run();
+  const exit = m.vcpu.run({ timeoutMs: 3000 });
   if (exit.reason === "io" && new DataView(exit.data.buffer, exit.data.byteOffset).getUint32(0, true) === 0x22334455) {
     return undefined;
   }
