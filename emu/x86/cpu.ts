@@ -49,6 +49,10 @@ export class Cpu extends FlagState implements MemoryHost {
   pendingIrq = -1;
   /** Interrupts are blocked for one instruction after STI / MOV SS / POP SS. */
   shadow = 0;
+  /** The instruction about to run follows a MOV SS or POP SS: its debug exceptions are held (debug.ts). */
+  movSsBlocking = false;
+  /** DR6 bits of the debug traps a MOV SS or POP SS held until the next instruction boundary but one. */
+  heldDebug = 0;
   halted = false;
   /** KVM_SET_GUEST_DEBUG state: the control word, and debugreg[0-7] as numbers (exact below 2^53). */
   debugControl = 0;

@@ -88,7 +88,9 @@ export function guestExecBreakpoint(cpu: Cpu): void {
     if ((dr7 >>> (2 * n)) & 3 && !((dr7 >>> (16 + 4 * n)) & 3) && watchAddress(cpu, n, false) === lin) hits |= 1 << n;
   }
   if (!hits) return;
-  cpu.dr6 = ((cpu.dr6 & ~0xf) | DR6_FIXED | hits) >>> 0;
+  // Traps a MOV SS held (an AMD processor breaks on the instruction after it) are reported in the same #DB.
+  cpu.dr6 = ((cpu.dr6 & ~0xf) | DR6_FIXED | hits | cpu.heldDebug) >>> 0;
+  cpu.heldDebug = 0;
   fault(DB);
 }
 
@@ -110,9 +112,13 @@ export function checkWatch(cpu: Cpu, lin: number, size: number, write: boolean):
  * The traps of the instruction just completed: data breakpoints (a debug
  * exit when guest debugging owns them) and the guest's single step (`tf`:
  * TF was set when the instruction began), reported in one #DB whose DR6
- * has a bit for each.
+ * has a bit for each, together with the traps a MOV SS or POP SS held.
+ *
+ * `hold` is a MOV SS or POP SS (SDM vol. 3, 6.8.3): its data breakpoints and
+ * single step are held until the boundary after the next instruction, and
+ * then reported with that instruction's own traps as one #DB.
  */
-export function debugTraps(cpu: Cpu, tf: boolean): void {
+export function debugTraps(cpu: Cpu, tf: boolean, hold = false): void {
   let bits = 0;
   if (cpu.watchHits) {
     const hits = cpu.watchHits;
@@ -127,9 +133,38 @@ export function debugTraps(cpu: Cpu, tf: boolean): void {
     } else bits |= hits;
   }
   if (tf) bits |= DR6_BS;
+  if (hold) {
+    cpu.heldDebug |= bits;
+    return;
+  }
+  bits |= cpu.heldDebug;
+  cpu.heldDebug = 0;
   if (!bits) return;
   cpu.dr6 = (cpu.dr6 | DR6_FIXED | bits) >>> 0;
   // After an instruction that exits (OUT, an MMIO write), the trap waits for the next KVM_RUN.
   if (cpu.exits.length) cpu.pendingException = DB;
   else deliver(cpu, DB, -1, false, getRip(cpu)); // the whole RIP in long mode, as faults and interrupts push it
+}
+
+/**
+ * Whether the guest's own execution breakpoints are inhibited on the
+ * instruction that follows a MOV SS or POP SS: Intel processors inhibit them,
+ * AMD processors do not (as the kernel's kvm_is_code_breakpoint_inhibited has it).
+ */
+export function codeBreakpointsInhibited(cpu: Cpu): boolean {
+  return cpu.vendor.name === "intel";
+}
+
+/**
+ * The instruction after a MOV SS or POP SS raised an exception instead of
+ * completing: the traps the MOV SS held are delivered after that exception,
+ * before its handler's first instruction (they wait in `cpu.pendingException`,
+ * their DR6 bits already recorded).
+ */
+export function releaseHeldDebug(cpu: Cpu): void {
+  if (!cpu.heldDebug) return;
+  cpu.dr6 = (cpu.dr6 | DR6_FIXED | cpu.heldDebug) >>> 0;
+  cpu.heldDebug = 0;
+  cpu.pendingException = DB;
+  cpu.pendingErrorCode = -1;
 }

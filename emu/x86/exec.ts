@@ -25,7 +25,14 @@ import { decode } from "./decode.ts";
 import { CoreExit } from "./exit.ts";
 import { CpuFault, EXIT, fault, Unimplemented } from "./fault.ts";
 import { IF, RF, TF } from "./flags.ts";
-import { debugPc, debugTraps, guestExecBreakpoint, WATCH_EXEC } from "./debug.ts";
+import {
+  codeBreakpointsInhibited,
+  debugPc,
+  debugTraps,
+  guestExecBreakpoint,
+  releaseHeldDebug,
+  WATCH_EXEC,
+} from "./debug.ts";
 import type { Insn } from "./insn.ts";
 import { deliver, deliverFault } from "./interrupt.ts";
 import { HostFault } from "./memory.ts";
@@ -35,7 +42,7 @@ import { OP_MAPS64 } from "./long/optable64.ts";
 import { EFER_LMA, getRip, ripLinear, setRip } from "./long/access.ts";
 import { codeLinear, codePage, FetchCache, stillValid } from "./fetch.ts";
 import { blockAt, runChain } from "./jit/run.ts";
-import { CS } from "./state.ts";
+import { CS, SS } from "./state.ts";
 
 /** How often (in instructions) the loop asks whether the run alarm fired. */
 const ALARM_INTERVAL = 4096;
@@ -190,7 +197,12 @@ function step(cpu: Cpu, fc: FetchCache, dbg: number): void {
     }
     cpu.skipBreakpointAt = -1;
   }
-  if (cpu.watch & WATCH_EXEC && !(cpu.eflRest & RF)) guestExecBreakpoint(cpu);
+  // The instruction after a MOV SS or POP SS: its debug exceptions are held (SDM vol. 3, 6.8.3).
+  const blocked = cpu.movSsBlocking;
+  cpu.movSsBlocking = false;
+  if (cpu.watch & WATCH_EXEC && !(cpu.eflRest & RF) && !(blocked && codeBreakpointsInhibited(cpu))) {
+    guestExecBreakpoint(cpu);
+  }
   if (cpu.eflRest & RF) cpu.eflRest &= ~RF;
   // In 64-bit mode nextEip holds the whole RIP as a signed number.
   cpu.nextEip = d.mode === 2
@@ -202,15 +214,34 @@ function step(cpu: Cpu, fc: FetchCache, dbg: number): void {
   // The guest's single step: TF when the instruction begins, unless it delivers an interrupt itself.
   const tf = (cpu.eflRest & TF) !== 0 && !(dbg & KVM_GUESTDBG_SINGLESTEP), delivered = cpu.deliveries;
   cpu.watchHits = 0;
-  d.exec(cpu, d);
+  if (blocked) execHeld(cpu, d);
+  else d.exec(cpu, d);
   if (cpu.efer & EFER_LMA) setRip(cpu, cpu.nextEip);
   else cpu.eip = cpu.nextEip;
   cpu.replay.length = 0;
   if (cpu.shadow) cpu.shadow--;
   const stepTrap = tf && cpu.deliveries === delivered;
-  if (cpu.watchHits || stepTrap) debugTraps(cpu, stepTrap);
+  if ((d.op === 0x8e && d.reg === SS) || d.op === 0x17) {
+    // MOV SS / POP SS: its traps wait for the next instruction (only the first of a sequence of them holds).
+    if (!blocked) {
+      cpu.movSsBlocking = true;
+      debugTraps(cpu, stepTrap, true);
+    } else debugTraps(cpu, stepTrap);
+  } else if (cpu.watchHits || stepTrap || cpu.heldDebug) debugTraps(cpu, stepTrap);
   if (dbg & KVM_GUESTDBG_SINGLESTEP) {
     debugExit(cpu, 1, debugPc(cpu), DR6_SINGLESTEP);
+  }
+}
+
+/** Executes the instruction after a MOV SS or POP SS, releasing the traps it held if the instruction faults. */
+function execHeld(cpu: Cpu, d: Insn): void {
+  try {
+    d.exec(cpu, d);
+  } catch (e) {
+    // An exit restarts the instruction (still in the shadow); a fault is delivered first, then the held traps.
+    if (e === EXIT) cpu.movSsBlocking = true;
+    else if (e instanceof CpuFault) releaseHeldDebug(cpu);
+    throw e;
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import type { Cpu } from "../cpu.ts";
 import { fault, GP, NP, SSF } from "../fault.ts";
-import { IF, IOPL, NT, VM } from "../flags.ts";
+import { IF, IOPL, NT, RF, VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { descAr, descLimit, loadCsDirect, readDescriptor, setCache } from "../segment.ts";
 import { AR_DB, AR_L, AR_UNUSABLE, CS, DS, ES, ESP, SS } from "../state.ts";
@@ -80,7 +80,8 @@ export function iretLong(cpu: Cpu, d: Insn): void {
   const rsp = stackValue(cpu, 3 * size, size), ss = peekLong(cpu, 4 * size, size) & 0xffff;
   const oldCpl = cpu.cpl, iopl = (cpu.eflRest & IOPL) >> 12;
   returnTo(cpu, sel, rip, ss, rsp, true);
-  let mask = 0x2c7fd5 & ~(VM | IOPL | IF);
+  // RF, AC and ID come from the image (a 32- or 64-bit IRET): a #DB handler returns with RF to skip its breakpoint.
+  let mask = (0x2c7fd5 | RF) & ~(VM | IOPL | IF);
   if (size === 2) mask &= 0xffff;
   if (oldCpl === 0) mask |= IOPL;
   if (oldCpl <= iopl) mask |= IF;

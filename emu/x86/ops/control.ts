@@ -5,7 +5,7 @@
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import { IF, IOPL, MASK, NT, TF, VM } from "../flags.ts";
+import { IF, IOPL, MASK, NT, RF, TF, VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { BP, fault, GP, OFV, SSF, Unimplemented } from "../fault.ts";
 import { deliver } from "../interrupt.ts";
@@ -207,7 +207,8 @@ export function iret(cpu: Cpu, d: Insn): void {
   if (size === 4 && fl & VM && cpu.cpl === 0) throw new Unimplemented("IRET to virtual-8086 mode");
   const oldCpl = cpu.cpl, iopl = (cpu.eflRest & IOPL) >> 12;
   returnFar(cpu, sel, off, size, 3 * size, 0);
-  let mask = 0x2c7fd5 & ~(VM | IOPL | IF);
+  // RF, AC and ID come from the image (a 32- or 64-bit IRET): a #DB handler returns with RF to skip its breakpoint.
+  let mask = (0x2c7fd5 | RF) & ~(VM | IOPL | IF);
   if (size === 2) mask &= 0xffff;
   if (oldCpl === 0) mask |= IOPL;
   if (oldCpl <= iopl) mask |= IF;
