@@ -4,6 +4,16 @@
  * prefix), REP/REPE/REPNE. As in the 32-bit core, each iteration commits
  * before the next, and a long REP resumes at the same instruction.
  *
+ * With a 67 prefix each iteration writes ECX, ESI and EDI as 32-bit
+ * registers (their upper halves cleared). On Intel (as this project's
+ * host, family 6 model 167, does) a REP with a 67 prefix clears them on
+ * entry, before the first iteration and whatever the count (0, or a fault
+ * in the first iteration): the upper half of RCX, and for MOVS those of
+ * RSI and RDI, for STOS that of RDI (LODS, CMPS and SCAS leave their
+ * pointers). AMD's personality writes nothing before an iteration
+ * completes. The flags of a REP CMPS/SCAS and the order in which CMPS
+ * reads its operands follow ../ops/string.ts.
+ *
  * @module
  */
 import type { Cpu } from "../cpu.ts";
@@ -13,6 +23,7 @@ import { DS, EAX, ECX, EDI, ES, ESI } from "../state.ts";
 import { alu } from "../ops/alu.ts";
 import { alu64 } from "./alu64.ts";
 import { getRip, qv, readQ, regSigned, setQ, TWO32, writeQ } from "./access.ts";
+import { compareFlags, destinationFirst } from "../ops/string.ts";
 import { bulkAllowed, copyItems, fillItems, pageRoom, rangeLinear } from "../ops/bulk.ts";
 
 /** Iterations of a REP per interpreter step. */
@@ -83,10 +94,14 @@ function lodsIter(cpu: Cpu, d: Insn): boolean {
 }
 
 function cmpsIter(cpu: Cpu, d: Insn): boolean {
-  load(cpu, seg(d), addr(cpu, ESI, d), d.size);
-  const aLo = qv[0], aHi = qv[1];
-  load(cpu, ES, addr(cpu, EDI, d), d.size);
-  compare(cpu, d.size, aLo, aHi, qv[0], qv[1]);
+  const dstFirst = destinationFirst(cpu);
+  if (dstFirst) load(cpu, ES, addr(cpu, EDI, d), d.size);
+  else load(cpu, seg(d), addr(cpu, ESI, d), d.size);
+  const fLo = qv[0], fHi = qv[1];
+  if (dstFirst) load(cpu, seg(d), addr(cpu, ESI, d), d.size);
+  else load(cpu, ES, addr(cpu, EDI, d), d.size);
+  if (dstFirst) compare(cpu, d.size, qv[0], qv[1], fLo, fHi);
+  else compare(cpu, d.size, fLo, fHi, qv[0], qv[1]);
   const s = stepOf(cpu, d);
   adv(cpu, ESI, d, s);
   adv(cpu, EDI, d, s);
@@ -101,16 +116,28 @@ function scasIter(cpu: Cpu, d: Insn): boolean {
   return (cpu.zf() === 1) === (d.rep === 0xf3);
 }
 
-/** Runs `iter` once, or under REP until RCX (ECX) or the condition ends it. */
-function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): void {
+/** The entry of an Intel REP with a 32-bit address size: clears the upper halves of RCX and of `pointers`. */
+function enterRep(cpu: Cpu, d: Insn, pointers: readonly number[]): void {
+  if (!d.rep || d.asize !== 4 || cpu.vendor.name === "amd") return;
+  cpu.r32[(ECX << 1) + 1] = 0;
+  for (const n of pointers) cpu.r32[(n << 1) + 1] = 0;
+}
+
+const NONE: readonly number[] = [], DI: readonly number[] = [EDI], SI_DI: readonly number[] = [ESI, EDI];
+
+/**
+ * Runs `iter` once, or under REP until RCX (ECX) or the condition ends it. Returns false when the REP stops to
+ * resume later (an exit, or the step's budget spent), true when it is done.
+ */
+function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): boolean {
   if (!d.rep) {
     iter(cpu, d);
-    return;
+    return true;
   }
   const r = cpu.r32;
   for (let budget = REP_CHUNK;; budget--) {
     const lo = r[ECX << 1], hi = d.asize === 8 ? r[(ECX << 1) + 1] : 0;
-    if (lo === 0 && hi === 0) return;
+    if (lo === 0 && hi === 0) return true;
     const more = iter(cpu, d);
     adv(cpu, ECX, d, -1);
     cpu.commitReplay();
@@ -118,12 +145,12 @@ function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): void {
     if (cpu.exits.length && more && !last) {
       cpu.nextEip = getRip(cpu);
       cpu.eflRest |= RF;
-      return;
+      return false;
     }
-    if (!more || last) return;
+    if (!more || last) return true;
     if (budget === 0) {
       cpu.nextEip = getRip(cpu);
-      return;
+      return false;
     }
   }
 }
@@ -158,6 +185,7 @@ function bulkRepeat(cpu: Cpu, d: Insn, copy: boolean): boolean {
 
 /** A4/A5: MOVS. */
 export function movs64(cpu: Cpu, d: Insn): void {
+  enterRep(cpu, d, SI_DI);
   if (bulkAllowed(cpu, d) && bulkRepeat(cpu, d, true)) {
     cpu.nextEip = getRip(cpu);
     return;
@@ -167,6 +195,7 @@ export function movs64(cpu: Cpu, d: Insn): void {
 
 /** AA/AB: STOS. */
 export function stos64(cpu: Cpu, d: Insn): void {
+  enterRep(cpu, d, DI);
   if (bulkAllowed(cpu, d) && bulkRepeat(cpu, d, false)) {
     cpu.nextEip = getRip(cpu);
     return;
@@ -176,15 +205,18 @@ export function stos64(cpu: Cpu, d: Insn): void {
 
 /** AC/AD: LODS. */
 export function lods64(cpu: Cpu, d: Insn): void {
+  enterRep(cpu, d, NONE);
   repeat(cpu, d, lodsIter);
 }
 
 /** A6/A7: CMPS. */
 export function cmps64(cpu: Cpu, d: Insn): void {
-  repeat(cpu, d, cmpsIter);
+  enterRep(cpu, d, NONE);
+  compareFlags(cpu, d, () => repeat(cpu, d, cmpsIter));
 }
 
 /** AE/AF: SCAS. */
 export function scas64(cpu: Cpu, d: Insn): void {
-  repeat(cpu, d, scasIter);
+  enterRep(cpu, d, NONE);
+  compareFlags(cpu, d, () => repeat(cpu, d, scasIter));
 }

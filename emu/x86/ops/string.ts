@@ -7,6 +7,13 @@
  * with RF set and EIP at the instruction; REP INS asks userspace for as
  * many items as fit before the page ends, in one exit.
  *
+ * The flags of a REP CMPS/SCAS: AMD's personality shows those of the last
+ * iteration whenever the instruction stops; Intel's, as this project's
+ * Intel host (family 6 model 167) does, only once it completes: a fault in
+ * the middle is delivered with the flags the instruction began with. An
+ * Intel CMPS also reads ES:rDI before the source (a fault on both reports
+ * the destination's), AMD's the source first.
+ *
  * @module
  */
 import type { Cpu } from "../cpu.ts";
@@ -34,29 +41,55 @@ function src(d: Insn): number {
   return d.seg >= 0 ? d.seg : DS;
 }
 
-/** Runs `iter` once, or under REP until the count or the condition ends. `iter` returns whether to go on. */
-function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): void {
+/**
+ * Runs `iter` once, or under REP until the count or the condition ends. `iter` returns whether to go on. Returns
+ * false when the REP stops to resume later (an exit, or the step's budget spent), true when it is done.
+ */
+function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): boolean {
   if (!d.rep) {
     iter(cpu, d);
-    return;
+    return true;
   }
   const am = MASK[d.asize];
   for (let budget = REP_CHUNK;; budget--) {
     const c = cpu.getReg(ECX, d.asize);
-    if (c === 0) return;
+    if (c === 0) return true;
     const more = iter(cpu, d);
     cpu.setReg(ECX, d.asize, ((c - 1) & am) >>> 0);
     cpu.commitReplay();
     if (cpu.exits.length && more) {
       cpu.nextEip = cpu.eip;
       cpu.eflRest |= RF;
-      return;
+      return false;
     }
-    if (!more || c === 1) return;
+    if (!more || c === 1) return true;
     if (budget === 0) {
       cpu.nextEip = cpu.eip;
-      return;
+      return false;
     }
+  }
+}
+
+/** Whether CMPS reads its destination (ES:rDI) before its source: on Intel (see the module doc). */
+export function destinationFirst(cpu: Cpu): boolean {
+  return cpu.vendor.name !== "amd";
+}
+
+/**
+ * Runs a CMPS or SCAS (`run`: true when it completed) with the flags committed per vendor (see the module doc):
+ * on Intel a REP that stops early, by a fault or to resume, leaves the flags it began with.
+ */
+export function compareFlags(cpu: Cpu, d: Insn, run: () => boolean): void {
+  if (!d.rep || cpu.vendor.name === "amd") {
+    run();
+    return;
+  }
+  const entry = cpu.arith();
+  let done = false;
+  try {
+    done = run();
+  } finally {
+    if (!done) cpu.setArith(entry);
   }
 }
 
@@ -82,8 +115,10 @@ function lodsIter(cpu: Cpu, d: Insn): boolean {
 }
 
 function cmpsIter(cpu: Cpu, d: Insn): boolean {
-  const a = cpu.read(src(d), cpu.getReg(ESI, d.asize), d.size);
-  const b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
+  let a = 0, b = 0;
+  if (destinationFirst(cpu)) b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
+  a = cpu.read(src(d), cpu.getReg(ESI, d.asize), d.size);
+  if (!destinationFirst(cpu)) b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
   alu(cpu, 7, a, b, d.size);
   const s = step(cpu, d);
   advance(cpu, ESI, d, s);
@@ -158,12 +193,12 @@ export function lods(cpu: Cpu, d: Insn): void {
 
 /** A6/A7: CMPS. */
 export function cmps(cpu: Cpu, d: Insn): void {
-  repeat(cpu, d, cmpsIter);
+  compareFlags(cpu, d, () => repeat(cpu, d, cmpsIter));
 }
 
 /** AE/AF: SCAS. */
 export function scas(cpu: Cpu, d: Insn): void {
-  repeat(cpu, d, scasIter);
+  compareFlags(cpu, d, () => repeat(cpu, d, scasIter));
 }
 
 /** 6E/6F: OUTS. */
