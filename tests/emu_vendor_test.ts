@@ -1,9 +1,10 @@
 /**
  * Where the emulator's vendor personalities differ in what an instruction
- * does: the flags the manuals leave undefined (AMD: as this project's EPYC
- * host computes them, checked by `diff/cli.ts --strict-flags`; Intel: the
- * choices stated in ops/muldiv.ts, ops/shift.ts and ops/bit.ts), and a
- * failing CMPXCHG to a 32-bit register in 64-bit mode. Each instruction runs
+ * does, and where they agree although the manuals leave it open: the flags
+ * the manuals leave undefined (AMD: as this project's EPYC host computes
+ * them; Intel: as its Intel host, family 6 model 167, does; both checked by
+ * `diff/cli.ts --strict-flags`), a failing CMPXCHG to a 32-bit register and
+ * a REP with a 32-bit address size in 64-bit mode. Each instruction runs
  * alone in 64-bit mode at CPL 3 through the differential harness's machine,
  * on the emulator only (the kvm backend is the other vendor's CPU or this
  * one: the corpus replays such cases on it).
@@ -52,11 +53,13 @@ function run(vendor: "intel" | "amd", x: Input): { rax: bigint; rcx: bigint; fla
   return { rax: o.regs[0], rcx: o.regs[1], flags: o.regs[RFLAGS] & STATUS };
 }
 
-test("emu vendors: MUL leaves SF/ZF/AF/PF on AMD, sets them from the low half on Intel", () => {
+test("emu vendors: MUL leaves SF/ZF/AF/PF on AMD, sets SF/PF from the low half and clears ZF/AF on Intel", () => {
   // mul ecx: 3 * 5 = 15, no overflow.
   const args: Input = { bytes: [0xf7, 0xe1], rax: 3n, rcx: 5n, flags: SF | ZF | AF };
   assert.equal(run("amd", args).flags, SF | ZF | AF);
   assert.equal(run("intel", args).flags, PF);
+  // A zero product: ZF stays clear on Intel.
+  assert.equal(run("intel", { ...args, rax: 0n }).flags, PF);
 });
 
 test("emu vendors: DIV keeps CF/OF and sets AF on AMD, changes nothing on Intel", () => {
@@ -73,17 +76,41 @@ test("emu vendors: SHR sets AF and, by more than 1, clears OF on AMD", () => {
   assert.equal(run("intel", args).flags, OF | PF);
 });
 
-test("emu vendors: BSF of 0 sets flags as for a zero result on AMD, only ZF on Intel", () => {
+test("emu vendors: SHL by more than 1 takes OF from the result on AMD, from the operand's top bits on Intel", () => {
+  // shl eax, 2 of 0x20000000: 0x80000000, CF 0; AMD: OF = MSB XOR CF, and AF set.
+  const args: Input = { bytes: [0xc1, 0xe0, 0x02], rax: 0x20000000n, rcx: 0n, flags: 0n };
+  assert.equal(run("amd", args).flags, OF | SF | AF | PF);
+  assert.equal(run("intel", args).flags, SF | PF);
+});
+
+test("emu vendors: in 64-bit mode an Intel ROL of a register by an immediate above 1 keeps OF", () => {
+  // rol eax, 4 of 0x40000001: 0x14; by CL, OF is the operand's two top bits XORed (1).
+  const imm: Input = { bytes: [0xc1, 0xc0, 0x04], rax: 0x40000001n, rcx: 4n, flags: OF };
+  assert.equal(run("amd", imm).flags, 0n);
+  assert.equal(run("intel", imm).flags, OF);
+  assert.equal(run("intel", { ...imm, flags: 0n }).flags, 0n);
+  assert.equal(run("intel", { ...imm, bytes: [0xd3, 0xc0], flags: 0n }).flags, OF);
+});
+
+test("emu vendors: BSF of 0 sets flags as for a zero result on both", () => {
   // bsf eax, ecx with ecx = 0.
   const args: Input = { bytes: [0x0f, 0xbc, 0xc1], rax: 7n, rcx: 0n, flags: CF | SF | OF };
   assert.equal(run("amd", args).flags, ZF | PF);
-  assert.equal(run("intel", args).flags, CF | SF | OF | ZF);
+  assert.equal(run("intel", args).flags, ZF | PF);
 });
 
-test("emu vendors: a failing CMPXCHG r32 keeps the destination's upper half on AMD, zero-extends on Intel", () => {
+test("emu vendors: a failing CMPXCHG r32 keeps the destination's upper half on both", () => {
   // cmpxchg ecx, edx with eax = 1, ecx = 5: eax takes 5.
   const args: Input = { bytes: [0x0f, 0xb1, 0xd1], rax: 1n, rcx: 0xffffffff00000005n, rdx: 9n, flags: 0n };
-  const amd = run("amd", args), intel = run("intel", args);
-  assert.deepEqual([amd.rax, amd.rcx], [5n, 0xffffffff00000005n]);
-  assert.deepEqual([intel.rax, intel.rcx], [5n, 5n]);
+  for (const vendor of ["amd", "intel"] as const) {
+    const o = run(vendor, args);
+    assert.deepEqual([o.rax, o.rcx], [5n, 0xffffffff00000005n], vendor);
+  }
+});
+
+test("emu vendors: an Intel REP with a 67 prefix and ECX = 0 clears the upper half of RCX", () => {
+  // rep stosb with a 32-bit address size: no item is stored.
+  const args: Input = { bytes: [0x67, 0xf3, 0xaa], rax: 0n, rcx: 0xffffffff00000000n, flags: 0n };
+  assert.equal(run("amd", args).rcx, 0xffffffff00000000n);
+  assert.equal(run("intel", args).rcx, 0n);
 });

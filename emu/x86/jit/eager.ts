@@ -2,9 +2,9 @@
  * Templates that leave their flags eager, in the local E (EFLAGS bits):
  * 32-bit rotates and shifts by an immediate and IMUL with two or three
  * operands, on registers. They follow ops/shift.ts and ops/muldiv.ts to
- * the bit, vendor differences included (the undefined AF of shifts, OF of
- * SHR by more than one, and the multiply's SF/ZF/AF/PF: AMD keeps them,
- * Intel sets them from the result). Where they keep flags of the
+ * the bit, vendor differences included (the undefined AF of shifts, OF
+ * after a count above one, and the multiply's SF/ZF/AF/PF: AMD keeps them,
+ * Intel sets SF and PF from the result and clears ZF and AF). Where they keep flags of the
  * instruction before, those come from its locals when it was a template
  * (`eagerOf`), else from the CPU.
  *
@@ -45,8 +45,22 @@ export function eagerOf(p: Before | null): string {
   return `(${cf} | (PARITY[V & 0xff] << 2) | ${af} | (V === 0 ? 0x40 : 0) | (V >= ${sign} ? 0x80 : 0) | ${of})`;
 }
 
+/** SF and PF of a 32-bit result in V. */
+const SIGN_PARITY = "(PARITY[V & 0xff] << 2) | (V >= 0x80000000 ? 0x80 : 0)";
 /** ZF, SF and PF of a 32-bit result in V. */
-const RESULT = "(PARITY[V & 0xff] << 2) | (V === 0 ? 0x40 : 0) | (V >= 0x80000000 ? 0x80 : 0)";
+const RESULT = `${SIGN_PARITY} | (V === 0 ? 0x40 : 0)`;
+/** Intel's OF of SHL, ROL (and RCL) by any count: the operand A's two top bits XORed (ops/shift.ts). */
+const TOP_TWO = "(((A >>> 31) ^ (A >>> 30)) & 1 ? 0x800 : 0)";
+/** The OF of ROR by 1: the operand A's MSB XOR its bit 0. */
+const ROR_OF1 = "(((A >>> 31) ^ A) & 1 ? 0x800 : 0)";
+
+/**
+ * The OF of ROL/ROR `d` by `k`: AMD's from the result (`amdOf`); Intel's as for a count of 1 (`of1`), except by an
+ * immediate above 1 in 64-bit mode (where the semantics is wrapped to zero-extend): unchanged (ops/shift.ts keepsOf).
+ */
+function rotateOf(d: Insn, amd: boolean, k: number, amdOf: string, of1: string): string {
+  return amd ? amdOf : k === 1 || d.exec === sh.shiftGroup ? of1 : "(P & 0x800)";
+}
 
 /** The shift group's semantics, wrapped or not (64-bit mode zero-extends through a wrapper). */
 function isShiftGroup(d: Insn): boolean {
@@ -71,7 +85,7 @@ export function eagerCode(d: Insn, before: Before | null, amd: boolean): string 
   if (d.exec === md.imul2) {
     const b = d.op === 0x1af ? regRead(d.reg, 4) : String(d.imm >>> 0);
     // The low half exactly; the double product decides overflow (exact when it fits in 32 bits, beyond when not).
-    const flags = amd ? `(P & ~0x801) | (T1 ? 0x801 : 0)` : `(T1 ? 0x801 : 0) | ${RESULT}`;
+    const flags = amd ? `(P & ~0x801) | (T1 ? 0x801 : 0)` : `(T1 ? 0x801 : 0) | ${SIGN_PARITY}`;
     const keep = amd ? `P = ${eagerOf(before)}; ` : "";
     return `${keep}A = ${regRead(d.rm, 4)}; B = ${b}; V = Math.imul(A, B) >>> 0; T2 = (A | 0) * (B | 0); ` +
       `T1 = T2 < -2147483648 || T2 > 2147483647 ? 1 : 0; E = ${flags}; ${regWrite(d.reg, 4, "V")}`;
@@ -83,11 +97,11 @@ export function eagerCode(d: Insn, before: Before | null, amd: boolean): string 
   switch (d.reg) {
     case 0: // ROL
       body = `V = ((A << ${k}) | (A >>> ${32 - k})) >>> 0; T1 = V & 1; ` +
-        "E = (P & ~0x801) | T1 | (((V >>> 31) ^ T1) ? 0x800 : 0);";
+        `E = (P & ~0x801) | T1 | ${rotateOf(d, amd, k, "(((V >>> 31) ^ T1) ? 0x800 : 0)", TOP_TWO)};`;
       break;
     case 1: // ROR
       body = `V = ((A >>> ${k}) | (A << ${32 - k})) >>> 0; T1 = V >>> 31; ` +
-        "E = (P & ~0x801) | T1 | ((T1 ^ ((V >>> 30) & 1)) ? 0x800 : 0);";
+        `E = (P & ~0x801) | T1 | ${rotateOf(d, amd, k, "((T1 ^ ((V >>> 30) & 1)) ? 0x800 : 0)", ROR_OF1)};`;
       break;
     case 5: // SHR
       body = `V = A >>> ${k}; T1 = (A >>> ${k - 1}) & 1; ` +
@@ -98,7 +112,7 @@ export function eagerCode(d: Insn, before: Before | null, amd: boolean): string 
       break;
     default: // SHL, SAL
       body = `V = (A << ${k}) >>> 0; T1 = (A >>> ${32 - k}) & 1; ` +
-        `E = T1 | (((V >>> 31) ^ T1) ? 0x800 : 0) | ${amd ? 0x10 : 0} | ${RESULT};`;
+        `E = T1 | ${amd ? "(((V >>> 31) ^ T1) ? 0x800 : 0)" : TOP_TWO} | ${amd ? 0x10 : 0} | ${RESULT};`;
   }
   return `${a}${body} ${regWrite(n, 4, "V")}`;
 }

@@ -11,7 +11,7 @@ import { DE, fault, GP } from "../fault.ts";
 import { AF, CF, OF, PARITY, PF, SF, ZF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { alu } from "../ops/alu.ts";
-import { divFlags } from "../ops/muldiv.ts";
+import { divFlags, mulFlags } from "../ops/muldiv.ts";
 import { EAX, EBX, ECX, EDX } from "../state.ts";
 import { qv, readQ, readRmQ, setQ, writeQ, writeRmQ } from "./access.ts";
 
@@ -185,13 +185,9 @@ function setBig(cpu: Cpu, n: number, v: bigint): void {
   setQ(cpu, n, Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn));
 }
 
-/**
- * The flags of a multiply: CF = OF = `overflow`; the undefined SF, ZF, AF, PF unchanged on AMD, from the low
- * 64 bits (AF clear) on Intel, as in ops/muldiv.ts.
- */
-function mulFlags(cpu: Cpu, low: bigint, overflow: boolean): void {
-  if (cpu.vendor.name === "amd") cpu.setArith((cpu.arith() & ~(CF | OF)) | (overflow ? CF | OF : 0));
-  else flags64(cpu, Number(low & 0xffffffffn), Number((low >> 32n) & 0xffffffffn), overflow ? CF | OF : 0);
+/** The flags of a 64-bit multiply, as ops/muldiv.ts's (per vendor), from the low 64 bits of the product. */
+function mulFlags64(cpu: Cpu, low: bigint, overflow: boolean): void {
+  mulFlags(cpu, Number(low & 0xffn), low >= 1n << 63n, overflow);
 }
 
 /** F7 /4 /5 with REX.W: MUL and IMUL r/m64 into RDX:RAX. */
@@ -202,7 +198,7 @@ export function mulAcc64(cpu: Cpu, d: Insn): void {
   const lo = BigInt.asUintN(64, p), hi = BigInt.asUintN(64, p >> 64n);
   setBig(cpu, EAX, lo);
   setBig(cpu, EDX, hi);
-  mulFlags(cpu, lo, signed ? p !== BigInt.asIntN(64, p) : hi !== 0n);
+  mulFlags64(cpu, lo, signed ? p !== BigInt.asIntN(64, p) : hi !== 0n);
 }
 
 /** 0F AF, 69, 6B with REX.W: IMUL r64, r/m64 [, imm]. */
@@ -213,7 +209,7 @@ export function imul64(cpu: Cpu, d: Insn): void {
   const p = a * b;
   const lo = BigInt.asUintN(64, p);
   setBig(cpu, d.reg, lo);
-  mulFlags(cpu, lo, p !== BigInt.asIntN(64, p));
+  mulFlags64(cpu, lo, p !== BigInt.asIntN(64, p));
 }
 
 /** F7 /6 /7 with REX.W: DIV and IDIV RDX:RAX by r/m64 (#DE on a zero divisor or an overflowing quotient). */
@@ -249,17 +245,16 @@ export function cmpxchg8bLong(cpu: Cpu, d: Insn): void {
 }
 
 /**
- * 0F B0/B1 in 64-bit mode (8-, 16-, 32-bit operands): CMPXCHG. On a mismatch an AMD CPU does not write a
- * register destination (a 32-bit one keeps its upper half, as this project's EPYC host shows); Intel writes it
- * back, which zero-extends a 32-bit register (SDM: "the destination operand is written back if it is not
- * modified").
+ * 0F B0/B1 in 64-bit mode (8-, 16-, 32-bit operands): CMPXCHG. On a mismatch neither vendor writes a register
+ * destination: a 32-bit one keeps its upper half (this project's EPYC and Intel hosts both show it; the SDM's
+ * "written back" holds for memory, which is written with its own value).
  */
 export function cmpxchgLong(cpu: Cpu, d: Insn): void {
   const dst = cpu.readRm(d), acc = cpu.getReg(EAX, d.size);
   alu(cpu, 7, acc, dst, d.size);
   if (acc === dst) cpu.writeRm(d, cpu.getReg(d.reg, d.size));
   else {
-    if (d.mod !== 3 || cpu.vendor.name !== "amd") cpu.writeRm(d, dst);
+    if (d.mod !== 3) cpu.writeRm(d, dst);
     cpu.setReg(EAX, d.size, dst);
   }
 }

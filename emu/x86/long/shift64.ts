@@ -2,8 +2,8 @@
  * Shifts, rotates and bit instructions with 64-bit operands: group 2 (ROL
  * ROR RCL RCR SHL SHR SAL SAR, count masked to 6 bits), SHLD/SHRD, BT/BTS/
  * BTR/BTC (register offsets reach beyond the operand, with 64-bit
- * addressing at every operand size), BSF/BSR. Flags follow the 32-bit
- * core's choices for the undefined ones.
+ * addressing at every operand size), BSF/BSR. The undefined flags follow
+ * the 32-bit core's vendor rules (ops/shift.ts).
  *
  * @module
  */
@@ -12,7 +12,7 @@ import { CF, OF, ZF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { ECX } from "../state.ts";
 import { flags64 } from "./alu64.ts";
-import { shiftAf } from "../ops/shift.ts";
+import { amd, keepsOf, shiftAf } from "../ops/shift.ts";
 import { bitScanZeroFlags } from "../ops/bit.ts";
 import { qv, readQ, readRmQ, setQ, signed, writeQ, writeRmQ } from "./access.ts";
 
@@ -34,9 +34,9 @@ function bit(lo: number, hi: number, i: number): number {
   return i < 32 ? (lo >>> i) & 1 : (hi >>> (i - 32)) & 1;
 }
 
-/** Whether the CPU presents the AMD personality (the undefined flags follow the EPYC host). */
-function amd(cpu: Cpu): boolean {
-  return cpu.vendor.name === "amd";
+/** Intel's OF after any count, for the left shifts and rotates: the operand's two top bits XORed (ops/shift.ts). */
+function topTwo(hi: number): number {
+  return ((hi >>> 31) ^ (hi >>> 30)) & 1;
 }
 
 function rotFlags(cpu: Cpu, cf: number, of: number): void {
@@ -51,7 +51,7 @@ function shift64(cpu: Cpu, kind: number, lo: number, hi: number, c: number): voi
       const a = rl, b = rh;
       shr(lo, hi, 64 - c, false);
       [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
-      rotFlags(cpu, rl & 1, (rh >>> 31) ^ (rl & 1));
+      rotFlags(cpu, rl & 1, amd(cpu) ? (rh >>> 31) ^ (rl & 1) : topTwo(hi));
       return;
     }
     case 1: { // ROR
@@ -59,7 +59,7 @@ function shift64(cpu: Cpu, kind: number, lo: number, hi: number, c: number): voi
       const a = rl, b = rh;
       shl(lo, hi, 64 - c);
       [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
-      rotFlags(cpu, rh >>> 31, (rh >>> 31) ^ ((rh >>> 30) & 1));
+      rotFlags(cpu, rh >>> 31, amd(cpu) ? (rh >>> 31) ^ ((rh >>> 30) & 1) : ((hi >>> 31) ^ lo) & 1);
       return;
     }
     case 2: { // RCL
@@ -70,7 +70,7 @@ function shift64(cpu: Cpu, kind: number, lo: number, hi: number, c: number): voi
         [rl, rh] = [((rl << 1) | cf) >>> 0, ((rh << 1) | (rl >>> 31)) >>> 0];
         cf = out;
       }
-      rotFlags(cpu, cf, (rh >>> 31) ^ cf);
+      rotFlags(cpu, cf, amd(cpu) ? (rh >>> 31) ^ cf : topTwo(hi));
       return;
     }
     case 3: { // RCR
@@ -98,7 +98,7 @@ function shift64(cpu: Cpu, kind: number, lo: number, hi: number, c: number): voi
     default: { // SHL, SAL
       shl(lo, hi, c);
       const cf = bit(lo, hi, 64 - c);
-      flags64(cpu, rl, rh, cf | ((rh >>> 31) ^ cf ? OF : 0) | shiftAf(cpu));
+      flags64(cpu, rl, rh, cf | ((amd(cpu) ? (rh >>> 31) ^ cf : topTwo(hi)) ? OF : 0) | shiftAf(cpu));
     }
   }
 }
@@ -109,7 +109,9 @@ export function shiftGroup64(cpu: Cpu, d: Insn): void {
   const lo = qv[0], hi = qv[1];
   const c = (d.op === 0xd1 ? 1 : d.op === 0xd3 ? cpu.getReg(ECX, 1) : d.imm) & 63;
   if (c === 0) return;
+  const of = keepsOf(cpu, d, c) ? cpu.arith() & OF : -1;
   shift64(cpu, d.reg, lo, hi, c);
+  if (of >= 0) cpu.setArith((cpu.arith() & ~OF) | of);
   writeRmQ(cpu, d, rl, rh);
 }
 
@@ -134,7 +136,8 @@ export function shiftDouble64(cpu: Cpu, d: Insn): void {
     [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
     cf = bit(lo, hi, c - 1);
   }
-  let of = (rh ^ hi) >>> 31;
+  // Intel: the OF of a count of 1 (ops/shift.ts).
+  let of = d.op < 0x1a8 ? topTwo(hi) : ((hi >>> 31) ^ bLo) & 1;
   // AMD: MSB(result) XOR CF after SHLD, the result's two top bits XORed after SHRD (ops/shift.ts).
   if (amd(cpu)) of = ((rh >>> 31) ^ (d.op < 0x1a8 ? cf : rh >>> 30)) & 1;
   flags64(cpu, rl, rh, cf | (of ? OF : 0) | shiftAf(cpu));

@@ -52,15 +52,17 @@ export function btImm(cpu: Cpu, d: Insn): void {
 }
 
 /**
- * The flags of BSF/BSR with a zero source (ZF set, the rest undefined): AMD (as this project's EPYC host) sets
- * them as for a zero result (ZF and PF, the others clear); Intel (our choice) leaves the others unchanged.
+ * The flags of BSF/BSR with a zero source (ZF set, the rest undefined): as for a zero result (ZF and PF, the
+ * others clear) on both vendors, as this project's AMD EPYC and Intel hosts compute them.
  */
 export function bitScanZeroFlags(cpu: Cpu): void {
-  if (cpu.vendor.name === "amd") cpu.setResultFlags(0, 4, 0);
-  else cpu.setArith(cpu.arith() | ZF);
+  cpu.setResultFlags(0, 4, 0);
 }
 
-/** 0F BC/BD: BSF and BSR (a zero source sets ZF and leaves the destination unchanged). */
+/**
+ * 0F BC/BD: BSF and BSR. A zero source sets ZF and leaves the destination unchanged (its upper half too, in
+ * 64-bit mode: both vendors' hosts do so, where the SDM says "undefined").
+ */
 export function bsf(cpu: Cpu, d: Insn): void {
   const v = cpu.readRm(d);
   if (v === 0) {

@@ -3,13 +3,15 @@
  * DIV, IDIV. #DE on a zero divisor or a quotient that does not fit.
  * Multiplies set CF=OF when the high half is significant; SF/ZF/PF/AF are
  * undefined: the AMD personality leaves them unchanged, as this project's
- * AMD EPYC host does; the Intel one sets SF/ZF/PF from the low half of the
- * result and clears AF (our choice where the SDM says "undefined").
+ * AMD EPYC host does; the Intel one does what this project's Intel host
+ * (family 6 model 167) does: SF and PF from the low half of the result
+ * (AL, AX, EAX or RAX, or the destination of the two- and three-operand
+ * forms), ZF and AF clear, whatever the product.
  *
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import { AF, CF, MASK, OF } from "../flags.ts";
+import { AF, CF, MASK, OF, PARITY, PF, SF, SIGN } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { DE, fault } from "../fault.ts";
 import { EAX, EDX } from "../state.ts";
@@ -33,10 +35,18 @@ function mul32(a: number, b: number, signed: boolean): number {
   return low >>> 0;
 }
 
-/** The flags of a multiply: CF = OF = `overflow`; the undefined SF/ZF/AF/PF per vendor (see the module doc). */
+/**
+ * The flags of a multiply: CF = OF = `overflow`; the undefined SF/ZF/AF/PF per vendor (see the module doc):
+ * `sign` is whether the low half's top bit is set, `low` its low byte.
+ */
+export function mulFlags(cpu: Cpu, low: number, sign: boolean, overflow: boolean): void {
+  const cfof = overflow ? CF | OF : 0;
+  if (cpu.vendor.name === "amd") cpu.setArith((cpu.arith() & ~(CF | OF)) | cfof);
+  else cpu.setArith(cfof | (PARITY[low & 0xff] ? PF : 0) | (sign ? SF : 0));
+}
+
 function setMulFlags(cpu: Cpu, lo: number, size: number, overflow: boolean): void {
-  if (cpu.vendor.name === "amd") cpu.setArith((cpu.arith() & ~(CF | OF)) | (overflow ? CF | OF : 0));
-  else cpu.setResultFlags(lo, size, overflow ? CF | OF : 0);
+  mulFlags(cpu, lo, (lo & SIGN[size]) !== 0, overflow);
 }
 
 /** F6/F7 /4: MUL r/m. */

@@ -8,9 +8,16 @@
  * SHLD/SHRD; OF after any count is, for a left shift or rotate, MSB(result)
  * XOR CF, and for a right one the XOR of the result's two top bits (so 0
  * for SHR and SAR by more than 1) — the count-1 formulas, extended.
- * Intel (our choice, the SDM leaving them undefined): AF is cleared; OF is
- * computed as for a count of 1 from the operand (SHR: its MSB; RCR: its MSB
- * XOR CF; SHRD/SHLD: whether the sign changed).
+ * Intel (as this project's Intel host, family 6 model 167, computes them):
+ * AF is cleared; OF after any count is the OF a count of 1 would give,
+ * from the operand: for SHL, ROL, RCL and SHLD its two top bits XORed, for
+ * SHR its MSB, for SAR 0, for ROR its MSB XOR its bit 0, for RCR its MSB
+ * XOR CF, for SHRD its MSB XOR bit 0 of the source; except that in 64-bit
+ * mode ROL and ROR of a register by an immediate count above 1 (C0/C1)
+ * leave OF unchanged (of a memory operand, by CL, or outside 64-bit mode
+ * they follow the rule). An 8- or
+ * 16-bit RCL or RCR whose count is a multiple of 9 or 17 (a rotation by 0)
+ * changes no flag.
  *
  * @module
  */
@@ -18,6 +25,7 @@ import type { Cpu } from "../cpu.ts";
 import { AF, CF, MASK, OF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { ECX } from "../state.ts";
+import { in64 } from "../long/access.ts";
 
 function countOf(cpu: Cpu, d: Insn): number {
   const op = d.op;
@@ -35,18 +43,19 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
       const k = c % bits;
       r = k ? (((a << k) | (a >>> (bits - k))) & m) >>> 0 : a;
       cf = r & 1;
-      of = ((r >>> msb) & 1) ^ cf;
+      of = amd(cpu) ? ((r >>> msb) & 1) ^ cf : ((a >>> msb) ^ (a >>> (msb - 1))) & 1;
       return rotFlags(cpu, r, cf, of);
     }
     case 1: { // ROR
       const k = c % bits;
       r = k ? (((a >>> k) | (a << (bits - k))) & m) >>> 0 : a;
       cf = (r >>> msb) & 1;
-      of = cf ^ ((r >>> (msb - 1)) & 1);
+      of = amd(cpu) ? cf ^ ((r >>> (msb - 1)) & 1) : ((a >>> msb) ^ a) & 1;
       return rotFlags(cpu, r, cf, of);
     }
     case 2: { // RCL
       const k = c % (bits + 1);
+      if (k === 0 && !amd(cpu)) return a;
       r = a;
       cf = cpu.cf();
       for (let i = 0; i < k; i++) {
@@ -54,11 +63,12 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
         r = (((r << 1) | cf) & m) >>> 0;
         cf = out;
       }
-      of = ((r >>> msb) & 1) ^ cf;
+      of = amd(cpu) ? ((r >>> msb) & 1) ^ cf : ((a >>> msb) ^ (a >>> (msb - 1))) & 1;
       return rotFlags(cpu, r, cf, of);
     }
     case 3: { // RCR
       const k = c % (bits + 1);
+      if (k === 0 && !amd(cpu)) return a;
       r = a;
       cf = cpu.cf();
       of = ((r >>> msb) & 1) ^ cf;
@@ -67,13 +77,13 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
         r = ((r >>> 1) | (cf << msb)) >>> 0;
         cf = out;
       }
-      if (cpu.vendor.name === "amd") of = ((r >>> msb) ^ (r >>> (msb - 1))) & 1;
+      if (amd(cpu)) of = ((r >>> msb) ^ (r >>> (msb - 1))) & 1;
       return rotFlags(cpu, r, cf, of);
     }
     case 5: // SHR
       r = c < 32 ? a >>> c : 0;
       cf = c - 1 < 32 ? (a >>> (c - 1)) & 1 : 0;
-      of = c > 1 && cpu.vendor.name === "amd" ? 0 : (a >>> msb) & 1;
+      of = c > 1 && amd(cpu) ? 0 : (a >>> msb) & 1;
       break;
     case 7: { // SAR
       const sa = (a << (32 - bits)) >> (32 - bits);
@@ -85,15 +95,20 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
     default: // SHL, SAL
       r = c < 32 ? ((a << c) & m) >>> 0 : 0;
       cf = c <= bits ? (a >>> (bits - c)) & 1 : 0;
-      of = ((r >>> msb) & 1) ^ cf;
+      of = amd(cpu) ? ((r >>> msb) & 1) ^ cf : ((a >>> msb) ^ (a >>> (msb - 1))) & 1;
   }
   cpu.setResultFlags(r, size, cf | (of ? OF : 0) | shiftAf(cpu));
   return r;
 }
 
+/** Whether the CPU presents the AMD personality, whose undefined flags differ (see the module doc). */
+export function amd(cpu: Cpu): boolean {
+  return cpu.vendor.name === "amd";
+}
+
 /** The undefined AF of SHL/SHR/SAR/SHLD/SHRD: set on AMD, clear on Intel (see the module doc). */
 export function shiftAf(cpu: Cpu): number {
-  return cpu.vendor.name === "amd" ? AF : 0;
+  return amd(cpu) ? AF : 0;
 }
 
 function rotFlags(cpu: Cpu, r: number, cf: number, of: number): number {
@@ -101,12 +116,23 @@ function rotFlags(cpu: Cpu, r: number, cf: number, of: number): number {
   return r;
 }
 
+/**
+ * Whether `d`, of masked count `c`, leaves OF unchanged: an Intel ROL or ROR of a register by an immediate above 1
+ * in 64-bit mode.
+ */
+export function keepsOf(cpu: Cpu, d: Insn, c: number): boolean {
+  return d.reg < 2 && c > 1 && d.mod === 3 && (d.op === 0xc0 || d.op === 0xc1) && !amd(cpu) && in64(cpu);
+}
+
 /** Group 2: ROL ROR RCL RCR SHL SHR SAL SAR r/m by 1, CL or imm8. */
 export function shiftGroup(cpu: Cpu, d: Insn): void {
   const a = cpu.readRm(d);
   const c = countOf(cpu, d);
   if (c === 0) return;
-  cpu.writeRm(d, shift(cpu, d.reg, a, c, d.size));
+  const of = keepsOf(cpu, d, c) ? cpu.arith() & OF : -1;
+  const r = shift(cpu, d.reg, a, c, d.size);
+  if (of >= 0) cpu.setArith((cpu.arith() & ~OF) | of);
+  cpu.writeRm(d, r);
 }
 
 /** 0F A4/A5 SHLD and 0F AC/AD SHRD r/m, reg, imm8/CL. */
@@ -131,8 +157,9 @@ export function shiftDouble(cpu: Cpu, d: Insn): void {
     }
   }
   r = hiBits;
-  let of = ((r ^ a) >>> (bits - 1)) & 1;
-  if (cpu.vendor.name === "amd") {
+  // Intel: the OF of a count of 1 (the operand's MSB XOR the bit shifted in next to it).
+  let of = ((a >>> (bits - 1)) ^ (left ? a >>> (bits - 2) : b)) & 1;
+  if (amd(cpu)) {
     // Left: CF XOR the MSB of the destination alone shifted (a 16-bit SHLD by 16 shifts all of it out).
     const top = left ? (c < bits ? a >>> (bits - 1 - c) : 0) ^ cf : (r >>> (bits - 1)) ^ (r >>> (bits - 2));
     of = top & 1;
