@@ -13,7 +13,7 @@ import { deepEqual, equal } from "node:assert/strict";
 import { load, machine, protectedMode, view } from "./_guests.ts";
 import { bytes, hex, run32, x87Test } from "./_x87_guest.ts";
 
-x87Test("x87 guest: arithmetic, conversions, FCOMI/FUCOMIP, FPREM, FNSTENV, FNSAVE", (kvm) => {
+x87Test("x87 guest: arithmetic, conversions, FCOMI/FUCOMIP, FPREM, FNSTENV, FNSAVE", (kvm, vendor) => {
   // deno-fmt-ignore
   const code = [
     0xdb, 0xe3, // fninit
@@ -70,11 +70,15 @@ x87Test("x87 guest: arithmetic, conversions, FCOMI/FUCOMIP, FPREM, FNSTENV, FNSA
   equal(bytes(m, 0x10ae, 10), "34120000000000000080"); // -1234 in packed BCD
   equal(bytes(m, 0x10b8, 4), "f9021550"); // 1e10 as a float
   equal(bytes(m, 0x10bc, 6), "01002030a4a8"); // CF after FCOMI, !above after FUCOMIP, FSW after FPREM and FDIV by 0
-  // FNSTENV, 32-bit protected format: FCW, FSW, FTW, FIP 0x1054 (FPREM), FCS 0x1b with FOP 0x1f8,
-  // FDP 0x10b8 (the FSTP m32, the last memory operand), FDS 0x23; reserved halves all ones.
-  equal(bytes(m, 0x10c4, 28), "7f03ffff2030ffffff0fffff541000001b00f801b8100000" + "2300ffff");
-  // FNSAVE: the environment with ZE unmasked and pending (ES, B), then ST(0)-ST(7) in stack order.
-  equal(bytes(m, 0x10e0, 28), "7b0cffffa4a8ffffff03ffff6c1000001b003500941000002300ffff");
+  // FNSTENV, 32-bit protected format: FCW, FSW, FTW, FIP 0x1054 (FPREM), then on AMD FCS 0x1b with FOP 0x1f8,
+  // FDP 0x10b8 (the FSTP m32, the last memory operand), FDS 0x23; on Intel FCS and FDS zero (deprecated) and
+  // FOP and FDP still FNINIT's zeros (no unmasked exception yet). Reserved halves all ones.
+  const env = vendor === "amd" ? "1b00f801b8100000" + "2300ffff" : "0000000000000000" + "0000ffff";
+  equal(bytes(m, 0x10c4, 28), "7f03ffff2030ffffff0fffff54100000" + env);
+  // FNSAVE: the environment with ZE unmasked and pending (ES, B): FIP, FOP (D8 35) and FDP of the FDIV m32
+  // by zero on both vendors (it incurred the unmasked exception), then ST(0)-ST(7) in stack order.
+  const sel = vendor === "amd" ? ["1b00", "2300"] : ["0000", "0000"];
+  equal(bytes(m, 0x10e0, 28), `7b0cffffa4a8ffffff03ffff6c100000${sel[0]}350094100000${sel[1]}ffff`);
   equal(bytes(m, 0x10fc, 30), "0000000000000080ff3f" + "0000000000000080ff3f" + "bcf0175c293baab8ff3f");
   // FNSAVE ends with FNINIT.
   const fpu = m.vcpu.getFpu();

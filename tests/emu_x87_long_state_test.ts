@@ -9,12 +9,13 @@
  *
  * @module
  */
-import { backendTest } from "./_harness.ts";
-import { run64 } from "./_x87_guest.ts";
+import { run64, vendorTest } from "./_x87_guest.ts";
 
-backendTest("x87 in 64-bit mode at CPL 3: FNSAVE/FRSTOR, FXAM, partial FPREM, FIST rounding, underflow", (kvm) => {
-  // deno-fmt-ignore
-  const code = [
+vendorTest(
+  "x87 in 64-bit mode at CPL 3: FNSAVE/FRSTOR, FXAM, partial FPREM, FIST rounding, underflow",
+  (kvm, vendor) => {
+    // deno-fmt-ignore
+    const code = [
       0xdb, 0xe3, // fninit
       0x48, 0x8d, 0x3d, 0xf7, 0x0f, 0x00, 0x00, // lea rdi, [res]
       0xd9, 0xe8, // fld1
@@ -102,44 +103,48 @@ backendTest("x87 in 64-bit mode at CPL 3: FNSAVE/FRSTOR, FXAM, partial FPREM, FI
       0x00, 0x01, // dw 0x0100
       ...new Array(3760).fill(0x00), // times 0x1000 - ($ - $$) db 0
   ];
-  run64(kvm, code, [
-    [0, "0066"], // FSW after FXAM of a negative denormal: C3 C2 C0 = 110, C1 = sign
-    [2, "7f03ffff0066ffffff06ffff15100000"], // FNSAVE: FCW, FSW, FTW (R4 special, R5 zero, R6 R7 valid), FIP
-    [20, "e501"], // FOP (D9 E5: FXAM)
-    [22, "28110000"], // FDP: the FLD m80's operand
-    [30, "78563412000000000080"], // ST(0): the denormal
-    [40, "00000000000000000000"], // ST(1): zero
-    [50, "35c26821a2da0fc90040"], // ST(2): pi
-    [60, "0000000000000080ff3f"], // ST(3): 1
-    [70, "00000000000000000000000000000000000000000000000000000000000000000000000000000000"], // ST(4)-ST(7)
-    [110, "0066"], // FXAM after FRSTOR: the denormal again
-    [112, "0068"], // FXAM: zero (100)
-    [114, "0034"], // FXAM: normal (010)
-    [116, "0034"], // FSW after a partial FPREM of 1e4000 by 3: C2
-    [118, "0000000040186395c073"], // the partial remainder
-    [128, "4138"], // FSW after FPREM with ST(1) empty: IE SF, C2 cleared
-    [130, "00000000000000c0ffff"], // the indefinite
-    [140, "4138"], // FSW after FSCALE (the flags are sticky; C2 stays clear)
-    [142, "618c55fe2383bad1e973"], // 1e4000 * 2^3
-    [152, "feff0200fdff0200feff0300feff0200"], // FISTP of -2.5 and 2.5: nearest, down, up, toward zero
-    [168, "00000000004eb6e7f259"], // FSQRT of 1e4000 with 24-bit precision control
-    [178, "3000"], // FSW after a masked underflow: UE PE
-    [180, "00000000000000000000"], // the product underflows to +0
-    [190, "b080"], // FSW after an unmasked underflow: B ES PE UE
-    [192, "02000000000000800122"], // the product with its exponent wrapped by +24576
-    [202, "0001"], // FSW after FUCOMPP: less (C0)
-    [204, "0039"], // FSW after FTST of -1: less (C0)
-  ], {
-    fsw: 0x100,
-    st: [
-      "02000000000000800122",
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
-      "78563412000000000080",
-      "00000000000000000000",
-      "01000000000000800001",
-      "0000000000000080ffbf",
-    ],
-  });
-}, { vendor: "amd" }); // recorded on this AMD host: FOP/FIP/FDP are dropped at each exit
+    run64(kvm, code, [
+      [0, "0066"], // FSW after FXAM of a negative denormal: C3 C2 C0 = 110, C1 = sign
+      [2, "7f03ffff0066ffffff06ffff15100000"], // FNSAVE: FCW, FSW, FTW (R4 special, R5 zero, R6 R7 valid), FIP
+      // FOP and FDP: on AMD the FXAM's (D9 E5) and the FLD m80's operand; on Intel FNINIT's zeros (no unmasked
+      // exception yet).
+      [20, { amd: "e501", intel: "0000" }],
+      [22, { amd: "28110000", intel: "00000000" }],
+      [30, "78563412000000000080"], // ST(0): the denormal
+      [40, "00000000000000000000"], // ST(1): zero
+      [50, "35c26821a2da0fc90040"], // ST(2): pi
+      [60, "0000000000000080ff3f"], // ST(3): 1
+      [70, "00000000000000000000000000000000000000000000000000000000000000000000000000000000"], // ST(4)-ST(7)
+      [110, "0066"], // FXAM after FRSTOR: the denormal again
+      [112, "0068"], // FXAM: zero (100)
+      [114, "0034"], // FXAM: normal (010)
+      [116, "0034"], // FSW after a partial FPREM of 1e4000 by 3: C2
+      [118, "0000000040186395c073"], // the partial remainder
+      [128, "4138"], // FSW after FPREM with ST(1) empty: IE SF, C2 cleared
+      [130, "00000000000000c0ffff"], // the indefinite
+      [140, "4138"], // FSW after FSCALE (the flags are sticky; C2 stays clear)
+      [142, "618c55fe2383bad1e973"], // 1e4000 * 2^3
+      [152, "feff0200fdff0200feff0300feff0200"], // FISTP of -2.5 and 2.5: nearest, down, up, toward zero
+      [168, "00000000004eb6e7f259"], // FSQRT of 1e4000 with 24-bit precision control
+      [178, "3000"], // FSW after a masked underflow: UE PE
+      [180, "00000000000000000000"], // the product underflows to +0
+      [190, "b080"], // FSW after an unmasked underflow: B ES PE UE
+      [192, "02000000000000800122"], // the product with its exponent wrapped by +24576
+      [202, "0001"], // FSW after FUCOMPP: less (C0)
+      [204, "0039"], // FSW after FTST of -1: less (C0)
+    ], {
+      fsw: 0x100,
+      st: [
+        "02000000000000800122",
+        "00000000000000000000",
+        "00000000000000000000",
+        "00000000000000000000",
+        "78563412000000000080",
+        "00000000000000000000",
+        "01000000000000800001",
+        "0000000000000080ffbf",
+      ],
+      intel: { fop: 0, fip: 0x110dn, fdp: 0n },
+    }, vendor);
+  },
+);

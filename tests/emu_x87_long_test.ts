@@ -11,18 +11,21 @@
  * Operands are RIP-relative; each program ends with a write to unbacked
  * memory (an MMIO exit). KVM_GET_FPU is compared afterwards too.
  *
+ * FOP, FIP and FDP follow the vendor's rules (tests/_x87_guest.ts `run64`):
+ * the kvm variant expects those of the vendor the host presents, and the
+ * emulator runs each program once per personality.
+ *
  * Not compared: FNSTENV's FCS and FDS (kvm_pvm runs the guest on the host's
- * own selectors, 0x33 and 0, which the x87 saves; the emulator saves the
- * guest's) and FXSAVE's MXCSR_MASK (the host's AMD part reports 0x2ffff,
+ * own selectors, 0x33 and 0, which an AMD x87 saves; an Intel one saves
+ * zeros; the emulator saves the guest's on AMD) and FXSAVE's MXCSR_MASK (the host's AMD part reports 0x2ffff,
  * with the misaligned-exception mask this core does not have; it reports
  * 0xffff).
  *
  * @module
  */
-import { backendTest } from "./_harness.ts";
-import { run64 } from "./_x87_guest.ts";
+import { run64, vendorTest } from "./_x87_guest.ts";
 
-backendTest("x87 in 64-bit mode at CPL 3: rounding and precision control, conversions, FNSTENV", (kvm) => {
+vendorTest("x87 in 64-bit mode at CPL 3: rounding and precision control, conversions, FNSTENV", (kvm, vendor) => {
   // deno-fmt-ignore
   const code = [
       0xdb, 0xe3, // fninit
@@ -127,7 +130,9 @@ backendTest("x87 in 64-bit mode at CPL 3: rounding and precision control, conver
     [256, "00000000000000c0ffff"], // FPATAN with ST(1) empty: stack underflow, the indefinite
     [266, "6308"], // FSW: IE, SF, C1 clear
     [268, "7f03ffff6308ffffffffffffaf100000"], // FNSTENV: FCW, FSW, FTW (all empty), FIP (the FSTP m80)
-    [286, "7f0300210000"], // FOP (DB 7F) and FDP (its operand)
+    // FOP and FDP: on AMD the FSTP m80's (DB 7F) and its operand; on Intel still FNINIT's zeros, as no
+    // instruction incurred an unmasked exception.
+    [286, { amd: "7f0300210000", intel: "000000000000" }],
   ], {
     fsw: 0x863,
     st: [
@@ -140,10 +145,11 @@ backendTest("x87 in 64-bit mode at CPL 3: rounding and precision control, conver
       "0000000000000080ff3f",
       "00000000000000c0ffff",
     ],
-  });
-}, { vendor: "amd" }); // recorded on this AMD host: FOP/FIP/FDP are dropped at each exit
+    intel: { fop: 0, fip: 0x10afn, fdp: 0n },
+  }, vendor);
+});
 
-backendTest("x87 in 64-bit mode at CPL 3: NaN operands, integers, unmasked exceptions, FXSAVE64", (kvm) => {
+vendorTest("x87 in 64-bit mode at CPL 3: NaN operands, integers, unmasked exceptions, FXSAVE64", (kvm, vendor) => {
   // deno-fmt-ignore
   const code = [
       0xdb, 0xe3, // fninit
@@ -234,9 +240,16 @@ backendTest("x87 in 64-bit mode at CPL 3: NaN operands, integers, unmasked excep
     [62, "0000000000000080ff7f"], // infinity, stored
     [72, "84b0"], // FSW after FDIVP by zero with ZE unmasked: B, ES, ZE, nothing popped (TOP 6)
     [74, "7b03ffff84b0ffffff1fffffa6100000"], // FNSTENV: FCW, FSW, FTW, FIP (the FDIVP)
-    [92, "f9063e200000"], // FOP (DE F9) and FDP (the last memory operand, the FLDCW's is not recorded)
+    // FOP (DE F9) and FDP: on AMD the last memory operand's (the FLDCW's is not recorded); on Intel the last
+    // memory operand of an instruction with an unmasked exception, which none had (the FMUL and FDIVP that
+    // had one are register forms).
+    [92, { amd: "f9063e200000", intel: "f90600000000" }],
     [102, "35c26821a2da0f8900c0"], // 1 - pi after FXSAVE64, FNINIT, FXRSTOR64
-    [112, "7f030030c000000000000000000000000000000000000000801f0000"], // FXSAVE64: FOP/FIP/FDP zero on AMD
+    // FXSAVE64: FOP/FIP/FDP zero on AMD (ES clear); on Intel FOP and FDP zero (FNINIT) and FIP the FLDPI's.
+    [112, {
+      amd: "7f030030c000000000000000000000000000000000000000801f0000",
+      intel: "7f030030c0000000b4100000000000000000000000000000801f0000",
+    }],
     [144, "35c26821a2da0fc900400000000000000000000000000080ff3f000000000000"], // ST(0) = pi, ST(1) = 1
   ], {
     fsw: 0,
@@ -250,5 +263,6 @@ backendTest("x87 in 64-bit mode at CPL 3: NaN operands, integers, unmasked excep
       "35c26821a2da0fc90040",
       "35c26821a2da0f8900c0",
     ],
-  });
-}, { vendor: "amd" }); // recorded on this AMD host: FOP/FIP/FDP are dropped at each exit
+    intel: { fop: 0, fip: 0x10c4n, fdp: 0n },
+  }, vendor);
+});

@@ -89,6 +89,8 @@ export class Cpu extends FlagState implements MemoryHost {
   constructor(slots: MemSlots, vendor: Vendor, blockCompiler: BlockCompilerMode = "on") {
     super();
     this.vendor = vendor;
+    // Intel: FOP and FDP only for unmasked exceptions, FCS and FDS saved as zeros (vmx.ts advertises both).
+    this.fpu.exceptionPointers = this.fpu.zeroSelectors = vendor.name === "intel";
     this.mem = new Memory(slots, this);
     this.blocks = new BlockCache(blockCompiler);
   }

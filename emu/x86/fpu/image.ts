@@ -10,7 +10,7 @@
 import { readF80, writeF80 } from "./f80.ts";
 import { type FpuState, SW_ES } from "./state.ts";
 
-/** Writes the x87 part of a 512-byte FXSAVE image (32-bit format: FCS and FDS kept). */
+/** Writes the x87 part of a 512-byte FXSAVE image (32-bit format: FCS and FDS, zeros where deprecated). */
 export function fxsaveX87(fpu: FpuState, b: Uint8Array): void {
   const v = new DataView(b.buffer, b.byteOffset, 512);
   v.setUint16(0, fpu.cw, true);
@@ -19,9 +19,9 @@ export function fxsaveX87(fpu: FpuState, b: Uint8Array): void {
   v.setUint8(5, 0);
   v.setUint16(6, fpu.fop, true);
   v.setUint32(8, fpu.fip, true);
-  v.setUint32(12, fpu.fcs, true);
+  v.setUint32(12, fpu.savedFcs, true);
   v.setUint32(16, fpu.fdp, true);
-  v.setUint32(20, fpu.fds, true);
+  v.setUint32(20, fpu.savedFds, true);
   for (let i = 0; i < 8; i++) {
     b.fill(0, 32 + 16 * i, 48 + 16 * i);
     writeF80(b, 32 + 16 * i, fpu.st(i));

@@ -36,6 +36,20 @@ export class FpuState {
   /** Last data pointer (the operand's offset) and its segment selector. */
   fdp = 0;
   fds = 0;
+  /**
+   * FOP and FDP/FDS are recorded only by a non-control instruction that incurs an unmasked exception (FIP
+   * and FCS by every one): Intel's rule, for FOP since the Pentium 4 outside the FOP compatibility mode,
+   * for FDP where CPUID.(EAX=7,ECX=0):EBX[6] (FDP_EXCPTN_ONLY) is set. False: every non-control
+   * instruction records them (AMD).
+   */
+  exceptionPointers = false;
+  /** FCS and FDS are saved as zeros (CPUID.(EAX=7,ECX=0):EBX[13], Intel); they are still kept for real mode's linear FIP. */
+  zeroSelectors = false;
+  /** With `exceptionPointers`: the current instruction's opcode and data pointer, recorded if it incurs an unmasked exception. */
+  nextFop = 0;
+  nextFdp = 0;
+  nextFds = 0;
+  nextHasData = false;
 
   /** FNINIT: the state after initialization. */
   init(): void {
@@ -49,6 +63,16 @@ export class FpuState {
       this.fdp =
       this.fds =
         0;
+  }
+
+  /** FCS as FNSTENV, FNSAVE, FXSAVE and XSAVE store it. */
+  get savedFcs(): number {
+    return this.zeroSelectors ? 0 : this.fcs;
+  }
+
+  /** FDS as FNSTENV, FNSAVE, FXSAVE and XSAVE store it. */
+  get savedFds(): number {
+    return this.zeroSelectors ? 0 : this.fds;
   }
 
   /** The status word with TOP. */

@@ -66,9 +66,9 @@ function envImage(fpu: FpuState, size32: boolean, real: boolean): Uint8Array {
   if (real) {
     w.push(fip & 0xffff, ((fip >>> 16) << 12) | (fpu.fop & 0x7ff), fpu.fdp & 0xffff, (fpu.fdp >>> 16) << 12);
   } else if (size32) {
-    w.push(fpu.fip, fpu.fcs | (fpu.fop << 16), fpu.fdp, fpu.fds);
+    w.push(fpu.fip, fpu.savedFcs | (fpu.fop << 16), fpu.fdp, fpu.savedFds);
   } else {
-    w.push(fpu.fip & 0xffff, fpu.fcs, fpu.fdp & 0xffff, fpu.fds);
+    w.push(fpu.fip & 0xffff, fpu.savedFcs, fpu.fdp & 0xffff, fpu.savedFds);
   }
   const b = new Uint8Array(size32 ? 28 : 14), v = new DataView(b.buffer);
   for (let i = 0; i < 7; i++) {

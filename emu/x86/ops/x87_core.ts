@@ -39,23 +39,39 @@ export function fwait(cpu: Cpu): void {
   if (cpu.fpu.sw & SW_ES && cpu.cr0 & CR0_NE) fault(MF);
 }
 
-/** Entry of a non-control instruction: the checks, then the last instruction pointer and opcode. */
+/**
+ * Entry of a non-control instruction: the checks, then the last instruction pointer and opcode (with
+ * `FpuState.exceptionPointers`, the opcode only if the instruction incurs an unmasked exception: `commit`).
+ */
 export function begin(cpu: Cpu, d: Insn): FpuState {
   const fpu = enter(cpu, true);
   fpu.fip = d.mode === 8 ? cpu.eip + cpu.ripHigh * 2 ** 32 : cpu.eip;
   fpu.fcs = cpu.segSel[CS];
-  fpu.fop = ((d.op & 7) << 8) | (d.mod << 6) | ((d.reg & 7) << 3) | (d.rm & 7);
+  const fop = ((d.op & 7) << 8) | (d.mod << 6) | ((d.reg & 7) << 3) | (d.rm & 7);
+  if (fpu.exceptionPointers) {
+    fpu.nextFop = fop;
+    fpu.nextHasData = false;
+  } else fpu.fop = fop;
   ENV.reset(fpu.cw);
   return fpu;
 }
 
-/** The memory operand's segment and offset, recorded as the last data pointer unless `control`. */
+/**
+ * The memory operand's segment and offset, recorded as the last data pointer unless `control` (with
+ * `FpuState.exceptionPointers`, only if the instruction incurs an unmasked exception).
+ */
 export function operand(cpu: Cpu, d: Insn, control = false): [number, number] {
   const seg = cpu.seg(d), off = cpu.ea(d);
   if (!control) {
     const fpu = cpu.fpu;
-    fpu.fdp = off;
-    fpu.fds = cpu.segSel[seg];
+    if (fpu.exceptionPointers) {
+      fpu.nextFdp = off;
+      fpu.nextFds = cpu.segSel[seg];
+      fpu.nextHasData = true;
+    } else {
+      fpu.fdp = off;
+      fpu.fds = cpu.segSel[seg];
+    }
   }
   return [seg, off];
 }
@@ -132,13 +148,24 @@ export function storable(fpu: FpuState): boolean {
 /**
  * Merges the operation's flags into the status word and sets C1 from it
  * (C1 is cleared when nothing rounded up); ES and B when an exception is
- * unmasked. `cc` replaces the condition codes in `ccMask` (C0, C2 and C3
- * unless told) when given; the others keep their values, as on the host.
+ * unmasked, and then, with `FpuState.exceptionPointers`, the instruction's
+ * opcode and data pointer (a register form keeps the old data pointer).
+ * `cc` replaces the condition codes in `ccMask` (C0, C2 and C3 unless
+ * told) when given; the others keep their values, as on the host.
  */
 export function commit(fpu: FpuState, cc = -1, ccMask = 0x4500): void {
   let sw = (fpu.sw & ~SW_C1) | ENV.flags | (ENV.c1 ? SW_C1 : 0);
   if (cc >= 0) sw = (sw & ~ccMask) | cc;
-  if (ENV.flags & ~fpu.cw & 0x3f) sw |= SW_ES | SW_B;
+  if (ENV.flags & ~fpu.cw & 0x3f) {
+    sw |= SW_ES | SW_B;
+    if (fpu.exceptionPointers) {
+      fpu.fop = fpu.nextFop;
+      if (fpu.nextHasData) {
+        fpu.fdp = fpu.nextFdp;
+        fpu.fds = fpu.nextFds;
+      }
+    }
+  }
   fpu.sw = sw;
 }
 
