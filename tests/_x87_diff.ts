@@ -1,8 +1,9 @@
 /**
  * A differential harness for the x87 at CPL 3 in 64-bit mode, where
- * kvm_pvm runs guest code natively on the host CPU (an AMD EPYC): random
- * x87 instruction streams from a random initial state, run on the kvm
- * backend (the oracle) and on the emulator, and every output compared.
+ * kvm_pvm runs guest code natively on the host CPU (an AMD EPYC at first,
+ * an Intel Sapphire Rapids since): random x87 instruction streams from a
+ * random initial state, run on the kvm backend (the oracle) and on the
+ * emulator presenting the host's vendor, and every output compared.
  *
  * A case is a record of {@linkcode RECORD} bytes and a stretch of code:
  * `PRE` (rbx = the record; FXRSTOR64 of the random initial state; rsi = the
@@ -21,7 +22,9 @@
  * MXCSR, the full tag word and the pointers of FNSTENV, RFLAGS (the
  * arithmetic flags), RAX (FNSTSW AX), the operand slots and the save area
  * (what the stores wrote), and the #MF vector and faulting instruction.
- * Not compared: MXCSR_MASK (the AMD host reports 0x2ffff, the emulator
+ * FOP, FIP and FDP follow the vendor the emulator presents (see
+ * tests/emu_x87_diff_test.ts). Not compared: MXCSR_MASK (the AMD host
+ * reports 0x2ffff, the emulator
  * 0xffff), the FCS and FDS selectors that FNSTENV, FNSAVE and FXSAVE (no
  * REX.W) store (kvm_pvm runs the guest on the host's own selectors, which
  * the x87 records).
@@ -600,10 +603,10 @@ export function diffOne(kvm: Kvm, emu: Kvm, c: X87Case): string[] {
 }
 
 /**
- * Whether a case that disagreed inside its program disagrees again when run alone, twice. On the AMD host
+ * Whether a case that disagreed inside its program disagrees again when run alone, twice. On an AMD host
  * FOP, FIP and FDP are lost (zeros) whenever KVM saves and restores the guest's x87 state while no unmasked
  * exception is pending, which a host interrupt can do between any two guest instructions: a disagreement that
- * goes away on a rerun is that, not the emulator.
+ * goes away on a rerun is that, not the emulator. (An Intel host keeps them: there no rerun is needed.)
  */
 export function reproduces(kvm: Kvm, emu: Kvm, c: X87Case): boolean {
   return diffOne(kvm, emu, c).length > 0 && diffOne(kvm, emu, c).length > 0;

@@ -20,6 +20,7 @@
  * @module
  */
 import { Kvm } from "../mod.ts";
+import { backendVendor } from "../diff/vendor.ts";
 import { Prng } from "../tests/_sse_diff.ts";
 import {
   buildProgram,
@@ -46,7 +47,9 @@ function arg(name: string, fallback: number): number {
 const total = arg("cases", 100000), seed = arg("seed", 1), show = arg("show", 5);
 const options = { transcendentals: arg("trans", 0) === 1, avoidKnown: arg("avoid-known", 0) === 1 };
 using kvm = Kvm.open({ backend: "kvm" });
-using emu = Kvm.open({ backend: "emu" });
+// The emulator presents the host's vendor: FOP/FIP/FDP and some NaN choices differ between the two.
+const vendor = backendVendor(kvm);
+using emu = Kvm.open({ backend: "emu", vendor });
 const r = new Prng(seed);
 let done = 0, bad = 0, shown = 0, flaky = 0, faults = 0, insns = 0;
 const t0 = performance.now();
@@ -106,7 +109,9 @@ while (done < total) {
       insns += c.insns.length;
       const diffs = compareCase(c, a, b, i);
       if (diffs.length === 0) return;
-      if (!reproduces(kvm, emu, c)) {
+      // Only an AMD host loses FOP/FIP/FDP at a host interrupt (tests/emu_x87_diff_test.ts): elsewhere every
+      // difference counts.
+      if (vendor === "amd" && !reproduces(kvm, emu, c)) {
         flaky++;
         return;
       }
