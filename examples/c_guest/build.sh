@@ -11,3 +11,12 @@ gcc $CFLAGS -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -T link.ld st
 objcopy -O binary guest.elf guest.bin
 rm -f start.o guest.o guest.elf
 echo "guest.bin: $(wc -c < guest.bin) bytes"
+# guest.elf: the same program for debugging with gdb (examples/gdb_guest.ts):
+# with symbols and DWARF, -Og and no inlining, so that every function can be
+# broken at by name and its locals printed.
+DEBUG_CFLAGS="$CFLAGS -Og -g -fno-inline"
+gcc $DEBUG_CFLAGS -c start.S -o start.o
+gcc $DEBUG_CFLAGS -c guest.c -o guest.o
+gcc $DEBUG_CFLAGS -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -T link.ld start.o guest.o -o guest.elf
+rm -f start.o guest.o
+echo "guest.elf: $(wc -c < guest.elf) bytes (with symbols)"

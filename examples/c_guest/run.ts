@@ -19,12 +19,12 @@ import { Kvm, type Segment, type Vcpu } from "../../mod.ts";
 import { describe, parseBackend } from "../_shared.ts";
 
 /** Where things live in guest-physical (= linear) memory. */
-const MEMORY_SIZE = 4 << 20;
+export const MEMORY_SIZE = 4 << 20;
 const PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, GDT = 0x5000;
-const IMAGE = 0x100000;
+export const IMAGE = 0x100000;
 const STACK_TOP = MEMORY_SIZE - 0x1000;
 /** Ports: the guest's console, and its exit code. */
-const CONSOLE_PORT = 0xe9, EXIT_PORT = 0xea;
+export const CONSOLE_PORT = 0xe9, EXIT_PORT = 0xea;
 
 /** The result of running the guest. */
 export interface CGuestResult {
@@ -50,8 +50,8 @@ function segment(selector: number, code: boolean): Segment {
   };
 }
 
-/** Builds identity page tables (user, writable, 2 MiB pages over 1 GiB), a GDT, and enters CPL 3. */
-function enterLongModeCpl3(mem: Uint8Array, vcpu: Vcpu): void {
+/** Builds identity page tables (user, writable, 2 MiB pages over 1 GiB), a GDT, and enters CPL 3 at IMAGE. */
+export function enterLongModeCpl3(mem: Uint8Array, vcpu: Vcpu): void {
   const view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
   view.setBigUint64(PML4, BigInt(PDPT | 0x7), true);
   view.setBigUint64(PDPT, BigInt(PD | 0x7), true);
