@@ -59,6 +59,12 @@ function main(): number {
       `oracle kvm (${hostVendor ?? "unknown vendor"}), candidate ${candidateName}`,
   );
   console.log(
+    `host CPU vendor: ${hostVendor ?? "unknown"} (CPUID leaf 0 of the kvm backend's KVM_GET_SUPPORTED_CPUID); ` +
+      (o.candidate === "emu"
+        ? `emulator personality: ${backendVendor(candidateKvm)} (${o.vendor ? "--vendor" : "default: the host's"})`
+        : `candidate kvm presents ${backendVendor(candidateKvm) ?? "unknown"}`),
+  );
+  console.log(
     o.strictFlags
       ? `strict flags: the flags the manuals leave undefined are compared too (${hostVendor} behaviour expected)`
       : "flags the manuals leave undefined are masked (--strict-flags compares them)",

@@ -11,14 +11,37 @@ import type { CpuidEntry } from "../abi/structs.ts";
 /**
  * A vendor personality: `vmx` (Intel) or `svm` (AMD).
  *
- * Where the two differ in what instructions do, the core asks `name`: the
- * flags the manuals leave undefined (multiplies and divides in ops/muldiv.ts,
- * shifts and rotates in ops/shift.ts and long/shift64.ts, BSF/BSR with a zero
- * source in ops/bit.ts), a failing CMPXCHG to a 32-bit register in 64-bit
- * mode (long/alu64.ts) and MOVSXD with a 16-bit operand (long/mov64.ts).
- * `amd` reproduces what this project's AMD EPYC host computes (checked by
- * `diff/cli.ts --strict-flags`); `intel` follows the SDM where it speaks, and
- * each file states the choice made where it does not.
+ * Where the two differ in what instructions do, the core asks `name`. Each
+ * personality reproduces what one host of this project computes, checked by
+ * `diff/cli.ts --strict-flags` (which compares the flags the manuals leave
+ * undefined too). `amd`, an AMD EPYC:
+ * - MUL/IMUL keep SF, ZF, AF, PF; DIV/IDIV keep CF and OF, set AF, clear
+ *   SF, ZF, PF (ops/muldiv.ts);
+ * - SHL/SHR/SAR/SHLD/SHRD set AF; OF after a count above 1 is the count-1
+ *   formula applied to the result: MSB(result) XOR CF after a left shift or
+ *   rotate, the result's two top bits XORed after a right one (so 0 after
+ *   SHR and SAR) (ops/shift.ts, long/shift64.ts);
+ * - MOVSXD with a 16-bit operand reads 4 bytes of memory (Intel: 2), and
+ *   SYSENTER/SYSEXIT raise #UD in long mode (long/mov64.ts, long/system64.ts).
+ *
+ * `intel`, a Xeon of family 6 model 167:
+ * - MUL/IMUL set SF and PF from the low half of the result and clear ZF and
+ *   AF; DIV/IDIV change no flag (ops/muldiv.ts, long/alu64.ts);
+ * - SHL/SHR/SAR/SHLD/SHRD clear AF; OF after any count is the OF a count of
+ *   1 gives, from the operand: SHL, ROL, RCL, SHLD its two top bits XORed,
+ *   SHR its MSB, SAR 0, ROR its MSB XOR bit 0, RCR its MSB XOR CF, SHRD its
+ *   MSB XOR bit 0 of the source; in 64-bit mode ROL/ROR of a register by an
+ *   immediate above 1 keep OF; an 8/16-bit RCL/RCR by a multiple of 9/17
+ *   changes no flag (ops/shift.ts, long/shift64.ts, jit/eager.ts);
+ * - a REP with a 67 prefix in 64-bit mode clears the upper half of RCX on
+ *   entry, whatever the count (and of RSI/RDI for MOVS, of RDI for STOS);
+ *   a REP CMPS/SCAS that stops early (a fault) shows the flags it began
+ *   with; CMPS reads ES:rDI before its source (ops/string.ts,
+ *   long/string64.ts).
+ *
+ * Both: BSF/BSR of 0 leave the destination (its upper half too) and set
+ * the flags of a zero result (ops/bit.ts); BT* change only CF; a failing
+ * CMPXCHG does not write a register destination (long/alu64.ts).
  */
 export interface Vendor {
   readonly name: "intel" | "amd";
@@ -59,6 +82,12 @@ export const EMU_LEAF7_EBX = ((1 << 3) | (1 << 7) | (1 << 8) | (1 << 19) | (1 <<
 export const EMU_EXT1_ECX = 1 | (1 << 5);
 /** CPUID.80000001:EDX: SYSCALL, NX, RDTSCP, LM. */
 export const EMU_EXT1_EDX = ((1 << 11) | (1 << 20) | (1 << 27) | (1 << 29)) >>> 0;
+
+/**
+ * CPUID.80000008h: 46 physical-address bits (MAXPHYADDR: the bits above it are reserved in paging entries) and
+ * 48 linear-address bits.
+ */
+export const EMU_ADDRESS_SIZES: CpuidEntry = leaf(0x80000008, 0x302e, 0, 0, 0);
 
 /** The MSR indices every personality accepts (msrs_to_save and emulated_msrs that the core implements). */
 export const COMMON_MSRS: readonly number[] = [
