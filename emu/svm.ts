@@ -7,6 +7,7 @@
  */
 import {
   COMMON_MSRS,
+  EMU_ADDRESS_SIZES,
   EMU_EXT1_ECX,
   EMU_EXT1_EDX,
   EMU_LEAF1_EBX,
@@ -33,9 +34,10 @@ export const svm: Vendor = {
     leaf(1, 0x00000622, EMU_LEAF1_EBX, EMU_LEAF1_ECX, EMU_LEAF1_EDX),
     { function: 7, index: 0, flags: 1, eax: 0, ebx: EMU_LEAF7_EBX, ecx: 0, edx: 0 },
     ...EMU_LEAF_D,
-    leaf(0x80000000, 0x80000001, v.ebx, v.ecx, v.edx),
+    leaf(0x80000000, 0x80000008, v.ebx, v.ecx, v.edx),
     // AMD mirrors leaf 1's EDX here (bits 0-17 and 23-24), plus SYSCALL, NX, RDTSCP and LM.
     leaf(0x80000001, 0x00000622, 0, EMU_EXT1_ECX, ((EMU_LEAF1_EDX & 0x0183f3ff) | EMU_EXT1_EDX) >>> 0),
+    EMU_ADDRESS_SIZES,
   ],
   msrIndexList: [...COMMON_MSRS, 0x1b, MSR_K7_HWCR],
   extraMsrs: new Map([[MSR_K7_HWCR, 0n]]),

@@ -11,10 +11,10 @@ import type { State } from "./state.ts";
 import type { Memory } from "./memory.ts";
 import type { CpuidEntry } from "../../abi/structs.ts";
 import { EFER_LMA, fromLin48 } from "./long/access.ts";
-import { walkLong } from "./long/paging64.ts";
+import { maxPhysAddr, reservedHigh, walkLong } from "./long/paging64.ts";
 
 const CR0_WP = 1 << 16, CR4_PSE = 1 << 4, CR4_PAE = 1 << 5, EFER_NXE = 1 << 11;
-const P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, PS = 0x80;
+const P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, PS = 0x80, RSVD = 8;
 
 /** What a walk needs: the state and the memory. */
 export interface Walker extends State {
@@ -63,6 +63,10 @@ export function walkInfo(
     const pde = mem.physRead32(pdeAddr);
     if (!(pde & P)) return err(0);
     if (pde & PS && cpu.cr4 & CR4_PSE) {
+      // A 4 MiB page: bits 20:13 hold physical-address bits 39:32; bit 21 and those at or above MAXPHYADDR
+      // (at most 40 here) are reserved.
+      const m = Math.min(maxPhysAddr(cpu.cpuidTable), 40);
+      if (pde & (0x200000 | (0x1fe000 & ~((1 << (m - 19)) - 1)))) return err(1) | RSVD;
       const rights = pde;
       const bad = check(rights, write, user, wp);
       if (update && bad) return err(1);
@@ -90,6 +94,10 @@ export function walkInfo(
   const pdeAddr = pdpteHi * 2 ** 32 + (pdpte & 0xfffff000) + ((lin >>> 21) & 0x1ff) * 8;
   const pde = mem.physRead32(pdeAddr), pdeHi = mem.physRead32(pdeAddr + 4);
   if (!(pde & P)) return err(0);
+  // Bits 62:MAXPHYADDR are reserved, and bit 63 (XD) too unless EFER.NXE.
+  const rsvdHi = (reservedHigh(cpu.cpuidTable) | 0x7ff00000 | (nx ? 0 : 0x80000000)) >>> 0;
+  const ifetch = fetch && nx ? 0x10 : 0;
+  if (pdeHi & rsvdHi || (pde & PS && pde & 0x1fe000)) return err(1) | RSVD | ifetch;
   if (pde & PS) {
     if (update && (check(pde, write, user, wp) || (fetch && nx && pdeHi & 0x80000000))) {
       return err(1) | (fetch && nx ? 0x10 : 0);
@@ -100,7 +108,8 @@ export function walkInfo(
   }
   const pteAddr = (pdeHi & 0xfffff) * 2 ** 32 + (pde & 0xfffff000) + ((lin >>> 12) & 0x1ff) * 8;
   const pte = mem.physRead32(pteAddr), pteHi = mem.physRead32(pteAddr + 4);
-  if (!(pte & P)) return err(0) | (fetch && nx ? 0x10 : 0);
+  if (!(pte & P)) return err(0) | ifetch;
+  if (pteHi & rsvdHi) return err(1) | RSVD | ifetch;
   const rights = pde & pte;
   const noExec = nx && ((pdeHi | pteHi) & 0x80000000) !== 0;
   if (update && (check(rights, write, user, wp) || (fetch && noExec))) return err(1) | (fetch && nx ? 0x10 : 0);

@@ -28,6 +28,30 @@ export interface LongWalker extends State {
   readonly cpuidTable: readonly CpuidEntry[];
 }
 
+const maxPhysCache = new WeakMap<readonly CpuidEntry[], number>();
+
+/**
+ * MAXPHYADDR as the guest's CPUID gives it (80000008h EAX[7:0], when leaf 80000000h reaches it), else 36, as
+ * the kernel's cpuid_query_maxphyaddr: the physical-address bits above it are reserved in paging entries.
+ */
+export function maxPhysAddr(table: readonly CpuidEntry[]): number {
+  let m = maxPhysCache.get(table);
+  if (m === undefined) {
+    m = 36;
+    const top = table.find((e) => e.function === 0x80000000);
+    const leaf = table.find((e) => e.function === 0x80000008);
+    if (top && top.eax >>> 0 >= 0x80000008 && leaf) m = leaf.eax & 0xff;
+    maxPhysCache.set(table, m);
+  }
+  return m;
+}
+
+/** The reserved physical-address bits of an entry's high 32 bits: bits 51:MAXPHYADDR (none when it is 52 or more). */
+export function reservedHigh(table: readonly CpuidEntry[]): number {
+  const m = maxPhysAddr(table);
+  return m >= 52 ? 0 : (0xfffff & ~((1 << Math.max(0, m - 32)) - 1)) >>> 0;
+}
+
 /** True when the guest's CPUID advertises 1 GiB pages (80000001h EDX bit 26). */
 function gbPages(cpu: LongWalker): boolean {
   const e = cpu.cpuidTable.find((x) => x.function === 0x80000001);
@@ -57,7 +81,7 @@ export function walkLong(
   const mem = cpu.mem;
   const nxe = (cpu.efer & EFER_NXE) !== 0;
   const base = (write ? PF_W : 0) | (user ? PF_U : 0) | (fetch && (nxe || cpu.cr4 & CR4_SMEP) ? PF_ID : 0);
-  const addrs: number[] = [], los: number[] = [];
+  const addrs: number[] = [], los: number[] = [], rsvdHi = reservedHigh(cpu.cpuidTable);
   let table = Math.floor(cpu.cr3 / 4096) * 4096;
   let rw = RW, us = US, nx = 0, size = 0;
   let lo = 0, hi = 0;
@@ -67,7 +91,8 @@ export function walkLong(
     lo = mem.physRead32(at);
     hi = mem.physRead32(at + 4);
     if (!(lo & P)) return base;
-    if (hi & 0x80000000 && !nxe) return base | PF_P | PF_RSVD;
+    // Bits 51:MAXPHYADDR are reserved at every level, and bit 63 (XD) unless EFER.NXE.
+    if (hi & rsvdHi || (hi & 0x80000000 && !nxe)) return base | PF_P | PF_RSVD;
     addrs.push(at);
     los.push(lo);
     rw &= lo;
