@@ -174,7 +174,7 @@ function bulkRepeat(cpu: Cpu, d: Insn, copy: boolean): boolean {
     const to = rangeLinear(cpu, ES, di, size, items, true);
     if (from < 0 || to < 0) return false;
     const lo = size === 8 || size === 4 ? r[0] : cpu.getReg(EAX, size);
-    const done = copy ? copyItems(cpu, from, to, size * items) : fillItems(cpu, to, size, items, lo, r[1]);
+    const done = copy ? copyItems(cpu, from, to, size, items) : fillItems(cpu, to, size, items, lo, r[1]);
     if (!done) return false;
     if (copy) adv(cpu, ESI, d, size * items);
     adv(cpu, EDI, d, size * items);

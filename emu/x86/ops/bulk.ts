@@ -57,16 +57,22 @@ export function fillItems(cpu: Cpu, lin: number, size: number, items: number, lo
   return true;
 }
 
-/** Copies `len` bytes from linear `from` to linear `to` as forward byte moves would; false if either is not RAM. */
-export function copyItems(cpu: Cpu, from: number, to: number, len: number): boolean {
+/**
+ * Copies `items` items of `size` bytes from linear `from` to linear `to` as forward moves of one item after another
+ * would; false if either is not RAM.
+ */
+export function copyItems(cpu: Cpu, from: number, to: number, size: number, items: number): boolean {
+  const len = size * items;
   if (!cpu.mem.bulk(from, len, false)) return false;
   const src = cpu.mem.bulkBytes, so = cpu.mem.bulkOff;
   if (!cpu.mem.bulk(to, len, true)) return false;
   const dst = cpu.mem.bulkBytes, dOff = cpu.mem.bulkOff;
   const a = src.byteOffset + so, b = dst.byteOffset + dOff;
   if (src.buffer === dst.buffer && b > a && b < a + len) {
-    // The destination overlaps the source ahead of it: forward moves repeat the pattern, as the CPU's do.
-    for (let i = 0; i < len; i++) dst[dOff + i] = src[so + i];
+    // The destination overlaps the source ahead of it: each move reads a whole item, then writes it (so a distance
+    // below the item size shows), and later moves read what earlier ones wrote.
+    const all = new Uint8Array(src.buffer);
+    for (let i = 0; i < len; i += size) all.copyWithin(b + i, a + i, a + i + size);
   } else dst.set(src.subarray(so, so + len), dOff); // set() copies as memmove within one buffer
   return true;
 }

@@ -158,7 +158,7 @@ function bulkRepeat(cpu: Cpu, d: Insn, copy: boolean): boolean {
     const to = rangeLinear(cpu, ES, di, size, items, true);
     if (from < 0 || to < 0) return false;
     const done = copy
-      ? copyItems(cpu, from, to, size * items)
+      ? copyItems(cpu, from, to, size, items)
       : fillItems(cpu, to, size, items, cpu.getReg(EAX, size), 0);
     if (!done) return false;
     if (copy) cpu.setReg(ESI, 4, (si + size * items) >>> 0);
