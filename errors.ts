@@ -26,6 +26,7 @@ export class KvmError extends Error {
   /** The operation that failed, e.g. "KVM_SET_USER_MEMORY_REGION". */
   readonly operation: string;
 
+  /** An error for `operation` (an ioctl or libc call) that failed with `errno`; `detail` says what it was applied to. */
   constructor(operation: string, errno: number, detail?: string) {
     const code = errnoName(errno);
     super(`${operation} failed: ${code} (errno ${errno})${detail ? `: ${detail}` : ""}`);

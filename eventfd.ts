@@ -109,6 +109,7 @@ export class EventFd implements Disposable {
     this.#libc.close(fd);
   }
 
+  /** Closes the descriptor, for `using`: see {@linkcode EventFd.close}. */
   [Symbol.dispose](): void {
     this.close();
   }

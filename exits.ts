@@ -21,6 +21,7 @@ import { KvmError } from "./errors.ts";
  * The answer takes effect on the next run().
  */
 export interface MsrExit<R extends "x86_rdmsr" | "x86_wrmsr"> {
+  /** "x86_rdmsr" for the guest's RDMSR, "x86_wrmsr" for its WRMSR. */
   readonly reason: R;
   /** The MSR index (ECX). */
   readonly index: number;

@@ -16,14 +16,19 @@ import { hex } from "./validate.ts";
 
 /** A translation of a linear address: KVM_TRANSLATE. */
 export interface Translation {
+  /** The guest-physical address the linear address maps to. */
   physicalAddress: bigint;
+  /** Whether the guest's page tables map the address at all. */
   valid: boolean;
+  /** Whether the mapping allows writes. */
   writeable: boolean;
+  /** Whether the mapping allows user-mode (CPL 3) accesses. */
   usermode: boolean;
 }
 
 /** A hardware breakpoint for {@linkcode GuestDebug}. */
 export interface HardwareBreakpoint {
+  /** The linear address watched (DR0-DR3). */
   address: number | bigint;
   /** What triggers it. Default "exec". */
   kind?: "exec" | "write" | "readwrite";

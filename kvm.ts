@@ -142,6 +142,7 @@ export class Kvm implements Disposable {
     this.#h.close();
   }
 
+  /** Closes the handle, for `using`: see {@linkcode Kvm.close}. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -12,6 +12,7 @@ import { type Kernel, type Mapping, unmap } from "./kernel.ts";
 export interface GuestMemory {
   /** Host view of the memory: zero-copy, page aligned, zero filled at allocation. */
   readonly bytes: Uint8Array;
+  /** The size in bytes, a multiple of the page size. */
   readonly size: number;
   /** Unmaps the memory and detaches `bytes` (its length becomes 0), so a stale view can never touch unmapped memory. Idempotent. */
   free(): void;

@@ -26,7 +26,7 @@
  * @module
  */
 export { Kvm, type KvmOptions } from "./kvm.ts";
-export { type MemoryRegion, Vm } from "./vm.ts";
+export { type MemoryRegion, type MemoryRegionInfo, Vm } from "./vm.ts";
 export { Vcpu, type VcpuHandoff } from "./vcpu.ts";
 export type { GuestDebug, HardwareBreakpoint, Translation } from "./guest_debug.ts";
 export { adoptVcpu } from "./thread.ts";

@@ -59,11 +59,17 @@ function runTimeout(options: { timeoutMs?: number }): number | undefined {
  * The thread that receives it calls `adoptVcpu` (thread.ts).
  */
 export interface VcpuHandoff {
+  /** The backend the vCPU runs on. */
   readonly backend: "kvm" | "emu";
+  /** The vCPU id given to `createVcpu`. */
   readonly id: number;
+  /** The system descriptor (`/dev/kvm`, or the emulator's). */
   readonly kvmFd: number;
+  /** The VM descriptor. */
   readonly vmFd: number;
+  /** The vCPU descriptor, which the adopter owns from now on. */
   readonly vcpuFd: number;
+  /** The size of the vCPU's `kvm_run` mapping (KVM_GET_VCPU_MMAP_SIZE). */
   readonly mmapSize: number;
   /** Int32 [0]: the thread id of the adopter while it holds the vCPU, else 0. */
   readonly shared: SharedArrayBuffer;
@@ -579,6 +585,7 @@ export class Vcpu implements Disposable {
     this.vm.forgetVcpu(this);
   }
 
+  /** Closes the vCPU, for `using`: see {@linkcode Vcpu.close}. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -41,10 +41,13 @@ import type { Kvm } from "./kvm.ts";
 
 /** A memory slot for {@linkcode Vm.setUserMemoryRegion}. */
 export interface MemoryRegion {
+  /** The slot number: at most KVM_CAP_NR_MEMSLOTS slots, numbered from 0. */
   slot: number;
+  /** Where the memory starts in guest-physical space; page aligned. */
   guestPhysAddr: number | bigint;
   /** null deletes the slot (memory_size 0). */
   memory: GuestMemory | null;
+  /** KVM_MEM_LOG_DIRTY_PAGES (`logDirtyPages`: see `getDirtyLog`) and KVM_MEM_READONLY (`readonly`: guest writes become MMIO exits). */
   flags?: { logDirtyPages?: boolean; readonly?: boolean };
 }
 
@@ -73,8 +76,11 @@ interface SlotInfo {
 
 /** A memory slot as {@linkcode Vm.memoryRegions} lists it. */
 export interface MemoryRegionInfo {
+  /** The slot number. */
   slot: number;
+  /** Where the slot starts in guest-physical space. */
   guestPhysAddr: bigint;
+  /** The host memory behind the slot. */
   memory: GuestMemory;
   /** Mapped with `flags.readonly`: guest writes are MMIO exits. */
   readonly: boolean;
@@ -473,6 +479,7 @@ export class Vm implements Disposable {
     this.#h.close();
   }
 
+  /** Closes the VM and its vCPUs, for `using`: see {@linkcode Vm.close}. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -28,6 +28,7 @@ export interface IoEventFdOptions {
 export interface IrqFdOptions {
   /** The GSI that a signal of `eventFd` raises. */
   gsi: number;
+  /** The eventfd whose signal raises `gsi`. */
   eventFd: EventFd;
   /** KVM_IRQFD_FLAG_RESAMPLE: a level-triggered line, de-asserted at the guest's EOI, which then signals this eventfd (`resamplefd`). */
   resample?: EventFd;
@@ -38,24 +39,35 @@ export interface IrqFdOptions {
 /** One entry of `Vm.setGsiRouting` (`struct kvm_irq_routing_entry`): a GSI to an irqchip pin, or to an MSI. */
 export type GsiRoute =
   | {
+    /** The GSI this route applies to. */
     gsi: number;
+    /** A route to an interrupt controller's pin (KVM_IRQ_ROUTING_IRQCHIP). */
     type: "irqchip";
     /** KVM_IRQCHIP_PIC_MASTER (0), KVM_IRQCHIP_PIC_SLAVE (1) or KVM_IRQCHIP_IOAPIC (2). */
     irqchip: 0 | 1 | 2;
+    /** The pin of `irqchip` the GSI drives (0-7 on a PIC, 0-23 on the IOAPIC). */
     pin: number;
   }
   | {
+    /** The GSI this route applies to. */
     gsi: number;
+    /** A route to an MSI (KVM_IRQ_ROUTING_MSI). */
     type: "msi";
+    /** The MSI address, low 32 bits (0xfeeXXXXX on x86). */
     addressLo: number;
+    /** The MSI address, high 32 bits. Default 0. */
     addressHi?: number;
+    /** The MSI data (the vector and delivery mode on x86). */
     data: number;
   };
 
 /** An MSI for `Vm.signalMsi` (`struct kvm_msi`). On x86, `addressLo` is 0xfeeXXXXX (destination APIC in bits 12-19) and `data` holds the vector. */
 export interface Msi {
+  /** The MSI address, low 32 bits. */
   addressLo: number;
+  /** The MSI address, high 32 bits. Default 0. */
   addressHi?: number;
+  /** The MSI data. */
   data: number;
 }
 
@@ -71,7 +83,9 @@ export interface CoalescedZone {
 
 /** One guest write recorded in the coalesced ring (`struct kvm_coalesced_mmio`). */
 export interface CoalescedMmio {
+  /** The guest-physical address (or port) written. */
   physAddr: bigint;
+  /** How many bytes were written. */
   len: number;
   /** 1 for a port write, 0 for MMIO. */
   pio: number;
@@ -81,6 +95,7 @@ export interface CoalescedMmio {
 
 /** Options of `Vm.enableCap` (`struct kvm_enable_cap`). */
 export interface EnableCapOptions {
+  /** `kvm_enable_cap.flags`; 0 for every capability kvmkit knows. Default 0. */
   flags?: number;
   /** Up to four arguments; their meaning depends on the capability. */
   args?: readonly (number | bigint)[];
@@ -108,16 +123,22 @@ export interface MsrFilter {
 
 /** What `Vm.setClock` takes: `struct kvm_clock_data` (a `getClock()` result is accepted as is). */
 export interface ClockInput {
+  /** The guest's kvmclock time in nanoseconds. */
   clock: bigint;
   /** KVM_CLOCK_REALTIME: `realtime` is valid, and the kernel advances `clock` by the time since then. */
   flags?: number;
+  /** CLOCK_REALTIME in nanoseconds when `clock` was taken (with KVM_CLOCK_REALTIME). */
   realtime?: bigint;
+  /** The host TSC when `clock` was taken (with KVM_CLOCK_HOST_TSC); ignored by KVM_SET_CLOCK. */
   hostTsc?: bigint;
 }
 
 /** Which register sets KVM_RUN keeps in `kvm_run.s` (KVM_SYNC_X86_REGS / _SREGS / _EVENTS). */
 export interface SyncRegsSets {
+  /** KVM_SYNC_X86_REGS: the general-purpose registers (`kvm_regs`). */
   regs?: boolean;
+  /** KVM_SYNC_X86_SREGS: the segment and control registers (`kvm_sregs`). */
   sregs?: boolean;
+  /** KVM_SYNC_X86_EVENTS: pending exceptions, interrupts and NMIs (`kvm_vcpu_events`). */
   events?: boolean;
 }

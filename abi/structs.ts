@@ -34,23 +34,41 @@ export const kvmUserspaceMemoryRegion = new StructCodec<KvmUserspaceMemoryRegion
 
 /** `struct kvm_regs`: KVM_GET_REGS / KVM_SET_REGS. */
 export interface Regs {
+  /** RAX. */
   rax: bigint;
+  /** RBX. */
   rbx: bigint;
+  /** RCX. */
   rcx: bigint;
+  /** RDX. */
   rdx: bigint;
+  /** RSI. */
   rsi: bigint;
+  /** RDI. */
   rdi: bigint;
+  /** RSP, the stack pointer. */
   rsp: bigint;
+  /** RBP. */
   rbp: bigint;
+  /** R8 (64-bit mode). */
   r8: bigint;
+  /** R9 (64-bit mode). */
   r9: bigint;
+  /** R10 (64-bit mode). */
   r10: bigint;
+  /** R11 (64-bit mode). */
   r11: bigint;
+  /** R12 (64-bit mode). */
   r12: bigint;
+  /** R13 (64-bit mode). */
   r13: bigint;
+  /** R14 (64-bit mode). */
   r14: bigint;
+  /** R15 (64-bit mode). */
   r15: bigint;
+  /** RIP, the instruction pointer (an offset from CS.base). */
   rip: bigint;
+  /** RFLAGS; bit 1 always reads as 1 (X86_EFLAGS_FIXED). */
   rflags: bigint;
 }
 /** The members of `struct kvm_regs`, in order. */
@@ -79,17 +97,29 @@ export const kvmRegs = new StructCodec<Regs>("kvm_regs", REG_NAMES.map((n) => f(
 
 /** `struct kvm_segment`. */
 export interface Segment {
+  /** The base address (the hidden part of the segment register). */
   base: bigint;
+  /** The limit in bytes (already scaled by `g`). */
   limit: number;
+  /** The visible selector. */
   selector: number;
+  /** The descriptor type (4 bits: code/data and access bits, or the system type). */
   type: number;
+  /** P: 1 if the segment is present. */
   present: number;
+  /** DPL: the descriptor privilege level (0-3). */
   dpl: number;
+  /** D/B: 1 for a 32-bit segment. */
   db: number;
+  /** S: 1 for a code or data segment, 0 for a system segment. */
   s: number;
+  /** L: 1 for a 64-bit code segment. */
   l: number;
+  /** G: 1 if the limit counts 4 KiB pages. */
   g: number;
+  /** AVL: the bit available to software. */
   avl: number;
+  /** 1 if the segment is unusable (a null selector was loaded). */
   unusable: number;
 }
 /** Codec of `struct kvm_segment`. */
@@ -110,7 +140,9 @@ export const kvmSegment = new StructCodec<Segment>("kvm_segment", [
 
 /** `struct kvm_dtable`. */
 export interface DTable {
+  /** The table's linear base address. */
   base: bigint;
+  /** The table's limit (its size in bytes minus 1). */
   limit: number;
 }
 /** Codec of `struct kvm_dtable`. */
@@ -118,23 +150,41 @@ export const kvmDtable = new StructCodec<DTable>("kvm_dtable", [f("base", u64), 
 
 /** `struct kvm_sregs`: KVM_GET_SREGS / KVM_SET_SREGS. */
 export interface Sregs {
+  /** The CS segment register. */
   cs: Segment;
+  /** The DS segment register. */
   ds: Segment;
+  /** The ES segment register. */
   es: Segment;
+  /** The FS segment register. */
   fs: Segment;
+  /** The GS segment register. */
   gs: Segment;
+  /** The SS segment register. */
   ss: Segment;
+  /** The task register. */
   tr: Segment;
+  /** The LDT register. */
   ldt: Segment;
+  /** The GDT register. */
   gdt: DTable;
+  /** The IDT register. */
   idt: DTable;
+  /** CR0 (X86_CR0_* bits). */
   cr0: bigint;
+  /** CR2, the last page-fault address. */
   cr2: bigint;
+  /** CR3, the page-table root. */
   cr3: bigint;
+  /** CR4 (X86_CR4_* bits). */
   cr4: bigint;
+  /** CR8, the task-priority register. */
   cr8: bigint;
+  /** The EFER MSR (EFER_* bits). */
   efer: bigint;
+  /** The APIC base MSR (MSR_IA32_APICBASE). */
   apicBase: bigint;
+  /** A pending external interrupt, one bit per vector (at most one bit set; without an in-kernel irqchip). */
   interruptBitmap: [bigint, bigint, bigint, bigint];
 }
 /** Codec of `struct kvm_sregs`. */
@@ -155,7 +205,9 @@ function sregsCommon(): Field[] {
 
 /** `struct kvm_msr_entry`. */
 export interface MsrEntry {
+  /** The MSR index (MSR_* constants). */
   index: number;
+  /** The MSR's value. */
   data: bigint;
 }
 /** Codec of `struct kvm_msr_entry`. */
@@ -215,12 +267,19 @@ export const kvmDirtyLog = new StructCodec<KvmDirtyLog>("kvm_dirty_log", [f("slo
 
 /** `struct kvm_cpuid_entry2`. */
 export interface CpuidEntry {
+  /** The leaf (EAX on input to CPUID). */
   function: number;
+  /** The subleaf (ECX on input), where `flags` has KVM_CPUID_FLAG_SIGNIFCANT_INDEX. */
   index: number;
+  /** KVM_CPUID_FLAG_* bits. */
   flags: number;
+  /** EAX as CPUID returns it. */
   eax: number;
+  /** EBX as CPUID returns it. */
   ebx: number;
+  /** ECX as CPUID returns it. */
   ecx: number;
+  /** EDX as CPUID returns it. */
   edx: number;
 }
 /** Codec of `struct kvm_cpuid_entry2`. */
@@ -239,14 +298,23 @@ export const kvmCpuid2 = new StructCodec<{ nent: number }>("kvm_cpuid2", [f("nen
 
 /** `struct kvm_fpu`: KVM_GET_FPU / KVM_SET_FPU. `fpr` and `xmm` are 16-byte registers. */
 export interface Fpu {
+  /** The eight x87 registers ST(0)-ST(7) as stored by FXSAVE: 16 bytes each, the 80-bit value in the low 10. */
   fpr: Uint8Array[];
+  /** The x87 control word. */
   fcw: number;
+  /** The x87 status word. */
   fsw: number;
+  /** The abridged tag word (one bit per register: 1 = valid). */
   ftwx: number;
+  /** The last x87 opcode (FOP). */
   lastOpcode: number;
+  /** The last x87 instruction pointer (FIP). */
   lastIp: bigint;
+  /** The last x87 data pointer (FDP). */
   lastDp: bigint;
+  /** The sixteen XMM registers, 16 bytes each. */
   xmm: Uint8Array[];
+  /** MXCSR, the SSE control and status register. */
   mxcsr: number;
 }
 /** Codec of `struct kvm_fpu`. */
@@ -270,14 +338,23 @@ export const kvmMpState = new StructCodec<{ mpState: number }>("kvm_mp_state", [
 
 /** `struct kvm_vcpu_events`: KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS. */
 export interface VcpuEvents {
+  /** The pending or injected exception: vector `nr`, `errorCode` where `hasErrorCode`. */
   exception: { injected: number; nr: number; hasErrorCode: number; pending: number; errorCode: number };
+  /** The injected interrupt (vector `nr`), and `shadow` (KVM_X86_SHADOW_INT_MOV_SS / _STI). */
   interrupt: { injected: number; nr: number; soft: number; shadow: number };
+  /** NMI state: injected, pending, masked. */
   nmi: { injected: number; pending: number; masked: number };
+  /** The vector of a pending SIPI. */
   sipiVector: number;
+  /** KVM_VCPUEVENT_VALID_* bits: which members to apply on set. */
   flags: number;
+  /** SMM state: in SMM, SMI pending, SMM entered inside an NMI, INIT latched. */
   smi: { smm: number; pending: number; smmInsideNmi: number; latchedInit: number };
+  /** A pending triple fault (KVM_CAP_X86_TRIPLE_FAULT_EVENT). */
   tripleFault: { pending: number };
+  /** 1 if `exceptionPayload` is valid (KVM_CAP_EXCEPTION_PAYLOAD). */
   exceptionHasPayload: number;
+  /** The exception's payload: CR2 for #PF, DR6 bits for #DB. */
   exceptionPayload: bigint;
 }
 /** Codec of `struct kvm_vcpu_events`. */
@@ -317,9 +394,13 @@ export const kvmVcpuEvents = new StructCodec<VcpuEvents>("kvm_vcpu_events", [
 
 /** `struct kvm_debugregs`: KVM_GET_DEBUGREGS / KVM_SET_DEBUGREGS. */
 export interface DebugRegs {
+  /** DR0-DR3, the breakpoint addresses. */
   db: bigint[];
+  /** DR6, the debug status. */
   dr6: bigint;
+  /** DR7, the debug control. */
   dr7: bigint;
+  /** `kvm_debugregs.flags`; 0. */
   flags: bigint;
 }
 /** Codec of `struct kvm_debugregs`. */
@@ -332,7 +413,9 @@ export const kvmDebugregs = new StructCodec<DebugRegs>("kvm_debugregs", [
 
 /** `struct kvm_xcr`. */
 export interface Xcr {
+  /** The extended control register's number (0 for XCR0). */
   xcr: number;
+  /** Its value. */
   value: bigint;
 }
 /** Codec of `struct kvm_xcr`. */
@@ -556,9 +639,13 @@ export const kvmXsave = new StructCodec<{ region: Uint8Array }>("kvm_xsave", [f(
 
 /** `struct kvm_clock_data`: KVM_GET_CLOCK / KVM_SET_CLOCK. */
 export interface ClockData {
+  /** The guest's kvmclock time in nanoseconds. */
   clock: bigint;
+  /** KVM_CLOCK_* bits: which of the other members are valid. */
   flags: number;
+  /** CLOCK_REALTIME in nanoseconds when `clock` was read (KVM_CLOCK_REALTIME). */
   realtime: bigint;
+  /** The host TSC when `clock` was read (KVM_CLOCK_HOST_TSC). */
   hostTsc: bigint;
 }
 /** Codec of `struct kvm_clock_data`. */
@@ -573,6 +660,7 @@ export const kvmClockData = new StructCodec<ClockData>("kvm_clock_data", [
 export interface Sregs2 extends Omit<Sregs, "interruptBitmap"> {
   /** KVM_SREGS2_FLAGS_PDPTRS_VALID: `pdptrs` hold the PAE page-directory pointers. */
   flags: bigint;
+  /** The four PAE page-directory pointers, valid with KVM_SREGS2_FLAGS_PDPTRS_VALID. */
   pdptrs: [bigint, bigint, bigint, bigint];
 }
 /** Codec of `struct kvm_sregs2`. */
