@@ -81,7 +81,7 @@ function runCpl3(kvm: Kvm, setup: (vcpu: Vcpu, mem: Uint8Array) => void): ProbeE
         ? { reason: exit.reason, pc: exit.pc, dr6: exit.dr6, text }
         : { reason: exit.reason, text };
     }
-    return { reason: "intr", text: "64 console writes and no other exit" };
+    return { reason: "intr", text: "the guest ran on past it (64 console writes, no debug exit)" };
   } finally {
     vm.close();
     memory.free();
@@ -307,4 +307,44 @@ for (const backend of BACKENDS) {
     }
     assert.equal(output, expected);
   }, { only: [backend] });
+}
+
+/** _start+11: `mov $0xea, %dx; out %eax, %dx`, the guest's exit-code write. */
+const EXIT_WRITE = "_start+11";
+
+const STEER: Step[] = [
+  {
+    name: "set rax and pc: jump to the exit-code write",
+    needs: [],
+    commands: [`x/2i ${EXIT_WRITE}`, "set $rax = 7", `set $pc = ${EXIT_WRITE}`, "print/x $pc", "info registers rax"],
+    check: (out) => {
+      assert.match(out, /<_start\+11>:\s+mov\s+\$0xea,%dx/);
+      assert.match(out, /<_start\+15>:\s+out\s+%eax,\(%dx\)/);
+      assert.match(out, /\$\d+ = 0x10000b\n/);
+      assert.match(out, /rax\s+0x7\s+7/);
+    },
+  },
+  {
+    name: "continue: the guest exits with the code gdb put in rax",
+    needs: [],
+    commands: ["continue"],
+    check: (out) => assert.match(out, /\[Inferior 1 \(Remote target\) exited with code 07\]/),
+  },
+];
+
+if (GDB_MISSING) {
+  skip("real gdb: registers written by gdb steer the guest", GDB_MISSING);
+} else {
+  backendTest("real gdb: registers written by gdb steer the guest", async (kvm) => {
+    const guest = await startGdbGuest(kvm, { port: 0 });
+    const { outputs, all } = await runGdb(guest.server.port, STEER);
+    const { outcome, output } = await guest.finished;
+    for (const s of STEER) {
+      const out = outputs.get(s.name);
+      assert.ok(out !== undefined, `step "${s.name}" did not run; gdb said:\n${all}`);
+      s.check(out);
+    }
+    assert.deepEqual(outcome, { reason: "exited", code: 7 });
+    assert.equal(output, "", "the guest wrote nothing before its exit code");
+  });
 }
