@@ -8,8 +8,8 @@
  *
  * @example
  * ```ts
- * import { Kvm } from "./mod.ts";
- * import { KVM_CAP_USER_MEMORY, KVM_MP_STATE_RUNNABLE } from "./constants.ts";
+ * import { Kvm } from "@kvmkit/kvmkit";
+ * import { KVM_CAP_USER_MEMORY, KVM_MP_STATE_RUNNABLE } from "@kvmkit/kvmkit/constants";
  *
  * using kvm = Kvm.open({ backend: "emu" });
  * console.log(kvm.checkExtension(KVM_CAP_USER_MEMORY)); // 1

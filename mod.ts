@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { Kvm } from "./mod.ts";
+ * import { Kvm } from "@kvmkit/kvmkit";
  *
  * using kvm = Kvm.open();
  * using vm = kvm.createVm();
