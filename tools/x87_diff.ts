@@ -131,7 +131,7 @@ const what = `${options.transcendentals ? "with" : "without"} transcendentals${
   options.avoidKnown ? ", avoiding the known issues" : ""
 }`;
 console.log(
-  `x87 diff: seed ${seed}, ${what}: agree ${
+  `x87 diff: seed ${seed}, ${vendor ?? "unknown"} host, ${what}: agree ${
     done - bad
   } (${flaky} of them only on a rerun), disagree ${bad} of ${done}` +
     ` (${s} s)`,
