@@ -223,7 +223,7 @@ two[0x01] = {
   f: M,
   group: [
     op(sys.descTable, MEMONLY),
-    op(sys.descTable, MEMONLY),
+    op(sys.group7Reg1(sys.descTable)),
     op(xs.group7Reg2(sys.descTable)),
     op(sys.descTable, MEMONLY),
     op(cr.smsw),

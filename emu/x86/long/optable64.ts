@@ -21,6 +21,7 @@ import * as s64 from "./shift64.ts";
 import * as str from "./string64.ts";
 import * as sys from "./system64.ts";
 import { group7Reg2 as xgetbvOr } from "../ops/xsave.ts";
+import { group7Reg1 as clacStacOr } from "../ops/system.ts";
 
 const one: (OpSpec | undefined)[] = [...OP_MAPS.one];
 const two: (OpSpec | undefined)[] = [...OP_MAPS.two];
@@ -177,7 +178,7 @@ two[0x01] = {
   f: M,
   group: [
     both(sys.descTableLong, MEMONLY),
-    both(sys.descTableLong, MEMONLY),
+    both(clacStacOr(sys.descTableLong)),
     both(xgetbvOr(sys.descTableLong)),
     both(sys.descTableLong, MEMONLY),
     g7[4] && { ...g7[4], exec64: sys.smsw64 },

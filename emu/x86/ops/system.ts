@@ -6,9 +6,9 @@
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import { CF, DF, IF, IOPL, VM } from "../flags.ts";
-import type { Insn } from "../insn.ts";
-import { fault, GP, NM, NP, UD } from "../fault.ts";
+import { AC, CF, DF, IF, IOPL, VM } from "../flags.ts";
+import type { Exec, Insn } from "../insn.ts";
+import { execUd, fault, GP, NM, NP, UD } from "../fault.ts";
 import { getMsr, readTsc, setMsr } from "../msr.ts";
 import { descAr, descBase, descLimit, readDescriptor } from "../segment.ts";
 import { AR_UNUSABLE, EAX, EBX, ECX, EDX, LDTR, TR } from "../state.ts";
@@ -77,6 +77,28 @@ export function descTable(cpu: Cpu, d: Insn): void {
   }
   cpu.write(seg, off, 2, idt ? cpu.idtLimit : cpu.gdtLimit);
   cpu.write(seg, (off + 2) >>> 0, 4, idt ? cpu.idtBase : cpu.gdtBase);
+}
+
+/** 0F 01 /1: SIDT (`mem`, a memory operand), or with a register operand CLAC (CA) and STAC (CB). */
+export function group7Reg1(mem: Exec): Exec {
+  return (cpu, d) => {
+    if (d.mod !== 3) mem(cpu, d);
+    else if (d.rm === 2 || d.rm === 3) clacStac(cpu, d);
+    else execUd(cpu, d);
+  };
+}
+
+/**
+ * 0F 01 CA CLAC, 0F 01 CB STAC: clear or set EFLAGS.AC, which lets supervisor-mode accesses reach user pages under
+ * CR4.SMAP. #UD with LOCK, at CPL > 0, in virtual-8086 mode, and unless CPUID.(7,0):EBX.SMAP[20].
+ */
+export function clacStac(cpu: Cpu, d: Insn): void {
+  const smap = ((cpuidLookup(cpu.cpuidTable, 7, 0)?.ebx ?? 0) & (1 << 20)) !== 0;
+  if (d.lock || !smap || cpu.eflRest & VM || cpu.cpl > 0) fault(UD);
+  if (d.rm === 3) cpu.eflRest |= AC;
+  else cpu.eflRest &= ~AC;
+  // Translations cached while supervisor accesses could (or could not) reach user pages do not carry over.
+  if (cpu.cr4 & (1 << 21)) cpu.mem.flush();
 }
 
 /** 0F 00 /0 SLDT, /1 STR. */
