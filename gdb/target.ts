@@ -59,6 +59,8 @@ export class DebugTarget {
   #loop?: Promise<StopEvent>;
   /** The guest-debug settings last applied to each vCPU, as JSON, to skip unchanged ioctls. */
   readonly #applied = new Map<Vcpu, string>();
+  /** vCPUs whose last step ended in drain(), with the pc it ended on. */
+  readonly #drainedStep = new Map<Vcpu, bigint>();
   /** Resolves when the guest has exited or been killed. */
   readonly finished: Promise<StopEvent>;
   #finish!: (e: StopEvent) => void;
@@ -141,6 +143,7 @@ export class DebugTarget {
         last = i;
         const vcpu = this.vcpus[i];
         const exit = vcpu.run({ timeoutMs: this.#sliceMs });
+        if (this.#isStaleStep(vcpu, exit)) continue;
         const event = this.#handle(i, vcpu, exit, actions[i] === "s");
         if (event) return event;
       }
@@ -163,6 +166,40 @@ export class DebugTarget {
       return { kind: "stopped", thread, signal: exit.reason === "shutdown" ? SIGSEGV : SIGILL };
     }
     if (!this.#onExit) return { kind: "stopped", thread, signal: SIGTRAP }; // nobody handles it: show it to gdb
+    if (step && (exit.reason === "io" || exit.reason === "mmio")) return this.#completeStep(thread, vcpu);
     return undefined;
+  }
+
+  /**
+   * A step whose instruction exited for I/O or MMIO: completes the
+   * instruction without running further (KVM_RUN with immediate_exit) and
+   * ends the step there. Letting the next run finish it instead is not
+   * reliable: some hosts' KVM drop the single-step trap of an instruction
+   * completed after an I/O exit, and step one instruction too far.
+   */
+  #completeStep(thread: number, vcpu: Vcpu): StopEvent | undefined {
+    // A string instruction may exit again as it completes (bounded: a stuck device cannot hang the stub).
+    for (let i = 0; i < 4096; i++) {
+      const exit = vcpu.drain();
+      if (exit === undefined || (exit.reason !== "io" && exit.reason !== "mmio")) break;
+      const action = this.#onExit?.(exit, vcpu);
+      if (typeof action === "object" && "exited" in action) return { kind: "exited", code: action.exited };
+      if (typeof action === "object" && "stop" in action) return { kind: "stopped", thread, signal: action.stop };
+    }
+    const pc = vcpu.getRegs().rip + vcpu.getSregs().cs.base;
+    this.#drainedStep.set(vcpu, BigInt.asUintN(64, pc));
+    return { kind: "stopped", thread, signal: SIGTRAP, debug: { kind: "step" } };
+  }
+
+  /**
+   * Whether `exit` is the single-step trap of an instruction the stub
+   * already completed with drain(): a backend that had queued it (the
+   * emulator) reports it at the next run, at the pc the step ended on.
+   */
+  #isStaleStep(vcpu: Vcpu, exit: VcpuExit): boolean {
+    const pc = this.#drainedStep.get(vcpu);
+    if (pc === undefined || exit.reason === "intr") return false;
+    this.#drainedStep.delete(vcpu);
+    return exit.reason === "debug" && exit.exception === 1 && exit.pc === pc && (exit.dr6 & (1n << 14n)) !== 0n;
   }
 }
