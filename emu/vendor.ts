@@ -59,12 +59,13 @@ export interface Vendor {
 export const EMU_LEAF1_EDX = (1 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) |
   (1 << 15) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26)) >>> 0;
 /**
- * CPUID.1:ECX features: SSE3, PCLMULQDQ, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE,
+ * CPUID.1:ECX features: SSE3, PCLMULQDQ, SSSE3, CX16, PCID, SSE4.1, SSE4.2, MOVBE,
  * POPCNT, AES, XSAVE, and the hypervisor-present bit. Not AVX/FMA: the core
  * has no VEX SIMD. OSXSAVE (bit 27) is set by CPUID itself from CR4.OSXSAVE.
  */
-export const EMU_LEAF1_ECX = (1 | (1 << 1) | (1 << 9) | (1 << 13) | (1 << 19) | (1 << 20) | (1 << 22) | (1 << 23) |
-  (1 << 25) | (1 << 26) | (1 << 31)) >>> 0;
+export const EMU_LEAF1_ECX =
+  (1 | (1 << 1) | (1 << 9) | (1 << 13) | (1 << 17) | (1 << 19) | (1 << 20) | (1 << 22) | (1 << 23) |
+    (1 << 25) | (1 << 26) | (1 << 31)) >>> 0;
 /**
  * CPUID.0xD: subleaf 0 with the XCR0 bits supported (x87, SSE) and the
  * standard-format area size (576 bytes for either XCR0 value), subleaf 1
@@ -76,8 +77,8 @@ export const EMU_LEAF_D: readonly CpuidEntry[] = [
 ];
 /** CPUID.1:EBX: CLFLUSH line size 8 (x 8 bytes = 64) in bits 15:8, one logical processor in bits 23:16. */
 export const EMU_LEAF1_EBX = 0x00010800;
-/** CPUID.7.0:EBX: BMI1, SMEP, BMI2, ADX, SMAP. */
-export const EMU_LEAF7_EBX = ((1 << 3) | (1 << 7) | (1 << 8) | (1 << 19) | (1 << 20)) >>> 0;
+/** CPUID.7.0:EBX: BMI1, SMEP, BMI2, INVPCID, ADX, SMAP. */
+export const EMU_LEAF7_EBX = ((1 << 3) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 19) | (1 << 20)) >>> 0;
 /** CPUID.80000001:ECX: LAHF/SAHF in 64-bit mode, ABM (LZCNT). */
 export const EMU_EXT1_ECX = 1 | (1 << 5);
 /** CPUID.80000001:EDX: SYSCALL, NX, RDTSCP, LM. */

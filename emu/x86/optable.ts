@@ -21,6 +21,7 @@ import * as sh from "./ops/shift.ts";
 import * as stk from "./ops/stack.ts";
 import * as str from "./ops/string.ts";
 import * as sys from "./ops/system.ts";
+import * as sys64 from "./long/system64.ts";
 import { installSse, SSE_MAPS } from "./sse/optable.ts";
 import * as seginfo from "./ops/seginfo.ts";
 import * as fast from "./ops/fastcall.ts";
@@ -232,7 +233,9 @@ two[0x01] = {
     op(cr.invlpg, MEMONLY),
   ],
 };
+two[0x05] = op(sys64.syscall);
 two[0x06] = op(cr.clts);
+two[0x07] = op(sys64.sysret);
 two[0x08] = op(sys.invd);
 two[0x09] = op(sys.invd);
 two[0x0b] = op(execUd);
@@ -293,6 +296,8 @@ two[0xae] = {
 };
 // SSE through SSE4.2 and the other extensions (sse/optable.ts).
 installSse(two);
+// 66 0F 38 82: INVPCID (ops/cr.ts), in the SSE module's 0F38 map.
+SSE_MAPS.three38[0x82] = { f: 0, pfx: [undefined, { exec: cr.invpcid, exec64: cr.invpcid, f: M | MEMONLY }] };
 // 0F AE /4 /5 /6 memory forms: XSAVE, XRSTOR, XSAVEOPT (ops/xsave.ts); the other forms keep their entries.
 {
   const ae = [...(two[0xae]?.group ?? [])];

@@ -12,7 +12,8 @@ import { execUd, fault, GP, UD } from "../fault.ts";
 import { IF, RF, VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { readTsc } from "../msr.ts";
-import { movDr, smsw, writeCr0, writeCr4 } from "../ops/cr.ts";
+import { CR4_PCIDE, movDr, smsw, writeCr0, writeCr4 } from "../ops/cr.ts";
+import { reservedHigh } from "./paging64.ts";
 import { storeSel } from "../ops/system.ts";
 import { AR_DB, AR_G, AR_L, AR_P, AR_S, CS, ECX, EDX, ESP, GS, LDTR, SS, TR } from "../state.ts";
 import { canonical, EFER_LMA, EFER_SCE, in64, lin48, qv, readQ, setQ, setRegSigned, signed } from "./access.ts";
@@ -40,9 +41,13 @@ function flat(cpu: Cpu, seg: number, sel: number, dpl: number, kind: "code64" | 
   cpu.segAr[seg] = type | AR_S | (dpl << 5) | AR_P | AR_G | (kind === "code64" ? AR_L : AR_DB);
 }
 
-/** 0F 05: SYSCALL in long mode (#UD unless EFER.SCE). */
+/**
+ * 0F 05: SYSCALL (#UD unless EFER.SCE). Intel processors have it in 64-bit mode only (#UD elsewhere); AMD ones
+ * also in compatibility mode (to CSTAR) and in legacy mode (to STAR[31:0] in flat 32-bit code).
+ */
 export function syscall(cpu: Cpu): void {
-  if (!(cpu.efer & EFER_SCE) || !(cpu.efer & EFER_LMA)) fault(UD);
+  if (!(cpu.efer & EFER_SCE) || (cpu.vendor.name === "intel" && !in64(cpu))) fault(UD);
+  if (!(cpu.efer & EFER_LMA)) return legacySyscall(cpu);
   const sel = Number((msr(cpu, STAR) >> 32n) & 0xffffn);
   const target = msrAddress(cpu, in64(cpu) ? LSTAR : CSTAR);
   setRegSigned(cpu, ECX, cpu.nextEip);
@@ -56,11 +61,37 @@ export function syscall(cpu: Cpu): void {
   cpu.nextEip = target;
 }
 
-/** 0F 07: SYSRET to CPL 3: 64-bit code with REX.W, else compatibility mode (#GP unless CPL 0). */
+/** SYSCALL outside long mode (AMD): ECX = the next EIP, CS:EIP = STAR[47:32]:STAR[31:0], IF, VM and RF cleared. */
+function legacySyscall(cpu: Cpu): void {
+  if (!(cpu.cr0 & 1)) fault(UD);
+  const star = msr(cpu, STAR), sel = Number((star >> 32n) & 0xffffn);
+  cpu.setReg(ECX, 4, cpu.nextEip >>> 0);
+  flat(cpu, CS, sel & 0xfffc, 0, "code32");
+  flat(cpu, SS, (sel + 8) & 0xfffc, 0, "data");
+  cpu.eflRest &= ~(VM | IF | RF);
+  if (cpu.cpl !== 0) cpu.mem.flush();
+  cpu.cpl = 0;
+  cpu.nextEip = Number(star & 0xffffffffn);
+}
+
+/**
+ * 0F 07: SYSRET to CPL 3: 64-bit code with REX.W, else compatibility mode (#UD unless EFER.SCE; #GP unless CPL 0).
+ * Intel processors have it in 64-bit mode only; AMD ones also in compatibility mode and in legacy mode (to flat
+ * 32-bit code at STAR[63:48], EIP = ECX, IF set).
+ */
 export function sysret(cpu: Cpu, d: Insn): void {
-  if (!(cpu.efer & EFER_SCE) || !(cpu.efer & EFER_LMA)) fault(UD);
-  if (cpu.cpl !== 0 || !in64(cpu)) fault(GP, 0);
+  if (!(cpu.efer & EFER_SCE) || (cpu.vendor.name === "intel" && !in64(cpu))) fault(UD);
+  if (cpu.cpl !== 0 || !(cpu.cr0 & 1)) fault(GP, 0);
   const sel = Number((msr(cpu, STAR) >> 48n) & 0xffffn);
+  if (!(cpu.efer & EFER_LMA)) {
+    flat(cpu, CS, (sel & 0xfffc) | 3, 3, "code32");
+    flat(cpu, SS, ((sel + 8) & 0xfffc) | 3, 3, "data");
+    cpu.eflRest |= IF;
+    cpu.nextEip = cpu.r32[ECX << 1];
+    cpu.cpl = 3;
+    cpu.mem.flush();
+    return;
+  }
   const rcx = signed(cpu.r32[ECX << 1], cpu.r32[(ECX << 1) + 1]);
   if (d.osize === 8) {
     if (!canonical(rcx)) fault(GP, 0);
@@ -191,8 +222,11 @@ export function movCrLong(cpu: Cpu, d: Insn): void {
     return;
   }
   if (n === 3) {
-    if (hi & 0xfff00000) fault(GP, 0);
-    cpu.cr3 = hi * 2 ** 32 + lo;
+    // Under CR4.PCIDE bit 63 asks to keep the new PCID's translations and is not stored (the core flushes its
+    // untagged TLB anyway); bits 63:MAXPHYADDR are otherwise reserved.
+    const high = cpu.cr4 & CR4_PCIDE ? hi & 0x7fffffff : hi;
+    if (high & (0xfff00000 | reservedHigh(cpu.cpuidTable))) fault(GP, 0);
+    cpu.cr3 = high * 2 ** 32 + lo;
     cpu.mem.flush();
     return;
   }

@@ -10,18 +10,21 @@ import { VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { fault, GP, UD } from "../fault.ts";
 import { armWatch } from "../debug.ts";
-import { EFER_LMA, EFER_LME, in64 } from "../long/access.ts";
+import { canonical, EFER_LMA, EFER_LME, in64, signed } from "../long/access.ts";
 import { cpuidLookup } from "./system.ts";
 import { CR4_OSXSAVE } from "./xsave.ts";
 
-/** CR4 bits the core accepts: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT, SMEP SMAP. */
+/** CR4 bits the core accepts: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT, SMEP SMAP (PCIDE and OSXSAVE by CPUID). */
 const CR4_OK = 0x7fc | (1 << 20) | (1 << 21);
+/** CR4.PCIDE: CR3[11:0] is the PCID (long mode only). */
+export const CR4_PCIDE = 1 << 17;
 const CR0_PE = 1, CR0_ET = 0x10, CR0_NW = 1 << 29, CR0_CD = 1 << 30, CR0_PG = 0x80000000;
 
 /** Writes CR0 with the architectural checks; raises #GP on an invalid value. */
 export function writeCr0(cpu: Cpu, v: number): void {
   v = (v | CR0_ET) >>> 0;
   if (v & CR0_PG && !(v & CR0_PE)) fault(GP, 0);
+  if (!(v & CR0_PG) && cpu.cr4 & CR4_PCIDE) fault(GP, 0);
   if (v & CR0_NW && !(v & CR0_CD)) fault(GP, 0);
   if (v & 0x1ffaffc0) fault(GP, 0);
   const changed = (cpu.cr0 ^ v) >>> 0;
@@ -41,10 +44,15 @@ export function writeCr0(cpu: Cpu, v: number): void {
 
 /** Writes CR4; raises #GP for bits the CPU does not have. */
 export function writeCr4(cpu: Cpu, v: number): void {
-  if (v & ~CR4_OK && (v & ~CR4_OK) !== CR4_OSXSAVE) fault(GP, 0);
+  if (v & ~(CR4_OK | CR4_OSXSAVE | CR4_PCIDE)) fault(GP, 0);
   // CR4.OSXSAVE only when the guest's CPUID advertises XSAVE (as the kernel's kvm_is_valid_cr4 checks).
   if (v & CR4_OSXSAVE && !((cpuidLookup(cpu.cpuidTable, 1, 0)?.ecx ?? 0) & (1 << 26))) fault(GP, 0);
   if (cpu.efer & EFER_LMA && !(v & 0x20)) fault(GP, 0);
+  // CR4.PCIDE only when CPUID.1:ECX.PCID[17]; it may be set only in long mode with CR3[11:0] = 0.
+  if (v & CR4_PCIDE && !(cpu.cr4 & CR4_PCIDE)) {
+    if (!((cpuidLookup(cpu.cpuidTable, 1, 0)?.ecx ?? 0) & CR4_PCIDE)) fault(GP, 0);
+    if (!(cpu.efer & EFER_LMA) || cpu.cr3 % 4096 !== 0) fault(GP, 0);
+  }
   cpu.cr4 = v >>> 0;
   cpu.mem.flush();
 }
@@ -119,6 +127,30 @@ export function lmsw(cpu: Cpu, d: Insn): void {
   cpu.requireCpl0();
   const v = cpu.readRmSize(d, 2);
   writeCr0(cpu, ((cpu.cr0 & ~0xe) | (v & 0xf) | (cpu.cr0 & 1)) >>> 0);
+}
+
+/**
+ * 66 0F 38 82: INVPCID r32/r64, m128 (CPL 0; #UD unless CPUID.(7,0):EBX.INVPCID[10]). The register is the type:
+ * 0 one address of one PCID, 1 one PCID, 2 all including global translations, 3 all but global ones; the
+ * descriptor holds the PCID (bits 11:0, bits 63:12 zero) and the address. #GP(0) for a type above 3, reserved
+ * descriptor bits, a non-canonical address (type 0), or a PCID other than 0 while CR4.PCIDE is clear (types 0 and
+ * 1). The core keeps one untagged TLB, so every type flushes it, which each type's invalidation is a part of.
+ */
+export function invpcid(cpu: Cpu, d: Insn): void {
+  if (d.lock || !((cpuidLookup(cpu.cpuidTable, 7, 0)?.ebx ?? 0) & (1 << 10))) fault(UD);
+  if (cpu.eflRest & VM) fault(GP, 0);
+  cpu.requireCpl0();
+  const long = in64(cpu), r = d.reg << 1;
+  const type = cpu.r32[r], typeHigh = long ? cpu.r32[r + 1] : 0;
+  if (typeHigh || type > 3) fault(GP, 0);
+  const seg = cpu.seg(d), off = cpu.ea(d);
+  const at = (k: number) => long ? off + k : (off + k) >>> 0;
+  const pcid = cpu.read(seg, off, 4), pcidHigh = cpu.read(seg, at(4), 4);
+  const addr = signed(cpu.read(seg, at(8), 4), cpu.read(seg, at(12), 4));
+  if (pcid & ~0xfff || pcidHigh) fault(GP, 0);
+  if (type <= 1 && pcid && !(cpu.cr4 & CR4_PCIDE)) fault(GP, 0);
+  if (type === 0 && !canonical(addr)) fault(GP, 0);
+  cpu.mem.flush();
 }
 
 /** 0F 01 /7: INVLPG m. */
