@@ -66,6 +66,8 @@ export function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBu
   const mapping = kernel.mmap(vcpuFd, shared.length);
   if (typeof mapping === "number") throw new Error(`serveVcpu: mmap of kvm_run failed (errno ${-mapping})`);
   const run = new Uint8Array(mapping.buffer, 0, shared.length);
+  // A halted vCPU must not hold the owner's thread: it yields at once, and waits below without blocking.
+  kernel.yieldOnHalt?.(vcpuFd);
 
   async function runInSlices(): Promise<number> {
     // A kick that reached the owner's copy before this request must survive the copy-in.
@@ -80,8 +82,10 @@ export function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBu
       const r = kernel.ioctlValue(vcpuFd, KVM_RUN, 0);
       kernel.setRunAlarm(vcpuFd, 0);
       if (r !== -Errno.EINTR || run[IMMEDIATE_EXIT]) return r;
-      // The slice is over: let the other vCPUs (and the owner's own work) run.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // The slice is over: let the other vCPUs (and the owner's own work) run. A halted vCPU waits for its next
+      // timer, its run's deadline or an interrupt; the others take their turn meanwhile.
+      const idle = kernel.vcpuIdle?.(vcpuFd, until ? until - performance.timeOrigin : Infinity);
+      await (idle ?? new Promise<void>((resolve) => setImmediate(resolve)));
     }
   }
 

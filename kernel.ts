@@ -90,4 +90,16 @@ export interface Kernel {
    * it returns -EINTR. The caller has set kvm_run.immediate_exit first.
    */
   kickThread(tid: number): void;
+  /**
+   * The emulator only, for vCPUs served in slices on their owner's thread (_proxy.ts): from now on a vCPU that is
+   * halted (or waits for INIT/SIPI) with nothing to do ends its KVM_RUN with -EINTR at once instead of sleeping,
+   * and `vcpuIdle` says how long to wait before running it again.
+   */
+  yieldOnHalt?(vcpuFd: number): void;
+  /**
+   * The emulator only: when the vCPU is halted with nothing to do, a promise that settles at its next timer
+   * deadline, at `untilMs` (performance.now() milliseconds), or as soon as an interrupt or IPI arrives for it;
+   * otherwise undefined.
+   */
+  vcpuIdle?(vcpuFd: number, untilMs: number): Promise<void> | undefined;
 }

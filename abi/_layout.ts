@@ -253,6 +253,22 @@ export const layout = {
       "flags": 0
     }
   },
+  "kvm_irqchip": {
+    "size": 520,
+    "offsets": {
+      "chip_id": 0,
+      "pad": 4,
+      "chip": 8
+    }
+  },
+  "kvm_pit_state2": {
+    "size": 112,
+    "offsets": {
+      "channels": 0,
+      "flags": 72,
+      "reserved": 76
+    }
+  },
   "kvm_signal_mask": {
     "size": 4,
     "offsets": {

@@ -151,6 +151,8 @@ export const KVM_CAP_SYNC_REGS = 74;
 export const KVM_CAP_KVMCLOCK_CTRL = 76;
 /** Capability `KVM_CAP_SIGNAL_MSI`, for `checkExtension` (KVM_CHECK_EXTENSION) and `enableCap`. */
 export const KVM_CAP_SIGNAL_MSI = 77;
+/** Capability `KVM_CAP_TSC_DEADLINE_TIMER`, for `checkExtension` (KVM_CHECK_EXTENSION) and `enableCap`. */
+export const KVM_CAP_TSC_DEADLINE_TIMER = 72;
 /** Capability `KVM_CAP_IRQFD_RESAMPLE`, for `checkExtension` (KVM_CHECK_EXTENSION) and `enableCap`. */
 export const KVM_CAP_IRQFD_RESAMPLE = 82;
 /** Capability `KVM_CAP_ENABLE_CAP_VM`, for `checkExtension` (KVM_CHECK_EXTENSION) and `enableCap`. */

@@ -18,6 +18,7 @@ import {
   kvmGuestDebug,
   kvmInterrupt,
   kvmIoeventfd,
+  kvmIrqchip,
   kvmIrqfd,
   kvmIrqLevel,
   kvmIrqRouting,
@@ -28,6 +29,7 @@ import {
   kvmMsrList,
   kvmMsrs,
   kvmPitConfig,
+  kvmPitState2,
   kvmRegs,
   kvmSignalMask,
   kvmSregs,
@@ -70,6 +72,16 @@ export const KVM_CREATE_IRQCHIP = io(0x60);
 export const KVM_IRQ_LINE = iow(0x61, kvmIrqLevel.size);
 /** KVM_CREATE_PIT2: the in-kernel i8254 timer. */
 export const KVM_CREATE_PIT2 = iow(0x77, kvmPitConfig.size);
+/** KVM_IRQ_LINE_STATUS: KVM_IRQ_LINE that writes back the delivery status (>0 delivered, 0 coalesced, <0 masked). */
+export const KVM_IRQ_LINE_STATUS = iowr(0x67, kvmIrqLevel.size);
+/** KVM_GET_IRQCHIP: the state of one in-kernel PIC or the IOAPIC. */
+export const KVM_GET_IRQCHIP = iowr(0x62, kvmIrqchip.size);
+/** KVM_SET_IRQCHIP: restores it (the kernel declares it _IOR). */
+export const KVM_SET_IRQCHIP = ior(0x63, kvmIrqchip.size);
+/** KVM_GET_PIT2: the in-kernel PIT's state. */
+export const KVM_GET_PIT2 = ior(0x9f, kvmPitState2.size);
+/** KVM_SET_PIT2: restores it. */
+export const KVM_SET_PIT2 = iow(0xa0, kvmPitState2.size);
 /** KVM_REGISTER_COALESCED_MMIO: guest writes to a zone go to the coalesced ring instead of exiting. */
 export const KVM_REGISTER_COALESCED_MMIO = iow(0x67, kvmCoalescedMmioZone.size);
 /** KVM_UNREGISTER_COALESCED_MMIO. */

@@ -443,6 +443,20 @@ export const kvmIrqLevel = new StructCodec<{ irq: number; level: number }>("kvm_
 /** `struct kvm_pit_config`: KVM_CREATE_PIT2. */
 export const kvmPitConfig = new StructCodec<{ flags: number }>("kvm_pit_config", [f("flags", u32)]);
 
+/** `struct kvm_irqchip`: KVM_GET_IRQCHIP / KVM_SET_IRQCHIP; `chip` is the union of kvm_pic_state and kvm_ioapic_state. */
+export const kvmIrqchip = new StructCodec<{ chipId: number; chip: Uint8Array }>("kvm_irqchip", [
+  f("chip_id", u32),
+  f("pad", u32),
+  f("chip", { bytes: 512 }),
+]);
+
+/** `struct kvm_pit_state2`: KVM_GET_PIT2 / KVM_SET_PIT2; `channels` are three kvm_pit_channel_state. */
+export const kvmPitState2 = new StructCodec<{ channels: Uint8Array; flags: number }>("kvm_pit_state2", [
+  f("channels", { bytes: 72 }),
+  f("flags", u32),
+  f("reserved", u32, 9),
+]);
+
 /** `struct kvm_signal_mask` header (`len` bytes of sigset follow): KVM_SET_SIGNAL_MASK. */
 export const kvmSignalMask = new StructCodec<{ len: number }>("kvm_signal_mask", [f("len", u32), f("sigset", u8, 0)]);
 
@@ -759,6 +773,8 @@ export const ALL_STRUCTS: readonly StructCodec<unknown>[] = [
   kvmXcrs,
   kvmIrqLevel,
   kvmPitConfig,
+  kvmIrqchip,
+  kvmPitState2,
   kvmSignalMask,
   kvmIoeventfd,
   kvmIrqfd,

@@ -117,7 +117,7 @@ class EmuKernel implements Kernel {
         return d.vm.ioctl(request, arg, value);
       }
       case "vcpu": {
-        const r = d.vcpu.ioctl(request, arg);
+        const r = d.vcpu.ioctl(request, arg, value);
         // The alarm's EINTR is what the run signal is on the kernel's KVM.
         if (request === R.KVM_RUN) this.#runSignal = r === -Errno.EINTR && d.vcpu.alarmFired;
         return r;
@@ -165,6 +165,17 @@ class EmuKernel implements Kernel {
   kickThread(_tid: number): void {
     // The emulator runs on its caller's thread: kvm_run.immediate_exit, which
     // it reads on entry to KVM_RUN, is the whole kick.
+  }
+
+  yieldOnHalt(vcpuFd: number): void {
+    const d = this.#fds.get(vcpuFd);
+    if (d?.kind === "vcpu" && d.vcpu.irq !== null) d.vcpu.irq.yieldOnHalt = true;
+  }
+
+  vcpuIdle(vcpuFd: number, untilMs: number): Promise<void> | undefined {
+    const d = this.#fds.get(vcpuFd);
+    if (d?.kind !== "vcpu" || d.vcpu.irq === null || !d.vcpu.irq.blocked) return undefined;
+    return d.vcpu.irq.idle(untilMs);
   }
 
   /** The vCPU behind a descriptor (for tests). */

@@ -37,6 +37,16 @@ const CAPS = new Map<number, number>([
   [C.KVM_CAP_MAX_VCPU_ID, 4096],
   [C.KVM_CAP_READONLY_MEM, 1],
   [C.KVM_CAP_IMMEDIATE_EXIT, 1],
+  // The in-kernel irqchip and PIT (irqchip/), and guest time.
+  [C.KVM_CAP_IRQ_ROUTING, 1],
+  [C.KVM_CAP_IRQ_INJECT_STATUS, 1],
+  [C.KVM_CAP_PIT_STATE2, 1],
+  [C.KVM_CAP_SIGNAL_MSI, 1],
+  [C.KVM_CAP_IRQFD, 1],
+  [C.KVM_CAP_IRQFD_RESAMPLE, 1],
+  [C.KVM_CAP_GET_TSC_KHZ, 1],
+  [C.KVM_CAP_TSC_CONTROL, 1],
+  [C.KVM_CAP_TSC_DEADLINE_TIMER, 1],
 ]);
 
 /** KVM_CHECK_EXTENSION: 0 for an absent capability. */

@@ -7,11 +7,15 @@
  */
 import { Errno } from "../abi/errno.ts";
 import {
+  KVM_EXIT_HLT,
   KVM_EXIT_INTR,
   KVM_EXIT_IO,
   KVM_EXIT_MMIO,
   KVM_GUESTDBG_ENABLE,
+  KVM_MP_STATE_HALTED,
+  KVM_MP_STATE_INIT_RECEIVED,
   KVM_MP_STATE_RUNNABLE,
+  KVM_MP_STATE_UNINITIALIZED,
 } from "../abi/constants.ts";
 import * as R from "../abi/requests.ts";
 import { kvmCpuidEntry2, kvmTranslation } from "../abi/structs.ts";
@@ -29,7 +33,7 @@ import {
   setSregs,
 } from "./vcpu_state.ts";
 import { Cpu } from "./x86/cpu.ts";
-import type { CoreExit } from "./x86/exit.ts";
+import { CoreExit } from "./x86/exit.ts";
 import { run, runOne } from "./x86/exec.ts";
 import { HostFault } from "./x86/memory.ts";
 import { amdSaveRestore } from "./x86/fpu/image.ts";
@@ -38,6 +42,10 @@ import { queueNmi } from "./x86/nmi.ts";
 import { resetMsrs } from "./x86/msr.ts";
 import { walkInfo } from "./x86/paging.ts";
 import * as X from "./vcpu_extra.ts";
+import { VcpuIrq } from "./irqchip/vcpu_irq.ts";
+
+/** KVM_MP_STATE_SIPI_RECEIVED. */
+const MP_STATE_SIPI_RECEIVED = 4;
 
 /** KVM_MAX_CPUID_ENTRIES. */
 export const EMU_MAX_CPUID_ENTRIES = 256;
@@ -59,8 +67,9 @@ export class EmuVcpu {
   alarmAt = 0;
   /** The alarm ended the last KVM_RUN (the kernel's descriptor reports it as its run signal). */
   alarmFired = false;
-  /** The run loop's question: is the alarm's time up? */
+  /** The run loop's question: is the alarm's time up? (With an irqchip, time also acts on the devices here.) */
   readonly #alarmDue = (): boolean => {
+    if (this.irq !== null) this.irq.chip.poll(this.irq.lapic);
     if (this.alarmMs === 0) return false;
     const now = performance.now();
     if (this.alarmAt === 0) {
@@ -72,7 +81,8 @@ export class EmuVcpu {
   mpState = KVM_MP_STATE_RUNNABLE;
   /** KVM_SET_FPU contents (the core has no x87/SSE yet). */
   fpu = X.defaultFpu();
-  lapic = new Uint8Array(1024);
+  /** The local APIC and the rest of the in-kernel irqchip's per-vCPU state, with KVM_CREATE_IRQCHIP. */
+  readonly irq: VcpuIrq | null;
   #slotGeneration = -1;
   #tlbGeneration = -1;
   /** An ioctl other than KVM_RUN or a read may have changed what the software TLB caches. */
@@ -84,10 +94,11 @@ export class EmuVcpu {
     this.cpu = new Cpu(vm.slots, vm.vendor, vm.blockCompiler);
     resetCpu(this.cpu, id === 0);
     resetMsrs(this.cpu, vm.vendor);
+    this.irq = vm.irqchip ? new VcpuIrq(vm.irqchip, this) : null;
   }
 
   /** Dispatches a vCPU ioctl: the result, or -errno. */
-  ioctl(request: number, arg: Uint8Array): number {
+  ioctl(request: number, arg: Uint8Array, value = 0): number {
     if (request === R.KVM_RUN) return this.#run(); // the hot path: no view of an argument it does not have
     const view = new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
     const need = (n: number) => arg.byteLength >= n;
@@ -145,13 +156,18 @@ export class EmuVcpu {
         return X.writeCpuid(view, this.cpu.cpuidTable, false);
       case R.KVM_GET_MP_STATE:
         if (!need(4)) return -Errno.EFAULT;
+        this.irq?.acceptEvents();
         view.setUint32(0, this.mpState, true);
         return 0;
       case R.KVM_SET_MP_STATE: {
         if (!need(4)) return -Errno.EFAULT;
         const s = view.getUint32(0, true);
         if (s > 4 || (!this.vm.irqchip && s !== KVM_MP_STATE_RUNNABLE)) return -Errno.EINVAL;
-        this.mpState = s;
+        if (s === MP_STATE_SIPI_RECEIVED) {
+          // As the kernel: INIT received, with a SIPI (vector 0, the kernel's stale one) pending.
+          this.mpState = KVM_MP_STATE_INIT_RECEIVED;
+          this.irq?.queueSipi(0);
+        } else this.mpState = s;
         return 0;
       }
       case R.KVM_GET_VCPU_EVENTS:
@@ -164,11 +180,15 @@ export class EmuVcpu {
         return X.setDebugRegs(this.cpu, view);
       case R.KVM_GET_LAPIC:
       case R.KVM_SET_LAPIC:
-        if (!this.vm.irqchip) return -Errno.EINVAL;
+        if (this.irq === null) return -Errno.EINVAL;
         if (!need(1024)) return -Errno.EFAULT;
-        if (request === R.KVM_GET_LAPIC) arg.set(this.lapic);
-        else this.lapic.set(arg.subarray(0, 1024));
+        if (request === R.KVM_GET_LAPIC) this.irq.lapic.save(arg);
+        else this.irq.lapic.load(arg);
         return 0;
+      case R.KVM_GET_TSC_KHZ:
+        return this.cpu.tscKhz;
+      case R.KVM_SET_TSC_KHZ:
+        return this.#setTscKhz(value >>> 0);
       case R.KVM_GET_XCRS:
         return X.getXcrs(this.cpu, view);
       case R.KVM_SET_XCRS:
@@ -201,7 +221,11 @@ export class EmuVcpu {
       cpu.halted = false;
       cpu.requestIrqWindow = page.requestInterruptWindow;
       try {
-        run(cpu, this.#alarmDue);
+        if (this.irq === null) run(cpu, this.#alarmDue);
+        else {
+          const r = this.#runWithIrqchip(this.irq);
+          if (r < 0) return r;
+        }
       } catch (e) {
         if (e instanceof HostFault) return -Errno.EFAULT;
         throw e;
@@ -213,7 +237,8 @@ export class EmuVcpu {
     page.writeExit(e);
     page.setCommon(
       (cpu.eflRest & IF) !== 0,
-      (cpu.eflRest & IF) !== 0 && cpu.shadow === 0 && cpu.pendingIrq < 0,
+      // With an in-kernel PIC the kernel always reports ready_for_interrupt_injection.
+      this.irq !== null || ((cpu.eflRest & IF) !== 0 && cpu.shadow === 0 && cpu.pendingIrq < 0),
       cpu.cr8,
       cpu.apicBase,
     );
@@ -223,6 +248,58 @@ export class EmuVcpu {
       return -Errno.EINTR;
     }
     this.lastExit = e;
+    return 0;
+  }
+
+  /**
+   * KVM_RUN with the in-kernel irqchip: INIT and SIPI are taken, HLT is not an exit but a sleep until an interrupt
+   * (or the next timer deadline, or the run alarm), and a vCPU waiting for INIT/SIPI sleeps too. 0 when an exit is
+   * queued; -EAGAIN when a vCPU that had not been initialized received its INIT (as the kernel answers).
+   */
+  #runWithIrqchip(irq: VcpuIrq): number {
+    const cpu = this.cpu;
+    cpu.intrRequest = true;
+    for (;;) {
+      irq.chip.poll(irq.lapic);
+      const before = this.mpState;
+      irq.acceptEvents();
+      if (before === KVM_MP_STATE_UNINITIALIZED && this.mpState !== before) return -Errno.EAGAIN;
+      if (irq.blocked) {
+        if (!this.#sleep(irq)) {
+          cpu.exits.push(new CoreExit(KVM_EXIT_INTR));
+          return 0;
+        }
+        continue;
+      }
+      run(cpu, this.#alarmDue);
+      if (cpu.exits.length === 1 && cpu.exits[0].reason === KVM_EXIT_HLT) {
+        cpu.exits.length = 0;
+        cpu.halted = false;
+        this.mpState = KVM_MP_STATE_HALTED;
+        continue;
+      }
+      return 0;
+    }
+  }
+
+  /** A blocked vCPU waits: false when the run must end now (its alarm, or a Worker's slice yields). */
+  #sleep(irq: VcpuIrq): boolean {
+    const now = performance.now();
+    if (this.alarmMs !== 0) {
+      if (this.alarmAt === 0) this.alarmAt = now + this.alarmMs;
+      if (now >= this.alarmAt) return false;
+    }
+    if (irq.yieldOnHalt) return false;
+    irq.sleepUntil(this.alarmAt || Infinity);
+    return true;
+  }
+
+  /** KVM_SET_TSC_KHZ: the guest TSC's rate (0: the default), keeping its current value. */
+  #setTscKhz(khz: number): number {
+    const cpu = this.cpu, k = khz || 1_000_000;
+    const now = performance.now(), tsc = BigInt(Math.floor(now * cpu.tscKhz)) + cpu.tscOffset;
+    cpu.tscKhz = k;
+    cpu.tscOffset = tsc - BigInt(Math.floor(now * k));
     return 0;
   }
 

@@ -13,7 +13,11 @@ import { checkExtension } from "./system.ts";
 import type { Vendor } from "./vendor.ts";
 import type { BlockCompilerMode } from "./x86/jit/cache.ts";
 import { EmuVcpu } from "./vcpu.ts";
-import { resetLapic } from "./lapic.ts";
+import { Irqchip, KVM_IRQCHIP_SIZE } from "./irqchip/irqchip.ts";
+import { PIT_STATE2_SIZE } from "./irqchip/pit.ts";
+import { parseRoutes, SOURCE_USER } from "./irqchip/routing.ts";
+import { irqfd } from "./irqchip/irqfd.ts";
+import { KVM_PIT_SPEAKER_DUMMY } from "../abi/constants.ts";
 
 /** KVM_MAX_VCPU_IDS (KVM_CAP_MAX_VCPU_ID). */
 export const EMU_MAX_VCPU_ID = 4096;
@@ -25,11 +29,10 @@ export class EmuVm {
   readonly vendor: Vendor;
   readonly slots: MemSlots;
   readonly vcpus = new Map<number, EmuVcpu>();
-  irqchip = false;
-  pit = false;
+  /** The in-kernel PIC, IOAPIC, local APICs and PIT (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2), or null. */
+  irqchip: Irqchip | null = null;
   tssAddr = 0;
   identityMapAddr = 0;
-  readonly irqLevels = new Map<number, number>();
 
   /** How its vCPUs run guest code (x86/jit/). */
   readonly blockCompiler: BlockCompilerMode;
@@ -57,18 +60,48 @@ export class EmuVm {
       case R.KVM_CREATE_IRQCHIP:
         if (this.irqchip) return -Errno.EEXIST;
         if (this.vcpus.size) return -Errno.EINVAL;
-        this.irqchip = true;
+        this.irqchip = new Irqchip();
         return 0;
       case R.KVM_IRQ_LINE:
+      case R.KVM_IRQ_LINE_STATUS: {
         if (!this.irqchip) return -Errno.ENXIO;
         if (arg.byteLength < 8) return -Errno.EFAULT;
-        this.irqLevels.set(view.getUint32(0, true), view.getUint32(4, true));
+        const status = this.irqchip.setGsi(SOURCE_USER, view.getUint32(0, true), view.getUint32(4, true) ? 1 : 0);
+        if (request === R.KVM_IRQ_LINE_STATUS) view.setInt32(0, status, true);
         return 0;
+      }
+      case R.KVM_GET_IRQCHIP:
+      case R.KVM_SET_IRQCHIP:
+        if (!this.irqchip) return -Errno.ENXIO;
+        if (arg.byteLength < KVM_IRQCHIP_SIZE) return -Errno.EFAULT;
+        return request === R.KVM_GET_IRQCHIP ? this.irqchip.get(arg) : this.irqchip.set(arg);
+      case R.KVM_SET_GSI_ROUTING: {
+        if (!this.irqchip) return -Errno.EINVAL;
+        const routes = parseRoutes(arg);
+        if (typeof routes === "number") return routes;
+        this.irqchip.routes = routes;
+        return 0;
+      }
+      case R.KVM_SIGNAL_MSI: {
+        if (!this.irqchip) return -Errno.EINVAL;
+        if (arg.byteLength < 32) return -Errno.EFAULT;
+        if (view.getUint32(12, true) !== 0) return -Errno.EINVAL;
+        return this.irqchip.signalMsi(view.getUint32(0, true), view.getUint32(8, true));
+      }
+      case R.KVM_IRQFD:
+        return irqfd(this.irqchip, view);
       case R.KVM_CREATE_PIT2:
         if (arg.byteLength < 4) return -Errno.EFAULT;
         if (!this.irqchip) return -Errno.ENOENT;
-        if (this.pit) return -Errno.EEXIST;
-        this.pit = true;
+        if (this.irqchip.pit) return -Errno.EEXIST;
+        this.irqchip.createPit((view.getUint32(0, true) & KVM_PIT_SPEAKER_DUMMY) !== 0);
+        return 0;
+      case R.KVM_GET_PIT2:
+      case R.KVM_SET_PIT2:
+        if (!this.irqchip?.pit) return -Errno.ENXIO;
+        if (arg.byteLength < PIT_STATE2_SIZE) return -Errno.EFAULT;
+        if (request === R.KVM_GET_PIT2) this.irqchip.pit.save(view);
+        else this.irqchip.pit.load(view);
         return 0;
       case R.KVM_SET_TSS_ADDR:
         // vmx refuses a TSS that would not fit below 4 GiB; svm ignores the address.
@@ -91,8 +124,6 @@ export class EmuVm {
     if (this.vcpus.size >= EMU_MAX_VCPUS) return -Errno.EINVAL;
     if (this.vcpus.has(id)) return -Errno.EEXIST;
     const v = new EmuVcpu(this, id);
-    // As kvm_arch_vcpu_create does with an in-kernel irqchip: a LAPIC in its reset state.
-    if (this.irqchip) resetLapic(v.lapic, id);
     this.vcpus.set(id, v);
     return v;
   }

@@ -26,6 +26,26 @@ import { walk } from "./paging.ts";
 import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, FS, SS } from "./state.ts";
 import { addRsp, ea64, EFER_LMA, in64, linear64, peekLong, popLong, pushLong, TWO47, TWO48 } from "./long/access.ts";
 
+/**
+ * The in-kernel devices a CPU talks to without exiting (emu/irqchip): ports,
+ * MMIO ranges, and the interrupt controller asked at instruction boundaries.
+ */
+export interface CpuDevices {
+  /** An IN of `size` bytes from `port`, or -1 when no device claims the port (userspace answers). */
+  portIn(port: number, size: number): number;
+  /** An OUT; false when no device claims the port. */
+  portOut(port: number, size: number, value: number): boolean;
+  /** A read of `len` bytes at physical `phys` outside RAM, or undefined when no device claims the address. */
+  mmioRead(phys: number, len: number): number | undefined;
+  /** A write; false when no device claims the address. */
+  mmioWrite(phys: number, len: number, value: number): boolean;
+  /**
+   * Acknowledges the interrupt the CPU takes now (IF=1, no shadow): its vector, or -1 when none is deliverable,
+   * in which case the controller also clears `intrRequest` until something changes.
+   */
+  acknowledge(): number;
+}
+
 /** The CPU. */
 export class Cpu extends FlagState implements MemoryHost {
   readonly mem: Memory;
@@ -47,6 +67,10 @@ export class Cpu extends FlagState implements MemoryHost {
   codeGen = 0;
   /** A vector queued by KVM_INTERRUPT, or -1. */
   pendingIrq = -1;
+  /** The in-kernel irqchip and PIT (KVM_CREATE_IRQCHIP), or null: every port and MMIO access exits. */
+  devices: CpuDevices | null = null;
+  /** The interrupt controller may have an interrupt for this CPU: the run loop asks it (devices.acknowledge). */
+  intrRequest = false;
   /** Interrupts are blocked for one instruction after STI / MOV SS / POP SS. */
   shadow = 0;
   /** The instruction about to run follows a MOV SS or POP SS: its debug exceptions are held (debug.ts). */
@@ -268,11 +292,19 @@ export class Cpu extends FlagState implements MemoryHost {
   }
 
   mmioRead(phys: number, len: number): number {
+    if (this.devices !== null && len <= 4) {
+      const v = this.devices.mmioRead(phys, len);
+      if (v !== undefined) return v;
+    }
     return le(this.mmioReadBytes(phys, len), len);
   }
 
   /** An MMIO read of `len` (up to 8) bytes: the replayed data, or an exit (throws EXIT). */
   mmioReadBytes(phys: number, len: number): Uint8Array {
+    if (this.devices !== null && len <= 4) {
+      const v = this.devices.mmioRead(phys, len);
+      if (v !== undefined) return leBytes(v, len);
+    }
     const r = this.#replayed();
     if (r) return r;
     const e = new CoreExit(KVM_EXIT_MMIO);
@@ -284,6 +316,7 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** An MMIO write of the first `len` (up to 8) bytes of `data`: queues the exit; the instruction completes. */
   mmioWriteBytes(phys: number, len: number, data: Uint8Array): void {
+    if (this.devices !== null && len <= 4 && this.devices.mmioWrite(phys, len, le(data, len))) return;
     const e = new CoreExit(KVM_EXIT_MMIO);
     e.addr = phys;
     e.size = len;
@@ -294,6 +327,7 @@ export class Cpu extends FlagState implements MemoryHost {
   }
 
   mmioWrite(phys: number, len: number, value: number): void {
+    if (this.devices !== null && len <= 4 && this.devices.mmioWrite(phys, len, value)) return;
     const data = new Uint8Array(8);
     for (let i = 0; i < len; i++) {
       data[i] = value & 0xff;
@@ -304,6 +338,14 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** IN: the data userspace supplied for `count` items, or an exit (throws EXIT). */
   portIn(port: number, size: number, count: number): Uint8Array {
+    if (this.devices !== null) {
+      const first = this.devices.portIn(port, size);
+      if (first >= 0) {
+        const out = new Uint8Array(size * count);
+        for (let i = 0; i < count; i++) out.set(leBytes(i ? this.devices.portIn(port, size) : first, size), i * size);
+        return out;
+      }
+    }
     const r = this.#replayed();
     if (r) return r;
     const e = new CoreExit(KVM_EXIT_IO);
@@ -317,6 +359,7 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** OUT of one value of `size` bytes: queues the exit; the instruction completes. */
   portOutValue(port: number, size: number, value: number): void {
+    if (this.devices !== null && this.devices.portOut(port, size, value)) return;
     const e = new CoreExit(KVM_EXIT_IO);
     e.dir = 1;
     e.port = port;
@@ -328,6 +371,10 @@ export class Cpu extends FlagState implements MemoryHost {
 
   /** OUT: queues the exit; the instruction completes. */
   portOut(port: number, size: number, data: Uint8Array, count: number): void {
+    if (this.devices !== null && this.devices.portOut(port, size, le(data, size))) {
+      for (let i = 1; i < count; i++) this.devices.portOut(port, size, le(data.subarray(i * size), size));
+      return;
+    }
     const e = new CoreExit(KVM_EXIT_IO);
     e.dir = 1;
     e.port = port;
@@ -359,10 +406,25 @@ export class Cpu extends FlagState implements MemoryHost {
     this.codeGen++;
   }
 
+  /**
+   * An interrupt may have become deliverable: the run loop asks the controller before the next instruction, and a
+   * running compiled block stops after the current one (its stop check sees codeGen change).
+   */
+  requestInterrupt(): void {
+    this.intrRequest = true;
+    this.codeGen++;
+  }
+
   /** Raises #GP(0) unless CPL is 0 (privileged instructions). */
   requireCpl0(): void {
     if (this.cr0 & 1 && (this.cpl !== 0 || this.eflRest & VM)) fault(GP, 0);
   }
+}
+
+function leBytes(v: number, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (v >>> (8 * i)) & 0xff;
+  return b;
 }
 
 function le(b: Uint8Array, n: number): number {

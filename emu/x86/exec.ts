@@ -146,6 +146,10 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
         const v = cpu.pendingIrq;
         cpu.pendingIrq = -1;
         if (!guard(cpu, () => deliver(cpu, v, -1, false, getRip(cpu)))) return;
+      } else if (cpu.intrRequest) {
+        // The in-kernel irqchip's interrupt (emu/irqchip), acknowledged as the CPU takes it.
+        const v = cpu.devices!.acknowledge();
+        if (v >= 0 && !guard(cpu, () => deliver(cpu, v, -1, false, getRip(cpu)))) return;
       } else if (cpu.requestIrqWindow) {
         pushExit(cpu, KVM_EXIT_IRQ_WINDOW_OPEN);
         return;

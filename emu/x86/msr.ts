@@ -35,11 +35,27 @@ export function resetMsrs(state: State, vendor: Vendor): void {
 
 /** The guest's TSC now. */
 export function readTsc(state: State): bigint {
-  return BigInt(Math.floor(performance.now() * 1e6)) + state.tscOffset;
+  return BigInt(Math.floor(performance.now() * state.tscKhz)) + state.tscOffset;
 }
+
+/** MSRs an in-kernel device answers (emu/irqchip's local APIC: the APIC base, x2APIC registers, TSC deadline). */
+export interface MsrDevice {
+  /** The value, undefined for #GP, or null when the device does not own `index`. */
+  read(index: number): bigint | undefined | null;
+  /** true when written, false for #GP, null when the device does not own `index`. */
+  write(index: number, value: bigint): boolean | null;
+}
+
+/** The MSR device of each vCPU that has one. */
+export const msrDevices = new WeakMap<State, MsrDevice>();
 
 /** Reads an MSR; undefined when the index is not implemented. */
 export function getMsr(state: State, index: number): bigint | undefined {
+  const dev = msrDevices.get(state);
+  if (dev !== undefined) {
+    const r = dev.read(index);
+    if (r !== null) return r;
+  }
   switch (index) {
     case 0x10:
       return readTsc(state);
@@ -58,6 +74,11 @@ export function getMsr(state: State, index: number): bigint | undefined {
 /** Writes an MSR; false when the index or value is refused (#GP for the guest). */
 export function setMsr(state: State, index: number, value: bigint): boolean {
   value = BigInt.asUintN(64, value);
+  const dev = msrDevices.get(state);
+  if (dev !== undefined) {
+    const r = dev.write(index, value);
+    if (r !== null) return r;
+  }
   switch (index) {
     case 0x10:
       state.tscOffset = value - readTsc(state) + state.tscOffset;

@@ -75,8 +75,10 @@ export class State {
   nmiMasked = false;
   /** Values of MSRs without a dedicated field. */
   readonly msrs = new Map<number, bigint>();
-  /** TSC = host clock ticks + tscOffset. */
+  /** TSC = host monotonic time (ms) x tscKhz + tscOffset. */
   tscOffset = 0n;
+  /** The guest TSC's frequency in kHz (KVM_SET_TSC_KHZ). */
+  tscKhz = 1_000_000;
   /** XMM0-XMM15 (sse/xmm.ts). */
   readonly xmm = new XmmFile();
   /** The SSE control and status register. */

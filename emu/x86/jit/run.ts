@@ -78,7 +78,8 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
     const result = b.fn(cpu), k = result & 63;
     n += b.insns.length * (result >>> 6);
     stats.executed++;
-    if (n >= budget || cpu.exits.length !== 0) return n;
+    // An interrupt the irqchip raised meanwhile is taken between instructions, by the interpreter's loop.
+    if (n >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & 0x200)) return n;
     const epoch = cpu.mem.epoch;
     let to = b.links[k] ?? null;
     // A fixed exit's successor holds while the TLB's epoch does; an indirect one (RET, JMP/CALL r/m, a stop after

@@ -234,7 +234,11 @@ export function movCrLong(cpu: Cpu, d: Insn): void {
   if (n === 0) writeCr0(cpu, lo);
   else if (n === 4) writeCr4(cpu, lo);
   else if (lo & ~0xf) fault(GP, 0);
-  else cpu.cr8 = lo;
+  else {
+    cpu.cr8 = lo;
+    // CR8 is the local APIC's TPR: a lower one may unblock an interrupt.
+    cpu.intrRequest = cpu.devices !== null;
+  }
 }
 
 /**

@@ -84,6 +84,8 @@ export function movCr(cpu: Cpu, d: Insn): void {
     default:
       if (v & ~0xf) fault(GP, 0);
       cpu.cr8 = v;
+      // CR8 is the local APIC's TPR: a lower one may unblock an interrupt.
+      cpu.intrRequest = cpu.devices !== null;
   }
 }
 
