@@ -6,7 +6,7 @@
  */
 import { KvmError } from "./errors.ts";
 import type { BackendName, Kernel } from "./kernel.ts";
-import { LibcUnavailable, threadLibc } from "./ffi/bind.ts";
+import { LibcUnavailable, NO_FFI, threadLibc } from "./ffi/bind.ts";
 import { createFfiKernel } from "./ffi/kernel.ts";
 import { Handle } from "./_handle.ts";
 import { readCpuid } from "./_cpuid.ts";
@@ -75,6 +75,7 @@ function shortReason(e: unknown, device: string): string {
   if (e instanceof KvmError) {
     if (e.operation === "open") return `${clip(device)}: ${e.code}`;
     if (e.code === "EPERM") return "no FFI permission";
+    if (e.operation === "dlopen" && e.code === "ENOSYS") return NO_FFI;
     return e.message;
   }
   return String(e);

@@ -37,10 +37,28 @@ export interface Mapping {
  */
 export function unmap(kernel: Kernel, mapping: Mapping): void {
   if (!mapping.aliased) {
-    if (mapping.buffer.detached) return;
-    mapping.buffer.transfer(0);
+    if (isDetached(mapping.buffer)) return;
+    detach(mapping.buffer);
   }
   kernel.munmap(mapping);
+}
+
+/**
+ * Whether `buffer` is detached. Where `ArrayBuffer.prototype.detached` is
+ * missing (Node 20), a detached buffer is one of length 0: a mapping never is.
+ */
+function isDetached(buffer: ArrayBuffer): boolean {
+  return (buffer as { detached?: boolean }).detached ?? buffer.byteLength === 0;
+}
+
+/**
+ * Detaches `buffer`: `transfer(0)`, or where that is missing (Node 20, which
+ * has no FFI and so only the emulator's own buffers) by transferring it to a
+ * structured clone that is dropped at once.
+ */
+function detach(buffer: ArrayBuffer): void {
+  if (typeof buffer.transfer === "function") buffer.transfer(0);
+  else structuredClone(buffer, { transfer: [buffer] });
 }
 
 /**

@@ -20,13 +20,16 @@ export class LibcUnavailable extends Error {
   }
 }
 
+/** Why a runtime that is neither Deno nor Bun cannot reach the kernel's KVM. */
+export const NO_FFI = "no FFI in this runtime (Node.js and browsers have none; the kvm backend needs Deno or Bun)";
+
 let bound: Libc | undefined;
 
 /** This thread's libc; throws LibcUnavailable (no FFI runtime: ENOSYS, no permission: EPERM, no libc: ENOENT). */
 export function threadLibc(): Libc {
   if (bound) return bound;
   if (typeof Bun === "undefined") {
-    if (typeof Deno === "undefined") throw new LibcUnavailable(38, "no FFI: neither Deno nor Bun");
+    if (typeof Deno === "undefined") throw new LibcUnavailable(38, NO_FFI);
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
       throw new LibcUnavailable(1, "no FFI permission (run deno with --allow-ffi)");
     }
