@@ -103,6 +103,8 @@ export const COMMON_MSRS: readonly number[] = [
   0x10, // MSR_IA32_TSC
   0x277, // MSR_IA32_CR_PAT
   0x1a0, // MSR_IA32_MISC_ENABLE
+  0xc0000103, // MSR_TSC_AUX (CPUID advertises RDTSCP)
+  0x8b, // MSR_IA32_UCODE_REV
 ];
 
 /** Packs a 12-character vendor string into CPUID.0's EBX, EDX, ECX. */

@@ -25,6 +25,7 @@ const RESET = new Map<number, bigint>([
   [0xc0000101, 0n],
   [0xc0000102, 0n],
   [0xc0000103, 0n], // TSC_AUX
+  [0x8b, 0n], // IA32_UCODE_REV: no microcode update was loaded
 ]);
 
 /** Fills the MSR map of a new vCPU. */
@@ -108,6 +109,11 @@ export function setMsr(state: State, index: number, value: bigint): boolean {
       state.msrs.set(index, value);
       return true;
     }
+    case 0xc0000103:
+      // TSC_AUX: bits 63:32 are reserved.
+      if (value >> 32n) return false;
+      state.msrs.set(index, value);
+      return true;
     case 0x277:
       for (let i = 0n; i < 64n; i += 8n) {
         const t = (value >> i) & 0xffn;
