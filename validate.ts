@@ -6,7 +6,11 @@
  *
  * @module
  */
-import { z } from "zod";
+// A fully qualified specifier, so that Deno resolves it with no import map (a
+// program importing mod.ts by path or URL). Bun and tsc map it to the
+// installed zod through tsconfig.json's "paths"; the npm build writes "zod".
+// deno-lint-ignore no-import-prefix -- the one dependency, named where Deno can resolve it without config
+import { z } from "npm:zod@^4";
 
 const U64_MAX = (1n << 64n) - 1n;
 

@@ -7,6 +7,8 @@
 // tsc rewrites relative `.ts` imports to `.js` in the JavaScript it emits
 // (rewriteRelativeImportExtensions) but leaves them as `.ts` in declaration
 // files, which the .js next to them must satisfy instead: rewritten here.
+// Dependencies are imported as `npm:name@range` (so that Deno needs no import
+// map); the package names them plainly, as package.json's dependencies.
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -37,9 +39,18 @@ function walk(dir) {
 let files = 0;
 for (const file of walk(dist)) {
   files++;
-  if (!file.endsWith(".d.ts")) continue;
+  if (!file.endsWith(".js") && !file.endsWith(".d.ts")) continue;
   const text = readFileSync(file, "utf8");
-  const fixed = text.replace(/(from\s+|import\()(["'])(\.{1,2}\/[^"']*)\.ts\2/g, "$1$2$3.js$2");
+  let fixed = text.replace(
+    /(from\s+|import\()(["'])npm:((?:@[^/"'@]+\/)?[^/"'@]+)@[^/"']*(\/[^"']*)?\2/g,
+    "$1$2$3$4$2",
+  );
+  if (file.endsWith(".d.ts")) {
+    fixed = fixed.replace(/(from\s+|import\()(["'])(\.{1,2}\/[^"']*)\.ts\2/g, "$1$2$3.js$2");
+  }
+  if (fixed.includes('"npm:') || fixed.includes("'npm:")) {
+    throw new Error(`build_npm: ${file}: an npm: specifier is left`);
+  }
   if (fixed !== text) writeFileSync(file, fixed);
 }
 console.error(`build_npm: ${files} files in dist/`);
