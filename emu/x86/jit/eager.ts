@@ -4,9 +4,9 @@
  * operands, on registers. They follow ops/shift.ts and ops/muldiv.ts to
  * the bit, vendor differences included (the undefined AF of shifts, OF
  * after a count above one, and the multiply's SF/ZF/AF/PF: AMD keeps them,
- * Intel sets SF and PF from the result and clears ZF and AF). Where they keep flags of the
- * instruction before, those come from its locals when it was a template
- * (`eagerOf`), else from the CPU.
+ * Intel sets SF and PF from the result and clears ZF and AF). Where they
+ * keep flags of the instruction before, those come from its locals when it
+ * was a template (`eagerOf`), else from the CPU.
  *
  * @module
  */

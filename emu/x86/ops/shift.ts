@@ -15,9 +15,8 @@
  * XOR CF, for SHRD its MSB XOR bit 0 of the source; except that in 64-bit
  * mode ROL and ROR of a register by an immediate count above 1 (C0/C1)
  * leave OF unchanged (of a memory operand, by CL, or outside 64-bit mode
- * they follow the rule). An 8- or
- * 16-bit RCL or RCR whose count is a multiple of 9 or 17 (a rotation by 0)
- * changes no flag.
+ * they follow the rule). An 8- or 16-bit RCL or RCR whose count is a
+ * multiple of 9 or 17 (a rotation by 0) changes no flag.
  *
  * @module
  */

@@ -115,10 +115,10 @@ function lodsIter(cpu: Cpu, d: Insn): boolean {
 }
 
 function cmpsIter(cpu: Cpu, d: Insn): boolean {
-  let a = 0, b = 0;
-  if (destinationFirst(cpu)) b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
-  a = cpu.read(src(d), cpu.getReg(ESI, d.asize), d.size);
-  if (!destinationFirst(cpu)) b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
+  const dstFirst = destinationFirst(cpu);
+  let b = dstFirst ? cpu.read(ES, cpu.getReg(EDI, d.asize), d.size) : 0;
+  const a = cpu.read(src(d), cpu.getReg(ESI, d.asize), d.size);
+  if (!dstFirst) b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
   alu(cpu, 7, a, b, d.size);
   const s = step(cpu, d);
   advance(cpu, ESI, d, s);
