@@ -55,17 +55,21 @@ export interface Vendor {
   readonly logicSetsAf: boolean;
 }
 
-/** CPUID.1:EDX features the core implements: FPU, TSC, MSR, PSE, PAE, CX8, SEP, PGE, CMOV, CLFSH, MMX, FXSR, SSE, SSE2. */
-export const EMU_LEAF1_EDX = (1 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) |
-  (1 << 15) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26)) >>> 0;
 /**
- * CPUID.1:ECX features: SSE3, PCLMULQDQ, SSSE3, CX16, PCID, SSE4.1, SSE4.2, MOVBE,
- * POPCNT, AES, XSAVE, and the hypervisor-present bit. Not AVX/FMA: the core
- * has no VEX SIMD. OSXSAVE (bit 27) is set by CPUID itself from CR4.OSXSAVE.
+ * CPUID.1:EDX features the core implements: FPU, TSC, MSR, PSE, PAE, CX8, APIC (the in-kernel irqchip's local
+ * APIC), SEP, PGE, CMOV, CLFSH, MMX, FXSR, SSE, SSE2.
+ */
+export const EMU_LEAF1_EDX = (1 | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) |
+  (1 << 13) | (1 << 15) | (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26)) >>> 0;
+/**
+ * CPUID.1:ECX features: SSE3, PCLMULQDQ, SSSE3, CX16, PCID, SSE4.1, SSE4.2, x2APIC,
+ * MOVBE, POPCNT, TSC-deadline timer (both of the local APIC), AES, XSAVE,
+ * and the hypervisor-present bit. Not AVX/FMA: the core has no VEX SIMD.
+ * OSXSAVE (bit 27) is set by CPUID itself from CR4.OSXSAVE.
  */
 export const EMU_LEAF1_ECX =
-  (1 | (1 << 1) | (1 << 9) | (1 << 13) | (1 << 17) | (1 << 19) | (1 << 20) | (1 << 22) | (1 << 23) |
-    (1 << 25) | (1 << 26) | (1 << 31)) >>> 0;
+  (1 | (1 << 1) | (1 << 9) | (1 << 13) | (1 << 17) | (1 << 19) | (1 << 20) | (1 << 21) | (1 << 22) |
+    (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26) | (1 << 31)) >>> 0;
 /**
  * CPUID.0xD: subleaf 0 with the XCR0 bits supported (x87, SSE) and the
  * standard-format area size (576 bytes for either XCR0 value), subleaf 1

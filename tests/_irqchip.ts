@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import type { Kvm, Vcpu } from "../mod.ts";
-import { CODE, describe, load, type Machine, realMode } from "./_guests.ts";
+import { CODE, describe, load, type Machine, protectedMode, realMode, SEL_CODE0 } from "./_guests.ts";
 
 /** Where handlers go, 0x40 bytes apart. */
 export const HANDLERS = 0x2000;
@@ -110,4 +110,96 @@ export function nextOut(vcpu: Vcpu, port: number, ms = 5000): number {
 export function quiet(vcpu: Vcpu, ms = 100): void {
   const e = vcpu.run({ timeoutMs: ms });
   assert.equal(e.reason, "intr", `expected no interrupt, got ${describe(e)}`);
+}
+
+// ---- 32-bit protected mode, for the local APIC and the IOAPIC at their MMIO addresses ----------------------------
+
+/** The local APIC's and the IOAPIC's default addresses. */
+export const LAPIC = 0xfee00000, IOAPIC = 0xfec00000;
+/** The IDT of protected-mode guests (256 gates). */
+export const IDT = 0x800;
+
+/** Little-endian bytes of a 32-bit value, as hex. */
+export function le32(v: number): string {
+  return [0, 8, 16, 24].map((s) => hex8(v >>> s)).join(" ");
+}
+
+/** `mov dword [addr], value`. */
+export function store32(addr: number, value: number): string[] {
+  return [`c7 05 ${le32(addr)} ${le32(value)}`];
+}
+
+/** `mov eax, [addr]`, then `shr eax, shift` and `out 0xe8, al`: reports one byte of a 32-bit register. */
+export function report32(addr: number, shift = 0): string[] {
+  return [`a1 ${le32(addr)}`, ...(shift ? [`c1 e8 ${hex8(shift)}`] : []), `e6 ${hex8(MARK)}`];
+}
+
+/** An IOAPIC register write: IOREGSEL, then IOWIN. */
+export function ioapicWrite(reg: number, value: number): string[] {
+  return [...store32(IOAPIC, reg), ...store32(IOAPIC + 0x10, value)];
+}
+
+/** Masks every line of both 8259s, as an OS that uses the IOAPIC does first (their lines reach LINT0 too). */
+export const PIC_OFF = [...outb(0x21, 0xff), ...outb(0xa1, 0xff)];
+
+/** Software-enables the local APIC: SVR = 0x1ff (spurious vector 0xff). */
+export const LAPIC_ENABLE = store32(LAPIC + 0xf0, 0x1ff);
+/** EOI to the local APIC. */
+export const LAPIC_EOI = store32(LAPIC + 0xb0, 0);
+
+/** Loads `code` at CODE and starts vCPU 0 there in flat 32-bit protected mode with the IDT at IDT. */
+export function start32(m: Machine, code: string[]): void {
+  load(m.mem, CODE, code);
+  protectedMode(m.vcpu, m.mem, CODE);
+  const s = m.vcpu.getSregs();
+  s.idt = { base: BigInt(IDT), limit: 256 * 8 - 1 };
+  m.vcpu.setSregs(s);
+}
+
+/** The idle loop 32-bit handlers return to: `sti; hlt; jmp` back to the `sti`. */
+export const IDLE32 = 0x1f00;
+
+/**
+ * A 32-bit handler for `vector` at HANDLERS + 0x40 * `slot` (an interrupt gate): `body`, `out 0xe8, mark`, an EOI
+ * to the local APIC unless `eoi` is false, then back to IDLE32 with the frame dropped. Not IRETD: the host KVM's
+ * instruction emulator, which runs CPL 0 code on this host, has no protected-mode IRET (emulate.c's em_iret).
+ */
+export function handler32(
+  m: Machine,
+  slot: number,
+  vector: number,
+  mark: number,
+  body: string[] = [],
+  eoi = true,
+): void {
+  const at = HANDLERS + 0x40 * slot;
+  load(m.mem, IDLE32, ["fb", "f4", "eb fc"]);
+  load(m.mem, at, [
+    ...body,
+    `b0 ${hex8(mark)}`,
+    `e6 ${hex8(MARK)}`,
+    ...(eoi ? LAPIC_EOI : []),
+    "83 c4 0c", //              add esp, 12
+    `b8 ${le32(IDLE32)}`, //    mov eax, IDLE32
+    "ff e0", //                 jmp eax
+  ]);
+  const v = new DataView(m.mem.bytes.buffer, m.mem.bytes.byteOffset);
+  v.setUint32(IDT + vector * 8, (SEL_CODE0 << 16) | (at & 0xffff), true);
+  v.setUint32(IDT + vector * 8 + 4, (at & 0xffff0000) | 0x8e00, true);
+}
+
+/**
+ * Whether the local APIC keeps a delivered vector in ISR until its EOI (so PPR rises with it, and a level-triggered
+ * line is re-examined only at the EOI): the finding where it does not, else undefined.
+ */
+export function probeIsrInService(kvm: Kvm): string | undefined {
+  using m = irqchipMachine(kvm);
+  start32(m, [...LAPIC_ENABLE, ...READY_THEN_IDLE]);
+  handler32(m, 0, 0x61, 0x61, report32(LAPIC + 0x130));
+  nextOut(m.vcpu, READY);
+  m.vm.signalMsi({ addressLo: LAPIC, data: 0x61 });
+  const isr = nextOut(m.vcpu, MARK);
+  return isr & 2
+    ? undefined
+    : `ISR reads 0x${isr.toString(16)} (bit of vector 0x61 clear) inside that vector's handler`;
 }

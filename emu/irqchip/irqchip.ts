@@ -249,14 +249,14 @@ class VcpuDevices implements CpuDevices {
   }
 
   mmioRead(phys: number, len: number): number | undefined {
-    const lapic = this.#lapic, base = lapic.cpu.apicBase & 0xfffff000;
+    const lapic = this.#lapic, base = lapic.cpu.apicBase - (lapic.cpu.apicBase % 0x1000);
     if (phys >= base && phys < base + 0x1000) return lapic.mmioRead(phys - base, len);
     const io = this.#chip.ioapic;
     return io.claims(phys) ? io.mmioRead(phys, len) : undefined;
   }
 
   mmioWrite(phys: number, len: number, value: number): boolean {
-    const lapic = this.#lapic, base = lapic.cpu.apicBase & 0xfffff000;
+    const lapic = this.#lapic, base = lapic.cpu.apicBase - (lapic.cpu.apicBase % 0x1000);
     if (phys >= base && phys < base + 0x1000) {
       lapic.mmioWrite(phys - base, len, value);
       return true;

@@ -345,9 +345,14 @@ export class Lapic {
     return Math.floor((left % this.#period) / this.#divide);
   }
 
-  /** The timer mode bits a guest may set: TSC-deadline only where its CPUID says so. */
+  /**
+   * The timer mode bits a guest may set: periodic once KVM_SET_CPUID2 gave the vCPU a CPUID (the kernel sets its
+   * mask there, zero before), TSC-deadline too where that CPUID has it.
+   */
   get #timerModeMask(): number {
-    const leaf1 = this.cpu.cpuidTable.find((e) => e.function === 1);
+    const table = this.cpu.cpuidTable;
+    if (table.length === 0) return 0;
+    const leaf1 = table.find((e) => e.function === 1);
     return leaf1 && leaf1.ecx & (1 << 24) ? 3 << 17 : 1 << 17;
   }
 
