@@ -13,6 +13,7 @@ import { getMsr, readTsc, setMsr } from "../msr.ts";
 import { descAr, descBase, descLimit, readDescriptor } from "../segment.ts";
 import { AR_UNUSABLE, EAX, EBX, ECX, EDX, LDTR, TR } from "../state.ts";
 import type { CpuidEntry } from "../../../abi/structs.ts";
+import { canonical, EFER_LMA, signed } from "../long/access.ts";
 
 /** F4: HLT (CPL 0): the vCPU exits with KVM_EXIT_HLT after it. */
 export function hlt(cpu: Cpu): void {
@@ -123,8 +124,19 @@ export function loadSystemSeg(cpu: Cpu, d: Insn): void {
   }
   if (sel & 4) fault(GP, sel & 0xfffc);
   const desc = readDescriptor(cpu, sel);
-  const ar = descAr(desc), type = ar & 0x1f;
-  if (reg === LDTR ? type !== 2 : type !== 1 && type !== 9) fault(GP, sel & 0xfffc);
+  const ar = descAr(desc), type = ar & 0x1f, long = (cpu.efer & EFER_LMA) !== 0;
+  // IA-32e mode has no 16-bit TSS: LTR takes an available 64-bit TSS (type 9) only.
+  if (reg === LDTR ? type !== 2 : type !== 9 && (long || type !== 1)) fault(GP, sel & 0xfffc);
+  let base = descBase(desc);
+  if (long) {
+    // A 16-byte descriptor: bits 63:32 of the base in the third dword, a zero type field in the fourth; the
+    // whole of it within the GDT, and the base canonical (SDM vol. 2, LTR and LLDT).
+    if ((sel & 0xfff8) + 15 > cpu.gdtLimit) fault(GP, sel & 0xfffc);
+    const high = cpu.mem.sysRead((desc.addr + 8) >>> 0, 4), top = cpu.mem.sysRead((desc.addr + 12) >>> 0, 4);
+    if (top & 0x1f00) fault(GP, sel & 0xfffc);
+    base = signed(base, high);
+    if (!canonical(base)) fault(GP, sel & 0xfffc);
+  }
   if (!(ar & 0x80)) fault(NP, sel & 0xfffc);
   let newAr = ar;
   if (reg === TR) {
@@ -132,7 +144,7 @@ export function loadSystemSeg(cpu: Cpu, d: Insn): void {
     cpu.mem.sysWrite((desc.addr + 4) >>> 0, 4, (desc.hi | 0x200) >>> 0);
   }
   cpu.segSel[reg] = sel;
-  cpu.segBase[reg] = descBase(desc);
+  cpu.segBase[reg] = base;
   cpu.segLimit[reg] = descLimit(desc);
   cpu.segAr[reg] = newAr;
 }
