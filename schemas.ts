@@ -121,6 +121,13 @@ export const debugRegsSchema = z.strictObject({
 /** A list of `kvm_xcr` (at most KVM_MAX_XCRS). */
 export const xcrsSchema = z.array(z.strictObject({ xcr: u32, value: u64 })).max(16);
 
+/** Exactly `n` bytes (a struct given as raw bytes). */
+export function bytesSchema(n: number) {
+  return z.instanceof(Uint8Array).superRefine(
+    rangeCheck((v: Uint8Array) => v.length === n, (v) => `expected ${n} bytes, got ${v.length}`),
+  );
+}
+
 /** The 1024 bytes of `kvm_lapic_state`. */
 export const lapicSchema = z.instanceof(Uint8Array).superRefine(
   rangeCheck((v: Uint8Array) => v.length === 1024, (v) => `expected 1024 bytes, got ${v.length}`),

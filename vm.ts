@@ -16,6 +16,7 @@ import { withScratch } from "./_scratch.ts";
 import { unmap } from "./kernel.ts";
 import { type GuestMemory, MappedMemory } from "./memory.ts";
 import {
+  bytesSchema,
   clockSchema,
   coalescedZoneSchema,
   enableCapSchema,
@@ -264,6 +265,59 @@ export class Vm implements Disposable {
     const n = check(u32, irq, "irq");
     const l = check(bit, level, "level");
     this.#h.ioctl("KVM_IRQ_LINE", R.KVM_IRQ_LINE, S.kvmIrqLevel.toBytes({ irq: n, level: l }));
+  }
+
+  /**
+   * KVM_IRQ_LINE_STATUS: KVM_IRQ_LINE that returns what became of the
+   * edge: > 0 delivered (to that many local APICs, or taken by a PIC), 0
+   * coalesced with one still pending, < 0 masked or unrouted.
+   */
+  irqLineStatus(irq: number, level: boolean | 0 | 1): number {
+    this.#h.fd("KVM_IRQ_LINE_STATUS");
+    const n = check(u32, irq, "irq");
+    const l = check(bit, level, "level");
+    const buf = S.kvmIrqLevel.toBytes({ irq: n, level: l });
+    this.#h.ioctl("KVM_IRQ_LINE_STATUS", R.KVM_IRQ_LINE_STATUS, buf);
+    return new DataView(buf.buffer, buf.byteOffset).getInt32(0, true);
+  }
+
+  /**
+   * KVM_GET_IRQCHIP: the state of in-kernel chip `chipId` (KVM_IRQCHIP_PIC_MASTER 0, KVM_IRQCHIP_PIC_SLAVE 1,
+   * KVM_IRQCHIP_IOAPIC 2) as the 512 bytes of kvm_irqchip's union: a kvm_pic_state (16 bytes) or a
+   * kvm_ioapic_state (base address, IOREGSEL, ID, IRR, and 24 redirection entries).
+   */
+  getIrqchip(chipId: number): Uint8Array {
+    this.#h.fd("KVM_GET_IRQCHIP");
+    const id = check(int(0, 2), chipId, "chipId");
+    const buf = S.kvmIrqchip.toBytes({ chipId: id, chip: new Uint8Array(512) });
+    this.#h.ioctl("KVM_GET_IRQCHIP", R.KVM_GET_IRQCHIP, buf);
+    return buf.slice(S.kvmIrqchip.offsetOf("chip"), S.kvmIrqchip.offsetOf("chip") + 512);
+  }
+
+  /** KVM_SET_IRQCHIP: restores chip `chipId` from the 512 bytes `getIrqchip` returned. */
+  setIrqchip(chipId: number, state: Uint8Array): void {
+    this.#h.fd("KVM_SET_IRQCHIP");
+    const id = check(int(0, 2), chipId, "chipId");
+    const chip = check(bytesSchema(512), state, "state");
+    this.#h.ioctl("KVM_SET_IRQCHIP", R.KVM_SET_IRQCHIP, S.kvmIrqchip.toBytes({ chipId: id, chip }));
+  }
+
+  /**
+   * KVM_GET_PIT2: the in-kernel PIT's state as kvm_pit_state2's 112 bytes:
+   * three kvm_pit_channel_state (24 bytes each: count, latch and mode
+   * fields, gate, load time), then the flags (KVM_PIT_FLAGS_SPEAKER_DATA_ON).
+   */
+  getPit2(): Uint8Array {
+    const buf = S.kvmPitState2.alloc();
+    this.#h.ioctl("KVM_GET_PIT2", R.KVM_GET_PIT2, buf);
+    return buf;
+  }
+
+  /** KVM_SET_PIT2: restores it (each channel's count is reloaded now, as the kernel does). */
+  setPit2(state: Uint8Array): void {
+    this.#h.fd("KVM_SET_PIT2");
+    const buf = check(bytesSchema(S.kvmPitState2.size), state, "state");
+    this.#h.ioctl("KVM_SET_PIT2", R.KVM_SET_PIT2, buf.slice());
   }
 
   /** KVM_CREATE_PIT2: the in-kernel i8254 (after KVM_CREATE_IRQCHIP). `flags`: KVM_PIT_SPEAKER_DUMMY. */
