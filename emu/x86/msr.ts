@@ -64,6 +64,9 @@ export function getMsr(state: State, index: number): bigint | undefined {
       return BigInt(state.apicBase);
     case 0xc0000080:
       return BigInt(state.efer);
+    case 0x6e0:
+      // IA32_TSC_DEADLINE without an in-kernel local APIC: reads 0, as the kernel's kvm_get_lapic_tscdeadline_msr.
+      return 0n;
     case 0xc0000100:
     case 0xc0000101:
       return BigInt.asUintN(64, BigInt(state.segBase[index === 0xc0000100 ? FS : GS]));
@@ -83,6 +86,9 @@ export function setMsr(state: State, index: number, value: bigint): boolean {
   switch (index) {
     case 0x10:
       state.tscOffset = value - readTsc(state) + state.tscOffset;
+      return true;
+    case 0x6e0:
+      // IA32_TSC_DEADLINE without an in-kernel local APIC: the write is dropped, as in the kernel.
       return true;
     case 0x1b:
       if (value >> 36n) return false;
