@@ -8,7 +8,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { Kvm, Vcpu } from "../mod.ts";
+import { type Kvm, Kvm as KvmClass, type Vcpu } from "../mod.ts";
+import { backendTest, backendUnavailable, skip } from "./_harness.ts";
 import { CODE, describe, load, type Machine, protectedMode, realMode, SEL_CODE0 } from "./_guests.ts";
 
 /** Where handlers go, 0x40 bytes apart. */
@@ -202,4 +203,23 @@ export function probeIsrInService(kvm: Kvm): string | undefined {
   return isr & 2
     ? undefined
     : `ISR reads 0x${isr.toString(16)} (bit of vector 0x61 clear) inside that vector's handler`;
+}
+
+/**
+ * `fn` on the emulator always, and on the kernel's KVM unless `probe` (given a KVM of its own) describes how this
+ * host's KVM departs from the hardware's behaviour the test asserts: then the KVM half is skipped, printing that.
+ */
+export function hostQuirkTest(name: string, probe: (kvm: Kvm) => string | undefined, fn: (kvm: Kvm) => void): void {
+  backendTest(name, fn, { only: ["emu"] });
+  let why: string | undefined;
+  if (backendUnavailable("kvm") === undefined) {
+    try {
+      using kvm = KvmClass.open({ backend: "kvm" });
+      why = probe(kvm);
+    } catch {
+      why = undefined; // not a quirk but a failure: the test runs and reports it
+    }
+  }
+  if (why !== undefined) skip(`${name} [kvm]`, `this host's KVM: ${why}`);
+  else backendTest(name, fn, { only: ["kvm"] });
 }

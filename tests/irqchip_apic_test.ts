@@ -8,9 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { backendTest } from "./_harness.ts";
-import { featureTest } from "./_guests.ts";
 import {
   handler32,
+  hostQuirkTest,
   IOAPIC,
   ioapicWrite,
   irqchipMachine,
@@ -52,7 +52,7 @@ backendTest("IOAPIC: an edge pin delivers its vector once per rising edge", (kvm
   quiet(m.vcpu);
 });
 
-featureTest(
+hostQuirkTest(
   "IOAPIC: a level pin holds remote IRR until the EOI, and interrupts again while still high",
   probeIsrInService,
   (kvm) => {
@@ -115,7 +115,7 @@ backendTest("LAPIC: TPR holds back an injected interrupt of a lower class until 
   assert.equal(nextOut(m.vcpu, MARK), 0x45, "delivered once TPR allows it");
 });
 
-featureTest(
+hostQuirkTest(
   "LAPIC: TPR holds back a lower-class interrupt until a handler lowers it; PPR follows ISR",
   probeIsrInService,
   (kvm) => {

@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { EventFd } from "../mod.ts";
-import { featureTest } from "./_guests.ts";
 import { backendTest } from "./_harness.ts";
 import {
   handler32,
+  hostQuirkTest,
   ioapicWrite,
   irqchipMachine,
   LAPIC_ENABLE,
@@ -41,7 +41,7 @@ backendTest("irqfd: a signal raises an edge-triggered IOAPIC pin once", (kvm) =>
   quiet(m.vcpu);
 });
 
-featureTest(
+hostQuirkTest(
   "irqfd with resample: a level pin held until the EOI, which signals the resample eventfd",
   probeIsrInService,
   (kvm) => {

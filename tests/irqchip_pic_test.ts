@@ -6,8 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { backendTest } from "./_harness.ts";
+import { view } from "./_guests.ts";
+import type { Kvm } from "../mod.ts";
 import {
   handler,
+  hostQuirkTest,
   irqchipMachine,
   MARK,
   nextOut,
@@ -117,4 +120,63 @@ backendTest("PIC: auto-EOI leaves nothing in service; without it the handler run
     assert.equal(nextOut(m.vcpu, MARK), icw4 === 3 ? 0x00 : 0x20, `ISR in the handler with ICW4 ${icw4}`);
     assert.equal(nextOut(m.vcpu, MARK), 0x25);
   }
+});
+
+/** Real mode: IRQ5 raised while masked, then a loop whose last OUT unmasks it; the handler reports the increments. */
+function unmaskInLoop(kvm: Kvm): number {
+  using m = irqchipMachine(kvm);
+  start(m, [
+    ...picInit(0x20, 0xff, 0xff),
+    "e6 e9", //          ready: IRQ5 is raised while masked
+    "fb", //             sti
+    "b9 e8 03", //       mov cx, 1000
+    "b0 ff", //          l1: mov al, 0xff
+    "83 f9 01", //       cmp cx, 1
+    "75 02", //          jne skip
+    "b0 df", //          mov al, 0xdf (the last time round: unmask IRQ5)
+    "e6 21", //          skip: out 0x21, al
+    "ff 06 00 30", //    inc word [0x3000]
+    "e2 ef", //          loop l1
+    "f4",
+  ]);
+  handler(m, 0, 0x25, 0x25, [], ["a1 00 30", "e6 e8", "88 e0", "e6 e8", "f4"]); // report [0x3000]
+  nextOut(m.vcpu, READY);
+  m.vm.irqLine(5, 1);
+  m.vm.irqLine(5, 0);
+  const lo = nextOut(m.vcpu, MARK);
+  return nextOut(m.vcpu, MARK) * 256 + lo;
+}
+
+/** Whether the interrupt a guest's OUT unmasks is taken before the next instruction. */
+function probePreciseUnmask(kvm: Kvm): string | undefined {
+  const n = unmaskInLoop(kvm);
+  return n === 999 ? undefined : `the interrupt that an OUT to the PIC's IMR unmasked came ${n - 999} increments later`;
+}
+
+hostQuirkTest(
+  "PIC: an OUT that unmasks a pending line is followed by the interrupt at once, inside a hot loop",
+  probePreciseUnmask,
+  (kvm) => {
+    // 999 increments ran before the unmasking OUT; the one after it must not have.
+    assert.equal(unmaskInLoop(kvm), 999);
+  },
+);
+
+backendTest("PIT: ticks reach a guest that spins without halting", (kvm) => {
+  using m = irqchipMachine(kvm, { pit: 0 });
+  start(m, [
+    ...picInit(0x20, 0xfe, 0xff),
+    ...outb(0x43, 0x34),
+    ...outb(0x40, 0xa9), // 1 ms
+    ...outb(0x40, 0x04),
+    "fb", //             sti
+    "ff 06 00 30", //    spin: inc word [0x3000]
+    "eb fa", //          jmp spin
+  ]);
+  handler(m, 0, 0x20, 0x20, [0x20]);
+  const t0 = performance.now();
+  for (let i = 0; i < 5; i++) assert.equal(nextOut(m.vcpu, MARK), 0x20);
+  const ms = performance.now() - t0;
+  assert.ok(ms >= 4, `5 ticks of 1 ms in ${ms.toFixed(2)} ms`);
+  assert.ok(view(m.mem).getUint16(0x3000, true) > 0, "the guest ran between the ticks");
 });
