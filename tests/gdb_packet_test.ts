@@ -116,7 +116,7 @@ test("gdb registers: little-endian values, tag words, and the target description
   const i386 = targetXml("i386");
   assert.match(i386, /<architecture>i386<\/architecture>/);
   assert.match(i386, /<reg name="eip" bitsize="32" type="code_ptr" regnum="8"\/>/);
-  assert.doesNotMatch(i386, /xmm8|rax/);
+  assert.doesNotMatch(i386, /xmm8|rax|fs_base/, "no segments feature: gdb 13 aborts on it in the i386 view");
 });
 
 test("gdb watchpoints: a range becomes aligned pieces of 1, 2, 4 or 8 bytes", () => {

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { type BackendName, Kvm, type Vcpu, type VcpuExit } from "../mod.ts";
-import { probeSoftwareBreakpoints } from "../gdb/mod.ts";
+import { probeSoftwareBreakpoints, serveGdb } from "../gdb/mod.ts";
 import { enterLongModeCpl3, MEMORY_SIZE } from "../examples/c_guest/run.ts";
 import { GUEST_ELF, loadElf, startGdbGuest } from "../examples/gdb_guest.ts";
 import { BACKENDS, backendTest, backendUnavailable, skip } from "./_harness.ts";
@@ -246,15 +246,34 @@ const STEPS: Step[] = [
   },
 ];
 
+/** `p`'s value, or undefined if it takes longer than `ms`: a stuck guest fails the test instead of hanging it. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), ms));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** gdb's exact apt package, for the skip message. */
 const GDB_MISSING = (() => {
   const r = spawnSync("gdb", ["--version"], { encoding: "utf8" });
   return r.status === 0 ? undefined : "gdb is not installed (apt-get install -y gdb)";
 })();
 
-/** Runs gdb with `steps`; returns each step's output (by echo markers). */
-async function runGdb(port: number, steps: Step[]): Promise<{ outputs: Map<string, string>; all: string }> {
-  const args = ["-batch", "-nx", "-iex", "set debuginfod enabled off", new URL(GUEST_ELF).pathname];
+/**
+ * Runs gdb with `steps`; returns each step's output (by echo markers). With `interrupt`, gdb gets SIGINT (a user's
+ * Ctrl-C) half a second into that step.
+ */
+async function runGdb(
+  port: number,
+  steps: Step[],
+  options: { file?: string | null; interrupt?: string } = {},
+): Promise<{ outputs: Map<string, string>; all: string }> {
+  const args = ["-batch", "-nx", "-iex", "set debuginfod enabled off"];
+  if (options.file !== null) args.push(options.file ?? new URL(GUEST_ELF).pathname);
   args.push("-ex", `target remote 127.0.0.1:${port}`);
   steps.forEach((s, i) => {
     args.push("-ex", `echo @@step ${i}\\n`);
@@ -264,7 +283,16 @@ async function runGdb(port: number, steps: Step[]): Promise<{ outputs: Map<strin
   // One stream for both: gdb prints monitor output on stderr, and the step markers must stay in order with it.
   const child = spawn("sh", ["-c", 'exec gdb "$@" 2>&1', "sh", ...args], { stdio: ["ignore", "pipe", "ignore"] });
   let all = "";
-  child.stdout.on("data", (d: Uint8Array) => all += new TextDecoder().decode(d));
+  const interruptAt = options.interrupt === undefined ? -1 : steps.findIndex((st) => st.name === options.interrupt);
+  let interrupted = false;
+  child.stdout.on("data", (d: Uint8Array) => {
+    all += new TextDecoder().decode(d);
+    // The step's marker is printed, its commands follow at once: give its `continue` time to be under way.
+    if (interruptAt >= 0 && !interrupted && all.includes(`@@step ${interruptAt}\n`)) {
+      interrupted = true;
+      setTimeout(() => child.kill("SIGINT"), 500);
+    }
+  });
   const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
   await new Promise<void>((resolve) => child.on("close", () => resolve()));
   clearTimeout(timer);
@@ -289,7 +317,10 @@ for (const backend of BACKENDS) {
   backendTest(name, async (kvm) => {
     const guest = await startGdbGuest(kvm, { port: 0 });
     const { outputs, all } = await runGdb(guest.server.port, steps);
-    const { outcome, output } = await guest.finished;
+    const finished = await within(guest.finished, 60_000);
+    if (finished === undefined) await guest.server.close();
+    assert.ok(finished, `the guest did not finish; gdb said:\n${all}`);
+    const { outcome, output } = finished;
     for (const s of steps) {
       const out = outputs.get(s.name);
       assert.ok(out !== undefined, `step "${s.name}" did not run; gdb said:\n${all}`);
@@ -338,7 +369,10 @@ if (GDB_MISSING) {
   backendTest("real gdb: registers written by gdb steer the guest", async (kvm) => {
     const guest = await startGdbGuest(kvm, { port: 0 });
     const { outputs, all } = await runGdb(guest.server.port, STEER);
-    const { outcome, output } = await guest.finished;
+    const finished = await within(guest.finished, 60_000);
+    if (finished === undefined) await guest.server.close();
+    assert.ok(finished, `the guest did not finish; gdb said:\n${all}`);
+    const { outcome, output } = finished;
     for (const s of STEER) {
       const out = outputs.get(s.name);
       assert.ok(out !== undefined, `step "${s.name}" did not run; gdb said:\n${all}`);
@@ -347,4 +381,140 @@ if (GDB_MISSING) {
     assert.deepEqual(outcome, { reason: "exited", code: 7 });
     assert.equal(output, "", "the guest wrote nothing before its exit code");
   });
+}
+
+/** A real-mode guest: two console writes around an increment of the byte at 0x3000, hlt; `jmp $` at 0x100e. */
+const REAL_MODE = [0xb0, 0x41, 0xe6, 0xe9, 0xfe, 0x06, 0x00, 0x30, 0xa0, 0x00, 0x30, 0xe6, 0xe9, 0xf4, 0xeb, 0xfe];
+
+/** Whether a write watchpoint stops real-mode code. */
+function probeRealModeWatchpoints(kvm: Kvm): string | undefined {
+  using vm = kvm.createVm();
+  const memory = vm.allocateMemory(0x10000);
+  try {
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory });
+    memory.bytes.set(REAL_MODE, 0x1000);
+    using vcpu = vm.createVcpu(0);
+    realModeAt(vcpu, 0x1004);
+    vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x3000, kind: "write", length: 1 }] });
+    const exit = vcpu.run({ timeoutMs: 3000 });
+    return exit.reason === "debug" ? undefined : `a write watchpoint in real mode is not reported: ${show(exit)}`;
+  } finally {
+    vm.close();
+    memory.free();
+  }
+}
+
+function realModeAt(vcpu: Vcpu, ip: number): void {
+  const sregs = vcpu.getSregs();
+  sregs.cs.base = 0n;
+  sregs.cs.selector = 0;
+  vcpu.setSregs(sregs);
+  vcpu.setRegs({ ...vcpu.getRegs(), rip: BigInt(ip), rsp: 0xf000n, rflags: 2n });
+}
+
+const REAL_STEPS: Step[] = [
+  {
+    name: "i386 view: the description gdb gets for a guest outside long mode",
+    needs: [],
+    commands: ["show architecture", "print/x $eip", "print/x $cr0", "x/2xb $pc"],
+    check: (out) => {
+      assert.match(out, /currently "i386"/);
+      assert.match(out, /\$\d+ = 0x1000\n/);
+      assert.match(out, /\$\d+ = 0x60000010\n/, "cr0 after reset");
+      assert.match(out, /0x1000:\s+0xb0\s+0x41/);
+    },
+  },
+  {
+    name: "i386 view: stepi over mov and out",
+    needs: [],
+    commands: ["stepi", "stepi", "print/x $eip"],
+    check: (out) => assert.match(out, /\$\d+ = 0x1004\n/),
+  },
+  {
+    name: "i386 view: watch the byte the guest increments",
+    needs: ["watchpoints"],
+    commands: ["watch *(char *)0x3000", "continue", "print/x $eip", "delete"],
+    check: (out) => {
+      assert.match(out, /Hardware watchpoint 1: \*\(char \*\)0x3000/);
+      assert.match(out, /Old value = 0 '\\000'\nNew value = 1 '\\001'/);
+      assert.match(out, /\$\d+ = 0x1008\n/);
+    },
+  },
+  {
+    name: "i386 view: break at an address and continue to it",
+    needs: [],
+    commands: ["break *0x100b", "continue", "print/x $eax", "delete"],
+    check: (out) => {
+      assert.match(out, /Breakpoint \d+, 0x0000100b in \?\? \(\)/);
+      assert.match(out, /\$\d+ = 0x1\n/);
+    },
+  },
+  {
+    name: "i386 view: Ctrl-C stops the guest spinning in a loop",
+    needs: [],
+    commands: ["set $pc = 0x100e", "continue", "print/x $pc"],
+    check: (out) => {
+      assert.match(out, /Program received signal SIGINT, Interrupt\./);
+      assert.match(out, /\$\d+ = 0x100e\n/);
+    },
+  },
+  {
+    name: "i386 view: change memory and registers, continue to the end",
+    needs: [],
+    commands: ["set {char}0x3000 = '9'", "set $pc = 0x1008", "continue"],
+    check: (out) => assert.match(out, /\[Inferior 1 \(Remote target\) exited with code 03\]/),
+  },
+];
+
+for (const backend of BACKENDS) {
+  const name = "real gdb: a real-mode guest in the i386 view";
+  if (GDB_MISSING) {
+    skip(`${name} [${backend}]`, GDB_MISSING);
+    continue;
+  }
+  let why: string | undefined;
+  if (backendUnavailable(backend) === undefined) {
+    using kvm = Kvm.open({ backend });
+    why = probeRealModeWatchpoints(kvm);
+  }
+  const steps = REAL_STEPS.filter((s) => !(why && s.needs.includes("watchpoints")));
+  for (const s of REAL_STEPS) {
+    if (!steps.includes(s)) skip(`${name}: ${s.name} [${backend}]`, `this host's KVM: ${why}`);
+  }
+  backendTest(name, async (kvm) => {
+    using vm = kvm.createVm();
+    const memory = vm.allocateMemory(0x10000);
+    try {
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory });
+      memory.bytes.set(REAL_MODE, 0x1000);
+      const vcpu = vm.createVcpu(0);
+      realModeAt(vcpu, 0x1000);
+      const out: number[] = [];
+      const server = await serveGdb(vm, [vcpu], {
+        port: 0,
+        onExit: (exit) => {
+          if (exit.reason === "io" && exit.port === 0xe9) out.push(exit.data[0]);
+          else if (exit.reason === "hlt") return { exited: 3 };
+          else return { stop: 5 };
+        },
+      });
+      const { outputs, all } = await runGdb(server.port, steps, { file: null, interrupt: REAL_STEPS[4].name });
+      const outcome = await within(server.done, 10_000);
+      if (outcome === undefined) await server.close();
+      assert.deepEqual(outcome, { reason: "exited", code: 3 }, `the guest did not exit; gdb said:\n${all}`);
+      for (const s of steps) {
+        const o = outputs.get(s.name);
+        assert.ok(o !== undefined, `step "${s.name}" did not run; gdb said:\n${all}`);
+        try {
+          s.check(o);
+        } catch (e) {
+          throw new Error(`step "${s.name}": ${e instanceof Error ? e.message : e}\ngdb said:\n${o}`);
+        }
+      }
+      assert.equal(String.fromCharCode(...out), "A9", "the guest printed A, then the byte gdb wrote");
+    } finally {
+      vm.close();
+      memory.free();
+    }
+  }, { only: [backend] });
 }
