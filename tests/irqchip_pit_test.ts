@@ -39,11 +39,12 @@ backendTest("PIT: channel 0 in mode 2 at 1 kHz ticks IRQ 0 twenty times in about
     else break;
   }
   const ms = performance.now() - t0;
-  // A tick reinjected while the host handled the 20th one's exit may come before the guest's compare: 21.
+  // Ticks missed while the host handled an exit are reinjected one per EOI, so a backlog may drain before the guest's
+  // compare: 20 or more, but never more than the periods that passed.
   const ticks = view(m.mem).getUint16(TICKS, true);
-  assert.ok(ticks === 20 || ticks === 21, `${ticks} ticks`);
   assert.equal(marks, ticks, "the host saw each tick's handler");
-  assert.ok(ms >= 15 && ms < 3000, `20 ticks of 1 ms took ${ms.toFixed(1)} ms`);
+  assert.ok(ticks >= 20 && ticks <= Math.ceil(ms) + 1, `${ticks} ticks of 1 ms in ${ms.toFixed(1)} ms`);
+  assert.ok(ms >= 19 && ms < 3000, `20 ticks of 1 ms took ${ms.toFixed(1)} ms`);
 });
 
 backendTest("PIT: counter latch, read-back status, BCD and mode bits", (kvm) => {
