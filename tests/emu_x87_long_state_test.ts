@@ -148,3 +148,63 @@ vendorTest(
     }, vendor);
   },
 );
+
+/** The disp32 of a RIP-relative operand at `target` in an instruction that ends at code offset `end`. */
+function rel(target: number, end: number): number[] {
+  const d = target - (0x1000 + end);
+  return [d & 0xff, (d >> 8) & 0xff, (d >> 16) & 0xff, (d >>> 24) & 0xff];
+}
+
+vendorTest("x87 in 64-bit mode at CPL 3: FPREM/FPREM1 of a denormal by an infinity with UE unmasked", (kvm, vendor) => {
+  // The data follow the code at 0x1040: cw (dw 0x036f), inf (dt +infinity), den (dt a denormal), pden (dt a
+  // pseudo-denormal). res is 0x2000.
+  const CW = 0x1040, INF = 0x1042, DEN = 0x104c, PDEN = 0x1056;
+  // deno-fmt-ignore
+  const code = [
+    0xdb, 0xe3, // fninit
+    0x48, 0x8d, 0x3d, ...rel(0x2000, 9), // lea rdi, [res]
+    0xd9, 0x2d, ...rel(CW, 15), // fldcw [cw]                 ; 0x036f: UE unmasked
+    0xdb, 0x2d, ...rel(INF, 21), // fld tword [inf]
+    0xdb, 0x2d, ...rel(DEN, 27), // fld tword [den]
+    0xd9, 0xf8, // fprem
+    0xdd, 0x3f, // fnstsw [rdi]
+    0xdb, 0xe2, // fnclex
+    0xdb, 0x7f, 0x02, // fstp tword [rdi + 2]
+    0xdb, 0x2d, ...rel(PDEN, 42), // fld tword [pden]
+    0xd9, 0xf5, // fprem1
+    0xdd, 0x7f, 0x0c, // fnstsw [rdi + 12]
+    0xdb, 0xe2, // fnclex
+    0xdb, 0x7f, 0x0e, // fstp tword [rdi + 14]
+    0xdd, 0xd8, // fstp st0
+    0xdb, 0xe3, // fninit                      ; FCW 0x37f again (the registers keep their contents)
+    0xc6, 0x04, 0x25, 0x00, 0x30, 0x00, 0x00, 0x01, // mov byte [mmio], 1          ; exit: an MMIO write
+  ];
+  code.push(...new Array(CW - 0x1000 - code.length).fill(0x90));
+  code.push(0x6f, 0x03); // cw
+  code.push(0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x7f); // inf
+  code.push(0x91, 0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0, 0); // den: 0x0000001234567891 * 2^-16445
+  code.push(0x23, 0x01, 0, 0, 0, 0, 0, 0x80, 0, 0); // pden: exponent 0 with the integer bit
+  code.push(...new Array(0x1000 - code.length).fill(0));
+  run64(kvm, code, [
+    // FPREM: DE; on Intel the dividend as it is and no UE (checked natively on the Sapphire Rapids host too); on
+    // AMD the unmasked UE delivers it normalised with its exponent biased by 24576 (B, ES, UE, DE).
+    [0, { amd: "92b0", intel: "0230" }],
+    [2, { amd: "00000088c4b3a291e65f", intel: "91785634120000000000" }],
+    // FPREM1 of a pseudo-denormal: the same value with exponent 1, DE only, on both.
+    [12, "0230"],
+    [14, "23010000000000800100"],
+  ], {
+    fsw: 0,
+    st: [
+      "00000000000000000000",
+      "00000000000000000000",
+      "00000000000000000000",
+      "00000000000000000000",
+      "00000000000000000000",
+      "00000000000000000000",
+      "23010000000000800100",
+      "0000000000000080ff7f",
+    ],
+    intel: { fop: 0, fip: 0n, fdp: 0n },
+  }, vendor);
+});

@@ -156,8 +156,12 @@ export interface Remainder {
   invalid?: boolean;
 }
 
-/** FPREM (`nearest` false: truncating quotient) or FPREM1 (IEEE remainder). */
-export function prem(env: FpEnv, a: F80, b: F80, nearest: boolean): Remainder {
+/**
+ * FPREM (`nearest` false: truncating quotient) or FPREM1 (IEEE remainder). `intel` selects Intel's answer for a
+ * denormal dividend and an infinite divisor: the dividend as it is (a pseudo-denormal with exponent 1), with DE
+ * and never UE; AMD's goes through rounding, so an unmasked UE delivers it with its exponent biased.
+ */
+export function prem(env: FpEnv, a: F80, b: F80, nearest: boolean, intel = false): Remainder {
   const ca = classify(a), cb = classify(b);
   const nan = ca === UNSUPPORTED || cb === UNSUPPORTED || isNan(ca) || isNan(cb);
   if (nan) {
@@ -174,8 +178,12 @@ export function prem(env: FpEnv, a: F80, b: F80, nearest: boolean): Remainder {
     if (!env.masked(DE)) return { value: a, incomplete: false, q: 0, invalid: true };
   }
   if (ca === ZERO || cb === INF) {
-    // The host returns a denormal dividend as a result: a pseudo-denormal gets exponent 1 (the same value), and an
-    // unmasked UE delivers it with its exponent biased.
+    // The host returns a denormal dividend as a result: a pseudo-denormal gets exponent 1 (the same value), and on
+    // AMD an unmasked UE delivers it with its exponent biased; Intel never raises UE here (checked natively on a
+    // Sapphire Rapids: FPREM and FPREM1 of a denormal by an infinity with UE unmasked set DE only).
+    if (ca === DENORMAL && intel) {
+      return { value: a.hi & 0x80000000 ? f80(a.sign, 1, a.hi, a.lo) : a, incomplete: false, q: 0 };
+    }
     const value = ca === DENORMAL ? roundExt(env, a.sign, sigOf(a), unitExp(a), 64) : a;
     return { value, incomplete: false, q: 0 };
   }

@@ -164,7 +164,7 @@ export function unary(cpu: Cpu, d: Insn): void {
       r = scale(ENV, a, fpu.st(1));
       break;
     default: {
-      const q = prem(ENV, a, fpu.st(1), op === 0x35);
+      const q = prem(ENV, a, fpu.st(1), op === 0x35, cpu.vendor.name === "intel");
       r = q.value;
       cc = (q.incomplete ? SW_C2 : 0) | (q.q & 4 ? SW_C0 : 0) | (q.q & 2 ? SW_C3 : 0);
       ENV.c1 = q.q & 1;
