@@ -39,7 +39,7 @@ export interface GdbServerOptions {
   softwareBreakpoints?: "auto" | boolean;
   /** How long a vCPU runs before the socket gets a turn, in ms. Default 20. */
   sliceMs?: number;
-  /** Where the stub says what it does (listening, breakpoint fallback). Default: nowhere. */
+  /** Where the stub says what it does (listening, breakpoint fallback). Default: only the fallback, on stderr. */
   log?: (message: string) => void;
 }
 
@@ -93,7 +93,8 @@ export async function serveGdb(vm: Vm, vcpus: readonly Vcpu[], options: GdbServe
     software = options.softwareBreakpoints;
     breakpointNote = `breakpoints: ${software ? "int3 (software)" : "debug registers"} (chosen by the VMM)`;
   }
-  if (!software) log(`gdb stub: ${breakpointNote}`);
+  // Say so when breakpoints fall back to debug registers (there are only four): by default on stderr.
+  if (!software) (options.log ?? console.warn)(`gdb stub: ${breakpointNote}`);
   const target = new DebugTarget(vm, vcpus, {
     onExit: options.onExit,
     sliceMs: options.sliceMs,
