@@ -13,33 +13,36 @@
  *
  * @example
  * ```ts
- * import { Kvm } from "../mod.ts";
- * import { serveGdb } from "./mod.ts";
+ * import { Kvm } from "@kvmkit/kvmkit";
+ * import { serveGdb } from "@kvmkit/kvmkit/gdb";
  *
- * using kvm = Kvm.open();
+ * using kvm = Kvm.open({ backend: "emu" });
  * using vm = kvm.createVm();
- * // ... memory, vcpu, registers ...
+ * const mem = vm.allocateMemory(0x10000);
+ * mem.bytes.set([0xb0, 0x41, 0xe6, 0xe9, 0xf4], 0x1000); // mov al, 'A'; out 0xe9, al; hlt
+ * vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
+ * using vcpu = vm.createVcpu(0);
+ * const sregs = vcpu.getSregs();
+ * sregs.cs.base = 0n;
+ * sregs.cs.selector = 0;
+ * vcpu.setSregs(sregs);
+ * vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n });
+ *
+ * // wait: true (the default) keeps the guest stopped until gdb attaches and continues:
+ * //   gdb -ex 'target remote 127.0.0.1:<port>'
  * const server = await serveGdb(vm, [vcpu], {
- *   port: 1234,
+ *   port: 0, // any free port: server.port
+ *   wait: false,
  *   onExit: (exit) => {
- *     if (exit.reason === "io" && exit.port === 0xe9) console.log(exit.data[0]);
+ *     if (exit.reason === "io") console.log(String.fromCharCode(exit.data[0]));
  *     if (exit.reason === "hlt") return { exited: 0 };
  *   },
  * });
- * // $ gdb guest.elf -ex 'target remote 127.0.0.1:1234' -ex 'break main' -ex 'continue'
- * await server.done;
+ * console.log(await server.done); // { reason: "exited", code: 0 }
  * ```
  *
  * @module
  */
 export { type GdbOutcome, type GdbServer, type GdbServerOptions, serveGdb } from "./server.ts";
-export {
-  DebugTarget,
-  type DebugTargetOptions,
-  type GdbExitAction,
-  type GdbExitHandler,
-  type ResumeAction,
-  type StopEvent,
-} from "./target.ts";
-export { GdbSession } from "./session.ts";
-export { type DebugStop, probeSoftwareBreakpoints, type ZType } from "./breakpoints.ts";
+export type { GdbExitAction, GdbExitHandler } from "./target.ts";
+export { probeSoftwareBreakpoints } from "./breakpoints.ts";

@@ -50,12 +50,15 @@ export type GdbOutcome = { reason: "exited"; code: number } | { reason: "killed"
 export interface GdbServer extends AsyncDisposable {
   /** The port it listens on (useful with `port: 0`). */
   readonly port: number;
+  /** The address it listens on. */
   readonly hostname: string;
   /** Whether Z0 plants int3 (true) or uses debug registers (false). */
   readonly softwareBreakpoints: boolean;
   /** Says how breakpoints are implemented here, and why. */
   readonly breakpointNote: string;
-  /** The guest's run state and breakpoints. */
+  /** The guest's run state: stopped (for gdb), running, exited or killed. */
+  readonly state: "stopped" | "running" | "exited" | "killed";
+  /** @internal The guest's run state and breakpoints, for tests. */
   readonly target: DebugTarget;
   /** Resolves when the guest exits (the exit handler said so), gdb kills it, or the server is closed. */
   readonly done: Promise<GdbOutcome>;
@@ -71,9 +74,16 @@ export interface GdbServer extends AsyncDisposable {
  *
  * @example
  * ```ts
- * const server = await serveGdb(vm, [vcpu], { port: 1234, onExit: (exit) => handleIo(exit) });
- * // gdb guest.elf -ex 'target remote 127.0.0.1:1234'
- * console.log(await server.done);
+ * import { Kvm } from "@kvmkit/kvmkit";
+ * import { serveGdb } from "@kvmkit/kvmkit/gdb";
+ *
+ * using kvm = Kvm.open({ backend: "emu" });
+ * using vm = kvm.createVm();
+ * using vcpu = vm.createVcpu(0);
+ * // ... guest memory and registers ...
+ * const server = await serveGdb(vm, [vcpu], { port: 0, wait: true });
+ * console.log(`gdb -ex 'target remote 127.0.0.1:${server.port}'`);
+ * await server.close();
  * ```
  */
 export async function serveGdb(vm: Vm, vcpus: readonly Vcpu[], options: GdbServerOptions = {}): Promise<GdbServer> {
@@ -175,6 +185,9 @@ export async function serveGdb(vm: Vm, vcpus: readonly Vcpu[], options: GdbServe
     resolveDone({ reason: "closed" });
   };
   return {
+    get state() {
+      return target.state;
+    },
     port: bound,
     hostname,
     softwareBreakpoints: software,

@@ -10,7 +10,9 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import type { Kvm, Vcpu, VcpuExit } from "../mod.ts";
-import { DebugTarget, GdbSession, probeSoftwareBreakpoints, serveGdb } from "../gdb/mod.ts";
+import { probeSoftwareBreakpoints, serveGdb } from "../gdb/mod.ts";
+import { DebugTarget } from "../gdb/target.ts";
+import { GdbSession } from "../gdb/session.ts";
 import { encodePacket, fromHex, PacketReader } from "../gdb/packet.ts";
 import { backendTest } from "./_harness.ts";
 import { featureTest, load, type Machine, machine, realMode } from "./_guests.ts";
@@ -455,12 +457,12 @@ backendTest("gdb stub over TCP: one client at a time, Ctrl-C, disconnect leaves 
     assert.equal(await a.request("QStartNoAckMode"), "OK");
     a.socket.write(encodePacket("c"));
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal(server.target.state, "running");
+    assert.equal(server.state, "running");
     a.socket.write(new Uint8Array([0x03]));
     assert.equal(await a.next(), "T02thread:1;");
     a.socket.destroy();
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal(server.target.state, "stopped", "a client that goes away leaves a stopped guest stopped");
+    assert.equal(server.state, "stopped", "a client that goes away leaves a stopped guest stopped");
     const b = await TcpClient.open(server.port);
     assert.equal(await b.request("?"), "T02thread:1;");
     b.socket.write(encodePacket("k"));
@@ -478,10 +480,10 @@ backendTest("gdb stub over TCP: without wait the guest runs at once; attaching s
   const server = await serveGdb(m.vm, [m.vcpu], { port: 0, wait: false, sliceMs: 10 });
   try {
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(server.target.state, "running");
+    assert.equal(server.state, "running");
     const a = await TcpClient.open(server.port);
     assert.match(await a.request("?"), /^T02thread:1;$/);
-    assert.equal(server.target.state, "stopped");
+    assert.equal(server.state, "stopped");
   } finally {
     await server.close();
   }
