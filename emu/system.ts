@@ -38,7 +38,7 @@ const CAPS = new Map<number, number>([
   [C.KVM_CAP_READONLY_MEM, 1],
   [C.KVM_CAP_IMMEDIATE_EXIT, 1],
   // The in-kernel irqchip and PIT (irqchip/), and guest time.
-  [C.KVM_CAP_IRQ_ROUTING, 1],
+  [C.KVM_CAP_IRQ_ROUTING, C.KVM_MAX_IRQ_ROUTES],
   [C.KVM_CAP_IRQ_INJECT_STATUS, 1],
   [C.KVM_CAP_PIT_STATE2, 1],
   [C.KVM_CAP_SIGNAL_MSI, 1],

@@ -11,6 +11,8 @@ export interface MarksJob {
   handoff: VcpuHandoff;
   marks: number;
   timeoutMs: number;
+  /** Stop at the first "intr" (a kick) instead of running on. */
+  stopOnIntr?: boolean;
 }
 
 /** What the worker answers: the marks in order, then the reason it stopped, and how many EAGAINs it saw. */
@@ -50,7 +52,7 @@ function runJob(job: MarksJob): { marks: number[]; stop: string; eagain: number 
       throw err;
     }
     if (exit.reason === "io" && exit.direction === "out" && exit.port === 0xe8) marks.push(exit.data[0]);
-    else if (exit.reason !== "intr") return { marks, stop: exit.reason, eagain };
+    else if (exit.reason !== "intr" || job.stopOnIntr) return { marks, stop: exit.reason, eagain };
   }
   return { marks, stop: "done", eagain };
 }

@@ -9,7 +9,23 @@ import assert from "node:assert/strict";
 import { KVM_PIT_SPEAKER_DUMMY } from "../abi/constants.ts";
 import { backendTest } from "./_harness.ts";
 import { describe, view } from "./_guests.ts";
-import { handler, irqchipMachine, MARK, nextOut, outb, picInit, report, start } from "./_irqchip.ts";
+import {
+  handler,
+  handler32,
+  ioapicWrite,
+  irqchipMachine,
+  LAPIC_ENABLE,
+  MARK,
+  nextOut,
+  outb,
+  PIC_OFF,
+  picInit,
+  READY,
+  READY_THEN_IDLE,
+  report,
+  start,
+  start32,
+} from "./_irqchip.ts";
 
 /** Where the tick handler counts. */
 const TICKS = 0x3000;
@@ -99,4 +115,25 @@ backendTest("PIT: without KVM_PIT_SPEAKER_DUMMY port 0x61 is userspace's", (kvm)
   start(m, [...report(0x61), "f4"]);
   const e = m.vcpu.run({ timeoutMs: 5000 });
   assert.ok(e.reason === "io" && e.direction === "in" && e.port === 0x61, describe(e));
+});
+
+backendTest("PIT: after the guest moves IRQ 0 from the PIC to the IOAPIC, ticks go on through the IOAPIC", (kvm) => {
+  using m = irqchipMachine(kvm, { pit: 0 });
+  start32(m, [
+    ...picInit(0x20, 0xfe, 0xff), // IRQ0 unmasked at the PIC, IF = 0
+    ...outb(0x43, 0x34),
+    ...outb(0x40, 0xa9), //            1 ms
+    ...outb(0x40, 0x04),
+    "e6 e9", //                        ready: the host lets a tick reach the PIC, unacknowledged
+    ...PIC_OFF, //                     the OS switches to the IOAPIC
+    ...LAPIC_ENABLE,
+    ...ioapicWrite(0x10, 0x30), //     pin 0: edge, vector 0x30
+    ...ioapicWrite(0x11, 0),
+    ...READY_THEN_IDLE.slice(1),
+  ]);
+  handler32(m, 0, 0x30, 0x30);
+  nextOut(m.vcpu, READY);
+  const until = performance.now() + 5;
+  while (performance.now() < until) { /* a few periods pass */ }
+  for (let i = 0; i < 5; i++) assert.equal(nextOut(m.vcpu, MARK), 0x30);
 });

@@ -129,3 +129,28 @@ backendTest(
     }
   },
 );
+
+backendTest("SMP: kick() ends the run of a vCPU halted in a Worker", async (kvm) => {
+  using vm = kvm.createVm();
+  vm.createIrqchip();
+  const mem = vm.allocateMemory(0x10000);
+  try {
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
+    const vcpu = vm.createVcpu(0);
+    load(mem, CODE, ["b0 01", "e6 e8", "fb", "f4", "eb fd"]); // mark, then sti; hlt forever
+    realMode(vcpu, CODE);
+    const report = runInWorker({ handoff: vcpu.handoff(), marks: 2, timeoutMs: 20_000, stopOnIntr: true });
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    vcpu.kick();
+    const r = await report;
+    const ms = performance.now() - t0;
+    assert.ok(r.ok, r.ok ? "" : r.error);
+    assert.deepEqual(r.marks, [1]);
+    assert.equal(r.stop, "intr");
+    assert.ok(ms < 2000, `the kick took ${ms.toFixed(1)} ms`);
+  } finally {
+    vm.close();
+    mem.free();
+  }
+});

@@ -5,6 +5,7 @@
  * answers. Same guests and assertions on both backends.
  */
 import assert from "node:assert/strict";
+import * as C from "../abi/constants.ts";
 import { backendTest } from "./_harness.ts";
 import {
   handler32,
@@ -27,8 +28,8 @@ import {
 const PIC_IRR = 1, PIC_IMR = 2, PIC_IRQ_BASE = 5, PIC_ELCR = 14;
 /** kvm_ioapic_state: the redirection table's offset. */
 const IOAPIC_REDIRTBL = 24;
-/** kvm_pit_channel_state: size and offsets. */
-const CH = 24, CH_COUNT = 0, CH_RW_MODE = 12, CH_MODE = 13;
+/** kvm_pit_channel_state: channel 2's offset in kvm_pit_state2, and offsets in a channel. */
+const CH2 = 2 * 24, CH_COUNT = 0, CH_READ_STATE = 9, CH_WRITE_STATE = 10, CH_RW_MODE = 12, CH_MODE = 13;
 
 backendTest("KVM_GET/SET_IRQCHIP: a PIC's state as the guest programmed it, and an IMR the guest then reads", (kvm) => {
   using m = irqchipMachine(kvm);
@@ -83,16 +84,16 @@ backendTest("KVM_GET/SET_PIT2: the channels as the guest programmed them, and a 
   assert.equal(pit[CH_RW_MODE], 3);
   assert.equal(pit[CH_MODE], 2);
   // Channel 2: mode 0, LSB then MSB, count 0xffff (55 ms).
-  v.setUint32(CH + CH_COUNT, 0xffff, true);
-  pit[CH + CH_MODE] = 0;
-  pit[CH + CH_RW_MODE] = 3;
-  pit[CH + 9] = 3; // read_state: LSB then MSB
-  pit[CH + 10] = 3; // write_state
+  v.setUint32(CH2 + CH_COUNT, 0xffff, true);
+  pit[CH2 + CH_MODE] = 0;
+  pit[CH2 + CH_RW_MODE] = 3;
+  pit[CH2 + CH_READ_STATE] = 3; // LSB then MSB
+  pit[CH2 + CH_WRITE_STATE] = 3;
   m.vm.setPit2(pit.slice());
   const lo = nextOut(m.vcpu, MARK), hi = nextOut(m.vcpu, MARK);
   const count = hi * 256 + lo;
-  assert.ok(count < 0xffff && count > 0x4000, `channel 2 counts down from 0xffff: 0x${count.toString(16)}`);
-  assert.equal(new DataView(m.vm.getPit2().buffer).getUint32(CH + CH_COUNT, true), 0xffff);
+  assert.ok(count < 0xffff && count > 0xc000, `channel 2 counts down from 0xffff: 0x${count.toString(16)}`);
+  assert.equal(new DataView(m.vm.getPit2().buffer).getUint32(CH2 + CH_COUNT, true), 0xffff);
 });
 
 backendTest("KVM_IRQ_LINE_STATUS: delivered, coalesced while still pending, masked", (kvm) => {
@@ -105,4 +106,25 @@ backendTest("KVM_IRQ_LINE_STATUS: delivered, coalesced while still pending, mask
   m.vm.irqLineStatus(5, 0);
   assert.ok(m.vm.irqLineStatus(6, 1) < 0, "masked at the PIC and the IOAPIC");
   assert.equal(new Uint8Array(m.vm.getIrqchip(0))[PIC_IRR] & 0x60, 0x60, "IRR: IRQ5 and (masked) IRQ6");
+});
+
+backendTest("checkExtension: the irqchip's capabilities, on the system and the VM descriptor", (kvm) => {
+  using vm = kvm.createVm();
+  const caps = {
+    KVM_CAP_IRQCHIP: C.KVM_CAP_IRQCHIP,
+    KVM_CAP_PIT2: C.KVM_CAP_PIT2,
+    KVM_CAP_PIT_STATE2: C.KVM_CAP_PIT_STATE2,
+    KVM_CAP_IRQ_INJECT_STATUS: C.KVM_CAP_IRQ_INJECT_STATUS,
+    KVM_CAP_SIGNAL_MSI: C.KVM_CAP_SIGNAL_MSI,
+    KVM_CAP_IRQFD: C.KVM_CAP_IRQFD,
+    KVM_CAP_IRQFD_RESAMPLE: C.KVM_CAP_IRQFD_RESAMPLE,
+    KVM_CAP_GET_TSC_KHZ: C.KVM_CAP_GET_TSC_KHZ,
+    KVM_CAP_TSC_DEADLINE_TIMER: C.KVM_CAP_TSC_DEADLINE_TIMER,
+    KVM_CAP_MP_STATE: C.KVM_CAP_MP_STATE,
+  };
+  for (const [name, cap] of Object.entries(caps)) {
+    assert.ok(kvm.checkExtension(cap) > 0, `${name} on the system descriptor`);
+    assert.ok(vm.checkExtension(cap) > 0, `${name} on the VM descriptor`);
+  }
+  assert.equal(vm.checkExtension(C.KVM_CAP_IRQ_ROUTING), C.KVM_MAX_IRQ_ROUTES, "KVM_CAP_IRQ_ROUTING: the most routes");
 });

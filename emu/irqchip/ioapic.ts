@@ -28,8 +28,10 @@ export class Ioapic {
   readonly hi = new Uint32Array(IOAPIC_NUM_PINS);
   /** Delivers a message to the local APICs: the number that accepted it. */
   readonly #deliver: (msg: ApicMessage) => number;
-  /** Called with each pin whose level-triggered interrupt ended (ack notifiers). */
+  /** Called with each pin whose interrupt ended (ack notifiers). */
   onEoi: (pin: number) => void = () => {};
+  /** Called when a pin's entry is masked (1) or unmasked (0) (mask notifiers). */
+  onMask: (pin: number, masked: number) => void = () => {};
 
   constructor(deliver: (msg: ApicMessage) => number) {
     this.#deliver = deliver;
@@ -115,7 +117,9 @@ export class Ioapic {
     const keep = this.lo[pin] & (RTE_REMOTE_IRR | RTE_DELIVERY_STATUS);
     let lo = ((val & ~(RTE_REMOTE_IRR | RTE_DELIVERY_STATUS)) | keep) >>> 0;
     if (!(lo & RTE_LEVEL)) lo &= ~RTE_REMOTE_IRR;
+    const wasMasked = this.lo[pin] & RTE_MASKED;
     this.lo[pin] = lo;
+    if ((lo & RTE_MASKED) !== wasMasked) this.onMask(pin, lo & RTE_MASKED ? 1 : 0);
     if (lo & RTE_LEVEL && this.irr & (1 << pin) && !(lo & (RTE_MASKED | RTE_REMOTE_IRR))) this.#service(pin);
   }
 

@@ -64,6 +64,8 @@ export class Irqchip {
     };
     this.pic.onEoi = (irq) => this.#acked(irq >> 3, irq & 7);
     this.ioapic.onEoi = (pin) => this.#acked(CHIP_IOAPIC, pin);
+    this.pic.onMask = (irq, masked) => this.#maskChanged(irq >> 3, irq & 7, masked);
+    this.ioapic.onMask = (pin, masked) => this.#maskChanged(CHIP_IOAPIC, pin, masked);
   }
 
   /** Connects vCPU `id`: its local APIC, and the CPU's way to the devices. */
@@ -98,6 +100,14 @@ export class Irqchip {
           this.signalFd?.(f.resamplefd);
         }
       }
+    }
+  }
+
+  /** A pin was masked or unmasked: unmasking GSI 0 resets the PIT's reinjection (the kernel's mask notifier). */
+  #maskChanged(chip: number, pin: number, masked: number): void {
+    if (masked || this.pit === null) return;
+    for (const r of this.routes) {
+      if (r.kind === "irqchip" && r.gsi === 0 && r.chip === chip && r.pin === pin) this.pit.unmasked();
     }
   }
 

@@ -139,6 +139,8 @@ export class PicPair {
   onOutput: () => void = () => {};
   /** Called with the IRQ (0-15) whose interrupt ended (EOI, or acknowledged in auto-EOI mode). */
   onEoi: (irq: number) => void = () => {};
+  /** Called when OCW1 masks (1) or unmasks (0) IRQ `irq` (the kernel's mask notifiers). */
+  onMask: (irq: number, masked: number) => void = () => {};
 
   /** Sets IRQ `irq` (0-15) to `level`: as `I8259.setIrq`. */
   setIrq(irq: number, level: number): number {
@@ -229,9 +231,12 @@ export class PicPair {
       }
     } else {
       switch (p.initState) {
-        case 0:
+        case 0: {
+          const changed = p.imr ^ val;
           p.imr = val;
+          for (let irq = 0; irq < 8; irq++) if (changed & (1 << irq)) this.onMask(c * 8 + irq, (val >> irq) & 1);
           break;
+        }
         case 1:
           p.irqBase = val & 0xf8;
           p.initState = 2;

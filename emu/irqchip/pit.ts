@@ -129,6 +129,15 @@ export class Pit {
     }
   }
 
+  /**
+   * IRQ 0 was unmasked (a PIC's IMR or the IOAPIC entry): ticks missed meanwhile are forgotten and the next one goes
+   * at once, as the kernel's mask notifier resets its reinjection.
+   */
+  unmasked(): void {
+    this.#pending = 0;
+    this.#inFlight = false;
+  }
+
   /** The guest acknowledged IRQ 0 (EOI at the PIC or the IOAPIC): the next pending tick may go. */
   ack(): void {
     this.#inFlight = false;

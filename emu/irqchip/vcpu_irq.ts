@@ -27,6 +27,8 @@ import { APIC_BASE_BSP, APIC_BASE_ENABLE, APIC_BASE_EXTD, DM_INIT, DM_NMI, DM_SI
 const IRQFD_POLL_MS = 1;
 /** The longest single sleep (ms): a sleep with no deadline still wakes now and then. */
 const MAX_SLEEP_MS = 50;
+/** The longest wait of a halted Worker vCPU before its mailbox looks for a kick again (ms). */
+const IDLE_POLL_MS = 10;
 /** MSR indices. */
 const MSR_APIC_BASE = 0x1b, MSR_TSC_DEADLINE = 0x6e0;
 
@@ -160,11 +162,14 @@ export class VcpuIrq {
     sleepMs(until - now);
   }
 
-  /** A promise that settles at the next device deadline, at `limitMs`, or when something wakes this vCPU. */
+  /**
+   * A promise that settles at the next device deadline, at `limitMs`, or when something wakes this vCPU; at the
+   * latest after IDLE_POLL_MS, when the mailbox looks for a kick.
+   */
   idle(limitMs: number): Promise<void> {
     return new Promise((resolve) => {
       const now = performance.now();
-      let until = Math.min(this.deadlineMs(), limitMs, now + MAX_SLEEP_MS);
+      let until = Math.min(this.deadlineMs(), limitMs, now + IDLE_POLL_MS);
       if (this.chip.irqfds.length) until = Math.min(until, now + IRQFD_POLL_MS);
       const timer = setTimeout(done, Math.max(0, until - now));
       const wakers = this.#wakers;
