@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { backendTest } from "./_harness.ts";
+import { load } from "./_guests.ts";
 import {
   handler32,
   hostQuirkTest,
@@ -19,6 +20,7 @@ import {
   MARK,
   nextOut,
   PIC_OFF,
+  picInit,
   probeIsrInService,
   quiet,
   READY,
@@ -183,4 +185,55 @@ backendTest("KVM_GET/SET_LAPIC: a pending vector shows in IRR, and a page withou
   quiet(m.vcpu);
   assert.ok(m.vm.signalMsi({ addressLo: MSI_APIC0, data: 0x47 }) > 0);
   assert.equal(nextOut(m.vcpu, MARK), 0x47);
+});
+
+backendTest("LAPIC: IPIs by lowest priority, to all including self, to all but self, and by logical cluster", (kvm) => {
+  using m = irqchipMachine(kvm);
+  start32(m, [
+    ...LAPIC_ENABLE,
+    ...store32(LAPIC + 0xe0, 0xffffffff), // DFR flat
+    ...store32(LAPIC + 0xd0, 0x01000000), // LDR: logical ID bit 0
+    ...store32(LAPIC + 0x310, 0x01000000),
+    ...store32(LAPIC + 0x300, 0x956), //    logical, lowest priority, 0x56
+    ...store32(LAPIC + 0x300, 0x80057), //  all including self, fixed, 0x57
+    ...store32(LAPIC + 0x300, 0xc0058), //  all excluding self: nobody here
+    ...store32(LAPIC + 0xe0, 0x0fffffff), // DFR cluster
+    ...store32(LAPIC + 0xd0, 0x21000000), // cluster 2, member bit 0
+    ...store32(LAPIC + 0x310, 0x21000000),
+    ...store32(LAPIC + 0x300, 0x859), //    logical, fixed, 0x59: cluster 2 bit 0
+    ...store32(LAPIC + 0x310, 0x31000000),
+    ...store32(LAPIC + 0x300, 0x85a), //    cluster 3: nobody
+    ...report32(LAPIC + 0x220, 16), //      IRR bits 0x50-0x57
+    ...report32(LAPIC + 0x220, 24), //      IRR bits 0x58-0x5f
+    ...READY_THEN_IDLE.slice(1),
+  ]);
+  for (const [slot, v] of [[0x56, 0x56], [0x57, 0x57], [0x58, 0x58], [0x59, 0x59], [0x5a, 0x5a]].entries()) {
+    handler32(m, slot, v[0], v[1]);
+  }
+  assert.equal(nextOut(m.vcpu, MARK), 0xc0, "IRR: 0x56 and 0x57");
+  assert.equal(nextOut(m.vcpu, MARK), 0x02, "IRR: 0x59 only");
+  for (const v of [0x59, 0x57, 0x56]) assert.equal(nextOut(m.vcpu, MARK), v);
+  quiet(m.vcpu);
+});
+
+backendTest("LAPIC: the PIC reaches the CPU through LINT0 (ExtINT) only while LVT0 is unmasked", (kvm) => {
+  using m = irqchipMachine(kvm);
+  start32(m, [
+    ...picInit(0x20, 0xdf, 0xff), //          IRQ5 unmasked at the PIC
+    ...LAPIC_ENABLE,
+    ...store32(LAPIC + 0x350, 0x10700), //    LVT0 masked
+    ...READY_THEN_IDLE,
+  ]);
+  // The handler unmasks LVT0 to show that the second edge is taken; its EOI goes to the PIC.
+  handler32(m, 0, 0x25, 0x25, [], false);
+  const at = 0x2000;
+  load(m.mem, at, ["b0 25", "e6 e8", "b0 20", "e6 20", "83 c4 0c", "b8 00 1f 00 00", "ff e0"]);
+  nextOut(m.vcpu, READY);
+  m.vm.irqLine(5, 1);
+  m.vm.irqLine(5, 0);
+  quiet(m.vcpu);
+  const page = m.vcpu.getLapic();
+  new DataView(page.buffer, page.byteOffset).setUint32(0x350, 0x700, true); // LVT0: ExtINT, unmasked
+  m.vcpu.setLapic(page);
+  assert.equal(nextOut(m.vcpu, MARK), 0x25, "the request waiting in the PIC comes through");
 });

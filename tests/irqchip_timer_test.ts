@@ -152,3 +152,49 @@ featureTest(
     quiet(m.vcpu, 30);
   },
 );
+
+backendTest("TSC: the guest's TSC advances at KVM_GET_TSC_KHZ's rate of host time", (kvm) => {
+  using m = irqchipMachine(kvm);
+  if (kvm.backend === "emu") m.vcpu.setTscKhz(2_500_000); // any rate: the emulator has KVM_CAP_TSC_CONTROL
+  const khz = m.vcpu.getTscKhz();
+  // rdtsc; out 0xe8 (eax); mov eax, edx; out 0xe8 (high) ... twice, the host waiting between.
+  const read = ["0f 31", "e7 e8", "89 d0", "e7 e8"];
+  start32(m, [...read, ...read, "f4"]);
+  const tsc = () => {
+    const lo = m.vcpu.run({ timeoutMs: 5000 });
+    assert.ok(lo.reason === "io" && lo.size === 4);
+    const l = new DataView(lo.data.buffer, lo.data.byteOffset).getUint32(0, true);
+    const hi = m.vcpu.run({ timeoutMs: 5000 });
+    assert.ok(hi.reason === "io" && hi.size === 4);
+    return BigInt(new DataView(hi.data.buffer, hi.data.byteOffset).getUint32(0, true)) * 2n ** 32n + BigInt(l);
+  };
+  const t0 = performance.now(), a = tsc();
+  const until = t0 + 30;
+  while (performance.now() < until) { /* 30 ms of host time */ }
+  const b = tsc(), ms = performance.now() - t0;
+  const rate = Number(b - a) / ms; // ticks per ms = kHz
+  assert.ok(rate > khz * 0.8 && rate < khz * 1.25, `TSC ran at ${rate.toFixed(0)} kHz, KVM_GET_TSC_KHZ says ${khz}`);
+});
+
+backendTest("KVM_GET/SET_LAPIC: a running one-shot timer survives the round trip and fires", (kvm) => {
+  using m = irqchipMachine(kvm);
+  start32(m, [
+    ...LAPIC_ENABLE,
+    ...store32(TDCR, 0xb),
+    ...store32(LVTT, 0x43),
+    ...store32(TMICT, 20_000_000), // 20 ms
+    "e6 e9",
+    ...READY_THEN_IDLE.slice(1),
+  ]);
+  handler32(m, 0, 0x43, 0x43);
+  nextOut(m.vcpu, READY);
+  const page = m.vcpu.getLapic();
+  const left = new DataView(page.buffer, page.byteOffset).getUint32(0x390, true);
+  assert.ok(left > 0 && left <= 20_000_000, `TMCCT ${left}`);
+  m.vcpu.setLapic(page);
+  const t0 = performance.now();
+  assert.equal(nextOut(m.vcpu, MARK), 0x43);
+  const ms = performance.now() - t0;
+  assert.ok(ms < left / 1e6 + 500, `fired ${ms.toFixed(1)} ms after the round trip, with ${left / 1e6} ms left`);
+  quiet(m.vcpu, 40);
+});
