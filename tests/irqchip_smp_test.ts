@@ -6,9 +6,9 @@
  * owner's thread, and a halted one waits without holding it).
  */
 import assert from "node:assert/strict";
-import { KVM_MP_STATE_UNINITIALIZED } from "../abi/constants.ts";
+import { KVM_MP_STATE_HALTED, KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_UNINITIALIZED } from "../abi/constants.ts";
 import { backendTest } from "./_harness.ts";
-import { CODE, load, realMode } from "./_guests.ts";
+import { CODE, describe, load, realMode } from "./_guests.ts";
 import type { MarksJob, MarksReport } from "./_irqchip_worker.ts";
 
 /** Where the AP starts: SIPI vector 3, so CS = 0x300, IP = 0. */
@@ -154,3 +154,40 @@ backendTest("SMP: kick() ends the run of a vCPU halted in a Worker", async (kvm)
     mem.free();
   }
 });
+
+backendTest(
+  "KVM_SET_MP_STATE: an AP made runnable by the host runs; a vCPU set halted waits for an interrupt",
+  (kvm) => {
+    using vm = kvm.createVm();
+    vm.createIrqchip();
+    const mem = vm.allocateMemory(0x10000);
+    try {
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
+      const bsp = vm.createVcpu(0), ap = vm.createVcpu(1);
+      load(mem, CODE, ["b0 01", "e6 e9", "f4"]);
+      assert.equal(bsp.getMpState(), KVM_MP_STATE_RUNNABLE);
+      assert.equal(ap.getMpState(), KVM_MP_STATE_UNINITIALIZED);
+      ap.setMpState(KVM_MP_STATE_RUNNABLE);
+      realMode(ap, CODE);
+      let e = ap.run({ timeoutMs: 5000 });
+      assert.ok(e.reason === "io" && e.port === 0xe9, describe(e));
+      // The BSP, halted by the host with IF = 1, sleeps until the MSI.
+      load(mem, 0x1100, ["b0 42", "e6 e9", "f4"]);
+      new DataView(mem.bytes.buffer, mem.bytes.byteOffset).setUint32(0x30 * 4, 0x1100, true);
+      const lapic = bsp.getLapic();
+      new DataView(lapic.buffer, lapic.byteOffset).setUint32(0xf0, 0x1ff, true);
+      bsp.setLapic(lapic);
+      realMode(bsp, CODE + 4, 1n << 9n); // at the hlt, IF = 1
+      bsp.setMpState(KVM_MP_STATE_HALTED);
+      assert.equal(bsp.run({ timeoutMs: 50 }).reason, "intr");
+      assert.equal(bsp.getMpState(), KVM_MP_STATE_HALTED);
+      vm.signalMsi({ addressLo: 0xfee00000, data: 0x30 });
+      e = bsp.run({ timeoutMs: 5000 });
+      assert.ok(e.reason === "io" && e.port === 0xe9 && e.data[0] === 0x42, describe(e));
+      assert.equal(bsp.getMpState(), KVM_MP_STATE_RUNNABLE);
+    } finally {
+      vm.close();
+      mem.free();
+    }
+  },
+);
