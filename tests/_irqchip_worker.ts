@@ -13,6 +13,8 @@ export interface MarksJob {
   timeoutMs: number;
   /** Stop at the first "intr" (a kick) instead of running on. */
   stopOnIntr?: boolean;
+  /** Where the worker counts the marks it has seen (Int32 0), for a test thread that waits for them. */
+  progress?: SharedArrayBuffer;
 }
 
 /** What the worker answers: the marks in order, then the reason it stopped, and how many EAGAINs it saw. */
@@ -51,8 +53,10 @@ function runJob(job: MarksJob): { marks: number[]; stop: string; eagain: number 
       }
       throw err;
     }
-    if (exit.reason === "io" && exit.direction === "out" && exit.port === 0xe8) marks.push(exit.data[0]);
-    else if (exit.reason !== "intr" || job.stopOnIntr) return { marks, stop: exit.reason, eagain };
+    if (exit.reason === "io" && exit.direction === "out" && exit.port === 0xe8) {
+      marks.push(exit.data[0]);
+      if (job.progress) Atomics.store(new Int32Array(job.progress), 0, marks.length);
+    } else if (exit.reason !== "intr" || job.stopOnIntr) return { marks, stop: exit.reason, eagain };
   }
   return { marks, stop: "done", eagain };
 }

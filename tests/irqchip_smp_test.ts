@@ -139,8 +139,11 @@ backendTest("SMP: kick() ends the run of a vCPU halted in a Worker", async (kvm)
     const vcpu = vm.createVcpu(0);
     load(mem, CODE, ["b0 01", "e6 e8", "fb", "f4", "eb fd"]); // mark, then sti; hlt forever
     realMode(vcpu, CODE);
-    const report = runInWorker({ handoff: vcpu.handoff(), marks: 2, timeoutMs: 20_000, stopOnIntr: true });
-    await new Promise((r) => setTimeout(r, 300));
+    const progress = new SharedArrayBuffer(4);
+    const report = runInWorker({ handoff: vcpu.handoff(), marks: 2, timeoutMs: 20_000, stopOnIntr: true, progress });
+    // Once the guest's mark is out it halts: give it 100 ms of that, then kick.
+    while (Atomics.load(new Int32Array(progress), 0) < 1) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
     const t0 = performance.now();
     vcpu.kick();
     const r = await report;
