@@ -9,6 +9,8 @@
 import assert from "node:assert/strict";
 import { backendTest } from "./_harness.ts";
 import { load } from "./_guests.ts";
+import { buildLongMode, enterLongMode, LM_CODE, LM_MEMORY, LM_STACK, setGate } from "./_long_mode.ts";
+import type { Kvm } from "../mod.ts";
 import {
   handler32,
   hostQuirkTest,
@@ -236,4 +238,69 @@ backendTest("LAPIC: the PIC reaches the CPU through LINT0 (ExtINT) only while LV
   new DataView(page.buffer, page.byteOffset).setUint32(0x350, 0x700, true); // LVT0: ExtINT, unmasked
   m.vcpu.setLapic(page);
   assert.equal(nextOut(m.vcpu, MARK), 0x25, "the request waiting in the PIC comes through");
+});
+
+/**
+ * 64-bit, x2APIC: a self-IPI of class 4 under CR8 = 5 waits; `mov cr8, 0` lets it in before the next instruction.
+ * Returns the marks: the handler's 0x45, and 0x99 from the instruction after the CR8 write if that ran first.
+ */
+function cr8Unblocks(kvm: Kvm): number[] {
+  using vm = kvm.createVm();
+  vm.createIrqchip();
+  const mem = vm.allocateMemory(LM_MEMORY);
+  try {
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
+    const vcpu = vm.createVcpu(0);
+    vcpu.setCpuid2(kvm.supportedCpuid());
+    buildLongMode(mem);
+    load(mem, LM_CODE, [
+      "b9 1b 00 00 00", // mov ecx, IA32_APIC_BASE
+      "0f 32", //         rdmsr
+      "0d 00 0c 00 00", // or eax, 0xc00 (x2APIC)
+      "0f 30", //         wrmsr
+      "b9 0f 08 00 00", // mov ecx, SVR
+      "b8 ff 01 00 00", // mov eax, 0x1ff
+      "31 d2", //         xor edx, edx
+      "0f 30", //         wrmsr
+      "b8 05 00 00 00", // mov eax, 5
+      "44 0f 22 c0", //   mov cr8, rax
+      "b9 3f 08 00 00", // mov ecx, SELF_IPI
+      "b8 45 00 00 00", // mov eax, 0x45
+      "0f 30", //         wrmsr
+      "fb", //            sti
+      "e6 e9", //         out 0xe9, al (ready: 0x45 waits)
+      "31 c0", //         xor eax, eax
+      "44 0f 22 c0", //   mov cr8, rax
+      "b0 99", //         mov al, 0x99
+      "e6 e8", //         out 0xe8, al
+      "f4",
+    ]);
+    const handler = LM_CODE + 0x100;
+    load(mem, handler, ["b0 45", "e6 e8", "b9 0b 08 00 00", "31 c0", "31 d2", "0f 30", "f4"]); // mark, EOI, hlt
+    setGate(mem, 0x45, BigInt(handler));
+    enterLongMode(vcpu, BigInt(LM_CODE), { rsp: BigInt(LM_STACK) });
+    nextOut(vcpu, READY);
+    const marks = [nextOut(vcpu, MARK)];
+    if (marks[0] !== 0x45) marks.push(nextOut(vcpu, MARK));
+    return marks;
+  } finally {
+    vm.close();
+    mem.free();
+  }
+}
+
+hostQuirkTest(
+  "LAPIC: in 64-bit mode CR8 is the TPR; lowering it lets a held interrupt in before the next instruction",
+  (kvm) => {
+    const marks = cr8Unblocks(kvm);
+    return marks[0] === 0x45
+      ? undefined
+      : `after mov cr8 the interrupt came late (marks ${marks.map((m) => m.toString(16))})`;
+  },
+  (kvm) => assert.deepEqual(cr8Unblocks(kvm), [0x45]),
+);
+
+backendTest("LAPIC: in 64-bit mode CR8 = 5 holds back a class-4 self-IPI, which comes once CR8 is lowered", (kvm) => {
+  // cr8Unblocks asserts that the guest reached its ready OUT first: the interrupt waited while CR8 was 5.
+  assert.ok(cr8Unblocks(kvm).includes(0x45));
 });
