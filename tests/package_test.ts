@@ -14,7 +14,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import {
   cpSync,
   existsSync,
@@ -340,3 +340,56 @@ test("package: mod.ts and constants.ts import by path from a Deno project with n
   assert.doesNotMatch(output(r), /not a dependency/);
   checkResults(r, "Deno (by path)");
 });
+
+const chromiumMissing = missing("chromium");
+if (chromiumMissing) {
+  skip("package: the browser example boots the hello guest in headless Chromium", chromiumMissing);
+} else {
+  test("package: the browser example boots the hello guest in headless Chromium", async () => {
+    const dir = staged();
+    try {
+      assertOk(run("node", ["tools/build_npm.mjs"], dir), "build_npm");
+      cpSync(join(root, "examples", "browser"), join(dir, "examples", "browser"), { recursive: true });
+      cpSync(join(root, "examples", "hello.bin"), join(dir, "examples", "hello.bin"));
+      const server = spawn("node", [join(dir, "examples", "browser", "serve.mjs"), dir, "0"], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          let text = "";
+          server.stdout.on("data", (chunk) => {
+            text += chunk;
+            const m = text.match(/listening on (\S+)/);
+            if (m) resolve(m[1]);
+          });
+          server.on("exit", (code) => reject(new Error(`serve.mjs exited ${code}`)));
+        });
+        const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+          const args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"];
+          const c = spawn("chromium", [
+            ...args,
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            `${url}examples/browser/`,
+          ]);
+          let stdout = "", stderr = "";
+          c.stdout.on("data", (d) => stdout += d);
+          c.stderr.on("data", (d) => stderr += d);
+          const timer = setTimeout(() => c.kill(), 120_000);
+          c.on("close", (status) => {
+            clearTimeout(timer);
+            resolve({ status, stdout, stderr });
+          });
+        });
+        assert.equal(r.status, 0, r.stderr.slice(-2000));
+        assert.match(r.stdout, /data-status="halted">Hello from a kvmkit guest!/, r.stdout.slice(-2000));
+        assert.match(r.stdout, /backend: <span id="backend">emu \(no FFI/);
+        console.log("Chromium: the hello guest halted after writing its greeting");
+      } finally {
+        server.kill();
+      }
+    } finally {
+      removeStaged();
+    }
+  });
+}
