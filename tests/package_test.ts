@@ -80,7 +80,7 @@ const packageJson = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))
 function isLibraryFile(path: string): boolean {
   if (["LICENSE", "README.md", "CHANGELOG.md", "deno.json"].includes(path)) return true;
   if (/_test\.ts$/.test(path)) return false;
-  return /^[a-z_]+\.ts$/.test(path) || /^(abi|ffi|emu)\/[\w/]+\.ts$/.test(path);
+  return /^[a-z_]+\.ts$/.test(path) || /^(abi|ffi|emu|gdb)\/[\w/]+\.ts$/.test(path);
 }
 
 test("package: deno publish --dry-run passes with no warning and ships only the library", () => {
