@@ -1,0 +1,340 @@
+#!/usr/bin/env -S deno run --allow-ffi --allow-read --allow-env
+/**
+ * The `kvmkit` command: boots a kernel or a flat binary on a PC built from
+ * the platform module, with COM1 on the terminal.
+ *
+ *   kvmkit run --kernel FILE [--initrd FILE] [--append "..."] [--mem 256M] [--cpus N]
+ *              [--backend auto|kvm|emu] [--trace exits|insns] [--debug-exit PORT]
+ *   kvmkit run --flat FILE --mode real|protected|long --at ADDR [...]
+ *
+ * Ctrl-A X quits (Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A H lists the keys). The
+ * process exits with the guest's status: 0 after a power-off or reset,
+ * (v << 1) | 1 after isa-debug-exit wrote v, 1 when the guest failed, 2 for a
+ * bad command line. One status line goes to stderr at the end.
+ *
+ * Every option is one row of {@linkcode OPTIONS}: its name, argument, help
+ * and parser; a new option is a new row.
+ *
+ * @module
+ */
+import { readFileSync, statSync, writeSync } from "node:fs";
+import process from "node:process";
+import type { CpuMode } from "./cpu.ts";
+import { Machine, type MachineOptions, type MachineResult } from "./machine.ts";
+import type { BootFile } from "./loaders/types.ts";
+import { parseSize } from "./ram.ts";
+
+/** The parsed command line of `kvmkit run`. */
+export interface RunArgs {
+  kernel?: string;
+  initrd: string[];
+  append: string;
+  mem: number;
+  cpus: number;
+  backend: "auto" | "kvm" | "emu";
+  trace?: "exits" | "insns";
+  debugExit?: number;
+  flat?: string;
+  mode?: CpuMode;
+  at?: number;
+  reboot: boolean;
+  timeout?: number;
+  help: boolean;
+}
+
+/** A command-line error: the message says what was wrong and what to do. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** One option: `arg` names its value (none: a switch); `parse` stores it into the arguments. */
+export interface OptionSpec {
+  name: string;
+  arg?: string;
+  help: string;
+  parse(args: RunArgs, value: string): void;
+}
+
+function choice<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`${name}: "${value}" is not one of ${allowed.join(", ")}`);
+}
+
+function integer(name: string, value: string, min: number, max: number): number {
+  const n = /^(0x[0-9a-f]+|\d+)$/i.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${name}: "${value}" is not an integer from ${min} to ${max} (decimal or 0x hex)`);
+  }
+  return n;
+}
+
+/** Every option of `kvmkit run`. */
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    name: "--kernel",
+    arg: "FILE",
+    help: "a bzImage, a multiboot kernel or an ELF vmlinux with a PVH note",
+    parse: (a, v) => (a.kernel = v),
+  },
+  {
+    name: "--initrd",
+    arg: "FILE",
+    help: "an initrd (repeat, or separate with commas; multiboot: one module each)",
+    parse: (a, v) => a.initrd.push(...v.split(",").filter((s) => s !== "")),
+  },
+  { name: "--append", arg: "ARGS", help: "the kernel command line", parse: (a, v) => (a.append = v) },
+  {
+    name: "--mem",
+    arg: "SIZE",
+    help: "guest RAM, e.g. 256M or 1G (a bare number is MiB; default 256M)",
+    parse: (a, v) => {
+      try {
+        a.mem = parseSize(v);
+      } catch (e) {
+        throw new UsageError(`--mem: ${(e as Error).message}`);
+      }
+      if (a.mem < 2 ** 20 || a.mem % 4096) throw new UsageError(`--mem: ${v} is below 1M or not a multiple of 4K`);
+    },
+  },
+  {
+    name: "--cpus",
+    arg: "N",
+    help: "vCPUs (1-64, default 1)",
+    parse: (a, v) => (a.cpus = integer("--cpus", v, 1, 64)),
+  },
+  {
+    name: "--backend",
+    arg: "auto|kvm|emu",
+    help: "KVM, the emulator, or KVM when it opens (default)",
+    parse: (a, v) => (a.backend = choice("--backend", v, ["auto", "kvm", "emu"] as const)),
+  },
+  {
+    name: "--trace",
+    arg: "exits|insns",
+    help: "print every exit, or every instruction's address, on stderr",
+    parse: (a, v) => (a.trace = choice("--trace", v, ["exits", "insns"] as const)),
+  },
+  {
+    name: "--debug-exit",
+    arg: "PORT",
+    help: "an isa-debug-exit port: writing v exits with status (v << 1) | 1",
+    parse: (a, v) => (a.debugExit = integer("--debug-exit", v, 0, 0xffff)),
+  },
+  { name: "--flat", arg: "FILE", help: "a flat binary instead of a kernel", parse: (a, v) => (a.flat = v) },
+  {
+    name: "--mode",
+    arg: "real|protected|long",
+    help: "the flat binary's CPU mode",
+    parse: (a, v) => (a.mode = choice("--mode", v, ["real", "protected", "long"] as const)),
+  },
+  {
+    name: "--at",
+    arg: "ADDR",
+    help: "where the flat binary goes and starts",
+    parse: (a, v) => (a.at = integer("--at", v, 0, 2 ** 32 - 1)),
+  },
+  { name: "--reboot", help: "start again when the guest resets (default: exit)", parse: (a) => (a.reboot = true) },
+  {
+    name: "--timeout",
+    arg: "SECONDS",
+    help: "stop the guest after this long (exit status 124)",
+    parse: (a, v) => (a.timeout = integer("--timeout", v, 1, 86400)),
+  },
+  { name: "--help", help: "this text", parse: (a) => (a.help = true) },
+];
+
+/** The help text. */
+export function usage(): string {
+  const rows = OPTIONS.map((o) => [`  ${o.name}${o.arg ? ` ${o.arg}` : ""}`, o.help]);
+  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
+  return [
+    "usage: kvmkit run --kernel FILE [--initrd FILE] [--append ARGS] [options]",
+    "       kvmkit run --flat FILE --mode real|protected|long --at ADDR [options]",
+    "",
+    ...rows.map(([a, b]) => a.padEnd(width) + b),
+    "",
+    "On the console: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.",
+  ].join("\n");
+}
+
+/** Parses the arguments after `run`. Throws UsageError. */
+export function parseRunArgs(argv: readonly string[]): RunArgs {
+  const args: RunArgs = {
+    initrd: [],
+    append: "",
+    mem: 256 * 2 ** 20,
+    cpus: 1,
+    backend: "auto",
+    reboot: false,
+    help: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i];
+    const eq = word.indexOf("=");
+    const name = word.startsWith("--") && eq > 0 ? word.slice(0, eq) : word;
+    const spec = OPTIONS.find((o) => o.name === name);
+    if (!spec) {
+      throw new UsageError(
+        word.startsWith("-") ? `unknown option ${name}` : `unexpected argument "${word}" (options start with --)`,
+      );
+    }
+    let value = "";
+    if (spec.arg) {
+      if (eq > 0 && word.startsWith("--")) value = word.slice(eq + 1);
+      else if (i + 1 < argv.length) value = argv[++i];
+      else throw new UsageError(`${name} needs a value: ${name} ${spec.arg}`);
+    } else if (eq > 0) {
+      throw new UsageError(`${name} takes no value`);
+    }
+    spec.parse(args, value);
+  }
+  if (args.help) return args;
+  if (args.kernel && args.flat) throw new UsageError("give --kernel or --flat, not both");
+  if (!args.kernel && !args.flat) throw new UsageError("nothing to run: give --kernel FILE or --flat FILE");
+  if (args.flat) {
+    if (!args.mode) throw new UsageError("--flat needs --mode real|protected|long");
+    if (args.at === undefined) throw new UsageError("--flat needs --at ADDR");
+    if (args.initrd.length || args.append) throw new UsageError("--initrd and --append are for --kernel, not --flat");
+  } else if (args.mode || args.at !== undefined) {
+    throw new UsageError("--mode and --at are for --flat");
+  }
+  if (args.trace === "insns" && args.cpus > 1) throw new UsageError("--trace insns needs --cpus 1");
+  return args;
+}
+
+function readFile(option: string, path: string): BootFile {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new UsageError(`${option} ${path}: not a regular file`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    const code = (e as { code?: string }).code ?? (e as Error).name;
+    throw new UsageError(
+      `${option} ${path}: cannot read it (${code === "ENOENT" || code === "NotFound" ? "no such file" : code})`,
+    );
+  }
+  if (size === 0) throw new UsageError(`${option} ${path}: empty file`);
+  return { name: path, data: new Uint8Array(readFileSync(path)) };
+}
+
+/** The machine options for parsed arguments (reads the files). */
+export function machineOptions(args: RunArgs): MachineOptions {
+  const common = {
+    backend: args.backend,
+    memory: args.mem,
+    cpus: args.cpus,
+    trace: args.trace,
+    debugExit: args.debugExit,
+  };
+  if (args.flat) {
+    return { ...common, flat: { file: readFile("--flat", args.flat), mode: args.mode!, at: args.at! } };
+  }
+  return {
+    ...common,
+    kernel: readFile("--kernel", args.kernel!),
+    initrds: args.initrd.map((p) => readFile("--initrd", p)),
+    cmdline: args.append,
+  };
+}
+
+/** The status line printed at the end. */
+export function statusLine(m: Machine, r: MachineResult): string {
+  const rate = r.seconds > 0 ? Math.round(r.exits / r.seconds) : 0;
+  return `kvmkit: ${r.reason} (${r.detail}) after ${r.seconds.toFixed(2)} s; backend ${m.backend}, ` +
+    `${m.cpus} vCPU${m.cpus > 1 ? "s" : ""}, ${r.exits} exits (${rate}/s); exit status ${r.exitCode}`;
+}
+
+/** Connects the terminal to the machine's COM1: raw mode on a TTY, Ctrl-A X to quit. Returns the detach function. */
+function attachConsole(machine: Machine): () => void {
+  const stdin = process.stdin;
+  const tty = stdin.isTTY === true;
+  if (tty) stdin.setRawMode(true);
+  let escape = false;
+  const onData = (chunk: Uint8Array | string) => {
+    const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
+    const pass: number[] = [];
+    for (const b of bytes) {
+      if (!tty) {
+        pass.push(b);
+        continue;
+      }
+      if (escape) {
+        escape = false;
+        if (b === 0x78 || b === 0x58) machine.stop("quit", 0, "Ctrl-A X");
+        else if (b === 0x01) pass.push(0x01);
+        else if (b === 0x68 || b === 0x48) writeSync(2, "\r\nCtrl-A X: quit; Ctrl-A Ctrl-A: send Ctrl-A\r\n");
+      } else if (b === 0x01) escape = true;
+      else pass.push(b);
+    }
+    if (pass.length) machine.input(pass);
+  };
+  stdin.on("data", onData);
+  stdin.resume();
+  return () => {
+    stdin.off("data", onData);
+    if (tty) stdin.setRawMode(false);
+    stdin.pause();
+  };
+}
+
+/** Runs `kvmkit` with `argv` (without the runtime and script); returns the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const err = (s: string) => writeSync(2, s + "\n");
+  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "help") {
+    err(usage());
+    return argv.length === 0 ? 2 : 0;
+  }
+  if (argv[0] !== "run") {
+    err(`kvmkit: unknown command "${argv[0]}" (the command is "run"; kvmkit --help lists the options)`);
+    return 2;
+  }
+  let args: RunArgs;
+  let options: MachineOptions;
+  try {
+    args = parseRunArgs(argv.slice(1));
+    if (args.help) {
+      err(usage());
+      return 0;
+    }
+    options = machineOptions(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`kvmkit: ${e.message}\n(kvmkit --help lists the options)`);
+      return 2;
+    }
+    throw e;
+  }
+  for (;;) {
+    let machine: Machine;
+    try {
+      machine = Machine.create({ ...options, output: (b) => writeSync(1, b) });
+    } catch (e) {
+      err(`kvmkit: ${e instanceof Error ? e.message : String(e)}`);
+      return 1;
+    }
+    const detach = attachConsole(machine);
+    let result: MachineResult;
+    try {
+      result = await machine.run(args.timeout ? { timeoutMs: args.timeout * 1000 } : {});
+    } finally {
+      detach();
+    }
+    if (result.reason === "reset" && args.reboot) {
+      err(`kvmkit: ${result.detail}: restarting`);
+      machine.close();
+      continue;
+    }
+    err(statusLine(machine, result));
+    machine.close();
+    return result.exitCode;
+  }
+}
+
+if (import.meta.main) {
+  process.exit(await main(process.argv.slice(2)));
+}
