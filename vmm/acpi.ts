@@ -97,7 +97,7 @@ function fadtBody(facs: number, dsdt: number): Uint8Array {
   gas(v, o(116), RESET_PORT, 8, 1); // RESET_REG
   v.setUint8(o(128), RESET_VALUE);
   v.setUint8(o(131), 0); // FADT minor version
-  v.setBigUint64(o(132), BigInt(facs), true); // X_FIRMWARE_CTRL
+  // X_FIRMWARE_CTRL stays 0: FIRMWARE_CTRL holds the FACS (below 4 GiB), and the spec allows only one of them.
   v.setBigUint64(o(140), BigInt(dsdt), true); // X_DSDT
   gas(v, o(148), PM1A_EVT, 32, 2); // X_PM1a_EVT_BLK
   gas(v, o(172), PM1A_CNT, 16, 2); // X_PM1a_CNT_BLK
