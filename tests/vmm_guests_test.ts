@@ -69,6 +69,20 @@ backendTest("vmm multiboot ELF: magic, command line, module, memory map", async 
   assert.equal(result.exitCode, (0x21 << 1) | 1);
 });
 
+backendTest(
+  "vmm SMP: 2 vCPUs in Workers, the AP started by INIT/SIPI through the in-kernel local APIC",
+  async (kvm) => {
+    const { result, text } = await boot(kvm, {
+      cpus: 2,
+      memory: 16 * 2 ** 20,
+      flat: { file: guest("vmm_smp.bin"), mode: "protected", at: 0x10000 },
+      debugExit: 0xf4,
+    });
+    assert.equal(text, "AP up\n");
+    assert.equal(result.exitCode, (0x11 << 1) | 1, result.detail);
+  },
+);
+
 backendTest("vmm resets: a triple fault, the i8042's reset line, the reset control register", async (kvm) => {
   const cases: [string, "real" | "protected", number[], string][] = [
     // ud2 with an empty IDT: #GP, #DF, shutdown (this host's kvm_pvm cannot emulate int3 here).

@@ -5,11 +5,24 @@
  *
  * @module
  */
-import { adoptVcpu, type VcpuHandoff } from "../mod.ts";
+import { adoptVcpu, KvmError, type Vcpu, type VcpuExit, type VcpuHandoff } from "../mod.ts";
 import { WORKER_CTL, WorkerCtl } from "./_worker_protocol.ts";
 import { describeExit } from "./machine.ts";
 
 declare const self: { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown): void };
+
+/**
+ * KVM_RUN. An AP waiting for INIT/SIPI blocks in the kernel; when the SIPI
+ * wakes it, KVM_RUN returns EAGAIN (as in the kernel's vcpu_run): run again.
+ */
+function run(vcpu: Vcpu): VcpuExit | undefined {
+  try {
+    return vcpu.run();
+  } catch (e) {
+    if (e instanceof KvmError && e.code === "EAGAIN") return undefined;
+    throw e;
+  }
+}
 
 self.onmessage = (e: MessageEvent) => {
   const { handoff, ctl: buffer } = e.data as { handoff: VcpuHandoff; ctl: SharedArrayBuffer };
@@ -31,8 +44,8 @@ self.onmessage = (e: MessageEvent) => {
   };
   try {
     while (!Atomics.load(w, WORKER_CTL.STOP)) {
-      const exit = vcpu.run();
-      if (exit.reason === "intr") continue;
+      const exit = run(vcpu);
+      if (exit === undefined || exit.reason === "intr") continue;
       if (exit.reason === "io") {
         const n = exit.size * exit.count;
         w[WORKER_CTL.KIND] = 0;
