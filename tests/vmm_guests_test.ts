@@ -83,6 +83,30 @@ backendTest(
   },
 );
 
+backendTest(
+  "vmm console input: bytes typed into COM1 raise IRQ 4 through the PIC and wake the guest, 1 and 2 vCPUs",
+  async (kvm) => {
+    for (const cpus of [1, 2]) {
+      let text = "";
+      using m = Machine.create({
+        kvm,
+        cpus,
+        memory: 16 * 2 ** 20,
+        flat: { file: guest("vmm_echo.bin"), mode: "real", at: 0x7c00 },
+        debugExit: 0xf4,
+        output: (b) => {
+          text += new TextDecoder().decode(b);
+          // Typed only once the guest sleeps in HLT waiting for it.
+          if (text === ">") setTimeout(() => m.input(new TextEncoder().encode("kvm kit\n")), 50);
+        },
+      });
+      const result = await m.run({ timeoutMs: 30_000 });
+      assert.equal(text, ">KVM KIT\n", `${cpus} vCPUs`);
+      assert.equal(result.exitCode, (8 << 1) | 1, result.detail);
+    }
+  },
+);
+
 backendTest("vmm resets: a triple fault, the i8042's reset line, the reset control register", async (kvm) => {
   const cases: [string, "real" | "protected", number[], string][] = [
     // ud2 with an empty IDT: #GP, #DF, shutdown (this host's kvm_pvm cannot emulate int3 here).
@@ -182,6 +206,14 @@ test("vmm kvmkit command: console output, exit status, status line; bad flags an
   assert.equal(r.stdout, "real mode: RAM MiB 0x0030\n");
   assert.equal(r.status, (3 << 1) | 1);
   assert.match(r.stderr, /^kvmkit: debug-exit \(isa-debug-exit 7\) after [\d.]+ s; backend emu, 1 vCPU, \d+ exits/m);
+  // A pipe on stdin is typed into COM1 as is.
+  const echo = new URL("./guests/vmm_echo.bin", import.meta.url).pathname;
+  const piped = spawnSync(runtime[0], [
+    ...runtime.slice(1),
+    ...["run", "--backend", "emu", "--flat", echo, "--mode", "real", "--at", "0x7c00", "--debug-exit", "0xf4"],
+  ], { encoding: "utf8", input: "abc\n", timeout: 60_000 });
+  assert.equal(piped.stdout, ">ABC\n");
+  assert.equal(piped.status, (4 << 1) | 1);
   const bad = run("run", "--kernel", "/nonexistent/bzImage");
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--kernel \/nonexistent\/bzImage: cannot read it \(no such file\)/);
