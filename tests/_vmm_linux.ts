@@ -79,6 +79,8 @@ export async function bootLinux(
     output: (b) => {
       text += new TextDecoder().decode(b);
       if (marker === undefined && text.includes(MARKER)) marker = (performance.now() - start) / 1000;
+      // Without ACPI (acpi=off) Linux cannot power off: it says so and halts with interrupts off.
+      if (text.includes("reboot: System halted")) m.stop("halted", 0, "Linux halted (no ACPI to power off)");
       while (script.length && text.includes(script[0][0])) {
         const [, typed] = script.shift()!;
         setTimeout(() => m.input(new TextEncoder().encode(typed)), 200);
