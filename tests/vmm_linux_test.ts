@@ -91,3 +91,22 @@ backendTest("vmm linux: bounded boot on KVM (this host's kvm_pvm emulates guest 
   }
   assert.match(boot.console, /KVMKIT-MARKER cpus=1/);
 }, { only: ["kvm"] });
+
+backendTest("vmm linux: bounded PVH boot on KVM, reporting where it stops", async (kvm) => {
+  if (missing) return void console.log(`skip: ${missing}`);
+  const boot = await bootLinux(kvm, {
+    kernel: "vmlinux",
+    cmdline: "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1",
+    timeoutMs: 60_000,
+  });
+  const last = boot.console.trim().split("\n").at(-1) ?? "";
+  if (boot.marker === undefined) {
+    // This host's kvm_pvm stops with an internal error on lock cmpxchg16b (the kernel's emulator lacks it), or runs
+    // out of time; a triple fault or a power-off before the marker would be a failure of the platform.
+    assert.ok(["timeout", "error"].includes(boot.result.reason), `${boot.result.detail}\n${last}`);
+    assert.ok(boot.console.includes("Linux version"), "the kernel printed its banner through COM1");
+    console.log(`kvm PVH: ${boot.result.detail} after ${boot.result.seconds.toFixed(1)} s; last line: ${last}`);
+    return;
+  }
+  assert.match(boot.console, /KVMKIT-MARKER cpus=1/);
+}, { only: ["kvm"] });
