@@ -16,8 +16,11 @@ export function loadFlat(file: Uint8Array, name: string, ram: GuestRam, mode: Cp
   if (!Number.isSafeInteger(at) || at < 0) throw new BootError(`--at ${at}: not an address`);
   if (file.length === 0) throw new BootError(`${name}: empty file`);
   const end = at + file.length;
-  if (mode === "real" && end > 0x110000) {
-    throw new BootError(`${name}: a real-mode binary must sit below 1 MiB + 64 KiB (it ends at 0x${end.toString(16)})`);
+  if (mode === "real" && (at >= 0x100000 || end > 0x110000)) {
+    throw new BootError(
+      `${name}: a real-mode binary must start below 1 MiB and end below 1 MiB + 64 KiB ` +
+        `(0x${at.toString(16)}-0x${end.toString(16)})`,
+    );
   }
   const overlaps = (lo: number, hi: number) => at < hi && end > lo;
   if (mode !== "real" && overlaps(BOOT_GDT, BOOT_GDT + 0x28)) {
