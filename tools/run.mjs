@@ -14,7 +14,14 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
-const DENO_TEST_FLAGS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env", "--allow-net=127.0.0.1"];
+const DENO_TEST_FLAGS = [
+  "--allow-ffi",
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-env",
+  "--allow-net=127.0.0.1",
+];
 
 function ensureInstalled() {
   if (existsSync(bin("deno")) && existsSync(bin("bun")) && existsSync(join(root, "node_modules", "zod"))) return;
