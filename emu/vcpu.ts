@@ -60,10 +60,7 @@ export class EmuVcpu {
   lastExit: CoreExit | undefined;
   /** setRunAlarm's time in ms, or 0 for none. */
   alarmMs = 0;
-  /**
-   * performance.now() deadline of the alarm once started, else 0. The clock starts at the run loop's first check
-   * (a few thousand instructions in), not at setRunAlarm: a run that exits sooner never reads it.
-   */
+  /** performance.now() deadline of the alarm once started (at KVM_RUN, or a sleep's check), else 0. */
   alarmAt = 0;
   /** The alarm ended the last KVM_RUN (the kernel's descriptor reports it as its run signal). */
   alarmFired = false;
@@ -216,6 +213,8 @@ export class EmuVcpu {
         return -Errno.EINTR;
       }
     }
+    // The deadline counts from the start of the run, however slowly its first instructions go.
+    if (this.alarmMs !== 0 && this.alarmAt === 0) this.alarmAt = performance.now() + this.alarmMs;
     if (cpu.exits.length === 0) {
       this.#prepare();
       cpu.halted = false;

@@ -65,6 +65,12 @@ export class Cpu extends FlagState implements MemoryHost {
   runEpoch = 1;
   /** Changes whenever decoded code is dropped, so that a running block notices a write to its own page. */
   codeGen = 0;
+  /**
+   * Work done since the run loop last asked its alarm, beyond the instructions it counts: REP iterations, blocks
+   * compiled. The loop adds it to its count, so that a long instruction or compile churn cannot hold a run past its
+   * deadline (exec.ts).
+   */
+  work = 0;
   /** A vector queued by KVM_INTERRUPT, or -1. */
   pendingIrq = -1;
   /** The in-kernel irqchip and PIT (KVM_CREATE_IRQCHIP), or null: every port and MMIO access exits. */
@@ -394,7 +400,7 @@ export class Cpu extends FlagState implements MemoryHost {
   /** Drops the decoded instructions and compiled blocks of physical page `pfn` (it was written). */
   codeWritten(pfn: number): void {
     this.code.delete(pfn);
-    this.blocks.dropPage(pfn);
+    this.blocks.dropPage(pfn, this.runEpoch);
     this.codeGen++;
   }
 

@@ -44,8 +44,16 @@ import { codeLinear, codePage, FetchCache, stillValid } from "./fetch.ts";
 import { blockAt, runChain } from "./jit/run.ts";
 import { CS, SS } from "./state.ts";
 
-/** How often (in instructions) the loop asks whether the run alarm fired. */
-const ALARM_INTERVAL = 4096;
+/**
+ * How often the loop asks whether the run alarm fired, in instructions (plus the CPU's `work`): at first after
+ * FIRST_CHECK, then at an interval that adapts to what the guest does, between MIN_INTERVAL and MAX_INTERVAL, so
+ * that one interval takes about CHECK_MS whether the guest runs compiled loops (tens of millions of instructions a
+ * second) or instructions as slow as the x87's transcendentals. Counting is all the fast path does; the clock is
+ * read once per interval.
+ */
+const FIRST_CHECK = 64, MIN_INTERVAL = 16, MAX_INTERVAL = 4096;
+/** The time one interval should take, in ms: longer, and the interval halves; under a quarter of it, it doubles. */
+const CHECK_MS = 0.5;
 /** DR6 as KVM reports it for a single-step exit: BS plus the bits that read as 1. */
 const DR6_SINGLESTEP = 0xffff4ff0;
 
@@ -122,10 +130,17 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
   const dbg = cpu.debugControl & KVM_GUESTDBG_ENABLE ? cpu.debugControl : 0;
   // Compiled blocks run while nothing watches single instructions (guest debugging, TF, breakpoints).
   const blocks = cpu.blocks.threshold !== 0 && dbg === 0;
-  let n = 0, nextAlarm = ALARM_INTERVAL;
+  let n = 0, interval = FIRST_CHECK, nextAlarm = FIRST_CHECK, checked = -1;
+  cpu.work = 0;
   while (cpu.exits.length === 0) {
-    if (n >= nextAlarm) {
-      nextAlarm = n + ALARM_INTERVAL;
+    if (n + cpu.work >= nextAlarm) {
+      n += cpu.work;
+      cpu.work = 0;
+      const now = performance.now();
+      if (checked >= 0 && now - checked > CHECK_MS) interval = Math.max(MIN_INTERVAL, interval >>> 1);
+      else if (checked < 0 || now - checked < CHECK_MS / 4) interval = Math.min(MAX_INTERVAL, interval * 2);
+      checked = now;
+      nextAlarm = n + interval;
       if (alarm()) {
         pushExit(cpu, KVM_EXIT_INTR);
         return;
@@ -161,7 +176,7 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
       let ran = 0;
       try {
         const b = blockAt(cpu, fc);
-        if (b) ran = runChain(cpu, fc, b, ALARM_INTERVAL);
+        if (b) ran = runChain(cpu, fc, b, nextAlarm - n);
       } catch (e) {
         if (!caught(cpu, e)) return;
         n++;

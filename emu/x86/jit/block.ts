@@ -20,11 +20,11 @@ import * as c64 from "../long/control64.ts";
 export const MAX_INSNS = 64;
 
 /**
- * A block's code: runs it on `c` (once, or as a loop); returns the iterations run times 64, plus its exit: 0 (on to
- * the next instruction), 1 (the branch at its end taken), 2 (anywhere, or it stopped early: look the next block up),
- * 3-63 (a Jcc on the way taken).
+ * A block's code: runs it on `c` (once, or as a loop of about `budget` instructions at most); returns the iterations
+ * run times 64, plus its exit: 0 (on to the next instruction), 1 (the branch at its end taken), 2 (anywhere, or it
+ * stopped early: look the next block up), 3-63 (a Jcc on the way taken).
  */
-export type BlockFn = (c: Cpu) => number;
+export type BlockFn = (c: Cpu, budget: number) => number;
 
 /** A compiled basic block. */
 export class Block {

@@ -4,6 +4,13 @@
  * the blocks of each physical page (dropped together when the page is
  * written), and counters for tests and benchmarks.
  *
+ * The cache is bounded: at most MAX_BLOCKS blocks (the pages compiled into
+ * longest ago are evicted first) and MAX_HEAT_PAGES pages of arrival
+ * counts. A page whose blocks were dropped CHURN times in one KVM_RUN (code
+ * that writes its own page) is compiled only once hot even in eager mode,
+ * so that self-modifying code does not compile a block per instruction it
+ * runs.
+ *
  * @module
  */
 import type { Block } from "./block.ts";
@@ -13,6 +20,12 @@ export type BlockCompilerMode = "off" | "on" | "eager";
 
 /** Entries reached this many times are compiled (mode "on"). */
 export const HOT = 16;
+/** The most blocks one CPU keeps. */
+export const MAX_BLOCKS = 8192;
+/** The most pages whose arrivals are counted (16 KiB each). */
+export const MAX_HEAT_PAGES = 512;
+/** Drops of one page's blocks in one run after which eager mode waits until an entry there is hot. */
+export const CHURN = 4;
 
 /** Counters of the block compiler's work. */
 export interface BlockStats {
@@ -20,6 +33,8 @@ export interface BlockStats {
   compiled: number;
   /** Blocks dropped because their page was written (by the guest, or by the host between runs). */
   invalidated: number;
+  /** Blocks evicted to keep the cache within MAX_BLOCKS. */
+  evicted: number;
   /** Block executions. */
   executed: number;
 }
@@ -29,10 +44,19 @@ export class BlockCache {
   /** Executions before compiling: 0 is off. */
   threshold: number;
   readonly byAddress = new Map<number, Block>();
+  /** The blocks of each page, the page compiled into longest ago first. */
   readonly #byPfn = new Map<number, Block[]>();
+  /** Blocks in `#byPfn`. */
+  #count = 0;
   /** Per physical page, how often the interpreter reached each offset; -1 where no block can start. */
   readonly heat = new Map<number, Int32Array>();
-  readonly stats: BlockStats = { compiled: 0, invalidated: 0, executed: 0 };
+  /**
+   * Per physical page, how often its blocks were dropped because it was written in the run `#dropsEpoch` (up to
+   * CHURN): the host's writes between runs (new code loaded) are not churn.
+   */
+  readonly #drops = new Map<number, number>();
+  #dropsEpoch = 0;
+  readonly stats: BlockStats = { compiled: 0, invalidated: 0, evicted: 0, executed: 0 };
 
   constructor(mode: BlockCompilerMode) {
     this.threshold = 0;
@@ -54,32 +78,70 @@ export class BlockCache {
     if (old) old.valid = false;
     this.byAddress.set(key, b);
     let list = this.#byPfn.get(b.pfn);
-    if (!list) this.#byPfn.set(b.pfn, list = []);
+    if (list) this.#byPfn.delete(b.pfn); // re-inserted last: the page compiled into most recently
+    else list = [];
+    this.#byPfn.set(b.pfn, list);
     list.push(b);
+    this.#count++;
     this.stats.compiled++;
+    // Evict whole pages, the one compiled into longest ago first (never the page of the new block).
+    while (this.#count > MAX_BLOCKS) {
+      const pfn = this.#byPfn.keys().next().value!;
+      if (pfn === b.pfn) break;
+      this.stats.evicted += this.#forget(pfn);
+    }
   }
 
-  /** Drops the blocks of physical page `pfn`. */
-  dropPage(pfn: number): void {
+  /** Drops the blocks of physical page `pfn` (it was written), in the run `epoch` (Cpu.runEpoch). */
+  dropPage(pfn: number, epoch: number): void {
     this.heat.delete(pfn);
+    if (!this.#byPfn.has(pfn)) return;
+    if (epoch !== this.#dropsEpoch) {
+      this.#drops.clear();
+      this.#dropsEpoch = epoch;
+    }
+    const drops = this.#drops.get(pfn) ?? 0;
+    if (drops < CHURN) this.#drops.set(pfn, drops + 1);
+    this.stats.invalidated += this.#forget(pfn);
+  }
+
+  /** Invalidates and forgets the blocks of page `pfn`; returns how many there were. */
+  #forget(pfn: number): number {
     const list = this.#byPfn.get(pfn);
-    if (!list) return;
+    if (!list) return 0;
     for (const b of list) {
       b.valid = false;
+      b.links.length = b.linkEpochs.length = 0;
       if (this.byAddress.get(pfn * 4096 + b.off) === b) this.byAddress.delete(pfn * 4096 + b.off);
     }
-    this.stats.invalidated += list.length;
     this.#byPfn.delete(pfn);
+    this.#count -= list.length;
+    return list.length;
   }
 
-  /** Counts one arrival of the interpreter at `off` of page `pfn`; true when a block should be compiled there. */
-  hot(pfn: number, off: number): boolean {
+  /** Blocks held. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /**
+   * Counts one arrival of the interpreter at `off` of page `pfn` in the run `epoch`; true when a block should be
+   * compiled there.
+   */
+  hot(pfn: number, off: number, epoch: number): boolean {
     let counts = this.heat.get(pfn);
-    if (!counts) this.heat.set(pfn, counts = new Int32Array(4096));
+    if (!counts) {
+      // Forget the page counted longest ago: its entries start counting again.
+      if (this.heat.size >= MAX_HEAT_PAGES) this.heat.delete(this.heat.keys().next().value!);
+      this.heat.set(pfn, counts = new Int32Array(4096));
+    }
     const n = counts[off];
     if (n < 0) return false;
     counts[off] = n + 1;
-    return n + 1 >= this.threshold;
+    // A page that keeps being written is compiled only where it is hot, whatever the mode.
+    const churn = this.threshold === 1 && epoch === this.#dropsEpoch && (this.#drops.get(pfn) ?? 0) >= CHURN;
+    const threshold = churn ? HOT : this.threshold;
+    return n + 1 >= threshold;
   }
 
   /** Notes that no block can start at `off` of page `pfn`. */
@@ -89,9 +151,16 @@ export class BlockCache {
 
   /** Drops every block (memory slots changed). */
   clear(): void {
-    for (const list of this.#byPfn.values()) for (const b of list) b.valid = false;
+    for (const list of this.#byPfn.values()) {
+      for (const b of list) {
+        b.valid = false;
+        b.links.length = b.linkEpochs.length = 0;
+      }
+    }
     this.byAddress.clear();
     this.#byPfn.clear();
+    this.#count = 0;
     this.heat.clear();
+    this.#drops.clear();
   }
 }

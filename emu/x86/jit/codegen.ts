@@ -62,7 +62,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
       name: `d${i}`,
       fn: `f${i}`,
       entry: rip,
-      loops: Math.max(1, Math.floor(LOOP_INSNS / insns.length)),
+      loops: loopsOf(insns.length),
       amd,
     };
     names.push(`f${i}`, `d${i}`);
@@ -111,11 +111,15 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
   const body = lines.join("\n");
   const loop = body.includes("continue;");
-  const source = `"use strict";\nreturn function block(c) {\nconst g = c.codeGen, r = c.r32;\n` +
+  const source = `"use strict";\nreturn function block(c, budget) {\nconst g = c.codeGen, r = c.r32;\n` +
     `const r16 = c.r16, r8 = c.r8, m = c.mem, SA = c.segAr, SL = c.segLimit, SB = c.segBase;\n` +
     `const rTag = m.rTag, rBuf = m.rBuf, rOff = m.rOff, wTag = m.wTag, wBuf = m.wBuf, wOff = m.wOff;\n` +
     `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0;\n` +
-    (loop ? `for (;;) {\n${body}\n}\n};` : `${body}\n};`);
+    (loop
+      ? `const LIM = Math.min(${
+        loopsOf(insns.length)
+      }, Math.ceil(budget / ${insns.length}));\nfor (;;) {\n${body}\n}\n};`
+      : `${body}\n};`);
   let make = factories.get(source);
   if (make === undefined) {
     make = new Function(...names, "setRip", "PARITY", "ea64s", source) as Factory;
@@ -136,6 +140,11 @@ function mustStore(insns: readonly Insn[], producers: readonly (Producer | null)
     if (producers[j]) return false;
   }
   return true;
+}
+
+/** The most iterations of a looping block of `length` instructions per call. */
+function loopsOf(length: number): number {
+  return Math.max(1, Math.floor(LOOP_INSNS / length));
 }
 
 /** Sets the instruction pointer to the instruction after `d` at `next` (the block goes on there). */

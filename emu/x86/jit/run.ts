@@ -18,6 +18,12 @@ import { Block, scanBlock } from "./block.ts";
 import { compile } from "./codegen.ts";
 
 /**
+ * What compiling one instruction of a block counts as, in instructions run (cpu.work): generating and compiling the
+ * code of a block costs about as much as running each of its instructions a few dozen times in the interpreter.
+ */
+const COMPILE_WORK = 32;
+
+/**
  * The block to run at CS:EIP, or null when the interpreter takes this instruction. Raises what fetching it raises
  * (#GP, #PF), as the interpreter would.
  */
@@ -42,7 +48,7 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     cpu.codeWritten(fc.pfn);
     return null;
   }
-  if (!cache.hot(fc.pfn, off)) return null;
+  if (!cache.hot(fc.pfn, off, cpu.runEpoch)) return null;
   const insns = scanBlock(cpu, fc.page, fc.view, off, cpu.eip, mode, mode === 8 ? OP_MAPS64 : OP_MAPS);
   if (insns.length === 0) {
     cache.never(fc.pfn, off);
@@ -64,6 +70,7 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
   );
   block.fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
   cache.add(key, block);
+  cpu.work += COMPILE_WORK * insns.length;
   return block;
 }
 
@@ -75,11 +82,12 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
   const stats = cpu.blocks.stats;
   let b = first, n = 0;
   for (;;) {
-    const result = b.fn(cpu), k = result & 63;
+    const result = b.fn(cpu, budget - n - cpu.work), k = result & 63;
     n += b.insns.length * (result >>> 6);
     stats.executed++;
-    // An interrupt the irqchip raised meanwhile is taken between instructions, by the interpreter's loop.
-    if (n >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & 0x200)) return n;
+    // An interrupt the irqchip raised meanwhile is taken between instructions, by the interpreter's loop. Compiling
+    // counts as work (cpu.work), so that compile churn ends the chain as running does.
+    if (n + cpu.work >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & 0x200)) return n;
     const epoch = cpu.mem.epoch;
     let to = b.links[k] ?? null;
     // A fixed exit's successor holds while the TLB's epoch does; an indirect one (RET, JMP/CALL r/m, a stop after

@@ -56,7 +56,10 @@ export interface Site {
   readonly name: string;
   /** The block's entry: its EIP, or its whole RIP in 64-bit mode. */
   readonly entry: number;
-  /** Iterations a block that loops to its own entry runs before it returns (a branch there continues a loop). */
+  /**
+   * The most iterations a block that loops to its own entry runs before it returns (a branch there continues a
+   * loop while the iterations stay under LIM, which its code computes on entry from this and its budget).
+   */
   readonly loops: number;
   /** The name of its semantic function in the block's code. */
   readonly fn: string;
@@ -365,7 +368,7 @@ export function branch(d: Insn, site: Site, exit: number, last: boolean): string
   // Back to the block's own start: the next iteration without leaving the function, up to `loops` of them.
   const back = (d.mode === 8 ? t : (t & (d.osize === 2 ? 0xffff : 0xffffffff)) >>> 0) === site.entry;
   const taken = back
-    ? `if (++n < ${site.loops}) continue; ${target} return (n << 6) | ${exit};`
+    ? `if (++n < LIM) continue; ${target} return (n << 6) | ${exit};`
     : `${target} return ((n + 1) << 6) | ${exit};`;
   if (!cond) return taken;
   const test = `if (${condition(d.op & 0xf, site.producer)}) { ${taken} }`;

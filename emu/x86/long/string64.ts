@@ -23,13 +23,8 @@ import { DS, EAX, ECX, EDI, ES, ESI } from "../state.ts";
 import { alu } from "../ops/alu.ts";
 import { alu64 } from "./alu64.ts";
 import { getRip, qv, readQ, regSigned, setQ, TWO32, writeQ } from "./access.ts";
-import { compareFlags, destinationFirst } from "../ops/string.ts";
+import { BULK_CHUNK, BULK_PAGE_WORK, compareFlags, destinationFirst, REP_CHUNK } from "../ops/string.ts";
 import { bulkAllowed, copyItems, fillItems, pageRoom, rangeLinear } from "../ops/bulk.ts";
-
-/** Iterations of a REP per interpreter step. */
-const REP_CHUNK = 4096;
-/** Items a REP MOVS/STOS moves per interpreter step a page at a time (bulk.ts). */
-const BULK_CHUNK = 65536;
 
 function addr(cpu: Cpu, n: number, d: Insn): number {
   return d.asize === 8 ? regSigned(cpu, n) : cpu.r32[n << 1];
@@ -141,6 +136,7 @@ function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): boolea
     const more = iter(cpu, d);
     adv(cpu, ECX, d, -1);
     cpu.commitReplay();
+    cpu.work++;
     const last = lo === 1 && hi === 0;
     if (cpu.exits.length && more && !last) {
       cpu.nextEip = getRip(cpu);
@@ -179,6 +175,7 @@ function bulkRepeat(cpu: Cpu, d: Insn, copy: boolean): boolean {
     if (copy) adv(cpu, ESI, d, size * items);
     adv(cpu, EDI, d, size * items);
     adv(cpu, ECX, d, -items);
+    cpu.work += BULK_PAGE_WORK;
     budget -= items;
   }
 }

@@ -24,10 +24,16 @@ import { alu } from "./alu.ts";
 import { checkIo, valueOf } from "./io.ts";
 import { bulkAllowed, copyItems, fillItems, pageRoom, rangeLinear } from "./bulk.ts";
 
-/** Iterations of a REP done per interpreter step, so that timeouts stay prompt. */
-const REP_CHUNK = 4096;
+/**
+ * Iterations of a REP done per interpreter step, so that timeouts stay prompt: the REP then stops as an interrupt
+ * would stop it (registers updated, EIP at the instruction) and resumes at the next step. Each iteration counts as
+ * an instruction toward the run loop's alarm (`cpu.work`).
+ */
+export const REP_CHUNK = 4096;
 /** Items a REP MOVS/STOS moves per interpreter step a page at a time (bulk.ts). */
-const BULK_CHUNK = 65536;
+export const BULK_CHUNK = 65536;
+/** What moving one page of a REP MOVS/STOS at once counts as, in instructions (`cpu.work`). */
+export const BULK_PAGE_WORK = 64;
 
 function step(cpu: Cpu, d: Insn): number {
   return cpu.eflRest & DF ? -d.size : d.size;
@@ -57,6 +63,7 @@ function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): boolea
     const more = iter(cpu, d);
     cpu.setReg(ECX, d.asize, ((c - 1) & am) >>> 0);
     cpu.commitReplay();
+    cpu.work++;
     if (cpu.exits.length && more) {
       cpu.nextEip = cpu.eip;
       cpu.eflRest |= RF;
@@ -164,6 +171,7 @@ function bulkRepeat(cpu: Cpu, d: Insn, copy: boolean): boolean {
     if (copy) cpu.setReg(ESI, 4, (si + size * items) >>> 0);
     cpu.setReg(EDI, 4, (di + size * items) >>> 0);
     cpu.setReg(ECX, 4, count - items);
+    cpu.work += BULK_PAGE_WORK;
     budget -= items;
   }
 }
