@@ -31,10 +31,14 @@ const LOOP_INSNS = 4096;
 type Factory = (...args: unknown[]) => BlockFn;
 /**
  * Factories by source text, shared by every CPU: the same code compiled again (another VM, a page dropped and
- * decoded again) reuses the function V8 has already compiled and optimized, with its own records bound to it.
+ * decoded again) reuses the function V8 has already compiled and optimized, with its own records bound to it. The
+ * most recently used are kept, up to FACTORY_CHARS characters of source: each keeps its source, bytecode and
+ * machine code alive after the blocks that used it are gone (8,192 entries of any size grew a process running
+ * random guests by hundreds of MiB).
  */
 const factories = new Map<string, Factory>();
-const FACTORIES = 8192;
+const FACTORY_CHARS = 1 << 20;
+let factoryChars = 0;
 
 /**
  * Compiles `insns`, entered at `rip` (the whole RIP in 64-bit mode, else EIP), for a code segment whose limit is
@@ -123,9 +127,14 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
   let make = factories.get(source);
   if (make === undefined) {
     make = new Function(...names, "setRip", "PARITY", "ea64s", source) as Factory;
-    if (factories.size >= FACTORIES) factories.clear();
-    factories.set(source, make);
-  }
+    factoryChars += source.length;
+    for (const old of factories.keys()) {
+      if (factoryChars <= FACTORY_CHARS) break;
+      factories.delete(old);
+      factoryChars -= old.length;
+    }
+  } else factories.delete(source); // re-inserted below: the most recently used last
+  factories.set(source, make);
   return make(...values, setRip as (c: Cpu, v: number) => void, PARITY, ea64s);
 }
 
