@@ -26,6 +26,9 @@ import { walk } from "./paging.ts";
 import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, FS, SS } from "./state.ts";
 import { addRsp, ea64, EFER_LMA, in64, linear64, peekLong, popLong, pushLong, TWO47, TWO48 } from "./long/access.ts";
 
+/** What dropping a written code page counts as toward the run loop's alarm, in instructions (Cpu.work). */
+const CODE_WRITE_WORK = 256;
+
 /**
  * The in-kernel devices a CPU talks to without exiting (emu/irqchip): ports,
  * MMIO ranges, and the interrupt controller asked at instruction boundaries.
@@ -402,6 +405,8 @@ export class Cpu extends FlagState implements MemoryHost {
     this.code.delete(pfn);
     this.blocks.dropPage(pfn, this.runEpoch);
     this.codeGen++;
+    // Decoding the page's code again costs about as much as running a few hundred instructions.
+    this.work += CODE_WRITE_WORK;
   }
 
   /** Drops all decoded code (slots changed). */
