@@ -13,11 +13,14 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { Kvm } from "../mod.ts";
 import type { Vcpu, VcpuExit } from "../mod.ts";
 import { describe, load, type Machine, machine, realMode } from "./_guests.ts";
 import { backendUnavailable, skip, test } from "./_harness.ts";
-import { bytes, collect, type CompilerMode, lifecycles, memory } from "./_lifecycle.ts";
+import { bytes, collect, type CompilerMode, type LifecycleReport, lifecycles, memory } from "./_lifecycle.ts";
 
 /** A run that ends this much past its deadline (ms) holds its host: a hang. */
 const HANG_MS = 2000;
@@ -212,19 +215,18 @@ for (const mode of ["eager", "on"] as const) {
     skip(title, unavailable);
     continue;
   }
-  test(title, async () => {
-    let report;
+  test(title, () => {
+    let report: LifecycleReport;
     if (collect()) report = lifecycles(300, mode);
     else {
       // Deno gives a program gc() only with a V8 flag: measure in a child that has it.
-      const deno = (globalThis as unknown as { Deno: typeof Deno }).Deno;
-      const path = new URL("./_lifecycle.ts", import.meta.url).pathname;
-      const out = await new deno.Command(deno.execPath(), {
-        args: ["run", "-A", "--v8-flags=--expose-gc", path, "300", mode],
-        stderr: "inherit",
-      }).output();
-      assert.ok(out.success, "the lifecycle child failed");
-      report = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+      const path = fileURLToPath(new URL("./_lifecycle.ts", import.meta.url));
+      const child = spawnSync(process.execPath, ["run", "-A", "--v8-flags=--expose-gc", path, "300", mode], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      assert.equal(child.status, 0, "the lifecycle child failed");
+      report = JSON.parse(child.stdout.trim().split("\n").pop()!);
     }
     console.log(`${title}: ${JSON.stringify(report)} (this process: ${JSON.stringify(memory())})`);
     assert.ok(report.after.heap - report.before.heap < HEAP_GROWTH, `the heap grew: ${JSON.stringify(report)}`);
