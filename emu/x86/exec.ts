@@ -176,16 +176,14 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
       let ran = 0;
       try {
         const b = blockAt(cpu, fc);
+        // The chain adds what it runs to cpu.work.
         if (b) ran = runChain(cpu, fc, b, nextAlarm - n);
       } catch (e) {
         if (!caught(cpu, e)) return;
         n++;
         continue;
       }
-      if (ran) {
-        n += ran;
-        continue;
-      }
+      if (ran) continue;
     }
     n++;
     if (!guard(cpu, () => step(cpu, fc, dbg))) return;
