@@ -13,9 +13,9 @@
  * --timeout=MS (each run's deadline, default 20), --backend=kvm|emu|both
  * (default both; kvm is skipped, saying why, where /dev/kvm cannot be
  * opened), --modes=off,on,eager (the emulator's compiler modes),
- * --memory (also: --lifecycles=N VM lifecycles, default 10000, and
+ * --memory (also, per backend and mode: --lifecycles=N VM lifecycles, default 10000, and
  * --random=N random guests, default 5000, with the resident set before and
- * after; collections need gc(), which Deno gives with the flag above).
+ * after and the open descriptors; collections need gc(), which Deno gives with the flag above).
  *
  * Each guest is 256 seeded random bytes at 0x1000 of 64 KiB of real-mode
  * memory (CS base 0). It runs until a run ends by its deadline (at most 8
@@ -119,31 +119,40 @@ if (option("memory", "false") === "true") {
     collect();
     const after = memory(), s = ((performance.now() - t0) / 1000).toFixed(1);
     console.log(
-      `${what}: ${count} in ${s} s; RSS ${before.rss} -> ${after.rss} MiB, heap ${before.heap} -> ${after.heap} MiB ` +
-        `(${gc})`,
+      `${what}: ${count} in ${s} s; RSS ${before.rss} -> ${after.rss} MiB, heap ${before.heap} -> ${after.heap} MiB, ` +
+        `descriptors ${before.fds} -> ${after.fds} (${gc})`,
     );
   };
-  measure("emu VM lifecycles (open, VM, 64 KiB, vCPU, 2 runs, close)", lifecycles, () => {
-    using kvm = Kvm.open({ backend: "emu" });
-    using vm = kvm.createVm();
-    const mem = vm.allocateMemory(0x10000);
-    mem.bytes.set([0xe6, 0x10, 0xf4], 0x1000); // out 0x10, al; hlt
-    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
-    const vcpu = vm.createVcpu(0);
-    const s = vcpu.getSregs();
-    s.cs.base = 0n;
-    s.cs.selector = 0;
-    vcpu.setSregs(s);
-    vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n });
-    vcpu.run({ timeoutMs: 5 });
-    vcpu.run({ timeoutMs: 5 });
-    vm.close();
-    mem.free();
-  });
-  for (const mode of MODES) {
+  const rows: [string, () => Kvm][] = [];
+  if (BACKEND === "kvm" || BACKEND === "both") {
+    const why = unavailable("kvm");
+    if (why !== undefined) console.log(`kvm memory: skipped (${why})`);
+    else rows.push(["kvm", () => Kvm.open({ backend: "kvm" })]);
+  }
+  if (BACKEND === "emu" || BACKEND === "both") {
+    for (const mode of MODES) rows.push([`emu ${mode}`, () => Kvm.open({ backend: "emu", blockCompiler: mode })]);
+  }
+  for (const [name, open] of rows) {
+    measure(`${name} VM lifecycles (open, VM, 64 KiB, vCPU, 2 runs, close)`, lifecycles, () => {
+      using kvm = open();
+      using vm = kvm.createVm();
+      const mem = vm.allocateMemory(0x10000);
+      mem.bytes.set([0xe6, 0x10, 0xf4], 0x1000); // out 0x10, al; hlt
+      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
+      const vcpu = vm.createVcpu(0);
+      const s = vcpu.getSregs();
+      s.cs.base = 0n;
+      s.cs.selector = 0;
+      vcpu.setSregs(s);
+      vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n });
+      vcpu.run({ timeoutMs: 5 });
+      vcpu.run({ timeoutMs: 5 });
+      vm.close();
+      mem.free();
+    });
     const next = bytes(14);
-    measure(`emu random guests, ${mode} (20 runs of 2 ms each)`, random, () => {
-      using kvm = Kvm.open({ backend: "emu", blockCompiler: mode });
+    measure(`${name} random guests (20 runs of 2 ms each)`, random, () => {
+      using kvm = open();
       randomGuest(kvm, next, 20, 2);
     });
   }

@@ -13,15 +13,18 @@
  *
  * @module
  */
+import { readdirSync } from "node:fs";
 import { Kvm } from "../mod.ts";
 
 /** The block compiler's modes. */
 export type CompilerMode = "off" | "on" | "eager";
 
-/** Memory after a collection, in MiB. */
+/** Memory after a collection, in MiB, and the process's open descriptors. */
 export interface MemorySample {
   rss: number;
   heap: number;
+  /** Entries of /proc/self/fd, or -1 where there is no /proc. */
+  fds: number;
 }
 
 /** What a series of lifecycles measured. */
@@ -49,11 +52,20 @@ export function collect(): boolean {
   return true;
 }
 
-/** The resident set and the JS heap in use, in MiB. */
+/** Open descriptors of this process (/proc/self/fd), or -1 where there is no /proc. */
+export function descriptors(): number {
+  try {
+    return readdirSync("/proc/self/fd").length;
+  } catch {
+    return -1;
+  }
+}
+
+/** The resident set and the JS heap in use, in MiB, and the open descriptors. */
 export function memory(): MemorySample {
   const m = (globalThis as { process?: { memoryUsage(): { rss: number; heapUsed: number } } }).process!
     .memoryUsage();
-  return { rss: Math.round(m.rss / 2 ** 20), heap: Math.round(m.heapUsed / 2 ** 20) };
+  return { rss: Math.round(m.rss / 2 ** 20), heap: Math.round(m.heapUsed / 2 ** 20), fds: descriptors() };
 }
 
 /** A seeded xorshift32 byte generator. */

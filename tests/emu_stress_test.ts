@@ -210,7 +210,7 @@ const RSS_GROWTH = 256;
 const HEAP_GROWTH = 24;
 
 for (const mode of ["eager", "on"] as const) {
-  const title = `emulator (${mode}): 300 VM lifecycles of random guests keep memory flat`;
+  const title = `emulator (${mode}): 300 VM lifecycles of random guests keep memory and descriptors flat`;
   if (unavailable !== undefined) {
     skip(title, unavailable);
     continue;
@@ -231,5 +231,6 @@ for (const mode of ["eager", "on"] as const) {
     console.log(`${title}: ${JSON.stringify(report)} (this process: ${JSON.stringify(memory())})`);
     assert.ok(report.after.heap - report.before.heap < HEAP_GROWTH, `the heap grew: ${JSON.stringify(report)}`);
     assert.ok(report.after.rss - report.before.rss < RSS_GROWTH, `the resident set grew: ${JSON.stringify(report)}`);
+    assert.ok(report.after.fds <= report.before.fds, `descriptors were left open: ${JSON.stringify(report)}`);
   });
 }
