@@ -9,6 +9,7 @@ import { fault, GP, NP, SSF } from "./fault.ts";
 import { VM } from "./flags.ts";
 import type { Cpu } from "./cpu.ts";
 import { AR_G, AR_L, AR_P, AR_UNUSABLE, CS, LDTR, SS } from "./state.ts";
+import { EFER_LMA, lin48 } from "./long/access.ts";
 
 /** A raw 8-byte descriptor as two 32-bit words, and where it lives. */
 export interface Descriptor {
@@ -16,6 +17,21 @@ export interface Descriptor {
   hi: number;
   /** Linear address of the descriptor (for the accessed bit). */
   addr: number;
+}
+
+/**
+ * The linear address `off` bytes into a system table (GDT, LDT, IDT, TSS) at `base`: in IA-32e mode a table may
+ * lie anywhere in the 64-bit address space (Linux keeps its GDT in the cpu_entry_area at 0xfffffe0000001000), so
+ * the sum is the 48-bit linear form of the signed address; otherwise it wraps at 4 GiB.
+ */
+export function tableLinear(cpu: Cpu, base: number, off: number): number {
+  if (!(cpu.efer & EFER_LMA)) return (base + off) >>> 0;
+  return lin48((base >= 2 ** 63 ? base - 2 ** 64 : base) + off);
+}
+
+/** The linear address `n` bytes after `lin`, a system table address from tableLinear (wrapping as it does). */
+export function linPlus(lin: number, n: number): number {
+  return lin > 0xffffffff ? lin + n : (lin + n) >>> 0;
 }
 
 /** Reads the descriptor `sel` selects, or raises #GP(sel) when outside the table. */
@@ -31,8 +47,8 @@ export function readDescriptor(cpu: Cpu, sel: number): Descriptor {
   }
   const off = sel & 0xfff8;
   if (off + 7 > limit) fault(GP, sel & 0xfffc);
-  const addr = (base + off) >>> 0;
-  return { lo: cpu.mem.sysRead(addr, 4), hi: cpu.mem.sysRead((addr + 4) >>> 0, 4), addr };
+  const addr = tableLinear(cpu, base, off);
+  return { lo: cpu.mem.sysRead(addr, 4), hi: cpu.mem.sysRead(linPlus(addr, 4), 4), addr };
 }
 
 /** Base of a descriptor. */
@@ -53,7 +69,7 @@ export function descAr(d: Descriptor): number {
 
 /** Sets the accessed bit of a code/data descriptor. */
 export function markAccessed(cpu: Cpu, d: Descriptor): void {
-  if (!(d.hi & 0x100)) cpu.mem.sysWrite((d.addr + 4) >>> 0, 4, (d.hi | 0x100) >>> 0);
+  if (!(d.hi & 0x100)) cpu.mem.sysWrite(linPlus(d.addr, 4), 4, (d.hi | 0x100) >>> 0);
 }
 
 /** Puts a descriptor into segment register `seg`'s cache. */

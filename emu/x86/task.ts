@@ -14,7 +14,16 @@
 import type { Cpu } from "./cpu.ts";
 import { CpuFault, fault, GP, NP, SSF, TS, Unimplemented } from "./fault.ts";
 import { NT, VM } from "./flags.ts";
-import { descAr, descBase, descLimit, type Descriptor, markAccessed, setCache } from "./segment.ts";
+import {
+  descAr,
+  descBase,
+  descLimit,
+  type Descriptor,
+  linPlus,
+  markAccessed,
+  setCache,
+  tableLinear,
+} from "./segment.ts";
 import { AR_P, AR_UNUSABLE, CS, DS, ES, FS, GS, LDTR, SS, TR } from "./state.ts";
 
 /** Why a task switch happens: it decides busy bits, NT and the back link. */
@@ -43,8 +52,8 @@ function taskDescriptor(cpu: Cpu, sel: number): Descriptor {
   }
   const off = sel & 0xfff8;
   if (off + 7 > limit) fault(TS, sel & 0xfffc);
-  const addr = (base + off) >>> 0;
-  return { lo: cpu.mem.sysRead(addr, 4), hi: cpu.mem.sysRead((addr + 4) >>> 0, 4), addr };
+  const addr = tableLinear(cpu, base, off);
+  return { lo: cpu.mem.sysRead(addr, 4), hi: cpu.mem.sysRead(linPlus(addr, 4), 4), addr };
 }
 
 /** Reads the state of the task whose TSS starts at `base`. */
@@ -88,7 +97,7 @@ function saveTask(cpu: Cpu, eip: number, eflags: number): void {
 /** Sets or clears the busy bit of the TSS descriptor at `d`. */
 function setBusy(cpu: Cpu, d: Descriptor, busy: boolean): void {
   const hi = busy ? d.hi | 0x200 : d.hi & ~0x200;
-  cpu.mem.sysWrite((d.addr + 4) >>> 0, 4, hi >>> 0);
+  cpu.mem.sysWrite(linPlus(d.addr, 4), 4, hi >>> 0);
   d.hi = hi >>> 0;
 }
 

@@ -10,6 +10,7 @@ import { IOPL, VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { fault, GP } from "../fault.ts";
 import { EAX, EDX, TR } from "../state.ts";
+import { tableLinear } from "../segment.ts";
 
 /** Raises #GP(0) unless the current privilege may access ports [port, port+size). */
 export function checkIo(cpu: Cpu, port: number, size: number): void {
@@ -20,10 +21,10 @@ export function checkIo(cpu: Cpu, port: number, size: number): void {
   if ((cpu.segAr[TR] & 0xf) !== 0xb && (cpu.segAr[TR] & 0xf) !== 0x9) fault(GP, 0);
   const base = cpu.segBase[TR], limit = cpu.segLimit[TR];
   if (limit < 0x67) fault(GP, 0);
-  const mapBase = cpu.mem.sysRead((base + 0x66) >>> 0, 2);
+  const mapBase = cpu.mem.sysRead(tableLinear(cpu, base, 0x66), 2);
   const at = mapBase + (port >> 3);
   if (at + 1 > limit) fault(GP, 0);
-  const bits = cpu.mem.sysRead((base + at) >>> 0, 2);
+  const bits = cpu.mem.sysRead(tableLinear(cpu, base, at), 2);
   const mask = ((1 << size) - 1) << (port & 7);
   if (bits & mask) fault(GP, 0);
 }

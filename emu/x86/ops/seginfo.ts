@@ -11,7 +11,7 @@ import { ZF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { fault, UD } from "../fault.ts";
 import { VM } from "../flags.ts";
-import { descLimit, type Descriptor } from "../segment.ts";
+import { descLimit, type Descriptor, linPlus, tableLinear } from "../segment.ts";
 import { AR_P, AR_UNUSABLE, LDTR } from "../state.ts";
 
 /** System descriptor types LAR accepts: TSSs (available and busy), LDT, call, task gates. */
@@ -38,8 +38,8 @@ function lookup(cpu: Cpu, sel: number): Descriptor | null {
   }
   const off = sel & 0xfff8;
   if (off + 7 > limit) return null;
-  const addr = (base + off) >>> 0;
-  return { lo: cpu.mem.sysRead(addr, 4), hi: cpu.mem.sysRead((addr + 4) >>> 0, 4), addr };
+  const addr = tableLinear(cpu, base, off);
+  return { lo: cpu.mem.sysRead(addr, 4), hi: cpu.mem.sysRead(linPlus(addr, 4), 4), addr };
 }
 
 /** Whether the current privilege level may see the descriptor (conforming code is always visible). */

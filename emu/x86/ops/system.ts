@@ -10,7 +10,7 @@ import { AC, CF, DF, IF, IOPL, VM } from "../flags.ts";
 import type { Exec, Insn } from "../insn.ts";
 import { execUd, fault, GP, NM, NP, UD } from "../fault.ts";
 import { getMsr, readTsc, setMsr } from "../msr.ts";
-import { descAr, descBase, descLimit, readDescriptor } from "../segment.ts";
+import { descAr, descBase, descLimit, linPlus, readDescriptor } from "../segment.ts";
 import { AR_UNUSABLE, EAX, EBX, ECX, EDX, LDTR, TR } from "../state.ts";
 import type { CpuidEntry } from "../../../abi/structs.ts";
 import { canonical, EFER_LMA, signed } from "../long/access.ts";
@@ -132,7 +132,7 @@ export function loadSystemSeg(cpu: Cpu, d: Insn): void {
     // A 16-byte descriptor: bits 63:32 of the base in the third dword, a zero type field in the fourth; the
     // whole of it within the GDT, and the base canonical (SDM vol. 2, LTR and LLDT).
     if ((sel & 0xfff8) + 15 > cpu.gdtLimit) fault(GP, sel & 0xfffc);
-    const high = cpu.mem.sysRead((desc.addr + 8) >>> 0, 4), top = cpu.mem.sysRead((desc.addr + 12) >>> 0, 4);
+    const high = cpu.mem.sysRead(linPlus(desc.addr, 8), 4), top = cpu.mem.sysRead(linPlus(desc.addr, 12), 4);
     if (top & 0x1f00) fault(GP, sel & 0xfffc);
     base = signed(base, high);
     if (!canonical(base)) fault(GP, sel & 0xfffc);
@@ -141,7 +141,7 @@ export function loadSystemSeg(cpu: Cpu, d: Insn): void {
   let newAr = ar;
   if (reg === TR) {
     newAr |= 2; // busy
-    cpu.mem.sysWrite((desc.addr + 4) >>> 0, 4, (desc.hi | 0x200) >>> 0);
+    cpu.mem.sysWrite(linPlus(desc.addr, 4), 4, (desc.hi | 0x200) >>> 0);
   }
   cpu.segSel[reg] = sel;
   cpu.segBase[reg] = base;
