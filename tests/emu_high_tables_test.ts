@@ -68,3 +68,16 @@ backendTest("emu high tables: LAR reads its descriptor from an upper-half GDT", 
   const out = run(kvm, "b82b000000 0f02c0 e7e9 f4", 0);
   assert.deepEqual(out, [0x00affb00]);
 }, { only: ["emu"] });
+
+backendTest("emu high tables: reading a descriptor leaves the data TLB entry of the same index alone", (kvm) => {
+  // The GDT's page (HIGH) and linear page 0 share a TLB index (the emulator's 4096 entries; any size aliases page 0):
+  // mov ebx, [0x800] / push 0x08 / lea rax, [rip+3] / push rax / retfq / mov eax, [0x800]
+  // out 0xe9, eax / mov eax, ebx / out 0xe9, eax / hlt
+  const code = "8b1c2500080000 6a08 488d0503000000 50 48cb 8b042500080000 e7e9 89d8 e7e9 f4";
+  using m = bench64(kvm, code);
+  highTables(m);
+  view(m.mem).setUint32(0x800, 0x55667788, true);
+  const r = probeRun(m.vcpu);
+  assert.equal(r.exit.reason, "hlt", describe(r.exit));
+  assert.deepEqual(r.out, [0x55667788, 0x55667788]);
+});

@@ -228,8 +228,10 @@ export class Memory {
 
   /** Maps linear `lin`'s page to the slot bytes at `base` in the read TLB (not for implicit supervisor reads). */
   #fillRead(lin: number, bytes: Uint8Array, base: number): void {
+    // An implicit supervisor access leaves the entry alone: its index may hold another page, still tagged valid.
+    if (this.sys) return;
     const p = pageOf(lin), i = p & TLB_MASK;
-    if (!this.sys) this.rTag[i] = p + this.tagBase;
+    this.rTag[i] = p + this.tagBase;
     this.rBuf[i] = bytes;
     this.rOff[i] = base - (lin & 0xfff);
   }
@@ -277,11 +279,14 @@ export class Memory {
     const bytes = slotBytes(slot, phys);
     const base = phys - slot.gpa;
     const pfn = this.#written(slot, base, phys);
-    const p = pageOf(lin), i = p & TLB_MASK;
-    if (!this.sys) this.wTag[i] = p + this.tagBase;
-    this.wBuf[i] = bytes;
-    this.wOff[i] = base - (lin & 0xfff);
-    this.wPfn[i] = pfn;
+    if (!this.sys) {
+      // As in #fillRead: a supervisor access of the CPU's own does not take the entry.
+      const p = pageOf(lin), i = p & TLB_MASK;
+      this.wTag[i] = p + this.tagBase;
+      this.wBuf[i] = bytes;
+      this.wOff[i] = base - (lin & 0xfff);
+      this.wPfn[i] = pfn;
+    }
     for (let k = 0; k < len; k++) {
       bytes[base + k] = v & 0xff;
       v = Math.floor(v / 256);
