@@ -62,6 +62,12 @@ export interface GdbServer extends AsyncDisposable {
   readonly target: DebugTarget;
   /** Resolves when the guest exits (the exit handler said so), gdb kills it, or the server is closed. */
   readonly done: Promise<GdbOutcome>;
+  /**
+   * The VMM ends the guest itself (a timeout, its user quit): a running
+   * guest stops and gdb gets the exit reply (W) with `code`; then the
+   * client is disconnected and `done` resolves with `{ reason: "exited", code }`.
+   */
+  exit(code: number): Promise<void>;
   /** Stops the guest, disconnects the client and stops listening. */
   close(): Promise<void>;
 }
@@ -194,6 +200,7 @@ export async function serveGdb(vm: Vm, vcpus: readonly Vcpu[], options: GdbServe
     breakpointNote,
     target,
     done,
+    exit: (code: number) => target.exit(code),
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -9,7 +9,7 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import type { Vcpu, VcpuExit, Vm } from "../mod.ts";
+import { KvmError, type Vcpu, type VcpuExit, type Vm } from "../mod.ts";
 import { Breakpoints, type DebugStop } from "./breakpoints.ts";
 import { GuestMemoryAccess } from "./memory.ts";
 
@@ -34,6 +34,20 @@ export const SIGINT = 2, SIGILL = 4, SIGTRAP = 5, SIGSEGV = 11;
 /** Exits after which the vCPU cannot go on. */
 const FATAL = new Set<VcpuExit["reason"]>(["shutdown", "fail_entry", "internal_error", "unknown"]);
 
+/**
+ * One slice of KVM_RUN. An AP that an INIT/SIPI has just taken out of
+ * wait-for-SIPI answers EAGAIN (the kernel's vcpu_run does): undefined, and
+ * the next slice runs it.
+ */
+function runSlice(vcpu: Vcpu, timeoutMs: number): VcpuExit | undefined {
+  try {
+    return vcpu.run({ timeoutMs });
+  } catch (e) {
+    if (e instanceof KvmError && e.code === "EAGAIN") return undefined;
+    throw e;
+  }
+}
+
 /** Options of {@linkcode DebugTarget}. */
 export interface DebugTargetOptions {
   onExit?: GdbExitHandler;
@@ -56,6 +70,8 @@ export class DebugTarget {
   /** The last stop, for `?`. */
   lastStop: StopEvent = { kind: "stopped", thread: 1, signal: SIGTRAP };
   #interrupted = false;
+  /** The exit code the VMM ended the guest with while it ran (see {@linkcode DebugTarget.exit}). */
+  #exitCode?: number;
   #loop?: Promise<StopEvent>;
   /** The guest-debug settings last applied to each vCPU, as JSON, to skip unchanged ioctls. */
   readonly #applied = new Map<Vcpu, string>();
@@ -123,6 +139,23 @@ export class DebugTarget {
     this.#finish(this.lastStop);
   }
 
+  /**
+   * The VMM ends the guest from outside its exits (a timeout, the user
+   * quit): a running guest is stopped and its resume ends with `exited`
+   * (gdb gets W with `code`); a stopped one is finished at once.
+   */
+  async exit(code: number): Promise<void> {
+    if (!this.alive) return;
+    if (this.#loop) {
+      this.#exitCode = code;
+      await this.interrupt();
+    }
+    if (!this.alive) return; // the resume ended with the exit
+    this.state = "exited";
+    this.lastStop = { kind: "exited", code };
+    this.#finish(this.lastStop);
+  }
+
   /** Applies the breakpoints (and single-step for `step`) to `vcpu` if they changed. */
   applyDebug(vcpu: Vcpu, step: boolean): void {
     const debug = this.breakpoints.guestDebug(step);
@@ -142,12 +175,13 @@ export class DebugTarget {
         if (!this.alive) return this.lastStop;
         last = i;
         const vcpu = this.vcpus[i];
-        const exit = vcpu.run({ timeoutMs: this.#sliceMs });
-        if (this.#isStaleStep(vcpu, exit)) continue;
+        const exit = runSlice(vcpu, this.#sliceMs);
+        if (exit === undefined || this.#isStaleStep(vcpu, exit)) continue;
         const event = this.#handle(i, vcpu, exit, actions[i] === "s");
         if (event) return event;
       }
       if (!this.alive) return this.lastStop;
+      if (this.#exitCode !== undefined) return { kind: "exited", code: this.#exitCode };
       if (this.#interrupted || running.length === 0) return { kind: "stopped", thread: last + 1, signal: SIGINT };
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -66,6 +66,14 @@ export interface MachineOptions {
 /** Why a machine stopped. */
 export type StopReason = "poweroff" | "reset" | "halted" | "debug-exit" | "quit" | "timeout" | "error";
 
+/** Why a machine stopped, as stop() was told. */
+export interface MachineStop {
+  reason: StopReason;
+  /** The status a VMM process should exit with. */
+  code: number;
+  detail: string;
+}
+
 /** How a run ended. */
 export interface MachineResult {
   reason: StopReason;
@@ -111,7 +119,7 @@ export class Machine implements Disposable {
   readonly #options: MachineOptions;
   readonly #trace: (line: string) => void;
   #out: number[] = [];
-  #stop: { reason: StopReason; code: number; detail: string } | undefined;
+  #stop: MachineStop | undefined;
   #wake: (() => void) | undefined;
   #exits = 0;
   #closed = false;
@@ -221,6 +229,32 @@ export class Machine implements Disposable {
   /** Queues bytes on COM1's receiver (as if typed on its terminal). */
   input(bytes: Uint8Array | readonly number[]): void {
     this.uart.receive(bytes);
+  }
+
+  /** Why the machine stopped, once it has. */
+  get stopped(): MachineStop | undefined {
+    return this.#stop;
+  }
+
+  /** Exits handled so far (not counting the run slices' own interruptions). */
+  get exits(): number {
+    return this.#exits;
+  }
+
+  /**
+   * Services one exit of vCPU `id` for a caller that runs the vCPUs itself
+   * instead of run() (the gdb stub): the devices answer I/O and MMIO, any
+   * other exit stops the machine as in run(), and COM1's output is flushed.
+   * Returns the stop once the machine has stopped.
+   */
+  serviceExit(exit: VcpuExit, id: number): MachineStop | undefined {
+    try {
+      this.#handle(exit, id);
+    } catch (e) {
+      this.stop("error", 1, e instanceof Error ? e.message : String(e));
+    }
+    this.#flush();
+    return this.#stop;
   }
 
   /** Stops the machine: the current run() resolves with `reason`. The first stop wins. */
