@@ -1,11 +1,18 @@
-#!/usr/bin/env -S deno run --allow-ffi --allow-read --allow-env
+#!/usr/bin/env -S deno run --allow-ffi --allow-read --allow-env --allow-net
 /**
  * The `kvmkit` command: boots a kernel or a flat binary on a PC built from
  * the platform module, with COM1 on the terminal.
  *
  *   kvmkit run --kernel FILE [--initrd FILE] [--append "..."] [--mem 256M] [--cpus N]
  *              [--backend auto|kvm|emu] [--trace exits|insns] [--debug-exit PORT]
+ *              [--gdb [HOST:]PORT [--gdb-wait]]
  *   kvmkit run --flat FILE --mode real|protected|long --at ADDR [...]
+ *
+ * With --gdb the guest runs under the GDB stub (gdb/mod.ts), which listens on
+ * 127.0.0.1 unless a host is given: the stub runs the vCPUs (all of them, one
+ * gdb thread each, on this thread in slices) and hands every exit that is not
+ * its own to the machine's devices, so the console, power-off and
+ * isa-debug-exit work as without it; the guest's end is gdb's exit reply.
  *
  * Ctrl-A X quits (Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A H lists the keys). The
  * process exits with the guest's status: 0 after a power-off or reset,
@@ -18,7 +25,10 @@
  * @module
  */
 import { readFileSync, statSync, writeSync } from "node:fs";
+import { isIP } from "node:net";
 import process from "node:process";
+import { type GdbServer, serveGdb } from "../gdb/mod.ts";
+import type { VcpuExit } from "../mod.ts";
 import type { CpuMode } from "./cpu.ts";
 import { Machine, type MachineOptions, type MachineResult } from "./machine.ts";
 import type { BootFile } from "./loaders/types.ts";
@@ -39,6 +49,9 @@ export interface RunArgs {
   at?: number;
   reboot: boolean;
   timeout?: number;
+  /** --gdb: where the GDB stub listens. */
+  gdb?: { hostname: string; port: number };
+  gdbWait: boolean;
   help: boolean;
 }
 
@@ -69,6 +82,29 @@ function integer(name: string, value: string, min: number, max: number): number 
     throw new UsageError(`${name}: "${value}" is not an integer from ${min} to ${max} (decimal or 0x hex)`);
   }
   return n;
+}
+
+/** A host name (RFC 1123 labels) as --gdb takes it. */
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** Parses --gdb's `[HOST:]PORT` (an IPv6 host in brackets); the host defaults to 127.0.0.1. */
+export function parseGdbAddress(value: string): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]*)\]:|([^:]*):)?([^:]*)$/.exec(value);
+  if (!m) {
+    throw new UsageError(`--gdb: "${value}" is not [HOST:]PORT (an IPv6 address goes in brackets: [::1]:1234)`);
+  }
+  const hostname = m[1] ?? m[2] ?? "127.0.0.1";
+  if (m[1] !== undefined && isIP(hostname) !== 6) {
+    throw new UsageError(`--gdb: "${hostname}" in "${value}" is not an IPv6 address (only those go in brackets)`);
+  }
+  if (m[1] === undefined && isIP(hostname) === 0 && !HOSTNAME.test(hostname)) {
+    throw new UsageError(`--gdb: "${hostname}" in "${value}" is not a host name or IP address`);
+  }
+  const port = /^\d{1,5}$/.test(m[3]) ? Number(m[3]) : NaN;
+  if (!(port <= 0xffff)) {
+    throw new UsageError(`--gdb: "${m[3]}" in "${value}" is not a port from 0 to 65535 (0: any free port)`);
+  }
+  return { hostname, port };
 }
 
 /** Every option of `kvmkit run`. */
@@ -143,6 +179,17 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "stop the guest after this long (exit status 124)",
     parse: (a, v) => (a.timeout = integer("--timeout", v, 1, 86400)),
   },
+  {
+    name: "--gdb",
+    arg: "[HOST:]PORT",
+    help: "serve gdb's remote protocol on HOST (default 127.0.0.1, this machine only) and PORT",
+    parse: (a, v) => (a.gdb = parseGdbAddress(v)),
+  },
+  {
+    name: "--gdb-wait",
+    help: "with --gdb: stop before the first instruction until gdb continues",
+    parse: (a) => (a.gdbWait = true),
+  },
   { name: "--help", help: "this text", parse: (a) => (a.help = true) },
 ];
 
@@ -169,6 +216,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     cpus: 1,
     backend: "auto",
     reboot: false,
+    gdbWait: false,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -202,6 +250,11 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     throw new UsageError("--mode and --at are for --flat");
   }
   if (args.trace === "insns" && args.cpus > 1) throw new UsageError("--trace insns needs --cpus 1");
+  if (args.gdbWait && !args.gdb) throw new UsageError("--gdb-wait needs --gdb [HOST:]PORT");
+  if (args.gdb && args.trace === "insns") {
+    throw new UsageError("--trace insns single-steps the guest, which gdb does under --gdb: give one of them");
+  }
+  if (args.gdb && args.reboot) throw new UsageError("--reboot is not available with --gdb (a reset ends the session)");
   return args;
 }
 
@@ -249,8 +302,11 @@ export function statusLine(m: Machine, r: MachineResult): string {
     `${m.cpus} vCPU${m.cpus > 1 ? "s" : ""}, ${r.exits} exits (${rate}/s); exit status ${r.exitCode}`;
 }
 
-/** Connects the terminal to the machine's COM1: raw mode on a TTY, Ctrl-A X to quit. Returns the detach function. */
-function attachConsole(machine: Machine): () => void {
+/**
+ * Connects the terminal to the machine's COM1: raw mode on a TTY, Ctrl-A X
+ * calls `quit`. Returns the detach function.
+ */
+function attachConsole(machine: Machine, quit: () => void): () => void {
   const stdin = process.stdin;
   const tty = stdin.isTTY === true;
   if (tty) stdin.setRawMode(true);
@@ -265,7 +321,7 @@ function attachConsole(machine: Machine): () => void {
       }
       if (escape) {
         escape = false;
-        if (b === 0x78 || b === 0x58) machine.stop("quit", 0, "Ctrl-A X");
+        if (b === 0x78 || b === 0x58) quit();
         else if (b === 0x01) pass.push(0x01);
         else if (b === 0x68 || b === 0x48) writeSync(2, "\r\nCtrl-A X: quit; Ctrl-A Ctrl-A: send Ctrl-A\r\n");
       } else if (b === 0x01) escape = true;
@@ -279,6 +335,82 @@ function attachConsole(machine: Machine): () => void {
     stdin.off("data", onData);
     if (tty) stdin.setRawMode(false);
     stdin.pause();
+  };
+}
+
+/** Exits that stop the guest for gdb to look at, instead of ending the machine (a triple fault would be a reset). */
+const SHOWN_TO_GDB = new Set<VcpuExit["reason"]>(["shutdown", "fail_entry", "internal_error", "unknown"]);
+
+/** Under Deno without network permission for `hostname`: says so (node:net would throw from a callback instead). */
+function denoNetDenied(hostname: string): string | undefined {
+  type Permissions = { querySync(d: { name: "net"; host: string }): { state: string } };
+  const deno = (globalThis as { Deno?: { permissions: Permissions } }).Deno;
+  if (!deno || deno.permissions.querySync({ name: "net", host: hostname }).state === "granted") return undefined;
+  return `Deno has no network permission for ${hostname}: run it with --allow-net (deno task kvmkit does)`;
+}
+
+/**
+ * Runs `machine` under the GDB stub until the guest ends (power-off, reset,
+ * isa-debug-exit: gdb gets W with the status), gdb kills it, the user quits
+ * or the timeout strikes. Resolves with the result, or undefined when the
+ * stub cannot listen (said on stderr).
+ */
+async function runUnderGdb(
+  machine: Machine,
+  args: RunArgs,
+  err: (s: string) => void,
+): Promise<MachineResult | undefined> {
+  const start = performance.now();
+  const { hostname, port } = args.gdb!;
+  const denied = denoNetDenied(hostname);
+  if (denied) {
+    err(`kvmkit: --gdb: ${denied}`);
+    return undefined;
+  }
+  let server: GdbServer;
+  try {
+    server = await serveGdb(machine.vm, machine.vcpus, {
+      hostname,
+      port,
+      wait: args.gdbWait,
+      log: (m) => err(`kvmkit: ${m}`),
+      onExit: (exit, vcpu) => {
+        if (SHOWN_TO_GDB.has(exit.reason)) return; // the stub stops with SIGSEGV (triple fault) or SIGILL
+        const stop = machine.serviceExit(exit, vcpu.id);
+        return stop ? { exited: stop.code } : "resume";
+      },
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? (e as Error).name;
+    const hint = code === "EADDRINUSE" ? "; pick another port, or 0 for any free one" : "";
+    err(`kvmkit: --gdb ${hostname}:${port}: cannot listen (${code}: ${(e as Error).message})${hint}`);
+    return undefined;
+  }
+  const where = hostname.includes(":") ? `[${hostname}]:${server.port}` : `${hostname}:${server.port}`;
+  if (args.gdbWait) err(`kvmkit: stopped before the first instruction: gdb -ex 'target remote ${where}'`);
+  const end = (reason: "quit" | "timeout", code: number, detail: string) => {
+    machine.stop(reason, code, detail);
+    void server.exit(machine.stopped!.code);
+  };
+  const detach = attachConsole(machine, () => end("quit", 0, "Ctrl-A X"));
+  const timer = args.timeout
+    ? setTimeout(() => end("timeout", 124, `timeout after ${args.timeout! * 1000} ms`), args.timeout * 1000)
+    : undefined;
+  let outcome;
+  try {
+    outcome = await server.done;
+  } finally {
+    clearTimeout(timer);
+    detach();
+  }
+  if (outcome.reason !== "exited") machine.stop("quit", 0, `${outcome.reason} by gdb`);
+  const stop = machine.stopped!;
+  return {
+    reason: stop.reason,
+    exitCode: stop.code,
+    detail: stop.detail,
+    seconds: (performance.now() - start) / 1000,
+    exits: machine.exits,
   };
 }
 
@@ -317,12 +449,21 @@ export async function main(argv: readonly string[]): Promise<number> {
       err(`kvmkit: ${e instanceof Error ? e.message : String(e)}`);
       return 1;
     }
-    const detach = attachConsole(machine);
     let result: MachineResult;
-    try {
-      result = await machine.run(args.timeout ? { timeoutMs: args.timeout * 1000 } : {});
-    } finally {
-      detach();
+    if (args.gdb) {
+      const debugged = await runUnderGdb(machine, args, err);
+      if (!debugged) {
+        machine.close();
+        return 1;
+      }
+      result = debugged;
+    } else {
+      const detach = attachConsole(machine, () => machine.stop("quit", 0, "Ctrl-A X"));
+      try {
+        result = await machine.run(args.timeout ? { timeoutMs: args.timeout * 1000 } : {});
+      } finally {
+        detach();
+      }
     }
     if (result.reason === "reset" && args.reboot) {
       err(`kvmkit: ${result.detail}: restarting`);
