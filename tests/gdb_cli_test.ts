@@ -138,6 +138,7 @@ async function runGdb(
   steps: Step[],
   cli: Cli,
   file: string | undefined,
+  onStep?: (name: string) => void,
 ): Promise<{ outputs: Map<string, string>; consoles: Map<string, string>; all: string }> {
   const args = ["-batch", "-nx", "-iex", "set debuginfod enabled off"];
   if (file) args.push(file);
@@ -155,7 +156,9 @@ async function runGdb(
     // A step's marker comes when the previous step is done, so the guest is stopped: what has it printed?
     for (const m of all.matchAll(/^@@step (\d+)\n/gm)) {
       const name = steps[Number(m[1])].name;
-      if (!consoles.has(name)) consoles.set(name, cli.stdout());
+      if (consoles.has(name)) continue;
+      consoles.set(name, cli.stdout());
+      onStep?.(name);
     }
   });
   const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
@@ -347,6 +350,47 @@ for (const backend of BACKENDS) {
     checkSteps(POWEROFF_STEPS, run);
     await ended(cli, 0, /kvmkit: poweroff \(ACPI S5\) after/, run.all);
     assert.equal(cli.stdout(), `${HELLO}gdb guest: sum 285\n`);
+  });
+}
+
+const ECHO_GUEST = new URL("./guests/vmm_echo.bin", import.meta.url).pathname;
+const ECHO = [
+  "--flat",
+  ECHO_GUEST,
+  "--mode",
+  "real",
+  "--at",
+  "0x7c00",
+  "--debug-exit",
+  "0xf4",
+  "--gdb",
+  "0",
+  "--gdb-wait",
+];
+const CONTINUE: Step[] = [{ name: "continue", needs: [], commands: ["continue"], check: () => {} }];
+
+for (const backend of BACKENDS) {
+  const name = "kvmkit --gdb: the terminal still types into COM1; --timeout ends the session with gdb's exit reply";
+  const unavailable = backendUnavailable(backend) ?? GDB_MISSING;
+  if (unavailable) {
+    skip(`${name} [${backend}]`, unavailable);
+    continue;
+  }
+  test(`${name} [${backend}]`, async () => {
+    // The guest sleeps in HLT until COM1 receives a line, echoes it upper-cased, and exits with its length.
+    const typed = startCli(["--backend", backend, ...ECHO]);
+    const { port } = await typed.listening;
+    const run = await runGdb(port, CONTINUE, typed, undefined, () => {
+      setTimeout(() => typed.child.stdin!.write("ab\n"), 300); // while gdb's continue runs
+    });
+    assert.match(run.all, /\[Inferior 1 \(Remote target\) exited with code 07\]/, run.all);
+    await ended(typed, 7, /kvmkit: debug-exit \(isa-debug-exit 7\)/, run.all);
+    assert.equal(typed.stdout(), ">AB\n");
+    // No input: the guest sleeps on, gdb waits in continue, and the timeout ends both.
+    const idle = startCli(["--backend", backend, ...ECHO, "--timeout", "1"]);
+    const idleRun = await runGdb((await idle.listening).port, CONTINUE, idle, undefined);
+    assert.match(idleRun.all, /\[Inferior 1 \(Remote target\) exited with code 0174\]/, idleRun.all); // 124
+    await ended(idle, 124, /kvmkit: timeout \(timeout after 1000 ms\)/, idleRun.all);
   });
 }
 
