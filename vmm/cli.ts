@@ -30,7 +30,7 @@ import process from "node:process";
 import { type GdbServer, serveGdb } from "../gdb/mod.ts";
 import type { VcpuExit } from "../mod.ts";
 import type { CpuMode } from "./cpu.ts";
-import { Machine, type MachineOptions, type MachineResult } from "./machine.ts";
+import { describeExit, Machine, type MachineOptions, type MachineResult } from "./machine.ts";
 import type { BootFile } from "./loaders/types.ts";
 import { parseSize } from "./ram.ts";
 
@@ -375,7 +375,10 @@ async function runUnderGdb(
       wait: args.gdbWait,
       log: (m) => err(`kvmkit: ${m}`),
       onExit: (exit, vcpu) => {
-        if (SHOWN_TO_GDB.has(exit.reason)) return; // the stub stops with SIGSEGV (triple fault) or SIGILL
+        if (SHOWN_TO_GDB.has(exit.reason)) {
+          err(`kvmkit: vCPU ${vcpu.id}: ${describeExit(exit)}: stopped for gdb`);
+          return; // the stub stops with SIGSEGV (triple fault) or SIGILL
+        }
         const stop = machine.serviceExit(exit, vcpu.id);
         return stop ? { exited: stop.code } : "resume";
       },
