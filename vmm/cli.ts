@@ -344,7 +344,7 @@ const SHOWN_TO_GDB = new Set<VcpuExit["reason"]>(["shutdown", "fail_entry", "int
 /** Under Deno without network permission for `hostname`: says so (node:net would throw from a callback instead). */
 function denoNetDenied(hostname: string): string | undefined {
   type Permissions = { querySync(d: { name: "net"; host: string }): { state: string } };
-  const deno = (globalThis as { Deno?: { permissions: Permissions } }).Deno;
+  const deno = (globalThis as unknown as { Deno?: { permissions: Permissions } }).Deno;
   if (!deno || deno.permissions.querySync({ name: "net", host: hostname }).state === "granted") return undefined;
   return `Deno has no network permission for ${hostname}: run it with --allow-net (deno task kvmkit does)`;
 }
