@@ -489,3 +489,28 @@ backendTest("gdb stub over TCP: without wait the guest runs at once; attaching s
   }
   assert.deepEqual(await server.done, { reason: "closed" });
 });
+
+backendTest(
+  "gdb stub over TCP: the VMM's exit() ends a running guest with W, and a stopped one at once",
+  async (kvm) => {
+    using m = machine(kvm);
+    load(m.mem, CODE, PROGRAM);
+    realMode(m.vcpu, LOOP);
+    const running = await serveGdb(m.vm, [m.vcpu], { port: 0, sliceMs: 10 });
+    const a = await TcpClient.open(running.port);
+    assert.match(await a.request("?"), /^T05thread:1;$/);
+    a.socket.write(encodePacket("c"));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(running.state, "running");
+    await running.exit(0x7c);
+    assert.equal(await a.next(), "W7c", "gdb is told the guest exited, with the VMM's code");
+    assert.deepEqual(await running.done, { reason: "exited", code: 0x7c });
+    assert.ok(await a.waitClosed(), "the client is disconnected");
+
+    const stopped = await serveGdb(m.vm, [m.vcpu], { port: 0 });
+    assert.equal(stopped.state, "stopped");
+    await stopped.exit(3);
+    assert.equal(stopped.state, "exited");
+    assert.deepEqual(await stopped.done, { reason: "exited", code: 3 });
+  },
+);
