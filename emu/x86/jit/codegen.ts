@@ -18,7 +18,7 @@ import { PARITY } from "../flags.ts";
 import { ea64s } from "./operands.ts";
 import type { BlockFn } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
-import { branch, isQuiet, type Producer, producerOf, template } from "./templates.ts";
+import { branch, flagSync, loopsBack, type Producer, producerOf, readsFlags, template } from "./templates.ts";
 
 /** A block function's result: the iterations it ran, shifted left by 6, or'd with its exit (BlockFn). */
 const ONCE = 1 << 6;
@@ -45,73 +45,11 @@ let factoryChars = 0;
  * `csLimit`.
  */
 export function compile(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean): BlockFn {
-  const names: string[] = [];
-  const values: unknown[] = [];
-  const lines: string[] = [];
-  const producers = insns.map(producerOf);
-  let ip = rip;
-  let producer: Producer | null = null;
-  let side = EXIT_SIDE;
-  for (let i = 0; i < insns.length; i++) {
-    const d = insns[i];
-    const next = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
-    const last = i === insns.length - 1;
-    const end = ENDS.get(d.exec);
-    const site = {
-      eip: ip >>> 0,
-      next,
-      csLimit,
-      producer,
-      storeFlags: mustStore(insns, producers, i),
-      name: `d${i}`,
-      fn: `f${i}`,
-      entry: rip,
-      loops: loopsOf(insns.length),
-      amd,
-    };
-    names.push(`f${i}`, `d${i}`);
-    values.push(d.exec, d);
-    if (end && !last) {
-      // A conditional branch on the way: leaving here is a side exit with a link of its own.
-      const exit = side < EXITS ? side++ : EXIT_ANY;
-      const t = branch(d, site, exit, false);
-      lines.push(
-        t ??
-          `c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i});\n` +
-            `if (c.nextEip !== ${next}) { if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip; ` +
-            `return ((n + 1) << 6) | ${exit}; }`,
-      );
-      if (t === undefined) producer = null;
-      ip = next;
-      continue;
-    }
-    const t = end ? branch(d, site, EXIT_TAKEN, true) : template(d, site);
-    if (t !== undefined && end) {
-      lines.push(t as string);
-    } else if (t !== undefined) {
-      const tt = t as Exclude<typeof t, string>;
-      lines.push(tt.code);
-      if (tt.mayExit && !last) lines.push(stopCheck(d, next));
-      if (producers[i]) producer = producers[i];
-    } else {
-      lines.push(`c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i});`);
-      if (!end && !last) lines.push(stopCheck(d, next));
-      producer = null;
-    }
-    if (last && t === undefined && end) {
-      lines.push("if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;");
-      lines.push(
-        end === END_COND
-          ? `return c.nextEip === ${next} ? ${ONCE} : ${ONCE | EXIT_TAKEN};`
-          : end === END_DIRECT
-          ? `return ${ONCE | EXIT_TAKEN};`
-          : `return ${ONCE | EXIT_ANY};`,
-      );
-    } else if (last && !end) {
-      lines.push(`${setIp(d, next)} return ((n + 1) << 6) | (c.exits.length !== 0 || c.codeGen !== g ? 2 : 0);`);
-    }
-    ip = next;
-  }
+  // A first pass finds the flags each branch back to the entry leaves in the locals: when they all agree, a loop
+  // carries them from one iteration to the next in the locals, and writes them out only where it leaves.
+  const backs = emit(insns, rip, csLimit, amd, null).backs;
+  const carry = backs.length !== 0 && backs.every((p) => p !== null && sameKind(p, backs[0]!)) ? backs[0] : null;
+  const { names, values, lines } = emit(insns, rip, csLimit, amd, carry);
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
   const body = lines.join("\n");
   const loop = body.includes("continue;");
@@ -138,17 +76,112 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
   return make(...values, setRip as (c: Cpu, v: number) => void, PARITY, ea64s);
 }
 
+/** Whether two producers leave the same kind of flags record in the same locals. */
+function sameKind(a: Producer, b: Producer): boolean {
+  return a.fop === b.fop && a.size === b.size;
+}
+
+/** A block's body: its lines, the names and values its factory binds, and the flags in locals at each back edge. */
+interface Emitted {
+  names: string[];
+  values: unknown[];
+  lines: string[];
+  backs: (Producer | null)[];
+}
+
 /**
- * Whether producer `i` must write its flags into the CPU: unless a later producer in the block overwrites them
- * with only quiet templates (no fault, no memory) between.
+ * Writes out the body of a block. The flags of the last producer template stay in the locals (`pending`) and are
+ * written into the CPU only before something could see them: a slow path, a call of a semantic function, a return.
+ * With `carry`, the block loops and each back edge holds `carry`'s flags in the locals: until the first producer of
+ * an iteration, they are the CPU's only after the first iteration (n !== 0).
  */
-function mustStore(insns: readonly Insn[], producers: readonly (Producer | null)[], i: number): boolean {
-  if (!producers[i]) return true;
-  for (let j = i + 1; j < insns.length; j++) {
-    if (ENDS.has(insns[j].exec) || !isQuiet(insns[j])) return true;
-    if (producers[j]) return false;
+function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean, carry: Producer | null): Emitted {
+  const names: string[] = [];
+  const values: unknown[] = [];
+  const lines: string[] = [];
+  const backs: (Producer | null)[] = [];
+  const producers = insns.map(producerOf);
+  let ip = rip;
+  let pending: Producer | null = null;
+  let head = carry !== null;
+  const sync = () => head ? `if (n !== 0) {${flagSync(carry!)} }` : pending === null ? "" : flagSync(pending);
+  let side = EXIT_SIDE;
+  for (let i = 0; i < insns.length; i++) {
+    const d = insns[i];
+    const next = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
+    const last = i === insns.length - 1;
+    const end = ENDS.get(d.exec);
+    const p = producers[i];
+    if (head && (end !== undefined || (p !== null && readsFlags(d, amd)))) {
+      // It reads the flags from the CPU: those the loop carried, after the first iteration.
+      lines.push(sync());
+      head = false;
+    }
+    const site = {
+      eip: ip >>> 0,
+      next,
+      csLimit,
+      producer: pending,
+      sync: sync(),
+      backSync: carry !== null ? "" : sync(),
+      name: `d${i}`,
+      fn: `f${i}`,
+      entry: rip,
+      loops: loopsOf(insns.length),
+      amd,
+    };
+    names.push(`f${i}`, `d${i}`);
+    values.push(d.exec, d);
+    if (end && loopsBack(d, next, rip)) backs.push(pending);
+    if (end && !last) {
+      // A conditional branch on the way: leaving here is a side exit with a link of its own.
+      const exit = side < EXITS ? side++ : EXIT_ANY;
+      const t = branch(d, site, exit, false);
+      lines.push(
+        t ??
+          `${site.sync} c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i});\n` +
+            `if (c.nextEip !== ${next}) { if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip; ` +
+            `return ((n + 1) << 6) | ${exit}; }`,
+      );
+      if (t === undefined) pending = null;
+      ip = next;
+      continue;
+    }
+    const t = end ? branch(d, site, EXIT_TAKEN, true) : template(d, site);
+    if (t === undefined && head) {
+      // A call of the semantics may read the flags: write out those the loop carried (after the first iteration).
+      lines.push(sync());
+      head = false;
+    }
+    if (t !== undefined && end) {
+      lines.push(t as string);
+    } else if (t !== undefined) {
+      const tt = t as Exclude<typeof t, string>;
+      lines.push(tt.code);
+      if (p) [pending, head] = [p, false];
+      if (tt.mayExit && !last) lines.push(stopCheck(d, next, sync()));
+    } else {
+      lines.push(`${site.sync} c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i});`);
+      pending = null;
+      if (!end && !last) lines.push(stopCheck(d, next, ""));
+    }
+    if (last && t === undefined && end) {
+      lines.push("if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;");
+      lines.push(
+        end === END_COND
+          ? `return c.nextEip === ${next} ? ${ONCE} : ${ONCE | EXIT_TAKEN};`
+          : end === END_DIRECT
+          ? `return ${ONCE | EXIT_TAKEN};`
+          : `return ${ONCE | EXIT_ANY};`,
+      );
+    } else if (last && !end) {
+      lines.push(
+        `${setIp(d, next)}${sync()} return ((n + 1) << 6) | (c.exits.length !== 0 || c.codeGen !== g ? 2 : 0);`,
+      );
+    }
+    ip = next;
   }
-  return true;
+  return { names, values, lines, backs };
 }
 
 /** The most iterations of a looping block of `length` instructions per call. */
@@ -161,7 +194,10 @@ function setIp(d: Insn, next: number): string {
   return d.mode === 8 ? `c.eip = ${next >>> 0}; c.ripHigh = ${Math.floor(next / 2 ** 32) >>> 0};` : `c.eip = ${next};`;
 }
 
-/** Leaves the block after an instruction that queued an exit or wrote a code page, at the next instruction. */
-function stopCheck(d: Insn, next: number): string {
-  return `if (c.exits.length !== 0 || c.codeGen !== g) { ${setIp(d, next)} return ((n + 1) << 6) | 2; }`;
+/**
+ * Leaves the block after an instruction that queued an exit or wrote a code page, at the next instruction (`sync`
+ * writes out the flags held in locals).
+ */
+function stopCheck(d: Insn, next: number, sync: string): string {
+  return `if (c.exits.length !== 0 || c.codeGen !== g) { ${setIp(d, next)}${sync} return ((n + 1) << 6) | 2; }`;
 }

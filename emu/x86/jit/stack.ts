@@ -24,6 +24,8 @@ interface StackSite {
   readonly name: string;
   /** The block's index of the instruction (its semantic function is f<index>). */
   readonly fn: string;
+  /** Writes the flags the block holds in locals into the CPU (templates.ts Site.sync). */
+  readonly sync: string;
 }
 
 /** SS.B: the stack pointer is ESP (in 32-bit code outside 64-bit mode). */
@@ -33,7 +35,7 @@ const RSP = "((r[9] | 0) * 4294967296 + r[8])";
 
 /** The instruction through its semantic function, as a block calls one without a template. */
 function generic(s: StackSite): string {
-  return `c.nextEip = ${s.next}; ${s.fn}(c, ${s.name});`;
+  return `${s.sync} c.nextEip = ${s.next}; ${s.fn}(c, ${s.name});`;
 }
 
 /** PUSH/POP reg: the template, or undefined. */
@@ -42,8 +44,8 @@ export function stackTemplate(d: Insn, s: StackSite): string | undefined {
   if (d.mode === 4 && d.osize === 4 && (e === stk.pushReg || e === stk.popReg)) {
     const n = (d.op & 7) << 1;
     const body = e === stk.pushReg
-      ? `SP = (r[8] - 4) >>> 0; ${storeFrom(2, "SP", 4, 4, `r[${n}]`)} r[8] = SP;`
-      : `SP = r[8]; ${loadInto(2, "SP", 4, 4)} r[8] = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
+      ? `SP = (r[8] - 4) >>> 0; ${storeFrom(2, "SP", 4, 4, `r[${n}]`, s.sync)} r[8] = SP;`
+      : `SP = r[8]; ${loadInto(2, "SP", 4, 4, s.sync)} r[8] = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
     return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
   }
   if (d.mode === 8 && d.osize === 8 && (e === c64.pushRegLong || e === c64.popRegLong)) {
@@ -99,26 +101,28 @@ export function stackBranch(
   leave: (kind: number) => string,
 ): string | undefined {
   const e = d.exec;
+  // The fast paths leave with the flags written out; the slow ones wrote them before calling the semantics.
+  const go = (kind: number) => `${s.sync} ${leave(kind)}`;
   const back = "if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;";
   if (e === ctl.callRel && d.mode === 4 && d.osize === 4 && target !== undefined) {
     return `c.eip = ${s.eip}; if (${STACK32}) { SP = (r[8] - 4) >>> 0; ` +
-      `${storeFrom(2, "SP", 4, 4, String(s.next))} r[8] = SP; ${target} ${leave(1)} }\n` +
+      `${storeFrom(2, "SP", 4, 4, String(s.next), s.sync)} r[8] = SP; ${target} ${go(1)} }\n` +
       `${generic(s)} ${back} ${leave(1)}`;
   }
   if (e === ctl.ret && d.op === 0xc3 && d.mode === 4 && d.osize === 4) {
-    return `c.eip = ${s.eip}; if (${STACK32}) { SP = r[8]; ${loadInto(2, "SP", 4, 4)} ` +
-      `if (MV <= c.segLimit[1]) { r[8] = SP + 4; c.eip = MV; if (c.efer & 0x400) c.ripHigh = 0; ${leave(2)} } }\n` +
+    return `c.eip = ${s.eip}; if (${STACK32}) { SP = r[8]; ${loadInto(2, "SP", 4, 4, s.sync)} ` +
+      `if (MV <= c.segLimit[1]) { r[8] = SP + 4; c.eip = MV; if (c.efer & 0x400) c.ripHigh = 0; ${go(2)} } }\n` +
       `${generic(s)} ${back} ${leave(2)}`;
   }
   if (e === c64.callRelLong && d.mode === 8 && d.osize === 8 && target !== undefined) {
     const ret = [String(s.next >>> 0), String(Math.floor(s.next / 2 ** 32) >>> 0)];
     return `c.eip = ${s.eip}; SP = ${RSP} - 8; ${item64("SP", true)} if (OK) { ${write64(ret[0], ret[1])} ` +
-      `${setRsp("SP")} ${target} ${leave(1)} }\n${generic(s)} ${back} ${leave(1)}`;
+      `${setRsp("SP")} ${target} ${go(1)} }\n${generic(s)} ${back} ${leave(1)}`;
   }
   if (e === c64.retLong && d.op === 0xc3 && d.mode === 8 && d.osize === 8) {
     return `c.eip = ${s.eip}; SP = ${RSP}; ${item64("SP", false)} if (OK) { ${read64()} ` +
       `LA = (T2 | 0) * 4294967296 + T1; if (LA >= -140737488355328 && LA < 140737488355328) { ` +
-      `${setRsp("SP + 8")} c.eip = T1; c.ripHigh = Math.floor(LA / 4294967296) >>> 0; ${leave(2)} } }\n` +
+      `${setRsp("SP + 8")} c.eip = T1; c.ripHigh = Math.floor(LA / 4294967296) >>> 0; ${go(2)} } }\n` +
       `${generic(s)} ${back} ${leave(2)}`;
   }
   return undefined;

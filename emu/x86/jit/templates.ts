@@ -13,10 +13,11 @@
  * @module
  */
 import { F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB } from "../flags.ts";
-import type { Exec, Insn } from "../insn.ts";
+import type { Insn } from "../insn.ts";
 import * as alu from "../ops/alu.ts";
 import * as ctl from "../ops/control.ts";
 import * as mov from "../ops/mov.ts";
+import * as md from "../ops/muldiv.ts";
 import * as c64 from "../long/control64.ts";
 import * as a64 from "../long/alu64.ts";
 import { stackBranch, stackTemplate } from "./stack.ts";
@@ -50,8 +51,13 @@ export interface Site {
   readonly csLimit: number;
   /** The flag producer before it in the block, or null when the flags are in the CPU. */
   readonly producer: Producer | null;
-  /** Whether its own flags must be written to the CPU. */
-  readonly storeFlags: boolean;
+  /**
+   * Statements that write the flags still held in the block's locals into the CPU (or nothing): they run first on
+   * every path that leaves the template's code (a slow path that may fault or exit, a call, a return).
+   */
+  readonly sync: string;
+  /** What runs before a branch back to the block's entry continues its loop (the flags the loop carries stay). */
+  readonly backSync: string;
   /** The name of its decoded record in the block's code. */
   readonly name: string;
   /** The block's entry: its EIP, or its whole RIP in 64-bit mode. */
@@ -80,9 +86,8 @@ const ALU_KIND: readonly (number | undefined)[] = [
 ];
 const ALU_OP = ["+", "|", "", "", "&", "-", "^", "-"];
 
-/** The lazy-flags record of the producer whose operands are in the locals. */
-function flagStore(p: Producer, store: boolean): string {
-  if (!store) return "";
+/** Statements writing the lazy-flags record of the producer whose operands are in the locals into the CPU. */
+export function flagSync(p: Producer): string {
   if (p.fop === F_EAGER64) return " c.fop = 0; c.fbits = E;";
   const cin = p.fop === F_INC || p.fop === F_DEC ? " c.fcin = C;" : "";
   return ` c.fop = ${p.fop}; c.fa = A; c.fb = B; c.fres = V; c.fsize = ${p.size};${cin}`;
@@ -144,7 +149,7 @@ function conditionOf(kind: number, p: Producer): string | undefined {
     case 4:
       return sf;
     case 5:
-      return undefined; // PF: from the CPU
+      return "PARITY[V & 0xff] !== 0";
     case 6:
       return fop === F_SUB ? `${signed("A", p.size)} < ${signed("B", p.size)}` : `(${sf}) !== (${of})`;
     default:
@@ -205,17 +210,6 @@ function readsMemory(d: Insn): boolean {
   return d.mod !== 3 && e !== alu.aluAccImm && e !== alu.testAccImm && e !== alu.incDecReg && e !== a64.aluAccImm64;
 }
 
-/** True for templates that can neither fault nor touch memory (the flags before them stay unobservable). */
-export function isQuiet(d: Insn): boolean {
-  const e: Exec = d.exec;
-  if (e === mov.lea) return d.mode !== 8 && d.osize === 4 && d.asize === 4;
-  if (producerOf(d)) return !readsMemory(d);
-  if (d.size === 8) return false;
-  if ((e === mov.movRmReg || e === mov.movRegRm || e === mov.movRmImm) && d.mod === 3) return true;
-  if ((e === mov.movzx || e === mov.movsx) && d.mod === 3 && d.osize === 4) return true;
-  return e === mov.movRegImm && d.mode !== 8;
-}
-
 /** The template of `d` at `site`, or undefined when it is called through its semantic function. */
 export function template(d: Insn, site: Site): Template | undefined {
   const e = d.exec;
@@ -223,12 +217,11 @@ export function template(d: Insn, site: Site): Template | undefined {
   if (stack !== undefined) return { code: stack, mayExit: true };
   const p = producerOf(d);
   if (p) {
-    const store = flagStore(p, site.storeFlags);
     const code = p.fop !== F_EAGER64
       ? producer(d, p, site)
       : d.size === 8
-      ? producer64(d, site, store)
-      : eagerCode(d, site.producer, site.amd) + store;
+      ? producer64(d, site)
+      : eagerCode(d, site.producer, site.amd);
     return { code, mayExit: false };
   }
   if (e === mov.lea) {
@@ -252,7 +245,7 @@ export function template(d: Insn, site: Site): Template | undefined {
   if (d.mod === 3) return undefined;
   const off = offset(d, site.next);
   if (off === undefined) return undefined;
-  const at = `c.eip = ${site.eip};`, seg = segmentOf(d);
+  const at = `c.eip = ${site.eip};${site.sync}`, seg = segmentOf(d);
   const mode = d.mode;
   if (e === mov.movRegRm) {
     return { code: `${loadInto(seg, off, size, mode, at)} ${regWrite(d.reg, size, "MV")}`, mayExit: false };
@@ -279,15 +272,16 @@ function extend(v: string, size: number): string {
 /** An ALU, TEST or INC/DEC template of 8, 16 or 32 bits: register operands, or a memory source it only reads. */
 function producer(d: Insn, p: Producer, site: Site): string {
   const e = d.exec, size = p.size, mask = MASK_TEXT[size];
-  const store = flagStore(p, site.storeFlags);
   const fit = (x: string) => (size === 4 ? `(${x}) >>> 0` : `(${x}) & ${mask}`);
   const mem = readsMemory(d);
-  const at = mem ? `${loadInto(segmentOf(d), offset(d, site.next)!, size, d.mode, `c.eip = ${site.eip}; `)} ` : "";
+  const at = mem
+    ? `${loadInto(segmentOf(d), offset(d, site.next)!, size, d.mode, `c.eip = ${site.eip};${site.sync} `)} `
+    : "";
   const rm = mem ? "MV" : regRead(d.rm, size);
   if (p.fop === F_INC || p.fop === F_DEC) {
     const n = e === alu.incDecReg ? d.op & 7 : d.rm;
     const v = fit(p.fop === F_INC ? "A + 1" : "A - 1");
-    return `C = ${carry(site.producer)}; A = ${regRead(n, size)}; B = 1; V = ${v}; ${regWrite(n, size, "V")}${store}`;
+    return `C = ${carry(site.producer)}; A = ${regRead(n, size)}; B = 1; V = ${v}; ${regWrite(n, size, "V")}`;
   }
   const imm = String((d.imm & (size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff)) >>> 0);
   let dst: number, a: string, b: string, kind: number;
@@ -308,14 +302,14 @@ function producer(d: Insn, p: Producer, site: Site): string {
     [dst, kind, a, b] = [d.reg, (d.op >> 3) & 7, regRead(d.reg, size), rm];
   }
   const write = kind === 7 || dst < 0 ? "" : ` ${regWrite(dst, size, "V")}`;
-  return `${at}A = ${a}; B = ${b}; V = ${fit(`A ${ALU_OP[kind]} B`)};${write}${store}`;
+  return `${at}A = ${a}; B = ${b}; V = ${fit(`A ${ALU_OP[kind]} B`)};${write}`;
 }
 
 /** The low half of register `n`. */
 const reg = (n: number) => `r[${n << 1}]`;
 
 /** A 64-bit ALU or INC/DEC template on registers: the result in V (low) and H (high), the flags in E, as alu64. */
-function producer64(d: Insn, site: Site, store: string): string {
+function producer64(d: Insn, site: Site): string {
   const e = d.exec;
   const hi = (n: number) => `r[${(n << 1) + 1}]`;
   let dst: number, kind: number, a: [string, string], b: [string, string], pre = "";
@@ -345,7 +339,7 @@ function producer64(d: Insn, site: Site, store: string): string {
   body += " E |= PARITY[V & 0xff] << 2 | ((V | H) === 0 ? 0x40 : 0) | (H >= 0x80000000 ? 0x80 : 0);";
   if (e === a64.incDec64) body += " E = (E & ~1) | C;";
   if (kind !== 7) body += ` r[${dst << 1}] = V; r[${(dst << 1) + 1}] = H;`;
-  return body + store;
+  return body;
 }
 
 /**
@@ -360,21 +354,45 @@ export function branch(d: Insn, site: Site, exit: number, last: boolean): string
     const target = e === ctl.callRel || e === c64.callRelLong ? goTo(d, site.next + rel, site.csLimit) : undefined;
     return stackBranch(d, site, target, (kind) => `return ((n + 1) << 6) | ${kind};`);
   }
-  if (!cond && e !== ctl.jmpRel && e !== c64.jmpRelLong) return undefined;
-  const rel = d.op < 0x100 && d.op !== 0xe9 ? (d.imm << 24) >> 24 : d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
-  const t = d.mode === 8 ? (d.osize === 2 ? (site.next + rel) & 0xffff : site.next + rel) : site.next + rel;
+  const t = jumpTarget(d, site.next);
+  if (t === undefined) return undefined;
   const target = goTo(d, t, site.csLimit);
   if (target === undefined) return undefined;
   // Back to the block's own start: the next iteration without leaving the function, up to `loops` of them.
-  const back = (d.mode === 8 ? t : (t & (d.osize === 2 ? 0xffff : 0xffffffff)) >>> 0) === site.entry;
-  const taken = back
-    ? `if (++n < LIM) continue; ${target} return (n << 6) | ${exit};`
-    : `${target} return ((n + 1) << 6) | ${exit};`;
+  const taken = loopsBack(d, site.next, site.entry)
+    ? `if (++n < LIM) {${site.backSync} continue; } ${target}${site.sync} return (n << 6) | ${exit};`
+    : `${target}${site.sync} return ((n + 1) << 6) | ${exit};`;
   if (!cond) return taken;
   const test = `if (${condition(d.op & 0xf, site.producer)}) { ${taken} }`;
   // On the way through a block, not taken simply goes on; at its end, the block leaves for the next instruction.
   if (!last) return test;
-  return `${test}\n${goTo(d, site.next, Infinity)!} return ((n + 1) << 6);`;
+  return `${test}\n${goTo(d, site.next, Infinity)!}${site.sync} return ((n + 1) << 6);`;
+}
+
+/** The target of a Jcc or JMP rel (`next` is the RIP after it), or undefined for any other instruction. */
+function jumpTarget(d: Insn, next: number): number | undefined {
+  const e = d.exec;
+  if (e !== ctl.jcc && e !== c64.jccLong && e !== ctl.jmpRel && e !== c64.jmpRelLong) return undefined;
+  const rel = d.op < 0x100 && d.op !== 0xe9 ? (d.imm << 24) >> 24 : d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
+  return d.mode === 8 ? (d.osize === 2 ? (next + rel) & 0xffff : next + rel) : next + rel;
+}
+
+/** Whether `d` is a Jcc or JMP rel whose target is the block's entry `entry` (so the block loops there). */
+export function loopsBack(d: Insn, next: number, entry: number): boolean {
+  const t = jumpTarget(d, next);
+  if (t === undefined) return false;
+  return (d.mode === 8 ? t : (t & (d.osize === 2 ? 0xffff : 0xffffffff)) >>> 0) === entry;
+}
+
+/**
+ * Whether `d`, a flag producer, reads flags of the instruction before it (INC/DEC keep CF; rotates keep the other
+ * flags; AMD's IMUL keeps SF, ZF, AF, PF).
+ */
+export function readsFlags(d: Insn, amd: boolean): boolean {
+  const e = d.exec;
+  if (e === alu.incDecReg || e === alu.incDecRm || e === a64.incDec64) return true;
+  const p = producerOf(d);
+  return p !== null && p.fop === F_EAGER64 && d.size !== 8 && (d.exec === md.imul2 ? amd : d.reg < 2);
 }
 
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */
