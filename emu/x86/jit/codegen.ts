@@ -18,6 +18,7 @@ import { PARITY } from "../flags.ts";
 import { ea64s } from "./operands.ts";
 import type { BlockFn } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
+import { RELOAD, SPILL } from "./operands.ts";
 import { branch, flagSync, loopsBack, type Producer, producerOf, readsFlags, template } from "./templates.ts";
 
 /** A block function's result: the iterations it ran, shifted left by 6, or'd with its exit (BlockFn). */
@@ -51,16 +52,16 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
   const carry = backs.length !== 0 && backs.every((p) => p !== null && sameKind(p, backs[0]!)) ? backs[0] : null;
   const { names, values, lines } = emit(insns, rip, csLimit, amd, carry);
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
-  const body = lines.join("\n");
-  const loop = body.includes("continue;");
+  const loop = lines.some((l) => l.includes("continue;"));
+  const { head, body } = loop ? cacheRegisters(lines.join("\n")) : { head: "", body: uncached(lines.join("\n")) };
   const source = `"use strict";\nreturn function block(c, budget) {\nconst g = c.codeGen, r = c.r32;\n` +
     `const r16 = c.r16, r8 = c.r8, m = c.mem, SA = c.segAr, SL = c.segLimit, SB = c.segBase;\n` +
     `const rTag = m.rTag, rBuf = m.rBuf, rOff = m.rOff, wTag = m.wTag, wBuf = m.wBuf, wOff = m.wOff;\n` +
-    `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0;\n` +
+    `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0, K = 0;\n` +
     (loop
       ? `const LIM = Math.min(${
         loopsOf(insns.length)
-      }, Math.ceil(budget / ${insns.length}));\nfor (;;) {\n${body}\n}\n};`
+      }, Math.ceil(budget / ${insns.length}));\n${head}for (;;) {\n${body}\n}\n};`
       : `${body}\n};`);
   let make = factories.get(source);
   if (make === undefined) {
@@ -74,6 +75,36 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
   } else factories.delete(source); // re-inserted below: the most recently used last
   factories.set(source, make);
   return make(...values, setRip as (c: Cpu, v: number) => void, PARITY, ea64s);
+}
+
+/** Register accesses of the templates' code (operands.ts), and writes with the value written. */
+const REG = /\br\[(\d+)\]/g, REG_WRITE = /\br\[(\d+)\] = ([^;]*);/g;
+
+/** A block's code with its registers in the register file (c.r32): the spill and reload points go. */
+function uncached(body: string): string {
+  return body.replaceAll(SPILL, "").replaceAll(RELOAD, "");
+}
+
+/**
+ * A looping block's code with the 32-bit halves of the registers it names held in locals (x0-x31) for the whole
+ * call: read on entry, written back where something outside the block's code could see them (SPILL: before a slow
+ * path, a call of a semantic function, a return) and read again after a call of a semantic function (RELOAD).
+ * A local holds what the register file would: a write is truncated to 32 bits as the Uint32Array would. Blocks that
+ * name 8- or 16-bit registers (which alias the same bytes) keep them all in the register file.
+ */
+function cacheRegisters(code: string): { head: string; body: string } {
+  if (code.includes("r16[") || code.includes("r8[")) return { head: "", body: uncached(code) };
+  const named = new Set<number>(), written = new Set<number>();
+  for (const m of code.matchAll(REG)) named.add(Number(m[1]));
+  for (const m of code.matchAll(REG_WRITE)) written.add(Number(m[1]));
+  if (named.size === 0) return { head: "", body: uncached(code) };
+  const all = [...named].sort((a, b) => a - b), dirty = all.filter((k) => written.has(k));
+  const body = code
+    .replace(REG_WRITE, (_, k, v) => `x${k} = (${v}) >>> 0;`)
+    .replace(REG, (_, k) => `x${k}`)
+    .replaceAll(SPILL, dirty.map((k) => ` r[${k}] = x${k};`).join(""))
+    .replaceAll(RELOAD, all.map((k) => ` x${k} = r[${k}];`).join(""));
+  return { head: `let ${all.map((k) => `x${k} = r[${k}]`).join(", ")};\n`, body };
 }
 
 /** Whether two producers leave the same kind of flags record in the same locals. */
@@ -104,7 +135,8 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
   let ip = rip;
   let pending: Producer | null = null;
   let head = carry !== null;
-  const sync = () => head ? `if (n !== 0) {${flagSync(carry!)} }` : pending === null ? "" : flagSync(pending);
+  const flags = () => head ? `if (n !== 0) {${flagSync(carry!)} }` : pending === null ? "" : flagSync(pending);
+  const sync = () => SPILL + flags();
   let side = EXIT_SIDE;
   for (let i = 0; i < insns.length; i++) {
     const d = insns[i];
@@ -114,7 +146,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
     const p = producers[i];
     if (head && (end !== undefined || (p !== null && readsFlags(d, amd)))) {
       // It reads the flags from the CPU: those the loop carried, after the first iteration.
-      lines.push(sync());
+      lines.push(flags());
       head = false;
     }
     const site = {
@@ -123,7 +155,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       csLimit,
       producer: pending,
       sync: sync(),
-      backSync: carry !== null ? "" : sync(),
+      backSync: carry !== null ? "" : flags(),
       name: `d${i}`,
       fn: `f${i}`,
       entry: rip,
@@ -139,7 +171,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       const t = branch(d, site, exit, false);
       lines.push(
         t ??
-          `${site.sync} c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i});\n` +
+          `${site.sync} c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i}); ${RELOAD}\n` +
             `if (c.nextEip !== ${next}) { if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip; ` +
             `return ((n + 1) << 6) | ${exit}; }`,
       );
@@ -150,7 +182,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
     const t = end ? branch(d, site, EXIT_TAKEN, true) : template(d, site);
     if (t === undefined && head) {
       // A call of the semantics may read the flags: write out those the loop carried (after the first iteration).
-      lines.push(sync());
+      lines.push(flags());
       head = false;
     }
     if (t !== undefined && end) {
@@ -161,7 +193,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       if (p) [pending, head] = [p, false];
       if (tt.mayExit && !last) lines.push(stopCheck(d, next, sync()));
     } else {
-      lines.push(`${site.sync} c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i});`);
+      lines.push(`${site.sync} c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i}); ${RELOAD}`);
       pending = null;
       if (!end && !last) lines.push(stopCheck(d, next, ""));
     }

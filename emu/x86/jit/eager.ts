@@ -30,6 +30,12 @@ interface Before {
 export function eagerOf(p: Before | null): string {
   if (p === null) return "c.arith()";
   if (p.fop === F_EAGER_LOCAL) return "E";
+  if (p.size === 8) {
+    // templates.ts producer64: operands A/AH, B/BH, result V/H, CF in K.
+    const of = OF64.get(p.fop);
+    return `(K | (PARITY[V & 0xff] << 2) | ${p.fop === F_LOGIC ? "0" : "((A ^ B ^ V) & 0x10)"} | ` +
+      `((V | H) === 0 ? 0x40 : 0) | (H >= 0x80000000 ? 0x80 : 0)${of ? ` | (${of} ? 0x800 : 0)` : ""})`;
+  }
   const sign = p.size === 4 ? "0x80000000" : p.size === 2 ? "0x8000" : "0x80";
   const cf = p.fop === F_ADD ? "(V < A ? 1 : 0)" : p.fop === F_SUB ? "(A < B ? 1 : 0)" : p.fop === F_LOGIC ? "0" : "C";
   const af = p.fop === F_LOGIC ? "0" : "((A ^ B ^ V) & 0x10)";
@@ -44,6 +50,14 @@ export function eagerOf(p: Before | null): string {
     : "0";
   return `(${cf} | (PARITY[V & 0xff] << 2) | ${af} | (V === 0 ? 0x40 : 0) | (V >= ${sign} ? 0x80 : 0) | ${of})`;
 }
+
+/** OF of a 64-bit producer (templates.ts producer64) by lazy kind, from its locals; none for logic. */
+export const OF64: ReadonlyMap<number, string> = new Map([
+  [F_ADD, "((AH ^ H) & (BH ^ H)) < 0"],
+  [F_INC, "((AH ^ H) & (BH ^ H)) < 0"],
+  [F_SUB, "((AH ^ BH) & (AH ^ H)) < 0"],
+  [F_DEC, "((AH ^ BH) & (AH ^ H)) < 0"],
+]);
 
 /** SF and PF of a 32-bit result in V. */
 const SIGN_PARITY = "(PARITY[V & 0xff] << 2) | (V >= 0x80000000 ? 0x80 : 0)";

@@ -15,6 +15,13 @@ import type { Insn } from "../insn.ts";
 import { RIP_BASE } from "../long/modrm64.ts";
 import { R8_INDEX } from "../state.ts";
 
+/**
+ * Markers in a block's code (codegen.ts cacheRegisters): where the registers a block holds in locals must be in the
+ * register file (before anything outside the block's code could see them), and where they must be read from it
+ * again (after a call that may have changed them).
+ */
+export const SPILL = "/*spill*/", RELOAD = "/*reload*/";
+
 /** Operand-size masks as source text. */
 export const MASK_TEXT = ["", "0xff", "0xffff", "", "0xffffffff"];
 

@@ -14,7 +14,7 @@ import * as c64 from "../long/control64.ts";
 import { opReg } from "../long/mov64.ts";
 import * as ctl from "../ops/control.ts";
 import * as stk from "../ops/stack.ts";
-import { loadInto, storeFrom } from "./operands.ts";
+import { loadInto, RELOAD, storeFrom } from "./operands.ts";
 
 /** What the stack templates need of the block: as in templates.ts Site. */
 interface StackSite {
@@ -35,7 +35,7 @@ const RSP = "((r[9] | 0) * 4294967296 + r[8])";
 
 /** The instruction through its semantic function, as a block calls one without a template. */
 function generic(s: StackSite): string {
-  return `${s.sync} c.nextEip = ${s.next}; ${s.fn}(c, ${s.name});`;
+  return `${s.sync} c.nextEip = ${s.next}; ${s.fn}(c, ${s.name}); ${RELOAD}`;
 }
 
 /** PUSH/POP reg: the template, or undefined. */

@@ -21,7 +21,7 @@ import * as md from "../ops/muldiv.ts";
 import * as c64 from "../long/control64.ts";
 import * as a64 from "../long/alu64.ts";
 import { stackBranch, stackTemplate } from "./stack.ts";
-import { eagerCode, F_EAGER_LOCAL, isEager } from "./eager.ts";
+import { eagerCode, eagerOf, F_EAGER_LOCAL, isEager, OF64 } from "./eager.ts";
 import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
 
 /** The flag kind of templates with eager flags in the local E (64-bit ALU, eager.ts). */
@@ -89,6 +89,7 @@ const ALU_OP = ["+", "|", "", "", "&", "-", "^", "-"];
 /** Statements writing the lazy-flags record of the producer whose operands are in the locals into the CPU. */
 export function flagSync(p: Producer): string {
   if (p.fop === F_EAGER64) return " c.fop = 0; c.fbits = E;";
+  if (p.size === 8) return ` c.fop = 0; c.fbits = ${eagerOf(p)};`;
   const cin = p.fop === F_INC || p.fop === F_DEC ? " c.fcin = C;" : "";
   return ` c.fop = ${p.fop}; c.fa = A; c.fb = B; c.fres = V; c.fsize = ${p.size};${cin}`;
 }
@@ -96,6 +97,7 @@ export function flagSync(p: Producer): string {
 /** CF of `p` from the locals, or read from the CPU. */
 function carry(p: Producer | null): string {
   if (p === null) return "c.cf()";
+  if (p.size === 8) return "K";
   switch (p.fop) {
     case F_ADD:
       return "(V < A ? 1 : 0)";
@@ -125,6 +127,7 @@ function signed(v: string, size: number): string {
 function conditionOf(kind: number, p: Producer): string | undefined {
   const fop = p.fop;
   if (fop === F_EAGER64) return EAGER_CONDITIONS[kind];
+  if (p.size === 8) return condition64(kind, fop);
   const sign = p.size === 4 ? "0x80000000" : p.size === 2 ? "0x8000" : "0x80";
   const zf = "V === 0", sf = `V >= ${sign}`;
   const of = fop === F_ADD
@@ -157,6 +160,13 @@ function conditionOf(kind: number, p: Producer): string | undefined {
   }
 }
 
+/** Condition `kind` (Jcc's low nibble over 2) of a 64-bit producer of lazy kind `fop`, from producer64's locals. */
+function condition64(kind: number, fop: number): string {
+  const zf = "(V | H) === 0", sf = "H >= 0x80000000", of = OF64.get(fop) ?? "false";
+  return [of, "K !== 0", zf, `K !== 0 || ${zf}`, sf, "PARITY[V & 0xff] !== 0", `(${sf}) !== (${of})`][kind] ??
+    `${zf} || (${sf}) !== (${of})`;
+}
+
 /** Conditions from eager flags in E: O, C, Z, BE, S, P, L, LE. */
 const EAGER_CONDITIONS = [
   "(E & 0x800) !== 0",
@@ -169,7 +179,8 @@ const EAGER_CONDITIONS = [
   "(E & 0x40) !== 0 || (((E >> 7) ^ (E >> 11)) & 1) !== 0",
 ];
 
-const EAGER: Producer = { fop: F_EAGER64, size: 8 };
+/** 64-bit producers by lazy kind (their flags come from the locals of producer64). */
+const LAZY64 = new Map([F_ADD, F_SUB, F_LOGIC, F_INC, F_DEC].map((fop) => [fop, { fop, size: 8 }]));
 const EAGER32: Producer = { fop: F_EAGER64, size: 4 };
 
 /** Whether a memory operand of `d` has a template address (not 16-bit addressing) and is only read. */
@@ -183,10 +194,10 @@ export function producerOf(d: Insn): Producer | null {
   if (d.size === 8) {
     if (d.mod !== 3 && e !== a64.aluAccImm64) return null;
     if (e === a64.aluRmReg64 || e === a64.aluRegRm64 || e === a64.aluAccImm64) {
-      return ALU_KIND[(d.op >> 3) & 7] === undefined ? null : EAGER;
+      return LAZY64.get(ALU_KIND[(d.op >> 3) & 7] ?? -1) ?? null;
     }
-    if (e === a64.aluRmImm64) return ALU_KIND[d.reg] === undefined ? null : EAGER;
-    return e === a64.incDec64 ? EAGER : null;
+    if (e === a64.aluRmImm64) return LAZY64.get(ALU_KIND[d.reg] ?? -1) ?? null;
+    return e === a64.incDec64 ? LAZY64.get(d.reg === 1 ? F_DEC : F_INC)! : null;
   }
   if (isEager(d)) return EAGER32;
   const size = d.size;
@@ -217,10 +228,10 @@ export function template(d: Insn, site: Site): Template | undefined {
   if (stack !== undefined) return { code: stack, mayExit: true };
   const p = producerOf(d);
   if (p) {
-    const code = p.fop !== F_EAGER64
-      ? producer(d, p, site)
-      : d.size === 8
+    const code = d.size === 8
       ? producer64(d, site)
+      : p.fop !== F_EAGER64
+      ? producer(d, p, site)
       : eagerCode(d, site.producer, site.amd);
     return { code, mayExit: false };
   }
@@ -308,7 +319,10 @@ function producer(d: Insn, p: Producer, site: Site): string {
 /** The low half of register `n`. */
 const reg = (n: number) => `r[${n << 1}]`;
 
-/** A 64-bit ALU or INC/DEC template on registers: the result in V (low) and H (high), the flags in E, as alu64. */
+/**
+ * A 64-bit ALU or INC/DEC template on registers, as alu64: the operands in A/AH and B/BH, the result in V (low) and
+ * H (high), CF in K; the other flags are computed from them only where they are used (eager.ts eagerOf).
+ */
 function producer64(d: Insn, site: Site): string {
   const e = d.exec;
   const hi = (n: number) => `r[${(n << 1) + 1}]`;
@@ -327,17 +341,14 @@ function producer64(d: Insn, site: Site): string {
   }
   let body = `${pre}A = ${a[0]}; AH = ${a[1]}; B = ${b[0]}; BH = ${b[1]}; `;
   if (kind === 0) {
-    body += "L = A + B; V = L >>> 0; L = AH + BH + (L > 0xffffffff ? 1 : 0); H = L >>> 0; " +
-      "E = (L > 0xffffffff ? 1 : 0) | (((AH ^ H) & (BH ^ H)) < 0 ? 0x800 : 0) | ((A ^ B ^ V) & 0x10);";
+    body += "L = A + B; V = L >>> 0; L = AH + BH + (L > 0xffffffff ? 1 : 0); H = L >>> 0; K = L > 0xffffffff ? 1 : 0;";
   } else if (kind === 5 || kind === 7) {
-    body += "L = A - B; V = L >>> 0; L = AH - BH - (L < 0 ? 1 : 0); H = L >>> 0; " +
-      "E = (L < 0 ? 1 : 0) | (((AH ^ BH) & (AH ^ H)) < 0 ? 0x800 : 0) | ((A ^ B ^ V) & 0x10);";
+    body += "L = A - B; V = L >>> 0; L = AH - BH - (L < 0 ? 1 : 0); H = L >>> 0; K = L < 0 ? 1 : 0;";
   } else {
     const op = kind === 1 ? "|" : kind === 4 ? "&" : "^";
-    body += `V = (A ${op} B) >>> 0; H = (AH ${op} BH) >>> 0; E = 0;`;
+    body += `V = (A ${op} B) >>> 0; H = (AH ${op} BH) >>> 0; K = 0;`;
   }
-  body += " E |= PARITY[V & 0xff] << 2 | ((V | H) === 0 ? 0x40 : 0) | (H >= 0x80000000 ? 0x80 : 0);";
-  if (e === a64.incDec64) body += " E = (E & ~1) | C;";
+  if (e === a64.incDec64) body += " K = C;";
   if (kind !== 7) body += ` r[${dst << 1}] = V; r[${(dst << 1) + 1}] = H;`;
   return body;
 }
