@@ -150,3 +150,57 @@ for (const bits of [32, 64] as const) {
     assert.ok(looped >= PROGRAMS, `compiled blocks ran in ${looped} of ${2 * PROGRAMS} runs`);
   });
 }
+
+/** 64-bit addresses at the edges of the canonical halves, for {@linkcode edgeProgram}. */
+const EDGE_ADDRESSES = [
+  0x0000_7fff_ffff_fffcn, // a dword runs past 2^47 - 1: #GP
+  0x0000_7fff_ffff_fff8n, // the last dword below 2^47: not mapped, #PF
+  0x0000_8000_0000_0000n, // non-canonical: #GP
+  0xffff_7fff_ffff_fffcn, // non-canonical: #GP
+  0xffff_8000_0000_0000n, // canonical, upper half: not mapped, #PF
+  0xffff_ffff_ffff_fffen, // a dword that wraps to 0
+  BigInt(DATA) + 0x1_0000_0000n, // above 4 GiB: not mapped, #PF
+  BigInt(DATA) + 8n, // mapped
+];
+
+/** `mov rbx, addr - 0x10; mov eax, [rbx + 0x10]` (a load) or `mov [rbx + rsi*2 + 0x10], eax` (rsi = 0), HLT. */
+function edgeProgram(addr: bigint, store: boolean): Program {
+  const base = (addr - 0x10n) & 0xffff_ffff_ffff_ffffn;
+  const ops: Op[] = [
+    {
+      bytes: [0x48, 0xbb, ...Array.from({ length: 8 }, (_, i) => Number((base >> BigInt(8 * i)) & 0xffn))],
+      asm: "mov rbx, imm64",
+    },
+    store
+      ? { bytes: [0x89, 0x44, 0x73, 0x10], asm: "mov [rbx + rsi*2 + 0x10], eax" }
+      : { bytes: [0x8b, 0x43, 0x10], asm: "mov eax, [rbx + 0x10]" },
+    { bytes: [0xf4], asm: "hlt" },
+  ];
+  const regs = Array.from({ length: 16 }, (_, i) => i === 4 ? BigInt(LM_STACK) : i === 0 ? 0x1234_5678n : 0n);
+  return {
+    bits: 64,
+    ops,
+    code: ops.flatMap((o) => o.bytes),
+    regs,
+    rflags: 0x2n,
+    data: new Array(64).fill(0),
+    undefinedFlags: 0,
+  };
+}
+
+test("block compiler, 64-bit loads and stores at the edges of the canonical halves: eager = off", () => {
+  using off = runner("off", openEmu("off"), 64);
+  using eager = runner("eager", openEmu("eager"), 64);
+  const failures: string[] = [];
+  for (const addr of EDGE_ADDRESSES) {
+    for (const store of [false, true]) {
+      const p = edgeProgram(addr, store);
+      const a = off.run(p), b = eager.run(p);
+      const diff = differences(a, b, ARITH);
+      if (diff.length) {
+        failures.push(`${diff.join(", ")}\n${report(p, `0x${addr.toString(16)}`, [["off", a], ["eager", b]])}`);
+      }
+    }
+  }
+  assert.equal(failures.length, 0, failures.join("\n\n"));
+});

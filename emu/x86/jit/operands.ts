@@ -38,7 +38,8 @@ export function regWrite(n: number, size: number, v: string): string {
 
 /**
  * The offset of `d`'s memory operand, or undefined where a template leaves it to the interpreter (16-bit
- * addressing). `next` is the next instruction's RIP (64-bit mode: RIP-relative operands are constants).
+ * addressing). `next` is the next instruction's RIP (64-bit mode: RIP-relative operands are constants). In 64-bit
+ * mode it is statements that set the 64-bit offset's halves, LA (low) and LH (high), as uint32.
  */
 export function offset(d: Insn, next: number): string | undefined {
   if (d.mode !== 8) {
@@ -50,8 +51,7 @@ export function offset(d: Insn, next: number): string | undefined {
   }
   if (d.base === RIP_BASE) {
     const a = next + (d.disp | 0);
-    if (d.asize === 4) return String(a >>> 0);
-    return `ea64s(${a >>> 0}, ${Math.floor(a / 2 ** 32)})`;
+    return `LA = ${a >>> 0}; LH = ${d.asize === 4 ? 0 : Math.floor(a / 2 ** 32) >>> 0};`;
   }
   const lo = [String(d.disp | 0)], hi = ["0"];
   if (d.base >= 0) {
@@ -63,8 +63,9 @@ export function offset(d: Insn, next: number): string | undefined {
     lo.push(s ? `((r[${i}] << ${s}) >>> 0)` : `r[${i}]`);
     hi.push(s ? `((r[${i + 1}] << ${s}) | (r[${i}] >>> ${32 - s}))` : `(r[${i + 1}] | 0)`);
   }
-  if (d.asize === 4) return `((${lo.join(" + ")}) >>> 0)`;
-  return `ea64s(${lo.join(" + ")}, ${hi.join(" + ")})`;
+  if (d.asize === 4) return `LA = (${lo.join(" + ")}) >>> 0; LH = 0;`;
+  // The low halves' sum is exact (below 2^34 in magnitude); what it carries goes to the high half.
+  return `LL = ${lo.join(" + ")}; LA = LL >>> 0; LH = (${hi.join(" + ")} + (LL - LA) / 4294967296) >>> 0;`;
 }
 
 /** The segment of `d`'s memory operand. */
@@ -84,36 +85,59 @@ export function loadInto(seg: number, off: string, size: number, mode: number, a
     : size === 2
     ? "RB[RK] | (RB[RK + 1] << 8)"
     : "(RB[RK] | (RB[RK + 1] << 8) | (RB[RK + 2] << 16) | (RB[RK + 3] << 24)) >>> 0";
-  const slow = `${at}MV = m.read${size * 8}(c.lin(${seg}, LA, ${size}, false));`;
+  const slow = `${at}MV = m.read${size * 8}(c.lin(${seg}, ${signedOffset(mode)}, ${size}, false));`;
   const tlb = `TI = PG & 4095; if (rTag[TI] === PG + m.tagBase && (LA & 0xfff) <= ${4096 - size}) ` +
-    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & 0xfff); MV = ${bytes}; } else { ${at}MV = m.read${size * 8}(LA); }`;
-  return `LA = ${off}; if (${fastSegment(seg, size, mode, false)}) { ${linear(seg, mode)} ${tlb} } else { ${slow} }`;
+    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & 0xfff); MV = ${bytes}; } else { ${at}MV = m.read${size * 8}(${
+      fullLinear(mode)
+    }); }`;
+  return `${setOffset(off, mode)} if (${fastSegment(seg, size, mode, false)}) { ${linear(seg, mode)} ${tlb} } ` +
+    `else { ${slow} }`;
 }
 
 /** Statements that store `v` (`size` bytes) at `off` in segment `seg` (the common case inline, as `loadInto`). */
 export function storeFrom(seg: number, off: string, size: number, mode: number, v: string, at = ""): string {
   const bytes = ["WB[RK] = MV;", "WB[RK + 1] = MV >> 8;", "WB[RK + 2] = MV >> 16;", "WB[RK + 3] = MV >> 24;"]
     .slice(0, size).join(" ");
-  const slow = `${at}m.write${size * 8}(c.lin(${seg}, LA, ${size}, true), MV);`;
+  const slow = `${at}m.write${size * 8}(c.lin(${seg}, ${signedOffset(mode)}, ${size}, true), MV);`;
   const tlb = `TI = PG & 4095; if (wTag[TI] === PG + m.tagBase && (LA & 0xfff) <= ${4096 - size}) ` +
-    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & 0xfff); ${bytes} } else { ${at}m.write${size * 8}(LA, MV); }`;
-  return `MV = ${v}; LA = ${off}; if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ${tlb} } ` +
-    `else { ${slow} }`;
+    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & 0xfff); ${bytes} } else { ${at}m.write${size * 8}(${
+      fullLinear(mode)
+    }, MV); }`;
+  return `MV = ${v}; ${setOffset(off, mode)} if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ` +
+    `${tlb} } else { ${slow} }`;
 }
 
-/** The condition under which Cpu.lin would simply add the segment base (LA holds the offset). */
+/** Sets LA (and LH in 64-bit mode) to the offset `off` (offset()). */
+function setOffset(off: string, mode: number): string {
+  return mode === 8 ? off : `LA = ${off};`;
+}
+
+/** The offset as Cpu.lin takes it: in 64-bit mode, signed (or far out of range, as ea64 gives it). */
+function signedOffset(mode: number): string {
+  return mode === 8 ? "ea64s(LA, LH | 0)" : "LA";
+}
+
+/** The linear address (48 bits in 64-bit mode) after `linear`, as Memory's reads and writes take it. */
+function fullLinear(mode: number): string {
+  return mode === 8 ? "(LH & 0xffff) * 4294967296 + LA" : "LA";
+}
+
+/**
+ * The condition under which Cpu.lin would simply add the segment base (LA, and LH, hold the offset). In 64-bit mode:
+ * a segment without a base, the offset canonical and the access not running past 2^47 - 1.
+ */
 function fastSegment(seg: number, size: number, mode: number, write: boolean): string {
   if (mode === 8) {
-    return seg >= 4 ? "false" : `LA >= -140737488355328 && LA + ${size} <= 140737488355328 && c.watch === 0 && ` +
-      "!(c.eflRest & 0x40000)";
+    return seg >= 4 ? "false" : `(LH < 0x7fff || LH >= 0xffff8000 || (LH === 0x7fff && LA <= ${2 ** 32 - size})) && ` +
+      "c.watch === 0 && !(c.eflRest & 0x40000)";
   }
   return `(SA[${seg}] & ${write ? "0x1001e" : "0x1001c"}) === ${write ? "0x12" : "0x10"} && ` +
     `LA <= SL[${seg}] - ${size - 1} && c.watch === 0`;
 }
 
-/** LA from offset to linear address, and its page number in PG. */
+/** LA from offset to linear address (its low 32 bits in 64-bit mode), and its page number in PG. */
 function linear(seg: number, mode: number): string {
-  if (mode === 8) return "if (LA < 0) LA += 281474976710656; PG = LA > 0xffffffff ? Math.floor(LA / 4096) : LA >>> 12;";
+  if (mode === 8) return "PG = (LH & 0xffff) * 1048576 + (LA >>> 12);";
   return `LA = (SB[${seg}] + LA) >>> 0; PG = LA >>> 12;`;
 }
 

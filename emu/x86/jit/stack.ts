@@ -4,7 +4,7 @@
  * Each checks at run time what its shortcut assumes (SS is a 32-bit stack;
  * in 64-bit mode the item is 8-byte aligned, so it cannot cross a page)
  * and otherwise calls the instruction's semantic function, as a block does
- * for any instruction without a template. The locals SP, LA, T1 and T2 are
+ * for any instruction without a template. The locals SP, SQ, LA, T1 and T2 are
  * the stack's own (with SQ), so a flag producer's locals survive them.
  *
  * @module
@@ -30,8 +30,14 @@ interface StackSite {
 
 /** SS.B: the stack pointer is ESP (in 32-bit code outside 64-bit mode). */
 const STACK32 = "(c.segAr[2] & 0x4000) !== 0";
-/** RSP as a signed number (exact where canonical; far out of range, so faulting alike, where not). */
-const RSP = "((r[9] | 0) * 4294967296 + r[8])";
+/** RSP's halves after a push of 8 bytes, in SP (low) and SQ (high). */
+const PUSHED = "SP = (r[8] - 8) >>> 0; SQ = (r[9] - (r[8] < 8 ? 1 : 0)) >>> 0;";
+/** RSP's halves, in SP (low) and SQ (high). */
+const RSP = "SP = r[8]; SQ = r[9];";
+/** RSP after a pop of the 8-byte item at SP/SQ (aligned, so the low half wraps only from 0xfffffff8). */
+const POPPED = "r[8] = (SP + 8) >>> 0; r[9] = (SQ + (SP >= 0xfffffff8 ? 1 : 0)) >>> 0;";
+/** RSP set to SP/SQ. */
+const SET_RSP = "r[8] = SP; r[9] = SQ;";
 
 /** The instruction through its semantic function, as a block calls one without a template. */
 function generic(s: StackSite): string {
@@ -51,26 +57,27 @@ export function stackTemplate(d: Insn, s: StackSite): string | undefined {
   if (d.mode === 8 && d.osize === 8 && (e === c64.pushRegLong || e === c64.popRegLong)) {
     const n = opReg(d) << 1;
     if (e === c64.pushRegLong) {
-      return `c.eip = ${s.eip}; SP = ${RSP} - 8; ${item64("SP", true)} ` +
-        `if (OK) { ${write64(`r[${n}]`, `r[${n + 1}]`)} ${setRsp("SP")} } else { ${generic(s)} }`;
+      return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} ` +
+        `if (OK) { ${write64(`r[${n}]`, `r[${n + 1}]`)} ${SET_RSP} } else { ${generic(s)} }`;
     }
-    return `c.eip = ${s.eip}; SP = ${RSP}; ${item64("SP", false)} ` +
-      `if (OK) { ${read64()} ${setRsp("SP + 8")} r[${n}] = T1; r[${n + 1}] = T2; } else { ${generic(s)} }`;
+    return `c.eip = ${s.eip}; ${RSP} ${item64(false)} ` +
+      `if (OK) { ${read64()} ${POPPED} r[${n}] = T1; r[${n + 1}] = T2; } else { ${generic(s)} }`;
   }
   return undefined;
 }
 
 /**
- * Finds the 8-byte stack item at offset `at` of SS (64-bit mode) in the TLB: OK = 1 with RB/WB and RK pointing at
- * it when it is canonical, 8-byte aligned (so inside one page), nothing watched or alignment-checked, and the
- * page's TLB entry for the access present; else OK = 0 and the instruction takes its semantic function.
+ * Finds the 8-byte stack item at SP (low half) and SQ (high half) of SS (64-bit mode) in the TLB: OK = 1 with RB/WB
+ * and RK pointing at it when it is canonical, 8-byte aligned (so inside one page), nothing watched or
+ * alignment-checked, and the page's TLB entry for the access present; else OK = 0 and the instruction takes its
+ * semantic function. The page number of the 48-bit linear address is (SQ & 0xffff) * 2^20 + (SP >>> 12), and its
+ * TLB index the low 12 bits of that: (SP >>> 12) & 4095.
  */
-function item64(at: string, write: boolean): string {
+function item64(write: boolean): string {
   const [tag, buf, off, bytes] = write ? ["wTag", "wBuf", "wOff", "WB"] : ["rTag", "rBuf", "rOff", "RB"];
-  return `OK = 0; if ((${at} & 7) === 0 && ${at} >= -140737488355328 && ${at} + 8 <= 140737488355328 && ` +
-    `c.watch === 0 && !(c.eflRest & 0x40000)) { LA = ${at} < 0 ? ${at} + 281474976710656 : ${at}; ` +
-    `PG = LA > 0xffffffff ? Math.floor(LA / 4096) : LA >>> 12; TI = PG & 4095; ` +
-    `if (${tag}[TI] === PG + m.tagBase) { ${bytes} = ${buf}[TI]; RK = ${off}[TI] + (LA & 0xfff); OK = 1; } }`;
+  return `OK = 0; if ((SP & 7) === 0 && (SQ <= 0x7fff || SQ >= 0xffff8000) && c.watch === 0 && ` +
+    `!(c.eflRest & 0x40000)) { PG = (SQ & 0xffff) * 1048576 + (SP >>> 12); TI = (SP >>> 12) & 4095; ` +
+    `if (${tag}[TI] === PG + m.tagBase) { ${bytes} = ${buf}[TI]; RK = ${off}[TI] + (SP & 0xfff); OK = 1; } }`;
 }
 
 /** Writes the 8-byte item found by item64 (low half, high half). */
@@ -83,11 +90,6 @@ function write64(lo: string, hi: string): string {
 function read64(): string {
   return "T1 = (RB[RK] | (RB[RK + 1] << 8) | (RB[RK + 2] << 16) | (RB[RK + 3] << 24)) >>> 0; " +
     "T2 = (RB[RK + 4] | (RB[RK + 5] << 8) | (RB[RK + 6] << 16) | (RB[RK + 7] << 24)) >>> 0;";
-}
-
-/** Sets RSP from a signed expression. */
-function setRsp(v: string): string {
-  return `SQ = ${v}; r[8] = SQ >>> 0; r[9] = Math.floor(SQ / 4294967296) >>> 0;`;
 }
 
 /**
@@ -116,13 +118,12 @@ export function stackBranch(
   }
   if (e === c64.callRelLong && d.mode === 8 && d.osize === 8 && target !== undefined) {
     const ret = [String(s.next >>> 0), String(Math.floor(s.next / 2 ** 32) >>> 0)];
-    return `c.eip = ${s.eip}; SP = ${RSP} - 8; ${item64("SP", true)} if (OK) { ${write64(ret[0], ret[1])} ` +
-      `${setRsp("SP")} ${target} ${go(1)} }\n${generic(s)} ${back} ${leave(1)}`;
+    return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ` +
+      `${SET_RSP} ${target} ${go(1)} }\n${generic(s)} ${back} ${leave(1)}`;
   }
   if (e === c64.retLong && d.op === 0xc3 && d.mode === 8 && d.osize === 8) {
-    return `c.eip = ${s.eip}; SP = ${RSP}; ${item64("SP", false)} if (OK) { ${read64()} ` +
-      `LA = (T2 | 0) * 4294967296 + T1; if (LA >= -140737488355328 && LA < 140737488355328) { ` +
-      `${setRsp("SP + 8")} c.eip = T1; c.ripHigh = Math.floor(LA / 4294967296) >>> 0; ${go(2)} } }\n` +
+    return `c.eip = ${s.eip}; ${RSP} ${item64(false)} if (OK) { ${read64()} ` +
+      `if (T2 <= 0x7fff || T2 >= 0xffff8000) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${go(2)} } }\n` +
       `${generic(s)} ${back} ${leave(2)}`;
   }
   return undefined;
