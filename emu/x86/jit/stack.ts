@@ -5,7 +5,7 @@
  * in 64-bit mode the item is 8-byte aligned, so it cannot cross a page)
  * and otherwise calls the instruction's semantic function, as a block does
  * for any instruction without a template. The locals SP, SQ, LA, T1 and T2 are
- * the stack's own (with SQ), so a flag producer's locals survive them.
+ * the stack's own, so a flag producer's locals survive them.
  *
  * @module
  */
