@@ -52,6 +52,9 @@ export class Block {
   /** Successors by exit (codegen.ts EXIT_*), valid while `linkEpochs[exit]` is the TLB's epoch. */
   readonly links: (Block | null)[] = [];
   readonly linkEpochs: number[] = [];
+  /** Earlier targets of the indirect exit (run.ts), valid while `farEpoch` is the TLB's epoch. */
+  readonly far: Block[] = [];
+  farEpoch = -1;
 
   constructor(
     pfn: number,

@@ -94,16 +94,48 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
     const epoch = cpu.mem.epoch;
     let to = b.links[k] ?? null;
     // A fixed exit's successor holds while the TLB's epoch does; an indirect one (RET, JMP/CALL r/m, a stop after
-    // a write to code) also needs the same EIP.
-    if (
-      to === null || b.linkEpochs[k] !== epoch || !to.valid || to.checked !== cpu.runEpoch ||
-      (k === 2 && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh))
-    ) {
+    // a write to code) also needs the same EIP, and is looked up among the last few the exit went to.
+    if (k === 2 && to !== null && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh)) to = farTarget(cpu, b, epoch);
+    if (to === null || b.linkEpochs[k] !== epoch || !to.valid || to.checked !== cpu.runEpoch) {
       to = blockAt(cpu, fc);
       if (to === null) return n;
+      if (k === 2 && b.links[2] != null && b.linkEpochs[2] === epoch) keepFar(b, b.links[2]!, epoch);
       b.links[k] = to;
       b.linkEpochs[k] = epoch;
     }
     b = to;
   }
+}
+
+/** How many earlier targets of an indirect exit a block remembers (a RET returns to a few call sites). */
+const FAR_TARGETS = 4;
+
+/** The earlier target of `b`'s indirect exit at CS:EIP, valid in this TLB epoch and KVM_RUN, or null. */
+function farTarget(cpu: Cpu, b: Block, epoch: number): Block | null {
+  if (b.farEpoch !== epoch) return null;
+  const far = b.far;
+  for (let i = 0; i < far.length; i++) {
+    const t = far[i];
+    if (t.eip === cpu.eip && t.ripHigh === cpu.ripHigh && t.valid && t.checked === cpu.runEpoch) {
+      // It becomes the link; the link it replaces takes its place among the earlier ones.
+      const old = b.links[2];
+      if (old != null && b.linkEpochs[2] === epoch) far[i] = old;
+      else far.splice(i, 1);
+      b.links[2] = t;
+      b.linkEpochs[2] = epoch;
+      return t;
+    }
+  }
+  return null;
+}
+
+/** Remembers `t`, a target of `b`'s indirect exit that a new one replaces as its link. */
+function keepFar(b: Block, t: Block, epoch: number): void {
+  if (b.farEpoch !== epoch) {
+    b.far.length = 0;
+    b.farEpoch = epoch;
+  }
+  if (b.far.includes(t)) return;
+  if (b.far.length === FAR_TARGETS) b.far.shift();
+  b.far.push(t);
 }
