@@ -61,6 +61,8 @@ function parseOptions(args: readonly string[]) {
 interface Counter {
   describe: string;
   skipped: number;
+  /** It also counts the faulting attempt of an access that faults and runs again (QEMU's exec log). */
+  countsFaults: boolean;
   count(name: string, mode: GuestMode, n: number): StepCount;
   close(): void;
 }
@@ -71,6 +73,7 @@ function openCounter(backend: "emu" | "kvm" | "qemu", mode: GuestMode): Counter 
     return {
       describe: "qemu -singlestep -d exec",
       skipped: 0,
+      countsFaults: true,
       count: (name, m, n) => countOnQemu(imagePath(name, m), n),
       close: () => {},
     };
@@ -80,6 +83,7 @@ function openCounter(backend: "emu" | "kvm" | "qemu", mode: GuestMode): Counter 
   return {
     describe: `${backend} single-step, entry ${entry.entry}${entry.paging === false ? " paging off" : ""}`,
     skipped,
+    countsFaults: false,
     count: (name, m, n) => countInstructions(kvm, { image: readImage(name, m), n, mode: m, ...entry }),
     close: () => kvm.close(),
   };
@@ -96,7 +100,8 @@ function main(): number {
       const w = workload(name);
       for (const n of ns) {
         const counted = counter.count(name, mode, n);
-        const expected = instructionCount(w, mode, n) - counter.skipped;
+        const faults = counter.countsFaults ? (w.faultsPerIteration ?? 0) * n : 0;
+        const expected = instructionCount(w, mode, n) - counter.skipped + faults;
         const sum = checksumText(w.checksum(n));
         if (!counted.ok) {
           console.log(`  ${name} n=${n}: fails: ${counted.failure}`);

@@ -28,6 +28,11 @@ export interface Workload {
   perIteration: number;
   /** The checksum main returns (and the guest prints) for N iterations. */
   checksum(n: number): number;
+  /**
+   * Accesses per iteration that fault and run again once the handler returns: counted once above (they retire
+   * once), but QEMU's exec log shows the faulting attempt too (verify.ts adds them to its count).
+   */
+  faultsPerIteration?: number;
 }
 
 /** Instructions from the reset vector to `call main`, per mode (see _boot.inc). */
@@ -175,6 +180,12 @@ function fibModel(n: number): { instructions: number; value: number } {
 const SIEVE = sievePass();
 const SORT = sortPass();
 const FIB20 = fibModel(20);
+/** _kernel.inc: `call make_user_low` (1 + 1032 with its ret) and `lgdt`. */
+const KERNEL_SETUP = 1 + 1032 + 1;
+/** _kernel.inc: `call set_gate` (1 + 10 with its ret). */
+const SET_GATE = 1 + 10;
+/** pagefault.asm: pages a pass; its #PF handler (12, the faulting access not counted); `call unmap_all`. */
+const PF_PAGES = 64, PF_HANDLER = 12, UNMAP_ALL = 1 + 2 + PF_PAGES * 7 + 1;
 /** pagewalk.asm: 3072 pages from 4 MiB to 16 MiB. */
 const WALK_PAGES = 3072;
 
@@ -290,6 +301,32 @@ export const WORKLOADS: readonly Workload[] = [
     mainFixed: 2 + 1,
     perIteration: 4,
     checksum: (n) => (n * (n + 1) / 2) % 0x100000000,
+  },
+  {
+    name: "syscall",
+    description: "system calls from CPL 3 and back (SYSCALL/SYSRET; SYSENTER/SYSEXIT in 32-bit mode)",
+    mainFixed: KERNEL_SETUP + 16 + 3 + 3 + 7,
+    perIteration: 12,
+    checksum(n) {
+      let ebx = 0;
+      for (let x = n; x >= 1; x--) ebx = (ebx + ((Math.imul(x, 0x9e3779b1) ^ 0x5a5a5a5a) >>> 0)) >>> 0;
+      return ebx;
+    },
+  },
+  {
+    name: "pagefault",
+    description: "64 pages a pass: #PF on each, the handler maps it (IRET), then unmapped with INVLPG",
+    mainFixed: 2 + SET_GATE + UNMAP_ALL + 2 + 2,
+    perIteration: 2 + PF_PAGES * (1 + PF_HANDLER + 4) + UNMAP_ALL + 2,
+    faultsPerIteration: PF_PAGES,
+    checksum(n) {
+      let ebx = 0, before = 0;
+      for (let edx = n; edx >= 1; edx--) {
+        ebx = (ebx + PF_PAGES * before) >>> 0;
+        before = edx;
+      }
+      return ebx;
+    },
   },
 ];
 
