@@ -186,6 +186,8 @@ const KERNEL_SETUP = 1 + 1032 + 1;
 const SET_GATE = 1 + 10;
 /** pagefault.asm: pages a pass; its #PF handler (12, the faulting access not counted); `call unmap_all`. */
 const PF_PAGES = 64, PF_HANDLER = 12, UNMAP_ALL = 1 + 2 + PF_PAGES * 7 + 1;
+/** ctxswitch.asm: `switch` from its `pop` to its IRET. */
+const SWITCH = 1 + 6 + 1 + 3 + 1;
 /** pagewalk.asm: 3072 pages from 4 MiB to 16 MiB. */
 const WALK_PAGES = 3072;
 
@@ -325,6 +327,18 @@ export const WORKLOADS: readonly Workload[] = [
         ebx = (ebx + PF_PAGES * before) >>> 0;
         before = edx;
       }
+      return ebx;
+    },
+  },
+  {
+    name: "ctxswitch",
+    description: "two tasks switching: IRET frame, stack exchange, CR3 reload, IRET (IRETQ)",
+    // make_second_root (1 + 9); task B's frame 7 and its slot 1; 2 + 2 around the loop; B's first turn has no `jmp`.
+    mainFixed: 10 + 7 + 1 + 2 + 2 - 1,
+    perIteration: 2 + SWITCH + 3 + SWITCH + 2,
+    checksum(n) {
+      let ebx = 0;
+      for (let edx = n; edx >= 1; edx--) ebx = rol((ebx + edx) >>> 0, 3);
       return ebx;
     },
   },
