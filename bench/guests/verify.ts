@@ -84,7 +84,8 @@ function openCounter(backend: "emu" | "kvm" | "qemu", mode: GuestMode): Counter 
     describe: `${backend} single-step, entry ${entry.entry}${entry.paging === false ? " paging off" : ""}`,
     skipped,
     countsFaults: false,
-    count: (name, m, n) => countInstructions(kvm, { image: readImage(name, m), n, mode: m, ...entry }),
+    count: (name, m, n) =>
+      countInstructions(kvm, { image: readImage(name, m), n, mode: m, irqchip: workload(name).irqchip, ...entry }),
     close: () => kvm.close(),
   };
 }

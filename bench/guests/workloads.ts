@@ -33,6 +33,8 @@ export interface Workload {
    * once), but QEMU's exec log shows the faulting attempt too (verify.ts adds them to its count).
    */
   faultsPerIteration?: number;
+  /** It programs the local APIC: kvmkit creates the in-kernel irqchip for it (QEMU's machine has one). */
+  irqchip?: boolean;
 }
 
 /** Instructions from the reset vector to `call main`, per mode (see _boot.inc). */
@@ -341,6 +343,15 @@ export const WORKLOADS: readonly Workload[] = [
       for (let edx = n; edx >= 1; edx--) ebx = rol((ebx + edx) >>> 0, 3);
       return ebx;
     },
+  },
+  {
+    name: "timer",
+    description: "LAPIC timer interrupts (one-shot, 1 us), each awaited with STI; HLT; EOI and IRET",
+    // set_gate (2 + 11); the LAPIC's mapping 3; LAPIC set-up 4; 2 + 2 around the loop.
+    mainFixed: 2 + SET_GATE + 3 + 4 + 2 + 2,
+    perIteration: 3 + 2 + 4,
+    checksum: (n) => (n * (n + 1) / 2) % 0x100000000,
+    irqchip: true,
   },
 ];
 
