@@ -817,6 +817,7 @@ const SITE: Site = {
   producer: null,
   sync: "",
   backSync: "",
+  stop: "",
   name: "d0",
   fn: "f0",
   entry: 0,

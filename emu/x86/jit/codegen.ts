@@ -156,6 +156,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       producer: pending,
       sync: sync(),
       backSync: carry !== null ? "" : flags(),
+      stop: last ? "" : stopCheck(d, next, sync()),
       name: `d${i}`,
       fn: `f${i}`,
       entry: rip,

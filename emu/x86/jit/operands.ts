@@ -94,15 +94,27 @@ export function loadInto(seg: number, off: string, size: number, mode: number, a
     `else { ${slow} }`;
 }
 
-/** Statements that store `v` (`size` bytes) at `off` in segment `seg` (the common case inline, as `loadInto`). */
-export function storeFrom(seg: number, off: string, size: number, mode: number, v: string, at = ""): string {
+/**
+ * Statements that store `v` (`size` bytes) at `off` in segment `seg` (the common case inline, as `loadInto`).
+ * `after` runs after a store through the CPU's own calls: only those can queue an exit (MMIO) or write a page that
+ * holds code (Memory.protectCode keeps code pages out of the write TLB the inline path uses).
+ */
+export function storeFrom(
+  seg: number,
+  off: string,
+  size: number,
+  mode: number,
+  v: string,
+  at = "",
+  after = "",
+): string {
   const bytes = ["WB[RK] = MV;", "WB[RK + 1] = MV >> 8;", "WB[RK + 2] = MV >> 16;", "WB[RK + 3] = MV >> 24;"]
     .slice(0, size).join(" ");
-  const slow = `${at}m.write${size * 8}(c.lin(${seg}, ${signedOffset(mode)}, ${size}, true), MV);`;
+  const slow = `${at}m.write${size * 8}(c.lin(${seg}, ${signedOffset(mode)}, ${size}, true), MV); ${after}`;
   const tlb = `TI = PG & 4095; if (wTag[TI] === PG + m.tagBase && (LA & 0xfff) <= ${4096 - size}) ` +
     `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & 0xfff); ${bytes} } else { ${at}m.write${size * 8}(${
       fullLinear(mode)
-    }, MV); }`;
+    }, MV); ${after} }`;
   return `MV = ${v}; ${setOffset(off, mode)} if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ` +
     `${tlb} } else { ${slow} }`;
 }

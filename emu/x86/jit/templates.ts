@@ -58,6 +58,8 @@ export interface Site {
   readonly sync: string;
   /** What runs before a branch back to the block's entry continues its loop (the flags the loop carries stay). */
   readonly backSync: string;
+  /** Leaves the block when an exit was queued or a code page written (after a store's slow path), or nothing. */
+  readonly stop: string;
   /** The name of its decoded record in the block's code. */
   readonly name: string;
   /** The block's entry: its EIP, or its whole RIP in 64-bit mode. */
@@ -262,10 +264,10 @@ export function template(d: Insn, site: Site): Template | undefined {
     return { code: `${loadInto(seg, off, size, mode, at)} ${regWrite(d.reg, size, "MV")}`, mayExit: false };
   }
   if (e === mov.movRmReg) {
-    return { code: storeFrom(seg, off, size, mode, regRead(d.reg, size), at), mayExit: true };
+    return { code: storeFrom(seg, off, size, mode, regRead(d.reg, size), at, site.stop), mayExit: false };
   }
   if (e === mov.movRmImm) {
-    return { code: storeFrom(seg, off, size, mode, String(d.imm >>> 0), at), mayExit: true };
+    return { code: storeFrom(seg, off, size, mode, String(d.imm >>> 0), at, site.stop), mayExit: false };
   }
   if ((e === mov.movzx || e === mov.movsx) && d.osize === 4) {
     const n = d.op & 1 ? 2 : 1;
