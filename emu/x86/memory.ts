@@ -359,21 +359,30 @@ export class Memory {
     return bytes.subarray(phys - slot.gpa, phys - slot.gpa + len);
   }
 
-  /** A 32-bit read of guest-physical RAM (page tables, descriptor tables through paging). */
+  /**
+   * A 32-bit read of guest-physical RAM (page tables, descriptor tables through paging). Indexes the slot's bytes
+   * directly: a page walk reads up to eight entries, and a view per entry made walks allocation-bound.
+   */
   physRead32(phys: number): number {
-    const v = this.physView(phys, 4);
-    if (!v) throw new Unimplemented(`page-table access outside RAM at ${phys.toString(16)}`);
-    return (v[0] | (v[1] << 8) | (v[2] << 16) | (v[3] << 24)) >>> 0;
+    const slot = this.slots.find(phys);
+    if (!slot || phys + 4 > slot.gpa + slot.size) {
+      throw new Unimplemented(`page-table access outside RAM at ${phys.toString(16)}`);
+    }
+    const b = slotBytes(slot, phys), k = phys - slot.gpa;
+    return (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
   }
 
   /** A 32-bit write of guest-physical RAM (accessed and dirty bits). */
   physWrite32(phys: number, value: number): void {
-    const v = this.physView(phys, 4);
-    if (!v) throw new Unimplemented(`page-table access outside RAM at ${phys.toString(16)}`);
-    v[0] = value;
-    v[1] = value >> 8;
-    v[2] = value >> 16;
-    v[3] = value >> 24;
+    const slot = this.slots.find(phys);
+    if (!slot || phys + 4 > slot.gpa + slot.size) {
+      throw new Unimplemented(`page-table access outside RAM at ${phys.toString(16)}`);
+    }
+    const b = slotBytes(slot, phys), k = phys - slot.gpa;
+    b[k] = value;
+    b[k + 1] = value >> 8;
+    b[k + 2] = value >> 16;
+    b[k + 3] = value >> 24;
     this.markDirty(phys);
   }
 
