@@ -13,7 +13,7 @@ import type { BackendName } from "../mod.ts";
 type Body = () => void | Promise<void>;
 
 interface Runner {
-  test(name: string, fn: Body): void;
+  test(name: string, fn: Body, timeoutMs?: number): void;
   skip(name: string): void;
 }
 
@@ -28,7 +28,7 @@ function pickRunner(): Runner {
       test: ((name: string, fn: Body, timeout?: number) => void) & { skip(name: string, fn: Body): void };
     };
     return {
-      test: (name, fn) => bt.test(name, fn, 120_000),
+      test: (name, fn, timeoutMs) => bt.test(name, fn, timeoutMs ?? 120_000),
       skip: (name) => bt.test.skip(name, () => {}),
     };
   }
@@ -40,9 +40,9 @@ function pickRunner(): Runner {
 
 const runner = pickRunner();
 
-/** Registers a test. */
-export function test(name: string, fn: Body): void {
-  runner.test(name, fn);
+/** Registers a test; `timeoutMs` (Bun only: Deno has no per-test limit) replaces the default 120 s. */
+export function test(name: string, fn: Body, timeoutMs?: number): void {
+  runner.test(name, fn, timeoutMs);
 }
 
 /** Registers a skipped test and prints why it was skipped. */
@@ -82,7 +82,7 @@ export const BACKENDS: readonly BackendName[] = ["kvm", "emu"];
 export function backendTest(
   name: string,
   fn: (kvm: Kvm, backend: BackendName) => void | Promise<void>,
-  options: { only?: readonly BackendName[]; vendor?: "intel" | "amd" } = {},
+  options: { only?: readonly BackendName[]; vendor?: "intel" | "amd"; timeoutMs?: number } = {},
 ): void {
   for (const backend of options.only ?? BACKENDS) {
     const full = `${name} [${backend}]`;
@@ -94,6 +94,6 @@ export function backendTest(
     test(full, async () => {
       using kvm = Kvm.open(backend === "emu" && options.vendor ? { backend, vendor: options.vendor } : { backend });
       await fn(kvm, backend);
-    });
+    }, options.timeoutMs);
   }
 }

@@ -63,6 +63,8 @@ export async function bootLinux(
     cpus?: number;
     timeoutMs: number;
     script?: [string, string][];
+    /** Stop ("quit") as soon as the console shows this text. */
+    until?: string;
   },
 ): Promise<LinuxBoot> {
   let text = "";
@@ -81,6 +83,7 @@ export async function bootLinux(
       if (marker === undefined && text.includes(MARKER)) marker = (performance.now() - start) / 1000;
       // Without ACPI (acpi=off) Linux cannot power off: it says so and halts with interrupts off.
       if (text.includes("reboot: System halted")) m.stop("halted", 0, "Linux halted (no ACPI to power off)");
+      if (options.until !== undefined && text.includes(options.until)) m.stop("quit", 0, `"${options.until}" printed`);
       while (script.length && text.includes(script[0][0])) {
         const [, typed] = script.shift()!;
         setTimeout(() => m.input(new TextEncoder().encode(typed)), 200);
