@@ -13,7 +13,7 @@ import { readCpuid } from "./_cpuid.ts";
 import { KVM_GET_API_VERSION, KVM_GET_SUPPORTED_CPUID } from "./abi/requests.ts";
 import { Errno } from "./abi/errno.ts";
 import { createEmuKernel, type EmuKernelHandle } from "./emu/kernel.ts";
-import type { BlockCompilerMode } from "./emu/x86/jit/cache.ts";
+import type { BlockCompilerMode } from "./emu/x86/compiler_mode.ts";
 import { readFileSync } from "node:fs";
 
 /** What `Kvm.open` needs: a kernel, the system descriptor, and why "auto" did not pick kvm. */

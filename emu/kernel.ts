@@ -23,7 +23,7 @@ import { systemIoctl } from "./system.ts";
 import type { EmuVcpu } from "./vcpu.ts";
 import type { Vendor } from "./vendor.ts";
 import { EmuVm } from "./vm.ts";
-import type { BlockCompilerMode } from "./x86/jit/cache.ts";
+import type { BlockCompilerMode } from "./x86/compiler_mode.ts";
 import process from "node:process";
 import { vmx } from "./vmx.ts";
 

@@ -11,7 +11,7 @@ import type { AddressSpace } from "./address_space.ts";
 import { MemSlots } from "./memslots.ts";
 import { checkExtension } from "./system.ts";
 import type { Vendor } from "./vendor.ts";
-import type { BlockCompilerMode } from "./x86/jit/cache.ts";
+import type { BlockCompilerMode } from "./x86/compiler_mode.ts";
 import { EmuVcpu } from "./vcpu.ts";
 import { Irqchip, KVM_IRQCHIP_SIZE } from "./irqchip/irqchip.ts";
 import { PIT_STATE2_SIZE } from "./irqchip/pit.ts";

@@ -13,10 +13,8 @@
  *
  * @module
  */
+import type { BlockCompilerMode } from "../compiler_mode.ts";
 import type { Block } from "./block.ts";
-
-/** How the block compiler runs: not at all, on blocks reached `HOT` times, or on every block at once. */
-export type BlockCompilerMode = "off" | "on" | "eager";
 
 /** Entries reached this many times are compiled (mode "on"). */
 export const HOT = 16;

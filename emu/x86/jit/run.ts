@@ -6,6 +6,11 @@
  * holds while the TLB's epoch is the one it was made in (the same linear
  * addresses map the same pages) and its target is still valid.
  *
+ * This module is the block compiler's only entry for the core: `cpu.ts`
+ * makes its `BlockCache` from here and `exec.ts` runs blocks through
+ * `blockAt` and `runChain`; no other module of the core imports `jit/`.
+ * The compiler's mode type lives outside it (`compiler_mode.ts`).
+ *
  * @module
  */
 import type { Cpu } from "../cpu.ts";
@@ -16,6 +21,8 @@ import { OP_MAPS } from "../optable.ts";
 import { CS } from "../state.ts";
 import { Block, scanBlock } from "./block.ts";
 import { compile } from "./codegen.ts";
+
+export { BlockCache } from "./cache.ts";
 
 /**
  * What compiling one instruction of a block counts as, in instructions run (cpu.work): generating and compiling the
