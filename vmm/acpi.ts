@@ -26,13 +26,17 @@ export const IOAPIC_ADDR = 0xfec00000, LAPIC_ADDR = 0xfee00000;
 export interface AcpiOptions {
   /** Guest-physical address of the block (16-byte aligned, in 0xe0000-0xfffff so the RSDP can be found by scanning). */
   base: number;
+  /** vCPUs: one MADT Local APIC entry each, APIC IDs 0..cpus-1. */
   cpus: number;
 }
 
 /** The tables: `bytes` go at `base`; the RSDP is at `rsdp`; `tables` gives each table's address by signature. */
 export interface AcpiTables {
+  /** The whole block, to copy to `base`. */
   bytes: Uint8Array;
+  /** Guest-physical address of the RSDP. */
   rsdp: number;
+  /** Guest-physical address of each table, by signature ("FACP", "APIC", ...). */
   tables: Record<string, number>;
 }
 

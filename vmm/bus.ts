@@ -16,8 +16,11 @@ export interface PortDevice {
 
 /** One claimed range, for listings and traces. */
 export interface PortRange {
+  /** First port. */
   base: number;
+  /** Number of ports. */
   length: number;
+  /** The device's name. */
   name: string;
 }
 

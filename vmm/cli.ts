@@ -36,27 +36,43 @@ import { parseSize } from "./ram.ts";
 
 /** The parsed command line of `kvmkit run`. */
 export interface RunArgs {
+  /** --kernel: the kernel file (bzImage, ELF vmlinux with a PVH note, multiboot ELF). */
   kernel?: string;
+  /** --initrd: initrd files, in order. */
   initrd: string[];
+  /** --append: the kernel command line. */
   append: string;
+  /** --mem: bytes of RAM. */
   mem: number;
+  /** --cpus: number of vCPUs. */
   cpus: number;
+  /** --backend: which kernel runs the VM. */
   backend: "auto" | "kvm" | "emu";
+  /** --trace: what to print to stderr as it runs. */
   trace?: "exits" | "insns";
+  /** --debug-exit: the isa-debug-exit port. */
   debugExit?: number;
+  /** --flat: a flat binary to load instead of a kernel. */
   flat?: string;
+  /** --mode: the CPU mode a flat binary starts in. */
   mode?: CpuMode;
+  /** --at: the load and entry address of a flat binary. */
   at?: number;
+  /** --reboot: start again when the guest resets (else the reset ends the run). */
   reboot: boolean;
+  /** --timeout: seconds before the run is stopped. */
   timeout?: number;
   /** --gdb: where the GDB stub listens. */
   gdb?: { hostname: string; port: number };
+  /** --gdb-wait: wait for gdb to attach before the guest runs. */
   gdbWait: boolean;
+  /** --help: print the options. */
   help: boolean;
 }
 
 /** A command-line error: the message says what was wrong and what to do. */
 export class UsageError extends Error {
+  /** Makes the error; `message` names the flag. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
@@ -65,9 +81,13 @@ export class UsageError extends Error {
 
 /** One option: `arg` names its value (none: a switch); `parse` stores it into the arguments. */
 export interface OptionSpec {
+  /** The flag without its dashes, e.g. "kernel". */
   name: string;
+  /** Its value's name in the help, e.g. "FILE"; absent for a switch. */
   arg?: string;
+  /** One line of help. */
   help: string;
+  /** Stores `value` into `args`, or throws a UsageError naming the flag. */
   parse(args: RunArgs, value: string): void;
 }
 

@@ -85,11 +85,13 @@ export function writeIdentityMap(ram: GuestRam): number {
 
 /** Entry-state options: where to start and what goes in the registers. */
 export interface EntryState {
+  /** The CPU mode to start in. */
   mode: CpuMode;
   /** The entry point (a linear address; in real mode see `cs`). */
   ip: number;
   /** Real mode: the code segment (ds, es, ss too). */
   cs?: number;
+  /** The stack pointer (default 0, or the mode's boot stack). */
   sp?: number;
   /** Other registers (e.g. esi for Linux, eax/ebx for multiboot). */
   regs?: Partial<Record<"rax" | "rbx" | "rcx" | "rdx" | "rsi" | "rdi", number>>;

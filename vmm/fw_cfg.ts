@@ -43,10 +43,15 @@ export const FwCfgKey = {
 
 /** What the machine tells fw_cfg. */
 export interface FwCfgOptions {
+  /** Bytes of RAM (FW_CFG_RAM_SIZE). */
   ramSize: number;
+  /** Number of vCPUs (FW_CFG_NB_CPUS). */
   cpus: number;
+  /** The kernel (FW_CFG_KERNEL_*; `setup` is a bzImage's real-mode part, FW_CFG_SETUP_*). */
   kernel?: { addr: number; entry: number; data: Uint8Array; setup?: { addr: number; data: Uint8Array } };
+  /** The initrd (FW_CFG_INITRD_*). */
   initrd?: { addr: number; data: Uint8Array };
+  /** The command line (FW_CFG_CMDLINE_*). */
   cmdline?: { addr: number; text: string };
 }
 
@@ -73,6 +78,7 @@ export class FwCfg implements PortDevice {
   #selected = 0;
   #offset = 0;
 
+  /** Makes the device with its items built from `options`. */
   constructor(options: FwCfgOptions) {
     const enc = new TextEncoder();
     this.set(FwCfgKey.SIGNATURE, enc.encode("QEMU"));

@@ -32,6 +32,7 @@ export class I8042 {
   #kbdArg = 0;
   #outputPort = 0x03; // reset line high, A20 on
 
+  /** Makes the controller; `options` give its reset line. */
   constructor(options: I8042Options) {
     this.#o = options;
   }

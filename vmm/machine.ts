@@ -68,14 +68,17 @@ export type StopReason = "poweroff" | "reset" | "halted" | "debug-exit" | "quit"
 
 /** Why a machine stopped, as stop() was told. */
 export interface MachineStop {
+  /** Why. */
   reason: StopReason;
   /** The status a VMM process should exit with. */
   code: number;
+  /** What caused it, e.g. "ACPI S5", "triple fault". */
   detail: string;
 }
 
 /** How a run ended. */
 export interface MachineResult {
+  /** Why it stopped. */
   reason: StopReason;
   /** The status a VMM process should exit with: 0, or (v << 1) | 1 for isa-debug-exit, or 1 on an error. */
   exitCode: number;
@@ -103,16 +106,27 @@ function yieldToEventLoop(): Promise<void> {
 
 /** The machine. Create it with {@linkcode Machine.create}, then `run()`; `close()` when done. */
 export class Machine implements Disposable {
+  /** The open KVM system (the backend). */
   readonly kvm: Kvm;
+  /** The VM. */
   readonly vm: Vm;
+  /** Guest RAM and its e820 map. */
   readonly ram: GuestRam;
+  /** The port bus with every device. */
   readonly bus: IoBus = new IoBus();
+  /** COM1, the 16550A at 0x3f8. */
   readonly uart: Uart16550;
+  /** The CMOS RTC at 0x70. */
   readonly rtc: CmosRtc;
+  /** QEMU's fw_cfg at 0x510. */
   readonly fwCfg: FwCfg;
+  /** Port 0x80. */
   readonly postCode: PostCode = new PostCode();
+  /** The loaded guest: format, entry state, description. */
   readonly guest: LoadedGuest;
+  /** Number of vCPUs. */
   readonly cpus: number;
+  /** Guest-physical addresses of the RSDP and of each ACPI table. */
   readonly acpi: { rsdp: number; tables: Record<string, number> };
   readonly #ownsKvm: boolean;
   readonly #vcpus: Vcpu[] = [];
@@ -435,6 +449,7 @@ export class Machine implements Disposable {
     if (this.#ownsKvm) this.kvm?.close();
   }
 
+  /** Closes the machine (`using`). */
   [Symbol.dispose](): void {
     this.close();
   }

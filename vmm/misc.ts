@@ -26,6 +26,7 @@ export class SystemControlA implements PortDevice {
   readonly #reset: () => void;
   #value = 0x02;
 
+  /** Makes the port; `reset` is called when bit 0 is written set. */
   constructor(reset: () => void) {
     this.#reset = reset;
   }
@@ -44,6 +45,7 @@ export class SystemControlA implements PortDevice {
 export class DebugExit implements PortDevice {
   readonly #exit: (code: number) => void;
 
+  /** Makes the port; `exit` gets the status (v << 1) | 1. */
   constructor(exit: (code: number) => void) {
     this.#exit = exit;
   }

@@ -26,6 +26,7 @@ export {
   Machine,
   type MachineOptions,
   type MachineResult,
+  type MachineStop,
   type StopReason,
 } from "./machine.ts";
 export { IoBus, type PortDevice, type PortRange } from "./bus.ts";

@@ -12,7 +12,9 @@ import { SLP_TYP_S5 } from "./acpi.ts";
 
 /** What the block does to the machine. */
 export interface PmOptions {
+  /** Called on a write of SLP_TYP S5 with SLP_EN. */
   poweroff(): void;
+  /** A reset request; AcpiPm does not call it itself (the FADT reset register is 0xcf9, ResetControl). */
   reset(): void;
   /** Host time in milliseconds (default performance.now). */
   now?: () => number;
@@ -30,6 +32,7 @@ export class AcpiPm implements PortDevice {
   #enable = 0;
   #control = SCI_EN;
 
+  /** Makes the block; `options` give its power-off line and clock. */
   constructor(options: PmOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
@@ -75,6 +78,7 @@ export class ResetControl implements PortDevice {
   readonly #reset: () => void;
   #value = 0;
 
+  /** Makes the register; `reset` is called when bit 2 is written set. */
   constructor(reset: () => void) {
     this.#reset = reset;
   }

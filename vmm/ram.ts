@@ -24,8 +24,11 @@ export const E820_RAM = 1, E820_RESERVED = 2;
 
 /** One e820 entry. */
 export interface E820Entry {
+  /** Start address. */
   addr: number;
+  /** Length in bytes. */
   size: number;
+  /** E820_TYPE_RAM (1), E820_TYPE_RESERVED (2), E820_TYPE_ACPI (3), ... */
   type: number;
 }
 

@@ -36,6 +36,7 @@ export class CmosRtc implements PortDevice {
   /** While register B's SET bit is on, the time the guest is writing (the clock does not advance). */
   #frozen: Date | undefined;
 
+  /** Makes the RTC; `options` give its clock and memory size. */
   constructor(options: RtcOptions) {
     this.#now = options.now ?? Date.now;
     const n = this.#nvram;

@@ -49,6 +49,7 @@ export class Uart16550 implements PortDevice {
   #msrDelta = 0;
   #level = false;
 
+  /** Makes the UART; `options` give its interrupt line and output. */
   constructor(options: UartOptions) {
     this.#out = options;
   }

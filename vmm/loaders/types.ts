@@ -11,11 +11,13 @@ import type { GuestRam } from "../ram.ts";
 export interface BootFile {
   /** The name the user gave (multiboot module strings, messages). */
   name: string;
+  /** Guest RAM to load into. */
   data: Uint8Array;
 }
 
 /** The machine a kernel is loaded into. */
 export interface BootContext {
+  /** Its contents. */
   ram: GuestRam;
   /** The kernel command line. */
   cmdline: string;
@@ -27,8 +29,11 @@ export interface BootContext {
 
 /** A loaded guest: how the boot vCPU starts, and what fw_cfg reports. */
 export interface LoadedGuest {
+  /** Which loader took the kernel. */
   format: "bzImage" | "pvh" | "multiboot" | "flat";
+  /** The boot vCPU's entry state. */
   entry: EntryState;
+  /** The kernel, initrd and command line items fw_cfg reports, as QEMU's -kernel does. */
   fwCfg: Pick<FwCfgOptions, "kernel" | "initrd" | "cmdline">;
   /** One line for the status and traces, e.g. "bzImage, boot protocol 2.15, 64-bit entry at 0x100200". */
   description: string;
@@ -46,6 +51,7 @@ export const KERNEL_ADDR = 0x100000;
 
 /** A loader's complaint about the file, with its name. */
 export class BootError extends Error {
+  /** Makes the error; `message` names the file. */
   constructor(message: string) {
     super(message);
     this.name = "BootError";
