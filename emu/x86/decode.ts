@@ -169,6 +169,7 @@ export function decode(maps: OpMaps, buf: Uint8Array, pos: number, end: number, 
   }
   if (p - pos > 15) return finish(d, execUd, 15, 0);
   const exec = d.size === 8 ? spec.exec64 : spec.exec;
+  if (exec) d.jit = (d.size === 8 ? spec.jit64 : spec.jit) ?? "";
   return finish(d, exec ?? execUnimplemented, p - pos, 1);
 }
 

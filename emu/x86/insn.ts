@@ -19,10 +19,64 @@ export const I64 = 4096;
 /** In 64-bit mode the operand size defaults to 64 bits (near branches, PUSH, POP...); 66 makes it 16. */
 export const D64 = 8192;
 
+/**
+ * How the block compiler (jit/) handles an instruction: the name of its template there, or "" when a block calls its
+ * semantic function (or cannot hold it: jit/safe.ts). The template reads the operands from the decoded record.
+ * `shiftGroupZx` is the shift group wrapped to zero-extend a 32-bit register (64-bit mode, long/optable64.ts).
+ */
+export type JitTemplate =
+  | ""
+  | "aluRmReg"
+  | "aluRegRm"
+  | "aluAccImm"
+  | "aluRmImm"
+  | "testRmReg"
+  | "testRmImm"
+  | "testAccImm"
+  | "incDecReg"
+  | "incDecRm"
+  | "lea"
+  | "movRmReg"
+  | "movRegRm"
+  | "movRegImm"
+  | "movRmImm"
+  | "movzx"
+  | "movsx"
+  | "imul2"
+  | "shiftGroup"
+  | "shiftGroupZx"
+  | "pushReg"
+  | "popReg"
+  | "jcc"
+  | "loop"
+  | "jmpRel"
+  | "callRel"
+  | "ret"
+  | "jmpRm"
+  | "callRm"
+  | "aluRmReg64"
+  | "aluRegRm64"
+  | "aluAccImm64"
+  | "aluRmImm64"
+  | "incDec64"
+  | "pushRegLong"
+  | "popRegLong"
+  | "jccLong"
+  | "loopLong"
+  | "jmpRelLong"
+  | "callRelLong"
+  | "retLong"
+  | "jmpRmLong"
+  | "callRmLong";
+
 /** One opcode-table entry: semantics, decoder flags, or a ModRM.reg group. */
 export interface OpSpec {
   readonly exec?: Exec;
   readonly f: number;
+  /** The block compiler's template for `exec` (JitTemplate); none when absent. */
+  readonly jit?: JitTemplate;
+  /** The block compiler's template for `exec64`; none when absent. */
+  readonly jit64?: JitTemplate;
   /** A group selected by ModRM.reg (80-83, C0, D0, F6, FE, FF, 0F00, 0F01, 0FBA, 0FC7). */
   readonly group?: readonly (OpSpec | undefined)[];
   /** The instruction's mnemonic, for diagnostics. */
@@ -38,6 +92,8 @@ export interface OpSpec {
 /** A decoded instruction. Fields are numbers so that the record stays monomorphic. */
 export class Insn {
   exec: Exec;
+  /** The block compiler's template for `exec` (the table entry's `jit` or `jit64`), or "". */
+  jit: JitTemplate = "";
   /** Opcode: 0x00-0xff one-byte map, 0x100-0x1ff the 0F map, 0x200-0x2ff 0F38, 0x300-0x3ff 0F3A. */
   op = 0;
   len = 0;

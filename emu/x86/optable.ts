@@ -6,7 +6,7 @@
  * @module
  */
 import { B, I8, I8S, IA, IE, IP, IV, IW, M, MEMONLY, type OpSpec, REGONLY } from "./insn.ts";
-import type { Exec } from "./insn.ts";
+import type { Exec, JitTemplate } from "./insn.ts";
 import type { OpMaps } from "./decode.ts";
 import { execUd } from "./fault.ts";
 import * as alu from "./ops/alu.ts";
@@ -34,8 +34,9 @@ import * as xs from "./ops/xsave.ts";
 const one: (OpSpec | undefined)[] = new Array(256).fill(undefined);
 const two: (OpSpec | undefined)[] = new Array(256).fill(undefined);
 
-function op(exec: Exec, f = 0): OpSpec {
-  return { exec, f };
+/** An entry: semantics `exec`, decoder flags `f`, and the block compiler's template `jit` (insn.ts JitTemplate). */
+function op(exec: Exec, f = 0, jit?: JitTemplate): OpSpec {
+  return jit ? { exec, f, jit } : { exec, f };
 }
 /** Seven #UD group members: the undefined ModRM.reg values of a group (/1-/7). */
 const UD7: OpSpec[] = new Array(7).fill({ exec: execUd, f: 0 });
@@ -46,12 +47,12 @@ function set(map: (OpSpec | undefined)[], from: number, to: number, spec: OpSpec
 // ALU: 00-3F (less prefixes and the BCD/segment opcodes between).
 for (let k = 0; k < 8; k++) {
   const b = k * 8;
-  one[b] = op(alu.aluRmReg, M | B);
-  one[b + 1] = op(alu.aluRmReg, M);
-  one[b + 2] = op(alu.aluRegRm, M | B);
-  one[b + 3] = op(alu.aluRegRm, M);
-  one[b + 4] = op(alu.aluAccImm, B | I8);
-  one[b + 5] = op(alu.aluAccImm, IV);
+  one[b] = op(alu.aluRmReg, M | B, "aluRmReg");
+  one[b + 1] = op(alu.aluRmReg, M, "aluRmReg");
+  one[b + 2] = op(alu.aluRegRm, M | B, "aluRegRm");
+  one[b + 3] = op(alu.aluRegRm, M, "aluRegRm");
+  one[b + 4] = op(alu.aluAccImm, B | I8, "aluAccImm");
+  one[b + 5] = op(alu.aluAccImm, IV, "aluAccImm");
 }
 for (const o of [0x06, 0x0e, 0x16, 0x1e]) one[o] = op(stk.pushSeg);
 for (const o of [0x07, 0x17, 0x1f]) one[o] = op(stk.popSeg);
@@ -59,37 +60,37 @@ one[0x27] = op(bcd.daa);
 one[0x2f] = op(bcd.das);
 one[0x37] = op(bcd.aaa);
 one[0x3f] = op(bcd.aaa);
-set(one, 0x40, 0x4f, op(alu.incDecReg));
-set(one, 0x50, 0x57, op(stk.pushReg));
-set(one, 0x58, 0x5f, op(stk.popReg));
+set(one, 0x40, 0x4f, op(alu.incDecReg, 0, "incDecReg"));
+set(one, 0x50, 0x57, op(stk.pushReg, 0, "pushReg"));
+set(one, 0x58, 0x5f, op(stk.popReg, 0, "popReg"));
 one[0x60] = op(stk.pusha);
 one[0x61] = op(stk.popa);
 one[0x62] = op(bound, M | MEMONLY);
 one[0x63] = op(seginfo.arpl, M);
 one[0x68] = op(stk.pushImm, IV);
-one[0x69] = op(md.imul2, M | IV);
+one[0x69] = op(md.imul2, M | IV, "imul2");
 one[0x6a] = op(stk.pushImm, I8S);
-one[0x6b] = op(md.imul2, M | I8S);
+one[0x6b] = op(md.imul2, M | I8S, "imul2");
 one[0x6c] = op(str.ins, B);
 one[0x6d] = op(str.ins);
 one[0x6e] = op(str.outs, B);
 one[0x6f] = op(str.outs);
-set(one, 0x70, 0x7f, op(ctl.jcc, I8));
-const grp1 = new Array(8).fill(op(alu.aluRmImm));
+set(one, 0x70, 0x7f, op(ctl.jcc, I8, "jcc"));
+const grp1 = new Array(8).fill(op(alu.aluRmImm, 0, "aluRmImm"));
 one[0x80] = { f: M | B | I8, group: grp1 };
 one[0x81] = { f: M | IV, group: grp1 };
 one[0x82] = { f: M | B | I8, group: grp1 };
 one[0x83] = { f: M | I8S, group: grp1 };
-one[0x84] = op(alu.testRmReg, M | B);
-one[0x85] = op(alu.testRmReg, M);
+one[0x84] = op(alu.testRmReg, M | B, "testRmReg");
+one[0x85] = op(alu.testRmReg, M, "testRmReg");
 one[0x86] = op(mov.xchgRmReg, M | B);
 one[0x87] = op(mov.xchgRmReg, M);
-one[0x88] = op(mov.movRmReg, M | B);
-one[0x89] = op(mov.movRmReg, M);
-one[0x8a] = op(mov.movRegRm, M | B);
-one[0x8b] = op(mov.movRegRm, M);
+one[0x88] = op(mov.movRmReg, M | B, "movRmReg");
+one[0x89] = op(mov.movRmReg, M, "movRmReg");
+one[0x8a] = op(mov.movRegRm, M | B, "movRegRm");
+one[0x8b] = op(mov.movRegRm, M, "movRegRm");
 one[0x8c] = op(mov.movRmSreg, M);
-one[0x8d] = op(mov.lea, M | MEMONLY);
+one[0x8d] = op(mov.lea, M | MEMONLY, "lea");
 one[0x8e] = op(mov.movSregRm, M);
 one[0x8f] = { f: M, group: [op(stk.popRm), ...UD7] };
 set(one, 0x90, 0x97, op(mov.xchgAcc));
@@ -109,25 +110,25 @@ one[0xa4] = op(str.movs, B);
 one[0xa5] = op(str.movs);
 one[0xa6] = op(str.cmps, B);
 one[0xa7] = op(str.cmps);
-one[0xa8] = op(alu.testAccImm, B | I8);
-one[0xa9] = op(alu.testAccImm, IV);
+one[0xa8] = op(alu.testAccImm, B | I8, "testAccImm");
+one[0xa9] = op(alu.testAccImm, IV, "testAccImm");
 one[0xaa] = op(str.stos, B);
 one[0xab] = op(str.stos);
 one[0xac] = op(str.lods, B);
 one[0xad] = op(str.lods);
 one[0xae] = op(str.scas, B);
 one[0xaf] = op(str.scas);
-set(one, 0xb0, 0xb7, op(mov.movRegImm, B | I8));
-set(one, 0xb8, 0xbf, op(mov.movRegImm, IV));
-const grp2 = new Array(8).fill(op(sh.shiftGroup));
+set(one, 0xb0, 0xb7, op(mov.movRegImm, B | I8, "movRegImm"));
+set(one, 0xb8, 0xbf, op(mov.movRegImm, IV, "movRegImm"));
+const grp2 = new Array(8).fill(op(sh.shiftGroup, 0, "shiftGroup"));
 one[0xc0] = { f: M | B | I8, group: grp2 };
 one[0xc1] = { f: M | I8, group: grp2 };
-one[0xc2] = op(ctl.ret, IW);
-one[0xc3] = op(ctl.ret);
+one[0xc2] = op(ctl.ret, IW, "ret");
+one[0xc3] = op(ctl.ret, 0, "ret");
 one[0xc4] = op(mov.loadFarPointer, M | MEMONLY);
 one[0xc5] = op(mov.loadFarPointer, M | MEMONLY);
-one[0xc6] = { f: M | B | I8, group: [op(mov.movRmImm), ...UD7] };
-one[0xc7] = { f: M | IV, group: [op(mov.movRmImm), ...UD7] };
+one[0xc6] = { f: M | B | I8, group: [op(mov.movRmImm, 0, "movRmImm"), ...UD7] };
+one[0xc7] = { f: M | IV, group: [op(mov.movRmImm, 0, "movRmImm"), ...UD7] };
 one[0xc8] = op(stk.enter, IE);
 one[0xc9] = op(stk.leave);
 one[0xca] = op(ctl.retf, IW);
@@ -145,15 +146,15 @@ one[0xd5] = op(bcd.aad, I8);
 one[0xd6] = op(bcd.salc);
 one[0xd7] = op(mov.xlat);
 for (let i = 0; i < 8; i++) one[0xd8 + i] = X87_ESCAPES[i]; // x87 escapes (ops/x87_table.ts)
-set(one, 0xe0, 0xe3, op(ctl.loop, I8));
+set(one, 0xe0, 0xe3, op(ctl.loop, I8, "loop"));
 one[0xe4] = op(io.inPort, B | I8);
 one[0xe5] = op(io.inPort, I8);
 one[0xe6] = op(io.outPort, B | I8);
 one[0xe7] = op(io.outPort, I8);
-one[0xe8] = op(ctl.callRel, IV);
-one[0xe9] = op(ctl.jmpRel, IV);
+one[0xe8] = op(ctl.callRel, IV, "callRel");
+one[0xe9] = op(ctl.jmpRel, IV, "jmpRel");
 one[0xea] = op(ctl.jmpFar, IP);
-one[0xeb] = op(ctl.jmpRel, I8);
+one[0xeb] = op(ctl.jmpRel, I8, "jmpRel");
 one[0xec] = op(io.inPort, B);
 one[0xed] = op(io.inPort);
 one[0xee] = op(io.outPort, B);
@@ -164,8 +165,8 @@ one[0xf5] = op(sys.flagOp);
 one[0xf6] = {
   f: M | B,
   group: [
-    op(alu.testRmImm, I8),
-    op(alu.testRmImm, I8),
+    op(alu.testRmImm, I8, "testRmImm"),
+    op(alu.testRmImm, I8, "testRmImm"),
     op(alu.notRm),
     op(alu.negRm),
     op(md.mul),
@@ -177,8 +178,8 @@ one[0xf6] = {
 one[0xf7] = {
   f: M,
   group: [
-    op(alu.testRmImm, IV),
-    op(alu.testRmImm, IV),
+    op(alu.testRmImm, IV, "testRmImm"),
+    op(alu.testRmImm, IV, "testRmImm"),
     op(alu.notRm),
     op(alu.negRm),
     op(md.mul),
@@ -191,15 +192,15 @@ set(one, 0xf8, 0xf9, op(sys.flagOp));
 one[0xfa] = op(sys.cli);
 one[0xfb] = op(sys.sti);
 set(one, 0xfc, 0xfd, op(sys.flagOp));
-one[0xfe] = { f: M | B, group: [op(alu.incDecRm), op(alu.incDecRm), ...UD7.slice(1)] };
+one[0xfe] = { f: M | B, group: [op(alu.incDecRm, 0, "incDecRm"), op(alu.incDecRm, 0, "incDecRm"), ...UD7.slice(1)] };
 one[0xff] = {
   f: M,
   group: [
-    op(alu.incDecRm),
-    op(alu.incDecRm),
-    op(ctl.callRm),
+    op(alu.incDecRm, 0, "incDecRm"),
+    op(alu.incDecRm, 0, "incDecRm"),
+    op(ctl.callRm, 0, "callRm"),
     op(ctl.farIndirect, MEMONLY),
-    op(ctl.jmpRm),
+    op(ctl.jmpRm, 0, "jmpRm"),
     op(ctl.farIndirect, MEMONLY),
     op(stk.pushRm),
     op(execUd),
@@ -252,7 +253,7 @@ two[0x33] = op(fast.rdpmc);
 two[0x34] = op(fast.sysenter);
 two[0x35] = op(fast.sysexit);
 set(two, 0x40, 0x4f, op(mov.cmov, M));
-set(two, 0x80, 0x8f, op(ctl.jcc, IV));
+set(two, 0x80, 0x8f, op(ctl.jcc, IV, "jcc"));
 set(two, 0x90, 0x9f, op(mov.setcc, M | B));
 two[0xa0] = op(stk.pushSeg);
 two[0xa1] = op(stk.popSeg);
@@ -265,21 +266,21 @@ two[0xa9] = op(stk.popSeg);
 two[0xab] = op(bit.btReg, M);
 two[0xac] = op(sh.shiftDouble, M | I8);
 two[0xad] = op(sh.shiftDouble, M);
-two[0xaf] = op(md.imul2, M);
+two[0xaf] = op(md.imul2, M, "imul2");
 two[0xb0] = op(alu.cmpxchg, M | B);
 two[0xb1] = op(alu.cmpxchg, M);
 two[0xb2] = op(mov.loadFarPointer, M | MEMONLY);
 two[0xb3] = op(bit.btReg, M);
 two[0xb4] = op(mov.loadFarPointer, M | MEMONLY);
 two[0xb5] = op(mov.loadFarPointer, M | MEMONLY);
-two[0xb6] = op(mov.movzx, M);
-two[0xb7] = op(mov.movzx, M);
+two[0xb6] = op(mov.movzx, M, "movzx");
+two[0xb7] = op(mov.movzx, M, "movzx");
 two[0xba] = { f: M | I8, group: [undefined, undefined, undefined, undefined, ...new Array(4).fill(op(bit.btImm))] };
 two[0xbb] = op(bit.btReg, M);
 two[0xbc] = op(bit.bsf, M);
 two[0xbd] = op(bit.bsf, M);
-two[0xbe] = op(mov.movsx, M);
-two[0xbf] = op(mov.movsx, M);
+two[0xbe] = op(mov.movsx, M, "movsx");
+two[0xbf] = op(mov.movsx, M, "movsx");
 two[0xc0] = op(alu.xadd, M | B);
 two[0xc1] = op(alu.xadd, M);
 two[0xc7] = { f: M, group: [undefined, op(alu.cmpxchg8b, MEMONLY)] };

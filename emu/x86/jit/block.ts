@@ -13,8 +13,6 @@ import { decode, type OpMaps } from "../decode.ts";
 import type { Insn } from "../insn.ts";
 import { stillValid } from "../fetch.ts";
 import { BODY, ENDS } from "./safe.ts";
-import * as ctl from "../ops/control.ts";
-import * as c64 from "../long/control64.ts";
 
 /** The most instructions in one block. */
 export const MAX_INSNS = 64;
@@ -104,14 +102,14 @@ export function scanBlock(
       fresh.checked = cpu.runEpoch;
       page[at] = d = fresh;
     }
-    const end = ENDS.get(d.exec);
+    const end = ENDS.get(d.jit);
     if (!end && !BODY.has(d.exec)) break;
     // The whole instruction must be inside CS (else the interpreter raises #GP), and 16-bit IP must not wrap.
     const last = ip + d.len - 1;
     if (mode !== 8 && (last > limit || (mode === 2 && last > 0xffff))) break;
     insns.push(d);
     // A Jcc does not end a block: its taken branch becomes a side exit and the block goes on (a superblock).
-    if (end && d.exec !== ctl.jcc && d.exec !== c64.jccLong) break;
+    if (end && d.jit !== "jcc" && d.jit !== "jccLong") break;
     at += d.len;
     ip += d.len;
   }

@@ -142,7 +142,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
     const d = insns[i];
     const next = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
     const last = i === insns.length - 1;
-    const end = ENDS.get(d.exec);
+    const end = ENDS.get(d.jit);
     const p = producers[i];
     if (head && (end !== undefined || (p !== null && readsFlags(d, amd)))) {
       // It reads the flags from the CPU: those the loop carried, after the first iteration.

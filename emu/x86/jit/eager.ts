@@ -12,9 +12,6 @@
  */
 import { F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB } from "../flags.ts";
 import type { Insn } from "../insn.ts";
-import { ZERO_EXTENDED } from "../long/optable64.ts";
-import * as md from "../ops/muldiv.ts";
-import * as sh from "../ops/shift.ts";
 import { regRead, regWrite } from "./operands.ts";
 
 /** The flag kind of templates whose flags are eager in E. */
@@ -73,12 +70,12 @@ const ROR_OF1 = "(((A >>> 31) ^ A) & 1 ? 0x800 : 0)";
  * immediate above 1 in 64-bit mode (where the semantics is wrapped to zero-extend): unchanged (ops/shift.ts keepsOf).
  */
 function rotateOf(d: Insn, amd: boolean, k: number, amdOf: string, of1: string): string {
-  return amd ? amdOf : k === 1 || d.exec === sh.shiftGroup ? of1 : "(P & 0x800)";
+  return amd ? amdOf : k === 1 || d.jit === "shiftGroup" ? of1 : "(P & 0x800)";
 }
 
-/** The shift group's semantics, wrapped or not (64-bit mode zero-extends through a wrapper). */
+/** The shift group, wrapped or not (64-bit mode zero-extends through a wrapper: `shiftGroupZx`). */
 function isShiftGroup(d: Insn): boolean {
-  return d.exec === sh.shiftGroup || ZERO_EXTENDED.get(d.exec) === sh.shiftGroup;
+  return d.jit === "shiftGroup" || d.jit === "shiftGroupZx";
 }
 
 /** The count of a shift by 1 or by an immediate, or 0 (by CL, or an immediate that masks to 0: no template). */
@@ -91,12 +88,12 @@ function countOf(d: Insn): number {
 export function isEager(d: Insn): boolean {
   if (d.size !== 4 || d.mod !== 3) return false;
   if (isShiftGroup(d)) return countOf(d) !== 0 && d.reg !== 2 && d.reg !== 3; // RCL/RCR: by the semantics
-  return d.exec === md.imul2;
+  return d.jit === "imul2";
 }
 
 /** The template of an eager instruction `d` (isEager), with `before` the flag producer before it. */
 export function eagerCode(d: Insn, before: Before | null, amd: boolean): string {
-  if (d.exec === md.imul2) {
+  if (d.jit === "imul2") {
     const b = d.op === 0x1af ? regRead(d.reg, 4) : String(d.imm >>> 0);
     // The low half exactly; the double product decides overflow (exact when it fits in 32 bits, beyond when not).
     const flags = amd ? `(P & ~0x801) | (T1 ? 0x801 : 0)` : `(T1 ? 0x801 : 0) | ${SIGN_PARITY}`;

@@ -12,14 +12,13 @@
  *
  * @module
  */
-import type { Exec, OpSpec } from "../insn.ts";
+import type { Exec, JitTemplate, OpSpec } from "../insn.ts";
 import { OP_MAPS } from "../optable.ts";
 import { OP_MAPS64, ZERO_EXTENDED } from "../long/optable64.ts";
 import * as alu from "../ops/alu.ts";
 import * as bcd from "../ops/bcd.ts";
 import * as bit from "../ops/bit.ts";
 import * as bmi from "../ops/bmi.ts";
-import * as ctl from "../ops/control.ts";
 import * as io from "../ops/io.ts";
 import * as md from "../ops/muldiv.ts";
 import * as mov from "../ops/mov.ts";
@@ -110,20 +109,20 @@ export const BODY: ReadonlySet<Exec> = (() => {
   return s;
 })();
 
-/** Near branches, which end a block, by how they leave it. */
-export const ENDS: ReadonlyMap<Exec, number> = new Map<Exec, number>([
-  [ctl.jcc, END_COND],
-  [ctl.loop, END_COND],
-  [c64.jccLong, END_COND],
-  [c64.loopLong, END_COND],
-  [ctl.jmpRel, END_DIRECT],
-  [ctl.callRel, END_DIRECT],
-  [c64.jmpRelLong, END_DIRECT],
-  [c64.callRelLong, END_DIRECT],
-  [ctl.ret, END_INDIRECT],
-  [ctl.jmpRm, END_INDIRECT],
-  [ctl.callRm, END_INDIRECT],
-  [c64.retLong, END_INDIRECT],
-  [c64.jmpRmLong, END_INDIRECT],
-  [c64.callRmLong, END_INDIRECT],
+/** Near branches, which end a block, by their template (the decode table's `jit`) and how they leave it. */
+export const ENDS: ReadonlyMap<JitTemplate, number> = new Map<JitTemplate, number>([
+  ["jcc", END_COND],
+  ["loop", END_COND],
+  ["jccLong", END_COND],
+  ["loopLong", END_COND],
+  ["jmpRel", END_DIRECT],
+  ["callRel", END_DIRECT],
+  ["jmpRelLong", END_DIRECT],
+  ["callRelLong", END_DIRECT],
+  ["ret", END_INDIRECT],
+  ["jmpRm", END_INDIRECT],
+  ["callRm", END_INDIRECT],
+  ["retLong", END_INDIRECT],
+  ["jmpRmLong", END_INDIRECT],
+  ["callRmLong", END_INDIRECT],
 ]);

@@ -10,10 +10,7 @@
  * @module
  */
 import type { Insn } from "../insn.ts";
-import * as c64 from "../long/control64.ts";
 import { opReg } from "../long/mov64.ts";
-import * as ctl from "../ops/control.ts";
-import * as stk from "../ops/stack.ts";
 import { loadInto, RELOAD, storeFrom } from "./operands.ts";
 
 /** What the stack templates need of the block: as in templates.ts Site. */
@@ -46,17 +43,17 @@ function generic(s: StackSite): string {
 
 /** PUSH/POP reg: the template, or undefined. */
 export function stackTemplate(d: Insn, s: StackSite): string | undefined {
-  const e = d.exec;
-  if (d.mode === 4 && d.osize === 4 && (e === stk.pushReg || e === stk.popReg)) {
+  const e = d.jit;
+  if (d.mode === 4 && d.osize === 4 && (e === "pushReg" || e === "popReg")) {
     const n = (d.op & 7) << 1;
-    const body = e === stk.pushReg
+    const body = e === "pushReg"
       ? `SP = (r[8] - 4) >>> 0; ${storeFrom(2, "SP", 4, 4, `r[${n}]`, s.sync)} r[8] = SP;`
       : `SP = r[8]; ${loadInto(2, "SP", 4, 4, s.sync)} r[8] = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
     return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
   }
-  if (d.mode === 8 && d.osize === 8 && (e === c64.pushRegLong || e === c64.popRegLong)) {
+  if (d.mode === 8 && d.osize === 8 && (e === "pushRegLong" || e === "popRegLong")) {
     const n = opReg(d) << 1;
-    if (e === c64.pushRegLong) {
+    if (e === "pushRegLong") {
       return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} ` +
         `if (OK) { ${write64(`r[${n}]`, `r[${n + 1}]`)} ${SET_RSP} } else { ${generic(s)} }`;
     }
@@ -102,26 +99,26 @@ export function stackBranch(
   target: string | undefined,
   leave: (kind: number) => string,
 ): string | undefined {
-  const e = d.exec;
+  const e = d.jit;
   // The fast paths leave with the flags written out; the slow ones wrote them before calling the semantics.
   const go = (kind: number) => `${s.sync} ${leave(kind)}`;
   const back = "if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;";
-  if (e === ctl.callRel && d.mode === 4 && d.osize === 4 && target !== undefined) {
+  if (e === "callRel" && d.mode === 4 && d.osize === 4 && target !== undefined) {
     return `c.eip = ${s.eip}; if (${STACK32}) { SP = (r[8] - 4) >>> 0; ` +
       `${storeFrom(2, "SP", 4, 4, String(s.next), s.sync)} r[8] = SP; ${target} ${go(1)} }\n` +
       `${generic(s)} ${back} ${leave(1)}`;
   }
-  if (e === ctl.ret && d.op === 0xc3 && d.mode === 4 && d.osize === 4) {
+  if (e === "ret" && d.op === 0xc3 && d.mode === 4 && d.osize === 4) {
     return `c.eip = ${s.eip}; if (${STACK32}) { SP = r[8]; ${loadInto(2, "SP", 4, 4, s.sync)} ` +
       `if (MV <= c.segLimit[1]) { r[8] = SP + 4; c.eip = MV; if (c.efer & 0x400) c.ripHigh = 0; ${go(2)} } }\n` +
       `${generic(s)} ${back} ${leave(2)}`;
   }
-  if (e === c64.callRelLong && d.mode === 8 && d.osize === 8 && target !== undefined) {
+  if (e === "callRelLong" && d.mode === 8 && d.osize === 8 && target !== undefined) {
     const ret = [String(s.next >>> 0), String(Math.floor(s.next / 2 ** 32) >>> 0)];
     return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ` +
       `${SET_RSP} ${target} ${go(1)} }\n${generic(s)} ${back} ${leave(1)}`;
   }
-  if (e === c64.retLong && d.op === 0xc3 && d.mode === 8 && d.osize === 8) {
+  if (e === "retLong" && d.op === 0xc3 && d.mode === 8 && d.osize === 8) {
     return `c.eip = ${s.eip}; ${RSP} ${item64(false)} if (OK) { ${read64()} ` +
       `if (T2 <= 0x7fff || T2 >= 0xffff8000) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${go(2)} } }\n` +
       `${generic(s)} ${back} ${leave(2)}`;

@@ -14,12 +14,6 @@
  */
 import { F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB } from "../flags.ts";
 import type { Insn } from "../insn.ts";
-import * as alu from "../ops/alu.ts";
-import * as ctl from "../ops/control.ts";
-import * as mov from "../ops/mov.ts";
-import * as md from "../ops/muldiv.ts";
-import * as c64 from "../long/control64.ts";
-import * as a64 from "../long/alu64.ts";
 import { stackBranch, stackTemplate } from "./stack.ts";
 import { eagerCode, eagerOf, F_EAGER_LOCAL, isEager, OF64 } from "./eager.ts";
 import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
@@ -192,40 +186,40 @@ function readableMemory(d: Insn): boolean {
 
 /** The flag kind `d` sets from locals A, B, V (C), or null when it has no producer template. */
 export function producerOf(d: Insn): Producer | null {
-  const e = d.exec;
+  const e = d.jit;
   if (d.size === 8) {
-    if (d.mod !== 3 && e !== a64.aluAccImm64) return null;
-    if (e === a64.aluRmReg64 || e === a64.aluRegRm64 || e === a64.aluAccImm64) {
+    if (d.mod !== 3 && e !== "aluAccImm64") return null;
+    if (e === "aluRmReg64" || e === "aluRegRm64" || e === "aluAccImm64") {
       return LAZY64.get(ALU_KIND[(d.op >> 3) & 7] ?? -1) ?? null;
     }
-    if (e === a64.aluRmImm64) return LAZY64.get(ALU_KIND[d.reg] ?? -1) ?? null;
-    return e === a64.incDec64 ? LAZY64.get(d.reg === 1 ? F_DEC : F_INC)! : null;
+    if (e === "aluRmImm64") return LAZY64.get(ALU_KIND[d.reg] ?? -1) ?? null;
+    return e === "incDec64" ? LAZY64.get(d.reg === 1 ? F_DEC : F_INC)! : null;
   }
   if (isEager(d)) return EAGER32;
   const size = d.size;
   const memOk = d.mod === 3 || readableMemory(d);
   let fop: number | undefined;
-  if (e === alu.aluAccImm) fop = ALU_KIND[(d.op >> 3) & 7];
-  else if (e === alu.aluRegRm && memOk) fop = ALU_KIND[(d.op >> 3) & 7];
-  else if (e === alu.aluRmReg && (d.mod === 3 || ((d.op >> 3) & 7) === 7 && memOk)) fop = ALU_KIND[(d.op >> 3) & 7];
-  else if (e === alu.aluRmImm && (d.mod === 3 || (d.reg === 7 && memOk))) fop = ALU_KIND[d.reg];
-  else if ((e === alu.testRmReg || e === alu.testRmImm) && memOk) fop = F_LOGIC;
-  else if (e === alu.testAccImm) fop = F_LOGIC;
-  else if (e === alu.incDecReg && d.mode !== 8) fop = d.op >= 0x48 ? F_DEC : F_INC;
-  else if (e === alu.incDecRm && d.mod === 3) fop = d.reg === 1 ? F_DEC : F_INC;
+  if (e === "aluAccImm") fop = ALU_KIND[(d.op >> 3) & 7];
+  else if (e === "aluRegRm" && memOk) fop = ALU_KIND[(d.op >> 3) & 7];
+  else if (e === "aluRmReg" && (d.mod === 3 || ((d.op >> 3) & 7) === 7 && memOk)) fop = ALU_KIND[(d.op >> 3) & 7];
+  else if (e === "aluRmImm" && (d.mod === 3 || (d.reg === 7 && memOk))) fop = ALU_KIND[d.reg];
+  else if ((e === "testRmReg" || e === "testRmImm") && memOk) fop = F_LOGIC;
+  else if (e === "testAccImm") fop = F_LOGIC;
+  else if (e === "incDecReg" && d.mode !== 8) fop = d.op >= 0x48 ? F_DEC : F_INC;
+  else if (e === "incDecRm" && d.mod === 3) fop = d.reg === 1 ? F_DEC : F_INC;
   return fop === undefined ? null : { fop, size };
 }
 
 /** Whether `d` (an instruction with a producer template) reads a memory operand. */
 function readsMemory(d: Insn): boolean {
-  const e = d.exec;
+  const e = d.jit;
   // Instructions without ModRM leave `mod` at 0: they have no memory operand.
-  return d.mod !== 3 && e !== alu.aluAccImm && e !== alu.testAccImm && e !== alu.incDecReg && e !== a64.aluAccImm64;
+  return d.mod !== 3 && e !== "aluAccImm" && e !== "testAccImm" && e !== "incDecReg" && e !== "aluAccImm64";
 }
 
 /** The template of `d` at `site`, or undefined when it is called through its semantic function. */
 export function template(d: Insn, site: Site): Template | undefined {
-  const e = d.exec;
+  const e = d.jit;
   const stack = stackTemplate(d, site);
   if (stack !== undefined) return { code: stack, mayExit: true };
   const p = producerOf(d);
@@ -237,41 +231,41 @@ export function template(d: Insn, site: Site): Template | undefined {
       : eagerCode(d, site.producer, site.amd);
     return { code, mayExit: false };
   }
-  if (e === mov.lea) {
+  if (e === "lea") {
     const off = d.mode !== 8 && d.osize === 4 ? offset(d, site.next) : undefined;
     return off ? { code: regWrite(d.reg, 4, off), mayExit: false } : undefined;
   }
   if (d.size === 8) return undefined;
   const size = d.size;
-  if ((e === mov.movRmReg || e === mov.movRegRm) && d.mod === 3) {
-    const [to, from] = e === mov.movRmReg ? [d.rm, d.reg] : [d.reg, d.rm];
+  if ((e === "movRmReg" || e === "movRegRm") && d.mod === 3) {
+    const [to, from] = e === "movRmReg" ? [d.rm, d.reg] : [d.reg, d.rm];
     return { code: regWrite(to, size, regRead(from, size)), mayExit: false };
   }
-  if (e === mov.movRegImm && d.mode !== 8) {
+  if (e === "movRegImm" && d.mode !== 8) {
     return { code: regWrite(d.op & 7, size, String(d.imm >>> 0)), mayExit: false };
   }
-  if (e === mov.movRmImm && d.mod === 3) return { code: regWrite(d.rm, size, String(d.imm >>> 0)), mayExit: false };
-  if (d.mod === 3 && (e === mov.movzx || e === mov.movsx) && d.osize === 4) {
+  if (e === "movRmImm" && d.mod === 3) return { code: regWrite(d.rm, size, String(d.imm >>> 0)), mayExit: false };
+  if (d.mod === 3 && (e === "movzx" || e === "movsx") && d.osize === 4) {
     const from = regRead(d.rm, d.op & 1 ? 2 : 1);
-    return { code: regWrite(d.reg, 4, e === mov.movzx ? from : extend(from, d.op & 1 ? 2 : 1)), mayExit: false };
+    return { code: regWrite(d.reg, 4, e === "movzx" ? from : extend(from, d.op & 1 ? 2 : 1)), mayExit: false };
   }
   if (d.mod === 3) return undefined;
   const off = offset(d, site.next);
   if (off === undefined) return undefined;
   const at = `c.eip = ${site.eip};${site.sync}`, seg = segmentOf(d);
   const mode = d.mode;
-  if (e === mov.movRegRm) {
+  if (e === "movRegRm") {
     return { code: `${loadInto(seg, off, size, mode, at)} ${regWrite(d.reg, size, "MV")}`, mayExit: false };
   }
-  if (e === mov.movRmReg) {
+  if (e === "movRmReg") {
     return { code: storeFrom(seg, off, size, mode, regRead(d.reg, size), at, site.stop), mayExit: false };
   }
-  if (e === mov.movRmImm) {
+  if (e === "movRmImm") {
     return { code: storeFrom(seg, off, size, mode, String(d.imm >>> 0), at, site.stop), mayExit: false };
   }
-  if ((e === mov.movzx || e === mov.movsx) && d.osize === 4) {
+  if ((e === "movzx" || e === "movsx") && d.osize === 4) {
     const n = d.op & 1 ? 2 : 1;
-    const value = e === mov.movzx ? "MV" : extend("MV", n);
+    const value = e === "movzx" ? "MV" : extend("MV", n);
     return { code: `${loadInto(seg, off, n, mode, at)} ${regWrite(d.reg, 4, value)}`, mayExit: false };
   }
   return undefined;
@@ -284,7 +278,7 @@ function extend(v: string, size: number): string {
 
 /** An ALU, TEST or INC/DEC template of 8, 16 or 32 bits: register operands, or a memory source it only reads. */
 function producer(d: Insn, p: Producer, site: Site): string {
-  const e = d.exec, size = p.size, mask = MASK_TEXT[size];
+  const e = d.jit, size = p.size, mask = MASK_TEXT[size];
   const fit = (x: string) => (size === 4 ? `(${x}) >>> 0` : `(${x}) & ${mask}`);
   const mem = readsMemory(d);
   const at = mem
@@ -292,24 +286,20 @@ function producer(d: Insn, p: Producer, site: Site): string {
     : "";
   const rm = mem ? "MV" : regRead(d.rm, size);
   if (p.fop === F_INC || p.fop === F_DEC) {
-    const n = e === alu.incDecReg ? d.op & 7 : d.rm;
+    const n = e === "incDecReg" ? d.op & 7 : d.rm;
     const v = fit(p.fop === F_INC ? "A + 1" : "A - 1");
     return `C = ${carry(site.producer)}; A = ${regRead(n, size)}; B = 1; V = ${v}; ${regWrite(n, size, "V")}`;
   }
   const imm = String((d.imm & (size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff)) >>> 0);
   let dst: number, a: string, b: string, kind: number;
-  if (e === alu.testRmReg || e === alu.testRmImm || e === alu.testAccImm) {
+  if (e === "testRmReg" || e === "testRmImm" || e === "testAccImm") {
     [dst, kind] = [-1, 4];
-    [a, b] = e === alu.testRmReg
-      ? [rm, regRead(d.reg, size)]
-      : e === alu.testRmImm
-      ? [rm, imm]
-      : [regRead(0, size), imm];
-  } else if (e === alu.aluRmImm) {
+    [a, b] = e === "testRmReg" ? [rm, regRead(d.reg, size)] : e === "testRmImm" ? [rm, imm] : [regRead(0, size), imm];
+  } else if (e === "aluRmImm") {
     [dst, kind, a, b] = [d.rm, d.reg, rm, imm];
-  } else if (e === alu.aluAccImm) {
+  } else if (e === "aluAccImm") {
     [dst, kind, a, b] = [0, (d.op >> 3) & 7, regRead(0, size), String(d.imm >>> 0)];
-  } else if (e === alu.aluRmReg) {
+  } else if (e === "aluRmReg") {
     [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, rm, regRead(d.reg, size)];
   } else {
     [dst, kind, a, b] = [d.reg, (d.op >> 3) & 7, regRead(d.reg, size), rm];
@@ -326,17 +316,17 @@ const reg = (n: number) => `r[${n << 1}]`;
  * H (high), CF in K; the other flags are computed from them only where they are used (eager.ts eagerOf).
  */
 function producer64(d: Insn, site: Site): string {
-  const e = d.exec;
+  const e = d.jit;
   const hi = (n: number) => `r[${(n << 1) + 1}]`;
   let dst: number, kind: number, a: [string, string], b: [string, string], pre = "";
-  if (e === a64.incDec64) {
+  if (e === "incDec64") {
     [dst, kind, a, b] = [d.rm, d.reg === 1 ? 5 : 0, [reg(d.rm), hi(d.rm)], ["1", "0"]];
     pre = `C = ${carry(site.producer)}; `;
-  } else if (e === a64.aluRmImm64) {
+  } else if (e === "aluRmImm64") {
     [dst, kind, a, b] = [d.rm, d.reg, [reg(d.rm), hi(d.rm)], [String(d.imm >>> 0), String(d.imm2 >>> 0)]];
-  } else if (e === a64.aluAccImm64) {
+  } else if (e === "aluAccImm64") {
     [dst, kind, a, b] = [0, (d.op >> 3) & 7, [reg(0), hi(0)], [String(d.imm >>> 0), String(d.imm2 >>> 0)]];
-  } else if (e === a64.aluRmReg64) {
+  } else if (e === "aluRmReg64") {
     [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, [reg(d.rm), hi(d.rm)], [reg(d.reg), hi(d.reg)]];
   } else {
     [dst, kind, a, b] = [d.reg, (d.op >> 3) & 7, [reg(d.reg), hi(d.reg)], [reg(d.rm), hi(d.rm)]];
@@ -350,7 +340,7 @@ function producer64(d: Insn, site: Site): string {
     const op = kind === 1 ? "|" : kind === 4 ? "&" : "^";
     body += `V = (A ${op} B) >>> 0; H = (AH ${op} BH) >>> 0; K = 0;`;
   }
-  if (e === a64.incDec64) body += " K = C;";
+  if (e === "incDec64") body += " K = C;";
   if (kind !== 7) body += ` r[${dst << 1}] = V; r[${(dst << 1) + 1}] = H;`;
   return body;
 }
@@ -360,11 +350,11 @@ function producer64(d: Insn, site: Site): string {
  * through `exit`. Undefined when it is called through its semantic function.
  */
 export function branch(d: Insn, site: Site, exit: number, last: boolean): string | undefined {
-  const e = d.exec;
-  const cond = e === ctl.jcc || e === c64.jccLong;
-  if (e === ctl.callRel || e === c64.callRelLong || e === ctl.ret || e === c64.retLong) {
+  const e = d.jit;
+  const cond = e === "jcc" || e === "jccLong";
+  if (e === "callRel" || e === "callRelLong" || e === "ret" || e === "retLong") {
     const rel = d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
-    const target = e === ctl.callRel || e === c64.callRelLong ? goTo(d, site.next + rel, site.csLimit) : undefined;
+    const target = e === "callRel" || e === "callRelLong" ? goTo(d, site.next + rel, site.csLimit) : undefined;
     return stackBranch(d, site, target, (kind) => `return ((n + 1) << 6) | ${kind};`);
   }
   const t = jumpTarget(d, site.next);
@@ -384,8 +374,8 @@ export function branch(d: Insn, site: Site, exit: number, last: boolean): string
 
 /** The target of a Jcc or JMP rel (`next` is the RIP after it), or undefined for any other instruction. */
 function jumpTarget(d: Insn, next: number): number | undefined {
-  const e = d.exec;
-  if (e !== ctl.jcc && e !== c64.jccLong && e !== ctl.jmpRel && e !== c64.jmpRelLong) return undefined;
+  const e = d.jit;
+  if (e !== "jcc" && e !== "jccLong" && e !== "jmpRel" && e !== "jmpRelLong") return undefined;
   const rel = d.op < 0x100 && d.op !== 0xe9 ? (d.imm << 24) >> 24 : d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
   return d.mode === 8 ? (d.osize === 2 ? (next + rel) & 0xffff : next + rel) : next + rel;
 }
@@ -402,10 +392,10 @@ export function loopsBack(d: Insn, next: number, entry: number): boolean {
  * flags; AMD's IMUL keeps SF, ZF, AF, PF).
  */
 export function readsFlags(d: Insn, amd: boolean): boolean {
-  const e = d.exec;
-  if (e === alu.incDecReg || e === alu.incDecRm || e === a64.incDec64) return true;
+  const e = d.jit;
+  if (e === "incDecReg" || e === "incDecRm" || e === "incDec64") return true;
   const p = producerOf(d);
-  return p !== null && p.fop === F_EAGER64 && d.size !== 8 && (d.exec === md.imul2 ? amd : d.reg < 2);
+  return p !== null && p.fop === F_EAGER64 && d.size !== 8 && (d.jit === "imul2" ? amd : d.reg < 2);
 }
 
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */

@@ -10,7 +10,23 @@
  */
 import type { OpMaps } from "../decode.ts";
 import { execUd } from "../fault.ts";
-import { B, D64, type Exec, I64, I8, I8S, IA, IE, IV, IW, M, MEMONLY, type OpSpec, REGONLY } from "../insn.ts";
+import {
+  B,
+  D64,
+  type Exec,
+  I64,
+  I8,
+  I8S,
+  IA,
+  IE,
+  IV,
+  IW,
+  type JitTemplate,
+  M,
+  MEMONLY,
+  type OpSpec,
+  REGONLY,
+} from "../insn.ts";
 import { OP_MAPS } from "../optable.ts";
 import * as a64 from "./alu64.ts";
 import * as c64 from "./control64.ts";
@@ -26,27 +42,43 @@ import { group7Reg1 as clacStacOr } from "../ops/system.ts";
 const one: (OpSpec | undefined)[] = [...OP_MAPS.one];
 const two: (OpSpec | undefined)[] = [...OP_MAPS.two];
 
-/** An entry whose semantics are `exec` at every operand size. */
-function both(exec: Exec, f = 0): OpSpec {
-  return { exec, exec64: exec, f };
+/** An entry whose semantics are `exec` at every operand size, with the block compiler's template `jit` (if any). */
+function both(exec: Exec, f = 0, jit?: JitTemplate): OpSpec {
+  return jit ? { exec, exec64: exec, f, jit, jit64: jit } : { exec, exec64: exec, f };
 }
 
-/** Adds 64-bit-operand semantics to an existing entry (to its no-prefix entry when prefixes select). */
-function wide(map: (OpSpec | undefined)[], op: number, exec64: Exec): void {
+/**
+ * Adds 64-bit-operand semantics (and the block compiler's template for them, `jit64`) to an existing entry (to its
+ * no-prefix entry when prefixes select).
+ */
+function wide(map: (OpSpec | undefined)[], op: number, exec64: Exec, jit64?: JitTemplate): void {
   const spec = map[op];
   if (!spec) return;
+  const add = jit64 ? { exec64, jit64 } : { exec64 };
   if (spec.pfx) {
     const pfx = [...spec.pfx];
-    if (pfx[0]) pfx[0] = { ...pfx[0], exec64 };
+    if (pfx[0]) pfx[0] = { ...pfx[0], ...add };
     map[op] = { ...spec, pfx };
-  } else map[op] = { ...spec, exec64 };
+  } else map[op] = { ...spec, ...add };
 }
 
-/** Rebuilds a group entry with `execs[reg]` as the 64-bit semantics of each member that has one. */
-function wideGroup(map: (OpSpec | undefined)[], op: number, execs: readonly (Exec | undefined)[]): void {
+/**
+ * Rebuilds a group entry with `execs[reg]` as the 64-bit semantics of each member that has one (and `jit64` as the
+ * block compiler's template for them).
+ */
+function wideGroup(
+  map: (OpSpec | undefined)[],
+  op: number,
+  execs: readonly (Exec | undefined)[],
+  jit64?: JitTemplate,
+): void {
   const spec = map[op];
   if (!spec?.group) return;
-  const group = spec.group.map((g, i) => (g && execs[i] ? { ...g, exec64: execs[i] } : g));
+  const add = (exec64: Exec) => (jit64 ? { exec64, jit64 } : { exec64 });
+  const group = spec.group.map((g, i) => {
+    const exec64 = execs[i];
+    return g && exec64 ? { ...g, ...add(exec64) } : g;
+  });
   map[op] = { ...spec, group };
 }
 
@@ -64,6 +96,11 @@ function zeroExtended(exec: Exec | undefined): Exec | undefined {
   return wrapper;
 }
 
+/** The block compiler's template of a `zeroExtended` wrapper of semantics whose template is `jit`. */
+function zeroExtendedJit(jit: JitTemplate | undefined): JitTemplate | undefined {
+  return jit === "shiftGroup" ? "shiftGroupZx" : undefined;
+}
+
 /** The same semantics whatever REX.W says. */
 function same(map: (OpSpec | undefined)[], op: number): void {
   const spec = map[op];
@@ -78,12 +115,12 @@ for (const o of [0xc4, 0xc5, 0xce, 0xd4, 0xd5, 0xd6, 0xea]) one[o] = both(execUd
 
 // ALU with 64-bit operands.
 for (let k = 0; k < 8; k++) {
-  wide(one, k * 8 + 1, a64.aluRmReg64);
-  wide(one, k * 8 + 3, a64.aluRegRm64);
-  wide(one, k * 8 + 5, a64.aluAccImm64);
+  wide(one, k * 8 + 1, a64.aluRmReg64, "aluRmReg64");
+  wide(one, k * 8 + 3, a64.aluRegRm64, "aluRegRm64");
+  wide(one, k * 8 + 5, a64.aluAccImm64, "aluAccImm64");
 }
-for (let o = 0x50; o <= 0x57; o++) one[o] = both(c64.pushRegLong, D64);
-for (let o = 0x58; o <= 0x5f; o++) one[o] = both(c64.popRegLong, D64);
+for (let o = 0x50; o <= 0x57; o++) one[o] = both(c64.pushRegLong, D64, "pushRegLong");
+for (let o = 0x58; o <= 0x5f; o++) one[o] = both(c64.popRegLong, D64, "popRegLong");
 one[0x63] = { exec: m64.movsxd32, exec64: m64.movsxd, f: M };
 one[0x68] = both(c64.pushImmLong, IV | D64);
 one[0x6a] = both(c64.pushImmLong, I8S | D64);
@@ -93,10 +130,10 @@ one[0x6c] = both(io.ins64, B);
 one[0x6d] = { exec: io.ins64, f: 0 };
 one[0x6e] = both(io.outs64, B);
 one[0x6f] = { exec: io.outs64, f: 0 };
-for (let o = 0x70; o <= 0x7f; o++) one[o] = both(c64.jccLong, I8 | D64);
+for (let o = 0x70; o <= 0x7f; o++) one[o] = both(c64.jccLong, I8 | D64, "jccLong");
 const grp1 = new Array(8).fill(a64.aluRmImm64);
-wideGroup(one, 0x81, grp1);
-wideGroup(one, 0x83, grp1);
+wideGroup(one, 0x81, grp1, "aluRmImm64");
+wideGroup(one, 0x83, grp1, "aluRmImm64");
 wide(one, 0x85, a64.testRmReg64);
 wide(one, 0x87, m64.xchgRmReg64);
 wide(one, 0x89, m64.movRmReg64);
@@ -127,14 +164,21 @@ for (const o of [0xc1, 0xd1, 0xd3]) wideGroup(one, o, grp2);
 // A 32-bit shift of a register by a count that masks to 0 still zero-extends it.
 for (const o of [0xc1, 0xd1, 0xd3]) {
   const spec = one[o];
-  if (spec?.group) one[o] = { ...spec, group: spec.group.map((g) => g && { ...g, exec: zeroExtended(g.exec) }) };
+  if (spec?.group) {
+    one[o] = {
+      ...spec,
+      group: spec.group.map((g) => g && { ...g, exec: zeroExtended(g.exec), jit: zeroExtendedJit(g.jit) }),
+    };
+  }
 }
 for (const o of [0xa4, 0xa5, 0xac, 0xad]) {
   const spec = two[o];
-  if (spec && !spec.group && !spec.pfx) two[o] = { ...spec, exec: zeroExtended(spec.exec) };
+  if (spec && !spec.group && !spec.pfx) {
+    two[o] = { ...spec, exec: zeroExtended(spec.exec), jit: zeroExtendedJit(spec.jit) };
+  }
 }
-one[0xc2] = both(c64.retLong, IW | D64);
-one[0xc3] = both(c64.retLong, D64);
+one[0xc2] = both(c64.retLong, IW | D64, "retLong");
+one[0xc3] = both(c64.retLong, D64, "retLong");
 wideGroup(one, 0xc7, [m64.movRmImm64]);
 one[0xc8] = both(c64.enterLong, IE | D64);
 one[0xc9] = both(c64.leaveLong, D64);
@@ -143,10 +187,10 @@ one[0xcb] = both(far.retfLong);
 for (const o of [0xcc, 0xcd, 0xf1, 0xf4, 0xf5, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0x9b]) same(one, o);
 one[0xcf] = both(far.iretLong);
 one[0xd7] = both(m64.xlatLong);
-for (let o = 0xe0; o <= 0xe3; o++) one[o] = both(c64.loopLong, I8 | D64);
-one[0xe8] = both(c64.callRelLong, IV | D64);
-one[0xe9] = both(c64.jmpRelLong, IV | D64);
-one[0xeb] = both(c64.jmpRelLong, I8 | D64);
+for (let o = 0xe0; o <= 0xe3; o++) one[o] = both(c64.loopLong, I8 | D64, "loopLong");
+one[0xe8] = both(c64.callRelLong, IV | D64, "callRelLong");
+one[0xe9] = both(c64.jmpRelLong, IV | D64, "jmpRelLong");
+one[0xeb] = both(c64.jmpRelLong, I8 | D64, "jmpRelLong");
 wideGroup(one, 0xf7, [
   a64.testRmImm64,
   a64.testRmImm64,
@@ -160,11 +204,11 @@ wideGroup(one, 0xf7, [
 one[0xff] = {
   f: M,
   group: [
-    { exec: OP_MAPS.one[0xff]?.group?.[0]?.exec, exec64: a64.incDec64, f: 0 },
-    { exec: OP_MAPS.one[0xff]?.group?.[1]?.exec, exec64: a64.incDec64, f: 0 },
-    both(c64.callRmLong, D64),
+    { ...OP_MAPS.one[0xff]?.group?.[0], exec64: a64.incDec64, jit64: "incDec64", f: 0 },
+    { ...OP_MAPS.one[0xff]?.group?.[1], exec64: a64.incDec64, jit64: "incDec64", f: 0 },
+    both(c64.callRmLong, D64, "callRmLong"),
     both(far.farIndirectLong, MEMONLY),
-    both(c64.jmpRmLong, D64),
+    both(c64.jmpRmLong, D64, "jmpRmLong"),
     both(far.farIndirectLong, MEMONLY),
     both(c64.pushRmLong, D64),
     both(execUd),
@@ -198,7 +242,7 @@ two[0x22] = both(sys.movCrLong, M | REGONLY);
 two[0x34] = both(sys.sysenterLong);
 two[0x35] = both(sys.sysexitLong);
 for (let o = 0x40; o <= 0x4f; o++) two[o] = both(m64.cmovLong, M);
-for (let o = 0x80; o <= 0x8f; o++) two[o] = both(c64.jccLong, IV | D64);
+for (let o = 0x80; o <= 0x8f; o++) two[o] = both(c64.jccLong, IV | D64, "jccLong");
 two[0xa0] = both(c64.pushSegLong, D64);
 two[0xa8] = both(c64.pushSegLong, D64);
 two[0xa1] = both(c64.popSegLong, D64);
