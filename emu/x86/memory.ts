@@ -13,7 +13,8 @@ import { Unimplemented } from "./fault.ts";
 
 const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
-const TLB_MASK = TLB_SIZE - 1;
+/** The TLB index of a page number: its low TLB_BITS bits. */
+export const TLB_MASK = TLB_SIZE - 1;
 /** Tag bases: above every page number (48-bit addresses have 36-bit page numbers), within 2^53. */
 const TAG_STEP = 2 ** 36, TAG_LIMIT = 2 ** 52;
 

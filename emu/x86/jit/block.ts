@@ -13,6 +13,7 @@ import { decode, type OpMaps } from "../decode.ts";
 import type { Insn } from "../insn.ts";
 import { stillValid } from "../fetch.ts";
 import { BODY, ENDS } from "./safe.ts";
+import { PAGE_SIZE } from "./names.ts";
 
 /** The most instructions in one block. */
 export const MAX_INSNS = 64;
@@ -93,10 +94,10 @@ export function scanBlock(
   const insns: Insn[] = [];
   const limit = mode === 8 ? Infinity : cpu.segLimit[1];
   let at = off, ip = eip;
-  while (insns.length < MAX_INSNS && at < 4096) {
+  while (insns.length < MAX_INSNS && at < PAGE_SIZE) {
     let d = page[at];
     if (!d || d.mode !== mode || !stillValid(cpu, d, view, at)) {
-      const fresh = decode(maps, view, at, 4096, mode);
+      const fresh = decode(maps, view, at, PAGE_SIZE, mode);
       if (!fresh) break; // crosses the page
       fresh.raw = view.slice(at, at + fresh.len);
       fresh.checked = cpu.runEpoch;

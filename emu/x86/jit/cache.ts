@@ -15,6 +15,7 @@
  */
 import type { BlockCompilerMode } from "../compiler_mode.ts";
 import type { Block } from "./block.ts";
+import { PAGE_SIZE } from "./names.ts";
 
 /** Entries reached this many times are compiled (mode "on"). */
 export const HOT = 16;
@@ -110,7 +111,7 @@ export class BlockCache {
     for (const b of list) {
       b.valid = false;
       b.links.length = b.linkEpochs.length = 0;
-      if (this.byAddress.get(pfn * 4096 + b.off) === b) this.byAddress.delete(pfn * 4096 + b.off);
+      if (this.byAddress.get(pfn * PAGE_SIZE + b.off) === b) this.byAddress.delete(pfn * PAGE_SIZE + b.off);
     }
     this.#byPfn.delete(pfn);
     this.#count -= list.length;
@@ -131,7 +132,7 @@ export class BlockCache {
     if (!counts) {
       // Forget the page counted longest ago: its entries start counting again.
       if (this.heat.size >= MAX_HEAT_PAGES) this.heat.delete(this.heat.keys().next().value!);
-      this.heat.set(pfn, counts = new Int32Array(4096));
+      this.heat.set(pfn, counts = new Int32Array(PAGE_SIZE));
     }
     const n = counts[off];
     if (n < 0) return false;

@@ -9,11 +9,32 @@
  * RIP-relative operands); after an instruction that may write memory or
  * queue an exit it stops when an exit is queued or a code page was written.
  *
+ * The names the generated code may use, all declared in `compile` (a
+ * template that needs another declares it there):
+ *
+ * - arguments and helpers: `c` (the Cpu), `budget` (instructions it may
+ *   run), `f<i>`/`d<i>` (instruction i's semantic function and decoded
+ *   record), `setRip`, `PARITY` (flags.ts), `ea64s` (operands.ts);
+ * - the CPU's arrays: `r`, `r16`, `r8` (the register file as 32-, 16- and
+ *   8-bit views), `m` (c.mem), `SA`, `SL`, `SB` (segment access rights,
+ *   limits, bases), `rTag`, `rBuf`, `rOff`, `wTag`, `wBuf`, `wOff` (the
+ *   read and write TLB), `g` (c.codeGen on entry);
+ * - memory access (operands.ts, stack.ts): `LA`, `LH` (an offset or linear
+ *   address, low and high half), `LL` (their exact sum), `PG` (page
+ *   number), `TI` (TLB index), `RB`, `WB` (the page's bytes), `RK` (the
+ *   offset in them), `MV` (the value loaded or stored), `OK` (the fast
+ *   path applies), `SP`, `SQ` (a stack pointer's halves);
+ * - flags (templates.ts, eager.ts): `A`, `B`, `V` (operands and result),
+ *   `C` (INC/DEC's carry in), `AH`, `BH`, `H`, `K`, `L` (64-bit halves,
+ *   CF, a wide sum), `E`, `P` (eager flags), `T1`, `T2` (scratch);
+ * - loops: `n` (iterations run), `LIM` (iterations allowed), `x0`-`x31`
+ *   (registers held in locals: cacheRegisters).
+ *
  * @module
  */
 import type { Cpu } from "../cpu.ts";
 import type { Insn } from "../insn.ts";
-import { setRip } from "../long/access.ts";
+import { EFER_LMA, setRip } from "../long/access.ts";
 import { PARITY } from "../flags.ts";
 import { ea64s } from "./operands.ts";
 import type { BlockFn } from "./block.ts";
@@ -173,7 +194,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       lines.push(
         t ??
           `${site.sync} c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i}); ${RELOAD}\n` +
-            `if (c.nextEip !== ${next}) { if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip; ` +
+            `if (c.nextEip !== ${next}) { if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip; ` +
             `return ((n + 1) << 6) | ${exit}; }`,
       );
       if (t === undefined) pending = null;
@@ -199,7 +220,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       if (!end && !last) lines.push(stopCheck(d, next, ""));
     }
     if (last && t === undefined && end) {
-      lines.push("if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;");
+      lines.push(`if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip;`);
       lines.push(
         end === END_COND
           ? `return c.nextEip === ${next} ? ${ONCE} : ${ONCE | EXIT_TAKEN};`

@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB } from "../flags.ts";
+import { AF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, SF, SIGN, ZF } from "../flags.ts";
+import { INT32_MAX, INT32_MIN, OF_CF, PF_SHIFT } from "./names.ts";
 import type { Insn } from "../insn.ts";
 import { regRead, regWrite } from "./operands.ts";
 
@@ -30,22 +31,24 @@ export function eagerOf(p: Before | null): string {
   if (p.size === 8) {
     // templates.ts producer64: operands A/AH, B/BH, result V/H, CF in K.
     const of = OF64.get(p.fop);
-    return `(K | (PARITY[V & 0xff] << 2) | ${p.fop === F_LOGIC ? "0" : "((A ^ B ^ V) & 0x10)"} | ` +
-      `((V | H) === 0 ? 0x40 : 0) | (H >= 0x80000000 ? 0x80 : 0)${of ? ` | (${of} ? 0x800 : 0)` : ""})`;
+    return `(K | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | ${p.fop === F_LOGIC ? "0" : `((A ^ B ^ V) & ${AF})`} | ` +
+      `((V | H) === 0 ? ${ZF} : 0) | (H >= ${SIGN[4]} ? ${SF} : 0)${of ? ` | (${of} ? ${OF} : 0)` : ""})`;
   }
-  const sign = p.size === 4 ? "0x80000000" : p.size === 2 ? "0x8000" : "0x80";
+  const sign = String(SIGN[p.size]);
   const cf = p.fop === F_ADD ? "(V < A ? 1 : 0)" : p.fop === F_SUB ? "(A < B ? 1 : 0)" : p.fop === F_LOGIC ? "0" : "C";
-  const af = p.fop === F_LOGIC ? "0" : "((A ^ B ^ V) & 0x10)";
+  const af = p.fop === F_LOGIC ? "0" : `((A ^ B ^ V) & ${AF})`;
   const of = p.fop === F_ADD
-    ? `((A ^ V) & (B ^ V) & ${sign} ? 0x800 : 0)`
+    ? `((A ^ V) & (B ^ V) & ${sign} ? ${OF} : 0)`
     : p.fop === F_SUB
-    ? `((A ^ B) & (A ^ V) & ${sign} ? 0x800 : 0)`
+    ? `((A ^ B) & (A ^ V) & ${sign} ? ${OF} : 0)`
     : p.fop === F_INC
-    ? `(V === ${sign} ? 0x800 : 0)`
+    ? `(V === ${sign} ? ${OF} : 0)`
     : p.fop === F_DEC
-    ? `(V === ${sign} - 1 ? 0x800 : 0)`
+    ? `(V === ${sign} - 1 ? ${OF} : 0)`
     : "0";
-  return `(${cf} | (PARITY[V & 0xff] << 2) | ${af} | (V === 0 ? 0x40 : 0) | (V >= ${sign} ? 0x80 : 0) | ${of})`;
+  return `(${cf} | (PARITY[V & ${
+    MASK[1]
+  }] << ${PF_SHIFT}) | ${af} | (V === 0 ? ${ZF} : 0) | (V >= ${sign} ? ${SF} : 0) | ${of})`;
 }
 
 /** OF of a 64-bit producer (templates.ts producer64) by lazy kind, from its locals; none for logic. */
@@ -57,20 +60,20 @@ export const OF64: ReadonlyMap<number, string> = new Map([
 ]);
 
 /** SF and PF of a 32-bit result in V. */
-const SIGN_PARITY = "(PARITY[V & 0xff] << 2) | (V >= 0x80000000 ? 0x80 : 0)";
+const SIGN_PARITY = `(PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | (V >= ${SIGN[4]} ? ${SF} : 0)`;
 /** ZF, SF and PF of a 32-bit result in V. */
-const RESULT = `${SIGN_PARITY} | (V === 0 ? 0x40 : 0)`;
+const RESULT = `${SIGN_PARITY} | (V === 0 ? ${ZF} : 0)`;
 /** Intel's OF of SHL, ROL (and RCL) by any count: the operand A's two top bits XORed (ops/shift.ts). */
-const TOP_TWO = "(((A >>> 31) ^ (A >>> 30)) & 1 ? 0x800 : 0)";
+const TOP_TWO = `(((A >>> 31) ^ (A >>> 30)) & 1 ? ${OF} : 0)`;
 /** The OF of ROR by 1: the operand A's MSB XOR its bit 0. */
-const ROR_OF1 = "(((A >>> 31) ^ A) & 1 ? 0x800 : 0)";
+const ROR_OF1 = `(((A >>> 31) ^ A) & 1 ? ${OF} : 0)`;
 
 /**
  * The OF of ROL/ROR `d` by `k`: AMD's from the result (`amdOf`); Intel's as for a count of 1 (`of1`), except by an
  * immediate above 1 in 64-bit mode (where the semantics is wrapped to zero-extend): unchanged (ops/shift.ts keepsOf).
  */
 function rotateOf(d: Insn, amd: boolean, k: number, amdOf: string, of1: string): string {
-  return amd ? amdOf : k === 1 || d.jit === "shiftGroup" ? of1 : "(P & 0x800)";
+  return amd ? amdOf : k === 1 || d.jit === "shiftGroup" ? of1 : `(P & ${OF})`;
 }
 
 /** The shift group, wrapped or not (64-bit mode zero-extends through a wrapper: `shiftGroupZx`). */
@@ -96,10 +99,10 @@ export function eagerCode(d: Insn, before: Before | null, amd: boolean): string 
   if (d.jit === "imul2") {
     const b = d.op === 0x1af ? regRead(d.reg, 4) : String(d.imm >>> 0);
     // The low half exactly; the double product decides overflow (exact when it fits in 32 bits, beyond when not).
-    const flags = amd ? `(P & ~0x801) | (T1 ? 0x801 : 0)` : `(T1 ? 0x801 : 0) | ${SIGN_PARITY}`;
+    const flags = amd ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)` : `(T1 ? ${OF_CF} : 0) | ${SIGN_PARITY}`;
     const keep = amd ? `P = ${eagerOf(before)}; ` : "";
     return `${keep}A = ${regRead(d.rm, 4)}; B = ${b}; V = Math.imul(A, B) >>> 0; T2 = (A | 0) * (B | 0); ` +
-      `T1 = T2 < -2147483648 || T2 > 2147483647 ? 1 : 0; E = ${flags}; ${regWrite(d.reg, 4, "V")}`;
+      `T1 = T2 < ${INT32_MIN} || T2 > ${INT32_MAX} ? 1 : 0; E = ${flags}; ${regWrite(d.reg, 4, "V")}`;
   }
   const k = countOf(d), n = d.rm;
   // The flags kept by a rotate are read before the locals change.
@@ -108,22 +111,22 @@ export function eagerCode(d: Insn, before: Before | null, amd: boolean): string 
   switch (d.reg) {
     case 0: // ROL
       body = `V = ((A << ${k}) | (A >>> ${32 - k})) >>> 0; T1 = V & 1; ` +
-        `E = (P & ~0x801) | T1 | ${rotateOf(d, amd, k, "(((V >>> 31) ^ T1) ? 0x800 : 0)", TOP_TWO)};`;
+        `E = (P & ~${OF_CF}) | T1 | ${rotateOf(d, amd, k, `(((V >>> 31) ^ T1) ? ${OF} : 0)`, TOP_TWO)};`;
       break;
     case 1: // ROR
       body = `V = ((A >>> ${k}) | (A << ${32 - k})) >>> 0; T1 = V >>> 31; ` +
-        `E = (P & ~0x801) | T1 | ${rotateOf(d, amd, k, "((T1 ^ ((V >>> 30) & 1)) ? 0x800 : 0)", ROR_OF1)};`;
+        `E = (P & ~${OF_CF}) | T1 | ${rotateOf(d, amd, k, `((T1 ^ ((V >>> 30) & 1)) ? ${OF} : 0)`, ROR_OF1)};`;
       break;
     case 5: // SHR
       body = `V = A >>> ${k}; T1 = (A >>> ${k - 1}) & 1; ` +
-        `E = T1 | ${k > 1 && amd ? "0" : "(A >= 0x80000000 ? 0x800 : 0)"} | ${amd ? 0x10 : 0} | ${RESULT};`;
+        `E = T1 | ${k > 1 && amd ? "0" : `(A >= ${SIGN[4]} ? ${OF} : 0)`} | ${amd ? AF : 0} | ${RESULT};`;
       break;
     case 7: // SAR
-      body = `V = ((A | 0) >> ${k}) >>> 0; T1 = ((A | 0) >> ${k - 1}) & 1; E = T1 | ${amd ? 0x10 : 0} | ${RESULT};`;
+      body = `V = ((A | 0) >> ${k}) >>> 0; T1 = ((A | 0) >> ${k - 1}) & 1; E = T1 | ${amd ? AF : 0} | ${RESULT};`;
       break;
     default: // SHL, SAL
       body = `V = (A << ${k}) >>> 0; T1 = (A >>> ${32 - k}) & 1; ` +
-        `E = T1 | ${amd ? "(((V >>> 31) ^ T1) ? 0x800 : 0)" : TOP_TWO} | ${amd ? 0x10 : 0} | ${RESULT};`;
+        `E = T1 | ${amd ? `(((V >>> 31) ^ T1) ? ${OF} : 0)` : TOP_TWO} | ${amd ? AF : 0} | ${RESULT};`;
   }
   return `${a}${body} ${regWrite(n, 4, "V")}`;
 }

@@ -6,14 +6,30 @@
  * like long/access.ts ea64, and RIP-relative addresses are constants), and
  * loads and stores through the segment checks and the TLB.
  *
- * Names the generated code has: `c` (the CPU), `r` (c.r32), `r16`, `r8`,
- * `ea64s`.
+ * The locals and helpers the generated code uses are listed in codegen.ts;
+ * its numbers (masks, CPU bits) are named in names.ts.
  *
  * @module
  */
 import type { Insn } from "../insn.ts";
+import { AC, MASK } from "../flags.ts";
+import { TWO32 } from "../long/access.ts";
 import { RIP_BASE } from "../long/modrm64.ts";
+import { TLB_MASK } from "../memory.ts";
 import { R8_INDEX } from "../state.ts";
+import {
+  CANONICAL_HIGH_BOTTOM,
+  CANONICAL_HIGH_TOP,
+  HIGH16,
+  PAGE_MASK,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PAGES_PER_4G,
+  SEG_READ_MASK,
+  SEG_READ_OK,
+  SEG_WRITE_MASK,
+  SEG_WRITE_OK,
+} from "./names.ts";
 
 /**
  * Markers in a block's code (codegen.ts cacheRegisters): where the registers a block holds in locals must be in the
@@ -22,8 +38,8 @@ import { R8_INDEX } from "../state.ts";
  */
 export const SPILL = "/*spill*/", RELOAD = "/*reload*/";
 
-/** Operand-size masks as source text. */
-export const MASK_TEXT = ["", "0xff", "0xffff", "", "0xffffffff"];
+/** Operand-size masks as source text (flags.ts MASK), by size in bytes (1, 2, 4). */
+export const MASK_TEXT: readonly string[] = MASK.map((m) => (m ? String(m) : ""));
 
 /** Register `n` of `size` bytes (1, 2, 4). */
 export function regRead(n: number, size: number): string {
@@ -65,7 +81,7 @@ export function offset(d: Insn, next: number): string | undefined {
   }
   if (d.asize === 4) return `LA = (${lo.join(" + ")}) >>> 0; LH = 0;`;
   // The low halves' sum is exact (below 2^34 in magnitude); what it carries goes to the high half.
-  return `LL = ${lo.join(" + ")}; LA = LL >>> 0; LH = (${hi.join(" + ")} + (LL - LA) / 4294967296) >>> 0;`;
+  return `LL = ${lo.join(" + ")}; LA = LL >>> 0; LH = (${hi.join(" + ")} + (LL - LA) / ${TWO32}) >>> 0;`;
 }
 
 /** The segment of `d`'s memory operand. */
@@ -86,8 +102,8 @@ export function loadInto(seg: number, off: string, size: number, mode: number, a
     ? "RB[RK] | (RB[RK + 1] << 8)"
     : "(RB[RK] | (RB[RK + 1] << 8) | (RB[RK + 2] << 16) | (RB[RK + 3] << 24)) >>> 0";
   const slow = `${at}MV = m.read${size * 8}(c.lin(${seg}, ${signedOffset(mode)}, ${size}, false));`;
-  const tlb = `TI = PG & 4095; if (rTag[TI] === PG + m.tagBase && (LA & 0xfff) <= ${4096 - size}) ` +
-    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & 0xfff); MV = ${bytes}; } else { ${at}MV = m.read${size * 8}(${
+  const tlb = `TI = PG & ${TLB_MASK}; if (rTag[TI] === PG + m.tagBase && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
+    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & ${PAGE_MASK}); MV = ${bytes}; } else { ${at}MV = m.read${size * 8}(${
       fullLinear(mode)
     }); }`;
   return `${setOffset(off, mode)} if (${fastSegment(seg, size, mode, false)}) { ${linear(seg, mode)} ${tlb} } ` +
@@ -111,8 +127,8 @@ export function storeFrom(
   const bytes = ["WB[RK] = MV;", "WB[RK + 1] = MV >> 8;", "WB[RK + 2] = MV >> 16;", "WB[RK + 3] = MV >> 24;"]
     .slice(0, size).join(" ");
   const slow = `${at}m.write${size * 8}(c.lin(${seg}, ${signedOffset(mode)}, ${size}, true), MV); ${after}`;
-  const tlb = `TI = PG & 4095; if (wTag[TI] === PG + m.tagBase && (LA & 0xfff) <= ${4096 - size}) ` +
-    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & 0xfff); ${bytes} } else { ${at}m.write${size * 8}(${
+  const tlb = `TI = PG & ${TLB_MASK}; if (wTag[TI] === PG + m.tagBase && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
+    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}m.write${size * 8}(${
       fullLinear(mode)
     }, MV); ${after} }`;
   return `MV = ${v}; ${setOffset(off, mode)} if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ` +
@@ -131,7 +147,7 @@ function signedOffset(mode: number): string {
 
 /** The linear address (48 bits in 64-bit mode) after `linear`, as Memory's reads and writes take it. */
 function fullLinear(mode: number): string {
-  return mode === 8 ? "(LH & 0xffff) * 4294967296 + LA" : "LA";
+  return mode === 8 ? `(LH & ${HIGH16}) * ${TWO32} + LA` : "LA";
 }
 
 /**
@@ -140,25 +156,29 @@ function fullLinear(mode: number): string {
  */
 function fastSegment(seg: number, size: number, mode: number, write: boolean): string {
   if (mode === 8) {
-    return seg >= 4 ? "false" : `(LH < 0x7fff || LH >= 0xffff8000 || (LH === 0x7fff && LA <= ${2 ** 32 - size})) && ` +
-      "c.watch === 0 && !(c.eflRest & 0x40000)";
+    const [top, bottom] = [CANONICAL_HIGH_TOP, CANONICAL_HIGH_BOTTOM];
+    return seg >= 4
+      ? "false"
+      : `(LH < ${top} || LH >= ${bottom} || (LH === ${top} && LA <= ${TWO32 - size})) && c.watch === 0 && ` +
+        `!(c.eflRest & ${AC})`;
   }
-  return `(SA[${seg}] & ${write ? "0x1001e" : "0x1001c"}) === ${write ? "0x12" : "0x10"} && ` +
+  return `(SA[${seg}] & ${write ? SEG_WRITE_MASK : SEG_READ_MASK}) === ${write ? SEG_WRITE_OK : SEG_READ_OK} && ` +
     `LA <= SL[${seg}] - ${size - 1} && c.watch === 0`;
 }
 
 /** LA from offset to linear address (its low 32 bits in 64-bit mode), and its page number in PG. */
 function linear(seg: number, mode: number): string {
-  if (mode === 8) return "PG = (LH & 0xffff) * 1048576 + (LA >>> 12);";
-  return `LA = (SB[${seg}] + LA) >>> 0; PG = LA >>> 12;`;
+  if (mode === 8) return `PG = (LH & ${HIGH16}) * ${PAGES_PER_4G} + (LA >>> ${PAGE_SHIFT});`;
+  return `LA = (SB[${seg}] + LA) >>> 0; PG = LA >>> ${PAGE_SHIFT};`;
 }
 
-const TWO32 = 4294967296, FAR = 2 ** 62;
+/** Far out of range, as ea64 returns an address beyond 2^53; SAFE_HIGH: the high half of 2^53. */
+const FAR = 2 ** 62, SAFE_HIGH = 2 ** 53 / TWO32;
 
 /** A 64-bit effective address from its summed halves, as ea64 returns it: signed, or far out of range. */
 export function ea64s(lo: number, hi: number): number {
   const carry = Math.floor(lo / TWO32);
   const h = (hi + carry) | 0;
-  if (h >= 0x200000 || h < -0x200000) return h < 0 ? -FAR : FAR;
+  if (h >= SAFE_HIGH || h < -SAFE_HIGH) return h < 0 ? -FAR : FAR;
   return h * TWO32 + (lo - carry * TWO32);
 }

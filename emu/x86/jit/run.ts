@@ -19,6 +19,8 @@ import { getRip } from "../long/access.ts";
 import { OP_MAPS64 } from "../long/optable64.ts";
 import { OP_MAPS } from "../optable.ts";
 import { CS } from "../state.ts";
+import { IF } from "../flags.ts";
+import { PAGE_MASK, PAGE_SIZE } from "./names.ts";
 import { Block, scanBlock } from "./block.ts";
 import { compile } from "./codegen.ts";
 
@@ -38,7 +40,7 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
   const mode = cpu.codeSize;
   const lin = codeLinear(cpu, mode);
   codePage(cpu, fc, lin);
-  const off = lin & 0xfff, key = fc.pfn * 4096 + off;
+  const off = lin & PAGE_MASK, key = fc.pfn * PAGE_SIZE + off;
   const cache = cpu.blocks;
   const b = cache.byAddress.get(key);
   if (
@@ -97,7 +99,7 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
     stats.executed++;
     // An interrupt the irqchip raised meanwhile is taken between instructions, by the interpreter's loop. Compiling
     // counts as work too, so that compile churn ends the chain as running does.
-    if (cpu.work >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & 0x200)) return n;
+    if (cpu.work >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & IF)) return n;
     const epoch = cpu.mem.epoch;
     let to = b.links[k] ?? null;
     // A fixed exit's successor holds while the TLB's epoch does; an indirect one (RET, JMP/CALL r/m, a stop after

@@ -10,8 +10,16 @@
  * @module
  */
 import type { Insn } from "../insn.ts";
+import { AC } from "../flags.ts";
+import { EFER_LMA, TWO32 } from "../long/access.ts";
 import { opReg } from "../long/mov64.ts";
+import { TLB_MASK } from "../memory.ts";
+import { AR_DB, CS, ESP, SS } from "../state.ts";
+import { CANONICAL_HIGH_BOTTOM, CANONICAL_HIGH_TOP, HIGH16, PAGE_MASK, PAGE_SHIFT, PAGES_PER_4G } from "./names.ts";
 import { loadInto, RELOAD, storeFrom } from "./operands.ts";
+
+/** RSP's low and high halves in the register file (c.r32). */
+const SP_LO = `r[${ESP << 1}]`, SP_HI = `r[${(ESP << 1) + 1}]`;
 
 /** What the stack templates need of the block: as in templates.ts Site. */
 interface StackSite {
@@ -26,15 +34,15 @@ interface StackSite {
 }
 
 /** SS.B: the stack pointer is ESP (in 32-bit code outside 64-bit mode). */
-const STACK32 = "(c.segAr[2] & 0x4000) !== 0";
+const STACK32 = `(c.segAr[${SS}] & ${AR_DB}) !== 0`;
 /** RSP's halves after a push of 8 bytes, in SP (low) and SQ (high). */
-const PUSHED = "SP = (r[8] - 8) >>> 0; SQ = (r[9] - (r[8] < 8 ? 1 : 0)) >>> 0;";
+const PUSHED = `SP = (${SP_LO} - 8) >>> 0; SQ = (${SP_HI} - (${SP_LO} < 8 ? 1 : 0)) >>> 0;`;
 /** RSP's halves, in SP (low) and SQ (high). */
-const RSP = "SP = r[8]; SQ = r[9];";
+const RSP = `SP = ${SP_LO}; SQ = ${SP_HI};`;
 /** RSP after a pop of the 8-byte item at SP/SQ (aligned, so the low half wraps only from 0xfffffff8). */
-const POPPED = "r[8] = (SP + 8) >>> 0; r[9] = (SQ + (SP >= 0xfffffff8 ? 1 : 0)) >>> 0;";
+const POPPED = `${SP_LO} = (SP + 8) >>> 0; ${SP_HI} = (SQ + (SP >= ${TWO32 - 8} ? 1 : 0)) >>> 0;`;
 /** RSP set to SP/SQ. */
-const SET_RSP = "r[8] = SP; r[9] = SQ;";
+const SET_RSP = `${SP_LO} = SP; ${SP_HI} = SQ;`;
 
 /** The instruction through its semantic function, as a block calls one without a template. */
 function generic(s: StackSite): string {
@@ -47,8 +55,8 @@ export function stackTemplate(d: Insn, s: StackSite): string | undefined {
   if (d.mode === 4 && d.osize === 4 && (e === "pushReg" || e === "popReg")) {
     const n = (d.op & 7) << 1;
     const body = e === "pushReg"
-      ? `SP = (r[8] - 4) >>> 0; ${storeFrom(2, "SP", 4, 4, `r[${n}]`, s.sync)} r[8] = SP;`
-      : `SP = r[8]; ${loadInto(2, "SP", 4, 4, s.sync)} r[8] = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
+      ? `SP = (${SP_LO} - 4) >>> 0; ${storeFrom(SS, "SP", 4, 4, `r[${n}]`, s.sync)} ${SP_LO} = SP;`
+      : `SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ${SP_LO} = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
     return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
   }
   if (d.mode === 8 && d.osize === 8 && (e === "pushRegLong" || e === "popRegLong")) {
@@ -72,9 +80,10 @@ export function stackTemplate(d: Insn, s: StackSite): string | undefined {
  */
 function item64(write: boolean): string {
   const [tag, buf, off, bytes] = write ? ["wTag", "wBuf", "wOff", "WB"] : ["rTag", "rBuf", "rOff", "RB"];
-  return `OK = 0; if ((SP & 7) === 0 && (SQ <= 0x7fff || SQ >= 0xffff8000) && c.watch === 0 && ` +
-    `!(c.eflRest & 0x40000)) { PG = (SQ & 0xffff) * 1048576 + (SP >>> 12); TI = (SP >>> 12) & 4095; ` +
-    `if (${tag}[TI] === PG + m.tagBase) { ${bytes} = ${buf}[TI]; RK = ${off}[TI] + (SP & 0xfff); OK = 1; } }`;
+  return `OK = 0; if ((SP & 7) === 0 && (SQ <= ${CANONICAL_HIGH_TOP} || SQ >= ${CANONICAL_HIGH_BOTTOM}) && ` +
+    `c.watch === 0 && !(c.eflRest & ${AC})) { PG = (SQ & ${HIGH16}) * ${PAGES_PER_4G} + (SP >>> ${PAGE_SHIFT}); ` +
+    `TI = (SP >>> ${PAGE_SHIFT}) & ${TLB_MASK}; if (${tag}[TI] === PG + m.tagBase) { ${bytes} = ${buf}[TI]; ` +
+    `RK = ${off}[TI] + (SP & ${PAGE_MASK}); OK = 1; } }`;
 }
 
 /** Writes the 8-byte item found by item64 (low half, high half). */
@@ -102,25 +111,29 @@ export function stackBranch(
   const e = d.jit;
   // The fast paths leave with the flags written out; the slow ones wrote them before calling the semantics.
   const go = (kind: number) => `${s.sync} ${leave(kind)}`;
-  const back = "if (c.efer & 0x400) setRip(c, c.nextEip); else c.eip = c.nextEip;";
+  const back = `if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip;`;
   if (e === "callRel" && d.mode === 4 && d.osize === 4 && target !== undefined) {
-    return `c.eip = ${s.eip}; if (${STACK32}) { SP = (r[8] - 4) >>> 0; ` +
-      `${storeFrom(2, "SP", 4, 4, String(s.next), s.sync)} r[8] = SP; ${target} ${go(1)} }\n` +
+    return `c.eip = ${s.eip}; if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
+      `${storeFrom(SS, "SP", 4, 4, String(s.next), s.sync)} ${SP_LO} = SP; ${target} ${go(1)} }\n` +
       `${generic(s)} ${back} ${leave(1)}`;
   }
   if (e === "ret" && d.op === 0xc3 && d.mode === 4 && d.osize === 4) {
-    return `c.eip = ${s.eip}; if (${STACK32}) { SP = r[8]; ${loadInto(2, "SP", 4, 4, s.sync)} ` +
-      `if (MV <= c.segLimit[1]) { r[8] = SP + 4; c.eip = MV; if (c.efer & 0x400) c.ripHigh = 0; ${go(2)} } }\n` +
+    return `c.eip = ${s.eip}; if (${STACK32}) { SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ` +
+      `if (MV <= c.segLimit[${CS}]) { ${SP_LO} = SP + 4; c.eip = MV; if (c.efer & ${EFER_LMA}) c.ripHigh = 0; ${
+        go(2)
+      } } }\n` +
       `${generic(s)} ${back} ${leave(2)}`;
   }
   if (e === "callRelLong" && d.mode === 8 && d.osize === 8 && target !== undefined) {
-    const ret = [String(s.next >>> 0), String(Math.floor(s.next / 2 ** 32) >>> 0)];
+    const ret = [String(s.next >>> 0), String(Math.floor(s.next / TWO32) >>> 0)];
     return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ` +
       `${SET_RSP} ${target} ${go(1)} }\n${generic(s)} ${back} ${leave(1)}`;
   }
   if (e === "retLong" && d.op === 0xc3 && d.mode === 8 && d.osize === 8) {
     return `c.eip = ${s.eip}; ${RSP} ${item64(false)} if (OK) { ${read64()} ` +
-      `if (T2 <= 0x7fff || T2 >= 0xffff8000) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${go(2)} } }\n` +
+      `if (T2 <= ${CANONICAL_HIGH_TOP} || T2 >= ${CANONICAL_HIGH_BOTTOM}) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${
+        go(2)
+      } } }\n` +
       `${generic(s)} ${back} ${leave(2)}`;
   }
   return undefined;

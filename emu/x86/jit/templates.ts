@@ -8,11 +8,13 @@
  * and result in the block's locals A, B, V (and the carry-in C of INC/DEC),
  * so that a Jcc or INC/DEC after it in the same block evaluates from
  * locals, and writes the lazy record into the CPU only when something may
- * see it (plan.ts decides).
+ * see it (codegen.ts decides).
  *
  * @module
  */
-import { F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB } from "../flags.ts";
+import { CF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, PF, SF, SIGN, ZF } from "../flags.ts";
+import { EFER_LMA, TWO47 } from "../long/access.ts";
+import { OF_SHIFT, SF_SHIFT, ZF_CF } from "./names.ts";
 import type { Insn } from "../insn.ts";
 import { stackBranch, stackTemplate } from "./stack.ts";
 import { eagerCode, eagerOf, F_EAGER_LOCAL, isEager, OF64 } from "./eager.ts";
@@ -102,7 +104,7 @@ function carry(p: Producer | null): string {
     case F_LOGIC:
       return "0";
     case F_EAGER64:
-      return "(E & 1)";
+      return `(E & ${CF})`;
     default:
       return "C";
   }
@@ -124,7 +126,7 @@ function conditionOf(kind: number, p: Producer): string | undefined {
   const fop = p.fop;
   if (fop === F_EAGER64) return EAGER_CONDITIONS[kind];
   if (p.size === 8) return condition64(kind, fop);
-  const sign = p.size === 4 ? "0x80000000" : p.size === 2 ? "0x8000" : "0x80";
+  const sign = String(SIGN[p.size]);
   const zf = "V === 0", sf = `V >= ${sign}`;
   const of = fop === F_ADD
     ? `((A ^ V) & (B ^ V) & ${sign}) !== 0`
@@ -148,7 +150,7 @@ function conditionOf(kind: number, p: Producer): string | undefined {
     case 4:
       return sf;
     case 5:
-      return "PARITY[V & 0xff] !== 0";
+      return `PARITY[V & ${MASK[1]}] !== 0`;
     case 6:
       return fop === F_SUB ? `${signed("A", p.size)} < ${signed("B", p.size)}` : `(${sf}) !== (${of})`;
     default:
@@ -158,21 +160,21 @@ function conditionOf(kind: number, p: Producer): string | undefined {
 
 /** Condition `kind` (Jcc's low nibble over 2) of a 64-bit producer of lazy kind `fop`, from producer64's locals. */
 function condition64(kind: number, fop: number): string {
-  const zf = "(V | H) === 0", sf = "H >= 0x80000000", of = OF64.get(fop) ?? "false";
-  return [of, "K !== 0", zf, `K !== 0 || ${zf}`, sf, "PARITY[V & 0xff] !== 0", `(${sf}) !== (${of})`][kind] ??
+  const zf = "(V | H) === 0", sf = `H >= ${SIGN[4]}`, of = OF64.get(fop) ?? "false";
+  return [of, "K !== 0", zf, `K !== 0 || ${zf}`, sf, `PARITY[V & ${MASK[1]}] !== 0`, `(${sf}) !== (${of})`][kind] ??
     `${zf} || (${sf}) !== (${of})`;
 }
 
 /** Conditions from eager flags in E: O, C, Z, BE, S, P, L, LE. */
 const EAGER_CONDITIONS = [
-  "(E & 0x800) !== 0",
-  "(E & 1) !== 0",
-  "(E & 0x40) !== 0",
-  "(E & 0x41) !== 0",
-  "(E & 0x80) !== 0",
-  "(E & 4) !== 0",
-  "(((E >> 7) ^ (E >> 11)) & 1) !== 0",
-  "(E & 0x40) !== 0 || (((E >> 7) ^ (E >> 11)) & 1) !== 0",
+  `(E & ${OF}) !== 0`,
+  `(E & ${CF}) !== 0`,
+  `(E & ${ZF}) !== 0`,
+  `(E & ${ZF_CF}) !== 0`,
+  `(E & ${SF}) !== 0`,
+  `(E & ${PF}) !== 0`,
+  `(((E >> ${SF_SHIFT}) ^ (E >> ${OF_SHIFT})) & 1) !== 0`,
+  `(E & ${ZF}) !== 0 || (((E >> ${SF_SHIFT}) ^ (E >> ${OF_SHIFT})) & 1) !== 0`,
 ];
 
 /** 64-bit producers by lazy kind (their flags come from the locals of producer64). */
@@ -290,7 +292,7 @@ function producer(d: Insn, p: Producer, site: Site): string {
     const v = fit(p.fop === F_INC ? "A + 1" : "A - 1");
     return `C = ${carry(site.producer)}; A = ${regRead(n, size)}; B = 1; V = ${v}; ${regWrite(n, size, "V")}`;
   }
-  const imm = String((d.imm & (size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff)) >>> 0);
+  const imm = String((d.imm & MASK[size]) >>> 0);
   let dst: number, a: string, b: string, kind: number;
   if (e === "testRmReg" || e === "testRmImm" || e === "testAccImm") {
     [dst, kind] = [-1, 4];
@@ -333,7 +335,7 @@ function producer64(d: Insn, site: Site): string {
   }
   let body = `${pre}A = ${a[0]}; AH = ${a[1]}; B = ${b[0]}; BH = ${b[1]}; `;
   if (kind === 0) {
-    body += "L = A + B; V = L >>> 0; L = AH + BH + (L > 0xffffffff ? 1 : 0); H = L >>> 0; K = L > 0xffffffff ? 1 : 0;";
+    body += `L = A + B; V = L >>> 0; L = AH + BH + (L > ${MASK[4]} ? 1 : 0); H = L >>> 0; K = L > ${MASK[4]} ? 1 : 0;`;
   } else if (kind === 5 || kind === 7) {
     body += "L = A - B; V = L >>> 0; L = AH - BH - (L < 0 ? 1 : 0); H = L >>> 0; K = L < 0 ? 1 : 0;";
   } else {
@@ -377,14 +379,14 @@ function jumpTarget(d: Insn, next: number): number | undefined {
   const e = d.jit;
   if (e !== "jcc" && e !== "jccLong" && e !== "jmpRel" && e !== "jmpRelLong") return undefined;
   const rel = d.op < 0x100 && d.op !== 0xe9 ? (d.imm << 24) >> 24 : d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
-  return d.mode === 8 ? (d.osize === 2 ? (next + rel) & 0xffff : next + rel) : next + rel;
+  return d.mode === 8 ? (d.osize === 2 ? (next + rel) & MASK[2] : next + rel) : next + rel;
 }
 
 /** Whether `d` is a Jcc or JMP rel whose target is the block's entry `entry` (so the block loops there). */
 export function loopsBack(d: Insn, next: number, entry: number): boolean {
   const t = jumpTarget(d, next);
   if (t === undefined) return false;
-  return (d.mode === 8 ? t : (t & (d.osize === 2 ? 0xffff : 0xffffffff)) >>> 0) === entry;
+  return (d.mode === 8 ? t : (t & MASK[d.osize]) >>> 0) === entry;
 }
 
 /**
@@ -401,11 +403,11 @@ export function readsFlags(d: Insn, amd: boolean): boolean {
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */
 function goTo(d: Insn, t: number, csLimit: number): string | undefined {
   if (d.mode === 8) {
-    const v = d.osize === 2 ? t & 0xffff : t;
-    if (v < -(2 ** 47) || v >= 2 ** 47) return undefined;
+    const v = d.osize === 2 ? t & MASK[2] : t;
+    if (v < -TWO47 || v >= TWO47) return undefined;
     return `c.eip = ${v >>> 0}; c.ripHigh = ${Math.floor(v / 2 ** 32) >>> 0};`;
   }
-  const v = (t & (d.osize === 2 ? 0xffff : 0xffffffff)) >>> 0;
+  const v = (t & MASK[d.osize]) >>> 0;
   if (v > csLimit) return undefined;
-  return `c.eip = ${v}; if (c.efer & 0x400) c.ripHigh = 0;`;
+  return `c.eip = ${v}; if (c.efer & ${EFER_LMA}) c.ripHigh = 0;`;
 }
