@@ -74,13 +74,14 @@ const packageJson = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))
   version: string;
   dependencies?: Record<string, string>;
   files?: string[];
+  bin?: Record<string, string>;
 };
 
 /** What `deno publish` may ship: the library's modules and the package's papers. */
 function isLibraryFile(path: string): boolean {
   if (["LICENSE", "README.md", "CHANGELOG.md", "deno.json"].includes(path)) return true;
   if (/_test\.ts$/.test(path)) return false;
-  return /^[a-z_]+\.ts$/.test(path) || /^(abi|ffi|emu|gdb)\/[\w/]+\.ts$/.test(path);
+  return /^[a-z_]+\.ts$/.test(path) || /^(abi|ffi|emu|gdb|vmm)\/[\w/]+\.ts$/.test(path);
 }
 
 test("package: deno publish --dry-run passes with no warning and ships only the library", () => {
@@ -96,6 +97,8 @@ test("package: deno publish --dry-run passes with no warning and ships only the 
   const stray = files.filter((f) => !isLibraryFile(f));
   assert.deepEqual(stray, [], `files that are not the library: ${stray.join(", ")}`);
   for (const entry of Object.values(denoJson.exports)) assert.ok(files.includes(entry.replace(/^\.\//, "")), entry);
+  assert.equal(denoJson.exports["./vmm"], "./vmm/mod.ts", "the platform is an entry point");
+  assert.equal(denoJson.exports["./cli"], "./vmm/cli.ts", "the command is an entry point (jsr:@kvmkit/kvmkit/cli)");
   assert.equal(denoJson.version, packageJson.version, "deno.json and package.json name the same version");
 });
 
@@ -120,7 +123,9 @@ function staged(): string {
   for (const name of readdirSync(root)) {
     if (/^[a-z_]+\.ts$/.test(name) && !name.startsWith("t_")) cpSync(join(root, name), join(dir, name));
   }
-  for (const name of ["abi", "ffi", "emu", "types"]) cpSync(join(root, name), join(dir, name), { recursive: true });
+  for (const name of ["abi", "ffi", "emu", "gdb", "vmm", "bin", "types"]) {
+    cpSync(join(root, name), join(dir, name), { recursive: true });
+  }
   for (const name of ["package.json", "tsconfig.build.json", "LICENSE", "README.md", "CHANGELOG.md"]) {
     if (existsSync(join(root, name))) cpSync(join(root, name), join(dir, name));
   }
@@ -154,13 +159,18 @@ if (npmMissing) {
     const [report] = JSON.parse(r.stdout) as PackReport[];
     const paths = report.files.map((f) => f.path);
     const papers = ["LICENSE", "README.md", "CHANGELOG.md", "package.json"];
-    const stray = paths.filter((p) => !papers.includes(p) && !/^dist\/[\w/]+\.(js|d\.ts)$/.test(p));
+    const stray = paths.filter((p) =>
+      !papers.includes(p) && p !== "bin/kvmkit.mjs" && !/^dist\/[\w/]+\.(js|d\.ts)$/.test(p)
+    );
     assert.deepEqual(stray, [], `files that are not the library: ${stray.join(", ")}`);
-    for (const p of ["dist/mod.js", "dist/mod.d.ts", "dist/constants.js", "dist/constants.d.ts", "LICENSE"]) {
+    const entries = ["mod", "constants", "gdb/mod", "vmm/mod"].flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`]);
+    // The command (bin/kvmkit.mjs runs dist/vmm/cli.js) and the vCPU Worker's script, which no import names.
+    for (const p of [...entries, "dist/vmm/cli.js", "dist/vmm/_vcpu_worker.js", "bin/kvmkit.mjs", "LICENSE"]) {
       assert.ok(paths.includes(p), `${p} is in the tarball`);
     }
     assert.ok(!paths.some((p) => /(^|\/)(tests|tools|bench|examples|diff)\//.test(p) || /_test\./.test(p)));
     assert.ok(packageJson.dependencies?.zod, "zod is a dependency, not a devDependency");
+    assert.equal(packageJson.bin?.kvmkit, "bin/kvmkit.mjs", "the kvmkit command");
     console.log(`npm pack: ${report.entryCount} files, ${report.size} bytes packed, ${report.unpackedSize} unpacked`);
     if (missing(bun)) removeStaged(); // no install test follows to use it
   });
@@ -283,7 +293,9 @@ function installAndRun(tarballs: string, project: string): void {
     join(project, "check.ts"),
     `import { Kvm } from "kvmkit";\nimport { KVM_CAP_USER_MEMORY } from "kvmkit/constants";\n` +
       `using kvm = Kvm.open({ backend: "emu" });\nexport const cap: number = kvm.checkExtension(KVM_CAP_USER_MEMORY);\n` +
-      `// @ts-expect-error: no such backend\nKvm.open({ backend: "qemu" });\n`,
+      `// @ts-expect-error: no such backend\nKvm.open({ backend: "qemu" });\n` +
+      `import { Machine, type MachineResult } from "kvmkit/vmm";\n` +
+      `export async function boot(m: Machine): Promise<MachineResult["reason"]> {\n  return (await m.run()).reason;\n}\n`,
   );
   writeFileSync(
     join(project, "tsconfig.json"),
@@ -316,6 +328,59 @@ function installAndRun(tarballs: string, project: string): void {
     assert.match(auto.fallbackReason ?? "", /no FFI/);
   }
   checkResults(run(deno, ["run", "--allow-read", "--allow-ffi", "main_npm_specifier.mjs"], project), "Deno (npm:)");
+  checkPlatformAndCommand(project, nodeMissing);
+}
+
+/** The platform entry point: the flat guest of vmm/mod.ts's example writes 1 to isa-debug-exit. */
+const VMM_PROGRAM = `import { Machine } from "kvmkit/vmm";
+const file = { name: "guest.bin", data: new Uint8Array([0xb0, 0x01, 0xe6, 0xf4]) }; // mov al, 1; out 0xf4, al
+const machine = Machine.create({
+  backend: "emu", memory: 16 * 2 ** 20, flat: { file, mode: "real", at: 0x7c00 }, debugExit: 0xf4,
+});
+try {
+  const result = await machine.run();
+  console.log("VMM " + result.reason + " " + result.exitCode);
+} finally {
+  machine.close();
+}
+`;
+
+/**
+ * "kvmkit/vmm" runs a guest under Bun and Node, and the package's `kvmkit`
+ * command runs a flat guest (COM1 output, the CMOS memory size, the
+ * isa-debug-exit status as the process's) through `npx` (Node), `bunx --bun`
+ * and Deno's `npm:` specifier; a bad flag is a usage error.
+ */
+function checkPlatformAndCommand(project: string, nodeMissing: string | undefined): void {
+  writeFileSync(join(project, "vmm.mjs"), VMM_PROGRAM);
+  const runtimes: [string, string, string[]][] = [["Bun", bun, ["vmm.mjs"]]];
+  if (!nodeMissing) runtimes.push(["Node", "node", ["vmm.mjs"]]);
+  for (const [name, cmd, args] of runtimes) {
+    const r = run(cmd, args, project, 60_000);
+    assertOk(r, `${name}: kvmkit/vmm`);
+    assert.match(r.stdout, /^VMM debug-exit 3$/m, `${name}: kvmkit/vmm`);
+  }
+
+  assert.ok(existsSync(join(project, "node_modules", ".bin", "kvmkit")), "the install links the kvmkit command");
+  const guest = fileURLToPath(new URL("./guests/vmm_flat_real.bin", import.meta.url));
+  const argv = ["run", "--backend", "emu", "--mem", "48M", "--flat", guest, "--mode", "real"];
+  argv.push("--at", "0x7c00", "--debug-exit", "0xf4");
+  const commands: [string, string, string[]][] = [
+    ["bunx --bun kvmkit", bun, ["x", "--bun", "kvmkit"]],
+    ["deno run npm:kvmkit", deno, ["run", "-A", `npm:kvmkit@${packageJson.version}`]],
+  ];
+  if (!nodeMissing) commands.push(["npx kvmkit", "npx", ["--no-install", "kvmkit"]]);
+  else console.log(`skip: npx kvmkit: ${nodeMissing}`);
+  for (const [name, cmd, prefix] of commands) {
+    const r = run(cmd, [...prefix, ...argv], project, 60_000);
+    assert.equal(r.stdout, "real mode: RAM MiB 0x0030\n", `${name}:\n${output(r).slice(-2000)}`);
+    assert.equal(r.status, (3 << 1) | 1, `${name}: the guest's isa-debug-exit status is the process's`);
+    assert.match(r.stderr, /^kvmkit: debug-exit \(isa-debug-exit 7\) after [\d.]+ s; backend emu, 1 vCPU/m, name);
+    const bad = run(cmd, [...prefix, "run", "--cpus", "many"], project, 60_000);
+    assert.equal(bad.status, 2, `${name} run --cpus many: ${output(bad).slice(-1000)}`);
+    assert.match(bad.stderr, /--cpus: "many" is not an integer/, name);
+    console.log(`${name}: the flat guest ran, exit status ${r.status}`);
+  }
 }
 
 test("package: mod.ts and constants.ts import by path from a Deno project with no config of its own", () => {
@@ -339,6 +404,25 @@ test("package: mod.ts and constants.ts import by path from a Deno project with n
   }
   assert.doesNotMatch(output(r), /not a dependency/);
   checkResults(r, "Deno (by path)");
+});
+
+test("package: vmm/cli.ts runs by path from a Deno project with no config (as jsr:@kvmkit/kvmkit/cli does)", () => {
+  const project = mkdtempSync(join(tmpdir(), "kvmkit-clipath-"));
+  const cli = new URL("../vmm/cli.ts", import.meta.url).href;
+  const guest = fileURLToPath(new URL("./guests/vmm_flat_real.bin", import.meta.url));
+  let r: SpawnSyncReturns<string>;
+  try {
+    const argv = ["run", "--backend", "emu", "--mem", "48M", "--flat", guest, "--mode", "real", "--at", "0x7c00"];
+    r = run(deno, ["run", "-A", cli, ...argv, "--debug-exit", "0xf4"], project, 120_000);
+  } finally {
+    rmSync(project, { recursive: true, force: true });
+  }
+  if (r.status !== 0 && /registry\.npmjs\.org|error sending request|dns error|network/i.test(output(r))) {
+    console.log(`skip: cli.ts by path: zod could not be fetched from the npm registry:\n${output(r).slice(-1000)}`);
+    return;
+  }
+  assert.equal(r.stdout, "real mode: RAM MiB 0x0030\n", output(r).slice(-2000));
+  assert.equal(r.status, (3 << 1) | 1);
 });
 
 const chromiumMissing = missing("chromium");

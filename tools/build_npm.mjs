@@ -2,7 +2,8 @@
 // Builds the npm package's contents into dist/: ES modules and .d.ts files
 // compiled by tsc from the TypeScript sources (which stay the source of
 // truth), for Node, Bun and Deno's npm: specifiers. Run by `npm pack` and
-// `npm publish` (the prepack script).
+// `npm publish` (the prepack script). bin/kvmkit.mjs, the `kvmkit` command,
+// runs dist/vmm/cli.js.
 //
 // tsc rewrites relative `.ts` imports to `.js` in the JavaScript it emits
 // (rewriteRelativeImportExtensions) but leaves them as `.ts` in declaration
@@ -47,6 +48,12 @@ for (const file of walk(dist)) {
   );
   if (file.endsWith(".d.ts")) {
     fixed = fixed.replace(/(from\s+|import\()(["'])(\.{1,2}\/[^"']*)\.ts\2/g, "$1$2$3.js$2");
+  } else {
+    // Worker scripts are named by URL (`new Worker(new URL("./x.ts", import.meta.url))`), which tsc leaves alone.
+    fixed = fixed.replace(/(new URL\(\s*)(["'])(\.{1,2}\/[^"']*)\.ts\2(\s*,\s*import\.meta\.url)/g, "$1$2$3.js$2$4");
+  }
+  if (/new URL\(\s*["']\.{1,2}\/[^"']*\.ts["']/.test(fixed)) {
+    throw new Error(`build_npm: ${file}: a URL names a .ts file`);
   }
   if (fixed.includes('"npm:') || fixed.includes("'npm:")) {
     throw new Error(`build_npm: ${file}: an npm: specifier is left`);
