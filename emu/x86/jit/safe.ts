@@ -7,8 +7,10 @@
  * transfers, string instructions, HLT, CLI/STI/POPF, control registers,
  * INT, ...) is left to the interpreter.
  *
- * The sets hold the instructions' semantic functions, so a new opcode is
- * interpreted until it is listed here.
+ * The branches that end a block are found by their template name (the
+ * decode table's `jit`, insn.ts JitTemplate). The body's set still holds
+ * semantic functions, so a new opcode is interpreted until it is listed
+ * here.
  *
  * @module
  */
