@@ -324,6 +324,12 @@ export class Machine implements Disposable {
   }
 
   async #runWorkers(): Promise<void> {
+    if (typeof Worker === "undefined") {
+      const why =
+        "more than one vCPU runs each in a Web Worker, which this runtime lacks: use Deno or Bun, or --cpus 1";
+      this.stop("error", 1, why);
+      return;
+    }
     for (const vcpu of this.#vcpus) {
       const ctl = new WorkerCtl();
       const worker = new Worker(new URL("./_vcpu_worker.ts", import.meta.url), { type: "module" });
