@@ -27,7 +27,15 @@
  */
 import { Kvm } from "../mod.ts";
 import type { BackendName } from "../mod.ts";
-import { bytes, collect, type CompilerMode, memory, randomGuest } from "../tests/_lifecycle.ts";
+import {
+  bytes,
+  collect,
+  type CompilerMode,
+  memory,
+  randomCode,
+  randomGuest,
+  withRealModeGuest,
+} from "../tests/_lifecycle.ts";
 
 const argv: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
@@ -49,17 +57,7 @@ function overshoots(open: () => Kvm, seed: number): number[] {
   const samples: number[] = [];
   using kvm = open();
   for (let i = 0; i < GUESTS; i++) {
-    const vm = kvm.createVm();
-    const mem = vm.allocateMemory(0x10000);
-    try {
-      for (let j = 0; j < 256; j++) mem.bytes[0x1000 + j] = next();
-      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
-      const vcpu = vm.createVcpu(0);
-      const s = vcpu.getSregs();
-      s.cs.base = 0n;
-      s.cs.selector = 0;
-      vcpu.setSregs(s);
-      vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n });
+    withRealModeGuest(kvm, randomCode(next), (vcpu) => {
       for (let k = 0; k < 8; k++) {
         const t0 = performance.now();
         const exit = vcpu.run({ timeoutMs: TIMEOUT });
@@ -70,10 +68,7 @@ function overshoots(open: () => Kvm, seed: number): number[] {
         }
         if (exit.reason !== "io" && exit.reason !== "mmio") break;
       }
-    } finally {
-      vm.close();
-      mem.free();
-    }
+    });
   }
   return samples;
 }
@@ -135,20 +130,10 @@ if (option("memory", "false") === "true") {
   for (const [name, open] of rows) {
     measure(`${name} VM lifecycles (open, VM, 64 KiB, vCPU, 2 runs, close)`, lifecycles, () => {
       using kvm = open();
-      using vm = kvm.createVm();
-      const mem = vm.allocateMemory(0x10000);
-      mem.bytes.set([0xe6, 0x10, 0xf4], 0x1000); // out 0x10, al; hlt
-      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
-      const vcpu = vm.createVcpu(0);
-      const s = vcpu.getSregs();
-      s.cs.base = 0n;
-      s.cs.selector = 0;
-      vcpu.setSregs(s);
-      vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n });
-      vcpu.run({ timeoutMs: 5 });
-      vcpu.run({ timeoutMs: 5 });
-      vm.close();
-      mem.free();
+      withRealModeGuest(kvm, [0xe6, 0x10, 0xf4], (vcpu) => { // out 0x10, al; hlt
+        vcpu.run({ timeoutMs: 5 });
+        vcpu.run({ timeoutMs: 5 });
+      });
     });
     const next = bytes(14);
     measure(`${name} random guests (20 runs of 2 ms each)`, random, () => {

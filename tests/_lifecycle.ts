@@ -15,6 +15,7 @@
  */
 import { readdirSync } from "node:fs";
 import { Kvm } from "../mod.ts";
+import type { Vcpu } from "../mod.ts";
 
 /** The block compiler's modes. */
 export type CompilerMode = "off" | "on" | "eager";
@@ -79,27 +80,45 @@ export function bytes(seed: number): () => number {
   };
 }
 
-/** Loads 256 random bytes at 0x1000 of a new real-mode VM on `kvm` and runs it `runs` times for `timeoutMs` each. */
-export function randomGuest(kvm: Kvm, next: () => number, runs: number, timeoutMs: number): void {
+/** The 64 KiB real-mode address space of a guest: CS base 0, code at 0x1000. */
+export const GUEST_CODE = 0x1000;
+
+/**
+ * Creates a VM on `kvm` with 64 KiB of memory, `code` at GUEST_CODE and one real-mode vCPU starting there, calls
+ * `body` with the vCPU, then closes the VM and frees its memory whatever `body` did.
+ */
+export function withRealModeGuest(kvm: Kvm, code: ArrayLike<number>, body: (vcpu: Vcpu) => void): void {
   const vm = kvm.createVm();
   const mem = vm.allocateMemory(0x10000);
   try {
-    for (let j = 0; j < 256; j++) mem.bytes[0x1000 + j] = next();
+    mem.bytes.set(code, GUEST_CODE);
     vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
     const vcpu = vm.createVcpu(0);
     const s = vcpu.getSregs();
     s.cs.base = 0n;
     s.cs.selector = 0;
     vcpu.setSregs(s);
-    vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n });
-    for (let k = 0; k < runs; k++) {
-      const e = vcpu.run({ timeoutMs });
-      if (e.reason === "shutdown" || e.reason === "internal_error" || e.reason === "fail_entry") break;
-    }
+    vcpu.setRegs({ ...vcpu.getRegs(), rip: BigInt(GUEST_CODE), rflags: 2n });
+    body(vcpu);
   } finally {
     vm.close();
     mem.free();
   }
+}
+
+/** 256 bytes from `next`. */
+export function randomCode(next: () => number): Uint8Array {
+  return Uint8Array.from({ length: 256 }, next);
+}
+
+/** Loads 256 random bytes at 0x1000 of a new real-mode VM on `kvm` and runs it `runs` times for `timeoutMs` each. */
+export function randomGuest(kvm: Kvm, next: () => number, runs: number, timeoutMs: number): void {
+  withRealModeGuest(kvm, randomCode(next), (vcpu) => {
+    for (let k = 0; k < runs; k++) {
+      const e = vcpu.run({ timeoutMs });
+      if (e.reason === "shutdown" || e.reason === "internal_error" || e.reason === "fail_entry") break;
+    }
+  });
 }
 
 /** `count` lifecycles of random guests in compiler mode `mode`, with memory measured after collections. */
