@@ -14,7 +14,6 @@ import { countInstructions } from "../bench/guests/step_count.ts";
 import { kvmkitEntry } from "../bench/guests/tools.ts";
 import type { EntryChoice } from "../bench/guests/tools.ts";
 import { checksumText, instructionCount, WORKLOADS } from "../bench/guests/workloads.ts";
-import { backendTest } from "./_harness.ts";
 import { CODE, describe, featureTest, load, machine, protectedMode } from "./_guests.ts";
 
 /** Iterations per run: enough to loop, little enough for kvm_pvm's emulated CPL 0 (about 1 MIPS). */
