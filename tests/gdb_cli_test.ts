@@ -24,6 +24,7 @@ import { type BackendName, Kvm } from "../mod.ts";
 import { probeSoftwareBreakpoints } from "../gdb/mod.ts";
 import { Machine } from "../vmm/machine.ts";
 import { BACKENDS, backendUnavailable, skip, test } from "./_harness.ts";
+import { checkSteps, GDB_MISSING, type GdbRun, type GdbStep, runGdb, stepsFor } from "./_gdb.ts";
 
 const GUEST = new URL("./guests/gdb_vmm.elf", import.meta.url).pathname;
 const SMP_GUEST = new URL("./guests/vmm_smp.bin", import.meta.url).pathname;
@@ -37,10 +38,6 @@ declare const Bun: unknown;
 const RUNTIME = typeof Bun !== "undefined"
   ? [process.execPath, CLI]
   : [process.execPath, "run", "--allow-ffi", "--allow-read", "--allow-env", "--allow-net", CLI];
-
-const GDB_MISSING = spawnSync("gdb", ["--version"]).status === 0
-  ? undefined
-  : "gdb is not installed (apt-get install -y gdb)";
 
 type Feature = "breakpoints" | "singlestep";
 
@@ -121,65 +118,26 @@ function startCli(args: string[]): Cli {
   return { child, stdout: () => out, stderr: () => err, listening, status };
 }
 
-/** One gdb step: its commands, what it needs, and what its output (and the guest's output by then) must show. */
-interface Step {
-  name: string;
-  needs: Feature[];
-  commands: string[];
-  check(out: string, console: string): void;
-}
+/** One gdb step of these tests. */
+type Step = GdbStep<Feature>;
 
 /**
- * Runs gdb with `steps` against `port`; returns each step's output (by echo
- * markers) and the command's stdout as it was when the step began.
+ * Runs gdb with `steps` against `port` (symbols from `file`); returns each step's output and the command's stdout as
+ * it was when the step began (the previous step done, the guest stopped).
  */
-async function runGdb(
+async function runCliGdb(
   port: number,
   steps: Step[],
   cli: Cli,
   file: string | undefined,
   onStep?: (name: string) => void,
-): Promise<{ outputs: Map<string, string>; consoles: Map<string, string>; all: string }> {
-  const args = ["-batch", "-nx", "-iex", "set debuginfod enabled off"];
-  if (file) args.push(file);
-  args.push("-ex", `target remote 127.0.0.1:${port}`);
-  steps.forEach((s, i) => {
-    args.push("-ex", `echo @@step ${i}\\n`);
-    for (const c of s.commands) args.push("-ex", c);
-  });
-  args.push("-ex", "echo @@end\\n");
-  const child = spawn("sh", ["-c", 'exec gdb "$@" 2>&1', "sh", ...args], { stdio: ["ignore", "pipe", "ignore"] });
-  let all = "";
+): Promise<GdbRun & { consoles: Map<string, string> }> {
   const consoles = new Map<string, string>();
-  child.stdout.on("data", (d: Uint8Array) => {
-    all += new TextDecoder().decode(d);
-    // A step's marker comes when the previous step is done, so the guest is stopped: what has it printed?
-    for (const m of all.matchAll(/^@@step (\d+)\n/gm)) {
-      const name = steps[Number(m[1])].name;
-      if (consoles.has(name)) continue;
-      consoles.set(name, cli.stdout());
-      onStep?.(name);
-    }
+  const run = await runGdb(port, steps, file, (name) => {
+    consoles.set(name, cli.stdout());
+    onStep?.(name);
   });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  await new Promise<void>((resolve) => child.on("close", () => resolve()));
-  clearTimeout(timer);
-  const outputs = new Map<string, string>();
-  const parts = all.split(/^@@step (\d+)\n/m);
-  for (let i = 1; i < parts.length; i += 2) outputs.set(steps[Number(parts[i])].name, parts[i + 1].split("@@end\n")[0]);
-  return { outputs, consoles, all };
-}
-
-function checkSteps(steps: Step[], run: Awaited<ReturnType<typeof runGdb>>): void {
-  for (const s of steps) {
-    const out = run.outputs.get(s.name);
-    assert.ok(out !== undefined, `step "${s.name}" did not run; gdb said:\n${run.all}`);
-    try {
-      s.check(out, run.consoles.get(s.name) ?? "");
-    } catch (e) {
-      throw new Error(`step "${s.name}": ${e instanceof Error ? e.message : e}\ngdb said:\n${out}`);
-    }
-  }
+  return { ...run, consoles };
 }
 
 /** The local address of the TCP socket listening on `port`, from /proc/net/tcp (and tcp6), e.g. "0100007F" for 127.0.0.1. */
@@ -269,12 +227,7 @@ for (const backend of BACKENDS) {
     skip(`${name} [${backend}]`, unavailable);
     continue;
   }
-  const missing = lacking(backend);
-  const steps = STEPS.filter((s) => s.needs.every((f) => !missing.has(f)));
-  for (const s of STEPS) {
-    const why = s.needs.filter((f) => missing.has(f)).map((f) => missing.get(f)).join("; ");
-    if (why) skip(`${name}: ${s.name} [${backend}]`, `this host's KVM: ${why}`);
-  }
+  const steps = stepsFor(name, backend, STEPS, lacking(backend));
   test(`${name} [${backend}]`, async () => {
     const port = await freePort();
     const cli = startCli(["--backend", backend, "--kernel", GUEST, "--debug-exit", "0xf4"].concat(
@@ -285,8 +238,8 @@ for (const backend of BACKENDS) {
       cli.stderr(),
       new RegExp(`stopped before the first instruction: gdb -ex 'target remote 127\\.0\\.0\\.1:${port}'`),
     );
-    const run = await runGdb(port, steps, cli, GUEST);
-    checkSteps(steps, run);
+    const run = await runCliGdb(port, steps, cli, GUEST);
+    checkSteps(steps, run, run.consoles);
     await ended(cli, 11, /kvmkit: debug-exit \(isa-debug-exit 11\) after [\d.]+ s; backend \w+, 1 vCPU/, run.all);
     assert.equal(cli.stdout(), `${HELLO}gdb guest: sum 285\n`);
   });
@@ -338,16 +291,16 @@ for (const backend of BACKENDS) {
     assert.equal(host, "127.0.0.1", cli.stderr());
     assert.ok(port > 0, "port 0: the stub says which port it took");
     assert.deepEqual(listenAddresses(port), ["0100007F"], "one listening socket, on 127.0.0.1 only");
-    const run = await runGdb(port, SMP_STEPS, cli, undefined);
-    checkSteps(SMP_STEPS, run);
+    const run = await runCliGdb(port, SMP_STEPS, cli, undefined);
+    checkSteps(SMP_STEPS, run, run.consoles);
     await ended(cli, 0x23, /kvmkit: debug-exit \(isa-debug-exit 35\) after [\d.]+ s; backend \w+, 2 vCPUs/, run.all);
     assert.equal(cli.stdout(), "AP up\n");
   });
   test(`${off} [${backend}]`, async () => {
     const cli = startCli(["--backend", backend, "--kernel", GUEST, "--gdb", "0", "--gdb-wait"]);
     const { port } = await cli.listening;
-    const run = await runGdb(port, POWEROFF_STEPS, cli, GUEST);
-    checkSteps(POWEROFF_STEPS, run);
+    const run = await runCliGdb(port, POWEROFF_STEPS, cli, GUEST);
+    checkSteps(POWEROFF_STEPS, run, run.consoles);
     await ended(cli, 0, /kvmkit: poweroff \(ACPI S5\) after/, run.all);
     assert.equal(cli.stdout(), `${HELLO}gdb guest: sum 285\n`);
   });
@@ -380,7 +333,7 @@ for (const backend of BACKENDS) {
     // The guest sleeps in HLT until COM1 receives a line, echoes it upper-cased, and exits with its length.
     const typed = startCli(["--backend", backend, ...ECHO]);
     const { port } = await typed.listening;
-    const run = await runGdb(port, CONTINUE, typed, undefined, () => {
+    const run = await runCliGdb(port, CONTINUE, typed, undefined, () => {
       setTimeout(() => typed.child.stdin!.write("ab\n"), 300); // while gdb's continue runs
     });
     assert.match(run.all, /\[Inferior 1 \(Remote target\) exited with code 07\]/, run.all);
@@ -388,7 +341,7 @@ for (const backend of BACKENDS) {
     assert.equal(typed.stdout(), ">AB\n");
     // No input: the guest sleeps on, gdb waits in continue, and the timeout ends both.
     const idle = startCli(["--backend", backend, ...ECHO, "--timeout", "1"]);
-    const idleRun = await runGdb((await idle.listening).port, CONTINUE, idle, undefined);
+    const idleRun = await runCliGdb((await idle.listening).port, CONTINUE, idle, undefined);
     assert.match(idleRun.all, /\[Inferior 1 \(Remote target\) exited with code 0174\]/, idleRun.all); // 124
     await ended(idle, 124, /kvmkit: timeout \(timeout after 1000 ms\)/, idleRun.all);
   });

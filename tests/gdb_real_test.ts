@@ -14,13 +14,13 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { type BackendName, Kvm, type Vcpu, type VcpuExit } from "../mod.ts";
 import { probeSoftwareBreakpoints, serveGdb } from "../gdb/mod.ts";
 import { enterLongModeCpl3, MEMORY_SIZE } from "../examples/c_guest/run.ts";
 import { GUEST_ELF, loadElf, startGdbGuest } from "../examples/gdb_guest.ts";
 import { BACKENDS, backendTest, backendUnavailable, skip } from "./_harness.ts";
+import { checkSteps, GDB_MISSING, type GdbStep, runGdb, stepsFor } from "./_gdb.ts";
 
 const ELF = new Uint8Array(readFileSync(GUEST_ELF));
 const EXPECTED = readFileSync(new URL("../examples/c_guest/expected.txt", import.meta.url), "utf8");
@@ -138,13 +138,8 @@ function lacking(backend: BackendName): Map<Feature, string> {
   return out;
 }
 
-/** One gdb step: its commands, what it needs, and what its output must show. */
-interface Step {
-  name: string;
-  needs: Feature[];
-  commands: string[];
-  check(out: string): void;
-}
+/** One gdb step of these tests. */
+type Step = GdbStep<Feature>;
 
 const FNV1A = BigInt(`0x${/fnv1a64: ([0-9a-f]+)/.exec(EXPECTED)![1]}`);
 const { buffer0, values0 } = guestValues();
@@ -257,50 +252,8 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   }
 }
 
-/** gdb's exact apt package, for the skip message. */
-const GDB_MISSING = (() => {
-  const r = spawnSync("gdb", ["--version"], { encoding: "utf8" });
-  return r.status === 0 ? undefined : "gdb is not installed (apt-get install -y gdb)";
-})();
-
-/**
- * Runs gdb with `steps`; returns each step's output (by echo markers). With `interrupt`, gdb gets SIGINT (a user's
- * Ctrl-C) half a second into that step.
- */
-async function runGdb(
-  port: number,
-  steps: Step[],
-  options: { file?: string | null; interrupt?: string } = {},
-): Promise<{ outputs: Map<string, string>; all: string }> {
-  const args = ["-batch", "-nx", "-iex", "set debuginfod enabled off"];
-  if (options.file !== null) args.push(options.file ?? new URL(GUEST_ELF).pathname);
-  args.push("-ex", `target remote 127.0.0.1:${port}`);
-  steps.forEach((s, i) => {
-    args.push("-ex", `echo @@step ${i}\\n`);
-    for (const c of s.commands) args.push("-ex", c);
-  });
-  args.push("-ex", "echo @@end\\n");
-  // One stream for both: gdb prints monitor output on stderr, and the step markers must stay in order with it.
-  const child = spawn("sh", ["-c", 'exec gdb "$@" 2>&1', "sh", ...args], { stdio: ["ignore", "pipe", "ignore"] });
-  let all = "";
-  const interruptAt = options.interrupt === undefined ? -1 : steps.findIndex((st) => st.name === options.interrupt);
-  let interrupted = false;
-  child.stdout.on("data", (d: Uint8Array) => {
-    all += new TextDecoder().decode(d);
-    // The step's marker is printed, its commands follow at once: give its `continue` time to be under way.
-    if (interruptAt >= 0 && !interrupted && all.includes(`@@step ${interruptAt}\n`)) {
-      interrupted = true;
-      setTimeout(() => child.kill("SIGINT"), 500);
-    }
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  await new Promise<void>((resolve) => child.on("close", () => resolve()));
-  clearTimeout(timer);
-  const outputs = new Map<string, string>();
-  const parts = all.split(/^@@step (\d+)\n/m);
-  for (let i = 1; i < parts.length; i += 2) outputs.set(steps[Number(parts[i])].name, parts[i + 1].split("@@end\n")[0]);
-  return { outputs, all };
-}
+/** The C guest's symbols, for gdb. */
+const SYMBOLS = new URL(GUEST_ELF).pathname;
 
 for (const backend of BACKENDS) {
   const name = "real gdb against the C guest";
@@ -308,28 +261,15 @@ for (const backend of BACKENDS) {
     skip(`${name} [${backend}]`, GDB_MISSING);
     continue;
   }
-  const missing = lacking(backend);
-  const steps = STEPS.filter((s) => s.needs.every((f) => !missing.has(f)));
-  for (const s of STEPS) {
-    const why = s.needs.filter((f) => missing.has(f)).map((f) => missing.get(f)).join("; ");
-    if (why) skip(`${name}: ${s.name} [${backend}]`, `this host's KVM: ${why}`);
-  }
+  const steps = stepsFor(name, backend, STEPS, lacking(backend));
   backendTest(name, async (kvm) => {
     const guest = await startGdbGuest(kvm, { port: 0 });
-    const { outputs, all } = await runGdb(guest.server.port, steps);
+    const run = await runGdb(guest.server.port, steps, SYMBOLS);
     const finished = await within(guest.finished, 60_000);
     if (finished === undefined) await guest.server.close();
-    assert.ok(finished, `the guest did not finish; gdb said:\n${all}`);
+    assert.ok(finished, `the guest did not finish; gdb said:\n${run.all}`);
     const { outcome, output } = finished;
-    for (const s of steps) {
-      const out = outputs.get(s.name);
-      assert.ok(out !== undefined, `step "${s.name}" did not run; gdb said:\n${all}`);
-      try {
-        s.check(out);
-      } catch (e) {
-        throw new Error(`step "${s.name}": ${e instanceof Error ? e.message : e}\ngdb said:\n${out}`);
-      }
-    }
+    checkSteps(steps, run);
     // The guest ran to its end after detach, with the changes visible in its output.
     assert.deepEqual(outcome, { reason: "exited", code: 0 });
     let expected = EXPECTED.replace("kvmkit C guest", "Kvmkit C guest");
@@ -368,16 +308,12 @@ if (GDB_MISSING) {
 } else {
   backendTest("real gdb: registers written by gdb steer the guest", async (kvm) => {
     const guest = await startGdbGuest(kvm, { port: 0 });
-    const { outputs, all } = await runGdb(guest.server.port, STEER);
+    const run = await runGdb(guest.server.port, STEER, SYMBOLS);
     const finished = await within(guest.finished, 60_000);
     if (finished === undefined) await guest.server.close();
-    assert.ok(finished, `the guest did not finish; gdb said:\n${all}`);
+    assert.ok(finished, `the guest did not finish; gdb said:\n${run.all}`);
     const { outcome, output } = finished;
-    for (const s of STEER) {
-      const out = outputs.get(s.name);
-      assert.ok(out !== undefined, `step "${s.name}" did not run; gdb said:\n${all}`);
-      s.check(out);
-    }
+    checkSteps(STEER, run);
     assert.deepEqual(outcome, { reason: "exited", code: 7 });
     assert.equal(output, "", "the guest wrote nothing before its exit code");
   });
@@ -477,10 +413,7 @@ for (const backend of BACKENDS) {
     using kvm = Kvm.open({ backend });
     why = probeRealModeWatchpoints(kvm);
   }
-  const steps = REAL_STEPS.filter((s) => !(why && s.needs.includes("watchpoints")));
-  for (const s of REAL_STEPS) {
-    if (!steps.includes(s)) skip(`${name}: ${s.name} [${backend}]`, `this host's KVM: ${why}`);
-  }
+  const steps = stepsFor(name, backend, REAL_STEPS, new Map(why ? [["watchpoints", why]] : []));
   backendTest(name, async (kvm) => {
     using vm = kvm.createVm();
     const memory = vm.allocateMemory(0x10000);
@@ -498,19 +431,14 @@ for (const backend of BACKENDS) {
           else return { stop: 5 };
         },
       });
-      const { outputs, all } = await runGdb(server.port, steps, { file: null, interrupt: REAL_STEPS[4].name });
+      // A user's Ctrl-C: gdb gets SIGINT half a second into that step, once its `continue` is under way.
+      const run = await runGdb(server.port, steps, undefined, (step, gdb) => {
+        if (step === REAL_STEPS[4].name) setTimeout(() => gdb.kill("SIGINT"), 500);
+      });
       const outcome = await within(server.done, 10_000);
       if (outcome === undefined) await server.close();
-      assert.deepEqual(outcome, { reason: "exited", code: 3 }, `the guest did not exit; gdb said:\n${all}`);
-      for (const s of steps) {
-        const o = outputs.get(s.name);
-        assert.ok(o !== undefined, `step "${s.name}" did not run; gdb said:\n${all}`);
-        try {
-          s.check(o);
-        } catch (e) {
-          throw new Error(`step "${s.name}": ${e instanceof Error ? e.message : e}\ngdb said:\n${o}`);
-        }
-      }
+      assert.deepEqual(outcome, { reason: "exited", code: 3 }, `the guest did not exit; gdb said:\n${run.all}`);
+      checkSteps(steps, run);
       assert.equal(String.fromCharCode(...out), "A9", "the guest printed A, then the byte gdb wrote");
     } finally {
       vm.close();
