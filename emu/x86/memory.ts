@@ -360,25 +360,28 @@ export class Memory {
     return bytes.subarray(phys - slot.gpa, phys - slot.gpa + len);
   }
 
+  /** The RAM slot holding the four bytes at `phys` of a page-table entry, or Unimplemented outside RAM. */
+  #tableSlot(phys: number): MemSlot {
+    const slot = this.slots.find(phys);
+    if (!slot || phys + 4 > slot.gpa + slot.size) {
+      throw new Unimplemented(`page-table access outside RAM at ${phys.toString(16)}`);
+    }
+    return slot;
+  }
+
   /**
    * A 32-bit read of guest-physical RAM (page tables, descriptor tables through paging). Indexes the slot's bytes
    * directly: a page walk reads up to eight entries, and a view per entry made walks allocation-bound.
    */
   physRead32(phys: number): number {
-    const slot = this.slots.find(phys);
-    if (!slot || phys + 4 > slot.gpa + slot.size) {
-      throw new Unimplemented(`page-table access outside RAM at ${phys.toString(16)}`);
-    }
+    const slot = this.#tableSlot(phys);
     const b = slotBytes(slot, phys), k = phys - slot.gpa;
     return (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
   }
 
   /** A 32-bit write of guest-physical RAM (accessed and dirty bits). */
   physWrite32(phys: number, value: number): void {
-    const slot = this.slots.find(phys);
-    if (!slot || phys + 4 > slot.gpa + slot.size) {
-      throw new Unimplemented(`page-table access outside RAM at ${phys.toString(16)}`);
-    }
+    const slot = this.#tableSlot(phys);
     const b = slotBytes(slot, phys), k = phys - slot.gpa;
     b[k] = value;
     b[k + 1] = value >> 8;
