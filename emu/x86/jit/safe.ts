@@ -27,7 +27,6 @@ import * as mov from "../ops/mov.ts";
 import * as sh from "../ops/shift.ts";
 import * as stk from "../ops/stack.ts";
 import * as sys from "../ops/system.ts";
-import * as a64 from "../long/alu64.ts";
 import * as c64 from "../long/control64.ts";
 import * as m64 from "../long/mov64.ts";
 import * as s64 from "../long/shift64.ts";
@@ -78,7 +77,6 @@ export const BODY: ReadonlySet<Exec> = (() => {
     ...functions(md),
     ...functions(sh),
     ...functions(mov, [mov.movSregRm, mov.loadFarPointer]),
-    ...functions(a64),
     ...functions(s64),
     ...functions(m64, [m64.loadFarLong]),
     stk.pushReg,

@@ -28,7 +28,8 @@ import {
   REGONLY,
 } from "../insn.ts";
 import { OP_MAPS } from "../optable.ts";
-import * as a64 from "./alu64.ts";
+import * as alu from "../ops/alu.ts";
+import * as md from "../ops/muldiv.ts";
 import * as c64 from "./control64.ts";
 import * as far from "./far64.ts";
 import * as io from "./io64.ts";
@@ -115,26 +116,26 @@ for (const o of [0xc4, 0xc5, 0xce, 0xd4, 0xd5, 0xd6, 0xea]) one[o] = both(execUd
 
 // ALU with 64-bit operands.
 for (let k = 0; k < 8; k++) {
-  wide(one, k * 8 + 1, a64.aluRmReg64, "aluRmReg64");
-  wide(one, k * 8 + 3, a64.aluRegRm64, "aluRegRm64");
-  wide(one, k * 8 + 5, a64.aluAccImm64, "aluAccImm64");
+  wide(one, k * 8 + 1, alu.aluRmReg64, "aluRmReg64");
+  wide(one, k * 8 + 3, alu.aluRegRm64, "aluRegRm64");
+  wide(one, k * 8 + 5, alu.aluAccImm64, "aluAccImm64");
 }
 for (let o = 0x50; o <= 0x57; o++) one[o] = both(c64.pushRegLong, D64, "pushRegLong");
 for (let o = 0x58; o <= 0x5f; o++) one[o] = both(c64.popRegLong, D64, "popRegLong");
 one[0x63] = { exec: m64.movsxd32, exec64: m64.movsxd, f: M };
 one[0x68] = both(c64.pushImmLong, IV | D64);
 one[0x6a] = both(c64.pushImmLong, I8S | D64);
-wide(one, 0x69, a64.imul64);
-wide(one, 0x6b, a64.imul64);
+wide(one, 0x69, md.imul64);
+wide(one, 0x6b, md.imul64);
 one[0x6c] = both(io.ins64, B);
 one[0x6d] = { exec: io.ins64, f: 0 };
 one[0x6e] = both(io.outs64, B);
 one[0x6f] = { exec: io.outs64, f: 0 };
 for (let o = 0x70; o <= 0x7f; o++) one[o] = both(c64.jccLong, I8 | D64, "jccLong");
-const grp1 = new Array(8).fill(a64.aluRmImm64);
+const grp1 = new Array(8).fill(alu.aluRmImm64);
 wideGroup(one, 0x81, grp1, "aluRmImm64");
 wideGroup(one, 0x83, grp1, "aluRmImm64");
-wide(one, 0x85, a64.testRmReg64);
+wide(one, 0x85, alu.testRmReg64);
 wide(one, 0x87, m64.xchgRmReg64);
 wide(one, 0x89, m64.movRmReg64);
 wide(one, 0x8b, m64.movRegRm64);
@@ -156,7 +157,7 @@ for (const [o, e] of strings) {
   one[o] = both(e, B);
   one[o + 1] = both(e);
 }
-wide(one, 0xa9, a64.testAccImm64);
+wide(one, 0xa9, alu.testAccImm64);
 for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(m64.movRegImmLong, B | I8);
 for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(m64.movRegImmLong, IV | I64);
 const grp2 = new Array(8).fill(s64.shiftGroup64);
@@ -192,20 +193,20 @@ one[0xe8] = both(c64.callRelLong, IV | D64, "callRelLong");
 one[0xe9] = both(c64.jmpRelLong, IV | D64, "jmpRelLong");
 one[0xeb] = both(c64.jmpRelLong, I8 | D64, "jmpRelLong");
 wideGroup(one, 0xf7, [
-  a64.testRmImm64,
-  a64.testRmImm64,
-  a64.not64,
-  a64.neg64,
-  a64.mulAcc64,
-  a64.mulAcc64,
-  a64.div64,
-  a64.div64,
+  alu.testRmImm64,
+  alu.testRmImm64,
+  alu.not64,
+  alu.neg64,
+  md.mulAcc64,
+  md.mulAcc64,
+  md.div64,
+  md.div64,
 ]);
 one[0xff] = {
   f: M,
   group: [
-    { ...OP_MAPS.one[0xff]?.group?.[0], exec64: a64.incDec64, jit64: "incDec64", f: 0 },
-    { ...OP_MAPS.one[0xff]?.group?.[1], exec64: a64.incDec64, jit64: "incDec64", f: 0 },
+    { ...OP_MAPS.one[0xff]?.group?.[0], exec64: alu.incDec64, jit64: "incDec64", f: 0 },
+    { ...OP_MAPS.one[0xff]?.group?.[1], exec64: alu.incDec64, jit64: "incDec64", f: 0 },
     both(c64.callRmLong, D64, "callRmLong"),
     both(far.farIndirectLong, MEMONLY),
     both(c64.jmpRmLong, D64, "jmpRmLong"),
@@ -249,20 +250,20 @@ two[0xa1] = both(c64.popSegLong, D64);
 two[0xa9] = both(c64.popSegLong, D64);
 for (const o of [0xa3, 0xab, 0xb3, 0xbb]) two[o] = both(s64.btRegLong, M);
 for (const o of [0xa4, 0xa5, 0xac, 0xad]) wide(two, o, s64.shiftDouble64);
-wide(two, 0xaf, a64.imul64);
-two[0xb0] = both(a64.cmpxchgLong, M | B);
-two[0xb1] = { exec: a64.cmpxchgLong, exec64: a64.cmpxchg64, f: M };
+wide(two, 0xaf, md.imul64);
+two[0xb0] = both(alu.cmpxchgLong, M | B);
+two[0xb1] = { exec: alu.cmpxchgLong, exec64: alu.cmpxchg64, f: M };
 for (const o of [0xb2, 0xb4, 0xb5]) two[o] = both(m64.loadFarLong, M | MEMONLY);
 for (const o of [0xb6, 0xb7, 0xbe, 0xbf]) wide(two, o, m64.movx64);
 wideGroup(two, 0xba, [undefined, undefined, undefined, undefined, ...new Array(4).fill(s64.btImm64)]);
 wide(two, 0xbc, s64.bsf64);
 wide(two, 0xbd, s64.bsf64);
-wide(two, 0xc1, a64.xadd64);
+wide(two, 0xc1, alu.xadd64);
 two[0xc7] = {
   f: M,
   group: [
     undefined,
-    { exec: a64.cmpxchg8bLong, exec64: a64.cmpxchg16b, f: MEMONLY },
+    { exec: alu.cmpxchg8bLong, exec64: alu.cmpxchg16b, f: MEMONLY },
     ...(OP_MAPS.two[0xc7]?.group ?? []).slice(2),
   ],
 };

@@ -11,7 +11,7 @@ import type { Cpu } from "../cpu.ts";
 import { CF, OF, ZF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { ECX } from "../state.ts";
-import { flags64 } from "./alu64.ts";
+import { flags64 } from "../ops/alu.ts";
 import { amd, keepsOf, shiftAf } from "../ops/shift.ts";
 import { bitScanZeroFlags } from "../ops/bit.ts";
 import { qv, readQ, readRmQ, setQ, signed, writeQ, writeRmQ } from "./access.ts";

@@ -21,7 +21,7 @@ import { DF, RF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { DS, EAX, ECX, EDI, ES, ESI } from "../state.ts";
 import { alu } from "../ops/alu.ts";
-import { alu64 } from "./alu64.ts";
+import { alu64 } from "../ops/alu.ts";
 import { getRip, qv, readQ, regSigned, setQ, TWO32, writeQ } from "./access.ts";
 import { BULK_CHUNK, BULK_PAGE_WORK, compareFlags, destinationFirst, REP_CHUNK } from "../ops/string.ts";
 import { bulkAllowed, copyItems, fillItems, pageRoom, rangeLinear } from "../ops/bulk.ts";

@@ -6,7 +6,8 @@
  * AMD EPYC host does; the Intel one does what this project's Intel host
  * (family 6 model 167) does: SF and PF from the low half of the result
  * (AL, AX, EAX or RAX, or the destination of the two- and three-operand
- * forms), ZF and AF clear, whatever the product.
+ * forms), ZF and AF clear, whatever the product. With 64-bit operands
+ * (REX.W) the arithmetic is done on bigints.
  *
  * @module
  */
@@ -15,6 +16,7 @@ import { AF, CF, MASK, OF, PARITY, PF, SF, SIGN } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { DE, fault } from "../fault.ts";
 import { EAX, EDX } from "../state.ts";
+import { qv, readRmQ, setQ } from "../long/access.ts";
 
 /** The high half of the last {@linkcode mul32} product. */
 let mulHigh = 0;
@@ -161,4 +163,58 @@ export function div(cpu: Cpu, d: Insn): void {
     cpu.setReg(EAX, 2, q);
     cpu.setReg(EDX, 2, r);
   }
+}
+
+// ---- 64-bit operands (BigInt: the slow, simple reference path) --------------
+
+function big(lo: number, hi: number, signed: boolean): bigint {
+  const v = (BigInt(hi) << 32n) | BigInt(lo);
+  return signed ? BigInt.asIntN(64, v) : v;
+}
+
+function setBig(cpu: Cpu, n: number, v: bigint): void {
+  setQ(cpu, n, Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn));
+}
+
+/** The flags of a 64-bit multiply, as ops/muldiv.ts's (per vendor), from the low 64 bits of the product. */
+function mulFlags64(cpu: Cpu, low: bigint, overflow: boolean): void {
+  mulFlags(cpu, Number(low & 0xffn), low >= 1n << 63n, overflow);
+}
+
+/** F7 /4 /5 with REX.W: MUL and IMUL r/m64 into RDX:RAX. */
+export function mulAcc64(cpu: Cpu, d: Insn): void {
+  const signed = d.reg === 5;
+  readRmQ(cpu, d);
+  const p = big(cpu.r32[0], cpu.r32[1], signed) * big(qv[0], qv[1], signed);
+  const lo = BigInt.asUintN(64, p), hi = BigInt.asUintN(64, p >> 64n);
+  setBig(cpu, EAX, lo);
+  setBig(cpu, EDX, hi);
+  mulFlags64(cpu, lo, signed ? p !== BigInt.asIntN(64, p) : hi !== 0n);
+}
+
+/** 0F AF, 69, 6B with REX.W: IMUL r64, r/m64 [, imm]. */
+export function imul64(cpu: Cpu, d: Insn): void {
+  readRmQ(cpu, d);
+  const a = big(qv[0], qv[1], true);
+  const b = d.op === 0x1af ? big(cpu.r32[d.reg << 1], cpu.r32[(d.reg << 1) + 1], true) : big(d.imm, d.imm2, true);
+  const p = a * b;
+  const lo = BigInt.asUintN(64, p);
+  setBig(cpu, d.reg, lo);
+  mulFlags64(cpu, lo, p !== BigInt.asIntN(64, p));
+}
+
+/** F7 /6 /7 with REX.W: DIV and IDIV RDX:RAX by r/m64 (#DE on a zero divisor or an overflowing quotient). */
+export function div64(cpu: Cpu, d: Insn): void {
+  const signed = d.reg === 7;
+  readRmQ(cpu, d);
+  let dv = big(qv[0], qv[1], signed);
+  if (dv === 0n) fault(DE);
+  let n = (big(cpu.r32[EDX << 1], cpu.r32[(EDX << 1) + 1], false) << 64n) | big(cpu.r32[0], cpu.r32[1], false);
+  if (signed) n = BigInt.asIntN(128, n);
+  else dv = BigInt.asUintN(64, dv);
+  const q = n / dv, r = n % dv;
+  if (signed ? q !== BigInt.asIntN(64, q) : q >> 64n !== 0n) fault(DE);
+  divFlags(cpu);
+  setBig(cpu, EAX, BigInt.asUintN(64, q));
+  setBig(cpu, EDX, BigInt.asUintN(64, r));
 }
