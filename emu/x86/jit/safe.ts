@@ -29,7 +29,6 @@ import * as stk from "../ops/stack.ts";
 import * as sys from "../ops/system.ts";
 import * as c64 from "../long/control64.ts";
 import * as m64 from "../long/mov64.ts";
-import * as s64 from "../long/shift64.ts";
 import { X87_ESCAPES } from "../ops/x87_table.ts";
 import { installSse, SSE_MAPS } from "../sse/optable.ts";
 
@@ -77,7 +76,6 @@ export const BODY: ReadonlySet<Exec> = (() => {
     ...functions(md),
     ...functions(sh),
     ...functions(mov, [mov.movSregRm, mov.loadFarPointer]),
-    ...functions(s64),
     ...functions(m64, [m64.loadFarLong]),
     stk.pushReg,
     stk.popReg,

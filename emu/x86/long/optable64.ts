@@ -34,7 +34,8 @@ import * as c64 from "./control64.ts";
 import * as far from "./far64.ts";
 import * as io from "./io64.ts";
 import * as m64 from "./mov64.ts";
-import * as s64 from "./shift64.ts";
+import * as bit from "../ops/bit.ts";
+import * as sh from "../ops/shift.ts";
 import * as str from "./string64.ts";
 import * as sys from "./system64.ts";
 import { group7Reg2 as xgetbvOr } from "../ops/xsave.ts";
@@ -160,7 +161,7 @@ for (const [o, e] of strings) {
 wide(one, 0xa9, alu.testAccImm64);
 for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(m64.movRegImmLong, B | I8);
 for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(m64.movRegImmLong, IV | I64);
-const grp2 = new Array(8).fill(s64.shiftGroup64);
+const grp2 = new Array(8).fill(sh.shiftGroup64);
 for (const o of [0xc1, 0xd1, 0xd3]) wideGroup(one, o, grp2);
 // A 32-bit shift of a register by a count that masks to 0 still zero-extends it.
 for (const o of [0xc1, 0xd1, 0xd3]) {
@@ -248,16 +249,16 @@ two[0xa0] = both(c64.pushSegLong, D64);
 two[0xa8] = both(c64.pushSegLong, D64);
 two[0xa1] = both(c64.popSegLong, D64);
 two[0xa9] = both(c64.popSegLong, D64);
-for (const o of [0xa3, 0xab, 0xb3, 0xbb]) two[o] = both(s64.btRegLong, M);
-for (const o of [0xa4, 0xa5, 0xac, 0xad]) wide(two, o, s64.shiftDouble64);
+for (const o of [0xa3, 0xab, 0xb3, 0xbb]) two[o] = both(bit.btRegLong, M);
+for (const o of [0xa4, 0xa5, 0xac, 0xad]) wide(two, o, sh.shiftDouble64);
 wide(two, 0xaf, md.imul64);
 two[0xb0] = both(alu.cmpxchgLong, M | B);
 two[0xb1] = { exec: alu.cmpxchgLong, exec64: alu.cmpxchg64, f: M };
 for (const o of [0xb2, 0xb4, 0xb5]) two[o] = both(m64.loadFarLong, M | MEMONLY);
 for (const o of [0xb6, 0xb7, 0xbe, 0xbf]) wide(two, o, m64.movx64);
-wideGroup(two, 0xba, [undefined, undefined, undefined, undefined, ...new Array(4).fill(s64.btImm64)]);
-wide(two, 0xbc, s64.bsf64);
-wide(two, 0xbd, s64.bsf64);
+wideGroup(two, 0xba, [undefined, undefined, undefined, undefined, ...new Array(4).fill(bit.btImm64)]);
+wide(two, 0xbc, bit.bsf64);
+wide(two, 0xbd, bit.bsf64);
 wide(two, 0xc1, alu.xadd64);
 two[0xc7] = {
   f: M,

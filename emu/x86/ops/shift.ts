@@ -1,7 +1,8 @@
 /**
- * Shifts and rotates: group 2 (C0/C1/D0-D3: ROL ROR RCL RCR SHL SHR SAL
- * SAR by 1, CL or imm8) and SHLD/SHRD. The count is masked to 5 bits; a
- * zero count changes nothing, not even the flags.
+ * Shifts and rotates at every operand size: group 2 (C0/C1/D0-D3: ROL ROR
+ * RCL RCR SHL SHR SAL SAR by 1, CL or imm8) and SHLD/SHRD. The count is
+ * masked to 5 bits (6 with a 64-bit operand, whose value is two uint32
+ * halves); a zero count changes nothing, not even the flags.
  *
  * The flags the manuals leave undefined follow the vendor personality. AMD
  * (as this project's EPYC host computes them): AF is set by SHL/SHR/SAR/
@@ -24,7 +25,8 @@ import type { Cpu } from "../cpu.ts";
 import { AF, CF, MASK, OF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { ECX } from "../state.ts";
-import { in64 } from "../long/access.ts";
+import { in64, qv, readRmQ, writeRmQ } from "../long/access.ts";
+import { flags64 } from "./alu.ts";
 
 function countOf(cpu: Cpu, d: Insn): number {
   const op = d.op;
@@ -43,14 +45,16 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
       r = k ? (((a << k) | (a >>> (bits - k))) & m) >>> 0 : a;
       cf = r & 1;
       of = amd(cpu) ? ((r >>> msb) & 1) ^ cf : ((a >>> msb) ^ (a >>> (msb - 1))) & 1;
-      return rotFlags(cpu, r, cf, of);
+      rotFlags(cpu, cf, of);
+      return r;
     }
     case 1: { // ROR
       const k = c % bits;
       r = k ? (((a >>> k) | (a << (bits - k))) & m) >>> 0 : a;
       cf = (r >>> msb) & 1;
       of = amd(cpu) ? cf ^ ((r >>> (msb - 1)) & 1) : ((a >>> msb) ^ a) & 1;
-      return rotFlags(cpu, r, cf, of);
+      rotFlags(cpu, cf, of);
+      return r;
     }
     case 2: { // RCL
       const k = c % (bits + 1);
@@ -63,7 +67,8 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
         cf = out;
       }
       of = amd(cpu) ? ((r >>> msb) & 1) ^ cf : ((a >>> msb) ^ (a >>> (msb - 1))) & 1;
-      return rotFlags(cpu, r, cf, of);
+      rotFlags(cpu, cf, of);
+      return r;
     }
     case 3: { // RCR
       const k = c % (bits + 1);
@@ -77,7 +82,8 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
         cf = out;
       }
       if (amd(cpu)) of = ((r >>> msb) ^ (r >>> (msb - 1))) & 1;
-      return rotFlags(cpu, r, cf, of);
+      rotFlags(cpu, cf, of);
+      return r;
     }
     case 5: // SHR
       r = c < 32 ? a >>> c : 0;
@@ -110,9 +116,9 @@ export function shiftAf(cpu: Cpu): number {
   return amd(cpu) ? AF : 0;
 }
 
-function rotFlags(cpu: Cpu, r: number, cf: number, of: number): number {
+/** Sets CF and OF after a rotate (the other flags are unchanged). */
+function rotFlags(cpu: Cpu, cf: number, of: number): void {
   cpu.setArith((cpu.arith() & ~(CF | OF)) | cf | (of ? OF : 0));
-  return r;
 }
 
 /**
@@ -165,4 +171,132 @@ export function shiftDouble(cpu: Cpu, d: Insn): void {
   }
   cpu.setResultFlags(r, d.size, cf | (of ? OF : 0) | shiftAf(cpu));
   cpu.writeRm(d, r);
+}
+
+// ---- 64-bit operands (REX.W) ----------------------------------------------
+
+/** The result of the last 64-bit shift: low and high halves. */
+let rl = 0, rh = 0;
+
+function shl(lo: number, hi: number, c: number): void {
+  if (c === 0) [rl, rh] = [lo, hi];
+  else if (c < 32) [rl, rh] = [(lo << c) >>> 0, ((hi << c) | (lo >>> (32 - c))) >>> 0];
+  else [rl, rh] = [0, (lo << (c - 32)) >>> 0];
+}
+
+function shr(lo: number, hi: number, c: number, arith: boolean): void {
+  if (c === 0) [rl, rh] = [lo, hi];
+  else if (c < 32) [rl, rh] = [((lo >>> c) | (hi << (32 - c))) >>> 0, arith ? (hi >> c) >>> 0 : hi >>> c];
+  else [rl, rh] = [arith ? (hi >> (c - 32)) >>> 0 : hi >>> (c - 32), arith ? (hi >> 31) >>> 0 : 0];
+}
+
+/** Bit `i` (0-63) of the 64-bit value (lo, hi). */
+export function bit64(lo: number, hi: number, i: number): number {
+  return i < 32 ? (lo >>> i) & 1 : (hi >>> (i - 32)) & 1;
+}
+
+/** Intel's OF after any count, for the left shifts and rotates: the operand's two top bits XORed. */
+function topTwo(hi: number): number {
+  return ((hi >>> 31) ^ (hi >>> 30)) & 1;
+}
+
+/** Shifts or rotates (lo, hi) by c (1-63) per `kind`; leaves the result in (rl, rh) and sets the flags. */
+function shift64(cpu: Cpu, kind: number, lo: number, hi: number, c: number): void {
+  switch (kind) {
+    case 0: { // ROL
+      shl(lo, hi, c);
+      const a = rl, b = rh;
+      shr(lo, hi, 64 - c, false);
+      [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
+      rotFlags(cpu, rl & 1, amd(cpu) ? (rh >>> 31) ^ (rl & 1) : topTwo(hi));
+      return;
+    }
+    case 1: { // ROR
+      shr(lo, hi, c, false);
+      const a = rl, b = rh;
+      shl(lo, hi, 64 - c);
+      [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
+      rotFlags(cpu, rh >>> 31, amd(cpu) ? (rh >>> 31) ^ ((rh >>> 30) & 1) : ((hi >>> 31) ^ lo) & 1);
+      return;
+    }
+    case 2: { // RCL
+      let cf = cpu.cf();
+      [rl, rh] = [lo, hi];
+      for (let i = 0; i < c; i++) {
+        const out = rh >>> 31;
+        [rl, rh] = [((rl << 1) | cf) >>> 0, ((rh << 1) | (rl >>> 31)) >>> 0];
+        cf = out;
+      }
+      rotFlags(cpu, cf, amd(cpu) ? (rh >>> 31) ^ cf : topTwo(hi));
+      return;
+    }
+    case 3: { // RCR
+      let cf = cpu.cf();
+      const of = (hi >>> 31) ^ cf;
+      [rl, rh] = [lo, hi];
+      for (let i = 0; i < c; i++) {
+        const out = rl & 1;
+        [rl, rh] = [((rl >>> 1) | (rh << 31)) >>> 0, ((rh >>> 1) | (cf << 31)) >>> 0];
+        cf = out;
+      }
+      // AMD: OF of a multi-bit RCR is the XOR of the result's two top bits.
+      rotFlags(cpu, cf, amd(cpu) ? ((rh >>> 31) ^ (rh >>> 30)) & 1 : of);
+      return;
+    }
+    case 5: // SHR
+      shr(lo, hi, c, false);
+      // AMD: OF of a multi-bit SHR is 0.
+      flags64(cpu, rl, rh, bit64(lo, hi, c - 1) | (hi >>> 31 && (c === 1 || !amd(cpu)) ? OF : 0) | shiftAf(cpu));
+      return;
+    case 7: // SAR
+      shr(lo, hi, c, true);
+      flags64(cpu, rl, rh, bit64(lo, hi, c - 1) | shiftAf(cpu));
+      return;
+    default: { // SHL, SAL
+      shl(lo, hi, c);
+      const cf = bit64(lo, hi, 64 - c);
+      flags64(cpu, rl, rh, cf | ((amd(cpu) ? (rh >>> 31) ^ cf : topTwo(hi)) ? OF : 0) | shiftAf(cpu));
+    }
+  }
+}
+
+/** C1/D1/D3 with REX.W: the group-2 shifts and rotates of r/m64. */
+export function shiftGroup64(cpu: Cpu, d: Insn): void {
+  readRmQ(cpu, d);
+  const lo = qv[0], hi = qv[1];
+  const c = (d.op === 0xd1 ? 1 : d.op === 0xd3 ? cpu.getReg(ECX, 1) : d.imm) & 63;
+  if (c === 0) return;
+  const of = keepsOf(cpu, d, c) ? cpu.arith() & OF : -1;
+  shift64(cpu, d.reg, lo, hi, c);
+  if (of >= 0) cpu.setArith((cpu.arith() & ~OF) | of);
+  writeRmQ(cpu, d, rl, rh);
+}
+
+/** 0F A4/A5/AC/AD with REX.W: SHLD/SHRD r/m64, r64, imm8/CL. */
+export function shiftDouble64(cpu: Cpu, d: Insn): void {
+  const c = (d.op & 1 ? cpu.getReg(ECX, 1) : d.imm) & 63;
+  readRmQ(cpu, d);
+  const lo = qv[0], hi = qv[1];
+  if (c === 0) return;
+  const bLo = cpu.r32[d.reg << 1], bHi = cpu.r32[(d.reg << 1) + 1];
+  let cf: number;
+  if (d.op < 0x1a8) {
+    shr(bLo, bHi, 64 - c, false);
+    const a = rl, b = rh;
+    shl(lo, hi, c);
+    [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
+    cf = bit64(lo, hi, 64 - c);
+  } else {
+    shl(bLo, bHi, 64 - c);
+    const a = rl, b = rh;
+    shr(lo, hi, c, false);
+    [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
+    cf = bit64(lo, hi, c - 1);
+  }
+  // Intel: the OF of a count of 1.
+  let of = d.op < 0x1a8 ? topTwo(hi) : ((hi >>> 31) ^ bLo) & 1;
+  // AMD: MSB(result) XOR CF after SHLD, the result's two top bits XORed after SHRD.
+  if (amd(cpu)) of = ((rh >>> 31) ^ (d.op < 0x1a8 ? cf : rh >>> 30)) & 1;
+  flags64(cpu, rl, rh, cf | (of ? OF : 0) | shiftAf(cpu));
+  writeRmQ(cpu, d, rl, rh);
 }
