@@ -17,8 +17,7 @@
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { Kvm } from "../mod.ts";
-import { describe, parseBackend } from "./_shared.ts";
+import { describe, openKvm, runMain } from "./_shared.ts";
 
 /** Guest-physical address where the code is loaded (a multiple of 16). */
 const LOAD_ADDR = 0x1000;
@@ -33,15 +32,10 @@ const MAX_EXITS = 10_000;
 
 /** Runs the guest and returns what it wrote to the serial port. */
 function main(): number {
-  const backend = parseBackend(process.argv.slice(2));
+  // Kvm.open({ backend }) with the backend named by --backend (see _shared.ts).
+  using kvm = openKvm(process.argv.slice(2));
   // The guest code, read relative to this file so that it works from any directory.
   const code = readFileSync(new URL("./hello.bin", import.meta.url));
-
-  using kvm = Kvm.open({ backend });
-  console.log(
-    `backend: ${kvm.backend}` +
-      (kvm.fallbackReason ? ` (kvm unavailable: ${kvm.fallbackReason})` : ""),
-  );
 
   using vm = kvm.createVm();
   const memory = vm.allocateMemory(MEMORY_SIZE);
@@ -90,10 +84,4 @@ function main(): number {
   }
 }
 
-try {
-  process.exitCode = main();
-} catch (e) {
-  // A bad argument or a backend that cannot be opened: one line, not a stack.
-  console.error(`hello: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-}
+runMain("hello", main);

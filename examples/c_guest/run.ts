@@ -15,8 +15,9 @@
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { Kvm, type Segment, type Vcpu } from "../../mod.ts";
-import { describe, parseBackend } from "../_shared.ts";
+import type { Kvm, Vcpu } from "../../mod.ts";
+import { X86_CR4_OSFXSR, X86_CR4_OSXMMEXCPT } from "../../constants.ts";
+import { describe, enterFlat, flatSegment, identityMap, LONG_MODE_CONTROL, openKvm, withGuest } from "../_shared.ts";
 
 /** Where things live in guest-physical (= linear) memory. */
 export const MEMORY_SIZE = 4 << 20;
@@ -33,64 +34,32 @@ export interface CGuestResult {
   exits: number;
 }
 
-function segment(selector: number, code: boolean): Segment {
-  return {
-    base: 0n,
-    limit: 0xffffffff,
-    selector,
-    type: code ? 11 : 3,
-    present: 1,
-    dpl: 3,
-    db: code ? 0 : 1,
-    s: 1,
-    l: code ? 1 : 0,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  };
-}
-
 /** Builds identity page tables (user, writable, 2 MiB pages over 1 GiB), a GDT, and enters CPL 3 at IMAGE. */
 export function enterLongModeCpl3(mem: Uint8Array, vcpu: Vcpu): void {
-  const view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
-  view.setBigUint64(PML4, BigInt(PDPT | 0x7), true);
-  view.setBigUint64(PDPT, BigInt(PD | 0x7), true);
-  for (let i = 0; i < 512; i++) view.setBigUint64(PD + 8 * i, BigInt(i) * 0x200000n | 0x87n, true);
   // Null, kernel code, kernel data, user code (0x18), user data (0x20).
-  const gdt = [0n, 0x00af9b000000ffffn, 0x00cf93000000ffffn, 0x00affb000000ffffn, 0x00cff3000000ffffn];
-  gdt.forEach((d, i) => view.setBigUint64(GDT + 8 * i, d, true));
-
-  const sregs = vcpu.getSregs();
-  sregs.cs = segment(0x18 | 3, true);
-  sregs.ds =
-    sregs.es =
-    sregs.fs =
-    sregs.gs =
-    sregs.ss =
-      segment(0x20 | 3, false);
-  sregs.gdt = { base: BigInt(GDT), limit: gdt.length * 8 - 1 };
-  sregs.cr3 = BigInt(PML4);
-  sregs.cr4 = 0x620n; // PAE | OSFXSR | OSXMMEXCPT
-  sregs.cr0 = 0x80010033n; // PG | WP | NE | ET | MP | PE
-  sregs.efer = 0x500n; // LMA | LME
-  vcpu.setSregs(sregs);
-  vcpu.setRegs({
-    ...vcpu.getRegs(),
-    rip: BigInt(IMAGE),
-    rsp: BigInt(STACK_TOP),
-    rflags: 0x3002n, // IOPL 3: the guest may use `out`
+  const userCode = flatSegment(0x18 | 3, "code64", 3);
+  const userData = flatSegment(0x20 | 3, "data", 3);
+  enterFlat(mem, vcpu, {
+    gdtAddr: GDT,
+    gdt: [flatSegment(0x08, "code64"), flatSegment(0x10, "data"), userCode, userData],
+    cs: userCode,
+    data: userData,
+    ...LONG_MODE_CONTROL,
+    cr3: identityMap(mem, { pml4: PML4, pdpt: PDPT, pd: PD, size: 1 << 30, user: true }),
+    cr4: LONG_MODE_CONTROL.cr4 | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT, // SSE, as the C compiler's code uses it
+    regs: {
+      rip: BigInt(IMAGE),
+      rsp: BigInt(STACK_TOP),
+      rflags: 0x3002n, // IOPL 3: the guest may use `out`
+    },
   });
 }
 
 /** Runs guest.bin on `kvm` and returns its console output and exit code. */
 export function runCGuest(kvm: Kvm, image: Uint8Array): CGuestResult {
-  using vm = kvm.createVm();
-  const memory = vm.allocateMemory(MEMORY_SIZE);
-  try {
-    memory.bytes.set(image, IMAGE);
-    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory });
-    using vcpu = vm.createVcpu(0);
-    enterLongModeCpl3(memory.bytes, vcpu);
+  return withGuest(kvm, MEMORY_SIZE, (mem, vcpu) => {
+    mem.set(image, IMAGE);
+    enterLongModeCpl3(mem, vcpu);
     const out: number[] = [];
     for (let exits = 1;; exits++) {
       const exit = vcpu.run({ timeoutMs: 120_000 });
@@ -103,10 +72,7 @@ export function runCGuest(kvm: Kvm, image: Uint8Array): CGuestResult {
         throw new Error(`unexpected exit after ${new TextDecoder().decode(new Uint8Array(out))}: ${describe(exit)}`);
       }
     }
-  } finally {
-    vm.close();
-    memory.free();
-  }
+  });
 }
 
 /** The committed guest image. */
@@ -115,8 +81,7 @@ export function loadCGuestImage(): Uint8Array {
 }
 
 function main(): number {
-  using kvm = Kvm.open({ backend: parseBackend(process.argv.slice(2)) });
-  console.log(`backend: ${kvm.backend}${kvm.fallbackReason ? ` (kvm unavailable: ${kvm.fallbackReason})` : ""}`);
+  using kvm = openKvm(process.argv.slice(2));
   const r = runCGuest(kvm, loadCGuestImage());
   process.stdout.write(r.output);
   console.log(`exit code ${r.exitCode} after ${r.exits} exits`);
