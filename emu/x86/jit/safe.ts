@@ -28,7 +28,6 @@ import * as sh from "../ops/shift.ts";
 import * as stk from "../ops/stack.ts";
 import * as sys from "../ops/system.ts";
 import * as c64 from "../long/control64.ts";
-import * as m64 from "../long/mov64.ts";
 import { X87_ESCAPES } from "../ops/x87_table.ts";
 import { installSse, SSE_MAPS } from "../sse/optable.ts";
 
@@ -75,8 +74,7 @@ export const BODY: ReadonlySet<Exec> = (() => {
     ...functions(bmi),
     ...functions(md),
     ...functions(sh),
-    ...functions(mov, [mov.movSregRm, mov.loadFarPointer]),
-    ...functions(m64, [m64.loadFarLong]),
+    ...functions(mov, [mov.movSregRm, mov.loadFarPointer, mov.loadFarLong]),
     stk.pushReg,
     stk.popReg,
     stk.pushImm,

@@ -12,7 +12,7 @@
 import type { Insn } from "../insn.ts";
 import { AC } from "../flags.ts";
 import { EFER_LMA, TWO32 } from "../long/access.ts";
-import { opReg } from "../long/mov64.ts";
+import { opReg } from "../ops/mov.ts";
 import { TLB_MASK } from "../memory.ts";
 import { AR_DB, CS, ESP, SS } from "../state.ts";
 import { CANONICAL_HIGH_BOTTOM, CANONICAL_HIGH_TOP, HIGH16, PAGE_MASK, PAGE_SHIFT, PAGES_PER_4G } from "./names.ts";

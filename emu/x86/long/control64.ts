@@ -25,7 +25,7 @@ import {
   signed,
 } from "./access.ts";
 import { readQ, writeRmQ } from "./access.ts";
-import { opReg } from "./mov64.ts";
+import { opReg } from "../ops/mov.ts";
 
 /** Sets the next RIP: a 16-bit operand size truncates it; a non-canonical target raises #GP(0). */
 export function jumpLong(cpu: Cpu, target: number, osize: number): void {

@@ -33,7 +33,7 @@ import * as md from "../ops/muldiv.ts";
 import * as c64 from "./control64.ts";
 import * as far from "./far64.ts";
 import * as io from "./io64.ts";
-import * as m64 from "./mov64.ts";
+import * as mov from "../ops/mov.ts";
 import * as bit from "../ops/bit.ts";
 import * as sh from "../ops/shift.ts";
 import * as str from "./string64.ts";
@@ -123,7 +123,7 @@ for (let k = 0; k < 8; k++) {
 }
 for (let o = 0x50; o <= 0x57; o++) one[o] = both(c64.pushRegLong, D64, "pushRegLong");
 for (let o = 0x58; o <= 0x5f; o++) one[o] = both(c64.popRegLong, D64, "popRegLong");
-one[0x63] = { exec: m64.movsxd32, exec64: m64.movsxd, f: M };
+one[0x63] = { exec: mov.movsxd32, exec64: mov.movsxd, f: M };
 one[0x68] = both(c64.pushImmLong, IV | D64);
 one[0x6a] = both(c64.pushImmLong, I8S | D64);
 wide(one, 0x69, md.imul64);
@@ -137,21 +137,21 @@ const grp1 = new Array(8).fill(alu.aluRmImm64);
 wideGroup(one, 0x81, grp1, "aluRmImm64");
 wideGroup(one, 0x83, grp1, "aluRmImm64");
 wide(one, 0x85, alu.testRmReg64);
-wide(one, 0x87, m64.xchgRmReg64);
-wide(one, 0x89, m64.movRmReg64);
-wide(one, 0x8b, m64.movRegRm64);
-wide(one, 0x8c, m64.movRmSreg64);
-one[0x8d] = both(m64.leaLong, M | MEMONLY);
+wide(one, 0x87, mov.xchgRmReg64);
+wide(one, 0x89, mov.movRmReg64);
+wide(one, 0x8b, mov.movRegRm64);
+wide(one, 0x8c, mov.movRmSreg64);
+one[0x8d] = both(mov.leaLong, M | MEMONLY);
 same(one, 0x8e);
 one[0x8f] = { f: M, group: [both(c64.popRmLong, D64)] };
-for (let o = 0x90; o <= 0x97; o++) one[o] = both(m64.xchgAccLong);
-wide(one, 0x98, m64.cdqe);
-wide(one, 0x99, m64.cqo);
+for (let o = 0x90; o <= 0x97; o++) one[o] = both(mov.xchgAccLong);
+wide(one, 0x98, mov.cdqe);
+wide(one, 0x99, mov.cqo);
 one[0x9c] = both(c64.pushfLong, D64);
 one[0x9d] = both(c64.popfLong, D64);
 same(one, 0x9e);
 same(one, 0x9f);
-for (let o = 0xa0; o <= 0xa3; o++) one[o] = both(m64.movMoffsLong, (o & 1 ? 0 : B) | IA);
+for (let o = 0xa0; o <= 0xa3; o++) one[o] = both(mov.movMoffsLong, (o & 1 ? 0 : B) | IA);
 const strings: [number, Exec][] = [[0xa4, str.movs64], [0xa6, str.cmps64], [0xaa, str.stos64], [0xac, str.lods64]];
 strings.push([0xae, str.scas64]);
 for (const [o, e] of strings) {
@@ -159,8 +159,8 @@ for (const [o, e] of strings) {
   one[o + 1] = both(e);
 }
 wide(one, 0xa9, alu.testAccImm64);
-for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(m64.movRegImmLong, B | I8);
-for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(m64.movRegImmLong, IV | I64);
+for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(mov.movRegImmLong, B | I8);
+for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(mov.movRegImmLong, IV | I64);
 const grp2 = new Array(8).fill(sh.shiftGroup64);
 for (const o of [0xc1, 0xd1, 0xd3]) wideGroup(one, o, grp2);
 // A 32-bit shift of a register by a count that masks to 0 still zero-extends it.
@@ -181,14 +181,14 @@ for (const o of [0xa4, 0xa5, 0xac, 0xad]) {
 }
 one[0xc2] = both(c64.retLong, IW | D64, "retLong");
 one[0xc3] = both(c64.retLong, D64, "retLong");
-wideGroup(one, 0xc7, [m64.movRmImm64]);
+wideGroup(one, 0xc7, [mov.movRmImm64]);
 one[0xc8] = both(c64.enterLong, IE | D64);
 one[0xc9] = both(c64.leaveLong, D64);
 one[0xca] = both(far.retfLong, IW);
 one[0xcb] = both(far.retfLong);
 for (const o of [0xcc, 0xcd, 0xf1, 0xf4, 0xf5, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0x9b]) same(one, o);
 one[0xcf] = both(far.iretLong);
-one[0xd7] = both(m64.xlatLong);
+one[0xd7] = both(mov.xlatLong);
 for (let o = 0xe0; o <= 0xe3; o++) one[o] = both(c64.loopLong, I8 | D64, "loopLong");
 one[0xe8] = both(c64.callRelLong, IV | D64, "callRelLong");
 one[0xe9] = both(c64.jmpRelLong, IV | D64, "jmpRelLong");
@@ -243,7 +243,7 @@ two[0x20] = both(sys.movCrLong, M | REGONLY);
 two[0x22] = both(sys.movCrLong, M | REGONLY);
 two[0x34] = both(sys.sysenterLong);
 two[0x35] = both(sys.sysexitLong);
-for (let o = 0x40; o <= 0x4f; o++) two[o] = both(m64.cmovLong, M);
+for (let o = 0x40; o <= 0x4f; o++) two[o] = both(mov.cmovLong, M);
 for (let o = 0x80; o <= 0x8f; o++) two[o] = both(c64.jccLong, IV | D64, "jccLong");
 two[0xa0] = both(c64.pushSegLong, D64);
 two[0xa8] = both(c64.pushSegLong, D64);
@@ -254,8 +254,8 @@ for (const o of [0xa4, 0xa5, 0xac, 0xad]) wide(two, o, sh.shiftDouble64);
 wide(two, 0xaf, md.imul64);
 two[0xb0] = both(alu.cmpxchgLong, M | B);
 two[0xb1] = { exec: alu.cmpxchgLong, exec64: alu.cmpxchg64, f: M };
-for (const o of [0xb2, 0xb4, 0xb5]) two[o] = both(m64.loadFarLong, M | MEMONLY);
-for (const o of [0xb6, 0xb7, 0xbe, 0xbf]) wide(two, o, m64.movx64);
+for (const o of [0xb2, 0xb4, 0xb5]) two[o] = both(mov.loadFarLong, M | MEMONLY);
+for (const o of [0xb6, 0xb7, 0xbe, 0xbf]) wide(two, o, mov.movx64);
 wideGroup(two, 0xba, [undefined, undefined, undefined, undefined, ...new Array(4).fill(bit.btImm64)]);
 wide(two, 0xbc, bit.bsf64);
 wide(two, 0xbd, bit.bsf64);
@@ -268,7 +268,7 @@ two[0xc7] = {
     ...(OP_MAPS.two[0xc7]?.group ?? []).slice(2),
   ],
 };
-for (let o = 0xc8; o <= 0xcf; o++) two[o] = both(m64.bswapLong);
+for (let o = 0xc8; o <= 0xcf; o++) two[o] = both(mov.bswapLong);
 
 /** The opcode maps of 64-bit mode (the 0F38, 0F3A and VEX maps are shared with the other modes). */
 export const OP_MAPS64: OpMaps = { ...OP_MAPS, one, two };
