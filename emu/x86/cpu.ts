@@ -24,8 +24,9 @@ import { Memory, type MemoryHost } from "./memory.ts";
 import type { BlockCompilerMode } from "./compiler_mode.ts";
 import { BlockCache } from "./jit/run.ts";
 import { walk } from "./paging.ts";
+import { CR0_PG, EFER_LMA } from "./control_bits.ts";
 import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, FS, SS } from "./state.ts";
-import { addRsp, ea64, EFER_LMA, in64, linear64, peekLong, popLong, pushLong, TWO47, TWO48 } from "./long/access.ts";
+import { addRsp, ea64, in64, linear64, peekLong, popLong, pushLong, TWO47, TWO48 } from "./long/access.ts";
 
 /** What dropping a written code page counts as toward the run loop's alarm, in instructions (Cpu.work). */
 const CODE_WRITE_WORK = 256;
@@ -397,7 +398,7 @@ export class Cpu extends FlagState implements MemoryHost {
   // ---- translation and caches ---------------------------------------------
 
   translate(lin: number, write: boolean, fetch: boolean): number {
-    if (!(this.cr0 & 0x80000000)) return lin;
+    if (!(this.cr0 & CR0_PG)) return lin;
     return walk(this, lin, write, this.cpl === 3 && !this.mem.sys, fetch);
   }
 

@@ -18,7 +18,8 @@ import { CoreExit } from "./exit.ts";
 import { DB, fault } from "./fault.ts";
 import { deliver } from "./interrupt.ts";
 import { CS } from "./state.ts";
-import { EFER_LMA, getRip, in64, ripLinear, TWO32 } from "./long/access.ts";
+import { getRip, in64, ripLinear, TWO32 } from "./long/access.ts";
+import { EFER_LMA } from "./control_bits.ts";
 
 /** DR6 bits that read as 1, and BS (single step). */
 const DR6_FIXED = 0xffff0ff0, DR6_BS = 0x4000;

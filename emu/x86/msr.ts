@@ -7,9 +7,10 @@
  */
 import { FS, GS, type State } from "./state.ts";
 import type { Vendor } from "../vendor.ts";
+import { EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE } from "./control_bits.ts";
 
 /** EFER bits the core accepts: SCE, LME and NXE (LMA follows CR0.PG and LME). */
-const EFER_WRITABLE = 1n | (1n << 8n) | (1n << 11n);
+const EFER_WRITABLE = BigInt(EFER_SCE | EFER_LME | EFER_NXE);
 /** Reset values of MSRs kept in the map. */
 const RESET = new Map<number, bigint>([
   [0x174, 0n],
@@ -95,8 +96,8 @@ export function setMsr(state: State, index: number, value: bigint): boolean {
       state.apicBase = Number(value);
       return true;
     case 0xc0000080:
-      if (value & ~(EFER_WRITABLE | (1n << 10n))) return false;
-      state.efer = Number(value & EFER_WRITABLE) | (state.efer & 0x400);
+      if (value & ~(EFER_WRITABLE | BigInt(EFER_LMA))) return false;
+      state.efer = Number(value & EFER_WRITABLE) | (state.efer & EFER_LMA);
       return true;
     case 0xc0000100:
     case 0xc0000101:

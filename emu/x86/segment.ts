@@ -9,7 +9,8 @@ import { fault, GP, NP, SSF } from "./fault.ts";
 import { VM } from "./flags.ts";
 import type { Cpu } from "./cpu.ts";
 import { AR_G, AR_L, AR_P, AR_UNUSABLE, CS, LDTR, SS } from "./state.ts";
-import { EFER_LMA, lin48 } from "./long/access.ts";
+import { lin48 } from "./long/access.ts";
+import { EFER_LMA } from "./control_bits.ts";
 
 /** A raw 8-byte descriptor as two 32-bit words, and where it lives. */
 export interface Descriptor {

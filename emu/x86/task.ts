@@ -14,6 +14,7 @@
 import type { Cpu } from "./cpu.ts";
 import { CpuFault, fault, GP, NP, SSF, TS, Unimplemented } from "./fault.ts";
 import { NT, VM } from "./flags.ts";
+import { CR0_PG } from "./control_bits.ts";
 import {
   descAr,
   descBase,
@@ -140,7 +141,7 @@ export function taskSwitch(cpu: Cpu, sel: number, desc: Descriptor, reason: numb
   cpu.segLimit[TR] = limit;
   cpu.segAr[TR] = descAr(desc) | 2;
   cpu.cr0 = (cpu.cr0 | 8) >>> 0;
-  if (is32 && cpu.cr0 & 0x80000000 && next.cr3 !== cpu.cr3) cpu.cr3 = next.cr3;
+  if (is32 && cpu.cr0 & CR0_PG && next.cr3 !== cpu.cr3) cpu.cr3 = next.cr3;
   cpu.mem.flush();
 
   for (let n = 0; n < 8; n++) {

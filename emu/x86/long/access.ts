@@ -13,14 +13,16 @@
  */
 import type { Cpu } from "../cpu.ts";
 import { AC, fault, GP, SSF } from "../fault.ts";
+import { AC as EFLAGS_AC } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { AR_L, CS, ESP, FS, GS, SS } from "../state.ts";
 import type { State } from "../state.ts";
 import { RIP_BASE } from "./modrm64.ts";
 
-/** EFER bits. */
-export const EFER_SCE = 1, EFER_LME = 0x100, EFER_LMA = 0x400, EFER_NXE = 0x800;
-const CR0_AM = 1 << 18, EFLAGS_AC = 1 << 18;
+import { CR0_AM, EFER_LMA } from "../control_bits.ts";
+
+/** EFER bits, defined in control_bits.ts: re-exported for the block compiler and vcpu_state.ts. */
+export { EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE } from "../control_bits.ts";
 export const TWO32 = 4294967296, TWO47 = 140737488355328, TWO48 = 281474976710656;
 /** An offset that is certainly not canonical (what a 64-bit value too large for a double becomes). */
 const FAR = 2 ** 62;

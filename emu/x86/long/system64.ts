@@ -12,11 +12,12 @@ import { execUd, fault, GP, UD } from "../fault.ts";
 import { IF, RF, VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { readTsc } from "../msr.ts";
-import { CR4_PCIDE, movDr, smsw, writeCr0, writeCr4 } from "../ops/cr.ts";
+import { movDr, smsw, writeCr0, writeCr4 } from "../ops/cr.ts";
+import { CR4_DE, CR4_PCIDE, CR4_TSD, EFER_LMA, EFER_SCE } from "../control_bits.ts";
 import { reservedHigh } from "./paging64.ts";
 import { storeSel } from "../ops/system.ts";
 import { AR_DB, AR_G, AR_L, AR_P, AR_S, CS, ECX, EDX, ESP, GS, LDTR, SS, TR } from "../state.ts";
-import { canonical, EFER_LMA, EFER_SCE, in64, lin48, qv, readQ, setQ, setRegSigned, signed } from "./access.ts";
+import { canonical, in64, lin48, qv, readQ, setQ, setRegSigned, signed } from "./access.ts";
 import { writeQ } from "./access.ts";
 
 const STAR = 0xc0000081, LSTAR = 0xc0000082, CSTAR = 0xc0000083, SFMASK = 0xc0000084;
@@ -149,7 +150,7 @@ export function swapgs(cpu: Cpu): void {
 
 /** 0F 01 F9: RDTSCP: EDX:EAX = TSC, ECX = TSC_AUX. */
 export function rdtscp(cpu: Cpu): void {
-  if (cpu.cr4 & 4 && cpu.cpl > 0) fault(GP, 0);
+  if (cpu.cr4 & CR4_TSD && cpu.cpl > 0) fault(GP, 0);
   const t = readTsc(cpu);
   cpu.setReg(0, 4, Number(t & 0xffffffffn));
   cpu.setReg(EDX, 4, Number((t >> 32n) & 0xffffffffn));
@@ -256,7 +257,7 @@ export function movDrLong(cpu: Cpu, d: Insn): void {
   }
   const high = cpu.r32[r + 1];
   if (high && n >= 4) {
-    if (n < 6 && cpu.cr4 & 8) fault(UD);
+    if (n < 6 && cpu.cr4 & CR4_DE) fault(UD);
     cpu.requireCpl0();
     fault(GP, 0);
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import { IF, IOPL, MASK, NT, RF, TF, VM } from "../flags.ts";
+import { IF, IOPL, MASK, NT, RF, VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { BP, fault, GP, OFV, SSF, Unimplemented } from "../fault.ts";
 import { deliver } from "../interrupt.ts";
@@ -244,6 +244,3 @@ function saveCs(cpu: Cpu): number[] {
 function restoreCs(cpu: Cpu, c: number[]): void {
   [cpu.segSel[CS], cpu.segBase[CS], cpu.segLimit[CS], cpu.segAr[CS], cpu.cpl] = c;
 }
-
-/** TF, for single-step handling in the interpreter. */
-export const TRAP_FLAG = TF;

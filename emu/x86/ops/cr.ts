@@ -10,15 +10,36 @@ import { VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { fault, GP, UD } from "../fault.ts";
 import { armWatch } from "../debug.ts";
-import { canonical, EFER_LMA, EFER_LME, in64, signed } from "../long/access.ts";
+import { canonical, in64, signed } from "../long/access.ts";
 import { cpuidLookup } from "./system.ts";
-import { CR4_OSXSAVE } from "./xsave.ts";
+import {
+  CR0_CD,
+  CR0_ET,
+  CR0_NW,
+  CR0_PE,
+  CR0_PG,
+  CR0_TS,
+  CR0_WP,
+  CR4_DE,
+  CR4_MCE,
+  CR4_OSFXSR,
+  CR4_OSXMMEXCPT,
+  CR4_OSXSAVE,
+  CR4_PAE,
+  CR4_PCE,
+  CR4_PCIDE,
+  CR4_PGE,
+  CR4_PSE,
+  CR4_SMAP,
+  CR4_SMEP,
+  CR4_TSD,
+  EFER_LMA,
+  EFER_LME,
+} from "../control_bits.ts";
 
-/** CR4 bits the core accepts: TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT, SMEP SMAP (PCIDE and OSXSAVE by CPUID). */
-const CR4_OK = 0x7fc | (1 << 20) | (1 << 21);
-/** CR4.PCIDE: CR3[11:0] is the PCID (long mode only). */
-export const CR4_PCIDE = 1 << 17;
-const CR0_PE = 1, CR0_ET = 0x10, CR0_NW = 1 << 29, CR0_CD = 1 << 30, CR0_PG = 0x80000000;
+/** CR4 bits the core accepts (PCIDE and OSXSAVE only by CPUID). */
+const CR4_OK = CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT |
+  CR4_SMEP | CR4_SMAP;
 
 /** Writes CR0 with the architectural checks; raises #GP on an invalid value. */
 export function writeCr0(cpu: Cpu, v: number): void {
@@ -31,7 +52,7 @@ export function writeCr0(cpu: Cpu, v: number): void {
   if (changed & CR0_PG) {
     // Long mode becomes active when paging is turned on with EFER.LME (and leaves with paging).
     if (v & CR0_PG && cpu.efer & EFER_LME) {
-      if (!(cpu.cr4 & 0x20)) fault(GP, 0);
+      if (!(cpu.cr4 & CR4_PAE)) fault(GP, 0);
       cpu.efer |= EFER_LMA;
     } else if (!(v & CR0_PG)) {
       if (in64(cpu)) fault(GP, 0);
@@ -39,7 +60,7 @@ export function writeCr0(cpu: Cpu, v: number): void {
     }
   }
   cpu.cr0 = v;
-  if (changed & (CR0_PG | CR0_PE | 0x10000)) cpu.mem.flush();
+  if (changed & (CR0_PG | CR0_PE | CR0_WP)) cpu.mem.flush();
 }
 
 /** Writes CR4; raises #GP for bits the CPU does not have. */
@@ -47,7 +68,7 @@ export function writeCr4(cpu: Cpu, v: number): void {
   if (v & ~(CR4_OK | CR4_OSXSAVE | CR4_PCIDE)) fault(GP, 0);
   // CR4.OSXSAVE only when the guest's CPUID advertises XSAVE (as the kernel's kvm_is_valid_cr4 checks).
   if (v & CR4_OSXSAVE && !((cpuidLookup(cpu.cpuidTable, 1, 0)?.ecx ?? 0) & (1 << 26))) fault(GP, 0);
-  if (cpu.efer & EFER_LMA && !(v & 0x20)) fault(GP, 0);
+  if (cpu.efer & EFER_LMA && !(v & CR4_PAE)) fault(GP, 0);
   // CR4.PCIDE only when CPUID.1:ECX.PCID[17]; it may be set only in long mode with CR3[11:0] = 0.
   if (v & CR4_PCIDE && !(cpu.cr4 & CR4_PCIDE)) {
     if (!((cpuidLookup(cpu.cpuidTable, 1, 0)?.ecx ?? 0) & CR4_PCIDE)) fault(GP, 0);
@@ -93,7 +114,7 @@ export function movCr(cpu: Cpu, d: Insn): void {
 export function movDr(cpu: Cpu, d: Insn): void {
   let n = d.reg;
   if (n === 4 || n === 5) {
-    if (cpu.cr4 & 8) fault(UD);
+    if (cpu.cr4 & CR4_DE) fault(UD);
     n += 2;
   }
   cpu.requireCpl0();
@@ -114,7 +135,7 @@ export function movDr(cpu: Cpu, d: Insn): void {
 /** 0F 06: CLTS. */
 export function clts(cpu: Cpu): void {
   cpu.requireCpl0();
-  cpu.cr0 &= ~8;
+  cpu.cr0 &= ~CR0_TS;
   cpu.cr0 >>>= 0;
 }
 
@@ -128,7 +149,7 @@ export function smsw(cpu: Cpu, d: Insn): void {
 export function lmsw(cpu: Cpu, d: Insn): void {
   cpu.requireCpl0();
   const v = cpu.readRmSize(d, 2);
-  writeCr0(cpu, ((cpu.cr0 & ~0xe) | (v & 0xf) | (cpu.cr0 & 1)) >>> 0);
+  writeCr0(cpu, ((cpu.cr0 & ~0xe) | (v & 0xf) | (cpu.cr0 & CR0_PE)) >>> 0);
 }
 
 /**

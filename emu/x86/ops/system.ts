@@ -13,7 +13,8 @@ import { getMsr, readTsc, setMsr } from "../msr.ts";
 import { descAr, descBase, descLimit, linPlus, readDescriptor } from "../segment.ts";
 import { AR_UNUSABLE, EAX, EBX, ECX, EDX, LDTR, TR } from "../state.ts";
 import type { CpuidEntry } from "../../../abi/structs.ts";
-import { canonical, EFER_LMA, signed } from "../long/access.ts";
+import { canonical, signed } from "../long/access.ts";
+import { CR0_MP, CR0_PE, CR0_PG, CR0_TS, CR4_OSXSAVE, CR4_SMAP, CR4_TSD, EFER_LMA, EFER_LME } from "../control_bits.ts";
 
 /** F4: HLT (CPL 0): the vCPU exits with KVM_EXIT_HLT after it. */
 export function hlt(cpu: Cpu): void {
@@ -99,7 +100,7 @@ export function clacStac(cpu: Cpu, d: Insn): void {
   if (d.rm === 3) cpu.eflRest |= AC;
   else cpu.eflRest &= ~AC;
   // Translations cached while supervisor accesses could (or could not) reach user pages do not carry over.
-  if (cpu.cr4 & (1 << 21)) cpu.mem.flush();
+  if (cpu.cr4 & CR4_SMAP) cpu.mem.flush();
 }
 
 /** 0F 00 /0 SLDT, /1 STR. */
@@ -164,14 +165,14 @@ export function cpuid(cpu: Cpu): void {
   cpu.setReg(EBX, 4, e ? e.ebx : 0);
   let ecx = e ? e.ecx : 0;
   // CPUID.1:ECX.OSXSAVE follows CR4.OSXSAVE (the kernel's kvm_update_cpuid_runtime).
-  if (e && e.function === 1) ecx = ((ecx & ~(1 << 27)) | (cpu.cr4 & (1 << 18) ? 1 << 27 : 0)) >>> 0;
+  if (e && e.function === 1) ecx = ((ecx & ~(1 << 27)) | (cpu.cr4 & CR4_OSXSAVE ? 1 << 27 : 0)) >>> 0;
   cpu.setReg(ECX, 4, ecx);
   cpu.setReg(EDX, 4, e ? e.edx : 0);
 }
 
 /** 0F 31: RDTSC (#GP at CPL > 0 under CR4.TSD). */
 export function rdtsc(cpu: Cpu): void {
-  if (cpu.cr4 & 4 && cpu.cpl > 0 && cpu.cr0 & 1) fault(GP, 0);
+  if (cpu.cr4 & CR4_TSD && cpu.cpl > 0 && cpu.cr0 & CR0_PE) fault(GP, 0);
   const t = readTsc(cpu);
   cpu.setReg(EAX, 4, Number(t & 0xffffffffn));
   cpu.setReg(EDX, 4, Number((t >> 32n) & 0xffffffffn));
@@ -191,7 +192,7 @@ export function wrmsr(cpu: Cpu): void {
   cpu.requireCpl0();
   const v = (BigInt(cpu.getReg(EDX, 4)) << 32n) | BigInt(cpu.getReg(EAX, 4));
   // The guest may not toggle EFER.LME while paging is on (the host may, through KVM_SET_MSRS).
-  if (cpu.getReg(ECX, 4) === 0xc0000080 && cpu.cr0 & 0x80000000 && ((cpu.efer >> 8) & 1) !== Number((v >> 8n) & 1n)) {
+  if (cpu.getReg(ECX, 4) === 0xc0000080 && cpu.cr0 & CR0_PG && (cpu.efer & EFER_LME) !== Number(v & BigInt(EFER_LME))) {
     fault(GP, 0);
   }
   if (!setMsr(cpu, cpu.getReg(ECX, 4), v)) fault(GP, 0);
@@ -200,7 +201,7 @@ export function wrmsr(cpu: Cpu): void {
 
 /** 9B: WAIT/FWAIT (#NM when CR0.MP and CR0.TS). */
 export function wait(cpu: Cpu): void {
-  if ((cpu.cr0 & 0xa) === 0xa) fault(NM);
+  if ((cpu.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) fault(NM);
 }
 
 /** 0F 08/09: INVD, WBINVD (CPL 0; caches are not modelled). */
