@@ -1,28 +1,36 @@
 /**
- * Page walks: 32-bit paging (with 4 MiB pages under CR4.PSE) and PAE
- * paging (2 MiB pages, NX under EFER.NXE). A walk sets accessed bits, and
- * the dirty bit on a write; a failed walk raises #PF with the hardware's
- * error code (P, W/R, U/S, RSVD, I/D) and sets CR2.
+ * Page walks in every paging mode: 32-bit paging (with 4 MiB pages under
+ * CR4.PSE), PAE paging (2 MiB pages, NX under EFER.NXE) and 4-level paging
+ * in long mode (PML4 -> PDPT -> PD -> PT, 2 MiB pages in the PD and 1 GiB
+ * pages in the PDPT when the guest's CPUID has them). SMEP and SMAP apply
+ * in each. A walk sets the accessed bits of every level, and the dirty bit
+ * of the leaf on a write; a failed walk raises #PF with the hardware's error
+ * code (P, W/R, U/S, RSVD, I/D) and sets CR2.
+ *
+ * In long mode a linear address is the 48-bit form (0 to 2^48-1) of a
+ * canonical address; physical addresses are numbers below 2^52.
  *
  * @module
  */
 import { CpuFault, PF } from "./fault.ts";
+import { AC as EFLAGS_AC } from "./flags.ts";
 import type { State } from "./state.ts";
 import type { Memory } from "./memory.ts";
 import type { CpuidEntry } from "../../abi/structs.ts";
-import { EFER_LMA, fromLin48 } from "./long/access.ts";
-import { maxPhysAddr, reservedHigh, walkLong } from "./long/paging64.ts";
+import { fromLin48 } from "./long/access.ts";
+import { CR0_WP, CR4_PAE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_LMA, EFER_NXE } from "./control_bits.ts";
 
-const CR0_WP = 1 << 16, CR4_PSE = 1 << 4, CR4_PAE = 1 << 5, CR4_SMEP = 1 << 20, CR4_SMAP = 1 << 21;
-const EFER_NXE = 1 << 11, EFLAGS_AC = 1 << 18;
-const P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, PS = 0x80, RSVD = 8;
+/** Paging-entry bits. */
+const P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, PS = 0x80;
+/** #PF error-code bits. */
+const PF_P = 1, PF_W = 2, PF_U = 4, PF_RSVD = 8, PF_ID = 0x10;
 
 /** What a walk needs: the state and the memory. */
 export interface Walker extends State {
   readonly mem: Memory;
-  /** EFLAGS without the arithmetic flags (AC, for SMAP in long mode). */
+  /** EFLAGS without the arithmetic flags (AC, for SMAP). */
   readonly eflRest: number;
-  /** The guest's CPUID (1 GiB pages in long mode). */
+  /** The guest's CPUID (MAXPHYADDR; 1 GiB pages in long mode). */
   readonly cpuidTable: readonly CpuidEntry[];
 }
 
@@ -57,13 +65,11 @@ export function walkInfo(
 ): WalkInfo | number {
   if (cpu.efer & EFER_LMA) return walkLong(cpu, lin, write, user, fetch, update);
   const mem = cpu.mem;
-  const wp = (cpu.cr0 & CR0_WP) !== 0, pae = (cpu.cr4 & CR4_PAE) !== 0, nx = pae && (cpu.efer & EFER_NXE) !== 0;
-  // I/D: an instruction fetch, reported when NX (PAE with EFER.NXE) or SMEP is enabled.
-  const ifetch = fetch && (nx || cpu.cr4 & CR4_SMEP) ? 0x10 : 0;
-  const err = (present: number) => present | (write ? 2 : 0) | (user ? 4 : 0) | ifetch;
-  // The access rights of the combined entries, SMEP and SMAP included.
-  const denied = (rights: number) => check(rights, write, user, wp) || supervisorDenied(cpu, rights, user, fetch);
-  if (!(cpu.cr4 & CR4_PAE)) {
+  const pae = (cpu.cr4 & CR4_PAE) !== 0, nx = pae && (cpu.efer & EFER_NXE) !== 0;
+  const base = errorBase(cpu, write, user, fetch, nx);
+  const err = (present: number) => present | base;
+  const denied = (rights: number) => accessDenied(cpu, rights, write, user, fetch);
+  if (!pae) {
     const pdeAddr = (cpu.cr3 & 0xfffff000) + (lin >>> 22) * 4;
     const pde = mem.physRead32(pdeAddr);
     if (!(pde & P)) return err(0);
@@ -71,8 +77,8 @@ export function walkInfo(
       // A 4 MiB page: bits 20:13 hold physical-address bits 39:32; bit 21 and those at or above MAXPHYADDR
       // (at most 40 here) are reserved.
       const m = Math.min(maxPhysAddr(cpu.cpuidTable), 40);
-      if (pde & (0x200000 | (0x1fe000 & ~((1 << (m - 19)) - 1)))) return err(1) | RSVD;
-      if (update && denied(pde)) return err(1);
+      if (pde & (0x200000 | (0x1fe000 & ~((1 << (m - 19)) - 1)))) return err(PF_P) | PF_RSVD;
+      if (update && denied(pde)) return err(PF_P);
       if (update) setBits(mem, pdeAddr, pde, write);
       const hi = ((pde >>> 13) & 0xff) * 2 ** 32;
       return { phys: hi + (pde & 0xffc00000) + (lin & 0x3fffff), writable: !!(pde & RW), user: !!(pde & US) };
@@ -81,12 +87,12 @@ export function walkInfo(
     const pte = mem.physRead32(pteAddr);
     if (!(pte & P)) return err(0);
     const rights = pde & pte;
-    if (update && denied(rights)) return err(1);
+    if (update && denied(rights)) return err(PF_P);
     if (update) {
-      if (!(pde & A)) mem.physWrite32(pdeAddr, pde | A);
+      setBits(mem, pdeAddr, pde, false);
       setBits(mem, pteAddr, pte, write);
     }
-    return addOffset(pte, lin, rights);
+    return translation(((pte & 0xfffff000) >>> 0) + (lin & 0xfff), rights);
   }
   // PAE: a 4-entry PDPT, then 512-entry directories and tables of 8-byte entries.
   const pdpteAddr = (cpu.cr3 & 0xffffffe0) + (lin >>> 30) * 8;
@@ -98,51 +104,133 @@ export function walkInfo(
   if (!(pde & P)) return err(0);
   // Bits 62:MAXPHYADDR are reserved, and bit 63 (XD) too unless EFER.NXE.
   const rsvdHi = (reservedHigh(cpu.cpuidTable) | 0x7ff00000 | (nx ? 0 : 0x80000000)) >>> 0;
-  if (pdeHi & rsvdHi || (pde & PS && pde & 0x1fe000)) return err(1) | RSVD;
+  if (pdeHi & rsvdHi || (pde & PS && pde & 0x1fe000)) return err(PF_P) | PF_RSVD;
   if (pde & PS) {
-    if (update && (denied(pde) || (fetch && nx && pdeHi & 0x80000000))) return err(1);
+    if (update && (denied(pde) || (fetch && nx && pdeHi & 0x80000000))) return err(PF_P);
     if (update) setBits(mem, pdeAddr, pde, write);
-    const phys = (pdeHi & 0xfffff) * 2 ** 32 + (pde & 0xffe00000) + (lin & 0x1fffff);
-    return { phys, writable: !!(pde & RW), user: !!(pde & US) };
+    return translation((pdeHi & 0xfffff) * 2 ** 32 + (pde & 0xffe00000) + (lin & 0x1fffff), pde);
   }
   const pteAddr = (pdeHi & 0xfffff) * 2 ** 32 + (pde & 0xfffff000) + ((lin >>> 12) & 0x1ff) * 8;
   const pte = mem.physRead32(pteAddr), pteHi = mem.physRead32(pteAddr + 4);
   if (!(pte & P)) return err(0);
-  if (pteHi & rsvdHi) return err(1) | RSVD;
+  if (pteHi & rsvdHi) return err(PF_P) | PF_RSVD;
   const rights = pde & pte;
   const noExec = nx && ((pdeHi | pteHi) & 0x80000000) !== 0;
-  if (update && (denied(rights) || (fetch && noExec))) return err(1);
+  if (update && (denied(rights) || (fetch && noExec))) return err(PF_P);
   if (update) {
-    if (!(pde & A)) mem.physWrite32(pdeAddr, pde | A);
+    setBits(mem, pdeAddr, pde, false);
     setBits(mem, pteAddr, pte, write);
   }
-  const phys = (pteHi & 0xfffff) * 2 ** 32 + (pte & 0xfffff000) + (lin & 0xfff);
-  return { phys, writable: !!(rights & RW), user: !!(rights & US) };
-}
-
-function addOffset(pte: number, lin: number, rights: number): WalkInfo {
-  return { phys: ((pte & 0xfffff000) >>> 0) + (lin & 0xfff), writable: !!(rights & RW), user: !!(rights & US) };
-}
-
-/** True when the access is not allowed by the combined rights. */
-function check(rights: number, write: boolean, user: boolean, wp: boolean): boolean {
-  if (user && !(rights & US)) return true;
-  if (write && !(rights & RW) && (user || wp)) return true;
-  return false;
+  return translation((pteHi & 0xfffff) * 2 ** 32 + (pte & 0xfffff000) + (lin & 0xfff), rights);
 }
 
 /**
- * SMEP and SMAP outside long mode (as paging64.ts has them): a supervisor-mode fetch from a user page under
- * CR4.SMEP, and a supervisor-mode data access to one under CR4.SMAP unless EFLAGS.AC is set for an explicit access
- * (an implicit one, such as a descriptor-table read, is always checked).
+ * Walks the 4-level tables for the 48-bit linear `lin`. Returns the
+ * translation or the #PF error code. With `update`, checks the access
+ * rights and sets the accessed and dirty bits.
  */
-function supervisorDenied(cpu: Walker, rights: number, user: boolean, fetch: boolean): boolean {
+function walkLong(
+  cpu: Walker,
+  lin: number,
+  write: boolean,
+  user: boolean,
+  fetch: boolean,
+  update: boolean,
+): WalkInfo | number {
+  const mem = cpu.mem;
+  const nxe = (cpu.efer & EFER_NXE) !== 0;
+  const base = errorBase(cpu, write, user, fetch, nxe);
+  const addrs: number[] = [], los: number[] = [], rsvdHi = reservedHigh(cpu.cpuidTable);
+  let table = Math.floor(cpu.cr3 / 4096) * 4096;
+  let rights = RW | US, nx = 0, size = 0;
+  let lo = 0, hi = 0;
+  for (let level = 3; level >= 0; level--) {
+    const index = Math.floor(lin / 2 ** (12 + 9 * level)) & 511;
+    const at = table + index * 8;
+    lo = mem.physRead32(at);
+    hi = mem.physRead32(at + 4);
+    if (!(lo & P)) return base;
+    // Bits 51:MAXPHYADDR are reserved at every level, and bit 63 (XD) unless EFER.NXE.
+    if (hi & rsvdHi || (hi & 0x80000000 && !nxe)) return base | PF_P | PF_RSVD;
+    addrs.push(at);
+    los.push(lo);
+    rights &= lo;
+    nx |= hi >>> 31;
+    if (lo & PS && level > 0) {
+      if (level === 3 || (level === 2 && !gbPages(cpu))) return base | PF_P | PF_RSVD;
+      // A large page: the frame's low bits (13 up to its size) are reserved.
+      const low = level === 2 ? 0x3fffe000 : 0x1fe000;
+      if (lo & low) return base | PF_P | PF_RSVD;
+      size = level;
+      break;
+    }
+    table = (hi & 0xfffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
+  }
+  const span = size === 2 ? 2 ** 30 : size === 1 ? 2 ** 21 : 4096;
+  const frame = (hi & 0xfffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
+  if (update) {
+    if (accessDenied(cpu, rights, write, user, fetch) || (fetch && nx && nxe)) return base | PF_P;
+    const last = addrs.length - 1;
+    for (let i = 0; i <= last; i++) setBits(mem, addrs[i], los[i], i === last && write);
+  }
+  return translation(frame - (frame % span) + (lin % span), rights);
+}
+
+/** The error-code bits every #PF of this access carries: W/R, U/S, and I/D for a fetch under NX or SMEP. */
+function errorBase(cpu: Walker, write: boolean, user: boolean, fetch: boolean, nx: boolean): number {
+  return (write ? PF_W : 0) | (user ? PF_U : 0) | (fetch && (nx || cpu.cr4 & CR4_SMEP) ? PF_ID : 0);
+}
+
+function translation(phys: number, rights: number): WalkInfo {
+  return { phys, writable: !!(rights & RW), user: !!(rights & US) };
+}
+
+/**
+ * True when the combined rights (RW and US of every level) forbid the access: a user access to a supervisor
+ * page, a write to a read-only page by the user or under CR0.WP, a supervisor-mode fetch from a user page under
+ * CR4.SMEP, and a supervisor-mode data access to one under CR4.SMAP unless EFLAGS.AC is set for an explicit
+ * access (an implicit one, such as a descriptor-table read, is always checked). NX is the caller's.
+ */
+function accessDenied(cpu: Walker, rights: number, write: boolean, user: boolean, fetch: boolean): boolean {
+  if (user && !(rights & US)) return true;
+  if (write && !(rights & RW) && (user || cpu.cr0 & CR0_WP)) return true;
   if (user || !(rights & US)) return false;
   if (fetch) return (cpu.cr4 & CR4_SMEP) !== 0;
   return (cpu.cr4 & CR4_SMAP) !== 0 && (!(cpu.eflRest & EFLAGS_AC) || cpu.mem.sys);
 }
 
-function setBits(mem: Memory, addr: number, entry: number, write: boolean): void {
-  const want = entry | A | (write ? D : 0);
+/** Sets the accessed bit of an entry, and the dirty bit with `dirty`, writing it only when they change. */
+function setBits(mem: Memory, addr: number, entry: number, dirty: boolean): void {
+  const want = entry | A | (dirty ? D : 0);
   if (want !== entry) mem.physWrite32(addr, want >>> 0);
+}
+
+const maxPhysCache = new WeakMap<readonly CpuidEntry[], number>();
+
+/**
+ * MAXPHYADDR as the guest's CPUID gives it (80000008h EAX[7:0], when leaf 80000000h reaches it), else 36, as
+ * the kernel's cpuid_query_maxphyaddr: the physical-address bits above it are reserved in paging entries.
+ */
+export function maxPhysAddr(table: readonly CpuidEntry[]): number {
+  let m = maxPhysCache.get(table);
+  if (m === undefined) {
+    m = 36;
+    const top = table.find((e) => e.function === 0x80000000);
+    const leaf = table.find((e) => e.function === 0x80000008);
+    if (top && top.eax >>> 0 >= 0x80000008 && leaf) m = leaf.eax & 0xff;
+    maxPhysCache.set(table, m);
+  }
+  return m;
+}
+
+/** The reserved physical-address bits of an entry's high 32 bits: bits 51:MAXPHYADDR (none when it is 52 or more). */
+export function reservedHigh(table: readonly CpuidEntry[]): number {
+  const m = maxPhysAddr(table);
+  return m >= 52 ? 0 : (0xfffff & ~((1 << Math.max(0, m - 32)) - 1)) >>> 0;
+}
+
+/** True when the guest's CPUID advertises 1 GiB pages (80000001h EDX bit 26). */
+function gbPages(cpu: Walker): boolean {
+  const e = cpu.cpuidTable.find((x) => x.function === 0x80000001);
+  return e !== undefined && (e.edx & (1 << 26)) !== 0;
 }

@@ -14,7 +14,7 @@ import type { Insn } from "../insn.ts";
 import { readTsc } from "../msr.ts";
 import { movDr, smsw, writeCr0, writeCr4 } from "../ops/cr.ts";
 import { CR4_DE, CR4_PCIDE, CR4_TSD, EFER_LMA, EFER_SCE } from "../control_bits.ts";
-import { reservedHigh } from "./paging64.ts";
+import { reservedHigh } from "../paging.ts";
 import { storeSel } from "../ops/system.ts";
 import { AR_DB, AR_G, AR_L, AR_P, AR_S, CS, ECX, EDX, ESP, GS, LDTR, SS, TR } from "../state.ts";
 import { canonical, in64, lin48, qv, readQ, setQ, setRegSigned, signed } from "./access.ts";
