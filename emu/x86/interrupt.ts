@@ -1,19 +1,23 @@
 /**
- * Exception and interrupt delivery: through the IVT in real mode and
- * through IDT interrupt/trap gates in protected mode (gate checks, stack
- * switch from the TSS on a privilege change, error codes), and the
- * double-fault rules that end in a triple fault (KVM_EXIT_SHUTDOWN).
+ * Exception and interrupt delivery in every mode: through the IVT in real
+ * mode; through IDT interrupt, trap and task gates in protected mode (gate
+ * checks, the stack switch from the TSS on a privilege change, error
+ * codes); through 16-byte IDT gates in long mode (64-bit and compatibility
+ * mode: the stack switch to RSP0-2 of the 64-bit TSS or to an IST stack, the
+ * 16-byte aligned frame of five 8-byte pushes, SS, RSP, RFLAGS, CS and RIP,
+ * plus the error code); and the double-fault rules that end in a triple
+ * fault (KVM_EXIT_SHUTDOWN).
  *
  * @module
  */
 import type { Cpu } from "./cpu.ts";
-import { CpuFault, DF, fault, GP, NP, PF, TS, Unimplemented } from "./fault.ts";
+import { CpuFault, DF, fault, GP, NP, PF, SSF, TS, Unimplemented } from "./fault.ts";
 import { AC, IF, NT, RF, TF, VM } from "./flags.ts";
-import { descAr, descBase, descLimit, markAccessed, readDescriptor, setCache } from "./segment.ts";
-import { AR_P, CS, ESP, SS, TR } from "./state.ts";
+import { descAr, descLimit, type Descriptor, markAccessed, readDescriptor, setCache } from "./segment.ts";
+import { AR_DB, AR_L, AR_P, AR_UNUSABLE, CS, ESP, SS, TR } from "./state.ts";
 import { TASK_INT, throughTaskGate } from "./task.ts";
-import { EFER_LMA } from "./long/access.ts";
-import { deliverLong, faultRip } from "./long/interrupt64.ts";
+import { EFER_LMA } from "./control_bits.ts";
+import { canonical, getRip, lin48, regSigned, setRegSigned, setRip, signed } from "./long/access.ts";
 
 /** Vectors whose error code is pushed. */
 const HAS_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
@@ -32,7 +36,7 @@ export function deliverFault(cpu: Cpu, vector: number, code: number): boolean {
     try {
       // A fault pushes EFLAGS with RF set, so that IRET does not break on the instruction again.
       if (vec !== 1 && vec !== 3 && vec !== 4) cpu.eflRest |= RF;
-      deliver(cpu, vec, HAS_CODE.has(vec) ? err : -1, false, faultRip(cpu));
+      deliver(cpu, vec, HAS_CODE.has(vec) ? err : -1, false, getRip(cpu));
       return true;
     } catch (e) {
       if (!(e instanceof CpuFault)) throw e;
@@ -51,8 +55,9 @@ export function deliverFault(cpu: Cpu, vector: number, code: number): boolean {
 
 /**
  * Delivers vector `vec` with return address `retEip` (the instruction for
- * faults, the next instruction for traps and INT n). `soft` is INT n/INT3/
- * INTO, which checks the gate's DPL. Faults raised here propagate.
+ * faults, the next instruction for traps and INT n; a signed RIP in long
+ * mode). `code` is the error code or -1; `soft` is INT n/INT3/INTO, which
+ * checks the gate's DPL. Faults raised here propagate.
  */
 export function deliver(cpu: Cpu, vec: number, code: number, soft: boolean, retEip: number): void {
   cpu.halted = false;
@@ -67,28 +72,16 @@ export function deliver(cpu: Cpu, vec: number, code: number, soft: boolean, retE
   }
   if (cpu.eflRest & VM) throw new Unimplemented("interrupt in virtual-8086 mode");
   const ext = soft ? 0 : 1;
-  const idtErr = vec * 8 + 2 + ext;
-  if (vec * 8 + 7 > cpu.idtLimit) fault(GP, idtErr);
-  const at = (cpu.idtBase + vec * 8) >>> 0;
-  const lo = cpu.mem.sysRead(at, 4), hi = cpu.mem.sysRead((at + 4) >>> 0, 4);
-  const type = (hi >>> 8) & 0x1f, gdpl = (hi >>> 13) & 3;
+  const { lo, hi, type } = readGate(cpu, vec, soft, 8);
   if (type === 5) {
-    if (soft && gdpl < cpu.cpl) fault(GP, idtErr);
-    if (!(hi & 0x8000)) fault(NP, idtErr);
     throughTaskGate(cpu, lo, TASK_INT, retEip, code);
     return;
   }
-  if (type !== 6 && type !== 7 && type !== 0xe && type !== 0xf) fault(GP, idtErr);
-  if (soft && gdpl < cpu.cpl) fault(GP, idtErr);
-  if (!(hi & 0x8000)) fault(NP, idtErr);
   const gate32 = (type & 8) !== 0, size = gate32 ? 4 : 2;
   const sel = lo >>> 16;
   const offset = gate32 ? ((lo & 0xffff) | (hi & 0xffff0000)) >>> 0 : lo & 0xffff;
-  if ((sel & 0xfffc) === 0) fault(GP, ext);
-  const desc = readDescriptor(cpu, sel);
+  const desc = handlerSegment(cpu, sel, ext, false);
   const ar = descAr(desc), dpl = (ar >> 5) & 3;
-  if ((ar & 0x18) !== 0x18 || dpl > cpu.cpl) fault(GP, (sel & 0xfffc) + ext);
-  if (!(ar & AR_P)) fault(NP, (sel & 0xfffc) + ext);
   if (offset > descLimit(desc)) fault(GP, ext);
   const flags = cpu.getFlags();
   const oldCs = cpu.segSel[CS], oldCpl = cpu.cpl;
@@ -112,14 +105,56 @@ export function deliver(cpu: Cpu, vec: number, code: number, soft: boolean, retE
     cpu.cpl = oldCpl;
     throw e;
   }
+  enterHandler(cpu, sel, desc, type);
+  cpu.eip = offset;
+  cpu.nextEip = offset;
+  if (cpu.cpl !== oldCpl) cpu.mem.flush();
+}
+
+/** An IDT gate: its first two dwords (and the third of a 16-byte gate) and its type. */
+interface Gate {
+  lo: number;
+  hi: number;
+  hi2: number;
+  type: number;
+}
+
+/**
+ * Reads the `size`-byte IDT gate of `vec` (8, or 16 in long mode): #GP past the IDT's limit, for a type other
+ * than an interrupt or trap gate (or a task gate outside long mode), or, for a software interrupt, when the
+ * gate's DPL is below CPL; then #NP when it is not present.
+ */
+function readGate(cpu: Cpu, vec: number, soft: boolean, size: 8 | 16): Gate {
+  const idtErr = vec * 8 + 2 + (soft ? 0 : 1);
+  if (vec * size + size - 1 > cpu.idtLimit) fault(GP, idtErr);
+  const at = size === 16 ? lin48(tableBase(cpu.idtBase) + vec * 16) : (cpu.idtBase + vec * 8) >>> 0;
+  const lo = cpu.mem.sysRead(at, 4), hi = cpu.mem.sysRead(size === 16 ? at + 4 : (at + 4) >>> 0, 4);
+  const hi2 = size === 16 ? cpu.mem.sysRead(at + 8, 4) : 0;
+  const type = (hi >>> 8) & 0x1f, gdpl = (hi >>> 13) & 3;
+  if (type !== 0xe && type !== 0xf && (size === 16 || (type !== 5 && type !== 6 && type !== 7))) fault(GP, idtErr);
+  if (soft && gdpl < cpu.cpl) fault(GP, idtErr);
+  if (!(hi & 0x8000)) fault(NP, idtErr);
+  return { lo, hi, hi2, type };
+}
+
+/** The gate's code segment: a present code segment of DPL <= CPL (64-bit code in long mode), else #GP or #NP. */
+function handlerSegment(cpu: Cpu, sel: number, ext: number, long: boolean): Descriptor {
+  if ((sel & 0xfffc) === 0) fault(GP, ext);
+  const desc = readDescriptor(cpu, sel);
+  const ar = descAr(desc), dpl = (ar >> 5) & 3;
+  const wrongMode = long && (!(ar & AR_L) || (ar & AR_DB) !== 0);
+  if ((ar & 0x18) !== 0x18 || wrongMode || dpl > cpu.cpl) fault(GP, (sel & 0xfffc) + ext);
+  if (!(ar & AR_P)) fault(NP, (sel & 0xfffc) + ext);
+  return desc;
+}
+
+/** Loads CS for the handler at the new CPL and clears TF, NT, RF and VM (and IF through an interrupt gate). */
+function enterHandler(cpu: Cpu, sel: number, desc: Descriptor, type: number): void {
   markAccessed(cpu, desc);
   setCache(cpu, CS, (sel & 0xfffc) | cpu.cpl, desc);
   let rest = cpu.eflRest & ~(TF | NT | RF | VM);
   if (!(type & 1)) rest &= ~IF;
   cpu.eflRest = rest;
-  cpu.eip = offset;
-  cpu.nextEip = offset;
-  if (cpu.cpl !== oldCpl) cpu.mem.flush();
 }
 
 function deliverReal(cpu: Cpu, vec: number, retEip: number): void {
@@ -184,5 +219,76 @@ export function switchStack(cpu: Cpu, dpl: number, ext: number): void {
   markAccessed(cpu, desc);
   setCache(cpu, SS, ss, desc);
   cpu.r32[ESP << 1] = esp;
-  void descBase;
+}
+
+/** A 64-bit value of a system table (IDT, TSS) at a signed linear address, read as a supervisor. */
+function sysRead64(cpu: Cpu, at: number): number {
+  const lin = lin48(at);
+  return signed(cpu.mem.sysRead(lin, 4), cpu.mem.sysRead(lin + 4, 4));
+}
+
+/** The signed linear base of a descriptor table or the TSS as the state holds it (unsigned from the ABI). */
+function tableBase(base: number): number {
+  return base >= 2 ** 63 ? base - 2 ** 64 : base;
+}
+
+/** Writes 8 bytes of the new stack frame at signed `at` (a supervisor or user access at the new CPL). */
+function pushAt(cpu: Cpu, at: number, lo: number, hi: number): void {
+  if (!canonical(at) || !canonical(at + 7)) fault(SSF, 0);
+  const lin = lin48(at);
+  cpu.mem.write32(lin, lo >>> 0);
+  cpu.mem.write32(lin + 4, hi >>> 0);
+}
+
+/** Checks that the 8 bytes at signed `at` can be written (before any of the frame is). */
+function probe(cpu: Cpu, at: number): void {
+  if (!canonical(at) || !canonical(at + 7)) fault(SSF, 0);
+  cpu.translate(lin48(at), true, false);
+  if (lin48(at) % 4096 > 4088) cpu.translate(lin48(at + 8 - ((at + 8) % 4096 + 4096) % 4096), true, false);
+}
+
+/** Delivers vector `vec` in long mode (64-bit or compatibility mode), returning to signed `retRip`. */
+function deliverLong(cpu: Cpu, vec: number, code: number, soft: boolean, retRip: number): void {
+  const ext = soft ? 0 : 1;
+  const { lo, hi, hi2, type } = readGate(cpu, vec, soft, 16);
+  const sel = lo >>> 16, ist = hi & 7;
+  const target = signed(((lo & 0xffff) | (hi & 0xffff0000)) >>> 0, hi2);
+  const desc = handlerSegment(cpu, sel, ext, true);
+  const ar = descAr(desc), dpl = (ar >> 5) & 3;
+  if (!canonical(target)) fault(GP, ext);
+  const oldCpl = cpu.cpl, newCpl = ar & 4 ? oldCpl : dpl;
+  const oldSs = cpu.segSel[SS], oldRsp = regSigned(cpu, ESP);
+  let rsp = oldRsp;
+  if (ist || newCpl < oldCpl) {
+    const off = ist ? 0x24 + 8 * (ist - 1) : 4 + 8 * newCpl;
+    if (off + 7 > cpu.segLimit[TR]) fault(TS, (cpu.segSel[TR] & 0xfffc) + ext);
+    rsp = sysRead64(cpu, tableBase(cpu.segBase[TR]) + off);
+  }
+  rsp -= ((rsp % 16) + 16) % 16;
+  const flags = cpu.getFlags();
+  const frame = [oldSs, 0, oldRsp >>> 0, Math.floor(oldRsp / 2 ** 32) >>> 0, flags, 0, cpu.segSel[CS], 0];
+  frame.push(retRip >>> 0, Math.floor(retRip / 2 ** 32) >>> 0);
+  if (code >= 0) frame.push(code, 0);
+  const n = frame.length / 2;
+  cpu.cpl = newCpl;
+  if (newCpl !== oldCpl) cpu.mem.flush();
+  try {
+    probe(cpu, rsp - 8);
+    probe(cpu, rsp - 8 * n);
+    for (let i = 0; i < n; i++) pushAt(cpu, rsp - 8 * (i + 1), frame[2 * i], frame[2 * i + 1]);
+  } catch (e) {
+    cpu.cpl = oldCpl;
+    if (newCpl !== oldCpl) cpu.mem.flush();
+    throw e;
+  }
+  enterHandler(cpu, sel, desc, type);
+  if (newCpl !== oldCpl) {
+    cpu.segSel[SS] = newCpl;
+    cpu.segBase[SS] = 0;
+    cpu.segLimit[SS] = 0;
+    cpu.segAr[SS] = AR_UNUSABLE | (newCpl << 5);
+  }
+  setRegSigned(cpu, ESP, rsp - 8 * n);
+  setRip(cpu, target);
+  cpu.nextEip = target;
 }
