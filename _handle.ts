@@ -57,15 +57,20 @@ export class Handle {
   /** An ioctl with a pointer argument; returns the kernel's non-negative result. */
   ioctl(operation: string, request: number, arg: Uint8Array): number {
     const r = this.kernel.ioctl(this.fd(operation), request, arg);
-    if (r < 0) throw new KvmError(operation, -r);
+    if (r < 0) throw this.#refused(operation, r);
     return r;
   }
 
   /** An ioctl with an integer argument. */
   ioctlValue(operation: string, request: number, value = 0): number {
     const r = this.kernel.ioctlValue(this.fd(operation), request, value);
-    if (r < 0) throw new KvmError(operation, -r);
+    if (r < 0) throw this.#refused(operation, r);
     return r;
+  }
+
+  /** The KvmError for a refusal `-errno`, with the backend's reason where it gives one. */
+  #refused(operation: string, r: number): KvmError {
+    return new KvmError(operation, -r, this.kernel.takeErrorDetail?.());
   }
 
   /** Closes the descriptor once; later calls do nothing. */

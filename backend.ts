@@ -5,7 +5,7 @@
  * @module
  */
 import { KvmError } from "./errors.ts";
-import type { BackendName, Kernel } from "./kernel.ts";
+import type { BackendName, Kernel, VcpuTransfer } from "./kernel.ts";
 import { LibcUnavailable, NO_FFI, threadLibc } from "./ffi/bind.ts";
 import { createFfiKernel } from "./ffi/kernel.ts";
 import { Handle } from "./_handle.ts";
@@ -13,6 +13,7 @@ import { readCpuid } from "./_cpuid.ts";
 import { KVM_GET_API_VERSION, KVM_GET_SUPPORTED_CPUID } from "./abi/requests.ts";
 import { Errno } from "./abi/errno.ts";
 import { createEmuKernel, type EmuKernelHandle } from "./emu/kernel.ts";
+import { ProxyKernel } from "./emu/proxy.ts";
 import type { BlockCompilerMode } from "./emu/x86/compiler_mode.ts";
 import { readFileSync } from "node:fs";
 
@@ -37,6 +38,18 @@ export function kvmKernel(): Kernel {
     if (e instanceof LibcUnavailable) throw new KvmError("dlopen", e.errno, e.message);
     throw e;
   }
+}
+
+/** Each backend's kernel on a thread that adopts one of its vCPUs. */
+const ADOPTING_KERNELS: Record<BackendName, (t: VcpuTransfer) => Kernel> = {
+  kvm: () => kvmKernel(),
+  // The emulator's state stays in the handing thread: its vCPU is adopted through a mailbox that thread serves.
+  emu: (t) => ProxyKernel.of(t),
+};
+
+/** The kernel through which this thread adopts a vCPU handed off on `backend` (`adoptVcpu`). */
+export function adoptingKernel(backend: BackendName, t: VcpuTransfer): Kernel {
+  return ADOPTING_KERNELS[backend](t);
 }
 
 /** A path as a message shows it: at most 100 characters, the middle elided. */

@@ -61,6 +61,20 @@ function detach(buffer: ArrayBuffer): void {
   else structuredClone(buffer, { transfer: [buffer] });
 }
 
+/** What the adopting thread's kernel reads of a handed-off vCPU (the backend-independent part of a VcpuHandoff). */
+export interface VcpuTransfer {
+  /** The vCPU id. */
+  readonly id: number;
+  /** The vCPU descriptor. */
+  readonly vcpuFd: number;
+  /** The size of its kvm_run mapping. */
+  readonly mmapSize: number;
+  /** Int32 [0]: the thread id of the adopter while it holds the vCPU, else 0. */
+  readonly shared: SharedArrayBuffer;
+  /** The emulator's mailbox, from {@linkcode Kernel.handoffVcpu}. */
+  readonly mailbox?: SharedArrayBuffer;
+}
+
 /**
  * The system-call surface of a backend. Every call returns the kernel's
  * convention: a non-negative result, or `-errno`. Nothing here throws for a
@@ -108,6 +122,22 @@ export interface Kernel {
    * it returns -EINTR. The caller has set kvm_run.immediate_exit first.
    */
   kickThread(tid: number): void;
+  /**
+   * `Vcpu.handoff`, on the handing thread once the vCPU descriptor has moved: what the adopter needs besides the
+   * descriptors. The kernel's KVM needs nothing (the adopter runs KVM_RUN itself); the emulator, whose state lives
+   * in this thread's heap, returns a mailbox it serves from this thread's event loop (emu/proxy.ts).
+   */
+  handoffVcpu(vcpuFd: number, mmapSize: number): SharedArrayBuffer | undefined;
+  /**
+   * `adoptVcpu`, on the adopting thread: takes the vCPU of `t` over and returns its kvm_run mapping on this thread.
+   * Throws KvmError (EBUSY when another thread adopted it first).
+   */
+  adoptVcpu(t: VcpuTransfer): Mapping;
+  /**
+   * Why the last ioctl on this thread failed, where the backend can say more than its errno (the emulator: an ioctl
+   * it does not implement), or undefined; reading it clears it. The facade adds it to the KvmError's message.
+   */
+  takeErrorDetail?(): string | undefined;
   /**
    * The emulator only, for vCPUs served in slices on their owner's thread (_proxy.ts): from now on a vCPU that is
    * halted (or waits for INIT/SIPI) with nothing to do ends its KVM_RUN with -EINTR at once instead of sleeping,

@@ -5,7 +5,8 @@
  * itself, and blocks the run signal there (KVM_SET_SIGNAL_MASK), so that
  * timeouts and `kick()` reach it; guest memory needs nothing: it is one
  * mapping in the process, shared by address. On the emulator its calls are
- * performed by the owner's emulator through a mailbox (_proxy.ts).
+ * performed by the owner's emulator through a mailbox (emu/proxy.ts). Each
+ * backend's kernel does its part (`Kernel.adoptVcpu`).
  *
  * @example
  * ```ts
@@ -23,11 +24,7 @@
  *
  * @module
  */
-import { Errno } from "./abi/errno.ts";
-import { kvmKernel } from "./backend.ts";
-import { type Mapping, unmap } from "./kernel.ts";
-import { ProxyKernel } from "./_proxy.ts";
-import { KvmError } from "./errors.ts";
+import { adoptingKernel } from "./backend.ts";
 import { Handle } from "./_handle.ts";
 import { Kvm } from "./kvm.ts";
 import { Vcpu, type VcpuHandoff } from "./vcpu.ts";
@@ -54,43 +51,10 @@ const handoffSchema = z.strictObject({
  */
 export function adoptVcpu(handoff: VcpuHandoff): Vcpu {
   const h = check(handoffSchema, handoff, "handoff");
-  if (h.backend === "emu") return adoptEmulated(h);
-  const kernel = kvmKernel();
-  const kvm = new Kvm(new Handle(kernel, h.kvmFd, "kvm handle", { borrowed: true }), "kvm", undefined);
+  const kernel = adoptingKernel(h.backend, h);
+  const run = kernel.adoptVcpu(h);
+  const kvm = new Kvm(new Handle(kernel, h.kvmFd, "kvm handle", { borrowed: true }), h.backend, undefined);
   const vm = new Vm(kvm, new Handle(kernel, h.vmFd, "vm", { borrowed: true }), h.mmapSize);
-  const run = kernel.mmap(h.vcpuFd, h.mmapSize);
-  if (typeof run === "number") throw new KvmError("mmap", -run, `kvm_run of vCPU ${h.id}`);
-  const r = kernel.prepareVcpu(h.vcpuFd);
-  if (r < 0) {
-    unmap(kernel, run);
-    throw new KvmError("KVM_SET_SIGNAL_MASK", -r);
-  }
-  if (Atomics.load(new Int32Array(h.shared), 0) !== 0) {
-    unmap(kernel, run);
-    throw new KvmError("adoptVcpu", Errno.EBUSY, `vCPU ${h.id} is already adopted by another thread`);
-  }
-  const vcpu = new Vcpu(vm, h.id, new Handle(kernel, h.vcpuFd, "vcpu"), run, h.shared);
-  vm.adoptVcpu(vcpu);
-  return vcpu;
-}
-
-/** The emulator's side of adoptVcpu: a Vcpu whose calls the owner's emulator performs (_proxy.ts). */
-function adoptEmulated(h: z.infer<typeof handoffSchema>): Vcpu {
-  if (!h.mailbox) throw new TypeError("handoff.mailbox: an emulated vCPU's handoff carries a mailbox");
-  if (ProxyKernel.servedHere(h.mailbox)) {
-    throw new KvmError(
-      "adoptVcpu",
-      Errno.EDEADLK,
-      `vCPU ${h.id} is emulated on this thread, which would wait for itself: adopt it in a Worker`,
-    );
-  }
-  const kernel = new ProxyKernel(h.mailbox, h.vcpuFd, h.mmapSize);
-  if (!kernel.claim()) {
-    throw new KvmError("adoptVcpu", Errno.EBUSY, `vCPU ${h.id} is already adopted by another thread`);
-  }
-  const kvm = new Kvm(new Handle(kernel, -1, "kvm handle", { borrowed: true }), "emu", undefined);
-  const vm = new Vm(kvm, new Handle(kernel, h.vmFd, "vm", { borrowed: true }), h.mmapSize);
-  const run = kernel.mmap(h.vcpuFd, h.mmapSize) as Mapping;
   const vcpu = new Vcpu(vm, h.id, new Handle(kernel, h.vcpuFd, "vcpu"), run, h.shared);
   vm.adoptVcpu(vcpu);
   return vcpu;

@@ -11,7 +11,6 @@ import { KVM_CAP_SYNC_REGS, KVM_CAP_XSAVE2 } from "./abi/constants.ts";
 import { KvmError } from "./errors.ts";
 import { ExitDecoder, INTR, type VcpuExit } from "./exits.ts";
 import { kvmRun } from "./abi/structs.ts";
-import { createMailbox, serveVcpu } from "./_proxy.ts";
 import { HANDLE, type Handle } from "./_handle.ts";
 import { drainCoalescedRing } from "./_encode.ts";
 import { SyncRegs } from "./sync_regs.ts";
@@ -73,7 +72,7 @@ export interface VcpuHandoff {
   readonly mmapSize: number;
   /** Int32 [0]: the thread id of the adopter while it holds the vCPU, else 0. */
   readonly shared: SharedArrayBuffer;
-  /** emu: the mailbox through which the adopter's ioctls reach the owner's emulator (_proxy.ts). */
+  /** emu: the mailbox through which the adopter's ioctls reach the owner's emulator (emu/proxy.ts). */
   readonly mailbox?: SharedArrayBuffer;
 }
 
@@ -240,7 +239,7 @@ export class Vcpu implements Disposable {
    * descriptor and closes it. On kvm the adopter binds libc and runs KVM_RUN
    * itself. On the emulator, whose state lives in this thread's heap, this
    * thread keeps executing the vCPU: it serves the adopter's calls from its
-   * event loop and shares its time among all handed-off vCPUs (_proxy.ts),
+   * event loop and shares its time among all handed-off vCPUs (emu/proxy.ts),
    * so keep this thread's event loop free while they run.
    */
   handoff(): VcpuHandoff {
@@ -253,13 +252,10 @@ export class Vcpu implements Disposable {
     // Word 1: held by another thread until its adopter closes it (word 0: the adopter's thread id, for kicks).
     Atomics.store(this.#shared, HELD, 1);
     const mmapSize = this.#run!.length;
-    const emu = h.kernel.name === "emu";
-    const mailbox = emu ? createMailbox(mmapSize) : undefined;
     const vcpuFd = h.move(`vCPU ${this.id} was handed to another thread: call it there`);
-    // The emulator stays on this thread: it serves the adopter's ioctls from the event loop.
-    if (mailbox) serveVcpu(h.kernel, vcpuFd, mailbox);
+    const mailbox = h.kernel.handoffVcpu(vcpuFd, mmapSize);
     return {
-      backend: emu ? "emu" : "kvm",
+      backend: h.kernel.name,
       id: this.id,
       kvmFd: kvm.closed ? -1 : kvm.fd("handoff"),
       vmFd,

@@ -3,7 +3,8 @@
  * A descriptor table maps numbers to the system device, VMs and vCPUs;
  * ioctls are dispatched by descriptor kind as kvm_main.c does; mmap gives
  * anonymous memory or a vCPU's kvm_run page, all in the emulator's own
- * address space.
+ * address space. The ioctls each kind implements are its table
+ * (system.ts, vm.ts, vcpu_ioctls.ts); KVM_CHECK_EXTENSION answers from them.
  *
  * @example
  * ```ts
@@ -16,13 +17,18 @@
  */
 import type { Kernel, Mapping } from "../kernel.ts";
 import { Errno } from "../abi/errno.ts";
+import { KvmError } from "../errors.ts";
 import * as R from "../abi/requests.ts";
 import { AddressSpace } from "./address_space.ts";
+import { handoffEmulatedVcpu } from "./proxy.ts";
 import { svm } from "./svm.ts";
-import { systemIoctl } from "./system.ts";
+import { capabilities } from "./capabilities.ts";
+import { type IoctlTable, requestName } from "./ioctl_table.ts";
+import { type EmuSystem, SYSTEM_IOCTLS } from "./system.ts";
 import type { EmuVcpu } from "./vcpu.ts";
+import { VCPU_IOCTLS } from "./vcpu_ioctls.ts";
 import type { Vendor } from "./vendor.ts";
-import { EmuVm } from "./vm.ts";
+import { EmuVm, VM_IOCTLS } from "./vm.ts";
 import type { BlockCompilerMode } from "./x86/compiler_mode.ts";
 import process from "node:process";
 import { vmx } from "./vmx.ts";
@@ -33,10 +39,21 @@ export interface EmuKernelOptions {
   vendor: "intel" | "amd";
 }
 
-type Descriptor = { kind: "system"; blockCompiler: BlockCompilerMode } | { kind: "vm"; vm: EmuVm } | {
-  kind: "vcpu";
-  vcpu: EmuVcpu;
-};
+type Descriptor =
+  | { kind: "system"; system: SystemDevice }
+  | { kind: "vm"; vm: EmuVm }
+  | { kind: "vcpu"; vcpu: EmuVcpu };
+
+/** A system descriptor's device: how the VMs it creates from now on run guest code (see BlockCompilerMode). */
+type SystemDevice = EmuSystem & { blockCompiler: BlockCompilerMode };
+
+/** KVM_CHECK_EXTENSION's answers, from the ioctls the three tables implement. */
+const CAPS = capabilities((r) => SYSTEM_IOCTLS.has(r) || VM_IOCTLS.has(r) || VCPU_IOCTLS.has(r));
+
+/** KVM_CHECK_EXTENSION: 0 for a capability the emulator lacks. */
+function checkExtension(cap: number): number {
+  return CAPS.get(cap) ?? 0;
+}
 
 /** The argument of a request given by value. */
 const NO_ARG = new Uint8Array(0);
@@ -61,6 +78,8 @@ class EmuKernel implements Kernel {
   readonly #fds = new Map<number, Descriptor>();
   /** The last KVM_RUN's alarm fired (the kernel's KVM raises its run signal then). */
   #runSignal = false;
+  /** Why the last ioctl failed, where errno alone does not say (an ioctl the emulator does not implement). */
+  #errorDetail: string | undefined;
 
   constructor(vendor: Vendor) {
     this.vendor = vendor;
@@ -74,14 +93,29 @@ class EmuKernel implements Kernel {
   }
 
   open(_path: string): number {
-    return this.#alloc({ kind: "system", blockCompiler: defaultBlockCompiler() });
+    return this.#alloc({ kind: "system", system: this.#system(defaultBlockCompiler()) });
+  }
+
+  /** A system device (/dev/kvm opened once). */
+  #system(blockCompiler: BlockCompilerMode): SystemDevice {
+    const host = { checkExtension, install: (vcpu: EmuVcpu) => this.#alloc({ kind: "vcpu", vcpu }) };
+    const system: SystemDevice = {
+      vendor: this.vendor,
+      blockCompiler,
+      checkExtension,
+      createVm: (type) => {
+        if (type !== 0) return -Errno.EINVAL;
+        return this.#alloc({ kind: "vm", vm: new EmuVm(this.space, this.vendor, host, system.blockCompiler) });
+      },
+    };
+    return system;
   }
 
   /** Sets how the VMs created from system descriptor `fd` from now on run guest code (see BlockCompilerMode). */
   setBlockCompiler(fd: number, mode: BlockCompilerMode): number {
     const d = this.#fds.get(fd);
     if (d?.kind !== "system") return -Errno.EBADF;
-    d.blockCompiler = mode;
+    d.system.blockCompiler = mode;
     return 0;
   }
 
@@ -98,31 +132,39 @@ class EmuKernel implements Kernel {
   }
 
   #dispatch(fd: number, request: number, arg: Uint8Array, value: number, byValue: boolean): number {
+    this.#errorDetail = undefined;
     const d = this.#fds.get(fd);
     if (!d) return -Errno.EBADF;
     // A struct request given an integer has no emulator memory behind it.
     if (byValue && !VALUE_REQUESTS.has(request) && (request >>> 16) & 0x3fff) return -Errno.EFAULT;
     switch (d.kind) {
       case "system":
-        if (request === R.KVM_CREATE_VM) {
-          if (value !== 0) return -Errno.EINVAL;
-          return this.#alloc({ kind: "vm", vm: new EmuVm(this.space, this.vendor, d.blockCompiler) });
-        }
-        return systemIoctl(this.vendor, request, arg, value);
-      case "vm": {
-        if (request === R.KVM_CREATE_VCPU) {
-          const v = d.vm.createVcpu(value);
-          return typeof v === "number" ? v : this.#alloc({ kind: "vcpu", vcpu: v });
-        }
-        return d.vm.ioctl(request, arg, value);
-      }
+        return this.#call(SYSTEM_IOCTLS, d.system, request, arg, value, Errno.EINVAL);
+      case "vm":
+        return this.#call(VM_IOCTLS, d.vm, request, arg, value, Errno.ENOTTY);
       case "vcpu": {
-        const r = d.vcpu.ioctl(request, arg, value);
+        // _IOR requests only read; anything else may change state a cached translation depends on.
+        if (request !== R.KVM_RUN && request >>> 30 !== 2) d.vcpu.invalidate();
+        const r = this.#call(VCPU_IOCTLS, d.vcpu, request, arg, value, Errno.EINVAL);
         // The alarm's EINTR is what the run signal is on the kernel's KVM.
         if (request === R.KVM_RUN) this.#runSignal = r === -Errno.EINTR && d.vcpu.alarmFired;
         return r;
       }
     }
+  }
+
+  /** Performs `request` from `table` on `target`; one the table lacks gets `errno`, the kernel's answer to it. */
+  #call<T>(table: IoctlTable<T>, target: T, request: number, arg: Uint8Array, value: number, errno: number): number {
+    const handler = table.get(request);
+    if (handler) return handler(target, arg, value);
+    this.#errorDetail = `the emulator does not implement ${requestName(request)}`;
+    return -errno;
+  }
+
+  takeErrorDetail(): string | undefined {
+    const r = this.#errorDetail;
+    this.#errorDetail = undefined;
+    return r;
   }
 
   mmap(fd: number, length: number): Mapping | number {
@@ -165,6 +207,16 @@ class EmuKernel implements Kernel {
   kickThread(_tid: number): void {
     // The emulator runs on its caller's thread: kvm_run.immediate_exit, which
     // it reads on entry to KVM_RUN, is the whole kick.
+  }
+
+  handoffVcpu(vcpuFd: number, mmapSize: number): SharedArrayBuffer {
+    // The vCPU's state stays in this thread's heap: this thread serves the adopter's ioctls from its event loop.
+    return handoffEmulatedVcpu(this, vcpuFd, mmapSize);
+  }
+
+  adoptVcpu(): Mapping {
+    // Never reached: an emulated vCPU is adopted by a ProxyKernel over its mailbox (backend.ts adoptingKernel).
+    throw new KvmError("adoptVcpu", Errno.EINVAL, "an emulated vCPU is adopted through its owner's mailbox");
   }
 
   yieldOnHalt(vcpuFd: number): void {

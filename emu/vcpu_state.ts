@@ -1,11 +1,12 @@
 /**
  * Register state across the ABI: the vCPU's reset state (as KVM sets it at
- * KVM_CREATE_VCPU) and the byte codecs of KVM_GET/SET_REGS and
- * KVM_GET/SET_SREGS. 64-bit fields are moved as two 32-bit halves: no
- * BigInt.
+ * KVM_CREATE_VCPU), the byte codecs of KVM_GET/SET_REGS, KVM_GET/SET_SREGS
+ * and KVM_GET/SET_FPU (with kvm_fpu's reset image), and KVM_GET/SET_XCRS.
+ * 64-bit fields are moved as two 32-bit halves: no BigInt.
  *
  * @module
  */
+import { Errno } from "../abi/errno.ts";
 import { kvmFpu, kvmRegs, kvmSegment, kvmSregs } from "../abi/structs.ts";
 import type { Cpu } from "./x86/cpu.ts";
 import { AR_AVL, AR_DB, AR_G, AR_L, AR_P, AR_S, AR_UNUSABLE, CS, EDX, LDTR, SS, TR } from "./x86/state.ts";
@@ -207,4 +208,35 @@ export function getFpuX87(cpu: Cpu, out: DataView): void {
 /** KVM_SET_FPU, x87 part. */
 export function setFpuX87(cpu: Cpu, inp: DataView): void {
   setKvmFpuX87(cpu.fpu, inp, FPU_X87);
+}
+/** kvm_fpu after reset: FCW 0x37f, MXCSR 0x1f80. */
+export function defaultFpu(): Uint8Array {
+  const b = new Uint8Array(kvmFpu.size);
+  const v = new DataView(b.buffer);
+  v.setUint16(kvmFpu.offsetOf("fcw"), 0x37f, true);
+  v.setUint32(kvmFpu.offsetOf("mxcsr"), 0x1f80, true);
+  return b;
+}
+
+/** KVM_GET_XCRS: XCR0 only. */
+export function getXcrs(cpu: Cpu, view: DataView): number {
+  if (view.byteLength < 392) return -Errno.EFAULT;
+  new Uint8Array(view.buffer, view.byteOffset, 392).fill(0);
+  view.setUint32(0, 1, true);
+  view.setUint32(8, 0, true);
+  setU64(view, 16, cpu.xcr0);
+  return 0;
+}
+
+/** KVM_SET_XCRS: XCR0 must keep x87 and ask for nothing the CPU lacks (x87 and SSE are all it has). */
+export function setXcrs(cpu: Cpu, view: DataView): number {
+  if (view.byteLength < 392) return -Errno.EFAULT;
+  const n = view.getUint32(0, true);
+  if (n > 16) return -Errno.E2BIG;
+  for (let i = 0; i < n; i++) {
+    const idx = view.getUint32(8 + 16 * i, true), v = getU64(view, 16 + 16 * i);
+    if (idx !== 0 || (v !== 1 && v !== 3)) return -Errno.EINVAL;
+    cpu.xcr0 = v;
+  }
+  return 0;
 }

@@ -14,7 +14,8 @@
  *
  * @module
  */
-import type { Kernel, Mapping } from "../kernel.ts";
+import { type Kernel, type Mapping, unmap, type VcpuTransfer } from "../kernel.ts";
+import { KvmError } from "../errors.ts";
 import { KVM_SET_SIGNAL_MASK } from "../abi/requests.ts";
 import { Errno } from "../abi/errno.ts";
 import {
@@ -117,7 +118,7 @@ export function createFfiKernel(libc: Libc): Kernel {
   let alarm: RunAlarm | undefined;
   let pid = 0;
   const fail = () => -libc.errno();
-  return {
+  const kernel: Kernel = {
     name: "kvm",
     open(path) {
       const fd = libc.open(cString(path), O_RDWR | O_CLOEXEC);
@@ -176,5 +177,29 @@ export function createFfiKernel(libc: Libc): Kernel {
       pid ||= libc.getpid();
       libc.tgkill(pid, tid, runSignal(libc));
     },
+    handoffVcpu() {
+      // The adopter maps kvm_run and runs KVM_RUN on its own thread.
+      return undefined;
+    },
+    adoptVcpu(t) {
+      return adoptVcpu(kernel, t);
+    },
   };
+  return kernel;
+}
+
+/** Kernel.adoptVcpu: maps kvm_run on this thread and blocks the run signal here (KVM_SET_SIGNAL_MASK). */
+function adoptVcpu(kernel: Kernel, t: VcpuTransfer): Mapping {
+  const run = kernel.mmap(t.vcpuFd, t.mmapSize);
+  if (typeof run === "number") throw new KvmError("mmap", -run, `kvm_run of vCPU ${t.id}`);
+  const r = kernel.prepareVcpu(t.vcpuFd);
+  if (r < 0) {
+    unmap(kernel, run);
+    throw new KvmError("KVM_SET_SIGNAL_MASK", -r);
+  }
+  if (Atomics.load(new Int32Array(t.shared), 0) !== 0) {
+    unmap(kernel, run);
+    throw new KvmError("adoptVcpu", Errno.EBUSY, `vCPU ${t.id} is already adopted by another thread`);
+  }
+  return run;
 }

@@ -16,10 +16,11 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import { Errno } from "./abi/errno.ts";
-import { KVM_RUN } from "./abi/requests.ts";
-import { kvmRun } from "./abi/structs.ts";
-import { type Kernel, type Mapping, unmap } from "./kernel.ts";
+import { Errno } from "../abi/errno.ts";
+import { KVM_RUN } from "../abi/requests.ts";
+import { kvmRun } from "../abi/structs.ts";
+import { KvmError } from "../errors.ts";
+import { type Kernel, type Mapping, unmap, type VcpuTransfer } from "../kernel.ts";
 
 const IMMEDIATE_EXIT = kvmRun.offsetOf("immediate_exit");
 
@@ -48,16 +49,21 @@ function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** A mailbox for one vCPU whose kvm_run has `runSize` bytes. */
-export function createMailbox(runSize: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(HEADER + ARG_MAX + runSize);
+/**
+ * Kernel.handoffVcpu of the emulator: a mailbox for vCPU `vcpuFd` (whose kvm_run has `runSize` bytes), served from
+ * this thread's event loop from now on.
+ */
+export function handoffEmulatedVcpu(kernel: Kernel, vcpuFd: number, runSize: number): SharedArrayBuffer {
+  const mailbox = new SharedArrayBuffer(HEADER + ARG_MAX + runSize);
+  serveVcpu(kernel, vcpuFd, mailbox);
+  return mailbox;
 }
 
 /**
  * Serves a mailbox on the owner's thread until the adopter closes the vCPU:
  * performs each request on `kernel` and answers it.
  */
-export function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer): void {
+function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer): void {
   const ctrl = new Int32Array(mailbox, 0, 8);
   const deadline = new Float64Array(mailbox, DEADLINE, 1);
   const arg = new Uint8Array(mailbox, HEADER, ARG_MAX);
@@ -146,14 +152,33 @@ export class ProxyKernel implements Kernel {
     this.#run = new ArrayBuffer(runSize);
   }
 
-  /** True on the thread that serves this mailbox: a call from here would wait for itself forever. */
-  static servedHere(mailbox: SharedArrayBuffer): boolean {
-    return new Float64Array(mailbox, OWNER, 1)[0] === THREAD_TOKEN;
+  /** The kernel of a thread adopting the emulated vCPU of `t` (its mailbox, which the handing thread serves). */
+  static of(t: VcpuTransfer): ProxyKernel {
+    if (!t.mailbox) throw new TypeError("handoff.mailbox: an emulated vCPU's handoff carries a mailbox");
+    return new ProxyKernel(t.mailbox, t.vcpuFd, t.mmapSize);
   }
 
-  /** Claims the mailbox; false if another thread adopted the vCPU already. */
-  claim(): boolean {
-    return Atomics.compareExchange(this.#ctrl, ADOPTED, 0, 1) === 0;
+  /**
+   * Kernel.adoptVcpu: claims the mailbox (EBUSY if another thread did) and maps this thread's copy of kvm_run.
+   * EDEADLK on the thread that serves the mailbox: a call from there would wait for itself forever.
+   */
+  adoptVcpu(t: VcpuTransfer): Mapping {
+    if (new Float64Array(this.#ctrl.buffer, OWNER, 1)[0] === THREAD_TOKEN) {
+      throw new KvmError(
+        "adoptVcpu",
+        Errno.EDEADLK,
+        `vCPU ${t.id} is emulated on this thread, which would wait for itself: adopt it in a Worker`,
+      );
+    }
+    if (Atomics.compareExchange(this.#ctrl, ADOPTED, 0, 1) !== 0) {
+      throw new KvmError("adoptVcpu", Errno.EBUSY, `vCPU ${t.id} is already adopted by another thread`);
+    }
+    return this.mmap(t.vcpuFd, t.mmapSize) as Mapping;
+  }
+
+  /** Kernel.handoffVcpu: the adopted vCPU moves on to another Worker, this one forwarding its calls. */
+  handoffVcpu(vcpuFd: number, mmapSize: number): SharedArrayBuffer {
+    return handoffEmulatedVcpu(this, vcpuFd, mmapSize);
   }
 
   #call(op: number, fd: number, request: number, value: number, arg?: Uint8Array): number {
