@@ -33,6 +33,8 @@
  * @module
  */
 import process from "node:process";
+import { runMain } from "../examples/_shared.ts";
+import { median, printTable, runtimeName } from "./_report.ts";
 import { kvmFlavour, openKvmkit, openQemu } from "./guests/tools.ts";
 import type { Tool, ToolName } from "./guests/tools.ts";
 import { checksumText, instructionCount, workload, WORKLOADS } from "./guests/workloads.ts";
@@ -82,21 +84,6 @@ function parseOptions(args: readonly string[]): Options {
     }
   }
   return options;
-}
-
-/** "Deno 2.x.y" or "Bun 1.x.y". */
-function runtimeName(): string {
-  const g = globalThis as unknown as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
-  if (g.Bun !== undefined) return `Bun ${g.Bun.version}`;
-  if (g.Deno !== undefined) return `Deno ${g.Deno.version.deno}`;
-  return `unknown runtime (${process.version})`;
-}
-
-/** The median of a non-empty list. */
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 /** A measured cell: MIPS, or why there is none. */
@@ -161,15 +148,6 @@ function ratio(a: Cell | undefined, b: Cell | undefined): number | undefined {
 /** The geometric mean, or undefined for none. */
 function geomean(values: readonly number[]): number | undefined {
   return values.length ? Math.exp(values.reduce((s, v) => s + Math.log(v), 0) / values.length) : undefined;
-}
-
-/** Prints rows as a table with a header. */
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ");
-  console.log(line(header));
-  console.log(widths.map((w) => "-".repeat(w)).join("-|-"));
-  for (const r of rows) console.log(line(r));
 }
 
 /**
@@ -276,10 +254,4 @@ function main(): number {
   return 0;
 }
 
-try {
-  process.exitCode = main();
-} catch (e) {
-  // A bad argument: one line, not a stack.
-  console.error(`emu_vs_peers: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-}
+runMain("emu_vs_peers", main);

@@ -50,8 +50,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { X86_CR0_AM } from "../constants.ts";
 import { Kvm } from "../mod.ts";
-import type { Segment, Vcpu } from "../mod.ts";
+import type { Vcpu } from "../mod.ts";
+import { enterFlat, flatSegment, identityMap, LONG_MODE_CONTROL, runMain } from "../examples/_shared.ts";
+import { median, printTable, runtimeName } from "./_report.ts";
 
 /** Guest memory: 2 MiB at guest-physical 0. Everything below matches exit_roundtrip.c. */
 const MEMORY_SIZE = 0x200000;
@@ -63,15 +66,6 @@ const CODE_ADDR = 0x8000;
 const IO_PORT = 0xe9;
 /** out dx, al ; jmp short back to the out. */
 const GUEST = [0xee, 0xeb, 0xfd];
-
-/** The GDT: null, code64 DPL 0, data DPL 0, code64 DPL 3, data DPL 3. */
-const GDT = [
-  0x0000000000000000n,
-  0x00af9b000000ffffn, // 0x08: 64-bit code, DPL 0
-  0x00cf93000000ffffn, // 0x10: data, DPL 0
-  0x00affb000000ffffn, // 0x18: 64-bit code, DPL 3
-  0x00cff3000000ffffn, // 0x20: data, DPL 3
-];
 
 /** The benchmark's parameters. */
 interface Options {
@@ -115,76 +109,31 @@ function parseOptions(args: readonly string[]): Options {
   return options;
 }
 
-/** "Deno 2.x.y" or "Bun 1.x.y": the runtime this benchmark runs under. */
-function runtimeName(): string {
-  const g = globalThis as unknown as {
-    Bun?: { version: string };
-    Deno?: { version: { deno: string } };
-  };
-  if (g.Bun !== undefined) return `Bun ${g.Bun.version}`;
-  if (g.Deno !== undefined) return `Deno ${g.Deno.version.deno}`;
-  return `unknown runtime (${process.version})`;
-}
-
-/** The median of a non-empty list. */
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
-/** A flat 4 GiB segment register value for KVM_SET_SREGS. */
-function flatSegment(
-  selector: number,
-  kind: "code64" | "data",
-  dpl: number,
-): Segment {
-  return {
-    base: 0n,
-    limit: 0xffffffff,
-    selector,
-    type: kind === "code64" ? 11 : 3,
-    present: 1,
-    dpl,
-    db: kind === "code64" ? 0 : 1,
-    s: 1,
-    l: kind === "code64" ? 1 : 0,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  };
-}
-
 /** Sets up the guest (memory as in exit_roundtrip.c) on `vcpu` at `cpl`. */
 function setUpGuest(mem: Uint8Array, vcpu: Vcpu, cpl: 0 | 3): void {
-  const view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
-  GDT.forEach((d, i) => view.setBigUint64(GDT_ADDR + 8 * i, d, true));
-  view.setBigUint64(PML4_ADDR, BigInt(PDPT_ADDR | 0x7), true); // present, writable, user
-  view.setBigUint64(PDPT_ADDR, BigInt(PD_ADDR | 0x7), true); // present, writable, user
-  view.setBigUint64(PD_ADDR, 0x87n, true); // + 2 MiB page, mapping 0
   mem.set(GUEST, CODE_ADDR);
-
-  const sregs = vcpu.getSregs();
-  const data = flatSegment((cpl ? 0x20 : 0x10) | cpl, "data", cpl);
-  sregs.cs = flatSegment((cpl ? 0x18 : 0x08) | cpl, "code64", cpl);
-  sregs.ds =
-    sregs.es =
-    sregs.fs =
-    sregs.gs =
-    sregs.ss =
-      data;
-  sregs.gdt = { base: BigInt(GDT_ADDR), limit: GDT.length * 8 - 1 };
-  sregs.cr3 = BigInt(PML4_ADDR);
-  sregs.cr4 = 0x20n; // PAE
-  sregs.cr0 = 0x80050033n; // PG | AM | WP | NE | ET | MP | PE
-  sregs.efer = 0x500n; // LMA | LME
-  vcpu.setSregs(sregs);
-  vcpu.setRegs({
-    ...vcpu.getRegs(),
-    rip: BigInt(CODE_ADDR),
-    rdx: BigInt(IO_PORT),
-    rsp: BigInt(MEMORY_SIZE - 0x1000),
-    rflags: cpl ? 0x3002n : 0x2n, // IOPL 3 lets CPL 3 execute `out`
+  // The GDT: null, code64 DPL 0, data DPL 0, code64 DPL 3, data DPL 3.
+  const gdt = [
+    flatSegment(0x08, "code64"),
+    flatSegment(0x10, "data"),
+    flatSegment(0x18 | 3, "code64", 3),
+    flatSegment(0x20 | 3, "data", 3),
+  ];
+  enterFlat(mem, vcpu, {
+    gdtAddr: GDT_ADDR,
+    gdt,
+    cs: gdt[cpl ? 2 : 0],
+    data: gdt[cpl ? 3 : 1],
+    ...LONG_MODE_CONTROL,
+    cr0: LONG_MODE_CONTROL.cr0 | X86_CR0_AM,
+    // Present, writable, user: one 2 MiB page mapping 0.
+    cr3: identityMap(mem, { pml4: PML4_ADDR, pdpt: PDPT_ADDR, pd: PD_ADDR, size: MEMORY_SIZE, user: true }),
+    regs: {
+      rip: BigInt(CODE_ADDR),
+      rdx: BigInt(IO_PORT),
+      rsp: BigInt(MEMORY_SIZE - 0x1000),
+      rflags: cpl ? 0x3002n : 0x2n, // IOPL 3 lets CPL 3 execute `out`
+    },
   });
 }
 
@@ -287,11 +236,6 @@ function measure(
   }
 }
 
-/** Pads `text` on the left (numbers) or the right (labels) to `width`. */
-function cell(text: string, width: number, alignRight: boolean): string {
-  return alignRight ? text.padStart(width) : text.padEnd(width);
-}
-
 function main(): number {
   const options = parseOptions(process.argv.slice(2));
   const runtime = runtimeName();
@@ -328,24 +272,8 @@ function main(): number {
       `${options.exits} exits x ${options.reps} reps (median), ` +
       `${options.warmup} warm-up`,
   );
-  const header = [
-    "guest",
-    `kvmkit ns/exit`,
-    "C ns/exit",
-    "kvmkit/C",
-  ];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => cell(c, widths[i], i > 0)).join(" | ");
-  console.log(line(header));
-  console.log(widths.map((w) => "-".repeat(w)).join("-|-"));
-  for (const r of rows) console.log(line(r));
+  printTable(["guest", "kvmkit ns/exit", "C ns/exit", "kvmkit/C"], rows);
   return 0;
 }
 
-try {
-  process.exitCode = main();
-} catch (e) {
-  // A bad argument or a backend that cannot be opened: one line, not a stack.
-  console.error(`exit_roundtrip: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-}
+runMain("exit_roundtrip", main);

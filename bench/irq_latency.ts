@@ -24,7 +24,10 @@
  * @module
  */
 import process from "node:process";
+import { X86_CR0_PE } from "../constants.ts";
 import { Kvm, type Vcpu, type Vm } from "../mod.ts";
+import { flatSegment } from "../examples/_shared.ts";
+import { startRealMode } from "./_guest.ts";
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -93,11 +96,7 @@ function realModePic(m: Machine): void {
   );
   m.mem.set(hex("e6 e8 b0 20 e6 20 cf"), HANDLER); // out 0xe8, al; EOI; iret
   new DataView(m.mem.buffer, m.mem.byteOffset).setUint32(0x25 * 4, HANDLER, true);
-  const s = m.vcpu.getSregs();
-  s.cs.selector = 0;
-  s.cs.base = 0n;
-  m.vcpu.setSregs(s);
-  m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(CODE), rsp: 0xf000n, rflags: 2n });
+  startRealMode(m.vcpu, CODE, 0xf000);
   const e = m.vcpu.run({ timeoutMs: 5000 });
   if (e.reason !== "io" || e.port !== 0xe9) throw new Error(`the guest did not start: ${e.reason}`);
 }
@@ -108,20 +107,6 @@ function realModePic(m: Machine): void {
  */
 function protectedLapic(m: Machine, vector: number, setup: string[]): void {
   const v = new DataView(m.mem.buffer, m.mem.byteOffset);
-  const seg = (type: number, sel: number) => ({
-    base: 0n,
-    limit: 0xffffffff,
-    selector: sel,
-    type,
-    present: 1,
-    dpl: 0,
-    db: 1,
-    s: 1,
-    l: 0,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  });
   v.setBigUint64(GDT + 8, 0x00cf9b000000ffffn, true);
   v.setBigUint64(GDT + 16, 0x00cf93000000ffffn, true);
   m.mem.set(hex([store32(0xfee000f0, 0x1ff), ...setup, "e6 e9 fb f4 eb fd"].join(" ")), CODE);
@@ -130,11 +115,11 @@ function protectedLapic(m: Machine, vector: number, setup: string[]): void {
   v.setUint32(IDT + vector * 8, (0x08 << 16) | HANDLER, true);
   v.setUint32(IDT + vector * 8 + 4, 0x8e00, true);
   const s = m.vcpu.getSregs();
-  s.cs = seg(11, 0x08);
-  for (const k of ["ds", "es", "fs", "gs", "ss"] as const) s[k] = seg(3, 0x10);
+  s.cs = flatSegment(0x08, "code32");
+  for (const k of ["ds", "es", "fs", "gs", "ss"] as const) s[k] = flatSegment(0x10, "data");
   s.gdt = { base: BigInt(GDT), limit: 23 };
   s.idt = { base: BigInt(IDT), limit: 0x7ff };
-  s.cr0 |= 1n;
+  s.cr0 |= X86_CR0_PE;
   m.vcpu.setSregs(s);
   m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(CODE), rsp: 0xf000n, rflags: 2n });
   const e = m.vcpu.run({ timeoutMs: 5000 });

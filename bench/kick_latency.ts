@@ -13,6 +13,7 @@
  */
 import process from "node:process";
 import { type BackendName, Kvm } from "../mod.ts";
+import { startRealMode } from "./_guest.ts";
 
 const TARGET_MS = 50;
 
@@ -40,12 +41,7 @@ async function measure(backend: BackendName, count: number): Promise<void> {
   const mem = vm.allocateMemory(0x10000);
   mem.bytes.set([0xeb, 0xfe], 0x1000); // jmp $
   vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
-  const vcpu = vm.createVcpu(0);
-  const sregs = vcpu.getSregs();
-  sregs.cs.base = 0n;
-  sregs.cs.selector = 0;
-  vcpu.setSregs(sregs);
-  vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n });
+  const vcpu = startRealMode(vm.createVcpu(0), 0x1000);
 
   const shared = new SharedArrayBuffer(8 + 8 * count);
   const done = new Int32Array(shared, 0, 1);

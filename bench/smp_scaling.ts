@@ -11,20 +11,11 @@
  * @module
  */
 import process from "node:process";
-import { type BackendName, Kvm, type Vcpu, type Vm } from "../mod.ts";
+import { type BackendName, Kvm } from "../mod.ts";
+import { startRealMode } from "./_guest.ts";
 
 /** Real mode at 0x1000: `out 0xe9, al; jmp $-2`. */
 const GUEST = [0xe6, 0xe9, 0xeb, 0xfc];
-
-function realModeVcpu(vm: Vm, id: number): Vcpu {
-  const vcpu = vm.createVcpu(id);
-  const s = vcpu.getSregs();
-  s.cs.base = 0n;
-  s.cs.selector = 0;
-  vcpu.setSregs(s);
-  vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n });
-  return vcpu;
-}
 
 /** Runs `n` vCPUs in Workers for `seconds` and returns the total exits per second. */
 async function measure(backend: BackendName, n: number, seconds: number): Promise<number> {
@@ -33,7 +24,7 @@ async function measure(backend: BackendName, n: number, seconds: number): Promis
   const mem = vm.allocateMemory(0x10000);
   mem.bytes.set(GUEST, 0x1000);
   vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
-  const vcpus = Array.from({ length: n }, (_, i) => realModeVcpu(vm, i));
+  const vcpus = Array.from({ length: n }, (_, i) => startRealMode(vm.createVcpu(i), 0x1000));
   const workers = vcpus.map(() => new Worker(new URL("./_smp_worker.ts", import.meta.url), { type: "module" }));
   try {
     const window = new Float64Array(new SharedArrayBuffer(16));

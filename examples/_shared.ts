@@ -3,6 +3,7 @@
  * exit descriptions for error messages, a VM with its memory and vCPU, a
  * fixed pseudo-random fill, flat segments with their GDT descriptors,
  * identity page tables, and the guest's results checked against the host's.
+ * The benchmarks (bench/) set up their guests with these too.
  *
  * @module
  */

@@ -15,13 +15,13 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { imagePath } from "./kvmkit_runner.ts";
 import type { Manifest, ManifestMode } from "./manifest.ts";
 import { MANIFEST_PATH } from "./manifest.ts";
 import { BOOT_INSTRUCTIONS, checksumText, REPORT_INSTRUCTIONS, WORKLOADS } from "./workloads.ts";
 import type { GuestMode, Workload } from "./workloads.ts";
+import { runMain } from "../../examples/_shared.ts";
 
 const DIR = fileURLToPath(new URL(".", import.meta.url));
 
@@ -89,9 +89,4 @@ function main(): number {
   return 0;
 }
 
-try {
-  process.exitCode = main();
-} catch (e) {
-  console.error(`build: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-}
+runMain("build", main);

@@ -12,7 +12,9 @@
  *
  * @module
  */
-import type { Segment, Vcpu } from "../../mod.ts";
+import { EFER_LMA, EFER_LME, X86_CR0_PE, X86_CR0_PG, X86_CR0_WP, X86_CR4_PAE } from "../../constants.ts";
+import type { Vcpu } from "../../mod.ts";
+import { flatSegment } from "../../examples/_shared.ts";
 import type { GuestMode } from "./workloads.ts";
 import { GUEST_RAM_SIZE, IMAGE_SIZE } from "./workloads.ts";
 
@@ -24,33 +26,11 @@ const HEADER_OFFSET = 0xffe0;
 /** The GDT's selectors and size (_boot.inc). */
 const SEL_CODE32 = 0x08, SEL_DATA = 0x10, SEL_CODE64 = 0x18, GDT_LIMIT = 4 * 8 - 1;
 
-/** Control-register and EFER bits the stub sets. */
-const CR0_PE = 1n, CR0_WP = 1n << 16n, CR0_PG = 1n << 31n, CR4_PAE = 1n << 5n;
-const EFER_LME = 1n << 8n, EFER_LMA = 1n << 10n;
-
 /** The instructions the stub executes before `booted` (reset vector included). */
 export const INSTRUCTIONS_BEFORE_BOOTED: Readonly<Record<GuestMode, number>> = {
   32: 1 + 7 + 5 + 3 + 4 * 5 + 3 + 4096 * 5 + 5,
   64: 1 + 7 + 5 + 2 + 3 + 8 * 5 + 3 + 4096 * 5 + 3 + 2 + 4 + 3 + 1 + 1,
 };
-
-/** A flat segment as the stub's GDT entries load it. */
-function flat(selector: number, kind: "code32" | "code64" | "data"): Segment {
-  return {
-    base: 0n,
-    limit: 0xffffffff,
-    selector,
-    type: kind === "data" ? 3 : 11,
-    present: 1,
-    dpl: 0,
-    db: kind === "code64" ? 0 : 1,
-    s: 1,
-    l: kind === "code64" ? 1 : 0,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  };
-}
 
 /** Writes the identity page tables _boot.inc builds for `mode` into `ram` (guest memory from 0). */
 function writePageTables(ram: Uint8Array, mode: GuestMode): void {
@@ -87,14 +67,15 @@ export function bootOnHost(
   const booted = header.getUint32(0, true), gdt = header.getUint32(4, true);
   writePageTables(ram, mode);
   const sregs = vcpu.getSregs();
-  const data = flat(SEL_DATA, "data");
-  sregs.cs = mode === 64 ? flat(SEL_CODE64, "code64") : flat(SEL_CODE32, "code32");
+  // Flat segments, as the stub's GDT entries load them.
+  const data = flatSegment(SEL_DATA, "data");
+  sregs.cs = mode === 64 ? flatSegment(SEL_CODE64, "code64") : flatSegment(SEL_CODE32, "code32");
   sregs.ds = sregs.es = sregs.ss = data;
   sregs.gdt = { base: BigInt(gdt), limit: GDT_LIMIT };
-  sregs.cr0 |= paging ? CR0_PE | CR0_PG | CR0_WP : CR0_PE;
+  sregs.cr0 |= paging ? X86_CR0_PE | X86_CR0_PG | X86_CR0_WP : X86_CR0_PE;
   sregs.cr3 = BigInt(PT_ROOT);
   if (mode === 64) {
-    sregs.cr4 |= CR4_PAE;
+    sregs.cr4 |= X86_CR4_PAE;
     sregs.efer |= EFER_LME | EFER_LMA;
   }
   vcpu.setSregs(sregs);

@@ -35,6 +35,7 @@ import { checksumText, instructionCount, workload, WORKLOADS } from "./workloads
 import type { GuestMode } from "./workloads.ts";
 import type { Manifest } from "./manifest.ts";
 import { MANIFEST_PATH } from "./manifest.ts";
+import { runMain } from "../../examples/_shared.ts";
 
 /** Reads the command line; throws RangeError naming a bad argument. */
 function parseOptions(args: readonly string[]) {
@@ -129,9 +130,4 @@ function main(): number {
   return failures ? 1 : 0;
 }
 
-try {
-  process.exitCode = main();
-} catch (e) {
-  console.error(`verify: ${e instanceof Error ? e.message : String(e)}`);
-  process.exitCode = 1;
-}
+runMain("verify", main);
