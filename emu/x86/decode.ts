@@ -1,20 +1,17 @@
 /**
  * The table-driven decoder: prefixes, the one-byte, 0F, 0F38 and 0F3A
  * opcode maps (data, in optable.ts) with mandatory-prefix selection, the VEX
- * prefix, ModRM/SIB effective addresses and immediates, into an `Insn`
- * record.
+ * prefix, ModRM/SIB effective addresses (modrm.ts) and immediates, into
+ * an `Insn` record.
  *
  * @module
  */
 import { B, D64, I64, I8, I8S, IA, IE, IP, IV, IW, M, MEMONLY, type OpSpec, REGONLY } from "./insn.ts";
 import { Insn } from "./insn.ts";
-import { DS, EBP, EBX, EDI, ESI, ESP, SS } from "./state.ts";
 import { execUd, execUnimplemented } from "./fault.ts";
-import { modrm64, rexModrm } from "./long/modrm64.ts";
+import { modrm16, modrmSib, rexModrm } from "./modrm.ts";
 import { isRmw } from "./rmw.ts";
 
-const BASE16 = [EBX, EBX, EBP, EBP, ESI, EDI, EBP, EBX];
-const INDEX16 = [ESI, EDI, ESI, EDI, -1, -1, -1, -1];
 const SEG_PREFIX: Record<number, number> = { 0x26: 0, 0x2e: 1, 0x36: 2, 0x3e: 3, 0x64: 4, 0x65: 5 };
 
 /** The maps the decoder reads: 256 entries each for the one-byte, 0F, 0F38 and 0F3A maps. */
@@ -26,9 +23,6 @@ export interface OpMaps {
   /** VEX-encoded opcodes by VEX.mmmmm (1: 0F, 2: 0F38, 3: 0F3A). */
   readonly vex: readonly (readonly (OpSpec | undefined)[] | undefined)[];
 }
-
-/** Signals that the bytes given ran out before the instruction ended. */
-export const NEED_MORE = 0;
 
 /**
  * Decodes one instruction from `buf[pos..end)` for a code segment of
@@ -42,7 +36,7 @@ export function decode(maps: OpMaps, buf: Uint8Array, pos: number, end: number, 
   let osize = mode === 8 ? 4 : mode, asize = mode, p = pos, op: number, p66 = false, rex = 0;
   for (;;) {
     if (p >= end) return null;
-    if (p - pos >= 15) return finish(d, execUd, p - pos + 1, 0);
+    if (p - pos >= 15) return finish(d, execUd, p - pos + 1);
     op = buf[p++];
     if (mode === 8 && (op & 0xf0) === 0x40) {
       rex = op; // REX counts only as the last prefix: a legacy prefix after it clears it below.
@@ -79,7 +73,7 @@ export function decode(maps: OpMaps, buf: Uint8Array, pos: number, end: number, 
     if (p + n > end) return null;
     const b1 = buf[p], b2 = op === 0xc4 ? buf[p + 1] : b1;
     const map = op === 0xc4 ? b1 & 0x1f : 1;
-    if (d.rep || d.lock || p66 || rex) return finish(d, execUd, p - pos + n, 0);
+    if (d.rep || d.lock || p66 || rex) return finish(d, execUd, p - pos + n);
     d.vex = 1;
     d.vexW = op === 0xc4 ? b2 >> 7 : 0;
     if (mode === 8) {
@@ -101,7 +95,7 @@ export function decode(maps: OpMaps, buf: Uint8Array, pos: number, end: number, 
   d.op = op;
   d.osize = osize;
   d.asize = asize;
-  if (!spec) return finish(d, execUnimplemented, p - pos, 0);
+  if (!spec) return finish(d, execUnimplemented, p - pos);
   let f = spec.f;
   if (mode === 8 && f & D64 && osize === 4) d.osize = osize = 8;
   if (f & M) {
@@ -113,12 +107,12 @@ export function decode(maps: OpMaps, buf: Uint8Array, pos: number, end: number, 
     const grouped = spec.group !== undefined;
     if (d.mod === 3 && spec.regForm) {
       const g = spec.regForm[modrm & 0x3f];
-      if (!g) return finish(d, execUnimplemented, p - pos, 0);
+      if (!g) return finish(d, execUnimplemented, p - pos);
       f |= g.f;
       spec = g;
     } else if (spec.group) {
       const g = spec.group[d.reg];
-      if (!g) return finish(d, execUnimplemented, p - pos, 0);
+      if (!g) return finish(d, execUnimplemented, p - pos);
       f |= g.f;
       spec = g;
       if (mode === 8 && f & D64 && osize === 4) d.osize = osize = 8;
@@ -126,15 +120,11 @@ export function decode(maps: OpMaps, buf: Uint8Array, pos: number, end: number, 
     if (rex) rexModrm(d, rex, f, grouped);
     if (d.mod !== 3 && !d.vex) d.rmw = isRmw(op, (modrm >> 3) & 7);
     if (d.mod !== 3 && !(f & REGONLY)) {
-      const q = asize === 2
-        ? modrm16(d, buf, p, end)
-        : mode === 8
-        ? modrm64(d, buf, p, end, rex)
-        : modrm32(d, buf, p, end);
+      const q = asize === 2 ? modrm16(d, buf, p, end) : modrmSib(d, buf, p, end, rex, mode === 8);
       if (q < 0) return null;
       p = q;
     } else if (f & MEMONLY) {
-      return finish(d, execUd, p - pos, 0);
+      return finish(d, execUd, p - pos);
     }
   }
   d.size = f & B ? 1 : osize;
@@ -167,13 +157,13 @@ export function decode(maps: OpMaps, buf: Uint8Array, pos: number, end: number, 
     if (osize === 8 && n !== 8 && f & (IV | I8S) && !(f & B)) d.imm2 = d.imm & 0x80000000 ? 0xffffffff : 0;
     p += n;
   }
-  if (p - pos > 15) return finish(d, execUd, 15, 0);
+  if (p - pos > 15) return finish(d, execUd, 15);
   const exec = d.size === 8 ? spec.exec64 : spec.exec;
   if (exec) d.jit = (d.size === 8 ? spec.jit64 : spec.jit) ?? "";
-  return finish(d, exec ?? execUnimplemented, p - pos, 1);
+  return finish(d, exec ?? execUnimplemented, p - pos);
 }
 
-function finish(d: Insn, exec: Insn["exec"], len: number, _ok: number): Insn {
+function finish(d: Insn, exec: Insn["exec"], len: number): Insn {
   d.exec = exec;
   d.len = len;
   return d;
@@ -184,62 +174,4 @@ function le(buf: Uint8Array, p: number, n: number): number {
   let v = 0;
   for (let i = n - 1; i >= 0; i--) v = v * 256 + buf[p + i];
   return v;
-}
-
-function modrm16(d: Insn, buf: Uint8Array, p: number, end: number): number {
-  const rm = d.rm;
-  if (d.mod === 0 && rm === 6) {
-    if (p + 2 > end) return -1;
-    d.disp = le(buf, p, 2);
-    return p + 2;
-  }
-  d.base = BASE16[rm];
-  d.index = INDEX16[rm];
-  if (d.base === EBP) d.eaSeg = SS;
-  if (d.mod === 1) {
-    if (p + 1 > end) return -1;
-    d.disp = (buf[p] << 24) >> 24;
-    return p + 1;
-  }
-  if (d.mod === 2) {
-    if (p + 2 > end) return -1;
-    d.disp = le(buf, p, 2);
-    return p + 2;
-  }
-  return p;
-}
-
-function modrm32(d: Insn, buf: Uint8Array, p: number, end: number): number {
-  let base = d.rm;
-  if (base === 4) {
-    if (p + 1 > end) return -1;
-    const sib = buf[p++];
-    d.scale = sib >> 6;
-    const index = (sib >> 3) & 7;
-    d.index = index === 4 ? -1 : index;
-    base = sib & 7;
-    if (base === 5 && d.mod === 0) {
-      if (p + 4 > end) return -1;
-      d.disp = le(buf, p, 4) | 0;
-      d.eaSeg = DS;
-      return p + 4;
-    }
-  } else if (base === 5 && d.mod === 0) {
-    if (p + 4 > end) return -1;
-    d.disp = le(buf, p, 4) | 0;
-    return p + 4;
-  }
-  d.base = base;
-  if (base === ESP || base === EBP) d.eaSeg = SS;
-  if (d.mod === 1) {
-    if (p + 1 > end) return -1;
-    d.disp = (buf[p] << 24) >> 24;
-    return p + 1;
-  }
-  if (d.mod === 2) {
-    if (p + 4 > end) return -1;
-    d.disp = le(buf, p, 4) | 0;
-    return p + 4;
-  }
-  return p;
 }

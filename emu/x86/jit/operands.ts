@@ -14,7 +14,7 @@
 import type { Insn } from "../insn.ts";
 import { AC, MASK } from "../flags.ts";
 import { TWO32 } from "../long/access.ts";
-import { RIP_BASE } from "../long/modrm64.ts";
+import { RIP_BASE } from "../modrm.ts";
 import { TLB_MASK } from "../memory.ts";
 import { R8_INDEX } from "../state.ts";
 import {

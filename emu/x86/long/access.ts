@@ -17,7 +17,7 @@ import { AC as EFLAGS_AC } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { AR_L, CS, ESP, FS, GS, SS } from "../state.ts";
 import type { State } from "../state.ts";
-import { RIP_BASE } from "./modrm64.ts";
+import { RIP_BASE } from "../modrm.ts";
 
 import { CR0_AM, EFER_LMA } from "../control_bits.ts";
 
