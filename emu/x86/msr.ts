@@ -40,6 +40,11 @@ export function readTsc(state: State): bigint {
   return BigInt(Math.floor(performance.now() * state.tscKhz)) + state.tscOffset;
 }
 
+/** An MSR of the map (0 when absent), as a signed number: one holding an address (LSTAR, KERNEL_GS_BASE). */
+export function msrAddress(state: State, index: number): number {
+  return Number(BigInt.asIntN(64, state.msrs.get(index) ?? 0n));
+}
+
 /** MSRs an in-kernel device answers (emu/irqchip's local APIC: the APIC base, x2APIC registers, TSC deadline). */
 export interface MsrDevice {
   /** The value, undefined for #GP, or null when the device does not own `index`. */

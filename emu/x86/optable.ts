@@ -21,7 +21,6 @@ import * as sh from "./ops/shift.ts";
 import * as stk from "./ops/stack.ts";
 import * as str from "./ops/string.ts";
 import * as sys from "./ops/system.ts";
-import * as sys64 from "./long/system64.ts";
 import { installSse, SSE_MAPS } from "./sse/optable.ts";
 import * as seginfo from "./ops/seginfo.ts";
 import * as fast from "./ops/fastcall.ts";
@@ -234,9 +233,9 @@ two[0x01] = {
     op(cr.invlpg, MEMONLY),
   ],
 };
-two[0x05] = op(sys64.syscall);
+two[0x05] = op(fast.syscall);
 two[0x06] = op(cr.clts);
-two[0x07] = op(sys64.sysret);
+two[0x07] = op(fast.sysret);
 two[0x08] = op(sys.invd);
 two[0x09] = op(sys.invd);
 two[0x0b] = op(execUd);

@@ -37,7 +37,9 @@ import * as mov from "../ops/mov.ts";
 import * as bit from "../ops/bit.ts";
 import * as sh from "../ops/shift.ts";
 import * as str from "../ops/string.ts";
-import * as sys from "./system64.ts";
+import * as sys from "../ops/system.ts";
+import * as cr from "../ops/cr.ts";
+import * as fast from "../ops/fastcall.ts";
 import { group7Reg2 as xgetbvOr } from "../ops/xsave.ts";
 import { group7Reg1 as clacStacOr } from "../ops/system.ts";
 
@@ -227,22 +229,22 @@ two[0x01] = {
     both(clacStacOr(sys.descTableLong)),
     both(xgetbvOr(sys.descTableLong)),
     both(sys.descTableLong, MEMONLY),
-    g7[4] && { ...g7[4], exec64: sys.smsw64 },
+    g7[4] && { ...g7[4], exec64: cr.smsw64 },
     g7[5],
     g7[6],
     both(sys.group7Long),
   ],
 };
-two[0x05] = both(sys.syscall);
-two[0x07] = both(sys.sysret);
+two[0x05] = both(fast.syscall);
+two[0x07] = both(fast.sysret);
 for (const o of [0x06, 0x08, 0x09, 0x0b, 0x0d, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f]) same(two, o);
 for (const o of [0x30, 0x31, 0x32, 0x33, 0xa2]) same(two, o);
-two[0x21] = both(sys.movDrLong, M | REGONLY);
-two[0x23] = both(sys.movDrLong, M | REGONLY);
-two[0x20] = both(sys.movCrLong, M | REGONLY);
-two[0x22] = both(sys.movCrLong, M | REGONLY);
-two[0x34] = both(sys.sysenterLong);
-two[0x35] = both(sys.sysexitLong);
+two[0x21] = both(cr.movDrLong, M | REGONLY);
+two[0x23] = both(cr.movDrLong, M | REGONLY);
+two[0x20] = both(cr.movCrLong, M | REGONLY);
+two[0x22] = both(cr.movCrLong, M | REGONLY);
+two[0x34] = both(fast.sysenterLong);
+two[0x35] = both(fast.sysexitLong);
 for (let o = 0x40; o <= 0x4f; o++) two[o] = both(mov.cmovLong, M);
 for (let o = 0x80; o <= 0x8f; o++) two[o] = both(c64.jccLong, IV | D64, "jccLong");
 two[0xa0] = both(c64.pushSegLong, D64);

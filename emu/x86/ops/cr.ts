@@ -1,7 +1,7 @@
 /**
- * Control and debug registers: MOV to/from CR0, CR2, CR3, CR4, CR8 and
- * DR0-DR7, CLTS, LMSW, SMSW, INVLPG. Writes that change translation flush
- * the TLB.
+ * Control and debug registers in every mode: MOV to/from CR0, CR2, CR3,
+ * CR4, CR8 and DR0-DR7 (with 64-bit registers in 64-bit mode), CLTS, LMSW,
+ * SMSW, INVLPG, INVPCID. Writes that change translation flush the TLB.
  *
  * @module
  */
@@ -10,7 +10,8 @@ import { VM } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { fault, GP, UD } from "../fault.ts";
 import { armWatch } from "../debug.ts";
-import { canonical, in64, signed } from "../long/access.ts";
+import { canonical, in64, setQ, setRegSigned, signed } from "../long/access.ts";
+import { reservedHigh } from "../paging.ts";
 import { cpuidLookup } from "./system.ts";
 import {
   CR0_CD,
@@ -80,8 +81,7 @@ export function writeCr4(cpu: Cpu, v: number): void {
 
 /** 0F 20/22: MOV r32, CRn and MOV CRn, r32 (the ModRM mod field is ignored). */
 export function movCr(cpu: Cpu, d: Insn): void {
-  if (d.lock || ![0, 2, 3, 4, 8].includes(d.reg)) fault(UD);
-  cpu.requireCpl0();
+  checkMovCr(cpu, d);
   if (d.op === 0x120) {
     const v = d.reg === 0 ? cpu.cr0 : d.reg === 2 ? cpu.cr2 : d.reg === 3 ? cpu.cr3 : d.reg === 4 ? cpu.cr4 : cpu.cr8;
     cpu.setReg(d.rm, 4, v >>> 0);
@@ -103,11 +103,51 @@ export function movCr(cpu: Cpu, d: Insn): void {
       writeCr4(cpu, v);
       break;
     default:
-      if (v & ~0xf) fault(GP, 0);
-      cpu.cr8 = v;
-      // CR8 is the local APIC's TPR: a lower one may unblock an interrupt.
-      cpu.intrRequest = cpu.devices !== null;
+      writeCr8(cpu, v);
   }
+}
+
+/** Writes CR8, the local APIC's TPR (#GP for bits above 3): a lower one may unblock an interrupt. */
+function writeCr8(cpu: Cpu, v: number): void {
+  if (v & ~0xf) fault(GP, 0);
+  cpu.cr8 = v;
+  cpu.intrRequest = cpu.devices !== null;
+}
+
+/** The checks of MOV to and from CRn: #UD with LOCK or for a register other than CR0, CR2, CR3, CR4 and CR8. */
+function checkMovCr(cpu: Cpu, d: Insn): void {
+  if (d.lock || ![0, 2, 3, 4, 8].includes(d.reg)) fault(UD);
+  cpu.requireCpl0();
+}
+
+/** 0F 20/22 in 64-bit mode: MOV r64, CRn and MOV CRn, r64 (CR8 with REX.R). */
+export function movCrLong(cpu: Cpu, d: Insn): void {
+  checkMovCr(cpu, d);
+  const n = d.reg, r = d.rm << 1;
+  if (d.op === 0x120) {
+    if (n === 2) setRegSigned(cpu, d.rm, cpu.cr2);
+    else if (n === 3) setRegSigned(cpu, d.rm, cpu.cr3);
+    else setQ(cpu, d.rm, (n === 0 ? cpu.cr0 : n === 4 ? cpu.cr4 : cpu.cr8) >>> 0, 0);
+    return;
+  }
+  const lo = cpu.r32[r], hi = cpu.r32[r + 1];
+  if (n === 2) {
+    cpu.cr2 = signed(lo, hi);
+    return;
+  }
+  if (n === 3) {
+    // Under CR4.PCIDE bit 63 asks to keep the new PCID's translations and is not stored (the core flushes its
+    // untagged TLB anyway); bits 63:MAXPHYADDR are otherwise reserved.
+    const high = cpu.cr4 & CR4_PCIDE ? hi & 0x7fffffff : hi;
+    if (high & (0xfff00000 | reservedHigh(cpu.cpuidTable))) fault(GP, 0);
+    cpu.cr3 = high * 2 ** 32 + lo;
+    cpu.mem.flush();
+    return;
+  }
+  if (hi) fault(GP, 0);
+  if (n === 0) writeCr0(cpu, lo);
+  else if (n === 4) writeCr4(cpu, lo);
+  else writeCr8(cpu, lo);
 }
 
 /** 0F 21/23: MOV r32, DRn and MOV DRn, r32 (DR4/DR5 alias DR6/DR7 unless CR4.DE). */
@@ -132,6 +172,29 @@ export function movDr(cpu: Cpu, d: Insn): void {
   if (n !== 6) armWatch(cpu);
 }
 
+/**
+ * 0F 21/23 in 64-bit mode: MOV to and from DR0-DR7 with 64-bit registers
+ * (REX.R, DR8-DR15, is #UD). DR0-DR3 take any 64-bit value; setting a bit
+ * of 63:32 in DR6 or DR7 is #GP(0).
+ */
+export function movDrLong(cpu: Cpu, d: Insn): void {
+  if (d.reg > 7) fault(UD);
+  const n = d.reg, r = d.rm << 1;
+  if (d.op === 0x121) {
+    movDr(cpu, d);
+    if (n < 4) cpu.r32[r + 1] = cpu.drHigh[n];
+    return;
+  }
+  const high = cpu.r32[r + 1];
+  if (high && n >= 4) {
+    if (n < 6 && cpu.cr4 & CR4_DE) fault(UD);
+    cpu.requireCpl0();
+    fault(GP, 0);
+  }
+  movDr(cpu, d);
+  if (n < 4) cpu.drHigh[n] = high;
+}
+
 /** 0F 06: CLTS. */
 export function clts(cpu: Cpu): void {
   cpu.requireCpl0();
@@ -143,6 +206,12 @@ export function clts(cpu: Cpu): void {
 export function smsw(cpu: Cpu, d: Insn): void {
   if (d.mod === 3) cpu.setReg(d.rm, d.osize, d.osize === 4 ? cpu.cr0 >>> 0 : cpu.cr0 & 0xffff);
   else cpu.write(cpu.seg(d), cpu.ea(d), 2, cpu.cr0 & 0xffff);
+}
+
+/** 0F 01 /4 SMSW with REX.W: a register destination takes all of CR0; a memory destination is 16 bits. */
+export function smsw64(cpu: Cpu, d: Insn): void {
+  if (d.mod !== 3) smsw(cpu, d);
+  else setQ(cpu, d.rm, cpu.cr0 >>> 0, 0);
 }
 
 /** 0F 01 /6: LMSW (sets PE but never clears it). */

@@ -1,28 +1,39 @@
 /**
- * Fast system calls and the performance counters: SYSENTER and SYSEXIT
- * (flat segments derived from MSR IA32_SYSENTER_CS, entry point and stack
- * from IA32_SYSENTER_EIP/ESP), and RDPMC (#GP(0): no counters).
+ * Fast system calls in every mode: SYSENTER and SYSEXIT (flat segments
+ * derived from IA32_SYSENTER_CS, entry point and stack from
+ * IA32_SYSENTER_EIP/ESP; in long mode Intel's only, #UD on AMD), SYSCALL and
+ * SYSRET (STAR, LSTAR, CSTAR, SFMASK; outside 64-bit mode AMD's only), and
+ * RDPMC (#GP(0): no counters).
  *
  * @module
  */
 import type { Cpu } from "../cpu.ts";
 import { IF, RF, VM } from "../flags.ts";
-import { fault, GP } from "../fault.ts";
-import { AR_DB, AR_G, AR_P, AR_S, CS, ECX, EDX, ESP, SS } from "../state.ts";
+import { fault, GP, UD } from "../fault.ts";
+import type { Insn } from "../insn.ts";
+import { msrAddress } from "../msr.ts";
+import { AR_DB, AR_G, AR_L, AR_P, AR_S, CS, ECX, EDX, ESP, SS } from "../state.ts";
+import { CR4_PCE, EFER_LMA, EFER_SCE } from "../control_bits.ts";
+import { canonical, in64, setQ, setRegSigned, signed } from "../long/access.ts";
 
 const SYSENTER_CS = 0x174, SYSENTER_ESP = 0x175, SYSENTER_EIP = 0x176;
-const CR4_PCE = 1 << 8;
+const STAR = 0xc0000081, LSTAR = 0xc0000082, CSTAR = 0xc0000083, SFMASK = 0xc0000084;
 
-function msr32(cpu: Cpu, index: number): number {
-  return Number((cpu.msrs.get(index) ?? 0n) & 0xffffffffn);
+function msr(cpu: Cpu, index: number): bigint {
+  return cpu.msrs.get(index) ?? 0n;
 }
 
-/** Loads a flat 4 GiB segment with type `type` and DPL `dpl` into `seg`. */
-function flat(cpu: Cpu, seg: number, sel: number, type: number, dpl: number): void {
+function msr32(cpu: Cpu, index: number): number {
+  return Number(msr(cpu, index) & 0xffffffffn);
+}
+
+/** Loads the fixed flat cache SYSCALL/SYSRET/SYSENTER/SYSEXIT give CS (64-bit or 32-bit) or SS. */
+function flat(cpu: Cpu, seg: number, sel: number, dpl: number, kind: "code64" | "code32" | "data"): void {
   cpu.segSel[seg] = sel;
   cpu.segBase[seg] = 0;
   cpu.segLimit[seg] = 0xffffffff;
-  cpu.segAr[seg] = type | AR_S | (dpl << 5) | AR_P | AR_DB | AR_G;
+  const type = kind === "data" ? 3 : 0xb;
+  cpu.segAr[seg] = type | AR_S | (dpl << 5) | AR_P | AR_G | (kind === "code64" ? AR_L : AR_DB);
 }
 
 /** 0F 34: SYSENTER (#GP(0) in real mode or with a null IA32_SYSENTER_CS). */
@@ -30,8 +41,8 @@ export function sysenter(cpu: Cpu): void {
   const cs = msr32(cpu, SYSENTER_CS) & 0xffff;
   if (!(cpu.cr0 & 1) || (cs & 0xfffc) === 0) fault(GP, 0);
   cpu.eflRest &= ~(VM | IF | RF);
-  flat(cpu, CS, cs & 0xfffc, 0xb, 0);
-  flat(cpu, SS, (cs + 8) & 0xfffc, 0x3, 0);
+  flat(cpu, CS, cs & 0xfffc, 0, "code32");
+  flat(cpu, SS, (cs + 8) & 0xfffc, 0, "data");
   cpu.cpl = 0;
   cpu.r32[ESP << 1] = msr32(cpu, SYSENTER_ESP);
   cpu.nextEip = msr32(cpu, SYSENTER_EIP);
@@ -42,11 +53,108 @@ export function sysenter(cpu: Cpu): void {
 export function sysexit(cpu: Cpu): void {
   const cs = msr32(cpu, SYSENTER_CS) & 0xffff;
   if (!(cpu.cr0 & 1) || cpu.eflRest & VM || cpu.cpl !== 0 || (cs & 0xfffc) === 0) fault(GP, 0);
-  flat(cpu, CS, ((cs + 16) & 0xfffc) | 3, 0xb, 3);
-  flat(cpu, SS, ((cs + 24) & 0xfffc) | 3, 0x3, 3);
+  flat(cpu, CS, ((cs + 16) & 0xfffc) | 3, 3, "code32");
+  flat(cpu, SS, ((cs + 24) & 0xfffc) | 3, 3, "data");
   cpu.cpl = 3;
   cpu.r32[ESP << 1] = cpu.r32[ECX << 1];
   cpu.nextEip = cpu.r32[EDX << 1];
+  cpu.mem.flush();
+}
+
+/**
+ * 0F 05: SYSCALL (#UD unless EFER.SCE). Intel processors have it in 64-bit mode only (#UD elsewhere); AMD ones
+ * also in compatibility mode (to CSTAR) and in legacy mode (to STAR[31:0] in flat 32-bit code).
+ */
+export function syscall(cpu: Cpu): void {
+  if (!(cpu.efer & EFER_SCE) || (cpu.vendor.name === "intel" && !in64(cpu))) fault(UD);
+  if (!(cpu.efer & EFER_LMA)) return legacySyscall(cpu);
+  const sel = Number((msr(cpu, STAR) >> 32n) & 0xffffn);
+  const target = msrAddress(cpu, in64(cpu) ? LSTAR : CSTAR);
+  setRegSigned(cpu, ECX, cpu.nextEip);
+  setQ(cpu, 11, cpu.getFlags() & ~RF, 0);
+  flat(cpu, CS, sel & 0xfffc, 0, "code64");
+  flat(cpu, SS, (sel + 8) & 0xfffc, 0, "data");
+  const mask = Number(msr(cpu, SFMASK) & 0xffffffffn);
+  cpu.setFlags(cpu.getFlags() & ~mask & ~RF);
+  if (cpu.cpl !== 0) cpu.mem.flush();
+  cpu.cpl = 0;
+  cpu.nextEip = target;
+}
+
+/** SYSCALL outside long mode (AMD): ECX = the next EIP, CS:EIP = STAR[47:32]:STAR[31:0], IF, VM and RF cleared. */
+function legacySyscall(cpu: Cpu): void {
+  if (!(cpu.cr0 & 1)) fault(UD);
+  const star = msr(cpu, STAR), sel = Number((star >> 32n) & 0xffffn);
+  cpu.setReg(ECX, 4, cpu.nextEip >>> 0);
+  flat(cpu, CS, sel & 0xfffc, 0, "code32");
+  flat(cpu, SS, (sel + 8) & 0xfffc, 0, "data");
+  cpu.eflRest &= ~(VM | IF | RF);
+  if (cpu.cpl !== 0) cpu.mem.flush();
+  cpu.cpl = 0;
+  cpu.nextEip = Number(star & 0xffffffffn);
+}
+
+/**
+ * 0F 07: SYSRET to CPL 3: 64-bit code with REX.W, else compatibility mode (#UD unless EFER.SCE; #GP unless CPL 0).
+ * Intel processors have it in 64-bit mode only; AMD ones also in compatibility mode and in legacy mode (to flat
+ * 32-bit code at STAR[63:48], EIP = ECX, IF set).
+ */
+export function sysret(cpu: Cpu, d: Insn): void {
+  if (!(cpu.efer & EFER_SCE) || (cpu.vendor.name === "intel" && !in64(cpu))) fault(UD);
+  if (cpu.cpl !== 0 || !(cpu.cr0 & 1)) fault(GP, 0);
+  const sel = Number((msr(cpu, STAR) >> 48n) & 0xffffn);
+  if (!(cpu.efer & EFER_LMA)) {
+    flat(cpu, CS, (sel & 0xfffc) | 3, 3, "code32");
+    flat(cpu, SS, ((sel + 8) & 0xfffc) | 3, 3, "data");
+    cpu.eflRest |= IF;
+    cpu.nextEip = cpu.r32[ECX << 1];
+    cpu.cpl = 3;
+    cpu.mem.flush();
+    return;
+  }
+  const rcx = signed(cpu.r32[ECX << 1], cpu.r32[(ECX << 1) + 1]);
+  if (d.osize === 8) {
+    if (!canonical(rcx)) fault(GP, 0);
+    flat(cpu, CS, ((sel + 16) & 0xfffc) | 3, 3, "code64");
+    cpu.nextEip = rcx;
+  } else {
+    flat(cpu, CS, (sel & 0xfffc) | 3, 3, "code32");
+    cpu.nextEip = cpu.r32[ECX << 1];
+  }
+  flat(cpu, SS, ((sel + 8) & 0xfffc) | 3, 3, "data");
+  cpu.setFlags((cpu.r32[11 << 1] & 0x3c7fd7 & ~(RF | VM)) | 2);
+  cpu.cpl = 3;
+  cpu.mem.flush();
+}
+
+/** 0F 34 in long mode: SYSENTER to 64-bit code (Intel); AMD processors raise #UD. */
+export function sysenterLong(cpu: Cpu): void {
+  if (cpu.vendor.name === "amd") fault(UD);
+  const cs = Number(msr(cpu, SYSENTER_CS) & 0xffffn);
+  if ((cs & 0xfffc) === 0) fault(GP, 0);
+  cpu.eflRest &= ~(VM | IF | RF);
+  flat(cpu, CS, cs & 0xfffc, 0, "code64");
+  flat(cpu, SS, (cs + 8) & 0xfffc, 0, "data");
+  if (cpu.cpl !== 0) cpu.mem.flush();
+  cpu.cpl = 0;
+  setRegSigned(cpu, ESP, msrAddress(cpu, SYSENTER_ESP));
+  cpu.nextEip = msrAddress(cpu, SYSENTER_EIP);
+}
+
+/** 0F 35 in long mode: SYSEXIT to 64-bit code with REX.W (RIP = RDX, RSP = RCX), else to compatibility mode. */
+export function sysexitLong(cpu: Cpu, d: Insn): void {
+  if (cpu.vendor.name === "amd") fault(UD);
+  const cs = Number(msr(cpu, SYSENTER_CS) & 0xffffn);
+  if (cpu.cpl !== 0 || (cs & 0xfffc) === 0) fault(GP, 0);
+  const wide = d.osize === 8, r = cpu.r32;
+  const rip = wide ? signed(r[EDX << 1], r[(EDX << 1) + 1]) : r[EDX << 1];
+  const rsp = wide ? signed(r[ECX << 1], r[(ECX << 1) + 1]) : r[ECX << 1];
+  if (!canonical(rip) || !canonical(rsp)) fault(GP, 0);
+  flat(cpu, CS, ((cs + (wide ? 32 : 16)) & 0xfffc) | 3, 3, wide ? "code64" : "code32");
+  flat(cpu, SS, ((cs + (wide ? 40 : 24)) & 0xfffc) | 3, 3, "data");
+  cpu.cpl = 3;
+  setRegSigned(cpu, ESP, rsp);
+  cpu.nextEip = rip;
   cpu.mem.flush();
 }
 

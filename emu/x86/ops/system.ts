@@ -1,7 +1,9 @@
 /**
- * System instructions: HLT, CLI/STI, flag bits (CLC STC CMC CLD STD),
- * descriptor tables (LGDT LIDT SGDT SIDT LLDT SLDT LTR STR), CPUID, RDTSC,
- * RDMSR/WRMSR, WAIT, INVD/WBINVD, hint NOPs.
+ * System instructions in every mode: HLT, CLI/STI, flag bits (CLC STC CMC
+ * CLD STD), descriptor tables (LGDT LIDT SGDT SIDT with 8-byte bases in
+ * 64-bit mode, LLDT SLDT LTR STR), CLAC/STAC, CPUID, RDTSC, RDTSCP,
+ * RDMSR/WRMSR, SWAPGS, INVLPG with 64-bit addresses, WAIT, INVD/WBINVD,
+ * hint NOPs.
  *
  * @module
  */
@@ -9,12 +11,14 @@ import type { Cpu } from "../cpu.ts";
 import { AC, CF, DF, IF, IOPL, VM } from "../flags.ts";
 import type { Exec, Insn } from "../insn.ts";
 import { execUd, fault, GP, NM, NP, UD } from "../fault.ts";
-import { getMsr, readTsc, setMsr } from "../msr.ts";
+import { getMsr, msrAddress, readTsc, setMsr } from "../msr.ts";
 import { descAr, descBase, descLimit, linPlus, readDescriptor } from "../segment.ts";
-import { AR_UNUSABLE, EAX, EBX, ECX, EDX, LDTR, TR } from "../state.ts";
+import { AR_UNUSABLE, EAX, EBX, ECX, EDX, GS, LDTR, TR } from "../state.ts";
 import type { CpuidEntry } from "../../../abi/structs.ts";
-import { canonical, signed } from "../long/access.ts";
+import { canonical, in64, lin48, qv, readQ, setQ, signed, writeQ } from "../long/access.ts";
 import { CR0_MP, CR0_PE, CR0_PG, CR0_TS, CR4_OSXSAVE, CR4_SMAP, CR4_TSD, EFER_LMA, EFER_LME } from "../control_bits.ts";
+
+const KERNEL_GS_BASE = 0xc0000102, TSC_AUX = 0xc0000103;
 
 /** F4: HLT (CPL 0): the vCPU exits with KVM_EXIT_HLT after it. */
 export function hlt(cpu: Cpu): void {
@@ -81,6 +85,25 @@ export function descTable(cpu: Cpu, d: Insn): void {
   cpu.write(seg, (off + 2) >>> 0, 4, idt ? cpu.idtBase : cpu.gdtBase);
 }
 
+/** 0F 01 /0-/3 in 64-bit mode: SGDT, SIDT, LGDT, LIDT with a 2-byte limit and an 8-byte base. */
+export function descTableLong(cpu: Cpu, d: Insn): void {
+  const seg = cpu.seg(d), off = cpu.ea(d), idt = (d.reg & 1) !== 0;
+  if (d.reg >= 2) {
+    cpu.requireCpl0();
+    const limit = cpu.read(seg, off, 2);
+    readQ(cpu, seg, off + 2);
+    const base = signed(qv[0], qv[1]);
+    if (!canonical(base)) fault(GP, 0);
+    if (idt) [cpu.idtBase, cpu.idtLimit] = [base, limit];
+    else [cpu.gdtBase, cpu.gdtLimit] = [base, limit];
+    return;
+  }
+  const base = idt ? cpu.idtBase : cpu.gdtBase;
+  cpu.lin(seg, off, 10, true);
+  cpu.write(seg, off, 2, idt ? cpu.idtLimit : cpu.gdtLimit);
+  writeQ(cpu, seg, off + 2, base >>> 0, Math.floor(base / 2 ** 32) >>> 0);
+}
+
 /** 0F 01 /1: SIDT (`mem`, a memory operand), or with a register operand CLAC (CA) and STAC (CB). */
 export function group7Reg1(mem: Exec): Exec {
   return (cpu, d) => {
@@ -109,6 +132,16 @@ export function storeSel(cpu: Cpu, d: Insn): void {
   const sel = cpu.segSel[d.reg === 0 ? LDTR : TR];
   if (d.mod === 3) cpu.setReg(d.rm, d.osize, sel);
   else cpu.write(cpu.seg(d), cpu.ea(d), 2, sel);
+}
+
+/**
+ * 0F 00 /0 SLDT, /1 STR with REX.W: a register destination takes the selector zero-extended to 64 bits; a memory
+ * destination is 16 bits, as without REX.W (the SDM and APM fix it at 16 bits; the kernel's emulator, which runs
+ * STR and SLDT on kvm_pvm, stores 8 bytes there, since em_store_sreg narrows only a 4-byte memory operand).
+ */
+export function storeSel64(cpu: Cpu, d: Insn): void {
+  if (d.mod !== 3) storeSel(cpu, d);
+  else setQ(cpu, d.rm, cpu.segSel[d.reg === 0 ? LDTR : TR], 0);
 }
 
 /** 0F 00 /2 LLDT, /3 LTR. */
@@ -173,9 +206,43 @@ export function cpuid(cpu: Cpu): void {
 /** 0F 31: RDTSC (#GP at CPL > 0 under CR4.TSD). */
 export function rdtsc(cpu: Cpu): void {
   if (cpu.cr4 & CR4_TSD && cpu.cpl > 0 && cpu.cr0 & CR0_PE) fault(GP, 0);
+  storeTsc(cpu);
+}
+
+/** EDX:EAX = the TSC. */
+function storeTsc(cpu: Cpu): void {
   const t = readTsc(cpu);
   cpu.setReg(EAX, 4, Number(t & 0xffffffffn));
   cpu.setReg(EDX, 4, Number((t >> 32n) & 0xffffffffn));
+}
+
+/** 0F 01 F9: RDTSCP: EDX:EAX = TSC, ECX = TSC_AUX. */
+export function rdtscp(cpu: Cpu): void {
+  if (cpu.cr4 & CR4_TSD && cpu.cpl > 0) fault(GP, 0);
+  storeTsc(cpu);
+  cpu.setReg(ECX, 4, Number((cpu.msrs.get(TSC_AUX) ?? 0n) & 0xffffffffn));
+}
+
+/** 0F 01 F8: SWAPGS (64-bit mode, CPL 0): exchanges GS.base and IA32_KERNEL_GS_BASE. */
+export function swapgs(cpu: Cpu): void {
+  if (!in64(cpu)) fault(UD);
+  if (cpu.cpl !== 0) fault(GP, 0);
+  const kernel = msrAddress(cpu, KERNEL_GS_BASE);
+  cpu.msrs.set(KERNEL_GS_BASE, BigInt.asUintN(64, BigInt(cpu.segBase[GS])));
+  cpu.segBase[GS] = kernel;
+}
+
+/** 0F 01 /7 in 64-bit mode: INVLPG m, or (mod 3) SWAPGS and RDTSCP. */
+export function group7Long(cpu: Cpu, d: Insn): void {
+  if (d.mod === 3) {
+    if ((d.rm & 7) === 0) swapgs(cpu);
+    else if ((d.rm & 7) === 1) rdtscp(cpu);
+    else execUd(cpu, d);
+    return;
+  }
+  cpu.requireCpl0();
+  const a = cpu.ea(d) + (cpu.seg(d) >= 4 ? cpu.segBase[cpu.seg(d)] : 0);
+  if (canonical(a)) cpu.mem.flushPage(lin48(a));
 }
 
 /** 0F 32: RDMSR. */
