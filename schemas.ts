@@ -1,6 +1,9 @@
 /**
  * zod schemas of the structs a user passes in: each checks types and ranges
- * member by member, so that a bad value is named before any ioctl.
+ * member by member, so that a bad value is named before any ioctl. The
+ * types are defined once, in abi/structs.ts and vmm_types.ts (with their
+ * documentation); each schema `satisfies` its type, so that the compiler
+ * refuses a schema that lets through what the type does not allow.
  *
  * @module
  */
@@ -15,6 +18,25 @@ import {
   KVM_MSR_FILTER_MAX_RANGES,
 } from "./abi/constants.ts";
 import { EventFd } from "./eventfd.ts";
+import type {
+  ClockInput,
+  CoalescedZone,
+  EnableCapOptions,
+  GsiRoute,
+  IoEventFdOptions,
+  IrqFdOptions,
+  Msi,
+  MsrFilter,
+  SyncRegsSets,
+} from "./vmm_types.ts";
+
+/** A schema whose accepted input is of type `T` (its output may differ: addresses become bigints). */
+type Accepts<T> = z.ZodType<unknown, T>;
+
+/** `schema`, whose checks admit only the numbers of `T`, typed as `T` (zod's refinements do not narrow). */
+function only<T extends number>(schema: z.ZodType<number>): z.ZodType<T, T> {
+  return schema as unknown as z.ZodType<T, T>;
+}
 
 /** `kvm_regs`: every member a u64 bigint. */
 export const regsSchema = z.strictObject(Object.fromEntries(REG_NAMES.map((n) => [n, u64])) as Record<
@@ -173,14 +195,16 @@ function portRange<T extends { addr: bigint; size?: number; len?: number; pio?: 
 /** `Vm.ioeventfd` options. */
 export const ioeventfdSchema = z.strictObject({
   addr: address,
-  len: int(0, 8).superRefine(
-    rangeCheck((v: number) => [0, 1, 2, 4, 8].includes(v), (v) => `${v} is not 0, 1, 2, 4 or 8`),
+  len: only<0 | 1 | 2 | 4 | 8>(
+    int(0, 8).superRefine(
+      rangeCheck((v: number) => [0, 1, 2, 4, 8].includes(v), (v) => `${v} is not 0, 1, 2, 4 or 8`),
+    ),
   ),
   eventFd: z.instanceof(EventFd),
   datamatch: address.optional(),
   pio: z.boolean().optional(),
   deassign: z.boolean().optional(),
-}).superRefine(portRange);
+}).superRefine(portRange) satisfies Accepts<IoEventFdOptions>;
 
 /** `Vm.irqfd` options. */
 export const irqfdSchema = z.strictObject({
@@ -188,7 +212,7 @@ export const irqfdSchema = z.strictObject({
   eventFd: z.instanceof(EventFd),
   resample: z.instanceof(EventFd).optional(),
   deassign: z.boolean().optional(),
-});
+}) satisfies Accepts<IrqFdOptions>;
 
 const gsi = int(0, KVM_MAX_IRQ_ROUTES - 1);
 
@@ -197,27 +221,29 @@ export const gsiRoutesSchema = z.array(z.discriminatedUnion("type", [
   z.strictObject({
     gsi,
     type: z.literal("irqchip"),
-    irqchip: int(0, 2),
+    irqchip: only<0 | 1 | 2>(int(0, 2)),
     pin: int(0, 23),
   }).superRefine(rangeCheck((v) => v.irqchip === 2 || v.pin < 8, (v) => `pin ${v.pin} of a PIC (0-7)`)),
   z.strictObject({ gsi, type: z.literal("msi"), addressLo: u32, addressHi: u32.optional(), data: u32 }),
-])).max(KVM_MAX_IRQ_ROUTES);
+])).max(KVM_MAX_IRQ_ROUTES) satisfies Accepts<readonly GsiRoute[]>;
 
 /** `Vm.signalMsi` argument. */
-export const msiSchema = z.strictObject({ addressLo: u32, addressHi: u32.optional(), data: u32 });
+export const msiSchema = z.strictObject({ addressLo: u32, addressHi: u32.optional(), data: u32 }) satisfies Accepts<
+  Msi
+>;
 
 /** `Vm.registerCoalescedMmio` zone. */
 export const coalescedZoneSchema = z.strictObject({
   addr: address,
   size: int(1, 0xffff_ffff),
   pio: z.boolean().optional(),
-}).superRefine(portRange);
+}).superRefine(portRange) satisfies Accepts<CoalescedZone>;
 
 /** `Vm.enableCap` options. */
 export const enableCapSchema = z.strictObject({
   flags: u32.optional(),
   args: z.array(address).max(4).optional(),
-}).optional();
+}).optional() satisfies Accepts<EnableCapOptions | undefined>;
 
 /** `Vm.setMsrFilter` argument. */
 export const msrFilterSchema = z.strictObject({
@@ -245,7 +271,7 @@ export const msrFilterSchema = z.strictObject({
       }
     }),
   ).max(KVM_MSR_FILTER_MAX_RANGES),
-}).nullable();
+}).nullable() satisfies Accepts<MsrFilter | null>;
 
 const CLOCK_FLAGS = KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
 
@@ -256,7 +282,7 @@ export const clockSchema = z.strictObject({
     .optional(),
   realtime: u64.optional(),
   hostTsc: u64.optional(),
-});
+}) satisfies Accepts<ClockInput>;
 
 /** An XSAVE area: at least the 4096 bytes of `kvm_xsave`. */
 export const xsaveSchema = z.instanceof(Uint8Array).superRefine(
@@ -268,6 +294,6 @@ export const syncRegsSetsSchema = z.strictObject({
   regs: z.boolean().optional(),
   sregs: z.boolean().optional(),
   events: z.boolean().optional(),
-});
+}) satisfies Accepts<SyncRegsSets>;
 
 export { address, bit };

@@ -100,7 +100,7 @@ export class SyncRegs {
   /** Writes `kvm_run.s.regs.sregs` and marks them dirty (KVM_SYNC_X86_SREGS). */
   set sregs(sregs: S.Sregs) {
     const view = this.#view(C.KVM_SYNC_X86_SREGS, "sregs");
-    S.kvmSregs.encode(check(sregsSchema, sregs, "sregs") as S.Sregs, view, SREGS);
+    S.kvmSregs.encode(check(sregsSchema, sregs, "sregs"), view, SREGS);
     this.#dirty(view, C.KVM_SYNC_X86_SREGS);
   }
 
@@ -112,7 +112,7 @@ export class SyncRegs {
   /** Writes `kvm_run.s.regs.events` and marks them dirty (KVM_SYNC_X86_EVENTS). */
   set events(events: S.VcpuEvents) {
     const view = this.#view(C.KVM_SYNC_X86_EVENTS, "events");
-    S.kvmVcpuEvents.encode(check(vcpuEventsSchema, events, "events") as S.VcpuEvents, view, EVENTS);
+    S.kvmVcpuEvents.encode(check(vcpuEventsSchema, events, "events"), view, EVENTS);
     this.#dirty(view, C.KVM_SYNC_X86_EVENTS);
   }
 

@@ -290,7 +290,7 @@ export class Vcpu implements Disposable {
   /** KVM_SET_SREGS. */
   setSregs(sregs: S.Sregs): void {
     this.#h.fd("KVM_SET_SREGS");
-    const v = check(sregsSchema, sregs, "sregs") as S.Sregs;
+    const v = check(sregsSchema, sregs, "sregs");
     this.#h.ioctl("KVM_SET_SREGS", R.KVM_SET_SREGS, S.kvmSregs.toBytes(v));
   }
 
@@ -362,7 +362,7 @@ export class Vcpu implements Disposable {
   /** KVM_SET_FPU. */
   setFpu(fpu: S.Fpu): void {
     this.#h.fd("KVM_SET_FPU");
-    const v = check(fpuSchema, fpu, "fpu") as S.Fpu;
+    const v = check(fpuSchema, fpu, "fpu");
     this.#h.ioctl("KVM_SET_FPU", R.KVM_SET_FPU, S.kvmFpu.toBytes(v));
   }
 
@@ -408,7 +408,7 @@ export class Vcpu implements Disposable {
   /** KVM_SET_VCPU_EVENTS. `flags` says which optional parts are valid (KVM_VCPUEVENT_VALID_*). */
   setVcpuEvents(events: S.VcpuEvents): void {
     this.#h.fd("KVM_SET_VCPU_EVENTS");
-    const v = check(vcpuEventsSchema, events, "events") as S.VcpuEvents;
+    const v = check(vcpuEventsSchema, events, "events");
     this.#h.ioctl("KVM_SET_VCPU_EVENTS", R.KVM_SET_VCPU_EVENTS, S.kvmVcpuEvents.toBytes(v));
   }
 
@@ -493,7 +493,7 @@ export class Vcpu implements Disposable {
   /** KVM_SET_SREGS2. With `flags` KVM_SREGS2_FLAGS_PDPTRS_VALID, `pdptrs` are loaded as they are. */
   setSregs2(sregs: S.Sregs2): void {
     this.#h.fd("KVM_SET_SREGS2");
-    const v = check(sregs2Schema, sregs, "sregs") as S.Sregs2;
+    const v = check(sregs2Schema, sregs, "sregs");
     this.#h.ioctl("KVM_SET_SREGS2", R.KVM_SET_SREGS2, S.kvmSregs2.toBytes(v));
   }
 

@@ -387,7 +387,7 @@ export class Vm implements Disposable {
    */
   setGsiRouting(routes: readonly GsiRoute[]): void {
     this.#h.fd("KVM_SET_GSI_ROUTING");
-    const list = check(gsiRoutesSchema, routes, "routes") as GsiRoute[];
+    const list = check(gsiRoutesSchema, routes, "routes");
     this.#h.ioctl("KVM_SET_GSI_ROUTING", R.KVM_SET_GSI_ROUTING, encodeGsiRouting(list));
   }
 

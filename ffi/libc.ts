@@ -64,7 +64,6 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 export const SIG_BLOCK = 0;
-export const SIG_UNBLOCK = 1;
 export const CLOCK_MONOTONIC = 1;
 export const SIGEV_THREAD_ID = 4;
 export const EFD_SEMAPHORE = 0o1;
