@@ -38,11 +38,6 @@ export function fault(vector: number, code = -1): never {
   throw new CpuFault(vector, code);
 }
 
-/** #GP(0), the most common fault. */
-export function gp0(): never {
-  throw new CpuFault(GP, 0);
-}
-
 /** The semantics of an invalid opcode: #UD. */
 export const execUd: Exec = () => {
   throw new CpuFault(UD, -1);

@@ -8,7 +8,7 @@
 import { fault, GP, NP, SSF } from "./fault.ts";
 import { VM } from "./flags.ts";
 import type { Cpu } from "./cpu.ts";
-import { AR_G, AR_L, AR_P, AR_UNUSABLE, CS, LDTR, SS } from "./state.ts";
+import { AR_L, AR_P, AR_UNUSABLE, CS, LDTR, SS } from "./state.ts";
 import { lin48 } from "./long/access.ts";
 import { EFER_LMA } from "./control_bits.ts";
 
@@ -126,9 +126,4 @@ export function loadCsDirect(cpu: Cpu, sel: number, d: Descriptor): number {
   const cpl = cpu.cpl;
   setCache(cpu, CS, (sel & 0xfffc) | cpl, d);
   return cpl;
-}
-
-/** True when a limit is a granular-4K one (helper for KVM_SET_SREGS consistency). */
-export function isGranular(ar: number): boolean {
-  return (ar & AR_G) !== 0;
 }

@@ -15,7 +15,7 @@ import { fromF32, fromF64, fromInt } from "../fpu/convert.ts";
 import { type F80, f80, zero } from "../fpu/f80.ts";
 import { compare, examine, prem, rndint, scale } from "../fpu/misc.ts";
 import { SF } from "../fpu/round.ts";
-import { SW_C0, SW_C1, SW_C2, SW_C3 } from "../fpu/state.ts";
+import { SW_C0, SW_C1, SW_C2, SW_C3, SW_CC } from "../fpu/state.ts";
 import { begin, commit, ENV, next, operand, storable, underflow } from "./x87_core.ts";
 
 /** Condition codes (C3 C2 C0) of GREATER, LESS, EQUAL, UNORDERED. */
@@ -131,7 +131,7 @@ export function ftst(cpu: Cpu, d: Insn): void {
 export function fxam(cpu: Cpu, d: Insn): void {
   const fpu = begin(cpu, d);
   const v = fpu.st(0), c = examine(v, fpu.isEmpty(0));
-  fpu.sw = (fpu.sw & ~(SW_C0 | SW_C1 | SW_C2 | SW_C3)) | (c & 4 ? SW_C3 : 0) | (c & 2 ? SW_C2 : 0) |
+  fpu.sw = (fpu.sw & ~SW_CC) | (c & 4 ? SW_C3 : 0) | (c & 2 ? SW_C2 : 0) |
     (c & 1 ? SW_C0 : 0) | (v.sign ? SW_C1 : 0);
 }
 

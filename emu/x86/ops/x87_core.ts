@@ -15,8 +15,7 @@ import { CS } from "../state.ts";
 import { type F80, indefinite } from "../fpu/f80.ts";
 import { DE, FpEnv, IE, SF, ZE } from "../fpu/round.ts";
 import { type FpuState, SW_B, SW_C1, SW_ES } from "../fpu/state.ts";
-
-const CR0_MP = 2, CR0_EM = 4, CR0_TS = 8, CR0_NE = 0x20;
+import { CR0_EM, CR0_MP, CR0_NE, CR0_TS } from "../control_bits.ts";
 
 /** The one scratch environment of the x87 instructions (they never nest). */
 export const ENV = new FpEnv();

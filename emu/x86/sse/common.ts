@@ -9,11 +9,10 @@
 import type { Cpu } from "../cpu.ts";
 import { fault, GP, NM, UD } from "../fault.ts";
 import type { Insn } from "../insn.ts";
+import { CR0_EM, CR0_TS, CR4_OSFXSR } from "../control_bits.ts";
 
 /** #XM, the SIMD floating-point exception. */
 export const XM = 19;
-
-const CR0_EM = 4, CR0_TS = 8, CR4_OSFXSR = 0x200;
 
 /** One 128-bit value with every lane view. */
 export class V128 {

@@ -20,8 +20,8 @@ import { commit } from "./fp.ts";
 import { bits32, bits64, laneValue } from "./fparith.ts";
 import { F32, F64, fp, fpBegin, roundInt, roundValue } from "./round.ts";
 import { MXCSR_DE, MXCSR_IE, MXCSR_PE } from "./xmm.ts";
-
-const CR0_EM = 4, CR0_TS = 8, SW_ES = 0x80;
+import { CR0_EM, CR0_TS } from "../control_bits.ts";
+import { SW_ES } from "../fpu/state.ts";
 
 /** The checks of an MMX instruction (#UD with CR0.EM, #NM with CR0.TS, #MF for a pending x87 exception), then the MMX state. */
 export function mmxEnter(cpu: Cpu): void {
