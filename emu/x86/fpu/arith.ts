@@ -74,6 +74,27 @@ export function checkOperands(env: FpEnv, a: F80, ca: number, b: F80, cb: number
   return null;
 }
 
+/**
+ * Checks the operand of a one-operand operation: the result for an unsupported format (and, with
+ * `infInvalid`, an infinity: the real indefinite, IE), a NaN (quieted; IE for an SNaN) or a denormal whose DE is
+ * unmasked (the operand, stored by nobody); otherwise null, with DE raised for a masked denormal.
+ */
+export function checkOperand(env: FpEnv, a: F80, ca: number, infInvalid: boolean): F80 | null {
+  if (ca === UNSUPPORTED || (infInvalid && ca === INF)) {
+    env.flags |= IE;
+    return indefinite();
+  }
+  if (isNan(ca)) {
+    if (ca === SNAN) env.flags |= IE;
+    return quiet(a);
+  }
+  if (ca === DENORMAL) {
+    env.flags |= DE;
+    if (!env.masked(DE)) return a;
+  }
+  return null;
+}
+
 function invalid(env: FpEnv): F80 {
   env.flags |= IE;
   return indefinite();

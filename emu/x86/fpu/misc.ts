@@ -19,7 +19,6 @@ import {
   NORMAL,
   normalize,
   QNAN,
-  quiet,
   sigOf,
   SNAN,
   unitExp,
@@ -27,7 +26,7 @@ import {
   ZERO,
   zero,
 } from "./f80.ts";
-import { checkOperands, propagateNan, roundExt } from "./arith.ts";
+import { checkOperand, checkOperands, propagateNan, roundExt } from "./arith.ts";
 import { DE, type FpEnv, IE, ZE } from "./round.ts";
 import { roundToInteger } from "./convert.ts";
 
@@ -81,26 +80,10 @@ export function examine(v: F80, empty: boolean): number {
   }
 }
 
-function single(env: FpEnv, a: F80, ca: number): F80 | null {
-  if (ca === UNSUPPORTED) {
-    env.flags |= IE;
-    return indefinite();
-  }
-  if (isNan(ca)) {
-    if (ca === SNAN) env.flags |= IE;
-    return quiet(a);
-  }
-  if (ca === DENORMAL) {
-    env.flags |= DE;
-    if (!env.masked(DE)) return a;
-  }
-  return null;
-}
-
 /** FRNDINT: rounds to an integer in the current rounding mode. */
 export function rndint(env: FpEnv, a: F80): F80 {
   const ca = classify(a);
-  const r = single(env, a, ca);
+  const r = checkOperand(env, a, ca, false);
   if (r) return r;
   if (ca === ZERO || ca === INF || unitExp(a) >= 0) return a;
   const m = roundToInteger(env, a, env.rc);
@@ -133,7 +116,7 @@ export function scale(env: FpEnv, a: F80, b: F80): F80 {
 /** FXTRACT: [significand, exponent] of a (the significand goes on top). */
 export function xtract(env: FpEnv, a: F80): [F80, F80] {
   const ca = classify(a);
-  const r = single(env, a, ca);
+  const r = checkOperand(env, a, ca, false);
   if (r) return [r, r];
   if (ca === ZERO) {
     env.flags |= ZE;

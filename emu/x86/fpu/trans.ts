@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { checkOperands, propagateNan, roundExt } from "./arith.ts";
+import { checkOperand, checkOperands, propagateNan, roundExt } from "./arith.ts";
 import {
   bitLength,
   classify,
@@ -20,9 +20,7 @@ import {
   INF,
   inf,
   isNan,
-  quiet,
   sigOf,
-  SNAN,
   unitExp,
   UNSUPPORTED,
   ZERO,
@@ -61,27 +59,10 @@ function expOf(v: F80): number {
   return bitLength(sigOf(v)) - 1 + unitExp(v);
 }
 
-/** Checks a one-operand transcendental's operand: its result for NaN/unsupported/infinity, else null. */
-function operand1(env: FpEnv, x: F80, c: number): F80 | null {
-  if (c === UNSUPPORTED || c === INF) {
-    env.flags |= IE;
-    return indefinite();
-  }
-  if (isNan(c)) {
-    if (c === SNAN) env.flags |= IE;
-    return quiet(x);
-  }
-  if (c === DENORMAL) {
-    env.flags |= DE;
-    if (!env.masked(DE)) return x;
-  }
-  return null;
-}
-
 /** FSIN (`which` 0), FCOS (1), FSINCOS (2), FPTAN (3). */
 export function trig(env: FpEnv, x: F80, which: number): Trig {
   const c = classify(x);
-  const bad = operand1(env, x, c);
+  const bad = checkOperand(env, x, c, true);
   if (bad) return { c2: false, a: bad, b: bad };
   if (c === ZERO) {
     const one = fromSig(0, 0x3fff, 1n << 63n);
@@ -140,7 +121,7 @@ export function patan(env: FpEnv, y: F80, x: F80): F80 {
 export function f2xm1(env: FpEnv, x: F80): F80 {
   const c = classify(x);
   if (c === INF) return x.sign ? fromSig(1, 0x3fff, 1n << 63n) : x;
-  const bad = operand1(env, x, c);
+  const bad = checkOperand(env, x, c, true);
   if (bad) return bad;
   if (c === ZERO) return x;
   const e = expOf(x);
