@@ -138,34 +138,6 @@ function scasIter(cpu: Cpu, d: Insn): boolean {
   return (cpu.zf() === 1) === (d.rep === 0xf3);
 }
 
-/**
- * REP MOVS/STOS with 32-bit addresses a page at a time (bulk.ts), up to BULK_CHUNK items; `repeat` does the rest.
- * True when the chunk ran out with items left (the instruction resumes at the next step).
- */
-function bulkRepeat(cpu: Cpu, d: Insn, copy: boolean): boolean {
-  for (let budget = BULK_CHUNK;;) {
-    const count = cpu.getReg(ECX, 4), si = cpu.getReg(ESI, 4), di = cpu.getReg(EDI, 4), size = d.size;
-    if (count < 2) return false;
-    if (budget < 2) return true;
-    // Source before destination: the order in which single iterations would fault.
-    let items = Math.min(count, budget, copy ? pageRoom(cpu, sourceSeg(d), si, size, false) : count);
-    items = Math.min(items, pageRoom(cpu, ES, di, size, true));
-    if (items < 2) return false;
-    const from = copy ? rangeLinear(cpu, sourceSeg(d), si, size, items, false) : 0;
-    const to = rangeLinear(cpu, ES, di, size, items, true);
-    if (from < 0 || to < 0) return false;
-    const done = copy
-      ? copyItems(cpu, from, to, size, items)
-      : fillItems(cpu, to, size, items, cpu.getReg(EAX, size), 0);
-    if (!done) return false;
-    if (copy) cpu.setReg(ESI, 4, (si + size * items) >>> 0);
-    cpu.setReg(EDI, 4, (di + size * items) >>> 0);
-    cpu.setReg(ECX, 4, count - items);
-    cpu.work += BULK_PAGE_WORK;
-    budget -= items;
-  }
-}
-
 // ---- 64-bit mode ------------------------------------------------------------
 
 /** Reads an item into qv (the high half is 0 below 8 bytes). */
@@ -275,10 +247,11 @@ function repeatLong(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean): bo
 }
 
 /**
- * REP MOVS/STOS in 64-bit mode a page at a time (bulk.ts), up to BULK_CHUNK items; `repeat` does the rest. True when the
- * chunk ran out with items left (the instruction resumes at the next step).
+ * REP MOVS/STOS with a 32- or 64-bit address size a page at a time (bulk.ts), up to BULK_CHUNK items; `repeat` or
+ * `repeatLong` does the rest. True when the chunk ran out with items left (the instruction resumes at the next step).
+ * A 32-bit address size writes ECX, ESI and EDI as 32-bit registers, in every mode.
  */
-function bulkRepeatLong(cpu: Cpu, d: Insn, copy: boolean): boolean {
+function bulkRepeat(cpu: Cpu, d: Insn, copy: boolean): boolean {
   const r = cpu.r32;
   for (let budget = BULK_CHUNK;;) {
     const count = d.asize === 8 ? r[ECX << 1] + r[(ECX << 1) + 1] * TWO32 : r[ECX << 1];
@@ -308,7 +281,7 @@ function bulkRepeatLong(cpu: Cpu, d: Insn, copy: boolean): boolean {
 /** REP MOVS (`copy`) or STOS: a page at a time where bulk.ts allows it, then item by item. */
 function moveItems(cpu: Cpu, d: Insn, copy: boolean, long: boolean): void {
   if (long) enterRep(cpu, d, copy ? SI_DI : DI);
-  if (bulkAllowed(cpu, d) && (long ? bulkRepeatLong(cpu, d, copy) : bulkRepeat(cpu, d, copy))) {
+  if (bulkAllowed(cpu, d) && bulkRepeat(cpu, d, copy)) {
     cpu.nextEip = long ? getRip(cpu) : cpu.eip;
     return;
   }
