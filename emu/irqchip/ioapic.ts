@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { ApicMessage } from "./lapic.ts";
+import type { ApicMessage } from "./apic.ts";
 
 export const IOAPIC_NUM_PINS = 24;
 /** The default base address and the size of the register window. */

@@ -11,7 +11,8 @@ import { Errno } from "../../abi/errno.ts";
 import type { Cpu, CpuDevices } from "../x86/cpu.ts";
 import { nowNs } from "./clock.ts";
 import { Ioapic } from "./ioapic.ts";
-import { type ApicMessage, DM_LOWEST, Lapic } from "./lapic.ts";
+import { type ApicMessage, DM_LOWEST } from "./apic.ts";
+import { Lapic } from "./lapic.ts";
 import { PicPair } from "./pic.ts";
 import { Pit } from "./pit.ts";
 import {

@@ -10,66 +10,56 @@
  * @module
  */
 import type { Cpu } from "../x86/cpu.ts";
+import {
+  APIC_ARBPRI,
+  APIC_BASE_ENABLE,
+  APIC_BASE_EXTD,
+  APIC_DFR,
+  APIC_EOI,
+  APIC_ESR,
+  APIC_ICR,
+  APIC_ICR2,
+  APIC_ID,
+  APIC_IRR,
+  APIC_ISR,
+  APIC_LDR,
+  APIC_LVR,
+  APIC_LVT0,
+  APIC_LVT1,
+  APIC_LVTERR,
+  APIC_LVTT,
+  APIC_PROCPRI,
+  APIC_SELF_IPI,
+  APIC_SPIV,
+  APIC_TASKPRI,
+  APIC_TDCR,
+  APIC_TMCCT,
+  APIC_TMICT,
+  APIC_TMR,
+  type ApicMessage,
+  DM_FIXED,
+  DM_INIT,
+  DM_LOWEST,
+  DM_NMI,
+  DM_SIPI,
+  X2APIC_READABLE,
+  X2APIC_WRITABLE,
+} from "./apic.ts";
 import { nowNs } from "./clock.ts";
 
 /** Size of kvm_lapic_state (KVM_APIC_REG_SIZE). */
 export const LAPIC_PAGE_SIZE = 1024;
 
-export const APIC_ID = 0x20,
-  APIC_LVR = 0x30,
-  APIC_TASKPRI = 0x80,
-  APIC_ARBPRI = 0x90,
-  APIC_PROCPRI = 0xa0,
-  APIC_EOI = 0xb0,
-  APIC_LDR = 0xd0,
-  APIC_DFR = 0xe0,
-  APIC_SPIV = 0xf0,
-  APIC_ISR = 0x100,
-  APIC_TMR = 0x180,
-  APIC_IRR = 0x200,
-  APIC_ESR = 0x280,
-  APIC_ICR = 0x300,
-  APIC_ICR2 = 0x310,
-  APIC_LVTT = 0x320,
-  APIC_LVT0 = 0x350,
-  APIC_LVT1 = 0x360,
-  APIC_LVTERR = 0x370,
-  APIC_TMICT = 0x380,
-  APIC_TMCCT = 0x390,
-  APIC_TDCR = 0x3e0,
-  APIC_SELF_IPI = 0x3f0;
-
-/** APIC base MSR bits: BSP, x2APIC enable (EXTD), global enable. */
-export const APIC_BASE_BSP = 0x100, APIC_BASE_EXTD = 0x400, APIC_BASE_ENABLE = 0x800;
 const LVT_MASKED = 0x10000, SPIV_ENABLED = 0x100;
 const LVT_MASK = 0x10000 | 0x1000 | 0xff;
 const LINT_MASK = LVT_MASK | 0x700 | 0x2000 | 0x4000 | 0x8000;
 /** What each LVT register keeps (timer, thermal, PMC, LINT0, LINT1, error); the timer's mode bits are added. */
 const LVT_WRITABLE = [LVT_MASK, LVT_MASK | 0x700, LVT_MASK | 0x700, LINT_MASK, LINT_MASK, LVT_MASK];
 const NR_LVT = 6;
-/** Delivery modes. */
-export const DM_FIXED = 0, DM_LOWEST = 1, DM_SMI = 2, DM_NMI = 4, DM_INIT = 5, DM_SIPI = 6, DM_EXTINT = 7;
 /** LVTT timer modes (bits 18:17) besides one-shot (0). */
 const TIMER_PERIODIC = 1, TIMER_TSCDEADLINE = 2;
 /** KVM's shortest periodic timer period (min_timer_period_us = 200). */
 const MIN_PERIOD_NS = 200_000;
-
-/** An interrupt message on the APIC bus (an IPI, an IOAPIC entry, an MSI). */
-export interface ApicMessage {
-  /** The destination: an APIC ID (physical) or an MDA (logical); full 32 bits in x2APIC. */
-  dest: number;
-  /** 1: logical destination mode. */
-  logical: number;
-  /** Delivery mode (DM_*). */
-  mode: number;
-  vector: number;
-  /** Level (asserted), for INIT's de-assert. */
-  level: number;
-  /** 1: level-triggered. */
-  trig: number;
-  /** 0 none, 1 self, 2 all including self, 3 all excluding self. */
-  shorthand: number;
-}
 
 /** The VM side of a local APIC: the bus for its IPIs, the EOI broadcast, and the vCPU it belongs to. */
 export interface LapicHost {
@@ -562,40 +552,3 @@ function x2apicLdr(id: number): number {
 export function tscAt(cpu: Cpu, now: number): bigint {
   return BigInt(Math.floor(now * cpu.tscKhz / 1e6)) + cpu.tscOffset;
 }
-
-const X2APIC_READABLE = new Set([
-  APIC_ID,
-  APIC_LVR,
-  APIC_TASKPRI,
-  APIC_PROCPRI,
-  APIC_LDR,
-  APIC_SPIV,
-  ...Array.from({ length: 8 }, (_, i) => APIC_ISR + 0x10 * i),
-  ...Array.from({ length: 8 }, (_, i) => APIC_TMR + 0x10 * i),
-  ...Array.from({ length: 8 }, (_, i) => APIC_IRR + 0x10 * i),
-  APIC_ESR,
-  APIC_LVTT,
-  0x330,
-  0x340,
-  APIC_LVT0,
-  APIC_LVT1,
-  APIC_LVTERR,
-  APIC_TMICT,
-  APIC_TMCCT,
-  APIC_TDCR,
-]);
-const X2APIC_WRITABLE = new Set([
-  APIC_TASKPRI,
-  APIC_EOI,
-  APIC_SPIV,
-  APIC_ESR,
-  APIC_LVTT,
-  0x330,
-  0x340,
-  APIC_LVT0,
-  APIC_LVT1,
-  APIC_LVTERR,
-  APIC_TMICT,
-  APIC_TDCR,
-  APIC_SELF_IPI,
-]);

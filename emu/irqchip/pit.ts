@@ -16,6 +16,19 @@ import { nowNs } from "./clock.ts";
 export const PIT_FREQ = 1193182;
 /** kvm_pit_channel_state's size, and kvm_pit_state2's. */
 const CHANNEL_SIZE = 24, STATE2_SIZE = 112;
+/** kvm_pit_channel_state's byte members, in order from offset 6. */
+const CHANNEL_BYTES = [
+  "countLatched",
+  "statusLatched",
+  "status",
+  "readState",
+  "writeState",
+  "writeLatch",
+  "rwMode",
+  "mode",
+  "bcd",
+  "gate",
+] as const;
 /** KVM_PIT_FLAGS_SPEAKER_DATA_ON. */
 const FLAGS_SPEAKER_DATA_ON = 2;
 const RW_LSB = 1, RW_MSB = 2, RW_WORD0 = 3, RW_WORD1 = 4;
@@ -279,19 +292,7 @@ export class Pit {
       const at = i * CHANNEL_SIZE;
       v.setUint32(at, c.count, true);
       v.setUint16(at + 4, c.latchedCount, true);
-      [
-        c.countLatched,
-        c.statusLatched,
-        c.status,
-        c.readState,
-        c.writeState,
-        c.writeLatch,
-        c.rwMode,
-        c.mode,
-        c.bcd,
-        c.gate,
-      ]
-        .forEach((b, k) => v.setUint8(at + 6 + k, b));
+      CHANNEL_BYTES.forEach((name, k) => v.setUint8(at + 6 + k, c[name]));
       v.setBigInt64(at + 16, BigInt(Math.round(c.loadTime)), true);
     });
     v.setUint32(3 * CHANNEL_SIZE, this.speakerDataOn ? FLAGS_SPEAKER_DATA_ON : 0, true);
@@ -302,18 +303,7 @@ export class Pit {
     this.channels.forEach((c, i) => {
       const at = i * CHANNEL_SIZE;
       c.latchedCount = v.getUint16(at + 4, true);
-      [
-        c.countLatched,
-        c.statusLatched,
-        c.status,
-        c.readState,
-        c.writeState,
-        c.writeLatch,
-        c.rwMode,
-        c.mode,
-        c.bcd,
-        c.gate,
-      ] = Array.from({ length: 10 }, (_, k) => v.getUint8(at + 6 + k));
+      for (const [k, name] of CHANNEL_BYTES.entries()) c[name] = v.getUint8(at + 6 + k);
       this.#load(i, v.getUint32(at, true));
     });
     this.speakerDataOn = v.getUint32(3 * CHANNEL_SIZE, true) & FLAGS_SPEAKER_DATA_ON ? 1 : 0;

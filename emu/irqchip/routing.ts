@@ -11,7 +11,7 @@
 import { Errno } from "../../abi/errno.ts";
 import { KVM_IRQ_ROUTING_IRQCHIP, KVM_IRQ_ROUTING_MSI, KVM_MAX_IRQ_ROUTES } from "../../abi/constants.ts";
 import { kvmIrqRoutingEntry } from "../../abi/structs.ts";
-import { type ApicMessage, DM_LOWEST } from "./lapic.ts";
+import { type ApicMessage, DM_LOWEST } from "./apic.ts";
 
 /** KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC. */
 export const CHIP_PIC_MASTER = 0, CHIP_PIC_SLAVE = 1, CHIP_IOAPIC = 2;

@@ -21,7 +21,8 @@ import { queueNmi } from "../x86/nmi.ts";
 import { CS } from "../x86/state.ts";
 import { resetCpu } from "../vcpu_state.ts";
 import type { Irqchip } from "./irqchip.ts";
-import { APIC_BASE_BSP, APIC_BASE_ENABLE, APIC_BASE_EXTD, DM_INIT, DM_NMI, DM_SIPI, type Lapic } from "./lapic.ts";
+import { APIC_BASE_BSP, APIC_BASE_ENABLE, APIC_BASE_EXTD, DM_INIT, DM_NMI, DM_SIPI } from "./apic.ts";
+import type { Lapic } from "./lapic.ts";
 
 /** How often a sleeping vCPU looks at its irqfds (ms). */
 const IRQFD_POLL_MS = 1;
