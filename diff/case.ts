@@ -42,24 +42,11 @@ export interface Group {
   insns: Insn[];
 }
 
+// deno-fmt-ignore: a row per half (REX.B or REX.R clear, set), in encoding order
 /** The general registers by x86 encoding number: 0 rax, 1 rcx, 2 rdx, 3 rbx, 4 rsp, 5 rbp, 6 rsi, 7 rdi, 8-15 r8-r15. */
 export const GPR = [
-  "rax",
-  "rcx",
-  "rdx",
-  "rbx",
-  "rsp",
-  "rbp",
-  "rsi",
-  "rdi",
-  "r8",
-  "r9",
-  "r10",
-  "r11",
-  "r12",
-  "r13",
-  "r14",
-  "r15",
+  "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+  "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
 ] as const;
 
 /** A general register's name. */

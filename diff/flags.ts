@@ -44,26 +44,21 @@ export function flagNames(mask: number): string[] {
   return NAMES.filter(([bit]) => (mask & bit) !== 0).map(([, name]) => name);
 }
 
+/** The flags each pair of condition codes reads, by cc >> 1 (a condition and its negation read the same). */
+const CONDITION_READS: readonly number[] = [
+  OF, // O, NO
+  CF, // B, AE
+  ZF, // E, NE
+  CF | ZF, // BE, A
+  SF, // S, NS
+  PF, // P, NP
+  SF | OF, // L, GE
+  ZF | SF | OF, // LE, G
+];
+
 /** The flags condition code `cc` (0-15, as in Jcc/SETcc/CMOVcc) reads. */
 export function conditionReads(cc: number): number {
-  switch (cc >> 1) {
-    case 0:
-      return OF; // O, NO
-    case 1:
-      return CF; // B, AE
-    case 2:
-      return ZF; // E, NE
-    case 3:
-      return CF | ZF; // BE, A
-    case 4:
-      return SF; // S, NS
-    case 5:
-      return PF; // P, NP
-    case 6:
-      return SF | OF; // L, GE
-    default:
-      return ZF | SF | OF; // LE, G
-  }
+  return CONDITION_READS[(cc >> 1) & 7];
 }
 
 /** Condition-code mnemonic suffixes, by cc. */

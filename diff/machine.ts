@@ -8,13 +8,24 @@
  *
  * @module
  */
+import {
+  EFER_LMA,
+  EFER_LME,
+  X86_CR0_AM,
+  X86_CR0_ET,
+  X86_CR0_NE,
+  X86_CR0_PE,
+  X86_CR0_PG,
+  X86_CR0_WP,
+  X86_CR4_OSFXSR,
+  X86_CR4_OSXMMEXCPT,
+  X86_CR4_PAE,
+} from "../constants.ts";
 import type { Segment, Sregs } from "../mod.ts";
+import { segmentDescriptor } from "../vmm/cpu.ts";
 import { baseChoice, cpl, type Env, segmentBase } from "./env.ts";
 import * as L from "./layout.ts";
 
-const CR0_PE = 1n, CR0_ET = 1n << 4n, CR0_NE = 1n << 5n, CR0_WP = 1n << 16n, CR0_AM = 1n << 18n, CR0_PG = 1n << 31n;
-const CR4_PAE = 1n << 5n, CR4_OSFXSR = 1n << 9n, CR4_OSXMMEXCPT = 1n << 10n;
-const EFER_LME = 1n << 8n, EFER_LMA = 1n << 10n;
 const PTE_P = 1n, PTE_W = 2n, PTE_U = 4n, PTE_A = 0x20n, PTE_D = 0x40n;
 
 /** A segment register's full state. */
@@ -34,15 +45,6 @@ function segment(selector: number, base: number, limit: number, attrs: Partial<S
     unusable: 0,
     ...attrs,
   };
-}
-
-/** The 8-byte GDT descriptor that loads `seg` (limit in bytes as KVM reports it). */
-export function descriptor(seg: Segment): bigint {
-  const limit = BigInt(seg.g ? seg.limit >>> 12 : seg.limit);
-  const access = BigInt(seg.type | (seg.s << 4) | (seg.dpl << 5) | (seg.present << 7));
-  const flags = BigInt(seg.avl | (seg.l << 1) | (seg.db << 2) | (seg.g << 3));
-  return (limit & 0xffffn) | ((seg.base & 0xffffffn) << 16n) | (access << 40n) |
-    (((limit >> 16n) & 0xfn) << 48n) | (flags << 52n) | (((seg.base >> 24n) & 0xffn) << 56n);
 }
 
 const FLAT = 0xffff_ffff;
@@ -89,9 +91,9 @@ export function handlerStub(bits: 16 | 32 | 64, vector: number, errorCode: boole
 export function buildSystem(bytes: Uint8Array): void {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   bytes.fill(0, 0, L.SYSTEM_END);
-  for (const seg of gdtSegments()) v.setBigUint64(L.GDT + (seg.selector & ~7), descriptor(seg), true);
-  v.setBigUint64(L.GDT + L.SEL_TSS64, descriptor(tss64), true); // the upper half (base 63:32) stays 0
-  v.setBigUint64(L.GDT + L.SEL_TSS32, descriptor(tss32), true);
+  for (const seg of gdtSegments()) v.setBigUint64(L.GDT + (seg.selector & ~7), segmentDescriptor(seg), true);
+  v.setBigUint64(L.GDT + L.SEL_TSS64, segmentDescriptor(tss64), true); // the upper half (base 63:32) stays 0
+  v.setBigUint64(L.GDT + L.SEL_TSS32, segmentDescriptor(tss32), true);
   for (const tss of [L.TSS64, L.TSS32]) {
     v.setUint16(tss + 0x66, L.IOMAP_OFFSET, true);
     bytes.fill(0xff, tss + L.IOMAP_OFFSET, tss + L.IOMAP_OFFSET + L.IOMAP_BYTES + 1);
@@ -177,28 +179,28 @@ export function envSregs(env: Env, current: Sregs): Sregs {
   s.ldt = segment(0, 0, 0xffff, { type: 2, s: 0, present: 1 });
   s.gdt = { base: BigInt(L.GDT), limit: L.GDT_LIMIT };
   s.cr2 = 0n;
-  s.cr4 = CR4_OSFXSR | CR4_OSXMMEXCPT;
+  s.cr4 = X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
   s.efer = 0n;
   s.cr3 = 0n;
-  const base = CR0_ET | CR0_NE;
+  const base = X86_CR0_ET | X86_CR0_NE;
   if (env.mode === "16") {
     s.cs = env.real ? segment(L.CODE >>> 4, L.CODE, 0xffff, { type: 11 }) : codeCase16;
     s.tr = env.real ? segment(0, 0, 0xffff, { type: 11, s: 0 }) : tss32;
     s.idt = env.real ? { base: BigInt(L.IVT), limit: 0x3ff } : { base: BigInt(L.IDT16), limit: 32 * 8 - 1 };
-    s.cr0 = env.real ? base : base | CR0_PE;
+    s.cr0 = env.real ? base : base | X86_CR0_PE;
   } else if (env.mode === "32") {
     s.cs = code32(L.SEL_CODE32_3, 3);
     s.tr = tss32;
     s.idt = { base: BigInt(L.IDT32), limit: 32 * 8 - 1 };
-    s.cr0 = base | CR0_PE | CR0_AM | (env.paging ? CR0_PG | CR0_WP : 0n);
+    s.cr0 = base | X86_CR0_PE | X86_CR0_AM | (env.paging ? X86_CR0_PG | X86_CR0_WP : 0n);
     s.cr3 = env.paging ? BigInt(L.PD32) : 0n;
   } else {
     s.cs = code64(L.SEL_CODE64_3, 3);
     s.tr = tss64;
     s.idt = { base: BigInt(L.IDT64), limit: 32 * 16 - 1 };
-    s.cr0 = base | CR0_PE | CR0_AM | CR0_WP | CR0_PG;
+    s.cr0 = base | X86_CR0_PE | X86_CR0_AM | X86_CR0_WP | X86_CR0_PG;
     s.cr3 = BigInt(L.PML4);
-    s.cr4 |= CR4_PAE;
+    s.cr4 |= X86_CR4_PAE;
     s.efer = EFER_LME | EFER_LMA;
   }
   return s;

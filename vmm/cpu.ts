@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { EFER_LMA, EFER_LME, X86_CR0_ET, X86_CR0_NE, X86_CR0_PE, X86_CR0_PG, X86_CR4_PAE } from "../constants.ts";
 import type { Kvm, Regs, Segment, Sregs, Vcpu } from "../mod.ts";
 import type { GuestRam } from "./ram.ts";
 
@@ -18,10 +19,6 @@ export const PAGE_TABLES = 0x9000;
 export const PAGE_TABLES_END = 0xf000;
 /** Selectors of the boot GDT. */
 export const BOOT_CS = 0x10, BOOT_DS = 0x18, BOOT_TSS = 0x20;
-
-const CR0_PE = 1n, CR0_ET = 1n << 4n, CR0_NE = 1n << 5n, CR0_PG = 1n << 31n;
-const CR4_PAE = 1n << 5n;
-const EFER_LME = 1n << 8n, EFER_LMA = 1n << 10n;
 
 /** The execution mode of an entry point. */
 export type CpuMode = "real" | "protected" | "long";
@@ -60,7 +57,8 @@ function segment(selector: number, type: number, opts: { l?: number; db?: number
   };
 }
 
-function descriptor(seg: Segment): bigint {
+/** The 8-byte GDT descriptor that loads `seg` (its limit in bytes, as KVM_GET_SREGS reports it). */
+export function segmentDescriptor(seg: Segment): bigint {
   const limit = BigInt(seg.g ? seg.limit >>> 12 : seg.limit);
   const access = BigInt(seg.type | (seg.s << 4) | (seg.dpl << 5) | (seg.present << 7));
   const flags = BigInt(seg.avl | (seg.l << 1) | (seg.db << 2) | (seg.g << 3));
@@ -114,9 +112,9 @@ export function enter(vcpu: Vcpu, ram: GuestRam, state: EntryState): void {
     const gdt = ram.view(BOOT_GDT, 0x28, "boot GDT");
     gdt.setBigUint64(0, 0n, true);
     gdt.setBigUint64(8, 0n, true);
-    gdt.setBigUint64(BOOT_CS, descriptor(code), true);
-    gdt.setBigUint64(BOOT_DS, descriptor(data), true);
-    gdt.setBigUint64(BOOT_TSS, descriptor(tss), true);
+    gdt.setBigUint64(BOOT_CS, segmentDescriptor(code), true);
+    gdt.setBigUint64(BOOT_DS, segmentDescriptor(data), true);
+    gdt.setBigUint64(BOOT_TSS, segmentDescriptor(tss), true);
     sregs.gdt = { base: BigInt(BOOT_GDT), limit: 0x27 };
     sregs.idt = { base: 0n, limit: 0 };
     sregs.cs = code;
@@ -127,13 +125,13 @@ export function enter(vcpu: Vcpu, ram: GuestRam, state: EntryState): void {
       sregs.gs =
         data;
     sregs.tr = tss;
-    sregs.cr0 = CR0_PE | CR0_ET | CR0_NE;
+    sregs.cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_NE;
     sregs.cr4 = 0n;
     sregs.efer = 0n;
     if (long) {
       sregs.cr3 = BigInt(writeIdentityMap(ram));
-      sregs.cr4 = CR4_PAE;
-      sregs.cr0 |= CR0_PG;
+      sregs.cr4 = X86_CR4_PAE;
+      sregs.cr0 |= X86_CR0_PG;
       sregs.efer = EFER_LME | EFER_LMA;
     }
   }

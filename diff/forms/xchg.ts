@@ -9,29 +9,18 @@
  */
 import { defineForms } from "../encodings.ts";
 
+/** XADD and CMPXCHG set the six arithmetic flags as ADD and CMP do. */
+const ARITHMETIC = { writes: "OSZAPC" };
+
 /** The xchg family. */
 export const XCHG = defineForms("xchg", [
   { mnemonic: "xchg", opcode: [0x86], operands: ["Eb", "Gb"], writes: [0, 1], lock: true },
   { mnemonic: "xchg", opcode: [0x87], operands: ["Ev", "Gv"], writes: [0, 1], lock: true },
   { mnemonic: "xchg", opcode: [0x90], operands: ["Zv", "rAX"], writes: [0, 1] },
-  {
-    mnemonic: "xadd",
-    opcode: [0x0f, 0xc0],
-    operands: ["Eb", "Gb"],
-    writes: [0, 1],
-    lock: true,
-    flags: { writes: "OSZAPC" },
-  },
-  {
-    mnemonic: "xadd",
-    opcode: [0x0f, 0xc1],
-    operands: ["Ev", "Gv"],
-    writes: [0, 1],
-    lock: true,
-    flags: { writes: "OSZAPC" },
-  },
-  { mnemonic: "cmpxchg", opcode: [0x0f, 0xb0], operands: ["Eb", "Gb"], lock: true, flags: { writes: "OSZAPC" } },
-  { mnemonic: "cmpxchg", opcode: [0x0f, 0xb1], operands: ["Ev", "Gv"], lock: true, flags: { writes: "OSZAPC" } },
+  { mnemonic: "xadd", opcode: [0x0f, 0xc0], operands: ["Eb", "Gb"], writes: [0, 1], lock: true, flags: ARITHMETIC },
+  { mnemonic: "xadd", opcode: [0x0f, 0xc1], operands: ["Ev", "Gv"], writes: [0, 1], lock: true, flags: ARITHMETIC },
+  { mnemonic: "cmpxchg", opcode: [0x0f, 0xb0], operands: ["Eb", "Gb"], lock: true, flags: ARITHMETIC },
+  { mnemonic: "cmpxchg", opcode: [0x0f, 0xb1], operands: ["Ev", "Gv"], lock: true, flags: ARITHMETIC },
   { mnemonic: "cmpxchg8b", opcode: [0x0f, 0xc7], ext: 1, operands: ["Mq"], lock: true, flags: { writes: "Z" } },
   {
     mnemonic: "cmpxchg16b",
