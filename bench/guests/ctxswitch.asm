@@ -63,11 +63,7 @@ switch:
         mov rAX, cr3
         xor eax, PT_ROOT ^ PT_ROOT_B
         mov cr3, rAX
-%if BITS64
-        iretq
-%else
-        iretd
-%endif
+        IRET_NATIVE
 
 ; A second page-table root mapping what the first maps: its top-level
 ; entries copied (long mode: PML4 entries 0 and 1; protected mode: the four

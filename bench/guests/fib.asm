@@ -7,12 +7,7 @@ main:
         xor ebx, ebx
 .outer: mov ecx, FIB_N
         call fib
-        add ebx, eax
-        add ebx, edx
-        dec edx
-        jnz .outer
-        mov eax, ebx
-        ret
+        FOLD_AND_REPEAT
 ; eax = fib(ecx); clobbers ecx and esi.
 fib:    cmp ecx, 2
         jb .leaf

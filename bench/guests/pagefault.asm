@@ -58,9 +58,5 @@ pf_handler:
         pop rDX
         pop rAX
         add rSP, (BITS64 + 1) * 4         ; the error code
-%if BITS64
-        iretq
-%else
-        iretd
-%endif
+        IRET_NATIVE
 %include "_end.inc"

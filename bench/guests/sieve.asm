@@ -34,10 +34,5 @@ main:
         inc ecx
         cmp ecx, LIMIT
         jb .sum
-        add ebx, eax
-        add ebx, edx
-        dec edx
-        jnz .outer
-        mov eax, ebx
-        ret
+        FOLD_AND_REPEAT
 %include "_end.inc"

@@ -39,9 +39,5 @@ main:
 
 timer_handler:
         mov dword [rSI + 0xb0], 0                               ; EOI
-%if BITS64
-        iretq
-%else
-        iretd
-%endif
+        IRET_NATIVE
 %include "_end.inc"
