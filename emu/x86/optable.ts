@@ -13,6 +13,7 @@ import * as alu from "./ops/alu.ts";
 import * as bcd from "./ops/bcd.ts";
 import * as bit from "./ops/bit.ts";
 import * as ctl from "./ops/control.ts";
+import * as far from "./ops/far.ts";
 import * as cr from "./ops/cr.ts";
 import * as io from "./ops/io.ts";
 import * as md from "./ops/muldiv.ts";
@@ -95,7 +96,7 @@ one[0x8f] = { f: M, group: [op(stk.popRm), ...UD7] };
 set(one, 0x90, 0x97, op(mov.xchgAcc));
 one[0x98] = op(mov.cbw);
 one[0x99] = op(mov.cwd);
-one[0x9a] = op(ctl.callFar, IP);
+one[0x9a] = op(far.callFar, IP);
 one[0x9b] = op(fwait);
 one[0x9c] = op(stk.pushf);
 one[0x9d] = op(stk.popf);
@@ -130,12 +131,12 @@ one[0xc6] = { f: M | B | I8, group: [op(mov.movRmImm, 0, "movRmImm"), ...UD7] };
 one[0xc7] = { f: M | IV, group: [op(mov.movRmImm, 0, "movRmImm"), ...UD7] };
 one[0xc8] = op(stk.enter, IE);
 one[0xc9] = op(stk.leave);
-one[0xca] = op(ctl.retf, IW);
-one[0xcb] = op(ctl.retf);
+one[0xca] = op(far.retf, IW);
+one[0xcb] = op(far.retf);
 one[0xcc] = op(ctl.int3);
 one[0xcd] = op(ctl.intN, I8);
 one[0xce] = op(ctl.into);
-one[0xcf] = op(ctl.iret);
+one[0xcf] = op(far.iret);
 one[0xd0] = { f: M | B, group: grp2 };
 one[0xd1] = { f: M, group: grp2 };
 one[0xd2] = { f: M | B, group: grp2 };
@@ -152,7 +153,7 @@ one[0xe6] = op(io.outPort, B | I8);
 one[0xe7] = op(io.outPort, I8);
 one[0xe8] = op(ctl.callRel, IV, "callRel");
 one[0xe9] = op(ctl.jmpRel, IV, "jmpRel");
-one[0xea] = op(ctl.jmpFar, IP);
+one[0xea] = op(far.jmpFar, IP);
 one[0xeb] = op(ctl.jmpRel, I8, "jmpRel");
 one[0xec] = op(io.inPort, B);
 one[0xed] = op(io.inPort);
@@ -198,9 +199,9 @@ one[0xff] = {
     op(alu.incDecRm, 0, "incDecRm"),
     op(alu.incDecRm, 0, "incDecRm"),
     op(ctl.callRm, 0, "callRm"),
-    op(ctl.farIndirect, MEMONLY),
+    op(far.farIndirect, MEMONLY),
     op(ctl.jmpRm, 0, "jmpRm"),
-    op(ctl.farIndirect, MEMONLY),
+    op(far.farIndirect, MEMONLY),
     op(stk.pushRm),
     op(execUd),
   ],

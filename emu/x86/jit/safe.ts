@@ -27,7 +27,7 @@ import * as mov from "../ops/mov.ts";
 import * as sh from "../ops/shift.ts";
 import * as stk from "../ops/stack.ts";
 import * as sys from "../ops/system.ts";
-import * as c64 from "../long/control64.ts";
+import * as c64 from "../ops/stack.ts";
 import { X87_ESCAPES } from "../ops/x87_table.ts";
 import { installSse, SSE_MAPS } from "../sse/optable.ts";
 

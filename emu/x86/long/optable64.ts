@@ -30,8 +30,9 @@ import {
 import { OP_MAPS } from "../optable.ts";
 import * as alu from "../ops/alu.ts";
 import * as md from "../ops/muldiv.ts";
-import * as c64 from "./control64.ts";
-import * as far from "./far64.ts";
+import * as ctl from "../ops/control.ts";
+import * as far from "../ops/far.ts";
+import * as stk from "../ops/stack.ts";
 import * as io from "../ops/io.ts";
 import * as mov from "../ops/mov.ts";
 import * as bit from "../ops/bit.ts";
@@ -123,18 +124,18 @@ for (let k = 0; k < 8; k++) {
   wide(one, k * 8 + 3, alu.aluRegRm64, "aluRegRm64");
   wide(one, k * 8 + 5, alu.aluAccImm64, "aluAccImm64");
 }
-for (let o = 0x50; o <= 0x57; o++) one[o] = both(c64.pushRegLong, D64, "pushRegLong");
-for (let o = 0x58; o <= 0x5f; o++) one[o] = both(c64.popRegLong, D64, "popRegLong");
+for (let o = 0x50; o <= 0x57; o++) one[o] = both(stk.pushRegLong, D64, "pushRegLong");
+for (let o = 0x58; o <= 0x5f; o++) one[o] = both(stk.popRegLong, D64, "popRegLong");
 one[0x63] = { exec: mov.movsxd32, exec64: mov.movsxd, f: M };
-one[0x68] = both(c64.pushImmLong, IV | D64);
-one[0x6a] = both(c64.pushImmLong, I8S | D64);
+one[0x68] = both(stk.pushImmLong, IV | D64);
+one[0x6a] = both(stk.pushImmLong, I8S | D64);
 wide(one, 0x69, md.imul64);
 wide(one, 0x6b, md.imul64);
 one[0x6c] = both(io.ins64, B);
 one[0x6d] = { exec: io.ins64, f: 0 };
 one[0x6e] = both(io.outs64, B);
 one[0x6f] = { exec: io.outs64, f: 0 };
-for (let o = 0x70; o <= 0x7f; o++) one[o] = both(c64.jccLong, I8 | D64, "jccLong");
+for (let o = 0x70; o <= 0x7f; o++) one[o] = both(ctl.jccLong, I8 | D64, "jccLong");
 const grp1 = new Array(8).fill(alu.aluRmImm64);
 wideGroup(one, 0x81, grp1, "aluRmImm64");
 wideGroup(one, 0x83, grp1, "aluRmImm64");
@@ -145,12 +146,12 @@ wide(one, 0x8b, mov.movRegRm64);
 wide(one, 0x8c, mov.movRmSreg64);
 one[0x8d] = both(mov.leaLong, M | MEMONLY);
 same(one, 0x8e);
-one[0x8f] = { f: M, group: [both(c64.popRmLong, D64)] };
+one[0x8f] = { f: M, group: [both(stk.popRmLong, D64)] };
 for (let o = 0x90; o <= 0x97; o++) one[o] = both(mov.xchgAccLong);
 wide(one, 0x98, mov.cdqe);
 wide(one, 0x99, mov.cqo);
-one[0x9c] = both(c64.pushfLong, D64);
-one[0x9d] = both(c64.popfLong, D64);
+one[0x9c] = both(stk.pushfLong, D64);
+one[0x9d] = both(stk.popfLong, D64);
 same(one, 0x9e);
 same(one, 0x9f);
 for (let o = 0xa0; o <= 0xa3; o++) one[o] = both(mov.movMoffsLong, (o & 1 ? 0 : B) | IA);
@@ -181,20 +182,20 @@ for (const o of [0xa4, 0xa5, 0xac, 0xad]) {
     two[o] = { ...spec, exec: zeroExtended(spec.exec), jit: zeroExtendedJit(spec.jit) };
   }
 }
-one[0xc2] = both(c64.retLong, IW | D64, "retLong");
-one[0xc3] = both(c64.retLong, D64, "retLong");
+one[0xc2] = both(ctl.retLong, IW | D64, "retLong");
+one[0xc3] = both(ctl.retLong, D64, "retLong");
 wideGroup(one, 0xc7, [mov.movRmImm64]);
-one[0xc8] = both(c64.enterLong, IE | D64);
-one[0xc9] = both(c64.leaveLong, D64);
+one[0xc8] = both(stk.enterLong, IE | D64);
+one[0xc9] = both(stk.leaveLong, D64);
 one[0xca] = both(far.retfLong, IW);
 one[0xcb] = both(far.retfLong);
 for (const o of [0xcc, 0xcd, 0xf1, 0xf4, 0xf5, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0x9b]) same(one, o);
 one[0xcf] = both(far.iretLong);
 one[0xd7] = both(mov.xlatLong);
-for (let o = 0xe0; o <= 0xe3; o++) one[o] = both(c64.loopLong, I8 | D64, "loopLong");
-one[0xe8] = both(c64.callRelLong, IV | D64, "callRelLong");
-one[0xe9] = both(c64.jmpRelLong, IV | D64, "jmpRelLong");
-one[0xeb] = both(c64.jmpRelLong, I8 | D64, "jmpRelLong");
+for (let o = 0xe0; o <= 0xe3; o++) one[o] = both(ctl.loopLong, I8 | D64, "loopLong");
+one[0xe8] = both(ctl.callRelLong, IV | D64, "callRelLong");
+one[0xe9] = both(ctl.jmpRelLong, IV | D64, "jmpRelLong");
+one[0xeb] = both(ctl.jmpRelLong, I8 | D64, "jmpRelLong");
 wideGroup(one, 0xf7, [
   alu.testRmImm64,
   alu.testRmImm64,
@@ -210,11 +211,11 @@ one[0xff] = {
   group: [
     { ...OP_MAPS.one[0xff]?.group?.[0], exec64: alu.incDec64, jit64: "incDec64", f: 0 },
     { ...OP_MAPS.one[0xff]?.group?.[1], exec64: alu.incDec64, jit64: "incDec64", f: 0 },
-    both(c64.callRmLong, D64, "callRmLong"),
+    both(ctl.callRmLong, D64, "callRmLong"),
     both(far.farIndirectLong, MEMONLY),
-    both(c64.jmpRmLong, D64, "jmpRmLong"),
+    both(ctl.jmpRmLong, D64, "jmpRmLong"),
     both(far.farIndirectLong, MEMONLY),
-    both(c64.pushRmLong, D64),
+    both(stk.pushRmLong, D64),
     both(execUd),
   ],
 };
@@ -246,11 +247,11 @@ two[0x22] = both(cr.movCrLong, M | REGONLY);
 two[0x34] = both(fast.sysenterLong);
 two[0x35] = both(fast.sysexitLong);
 for (let o = 0x40; o <= 0x4f; o++) two[o] = both(mov.cmovLong, M);
-for (let o = 0x80; o <= 0x8f; o++) two[o] = both(c64.jccLong, IV | D64, "jccLong");
-two[0xa0] = both(c64.pushSegLong, D64);
-two[0xa8] = both(c64.pushSegLong, D64);
-two[0xa1] = both(c64.popSegLong, D64);
-two[0xa9] = both(c64.popSegLong, D64);
+for (let o = 0x80; o <= 0x8f; o++) two[o] = both(ctl.jccLong, IV | D64, "jccLong");
+two[0xa0] = both(stk.pushSegLong, D64);
+two[0xa8] = both(stk.pushSegLong, D64);
+two[0xa1] = both(stk.popSegLong, D64);
+two[0xa9] = both(stk.popSegLong, D64);
 for (const o of [0xa3, 0xab, 0xb3, 0xbb]) two[o] = both(bit.btRegLong, M);
 for (const o of [0xa4, 0xa5, 0xac, 0xad]) wide(two, o, sh.shiftDouble64);
 wide(two, 0xaf, md.imul64);

@@ -1,7 +1,8 @@
 /**
- * Stack instructions: PUSH/POP of registers, immediates, memory and
- * segment registers, PUSHA/POPA, PUSHF/POPF (with their IOPL and CPL
- * rules), ENTER and LEAVE.
+ * Stack instructions in every mode: PUSH/POP of registers, immediates,
+ * memory and segment registers, PUSHA/POPA, PUSHF/POPF (with their IOPL and
+ * CPL rules), ENTER and LEAVE; in 64-bit mode with the default 64-bit
+ * operand size (16 bits with a 66 prefix) and 64-bit frames.
  *
  * @module
  */
@@ -10,7 +11,20 @@ import { AC, ARITH, DF, ID, IF, IOPL, MASK, NT, RF, TF, VIF, VIP, VM } from "../
 import type { Insn } from "../insn.ts";
 import { fault, GP } from "../fault.ts";
 import { loadSeg } from "../segment.ts";
-import { EBP, ESP, SS } from "../state.ts";
+import { EBP, ESP, FS, GS, SS } from "../state.ts";
+import {
+  peekLong,
+  popLong,
+  pushLong,
+  qv,
+  readQ,
+  readRmQ,
+  regSigned,
+  setQ,
+  setRegSigned,
+  writeRmQ,
+} from "../long/access.ts";
+import { opReg } from "./mov.ts";
 
 /** 50-57: PUSH reg (PUSH SP pushes the value before the push). */
 export function pushReg(cpu: Cpu, d: Insn): void {
@@ -136,6 +150,131 @@ export function enter(cpu: Cpu, d: Insn): void {
   } catch (e) {
     cpu.r32[ESP << 1] = saved;
     cpu.r32[EBP << 1] = savedBp;
+    throw e;
+  }
+}
+
+/** 50-57: PUSH r64 (or r16). */
+export function pushRegLong(cpu: Cpu, d: Insn): void {
+  const n = opReg(d);
+  if (d.osize === 2) pushLong(cpu, cpu.getReg(n, 2), 2);
+  else pushLong(cpu, cpu.r32[n << 1], 8, cpu.r32[(n << 1) + 1]);
+}
+
+/** 58-5F: POP r64 (or r16). */
+export function popRegLong(cpu: Cpu, d: Insn): void {
+  const n = opReg(d);
+  if (d.osize === 2) cpu.setReg(n, 2, popLong(cpu, 2));
+  else {
+    const lo = popLong(cpu, 8);
+    setQ(cpu, n, lo, qv[1]);
+  }
+}
+
+/** 68/6A: PUSH imm (sign-extended to 64 bits). */
+export function pushImmLong(cpu: Cpu, d: Insn): void {
+  if (d.osize === 2) pushLong(cpu, d.imm & 0xffff, 2);
+  else pushLong(cpu, d.imm, 8, d.imm2);
+}
+
+/** FF /6: PUSH r/m64. */
+export function pushRmLong(cpu: Cpu, d: Insn): void {
+  if (d.osize === 2) pushLong(cpu, cpu.readRmSize(d, 2), 2);
+  else {
+    readRmQ(cpu, d);
+    pushLong(cpu, qv[0], 8, qv[1]);
+  }
+}
+
+/** 8F /0: POP r/m64 (an RSP-based address uses RSP after the pop). */
+export function popRmLong(cpu: Cpu, d: Insn): void {
+  const size = d.osize === 2 ? 2 : 8;
+  const lo = peekLong(cpu, 0, size), hi = qv[1];
+  const sp = regSigned(cpu, ESP);
+  setRegSigned(cpu, ESP, sp + size);
+  try {
+    if (size === 2) cpu.writeRm(d, lo);
+    else writeRmQ(cpu, d, lo, hi);
+  } catch (e) {
+    setRegSigned(cpu, ESP, sp);
+    throw e;
+  }
+}
+
+/** 0F A0/A8: PUSH FS/GS (the selector, zero-extended). */
+export function pushSegLong(cpu: Cpu, d: Insn): void {
+  pushLong(cpu, cpu.segSel[d.op === 0x1a0 ? FS : GS], d.osize === 2 ? 2 : 8);
+}
+
+/** 0F A1/A9: POP FS/GS. */
+export function popSegLong(cpu: Cpu, d: Insn): void {
+  const size = d.osize === 2 ? 2 : 8;
+  loadSeg(cpu, d.op === 0x1a1 ? FS : GS, peekLong(cpu, 0, size) & 0xffff);
+  setRegSigned(cpu, ESP, regSigned(cpu, ESP) + size);
+}
+
+/** 9C: PUSHFQ (VM and RF read as 0). */
+export function pushfLong(cpu: Cpu, d: Insn): void {
+  const f = cpu.getFlags() & ~(VM | RF);
+  pushLong(cpu, d.osize === 2 ? f & 0xffff : f, d.osize === 2 ? 2 : 8);
+}
+
+/** 9D: POPFQ: which bits change depends on CPL and IOPL. */
+export function popfLong(cpu: Cpu, d: Insn): void {
+  const size = d.osize === 2 ? 2 : 8;
+  const v = popLong(cpu, size);
+  let mask = ARITH | TF | DF | NT | (size === 8 ? AC | ID : 0);
+  if (cpu.cpl === 0) mask |= IOPL;
+  if (cpu.cpl <= (cpu.eflRest & IOPL) >> 12) mask |= IF;
+  const old = cpu.getFlags();
+  cpu.setFlags(((old & ~mask) | (v & mask)) & ~(RF | VIF | VIP) | (old & (VIF | VIP)));
+}
+
+/** Reads `size` (2 or 8) bytes at SS:`at`; an 8-byte read leaves its halves in `qv`. */
+function peekAt(cpu: Cpu, at: number, size: number): number {
+  if (size === 2) return cpu.read(SS, at, 2);
+  readQ(cpu, SS, at);
+  return qv[0];
+}
+
+/** C9: LEAVE (RSP = RBP, then POP RBP). */
+export function leaveLong(cpu: Cpu, d: Insn): void {
+  const size = d.osize === 2 ? 2 : 8;
+  const bp = regSigned(cpu, EBP);
+  const sp = regSigned(cpu, ESP);
+  setRegSigned(cpu, ESP, bp);
+  try {
+    const lo = popLong(cpu, size);
+    if (size === 2) cpu.setReg(EBP, 2, lo);
+    else setQ(cpu, EBP, lo, qv[1]);
+  } catch (e) {
+    setRegSigned(cpu, ESP, sp);
+    throw e;
+  }
+}
+
+/** C8: ENTER imm16, imm8 with 64-bit frames. */
+export function enterLong(cpu: Cpu, d: Insn): void {
+  const size = d.osize === 2 ? 2 : 8, level = d.imm2 & 31;
+  const sp0 = regSigned(cpu, ESP), bp0 = [cpu.r32[EBP << 1], cpu.r32[(EBP << 1) + 1]];
+  try {
+    pushLong(cpu, bp0[0], size, bp0[1]);
+    const frame = regSigned(cpu, ESP);
+    let bp = regSigned(cpu, EBP);
+    for (let i = 1; i < level; i++) {
+      bp -= size;
+      const lo = peekAt(cpu, bp, size);
+      pushLong(cpu, lo, size, size === 8 ? qv[1] : 0);
+    }
+    if (level > 0) pushLong(cpu, frame >>> 0, size, Math.floor(frame / 2 ** 32) >>> 0);
+    if (size === 2) cpu.setReg(EBP, 2, frame & 0xffff);
+    else setRegSigned(cpu, EBP, frame);
+    setRegSigned(cpu, ESP, regSigned(cpu, ESP) - d.imm);
+    cpu.lin(SS, regSigned(cpu, ESP), size, true); // the new top of stack is checked with the operand size
+  } catch (e) {
+    setRegSigned(cpu, ESP, sp0);
+    cpu.r32[EBP << 1] = bp0[0];
+    cpu.r32[(EBP << 1) + 1] = bp0[1];
     throw e;
   }
 }
