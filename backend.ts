@@ -7,6 +7,7 @@
 import { KvmError } from "./errors.ts";
 import type { BackendName, Kernel, VcpuTransfer } from "./kernel.ts";
 import { LibcUnavailable, NO_FFI, threadLibc } from "./ffi/bind.ts";
+import { cString, O_CLOEXEC } from "./ffi/libc.ts";
 import { createFfiKernel } from "./ffi/kernel.ts";
 import { Handle } from "./_handle.ts";
 import { readCpuid } from "./_cpuid.ts";
@@ -97,10 +98,31 @@ function shortReason(e: unknown, device: string): string {
 let hostVendorCache: "intel" | "amd" | undefined | null = null;
 
 /**
+ * The start of /proc/cpuinfo, or "" where it cannot be read without asking
+ * for a permission: Bun reads it as a file; Deno wants --allow-all for it
+ * even with --allow-read, so there libc reads it, where FFI is permitted.
+ */
+function cpuinfo(): string {
+  try {
+    if (typeof Bun !== "undefined") return readFileSync("/proc/cpuinfo", "latin1");
+    if (typeof Deno === "undefined") return "";
+    const libc = threadLibc(), fd = libc.open(cString("/proc/cpuinfo"), O_CLOEXEC);
+    if (fd < 0) return "";
+    try {
+      const head = new Uint8Array(4096), n = libc.read(fd, head);
+      return n > 0 ? new TextDecoder("latin1").decode(head.subarray(0, n)) : "";
+    } finally {
+      libc.close(fd);
+    }
+  } catch {
+    return ""; // Not Linux, or no FFI: the caller's default applies.
+  }
+}
+
+/**
  * The host CPU's vendor, where it can be learnt without asking for a
  * permission: from KVM_GET_SUPPORTED_CPUID's leaf 0 where FFI and the device
- * are usable, else (Bun) from /proc/cpuinfo. Deno needs --allow-all for
- * /proc/cpuinfo, so it is not read there.
+ * are usable, else from /proc/cpuinfo ({@linkcode cpuinfo}).
  */
 function hostVendor(device: string): "intel" | "amd" | undefined {
   if (hostVendorCache !== null) return hostVendorCache;
@@ -124,13 +146,7 @@ function hostVendor(device: string): "intel" | "amd" | undefined {
   } catch {
     // No FFI here: try /proc below.
   }
-  if (!text && typeof Bun !== "undefined") {
-    try {
-      text = readFileSync("/proc/cpuinfo", "latin1");
-    } catch {
-      // Not Linux: the caller's default applies.
-    }
-  }
+  if (!text) text = cpuinfo();
   hostVendorCache = text.includes("AuthenticAMD") ? "amd" : text.includes("GenuineIntel") ? "intel" : undefined;
   return hostVendorCache;
 }
