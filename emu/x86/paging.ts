@@ -41,6 +41,9 @@ export interface WalkInfo {
   user: boolean;
 }
 
+/** The result of a walk: the translation, or the #PF error code. */
+export type Walked = WalkInfo | number;
+
 /** Translates `lin`, raising #PF on failure. */
 export function walk(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean): number {
   const r = walkInfo(cpu, lin, write, user, fetch, true);
@@ -62,7 +65,7 @@ export function walkInfo(
   user: boolean,
   fetch: boolean,
   update: boolean,
-): WalkInfo | number {
+): Walked {
   if (cpu.efer & EFER_LMA) return walkLong(cpu, lin, write, user, fetch, update);
   const mem = cpu.mem;
   const pae = (cpu.cr4 & CR4_PAE) !== 0, nx = pae && (cpu.efer & EFER_NXE) !== 0;
@@ -129,14 +132,7 @@ export function walkInfo(
  * translation or the #PF error code. With `update`, checks the access
  * rights and sets the accessed and dirty bits.
  */
-function walkLong(
-  cpu: Walker,
-  lin: number,
-  write: boolean,
-  user: boolean,
-  fetch: boolean,
-  update: boolean,
-): WalkInfo | number {
+function walkLong(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean, update: boolean): Walked {
   const mem = cpu.mem;
   const nxe = (cpu.efer & EFER_NXE) !== 0;
   const base = errorBase(cpu, write, user, fetch, nxe);
