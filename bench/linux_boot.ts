@@ -15,7 +15,7 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { Kvm } from "../mod.ts";
-import { bootLinux, emulatorCannotBootLinux, GUEST_DIR, guestMissing, MARKER } from "../tests/_vmm_linux.ts";
+import { bootLinux, emulatorCannotBootLinux, GUEST_DIR, guestMissing, MARKER } from "../tests/vmm/_vmm_linux.ts";
 
 const CMDLINE = "console=ttyS0 panic=-1 quiet";
 

@@ -35,7 +35,7 @@ import {
   randomCode,
   randomGuest,
   withRealModeGuest,
-} from "../tests/_lifecycle.ts";
+} from "../tests/_support/lifecycle.ts";
 
 const argv: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);

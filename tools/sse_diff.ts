@@ -1,5 +1,5 @@
 /**
- * Runs the SSE differential check of tests/_sse_diff.ts at scale: random
+ * Runs the SSE differential check of tests/emu/sse/_diff.ts at scale: random
  * 64-bit CPL 3 cases on the kvm backend (the host CPU) and the emulator.
  *
  *     deno run -A tools/sse_diff.ts [--cases 100000] [--seed 1]
@@ -11,7 +11,7 @@
  */
 import { Kvm } from "../mod.ts";
 import { backendVendor } from "../diff/vendor.ts";
-import { buildProgram, CASES_PER_PROGRAM, compareRecords, Prng, runOn, sseForms } from "../tests/_sse_diff.ts";
+import { buildProgram, CASES_PER_PROGRAM, compareRecords, Prng, runOn, sseForms } from "../tests/emu/sse/_diff.ts";
 
 declare const process: { argv: string[]; exit(code: number): never };
 

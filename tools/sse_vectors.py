@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Generates tests/_sse_vectors.ts: SSE instructions run on the host CPU.
+"""Generates tests/emu/sse/_vectors.ts: SSE instructions run on the host CPU.
 
 Each case is one instruction (nasm syntax; encodings without REX, so the
 bytes mean the same in 32-bit mode), inputs XMM0-2 (the memory operand at
 [rsi]/[esi] is a copy of XMM2), MXCSR, EAX/ECX/EDX and the arithmetic
 flags, and the state the host CPU leaves. Needs nasm and gcc.
 
-    python3 tools/sse_vectors.py > tests/_sse_vectors.ts
+    python3 tools/sse_vectors.py > tests/emu/sse/_vectors.ts
 """
 import os, random, struct, subprocess, sys, tempfile
 

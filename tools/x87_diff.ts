@@ -1,5 +1,5 @@
 /**
- * Runs the x87 differential check of tests/_x87_diff.ts at scale: random
+ * Runs the x87 differential check of tests/emu/x87/_diff.ts at scale: random
  * 64-bit CPL 3 x87 streams on the kvm backend (the host CPU) and the
  * emulator. Disagreements are shrunk (instructions dropped while the two
  * still disagree) and printed with their initial state.
@@ -21,7 +21,7 @@
  */
 import { Kvm } from "../mod.ts";
 import { backendVendor } from "../diff/vendor.ts";
-import { Prng } from "../tests/_sse_diff.ts";
+import { Prng } from "../tests/emu/sse/_diff.ts";
 import {
   buildProgram,
   CASES_PER_PROGRAM,
@@ -34,7 +34,7 @@ import {
   reproduces,
   runOn,
   type X87Case,
-} from "../tests/_x87_diff.ts";
+} from "../tests/emu/x87/_diff.ts";
 
 declare const process: { argv: string[]; exit(code: number): never };
 
@@ -109,7 +109,7 @@ while (done < total) {
       insns += c.insns.length;
       const diffs = compareCase(c, a, b, i);
       if (diffs.length === 0) return;
-      // Only an AMD host loses FOP/FIP/FDP at a host interrupt (tests/emu_x87_diff_test.ts): elsewhere every
+      // Only an AMD host loses FOP/FIP/FDP at a host interrupt (tests/emu/x87/diff_test.ts): elsewhere every
       // difference counts.
       if (vendor === "amd" && !reproduces(kvm, emu, c)) {
         flaky++;

@@ -1,5 +1,5 @@
 /*
- * A guest for debugging the kvmkit command under gdb (tests/gdb_cli_test.ts):
+ * A guest for debugging the kvmkit command under gdb (tests/gdb/cli_test.ts):
  * it prints through COM1, sums the squares below 10 in a function worth a
  * breakpoint, prints the sum, and returns an exit code. Build (32-bit
  * multiboot, with symbols; the header must lie in the file's first 8 KiB):

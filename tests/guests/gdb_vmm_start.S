@@ -1,4 +1,4 @@
-/* The entry of gdb_vmm.elf (tests/gdb_cli_test.ts): a multiboot kernel that
+/* The entry of gdb_vmm.elf (tests/gdb/cli_test.ts): a multiboot kernel that
  * kvmkit's --kernel starts in 32-bit protected mode. main()'s value goes to
  * isa-debug-exit at 0xf4 (the run ends there with --debug-exit 0xf4);
  * without that device the guest powers off through ACPI S5. */

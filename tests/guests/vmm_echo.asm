@@ -1,4 +1,4 @@
-; The console input path for tests/vmm_guests_test.ts (flat, real mode, at 0x7c00): programs the 8259s
+; The console input path for tests/vmm/guests_test.ts (flat, real mode, at 0x7c00): programs the 8259s
 ; (IRQ 4 at vector 0x24, everything else masked) and COM1 (FIFO, received-data interrupt, OUT2), prints
 ; '>', then sleeps in HLT; its IRQ 4 handler echoes every received byte upper-cased. A newline ends it:
 ; isa-debug-exit 0xf4 with the number of bytes received.

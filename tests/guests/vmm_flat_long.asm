@@ -1,4 +1,4 @@
-; A flat 64-bit guest for tests/vmm_guests_test.ts (kvmkit run --flat --mode long --at 0x100000): reads
+; A flat 64-bit guest for tests/vmm/guests_test.ts (kvmkit run --flat --mode long --at 0x100000): reads
 ; fw_cfg's signature and CPU count, finds the ACPI RSDP in the BIOS area and prints its OEM ID and the
 ; XSDT's first entry's signature, then powers off through ACPI S5 (PM1a control at 0x604).
 bits 64

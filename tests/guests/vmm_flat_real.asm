@@ -1,4 +1,4 @@
-; A flat real-mode guest for tests/vmm_guests_test.ts (kvmkit run --flat --mode real --at 0x7c00):
+; A flat real-mode guest for tests/vmm/guests_test.ts (kvmkit run --flat --mode real --at 0x7c00):
 ; sets COM1 to 8N1, prints the RAM size in MiB it reads from the CMOS (registers 0x34/0x35: 64 KiB units
 ; above 16 MiB), and exits through isa-debug-exit at 0xf4 with MiB / 16.
 bits 16

@@ -1,4 +1,4 @@
-; A probe for tests/vmm_linux_test.ts (flat, long mode, at 0x100000): loads a GDT through a higher-half
+; A probe for tests/vmm/linux_test.ts (flat, long mode, at 0x100000): loads a GDT through a higher-half
 ; address (0xffffffff80000000 maps the first 2 MiB; the test adds that mapping) and far-returns
 ; through it, as Linux's startup_64 does. Exits through isa-debug-exit 0xf4 with 1 (status 3) when that
 ; works; an emulator that reads the GDT at a truncated address triple-faults instead.

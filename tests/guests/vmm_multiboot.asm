@@ -1,4 +1,4 @@
-; A multiboot (v1) ELF kernel for tests/vmm_guests_test.ts: checks the magic in eax, prints its command
+; A multiboot (v1) ELF kernel for tests/vmm/guests_test.ts: checks the magic in eax, prints its command
 ; line, each module's string and contents, the RAM the memory map calls usable and mem_upper, then
 ; exits through isa-debug-exit at 0xf4 with 0x21 (status 0x43).
 ; Build: nasm -f elf32 vmm_multiboot.asm && ld -m elf_i386 -Ttext=0x100000 -e start -o vmm_multiboot.elf

@@ -1,4 +1,4 @@
-; An SMP guest for tests/vmm_guests_test.ts (flat, protected mode, at 0x10000, --cpus 2): the BSP copies a
+; An SMP guest for tests/vmm/guests_test.ts (flat, protected mode, at 0x10000, --cpus 2): the BSP copies a
 ; real-mode trampoline to 0x8000, starts the AP (APIC ID 1) with INIT and a SIPI (vector 8) through its local
 ; APIC's ICR, waits for the AP to write "APUP" at 0x8100, reports it on COM1 and exits through isa-debug-exit
 ; 0xf4 with 0x11 (status 0x23).

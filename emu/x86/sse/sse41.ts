@@ -126,7 +126,7 @@ const T = new Uint32Array(8);
  * (an addition of two NaNs returns its first operand's). AMD (and the SDM's pseudo-code) add
  * (p0 + p1) + (p2 + p3) once for every lane. Intel computes each lane on its own: t[i] = p[i ^ 1] + p[i],
  * then t[i] + t[i ^ 2], so lanes 0 and 2 can return a different NaN from lanes 1 and 3 (on the Sapphire
- * Rapids host, 2,000,000 random cases natively against both orders: tests/_sse_diff.ts and
+ * Rapids host, 2,000,000 random cases natively against both orders: tests/emu/sse/_diff.ts and
  * tools/sse_diff.ts check it through KVM). The flags are the same either way.
  */
 export function dpps(cpu: Cpu, d: Insn): void {

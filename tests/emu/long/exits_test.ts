@@ -1,0 +1,610 @@
+/**
+ * The 64-bit siblings of the part-1 exit and guest-debug conformance tests:
+ * every exit kind a small 64-bit guest produces, at CPL 0 (run by the
+ * kernel's instruction emulator on kvm_pvm) and at CPL 3 (run natively),
+ * and guest debugging through setGuestDebug in long mode.
+ *
+ * Sibling map (part-1 test → test here):
+ * - tests/api/exits_test "exit io out" → "long exit io out at CPL 0/3: ... 1, 2 and 4 bytes" (CPL 3 through the TSS I/O
+ *   bitmap)
+ * - tests/api/exits_test "exit io in" → "long exit io in: ..." (a 32-bit IN zero-extends into RAX)
+ * - tests/api/exits_test "exit io: rep outsb ..." → "long exit io: rep outsb ..." (RCX/RSI/RIP per exit, upper-half RSI)
+ * - tests/emu/exits_test "OUT, REP OUTSB, REP INSB and IN" → "long exit io: rep insb ..."
+ * - tests/api/exits_test "exit io from CPL 3" → "long exit io from CPL 3 ...", and the I/O permission rule of part 1 →
+ *   "long exit io at CPL 3: a port the TSS I/O bitmap denies is #GP(0)"
+ * - tests/api/exits_test "exit mmio: reads outside every slot ..." and tests/emu/exits_test "MMIO reads restart ..." →
+ *   "long exit mmio: accesses through a page mapped beyond every slot ...", "... an 8-byte read and write" and
+ *   "... an 8-byte access splits at a page boundary only ..."
+ * - tests/api/exits_test and tests/emu/exits_test "read-only slot" → "long exit mmio: a write to a read-only slot ..."
+ * - tests/api/exits_test "exit hlt" → "long exit hlt"
+ * - tests/api/exits_test "exit shutdown" and tests/emu/exits_test "a triple fault" → "long exit shutdown ..." (CPL 0 and CPL 3)
+ * - tests/api/exits_test "exit internal_error: fetching code from outside every slot" → "long exit: fetching from a page
+ *   beyond every slot"
+ * - tests/api/exits_test "exit intr" (three tests) → "long exit intr ..." (CPL 0 and CPL 3 loops)
+ * - tests/api/debug_test "single-step" and tests/emu/exits_test "single-step, INT3 and hardware-breakpoint" →
+ *   "long debug single-step at CPL 0/3 ..." and "... on upper-half addresses"
+ * - tests/api/debug_test "hardware exec breakpoint" → "long debug hardware exec breakpoint at CPL 0/3 ..." and "... on an
+ *   upper-half address"
+ * - tests/api/debug_test "int3 with softwareBreakpoints" → "long debug int3 at CPL 0/3 with softwareBreakpoints" (probed)
+ * - tests/api/debug_test "hardware write breakpoint" → "long debug hardware write breakpoint" and "... on an upper-half
+ *   address" (probed)
+ * - tests/api/debug_test "setGuestDebug(null) ..." → "long debug: setGuestDebug(null) ..."
+ *
+ * No 64-bit subject, or covered elsewhere:
+ * - tests/api/debug_test "setGuestDebug(null) at an I/O exit under single-step": a property of the I/O exit path,
+ *   not of the mode; the real-mode test covers it.
+ * - tests/emu/exits_test "an instruction the core lacks", "setRunAlarm", "immediate_exit", "self-modifying code":
+ *   emulator-internal tests of the Kernel interface; its "#DE through an IDT interrupt gate" has its 64-bit
+ *   sibling in tests/emu/long/system_test.ts.
+ * - tests/emu/long/mode_system_test "REP OUTSB exits once per byte; REP INSW ..." already covers REP INSW.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { GuestDebug, Kvm } from "../../../mod.ts";
+import { backendTest } from "../../_support/harness.ts";
+import { describe, featureTest, load, runTo, runToOut } from "../../_support/guests.ts";
+import { probeGuestDebugWatchpoints } from "../../_support/probes.ts";
+import { collect, expectOut } from "../../_support/sys.ts";
+import { bench64 } from "../../_support/long64.ts";
+import {
+  enterLongMode,
+  LM_CODE,
+  LM_DATA,
+  LM_GDT,
+  LM_IDT,
+  LM_TSS,
+  type LongMachine,
+  longMachine,
+  P,
+  SEL64_TSS,
+  U,
+  view,
+  W,
+} from "../../_support/long_mode.ts";
+
+const DR6_B0 = 1n, DR6_B1 = 2n, DR6_BS = 1n << 14n;
+/** rflags with IOPL 3, for CPL 3 port I/O. */
+const RFLAGS_IOPL3 = 0x3202n;
+/**
+ * Gives the TSS an I/O permission bitmap for ports 0-0x3ff at offset 0x68 (the TSS limit grows to cover it):
+ * `denied` ports have their bit set, the others are allowed to CPL 3 code whatever its IOPL. (kvm_pvm runs
+ * CPL 3 code with IOPL 0 whatever RFLAGS says, so there the bitmap decides.)
+ */
+function ioBitmap(m: LongMachine, denied: readonly number[] = []): void {
+  const v = view(m.mem), map = LM_TSS + 0x68;
+  v.setUint16(LM_TSS + 0x66, 0x68, true);
+  for (let i = 0; i < 0x80; i++) v.setUint8(map + i, 0);
+  for (const port of denied) v.setUint8(map + (port >> 3), v.getUint8(map + (port >> 3)) | (1 << (port & 7)));
+  v.setUint8(map + 0x80, 0xff);
+  const limit = 0x68 + 0x80;
+  v.setUint16(LM_GDT + SEL64_TSS, limit, true);
+  const sregs = m.vcpu.getSregs();
+  m.vcpu.setSregs({ ...sregs, tr: { ...sregs.tr, limit } });
+}
+/** Stops of one KVM_SET_GUEST_DEBUG feature in 64-bit CPL 3 code ("90 90 f4": nop / nop / hlt, #GP reported). */
+function userDebugExit(kvm: Kvm, what: string, debug: GuestDebug): string | undefined {
+  using m = bench64(kvm, "90 90 f4", { cpl: 3, rflags: RFLAGS_IOPL3 });
+  m.vcpu.setGuestDebug(debug);
+  const exit = m.vcpu.run({ timeoutMs: 3000 });
+  if (exit.reason === "debug" && exit.exception === 1 && exit.pc === BigInt(LM_CODE + 1)) return undefined;
+  const rip = m.vcpu.getRegs().rip.toString(16), want = (LM_CODE + 1).toString(16);
+  return `${what} in CPL 3 code gives ${describe(exit)} (rip 0x${rip}), not a debug exit at 0x${want}`;
+}
+
+/** Single-stepping 64-bit CPL 3 code: a debug exit after the first instruction. */
+function probeUserSingleStep(kvm: Kvm): string | undefined {
+  return userDebugExit(kvm, "single-stepping", { singlestep: true });
+}
+
+/** A KVM_SET_GUEST_DEBUG execution breakpoint in 64-bit CPL 3 code: a debug exit before the second instruction. */
+function probeUserExecBreakpoint(kvm: Kvm): string | undefined {
+  return userDebugExit(kvm, "an execution breakpoint", { hardwareBreakpoints: [{ address: LM_CODE + 1 }] });
+}
+
+/** int3 at `cpl` with KVM_GUESTDBG_USE_SW_BP: a debug exit with exception 3 at the int3. */
+function probeInt3(cpl: 0 | 3): (kvm: Kvm) => string | undefined {
+  return (kvm) => {
+    using m = bench64(kvm, "cc f4", { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n }); // int3 / hlt
+    m.vcpu.setGuestDebug({ softwareBreakpoints: true });
+    const exit = m.vcpu.run({ timeoutMs: 3000 });
+    if (exit.reason === "debug" && exit.exception === 3 && exit.pc === BigInt(LM_CODE)) return undefined;
+    return `int3 at CPL ${cpl} with softwareBreakpoints gives ${describe(exit)}`;
+  };
+}
+
+for (const cpl of [0, 3] as const) {
+  backendTest(
+    `long exit io out at CPL ${cpl}: port, size, count and the bytes written, for 1, 2 and 4 bytes`,
+    (kvm) => {
+      using m = longMachine(kvm);
+      load(m.mem, LM_CODE, [
+        "b0 41", //          mov al, 0x41
+        "e6 e9", //          out 0xe9, al
+        "66 ba f8 03", //    mov dx, 0x3f8
+        "66 b8 34 12", //    mov ax, 0x1234
+        "66 ef", //          out dx, ax
+        "b8 ef cd ab 89", // mov eax, 0x89abcdef
+        "ef", //             out dx, eax
+        "eb fe", //          jmp $
+      ]);
+      enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl });
+      if (cpl === 3) ioBitmap(m);
+      assert.equal(runToOut(m.vcpu, 0xe9, 1), 0x41);
+      assert.equal(runToOut(m.vcpu, 0x3f8, 2), 0x1234);
+      assert.equal(runToOut(m.vcpu, 0x3f8, 4), 0x89abcdef);
+      assert.equal(m.vcpu.run({ timeoutMs: 20 }).reason, "intr");
+    },
+  );
+}
+
+backendTest("long exit io at CPL 3: a port the TSS I/O bitmap denies is #GP(0), no exit", (kvm) => {
+  using m = bench64(kvm, "66baf803 ec f4", { cpl: 3 }); // mov dx, 0x3f8 / in al, dx / hlt
+  ioBitmap(m, [0x3f8]);
+  expectOut(m.vcpu, [13, 0, LM_CODE + 4, 0x2b]);
+});
+
+backendTest("long exit io in: the answer arrives in the register; a 32-bit IN zero-extends into RAX", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "66 ba 34 12", // mov dx, 0x1234
+    "ec", //          in al, dx
+    "88 c3", //       mov bl, al
+    "66 ed", //       in ax, dx
+    "66 89 c1", //    mov cx, ax
+    "ed", //          in eax, dx
+    "f4", //          hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  m.vcpu.setRegs({ ...m.vcpu.getRegs(), rax: -1n & 0xffffffffffffffffn, rbx: 0x1111111111111111n, rcx: 0n });
+  const answers = [[1, [0xab]], [2, [0xef, 0xbe]], [4, [0xef, 0xbe, 0xad, 0xde]]] as const;
+  for (const [size, bytes] of answers) {
+    const exit = runTo(m.vcpu, "io");
+    assert.equal(exit.direction, "in", describe(exit));
+    assert.deepEqual([exit.port, exit.size, exit.count, exit.data.length], [0x1234, size, 1, size]);
+    exit.data.set(bytes);
+  }
+  runTo(m.vcpu, "hlt");
+  const regs = m.vcpu.getRegs();
+  assert.equal(regs.rbx, 0x11111111111111abn, "an 8-bit move keeps the upper bits");
+  assert.equal(regs.rcx, 0xbeefn);
+  assert.equal(regs.rax, 0xdeadbeefn, "in eax, dx clears bits 63:32");
+});
+
+backendTest("long exit io: rep outsb from an upper-half RSI is one exit per byte, RIP on the instruction", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "48 be 00 80 00 00 80 ff ff ff", // mov rsi, 0xffffff8000008000 (the alias of LM_DATA)
+    "b9 05 00 00 00", //                mov ecx, 5
+    "66 ba e9 00", //                   mov dx, 0xe9
+    "fc", //                            cld
+    "f3 6e", //                         rep outsb
+    "f4", //                            hlt
+  ]);
+  const text = [...new TextEncoder().encode("kvmkit")];
+  m.mem.bytes.set(text, LM_DATA);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  const seen: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const exit = runTo(m.vcpu, "io");
+    assert.deepEqual(
+      { direction: exit.direction, port: exit.port, size: exit.size, count: exit.count },
+      { direction: "out", port: 0xe9, size: 1, count: 1 },
+      `exit ${i}: ${describe(exit)}`,
+    );
+    seen.push(...exit.data);
+    const regs = m.vcpu.getRegs();
+    assert.deepEqual([regs.rip, regs.rcx, regs.rsi], [
+      BigInt(LM_CODE + 20),
+      BigInt(4 - i),
+      0xffffff8000008001n + BigInt(i),
+    ]);
+  }
+  runTo(m.vcpu, "hlt");
+  assert.deepEqual(seen, text.slice(0, 5));
+  assert.equal(m.vcpu.getRegs().rip, BigInt(LM_CODE + 23));
+});
+
+backendTest("long exit io: rep insb asks for every byte in one exit, written at RDI", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "bf 00 81 00 00", // mov edi, 0x8100
+    "b9 06 00 00 00", // mov ecx, 6
+    "66 ba 60 00", //    mov dx, 0x60
+    "f3 6c", //          rep insb
+    "f4", //             hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  const exit = runTo(m.vcpu, "io");
+  assert.deepEqual([exit.direction, exit.port, exit.size, exit.count], ["in", 0x60, 1, 6], describe(exit));
+  exit.data.set([1, 2, 3, 4, 5, 6]);
+  runTo(m.vcpu, "hlt");
+  assert.deepEqual([...m.mem.bytes.subarray(0x8100, 0x8107)], [1, 2, 3, 4, 5, 6, 0]);
+  const regs = m.vcpu.getRegs();
+  assert.deepEqual([regs.rdi, regs.rcx], [0x8106n, 0n]);
+});
+
+backendTest("long exit mmio: accesses through a page mapped beyond every slot, 1 to 8 bytes", (kvm) => {
+  using m = longMachine(kvm);
+  // Linear 0x6000 maps guest-physical 0x800000, in no slot (memory is 4 MiB).
+  view(m.mem).setBigUint64(0x13000 + 6 * 8, 0x800000n | P | W | U, true);
+  load(m.mem, LM_CODE, [
+    "8a 04 25 10 60 00 00", //    mov al, [0x6010]
+    "88 04 25 20 60 00 00", //    mov [0x6020], al
+    "66 8b 04 25 30 60 00 00", // mov ax, [0x6030]
+    "89 04 25 40 60 00 00", //    mov [0x6040], eax
+    "f4", //                      hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  const steps: Array<[number, boolean, number[]]> = [
+    [0x800010, false, [0x5a]],
+    [0x800020, true, [0x5a]],
+    [0x800030, false, [0x34, 0x12]],
+    [0x800040, true, [0x34, 0x12, 0, 0]],
+  ];
+  mmioSteps(m, steps);
+  runTo(m.vcpu, "hlt");
+  assert.equal(m.vcpu.getRegs().rax, 0x1234n);
+});
+
+backendTest("long exit mmio: an 8-byte read and write are one exit each (len 8)", (kvm) => {
+  using m = longMachine(kvm);
+  view(m.mem).setBigUint64(0x13000 + 6 * 8, 0x800000n | P | W | U, true); // linear 0x6000 -> 0x800000, no slot
+  load(m.mem, LM_CODE, [
+    "48 8b 1c 25 48 60 00 00", // mov rbx, [0x6048]
+    "48 89 1c 25 50 60 00 00", // mov [0x6050], rbx
+    "f4", //                      hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  mmioSteps(m, [[0x800048, false, [1, 2, 3, 4, 5, 6, 7, 8]], [0x800050, true, [1, 2, 3, 4, 5, 6, 7, 8]]]);
+  runTo(m.vcpu, "hlt");
+  assert.equal(m.vcpu.getRegs().rbx, 0x0807060504030201n);
+});
+
+backendTest(
+  "long exit mmio: an 8-byte access splits at a page boundary only; an 8-byte ADD reads, then writes",
+  (kvm) => {
+    using m = longMachine(kvm);
+    const v = view(m.mem);
+    v.setBigUint64(0x13000 + 6 * 8, 0x800000n | P | W | U, true); // linear 0x6000 -> 0x800000, no slot
+    v.setBigUint64(0x13000 + 7 * 8, 0x801000n | P | W | U, true); // linear 0x7000 -> 0x801000, no slot
+    v.setBigUint64(0x5ff8, 0x1122334455667788n, true);
+    load(m.mem, LM_CODE, [
+      "48 8b 1c 25 fc 6f 00 00", // mov rbx, [0x6ffc]   ; MMIO in both pages: 4 + 4 bytes
+      "48 8b 0c 25 fa 5f 00 00", // mov rcx, [0x5ffa]   ; RAM, then 2 bytes of MMIO
+      "48 89 1c 25 fd 7f 00 00", // mov [0x7ffd], rbx   ; 3 bytes of MMIO, then RAM at 0x8000
+      "48 01 1c 25 48 60 00 00", // add [0x6048], rbx
+      "f4", //                      hlt
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE));
+    mmioSteps(m, [
+      [0x800ffc, false, [0xf0, 0xf1, 0xf2, 0xf3]],
+      [0x801000, false, [0xf4, 0xf5, 0xf6, 0xf7]],
+      [0x800000, false, [0xa0, 0xa1]],
+      [0x801ffd, true, [0xf0, 0xf1, 0xf2]],
+      [0x800048, false, [1, 2, 3, 4, 5, 6, 7, 8]],
+      [0x800048, true, [0xf1, 0xf3, 0xf5, 0xf7, 0xf9, 0xfb, 0xfd, 0xff]],
+    ]);
+    runTo(m.vcpu, "hlt");
+    const regs = m.vcpu.getRegs();
+    assert.deepEqual([regs.rbx, regs.rcx], [0xf7f6f5f4f3f2f1f0n, 0xa1a0112233445566n]);
+    assert.deepEqual([...m.mem.bytes.subarray(0x8000, 0x8005)], [0xf3, 0xf4, 0xf5, 0xf6, 0xf7]);
+  },
+);
+
+/** Runs through mmio exits [physical address, write?, bytes]: checks writes' data, answers reads. */
+function mmioSteps(m: LongMachine, steps: ReadonlyArray<readonly [number, boolean, readonly number[]]>): void {
+  for (const [addr, isWrite, data] of steps) {
+    const e = runTo(m.vcpu, "mmio");
+    assert.deepEqual([e.physAddr, e.isWrite, e.len], [BigInt(addr), isWrite, data.length], describe(e));
+    if (isWrite) assert.deepEqual([...e.data.subarray(0, e.len)], data);
+    else e.data.set(data);
+  }
+}
+
+backendTest("long exit mmio: a write to a read-only slot becomes an mmio write; reads see the memory", (kvm) => {
+  using m = longMachine(kvm);
+  const rom = m.vm.allocateMemory(0x1000);
+  try {
+    rom.bytes[0x10] = 0x99;
+    m.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x400000, memory: rom, flags: { readonly: true } });
+    view(m.mem).setBigUint64(0x13000 + 6 * 8, 0x400000n | P | W | U, true); // linear 0x6000 -> the ROM
+    load(m.mem, LM_CODE, [
+      "8a 04 25 10 60 00 00", //                mov al, [0x6010]
+      "e6 e9", //                               out 0xe9, al
+      "c6 04 25 20 60 00 00 66", // mov byte [0x6020], 0x66
+      "c7 04 25 28 60 00 00 fe ff ff ff", // mov dword [0x6028], -2
+      "f4", //                      hlt
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE));
+    assert.equal(runToOut(m.vcpu, 0xe9), 0x99);
+    const w1 = runTo(m.vcpu, "mmio");
+    assert.deepEqual([w1.physAddr, w1.isWrite, w1.len, [...w1.data]], [0x400020n, true, 1, [0x66]]);
+    const w4 = runTo(m.vcpu, "mmio");
+    assert.deepEqual([w4.physAddr, w4.isWrite, w4.len, [...w4.data]], [0x400028n, true, 4, [0xfe, 0xff, 0xff, 0xff]]);
+    runTo(m.vcpu, "hlt");
+    assert.equal(rom.bytes[0x20], 0, "the read-only slot's memory is unchanged");
+    assert.equal(rom.bytes[0x28], 0);
+  } finally {
+    m.vm.close();
+    rom.free();
+  }
+});
+
+backendTest("long exit hlt: the guest stops after hlt with its 64-bit registers as it left them", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "48 b8 f0 de bc 9a 78 56 34 12", // mov rax, 0x123456789abcdef0
+    "f4", //                            hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  runTo(m.vcpu, "hlt");
+  const regs = m.vcpu.getRegs();
+  assert.equal(regs.rax, 0x123456789abcdef0n);
+  assert.equal(regs.rip, BigInt(LM_CODE + 11));
+});
+
+for (const cpl of [0, 3] as const) {
+  backendTest(`long exit shutdown: a #UD at CPL ${cpl} with an empty IDT triple-faults`, (kvm) => {
+    using m = longMachine(kvm);
+    load(m.mem, LM_CODE, [
+      "0f 0b", // ud2
+      "f4", //    hlt
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl });
+    const sregs = m.vcpu.getSregs();
+    sregs.idt = { base: BigInt(LM_IDT), limit: 0 }; // #UD -> #GP -> #DF -> triple fault
+    m.vcpu.setSregs(sregs);
+    runTo(m.vcpu, "shutdown");
+  });
+}
+
+for (const cpl of [0, 3] as const) {
+  backendTest(`long exit intr: run({ timeoutMs }) stops a CPL ${cpl} loop, and the vCPU runs on`, (kvm) => {
+    using m = longMachine(kvm);
+    load(m.mem, LM_CODE, [
+      "eb fe", // jmp $
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl });
+    for (const ms of [20, 50]) {
+      const start = performance.now();
+      const exit = m.vcpu.run({ timeoutMs: ms });
+      const elapsed = performance.now() - start;
+      assert.equal(exit.reason, "intr", describe(exit));
+      assert.ok(elapsed >= ms - 1 && elapsed < ms + 2000, `returned after ${elapsed} ms for timeoutMs ${ms}`);
+    }
+    assert.equal(m.vcpu.getRegs().rip, BigInt(LM_CODE));
+    if (cpl === 0) {
+      m.mem.bytes[LM_CODE] = 0xf4; // hlt, in place of the jmp
+      runTo(m.vcpu, "hlt");
+    }
+  });
+}
+
+backendTest("long exit intr: run({ timeoutMs }) returns the guest's own exit when it comes first", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, ["f4"]); // hlt
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  const start = performance.now();
+  assert.equal(m.vcpu.run({ timeoutMs: 10_000 }).reason, "hlt");
+  assert.ok(performance.now() - start < 5000);
+});
+
+backendTest("long exit intr: run({ timeoutMs: 0 }) returns intr rather than running without a limit", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "b9 00 00 04 00", // mov ecx, 0x40000
+    "ff c9", //          l: dec ecx
+    "75 fc", //          jnz l
+    "e6 e9", //          out 0xe9, al
+    "f4", //             hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  const exit = m.vcpu.run({ timeoutMs: 0 });
+  assert.equal(exit.reason, "intr", `timeoutMs 0 ran the guest to its own exit: ${describe(exit)}`);
+});
+
+backendTest("long exit io from CPL 3: a 64-bit user guest with IOPL 3 reaches the host", (kvm) => {
+  // (With IOPL 0 the TSS of longMachine, whose I/O bitmap offset is 0, allows port 0xe9 too; kvm_pvm runs CPL 3
+  // code with IOPL 0 whatever RFLAGS says, so on KVM it is the bitmap that lets this `out` through.)
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "b0 33", // mov al, 0x33
+    "e6 e9", // out 0xe9, al
+    "eb fe", // jmp $
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl: 3, rflags: RFLAGS_IOPL3 });
+  assert.equal(runToOut(m.vcpu, 0xe9), 0x33);
+  assert.equal(m.vcpu.getSregs().cs.selector & 3, 3, "the guest ran at CPL 3");
+  assert.equal(m.vcpu.run({ timeoutMs: 20 }).reason, "intr");
+});
+
+for (const cpl of [0, 3] as const) {
+  const name = `long debug single-step at CPL ${cpl}: one exception-1 exit per instruction, dr6.BS`;
+  const body = (kvm: Kvm) => {
+    using m = longMachine(kvm);
+    load(m.mem, LM_CODE, [
+      "90", //                            nop                     ; LM_CODE
+      "48 b8 88 77 66 55 44 33 22 11", // mov rax, 0x1122334455667788 ; + 1
+      "48 ff c0", //                      inc rax                 ; + 11
+      "e6 80", //                         out 0x80, al            ; + 14
+      "eb fe", //                         jmp $                   ; + 16
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
+    m.vcpu.setGuestDebug({ singlestep: true });
+    for (const pc of [LM_CODE + 1, LM_CODE + 11, LM_CODE + 14]) {
+      const exit = runTo(m.vcpu, "debug");
+      assert.equal(exit.exception, 1, describe(exit));
+      assert.equal(exit.pc, BigInt(pc), describe(exit));
+      assert.ok(exit.dr6 & DR6_BS, describe(exit));
+      assert.equal(m.vcpu.getRegs().rip, BigInt(pc));
+    }
+    m.vcpu.setGuestDebug(null);
+    assert.equal(runToOut(m.vcpu, 0x80), 0x89);
+    assert.equal(m.vcpu.getRegs().rax, 0x1122334455667789n);
+  };
+  if (cpl === 3) featureTest(name, probeUserSingleStep, body);
+  else backendTest(name, body);
+}
+
+for (const cpl of [0, 3] as const) {
+  const name = `long debug hardware exec breakpoint at CPL ${cpl}: stops before the instruction, dr6 names the slot`;
+  const body = (kvm: Kvm) => {
+    using m = longMachine(kvm);
+    load(m.mem, LM_CODE, [
+      "90", //    nop                  ; LM_CODE
+      "90", //    nop                  ; + 1
+      "b0 42", // mov al, 0x42         ; + 2: the breakpoint
+      "e6 e9", // out 0xe9, al
+      "eb fe", // jmp $
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
+    for (const [slot, bits] of [[0, DR6_B0], [1, DR6_B1]] as const) {
+      const bps = [{ address: LM_CODE + 2 }, { address: 0x8000 }];
+      if (slot === 1) bps.reverse();
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LM_CODE), rax: 0n });
+      m.vcpu.setGuestDebug({ hardwareBreakpoints: bps });
+      const exit = runTo(m.vcpu, "debug");
+      assert.equal(exit.exception, 1, describe(exit));
+      assert.equal(exit.pc, BigInt(LM_CODE + 2), describe(exit));
+      assert.equal(exit.dr6 & 0xfn, bits, `DR${slot}: ${describe(exit)}`);
+      assert.equal(m.vcpu.getRegs().rax & 0xffn, 0n, "the instruction did not run");
+    }
+    m.vcpu.setGuestDebug(null);
+    assert.equal(runToOut(m.vcpu, 0xe9), 0x42);
+  };
+  if (cpl === 3) featureTest(name, probeUserExecBreakpoint, body);
+  else backendTest(name, body);
+}
+
+backendTest("long debug hardware exec breakpoint on an upper-half address at CPL 0", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
+    "ff e0", //                         jmp rax
+    "90", //                            nop        ; LM_CODE + 12, run at 0xffffff800000400c
+    "90", //                            nop        ; + 13: the breakpoint, at 0xffffff800000400d
+    "f4", //                            hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0xffffff800000400dn }] });
+  const exit = runTo(m.vcpu, "debug");
+  assert.equal(exit.exception, 1, describe(exit));
+  assert.equal(exit.pc, 0xffffff800000400dn, describe(exit));
+  assert.equal(exit.dr6 & 0xfn, DR6_B0, describe(exit));
+  assert.equal(m.vcpu.getRegs().rip, 0xffffff800000400dn);
+  m.vcpu.setGuestDebug(null);
+  runTo(m.vcpu, "hlt");
+  assert.equal(m.vcpu.getRegs().rip, 0xffffff800000400fn);
+});
+
+backendTest("long debug single-step on upper-half addresses at CPL 0: each exit's pc is the whole RIP", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
+    "ff e0", //                         jmp rax
+    "90", //                            nop        ; LM_CODE + 12, run at 0xffffff800000400c
+    "90", //                            nop
+    "f4", //                            hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  m.vcpu.setGuestDebug({ singlestep: true });
+  for (const pc of [BigInt(LM_CODE + 10), 0xffffff800000400cn, 0xffffff800000400dn, 0xffffff800000400en]) {
+    const exit = runTo(m.vcpu, "debug");
+    assert.deepEqual([exit.exception, exit.pc], [1, pc], describe(exit));
+    assert.ok(exit.dr6 & DR6_BS, describe(exit));
+  }
+  m.vcpu.setGuestDebug(null);
+  runTo(m.vcpu, "hlt");
+  assert.equal(m.vcpu.getRegs().rip, 0xffffff800000400fn);
+});
+
+for (const cpl of [0, 3] as const) {
+  featureTest(
+    `long debug int3 at CPL ${cpl} with softwareBreakpoints: exception 3 at the int3, not the guest's handler`,
+    probeInt3(cpl),
+    (kvm) => {
+      using m = bench64(kvm, "b011 cc e6e9 ebfe", { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
+      // mov al, 0x11 / int3 / out 0xe9, al / jmp $
+      m.vcpu.setGuestDebug({ softwareBreakpoints: true });
+      const exit = runTo(m.vcpu, "debug");
+      assert.equal(exit.exception, 3, describe(exit));
+      assert.equal(exit.pc, BigInt(LM_CODE + 2), describe(exit));
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LM_CODE + 3) });
+      assert.equal(runToOut(m.vcpu, 0xe9), 0x11);
+    },
+  );
+}
+
+featureTest(
+  "long debug hardware write breakpoint: exits after an 8-byte write into the watched range",
+  probeGuestDebugWatchpoints,
+  (kvm) => {
+    using m = longMachine(kvm);
+    load(m.mem, LM_CODE, [
+      "90", //                               nop
+      "48 c7 04 25 00 80 00 00 55 00 00 00", // mov qword [0x8000], 0x55   ; + 1
+      "e6 e9", //                            out 0xe9, al                ; + 13
+      "f4", //                               hlt
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE));
+    m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x8004, kind: "write", length: 4 }] });
+    const exit = runTo(m.vcpu, "debug");
+    assert.equal(exit.exception, 1, describe(exit));
+    assert.equal(exit.pc, BigInt(LM_CODE + 13), describe(exit));
+    assert.ok(exit.dr6 & DR6_B0, describe(exit));
+    assert.equal(view(m.mem).getBigUint64(0x8000, true), 0x55n, "a data breakpoint traps after the write");
+    runToOut(m.vcpu, 0xe9);
+    runTo(m.vcpu, "hlt");
+  },
+);
+
+featureTest(
+  "long debug hardware write breakpoint on an upper-half address: the whole address, the whole pc",
+  probeGuestDebugWatchpoints,
+  (kvm) => {
+    using m = longMachine(kvm);
+    load(m.mem, LM_CODE, [
+      "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
+      "ff e0", //                         jmp rax
+      "48 b9 00 80 00 00 80 ff ff ff", // mov rcx, 0xffffff8000008000   ; + 12
+      "c7 01 55 00 00 00", //             mov dword [rcx], 0x55         ; + 22: the alias of 0x8000
+      "c7 04 25 00 80 00 00 66 00 00 00", // mov dword [0x8000], 0x66   ; + 28: the same byte, another address
+      "f4", //                            hlt                           ; + 39
+    ]);
+    enterLongMode(m.vcpu, BigInt(LM_CODE));
+    m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0xffffff8000008000n, kind: "write", length: 4 }] });
+    const exit = runTo(m.vcpu, "debug");
+    assert.deepEqual([exit.exception, exit.pc], [1, 0xffffff800000401cn], describe(exit));
+    assert.ok(exit.dr6 & DR6_B0, describe(exit));
+    runTo(m.vcpu, "hlt");
+    assert.equal(view(m.mem).getUint32(0x8000, true), 0x66);
+  },
+);
+
+backendTest("long debug: setGuestDebug(null) after breakpoints and single-step lets the guest run freely", (kvm) => {
+  using m = longMachine(kvm);
+  load(m.mem, LM_CODE, [
+    "90", //    nop
+    "b0 42", // mov al, 0x42
+    "e6 e9", // out 0xe9, al
+    "f4", //    hlt
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  m.vcpu.setGuestDebug({ singlestep: true, hardwareBreakpoints: [{ address: LM_CODE + 1 }] });
+  m.vcpu.setGuestDebug(null);
+  assert.equal(runToOut(m.vcpu, 0xe9), 0x42);
+  runTo(m.vcpu, "hlt");
+});
+
+backendTest("long exit: fetching from a page beyond every slot", (kvm) => {
+  using m = longMachine(kvm);
+  view(m.mem).setBigUint64(0x13000 + 5 * 8, 0x800000n | P | W | U, true); // linear 0x5000 -> 0x800000, no slot
+  load(m.mem, LM_CODE, [
+    "b8 00 50 00 00", // mov eax, 0x5000
+    "ff e0", //          jmp rax
+  ]);
+  enterLongMode(m.vcpu, BigInt(LM_CODE));
+  const { exit } = collect(m.vcpu);
+  assert.equal(exit.reason, "internal_error", describe(exit));
+});
