@@ -257,3 +257,11 @@ function writeGroup(fields: Resolved[], value: Record<string, unknown>, view: Da
     }
   }
 }
+
+/** The scalar member types, as `f` takes them. */
+export const u8 = "u8", u16 = "u16", u32 = "u32", u64 = "u64";
+
+/** A kernel struct member: `f("guest_phys_addr", "u64")`; `count` makes it an array, `js` renames it. */
+export function f(c: string, type: Field["type"], count?: number, js?: string): Field {
+  return { c, type, count, js };
+}
