@@ -20,12 +20,14 @@ export const I64 = 4096;
 export const D64 = 8192;
 
 /**
- * How the block compiler (jit/) handles an instruction: the name of its template there, or "" when a block calls its
- * semantic function (or cannot hold it: jit/safe.ts). The template reads the operands from the decoded record.
+ * How the block compiler (jit/) handles an instruction: the name of its template there (which reads the operands from
+ * the decoded record), "call" when a block may hold it and calls its semantic function, or "" when a block cannot hold
+ * it (the interpreter runs it: jit/safe.ts).
  * `shiftGroupZx` is the shift group wrapped to zero-extend a 32-bit register (64-bit mode, long/optable64.ts).
  */
 export type JitTemplate =
   | ""
+  | "call"
   | "aluRmReg"
   | "aluRegRm"
   | "aluAccImm"

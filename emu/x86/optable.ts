@@ -56,20 +56,20 @@ for (let k = 0; k < 8; k++) {
 }
 for (const o of [0x06, 0x0e, 0x16, 0x1e]) one[o] = op(stk.pushSeg);
 for (const o of [0x07, 0x17, 0x1f]) one[o] = op(stk.popSeg);
-one[0x27] = op(bcd.daa);
-one[0x2f] = op(bcd.das);
-one[0x37] = op(bcd.aaa);
-one[0x3f] = op(bcd.aaa);
+one[0x27] = op(bcd.daa, 0, "call");
+one[0x2f] = op(bcd.das, 0, "call");
+one[0x37] = op(bcd.aaa, 0, "call");
+one[0x3f] = op(bcd.aaa, 0, "call");
 set(one, 0x40, 0x4f, op(alu.incDecReg, 0, "incDecReg"));
 set(one, 0x50, 0x57, op(stk.pushReg, 0, "pushReg"));
 set(one, 0x58, 0x5f, op(stk.popReg, 0, "popReg"));
-one[0x60] = op(stk.pusha);
-one[0x61] = op(stk.popa);
+one[0x60] = op(stk.pusha, 0, "call");
+one[0x61] = op(stk.popa, 0, "call");
 one[0x62] = op(bound, M | MEMONLY);
 one[0x63] = op(seginfo.arpl, M);
-one[0x68] = op(stk.pushImm, IV);
+one[0x68] = op(stk.pushImm, IV, "call");
 one[0x69] = op(md.imul2, M | IV, "imul2");
-one[0x6a] = op(stk.pushImm, I8S);
+one[0x6a] = op(stk.pushImm, I8S, "call");
 one[0x6b] = op(md.imul2, M | I8S, "imul2");
 one[0x6c] = op(io.ins, B);
 one[0x6d] = op(io.ins);
@@ -83,29 +83,29 @@ one[0x82] = { f: M | B | I8, group: grp1 };
 one[0x83] = { f: M | I8S, group: grp1 };
 one[0x84] = op(alu.testRmReg, M | B, "testRmReg");
 one[0x85] = op(alu.testRmReg, M, "testRmReg");
-one[0x86] = op(mov.xchgRmReg, M | B);
-one[0x87] = op(mov.xchgRmReg, M);
+one[0x86] = op(mov.xchgRmReg, M | B, "call");
+one[0x87] = op(mov.xchgRmReg, M, "call");
 one[0x88] = op(mov.movRmReg, M | B, "movRmReg");
 one[0x89] = op(mov.movRmReg, M, "movRmReg");
 one[0x8a] = op(mov.movRegRm, M | B, "movRegRm");
 one[0x8b] = op(mov.movRegRm, M, "movRegRm");
-one[0x8c] = op(mov.movRmSreg, M);
+one[0x8c] = op(mov.movRmSreg, M, "call");
 one[0x8d] = op(mov.lea, M | MEMONLY, "lea");
 one[0x8e] = op(mov.movSregRm, M);
-one[0x8f] = { f: M, group: [op(stk.popRm), ...UD7] };
-set(one, 0x90, 0x97, op(mov.xchgAcc));
-one[0x98] = op(mov.cbw);
-one[0x99] = op(mov.cwd);
+one[0x8f] = { f: M, group: [op(stk.popRm, 0, "call"), ...UD7] };
+set(one, 0x90, 0x97, op(mov.xchgAcc, 0, "call"));
+one[0x98] = op(mov.cbw, 0, "call");
+one[0x99] = op(mov.cwd, 0, "call");
 one[0x9a] = op(far.callFar, IP);
 one[0x9b] = op(fwait);
-one[0x9c] = op(stk.pushf);
+one[0x9c] = op(stk.pushf, 0, "call");
 one[0x9d] = op(stk.popf);
-one[0x9e] = op(mov.sahf);
-one[0x9f] = op(mov.lahf);
-one[0xa0] = op(mov.movMoffs, B | IA);
-one[0xa1] = op(mov.movMoffs, IA);
-one[0xa2] = op(mov.movMoffs, B | IA);
-one[0xa3] = op(mov.movMoffs, IA);
+one[0x9e] = op(mov.sahf, 0, "call");
+one[0x9f] = op(mov.lahf, 0, "call");
+one[0xa0] = op(mov.movMoffs, B | IA, "call");
+one[0xa1] = op(mov.movMoffs, IA, "call");
+one[0xa2] = op(mov.movMoffs, B | IA, "call");
+one[0xa3] = op(mov.movMoffs, IA, "call");
 one[0xa4] = op(str.movs, B);
 one[0xa5] = op(str.movs);
 one[0xa6] = op(str.cmps, B);
@@ -129,8 +129,8 @@ one[0xc4] = op(mov.loadFarPointer, M | MEMONLY);
 one[0xc5] = op(mov.loadFarPointer, M | MEMONLY);
 one[0xc6] = { f: M | B | I8, group: [op(mov.movRmImm, 0, "movRmImm"), ...UD7] };
 one[0xc7] = { f: M | IV, group: [op(mov.movRmImm, 0, "movRmImm"), ...UD7] };
-one[0xc8] = op(stk.enter, IE);
-one[0xc9] = op(stk.leave);
+one[0xc8] = op(stk.enter, IE, "call");
+one[0xc9] = op(stk.leave, 0, "call");
 one[0xca] = op(far.retf, IW);
 one[0xcb] = op(far.retf);
 one[0xcc] = op(ctl.int3);
@@ -141,38 +141,38 @@ one[0xd0] = { f: M | B, group: grp2 };
 one[0xd1] = { f: M, group: grp2 };
 one[0xd2] = { f: M | B, group: grp2 };
 one[0xd3] = { f: M, group: grp2 };
-one[0xd4] = op(bcd.aam, I8);
-one[0xd5] = op(bcd.aad, I8);
-one[0xd6] = op(bcd.salc);
-one[0xd7] = op(mov.xlat);
+one[0xd4] = op(bcd.aam, I8, "call");
+one[0xd5] = op(bcd.aad, I8, "call");
+one[0xd6] = op(bcd.salc, 0, "call");
+one[0xd7] = op(mov.xlat, 0, "call");
 for (let i = 0; i < 8; i++) one[0xd8 + i] = X87_ESCAPES[i]; // x87 escapes (ops/x87_table.ts)
 set(one, 0xe0, 0xe3, op(ctl.loop, I8, "loop"));
-one[0xe4] = op(io.inPort, B | I8);
-one[0xe5] = op(io.inPort, I8);
-one[0xe6] = op(io.outPort, B | I8);
-one[0xe7] = op(io.outPort, I8);
+one[0xe4] = op(io.inPort, B | I8, "call");
+one[0xe5] = op(io.inPort, I8, "call");
+one[0xe6] = op(io.outPort, B | I8, "call");
+one[0xe7] = op(io.outPort, I8, "call");
 one[0xe8] = op(ctl.callRel, IV, "callRel");
 one[0xe9] = op(ctl.jmpRel, IV, "jmpRel");
 one[0xea] = op(far.jmpFar, IP);
 one[0xeb] = op(ctl.jmpRel, I8, "jmpRel");
-one[0xec] = op(io.inPort, B);
-one[0xed] = op(io.inPort);
-one[0xee] = op(io.outPort, B);
-one[0xef] = op(io.outPort);
+one[0xec] = op(io.inPort, B, "call");
+one[0xed] = op(io.inPort, 0, "call");
+one[0xee] = op(io.outPort, B, "call");
+one[0xef] = op(io.outPort, 0, "call");
 one[0xf1] = op(ctl.int1);
 one[0xf4] = op(sys.hlt);
-one[0xf5] = op(sys.flagOp);
+one[0xf5] = op(sys.flagOp, 0, "call");
 one[0xf6] = {
   f: M | B,
   group: [
     op(alu.testRmImm, I8, "testRmImm"),
     op(alu.testRmImm, I8, "testRmImm"),
-    op(alu.notRm),
-    op(alu.negRm),
-    op(md.mul),
-    op(md.imul1),
-    op(md.div),
-    op(md.div),
+    op(alu.notRm, 0, "call"),
+    op(alu.negRm, 0, "call"),
+    op(md.mul, 0, "call"),
+    op(md.imul1, 0, "call"),
+    op(md.div, 0, "call"),
+    op(md.div, 0, "call"),
   ],
 };
 one[0xf7] = {
@@ -180,18 +180,18 @@ one[0xf7] = {
   group: [
     op(alu.testRmImm, IV, "testRmImm"),
     op(alu.testRmImm, IV, "testRmImm"),
-    op(alu.notRm),
-    op(alu.negRm),
-    op(md.mul),
-    op(md.imul1),
-    op(md.div),
-    op(md.div),
+    op(alu.notRm, 0, "call"),
+    op(alu.negRm, 0, "call"),
+    op(md.mul, 0, "call"),
+    op(md.imul1, 0, "call"),
+    op(md.div, 0, "call"),
+    op(md.div, 0, "call"),
   ],
 };
-set(one, 0xf8, 0xf9, op(sys.flagOp));
+set(one, 0xf8, 0xf9, op(sys.flagOp, 0, "call"));
 one[0xfa] = op(sys.cli);
 one[0xfb] = op(sys.sti);
-set(one, 0xfc, 0xfd, op(sys.flagOp));
+set(one, 0xfc, 0xfd, op(sys.flagOp, 0, "call"));
 one[0xfe] = { f: M | B, group: [op(alu.incDecRm, 0, "incDecRm"), op(alu.incDecRm, 0, "incDecRm"), ...UD7.slice(1)] };
 one[0xff] = {
   f: M,
@@ -202,7 +202,7 @@ one[0xff] = {
     op(far.farIndirect, MEMONLY),
     op(ctl.jmpRm, 0, "jmpRm"),
     op(far.farIndirect, MEMONLY),
-    op(stk.pushRm),
+    op(stk.pushRm, 0, "call"),
     op(execUd),
   ],
 };
@@ -240,71 +240,77 @@ two[0x07] = op(fast.sysret);
 two[0x08] = op(sys.invd);
 two[0x09] = op(sys.invd);
 two[0x0b] = op(execUd);
-two[0x0d] = op(sys.nopRm, M);
-set(two, 0x18, 0x1f, op(sys.nopRm, M));
+two[0x0d] = op(sys.nopRm, M, "call");
+set(two, 0x18, 0x1f, op(sys.nopRm, M, "call"));
 two[0x20] = op(cr.movCr, M | REGONLY);
 two[0x21] = op(cr.movDr, M | REGONLY);
 two[0x22] = op(cr.movCr, M | REGONLY);
 two[0x23] = op(cr.movDr, M | REGONLY);
 two[0x30] = op(sys.wrmsr);
-two[0x31] = op(sys.rdtsc);
+two[0x31] = op(sys.rdtsc, 0, "call");
 two[0x32] = op(sys.rdmsr);
 two[0x33] = op(fast.rdpmc);
 two[0x34] = op(fast.sysenter);
 two[0x35] = op(fast.sysexit);
-set(two, 0x40, 0x4f, op(mov.cmov, M));
+set(two, 0x40, 0x4f, op(mov.cmov, M, "call"));
 set(two, 0x80, 0x8f, op(ctl.jcc, IV, "jcc"));
-set(two, 0x90, 0x9f, op(mov.setcc, M | B));
+set(two, 0x90, 0x9f, op(mov.setcc, M | B, "call"));
 two[0xa0] = op(stk.pushSeg);
 two[0xa1] = op(stk.popSeg);
-two[0xa2] = op(sys.cpuid);
-two[0xa3] = op(bit.btReg, M);
-two[0xa4] = op(sh.shiftDouble, M | I8);
-two[0xa5] = op(sh.shiftDouble, M);
+two[0xa2] = op(sys.cpuid, 0, "call");
+two[0xa3] = op(bit.btReg, M, "call");
+two[0xa4] = op(sh.shiftDouble, M | I8, "call");
+two[0xa5] = op(sh.shiftDouble, M, "call");
 two[0xa8] = op(stk.pushSeg);
 two[0xa9] = op(stk.popSeg);
-two[0xab] = op(bit.btReg, M);
-two[0xac] = op(sh.shiftDouble, M | I8);
-two[0xad] = op(sh.shiftDouble, M);
+two[0xab] = op(bit.btReg, M, "call");
+two[0xac] = op(sh.shiftDouble, M | I8, "call");
+two[0xad] = op(sh.shiftDouble, M, "call");
 two[0xaf] = op(md.imul2, M, "imul2");
-two[0xb0] = op(alu.cmpxchg, M | B);
-two[0xb1] = op(alu.cmpxchg, M);
+two[0xb0] = op(alu.cmpxchg, M | B, "call");
+two[0xb1] = op(alu.cmpxchg, M, "call");
 two[0xb2] = op(mov.loadFarPointer, M | MEMONLY);
-two[0xb3] = op(bit.btReg, M);
+two[0xb3] = op(bit.btReg, M, "call");
 two[0xb4] = op(mov.loadFarPointer, M | MEMONLY);
 two[0xb5] = op(mov.loadFarPointer, M | MEMONLY);
 two[0xb6] = op(mov.movzx, M, "movzx");
 two[0xb7] = op(mov.movzx, M, "movzx");
-two[0xba] = { f: M | I8, group: [undefined, undefined, undefined, undefined, ...new Array(4).fill(op(bit.btImm))] };
-two[0xbb] = op(bit.btReg, M);
-two[0xbc] = op(bit.bsf, M);
-two[0xbd] = op(bit.bsf, M);
+two[0xba] = {
+  f: M | I8,
+  group: [undefined, undefined, undefined, undefined, ...new Array(4).fill(op(bit.btImm, 0, "call"))],
+};
+two[0xbb] = op(bit.btReg, M, "call");
+two[0xbc] = op(bit.bsf, M, "call");
+two[0xbd] = op(bit.bsf, M, "call");
 two[0xbe] = op(mov.movsx, M, "movsx");
 two[0xbf] = op(mov.movsx, M, "movsx");
-two[0xc0] = op(alu.xadd, M | B);
-two[0xc1] = op(alu.xadd, M);
-two[0xc7] = { f: M, group: [undefined, op(alu.cmpxchg8b, MEMONLY)] };
-set(two, 0xc8, 0xcf, op(mov.bswap));
+two[0xc0] = op(alu.xadd, M | B, "call");
+two[0xc1] = op(alu.xadd, M, "call");
+two[0xc7] = { f: M, group: [undefined, op(alu.cmpxchg8b, MEMONLY, "call")] };
+set(two, 0xc8, 0xcf, op(mov.bswap, 0, "call"));
 
 // 0F AE /0 /1: FXSAVE, FXRSTOR (ops/fxsave.ts); installSse keeps them and adds its members.
 two[0xae] = {
   f: M,
   group: [
-    { exec: fxsave, exec64: fxsave, f: MEMONLY },
-    { exec: fxrstor, exec64: fxrstor, f: MEMONLY },
+    { exec: fxsave, exec64: fxsave, f: MEMONLY, jit: "call", jit64: "call" },
+    { exec: fxrstor, exec64: fxrstor, f: MEMONLY, jit: "call", jit64: "call" },
     ...(two[0xae]?.group?.slice(2) ?? []),
   ],
 };
 // SSE through SSE4.2 and the other extensions (sse/optable.ts).
 installSse(two);
 // 66 0F 38 82: INVPCID (ops/cr.ts), in the SSE module's 0F38 map.
-SSE_MAPS.three38[0x82] = { f: 0, pfx: [undefined, { exec: cr.invpcid, exec64: cr.invpcid, f: M | MEMONLY }] };
+SSE_MAPS.three38[0x82] = {
+  f: 0,
+  pfx: [undefined, { exec: cr.invpcid, exec64: cr.invpcid, f: M | MEMONLY, jit: "call", jit64: "call" }],
+};
 // 0F AE /4 /5 /6 memory forms: XSAVE, XRSTOR, XSAVEOPT (ops/xsave.ts); the other forms keep their entries.
 {
   const ae = [...(two[0xae]?.group ?? [])];
   [xs.xsave, xs.xrstor, xs.xsave].forEach((e, i) => {
     const x = xs.groupAe(e, ae[4 + i]?.exec, i === 2);
-    ae[4 + i] = { exec: x, exec64: x, f: 0 };
+    ae[4 + i] = { exec: x, exec64: x, f: 0, jit: "call", jit64: "call" };
   });
   two[0xae] = { f: M, group: ae };
 }

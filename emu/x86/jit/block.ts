@@ -12,7 +12,7 @@ import type { Cpu } from "../cpu.ts";
 import { decode, type OpMaps } from "../decode.ts";
 import type { Insn } from "../insn.ts";
 import { stillValid } from "../fetch.ts";
-import { BODY, ENDS } from "./safe.ts";
+import { blockHolds, ENDS } from "./safe.ts";
 import { PAGE_SIZE } from "./names.ts";
 
 /** The most instructions in one block. */
@@ -103,8 +103,8 @@ export function scanBlock(
       fresh.checked = cpu.runEpoch;
       page[at] = d = fresh;
     }
+    if (!blockHolds(d)) break;
     const end = ENDS.get(d.jit);
-    if (!end && !BODY.has(d.exec)) break;
     // The whole instruction must be inside CS (else the interpreter raises #GP), and 16-bit IP must not wrap.
     const last = ip + d.len - 1;
     if (mode !== 8 && (last > limit || (mode === 2 && last > 0xffff))) break;

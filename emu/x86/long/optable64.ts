@@ -87,9 +87,6 @@ function wideGroup(
   map[op] = { ...spec, group };
 }
 
-/** The semantics each `zeroExtended` wrapper wraps (the block compiler admits a wrapper where it admits its inner). */
-export const ZERO_EXTENDED = new Map<Exec, Exec>();
-
 /** `exec`, then a 32-bit register destination's upper half cleared even when `exec` left it unwritten. */
 function zeroExtended(exec: Exec | undefined): Exec | undefined {
   if (!exec) return exec;
@@ -97,19 +94,18 @@ function zeroExtended(exec: Exec | undefined): Exec | undefined {
     exec(cpu, d);
     if (d.size === 4 && d.mod === 3) cpu.r32[(d.rm << 1) + 1] = 0;
   };
-  ZERO_EXTENDED.set(wrapper, exec);
   return wrapper;
 }
 
 /** The block compiler's template of a `zeroExtended` wrapper of semantics whose template is `jit`. */
 function zeroExtendedJit(jit: JitTemplate | undefined): JitTemplate | undefined {
-  return jit === "shiftGroup" ? "shiftGroupZx" : undefined;
+  return jit === "shiftGroup" ? "shiftGroupZx" : jit;
 }
 
-/** The same semantics whatever REX.W says. */
+/** The same semantics (and block compiler's handling) whatever REX.W says. */
 function same(map: (OpSpec | undefined)[], op: number): void {
   const spec = map[op];
-  if (spec?.exec && !spec.pfx && !spec.group) map[op] = { ...spec, exec64: spec.exec };
+  if (spec?.exec && !spec.pfx && !spec.group) map[op] = { ...spec, exec64: spec.exec, jit64: spec.jit };
 }
 
 // Removed in 64-bit mode.
@@ -126,11 +122,11 @@ for (let k = 0; k < 8; k++) {
 }
 for (let o = 0x50; o <= 0x57; o++) one[o] = both(stk.pushRegLong, D64, "pushRegLong");
 for (let o = 0x58; o <= 0x5f; o++) one[o] = both(stk.popRegLong, D64, "popRegLong");
-one[0x63] = { exec: mov.movsxd32, exec64: mov.movsxd, f: M };
-one[0x68] = both(stk.pushImmLong, IV | D64);
-one[0x6a] = both(stk.pushImmLong, I8S | D64);
-wide(one, 0x69, md.imul64);
-wide(one, 0x6b, md.imul64);
+one[0x63] = { exec: mov.movsxd32, exec64: mov.movsxd, f: M, jit: "call", jit64: "call" };
+one[0x68] = both(stk.pushImmLong, IV | D64, "call");
+one[0x6a] = both(stk.pushImmLong, I8S | D64, "call");
+wide(one, 0x69, md.imul64, "call");
+wide(one, 0x6b, md.imul64, "call");
 one[0x6c] = both(io.ins64, B);
 one[0x6d] = { exec: io.ins64, f: 0 };
 one[0x6e] = both(io.outs64, B);
@@ -139,33 +135,33 @@ for (let o = 0x70; o <= 0x7f; o++) one[o] = both(ctl.jccLong, I8 | D64, "jccLong
 const grp1 = new Array(8).fill(alu.aluRmImm64);
 wideGroup(one, 0x81, grp1, "aluRmImm64");
 wideGroup(one, 0x83, grp1, "aluRmImm64");
-wide(one, 0x85, alu.testRmReg64);
-wide(one, 0x87, mov.xchgRmReg64);
-wide(one, 0x89, mov.movRmReg64);
-wide(one, 0x8b, mov.movRegRm64);
-wide(one, 0x8c, mov.movRmSreg64);
-one[0x8d] = both(mov.leaLong, M | MEMONLY);
+wide(one, 0x85, alu.testRmReg64, "call");
+wide(one, 0x87, mov.xchgRmReg64, "call");
+wide(one, 0x89, mov.movRmReg64, "call");
+wide(one, 0x8b, mov.movRegRm64, "call");
+wide(one, 0x8c, mov.movRmSreg64, "call");
+one[0x8d] = both(mov.leaLong, M | MEMONLY, "call");
 same(one, 0x8e);
-one[0x8f] = { f: M, group: [both(stk.popRmLong, D64)] };
-for (let o = 0x90; o <= 0x97; o++) one[o] = both(mov.xchgAccLong);
-wide(one, 0x98, mov.cdqe);
-wide(one, 0x99, mov.cqo);
-one[0x9c] = both(stk.pushfLong, D64);
+one[0x8f] = { f: M, group: [both(stk.popRmLong, D64, "call")] };
+for (let o = 0x90; o <= 0x97; o++) one[o] = both(mov.xchgAccLong, 0, "call");
+wide(one, 0x98, mov.cdqe, "call");
+wide(one, 0x99, mov.cqo, "call");
+one[0x9c] = both(stk.pushfLong, D64, "call");
 one[0x9d] = both(stk.popfLong, D64);
 same(one, 0x9e);
 same(one, 0x9f);
-for (let o = 0xa0; o <= 0xa3; o++) one[o] = both(mov.movMoffsLong, (o & 1 ? 0 : B) | IA);
+for (let o = 0xa0; o <= 0xa3; o++) one[o] = both(mov.movMoffsLong, (o & 1 ? 0 : B) | IA, "call");
 const strings: [number, Exec][] = [[0xa4, str.movs64], [0xa6, str.cmps64], [0xaa, str.stos64], [0xac, str.lods64]];
 strings.push([0xae, str.scas64]);
 for (const [o, e] of strings) {
   one[o] = both(e, B);
   one[o + 1] = both(e);
 }
-wide(one, 0xa9, alu.testAccImm64);
-for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(mov.movRegImmLong, B | I8);
-for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(mov.movRegImmLong, IV | I64);
+wide(one, 0xa9, alu.testAccImm64, "call");
+for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(mov.movRegImmLong, B | I8, "call");
+for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(mov.movRegImmLong, IV | I64, "call");
 const grp2 = new Array(8).fill(sh.shiftGroup64);
-for (const o of [0xc1, 0xd1, 0xd3]) wideGroup(one, o, grp2);
+for (const o of [0xc1, 0xd1, 0xd3]) wideGroup(one, o, grp2, "call");
 // A 32-bit shift of a register by a count that masks to 0 still zero-extends it.
 for (const o of [0xc1, 0xd1, 0xd3]) {
   const spec = one[o];
@@ -184,14 +180,14 @@ for (const o of [0xa4, 0xa5, 0xac, 0xad]) {
 }
 one[0xc2] = both(ctl.retLong, IW | D64, "retLong");
 one[0xc3] = both(ctl.retLong, D64, "retLong");
-wideGroup(one, 0xc7, [mov.movRmImm64]);
-one[0xc8] = both(stk.enterLong, IE | D64);
-one[0xc9] = both(stk.leaveLong, D64);
+wideGroup(one, 0xc7, [mov.movRmImm64], "call");
+one[0xc8] = both(stk.enterLong, IE | D64, "call");
+one[0xc9] = both(stk.leaveLong, D64, "call");
 one[0xca] = both(far.retfLong, IW);
 one[0xcb] = both(far.retfLong);
 for (const o of [0xcc, 0xcd, 0xf1, 0xf4, 0xf5, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0x9b]) same(one, o);
 one[0xcf] = both(far.iretLong);
-one[0xd7] = both(mov.xlatLong);
+one[0xd7] = both(mov.xlatLong, 0, "call");
 for (let o = 0xe0; o <= 0xe3; o++) one[o] = both(ctl.loopLong, I8 | D64, "loopLong");
 one[0xe8] = both(ctl.callRelLong, IV | D64, "callRelLong");
 one[0xe9] = both(ctl.jmpRelLong, IV | D64, "jmpRelLong");
@@ -205,7 +201,7 @@ wideGroup(one, 0xf7, [
   md.mulAcc64,
   md.div64,
   md.div64,
-]);
+], "call");
 one[0xff] = {
   f: M,
   group: [
@@ -215,7 +211,7 @@ one[0xff] = {
     both(far.farIndirectLong, MEMONLY),
     both(ctl.jmpRmLong, D64, "jmpRmLong"),
     both(far.farIndirectLong, MEMONLY),
-    both(stk.pushRmLong, D64),
+    both(stk.pushRmLong, D64, "call"),
     both(execUd),
   ],
 };
@@ -246,32 +242,32 @@ two[0x20] = both(cr.movCrLong, M | REGONLY);
 two[0x22] = both(cr.movCrLong, M | REGONLY);
 two[0x34] = both(fast.sysenterLong);
 two[0x35] = both(fast.sysexitLong);
-for (let o = 0x40; o <= 0x4f; o++) two[o] = both(mov.cmovLong, M);
+for (let o = 0x40; o <= 0x4f; o++) two[o] = both(mov.cmovLong, M, "call");
 for (let o = 0x80; o <= 0x8f; o++) two[o] = both(ctl.jccLong, IV | D64, "jccLong");
 two[0xa0] = both(stk.pushSegLong, D64);
 two[0xa8] = both(stk.pushSegLong, D64);
 two[0xa1] = both(stk.popSegLong, D64);
 two[0xa9] = both(stk.popSegLong, D64);
-for (const o of [0xa3, 0xab, 0xb3, 0xbb]) two[o] = both(bit.btRegLong, M);
-for (const o of [0xa4, 0xa5, 0xac, 0xad]) wide(two, o, sh.shiftDouble64);
-wide(two, 0xaf, md.imul64);
-two[0xb0] = both(alu.cmpxchgLong, M | B);
-two[0xb1] = { exec: alu.cmpxchgLong, exec64: alu.cmpxchg64, f: M };
+for (const o of [0xa3, 0xab, 0xb3, 0xbb]) two[o] = both(bit.btRegLong, M, "call");
+for (const o of [0xa4, 0xa5, 0xac, 0xad]) wide(two, o, sh.shiftDouble64, "call");
+wide(two, 0xaf, md.imul64, "call");
+two[0xb0] = both(alu.cmpxchgLong, M | B, "call");
+two[0xb1] = { exec: alu.cmpxchgLong, exec64: alu.cmpxchg64, f: M, jit: "call", jit64: "call" };
 for (const o of [0xb2, 0xb4, 0xb5]) two[o] = both(mov.loadFarLong, M | MEMONLY);
-for (const o of [0xb6, 0xb7, 0xbe, 0xbf]) wide(two, o, mov.movx64);
-wideGroup(two, 0xba, [undefined, undefined, undefined, undefined, ...new Array(4).fill(bit.btImm64)]);
-wide(two, 0xbc, bit.bsf64);
-wide(two, 0xbd, bit.bsf64);
-wide(two, 0xc1, alu.xadd64);
+for (const o of [0xb6, 0xb7, 0xbe, 0xbf]) wide(two, o, mov.movx64, "call");
+wideGroup(two, 0xba, [undefined, undefined, undefined, undefined, ...new Array(4).fill(bit.btImm64)], "call");
+wide(two, 0xbc, bit.bsf64, "call");
+wide(two, 0xbd, bit.bsf64, "call");
+wide(two, 0xc1, alu.xadd64, "call");
 two[0xc7] = {
   f: M,
   group: [
     undefined,
-    { exec: alu.cmpxchg8bLong, exec64: alu.cmpxchg16b, f: MEMONLY },
+    { exec: alu.cmpxchg8bLong, exec64: alu.cmpxchg16b, f: MEMONLY, jit: "call", jit64: "call" },
     ...(OP_MAPS.two[0xc7]?.group ?? []).slice(2),
   ],
 };
-for (let o = 0xc8; o <= 0xcf; o++) two[o] = both(mov.bswapLong);
+for (let o = 0xc8; o <= 0xcf; o++) two[o] = both(mov.bswapLong, 0, "call");
 
 /** The opcode maps of 64-bit mode (the 0F38, 0F3A and VEX maps are shared with the other modes). */
 export const OP_MAPS64: OpMaps = { ...OP_MAPS, one, two };

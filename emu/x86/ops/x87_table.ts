@@ -14,8 +14,9 @@ import * as c from "./x87_control.ts";
 import * as m from "./x87_move.ts";
 import * as t from "./x87_trans.ts";
 
+/** An entry; a compiled block may hold every x87 instruction, calling its semantics (`jit`: "call"). */
 function op(exec: Exec, f = 0): OpSpec {
-  return { exec, f };
+  return { exec, f, jit: "call" };
 }
 
 /** A register-form map with entries `from`..`to` (ModRM & 0x3f) set to `spec`. */

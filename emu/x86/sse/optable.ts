@@ -26,9 +26,12 @@ import * as mmx from "./mmx.ts";
 
 type Map = (OpSpec | undefined)[];
 
-/** An entry; the same semantics serve the REX.W forms (`exec64`), which look at `d.osize` where it matters. */
+/**
+ * An entry; the same semantics serve the REX.W forms (`exec64`), which look at `d.osize` where it matters. A compiled
+ * block may hold every SSE, MMX and BMI instruction, calling its semantics (`jit`: "call").
+ */
 function op(exec: Exec, f = M): OpSpec {
-  return { exec, exec64: exec, f };
+  return { exec, exec64: exec, f, jit: "call", jit64: "call" };
 }
 /** An entry whose ModRM must name a register (#UD otherwise). */
 function reg(exec: Exec, f = M): OpSpec {
