@@ -94,16 +94,21 @@ export function isEager(d: Insn): boolean {
   return d.jit === "imul2";
 }
 
-/** The template of an eager instruction `d` (isEager), with `before` the flag producer before it. */
-export function eagerCode(d: Insn, before: Before | null, amd: boolean): string {
-  if (d.jit === "imul2") {
-    const b = d.op === 0x1af ? regRead(d.reg, 4) : String(d.imm >>> 0);
-    // The low half exactly; the double product decides overflow (exact when it fits in 32 bits, beyond when not).
-    const flags = amd ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)` : `(T1 ? ${OF_CF} : 0) | ${SIGN_PARITY}`;
-    const keep = amd ? `P = ${eagerOf(before)}; ` : "";
-    return `${keep}A = ${regRead(d.rm, 4)}; B = ${b}; V = Math.imul(A, B) >>> 0; T2 = (A | 0) * (B | 0); ` +
-      `T1 = T2 < ${INT32_MIN} || T2 > ${INT32_MAX} ? 1 : 0; E = ${flags}; ${regWrite(d.reg, 4, "V")}`;
-  }
+/** IMUL r32, r/m32 (, imm) on registers (template `imul2`, isEager), with `before` the flag producer before it. */
+export function imulCode(d: Insn, before: Before | null, amd: boolean): string {
+  const b = d.op === 0x1af ? regRead(d.reg, 4) : String(d.imm >>> 0);
+  // The low half exactly; the double product decides overflow (exact when it fits in 32 bits, beyond when not).
+  const flags = amd ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)` : `(T1 ? ${OF_CF} : 0) | ${SIGN_PARITY}`;
+  const keep = amd ? `P = ${eagerOf(before)}; ` : "";
+  return `${keep}A = ${regRead(d.rm, 4)}; B = ${b}; V = Math.imul(A, B) >>> 0; T2 = (A | 0) * (B | 0); ` +
+    `T1 = T2 < ${INT32_MIN} || T2 > ${INT32_MAX} ? 1 : 0; E = ${flags}; ${regWrite(d.reg, 4, "V")}`;
+}
+
+/**
+ * A 32-bit rotate or shift of a register by 1 or an immediate (templates `shiftGroup`, `shiftGroupZx`, isEager), with
+ * `before` the flag producer before it.
+ */
+export function shiftCode(d: Insn, before: Before | null, amd: boolean): string {
   const k = countOf(d), n = d.rm;
   // The flags kept by a rotate are read before the locals change.
   const a = `${d.reg < 2 ? `P = ${eagerOf(before)}; ` : ""}A = ${regRead(n, 4)}; `;

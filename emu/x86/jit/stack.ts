@@ -49,26 +49,36 @@ function generic(s: StackSite): string {
   return `${s.sync} c.nextEip = ${s.next}; ${s.fn}(c, ${s.name}); ${RELOAD}`;
 }
 
-/** PUSH/POP reg: the template, or undefined. */
-export function stackTemplate(d: Insn, s: StackSite): string | undefined {
-  const e = d.jit;
-  if (d.mode === 4 && d.osize === 4 && (e === "pushReg" || e === "popReg")) {
-    const n = (d.op & 7) << 1;
-    const body = e === "pushReg"
-      ? `SP = (${SP_LO} - 4) >>> 0; ${storeFrom(SS, "SP", 4, 4, `r[${n}]`, s.sync)} ${SP_LO} = SP;`
-      : `SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ${SP_LO} = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
-    return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
-  }
-  if (d.mode === 8 && d.osize === 8 && (e === "pushRegLong" || e === "popRegLong")) {
-    const n = opReg(d) << 1;
-    if (e === "pushRegLong") {
-      return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} ` +
-        `if (OK) { ${write64(`r[${n}]`, `r[${n + 1}]`)} ${SET_RSP} } else { ${generic(s)} }`;
-    }
-    return `c.eip = ${s.eip}; ${RSP} ${item64(false)} ` +
-      `if (OK) { ${read64()} ${POPPED} r[${n}] = T1; r[${n + 1}] = T2; } else { ${generic(s)} }`;
-  }
-  return undefined;
+/** PUSH reg with a 32-bit operand in 32-bit code (template `pushReg`), or undefined. */
+export function pushReg32(d: Insn, s: StackSite): string | undefined {
+  if (d.mode !== 4 || d.osize !== 4) return undefined;
+  const n = (d.op & 7) << 1;
+  const body = `SP = (${SP_LO} - 4) >>> 0; ${storeFrom(SS, "SP", 4, 4, `r[${n}]`, s.sync)} ${SP_LO} = SP;`;
+  return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
+}
+
+/** POP reg with a 32-bit operand in 32-bit code (template `popReg`), or undefined. */
+export function popReg32(d: Insn, s: StackSite): string | undefined {
+  if (d.mode !== 4 || d.osize !== 4) return undefined;
+  const n = (d.op & 7) << 1;
+  const body = `SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ${SP_LO} = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
+  return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
+}
+
+/** PUSH reg of 8 bytes in 64-bit mode (template `pushRegLong`), or undefined. */
+export function pushReg64(d: Insn, s: StackSite): string | undefined {
+  if (d.mode !== 8 || d.osize !== 8) return undefined;
+  const n = opReg(d) << 1;
+  return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} ` +
+    `if (OK) { ${write64(`r[${n}]`, `r[${n + 1}]`)} ${SET_RSP} } else { ${generic(s)} }`;
+}
+
+/** POP reg of 8 bytes in 64-bit mode (template `popRegLong`), or undefined. */
+export function popReg64(d: Insn, s: StackSite): string | undefined {
+  if (d.mode !== 8 || d.osize !== 8) return undefined;
+  const n = opReg(d) << 1;
+  return `c.eip = ${s.eip}; ${RSP} ${item64(false)} ` +
+    `if (OK) { ${read64()} ${POPPED} r[${n}] = T1; r[${n + 1}] = T2; } else { ${generic(s)} }`;
 }
 
 /**
@@ -98,43 +108,53 @@ function read64(): string {
     "T2 = (RB[RK + 4] | (RB[RK + 5] << 8) | (RB[RK + 6] << 16) | (RB[RK + 7] << 24)) >>> 0;";
 }
 
+/** Leaves the block through exit `kind` (BlockFn), as the block's branches do. */
+export type Leave = (kind: number) => string;
+
+/** The fast paths leave with the flags written out; the slow ones wrote them before calling the semantics. */
+function go(s: StackSite, leave: Leave, kind: number): string {
+  return `${s.sync} ${leave(kind)}`;
+}
+
+/** After the semantic function of a branch: RIP from the next EIP it set. */
+const BACK = `if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip;`;
+
 /**
- * CALL rel / RET ending a block: the code, which returns like the block's branches (`leave(kind)` gives the return
- * statement), or undefined. `target` is CALL's checked destination (templates.ts goTo), or undefined when it faults.
+ * CALL rel with a 32-bit operand in 32-bit code, ending a block (template `callRel`): the code, which returns like the
+ * block's branches (`leave(kind)` gives the return statement), or undefined. `target` is its checked destination
+ * (templates.ts goTo), or undefined when it faults.
  */
-export function stackBranch(
-  d: Insn,
-  s: StackSite,
-  target: string | undefined,
-  leave: (kind: number) => string,
-): string | undefined {
-  const e = d.jit;
-  // The fast paths leave with the flags written out; the slow ones wrote them before calling the semantics.
-  const go = (kind: number) => `${s.sync} ${leave(kind)}`;
-  const back = `if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip;`;
-  if (e === "callRel" && d.mode === 4 && d.osize === 4 && target !== undefined) {
-    return `c.eip = ${s.eip}; if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
-      `${storeFrom(SS, "SP", 4, 4, String(s.next), s.sync)} ${SP_LO} = SP; ${target} ${go(1)} }\n` +
-      `${generic(s)} ${back} ${leave(1)}`;
-  }
-  if (e === "ret" && d.op === 0xc3 && d.mode === 4 && d.osize === 4) {
-    return `c.eip = ${s.eip}; if (${STACK32}) { SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ` +
-      `if (MV <= c.segLimit[${CS}]) { ${SP_LO} = SP + 4; c.eip = MV; if (c.efer & ${EFER_LMA}) c.ripHigh = 0; ${
-        go(2)
-      } } }\n` +
-      `${generic(s)} ${back} ${leave(2)}`;
-  }
-  if (e === "callRelLong" && d.mode === 8 && d.osize === 8 && target !== undefined) {
-    const ret = [String(s.next >>> 0), String(Math.floor(s.next / TWO32) >>> 0)];
-    return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ` +
-      `${SET_RSP} ${target} ${go(1)} }\n${generic(s)} ${back} ${leave(1)}`;
-  }
-  if (e === "retLong" && d.op === 0xc3 && d.mode === 8 && d.osize === 8) {
-    return `c.eip = ${s.eip}; ${RSP} ${item64(false)} if (OK) { ${read64()} ` +
-      `if (T2 <= ${CANONICAL_HIGH_TOP} || T2 >= ${CANONICAL_HIGH_BOTTOM}) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${
-        go(2)
-      } } }\n` +
-      `${generic(s)} ${back} ${leave(2)}`;
-  }
-  return undefined;
+export function callRel32(d: Insn, s: StackSite, target: string | undefined, leave: Leave): string | undefined {
+  if (d.mode !== 4 || d.osize !== 4 || target === undefined) return undefined;
+  return `c.eip = ${s.eip}; if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
+    `${storeFrom(SS, "SP", 4, 4, String(s.next), s.sync)} ${SP_LO} = SP; ${target} ${go(s, leave, 1)} }\n` +
+    `${generic(s)} ${BACK} ${leave(1)}`;
+}
+
+/** RET (C3) with a 32-bit operand in 32-bit code, ending a block (template `ret`; as callRel32). */
+export function ret32(d: Insn, s: StackSite, leave: Leave): string | undefined {
+  if (d.op !== 0xc3 || d.mode !== 4 || d.osize !== 4) return undefined;
+  return `c.eip = ${s.eip}; if (${STACK32}) { SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ` +
+    `if (MV <= c.segLimit[${CS}]) { ${SP_LO} = SP + 4; c.eip = MV; if (c.efer & ${EFER_LMA}) c.ripHigh = 0; ${
+      go(s, leave, 2)
+    } } }\n` +
+    `${generic(s)} ${BACK} ${leave(2)}`;
+}
+
+/** CALL rel of 8 bytes in 64-bit mode, ending a block (template `callRelLong`; as callRel32). */
+export function callRel64(d: Insn, s: StackSite, target: string | undefined, leave: Leave): string | undefined {
+  if (d.mode !== 8 || d.osize !== 8 || target === undefined) return undefined;
+  const ret = [String(s.next >>> 0), String(Math.floor(s.next / TWO32) >>> 0)];
+  return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ` +
+    `${SET_RSP} ${target} ${go(s, leave, 1)} }\n${generic(s)} ${BACK} ${leave(1)}`;
+}
+
+/** RET (C3) of 8 bytes in 64-bit mode, ending a block (template `retLong`; as callRel32). */
+export function ret64(d: Insn, s: StackSite, leave: Leave): string | undefined {
+  if (d.op !== 0xc3 || d.mode !== 8 || d.osize !== 8) return undefined;
+  return `c.eip = ${s.eip}; ${RSP} ${item64(false)} if (OK) { ${read64()} ` +
+    `if (T2 <= ${CANONICAL_HIGH_TOP} || T2 >= ${CANONICAL_HIGH_BOTTOM}) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${
+      go(s, leave, 2)
+    } } }\n` +
+    `${generic(s)} ${BACK} ${leave(2)}`;
 }

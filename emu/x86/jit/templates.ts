@@ -15,9 +15,9 @@
 import { CF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, PF, SF, SIGN, ZF } from "../flags.ts";
 import { EFER_LMA, TWO47 } from "../long/access.ts";
 import { OF_SHIFT, SF_SHIFT, ZF_CF } from "./names.ts";
-import type { Insn } from "../insn.ts";
-import { stackBranch, stackTemplate } from "./stack.ts";
-import { eagerCode, eagerOf, F_EAGER_LOCAL, isEager, OF64 } from "./eager.ts";
+import type { Insn, JitTemplate } from "../insn.ts";
+import { callRel32, callRel64, type Leave, popReg32, popReg64, pushReg32, pushReg64, ret32, ret64 } from "./stack.ts";
+import { eagerOf, F_EAGER_LOCAL, imulCode, isEager, OF64, shiftCode } from "./eager.ts";
 import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
 
 /** The flag kind of templates with eager flags in the local E (64-bit ALU, eager.ts). */
@@ -186,91 +186,188 @@ function readableMemory(d: Insn): boolean {
   return d.mod !== 3 && !d.rmw && (d.mode === 8 || d.asize === 4);
 }
 
+/** The lazy kind of the ALU operation in opcode bits 3-5 (undefined: ADC, SBB). */
+function aluOp(d: Insn): number | undefined {
+  return ALU_KIND[(d.op >> 3) & 7];
+}
+
+/** Whether an ALU or TEST template's r/m operand is a register or memory it only reads (readableMemory). */
+function memOk(d: Insn): boolean {
+  return d.mod === 3 || readableMemory(d);
+}
+
+/**
+ * The lazy kind of the flags each producer template sets from locals A, B, V (C), by template name: undefined when
+ * this form of it has none (a memory destination, ADC/SBB...). F_EAGER64 for eager.ts's templates; the `*64` names
+ * are those of 64-bit operands.
+ */
+const PRODUCERS: Readonly<Partial<Record<JitTemplate, (d: Insn) => number | undefined>>> = {
+  aluAccImm: aluOp,
+  aluRegRm: (d) => memOk(d) ? aluOp(d) : undefined,
+  aluRmReg: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp(d) : undefined,
+  aluRmImm: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? ALU_KIND[d.reg] : undefined,
+  testRmReg: (d) => memOk(d) ? F_LOGIC : undefined,
+  testRmImm: (d) => memOk(d) ? F_LOGIC : undefined,
+  testAccImm: () => F_LOGIC,
+  incDecReg: (d) => d.mode !== 8 ? (d.op >= 0x48 ? F_DEC : F_INC) : undefined,
+  incDecRm: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : undefined,
+  imul2: (d) => isEager(d) ? F_EAGER64 : undefined,
+  shiftGroup: (d) => isEager(d) ? F_EAGER64 : undefined,
+  shiftGroupZx: (d) => isEager(d) ? F_EAGER64 : undefined,
+  aluRmReg64: (d) => d.mod === 3 ? aluOp(d) : undefined,
+  aluRegRm64: (d) => d.mod === 3 ? aluOp(d) : undefined,
+  aluAccImm64: aluOp,
+  aluRmImm64: (d) => d.mod === 3 ? ALU_KIND[d.reg] : undefined,
+  incDec64: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : undefined,
+};
+
 /** The flag kind `d` sets from locals A, B, V (C), or null when it has no producer template. */
 export function producerOf(d: Insn): Producer | null {
-  const e = d.jit;
-  if (d.size === 8) {
-    if (d.mod !== 3 && e !== "aluAccImm64") return null;
-    if (e === "aluRmReg64" || e === "aluRegRm64" || e === "aluAccImm64") {
-      return LAZY64.get(ALU_KIND[(d.op >> 3) & 7] ?? -1) ?? null;
-    }
-    if (e === "aluRmImm64") return LAZY64.get(ALU_KIND[d.reg] ?? -1) ?? null;
-    return e === "incDec64" ? LAZY64.get(d.reg === 1 ? F_DEC : F_INC)! : null;
-  }
-  if (isEager(d)) return EAGER32;
-  const size = d.size;
-  const memOk = d.mod === 3 || readableMemory(d);
-  let fop: number | undefined;
-  if (e === "aluAccImm") fop = ALU_KIND[(d.op >> 3) & 7];
-  else if (e === "aluRegRm" && memOk) fop = ALU_KIND[(d.op >> 3) & 7];
-  else if (e === "aluRmReg" && (d.mod === 3 || ((d.op >> 3) & 7) === 7 && memOk)) fop = ALU_KIND[(d.op >> 3) & 7];
-  else if (e === "aluRmImm" && (d.mod === 3 || (d.reg === 7 && memOk))) fop = ALU_KIND[d.reg];
-  else if ((e === "testRmReg" || e === "testRmImm") && memOk) fop = F_LOGIC;
-  else if (e === "testAccImm") fop = F_LOGIC;
-  else if (e === "incDecReg" && d.mode !== 8) fop = d.op >= 0x48 ? F_DEC : F_INC;
-  else if (e === "incDecRm" && d.mod === 3) fop = d.reg === 1 ? F_DEC : F_INC;
-  return fop === undefined ? null : { fop, size };
+  const fop = PRODUCERS[d.jit]?.(d);
+  if (fop === undefined) return null;
+  if (d.size === 8) return LAZY64.get(fop) ?? null;
+  return fop === F_EAGER64 ? EAGER32 : { fop, size: d.size };
 }
+
+/** Producer templates without ModRM (`mod` stays 0 in their records): they have no memory operand. */
+const NO_MODRM: ReadonlySet<JitTemplate> = new Set(["aluAccImm", "testAccImm", "incDecReg", "aluAccImm64"]);
 
 /** Whether `d` (an instruction with a producer template) reads a memory operand. */
 function readsMemory(d: Insn): boolean {
-  const e = d.jit;
-  // Instructions without ModRM leave `mod` at 0: they have no memory operand.
-  return d.mod !== 3 && e !== "aluAccImm" && e !== "testAccImm" && e !== "incDecReg" && e !== "aluAccImm64";
+  return d.mod !== 3 && !NO_MODRM.has(d.jit);
 }
+
+/** Emits the template of an instruction at its place in the block, or undefined to call its semantic function. */
+type Emitter = (d: Insn, site: Site) => Template | undefined;
+
+/** A template's code that cannot queue an exit (or nothing). */
+function pure(code: string | undefined): Template | undefined {
+  return code === undefined ? undefined : { code, mayExit: false };
+}
+
+/** A stack template's code (or nothing): its slow path may queue an exit. */
+function stack(emit: (d: Insn, site: Site) => string | undefined): Emitter {
+  return (d, site) => {
+    const code = emit(d, site);
+    return code === undefined ? undefined : { code, mayExit: true };
+  };
+}
+
+/** An ALU, TEST or INC/DEC template (producerOf). */
+function flags(d: Insn, site: Site): Template | undefined {
+  const p = producerOf(d);
+  return p === null ? undefined : pure(d.size === 8 ? producer64(d, site) : producer(d, p, site));
+}
+
+/** An eager template (eager.ts), as `code` writes it. */
+function eager(code: typeof imulCode): Emitter {
+  return (d, site) => isEager(d) ? pure(code(d, site.producer, site.amd)) : undefined;
+}
+
+/** LEA with a 32-bit operand outside 64-bit mode. */
+function lea(d: Insn, site: Site): Template | undefined {
+  return pure(
+    d.mode !== 8 && d.osize === 4 ? mapOffset(offset(d, site.next), (o) => regWrite(d.reg, 4, o)) : undefined,
+  );
+}
+
+function mapOffset(off: string | undefined, f: (o: string) => string): string | undefined {
+  return off === undefined ? undefined : f(off);
+}
+
+/** Where a memory template sets EIP and writes out the flags before its slow path. */
+function at(site: Site): string {
+  return `c.eip = ${site.eip};${site.sync}`;
+}
+
+/** MOV r/m, reg (8, 16, 32 bits): between registers, or a store. */
+function movRmReg(d: Insn, site: Site): Template | undefined {
+  if (d.size === 8) return undefined;
+  const value = regRead(d.reg, d.size);
+  if (d.mod === 3) return pure(regWrite(d.rm, d.size, value));
+  return pure(
+    mapOffset(offset(d, site.next), (off) => storeFrom(segmentOf(d), off, d.size, d.mode, value, at(site), site.stop)),
+  );
+}
+
+/** MOV reg, r/m (8, 16, 32 bits): between registers, or a load. */
+function movRegRm(d: Insn, site: Site): Template | undefined {
+  if (d.size === 8) return undefined;
+  if (d.mod === 3) return pure(regWrite(d.reg, d.size, regRead(d.rm, d.size)));
+  return pure(
+    mapOffset(
+      offset(d, site.next),
+      (off) => `${loadInto(segmentOf(d), off, d.size, d.mode, at(site))} ${regWrite(d.reg, d.size, "MV")}`,
+    ),
+  );
+}
+
+/** MOV reg, imm (8, 16, 32 bits, outside 64-bit mode). */
+function movRegImm(d: Insn): Template | undefined {
+  return d.size === 8 || d.mode === 8 ? undefined : pure(regWrite(d.op & 7, d.size, String(d.imm >>> 0)));
+}
+
+/** MOV r/m, imm (8, 16, 32 bits): to a register, or a store. */
+function movRmImm(d: Insn, site: Site): Template | undefined {
+  if (d.size === 8) return undefined;
+  const value = String(d.imm >>> 0);
+  if (d.mod === 3) return pure(regWrite(d.rm, d.size, value));
+  return pure(
+    mapOffset(offset(d, site.next), (off) => storeFrom(segmentOf(d), off, d.size, d.mode, value, at(site), site.stop)),
+  );
+}
+
+/** MOVZX or MOVSX (`signed`) to a 32-bit register, from a register or memory. */
+function movExtend(signed: boolean): Emitter {
+  return (d, site) => {
+    if (d.size === 8 || d.osize !== 4) return undefined;
+    const n = d.op & 1 ? 2 : 1;
+    const widen = (v: string) => signed ? extend(v, n) : v;
+    if (d.mod === 3) return pure(regWrite(d.reg, 4, widen(regRead(d.rm, n))));
+    return pure(
+      mapOffset(
+        offset(d, site.next),
+        (off) => `${loadInto(segmentOf(d), off, n, d.mode, at(site))} ${regWrite(d.reg, 4, widen("MV"))}`,
+      ),
+    );
+  };
+}
+
+/** The templates of instructions a block's body may hold, by name (the decode table's `jit`, insn.ts JitTemplate). */
+const TEMPLATES: Readonly<Partial<Record<JitTemplate, Emitter>>> = {
+  aluRmReg: flags,
+  aluRegRm: flags,
+  aluAccImm: flags,
+  aluRmImm: flags,
+  testRmReg: flags,
+  testRmImm: flags,
+  testAccImm: flags,
+  incDecReg: flags,
+  incDecRm: flags,
+  aluRmReg64: flags,
+  aluRegRm64: flags,
+  aluAccImm64: flags,
+  aluRmImm64: flags,
+  incDec64: flags,
+  imul2: eager(imulCode),
+  shiftGroup: eager(shiftCode),
+  shiftGroupZx: eager(shiftCode),
+  lea,
+  movRmReg,
+  movRegRm,
+  movRegImm,
+  movRmImm,
+  movzx: movExtend(false),
+  movsx: movExtend(true),
+  pushReg: stack(pushReg32),
+  popReg: stack(popReg32),
+  pushRegLong: stack(pushReg64),
+  popRegLong: stack(popReg64),
+};
 
 /** The template of `d` at `site`, or undefined when it is called through its semantic function. */
 export function template(d: Insn, site: Site): Template | undefined {
-  const e = d.jit;
-  const stack = stackTemplate(d, site);
-  if (stack !== undefined) return { code: stack, mayExit: true };
-  const p = producerOf(d);
-  if (p) {
-    const code = d.size === 8
-      ? producer64(d, site)
-      : p.fop !== F_EAGER64
-      ? producer(d, p, site)
-      : eagerCode(d, site.producer, site.amd);
-    return { code, mayExit: false };
-  }
-  if (e === "lea") {
-    const off = d.mode !== 8 && d.osize === 4 ? offset(d, site.next) : undefined;
-    return off ? { code: regWrite(d.reg, 4, off), mayExit: false } : undefined;
-  }
-  if (d.size === 8) return undefined;
-  const size = d.size;
-  if ((e === "movRmReg" || e === "movRegRm") && d.mod === 3) {
-    const [to, from] = e === "movRmReg" ? [d.rm, d.reg] : [d.reg, d.rm];
-    return { code: regWrite(to, size, regRead(from, size)), mayExit: false };
-  }
-  if (e === "movRegImm" && d.mode !== 8) {
-    return { code: regWrite(d.op & 7, size, String(d.imm >>> 0)), mayExit: false };
-  }
-  if (e === "movRmImm" && d.mod === 3) return { code: regWrite(d.rm, size, String(d.imm >>> 0)), mayExit: false };
-  if (d.mod === 3 && (e === "movzx" || e === "movsx") && d.osize === 4) {
-    const from = regRead(d.rm, d.op & 1 ? 2 : 1);
-    return { code: regWrite(d.reg, 4, e === "movzx" ? from : extend(from, d.op & 1 ? 2 : 1)), mayExit: false };
-  }
-  if (d.mod === 3) return undefined;
-  const off = offset(d, site.next);
-  if (off === undefined) return undefined;
-  const at = `c.eip = ${site.eip};${site.sync}`, seg = segmentOf(d);
-  const mode = d.mode;
-  if (e === "movRegRm") {
-    return { code: `${loadInto(seg, off, size, mode, at)} ${regWrite(d.reg, size, "MV")}`, mayExit: false };
-  }
-  if (e === "movRmReg") {
-    return { code: storeFrom(seg, off, size, mode, regRead(d.reg, size), at, site.stop), mayExit: false };
-  }
-  if (e === "movRmImm") {
-    return { code: storeFrom(seg, off, size, mode, String(d.imm >>> 0), at, site.stop), mayExit: false };
-  }
-  if ((e === "movzx" || e === "movsx") && d.osize === 4) {
-    const n = d.op & 1 ? 2 : 1;
-    const value = e === "movzx" ? "MV" : extend("MV", n);
-    return { code: `${loadInto(seg, off, n, mode, at)} ${regWrite(d.reg, 4, value)}`, mayExit: false };
-  }
-  return undefined;
+  return TEMPLATES[d.jit]?.(d, site);
 }
 
 /** Sign-extends an 8- or 16-bit value to 32 bits, unsigned. */
@@ -347,55 +444,80 @@ function producer64(d: Insn, site: Site): string {
   return body;
 }
 
+/** Emits a branch at its place: at the end of a block (`last`), or a Jcc on the way whose taken branch leaves through `exit`. */
+type BranchEmitter = (d: Insn, site: Site, exit: number, last: boolean) => string | undefined;
+
+/** How a block's code leaves through exit `kind` (BlockFn). */
+const leave: Leave = (kind) => `return ((n + 1) << 6) | ${kind};`;
+
+/** CALL rel's checked destination (goTo), or undefined when it faults. */
+function callTarget(d: Insn, site: Site): string | undefined {
+  const rel = d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
+  return goTo(d, site.next + rel, site.csLimit);
+}
+
+/** A Jcc (`cond`) or JMP rel. */
+function jump(cond: boolean): BranchEmitter {
+  return (d, site, exit, last) => {
+    const target = goTo(d, jumpTarget(d, site.next), site.csLimit);
+    if (target === undefined) return undefined;
+    // Back to the block's own start: the next iteration without leaving the function, up to `loops` of them.
+    const taken = loopsBack(d, site.next, site.entry)
+      ? `if (++n < LIM) {${site.backSync} continue; } ${target}${site.sync} return (n << 6) | ${exit};`
+      : `${target}${site.sync} return ((n + 1) << 6) | ${exit};`;
+    if (!cond) return taken;
+    const test = `if (${condition(d.op & 0xf, site.producer)}) { ${taken} }`;
+    // On the way through a block, not taken simply goes on; at its end, the block leaves for the next instruction.
+    if (!last) return test;
+    return `${test}\n${goTo(d, site.next, Infinity)!}${site.sync} return ((n + 1) << 6);`;
+  };
+}
+
+/** The templates of the branches that end a block, by name (safe.ts ENDS lists them all). */
+const BRANCHES: Readonly<Partial<Record<JitTemplate, BranchEmitter>>> = {
+  jcc: jump(true),
+  jccLong: jump(true),
+  jmpRel: jump(false),
+  jmpRelLong: jump(false),
+  callRel: (d, site) => callRel32(d, site, callTarget(d, site), leave),
+  callRelLong: (d, site) => callRel64(d, site, callTarget(d, site), leave),
+  ret: (d, site) => ret32(d, site, leave),
+  retLong: (d, site) => ret64(d, site, leave),
+};
+
 /**
  * A Jcc/JMP rel, CALL rel or RET: at the end of a block (`last`), or a Jcc on the way whose taken branch leaves
  * through `exit`. Undefined when it is called through its semantic function.
  */
 export function branch(d: Insn, site: Site, exit: number, last: boolean): string | undefined {
-  const e = d.jit;
-  const cond = e === "jcc" || e === "jccLong";
-  if (e === "callRel" || e === "callRelLong" || e === "ret" || e === "retLong") {
-    const rel = d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
-    const target = e === "callRel" || e === "callRelLong" ? goTo(d, site.next + rel, site.csLimit) : undefined;
-    return stackBranch(d, site, target, (kind) => `return ((n + 1) << 6) | ${kind};`);
-  }
-  const t = jumpTarget(d, site.next);
-  if (t === undefined) return undefined;
-  const target = goTo(d, t, site.csLimit);
-  if (target === undefined) return undefined;
-  // Back to the block's own start: the next iteration without leaving the function, up to `loops` of them.
-  const taken = loopsBack(d, site.next, site.entry)
-    ? `if (++n < LIM) {${site.backSync} continue; } ${target}${site.sync} return (n << 6) | ${exit};`
-    : `${target}${site.sync} return ((n + 1) << 6) | ${exit};`;
-  if (!cond) return taken;
-  const test = `if (${condition(d.op & 0xf, site.producer)}) { ${taken} }`;
-  // On the way through a block, not taken simply goes on; at its end, the block leaves for the next instruction.
-  if (!last) return test;
-  return `${test}\n${goTo(d, site.next, Infinity)!}${site.sync} return ((n + 1) << 6);`;
+  return BRANCHES[d.jit]?.(d, site, exit, last);
 }
 
-/** The target of a Jcc or JMP rel (`next` is the RIP after it), or undefined for any other instruction. */
-function jumpTarget(d: Insn, next: number): number | undefined {
-  const e = d.jit;
-  if (e !== "jcc" && e !== "jccLong" && e !== "jmpRel" && e !== "jmpRelLong") return undefined;
+/** The branches to a relative target: Jcc and JMP rel. */
+const JUMPS: ReadonlySet<JitTemplate> = new Set(["jcc", "jccLong", "jmpRel", "jmpRelLong"]);
+
+/** The target of a Jcc or JMP rel `d` (`next` is the RIP after it). */
+function jumpTarget(d: Insn, next: number): number {
   const rel = d.op < 0x100 && d.op !== 0xe9 ? (d.imm << 24) >> 24 : d.osize === 2 ? (d.imm << 16) >> 16 : d.imm | 0;
   return d.mode === 8 ? (d.osize === 2 ? (next + rel) & MASK[2] : next + rel) : next + rel;
 }
 
 /** Whether `d` is a Jcc or JMP rel whose target is the block's entry `entry` (so the block loops there). */
 export function loopsBack(d: Insn, next: number, entry: number): boolean {
+  if (!JUMPS.has(d.jit)) return false;
   const t = jumpTarget(d, next);
-  if (t === undefined) return false;
   return (d.mode === 8 ? t : (t & MASK[d.osize]) >>> 0) === entry;
 }
+
+/** INC and DEC, which keep CF. */
+const INC_DEC: ReadonlySet<JitTemplate> = new Set(["incDecReg", "incDecRm", "incDec64"]);
 
 /**
  * Whether `d`, a flag producer, reads flags of the instruction before it (INC/DEC keep CF; rotates keep the other
  * flags; AMD's IMUL keeps SF, ZF, AF, PF).
  */
 export function readsFlags(d: Insn, amd: boolean): boolean {
-  const e = d.jit;
-  if (e === "incDecReg" || e === "incDecRm" || e === "incDec64") return true;
+  if (INC_DEC.has(d.jit)) return true;
   const p = producerOf(d);
   return p !== null && p.fop === F_EAGER64 && d.size !== 8 && (d.jit === "imul2" ? amd : d.reg < 2);
 }
