@@ -189,21 +189,32 @@ function x87(name: string, get: (fpu: Fpu) => bigint, set: (fpu: Fpu, v: bigint)
   };
 }
 
+/**
+ * A register stored as the first `bits / 8` bytes of `slot(fpu)` in
+ * KVM_GET_FPU's state: an x87 stack register or an XMM register.
+ */
+function fpuBytes(
+  name: string,
+  def: { bits: number; type: string; feature: string },
+  slot: (fpu: Fpu) => Uint8Array,
+): RegisterDef {
+  const bytes = def.bits / 8;
+  return {
+    name,
+    ...def,
+    read: (f) => slot(f.fpu).slice(0, bytes),
+    write: (f, v) => {
+      slot(f.fpu).set(v.subarray(0, bytes));
+      f.touch("fpu");
+    },
+  };
+}
+
 function x87Registers(): RegisterDef[] {
-  const st: RegisterDef[] = [];
-  for (let i = 0; i < 8; i++) {
-    st.push({
-      name: `st${i}`,
-      bits: 80,
-      type: "i387_ext",
-      feature: CORE,
-      read: (f) => f.fpu.fpr[i].slice(0, 10),
-      write: (f, v) => {
-        f.fpu.fpr[i].set(v.subarray(0, 10));
-        f.touch("fpu");
-      },
-    });
-  }
+  const st = Array.from(
+    { length: 8 },
+    (_, i) => fpuBytes(`st${i}`, { bits: 80, type: "i387_ext", feature: CORE }, (p) => p.fpr[i]),
+  );
   return [
     ...st,
     x87("fctrl", (p) => BigInt(p.fcw), (p, v) => p.fcw = Number(v & 0xffffn)),
@@ -218,20 +229,10 @@ function x87Registers(): RegisterDef[] {
 }
 
 function sseRegisters(count: number): RegisterDef[] {
-  const regs: RegisterDef[] = [];
-  for (let i = 0; i < count; i++) {
-    regs.push({
-      name: `xmm${i}`,
-      bits: 128,
-      type: "vec128",
-      feature: SSE,
-      read: (f) => f.fpu.xmm[i].slice(0, 16),
-      write: (f, v) => {
-        f.fpu.xmm[i].set(v.subarray(0, 16));
-        f.touch("fpu");
-      },
-    });
-  }
+  const regs = Array.from(
+    { length: count },
+    (_, i) => fpuBytes(`xmm${i}`, { bits: 128, type: "vec128", feature: SSE }, (p) => p.xmm[i]),
+  );
   regs.push({
     name: "mxcsr",
     bits: 32,
