@@ -1,5 +1,5 @@
 /*
- * Host oracle for tests/emu/sse/_vectors.ts (see tools/sse_vectors.py): runs
+ * Host oracle for tests/emu/sse/vectors.txt (see tools/sse_vectors.py): runs
  * each stub of a flat binary (prologue, one instruction, epilogue) on the
  * host CPU against a state block and prints the state after it.
  *

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Generates tests/emu/sse/_vectors.ts: SSE instructions run on the host CPU.
+"""Generates tests/emu/sse/vectors.txt: SSE instructions run on the host CPU.
 
 Each case is one instruction (nasm syntax; encodings without REX, so the
 bytes mean the same in 32-bit mode), inputs XMM0-2 (the memory operand at
 [rsi]/[esi] is a copy of XMM2), MXCSR, EAX/ECX/EDX and the arithmetic
 flags, and the state the host CPU leaves. Needs nasm and gcc.
 
-    python3 tools/sse_vectors.py > tests/emu/sse/_vectors.ts
+    python3 tools/sse_vectors.py > tests/emu/sse/vectors.txt
 """
 import os, random, struct, subprocess, sys, tempfile
 
@@ -334,22 +334,19 @@ def main():
                 meta.append((asm, b64[i].hex(), x, mx, regs, fl, guest_modes[i]))
         out = subprocess.run([exe, os.path.join(t, "s.bin")], input="\n".join(inputs) + "\n", capture_output=True,
                              text=True, check=True).stdout.split("\n")
-    print("/**\n * SSE instruction vectors recorded on the host CPU (an AMD EPYC) by tools/sse_vectors.py")
-    print(" * (seed %s). One case per line, fields separated by \"|\": asm, bytes, mode (32: run in a flat" % os.environ.get("SEED", "5"))
-    print(" * 32-bit guest, 64: REX or 64-bit registers, run in a 64-bit guest), then the inputs xmm0, xmm1,")
-    print(" * xmm2, mxcsr, eax, ecx, edx, flags, then the outputs xmm0, xmm1, xmm2, mxcsr, eax, ecx, edx,")
-    print(" * arithmetic flags, the 16 bytes at esi, the high halves of rax, rcx, rdx (\"=\": unchanged or")
-    print(" * zero for the high halves). XMM values are 32 hex digits, most")
-    print(" * significant first; numbers are hex. The memory operand at [esi] holds a copy of xmm2.")
-    print(" * Generated: do not edit.\n *\n * @module\n */")
-    print("/** The cases. */")
-    print("export const SSE_VECTORS: readonly string[] = [")
+    print("# SSE instruction vectors recorded on the host CPU (an AMD EPYC) by tools/sse_vectors.py")
+    print("# (seed %s). One case per line after these comments, fields separated by \"|\": asm, bytes, mode (32: run in a flat" % os.environ.get("SEED", "5"))
+    print("# 32-bit guest, 64: REX or 64-bit registers, run in a 64-bit guest), then the inputs xmm0, xmm1,")
+    print("# xmm2, mxcsr, eax, ecx, edx, flags, then the outputs xmm0, xmm1, xmm2, mxcsr, eax, ecx, edx,")
+    print("# arithmetic flags, the 16 bytes at esi, the high halves of rax, rcx, rdx (\"=\": unchanged or")
+    print("# zero for the high halves). XMM values are 32 hex digits, most")
+    print("# significant first; numbers are hex. The memory operand at [esi] holds a copy of xmm2.")
+    print("# Generated: do not edit.")
     for (asm, hx, x, mx, regs, fl, mode), o in zip(meta, out):
         f = o.split(" ")
         same = [x[0], x[1], x[2], "%x" % mx, "%x" % regs[0], "%x" % regs[1], "%x" % regs[2], None, x[2], "0", "0", "0"]
         o = "|".join("=" if same[i] is not None and f[i] == same[i] else f[i] for i in range(len(f)))
-        print(f'  "{asm}|{hx}|{mode}|{x[0]}|{x[1]}|{x[2]}|{mx:x}|{regs[0]:x}|{regs[1]:x}|{regs[2]:x}|{fl:x}|{o}",')
-    print("];")
+        print(f"{asm}|{hx}|{mode}|{x[0]}|{x[1]}|{x[2]}|{mx:x}|{regs[0]:x}|{regs[1]:x}|{regs[2]:x}|{fl:x}|{o}")
 
 
 main()

@@ -1,5 +1,5 @@
 /*
- * Generates the x87 test vectors of tests/_x87_vectors_*.ts by running each
+ * Generates the x87 test vectors of tests/emu/x87/vectors/<kind>.txt (below their # comments) by running each
  * case on the host's x87 unit (inline asm). Not needed to run the tests:
  * the output is committed. Build and run:
  *   gcc -O1 -mno-red-zone -o /tmp/x87_vectors tools/x87_vectors.c && /tmp/x87_vectors arith

@@ -2,7 +2,7 @@
  * A differential harness for SSE at CPL 3 in 64-bit mode, where kvm_pvm
  * runs guest code natively on the host CPU: random inputs (special float
  * values, random lanes, every MXCSR rounding mode with DAZ/FTZ) for the
- * instructions of tests/emu/sse/_vectors.ts, many cases per guest program, run
+ * instructions of tests/emu/sse/vectors.txt, many cases per guest program, run
  * on the kvm backend (the oracle) and the emulator, and every output byte
  * compared (XMM0-2, MXCSR, RAX/RCX/RDX, the memory operand, the arithmetic
  * flags less the undefined ones).
@@ -16,8 +16,7 @@
  */
 import type { Kvm } from "../../../mod.ts";
 import { enterLongMode, longMachine, P, setPte, W } from "../../_support/long_mode.ts";
-import { SSE_VECTORS } from "./_vectors.ts";
-import { subjectOf } from "./_sse.ts";
+import { SSE_VECTORS, subjectOf } from "./_sse.ts";
 
 // nasm, bits 64: mov ebx, rec / movdqu xmm0, [rbx] / movdqu xmm1, [rbx+16] / movdqu xmm2, [rbx+32] /
 // ldmxcsr [rbx+48] / mov eax, [rbx+52] / mov ecx, [rbx+56] / mov edx, [rbx+60] / lea rsi, [rbx+64] /

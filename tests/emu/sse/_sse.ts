@@ -11,6 +11,10 @@
 import * as R from "../../../abi/requests.ts";
 import { kvmFpu } from "../../../abi/structs.ts";
 import { getRegs, getSregs, makeGuest, runOnce, setRegs, setSregs, type TestGuest } from "../../../emu/_testing.ts";
+import { readVectors } from "../../_support/vectors.ts";
+
+/** The SSE vectors recorded on the host (vectors.txt, whose comments give the fields), one case per string. */
+export const SSE_VECTORS: readonly string[] = readVectors(new URL("./vectors.txt", import.meta.url));
 
 /** Where the memory operand lives in the guest. */
 export const MEM_ADDR = 0x3000;

@@ -1,6 +1,6 @@
 /**
  * SSE/SSE2/SSE3 instructions on the emulator against the host CPU: every
- * case of tests/emu/sse/_vectors.ts (recorded on the host by
+ * case of tests/emu/sse/vectors.txt (recorded on the host by
  * tools/sse_vectors.py: one instruction, its inputs and the state the
  * host left) is run in a flat 32-bit guest (cases that need REX: in a
  * 64-bit guest), and the XMM registers, MXCSR, RAX/RCX/RDX, the arithmetic
@@ -11,8 +11,7 @@
  */
 import { equal } from "node:assert/strict";
 import { test } from "../../_support/harness.ts";
-import { runInsn, sseGuest, type SseState, subjectOf } from "./_sse.ts";
-import { SSE_VECTORS } from "./_vectors.ts";
+import { runInsn, SSE_VECTORS, sseGuest, type SseState, subjectOf } from "./_sse.ts";
 
 /** Flags the architecture leaves undefined, by mnemonic (OF 0x800, SF 0x80, ZF 0x40, AF 0x10, PF 4, CF 1). */
 const UNDEFINED_FLAGS: Record<string, number> = {

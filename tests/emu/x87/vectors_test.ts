@@ -1,6 +1,6 @@
 /**
  * The emulator's x87 arithmetic (emu/x86/fpu/) against results recorded on
- * the host's x87 unit (tests/_x87_*_vectors.ts, made by
+ * the host's x87 unit (tests/emu/x87/vectors/*.txt, made by
  * tools/x87_vectors.c): every case is checked bit for bit, result and
  * status word (exception flags, C1 round-up, ES/B for unmasked
  * exceptions), across the four rounding modes, the three precision
@@ -30,14 +30,11 @@ import { type F80, fromHex, toHex, zero } from "../../../emu/x86/fpu/f80.ts";
 import { compare, examine, prem, rndint, scale } from "../../../emu/x86/fpu/misc.ts";
 import { FpEnv } from "../../../emu/x86/fpu/round.ts";
 import { f2xm1, patan, trig, yl2x, yl2xp1 } from "../../../emu/x86/fpu/trans.ts";
-import { ARITH_VECTORS } from "./_arith_vectors.ts";
-import { TRANS_VECTORS } from "./_trans_vectors.ts";
-import { MISC_VECTORS } from "./_misc_vectors.ts";
-import { LOAD_VECTORS, STORE_VECTORS } from "./_conv_vectors.ts";
+import { readVectors } from "../../_support/vectors.ts";
 
-/** The cases of a vector string, each split into its fields. */
-function cases(text: string): string[][] {
-  return text.split(/[;\n]/).map((c) => c.trim()).filter((c) => c).map((c) => c.split(" "));
+/** The cases of vectors/`kind`.txt (recorded by tools/x87_vectors.c), each split into its fields. */
+function cases(kind: string): string[][] {
+  return readVectors(new URL(`./vectors/${kind}.txt`, import.meta.url)).map((c) => c.split(" "));
 }
 
 const env = new FpEnv();
@@ -51,9 +48,9 @@ function statusOf(cc = 0): number {
 }
 
 /** Runs `check` on every case and asserts that none failed (showing the first few). */
-function all(text: string, check: (f: string[]) => string | undefined): number {
+function all(kind: string, check: (f: string[]) => string | undefined): number {
   const failures: string[] = [];
-  const list = cases(text);
+  const list = cases(kind);
   for (const f of list) {
     const got = check(f);
     if (got !== undefined) failures.push(`${f.join(" ")} => ${got}`);
@@ -67,7 +64,7 @@ function hex(n: number, width: number): string {
 }
 
 test("x87: FADD/FSUB/FMUL/FDIV/FSQRT match the host bit for bit (rounding, precision, specials, unmasked)", () => {
-  const n = all(ARITH_VECTORS, ([op, cw, a, b, want, sw]) => {
+  const n = all("arith", ([op, cw, a, b, want, sw]) => {
     env.reset(parseInt(cw, 16));
     const x = fromHex(a), y = fromHex(b);
     const r = op === "add"
@@ -92,7 +89,7 @@ const CC = [0, 0x100, 0x4000, 0x4500];
 const COMI = [0, 0x01, 0x40, 0x45];
 
 test("x87: FRNDINT, FSCALE, FPREM, FPREM1, FCOM, FUCOM, FCOMI, FUCOMI, FTST, FXAM match the host", () => {
-  const n = all(MISC_VECTORS, ([op, cw, a, b, st0, sw, st1, eflags]) => {
+  const n = all("misc", ([op, cw, a, b, st0, sw, st1, eflags]) => {
     env.reset(parseInt(cw, 16));
     const x = fromHex(a), y = fromHex(b);
     let r: F80 = x, cc = 0, flags = -1;
@@ -127,7 +124,7 @@ function storedHex(s: Stored, n: number): string {
 }
 
 test("x87: FST m32/m64, FIST, FISTTP and FBSTP match the host", () => {
-  const n = all(STORE_VECTORS, ([op, cw, a, mem, sw]) => {
+  const n = all("store", ([op, cw, a, mem, sw]) => {
     env.reset(parseInt(cw, 16));
     const x = fromHex(a);
     const bits = op.endsWith("16") ? 16 : op.endsWith("32") ? 32 : 64;
@@ -145,7 +142,7 @@ test("x87: FST m32/m64, FIST, FISTTP and FBSTP match the host", () => {
 });
 
 test("x87: FLD m32/m64, FILD and FBLD match the host", () => {
-  const n = all(LOAD_VECTORS, ([op, cw, mem, want, sw]) => {
+  const n = all("load", ([op, cw, mem, want, sw]) => {
     env.reset(parseInt(cw, 16));
     const b = new Uint8Array(10);
     for (let i = 0; i < mem.length / 2; i++) b[i] = parseInt(mem.slice(mem.length - 2 * i - 2, mem.length - 2 * i), 16);
@@ -190,7 +187,7 @@ function ulps(a: string, b: string): number {
 const ONE = "3fff8000000000000000";
 
 test("x87: FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1 within 1 ulp of the host", () => {
-  const n = all(TRANS_VECTORS, ([op, cw, a, b, st0, sw, st1]) => {
+  const n = all("trans", ([op, cw, a, b, st0, sw, st1]) => {
     env.reset(parseInt(cw, 16));
     const x = fromHex(a), y = fromHex(b);
     let r0 = a, r1 = b, cc = 0, popped = false;
