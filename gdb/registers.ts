@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { EFER_LMA } from "../constants.ts";
 import type { Fpu, Regs, Sregs, Vcpu } from "../mod.ts";
 
 /** Which register set a session uses: chosen from EFER.LMA when gdb first asks. */
@@ -296,7 +297,7 @@ export function registersOf(arch: Arch): readonly RegisterDef[] {
 
 /** The view for a vCPU: x86-64 when EFER.LMA is set, else i386. */
 export function archOf(vcpu: Vcpu): Arch {
-  return vcpu.getSregs().efer & (1n << 10n) ? "x86-64" : "i386";
+  return vcpu.getSregs().efer & EFER_LMA ? "x86-64" : "i386";
 }
 
 const VECTOR_TYPES = [
