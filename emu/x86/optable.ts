@@ -162,32 +162,17 @@ one[0xef] = op(io.outPort, 0, "call");
 one[0xf1] = op(ctl.int1);
 one[0xf4] = op(sys.hlt);
 one[0xf5] = op(sys.flagOp, 0, "call");
-one[0xf6] = {
-  f: M | B,
-  group: [
-    op(alu.testRmImm, I8, "testRmImm"),
-    op(alu.testRmImm, I8, "testRmImm"),
-    op(alu.notRm, 0, "call"),
-    op(alu.negRm, 0, "call"),
-    op(md.mul, 0, "call"),
-    op(md.imul1, 0, "call"),
-    op(md.div, 0, "call"),
-    op(md.div, 0, "call"),
-  ],
-};
-one[0xf7] = {
-  f: M,
-  group: [
-    op(alu.testRmImm, IV, "testRmImm"),
-    op(alu.testRmImm, IV, "testRmImm"),
-    op(alu.notRm, 0, "call"),
-    op(alu.negRm, 0, "call"),
-    op(md.mul, 0, "call"),
-    op(md.imul1, 0, "call"),
-    op(md.div, 0, "call"),
-    op(md.div, 0, "call"),
-  ],
-};
+/** Group 3 (F6 with byte operands, F7): TEST r/m, imm (/0, /1), NOT, NEG, MUL, IMUL, DIV, IDIV; `imm` is TEST's immediate. */
+function group3(f: number, imm: number): OpSpec {
+  const test = op(alu.testRmImm, imm, "testRmImm");
+  const call = (exec: Exec) => op(exec, 0, "call");
+  return {
+    f,
+    group: [test, test, call(alu.notRm), call(alu.negRm), call(md.mul), call(md.imul1), call(md.div), call(md.div)],
+  };
+}
+one[0xf6] = group3(M | B, I8);
+one[0xf7] = group3(M, IV);
 set(one, 0xf8, 0xf9, op(sys.flagOp, 0, "call"));
 one[0xfa] = op(sys.cli);
 one[0xfb] = op(sys.sti);
