@@ -17,11 +17,11 @@ import type { State } from "./state.ts";
  * How many NMIs may wait, as the kernel's processNmi allows: two (one to
  * deliver, one to follow), or one while NMIs are masked or one is injected.
  */
-export function nmiLimit(s: State): number {
+function nmiLimit(s: State): number {
   return s.nmiMasked || s.nmiInjected ? 1 : 2;
 }
 
-/** Applies {@linkcode nmiLimit} to the pending count (after a change of the masked or injected state). */
+/** Applies `nmiLimit` to the pending count (after a change of the masked or injected state). */
 export function limitNmis(s: State): void {
   s.nmiPending = Math.min(s.nmiPending, nmiLimit(s));
 }

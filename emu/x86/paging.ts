@@ -207,7 +207,7 @@ const maxPhysCache = new WeakMap<readonly CpuidEntry[], number>();
  * MAXPHYADDR as the guest's CPUID gives it (80000008h EAX[7:0], when leaf 80000000h reaches it), else 36, as
  * the kernel's cpuid_query_maxphyaddr: the physical-address bits above it are reserved in paging entries.
  */
-export function maxPhysAddr(table: readonly CpuidEntry[]): number {
+function maxPhysAddr(table: readonly CpuidEntry[]): number {
   let m = maxPhysCache.get(table);
   if (m === undefined) {
     m = 36;

@@ -17,7 +17,7 @@ import { CS, ECX, ESP } from "../state.ts";
 import { canonical, peekLong, pushLong, qv, readRmQ, regSigned, setQ, setRegSigned, signed } from "../long/access.ts";
 
 /** Sets the next EIP after a limit check against CS. */
-export function jumpTo(cpu: Cpu, target: number, osize: number): void {
+function jumpTo(cpu: Cpu, target: number, osize: number): void {
   const t = (target & MASK[osize]) >>> 0;
   if (t > cpu.segLimit[CS]) fault(GP, 0);
   cpu.nextEip = t;
@@ -102,7 +102,7 @@ export function int1(cpu: Cpu): void {
 }
 
 /** Sets the next RIP: a 16-bit operand size truncates it; a non-canonical target raises #GP(0). */
-export function jumpLong(cpu: Cpu, target: number, osize: number): void {
+function jumpLong(cpu: Cpu, target: number, osize: number): void {
   const t = osize === 2 ? target & 0xffff : target;
   if (!canonical(t)) fault(GP, 0);
   cpu.nextEip = t;

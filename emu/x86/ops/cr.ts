@@ -43,7 +43,7 @@ const CR4_OK = CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PC
   CR4_SMEP | CR4_SMAP;
 
 /** Writes CR0 with the architectural checks; raises #GP on an invalid value. */
-export function writeCr0(cpu: Cpu, v: number): void {
+function writeCr0(cpu: Cpu, v: number): void {
   v = (v | CR0_ET) >>> 0;
   if (v & CR0_PG && !(v & CR0_PE)) fault(GP, 0);
   if (!(v & CR0_PG) && cpu.cr4 & CR4_PCIDE) fault(GP, 0);
@@ -65,7 +65,7 @@ export function writeCr0(cpu: Cpu, v: number): void {
 }
 
 /** Writes CR4; raises #GP for bits the CPU does not have. */
-export function writeCr4(cpu: Cpu, v: number): void {
+function writeCr4(cpu: Cpu, v: number): void {
   if (v & ~(CR4_OK | CR4_OSXSAVE | CR4_PCIDE)) fault(GP, 0);
   // CR4.OSXSAVE only when the guest's CPUID advertises XSAVE (as the kernel's kvm_is_valid_cr4 checks).
   if (v & CR4_OSXSAVE && !((cpuidLookup(cpu.cpuidTable, 1, 0)?.ecx ?? 0) & (1 << 26))) fault(GP, 0);

@@ -117,7 +117,7 @@ export function group7Reg1(mem: Exec): Exec {
  * 0F 01 CA CLAC, 0F 01 CB STAC: clear or set EFLAGS.AC, which lets supervisor-mode accesses reach user pages under
  * CR4.SMAP. #UD with LOCK, at CPL > 0, in virtual-8086 mode, and unless CPUID.(7,0):EBX.SMAP[20].
  */
-export function clacStac(cpu: Cpu, d: Insn): void {
+function clacStac(cpu: Cpu, d: Insn): void {
   const smap = ((cpuidLookup(cpu.cpuidTable, 7, 0)?.ebx ?? 0) & (1 << 20)) !== 0;
   if (d.lock || !smap || cpu.eflRest & VM || cpu.cpl > 0) fault(UD);
   if (d.rm === 3) cpu.eflRest |= AC;
