@@ -129,3 +129,15 @@ export function setRegQ(cpu: Cpu, n: number, lo: number, hi: number): void {
 export function gpr(cpu: Cpu, n: number): number {
   return cpu.r32[n << 1];
 }
+
+/**
+ * The destination of MOVD r/m32, mm/xmm (MOVQ r/m64 with REX.W): the low 32 (or 64) bits of the register whose
+ * dwords start at `src[at]`, to a general register (a 32-bit one zero-extended) or to memory.
+ */
+export function storeMovd(cpu: Cpu, d: Insn, src: Uint32Array, at: number): void {
+  if (d.osize === 8) {
+    if (d.mod === 3) setRegQ(cpu, d.rm, src[at], src[at + 1]);
+    else writeMem(cpu, d, src, at, 2, false);
+  } else if (d.mod === 3) cpu.setReg(d.rm, 4, src[at]);
+  else cpu.write(cpu.seg(d), cpu.ea(d), 4, src[at]);
+}

@@ -13,7 +13,7 @@
 import type { Cpu } from "../cpu.ts";
 import { fault, MF, NM, UD } from "../fault.ts";
 import type { Exec, Insn } from "../insn.ts";
-import { A, B, loadReg, R, readMem, readRmQ, setRegQ, storeReg, type V128, writeMem } from "./common.ts";
+import { A, B, loadReg, R, readMem, readRmQ, storeMovd, storeReg, type V128, writeMem } from "./common.ts";
 import { INT_OPS, type Lanes } from "./int.ts";
 import { SHUFFLE_OPS } from "./shuffle.ts";
 import { commit } from "./fp.ts";
@@ -148,12 +148,7 @@ export function movdToMm(cpu: Cpu, d: Insn): void {
 /** 0F 7E: MOVD r/m32, mm (MOVQ r/m64, mm with REX.W). */
 export function movdFromMm(cpu: Cpu, d: Insn): void {
   mmxEnter(cpu);
-  const s = cpu.fpu.sig, n = 2 * (d.reg & 7);
-  if (d.osize === 8) {
-    if (d.mod === 3) setRegQ(cpu, d.rm, s[n], s[n + 1]);
-    else writeMem(cpu, d, s, n, 2, false);
-  } else if (d.mod === 3) cpu.setReg(d.rm, 4, s[n]);
-  else cpu.write(cpu.seg(d), cpu.ea(d), 4, s[n]);
+  storeMovd(cpu, d, cpu.fpu.sig, 2 * (d.reg & 7));
 }
 
 /** 0F 6F: MOVQ mm, mm/m64. */

@@ -10,7 +10,7 @@ import type { Cpu } from "../cpu.ts";
 import { fault, GP } from "../fault.ts";
 import type { Insn } from "../insn.ts";
 import { DS, EDI } from "../state.ts";
-import { B, loadB, loadReg, R, readMem, readRmQ, setRegQ, sseCheck, storeReg, writeMem } from "./common.ts";
+import { B, loadB, loadReg, R, readMem, readRmQ, sseCheck, storeMovd, storeReg, writeMem } from "./common.ts";
 
 /** Reads the XMM r/m operand (or 128-bit memory) into R and writes it to xmm(reg). */
 function load128(cpu: Cpu, d: Insn, align: boolean): void {
@@ -121,12 +121,7 @@ export function movdToXmm(cpu: Cpu, d: Insn): void {
 /** 66 0F 7E: MOVD r/m32, xmm; with REX.W, MOVQ r/m64, xmm. */
 export function movdFromXmm(cpu: Cpu, d: Insn): void {
   sseCheck(cpu);
-  const x = cpu.xmm.u32, o = d.reg << 2;
-  if (d.osize === 8) {
-    if (d.mod === 3) setRegQ(cpu, d.rm, x[o], x[o + 1]);
-    else writeMem(cpu, d, x, o, 2, false);
-  } else if (d.mod === 3) cpu.setReg(d.rm, 4, x[o]);
-  else cpu.write(cpu.seg(d), cpu.ea(d), 4, x[o]);
+  storeMovd(cpu, d, cpu.xmm.u32, d.reg << 2);
 }
 
 /** F3 0F 7E: MOVQ xmm, xmm/m64 (zero-extended). */

@@ -139,6 +139,16 @@ vex2[0xf7] = pfx(op(bmi.bextr), op(bmi.shiftx("shl")), op(bmi.shiftx("sar")), op
 vex3[0xf0] = pfx(undefined, undefined, undefined, op(bmi.rorx, M | I8));
 
 /** The arithmetic row 0F 51-5F: op in PS/PD/SS/SD forms. */
+/** MINPS/MINPD/MINSS/MINSD (or the MAX row): packed and scalar, single and double, by mandatory prefix. */
+function minMaxRow(max: boolean): OpSpec {
+  return pfx(
+    op(fpo.minMax(max, F32, true)),
+    op(fpo.minMax(max, F64, true)),
+    op(fpo.minMax(max, F32, false)),
+    op(fpo.minMax(max, F64, false)),
+  );
+}
+
 function arithRow(o: number): OpSpec {
   return pfx(
     op(fpo.arithOp(o, F32, true)),
@@ -187,19 +197,9 @@ export function installSse(two: Map): void {
   two[0x5a] = pfx(op(cvt.cvtps2pd), op(cvt.cvtpd2ps), op(cvt.cvtScalar(F32)), op(cvt.cvtScalar(F64)));
   two[0x5b] = pfx(op(cvt.cvtdq2ps), op(cvt.cvtps2dq(false)), op(cvt.cvtps2dq(true)));
   two[0x5c] = arithRow(OP_SUB);
-  two[0x5d] = pfx(
-    op(fpo.minMax(false, F32, true)),
-    op(fpo.minMax(false, F64, true)),
-    op(fpo.minMax(false, F32, false)),
-    op(fpo.minMax(false, F64, false)),
-  );
+  two[0x5d] = minMaxRow(false);
   two[0x5e] = arithRow(OP_DIV);
-  two[0x5f] = pfx(
-    op(fpo.minMax(true, F32, true)),
-    op(fpo.minMax(true, F64, true)),
-    op(fpo.minMax(true, F32, false)),
-    op(fpo.minMax(true, F64, false)),
-  );
+  two[0x5f] = minMaxRow(true);
   const row6 = [
     "punpcklbw",
     "punpcklwd",
