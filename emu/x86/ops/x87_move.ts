@@ -120,15 +120,11 @@ export function storeMem(cpu: Cpu, d: Insn): void {
   switch (key) {
     case 0x0a: // D9 /2 FST m32
     case 0x0b: // D9 /3 FSTP m32
-      n = 4;
-      pop = key === 0x0b;
-      s = empty ? fill(4) : toF32(ENV, v);
-      break;
     case 0x2a: // DD /2 FST m64
     case 0x2b: // DD /3 FSTP m64
-      n = 8;
-      pop = key === 0x2b;
-      s = empty ? fill(8) : toF64(ENV, v);
+      n = key < 0x20 ? 4 : 8;
+      pop = (key & 1) === 1;
+      s = empty ? fill(n) : n === 4 ? toF32(ENV, v) : toF64(ENV, v);
       break;
     case 0x1f: { // DB /7 FSTP m80
       n = 10;
