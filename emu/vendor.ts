@@ -20,28 +20,27 @@ import type { CpuidEntry } from "../abi/structs.ts";
  * - SHL/SHR/SAR/SHLD/SHRD set AF; OF after a count above 1 is the count-1
  *   formula applied to the result: MSB(result) XOR CF after a left shift or
  *   rotate, the result's two top bits XORed after a right one (so 0 after
- *   SHR and SAR) (ops/shift.ts, long/shift64.ts);
+ *   SHR and SAR) (ops/shift.ts);
  * - MOVSXD with a 16-bit operand reads 4 bytes of memory (Intel: 2), and
- *   SYSENTER/SYSEXIT raise #UD in long mode (long/mov64.ts, long/system64.ts).
+ *   SYSENTER/SYSEXIT raise #UD in long mode (ops/mov.ts, ops/fastcall.ts).
  *
  * `intel`, a Xeon of family 6 model 167:
  * - MUL/IMUL set SF and PF from the low half of the result and clear ZF and
- *   AF; DIV/IDIV change no flag (ops/muldiv.ts, long/alu64.ts);
+ *   AF; DIV/IDIV change no flag (ops/muldiv.ts);
  * - SHL/SHR/SAR/SHLD/SHRD clear AF; OF after any count is the OF a count of
  *   1 gives, from the operand: SHL, ROL, RCL, SHLD its two top bits XORed,
  *   SHR its MSB, SAR 0, ROR its MSB XOR bit 0, RCR its MSB XOR CF, SHRD its
  *   MSB XOR bit 0 of the source; in 64-bit mode ROL/ROR of a register by an
  *   immediate above 1 keep OF; an 8/16-bit RCL/RCR by a multiple of 9/17
- *   changes no flag (ops/shift.ts, long/shift64.ts, jit/eager.ts);
+ *   changes no flag (ops/shift.ts, jit/eager.ts);
  * - a REP with a 67 prefix in 64-bit mode clears the upper half of RCX on
  *   entry, whatever the count (and of RSI/RDI for MOVS, of RDI for STOS);
  *   a REP CMPS/SCAS that stops early (a fault) shows the flags it began
- *   with; CMPS reads ES:rDI before its source (ops/string.ts,
- *   long/string64.ts).
+ *   with; CMPS reads ES:rDI before its source (ops/string.ts).
  *
  * Both: BSF/BSR of 0 leave the destination (its upper half too) and set
  * the flags of a zero result (ops/bit.ts); BT* change only CF; a failing
- * CMPXCHG does not write a register destination (long/alu64.ts).
+ * CMPXCHG does not write a register destination (ops/alu.ts).
  */
 export interface Vendor {
   readonly name: "intel" | "amd";
