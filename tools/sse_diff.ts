@@ -11,6 +11,7 @@
  */
 import { Kvm } from "../mod.ts";
 import { backendVendor } from "../diff/vendor.ts";
+import { failedRunDisagreements } from "./_diff_report.ts";
 import { buildProgram, CASES_PER_PROGRAM, compareRecords, Prng, runOn, sseForms } from "../tests/emu/sse/_diff.ts";
 
 declare const process: { argv: string[]; exit(code: number): never };
@@ -34,12 +35,7 @@ while (done < total) {
   const prog = buildProgram(forms, n, r);
   const a = runOn(kvm, prog.code, prog.records), b = runOn(emu, prog.code, prog.records);
   if (typeof a === "string" || typeof b === "string") {
-    if (String(a) !== String(b)) {
-      console.log(
-        `program at case ${done}: kvm ${typeof a === "string" ? a : "ok"}, emu ${typeof b === "string" ? b : "ok"}`,
-      );
-      bad += n;
-    }
+    bad += failedRunDisagreements(done, n, a, b);
   } else {
     const diffs = compareRecords(prog.cases, a, b, 1000);
     bad += diffs.length;

@@ -21,6 +21,7 @@
  */
 import { Kvm } from "../mod.ts";
 import { backendVendor } from "../diff/vendor.ts";
+import { failedRunDisagreements } from "./_diff_report.ts";
 import { Prng } from "../tests/emu/sse/_diff.ts";
 import {
   buildProgram,
@@ -97,12 +98,7 @@ while (done < total) {
   const prog = buildProgram(cases);
   const a = runOn(kvm, prog), b = runOn(emu, prog);
   if (typeof a === "string" || typeof b === "string") {
-    if (String(a) !== String(b)) {
-      console.log(
-        `program at case ${done}: kvm ${typeof a === "string" ? a : "ok"}, emu ${typeof b === "string" ? b : "ok"}`,
-      );
-      bad += n;
-    }
+    bad += failedRunDisagreements(done, n, a, b);
   } else {
     faults += faultCount(a, n);
     cases.forEach((c, i) => {
