@@ -111,50 +111,51 @@ export function cvts2si(f: number, truncate: boolean): Exec {
   };
 }
 
+/**
+ * A conversion into xmm(reg) under MXCSR: the SSE checks, the source in B (its low `dwords` dwords, or all four),
+ * `lanes` filling R from B, then the exceptions (an unmasked one stores nothing) and R stored.
+ */
+function convertInto(cpu: Cpu, d: Insn, dwords: number, lanes: () => void): void {
+  sseCheck(cpu);
+  fpBegin(cpu.mxcsr);
+  if (dwords === 4) loadB(cpu, d, true);
+  else loadBLow(cpu, d, dwords);
+  lanes();
+  commit(cpu);
+  storeReg(cpu, d.reg, R);
+}
+
 /** F3 0F 5A / F2 0F 5A: CVTSS2SD / CVTSD2SS xmm, xmm/m (the low lane). */
 export function cvtScalar(from: number): Exec {
-  return (cpu: Cpu, d: Insn) => {
-    sseCheck(cpu);
-    fpBegin(cpu.mxcsr);
-    loadBLow(cpu, d, from === F32 ? 1 : 2);
-    loadReg(cpu, d.reg, R);
-    convertLane(B.u32, 0, from, from === F32 ? F64 : F32, R.u32, 0);
-    commit(cpu);
-    storeReg(cpu, d.reg, R);
-  };
+  return (cpu: Cpu, d: Insn) =>
+    convertInto(cpu, d, from === F32 ? 1 : 2, () => {
+      loadReg(cpu, d.reg, R);
+      convertLane(B.u32, 0, from, from === F32 ? F64 : F32, R.u32, 0);
+    });
 }
 
 /** 0F 5A: CVTPS2PD xmm, xmm/m64. */
 export function cvtps2pd(cpu: Cpu, d: Insn): void {
-  sseCheck(cpu);
-  fpBegin(cpu.mxcsr);
-  loadBLow(cpu, d, 2);
-  convertLane(B.u32, 0, F32, F64, R.u32, 0);
-  convertLane(B.u32, 1, F32, F64, R.u32, 2);
-  commit(cpu);
-  storeReg(cpu, d.reg, R);
+  convertInto(cpu, d, 2, () => {
+    convertLane(B.u32, 0, F32, F64, R.u32, 0);
+    convertLane(B.u32, 1, F32, F64, R.u32, 2);
+  });
 }
 
 /** 66 0F 5A: CVTPD2PS xmm, xmm/m128 (the upper half zeroed). */
 export function cvtpd2ps(cpu: Cpu, d: Insn): void {
-  sseCheck(cpu);
-  fpBegin(cpu.mxcsr);
-  loadB(cpu, d, true);
-  convertLane(B.u32, 0, F64, F32, R.u32, 0);
-  convertLane(B.u32, 2, F64, F32, R.u32, 1);
-  R.u32[2] = R.u32[3] = 0;
-  commit(cpu);
-  storeReg(cpu, d.reg, R);
+  convertInto(cpu, d, 4, () => {
+    convertLane(B.u32, 0, F64, F32, R.u32, 0);
+    convertLane(B.u32, 2, F64, F32, R.u32, 1);
+    R.u32[2] = R.u32[3] = 0;
+  });
 }
 
 /** 0F 5B: CVTDQ2PS xmm, xmm/m128. */
 export function cvtdq2ps(cpu: Cpu, d: Insn): void {
-  sseCheck(cpu);
-  fpBegin(cpu.mxcsr);
-  loadB(cpu, d, true);
-  for (let i = 0; i < 4; i++) R.u32[i] = bits32(roundValue(B.i32[i], F32));
-  commit(cpu);
-  storeReg(cpu, d.reg, R);
+  convertInto(cpu, d, 4, () => {
+    for (let i = 0; i < 4; i++) R.u32[i] = bits32(roundValue(B.i32[i], F32));
+  });
 }
 
 /** F3 0F E6: CVTDQ2PD xmm, xmm/m64. */
@@ -168,26 +169,18 @@ export function cvtdq2pd(cpu: Cpu, d: Insn): void {
 
 /** 66 0F 5B / F3 0F 5B: CVTPS2DQ / CVTTPS2DQ xmm, xmm/m128. */
 export function cvtps2dq(truncate: boolean): Exec {
-  return (cpu: Cpu, d: Insn) => {
-    sseCheck(cpu);
-    fpBegin(cpu.mxcsr);
-    loadB(cpu, d, true);
-    for (let i = 0; i < 4; i++) R.u32[i] = toInt32(B.u32, i, F32, truncate);
-    commit(cpu);
-    storeReg(cpu, d.reg, R);
-  };
+  return (cpu: Cpu, d: Insn) =>
+    convertInto(cpu, d, 4, () => {
+      for (let i = 0; i < 4; i++) R.u32[i] = toInt32(B.u32, i, F32, truncate);
+    });
 }
 
 /** F2 0F E6 / 66 0F E6: CVTPD2DQ / CVTTPD2DQ xmm, xmm/m128 (the upper half zeroed). */
 export function cvtpd2dq(truncate: boolean): Exec {
-  return (cpu: Cpu, d: Insn) => {
-    sseCheck(cpu);
-    fpBegin(cpu.mxcsr);
-    loadB(cpu, d, true);
-    R.u32[0] = toInt32(B.u32, 0, F64, truncate);
-    R.u32[1] = toInt32(B.u32, 2, F64, truncate);
-    R.u32[2] = R.u32[3] = 0;
-    commit(cpu);
-    storeReg(cpu, d.reg, R);
-  };
+  return (cpu: Cpu, d: Insn) =>
+    convertInto(cpu, d, 4, () => {
+      R.u32[0] = toInt32(B.u32, 0, F64, truncate);
+      R.u32[1] = toInt32(B.u32, 2, F64, truncate);
+      R.u32[2] = R.u32[3] = 0;
+    });
 }
