@@ -11,6 +11,8 @@
 import { Errno } from "./abi/errno.ts";
 import { KvmError } from "./errors.ts";
 import type { Kernel } from "./kernel.ts";
+import type { StructCodec } from "./abi/_struct.ts";
+import { check, type z } from "./validate.ts";
 
 /** The key under which Kvm and Vm keep their Handle for the package's own use (vCPU handoff). */
 export const HANDLE: unique symbol = Symbol("kvmkit.handle");
@@ -66,6 +68,34 @@ export class Handle {
     const r = this.kernel.ioctlValue(this.fd(operation), request, value);
     if (r < 0) throw this.#refused(operation, r);
     return r;
+  }
+
+  /** An ioctl that fills struct `codec` (a KVM_GET_*): the struct it returned. */
+  get<T>(operation: string, request: number, codec: StructCodec<T>): T {
+    return codec.fromBytes(this.getBytes(operation, request, codec));
+  }
+
+  /** An ioctl that fills struct `codec`, returned as its bytes. */
+  getBytes(operation: string, request: number, codec: StructCodec<unknown>): Uint8Array {
+    const buf = codec.alloc();
+    this.ioctl(operation, request, buf);
+    return buf;
+  }
+
+  /**
+   * An ioctl that takes struct `codec` (a KVM_SET_*) made from `value`, which `schema` checks first, naming it
+   * `name`; a closed handle answers EBADF before looking at `value`.
+   */
+  set<T>(
+    operation: string,
+    request: number,
+    codec: StructCodec<T>,
+    schema: z.ZodType<T>,
+    value: T,
+    name: string,
+  ): void {
+    this.fd(operation);
+    this.ioctl(operation, request, codec.toBytes(check(schema, value, name)));
   }
 
   /** The KvmError for a refusal `-errno`, with the backend's reason where it gives one. */

@@ -11,8 +11,9 @@ import * as C from "./abi/constants.ts";
 import { Errno } from "./abi/errno.ts";
 import * as S from "./abi/structs.ts";
 import { KvmError } from "./errors.ts";
-import { regsSchema, sregsSchema, syncRegsSetsSchema, vcpuEventsSchema } from "./internal/schemas.ts";
-import { check } from "./internal/validate.ts";
+import { regsSchema, sregsSchema, syncRegsSetsSchema, vcpuEventsSchema } from "./schemas.ts";
+import { check, type z } from "./validate.ts";
+import type { StructCodec } from "./abi/_struct.ts";
 import type { SyncRegsSets } from "./vmm_types.ts";
 
 const VALID = S.kvmRun.offsetOf("kvm_valid_regs");
@@ -87,9 +88,7 @@ export class SyncRegs {
 
   /** Writes `kvm_run.s.regs.regs` and marks them dirty (KVM_SYNC_X86_REGS): the next run() loads them. */
   set regs(regs: S.Regs) {
-    const view = this.#view(C.KVM_SYNC_X86_REGS, "regs");
-    S.kvmRegs.encode(check(regsSchema, regs, "regs"), view, REGS);
-    this.#dirty(view, C.KVM_SYNC_X86_REGS);
+    this.#write(C.KVM_SYNC_X86_REGS, "regs", S.kvmRegs, regsSchema, regs, REGS);
   }
 
   /** `kvm_run.s.regs.sregs`, as the last run() left them. */
@@ -99,9 +98,7 @@ export class SyncRegs {
 
   /** Writes `kvm_run.s.regs.sregs` and marks them dirty (KVM_SYNC_X86_SREGS). */
   set sregs(sregs: S.Sregs) {
-    const view = this.#view(C.KVM_SYNC_X86_SREGS, "sregs");
-    S.kvmSregs.encode(check(sregsSchema, sregs, "sregs"), view, SREGS);
-    this.#dirty(view, C.KVM_SYNC_X86_SREGS);
+    this.#write(C.KVM_SYNC_X86_SREGS, "sregs", S.kvmSregs, sregsSchema, sregs, SREGS);
   }
 
   /** `kvm_run.s.regs.events`, as the last run() left them. */
@@ -111,9 +108,14 @@ export class SyncRegs {
 
   /** Writes `kvm_run.s.regs.events` and marks them dirty (KVM_SYNC_X86_EVENTS). */
   set events(events: S.VcpuEvents) {
-    const view = this.#view(C.KVM_SYNC_X86_EVENTS, "events");
-    S.kvmVcpuEvents.encode(check(vcpuEventsSchema, events, "events"), view, EVENTS);
-    this.#dirty(view, C.KVM_SYNC_X86_EVENTS);
+    this.#write(C.KVM_SYNC_X86_EVENTS, "events", S.kvmVcpuEvents, vcpuEventsSchema, events, EVENTS);
+  }
+
+  /** Writes `value` (checked by `schema`, named `name`) at `at` of kvm_run and marks set `bit` dirty. */
+  #write<T>(bit: number, name: string, codec: StructCodec<T>, schema: z.ZodType<T>, value: T, at: number): void {
+    const view = this.#view(bit, name);
+    codec.encode(check(schema, value, name), view, at);
+    this.#dirty(view, bit);
   }
 
   /** kvm_run, once `bit` is enabled: reading a set KVM_RUN does not store would read stale data. */

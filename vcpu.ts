@@ -12,7 +12,7 @@ import { KvmError } from "./errors.ts";
 import { ExitDecoder, INTR, type VcpuExit } from "./exits.ts";
 import { kvmRun } from "./abi/structs.ts";
 import { HANDLE, type Handle } from "./_handle.ts";
-import { drainCoalescedRing } from "./internal/encode.ts";
+import { drainCoalescedRing } from "./_encode.ts";
 import { SyncRegs } from "./sync_regs.ts";
 import type { CoalescedMmio } from "./vmm_types.ts";
 import { type Mapping, unmap } from "./kernel.ts";
@@ -32,11 +32,11 @@ import {
   vcpuEventsSchema,
   xcrsSchema,
   xsaveSchema,
-} from "./internal/schemas.ts";
-import { check, hex, int } from "./internal/validate.ts";
+} from "./schemas.ts";
+import { check, hex, int } from "./validate.ts";
 import type { Vm } from "./vm.ts";
 import { encodeGuestDebug, type GuestDebug, type Translation } from "./guest_debug.ts";
-import { readCpuid } from "./internal/cpuid.ts";
+import { readCpuid } from "./_cpuid.ts";
 
 /**
  * The timeout of run()'s options: the common shapes ({} or { timeoutMs } in range) checked by hand, as run() is
@@ -268,30 +268,22 @@ export class Vcpu implements Disposable {
 
   /** KVM_GET_REGS: the general-purpose registers, RIP and RFLAGS. */
   getRegs(): S.Regs {
-    const buf = S.kvmRegs.alloc();
-    this.#h.ioctl("KVM_GET_REGS", R.KVM_GET_REGS, buf);
-    return S.kvmRegs.fromBytes(buf);
+    return this.#h.get("KVM_GET_REGS", R.KVM_GET_REGS, S.kvmRegs);
   }
 
   /** KVM_SET_REGS. */
   setRegs(regs: S.Regs): void {
-    this.#h.fd("KVM_SET_REGS");
-    const v = check(regsSchema, regs, "regs");
-    this.#h.ioctl("KVM_SET_REGS", R.KVM_SET_REGS, S.kvmRegs.toBytes(v));
+    this.#h.set("KVM_SET_REGS", R.KVM_SET_REGS, S.kvmRegs, regsSchema, regs, "regs");
   }
 
   /** KVM_GET_SREGS: segments, descriptor tables, control registers, EFER, APIC base. */
   getSregs(): S.Sregs {
-    const buf = S.kvmSregs.alloc();
-    this.#h.ioctl("KVM_GET_SREGS", R.KVM_GET_SREGS, buf);
-    return S.kvmSregs.fromBytes(buf);
+    return this.#h.get("KVM_GET_SREGS", R.KVM_GET_SREGS, S.kvmSregs);
   }
 
   /** KVM_SET_SREGS. */
   setSregs(sregs: S.Sregs): void {
-    this.#h.fd("KVM_SET_SREGS");
-    const v = check(sregsSchema, sregs, "sregs");
-    this.#h.ioctl("KVM_SET_SREGS", R.KVM_SET_SREGS, S.kvmSregs.toBytes(v));
+    this.#h.set("KVM_SET_SREGS", R.KVM_SET_SREGS, S.kvmSregs, sregsSchema, sregs, "sregs");
   }
 
   /** KVM_GET_MSRS: reads every listed MSR; throws naming the first index the backend refused. */
@@ -354,16 +346,12 @@ export class Vcpu implements Disposable {
 
   /** KVM_GET_FPU: x87, MXCSR and XMM state. */
   getFpu(): S.Fpu {
-    const buf = S.kvmFpu.alloc();
-    this.#h.ioctl("KVM_GET_FPU", R.KVM_GET_FPU, buf);
-    return S.kvmFpu.fromBytes(buf);
+    return this.#h.get("KVM_GET_FPU", R.KVM_GET_FPU, S.kvmFpu);
   }
 
   /** KVM_SET_FPU. */
   setFpu(fpu: S.Fpu): void {
-    this.#h.fd("KVM_SET_FPU");
-    const v = check(fpuSchema, fpu, "fpu");
-    this.#h.ioctl("KVM_SET_FPU", R.KVM_SET_FPU, S.kvmFpu.toBytes(v));
+    this.#h.set("KVM_SET_FPU", R.KVM_SET_FPU, S.kvmFpu, fpuSchema, fpu, "fpu");
   }
 
   /** KVM_GET_CPUID2: the CPUID leaves this vCPU presents. */
@@ -400,37 +388,27 @@ export class Vcpu implements Disposable {
 
   /** KVM_GET_VCPU_EVENTS: pending and injected exceptions, interrupts, NMIs, SMIs. */
   getVcpuEvents(): S.VcpuEvents {
-    const buf = S.kvmVcpuEvents.alloc();
-    this.#h.ioctl("KVM_GET_VCPU_EVENTS", R.KVM_GET_VCPU_EVENTS, buf);
-    return S.kvmVcpuEvents.fromBytes(buf);
+    return this.#h.get("KVM_GET_VCPU_EVENTS", R.KVM_GET_VCPU_EVENTS, S.kvmVcpuEvents);
   }
 
   /** KVM_SET_VCPU_EVENTS. `flags` says which optional parts are valid (KVM_VCPUEVENT_VALID_*). */
   setVcpuEvents(events: S.VcpuEvents): void {
-    this.#h.fd("KVM_SET_VCPU_EVENTS");
-    const v = check(vcpuEventsSchema, events, "events");
-    this.#h.ioctl("KVM_SET_VCPU_EVENTS", R.KVM_SET_VCPU_EVENTS, S.kvmVcpuEvents.toBytes(v));
+    this.#h.set("KVM_SET_VCPU_EVENTS", R.KVM_SET_VCPU_EVENTS, S.kvmVcpuEvents, vcpuEventsSchema, events, "events");
   }
 
   /** KVM_GET_DEBUGREGS: DR0-DR3, DR6, DR7. */
   getDebugRegs(): S.DebugRegs {
-    const buf = S.kvmDebugregs.alloc();
-    this.#h.ioctl("KVM_GET_DEBUGREGS", R.KVM_GET_DEBUGREGS, buf);
-    return S.kvmDebugregs.fromBytes(buf);
+    return this.#h.get("KVM_GET_DEBUGREGS", R.KVM_GET_DEBUGREGS, S.kvmDebugregs);
   }
 
   /** KVM_SET_DEBUGREGS. */
   setDebugRegs(regs: S.DebugRegs): void {
-    this.#h.fd("KVM_SET_DEBUGREGS");
-    const v = check(debugRegsSchema, regs, "regs");
-    this.#h.ioctl("KVM_SET_DEBUGREGS", R.KVM_SET_DEBUGREGS, S.kvmDebugregs.toBytes(v));
+    this.#h.set("KVM_SET_DEBUGREGS", R.KVM_SET_DEBUGREGS, S.kvmDebugregs, debugRegsSchema, regs, "regs");
   }
 
   /** KVM_GET_LAPIC: the 1024-byte local APIC register page (needs an in-kernel irqchip). */
   getLapic(): Uint8Array {
-    const buf = S.kvmLapicState.alloc();
-    this.#h.ioctl("KVM_GET_LAPIC", R.KVM_GET_LAPIC, buf);
-    return buf;
+    return this.#h.getBytes("KVM_GET_LAPIC", R.KVM_GET_LAPIC, S.kvmLapicState);
   }
 
   /** KVM_SET_LAPIC. */
@@ -485,16 +463,12 @@ export class Vcpu implements Disposable {
 
   /** KVM_GET_SREGS2: kvm_sregs without the interrupt bitmap, with the PAE PDPTRs (KVM_CAP_SREGS2). */
   getSregs2(): S.Sregs2 {
-    const buf = S.kvmSregs2.alloc();
-    this.#h.ioctl("KVM_GET_SREGS2", R.KVM_GET_SREGS2, buf);
-    return S.kvmSregs2.fromBytes(buf);
+    return this.#h.get("KVM_GET_SREGS2", R.KVM_GET_SREGS2, S.kvmSregs2);
   }
 
   /** KVM_SET_SREGS2. With `flags` KVM_SREGS2_FLAGS_PDPTRS_VALID, `pdptrs` are loaded as they are. */
   setSregs2(sregs: S.Sregs2): void {
-    this.#h.fd("KVM_SET_SREGS2");
-    const v = check(sregs2Schema, sregs, "sregs");
-    this.#h.ioctl("KVM_SET_SREGS2", R.KVM_SET_SREGS2, S.kvmSregs2.toBytes(v));
+    this.#h.set("KVM_SET_SREGS2", R.KVM_SET_SREGS2, S.kvmSregs2, sregs2Schema, sregs, "sregs");
   }
 
   /** KVM_NMI: queues a non-maskable interrupt, delivered at the next run() (KVM_CAP_USER_NMI). */

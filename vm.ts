@@ -11,8 +11,8 @@ import * as C from "./abi/constants.ts";
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, PAGE_SIZE } from "./abi/constants.ts";
 import { KvmError } from "./errors.ts";
 import { HANDLE, Handle } from "./_handle.ts";
-import { encodeGsiRouting, setMsrFilter } from "./internal/encode.ts";
-import { withScratch } from "./internal/scratch.ts";
+import { encodeGsiRouting, setMsrFilter } from "./_encode.ts";
+import { withScratch } from "./_scratch.ts";
 import { unmap } from "./kernel.ts";
 import { type GuestMemory, MappedMemory } from "./memory.ts";
 import {
@@ -25,8 +25,8 @@ import {
   irqfdSchema,
   msiSchema,
   msrFilterSchema,
-} from "./internal/schemas.ts";
-import { address, bit, check, hex, int, rangeCheck, u32, z } from "./internal/validate.ts";
+} from "./schemas.ts";
+import { address, bit, check, hex, int, rangeCheck, u32, z } from "./validate.ts";
 import type {
   ClockInput,
   CoalescedZone,
@@ -308,9 +308,7 @@ export class Vm implements Disposable {
    * fields, gate, load time), then the flags (KVM_PIT_FLAGS_SPEAKER_DATA_ON).
    */
   getPit2(): Uint8Array {
-    const buf = S.kvmPitState2.alloc();
-    this.#h.ioctl("KVM_GET_PIT2", R.KVM_GET_PIT2, buf);
-    return buf;
+    return this.#h.getBytes("KVM_GET_PIT2", R.KVM_GET_PIT2, S.kvmPitState2);
   }
 
   /** KVM_SET_PIT2: restores it (each channel's count is reloaded now, as the kernel does). */
@@ -498,9 +496,7 @@ export class Vm implements Disposable {
 
   /** KVM_GET_CLOCK: the VM's kvmclock in ns (`clock`), with `realtime`/`hostTsc` where `flags` says so. */
   getClock(): S.ClockData {
-    const buf = S.kvmClockData.alloc();
-    this.#h.ioctl("KVM_GET_CLOCK", R.KVM_GET_CLOCK, buf);
-    return S.kvmClockData.fromBytes(buf);
+    return this.#h.get("KVM_GET_CLOCK", R.KVM_GET_CLOCK, S.kvmClockData);
   }
 
   /** KVM_SET_CLOCK: sets the kvmclock to `clock` ns (with KVM_CLOCK_REALTIME, as of `realtime`). */

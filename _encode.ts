@@ -5,14 +5,14 @@
  *
  * @module
  */
-import * as C from "../abi/constants.ts";
-import * as R from "../abi/requests.ts";
-import * as S from "../abi/structs.ts";
-import { Errno } from "../abi/errno.ts";
-import { KvmError } from "../errors.ts";
-import type { Handle } from "../_handle.ts";
-import { withScratch } from "./scratch.ts";
-import type { CoalescedMmio, GsiRoute, MsrFilter } from "../vmm_types.ts";
+import * as C from "./abi/constants.ts";
+import * as R from "./abi/requests.ts";
+import * as S from "./abi/structs.ts";
+import { Errno } from "./abi/errno.ts";
+import { KvmError } from "./errors.ts";
+import type { Handle } from "./_handle.ts";
+import { withScratch } from "./_scratch.ts";
+import type { CoalescedMmio, GsiRoute, MsrFilter } from "./vmm_types.ts";
 
 /** `struct kvm_irq_routing` with `routes` as its entries. */
 export function encodeGsiRouting(routes: readonly GsiRoute[]): Uint8Array {
