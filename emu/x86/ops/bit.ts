@@ -60,7 +60,7 @@ export function btImm(cpu: Cpu, d: Insn): void {
  * The flags of BSF/BSR with a zero source (ZF set, the rest undefined): as for a zero result (ZF and PF, the
  * others clear) on both vendors, as this project's AMD EPYC and Intel hosts compute them.
  */
-export function bitScanZeroFlags(cpu: Cpu): void {
+function bitScanZeroFlags(cpu: Cpu): void {
   cpu.setResultFlags(0, 4, 0);
 }
 

@@ -21,7 +21,7 @@ import { repeat } from "./string.ts";
 import { addressLong, advance, advanceLong, countLong, sourceSeg, stepOf } from "./string_regs.ts";
 
 /** Raises #GP(0) unless the current privilege may access ports [port, port+size). */
-export function checkIo(cpu: Cpu, port: number, size: number): void {
+function checkIo(cpu: Cpu, port: number, size: number): void {
   if (!(cpu.cr0 & 1)) return;
   const iopl = (cpu.eflRest & IOPL) >> 12;
   if (!(cpu.eflRest & VM) && cpu.cpl <= iopl) return;
@@ -38,7 +38,7 @@ export function checkIo(cpu: Cpu, port: number, size: number): void {
 }
 
 /** Reads a little-endian value of `size` bytes at `at`. */
-export function valueOf(b: Uint8Array, at: number, size: number): number {
+function valueOf(b: Uint8Array, at: number, size: number): number {
   let v = 0;
   for (let i = size - 1; i >= 0; i--) v = v * 256 + b[at + i];
   return v;
@@ -108,7 +108,7 @@ export function outs64(cpu: Cpu, d: Insn): void {
   advanceLong(cpu, ESI, d, stepOf(cpu, d));
   if (!d.rep) return;
   advanceLong(cpu, ECX, d, -1);
-  // As KVM (and the 32-bit core): RIP stays on the instruction at every exit, the last one too; the next
+  // As KVM (and `outs` outside 64-bit mode): RIP stays on the instruction at every exit, the last one too; the next
   // run finds RCX = 0 and completes it.
   cpu.nextEip = getRip(cpu);
   cpu.eflRest |= RF;

@@ -41,7 +41,7 @@ function mul32(a: number, b: number, signed: boolean): number {
  * The flags of a multiply: CF = OF = `overflow`; the undefined SF/ZF/AF/PF per vendor (see the module doc):
  * `sign` is whether the low half's top bit is set, `low` its low byte.
  */
-export function mulFlags(cpu: Cpu, low: number, sign: boolean, overflow: boolean): void {
+function mulFlags(cpu: Cpu, low: number, sign: boolean, overflow: boolean): void {
   const cfof = overflow ? CF | OF : 0;
   if (cpu.vendor.name === "amd") cpu.setArith((cpu.arith() & ~(CF | OF)) | cfof);
   else cpu.setArith(cfof | (PARITY[low & 0xff] ? PF : 0) | (sign ? SF : 0));
@@ -116,7 +116,7 @@ export function imul2(cpu: Cpu, d: Insn): void {
  * The flags of a division, all undefined: AMD (as this project's EPYC host) keeps CF and OF, sets AF and clears
  * SF, ZF and PF; Intel (our choice) leaves them all unchanged. Set only once the quotient fits: a #DE has no effect.
  */
-export function divFlags(cpu: Cpu): void {
+function divFlags(cpu: Cpu): void {
   if (cpu.vendor.name === "amd") cpu.setArith((cpu.arith() & (CF | OF)) | AF);
 }
 

@@ -112,7 +112,7 @@ export function amd(cpu: Cpu): boolean {
 }
 
 /** The undefined AF of SHL/SHR/SAR/SHLD/SHRD: set on AMD, clear on Intel (see the module doc). */
-export function shiftAf(cpu: Cpu): number {
+function shiftAf(cpu: Cpu): number {
   return amd(cpu) ? AF : 0;
 }
 

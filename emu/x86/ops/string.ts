@@ -39,11 +39,11 @@ import { addressLong, advance, advanceLong, sourceSeg, stepOf } from "./string_r
  * would stop it (registers updated, EIP at the instruction) and resumes at the next step. Each iteration counts as
  * an instruction toward the run loop's alarm (`cpu.work`).
  */
-export const REP_CHUNK = 4096;
+const REP_CHUNK = 4096;
 /** Items a REP MOVS/STOS moves per interpreter step a page at a time (bulk.ts). */
-export const BULK_CHUNK = 65536;
+const BULK_CHUNK = 65536;
 /** What moving one page of a REP MOVS/STOS at once counts as, in instructions (`cpu.work`). */
-export const BULK_PAGE_WORK = 64;
+const BULK_PAGE_WORK = 64;
 
 /**
  * Runs `iter` once, or under REP until the count or the condition ends. `iter` returns whether to go on. Returns
@@ -76,7 +76,7 @@ export function repeat(cpu: Cpu, d: Insn, iter: (cpu: Cpu, d: Insn) => boolean):
 }
 
 /** Whether CMPS reads its destination (ES:rDI) before its source: on Intel (see the module doc). */
-export function destinationFirst(cpu: Cpu): boolean {
+function destinationFirst(cpu: Cpu): boolean {
   return cpu.vendor.name !== "amd";
 }
 
@@ -84,7 +84,7 @@ export function destinationFirst(cpu: Cpu): boolean {
  * Runs a CMPS or SCAS (`run`: true when it completed) with the flags committed per vendor (see the module doc):
  * on Intel a REP that stops early, by a fault or to resume, leaves the flags it began with.
  */
-export function compareFlags(cpu: Cpu, d: Insn, run: () => boolean): void {
+function compareFlags(cpu: Cpu, d: Insn, run: () => boolean): void {
   if (!d.rep || cpu.vendor.name === "amd") {
     run();
     return;
