@@ -70,6 +70,16 @@ export function instructionCount(w: Workload, mode: GuestMode, n: number): numbe
   return BOOT_INSTRUCTIONS[mode] + REPORT_INSTRUCTIONS + w.mainFixed + w.perIteration * n;
 }
 
+/**
+ * The checksum of a main that ends in FOLD_AND_REPEAT (_boot.inc): every
+ * iteration adds its `result` and the count of iterations remaining.
+ */
+function foldAndRepeatChecksum(result: number, n: number): number {
+  let ebx = 0;
+  for (let edx = n; edx >= 1; edx--) ebx = (ebx + result + edx) >>> 0;
+  return ebx;
+}
+
 /** The line the guest prints for `checksum`: 8 hex digits. */
 export function checksumText(checksum: number): string {
   return (checksum >>> 0).toString(16).padStart(8, "0");
@@ -253,11 +263,7 @@ export const WORKLOADS: readonly Workload[] = [
     description: "sieve of Eratosthenes over 0..8191",
     mainFixed: 2 + 2,
     perIteration: SIEVE.instructions,
-    checksum(n) {
-      let ebx = 0;
-      for (let edx = n; edx >= 1; edx--) ebx = (ebx + SIEVE.primes + edx) >>> 0;
-      return ebx;
-    },
+    checksum: (n) => foldAndRepeatChecksum(SIEVE.primes, n),
   },
   {
     name: "sort",
@@ -275,11 +281,7 @@ export const WORKLOADS: readonly Workload[] = [
     description: "recursive fib(20): 21891 calls, 20 deep",
     mainFixed: 2 + 2,
     perIteration: 6 + FIB20.instructions,
-    checksum(n) {
-      let ebx = 0;
-      for (let edx = n; edx >= 1; edx--) ebx = (ebx + FIB20.value + edx) >>> 0;
-      return ebx;
-    },
+    checksum: (n) => foldAndRepeatChecksum(FIB20.value, n),
   },
   {
     name: "pagewalk",
