@@ -163,51 +163,61 @@ static void misc(int n) {
   }
 }
 
-#define ST(NAME, INSN, N) \
-  static void NAME(uint16_t cw, f80 *a, uint8_t *m, uint16_t *sw) { \
+/* The stores, in the order of the vector files' cases: name, instruction, bytes written, and the exponent
+ * below which store() draws its random values (0x3fff: around 1.0 for the floating-point formats). */
+#define STORES(X) \
+  X(f32, "fstps", 4, 0x3fff) \
+  X(f64, "fstpl", 8, 0x3fff) \
+  X(i16, "fistps", 2, 0x400d) \
+  X(i32, "fistpl", 4, 0x401d) \
+  X(i64, "fistpll", 8, 0x403d) \
+  X(t16, "fisttps", 2, 0x400d) \
+  X(t32, "fisttpl", 4, 0x401d) \
+  X(t64, "fisttpll", 8, 0x403d) \
+  X(bcd, "fbstp", 10, 0x4038)
+
+#define ST(NAME, INSN, N, NEAR) \
+  static void s_##NAME(uint16_t cw, f80 *a, uint8_t *m, uint16_t *sw) { \
     asm volatile("fninit\n fldcw %2\n fldt %3\n " INSN " %0\n fnstsw %1\n fninit\n" : "=m"(*(uint8_t(*)[N])m), "=m"(*sw) : "m"(cw), "m"(*a)); }
-ST(s_f32, "fstps", 4)
-ST(s_f64, "fstpl", 8)
-ST(s_i16, "fistps", 2)
-ST(s_i32, "fistpl", 4)
-ST(s_i64, "fistpll", 8)
-ST(s_t16, "fisttps", 2)
-ST(s_t32, "fisttpl", 4)
-ST(s_t64, "fisttpll", 8)
-ST(s_bcd, "fbstp", 10)
+STORES(ST)
 
 static void store(int n) {
-  static void (*const f[9])(uint16_t, f80 *, uint8_t *, uint16_t *) = {s_f32, s_f64, s_i16, s_i32, s_i64, s_t16, s_t32, s_t64, s_bcd};
-  static const char *const name[9] = {"f32", "f64", "i16", "i32", "i64", "t16", "t32", "t64", "bcd"};
-  static const int size[9] = {4, 8, 2, 4, 8, 2, 4, 8, 10};
-  static const int near[9] = {0x3fff, 0x3fff, 0x400d, 0x401d, 0x403d, 0x400d, 0x401d, 0x403d, 0x4038};
+#define ST_ENTRY(NAME, INSN, N, NEAR) {s_##NAME, #NAME, N, NEAR},
+  static const struct { void (*f)(uint16_t, f80 *, uint8_t *, uint16_t *); const char *name; int size, near; } op[] = {
+    STORES(ST_ENTRY)
+  };
   for (int i = 0; i < n; i++) {
     int o = rin(9);
     uint16_t cw = cwr(), sw;
     uint8_t m[10];
     memset(m, 0xcc, sizeof m);
-    f80 a = val(o >= 2 ? near[o] - rin(40) : 0);
+    f80 a = val(o >= 2 ? op[o].near - rin(40) : 0);
     if (o < 2 && rin(3) == 0) a.se = (a.se & 0x8000) | (o ? 0x3fff - 1022 - rin(60) + 30 : 0x3fff - 126 - rin(30) + 15);
     if (o < 2 && rin(5) == 0) a.se = (a.se & 0x8000) | (o ? 0x3fff + 1023 - rin(4) + 2 : 0x3fff + 127 - rin(4) + 2);
-    f[o](cw, &a, m, &sw);
-    printf("%s %04x", name[o], cw); pv(a); pm(m, size[o]); printf(" %04x\n", sw & 0xc7ff);
+    op[o].f(cw, &a, m, &sw);
+    printf("%s %04x", op[o].name, cw); pv(a); pm(m, op[o].size); printf(" %04x\n", sw & 0xc7ff);
   }
 }
 
+/* The loads, in the order of the vector files' cases: name, instruction, bytes read. */
+#define LOADS(X) \
+  X(f32, "flds", 4) \
+  X(f64, "fldl", 8) \
+  X(i16, "filds", 2) \
+  X(i32, "fildl", 4) \
+  X(i64, "fildll", 8) \
+  X(bcd, "fbld", 10)
+
 #define LD(NAME, INSN, N) \
-  static void NAME(uint16_t cw, const uint8_t *m, f80 *r, uint16_t *sw) { \
+  static void l_##NAME(uint16_t cw, const uint8_t *m, f80 *r, uint16_t *sw) { \
     asm volatile("fninit\n fldcw %2\n " INSN " %3\n fnstsw %1\n fstpt %0\n" : "=m"(*r), "=m"(*sw) : "m"(cw), "m"(*(const uint8_t(*)[N])m)); }
-LD(l_f32, "flds", 4)
-LD(l_f64, "fldl", 8)
-LD(l_i16, "filds", 2)
-LD(l_i32, "fildl", 4)
-LD(l_i64, "fildll", 8)
-LD(l_bcd, "fbld", 10)
+LOADS(LD)
 
 static void load(int n) {
-  static void (*const f[6])(uint16_t, const uint8_t *, f80 *, uint16_t *) = {l_f32, l_f64, l_i16, l_i32, l_i64, l_bcd};
-  static const char *const name[6] = {"f32", "f64", "i16", "i32", "i64", "bcd"};
-  static const int size[6] = {4, 8, 2, 4, 8, 10};
+#define LD_ENTRY(NAME, INSN, N) {l_##NAME, #NAME, N},
+  static const struct { void (*f)(uint16_t, const uint8_t *, f80 *, uint16_t *); const char *name; int size; } op[] = {
+    LOADS(LD_ENTRY)
+  };
   for (int i = 0; i < n; i++) {
     int o = rin(6);
     uint16_t cw = cwr(), sw;
@@ -225,10 +235,10 @@ static void load(int n) {
       m[9] = rin(2) ? 0x80 : 0;
       if (rin(6) == 0) m[rin(9)] |= 0x0b;
     }
-    f[o](cw, m, &(f80){0}, &sw);
+    op[o].f(cw, m, &(f80){0}, &sw);
     f80 r;
-    f[o](cw, m, &r, &sw);
-    printf("%s %04x", name[o], cw); pm(m, size[o]); pv(r); printf(" %04x\n", sw & 0xc7ff);
+    op[o].f(cw, m, &r, &sw);
+    printf("%s %04x", op[o].name, cw); pm(m, op[o].size); pv(r); printf(" %04x\n", sw & 0xc7ff);
   }
 }
 
