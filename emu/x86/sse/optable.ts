@@ -138,24 +138,19 @@ vex2[0xf6] = pfx(undefined, undefined, undefined, op(bmi.mulx));
 vex2[0xf7] = pfx(op(bmi.bextr), op(bmi.shiftx("shl")), op(bmi.shiftx("sar")), op(bmi.shiftx("shr")));
 vex3[0xf0] = pfx(undefined, undefined, undefined, op(bmi.rorx, M | I8));
 
-/** The arithmetic row 0F 51-5F: op in PS/PD/SS/SD forms. */
-/** MINPS/MINPD/MINSS/MINSD (or the MAX row): packed and scalar, single and double, by mandatory prefix. */
-function minMaxRow(max: boolean): OpSpec {
-  return pfx(
-    op(fpo.minMax(max, F32, true)),
-    op(fpo.minMax(max, F64, true)),
-    op(fpo.minMax(max, F32, false)),
-    op(fpo.minMax(max, F64, false)),
-  );
+/** A row of the four float forms by mandatory prefix (PS, PD, SS, SD): `form(format, packed)` makes each. */
+function floatRow(form: (format: number, packed: boolean) => Exec): OpSpec {
+  return pfx(op(form(F32, true)), op(form(F64, true)), op(form(F32, false)), op(form(F64, false)));
 }
 
+/** The arithmetic row 0F 51-5F: op in PS/PD/SS/SD forms. */
 function arithRow(o: number): OpSpec {
-  return pfx(
-    op(fpo.arithOp(o, F32, true)),
-    op(fpo.arithOp(o, F64, true)),
-    op(fpo.arithOp(o, F32, false)),
-    op(fpo.arithOp(o, F64, false)),
-  );
+  return floatRow((format, packed) => fpo.arithOp(o, format, packed));
+}
+
+/** MINPS/MINPD/MINSS/MINSD (or the MAX row). */
+function minMaxRow(max: boolean): OpSpec {
+  return floatRow((format, packed) => fpo.minMax(max, format, packed));
 }
 
 /** Adds the SSE entries of the 0F map to `two`. */
