@@ -12,7 +12,6 @@ import { Errno } from "./abi/errno.ts";
 import { KvmError } from "./errors.ts";
 import type { Kernel } from "./kernel.ts";
 import type { StructCodec } from "./abi/_struct.ts";
-import { check, type z } from "./validate.ts";
 
 /** The key under which Kvm and Vm keep their Handle for the package's own use (vCPU handoff). */
 export const HANDLE: unique symbol = Symbol("kvmkit.handle");
@@ -83,19 +82,12 @@ export class Handle {
   }
 
   /**
-   * An ioctl that takes struct `codec` (a KVM_SET_*) made from `value`, which `schema` checks first, naming it
-   * `name`; a closed handle answers EBADF before looking at `value`.
+   * An ioctl that takes struct `codec` (a KVM_SET_*) made from what `checked` returns (the caller's argument,
+   * checked); a closed handle answers EBADF before the argument is looked at.
    */
-  set<T>(
-    operation: string,
-    request: number,
-    codec: StructCodec<T>,
-    schema: z.ZodType<T>,
-    value: T,
-    name: string,
-  ): void {
+  set<T>(operation: string, request: number, codec: StructCodec<T>, checked: () => T): void {
     this.fd(operation);
-    this.ioctl(operation, request, codec.toBytes(check(schema, value, name)));
+    this.ioctl(operation, request, codec.toBytes(checked()));
   }
 
   /** The KvmError for a refusal `-errno`, with the backend's reason where it gives one. */

@@ -273,7 +273,7 @@ export class Vcpu implements Disposable {
 
   /** KVM_SET_REGS. */
   setRegs(regs: S.Regs): void {
-    this.#h.set("KVM_SET_REGS", R.KVM_SET_REGS, S.kvmRegs, regsSchema, regs, "regs");
+    this.#h.set("KVM_SET_REGS", R.KVM_SET_REGS, S.kvmRegs, () => check(regsSchema, regs, "regs"));
   }
 
   /** KVM_GET_SREGS: segments, descriptor tables, control registers, EFER, APIC base. */
@@ -283,7 +283,7 @@ export class Vcpu implements Disposable {
 
   /** KVM_SET_SREGS. */
   setSregs(sregs: S.Sregs): void {
-    this.#h.set("KVM_SET_SREGS", R.KVM_SET_SREGS, S.kvmSregs, sregsSchema, sregs, "sregs");
+    this.#h.set("KVM_SET_SREGS", R.KVM_SET_SREGS, S.kvmSregs, () => check(sregsSchema, sregs, "sregs"));
   }
 
   /** KVM_GET_MSRS: reads every listed MSR; throws naming the first index the backend refused. */
@@ -351,7 +351,7 @@ export class Vcpu implements Disposable {
 
   /** KVM_SET_FPU. */
   setFpu(fpu: S.Fpu): void {
-    this.#h.set("KVM_SET_FPU", R.KVM_SET_FPU, S.kvmFpu, fpuSchema, fpu, "fpu");
+    this.#h.set("KVM_SET_FPU", R.KVM_SET_FPU, S.kvmFpu, () => check(fpuSchema, fpu, "fpu"));
   }
 
   /** KVM_GET_CPUID2: the CPUID leaves this vCPU presents. */
@@ -393,7 +393,12 @@ export class Vcpu implements Disposable {
 
   /** KVM_SET_VCPU_EVENTS. `flags` says which optional parts are valid (KVM_VCPUEVENT_VALID_*). */
   setVcpuEvents(events: S.VcpuEvents): void {
-    this.#h.set("KVM_SET_VCPU_EVENTS", R.KVM_SET_VCPU_EVENTS, S.kvmVcpuEvents, vcpuEventsSchema, events, "events");
+    this.#h.set(
+      "KVM_SET_VCPU_EVENTS",
+      R.KVM_SET_VCPU_EVENTS,
+      S.kvmVcpuEvents,
+      () => check(vcpuEventsSchema, events, "events"),
+    );
   }
 
   /** KVM_GET_DEBUGREGS: DR0-DR3, DR6, DR7. */
@@ -403,7 +408,7 @@ export class Vcpu implements Disposable {
 
   /** KVM_SET_DEBUGREGS. */
   setDebugRegs(regs: S.DebugRegs): void {
-    this.#h.set("KVM_SET_DEBUGREGS", R.KVM_SET_DEBUGREGS, S.kvmDebugregs, debugRegsSchema, regs, "regs");
+    this.#h.set("KVM_SET_DEBUGREGS", R.KVM_SET_DEBUGREGS, S.kvmDebugregs, () => check(debugRegsSchema, regs, "regs"));
   }
 
   /** KVM_GET_LAPIC: the 1024-byte local APIC register page (needs an in-kernel irqchip). */
@@ -468,7 +473,7 @@ export class Vcpu implements Disposable {
 
   /** KVM_SET_SREGS2. With `flags` KVM_SREGS2_FLAGS_PDPTRS_VALID, `pdptrs` are loaded as they are. */
   setSregs2(sregs: S.Sregs2): void {
-    this.#h.set("KVM_SET_SREGS2", R.KVM_SET_SREGS2, S.kvmSregs2, sregs2Schema, sregs, "sregs");
+    this.#h.set("KVM_SET_SREGS2", R.KVM_SET_SREGS2, S.kvmSregs2, () => check(sregs2Schema, sregs, "sregs"));
   }
 
   /** KVM_NMI: queues a non-maskable interrupt, delivered at the next run() (KVM_CAP_USER_NMI). */
