@@ -27,22 +27,23 @@ F64 = [0x0, 0x8000000000000000, 0x3ff0000000000000, 0xbff0000000000000, 0x3ff800
        0x0018000000000000, 0x7fe0000000000000, 0x3ca0000000000000, 0x4340000000000001]
 
 
-def rnd_f32():
+def rnd_float(specials, fmt, span, bits):
+    """A lane's bits: one of `specials`, a random value in (-span, span) as float format `fmt`, or random bits."""
     r = random.random()
     if r < 0.55:
-        return random.choice(F32)
+        return random.choice(specials)
     if r < 0.75:
-        return struct.unpack("<I", struct.pack("<f", random.uniform(-1000, 1000)))[0]
-    return random.getrandbits(32)
+        as_int = {"f": "<I", "d": "<Q"}[fmt]
+        return struct.unpack(as_int, struct.pack("<" + fmt, random.uniform(-span, span)))[0]
+    return random.getrandbits(bits)
+
+
+def rnd_f32():
+    return rnd_float(F32, "f", 1000, 32)
 
 
 def rnd_f64():
-    r = random.random()
-    if r < 0.55:
-        return random.choice(F64)
-    if r < 0.75:
-        return struct.unpack("<Q", struct.pack("<d", random.uniform(-1e6, 1e6)))[0]
-    return random.getrandbits(64)
+    return rnd_float(F64, "d", 1e6, 64)
 
 
 def rnd_int32():
