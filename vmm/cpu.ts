@@ -118,12 +118,7 @@ export function enter(vcpu: Vcpu, ram: GuestRam, state: EntryState): void {
     sregs.gdt = { base: BigInt(BOOT_GDT), limit: 0x27 };
     sregs.idt = { base: 0n, limit: 0 };
     sregs.cs = code;
-    sregs.ds =
-      sregs.es =
-      sregs.ss =
-      sregs.fs =
-      sregs.gs =
-        data;
+    for (const name of ["ds", "es", "ss", "fs", "gs"] as const) sregs[name] = data;
     sregs.tr = tss;
     sregs.cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_NE;
     sregs.cr4 = 0n;
