@@ -14,38 +14,41 @@ import type { Insn } from "../insn.ts";
 import { EAX, EBX, ECX, EDX } from "../state.ts";
 import { qv, readQ, readRmQ, setQ, writeQ, writeRmQ } from "../long/access.ts";
 
+/** The ALU operations (`kind`) in their opcode order: bits 5-3 of 00-3F, ModRM.reg of group 1. */
+export const ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7;
+
 /** Computes ALU operation `kind` (ADD OR ADC SBB AND SUB XOR CMP) and records its flags. */
 export function alu(cpu: Cpu, kind: number, a: number, b: number, size: number): number {
   const m = MASK[size];
   let r: number;
   switch (kind) {
-    case 0:
+    case ALU_ADD:
       r = ((a + b) & m) >>> 0;
       cpu.lazy(F_ADD, a, b, r, size);
       return r;
-    case 1:
+    case ALU_OR:
       r = ((a | b) & m) >>> 0;
       cpu.lazy(F_LOGIC, a, b, r, size);
       return r;
-    case 2: {
+    case ALU_ADC: {
       const c = cpu.cf();
       r = ((a + b + c) & m) >>> 0;
       cpu.fcin = c;
       cpu.lazy(F_ADC, a, b, r, size);
       return r;
     }
-    case 3: {
+    case ALU_SBB: {
       const c = cpu.cf();
       r = ((a - b - c) & m) >>> 0;
       cpu.fcin = c;
       cpu.lazy(F_SBB, a, b, r, size);
       return r;
     }
-    case 4:
+    case ALU_AND:
       r = ((a & b) & m) >>> 0;
       cpu.lazy(F_LOGIC, a, b, r, size);
       return r;
-    case 6:
+    case ALU_XOR:
       r = ((a ^ b) & m) >>> 0;
       cpu.lazy(F_LOGIC, a, b, r, size);
       return r;
@@ -60,42 +63,42 @@ export function alu(cpu: Cpu, kind: number, a: number, b: number, size: number):
 export function aluRmReg(cpu: Cpu, d: Insn): void {
   const kind = (d.op >> 3) & 7;
   const r = alu(cpu, kind, cpu.readRm(d), cpu.getReg(d.reg, d.size), d.size);
-  if (kind !== 7) cpu.writeRm(d, r);
+  if (kind !== ALU_CMP) cpu.writeRm(d, r);
 }
 
 /** 02/0A/.../3A: op reg, r/m. */
 export function aluRegRm(cpu: Cpu, d: Insn): void {
   const kind = (d.op >> 3) & 7;
   const r = alu(cpu, kind, cpu.getReg(d.reg, d.size), cpu.readRm(d), d.size);
-  if (kind !== 7) cpu.setReg(d.reg, d.size, r);
+  if (kind !== ALU_CMP) cpu.setReg(d.reg, d.size, r);
 }
 
 /** 04/0C/.../3C: op AL/eAX, imm. */
 export function aluAccImm(cpu: Cpu, d: Insn): void {
   const kind = (d.op >> 3) & 7;
   const r = alu(cpu, kind, cpu.getReg(EAX, d.size), d.imm, d.size);
-  if (kind !== 7) cpu.setReg(EAX, d.size, r);
+  if (kind !== ALU_CMP) cpu.setReg(EAX, d.size, r);
 }
 
 /** 80-83 (group 1): op r/m, imm. */
 export function aluRmImm(cpu: Cpu, d: Insn): void {
   const r = alu(cpu, d.reg, cpu.readRm(d), d.imm & MASK[d.size], d.size);
-  if (d.reg !== 7) cpu.writeRm(d, r);
+  if (d.reg !== ALU_CMP) cpu.writeRm(d, r);
 }
 
 /** 84/85: TEST r/m, reg. */
 export function testRmReg(cpu: Cpu, d: Insn): void {
-  alu(cpu, 4, cpu.readRm(d), cpu.getReg(d.reg, d.size), d.size);
+  alu(cpu, ALU_AND, cpu.readRm(d), cpu.getReg(d.reg, d.size), d.size);
 }
 
 /** A8/A9: TEST AL/eAX, imm. */
 export function testAccImm(cpu: Cpu, d: Insn): void {
-  alu(cpu, 4, cpu.getReg(EAX, d.size), d.imm, d.size);
+  alu(cpu, ALU_AND, cpu.getReg(EAX, d.size), d.imm, d.size);
 }
 
 /** F6/F7 /0: TEST r/m, imm. */
 export function testRmImm(cpu: Cpu, d: Insn): void {
-  alu(cpu, 4, cpu.readRm(d), d.imm, d.size);
+  alu(cpu, ALU_AND, cpu.readRm(d), d.imm, d.size);
 }
 
 function incdec(cpu: Cpu, a: number, dec: boolean, size: number): number {
@@ -123,13 +126,13 @@ export function notRm(cpu: Cpu, d: Insn): void {
 
 /** F6/F7 /3: NEG r/m. */
 export function negRm(cpu: Cpu, d: Insn): void {
-  cpu.writeRm(d, alu(cpu, 5, 0, cpu.readRm(d), d.size));
+  cpu.writeRm(d, alu(cpu, ALU_SUB, 0, cpu.readRm(d), d.size));
 }
 
 /** 0F C0/C1: XADD r/m, reg. */
 export function xadd(cpu: Cpu, d: Insn): void {
   const a = cpu.readRm(d), b = cpu.getReg(d.reg, d.size);
-  const r = alu(cpu, 0, a, b, d.size);
+  const r = alu(cpu, ALU_ADD, a, b, d.size);
   cpu.writeRm(d, r);
   // With a register destination equal to the source, the sum wins.
   if (d.mod !== 3 || d.rm !== d.reg) cpu.setReg(d.reg, d.size, a);
@@ -138,7 +141,7 @@ export function xadd(cpu: Cpu, d: Insn): void {
 /** 0F B0/B1: CMPXCHG r/m, reg. */
 export function cmpxchg(cpu: Cpu, d: Insn): void {
   const dst = cpu.readRm(d), acc = cpu.getReg(EAX, d.size);
-  alu(cpu, 7, acc, dst, d.size);
+  alu(cpu, ALU_CMP, acc, dst, d.size);
   if (acc === dst) {
     cpu.writeRm(d, cpu.getReg(d.reg, d.size));
   } else {
@@ -154,7 +157,7 @@ export function cmpxchg8b(cpu: Cpu, d: Insn): void {
   // Both halves are read with write intent: a fault on either write comes before any effect.
   const lo = cpu.readForWrite(seg, off, 4), hi = cpu.readForWrite(seg, (off + 4) >>> 0, 4);
   const zf = lo === cpu.getReg(EAX, 4) && hi === cpu.getReg(EDX, 4);
-  const arith = cpu.arith() & ~0x40;
+  const arith = cpu.arith() & ~ZF;
   if (zf) {
     cpu.write(seg, off, 4, cpu.getReg(EBX, 4));
     cpu.write(seg, (off + 4) >>> 0, 4, cpu.getReg(ECX, 4));
@@ -164,7 +167,7 @@ export function cmpxchg8b(cpu: Cpu, d: Insn): void {
     cpu.setReg(EAX, 4, lo);
     cpu.setReg(EDX, 4, hi);
   }
-  cpu.setArith(arith | (zf ? 0x40 : 0));
+  cpu.setArith(arith | (zf ? ZF : 0));
 }
 
 // ---- 64-bit operands (REX.W) and 64-bit mode -------------------------------
@@ -182,26 +185,26 @@ export function flags64(cpu: Cpu, lo: number, hi: number, cfofaf: number): void 
 /** ALU operation `kind` (ADD OR ADC SBB AND SUB XOR CMP) on 64-bit operands: result in `res`, flags set. */
 export function alu64(cpu: Cpu, kind: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
   let lo: number, hi: number, cf = 0, of = 0, af = 0;
-  if (kind === 0 || kind === 2) {
-    const l = aLo + bLo + (kind === 2 ? cpu.cf() : 0);
+  if (kind === ALU_ADD || kind === ALU_ADC) {
+    const l = aLo + bLo + (kind === ALU_ADC ? cpu.cf() : 0);
     lo = l >>> 0;
     const h = aHi + bHi + (l > 0xffffffff ? 1 : 0);
     hi = h >>> 0;
     cf = h > 0xffffffff ? CF : 0;
     of = ((aHi ^ hi) & (bHi ^ hi)) >>> 31 ? OF : 0;
     af = (aLo ^ bLo ^ lo) & AF;
-  } else if (kind === 3 || kind === 5 || kind === 7) {
-    const l = aLo - bLo - (kind === 3 ? cpu.cf() : 0);
+  } else if (kind === ALU_SBB || kind === ALU_SUB || kind === ALU_CMP) {
+    const l = aLo - bLo - (kind === ALU_SBB ? cpu.cf() : 0);
     lo = l >>> 0;
     const h = aHi - bHi - (l < 0 ? 1 : 0);
     hi = h >>> 0;
     cf = h < 0 ? CF : 0;
     of = ((aHi ^ bHi) & (aHi ^ hi)) >>> 31 ? OF : 0;
     af = (aLo ^ bLo ^ lo) & AF;
-  } else if (kind === 1) {
+  } else if (kind === ALU_OR) {
     lo = (aLo | bLo) >>> 0;
     hi = (aHi | bHi) >>> 0;
-  } else if (kind === 4) {
+  } else if (kind === ALU_AND) {
     lo = (aLo & bLo) >>> 0;
     hi = (aHi & bHi) >>> 0;
   } else {
@@ -218,7 +221,7 @@ export function aluRmReg64(cpu: Cpu, d: Insn): void {
   const kind = (d.op >> 3) & 7;
   readRmQ(cpu, d);
   alu64(cpu, kind, qv[0], qv[1], cpu.r32[d.reg << 1], cpu.r32[(d.reg << 1) + 1]);
-  if (kind !== 7) writeRmQ(cpu, d, res[0], res[1]);
+  if (kind !== ALU_CMP) writeRmQ(cpu, d, res[0], res[1]);
 }
 
 /** 03/0B/.../3B with REX.W: op r64, r/m64. */
@@ -226,45 +229,45 @@ export function aluRegRm64(cpu: Cpu, d: Insn): void {
   const kind = (d.op >> 3) & 7;
   readRmQ(cpu, d);
   alu64(cpu, kind, cpu.r32[d.reg << 1], cpu.r32[(d.reg << 1) + 1], qv[0], qv[1]);
-  if (kind !== 7) setQ(cpu, d.reg, res[0], res[1]);
+  if (kind !== ALU_CMP) setQ(cpu, d.reg, res[0], res[1]);
 }
 
 /** 05/0D/.../3D with REX.W: op RAX, imm32 (sign-extended). */
 export function aluAccImm64(cpu: Cpu, d: Insn): void {
   const kind = (d.op >> 3) & 7;
   alu64(cpu, kind, cpu.r32[0], cpu.r32[1], d.imm, d.imm2);
-  if (kind !== 7) setQ(cpu, EAX, res[0], res[1]);
+  if (kind !== ALU_CMP) setQ(cpu, EAX, res[0], res[1]);
 }
 
 /** 81/83 with REX.W: op r/m64, imm. */
 export function aluRmImm64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
   alu64(cpu, d.reg, qv[0], qv[1], d.imm, d.imm2);
-  if (d.reg !== 7) writeRmQ(cpu, d, res[0], res[1]);
+  if (d.reg !== ALU_CMP) writeRmQ(cpu, d, res[0], res[1]);
 }
 
 /** 85 with REX.W: TEST r/m64, r64. */
 export function testRmReg64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
-  alu64(cpu, 4, qv[0], qv[1], cpu.r32[d.reg << 1], cpu.r32[(d.reg << 1) + 1]);
+  alu64(cpu, ALU_AND, qv[0], qv[1], cpu.r32[d.reg << 1], cpu.r32[(d.reg << 1) + 1]);
 }
 
 /** A9 with REX.W: TEST RAX, imm32. */
 export function testAccImm64(cpu: Cpu, d: Insn): void {
-  alu64(cpu, 4, cpu.r32[0], cpu.r32[1], d.imm, d.imm2);
+  alu64(cpu, ALU_AND, cpu.r32[0], cpu.r32[1], d.imm, d.imm2);
 }
 
 /** F7 /0 with REX.W: TEST r/m64, imm32. */
 export function testRmImm64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
-  alu64(cpu, 4, qv[0], qv[1], d.imm, d.imm2);
+  alu64(cpu, ALU_AND, qv[0], qv[1], d.imm, d.imm2);
 }
 
 /** FF /0 /1 with REX.W: INC/DEC r/m64 (CF unchanged). */
 export function incDec64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
   const cf = cpu.cf();
-  alu64(cpu, d.reg === 1 ? 5 : 0, qv[0], qv[1], 1, 0);
+  alu64(cpu, d.reg === 1 ? ALU_SUB : ALU_ADD, qv[0], qv[1], 1, 0);
   cpu.setArith((cpu.arith() & ~CF) | cf);
   writeRmQ(cpu, d, res[0], res[1]);
 }
@@ -278,7 +281,7 @@ export function not64(cpu: Cpu, d: Insn): void {
 /** F7 /3 with REX.W: NEG r/m64. */
 export function neg64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
-  alu64(cpu, 5, 0, 0, qv[0], qv[1]);
+  alu64(cpu, ALU_SUB, 0, 0, qv[0], qv[1]);
   writeRmQ(cpu, d, res[0], res[1]);
 }
 
@@ -286,7 +289,7 @@ export function neg64(cpu: Cpu, d: Insn): void {
 export function xadd64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
   const aLo = qv[0], aHi = qv[1];
-  alu64(cpu, 0, aLo, aHi, cpu.r32[d.reg << 1], cpu.r32[(d.reg << 1) + 1]);
+  alu64(cpu, ALU_ADD, aLo, aHi, cpu.r32[d.reg << 1], cpu.r32[(d.reg << 1) + 1]);
   writeRmQ(cpu, d, res[0], res[1]);
   if (d.mod !== 3 || d.rm !== d.reg) setQ(cpu, d.reg, aLo, aHi);
 }
@@ -295,7 +298,7 @@ export function xadd64(cpu: Cpu, d: Insn): void {
 export function cmpxchg64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
   const lo = qv[0], hi = qv[1];
-  alu64(cpu, 7, cpu.r32[0], cpu.r32[1], lo, hi);
+  alu64(cpu, ALU_CMP, cpu.r32[0], cpu.r32[1], lo, hi);
   if (lo === cpu.r32[0] && hi === cpu.r32[1]) writeRmQ(cpu, d, cpu.r32[d.reg << 1], cpu.r32[(d.reg << 1) + 1]);
   else {
     writeRmQ(cpu, d, lo, hi);
@@ -351,7 +354,7 @@ export function cmpxchg8bLong(cpu: Cpu, d: Insn): void {
  */
 export function cmpxchgLong(cpu: Cpu, d: Insn): void {
   const dst = cpu.readRm(d), acc = cpu.getReg(EAX, d.size);
-  alu(cpu, 7, acc, dst, d.size);
+  alu(cpu, ALU_CMP, acc, dst, d.size);
   if (acc === dst) cpu.writeRm(d, cpu.getReg(d.reg, d.size));
   else {
     if (d.mod !== 3) cpu.writeRm(d, dst);

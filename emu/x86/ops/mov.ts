@@ -9,7 +9,7 @@
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import { ARITH, MASK } from "../flags.ts";
+import { AF, ARITH, CF, MASK, PF, SF, ZF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { fault, UD } from "../fault.ts";
 import { loadSeg } from "../segment.ts";
@@ -141,14 +141,17 @@ export function bswap(cpu: Cpu, d: Insn): void {
   cpu.setReg(n, 4, ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) >>> 0);
 }
 
+/** The flags LAHF and SAHF move through AH: SF ZF AF PF CF (bit 1 reads as 1). */
+const AH_FLAGS = SF | ZF | AF | PF | CF;
+
 /** 9F: LAHF. */
 export function lahf(cpu: Cpu): void {
-  cpu.r8[1] = (cpu.getFlags() & 0xd5) | 2;
+  cpu.r8[1] = (cpu.getFlags() & AH_FLAGS) | 2;
 }
 
 /** 9E: SAHF. */
 export function sahf(cpu: Cpu): void {
-  cpu.setArith((cpu.arith() & ~0xd5 & ARITH) | (cpu.r8[1] & 0xd5));
+  cpu.setArith((cpu.arith() & ~AH_FLAGS & ARITH) | (cpu.r8[1] & AH_FLAGS));
 }
 
 // ---- 64-bit operands (REX.W) and 64-bit mode -------------------------------

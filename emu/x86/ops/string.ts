@@ -30,7 +30,7 @@ import { MASK, RF } from "../flags.ts";
 import type { Insn } from "../insn.ts";
 import { EAX, ECX, EDI, ES, ESI } from "../state.ts";
 import { getRip, qv, readQ, setQ, TWO32, writeQ } from "../long/access.ts";
-import { alu, alu64 } from "./alu.ts";
+import { alu, alu64, ALU_CMP } from "./alu.ts";
 import { bulkAllowed, copyItems, fillItems, pageRoom, rangeLinear } from "./bulk.ts";
 import { addressLong, advance, advanceLong, sourceSeg, stepOf } from "./string_regs.ts";
 
@@ -124,7 +124,7 @@ function cmpsIter(cpu: Cpu, d: Insn): boolean {
   let b = dstFirst ? cpu.read(ES, cpu.getReg(EDI, d.asize), d.size) : 0;
   const a = cpu.read(sourceSeg(d), cpu.getReg(ESI, d.asize), d.size);
   if (!dstFirst) b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
-  alu(cpu, 7, a, b, d.size);
+  alu(cpu, ALU_CMP, a, b, d.size);
   const s = stepOf(cpu, d);
   advance(cpu, ESI, d, s);
   advance(cpu, EDI, d, s);
@@ -133,7 +133,7 @@ function cmpsIter(cpu: Cpu, d: Insn): boolean {
 
 function scasIter(cpu: Cpu, d: Insn): boolean {
   const b = cpu.read(ES, cpu.getReg(EDI, d.asize), d.size);
-  alu(cpu, 7, cpu.getReg(EAX, d.size), b, d.size);
+  alu(cpu, ALU_CMP, cpu.getReg(EAX, d.size), b, d.size);
   advance(cpu, EDI, d, stepOf(cpu, d));
   return (cpu.zf() === 1) === (d.rep === 0xf3);
 }
@@ -155,8 +155,8 @@ function store(cpu: Cpu, s: number, off: number, size: number, lo: number, hi: n
 }
 
 function compare(cpu: Cpu, size: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
-  if (size === 8) alu64(cpu, 7, aLo, aHi, bLo, bHi);
-  else alu(cpu, 7, aLo, bLo, size);
+  if (size === 8) alu64(cpu, ALU_CMP, aLo, aHi, bLo, bHi);
+  else alu(cpu, ALU_CMP, aLo, bLo, size);
 }
 
 function movsIter64(cpu: Cpu, d: Insn): boolean {
