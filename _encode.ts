@@ -11,28 +11,41 @@ import * as S from "./abi/structs.ts";
 import { Errno } from "./abi/errno.ts";
 import { KvmError } from "./errors.ts";
 import type { Handle } from "./_handle.ts";
+import type { StructCodec } from "./abi/_struct.ts";
 import { withScratch } from "./_scratch.ts";
 import type { CoalescedMmio, GsiRoute, MsrFilter } from "./vmm_types.ts";
 
+/**
+ * A struct whose header `head` counts, in its member `count`, the `entries` of struct `entry` that follow it
+ * (kvm_cpuid2, kvm_msrs, kvm_irq_routing).
+ */
+export function withEntries<T>(
+  head: StructCodec<unknown>,
+  count: string,
+  entry: StructCodec<T>,
+  entries: readonly T[],
+): Uint8Array {
+  const size = entry.size;
+  const buf = new Uint8Array(head.size + entries.length * size);
+  const view = new DataView(buf.buffer);
+  view.setUint32(head.offsetOf(count), entries.length, true);
+  entries.forEach((e, i) => entry.encode(e, view, head.size + i * size));
+  return buf;
+}
+
 /** `struct kvm_irq_routing` with `routes` as its entries. */
 export function encodeGsiRouting(routes: readonly GsiRoute[]): Uint8Array {
-  const head = S.kvmIrqRouting.size;
-  const size = S.kvmIrqRoutingEntry.size;
-  const buf = new Uint8Array(head + routes.length * size);
-  const view = new DataView(buf.buffer);
-  view.setUint32(S.kvmIrqRouting.offsetOf("nr"), routes.length, true);
-  routes.forEach((r, i) => {
-    const entry: S.KvmIrqRoutingEntry = r.type === "irqchip"
+  const entries = routes.map((r): S.KvmIrqRoutingEntry =>
+    r.type === "irqchip"
       ? { gsi: r.gsi, type: C.KVM_IRQ_ROUTING_IRQCHIP, flags: 0, irqchip: { irqchip: r.irqchip, pin: r.pin } }
       : {
         gsi: r.gsi,
         type: C.KVM_IRQ_ROUTING_MSI,
         flags: 0,
         msi: { addressLo: r.addressLo, addressHi: r.addressHi ?? 0, data: r.data, devid: 0 },
-      };
-    S.kvmIrqRoutingEntry.encode(entry, view, head + i * size);
-  });
-  return buf;
+      }
+  );
+  return withEntries(S.kvmIrqRouting, "nr", S.kvmIrqRoutingEntry, entries);
 }
 
 /** KVM_X86_SET_MSR_FILTER with `filter` (null: no filter), its bitmaps copied into backend memory for the call. */

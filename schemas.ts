@@ -18,20 +18,10 @@ import {
   KVM_MSR_FILTER_MAX_RANGES,
 } from "./abi/constants.ts";
 import { EventFd } from "./eventfd.ts";
-import type {
-  ClockInput,
-  CoalescedZone,
-  EnableCapOptions,
-  GsiRoute,
-  IoEventFdOptions,
-  IrqFdOptions,
-  Msi,
-  MsrFilter,
-  SyncRegsSets,
-} from "./vmm_types.ts";
+import type * as T from "./vmm_types.ts";
 
 /** A schema whose accepted input is of type `T` (its output may differ: addresses become bigints). */
-type Accepts<T> = z.ZodType<unknown, T>;
+type Accepts<Input> = z.ZodType<unknown, Input>;
 
 /** `schema`, whose checks admit only the numbers of `T`, typed as `T` (zod's refinements do not narrow). */
 function only<T extends number>(schema: z.ZodType<number>): z.ZodType<T, T> {
@@ -204,7 +194,7 @@ export const ioeventfdSchema = z.strictObject({
   datamatch: address.optional(),
   pio: z.boolean().optional(),
   deassign: z.boolean().optional(),
-}).superRefine(portRange) satisfies Accepts<IoEventFdOptions>;
+}).superRefine(portRange) satisfies Accepts<T.IoEventFdOptions>;
 
 /** `Vm.irqfd` options. */
 export const irqfdSchema = z.strictObject({
@@ -212,7 +202,7 @@ export const irqfdSchema = z.strictObject({
   eventFd: z.instanceof(EventFd),
   resample: z.instanceof(EventFd).optional(),
   deassign: z.boolean().optional(),
-}) satisfies Accepts<IrqFdOptions>;
+}) satisfies Accepts<T.IrqFdOptions>;
 
 const gsi = int(0, KVM_MAX_IRQ_ROUTES - 1);
 
@@ -225,11 +215,11 @@ export const gsiRoutesSchema = z.array(z.discriminatedUnion("type", [
     pin: int(0, 23),
   }).superRefine(rangeCheck((v) => v.irqchip === 2 || v.pin < 8, (v) => `pin ${v.pin} of a PIC (0-7)`)),
   z.strictObject({ gsi, type: z.literal("msi"), addressLo: u32, addressHi: u32.optional(), data: u32 }),
-])).max(KVM_MAX_IRQ_ROUTES) satisfies Accepts<readonly GsiRoute[]>;
+])).max(KVM_MAX_IRQ_ROUTES) satisfies Accepts<readonly T.GsiRoute[]>;
 
 /** `Vm.signalMsi` argument. */
 export const msiSchema = z.strictObject({ addressLo: u32, addressHi: u32.optional(), data: u32 }) satisfies Accepts<
-  Msi
+  T.Msi
 >;
 
 /** `Vm.registerCoalescedMmio` zone. */
@@ -237,13 +227,13 @@ export const coalescedZoneSchema = z.strictObject({
   addr: address,
   size: int(1, 0xffff_ffff),
   pio: z.boolean().optional(),
-}).superRefine(portRange) satisfies Accepts<CoalescedZone>;
+}).superRefine(portRange) satisfies Accepts<T.CoalescedZone>;
 
 /** `Vm.enableCap` options. */
 export const enableCapSchema = z.strictObject({
   flags: u32.optional(),
   args: z.array(address).max(4).optional(),
-}).optional() satisfies Accepts<EnableCapOptions | undefined>;
+}).optional() satisfies Accepts<T.EnableCapOptions | undefined>;
 
 /** `Vm.setMsrFilter` argument. */
 export const msrFilterSchema = z.strictObject({
@@ -271,7 +261,7 @@ export const msrFilterSchema = z.strictObject({
       }
     }),
   ).max(KVM_MSR_FILTER_MAX_RANGES),
-}).nullable() satisfies Accepts<MsrFilter | null>;
+}).nullable() satisfies Accepts<T.MsrFilter | null>;
 
 const CLOCK_FLAGS = KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC;
 
@@ -282,7 +272,7 @@ export const clockSchema = z.strictObject({
     .optional(),
   realtime: u64.optional(),
   hostTsc: u64.optional(),
-}) satisfies Accepts<ClockInput>;
+}) satisfies Accepts<T.ClockInput>;
 
 /** An XSAVE area: at least the 4096 bytes of `kvm_xsave`. */
 export const xsaveSchema = z.instanceof(Uint8Array).superRefine(
@@ -294,6 +284,6 @@ export const syncRegsSetsSchema = z.strictObject({
   regs: z.boolean().optional(),
   sregs: z.boolean().optional(),
   events: z.boolean().optional(),
-}) satisfies Accepts<SyncRegsSets>;
+}) satisfies Accepts<T.SyncRegsSets>;
 
 export { address, bit };

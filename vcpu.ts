@@ -12,7 +12,7 @@ import { KvmError } from "./errors.ts";
 import { ExitDecoder, INTR, type VcpuExit } from "./exits.ts";
 import { kvmRun } from "./abi/structs.ts";
 import { HANDLE, type Handle } from "./_handle.ts";
-import { drainCoalescedRing } from "./_encode.ts";
+import { drainCoalescedRing, withEntries } from "./_encode.ts";
 import { SyncRegs } from "./sync_regs.ts";
 import type { CoalescedMmio } from "./vmm_types.ts";
 import { type Mapping, unmap } from "./kernel.ts";
@@ -363,12 +363,7 @@ export class Vcpu implements Disposable {
   setCpuid2(entries: readonly S.CpuidEntry[]): void {
     this.#h.fd("KVM_SET_CPUID2");
     const list = check(cpuidEntriesSchema, entries, "entries");
-    const head = S.kvmCpuid2.size;
-    const size = S.kvmCpuidEntry2.size;
-    const buf = new Uint8Array(head + list.length * size);
-    const view = new DataView(buf.buffer);
-    view.setUint32(S.kvmCpuid2.offsetOf("nent"), list.length, true);
-    list.forEach((e, i) => S.kvmCpuidEntry2.encode(e, view, head + i * size));
+    const buf = withEntries(S.kvmCpuid2, "nent", S.kvmCpuidEntry2, list);
     this.#h.ioctl("KVM_SET_CPUID2", R.KVM_SET_CPUID2, buf);
   }
 
@@ -566,12 +561,6 @@ export class Vcpu implements Disposable {
   }
 
   #msrBuffer(entries: readonly S.MsrEntry[]): Uint8Array {
-    const head = S.kvmMsrs.size;
-    const size = S.kvmMsrEntry.size;
-    const buf = new Uint8Array(head + entries.length * size);
-    const view = new DataView(buf.buffer);
-    view.setUint32(S.kvmMsrs.offsetOf("nmsrs"), entries.length, true);
-    entries.forEach((e, i) => S.kvmMsrEntry.encode(e, view, head + i * size));
-    return buf;
+    return withEntries(S.kvmMsrs, "nmsrs", S.kvmMsrEntry, entries);
   }
 }

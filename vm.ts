@@ -27,16 +27,7 @@ import {
   msrFilterSchema,
 } from "./schemas.ts";
 import { address, bit, check, hex, int, rangeCheck, u32, z } from "./validate.ts";
-import type {
-  ClockInput,
-  CoalescedZone,
-  EnableCapOptions,
-  GsiRoute,
-  IoEventFdOptions,
-  IrqFdOptions,
-  Msi,
-  MsrFilter,
-} from "./vmm_types.ts";
+import type * as T from "./vmm_types.ts";
 import { Vcpu } from "./vcpu.ts";
 import type { Kvm } from "./kvm.ts";
 
@@ -353,7 +344,7 @@ export class Vm implements Disposable {
    * vm.ioeventfd({ addr: 0x600, len: 2, pio: true, eventFd: doorbell });
    * ```
    */
-  ioeventfd(options: IoEventFdOptions): void {
+  ioeventfd(options: T.IoEventFdOptions): void {
     this.#h.fd("KVM_IOEVENTFD");
     const o = check(ioeventfdSchema, options, "options");
     const flags = (o.datamatch !== undefined ? C.KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
@@ -369,7 +360,7 @@ export class Vm implements Disposable {
    * level until the guest's EOI, then signals `resample`. `deassign`
    * disconnects it. Needs KVM_CREATE_IRQCHIP first.
    */
-  irqfd(options: IrqFdOptions): void {
+  irqfd(options: T.IrqFdOptions): void {
     this.#h.fd("KVM_IRQFD");
     const o = check(irqfdSchema, options, "options");
     const flags = (o.resample ? C.KVM_IRQFD_FLAG_RESAMPLE : 0) | (o.deassign ? C.KVM_IRQFD_FLAG_DEASSIGN : 0);
@@ -383,7 +374,7 @@ export class Vm implements Disposable {
    * one maps GSIs 0-15 to the PICs and 0-23 to the IOAPIC) with `routes`:
    * GSIs to irqchip pins, or to MSIs. A GSI listed more than once fans out.
    */
-  setGsiRouting(routes: readonly GsiRoute[]): void {
+  setGsiRouting(routes: readonly T.GsiRoute[]): void {
     this.#h.fd("KVM_SET_GSI_ROUTING");
     const list = check(gsiRoutesSchema, routes, "routes");
     this.#h.ioctl("KVM_SET_GSI_ROUTING", R.KVM_SET_GSI_ROUTING, encodeGsiRouting(list));
@@ -394,7 +385,7 @@ export class Vm implements Disposable {
    * the kernel's answer: > 0 delivered, 0 blocked by the guest (e.g. a
    * software-disabled local APIC).
    */
-  signalMsi(msi: Msi): number {
+  signalMsi(msi: T.Msi): number {
     this.#h.fd("KVM_SIGNAL_MSI");
     const m = check(msiSchema, msi, "msi");
     const arg = S.kvmMsi.toBytes({
@@ -412,12 +403,12 @@ export class Vm implements Disposable {
    * no longer exit; the kernel appends them to the VM's coalesced ring,
    * which `vcpu.drainCoalescedMmio()` reads. Reads still exit as MMIO/IO.
    */
-  registerCoalescedMmio(zone: CoalescedZone): void {
+  registerCoalescedMmio(zone: T.CoalescedZone): void {
     this.#coalesced("KVM_REGISTER_COALESCED_MMIO", R.KVM_REGISTER_COALESCED_MMIO, zone);
   }
 
   /** KVM_UNREGISTER_COALESCED_MMIO: removes a zone registered with the same addr, size and pio. */
-  unregisterCoalescedMmio(zone: CoalescedZone): void {
+  unregisterCoalescedMmio(zone: T.CoalescedZone): void {
     this.#coalesced("KVM_UNREGISTER_COALESCED_MMIO", R.KVM_UNREGISTER_COALESCED_MMIO, zone);
   }
 
@@ -431,7 +422,7 @@ export class Vm implements Disposable {
    * vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, { args: [KVM_MSR_EXIT_REASON_FILTER] });
    * ```
    */
-  enableCap(cap: number, options?: EnableCapOptions): void {
+  enableCap(cap: number, options?: T.EnableCapOptions): void {
     this.#h.fd("KVM_ENABLE_CAP");
     const c = check(int(0, 0x7fff_ffff), cap, "cap");
     const o = check(enableCapSchema, options, "options") ?? {};
@@ -488,7 +479,7 @@ export class Vm implements Disposable {
    * enableCap(KVM_CAP_X86_USER_SPACE_MSR, { args: [KVM_MSR_EXIT_REASON_FILTER] })
    * becomes an "x86_rdmsr"/"x86_wrmsr" exit. null removes the filter.
    */
-  setMsrFilter(filter: MsrFilter | null): void {
+  setMsrFilter(filter: T.MsrFilter | null): void {
     this.#h.fd("KVM_X86_SET_MSR_FILTER");
     const f = check(msrFilterSchema, filter, "filter");
     setMsrFilter(this.#h, f);
@@ -500,7 +491,7 @@ export class Vm implements Disposable {
   }
 
   /** KVM_SET_CLOCK: sets the kvmclock to `clock` ns (with KVM_CLOCK_REALTIME, as of `realtime`). */
-  setClock(data: ClockInput): void {
+  setClock(data: T.ClockInput): void {
     this.#h.fd("KVM_SET_CLOCK");
     const d = check(clockSchema, data, "data");
     const arg = S.kvmClockData.toBytes({
@@ -534,7 +525,7 @@ export class Vm implements Disposable {
     this.close();
   }
 
-  #coalesced(operation: string, request: number, zone: CoalescedZone): void {
+  #coalesced(operation: string, request: number, zone: T.CoalescedZone): void {
     this.#h.fd(operation);
     const z = check(coalescedZoneSchema, zone, "zone");
     const arg = S.kvmCoalescedMmioZone.toBytes({ addr: z.addr, size: z.size, pio: z.pio ? 1 : 0 });
