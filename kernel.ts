@@ -139,7 +139,7 @@ export interface Kernel {
    */
   takeErrorDetail?(): string | undefined;
   /**
-   * The emulator only, for vCPUs served in slices on their owner's thread (_proxy.ts): from now on a vCPU that is
+   * The emulator only, for vCPUs served in slices on their owner's thread (emu/proxy.ts): from now on a vCPU that is
    * halted (or waits for INIT/SIPI) with nothing to do ends its KVM_RUN with -EINTR at once instead of sleeping,
    * and `vcpuIdle` says how long to wait before running it again.
    */
