@@ -1,6 +1,6 @@
 /**
- * Helpers of the block compiler's tests (tests/emu/jit/block_compiler_test.ts,
- * tests/emu/jit/random_narrow_test.ts, tests/emu/jit/block_stack_test.ts): a Kvm on the
+ * Helpers of the block compiler's tests (tests/emu/jit/random_test.ts, blocks_test.ts,
+ * random_narrow_test.ts, _stack.ts): a Kvm on the
  * emulator with the compiler in a given mode, and the emulator's vCPU behind
  * a facade VM, whose compiler counters and compiled blocks a test may read;
  * and, for the random-program differentials, the instruction encodings both

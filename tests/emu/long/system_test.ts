@@ -22,16 +22,16 @@
  * - tests/emu/protected_test "#GP at CPL 3 and at CPL 0: the frame" → "long exceptions at CPL 0 and CPL 3: ..."
  * - tests/emu/protected_test "segment load: ..." (8 tests) → "long segment load: ..." (64-bit rules: null SS at
  *   CPL 0 is allowed, limits are not checked)
- * - tests/emu/system2_test "RDPMC at CPL 3/CPL 0" → "long RDPMC ..."
- * - tests/emu/system2_test "TF: a #DB trap after each instruction" → "long TF at CPL 0 ..."
- * - tests/emu/system2_test "TF at CPL 3" → "long TF at CPL 3 ..."
- * - tests/emu/system2_test "the guest's DR7 execution breakpoint" → "long DR7 execution breakpoint ..." (also on an
+ * - tests/emu/system_debug_test "RDPMC at CPL 3/CPL 0" → "long RDPMC ..."
+ * - tests/emu/system_debug_test "TF: a #DB trap after each instruction" → "long TF at CPL 0 ..."
+ * - tests/emu/system_debug_test "TF at CPL 3" → "long TF at CPL 3 ..."
+ * - tests/emu/system_debug_test "the guest's DR7 execution breakpoint" → "long DR7 execution breakpoint ..." (also on an
  *   upper-half address)
- * - tests/emu/system2_test "the guest's DR7 write breakpoint" → "long DR7 write breakpoint ..." (probed, as in part 1)
+ * - tests/emu/system_debug_test "the guest's DR7 write breakpoint" → "long DR7 write breakpoint ..." (probed, as in part 1)
  * - tests/emu/protected_test "INT from CPL 3 through a DPL 3 gate" → "long INT from CPL 3 ..." (probed, as in part 1)
  * - tests/emu/protected_test "RETF to an outer level" → "long RETFQ from CPL 0 to CPL 3 ..." (probed, as in part 1)
- * - tests/emu/system2_test "KVM_SET_VCPU_EVENTS injects an exception" → "long KVM_SET_VCPU_EVENTS ..."
- * - tests/emu/system2_test "KVM_INTERRUPT while IF is clear" → "long KVM_INTERRUPT while IF is clear ..."
+ * - tests/emu/system_debug_test "KVM_SET_VCPU_EVENTS injects an exception" → "long KVM_SET_VCPU_EVENTS ..."
+ * - tests/emu/system_debug_test "KVM_INTERRUPT while IF is clear" → "long KVM_INTERRUPT while IF is clear ..."
  * - tests/emu/protected_test "LAR, LSL, VERR, VERW, ARPL at CPL 0" → "long LAR, LSL, VERR, VERW at CPL 0 ..." (probed, as
  *   in part 1; ARPL is MOVSXD in 64-bit mode)
  * - the system instructions of emu_families/part 1 at CPL 0 → "long MOV CR ...", "long LGDT/LIDT/SGDT/SIDT ...",
@@ -49,11 +49,11 @@
  *   emulator has no 64-bit call gates yet (FF /3, /5 in 64-bit mode take code segments only); the 64-bit
  *   INT/IRETQ paths are in tests/emu/long/mode_system_test (IST, IRETQ to CPL 3 and compatibility mode).
  * - tests/emu/task_test (all): long mode has no hardware task switching.
- * - tests/emu/system2_test SYSENTER/SYSEXIT: in tests/emu/long/mode_system_test; the KVM_SET_GUEST_DEBUG watchpoints:
+ * - tests/emu/system_debug_test SYSENTER/SYSEXIT: in tests/emu/long/mode_system_test; the KVM_SET_GUEST_DEBUG watchpoints:
  *   tests/emu/long/exits_test.ts; INJECT_DB/INJECT_BP and the interrupt window: need
  *   the raw kvm_run fields (no facade API), and their delivery path is the one KVM_SET_VCPU_EVENTS takes here;
  *   16-bit protected mode: no 64-bit subject.
- * - tests/emu/system_test (all): ioctls of the system and VM descriptors, not of the CPU mode.
+ * - tests/emu/ioctls_test (all): ioctls of the system and VM descriptors, not of the CPU mode.
  * - SWAPGS, SYSCALL/SYSRET, FS/GS base MSRs, RDTSCP, IST and same-privilege delivery: tests/emu/long/mode_system_test.
  *
  * @module
