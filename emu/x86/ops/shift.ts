@@ -56,32 +56,20 @@ export function shift(cpu: Cpu, kind: number, a: number, c: number, size: number
       rotFlags(cpu, cf, of);
       return r;
     }
-    case 2: { // RCL
-      const k = c % (bits + 1);
-      if (k === 0 && !amd(cpu)) return a;
-      r = a;
-      cf = cpu.cf();
-      for (let i = 0; i < k; i++) {
-        const out = (r >>> msb) & 1;
-        r = (((r << 1) | cf) & m) >>> 0;
-        cf = out;
-      }
-      of = amd(cpu) ? ((r >>> msb) & 1) ^ cf : ((a >>> msb) ^ (a >>> (msb - 1))) & 1;
-      rotFlags(cpu, cf, of);
-      return r;
-    }
+    case 2: // RCL
     case 3: { // RCR
       const k = c % (bits + 1);
       if (k === 0 && !amd(cpu)) return a;
+      const left = kind === 2, cin = cpu.cf();
       r = a;
-      cf = cpu.cf();
-      of = ((r >>> msb) & 1) ^ cf;
+      cf = cin;
       for (let i = 0; i < k; i++) {
-        const out = r & 1;
-        r = ((r >>> 1) | (cf << msb)) >>> 0;
+        const out = left ? (r >>> msb) & 1 : r & 1;
+        r = left ? (((r << 1) | cf) & m) >>> 0 : ((r >>> 1) | (cf << msb)) >>> 0;
         cf = out;
       }
-      if (amd(cpu)) of = ((r >>> msb) ^ (r >>> (msb - 1))) & 1;
+      if (amd(cpu)) of = left ? ((r >>> msb) & 1) ^ cf : ((r >>> msb) ^ (r >>> (msb - 1))) & 1;
+      else of = left ? ((a >>> msb) ^ (a >>> (msb - 1))) & 1 : ((a >>> msb) & 1) ^ cin;
       rotFlags(cpu, cf, of);
       return r;
     }
