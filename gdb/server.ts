@@ -37,6 +37,8 @@ export interface GdbServerOptions {
    * forces int3, false forces debug registers.
    */
   softwareBreakpoints?: "auto" | boolean;
+  /** Called each time gdb resumes the guest (continue or step), before it runs. */
+  onResume?: () => void;
   /** How long a vCPU runs before the socket gets a turn, in ms. Default 20. */
   sliceMs?: number;
   /** Where the stub says what it does (listening, breakpoint fallback). Default: only the fallback, on stderr. */
@@ -113,6 +115,7 @@ export async function serveGdb(vm: Vm, vcpus: readonly Vcpu[], options: GdbServe
   if (!software) (options.log ?? console.warn)(`gdb stub: ${breakpointNote}`);
   const target = new DebugTarget(vm, vcpus, {
     onExit: options.onExit,
+    onResume: options.onResume,
     sliceMs: options.sliceMs,
     softwareBreakpoints: software,
   });

@@ -55,6 +55,8 @@ export interface DebugTargetOptions {
   sliceMs?: number;
   /** Whether Z0 plants int3 (the backend honours KVM_GUESTDBG_USE_SW_BP) or uses debug registers. */
   softwareBreakpoints: boolean;
+  /** Called each time gdb resumes the guest (continue or step), before it runs. */
+  onResume?: () => void;
 }
 
 /** The guest under debug: its vCPUs, memory, breakpoints and run state. */
@@ -64,6 +66,7 @@ export class DebugTarget {
   readonly memory: GuestMemoryAccess;
   readonly breakpoints: Breakpoints;
   readonly #onExit?: GdbExitHandler;
+  readonly #onResume?: () => void;
   readonly #sliceMs: number;
   /** "running" while a resume is in progress. */
   state: "stopped" | "running" | "exited" | "killed" = "stopped";
@@ -88,6 +91,7 @@ export class DebugTarget {
     this.memory = new GuestMemoryAccess(vm);
     this.breakpoints = new Breakpoints(this.memory, options.softwareBreakpoints);
     this.#onExit = options.onExit;
+    this.#onResume = options.onResume;
     this.#sliceMs = options.sliceMs ?? 20;
     this.finished = new Promise((resolve) => this.#finish = resolve);
   }
@@ -107,6 +111,7 @@ export class DebugTarget {
     if (!this.alive) return Promise.resolve(this.lastStop);
     this.#interrupted = false;
     this.state = "running";
+    this.#onResume?.();
     const loop = this.#run(actions).catch((e): StopEvent => {
       // A vCPU that cannot run any more (closed under us): the guest is gone.
       console.error(`gdb stub: ${e instanceof Error ? e.message : String(e)}`);

@@ -387,6 +387,13 @@ async function runUnderGdb(
     err(`kvmkit: --gdb: ${denied}`);
     return undefined;
   }
+  // --timeout counts the guest's time: under --gdb-wait from gdb's first
+  // continue or step, not from when the stub starts listening.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const startTimer = () => {
+    if (timer !== undefined || !args.timeout) return;
+    timer = setTimeout(() => end("timeout", 124, `timeout after ${args.timeout! * 1000} ms`), args.timeout * 1000);
+  };
   let server: GdbServer;
   try {
     server = await serveGdb(machine.vm, machine.vcpus, {
@@ -394,6 +401,7 @@ async function runUnderGdb(
       port,
       wait: args.gdbWait,
       log: (m) => err(`kvmkit: ${m}`),
+      onResume: startTimer,
       onExit: (exit, vcpu) => {
         if (SHOWN_TO_GDB.has(exit.reason)) {
           err(`kvmkit: vCPU ${vcpu.id}: ${describeExit(exit)}: stopped for gdb`);
@@ -416,9 +424,7 @@ async function runUnderGdb(
     void server.exit(machine.stopped!.code);
   };
   const detach = attachConsole(machine, () => end("quit", 0, "Ctrl-A X"));
-  const timer = args.timeout
-    ? setTimeout(() => end("timeout", 124, `timeout after ${args.timeout! * 1000} ms`), args.timeout * 1000)
-    : undefined;
+  if (!args.gdbWait) startTimer();
   let outcome;
   try {
     outcome = await server.done;
