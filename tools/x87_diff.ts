@@ -30,12 +30,11 @@ import {
   describe,
   diffOne,
   faultCount,
-  genCase,
   minimize,
   reproduces,
   runOn,
-  type X87Case,
 } from "../tests/emu/x87/_diff.ts";
+import { genCase, type X87Case } from "../tests/emu/x87/_gen.ts";
 
 declare const process: { argv: string[]; exit(code: number): never };
 

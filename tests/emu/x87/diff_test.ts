@@ -26,7 +26,8 @@
 import { equal, ok } from "node:assert/strict";
 import { backendUnavailable, skip, test } from "../../_support/harness.ts";
 import { Prng } from "../sse/_diff.ts";
-import { buildProgram, compareCase, describe, faultCount, genCase, reproduces, runOn } from "./_diff.ts";
+import { buildProgram, compareCase, describe, faultCount, reproduces, runOn } from "./_diff.ts";
+import { genCase } from "./_gen.ts";
 import { backendVendor } from "../../../diff/vendor.ts";
 import { Kvm } from "../../../mod.ts";
 
