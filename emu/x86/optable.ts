@@ -106,18 +106,20 @@ one[0xa0] = op(mov.movMoffs, B | IA, "call");
 one[0xa1] = op(mov.movMoffs, IA, "call");
 one[0xa2] = op(mov.movMoffs, B | IA, "call");
 one[0xa3] = op(mov.movMoffs, IA, "call");
-one[0xa4] = op(str.movs, B);
-one[0xa5] = op(str.movs);
-one[0xa6] = op(str.cmps, B);
-one[0xa7] = op(str.cmps);
+// MOVS CMPS STOS LODS SCAS: the byte form at the even opcode, the word/dword form after it.
+const strings: [number, Exec][] = [
+  [0xa4, str.movs],
+  [0xa6, str.cmps],
+  [0xaa, str.stos],
+  [0xac, str.lods],
+  [0xae, str.scas],
+];
+for (const [o, exec] of strings) {
+  one[o] = op(exec, B);
+  one[o + 1] = op(exec);
+}
 one[0xa8] = op(alu.testAccImm, B | I8, "testAccImm");
 one[0xa9] = op(alu.testAccImm, IV, "testAccImm");
-one[0xaa] = op(str.stos, B);
-one[0xab] = op(str.stos);
-one[0xac] = op(str.lods, B);
-one[0xad] = op(str.lods);
-one[0xae] = op(str.scas, B);
-one[0xaf] = op(str.scas);
 set(one, 0xb0, 0xb7, op(mov.movRegImm, B | I8, "movRegImm"));
 set(one, 0xb8, 0xbf, op(mov.movRegImm, IV, "movRegImm"));
 const grp2 = new Array(8).fill(op(sh.shiftGroup, 0, "shiftGroup"));
