@@ -33,7 +33,7 @@
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import type { Insn } from "../insn.ts";
+import type { Exec, Insn } from "../insn.ts";
 import { EFER_LMA, setRip } from "../long/access.ts";
 import { PARITY } from "../flags.ts";
 import { ea64s } from "./operands.ts";
@@ -41,6 +41,7 @@ import type { BlockFn } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
 import { RELOAD, SPILL } from "./operands.ts";
 import { branch, flagSync, loopsBack, type Producer, producerOf, readsFlags, template } from "./templates.ts";
+import { num, pooled } from "./pool.ts";
 
 /** A block function's result: the iterations it ran, shifted left by 6, or'd with its exit (BlockFn). */
 const ONCE = 1 << 6;
@@ -49,33 +50,67 @@ export const EXIT_NEXT = 0, EXIT_TAKEN = 1, EXIT_ANY = 2, EXIT_SIDE = 3, EXITS =
 /** About how many instructions a looping block runs before it returns to the dispatcher. */
 const LOOP_INSNS = 4096;
 
-/** Makes a block's function from its instructions' records and semantics (and the helpers it names). */
+/** Makes a block's function from its instructions' records and semantics, its numbers and the helpers it names. */
 type Factory = (...args: unknown[]) => BlockFn;
 /**
  * Factories by source text, shared by every CPU: the same code compiled again (another VM, a page dropped and
- * decoded again) reuses the function V8 has already compiled and optimized, with its own records bound to it. The
- * most recently used are kept, up to FACTORY_CHARS characters of source: each keeps its source, bytecode and
- * machine code alive after the blocks that used it are gone (8,192 entries of any size grew a process running
- * random guests by hundreds of MiB).
+ * decoded again, the same code at another address: pool.ts) reuses the function V8 has already compiled and
+ * optimized, with its own records and numbers bound to it. The most recently used are kept, up to FACTORY_CHARS
+ * characters of source: each keeps its source, bytecode and machine code alive after the blocks that used it are gone
+ * (8,192 entries of any size grew a process running random guests by hundreds of MiB).
  */
 const factories = new Map<string, Factory>();
 const FACTORY_CHARS = 1 << 20;
 let factoryChars = 0;
 
 /**
- * Compiles `insns`, entered at `rip` (the whole RIP in 64-bit mode, else EIP), for a code segment whose limit is
- * `csLimit`.
+ * The most characters of distinct block source a process compiles under Deno. Deno's V8 keeps every distinct source
+ * given to `new Function` (its compilation cache, which no collection empties: about 1.5 bytes of heap per
+ * character), so beyond this budget a block of a new shape is not compiled and the interpreter runs its code; shapes
+ * compiled before are still made for new blocks. The bench guests need about 0.1 Mi characters; the random programs
+ * of the block compiler's tests about 13 Mi per test file; random guests reach the budget (nearly every block of
+ * random code is a shape of its own) and then stay within it. Bun's JavaScriptCore releases the sources it no longer
+ * uses: there the budget is unlimited.
  */
-export function compile(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean): BlockFn {
+export const SOURCE_BUDGET = 32 << 20;
+let sourceBudget = "Deno" in globalThis ? SOURCE_BUDGET : Infinity;
+/** Hashes of the sources compiled (holding the sources themselves would double what V8 holds), and their length. */
+const compiled = new Set<number>();
+let compiledChars = 0;
+
+/** The characters of distinct block source this process compiled (at most its budget). */
+export function sourceChars(): number {
+  return compiledChars;
+}
+
+/** Sets the process's budget of distinct block source, in characters (SOURCE_BUDGET under Deno); returns the old one. */
+export function limitSources(chars: number): number {
+  const old = sourceBudget;
+  sourceBudget = chars;
+  return old;
+}
+
+/** A small number per semantic function, written into the source of blocks that call it (see `compile`). */
+const callees = new Map<Exec, number>();
+
+/**
+ * Compiles `insns`, entered at `rip` (the whole RIP in 64-bit mode, else EIP), for a code segment whose limit is
+ * `csLimit`; null when its source would be new and take the process past its budget (SOURCE_BUDGET).
+ */
+export function compile(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean): BlockFn | null {
   // A first pass finds the flags each branch back to the entry leaves in the locals: when they all agree, a loop
   // carries them from one iteration to the next in the locals, and writes them out only where it leaves.
-  const backs = emit(insns, rip, csLimit, amd, null).backs;
+  const backs = pooled(() => emit(insns, rip, csLimit, amd, null)).result.backs;
   const carry = backs.length !== 0 && backs.every((p) => p !== null && sameKind(p, backs[0]!)) ? backs[0] : null;
-  const { names, values, lines } = emit(insns, rip, csLimit, amd, carry);
+  const { result: { names, values, lines }, numbers } = pooled(() => emit(insns, rip, csLimit, amd, carry));
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
   const loop = lines.some((l) => l.includes("continue;"));
   const { head, body } = loop ? cacheRegisters(lines.join("\n")) : { head: "", body: uncached(lines.join("\n")) };
-  const source = `"use strict";\nreturn function block(c, budget) {\nconst g = c.codeGen, r = c.r32;\n` +
+  // The semantic functions it calls are named in its source, so that blocks sharing a source share their callees
+  // too: each call site keeps one callee, which V8 can inline.
+  const calls = insns.map((d) => callees.get(d.exec) ?? callees.set(d.exec, callees.size).get(d.exec)!);
+  const source = `"use strict"; // ${calls.join(" ")}\nreturn function block(c, budget) {\n` +
+    `const g = c.codeGen, r = c.r32;\n` +
     `const r16 = c.r16, r8 = c.r8, m = c.mem, SA = c.segAr, SL = c.segLimit, SB = c.segBase;\n` +
     `const rTag = m.rTag, rBuf = m.rBuf, rOff = m.rOff, wTag = m.wTag, wBuf = m.wBuf, wOff = m.wOff;\n` +
     `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0, K = 0, LH = 0, LL = 0;\n` +
@@ -86,7 +121,13 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
       : `${body}\n};`);
   let make = factories.get(source);
   if (make === undefined) {
-    make = new Function(...names, "setRip", "PARITY", "ea64s", source) as Factory;
+    const hash = hashOf(source);
+    if (!compiled.has(hash)) {
+      if (compiledChars + source.length > sourceBudget) return null;
+      compiled.add(hash);
+      compiledChars += source.length;
+    }
+    make = new Function(...names, ...numbers.map((_, i) => `k${i}`), "setRip", "PARITY", "ea64s", source) as Factory;
     factoryChars += source.length;
     for (const old of factories.keys()) {
       if (factoryChars <= FACTORY_CHARS) break;
@@ -95,7 +136,18 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
     }
   } else factories.delete(source); // re-inserted below: the most recently used last
   factories.set(source, make);
-  return make(...values, setRip as (c: Cpu, v: number) => void, PARITY, ea64s);
+  return make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s);
+}
+
+/** A 53-bit hash of `s` (two 32-bit FNV-1a lanes), to count distinct sources without keeping them. */
+function hashOf(s: string): number {
+  let a = 0x811c9dc5, b = 0x01000193 ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    a = Math.imul(a ^ ch, 0x01000193);
+    b = Math.imul(b ^ ch, 0x5bd1e995);
+  }
+  return (a >>> 0) * 0x200000 + (b >>> 11);
 }
 
 /** Register accesses of the templates' code (operands.ts), and writes with the value written. */
@@ -193,8 +245,10 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       const t = branch(d, site, exit, false);
       lines.push(
         t ??
-          `${site.sync} c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i}); ${RELOAD}\n` +
-            `if (c.nextEip !== ${next}) { if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip; ` +
+          `${site.sync} c.eip = ${num(site.eip)}; c.nextEip = ${num(next)}; f${i}(c, d${i}); ${RELOAD}\n` +
+            `if (c.nextEip !== ${
+              num(next)
+            }) { if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip; ` +
             `return ((n + 1) << 6) | ${exit}; }`,
       );
       if (t === undefined) pending = null;
@@ -215,7 +269,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       if (p) [pending, head] = [p, false];
       if (tt.mayExit && !last) lines.push(stopCheck(d, next, sync()));
     } else {
-      lines.push(`${site.sync} c.eip = ${site.eip}; c.nextEip = ${next}; f${i}(c, d${i}); ${RELOAD}`);
+      lines.push(`${site.sync} c.eip = ${num(site.eip)}; c.nextEip = ${num(next)}; f${i}(c, d${i}); ${RELOAD}`);
       pending = null;
       if (!end && !last) lines.push(stopCheck(d, next, ""));
     }
@@ -223,7 +277,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       lines.push(`if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip;`);
       lines.push(
         end === END_COND
-          ? `return c.nextEip === ${next} ? ${ONCE} : ${ONCE | EXIT_TAKEN};`
+          ? `return c.nextEip === ${num(next)} ? ${ONCE} : ${ONCE | EXIT_TAKEN};`
           : end === END_DIRECT
           ? `return ${ONCE | EXIT_TAKEN};`
           : `return ${ONCE | EXIT_ANY};`,
@@ -245,7 +299,9 @@ function loopsOf(length: number): number {
 
 /** Sets the instruction pointer to the instruction after `d` at `next` (the block goes on there). */
 function setIp(d: Insn, next: number): string {
-  return d.mode === 8 ? `c.eip = ${next >>> 0}; c.ripHigh = ${Math.floor(next / 2 ** 32) >>> 0};` : `c.eip = ${next};`;
+  return d.mode === 8
+    ? `c.eip = ${num(next >>> 0)}; c.ripHigh = ${num(Math.floor(next / 2 ** 32) >>> 0)};`
+    : `c.eip = ${num(next)};`;
 }
 
 /**

@@ -63,6 +63,13 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     cache.never(fc.pfn, off);
     return null;
   }
+  const fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
+  cpu.work += COMPILE_WORK * insns.length;
+  if (fn === null) {
+    // A new shape beyond the process's budget of source (codegen.ts SOURCE_BUDGET): the interpreter runs it.
+    cache.never(fc.pfn, off);
+    return null;
+  }
   const len = insns.reduce((n, d) => n + d.len, 0);
   const ripHigh = mode === 8 ? cpu.ripHigh : 0;
   const block = new Block(
@@ -77,9 +84,8 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     fc.view.slice(off, off + len),
     cpu.runEpoch,
   );
-  block.fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
+  block.fn = fn;
   cache.add(key, block);
-  cpu.work += COMPILE_WORK * insns.length;
   return block;
 }
 

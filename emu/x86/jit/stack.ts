@@ -17,6 +17,7 @@ import { TLB_MASK } from "../memory.ts";
 import { AR_DB, CS, ESP, SS } from "../state.ts";
 import { CANONICAL_HIGH_BOTTOM, CANONICAL_HIGH_TOP, HIGH16, PAGE_MASK, PAGE_SHIFT, PAGES_PER_4G } from "./names.ts";
 import { loadInto, RELOAD, storeFrom } from "./operands.ts";
+import { num } from "./pool.ts";
 
 /** RSP's low and high halves in the register file (c.r32). */
 const SP_LO = `r[${ESP << 1}]`, SP_HI = `r[${(ESP << 1) + 1}]`;
@@ -46,7 +47,7 @@ const SET_RSP = `${SP_LO} = SP; ${SP_HI} = SQ;`;
 
 /** The instruction through its semantic function, as a block calls one without a template. */
 function generic(s: StackSite): string {
-  return `${s.sync} c.nextEip = ${s.next}; ${s.fn}(c, ${s.name}); ${RELOAD}`;
+  return `${s.sync} c.nextEip = ${num(s.next)}; ${s.fn}(c, ${s.name}); ${RELOAD}`;
 }
 
 /** PUSH reg with a 32-bit operand in 32-bit code (template `pushReg`), or undefined. */
@@ -54,7 +55,7 @@ export function pushReg32(d: Insn, s: StackSite): string | undefined {
   if (d.mode !== 4 || d.osize !== 4) return undefined;
   const n = (d.op & 7) << 1;
   const body = `SP = (${SP_LO} - 4) >>> 0; ${storeFrom(SS, "SP", 4, 4, `r[${n}]`, s.sync)} ${SP_LO} = SP;`;
-  return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
+  return `c.eip = ${num(s.eip)}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
 }
 
 /** POP reg with a 32-bit operand in 32-bit code (template `popReg`), or undefined. */
@@ -62,14 +63,14 @@ export function popReg32(d: Insn, s: StackSite): string | undefined {
   if (d.mode !== 4 || d.osize !== 4) return undefined;
   const n = (d.op & 7) << 1;
   const body = `SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ${SP_LO} = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
-  return `c.eip = ${s.eip}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
+  return `c.eip = ${num(s.eip)}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
 }
 
 /** PUSH reg of 8 bytes in 64-bit mode (template `pushRegLong`), or undefined. */
 export function pushReg64(d: Insn, s: StackSite): string | undefined {
   if (d.mode !== 8 || d.osize !== 8) return undefined;
   const n = opReg(d) << 1;
-  return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} ` +
+  return `c.eip = ${num(s.eip)}; ${PUSHED} ${item64(true)} ` +
     `if (OK) { ${write64(`r[${n}]`, `r[${n + 1}]`)} ${SET_RSP} } else { ${generic(s)} }`;
 }
 
@@ -77,7 +78,7 @@ export function pushReg64(d: Insn, s: StackSite): string | undefined {
 export function popReg64(d: Insn, s: StackSite): string | undefined {
   if (d.mode !== 8 || d.osize !== 8) return undefined;
   const n = opReg(d) << 1;
-  return `c.eip = ${s.eip}; ${RSP} ${item64(false)} ` +
+  return `c.eip = ${num(s.eip)}; ${RSP} ${item64(false)} ` +
     `if (OK) { ${read64()} ${POPPED} r[${n}] = T1; r[${n + 1}] = T2; } else { ${generic(s)} }`;
 }
 
@@ -126,15 +127,15 @@ const BACK = `if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nex
  */
 export function callRel32(d: Insn, s: StackSite, target: string | undefined, leave: Leave): string | undefined {
   if (d.mode !== 4 || d.osize !== 4 || target === undefined) return undefined;
-  return `c.eip = ${s.eip}; if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
-    `${storeFrom(SS, "SP", 4, 4, String(s.next), s.sync)} ${SP_LO} = SP; ${target} ${go(s, leave, 1)} }\n` +
+  return `c.eip = ${num(s.eip)}; if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
+    `${storeFrom(SS, "SP", 4, 4, num(s.next), s.sync)} ${SP_LO} = SP; ${target} ${go(s, leave, 1)} }\n` +
     `${generic(s)} ${BACK} ${leave(1)}`;
 }
 
 /** RET (C3) with a 32-bit operand in 32-bit code, ending a block (template `ret`; as callRel32). */
 export function ret32(d: Insn, s: StackSite, leave: Leave): string | undefined {
   if (d.op !== 0xc3 || d.mode !== 4 || d.osize !== 4) return undefined;
-  return `c.eip = ${s.eip}; if (${STACK32}) { SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ` +
+  return `c.eip = ${num(s.eip)}; if (${STACK32}) { SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ` +
     `if (MV <= c.segLimit[${CS}]) { ${SP_LO} = SP + 4; c.eip = MV; if (c.efer & ${EFER_LMA}) c.ripHigh = 0; ${
       go(s, leave, 2)
     } } }\n` +
@@ -144,15 +145,15 @@ export function ret32(d: Insn, s: StackSite, leave: Leave): string | undefined {
 /** CALL rel of 8 bytes in 64-bit mode, ending a block (template `callRelLong`; as callRel32). */
 export function callRel64(d: Insn, s: StackSite, target: string | undefined, leave: Leave): string | undefined {
   if (d.mode !== 8 || d.osize !== 8 || target === undefined) return undefined;
-  const ret = [String(s.next >>> 0), String(Math.floor(s.next / TWO32) >>> 0)];
-  return `c.eip = ${s.eip}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ` +
+  const ret = [num(s.next >>> 0), num(Math.floor(s.next / TWO32) >>> 0)];
+  return `c.eip = ${num(s.eip)}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ` +
     `${SET_RSP} ${target} ${go(s, leave, 1)} }\n${generic(s)} ${BACK} ${leave(1)}`;
 }
 
 /** RET (C3) of 8 bytes in 64-bit mode, ending a block (template `retLong`; as callRel32). */
 export function ret64(d: Insn, s: StackSite, leave: Leave): string | undefined {
   if (d.op !== 0xc3 || d.mode !== 8 || d.osize !== 8) return undefined;
-  return `c.eip = ${s.eip}; ${RSP} ${item64(false)} if (OK) { ${read64()} ` +
+  return `c.eip = ${num(s.eip)}; ${RSP} ${item64(false)} if (OK) { ${read64()} ` +
     `if (T2 <= ${CANONICAL_HIGH_TOP} || T2 >= ${CANONICAL_HIGH_BOTTOM}) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${
       go(s, leave, 2)
     } } }\n` +

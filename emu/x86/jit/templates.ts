@@ -19,6 +19,7 @@ import type { Insn, JitTemplate } from "../insn.ts";
 import { callRel32, callRel64, type Leave, popReg32, popReg64, pushReg32, pushReg64, ret32, ret64 } from "./stack.ts";
 import { eagerOf, F_EAGER_LOCAL, imulCode, isEager, OF64, shiftCode } from "./eager.ts";
 import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
+import { num } from "./pool.ts";
 
 /** The flag kind of templates with eager flags in the local E (64-bit ALU, eager.ts). */
 export const F_EAGER64 = F_EAGER_LOCAL;
@@ -277,7 +278,7 @@ function mapOffset(off: string | undefined, f: (o: string) => string): string | 
 
 /** Where a memory template sets EIP and writes out the flags before its slow path. */
 function at(site: Site): string {
-  return `c.eip = ${site.eip};${site.sync}`;
+  return `c.eip = ${num(site.eip)};${site.sync}`;
 }
 
 /** MOV r/m, reg (8, 16, 32 bits): between registers, or a store. */
@@ -304,13 +305,13 @@ function movRegRm(d: Insn, site: Site): Template | undefined {
 
 /** MOV reg, imm (8, 16, 32 bits, outside 64-bit mode). */
 function movRegImm(d: Insn): Template | undefined {
-  return d.size === 8 || d.mode === 8 ? undefined : pure(regWrite(d.op & 7, d.size, String(d.imm >>> 0)));
+  return d.size === 8 || d.mode === 8 ? undefined : pure(regWrite(d.op & 7, d.size, num(d.imm >>> 0)));
 }
 
 /** MOV r/m, imm (8, 16, 32 bits): to a register, or a store. */
 function movRmImm(d: Insn, site: Site): Template | undefined {
   if (d.size === 8) return undefined;
-  const value = String(d.imm >>> 0);
+  const value = num(d.imm >>> 0);
   if (d.mod === 3) return pure(regWrite(d.rm, d.size, value));
   return pure(
     mapOffset(offset(d, site.next), (off) => storeFrom(segmentOf(d), off, d.size, d.mode, value, at(site), site.stop)),
@@ -381,7 +382,7 @@ function producer(d: Insn, p: Producer, site: Site): string {
   const fit = (x: string) => (size === 4 ? `(${x}) >>> 0` : `(${x}) & ${mask}`);
   const mem = readsMemory(d);
   const at = mem
-    ? `${loadInto(segmentOf(d), offset(d, site.next)!, size, d.mode, `c.eip = ${site.eip};${site.sync} `)} `
+    ? `${loadInto(segmentOf(d), offset(d, site.next)!, size, d.mode, `c.eip = ${num(site.eip)};${site.sync} `)} `
     : "";
   const rm = mem ? "MV" : regRead(d.rm, size);
   if (p.fop === F_INC || p.fop === F_DEC) {
@@ -389,7 +390,7 @@ function producer(d: Insn, p: Producer, site: Site): string {
     const v = fit(p.fop === F_INC ? "A + 1" : "A - 1");
     return `C = ${carry(site.producer)}; A = ${regRead(n, size)}; B = 1; V = ${v}; ${regWrite(n, size, "V")}`;
   }
-  const imm = String((d.imm & MASK[size]) >>> 0);
+  const imm = num((d.imm & MASK[size]) >>> 0);
   let dst: number, a: string, b: string, kind: number;
   if (e === "testRmReg" || e === "testRmImm" || e === "testAccImm") {
     [dst, kind] = [-1, 4];
@@ -397,7 +398,7 @@ function producer(d: Insn, p: Producer, site: Site): string {
   } else if (e === "aluRmImm") {
     [dst, kind, a, b] = [d.rm, d.reg, rm, imm];
   } else if (e === "aluAccImm") {
-    [dst, kind, a, b] = [0, (d.op >> 3) & 7, regRead(0, size), String(d.imm >>> 0)];
+    [dst, kind, a, b] = [0, (d.op >> 3) & 7, regRead(0, size), num(d.imm >>> 0)];
   } else if (e === "aluRmReg") {
     [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, rm, regRead(d.reg, size)];
   } else {
@@ -422,9 +423,9 @@ function producer64(d: Insn, site: Site): string {
     [dst, kind, a, b] = [d.rm, d.reg === 1 ? 5 : 0, [reg(d.rm), hi(d.rm)], ["1", "0"]];
     pre = `C = ${carry(site.producer)}; `;
   } else if (e === "aluRmImm64") {
-    [dst, kind, a, b] = [d.rm, d.reg, [reg(d.rm), hi(d.rm)], [String(d.imm >>> 0), String(d.imm2 >>> 0)]];
+    [dst, kind, a, b] = [d.rm, d.reg, [reg(d.rm), hi(d.rm)], [num(d.imm >>> 0), num(d.imm2 >>> 0)]];
   } else if (e === "aluAccImm64") {
-    [dst, kind, a, b] = [0, (d.op >> 3) & 7, [reg(0), hi(0)], [String(d.imm >>> 0), String(d.imm2 >>> 0)]];
+    [dst, kind, a, b] = [0, (d.op >> 3) & 7, [reg(0), hi(0)], [num(d.imm >>> 0), num(d.imm2 >>> 0)]];
   } else if (e === "aluRmReg64") {
     [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, [reg(d.rm), hi(d.rm)], [reg(d.reg), hi(d.reg)]];
   } else {
@@ -527,9 +528,9 @@ function goTo(d: Insn, t: number, csLimit: number): string | undefined {
   if (d.mode === 8) {
     const v = d.osize === 2 ? t & MASK[2] : t;
     if (v < -TWO47 || v >= TWO47) return undefined;
-    return `c.eip = ${v >>> 0}; c.ripHigh = ${Math.floor(v / 2 ** 32) >>> 0};`;
+    return `c.eip = ${num(v >>> 0)}; c.ripHigh = ${num(Math.floor(v / 2 ** 32) >>> 0)};`;
   }
   const v = (t & MASK[d.osize]) >>> 0;
   if (v > csLimit) return undefined;
-  return `c.eip = ${v}; if (c.efer & ${EFER_LMA}) c.ripHigh = 0;`;
+  return `c.eip = ${num(v)}; if (c.efer & ${EFER_LMA}) c.ripHigh = 0;`;
 }
