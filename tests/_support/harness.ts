@@ -13,8 +13,19 @@ import type { BackendName } from "../../mod.ts";
 type Body = () => void | Promise<void>;
 
 interface Runner {
-  test(name: string, fn: Body, timeoutMs?: number): void;
+  test(name: string, fn: Body, options: TestOptions): void;
   skip(name: string): void;
+}
+
+/** How a test runs besides its body. */
+export interface TestOptions {
+  /** Bun only (Deno has no per-test limit): replaces the default 120 s. */
+  timeoutMs?: number;
+  /**
+   * Why Deno's op and resource sanitizers are off for this test (a Worker, a child process or a timer that outlives
+   * the body by design). Without it they are on: a test leaves no timer, promise or descriptor behind.
+   */
+  unsanitized?: string;
 }
 
 declare const Bun: unknown;
@@ -28,21 +39,24 @@ function pickRunner(): Runner {
       test: ((name: string, fn: Body, timeout?: number) => void) & { skip(name: string, fn: Body): void };
     };
     return {
-      test: (name, fn, timeoutMs) => bt.test(name, fn, timeoutMs ?? 120_000),
+      test: (name, fn, options) => bt.test(name, fn, options.timeoutMs ?? 120_000),
       skip: (name) => bt.test.skip(name, () => {}),
     };
   }
   return {
-    test: (name, fn) => Deno.test({ name, fn, sanitizeResources: false, sanitizeOps: false }),
+    test: (name, fn, options) => {
+      const sanitize = options.unsanitized === undefined;
+      Deno.test({ name, fn, sanitizeResources: sanitize, sanitizeOps: sanitize });
+    },
     skip: (name) => Deno.test({ name, ignore: true, fn: () => {} }),
   };
 }
 
 const runner = pickRunner();
 
-/** Registers a test; `timeoutMs` (Bun only: Deno has no per-test limit) replaces the default 120 s. */
-export function test(name: string, fn: Body, timeoutMs?: number): void {
-  runner.test(name, fn, timeoutMs);
+/** Registers a test; a number is {@linkcode TestOptions.timeoutMs}. */
+export function test(name: string, fn: Body, options: number | TestOptions = {}): void {
+  runner.test(name, fn, typeof options === "number" ? { timeoutMs: options } : options);
 }
 
 /** Registers a skipped test and prints why it was skipped. */
@@ -82,7 +96,7 @@ export const BACKENDS: readonly BackendName[] = ["kvm", "emu"];
 export function backendTest(
   name: string,
   fn: (kvm: Kvm, backend: BackendName) => void | Promise<void>,
-  options: { only?: readonly BackendName[]; vendor?: "intel" | "amd"; timeoutMs?: number } = {},
+  options: { only?: readonly BackendName[]; vendor?: "intel" | "amd" } & TestOptions = {},
 ): void {
   for (const backend of options.only ?? BACKENDS) {
     const full = `${name} [${backend}]`;
@@ -94,6 +108,6 @@ export function backendTest(
     test(full, async () => {
       using kvm = Kvm.open(backend === "emu" && options.vendor ? { backend, vendor: options.vendor } : { backend });
       await fn(kvm, backend);
-    }, options.timeoutMs);
+    }, options);
   }
 }
