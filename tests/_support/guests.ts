@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { Kvm } from "../../mod.ts";
 import type { BackendName, ExitOf, GuestMemory, Segment, Vcpu, VcpuExit, Vm } from "../../mod.ts";
+import { EFER_LMA, EFER_LME, X86_CR0_PE, X86_CR0_PG, X86_CR4_PAE } from "../../constants.ts";
 import { BACKENDS, backendTest, backendUnavailable, skip } from "./harness.ts";
 
 /** Default guest memory: 64 KiB at guest-physical 0. */
@@ -35,12 +36,6 @@ export const RFLAGS_IF = 1n << 9n;
 /** rflags.IOPL = 3: `in`/`out` allowed at CPL 3. */
 export const RFLAGS_IOPL3 = 3n << 12n;
 
-const CR0_PE = 1n;
-const CR0_PG = 1n << 31n;
-const CR4_PAE = 1n << 5n;
-const EFER_LME = 1n << 8n;
-const EFER_LMA = 1n << 10n;
-
 /** A VM with one memory slot at guest-physical 0 and vCPU 0. Disposing closes the VM, then frees the memory. */
 export interface Machine extends Disposable {
   vm: Vm;
@@ -48,11 +43,30 @@ export interface Machine extends Disposable {
   vcpu: Vcpu;
 }
 
-/** Creates a {@linkcode Machine} with `size` bytes of memory in slot 0. */
-export function machine(kvm: Kvm, size = MEMORY_SIZE): Machine {
+/** What {@linkcode machine} builds besides the VM, its memory and vCPU 0. */
+export interface MachineOptions {
+  /** Bytes of memory in slot 0 (default {@linkcode MEMORY_SIZE}). */
+  size?: number;
+  /** KVM_CREATE_IRQCHIP, before the vCPU as KVM requires. */
+  irqchip?: boolean;
+  /** KVM_CREATE_PIT2 with these flags, after the irqchip. */
+  pit?: number;
+  /** KVM_MEM_LOG_DIRTY_PAGES on slot 0. */
+  logDirtyPages?: boolean;
+}
+
+/**
+ * Creates a {@linkcode Machine}: the one builder of the suite's VMs (a number is
+ * {@linkcode MachineOptions.size}).
+ */
+export function machine(kvm: Kvm, options: number | MachineOptions = {}): Machine {
+  const o = typeof options === "number" ? { size: options } : options;
   const vm = kvm.createVm();
-  const mem = vm.allocateMemory(size);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
+  if (o.irqchip) vm.createIrqchip();
+  if (o.pit !== undefined) vm.createPit2(o.pit);
+  const mem = vm.allocateMemory(o.size ?? MEMORY_SIZE);
+  const flags = o.logDirtyPages ? { flags: { logDirtyPages: true } } : {};
+  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem, ...flags });
   const vcpu = vm.createVcpu(0);
   return {
     vm,
@@ -161,7 +175,7 @@ export function protectedMode(vcpu: Vcpu, mem: GuestMemory, eip: number, cpl: 0 
   for (const seg of ["ds", "es", "fs", "gs", "ss"] as const) sregs[seg] = data;
   sregs.tr = tss;
   sregs.gdt = { base: BigInt(GDT_ADDR), limit: 6 * 8 - 1 };
-  sregs.cr0 = (sregs.cr0 | CR0_PE) & ~CR0_PG;
+  sregs.cr0 = (sregs.cr0 | X86_CR0_PE) & ~X86_CR0_PG;
   vcpu.setSregs(sregs);
   const rflags = RFLAGS_FIXED | (cpl === 3 ? RFLAGS_IOPL3 : 0n);
   vcpu.setRegs({ ...vcpu.getRegs(), rip: BigInt(eip), rsp: 0xf000n, rflags });
@@ -208,7 +222,7 @@ export function pageTables64(mem: GuestMemory, base: number, pages: readonly Pag
 export function paging32(vcpu: Vcpu, cr3: bigint): void {
   const sregs = vcpu.getSregs();
   sregs.cr3 = cr3;
-  sregs.cr0 |= CR0_PG | CR0_PE;
+  sregs.cr0 |= X86_CR0_PG | X86_CR0_PE;
   vcpu.setSregs(sregs);
 }
 
@@ -222,9 +236,9 @@ export function longMode(vcpu: Vcpu, mem: GuestMemory, rip: number, cr3: bigint)
   const sregs = vcpu.getSregs();
   sregs.cs = { ...sregs.cs, l: 1, db: 0 };
   sregs.cr3 = cr3;
-  sregs.cr4 |= CR4_PAE;
+  sregs.cr4 |= X86_CR4_PAE;
   sregs.efer |= EFER_LME | EFER_LMA;
-  sregs.cr0 |= CR0_PG | CR0_PE;
+  sregs.cr0 |= X86_CR0_PG | X86_CR0_PE;
   vcpu.setSregs(sregs);
 }
 

@@ -9,32 +9,31 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { GuestMemory, Kvm, Segment, Vcpu, Vm } from "../../mod.ts";
+import type { GuestMemory, Kvm, Segment, Vcpu } from "../../mod.ts";
 import { REG_NAMES as KVM_REG_NAMES } from "../../abi/structs.ts";
+import {
+  EFER_LMA,
+  EFER_LME,
+  EFER_NX,
+  EFER_SCE,
+  X86_CR0_ET,
+  X86_CR0_MP,
+  X86_CR0_NE,
+  X86_CR0_PE,
+  X86_CR0_PG,
+  X86_CR0_WP,
+  X86_CR4_PAE,
+} from "../../constants.ts";
+import { type Machine, machine } from "./guests.ts";
 
-/** A VM with `size` bytes at guest-physical 0 and vCPU 0; disposing closes the VM, then frees the memory. */
-export interface LongMachine extends Disposable {
-  vm: Vm;
-  mem: GuestMemory;
-  vcpu: Vcpu;
-}
+/** A VM with guest memory at guest-physical 0 and vCPU 0 (the suite's one {@linkcode Machine}). */
+export type LongMachine = Machine;
 
 /** Creates a {@linkcode LongMachine} with {@linkcode LM_MEMORY} bytes and the structures of {@linkcode buildLongMode}. */
 export function longMachine(kvm: Kvm): LongMachine {
-  const vm = kvm.createVm();
-  const mem = vm.allocateMemory(LM_MEMORY);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
-  const vcpu = vm.createVcpu(0);
-  buildLongMode(mem);
-  return {
-    vm,
-    mem,
-    vcpu,
-    [Symbol.dispose]() {
-      vm.close();
-      mem.free();
-    },
-  };
+  const m = machine(kvm, LM_MEMORY);
+  buildLongMode(m.mem);
+  return m;
 }
 
 /** A little-endian DataView of the whole guest memory. */
@@ -68,9 +67,6 @@ export const HIGH_ALIAS = 0xffffff8000000000n;
 
 /** Page-table entry bits. */
 export const P = 1n, W = 2n, U = 4n, A = 0x20n, D = 0x40n, PS = 0x80n, G = 0x100n, NX = 1n << 63n;
-const CR0_PE = 1n, CR0_MP = 2n, CR0_ET = 0x10n, CR0_NE = 0x20n, CR0_WP = 1n << 16n, CR0_PG = 1n << 31n;
-const CR4_PAE = 0x20n;
-const EFER_SCE = 1n, EFER_LME = 0x100n, EFER_LMA = 0x400n, EFER_NXE = 0x800n;
 /**
  * rflags for CPL 3 code: IF set, IOPL 0. Under kvm_pvm, user-mode code
  * always runs with IF = 1 and IOPL = 0 (`out` at CPL 3 is #GP), so the
@@ -191,10 +187,10 @@ export function enterLongMode(vcpu: Vcpu, rip: bigint, options: LongModeOptions 
   sregs.tr = { ...segment(SEL64_TSS, "data", 0), base: BigInt(LM_TSS), limit: 0x67, type: 11, s: 0, g: 0, db: 0 };
   sregs.gdt = { base: BigInt(LM_GDT), limit: 0x47 };
   sregs.idt = { base: BigInt(LM_IDT), limit: 0xfff };
-  sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+  sregs.cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE | X86_CR0_WP | X86_CR0_PG;
   sregs.cr3 = BigInt(LM_PML4);
-  sregs.cr4 = CR4_PAE | (options.cr4 ?? 0n);
-  sregs.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+  sregs.cr4 = X86_CR4_PAE | (options.cr4 ?? 0n);
+  sregs.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NX;
   vcpu.setSregs(sregs);
   vcpu.setRegs({
     ...vcpu.getRegs(),

@@ -16,9 +16,9 @@ import { bench64 } from "../_support/long64.ts";
 import { type LongMachine, P, setPte, U, W } from "../_support/long_mode.ts";
 import { probeLegacyPaging, probePaePaging, probeRun } from "../_support/probes.ts";
 import { type Bench, bench, describe, enter, put } from "../_support/sys.ts";
+import { X86_CR4_PAE, X86_CR4_SMAP, X86_CR4_SMEP } from "../../constants.ts";
 
 const SMEP = 1 << 7, SMAP = 1 << 20;
-const CR4_SMEP = 1n << 20n, CR4_SMAP = 1n << 21n, CR4_PAE = 0x20n;
 const AC = 0x40000;
 
 /** Undefined when CPUID.(7,0):EBX advertises `bits`, else what it lacks. */
@@ -65,9 +65,9 @@ featureTest("STAC and CLAC are #UD at CPL 3 and with LOCK", (kvm) => lacks(kvm, 
 featureTest("64-bit SMAP: a CPL 0 read of a user page faults unless STAC set AC", (kvm) => lacks(kvm, SMAP), (kvm) => {
   // mov eax, [0x8000] / out 0xe9, eax / hlt (every page of the long-mode map is a user page)
   const read = "8b042500800000 e7e9 f4";
-  assert.deepEqual(run64(kvm, read, { cr4: CR4_SMAP }), [14, 1, 0x4000, 0x08], "read with AC clear");
-  assert.deepEqual(run64(kvm, `0f01cb ${read}`, { cr4: CR4_SMAP }).length, 1, "read after STAC");
-  assert.deepEqual(run64(kvm, `0f01cb 0f01ca ${read}`, { cr4: CR4_SMAP }), [14, 1, 0x4006, 0x08], "after CLAC");
+  assert.deepEqual(run64(kvm, read, { cr4: X86_CR4_SMAP }), [14, 1, 0x4000, 0x08], "read with AC clear");
+  assert.deepEqual(run64(kvm, `0f01cb ${read}`, { cr4: X86_CR4_SMAP }).length, 1, "read after STAC");
+  assert.deepEqual(run64(kvm, `0f01cb 0f01ca ${read}`, { cr4: X86_CR4_SMAP }), [14, 1, 0x4006, 0x08], "after CLAC");
 });
 
 // ---- 32-bit and PAE paging --------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ function legacy(kvm: Kvm, pae: boolean, code: string, cr4: bigint): Bench {
   v.setUint32(USER_DATA, 0x11223344, true);
   put(b, USER_CODE, "f4");
   put(b, 0x1000, code);
-  enter(b, { cr0: 0x80010011n, cr3: 0x10000n, cr4: cr4 | (pae ? CR4_PAE : 0n) });
+  enter(b, { cr0: 0x80010011n, cr3: 0x10000n, cr4: cr4 | (pae ? X86_CR4_PAE : 0n) });
   return b;
 }
 
@@ -110,18 +110,18 @@ for (const pae of [false, true]) {
   featureTest(`${mode}: SMAP faults a CPL 0 read of a user page unless AC; STAC and CLAC`, probe, (kvm) => {
     // mov eax, [0x9000] / out 0xe9, eax / hlt
     const read = "a100900000 e7e9 f4";
-    assert.deepEqual(runLegacy(kvm, pae, read, CR4_SMAP), [14, 1, 0x1000, 0x08], "read with AC clear");
-    assert.deepEqual(runLegacy(kvm, pae, `0f01cb ${read}`, CR4_SMAP), [0x11223344], "read after STAC");
-    assert.deepEqual(runLegacy(kvm, pae, `0f01cb 0f01ca ${read}`, CR4_SMAP), [14, 1, 0x1006, 0x08], "after CLAC");
+    assert.deepEqual(runLegacy(kvm, pae, read, X86_CR4_SMAP), [14, 1, 0x1000, 0x08], "read with AC clear");
+    assert.deepEqual(runLegacy(kvm, pae, `0f01cb ${read}`, X86_CR4_SMAP), [0x11223344], "read after STAC");
+    assert.deepEqual(runLegacy(kvm, pae, `0f01cb 0f01ca ${read}`, X86_CR4_SMAP), [14, 1, 0x1006, 0x08], "after CLAC");
     assert.deepEqual(runLegacy(kvm, pae, read, 0n), [0x11223344], "read without CR4.SMAP");
     // A write is refused the same way: mov dword [0x9000], eax.
-    assert.deepEqual(runLegacy(kvm, pae, "a300900000 f4", CR4_SMAP), [14, 3, 0x1000, 0x08], "write with AC clear");
+    assert.deepEqual(runLegacy(kvm, pae, "a300900000 f4", X86_CR4_SMAP), [14, 3, 0x1000, 0x08], "write with AC clear");
   });
   featureTest(`${mode}: SMEP faults a CPL 0 fetch from a user page with I/D`, probe, (kvm) => {
     // jmp 0xa000 (from 0x1000: rel32 = 0x8ffb)
     const jump = "e9fb8f0000";
-    assert.deepEqual(runLegacy(kvm, pae, jump, CR4_SMEP), [14, 0x11, USER_CODE, 0x08], "fetch under SMEP");
+    assert.deepEqual(runLegacy(kvm, pae, jump, X86_CR4_SMEP), [14, 0x11, USER_CODE, 0x08], "fetch under SMEP");
     // Without SMEP the hlt there runs; SMAP does not apply to fetches.
-    assert.deepEqual(runLegacy(kvm, pae, jump, CR4_SMAP), [], "fetch without SMEP");
+    assert.deepEqual(runLegacy(kvm, pae, jump, X86_CR4_SMAP), [], "fetch without SMEP");
   });
 }

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { type Kvm, Kvm as KvmClass, type Vcpu } from "../../mod.ts";
 import { backendTest, backendUnavailable, skip } from "../_support/harness.ts";
-import { CODE, describe, load, type Machine, protectedMode, realMode, SEL_CODE0 } from "../_support/guests.ts";
+import { CODE, describe, load, type Machine, machine, protectedMode, realMode, SEL_CODE0 } from "../_support/guests.ts";
 
 /** Where handlers go, 0x40 bytes apart. */
 export const HANDLERS = 0x2000;
@@ -19,21 +19,7 @@ export const MARK = 0xe8, READY = 0xe9;
 
 /** A VM with the in-kernel irqchip (and the PIT, with `pit` its flags), 64 KiB of memory at 0, and vCPU 0. */
 export function irqchipMachine(kvm: Kvm, options: { pit?: number } = {}): Machine {
-  const vm = kvm.createVm();
-  vm.createIrqchip();
-  if (options.pit !== undefined) vm.createPit2(options.pit);
-  const mem = vm.allocateMemory(0x10000);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
-  const vcpu = vm.createVcpu(0);
-  return {
-    vm,
-    mem,
-    vcpu,
-    [Symbol.dispose]() {
-      vm.close();
-      mem.free();
-    },
-  };
+  return machine(kvm, { size: 0x10000, irqchip: true, pit: options.pit });
 }
 
 /** `out port, al` with al = value (port above 0xff through dx). */

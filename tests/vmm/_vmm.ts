@@ -68,20 +68,7 @@ export function stillRuns(m: Machine): void {
 
 /** A Machine whose VM has an in-kernel irqchip (created before the vCPU, as KVM requires). */
 export function irqMachine(kvm: Kvm): Machine {
-  const vm = kvm.createVm();
-  vm.createIrqchip();
-  const mem = vm.allocateMemory(0x10000);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
-  const vcpu = vm.createVcpu(0);
-  return {
-    vm,
-    mem,
-    vcpu,
-    [Symbol.dispose]() {
-      vm.close();
-      mem.free();
-    },
-  };
+  return machine(kvm, { size: 0x10000, irqchip: true });
 }
 
 /** Writes a real-mode IVT entry: vector `vector` -> 0000:`handler`. */

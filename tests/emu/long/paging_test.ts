@@ -28,7 +28,7 @@
 import assert from "node:assert/strict";
 import type { Kvm } from "../../../mod.ts";
 import { backendTest } from "../../_support/harness.ts";
-import { describe, runTo } from "../../_support/guests.ts";
+import { describe, machine, runTo } from "../../_support/guests.ts";
 import { collect, expectOut } from "../../_support/sys.ts";
 import { bench64, installStubs, put64 } from "../../_support/long64.ts";
 import {
@@ -113,20 +113,8 @@ backendTest("long CR0.WP clear: CPL 0 writes a read-only page, which becomes acc
 
 /** A long-mode machine whose memory slot logs dirty pages, with the reporting stubs. */
 function dirtyMachine(kvm: Kvm): LongMachine {
-  const vm = kvm.createVm();
-  const mem = vm.allocateMemory(LM_MEMORY);
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem, flags: { logDirtyPages: true } });
-  const vcpu = vm.createVcpu(0);
-  buildLongMode(mem);
-  const m: LongMachine = {
-    vm,
-    mem,
-    vcpu,
-    [Symbol.dispose]() {
-      vm.close();
-      mem.free();
-    },
-  };
+  const m: LongMachine = machine(kvm, { size: LM_MEMORY, logDirtyPages: true });
+  buildLongMode(m.mem);
   installStubs(m);
   return m;
 }

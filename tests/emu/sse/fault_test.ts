@@ -13,8 +13,8 @@ import { deepEqual, equal } from "node:assert/strict";
 import { test } from "../../_support/harness.ts";
 import { getSregs, makeGuest, runToHlt, setSregs, type TestGuest } from "../../../emu/_testing.ts";
 import { getXmm, setXmm } from "./_sse.ts";
+import { X86_CR0_EM, X86_CR0_TS, X86_CR4_OSFXSR, X86_CR4_OSXMMEXCPT } from "../../../constants.ts";
 
-const CR0_EM = 4n, CR0_TS = 8n, CR4_OSFXSR = 0x200n, CR4_OSXMMEXCPT = 0x400n;
 const ONES = "3f8000003f8000003f8000003f800000";
 
 // 0x1000: movaps xmm0, [0x3000]; movaps xmm1, [0x3010]; addps xmm0, xmm1; mov al, 0xaa; out 0xe9, al; hlt
@@ -37,7 +37,7 @@ function guest(code: string, cr0: bigint, cr4: bigint): TestGuest {
     g.mem.set([at & 0xff, at >> 8, 0, 0], v * 4);
   }
   const s = getSregs(g);
-  s.cr0 = (s.cr0 & ~(CR0_EM | CR0_TS)) | cr0;
+  s.cr0 = (s.cr0 & ~(X86_CR0_EM | X86_CR0_TS)) | cr0;
   s.cr4 = cr4;
   setSregs(g, s);
   const v = new DataView(g.mem.buffer);
@@ -54,22 +54,22 @@ function vectorOf(g: TestGuest): number[] {
 
 test("emu sse fault: #UD without CR4.OSFXSR, #UD with CR0.EM, #NM with CR0.TS", () => {
   deepEqual(vectorOf(guest(ADD, 0n, 0n)), [6]);
-  deepEqual(vectorOf(guest(ADD, CR0_EM, CR4_OSFXSR)), [6]);
-  deepEqual(vectorOf(guest(ADD, CR0_TS, CR4_OSFXSR)), [7]);
-  deepEqual(vectorOf(guest(ADD, CR0_EM | CR0_TS, CR4_OSFXSR)), [6], "EM is checked before TS");
-  deepEqual(vectorOf(guest(ADD, 0n, CR4_OSFXSR)), [0xaa], "runs with OSFXSR");
+  deepEqual(vectorOf(guest(ADD, X86_CR0_EM, X86_CR4_OSFXSR)), [6]);
+  deepEqual(vectorOf(guest(ADD, X86_CR0_TS, X86_CR4_OSFXSR)), [7]);
+  deepEqual(vectorOf(guest(ADD, X86_CR0_EM | X86_CR0_TS, X86_CR4_OSFXSR)), [6], "EM is checked before TS");
+  deepEqual(vectorOf(guest(ADD, 0n, X86_CR4_OSFXSR)), [0xaa], "runs with OSFXSR");
 });
 
 test("emu sse fault: MMX needs no CR4.OSFXSR; #UD with CR0.EM, #NM with CR0.TS", () => {
   deepEqual(vectorOf(guest(MMX, 0n, 0n)), [0xaa]);
-  deepEqual(vectorOf(guest(MMX, CR0_EM, 0n)), [6]);
-  deepEqual(vectorOf(guest(MMX, CR0_TS, 0n)), [7]);
+  deepEqual(vectorOf(guest(MMX, X86_CR0_EM, 0n)), [6]);
+  deepEqual(vectorOf(guest(MMX, X86_CR0_TS, 0n)), [7]);
 });
 
 test("emu sse fault: #GP for misaligned MOVAPS and reserved MXCSR bits; MOVUPS is fine", () => {
-  const g = guest(ALIGN, 0n, CR4_OSFXSR);
+  const g = guest(ALIGN, 0n, X86_CR4_OSFXSR);
   deepEqual(vectorOf(g), [13]);
-  const g2 = guest(ALIGN.slice(12), 0n, CR4_OSFXSR); // from movups
+  const g2 = guest(ALIGN.slice(12), 0n, X86_CR4_OSFXSR); // from movups
   deepEqual(vectorOf(g2), []);
   new DataView(g2.mem.buffer).setUint32(0x3020, 0x10000, true);
   deepEqual(vectorOf(g2), [13]);
@@ -89,11 +89,11 @@ function unmasked(mxcsr: number, cr4: bigint, a0: number, b0: number): { out: nu
 }
 
 test("emu sse fault: unmasked exceptions raise #XM (or #UD) with the flags the host sets", () => {
-  const both = CR4_OSFXSR | CR4_OSXMMEXCPT;
+  const both = X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
   // Unmasked PE: flags PE, the destination keeps the loaded value (host: fa0).
   let r = unmasked(0x0f80, both, 0x3f800000, 0x3f800000);
   deepEqual([r.out, r.xmm0, r.mxcsr.toString(16)], [[19], ONES, "fa0"]);
-  r = unmasked(0x0f80, CR4_OSFXSR, 0x3f800000, 0x3f800000);
+  r = unmasked(0x0f80, X86_CR4_OSFXSR, 0x3f800000, 0x3f800000);
   deepEqual([r.out, r.mxcsr.toString(16)], [[6], "fa0"], "#UD without OSXMMEXCPT");
   // inf + -inf in lane 0 and an inexact lane: unmasked IE reports IE alone (host: 1f01).
   r = unmasked(0x1f00, both, 0x7f800000, 0xff800000);

@@ -17,8 +17,7 @@ import { backendTest } from "../../_support/harness.ts";
 import { runToOut } from "../../_support/guests.ts";
 import { enterLongMode, longMachine, P, setPte, W } from "../../_support/long_mode.ts";
 import type { Kvm } from "../../../mod.ts";
-
-const CR4_OSFXSR = 0x200n, CR4_OSXMMEXCPT = 0x400n;
+import { X86_CR4_OSFXSR, X86_CR4_OSXMMEXCPT } from "../../../constants.ts";
 
 function bytes(h: string): number[] {
   return h.match(/../g)!.map((b) => parseInt(b, 16));
@@ -45,7 +44,7 @@ function runProgram(kvm: Kvm, code: string, port: number, len: number): string {
   setPte(m.mem, 0, P | W);
   m.mem.bytes.set(bytes(code), 0x1000);
   m.mem.bytes.set(inputs(), 0x4000);
-  enterLongMode(m.vcpu, 0x1000n, { cpl: 3, cr4: CR4_OSFXSR | CR4_OSXMMEXCPT });
+  enterLongMode(m.vcpu, 0x1000n, { cpl: 3, cr4: X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT });
   assert.equal(runToOut(m.vcpu, 0xe9), port);
   return Array.from(m.mem.bytes.subarray(0x5000, 0x5000 + len), (x) => x.toString(16).padStart(2, "0")).join("");
 }
