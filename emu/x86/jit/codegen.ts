@@ -65,12 +65,12 @@ let factoryChars = 0;
 
 /**
  * The most characters of distinct block source a process compiles under Deno. Deno's V8 keeps every distinct source
- * given to `new Function` (its compilation cache, which no collection empties: about 1.5 bytes of heap per
- * character), so beyond this budget a block of a new shape is not compiled and the interpreter runs its code; shapes
- * compiled before are still made for new blocks. The bench guests need about 0.1 Mi characters; the random programs
- * of the block compiler's tests about 13 Mi per test file; random guests reach the budget (nearly every block of
- * random code is a shape of its own) and then stay within it. Bun's JavaScriptCore releases the sources it no longer
- * uses: there the budget is unlimited.
+ * given to `new Function` (its compilation cache, which no collection empties: random guests kept about 3.5 bytes of
+ * heap per character, so about 110 MiB at this budget), so beyond this budget a block of a new shape is not compiled
+ * and the interpreter runs its code; shapes compiled before are still made for new blocks. The bench guests need
+ * about 0.2 Mi characters, the random programs of the block compiler's tests about 13 Mi per test file; random guests
+ * reach the budget (nearly every block of random code is a shape of its own) and then stay within it. Bun's
+ * JavaScriptCore releases the sources it no longer uses: there the budget is unlimited.
  */
 export const SOURCE_BUDGET = 32 << 20;
 let sourceBudget = "Deno" in globalThis ? SOURCE_BUDGET : Infinity;
