@@ -14,9 +14,11 @@ import { backendTest } from "../_support/harness.ts";
 import { featureTest } from "../_support/guests.ts";
 import { probeLegacyPaging, probePaePaging } from "../_support/probes.ts";
 import { type Bench, bench, collect, describe, enter, expectOut, gate, K_CODE, put, setIdt } from "../_support/sys.ts";
+import { X86_CR0_ET, X86_CR0_PE, X86_CR0_PG, X86_CR0_WP } from "../../constants.ts";
 
 const P = 1, W = 2, U = 4, A = 0x20, D = 0x40, PS = 0x80;
-const CR0_PG_WP = 0x80010011n, CR0_PG = 0x80000011n;
+/** CR0 of the paging tests: PE, ET and PG, and with WP. */
+const CR0_PG = X86_CR0_PE | X86_CR0_ET | X86_CR0_PG, CR0_PG_WP = CR0_PG | X86_CR0_WP;
 const PD = 0x10000, PT0 = 0x11000, PT1 = 0x12000;
 /**
  * 32-bit paging: linear 0-64 KiB identity-mapped (user, writable); 0x400000 -> 0x9000 (supervisor),
