@@ -18,17 +18,7 @@ import {
 import { backendTest } from "../_support/harness.ts";
 import { CODE, load, machine, realMode, runTo } from "../_support/guests.ts";
 import { kvmTest } from "../vmm/_vmm.ts";
-import type { WorkerJob, WorkerReport } from "./_vcpu_worker.ts";
-
-function startWorker(job: WorkerJob): { worker: Worker; report: Promise<WorkerReport> } {
-  const worker = new Worker(new URL("./_vcpu_worker.ts", import.meta.url), { type: "module" });
-  const report = new Promise<WorkerReport>((resolve) => {
-    worker.onmessage = (e: MessageEvent<WorkerReport>) => resolve(e.data);
-    worker.onerror = (e) => resolve({ ok: false, error: String(e.message ?? e) });
-  });
-  worker.postMessage(job);
-  return { worker, report };
-}
+import { startWorker } from "./_start_worker.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { KvmError, type Vcpu, type Vm } from "../../mod.ts";
 import { backendTest } from "../_support/harness.ts";
-import type { WorkerJob, WorkerReport } from "./_vcpu_worker.ts";
+import { startWorker } from "./_start_worker.ts";
 
 /** A real-mode vCPU at 0x1000 with `code` there, in VM memory at 0. */
 function realModeVcpu(vm: Vm, id: number): Vcpu {
@@ -18,16 +18,6 @@ function realModeVcpu(vm: Vm, id: number): Vcpu {
   vcpu.setSregs(s);
   vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n, rsp: 0x8000n });
   return vcpu;
-}
-
-function startWorker(job: WorkerJob): { worker: Worker; report: Promise<WorkerReport> } {
-  const worker = new Worker(new URL("./_vcpu_worker.ts", import.meta.url), { type: "module" });
-  const report = new Promise<WorkerReport>((resolve) => {
-    worker.onmessage = (e: MessageEvent<WorkerReport>) => resolve(e.data);
-    worker.onerror = (e) => resolve({ ok: false, error: String(e.message ?? e) });
-  });
-  worker.postMessage(job);
-  return { worker, report };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
