@@ -16,7 +16,7 @@
  */
 import type { Kvm } from "../../../mod.ts";
 import { enterLongMode, longMachine, P, setPte, W } from "../../_support/long_mode.ts";
-import { SSE_VECTORS, subjectOf } from "./_sse.ts";
+import { SSE_VECTORS, subjectOf, UNDEFINED_FLAGS } from "./_sse.ts";
 
 // nasm, bits 64: mov ebx, rec / movdqu xmm0, [rbx] / movdqu xmm1, [rbx+16] / movdqu xmm2, [rbx+32] /
 // ldmxcsr [rbx+48] / mov eax, [rbx+52] / mov ecx, [rbx+56] / mov edx, [rbx+60] / lea rsi, [rbx+64] /
@@ -31,18 +31,6 @@ const END = "b001f4";
 const CODE = 0x100000, RECORDS = 0x200000, RECORD = 192, FLAGS_AT = 88;
 /** Cases per guest program. */
 export const CASES_PER_PROGRAM = 1000;
-
-/** Flags left undefined, by mnemonic (as in tests/emu/sse/vectors_test.ts). */
-const UNDEFINED_FLAGS: Record<string, number> = {
-  lzcnt: 0x894,
-  tzcnt: 0x894,
-  andn: 0x14,
-  bextr: 0x94,
-  blsi: 0x14,
-  blsmsk: 0x14,
-  blsr: 0x14,
-  bzhi: 0x14,
-};
 
 const F32 = [
   0x00000000,

@@ -16,6 +16,18 @@ import { readVectors } from "../../_support/vectors.ts";
 /** The SSE vectors recorded on the host (vectors.txt, whose comments give the fields), one case per string. */
 export const SSE_VECTORS: readonly string[] = readVectors(new URL("./vectors.txt", import.meta.url));
 
+/** Flags the architecture leaves undefined, by mnemonic (OF 0x800, SF 0x80, ZF 0x40, AF 0x10, PF 4, CF 1). */
+export const UNDEFINED_FLAGS: Record<string, number> = {
+  lzcnt: 0x894,
+  tzcnt: 0x894,
+  andn: 0x14,
+  bextr: 0x94,
+  blsi: 0x14,
+  blsmsk: 0x14,
+  blsr: 0x14,
+  bzhi: 0x14,
+};
+
 /** Where the memory operand lives in the guest. */
 export const MEM_ADDR = 0x3000;
 /** Where the instruction is placed. */

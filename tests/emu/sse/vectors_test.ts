@@ -11,19 +11,7 @@
  */
 import { equal } from "node:assert/strict";
 import { test } from "../../_support/harness.ts";
-import { runInsn, SSE_VECTORS, sseGuest, type SseState, subjectOf } from "./_sse.ts";
-
-/** Flags the architecture leaves undefined, by mnemonic (OF 0x800, SF 0x80, ZF 0x40, AF 0x10, PF 4, CF 1). */
-const UNDEFINED_FLAGS: Record<string, number> = {
-  lzcnt: 0x894,
-  tzcnt: 0x894,
-  andn: 0x14,
-  bextr: 0x94,
-  blsi: 0x14,
-  blsmsk: 0x14,
-  blsr: 0x14,
-  bzhi: 0x14,
-};
+import { runInsn, SSE_VECTORS, sseGuest, type SseState, subjectOf, UNDEFINED_FLAGS } from "./_sse.ts";
 
 function hex(n: number): string {
   return n.toString(16);
