@@ -13,6 +13,8 @@ import { Kvm } from "../../mod.ts";
 import type { BackendName, ExitOf, GuestMemory, Segment, Vcpu, VcpuExit, Vm } from "../../mod.ts";
 import { EFER_LMA, EFER_LME, X86_CR0_PE, X86_CR0_PG, X86_CR4_PAE } from "../../constants.ts";
 import { BACKENDS, backendTest, backendUnavailable, skip } from "./harness.ts";
+import { segmentDescriptor } from "../../vmm/cpu.ts";
+import { flatSegment } from "../../examples/_shared.ts";
 
 /** Default guest memory: 64 KiB at guest-physical 0. */
 export const MEMORY_SIZE = 0x10000;
@@ -106,33 +108,6 @@ export function realMode(vcpu: Vcpu, ip: number, rflags = 0n): void {
   vcpu.setRegs({ ...vcpu.getRegs(), rip: BigInt(ip), rsp: 0xf000n, rflags: RFLAGS_FIXED | rflags });
 }
 
-/** A flat (base 0, 4 GiB limit) 32-bit code or data segment. */
-export function flatSegment(selector: number, kind: "code" | "data", dpl: number): Segment {
-  return {
-    base: 0n,
-    limit: 0xffffffff,
-    selector,
-    type: kind === "code" ? 11 : 3, // 11: execute/read, accessed; 3: read/write, accessed
-    present: 1,
-    dpl,
-    db: 1,
-    s: 1,
-    l: 0,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  };
-}
-
-/** The 8-byte GDT descriptor that loads `seg`. */
-export function segmentDescriptor(seg: Segment): bigint {
-  const limit = BigInt(seg.g ? seg.limit >>> 12 : seg.limit);
-  const access = BigInt(seg.type | (seg.s << 4) | (seg.dpl << 5) | (seg.present << 7));
-  const flags = BigInt(seg.avl | (seg.l << 1) | (seg.db << 2) | (seg.g << 3));
-  return (limit & 0xffffn) | ((seg.base & 0xffffffn) << 16n) | (access << 40n) |
-    (((limit >> 16n) & 0xfn) << 48n) | (flags << 52n) | (((seg.base >> 24n) & 0xffn) << 56n);
-}
-
 /**
  * Enters flat 32-bit protected mode through KVM_SET_SREGS: a GDT at
  * {@linkcode GDT_ADDR} (null, code/data at DPL 0, code/data at DPL 3, a
@@ -141,9 +116,9 @@ export function segmentDescriptor(seg: Segment): bigint {
  * `in`/`out`.
  */
 export function protectedMode(vcpu: Vcpu, mem: GuestMemory, eip: number, cpl: 0 | 3 = 0): void {
-  const code0 = flatSegment(SEL_CODE0, "code", 0);
+  const code0 = flatSegment(SEL_CODE0, "code32", 0);
   const data0 = flatSegment(SEL_DATA0, "data", 0);
-  const code3 = flatSegment(SEL_CODE3, "code", 3);
+  const code3 = flatSegment(SEL_CODE3, "code32", 3);
   const data3 = flatSegment(SEL_DATA3, "data", 3);
   const tss: Segment = {
     base: BigInt(TSS_ADDR),

@@ -25,6 +25,7 @@ import {
   X86_CR4_PAE,
 } from "../../constants.ts";
 import { type Machine, machine } from "./guests.ts";
+import { segmentDescriptor } from "../../vmm/cpu.ts";
 
 /** A VM with guest memory at guest-physical 0 and vCPU 0 (the suite's one {@linkcode Machine}). */
 export type LongMachine = Machine;
@@ -39,15 +40,6 @@ export function longMachine(kvm: Kvm): LongMachine {
 /** A little-endian DataView of the whole guest memory. */
 export function view(mem: GuestMemory): DataView {
   return new DataView(mem.bytes.buffer, mem.bytes.byteOffset, mem.bytes.byteLength);
-}
-
-/** The 8-byte GDT descriptor that loads `seg`. */
-function segmentDescriptor(seg: Segment): bigint {
-  const limit = BigInt(seg.g ? seg.limit >>> 12 : seg.limit);
-  const access = BigInt(seg.type | (seg.s << 4) | (seg.dpl << 5) | (seg.present << 7));
-  const flags = BigInt(seg.avl | (seg.l << 1) | (seg.db << 2) | (seg.g << 3));
-  return (limit & 0xffffn) | ((seg.base & 0xffffffn) << 16n) | (access << 40n) |
-    (((limit >> 16n) & 0xfn) << 48n) | (flags << 52n) | (((seg.base >> 24n) & 0xffn) << 56n);
 }
 
 /** Guest memory size the long-mode tests use. */
