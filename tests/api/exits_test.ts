@@ -9,6 +9,15 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/harness.ts";
 import { CODE, describe, load, machine, protectedMode, realMode, runTo, runToOut } from "../_support/guests.ts";
+import {
+  answerIns,
+  expectOwnExitFirst,
+  expectRepOutsb,
+  expectTimeouts,
+  expectUserOut,
+  REP_OUTSB_TEXT,
+  withReadOnlyPage,
+} from "./_exit_checks.ts";
 
 backendTest("exit io out: port, size, count and the bytes written, for 1, 2 and 4 bytes", (kvm) => {
   using m = machine(kvm);
@@ -41,16 +50,7 @@ backendTest("exit io in: the answer written into exit.data arrives in the guest'
     "f4", //       hlt
   ]);
   realMode(m.vcpu, CODE);
-  const answers = [[1, [0xab]], [2, [0xef, 0xbe]], [4, [0xef, 0xbe, 0xad, 0xde]]] as const;
-  for (const [size, bytes] of answers) {
-    const exit = runTo(m.vcpu, "io");
-    assert.equal(exit.direction, "in", describe(exit));
-    assert.equal(exit.port, 0x1234);
-    assert.equal(exit.size, size);
-    assert.equal(exit.count, 1);
-    assert.equal(exit.data.length, size);
-    exit.data.set(bytes);
-  }
+  answerIns(m.vcpu, 0x1234);
   runTo(m.vcpu, "hlt");
   const regs = m.vcpu.getRegs();
   assert.equal(regs.rbx & 0xffn, 0xabn);
@@ -68,28 +68,16 @@ backendTest("exit io: rep outsb is reported as one exit per byte (count 1), as K
     "f3 6e", //    rep outsb
     "f4", //       hlt
   ]);
-  const text = [...new TextEncoder().encode("kvmkit")];
-  m.mem.bytes.set(text, 0x2000);
+  m.mem.bytes.set(REP_OUTSB_TEXT, 0x2000);
   realMode(m.vcpu, CODE);
-  const seen: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const exit = runTo(m.vcpu, "io");
-    assert.deepEqual(
-      { direction: exit.direction, port: exit.port, size: exit.size, count: exit.count },
-      { direction: "out", port: 0xe9, size: 1, count: 1 },
-      `exit ${i}: ${describe(exit)}`,
-    );
-    seen.push(...exit.data);
-    // Each exit has consumed its byte; rip stays on the rep outsb until the last one completes.
+  expectRepOutsb(m.vcpu, (i) => {
     const regs = m.vcpu.getRegs();
     assert.deepEqual([regs.rip, regs.rcx & 0xffffn, regs.rsi & 0xffffn], [
       BigInt(CODE + 10),
       BigInt(4 - i),
       BigInt(0x2001 + i),
     ]);
-  }
-  runTo(m.vcpu, "hlt");
-  assert.deepEqual(seen, text.slice(0, 5));
+  });
   const regs = m.vcpu.getRegs();
   assert.equal(regs.rcx & 0xffffn, 0n);
   assert.equal(regs.rsi & 0xffffn, 0x2005n);
@@ -125,10 +113,7 @@ backendTest("exit mmio: reads outside every slot are answered through exit.data;
 
 backendTest("exit mmio: a write to a read-only slot becomes an mmio write; reads see the memory", (kvm) => {
   using m = machine(kvm);
-  const rom = m.vm.allocateMemory(0x1000);
-  try {
-    rom.bytes[0x10] = 0x99;
-    m.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x10000, memory: rom, flags: { readonly: true } });
+  withReadOnlyPage(m.vm, 0x10000, (rom) => {
     load(m.mem, CODE, [
       "b8 00 10", //       mov ax, 0x1000
       "8e d8", //          mov ds, ax           ; ds.base = 0x10000
@@ -143,10 +128,7 @@ backendTest("exit mmio: a write to a read-only slot becomes an mmio write; reads
     assert.deepEqual([write.physAddr, write.isWrite, write.len, [...write.data]], [0x10020n, true, 1, [0x66]]);
     runTo(m.vcpu, "hlt");
     assert.equal(rom.bytes[0x20], 0, "the read-only slot's memory is unchanged");
-  } finally {
-    m.vm.close();
-    rom.free();
-  }
+  });
 });
 
 backendTest("exit hlt: the guest stops after hlt with its registers as it left them", (kvm) => {
@@ -192,14 +174,7 @@ backendTest("exit intr: run({ timeoutMs }) stops a guest that loops forever, and
     "eb fe", // jmp $
   ]);
   realMode(m.vcpu, CODE);
-  for (const ms of [20, 50]) {
-    const start = performance.now();
-    const exit = m.vcpu.run({ timeoutMs: ms });
-    const elapsed = performance.now() - start;
-    assert.equal(exit.reason, "intr", describe(exit));
-    assert.ok(elapsed >= ms - 1 && elapsed < ms + 2000, `returned after ${elapsed} ms for timeoutMs ${ms}`);
-  }
-  assert.equal(m.vcpu.getRegs().rip, BigInt(CODE));
+  expectTimeouts(m.vcpu, CODE);
   m.mem.bytes[CODE] = 0xf4; // hlt, in place of the jmp
   runTo(m.vcpu, "hlt");
 });
@@ -208,9 +183,7 @@ backendTest("exit intr: run({ timeoutMs }) returns the guest's own exit when it 
   using m = machine(kvm);
   load(m.mem, CODE, ["f4"]); // hlt
   realMode(m.vcpu, CODE);
-  const start = performance.now();
-  assert.equal(m.vcpu.run({ timeoutMs: 10_000 }).reason, "hlt");
-  assert.ok(performance.now() - start < 5000);
+  expectOwnExitFirst(m.vcpu);
 });
 
 backendTest("exit intr: run({ timeoutMs: 0 }) returns intr rather than running without a limit", (kvm) => {
@@ -237,7 +210,5 @@ backendTest("exit io from CPL 3: a protected-mode user guest with IOPL 3 reaches
     "eb fe", // jmp $
   ]);
   protectedMode(m.vcpu, m.mem, CODE, 3);
-  assert.equal(runToOut(m.vcpu, 0xe9), 0x33);
-  assert.equal(m.vcpu.getSregs().cs.selector & 3, 3, "the guest ran at CPL 3");
-  assert.equal(m.vcpu.run({ timeoutMs: 20 }).reason, "intr");
+  expectUserOut(m.vcpu);
 });

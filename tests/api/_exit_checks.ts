@@ -1,0 +1,90 @@
+/**
+ * The checks that the exit tests of every mode share (tests/api/exits_test.ts in real and protected mode,
+ * tests/emu/long/exits_test.ts in long mode): the guest is loaded and started by the test, these run it
+ * through its exits.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { GuestMemory, Vcpu, Vm } from "../../mod.ts";
+import { describe, runTo, runToOut } from "../_support/guests.ts";
+
+/** The bytes a `rep outsb` guest writes: the first five of these, from the data the test placed. */
+export const REP_OUTSB_TEXT: readonly number[] = [...new TextEncoder().encode("kvmkit")];
+
+/**
+ * Runs a guest that does `in al, dx`, `in ax, dx` and `in eax, dx` from `port` through its three io exits
+ * (KVM_EXIT_IO, direction in), checking each and answering 0xab, 0xbeef and 0xdeadbeef.
+ */
+export function answerIns(vcpu: Vcpu, port: number): void {
+  const answers = [[1, [0xab]], [2, [0xef, 0xbe]], [4, [0xef, 0xbe, 0xad, 0xde]]] as const;
+  for (const [size, bytes] of answers) {
+    const exit = runTo(vcpu, "io");
+    assert.equal(exit.direction, "in", describe(exit));
+    assert.deepEqual([exit.port, exit.size, exit.count, exit.data.length], [port, size, 1, size]);
+    exit.data.set(bytes);
+  }
+}
+
+/**
+ * Runs a guest whose `rep outsb` writes five bytes of REP_OUTSB_TEXT to port 0xe9 through its five io exits
+ * (count 1 each, as KVM splits it) and then to its hlt; `registers(i)` checks the registers after exit `i`.
+ */
+export function expectRepOutsb(vcpu: Vcpu, registers: (i: number) => void): void {
+  const seen: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const exit = runTo(vcpu, "io");
+    assert.deepEqual(
+      { direction: exit.direction, port: exit.port, size: exit.size, count: exit.count },
+      { direction: "out", port: 0xe9, size: 1, count: 1 },
+      `exit ${i}: ${describe(exit)}`,
+    );
+    seen.push(...exit.data);
+    // Each exit has consumed its byte; rip stays on the rep outsb until the last one completes.
+    registers(i);
+  }
+  runTo(vcpu, "hlt");
+  assert.deepEqual(seen, REP_OUTSB_TEXT.slice(0, 5));
+}
+
+/** run({ timeoutMs }) of 20 and 50 ms stops a guest that loops (`jmp $`) at `rip` with an intr exit, in time. */
+export function expectTimeouts(vcpu: Vcpu, rip: number): void {
+  for (const ms of [20, 50]) {
+    const start = performance.now();
+    const exit = vcpu.run({ timeoutMs: ms });
+    const elapsed = performance.now() - start;
+    assert.equal(exit.reason, "intr", describe(exit));
+    assert.ok(elapsed >= ms - 1 && elapsed < ms + 2000, `returned after ${elapsed} ms for timeoutMs ${ms}`);
+  }
+  assert.equal(vcpu.getRegs().rip, BigInt(rip));
+}
+
+/** run({ timeoutMs: 10 s }) of a guest that halts at once returns its hlt exit, well before the time is up. */
+export function expectOwnExitFirst(vcpu: Vcpu): void {
+  const start = performance.now();
+  assert.equal(vcpu.run({ timeoutMs: 10_000 }).reason, "hlt");
+  assert.ok(performance.now() - start < 5000);
+}
+
+/** A CPL 3 guest's `out 0xe9, al` of 0x33 reaches the host; then its `jmp $` runs until run({ timeoutMs }). */
+export function expectUserOut(vcpu: Vcpu): void {
+  assert.equal(runToOut(vcpu, 0xe9), 0x33);
+  assert.equal(vcpu.getSregs().cs.selector & 3, 3, "the guest ran at CPL 3");
+  assert.equal(vcpu.run({ timeoutMs: 20 }).reason, "intr");
+}
+
+/**
+ * Runs `body` with a read-only page (KVM_SET_USER_MEMORY_REGION, slot 1, flags readonly) at `guestPhysAddr`
+ * whose byte 0x10 is 0x99; then closes `vm` before it frees the page.
+ */
+export function withReadOnlyPage(vm: Vm, guestPhysAddr: number, body: (rom: GuestMemory) => void): void {
+  const rom = vm.allocateMemory(0x1000);
+  try {
+    rom.bytes[0x10] = 0x99;
+    vm.setUserMemoryRegion({ slot: 1, guestPhysAddr, memory: rom, flags: { readonly: true } });
+    body(rom);
+  } finally {
+    vm.close();
+    rom.free();
+  }
+}
