@@ -53,6 +53,13 @@ function int(name: string, text: string | undefined, min: number, max: number): 
   return n;
 }
 
+/** `text` if it is one of `choices`; else a RangeError naming `name` and the choices ("a, b or c"). */
+function oneOf<const T extends string>(name: string, text: string | undefined, choices: readonly T[]): T {
+  if (choices.includes(text as T)) return text as T;
+  const list = `${choices.slice(0, -1).join(", ")} or ${choices.at(-1)}`;
+  throw new RangeError(`${name}: expected ${list}, got ${text}`);
+}
+
 /** Parses `argv` (without the runtime and script). Throws RangeError naming the bad argument. */
 export function parseArgs(argv: readonly string[]): CliOptions {
   const o: CliOptions = {
@@ -70,13 +77,10 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     const [flag, inline] = argv[i].includes("=") ? argv[i].split("=", 2) : [argv[i], undefined];
     const value = () => inline ?? argv[++i];
     switch (flag) {
-      case "--mode": {
-        const m = value();
-        if (!MODES.includes(m as Mode)) throw new RangeError(`--mode: expected 16, 32 or 64, got ${m}`);
-        o.mode = m as Mode;
+      case "--mode":
+        o.mode = oneOf("--mode", value(), MODES);
         modeGiven = true;
         break;
-      }
       case "--cases":
         o.cases = int("--cases", value(), 1, 100_000_000);
         break;
@@ -86,24 +90,18 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case "--family":
         o.families = value()?.split(",").filter(Boolean) ?? [];
         break;
-      case "--candidate": {
-        const c = value();
-        if (c !== "emu" && c !== "kvm") throw new RangeError(`--candidate: expected emu or kvm, got ${c}`);
-        o.candidate = c;
+      case "--candidate":
+        o.candidate = oneOf("--candidate", value(), ["emu", "kvm"]);
         break;
-      }
       case "--save":
         o.save = int("--save", value(), 0, 1_000_000);
         break;
       case "--strict-flags":
         o.strictFlags = true;
         break;
-      case "--vendor": {
-        const v = value();
-        if (v !== "intel" && v !== "amd") throw new RangeError(`--vendor: expected intel or amd, got ${v}`);
-        o.vendor = v;
+      case "--vendor":
+        o.vendor = oneOf("--vendor", value(), ["intel", "amd"]);
         break;
-      }
       case "--verbose":
         o.verbose = true;
         break;

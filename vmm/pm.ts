@@ -9,6 +9,7 @@
  */
 import type { PortDevice } from "./bus.ts";
 import { SLP_TYP_S5 } from "./acpi.ts";
+import { ResetPort } from "./misc.ts";
 
 /** What the block does to the machine. */
 export interface PmOptions {
@@ -74,21 +75,9 @@ export class AcpiPm implements PortDevice {
 }
 
 /** The reset control register (0xcf9): bit 2 pulses the CPU reset. */
-export class ResetControl implements PortDevice {
-  readonly #reset: () => void;
-  #value = 0;
-
+export class ResetControl extends ResetPort {
   /** Makes the register; `reset` is called when bit 2 is written set. */
   constructor(reset: () => void) {
-    this.#reset = reset;
-  }
-
-  read(): number {
-    return this.#value;
-  }
-
-  write(_offset: number, _size: number, value: number): void {
-    this.#value = value & 0x0e;
-    if (value & 0x04) this.#reset();
+    super(reset, { keep: 0x0e, set: 0, resetBit: 0x04 });
   }
 }
