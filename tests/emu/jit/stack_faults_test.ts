@@ -12,7 +12,7 @@
 import type { Sregs } from "../../../mod.ts";
 import { CODE } from "../../_support/sys.ts";
 import { setPte } from "../../_support/long_mode.ts";
-import { type Case, type Expect, fill, HIGH, stackTests, START } from "./_stack.ts";
+import { type Case, type Expect, fill, HIGH, type Phase, stackTests, START } from "./_stack.ts";
 
 // 4. RET beyond the CS limit -------------------------------------------------------------------------------------
 
@@ -288,6 +288,16 @@ const limitedEnd = (sp: bigint): Expect => ({
   regs: { rbx: START[32].rax, rdx: START[32].rcx },
 });
 const limitedFault = (rip: number, sp: bigint): Expect => ({ fault: { vector: 12, code: 0, rip: BigInt(rip), sp } });
+/**
+ * A phase with SS as {@linkcode limited}(`down`) makes it and ESP = `rsp`: it runs to LIMITED's end, or its
+ * first PUSH faults with #SS(0).
+ */
+const limitedPhase = (down: boolean, rsp: bigint, ends: "end" | "#SS", what: string): Phase => ({
+  what,
+  sregs: limited(down),
+  regs: { rsp },
+  expect: ends === "end" ? limitedEnd(rsp) : limitedFault(CODE, rsp),
+});
 
 const STACK_LIMITS: Case = {
   name: "32-bit stack segment limits at CPL 3 (SS.B = 1): #SS(0) beyond them, expand-down too",
@@ -297,37 +307,12 @@ const STACK_LIMITS: Case = {
   windows: [[0x5f00, 0x6010], [0x6f00, 0x7010], [0xff00, 0x10010]],
   compiled: ["push", "pop", "call", "ret"],
   phases: [
-    { what: "limit 0xffff, ESP = 0x7000", sregs: limited(false), regs: { rsp: 0x7000n }, expect: limitedEnd(0x7000n) },
-    {
-      what: "limit 0xffff, ESP = 2: the PUSH wraps to 0xfffffffe, beyond the limit",
-      sregs: limited(false),
-      regs: { rsp: 2n },
-      expect: limitedFault(CODE, 2n),
-    },
-    {
-      what: "limit 0xffff, ESP = 0x10000: the PUSH at 0xfffc is inside",
-      sregs: limited(false),
-      regs: { rsp: 0x10000n },
-      expect: limitedEnd(0x10000n),
-    },
-    {
-      what: "limit 0xffff, ESP = 0x10002: the PUSH at 0xfffe crosses the limit",
-      sregs: limited(false),
-      regs: { rsp: 0x10002n },
-      expect: limitedFault(CODE, 0x10002n),
-    },
-    {
-      what: "expand-down above 0x5fff, ESP = 0x7000",
-      sregs: limited(true),
-      regs: { rsp: 0x7000n },
-      expect: limitedEnd(0x7000n),
-    },
-    {
-      what: "expand-down above 0x5fff, ESP = 0x6002: the PUSH at 0x5ffe is below",
-      sregs: limited(true),
-      regs: { rsp: 0x6002n },
-      expect: limitedFault(CODE, 0x6002n),
-    },
+    limitedPhase(false, 0x7000n, "end", "limit 0xffff, ESP = 0x7000"),
+    limitedPhase(false, 2n, "#SS", "limit 0xffff, ESP = 2: the PUSH wraps to 0xfffffffe, beyond the limit"),
+    limitedPhase(false, 0x10000n, "end", "limit 0xffff, ESP = 0x10000: the PUSH at 0xfffc is inside"),
+    limitedPhase(false, 0x10002n, "#SS", "limit 0xffff, ESP = 0x10002: the PUSH at 0xfffe crosses the limit"),
+    limitedPhase(true, 0x7000n, "end", "expand-down above 0x5fff, ESP = 0x7000"),
+    limitedPhase(true, 0x6002n, "#SS", "expand-down above 0x5fff, ESP = 0x6002: the PUSH at 0x5ffe is below"),
     {
       what: "expand-down above 0x5fff, ESP = 0x6008: PUSH, CALL, then the callee's PUSH at 0x5ffc",
       sregs: limited(true),
