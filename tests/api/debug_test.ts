@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import type { Kvm } from "../../mod.ts";
 import { backendTest } from "../_support/harness.ts";
 import { probeGuestDebugWatchpoints } from "../_support/probes.ts";
+import { DR6_B0, expectDebugExit, expectDebugOff, expectExecBreakpoints, expectSteps } from "./_debug_checks.ts";
 import {
   CODE,
   describe,
@@ -25,10 +26,6 @@ import {
   runToOut,
   view,
 } from "../_support/guests.ts";
-
-const DR6_B0 = 1n;
-const DR6_B1 = 2n;
-const DR6_BS = 1n << 14n;
 
 /** int3 in real mode, with the IVT entry of #BP pointing at a handler that writes 0x77 to port 0xe9. */
 function probeSoftwareBreakpoints(kvm: Kvm): string | undefined {
@@ -58,14 +55,7 @@ backendTest("debug single-step: one exception-1 exit per instruction, pc at the 
     "f4", //    hlt                  ; CODE + 7
   ]);
   realMode(m.vcpu, CODE);
-  m.vcpu.setGuestDebug({ singlestep: true });
-  for (const pc of [CODE + 1, CODE + 3, CODE + 5]) {
-    const exit = runTo(m.vcpu, "debug");
-    assert.equal(exit.exception, 1, describe(exit));
-    assert.equal(exit.pc, BigInt(pc), describe(exit));
-    assert.ok(exit.dr6 & DR6_BS, describe(exit));
-    assert.equal(m.vcpu.getRegs().rip, BigInt(pc));
-  }
+  expectSteps(m.vcpu, [CODE + 1, CODE + 3, CODE + 5]);
   // Off again, before the out: the guest runs on to its hlt. (Whether a step
   // that completes an I/O exit reports a debug exit, and whether hlt does under
   // single-step, differs between hosts.)
@@ -121,9 +111,7 @@ featureTest(
     ]);
     protectedMode(m.vcpu, m.mem, CODE); // 32-bit, CPL 0, no IDT: a #BP reaching the guest would triple-fault
     m.vcpu.setGuestDebug({ softwareBreakpoints: true });
-    const exit = runTo(m.vcpu, "debug");
-    assert.equal(exit.exception, 3, describe(exit));
-    assert.equal(exit.pc, BigInt(CODE + 2), describe(exit));
+    expectDebugExit(m.vcpu, 3, CODE + 2);
     // A debugger resumes after the int3 it owns.
     m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(CODE + 3) });
     assert.equal(runToOut(m.vcpu, 0xe9), 0x11);
@@ -141,19 +129,7 @@ backendTest("debug hardware exec breakpoint: stops before the instruction, dr6 n
     "f4", //    hlt
   ]);
   realMode(m.vcpu, CODE);
-  for (const [slot, bits] of [[0, DR6_B0], [1, DR6_B1]] as const) {
-    const bps = [{ address: CODE + 2 }, { address: 0x8000 }];
-    if (slot === 1) bps.reverse();
-    m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(CODE), rax: 0n });
-    m.vcpu.setGuestDebug({ hardwareBreakpoints: bps });
-    const exit = runTo(m.vcpu, "debug");
-    assert.equal(exit.exception, 1, describe(exit));
-    assert.equal(exit.pc, BigInt(CODE + 2), describe(exit));
-    assert.equal(exit.dr6 & 0xfn, bits, `DR${slot}: ${describe(exit)}`);
-    assert.equal(m.vcpu.getRegs().rax & 0xffn, 0n, "the instruction did not run");
-  }
-  m.vcpu.setGuestDebug(null);
-  assert.equal(runToOut(m.vcpu, 0xe9), 0x42);
+  expectExecBreakpoints(m.vcpu, CODE);
   runTo(m.vcpu, "hlt");
 });
 
@@ -167,9 +143,7 @@ featureTest("debug hardware write breakpoint: exits after the write, dr6.B0 set"
   ]);
   realMode(m.vcpu, CODE);
   m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x3000, kind: "write", length: 8 }] });
-  const exit = runTo(m.vcpu, "debug");
-  assert.equal(exit.exception, 1, describe(exit));
-  assert.equal(exit.pc, BigInt(CODE + 6), describe(exit));
+  const exit = expectDebugExit(m.vcpu, 1, CODE + 6);
   assert.ok(exit.dr6 & DR6_B0, describe(exit));
   assert.equal(m.mem.bytes[0x3004], 0x55, "a data breakpoint traps after the write");
   runToOut(m.vcpu, 0xe9);
@@ -185,8 +159,5 @@ backendTest("debug: setGuestDebug(null) after breakpoints and single-step lets t
     "f4", //    hlt
   ]);
   realMode(m.vcpu, CODE);
-  m.vcpu.setGuestDebug({ singlestep: true, hardwareBreakpoints: [{ address: CODE + 1 }] });
-  m.vcpu.setGuestDebug(null);
-  assert.equal(runToOut(m.vcpu, 0xe9), 0x42);
-  runTo(m.vcpu, "hlt");
+  expectDebugOff(m.vcpu, CODE);
 });

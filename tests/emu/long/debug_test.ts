@@ -12,8 +12,15 @@ import { describe, featureTest, load, runTo, runToOut } from "../../_support/gue
 import { probeGuestDebugWatchpoints } from "../../_support/probes.ts";
 import { bench64 } from "../../_support/long64.ts";
 import { enterLongMode, LM_CODE, longMachine, view } from "../../_support/long_mode.ts";
+import {
+  DR6_B0,
+  DR6_BS,
+  expectDebugExit,
+  expectDebugOff,
+  expectExecBreakpoints,
+  expectSteps,
+} from "../../api/_debug_checks.ts";
 
-const DR6_B0 = 1n, DR6_B1 = 2n, DR6_BS = 1n << 14n;
 /** rflags with IOPL 3, for CPL 3 port I/O. */
 const RFLAGS_IOPL3 = 0x3202n;
 /** Stops of one KVM_SET_GUEST_DEBUG feature in 64-bit CPL 3 code ("90 90 f4": nop / nop / hlt, #GP reported). */
@@ -47,6 +54,15 @@ function probeInt3(cpl: 0 | 3): (kvm: Kvm) => string | undefined {
   };
 }
 
+/** Jumps to the upper-half alias of LM_CODE + 12, runs two nops there and halts. */
+const UPPER_HALF_NOPS = [
+  "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
+  "ff e0", //                         jmp rax
+  "90", //                            nop        ; LM_CODE + 12, run at 0xffffff800000400c
+  "90", //                            nop        ; + 13, at 0xffffff800000400d
+  "f4", //                            hlt
+];
+
 for (const cpl of [0, 3] as const) {
   const name = `long debug single-step at CPL ${cpl}: one exception-1 exit per instruction, dr6.BS`;
   const body = (kvm: Kvm) => {
@@ -59,14 +75,7 @@ for (const cpl of [0, 3] as const) {
       "eb fe", //                         jmp $                   ; + 16
     ]);
     enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
-    m.vcpu.setGuestDebug({ singlestep: true });
-    for (const pc of [LM_CODE + 1, LM_CODE + 11, LM_CODE + 14]) {
-      const exit = runTo(m.vcpu, "debug");
-      assert.equal(exit.exception, 1, describe(exit));
-      assert.equal(exit.pc, BigInt(pc), describe(exit));
-      assert.ok(exit.dr6 & DR6_BS, describe(exit));
-      assert.equal(m.vcpu.getRegs().rip, BigInt(pc));
-    }
+    expectSteps(m.vcpu, [LM_CODE + 1, LM_CODE + 11, LM_CODE + 14]);
     m.vcpu.setGuestDebug(null);
     assert.equal(runToOut(m.vcpu, 0x80), 0x89);
     assert.equal(m.vcpu.getRegs().rax, 0x1122334455667789n);
@@ -87,19 +96,7 @@ for (const cpl of [0, 3] as const) {
       "eb fe", // jmp $
     ]);
     enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
-    for (const [slot, bits] of [[0, DR6_B0], [1, DR6_B1]] as const) {
-      const bps = [{ address: LM_CODE + 2 }, { address: 0x8000 }];
-      if (slot === 1) bps.reverse();
-      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LM_CODE), rax: 0n });
-      m.vcpu.setGuestDebug({ hardwareBreakpoints: bps });
-      const exit = runTo(m.vcpu, "debug");
-      assert.equal(exit.exception, 1, describe(exit));
-      assert.equal(exit.pc, BigInt(LM_CODE + 2), describe(exit));
-      assert.equal(exit.dr6 & 0xfn, bits, `DR${slot}: ${describe(exit)}`);
-      assert.equal(m.vcpu.getRegs().rax & 0xffn, 0n, "the instruction did not run");
-    }
-    m.vcpu.setGuestDebug(null);
-    assert.equal(runToOut(m.vcpu, 0xe9), 0x42);
+    expectExecBreakpoints(m.vcpu, LM_CODE);
   };
   if (cpl === 3) featureTest(name, probeUserExecBreakpoint, body);
   else backendTest(name, body);
@@ -107,18 +104,10 @@ for (const cpl of [0, 3] as const) {
 
 backendTest("long debug hardware exec breakpoint on an upper-half address at CPL 0", (kvm) => {
   using m = longMachine(kvm);
-  load(m.mem, LM_CODE, [
-    "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
-    "ff e0", //                         jmp rax
-    "90", //                            nop        ; LM_CODE + 12, run at 0xffffff800000400c
-    "90", //                            nop        ; + 13: the breakpoint, at 0xffffff800000400d
-    "f4", //                            hlt
-  ]);
+  load(m.mem, LM_CODE, UPPER_HALF_NOPS);
   enterLongMode(m.vcpu, BigInt(LM_CODE));
   m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0xffffff800000400dn }] });
-  const exit = runTo(m.vcpu, "debug");
-  assert.equal(exit.exception, 1, describe(exit));
-  assert.equal(exit.pc, 0xffffff800000400dn, describe(exit));
+  const exit = expectDebugExit(m.vcpu, 1, 0xffffff800000400dn);
   assert.equal(exit.dr6 & 0xfn, DR6_B0, describe(exit));
   assert.equal(m.vcpu.getRegs().rip, 0xffffff800000400dn);
   m.vcpu.setGuestDebug(null);
@@ -128,13 +117,7 @@ backendTest("long debug hardware exec breakpoint on an upper-half address at CPL
 
 backendTest("long debug single-step on upper-half addresses at CPL 0: each exit's pc is the whole RIP", (kvm) => {
   using m = longMachine(kvm);
-  load(m.mem, LM_CODE, [
-    "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
-    "ff e0", //                         jmp rax
-    "90", //                            nop        ; LM_CODE + 12, run at 0xffffff800000400c
-    "90", //                            nop
-    "f4", //                            hlt
-  ]);
+  load(m.mem, LM_CODE, UPPER_HALF_NOPS);
   enterLongMode(m.vcpu, BigInt(LM_CODE));
   m.vcpu.setGuestDebug({ singlestep: true });
   for (const pc of [BigInt(LM_CODE + 10), 0xffffff800000400cn, 0xffffff800000400dn, 0xffffff800000400en]) {
@@ -155,9 +138,7 @@ for (const cpl of [0, 3] as const) {
       using m = bench64(kvm, "b011 cc e6e9 ebfe", { cpl, rflags: cpl === 3 ? RFLAGS_IOPL3 : 2n });
       // mov al, 0x11 / int3 / out 0xe9, al / jmp $
       m.vcpu.setGuestDebug({ softwareBreakpoints: true });
-      const exit = runTo(m.vcpu, "debug");
-      assert.equal(exit.exception, 3, describe(exit));
-      assert.equal(exit.pc, BigInt(LM_CODE + 2), describe(exit));
+      expectDebugExit(m.vcpu, 3, LM_CODE + 2);
       m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LM_CODE + 3) });
       assert.equal(runToOut(m.vcpu, 0xe9), 0x11);
     },
@@ -177,9 +158,7 @@ featureTest(
     ]);
     enterLongMode(m.vcpu, BigInt(LM_CODE));
     m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x8004, kind: "write", length: 4 }] });
-    const exit = runTo(m.vcpu, "debug");
-    assert.equal(exit.exception, 1, describe(exit));
-    assert.equal(exit.pc, BigInt(LM_CODE + 13), describe(exit));
+    const exit = expectDebugExit(m.vcpu, 1, LM_CODE + 13);
     assert.ok(exit.dr6 & DR6_B0, describe(exit));
     assert.equal(view(m.mem).getBigUint64(0x8000, true), 0x55n, "a data breakpoint traps after the write");
     runToOut(m.vcpu, 0xe9);
@@ -219,8 +198,5 @@ backendTest("long debug: setGuestDebug(null) after breakpoints and single-step l
     "f4", //    hlt
   ]);
   enterLongMode(m.vcpu, BigInt(LM_CODE));
-  m.vcpu.setGuestDebug({ singlestep: true, hardwareBreakpoints: [{ address: LM_CODE + 1 }] });
-  m.vcpu.setGuestDebug(null);
-  assert.equal(runToOut(m.vcpu, 0xe9), 0x42);
-  runTo(m.vcpu, "hlt");
+  expectDebugOff(m.vcpu, LM_CODE);
 });
