@@ -109,8 +109,11 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
   // The semantic functions it calls are named in its source, so that blocks sharing a source share their callees
   // too: each call site keeps one callee, which V8 can inline.
   const calls = insns.map((d) => callees.get(d.exec) ?? callees.set(d.exec, callees.size).get(d.exec)!);
+  // The addresses are read into locals on entry: a loop then keeps them in registers (the factory's bindings are
+  // shared by every block of the source, so V8 cannot fold them into its code as constants).
+  const locals = numbers.length === 0 ? "" : `const ${numbers.map((_, i) => `k${i} = K${i}_`).join(", ")};\n`;
   const source = `"use strict"; // ${calls.join(" ")}\nreturn function block(c, budget) {\n` +
-    `const g = c.codeGen, r = c.r32;\n` +
+    `const g = c.codeGen, r = c.r32;\n${locals}` +
     `const r16 = c.r16, r8 = c.r8, m = c.mem, SA = c.segAr, SL = c.segLimit, SB = c.segBase;\n` +
     `const rTag = m.rTag, rBuf = m.rBuf, rOff = m.rOff, wTag = m.wTag, wBuf = m.wBuf, wOff = m.wOff;\n` +
     `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0, K = 0, LH = 0, LL = 0;\n` +
@@ -127,7 +130,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
       compiled.add(hash);
       compiledChars += source.length;
     }
-    make = new Function(...names, ...numbers.map((_, i) => `k${i}`), "setRip", "PARITY", "ea64s", source) as Factory;
+    make = new Function(...names, ...numbers.map((_, i) => `K${i}_`), "setRip", "PARITY", "ea64s", source) as Factory;
     factoryChars += source.length;
     for (const old of factories.keys()) {
       if (factoryChars <= FACTORY_CHARS) break;

@@ -14,7 +14,6 @@ import { AF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, SF, SIGN, ZF } from 
 import { INT32_MAX, INT32_MIN, OF_CF, PF_SHIFT } from "./names.ts";
 import type { Insn } from "../insn.ts";
 import { regRead, regWrite } from "./operands.ts";
-import { num } from "./pool.ts";
 
 /** The flag kind of templates whose flags are eager in E. */
 export const F_EAGER_LOCAL = -1;
@@ -97,7 +96,7 @@ export function isEager(d: Insn): boolean {
 
 /** IMUL r32, r/m32 (, imm) on registers (template `imul2`, isEager), with `before` the flag producer before it. */
 export function imulCode(d: Insn, before: Before | null, amd: boolean): string {
-  const b = d.op === 0x1af ? regRead(d.reg, 4) : num(d.imm >>> 0);
+  const b = d.op === 0x1af ? regRead(d.reg, 4) : String(d.imm >>> 0);
   // The low half exactly; the double product decides overflow (exact when it fits in 32 bits, beyond when not).
   const flags = amd ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)` : `(T1 ? ${OF_CF} : 0) | ${SIGN_PARITY}`;
   const keep = amd ? `P = ${eagerOf(before)}; ` : "";

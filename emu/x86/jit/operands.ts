@@ -61,7 +61,7 @@ export function regWrite(n: number, size: number, v: string): string {
 export function offset(d: Insn, next: number): string | undefined {
   if (d.mode !== 8) {
     if (d.asize !== 4) return undefined;
-    const parts = [num(d.disp | 0)];
+    const parts = [String(d.disp | 0)];
     if (d.base >= 0) parts.push(`r[${d.base << 1}]`);
     if (d.index >= 0) parts.push(d.scale ? `(r[${d.index << 1}] << ${d.scale})` : `r[${d.index << 1}]`);
     return `((${parts.join(" + ")}) >>> 0)`;
@@ -70,7 +70,7 @@ export function offset(d: Insn, next: number): string | undefined {
     const a = next + (d.disp | 0);
     return `LA = ${num(a >>> 0)}; LH = ${num(d.asize === 4 ? 0 : Math.floor(a / 2 ** 32) >>> 0)};`;
   }
-  const lo = [num(d.disp | 0)], hi = ["0"];
+  const lo = [String(d.disp | 0)], hi = ["0"];
   if (d.base >= 0) {
     lo.push(`r[${d.base << 1}]`);
     hi.push(`(r[${(d.base << 1) + 1}] | 0)`);

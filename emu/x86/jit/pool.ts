@@ -1,13 +1,15 @@
 /**
- * The numbers a block's code takes from the guest (addresses, immediates,
- * displacements) are not written into its source: each becomes a name,
- * `k0`, `k1`, ..., bound to its value when the block's function is made
- * (codegen.ts). Blocks that differ only in those numbers (the same code at
- * another address, another VM running the same guest) then share one
- * source, so the sources a process compiles are bounded by the shapes of
- * the code it runs, not by where that code lies. V8 keeps every distinct
- * source given to `new Function` in its compilation cache for the life of
- * the process.
+ * The guest addresses a block's code uses (EIPs, branch targets, return
+ * addresses, RIP-relative operands) are not written into its source: each
+ * becomes a name, `k0`, `k1`, ..., bound to its value when the block's
+ * function is made (codegen.ts). Blocks that differ only in where they lie
+ * (the same code at another address, in another VM) then share one source,
+ * so the sources a process compiles depend on the code it runs, not on
+ * where that code lies; Deno's V8 keeps every distinct source given to
+ * `new Function` for the life of the process. Immediates and displacements
+ * stay in the source as numbers: as names they cost the bench guests up to
+ * a fifth of their speed (V8 folds a number in the source into the code,
+ * not a name shared by the blocks of a source).
  *
  * @module
  */

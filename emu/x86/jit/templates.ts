@@ -305,13 +305,13 @@ function movRegRm(d: Insn, site: Site): Template | undefined {
 
 /** MOV reg, imm (8, 16, 32 bits, outside 64-bit mode). */
 function movRegImm(d: Insn): Template | undefined {
-  return d.size === 8 || d.mode === 8 ? undefined : pure(regWrite(d.op & 7, d.size, num(d.imm >>> 0)));
+  return d.size === 8 || d.mode === 8 ? undefined : pure(regWrite(d.op & 7, d.size, String(d.imm >>> 0)));
 }
 
 /** MOV r/m, imm (8, 16, 32 bits): to a register, or a store. */
 function movRmImm(d: Insn, site: Site): Template | undefined {
   if (d.size === 8) return undefined;
-  const value = num(d.imm >>> 0);
+  const value = String(d.imm >>> 0);
   if (d.mod === 3) return pure(regWrite(d.rm, d.size, value));
   return pure(
     mapOffset(offset(d, site.next), (off) => storeFrom(segmentOf(d), off, d.size, d.mode, value, at(site), site.stop)),
@@ -390,7 +390,7 @@ function producer(d: Insn, p: Producer, site: Site): string {
     const v = fit(p.fop === F_INC ? "A + 1" : "A - 1");
     return `C = ${carry(site.producer)}; A = ${regRead(n, size)}; B = 1; V = ${v}; ${regWrite(n, size, "V")}`;
   }
-  const imm = num((d.imm & MASK[size]) >>> 0);
+  const imm = String((d.imm & MASK[size]) >>> 0);
   let dst: number, a: string, b: string, kind: number;
   if (e === "testRmReg" || e === "testRmImm" || e === "testAccImm") {
     [dst, kind] = [-1, 4];
@@ -398,7 +398,7 @@ function producer(d: Insn, p: Producer, site: Site): string {
   } else if (e === "aluRmImm") {
     [dst, kind, a, b] = [d.rm, d.reg, rm, imm];
   } else if (e === "aluAccImm") {
-    [dst, kind, a, b] = [0, (d.op >> 3) & 7, regRead(0, size), num(d.imm >>> 0)];
+    [dst, kind, a, b] = [0, (d.op >> 3) & 7, regRead(0, size), String(d.imm >>> 0)];
   } else if (e === "aluRmReg") {
     [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, rm, regRead(d.reg, size)];
   } else {
@@ -423,9 +423,9 @@ function producer64(d: Insn, site: Site): string {
     [dst, kind, a, b] = [d.rm, d.reg === 1 ? 5 : 0, [reg(d.rm), hi(d.rm)], ["1", "0"]];
     pre = `C = ${carry(site.producer)}; `;
   } else if (e === "aluRmImm64") {
-    [dst, kind, a, b] = [d.rm, d.reg, [reg(d.rm), hi(d.rm)], [num(d.imm >>> 0), num(d.imm2 >>> 0)]];
+    [dst, kind, a, b] = [d.rm, d.reg, [reg(d.rm), hi(d.rm)], [String(d.imm >>> 0), String(d.imm2 >>> 0)]];
   } else if (e === "aluAccImm64") {
-    [dst, kind, a, b] = [0, (d.op >> 3) & 7, [reg(0), hi(0)], [num(d.imm >>> 0), num(d.imm2 >>> 0)]];
+    [dst, kind, a, b] = [0, (d.op >> 3) & 7, [reg(0), hi(0)], [String(d.imm >>> 0), String(d.imm2 >>> 0)]];
   } else if (e === "aluRmReg64") {
     [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, [reg(d.rm), hi(d.rm)], [reg(d.reg), hi(d.reg)]];
   } else {
