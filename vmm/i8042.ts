@@ -20,6 +20,17 @@ export interface I8042Options {
 const STATUS_OBF = 0x01, STATUS_SYS = 0x04, STATUS_CMD = 0x08, STATUS_UNLOCKED = 0x10;
 const CTR_KBD_INT = 0x01, CTR_SYS = 0x04, CTR_KBD_DISABLE = 0x10, CTR_AUX_DISABLE = 0x20, CTR_XLATE = 0x40;
 
+/** Controller commands answered with one fixed byte. */
+const REPLIES = new Map([
+  [0xa9, 0x01], // test the aux port: 0x01, "clock line stuck low": there is no aux port
+  [0xaa, 0x55], // self test: passed
+  [0xab, 0x00], // test the keyboard port: no error
+  [0xc0, 0x80], // read the input port
+]);
+/** Controller commands that disable (set) or enable (clear) a port's bit in the configuration byte. */
+const DISABLES = new Map([[0xa7, CTR_AUX_DISABLE], [0xad, CTR_KBD_DISABLE]]);
+const ENABLES = new Map([[0xa8, CTR_AUX_DISABLE], [0xae, CTR_KBD_DISABLE]]);
+
 /** The controller. Register it twice: at 0x60 (1 port) and at 0x64 (1 port), with `port` telling which. */
 export class I8042 {
   readonly #o: I8042Options;
@@ -73,6 +84,10 @@ export class I8042 {
 
   #writeCommand(v: number): void {
     this.#lastWasCommand = true;
+    const reply = REPLIES.get(v);
+    if (reply !== undefined) return this.#push(reply);
+    this.#ctr |= DISABLES.get(v) ?? 0;
+    this.#ctr &= ~(ENABLES.get(v) ?? 0);
     switch (v) {
       case 0x20: // read the controller configuration byte
         this.#push(this.#ctr);
@@ -83,30 +98,6 @@ export class I8042 {
       case 0xd3: // write the aux output buffer
       case 0xd4: // write to the aux device
         this.#pendingCommand = v;
-        return;
-      case 0xa7:
-        this.#ctr |= CTR_AUX_DISABLE;
-        return;
-      case 0xa8:
-        this.#ctr &= ~CTR_AUX_DISABLE;
-        return;
-      case 0xa9: // test the aux port: 0x01, "clock line stuck low": there is no aux port
-        this.#push(0x01);
-        return;
-      case 0xaa: // self test
-        this.#push(0x55);
-        return;
-      case 0xab: // test the keyboard port
-        this.#push(0x00);
-        return;
-      case 0xad:
-        this.#ctr |= CTR_KBD_DISABLE;
-        return;
-      case 0xae:
-        this.#ctr &= ~CTR_KBD_DISABLE;
-        return;
-      case 0xc0: // read the input port
-        this.#push(0x80);
         return;
       case 0xd0: // read the output port
         this.#push(this.#outputPort);
