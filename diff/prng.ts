@@ -15,26 +15,20 @@ export function mix32(x: number): number {
 }
 
 /**
- * A deterministic random stream. `new Prng(seed, stream)` gives independent
- * streams for the same seed (e.g. one per case index).
- *
- * @example
- * ```ts
- * const r = new Prng(1, 7);
- * const n = r.below(10); // 0..9, the same on Deno and Bun
- * ```
+ * The sfc32 generator itself, from its first three state words (the counter starts at 1), warmed up by
+ * twelve rounds. Prng seeds it through mix32; other generators (the SSE and x87 differential tests') seed it
+ * their own way.
  */
-export class Prng {
+export class Sfc32 {
   #a: number;
   #b: number;
   #c: number;
-  #d: number;
+  #d = 1;
 
-  constructor(seed: number, stream = 0) {
-    this.#a = mix32(seed >>> 0);
-    this.#b = mix32(this.#a ^ (stream >>> 0));
-    this.#c = mix32(this.#b ^ 0x6a09e667);
-    this.#d = 1;
+  constructor(a: number, b: number, c: number) {
+    this.#a = a;
+    this.#b = b;
+    this.#c = c;
     for (let i = 0; i < 12; i++) this.u32();
   }
 
@@ -47,6 +41,23 @@ export class Prng {
     this.#c = (this.#c << 21) | (this.#c >>> 11);
     this.#c = (this.#c + t) | 0;
     return t >>> 0;
+  }
+}
+
+/**
+ * A deterministic random stream. `new Prng(seed, stream)` gives independent
+ * streams for the same seed (e.g. one per case index).
+ *
+ * @example
+ * ```ts
+ * const r = new Prng(1, 7);
+ * const n = r.below(10); // 0..9, the same on Deno and Bun
+ * ```
+ */
+export class Prng extends Sfc32 {
+  constructor(seed: number, stream = 0) {
+    const a = mix32(seed >>> 0), b = mix32(a ^ (stream >>> 0));
+    super(a, b, mix32(b ^ 0x6a09e667));
   }
 
   /** A uniform integer in [0, n) for 0 < n <= 2^32 (rejection sampling: no bias). */

@@ -17,6 +17,7 @@
 import type { Kvm } from "../../../mod.ts";
 import { enterLongMode, longMachine, P, setPte, W } from "../../_support/long_mode.ts";
 import { SSE_VECTORS, subjectOf, UNDEFINED_FLAGS } from "./_sse.ts";
+import { Sfc32 } from "../../../diff/prng.ts";
 
 // nasm, bits 64: mov ebx, rec / movdqu xmm0, [rbx] / movdqu xmm1, [rbx+16] / movdqu xmm2, [rbx+32] /
 // ldmxcsr [rbx+48] / mov eax, [rbx+52] / mov ecx, [rbx+56] / mov edx, [rbx+60] / lea rsi, [rbx+64] /
@@ -86,27 +87,14 @@ const F64_HI = [
 ];
 const MXCSRS = [0x1f80, 0x1f80, 0x3f80, 0x5f80, 0x7f80, 0x9fc0, 0x1fc0, 0x9f80, 0xff80, 0xbf80];
 
-/** sfc32-like generator on 32-bit integers (same sequence on every engine). */
-export class Prng {
-  #a: number;
-  #b: number;
-  #c: number;
-  #d = 1;
+/** The sfc32 generator, seeded directly with `seed` (same sequence on every engine). */
+export class Prng extends Sfc32 {
   constructor(seed: number) {
-    this.#a = seed >>> 0;
-    this.#b = 0x9e3779b9;
-    this.#c = 0x85ebca6b;
-    for (let i = 0; i < 12; i++) this.next();
+    super(seed >>> 0, 0x9e3779b9, 0x85ebca6b);
   }
   /** The next 32-bit value. */
   next(): number {
-    const t = (((this.#a + this.#b) | 0) + this.#d) | 0;
-    this.#d = (this.#d + 1) | 0;
-    this.#a = this.#b ^ (this.#b >>> 9);
-    this.#b = (this.#c + (this.#c << 3)) | 0;
-    this.#c = (this.#c << 21) | (this.#c >>> 11);
-    this.#c = (this.#c + t) | 0;
-    return t >>> 0;
+    return this.u32();
   }
   /** An integer in [0, n). */
   below(n: number): number {
