@@ -8,30 +8,21 @@
  * @module
  */
 import { equal } from "node:assert/strict";
-import { backendUnavailable, skip, test } from "../../_support/harness.ts";
 import { buildProgram, CASES_PER_PROGRAM, compareRecords, Prng, runOn, sseForms } from "./_diff.ts";
-import { backendVendor } from "../../../diff/vendor.ts";
-import { Kvm } from "../../../mod.ts";
+import { differentialTest } from "./_kvm_vs_emu.ts";
 
 const PROGRAMS = 3, SEED = 1;
 const name = `sse differential, kvm vs emu: ${PROGRAMS * CASES_PER_PROGRAM} random 64-bit CPL 3 cases (seed ${SEED})`;
-const why = backendUnavailable("kvm") ?? backendUnavailable("emu");
-if (why !== undefined) skip(name, why);
-else {
-  test(name, () => {
-    using kvm = Kvm.open({ backend: "kvm" });
-    // The emulator presents the host's vendor (DPPS/DPPD choose NaNs in a vendor's own order).
-    using emu = Kvm.open({ backend: "emu", vendor: backendVendor(kvm) });
-    const forms = sseForms(), r = new Prng(SEED);
-    for (let p = 0; p < PROGRAMS; p++) {
-      const prog = buildProgram(forms, CASES_PER_PROGRAM, r);
-      const a = runOn(kvm, prog.code, prog.records), b = runOn(emu, prog.code, prog.records);
-      if (typeof a === "string" || typeof b === "string") {
-        equal(String(b), String(a), "both backends end the program the same way");
-        continue;
-      }
-      const bad = compareRecords(prog.cases, a, b);
-      equal(bad.length, 0, bad.join("\n"));
+differentialTest(name, (kvm, emu) => {
+  const forms = sseForms(), r = new Prng(SEED);
+  for (let p = 0; p < PROGRAMS; p++) {
+    const prog = buildProgram(forms, CASES_PER_PROGRAM, r);
+    const a = runOn(kvm, prog.code, prog.records), b = runOn(emu, prog.code, prog.records);
+    if (typeof a === "string" || typeof b === "string") {
+      equal(String(b), String(a), "both backends end the program the same way");
+      continue;
     }
-  });
-}
+    const bad = compareRecords(prog.cases, a, b);
+    equal(bad.length, 0, bad.join("\n"));
+  }
+});

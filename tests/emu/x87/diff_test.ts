@@ -24,43 +24,34 @@
  * @module
  */
 import { equal, ok } from "node:assert/strict";
-import { backendUnavailable, skip, test } from "../../_support/harness.ts";
 import { Prng } from "../sse/_diff.ts";
+import { differentialTest } from "../sse/_kvm_vs_emu.ts";
 import { buildProgram, compareCase, describe, faultCount, reproduces, runOn } from "./_diff.ts";
 import { genCase } from "./_gen.ts";
-import { backendVendor } from "../../../diff/vendor.ts";
-import { Kvm } from "../../../mod.ts";
 
 const PROGRAMS = 2, PER_PROGRAM = 1000, SEED = 1;
 const name = `x87 differential, kvm vs emu: ${PROGRAMS * PER_PROGRAM} random 64-bit CPL 3 streams (seed ${SEED})`;
-const why = backendUnavailable("kvm") ?? backendUnavailable("emu");
-if (why !== undefined) skip(name, why);
-else {
-  test(name, () => {
-    using kvm = Kvm.open({ backend: "kvm" });
-    const vendor = backendVendor(kvm);
-    using emu = Kvm.open({ backend: "emu", vendor });
-    const r = new Prng(SEED);
-    let faults = 0;
-    for (let p = 0; p < PROGRAMS; p++) {
-      const cases = Array.from({ length: PER_PROGRAM }, () => genCase(r));
-      const prog = buildProgram(cases);
-      const a = runOn(kvm, prog), b = runOn(emu, prog);
-      if (typeof a === "string" || typeof b === "string") {
-        equal(String(b), String(a), "both backends end the program the same way");
-        continue;
-      }
-      faults += faultCount(a, PER_PROGRAM);
-      const bad: string[] = [];
-      cases.forEach((c, i) => {
-        const diffs = compareCase(c, a, b, i);
-        // Only AMD loses the pointers at a host interrupt (see above); on Intel a difference is a difference.
-        if (diffs.length && (vendor !== "amd" || reproduces(kvm, emu, c))) {
-          bad.push(`case ${i}:\n${describe(c)}\n  ${diffs.join("\n  ")}`);
-        }
-      });
-      equal(bad.length, 0, bad.slice(0, 5).join("\n"));
+differentialTest(name, (kvm, emu, vendor) => {
+  const r = new Prng(SEED);
+  let faults = 0;
+  for (let p = 0; p < PROGRAMS; p++) {
+    const cases = Array.from({ length: PER_PROGRAM }, () => genCase(r));
+    const prog = buildProgram(cases);
+    const a = runOn(kvm, prog), b = runOn(emu, prog);
+    if (typeof a === "string" || typeof b === "string") {
+      equal(String(b), String(a), "both backends end the program the same way");
+      continue;
     }
-    ok(faults > 0, "some streams raise #MF, so the unmasked-exception path is compared");
-  });
-}
+    faults += faultCount(a, PER_PROGRAM);
+    const bad: string[] = [];
+    cases.forEach((c, i) => {
+      const diffs = compareCase(c, a, b, i);
+      // Only AMD loses the pointers at a host interrupt (see above); on Intel a difference is a difference.
+      if (diffs.length && (vendor !== "amd" || reproduces(kvm, emu, c))) {
+        bad.push(`case ${i}:\n${describe(c)}\n  ${diffs.join("\n  ")}`);
+      }
+    });
+    equal(bad.length, 0, bad.slice(0, 5).join("\n"));
+  }
+  ok(faults > 0, "some streams raise #MF, so the unmasked-exception path is compared");
+});
