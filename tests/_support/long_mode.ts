@@ -11,19 +11,8 @@
 import assert from "node:assert/strict";
 import type { GuestMemory, Kvm, Segment, Vcpu } from "../../mod.ts";
 import { REG_NAMES as KVM_REG_NAMES } from "../../abi/structs.ts";
-import {
-  EFER_LMA,
-  EFER_LME,
-  EFER_NX,
-  EFER_SCE,
-  X86_CR0_ET,
-  X86_CR0_MP,
-  X86_CR0_NE,
-  X86_CR0_PE,
-  X86_CR0_PG,
-  X86_CR0_WP,
-  X86_CR4_PAE,
-} from "../../constants.ts";
+import { EFER_NX, EFER_SCE } from "../../constants.ts";
+import { LONG_MODE_CONTROL } from "../../examples/_shared.ts";
 import { type Machine, machine } from "./guests.ts";
 import { segmentDescriptor } from "../../vmm/cpu.ts";
 
@@ -179,10 +168,10 @@ export function enterLongMode(vcpu: Vcpu, rip: bigint, options: LongModeOptions 
   sregs.tr = { ...segment(SEL64_TSS, "data", 0), base: BigInt(LM_TSS), limit: 0x67, type: 11, s: 0, g: 0, db: 0 };
   sregs.gdt = { base: BigInt(LM_GDT), limit: 0x47 };
   sregs.idt = { base: BigInt(LM_IDT), limit: 0xfff };
-  sregs.cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE | X86_CR0_WP | X86_CR0_PG;
+  sregs.cr0 = LONG_MODE_CONTROL.cr0;
   sregs.cr3 = BigInt(LM_PML4);
-  sregs.cr4 = X86_CR4_PAE | (options.cr4 ?? 0n);
-  sregs.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NX;
+  sregs.cr4 = LONG_MODE_CONTROL.cr4 | (options.cr4 ?? 0n);
+  sregs.efer = LONG_MODE_CONTROL.efer | EFER_SCE | EFER_NX;
   vcpu.setSregs(sregs);
   vcpu.setRegs({
     ...vcpu.getRegs(),
