@@ -24,6 +24,7 @@ import { type BackendName, Kvm } from "../../mod.ts";
 import { probeSoftwareBreakpoints } from "../../gdb/mod.ts";
 import { Machine } from "../../vmm/machine.ts";
 import { BACKENDS, backendUnavailable, skip, test } from "../_support/harness.ts";
+import { bootSectorArgs } from "../vmm/_vmm.ts";
 import { checkSteps, GDB_MISSING, type GdbRun, type GdbStep, runGdb, stepsFor } from "./_gdb.ts";
 
 const GUEST = new URL("../guests/gdb_vmm.elf", import.meta.url).pathname;
@@ -220,15 +221,22 @@ async function ended(cli: Cli, status: number, detail: RegExp, all: string): Pro
   assert.match(cli.stderr(), detail);
 }
 
-for (const backend of BACKENDS) {
-  const name = "kvmkit --gdb: real gdb breaks, steps and continues the guest to its exit";
-  const unavailable = backendUnavailable(backend) ?? GDB_MISSING;
-  if (unavailable) {
-    skip(`${name} [${backend}]`, unavailable);
-    continue;
-  }
-  const steps = stepsFor(name, backend, STEPS, lacking(backend));
-  test(`${name} [${backend}]`, async () => {
+/**
+ * The backends the tests named `names` run on; on the others (not available here, or gdb missing) each is
+ * registered as skipped.
+ */
+function gdbBackends(...names: string[]): BackendName[] {
+  return BACKENDS.filter((backend) => {
+    const unavailable = backendUnavailable(backend) ?? GDB_MISSING;
+    if (unavailable) { for (const name of names) skip(`${name} [${backend}]`, unavailable); }
+    return !unavailable;
+  });
+}
+
+const REAL_GDB = "kvmkit --gdb: real gdb breaks, steps and continues the guest to its exit";
+for (const backend of gdbBackends(REAL_GDB)) {
+  const steps = stepsFor(REAL_GDB, backend, STEPS, lacking(backend));
+  test(`${REAL_GDB} [${backend}]`, async () => {
     const port = await freePort();
     const cli = startCli(["--backend", backend, "--kernel", GUEST, "--debug-exit", "0xf4"].concat(
       ["--gdb", `127.0.0.1:${port}`, "--gdb-wait"],
@@ -272,16 +280,10 @@ const POWEROFF_STEPS: Step[] = [{
   check: (out) => assert.match(out, /\[Inferior 1 \(Remote target\) exited normally\]/),
 }];
 
-for (const backend of BACKENDS) {
-  const smp = "kvmkit --gdb --cpus 2: one gdb thread per vCPU, listening on loopback by default";
-  const off = "kvmkit --gdb: a guest's power-off ends the session, status 0";
-  const unavailable = backendUnavailable(backend) ?? GDB_MISSING;
-  if (unavailable) {
-    skip(`${smp} [${backend}]`, unavailable);
-    skip(`${off} [${backend}]`, unavailable);
-    continue;
-  }
-  test(`${smp} [${backend}]`, async () => {
+const SMP_GDB = "kvmkit --gdb --cpus 2: one gdb thread per vCPU, listening on loopback by default";
+const POWER_OFF = "kvmkit --gdb: a guest's power-off ends the session, status 0";
+for (const backend of gdbBackends(SMP_GDB, POWER_OFF)) {
+  test(`${SMP_GDB} [${backend}]`, async () => {
     const cli = startCli(
       ["--backend", backend, "--flat", SMP_GUEST, "--mode", "protected", "--at", "0x10000", "--cpus", "2"].concat(
         ["--debug-exit", "0xf4", "--gdb", "0", "--gdb-wait"],
@@ -296,7 +298,7 @@ for (const backend of BACKENDS) {
     await ended(cli, 0x23, /kvmkit: debug-exit \(isa-debug-exit 35\) after [\d.]+ s; backend \w+, 2 vCPUs/, run.all);
     assert.equal(cli.stdout(), "AP up\n");
   });
-  test(`${off} [${backend}]`, async () => {
+  test(`${POWER_OFF} [${backend}]`, async () => {
     const cli = startCli(["--backend", backend, "--kernel", GUEST, "--gdb", "0", "--gdb-wait"]);
     const { port } = await cli.listening;
     const run = await runCliGdb(port, POWEROFF_STEPS, cli, GUEST);
@@ -306,30 +308,12 @@ for (const backend of BACKENDS) {
   });
 }
 
-const ECHO_GUEST = new URL("../guests/vmm_echo.bin", import.meta.url).pathname;
-const ECHO = [
-  "--flat",
-  ECHO_GUEST,
-  "--mode",
-  "real",
-  "--at",
-  "0x7c00",
-  "--debug-exit",
-  "0xf4",
-  "--gdb",
-  "0",
-  "--gdb-wait",
-];
+const ECHO = [...bootSectorArgs("vmm_echo.bin"), "--gdb", "0", "--gdb-wait"];
 const CONTINUE: Step[] = [{ name: "continue", needs: [], commands: ["continue"], check: () => {} }];
 
-for (const backend of BACKENDS) {
-  const name = "kvmkit --gdb: the terminal still types into COM1; --timeout ends the session with gdb's exit reply";
-  const unavailable = backendUnavailable(backend) ?? GDB_MISSING;
-  if (unavailable) {
-    skip(`${name} [${backend}]`, unavailable);
-    continue;
-  }
-  test(`${name} [${backend}]`, async () => {
+const TYPED = "kvmkit --gdb: the terminal still types into COM1; --timeout ends the session with gdb's exit reply";
+for (const backend of gdbBackends(TYPED)) {
+  test(`${TYPED} [${backend}]`, async () => {
     // The guest sleeps in HLT until COM1 receives a line, echoes it upper-cased, and exits with its length.
     const typed = startCli(["--backend", backend, ...ECHO]);
     const { port } = await typed.listening;

@@ -18,6 +18,7 @@ import { backendTest, test } from "../_support/harness.ts";
 import { Machine, type MachineOptions } from "../../vmm/machine.ts";
 import { readBootParams } from "../../vmm/loaders/mod.ts";
 import type { Kvm } from "../../mod.ts";
+import { bootSectorArgs } from "./_vmm.ts";
 
 const guest = (name: string) => ({
   name,
@@ -188,30 +189,13 @@ test("vmm kvmkit command: console output, exit status, status line; bad flags an
   const run = (...args: string[]) =>
     spawnSync(runtime[0], [...runtime.slice(1), ...args], { encoding: "utf8", input: "", timeout: 60_000 });
   const flat = new URL("../guests/vmm_flat_real.bin", import.meta.url).pathname;
-  const r = run(
-    "run",
-    "--backend",
-    "emu",
-    "--mem",
-    "48M",
-    "--flat",
-    flat,
-    "--mode",
-    "real",
-    "--at",
-    "0x7c00",
-    "--debug-exit",
-    "0xf4",
-  );
+  const r = run("run", "--backend", "emu", "--mem", "48M", ...bootSectorArgs("vmm_flat_real.bin"));
   assert.equal(r.stdout, "real mode: RAM MiB 0x0030\n");
   assert.equal(r.status, (3 << 1) | 1);
   assert.match(r.stderr, /^kvmkit: debug-exit \(isa-debug-exit 7\) after [\d.]+ s; backend emu, 1 vCPU, \d+ exits/m);
   // A pipe on stdin is typed into COM1 as is.
-  const echo = new URL("../guests/vmm_echo.bin", import.meta.url).pathname;
-  const piped = spawnSync(runtime[0], [
-    ...runtime.slice(1),
-    ...["run", "--backend", "emu", "--flat", echo, "--mode", "real", "--at", "0x7c00", "--debug-exit", "0xf4"],
-  ], { encoding: "utf8", input: "abc\n", timeout: 60_000 });
+  const echo = [...runtime.slice(1), "run", "--backend", "emu", ...bootSectorArgs("vmm_echo.bin")];
+  const piped = spawnSync(runtime[0], echo, { encoding: "utf8", input: "abc\n", timeout: 60_000 });
   assert.equal(piped.stdout, ">ABC\n");
   assert.equal(piped.status, (4 << 1) | 1);
   const bad = run("run", "--kernel", "/nonexistent/bzImage");
