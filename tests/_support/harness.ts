@@ -54,6 +54,15 @@ function pickRunner(): Runner {
 
 const runner = pickRunner();
 
+// libc is bound once per thread and stays loaded for the process's life (ffi/bind.ts); the emulator uses it too (the
+// host's vendor). Bind it before any test, so that Deno's sanitizer does not charge the first test that opens a
+// backend with a library it did not unload.
+try {
+  Kvm.open({ backend: "emu" }).close();
+} catch {
+  // No FFI permission here: nothing is loaded, so nothing to charge.
+}
+
 /** Registers a test; a number is {@linkcode TestOptions.timeoutMs}. */
 export function test(name: string, fn: Body, options: number | TestOptions = {}): void {
   runner.test(name, fn, typeof options === "number" ? { timeoutMs: options } : options);
