@@ -9,15 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { adoptVcpu, KvmError } from "../../mod.ts";
-import {
-  KVM_CAP_X86_MSR_FILTER,
-  KVM_CAP_X86_USER_SPACE_MSR,
-  KVM_MSR_EXIT_REASON_FILTER,
-  MSR_IA32_SYSENTER_CS,
-} from "../../abi/constants.ts";
+import { MSR_IA32_SYSENTER_CS } from "../../abi/constants.ts";
 import { backendTest } from "../_support/harness.ts";
 import { CODE, load, machine, realMode, runTo } from "../_support/guests.ts";
-import { kvmTest } from "../vmm/_vmm.ts";
+import { kvmTest, MSR_EXIT_CAPS, msrExits } from "../vmm/_vmm.ts";
 import { startWorker } from "./_start_worker.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -114,17 +109,9 @@ backendTest("a transferred guest memory buffer: close() and free() succeed, the 
   assert.equal(view[5], 9);
 });
 
-kvmTest("a kept MsrExit after close: KvmError EBADF, not a TypeError", {
-  KVM_CAP_X86_USER_SPACE_MSR,
-  KVM_CAP_X86_MSR_FILTER,
-}, (kvm) => {
+kvmTest("a kept MsrExit after close: KvmError EBADF, not a TypeError", MSR_EXIT_CAPS, (kvm) => {
   using m = machine(kvm);
-  m.vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, { args: [KVM_MSR_EXIT_REASON_FILTER] });
-  m.vm.setMsrFilter({
-    ranges: [{ flags: { read: true, write: true }, base: MSR_IA32_SYSENTER_CS, bitmap: new Uint8Array(1) }],
-  });
-  load(m.mem, CODE, ["66 b9 74 01 00 00", "0f 32", "f4"]); // mov ecx, 0x174 / rdmsr / hlt
-  realMode(m.vcpu, CODE);
+  msrExits(m, ["66 b9 74 01 00 00", "0f 32", "f4"]); // mov ecx, 0x174 / rdmsr / hlt
   const exit = runTo(m.vcpu, "x86_rdmsr");
   assert.equal(exit.index, MSR_IA32_SYSENTER_CS);
   m.vcpu.close();

@@ -5,7 +5,7 @@
  * object. The emulator refuses both ioctls cleanly.
  */
 import assert from "node:assert/strict";
-import type { MsrFilter, Vm } from "../../mod.ts";
+import type { MsrFilter } from "../../mod.ts";
 import {
   KVM_CAP_X86_MSR_FILTER,
   KVM_CAP_X86_USER_SPACE_MSR,
@@ -13,8 +13,8 @@ import {
   MSR_IA32_SYSENTER_CS,
 } from "../../abi/constants.ts";
 import { backendTest } from "../_support/harness.ts";
-import { CODE, load, machine, realMode, runTo, view } from "../_support/guests.ts";
-import { emuRefuses, kvmTest } from "./_vmm.ts";
+import { CODE, machine, realMode, runTo, view } from "../_support/guests.ts";
+import { denySysenterCs, emuRefuses, kvmTest, MSR_EXIT_CAPS, msrExits } from "./_vmm.ts";
 
 // 0x1000: rdmsr and wrmsr of MSR 0x174 (IA32_SYSENTER_CS), keeping what rdmsr returned at 0x2000.
 const MSR_GUEST = [
@@ -28,22 +28,9 @@ const MSR_GUEST = [
   "f4", //                hlt
 ];
 
-/** Denies reads and writes of MSRs 0x174-0x17b to the guest. */
-function denySysenterCs(vm: Vm): void {
-  vm.setMsrFilter({
-    ranges: [{ flags: { read: true, write: true }, base: MSR_IA32_SYSENTER_CS, bitmap: new Uint8Array(1) }],
-  });
-}
-
-kvmTest("userspace MSR exits: a filtered rdmsr and wrmsr are answered by the program", {
-  KVM_CAP_X86_USER_SPACE_MSR,
-  KVM_CAP_X86_MSR_FILTER,
-}, (kvm) => {
+kvmTest("userspace MSR exits: a filtered rdmsr and wrmsr are answered by the program", MSR_EXIT_CAPS, (kvm) => {
   using m = machine(kvm);
-  m.vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, { args: [KVM_MSR_EXIT_REASON_FILTER] });
-  denySysenterCs(m.vm);
-  load(m.mem, CODE, MSR_GUEST);
-  realMode(m.vcpu, CODE);
+  msrExits(m, MSR_GUEST);
 
   const rd = runTo(m.vcpu, "x86_rdmsr");
   assert.equal(rd.index, MSR_IA32_SYSENTER_CS);
