@@ -100,6 +100,11 @@ export interface FpuAfter {
   intel: { fop: number; fip: bigint; fdp: bigint };
 }
 
+/** `n` physical registers that hold +0 (80 zero bits, as hex), for the start of FpuAfter.st. */
+export function zeros80(n: number): string[] {
+  return new Array<string>(n).fill("00".repeat(10));
+}
+
 /** An expected result: `n` bytes at an offset, as hex in memory order, the same for both vendors or per vendor. */
 export type Expected = readonly [number, string | { readonly amd: string; readonly intel: string }];
 

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { run64, vendorTest } from "./_guest.ts";
+import { run64, vendorTest, zeros80 } from "./_guest.ts";
 
 vendorTest(
   "x87 in 64-bit mode at CPL 3: FNSAVE/FRSTOR, FXAM, partial FPREM, FIST rounding, underflow",
@@ -196,12 +196,7 @@ vendorTest("x87 in 64-bit mode at CPL 3: FPREM/FPREM1 of a denormal by an infini
   ], {
     fsw: 0,
     st: [
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
+      ...zeros80(6),
       "23010000000000800100",
       "0000000000000080ff7f",
     ],

@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { run64, vendorTest } from "./_guest.ts";
+import { run64, vendorTest, zeros80 } from "./_guest.ts";
 
 vendorTest("x87 in 64-bit mode at CPL 3: rounding and precision control, conversions, FNSTENV", (kvm, vendor) => {
   // deno-fmt-ignore
@@ -136,10 +136,7 @@ vendorTest("x87 in 64-bit mode at CPL 3: rounding and precision control, convers
   ], {
     fsw: 0x863,
     st: [
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
+      ...zeros80(4),
       "655e55fb196eb3a5fb37",
       "f9e96a774200d09ffbbf",
       "0000000000000080ff3f",
@@ -254,12 +251,7 @@ vendorTest("x87 in 64-bit mode at CPL 3: NaN operands, integers, unmasked except
   ], {
     fsw: 0,
     st: [
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
-      "00000000000000000000",
+      ...zeros80(6),
       "35c26821a2da0fc90040",
       "35c26821a2da0f8900c0",
     ],
