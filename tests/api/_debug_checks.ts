@@ -50,9 +50,17 @@ export function expectExecBreakpoints(vcpu: Vcpu, code: number): void {
   assert.equal(runToOut(vcpu, 0xe9), 0x42);
 }
 
+/** The guest of expectDebugOff, the same bytes in every mode. */
+export const FREE_RUN_GUEST: readonly string[] = [
+  "90", //    nop
+  "b0 42", // mov al, 0x42
+  "e6 e9", // out 0xe9, al
+  "f4", //    hlt
+];
+
 /**
- * A guest of `nop / mov al, 0x42 / out 0xe9, al / hlt` at `code`: setGuestDebug(null) after single-step and a
- * breakpoint on the mov lets it run freely to its out and hlt.
+ * With FREE_RUN_GUEST at `code`, setGuestDebug(null) after single-step and a breakpoint on the mov lets the
+ * guest run freely to its out and hlt.
  */
 export function expectDebugOff(vcpu: Vcpu, code: number): void {
   vcpu.setGuestDebug({ singlestep: true, hardwareBreakpoints: [{ address: code + 1 }] });

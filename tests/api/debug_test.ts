@@ -13,7 +13,14 @@ import assert from "node:assert/strict";
 import type { Kvm } from "../../mod.ts";
 import { backendTest } from "../_support/harness.ts";
 import { probeGuestDebugWatchpoints } from "../_support/probes.ts";
-import { DR6_B0, expectDebugExit, expectDebugOff, expectExecBreakpoints, expectSteps } from "./_debug_checks.ts";
+import {
+  DR6_B0,
+  expectDebugExit,
+  expectDebugOff,
+  expectExecBreakpoints,
+  expectSteps,
+  FREE_RUN_GUEST,
+} from "./_debug_checks.ts";
 import {
   CODE,
   describe,
@@ -152,12 +159,7 @@ featureTest("debug hardware write breakpoint: exits after the write, dr6.B0 set"
 
 backendTest("debug: setGuestDebug(null) after breakpoints and single-step lets the guest run freely", (kvm) => {
   using m = machine(kvm);
-  load(m.mem, CODE, [
-    "90", //    nop
-    "b0 42", // mov al, 0x42
-    "e6 e9", // out 0xe9, al
-    "f4", //    hlt
-  ]);
+  load(m.mem, CODE, FREE_RUN_GUEST);
   realMode(m.vcpu, CODE);
   expectDebugOff(m.vcpu, CODE);
 });

@@ -19,6 +19,7 @@ import {
   expectDebugOff,
   expectExecBreakpoints,
   expectSteps,
+  FREE_RUN_GUEST,
 } from "../../api/_debug_checks.ts";
 
 /** rflags with IOPL 3, for CPL 3 port I/O. */
@@ -191,12 +192,7 @@ featureTest(
 
 backendTest("long debug: setGuestDebug(null) after breakpoints and single-step lets the guest run freely", (kvm) => {
   using m = longMachine(kvm);
-  load(m.mem, LM_CODE, [
-    "90", //    nop
-    "b0 42", // mov al, 0x42
-    "e6 e9", // out 0xe9, al
-    "f4", //    hlt
-  ]);
+  load(m.mem, LM_CODE, FREE_RUN_GUEST);
   enterLongMode(m.vcpu, BigInt(LM_CODE));
   expectDebugOff(m.vcpu, LM_CODE);
 });
