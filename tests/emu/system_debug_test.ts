@@ -238,16 +238,23 @@ backendTest("RDPMC at CPL 0: without a virtual PMU even counter 0 is #GP(0)", (k
 // 0x1100 (#UD through a 32-bit interrupt gate to this 16-bit code): out esp, [esp] (EIP), [esp+4] (CS),
 //   [esp+8] (EFLAGS) / add dword [esp], 2 / o32 retf 4
 // 0x1200: out esp, [esp] (IP and CS) / retf
-backendTest("16-bit protected mode: a 32-bit gate into 16-bit code, far CALL/RETF, limit checks", (kvm) => {
+/** Runs the 16-bit protected-mode guest above with `handler` at 0x1100 for #UD through a gate of `gateType`. */
+function expect16BitGuest(kvm: Kvm, handler: string, gateType: number, outs: readonly number[]): void {
   using b = bench(kvm);
   put(b, 0x1000, "6689e066e7e90f0b6689e066e7e99a001208006689e066e7e9b810008ed866a1feff");
-  put(b, 0x1100, "6689e066e7e966678b042466e7e966678b44240466e7e966678b44240866e7e966678304240266ca0400");
+  put(b, 0x1100, handler);
   put(b, 0x1200, "6689e066e7e966678b042466e7e9cb");
   enter(b, { bits16: true });
   setGdt(b, FREE_INDEX, descriptor(0, 0xffffffff, 0xb, { g: 1 }));
-  setIdt(b, 6, gate(0xe, K_CODE, 0x1100));
+  setIdt(b, 6, gate(gateType, K_CODE, 0x1100));
   setIdt(b, 13, gate(0xe, 0x40, STUBS + 13 * 16));
-  expectOut(b.vcpu, [0x7000, 0x6ff4, 0x1006, 8, 0x10002, 0x7000, 0x6ffc, 0x81013, 0x7000, 13, 0, 0x101e, 8]);
+  expectOut(b.vcpu, outs);
+}
+
+backendTest("16-bit protected mode: a 32-bit gate into 16-bit code, far CALL/RETF, limit checks", (kvm) => {
+  const handler = "6689e066e7e966678b042466e7e966678b44240466e7e966678b44240866e7e966678304240266ca0400";
+  const outs = [0x7000, 0x6ff4, 0x1006, 8, 0x10002, 0x7000, 0x6ffc, 0x81013, 0x7000, 13, 0, 0x101e, 8];
+  expect16BitGuest(kvm, handler, 0xe, outs);
 });
 
 /** #UD in 16-bit protected mode through a 16-bit interrupt gate: the handler writes ESP, 6 bytes below 0x7000. */
@@ -263,15 +270,8 @@ function probe16BitGate(kvm: Kvm): string | undefined {
 // As above, with vector 6 a 16-bit interrupt gate and this handler at 0x1100: out esp, [esp] (IP and CS),
 //   word [esp+4] (FLAGS) / add word [esp], 2 / retf 2
 featureTest("16-bit protected mode: a 16-bit interrupt gate pushes a 16-bit frame", probe16BitGate, (kvm) => {
-  using b = bench(kvm);
-  put(b, 0x1000, "6689e066e7e90f0b6689e066e7e99a001208006689e066e7e9b810008ed866a1feff");
-  put(b, 0x1100, "6689e066e7e966678b042466e7e966670fb744240466e7e96783042402ca0200");
-  put(b, 0x1200, "6689e066e7e966678b042466e7e9cb");
-  enter(b, { bits16: true });
-  setGdt(b, FREE_INDEX, descriptor(0, 0xffffffff, 0xb, { g: 1 }));
-  setIdt(b, 6, gate(6, K_CODE, 0x1100));
-  setIdt(b, 13, gate(0xe, 0x40, STUBS + 13 * 16));
-  expectOut(b.vcpu, [0x7000, 0x6ffa, 0x81006, 2, 0x7000, 0x6ffc, 0x81013, 0x7000, 13, 0, 0x101e, 8]);
+  const handler = "6689e066e7e966678b042466e7e966670fb744240466e7e96783042402ca0200";
+  expect16BitGuest(kvm, handler, 6, [0x7000, 0x6ffa, 0x81006, 2, 0x7000, 0x6ffc, 0x81013, 0x7000, 13, 0, 0x101e, 8]);
 });
 
 // Real mode, 0x1000: cli / mov eax, 1 / out 0xe9, eax / sti / mov eax, 2 / out 0xe9, eax / hlt

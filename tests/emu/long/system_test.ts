@@ -110,27 +110,22 @@ backendTest("long MOV CR at CPL 0: CR0, CR3, CR4 read; CR4.PGE, CR2 and CR8 (the
   assert.equal(back.cr4 & 0x80n, 0x80n, "CR4.PGE");
 });
 
-backendTest("long MOV DR at CPL 0: DR0, DR3 and DR7 written by the guest, seen by KVM_GET_DEBUGREGS", (kvm) => {
-  // mov eax, 0x12345678 / mov dr0, rax / mov eax, 0x7fff0000 / mov dr3, rax / mov eax, 0x441 / mov dr7, rax
-  // mov rbx, dr0 / mov rcx, dr3 / mov rdx, dr7 / hlt
-  using m = bench64(kvm, "b878563412 0f23c0 b80000ff7f 0f23d8 b841040000 0f23f8 0f21c3 0f21d9 0f21fa f4");
-  runTo(m.vcpu, "hlt");
-  const regs = m.vcpu.getRegs();
-  assert.deepEqual([regs.rbx, regs.rcx, regs.rdx], [0x12345678n, 0x7fff0000n, 0x441n]);
-  const dr = m.vcpu.getDebugRegs();
-  assert.deepEqual([dr.db[0], dr.db[3], dr.dr7], [0x12345678n, 0x7fff0000n, 0x441n]);
-});
-
-backendTest("long MOV DR at CPL 0: an upper-half DR0 holds 64 bits", (kvm) => {
-  // mov rax, 0xffffff8000004000 / mov dr0, rax / mov eax, 0x7fff0000 / mov dr3, rax / mov eax, 0x441 / mov dr7, rax
-  // mov rbx, dr0 / mov rcx, dr3 / mov rdx, dr7 / hlt
-  using m = bench64(kvm, "48b80040000080ffffff 0f23c0 b80000ff7f 0f23d8 b841040000 0f23f8 0f21c3 0f21d9 0f21fa f4");
-  runTo(m.vcpu, "hlt");
-  const regs = m.vcpu.getRegs();
-  assert.deepEqual([regs.rbx, regs.rcx, regs.rdx], [0xffffff8000004000n, 0x7fff0000n, 0x441n]);
-  const dr = m.vcpu.getDebugRegs();
-  assert.deepEqual([dr.db[0], dr.db[3], dr.dr7], [0xffffff8000004000n, 0x7fff0000n, 0x441n]);
-});
+// mov eax, 0x12345678 (or mov rax, 0xffffff8000004000) / mov dr0, rax / mov eax, 0x7fff0000 / mov dr3, rax
+// mov eax, 0x441 / mov dr7, rax / mov rbx, dr0 / mov rcx, dr3 / mov rdx, dr7 / hlt
+const movDrCases = [
+  ["DR0, DR3 and DR7 written by the guest, seen by KVM_GET_DEBUGREGS", "b878563412", 0x12345678n],
+  ["an upper-half DR0 holds 64 bits", "48b80040000080ffffff", 0xffffff8000004000n],
+] as const;
+for (const [what, setRax, dr0] of movDrCases) {
+  backendTest(`long MOV DR at CPL 0: ${what}`, (kvm) => {
+    using m = bench64(kvm, `${setRax} 0f23c0 b80000ff7f 0f23d8 b841040000 0f23f8 0f21c3 0f21d9 0f21fa f4`);
+    runTo(m.vcpu, "hlt");
+    const regs = m.vcpu.getRegs();
+    assert.deepEqual([regs.rbx, regs.rcx, regs.rdx], [dr0, 0x7fff0000n, 0x441n]);
+    const dr = m.vcpu.getDebugRegs();
+    assert.deepEqual([dr.db[0], dr.db[3], dr.dr7], [dr0, 0x7fff0000n, 0x441n]);
+  });
+}
 
 backendTest("long LGDT/LIDT/SGDT/SIDT at CPL 0: 10-byte operands with 64-bit bases", (kvm) => {
   // sgdt [0x8100] / sidt [0x8110] / lidt [0x8120] / ud2 / hlt
