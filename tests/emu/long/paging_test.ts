@@ -153,24 +153,29 @@ backendTest("long 2 MiB page: PD entry 1 maps linear 2 MiB; a read sets its A bi
   assert.equal(v.getBigUint64(LM_PD + 8, true), 0x200000n | P | W | PS | A | D);
 });
 
-backendTest("long INVLPG at CPL 0: after the guest rewrites a PTE, INVLPG makes the new mapping visible", (kvm) => {
-  // mov eax, [0xd000] / out 0xe9, eax / mov qword [0x13068], 0x9007 (PTE of 0xd000 -> 0x9000) / invlpg [0xd000]
-  // mov eax, [0xd000] / out 0xe9, eax / hlt
-  using m = bench64(kvm, "8b042500d00000 e7e9 48c7042568300100 07900000 0f013c2500d00000 8b042500d00000 e7e9 f4");
+/**
+ * Runs a guest that reads linear 0xd000 (physical 0xd000), points its PTE at physical 0x9000, flushes the TLB its
+ * own way and reads again: it must write the old value, then the new one.
+ */
+function expectRemapSeen(m: LongMachine): void {
   const v = view(m.mem);
   v.setUint32(0xd000, 0x11111111, true);
   v.setUint32(0x9000, 0x99999999, true);
   expectOut(m.vcpu, [0x11111111, 0x99999999]);
+}
+
+backendTest("long INVLPG at CPL 0: after the guest rewrites a PTE, INVLPG makes the new mapping visible", (kvm) => {
+  // mov eax, [0xd000] / out 0xe9, eax / mov qword [0x13068], 0x9007 (PTE of 0xd000 -> 0x9000) / invlpg [0xd000]
+  // mov eax, [0xd000] / out 0xe9, eax / hlt
+  using m = bench64(kvm, "8b042500d00000 e7e9 48c7042568300100 07900000 0f013c2500d00000 8b042500d00000 e7e9 f4");
+  expectRemapSeen(m);
 });
 
 backendTest("long MOV CR3 at CPL 0: reloading CR3 makes a rewritten PTE visible", (kvm) => {
   // mov rbx, cr3 / mov eax, [0xd000] / out 0xe9, eax / mov qword [0x13068], 0x9007 / mov cr3, rbx
   // mov eax, [0xd000] / out 0xe9, eax / hlt
   using m = bench64(kvm, "0f20db 8b042500d00000 e7e9 48c7042568300100 07900000 0f22db 8b042500d00000 e7e9 f4");
-  const v = view(m.mem);
-  v.setUint32(0xd000, 0x11111111, true);
-  v.setUint32(0x9000, 0x99999999, true);
-  expectOut(m.vcpu, [0x11111111, 0x99999999]);
+  expectRemapSeen(m);
   assert.equal(m.vcpu.getSregs().cr3, BigInt(LM_PML4));
 });
 
