@@ -138,6 +138,14 @@ function bytes(m: Machine, at: number, n: number): Uint8Array {
   return m.mem.bytes.slice(at, at + n);
 }
 
+/** Runs `code` to its end with the XSAVE header zeroed first; returns the 576-byte XSAVE area it leaves. */
+function savedArea(kvm: Kvm, code: readonly number[]): Uint8Array {
+  const { m, port80 } = run(kvm, code, (mm) => mm.mem.bytes.fill(0, AREA + 512, AREA + 576));
+  using _ = m;
+  equal(port80, DONE);
+  return bytes(m, AREA, 576);
+}
+
 backendTest("XSETBV, XGETBV, XSAVE and XRSTOR of x87 and SSE state at CPL 0 in 64-bit mode", (kvm) => {
   // deno-fmt-ignore
   const code = [
@@ -199,10 +207,7 @@ backendTest("XSAVE64/XRSTOR64 and XSAVEOPT: 64-bit FIP/FDP, RFBM selects the com
   // RFBM = 2 (SSE only): the x87 part and XSTATE_BV bit 0 are untouched; MXCSR is saved.
   // deno-fmt-ignore
   const sse = [...OSXSAVE, ...xsetbv(3), ...FILL, ...rfbm(2), ...XSAVEOPT];
-  const r = run(kvm, sse, (mm) => mm.mem.bytes.fill(0, AREA + 512, AREA + 576));
-  using _r = r.m;
-  equal(r.port80, DONE);
-  const a = bytes(r.m, AREA, 576);
+  const a = savedArea(kvm, sse);
   equal(hex(a.subarray(0, 24)), "cc".repeat(24), "x87 not saved");
   equal(hex(a.subarray(32, 160)), "cc".repeat(128), "ST not saved");
   equal(hex(a.subarray(24, 32)), "803f0000ffff0000");
@@ -211,10 +216,7 @@ backendTest("XSAVE64/XRSTOR64 and XSAVEOPT: 64-bit FIP/FDP, RFBM selects the com
   // RFBM = 1 with XCR0 = 1 (x87 only): MXCSR and the XMM registers are not saved.
   // deno-fmt-ignore
   const x87 = [...OSXSAVE, ...xsetbv(1), ...FILL, ...rfbm(3), ...XSAVE];
-  const x = run(kvm, x87, (mm) => mm.mem.bytes.fill(0, AREA + 512, AREA + 576));
-  using _x = x.m;
-  equal(x.port80, DONE);
-  const b = bytes(x.m, AREA, 576);
+  const b = savedArea(kvm, x87);
   equal(hex(b.subarray(24, 32)), "cc".repeat(8), "MXCSR not saved");
   equal(hex(b.subarray(160, 176)), "cc".repeat(16));
   equal(hex(b.subarray(32, 42)), PI);
