@@ -235,6 +235,17 @@ x87Test("x87 guest: an undocumented alias (D9 D8, FSTP1) exits with an internal 
   equal(m.vcpu.getRegs().rip, 0x1002n);
 });
 
+/** The constants rounded down (rounding control 1) and toward zero (3), the same as they are all positive. */
+const ROUNDED_DOWN = [
+  "3fff8000000000000000",
+  "4000d49a784bcd1b8afe",
+  "3fffb8aa3b295c17f0bb",
+  "4000c90fdaa22168c234",
+  "3ffd9a209a84fbcff798",
+  "3ffeb17217f7d1cf79ab",
+  "00000000000000000000",
+];
+
 /** FLD1 FLDL2T FLDL2E FLDPI FLDLG2 FLDLN2 FLDZ by rounding control, recorded on the host. */
 const CONSTANTS: readonly [number, string[]][] = [
   [0, [
@@ -246,15 +257,7 @@ const CONSTANTS: readonly [number, string[]][] = [
     "3ffeb17217f7d1cf79ac",
     "00000000000000000000",
   ]],
-  [1, [
-    "3fff8000000000000000",
-    "4000d49a784bcd1b8afe",
-    "3fffb8aa3b295c17f0bb",
-    "4000c90fdaa22168c234",
-    "3ffd9a209a84fbcff798",
-    "3ffeb17217f7d1cf79ab",
-    "00000000000000000000",
-  ]],
+  [1, ROUNDED_DOWN],
   [2, [
     "3fff8000000000000000",
     "4000d49a784bcd1b8aff",
@@ -264,13 +267,5 @@ const CONSTANTS: readonly [number, string[]][] = [
     "3ffeb17217f7d1cf79ac",
     "00000000000000000000",
   ]],
-  [3, [
-    "3fff8000000000000000",
-    "4000d49a784bcd1b8afe",
-    "3fffb8aa3b295c17f0bb",
-    "4000c90fdaa22168c234",
-    "3ffd9a209a84fbcff798",
-    "3ffeb17217f7d1cf79ab",
-    "00000000000000000000",
-  ]],
+  [3, ROUNDED_DOWN],
 ];
