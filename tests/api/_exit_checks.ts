@@ -66,6 +66,20 @@ export function expectOwnExitFirst(vcpu: Vcpu): void {
   assert.ok(performance.now() - start < 5000);
 }
 
+/** run({ timeoutMs: 0 }) of a guest that would run on returns intr before it starts, not at its own exit. */
+export function expectNoTime(vcpu: Vcpu): void {
+  const exit = vcpu.run({ timeoutMs: 0 });
+  assert.equal(exit.reason, "intr", `timeoutMs 0 ran the guest to its own exit: ${describe(exit)}`);
+}
+
+/** With an empty IDT at `idtBase` (limit 0), the guest's #UD escalates to #GP, #DF and a triple fault: shutdown. */
+export function expectTripleFault(vcpu: Vcpu, idtBase: bigint): void {
+  const sregs = vcpu.getSregs();
+  sregs.idt = { base: idtBase, limit: 0 }; // #UD -> #GP -> #DF -> triple fault
+  vcpu.setSregs(sregs);
+  runTo(vcpu, "shutdown");
+}
+
 /** A CPL 3 guest's `out 0xe9, al` of 0x33 reaches the host; then its `jmp $` runs until run({ timeoutMs }). */
 export function expectUserOut(vcpu: Vcpu): void {
   assert.equal(runToOut(vcpu, 0xe9), 0x33);

@@ -11,9 +11,11 @@ import { backendTest } from "../_support/harness.ts";
 import { CODE, describe, load, machine, protectedMode, realMode, runTo, runToOut } from "../_support/guests.ts";
 import {
   answerIns,
+  expectNoTime,
   expectOwnExitFirst,
   expectRepOutsb,
   expectTimeouts,
+  expectTripleFault,
   expectUserOut,
   REP_OUTSB_TEXT,
   withReadOnlyPage,
@@ -151,10 +153,7 @@ backendTest("exit shutdown: a #UD with an empty IDT in protected mode triple-fau
     "f4", //    hlt
   ]);
   protectedMode(m.vcpu, m.mem, CODE);
-  const sregs = m.vcpu.getSregs();
-  sregs.idt = { base: 0n, limit: 0 }; // #UD -> #GP -> #DF -> triple fault
-  m.vcpu.setSregs(sregs);
-  runTo(m.vcpu, "shutdown");
+  expectTripleFault(m.vcpu, 0n);
 });
 
 backendTest("exit internal_error: fetching code from outside every slot cannot be emulated", (kvm) => {
@@ -198,8 +197,7 @@ backendTest("exit intr: run({ timeoutMs: 0 }) returns intr rather than running w
   realMode(m.vcpu, CODE);
   // The time is up before the guest starts: a guest that would otherwise
   // run on must come back with "intr", not when it happens to exit.
-  const exit = m.vcpu.run({ timeoutMs: 0 });
-  assert.equal(exit.reason, "intr", `timeoutMs 0 ran the guest to its own exit: ${describe(exit)}`);
+  expectNoTime(m.vcpu);
 });
 
 backendTest("exit io from CPL 3: a protected-mode user guest with IOPL 3 reaches the host", (kvm) => {

@@ -49,9 +49,11 @@ import { collect, expectOut } from "../../_support/sys.ts";
 import { bench64 } from "../../_support/long64.ts";
 import {
   answerIns,
+  expectNoTime,
   expectOwnExitFirst,
   expectRepOutsb,
   expectTimeouts,
+  expectTripleFault,
   expectUserOut,
   REP_OUTSB_TEXT,
   withReadOnlyPage,
@@ -306,10 +308,7 @@ for (const cpl of [0, 3] as const) {
       "f4", //    hlt
     ]);
     enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl });
-    const sregs = m.vcpu.getSregs();
-    sregs.idt = { base: BigInt(LM_IDT), limit: 0 }; // #UD -> #GP -> #DF -> triple fault
-    m.vcpu.setSregs(sregs);
-    runTo(m.vcpu, "shutdown");
+    expectTripleFault(m.vcpu, BigInt(LM_IDT));
   });
 }
 
@@ -345,8 +344,7 @@ backendTest("long exit intr: run({ timeoutMs: 0 }) returns intr rather than runn
     "f4", //             hlt
   ]);
   enterLongMode(m.vcpu, BigInt(LM_CODE));
-  const exit = m.vcpu.run({ timeoutMs: 0 });
-  assert.equal(exit.reason, "intr", `timeoutMs 0 ran the guest to its own exit: ${describe(exit)}`);
+  expectNoTime(m.vcpu);
 });
 
 backendTest("long exit io from CPL 3: a 64-bit user guest with IOPL 3 reaches the host", (kvm) => {
