@@ -134,6 +134,23 @@ export const LAPIC_ENABLE = store32(LAPIC + 0xf0, 0x1ff);
 /** EOI to the local APIC. */
 export const LAPIC_EOI = store32(LAPIC + 0xb0, 0);
 
+/**
+ * Turns the local APIC on in x2APIC mode through RDMSR/WRMSR: IA32_APIC_BASE |= EN | EXTD, then SVR (MSR 0x80f)
+ * = 0x1ff. `o32` is "66 " in 16-bit code (for 32-bit operands), "" in 32- and 64-bit code.
+ */
+export function x2apicEnable(o32: "" | "66 " = ""): string[] {
+  return [
+    `${o32}b9 1b 00 00 00`, // mov ecx, IA32_APIC_BASE
+    "0f 32", //               rdmsr
+    `${o32}0d 00 0c 00 00`, // or eax, 0xc00 (enable, x2APIC)
+    "0f 30", //               wrmsr
+    `${o32}b9 0f 08 00 00`, // mov ecx, SVR
+    `${o32}b8 ff 01 00 00`, // mov eax, 0x1ff
+    `${o32}31 d2`, //         xor edx, edx
+    "0f 30", //               wrmsr
+  ];
+}
+
 /** Loads `code` at CODE and starts vCPU 0 there in flat 32-bit protected mode with the IDT at IDT. */
 export function start32(m: Machine, code: string[]): void {
   load(m.mem, CODE, code);

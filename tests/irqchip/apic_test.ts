@@ -30,6 +30,7 @@ import {
   report32,
   start32,
   store32,
+  x2apicEnable,
 } from "./_irqchip.ts";
 
 /** The MSI address of APIC 0, physical destination. */
@@ -254,14 +255,7 @@ function cr8Unblocks(kvm: Kvm): number[] {
     vcpu.setCpuid2(kvm.supportedCpuid());
     buildLongMode(mem);
     load(mem, LM_CODE, [
-      "b9 1b 00 00 00", // mov ecx, IA32_APIC_BASE
-      "0f 32", //         rdmsr
-      "0d 00 0c 00 00", // or eax, 0xc00 (x2APIC)
-      "0f 30", //         wrmsr
-      "b9 0f 08 00 00", // mov ecx, SVR
-      "b8 ff 01 00 00", // mov eax, 0x1ff
-      "31 d2", //         xor edx, edx
-      "0f 30", //         wrmsr
+      ...x2apicEnable(),
       "b8 05 00 00 00", // mov eax, 5
       "44 0f 22 c0", //   mov cr8, rax
       "b9 3f 08 00 00", // mov ecx, SELF_IPI

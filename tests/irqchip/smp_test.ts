@@ -10,19 +10,13 @@ import { KVM_MP_STATE_HALTED, KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_UNINITIALIZED 
 import { backendTest } from "../_support/harness.ts";
 import { CODE, describe, load, machine, realMode } from "../_support/guests.ts";
 import type { MarksJob, MarksReport } from "./_irqchip_worker.ts";
+import { x2apicEnable } from "./_irqchip.ts";
 
 /** Where the AP starts: SIPI vector 3, so CS = 0x300, IP = 0. */
 const AP_START = 0x3000;
 
 const BSP = [
-  "66 b9 1b 00 00 00", // mov ecx, IA32_APIC_BASE
-  "0f 32", //             rdmsr
-  "66 0d 00 0c 00 00", // or eax, 0xc00 (enable, x2APIC)
-  "0f 30", //             wrmsr
-  "66 b9 0f 08 00 00", // mov ecx, SVR
-  "66 b8 ff 01 00 00", // mov eax, 0x1ff
-  "66 31 d2", //          xor edx, edx
-  "0f 30", //             wrmsr
+  ...x2apicEnable("66 "),
   "66 b9 30 08 00 00", // mov ecx, ICR
   "66 ba 01 00 00 00", // mov edx, 1 (APIC 1)
   "66 b8 00 45 00 00", // mov eax, 0x4500 (INIT, assert)
@@ -49,14 +43,7 @@ const BSP_HANDLER = [
   "cf", //                iret
 ];
 const AP = [
-  "66 b9 1b 00 00 00", // mov ecx, IA32_APIC_BASE
-  "0f 32", //             rdmsr
-  "66 0d 00 0c 00 00", // or eax, 0xc00
-  "0f 30", //             wrmsr
-  "66 b9 0f 08 00 00", // mov ecx, SVR
-  "66 b8 ff 01 00 00", // mov eax, 0x1ff
-  "66 31 d2", //          xor edx, edx
-  "0f 30", //             wrmsr
+  ...x2apicEnable("66 "),
   "b0 a0", //             mov al, 0xa0
   "e6 e8", //             out 0xe8, al (alive)
   "66 b9 30 08 00 00", // mov ecx, ICR
