@@ -5,6 +5,7 @@
  * in `done[0]` (the first 4 bytes of `shared`; the times follow at byte 8).
  */
 import { adoptVcpu, type VcpuHandoff } from "../../mod.ts";
+import { answerJobs, type JobReport } from "../_support/worker.ts";
 
 /** What the test thread sends. */
 export type WorkerJob =
@@ -12,24 +13,9 @@ export type WorkerJob =
   | { mode: "kick"; handoff: VcpuHandoff; count: number; shared: SharedArrayBuffer };
 
 /** What the worker answers. */
-export type WorkerReport = { ok: true; reasons: string[] } | { ok: false; error: string };
+export type WorkerReport = JobReport<{ reasons: string[] }>;
 
-// In a Worker, globalThis is the worker scope (`self`).
-const port = globalThis as unknown as {
-  onmessage: (e: MessageEvent<WorkerJob>) => void;
-  postMessage(m: unknown): void;
-};
-
-port.onmessage = (e) => {
-  let report: WorkerReport;
-  try {
-    report = { ok: true, reasons: runJob(e.data) };
-  } catch (err) {
-    report = { ok: false, error: String(err) };
-  }
-  // After the vCPU is closed: whoever waits for this report may free its memory at once.
-  port.postMessage(report);
-};
+answerJobs((job: WorkerJob) => ({ reasons: runJob(job) }));
 
 /** Adopts the job's vCPU, runs it as the job says, and closes it; returns the exits seen. */
 function runJob(job: WorkerJob): string[] {

@@ -5,6 +5,7 @@
  * left its uninitialized state (its INIT), as the kernel does.
  */
 import { adoptVcpu, KvmError, type VcpuHandoff } from "../../mod.ts";
+import { answerJobs, type JobReport } from "../_support/worker.ts";
 
 /** What the test thread sends. */
 export interface MarksJob {
@@ -18,22 +19,9 @@ export interface MarksJob {
 }
 
 /** What the worker answers: the marks in order, then the reason it stopped, and how many EAGAINs it saw. */
-export type MarksReport = { ok: true; marks: number[]; stop: string; eagain: number } | { ok: false; error: string };
+export type MarksReport = JobReport<{ marks: number[]; stop: string; eagain: number }>;
 
-const port = globalThis as unknown as {
-  onmessage: (e: MessageEvent<MarksJob>) => void;
-  postMessage(m: unknown): void;
-};
-
-port.onmessage = (e) => {
-  let report: MarksReport;
-  try {
-    report = { ok: true, ...runJob(e.data) };
-  } catch (err) {
-    report = { ok: false, error: String(err) };
-  }
-  port.postMessage(report);
-};
+answerJobs(runJob);
 
 function runJob(job: MarksJob): { marks: number[]; stop: string; eagain: number } {
   using vcpu = adoptVcpu(job.handoff);
