@@ -255,6 +255,20 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 /** The C guest's symbols, for gdb. */
 const SYMBOLS = new URL(GUEST_ELF).pathname;
 
+/**
+ * Starts the C guest with its gdb stub on a free port, runs real gdb's `steps` against it, and waits (a minute at
+ * most) for the guest to finish; checks gdb's answers and returns how the guest ended.
+ */
+async function gdbSession(kvm: Kvm, steps: Step[]) {
+  const guest = await startGdbGuest(kvm, { port: 0 });
+  const run = await runGdb(guest.server.port, steps, SYMBOLS);
+  const finished = await within(guest.finished, 60_000);
+  if (finished === undefined) await guest.server.close();
+  assert.ok(finished, `the guest did not finish; gdb said:\n${run.all}`);
+  checkSteps(steps, run);
+  return finished;
+}
+
 for (const backend of BACKENDS) {
   const name = "real gdb against the C guest";
   if (GDB_MISSING) {
@@ -263,13 +277,7 @@ for (const backend of BACKENDS) {
   }
   const steps = stepsFor(name, backend, STEPS, lacking(backend));
   backendTest(name, async (kvm) => {
-    const guest = await startGdbGuest(kvm, { port: 0 });
-    const run = await runGdb(guest.server.port, steps, SYMBOLS);
-    const finished = await within(guest.finished, 60_000);
-    if (finished === undefined) await guest.server.close();
-    assert.ok(finished, `the guest did not finish; gdb said:\n${run.all}`);
-    const { outcome, output } = finished;
-    checkSteps(steps, run);
+    const { outcome, output } = await gdbSession(kvm, steps);
     // The guest ran to its end after detach, with the changes visible in its output.
     assert.deepEqual(outcome, { reason: "exited", code: 0 });
     let expected = EXPECTED.replace("kvmkit C guest", "Kvmkit C guest");
@@ -307,13 +315,7 @@ if (GDB_MISSING) {
   skip("real gdb: registers written by gdb steer the guest", GDB_MISSING);
 } else {
   backendTest("real gdb: registers written by gdb steer the guest", async (kvm) => {
-    const guest = await startGdbGuest(kvm, { port: 0 });
-    const run = await runGdb(guest.server.port, STEER, SYMBOLS);
-    const finished = await within(guest.finished, 60_000);
-    if (finished === undefined) await guest.server.close();
-    assert.ok(finished, `the guest did not finish; gdb said:\n${run.all}`);
-    const { outcome, output } = finished;
-    checkSteps(STEER, run);
+    const { outcome, output } = await gdbSession(kvm, STEER);
     assert.deepEqual(outcome, { reason: "exited", code: 7 });
     assert.equal(output, "", "the guest wrote nothing before its exit code");
   });
