@@ -80,7 +80,14 @@ export function expectTripleFault(vcpu: Vcpu, idtBase: bigint): void {
   runTo(vcpu, "shutdown");
 }
 
-/** A CPL 3 guest's `out 0xe9, al` of 0x33 reaches the host; then its `jmp $` runs until run({ timeoutMs }). */
+/** The guest of expectUserOut, the same bytes in every mode. */
+export const USER_OUT_GUEST: readonly string[] = [
+  "b0 33", // mov al, 0x33
+  "e6 e9", // out 0xe9, al
+  "eb fe", // jmp $
+];
+
+/** USER_OUT_GUEST at CPL 3: its `out 0xe9, al` of 0x33 reaches the host; then its `jmp $` runs until run({ timeoutMs }). */
 export function expectUserOut(vcpu: Vcpu): void {
   assert.equal(runToOut(vcpu, 0xe9), 0x33);
   assert.equal(vcpu.getSregs().cs.selector & 3, 3, "the guest ran at CPL 3");

@@ -9,17 +9,7 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/harness.ts";
 import { CODE, describe, load, machine, protectedMode, realMode, runTo, runToOut } from "../_support/guests.ts";
-import {
-  answerIns,
-  expectNoTime,
-  expectOwnExitFirst,
-  expectRepOutsb,
-  expectTimeouts,
-  expectTripleFault,
-  expectUserOut,
-  REP_OUTSB_TEXT,
-  withReadOnlyPage,
-} from "./_exit_checks.ts";
+import * as check from "./_exit_checks.ts";
 
 backendTest("exit io out: port, size, count and the bytes written, for 1, 2 and 4 bytes", (kvm) => {
   using m = machine(kvm);
@@ -52,7 +42,7 @@ backendTest("exit io in: the answer written into exit.data arrives in the guest'
     "f4", //       hlt
   ]);
   realMode(m.vcpu, CODE);
-  answerIns(m.vcpu, 0x1234);
+  check.answerIns(m.vcpu, 0x1234);
   runTo(m.vcpu, "hlt");
   const regs = m.vcpu.getRegs();
   assert.equal(regs.rbx & 0xffn, 0xabn);
@@ -70,9 +60,9 @@ backendTest("exit io: rep outsb is reported as one exit per byte (count 1), as K
     "f3 6e", //    rep outsb
     "f4", //       hlt
   ]);
-  m.mem.bytes.set(REP_OUTSB_TEXT, 0x2000);
+  m.mem.bytes.set(check.REP_OUTSB_TEXT, 0x2000);
   realMode(m.vcpu, CODE);
-  expectRepOutsb(m.vcpu, (i) => {
+  check.expectRepOutsb(m.vcpu, (i) => {
     const regs = m.vcpu.getRegs();
     assert.deepEqual([regs.rip, regs.rcx & 0xffffn, regs.rsi & 0xffffn], [
       BigInt(CODE + 10),
@@ -115,7 +105,7 @@ backendTest("exit mmio: reads outside every slot are answered through exit.data;
 
 backendTest("exit mmio: a write to a read-only slot becomes an mmio write; reads see the memory", (kvm) => {
   using m = machine(kvm);
-  withReadOnlyPage(m.vm, 0x10000, (rom) => {
+  check.withReadOnlyPage(m.vm, 0x10000, (rom) => {
     load(m.mem, CODE, [
       "b8 00 10", //       mov ax, 0x1000
       "8e d8", //          mov ds, ax           ; ds.base = 0x10000
@@ -153,7 +143,7 @@ backendTest("exit shutdown: a #UD with an empty IDT in protected mode triple-fau
     "f4", //    hlt
   ]);
   protectedMode(m.vcpu, m.mem, CODE);
-  expectTripleFault(m.vcpu, 0n);
+  check.expectTripleFault(m.vcpu, 0n);
 });
 
 backendTest("exit internal_error: fetching code from outside every slot cannot be emulated", (kvm) => {
@@ -173,7 +163,7 @@ backendTest("exit intr: run({ timeoutMs }) stops a guest that loops forever, and
     "eb fe", // jmp $
   ]);
   realMode(m.vcpu, CODE);
-  expectTimeouts(m.vcpu, CODE);
+  check.expectTimeouts(m.vcpu, CODE);
   m.mem.bytes[CODE] = 0xf4; // hlt, in place of the jmp
   runTo(m.vcpu, "hlt");
 });
@@ -182,7 +172,7 @@ backendTest("exit intr: run({ timeoutMs }) returns the guest's own exit when it 
   using m = machine(kvm);
   load(m.mem, CODE, ["f4"]); // hlt
   realMode(m.vcpu, CODE);
-  expectOwnExitFirst(m.vcpu);
+  check.expectOwnExitFirst(m.vcpu);
 });
 
 backendTest("exit intr: run({ timeoutMs: 0 }) returns intr rather than running without a limit", (kvm) => {
@@ -197,16 +187,12 @@ backendTest("exit intr: run({ timeoutMs: 0 }) returns intr rather than running w
   realMode(m.vcpu, CODE);
   // The time is up before the guest starts: a guest that would otherwise
   // run on must come back with "intr", not when it happens to exit.
-  expectNoTime(m.vcpu);
+  check.expectNoTime(m.vcpu);
 });
 
 backendTest("exit io from CPL 3: a protected-mode user guest with IOPL 3 reaches the host", (kvm) => {
   using m = machine(kvm);
-  load(m.mem, CODE, [
-    "b0 33", // mov al, 0x33
-    "e6 e9", // out 0xe9, al
-    "eb fe", // jmp $
-  ]);
+  load(m.mem, CODE, check.USER_OUT_GUEST);
   protectedMode(m.vcpu, m.mem, CODE, 3);
-  expectUserOut(m.vcpu);
+  check.expectUserOut(m.vcpu);
 });

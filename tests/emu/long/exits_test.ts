@@ -47,17 +47,7 @@ import { backendTest } from "../../_support/harness.ts";
 import { describe, load, runTo, runToOut } from "../../_support/guests.ts";
 import { collect, expectOut } from "../../_support/sys.ts";
 import { bench64 } from "../../_support/long64.ts";
-import {
-  answerIns,
-  expectNoTime,
-  expectOwnExitFirst,
-  expectRepOutsb,
-  expectTimeouts,
-  expectTripleFault,
-  expectUserOut,
-  REP_OUTSB_TEXT,
-  withReadOnlyPage,
-} from "../../api/_exit_checks.ts";
+import * as check from "../../api/_exit_checks.ts";
 import {
   enterLongMode,
   LM_CODE,
@@ -136,7 +126,7 @@ backendTest("long exit io in: the answer arrives in the register; a 32-bit IN ze
   ]);
   enterLongMode(m.vcpu, BigInt(LM_CODE));
   m.vcpu.setRegs({ ...m.vcpu.getRegs(), rax: -1n & 0xffffffffffffffffn, rbx: 0x1111111111111111n, rcx: 0n });
-  answerIns(m.vcpu, 0x1234);
+  check.answerIns(m.vcpu, 0x1234);
   runTo(m.vcpu, "hlt");
   const regs = m.vcpu.getRegs();
   assert.equal(regs.rbx, 0x11111111111111abn, "an 8-bit move keeps the upper bits");
@@ -154,9 +144,9 @@ backendTest("long exit io: rep outsb from an upper-half RSI is one exit per byte
     "f3 6e", //                         rep outsb
     "f4", //                            hlt
   ]);
-  m.mem.bytes.set(REP_OUTSB_TEXT, LM_DATA);
+  m.mem.bytes.set(check.REP_OUTSB_TEXT, LM_DATA);
   enterLongMode(m.vcpu, BigInt(LM_CODE));
-  expectRepOutsb(m.vcpu, (i) => {
+  check.expectRepOutsb(m.vcpu, (i) => {
     const regs = m.vcpu.getRegs();
     assert.deepEqual([regs.rip, regs.rcx, regs.rsi], [
       BigInt(LM_CODE + 20),
@@ -266,7 +256,7 @@ function mmioSteps(m: LongMachine, steps: ReadonlyArray<readonly [number, boolea
 
 backendTest("long exit mmio: a write to a read-only slot becomes an mmio write; reads see the memory", (kvm) => {
   using m = longMachine(kvm);
-  withReadOnlyPage(m.vm, 0x400000, (rom) => {
+  check.withReadOnlyPage(m.vm, 0x400000, (rom) => {
     view(m.mem).setBigUint64(0x13000 + 6 * 8, 0x400000n | P | W | U, true); // linear 0x6000 -> the ROM
     load(m.mem, LM_CODE, [
       "8a 04 25 10 60 00 00", //                mov al, [0x6010]
@@ -308,7 +298,7 @@ for (const cpl of [0, 3] as const) {
       "f4", //    hlt
     ]);
     enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl });
-    expectTripleFault(m.vcpu, BigInt(LM_IDT));
+    check.expectTripleFault(m.vcpu, BigInt(LM_IDT));
   });
 }
 
@@ -319,7 +309,7 @@ for (const cpl of [0, 3] as const) {
       "eb fe", // jmp $
     ]);
     enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl });
-    expectTimeouts(m.vcpu, LM_CODE);
+    check.expectTimeouts(m.vcpu, LM_CODE);
     if (cpl === 0) {
       m.mem.bytes[LM_CODE] = 0xf4; // hlt, in place of the jmp
       runTo(m.vcpu, "hlt");
@@ -331,7 +321,7 @@ backendTest("long exit intr: run({ timeoutMs }) returns the guest's own exit whe
   using m = longMachine(kvm);
   load(m.mem, LM_CODE, ["f4"]); // hlt
   enterLongMode(m.vcpu, BigInt(LM_CODE));
-  expectOwnExitFirst(m.vcpu);
+  check.expectOwnExitFirst(m.vcpu);
 });
 
 backendTest("long exit intr: run({ timeoutMs: 0 }) returns intr rather than running without a limit", (kvm) => {
@@ -344,20 +334,16 @@ backendTest("long exit intr: run({ timeoutMs: 0 }) returns intr rather than runn
     "f4", //             hlt
   ]);
   enterLongMode(m.vcpu, BigInt(LM_CODE));
-  expectNoTime(m.vcpu);
+  check.expectNoTime(m.vcpu);
 });
 
 backendTest("long exit io from CPL 3: a 64-bit user guest with IOPL 3 reaches the host", (kvm) => {
   // (With IOPL 0 the TSS of longMachine, whose I/O bitmap offset is 0, allows port 0xe9 too; kvm_pvm runs CPL 3
   // code with IOPL 0 whatever RFLAGS says, so on KVM it is the bitmap that lets this `out` through.)
   using m = longMachine(kvm);
-  load(m.mem, LM_CODE, [
-    "b0 33", // mov al, 0x33
-    "e6 e9", // out 0xe9, al
-    "eb fe", // jmp $
-  ]);
+  load(m.mem, LM_CODE, check.USER_OUT_GUEST);
   enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl: 3, rflags: RFLAGS_IOPL3 });
-  expectUserOut(m.vcpu);
+  check.expectUserOut(m.vcpu);
 });
 
 backendTest("long exit: fetching from a page beyond every slot", (kvm) => {
