@@ -20,6 +20,7 @@ import { probeSoftwareBreakpoints, serveGdb } from "../../gdb/mod.ts";
 import { enterLongModeCpl3, MEMORY_SIZE } from "../../examples/c_guest/run.ts";
 import { GUEST_ELF, loadElf, startGdbGuest } from "../../examples/gdb_guest.ts";
 import { BACKENDS, backendTest, backendUnavailable, skip } from "../_support/harness.ts";
+import { type Machine, machine, realMode } from "../_support/guests.ts";
 import { checkSteps, GDB_MISSING, type GdbStep, runGdb, stepsFor } from "./_gdb.ts";
 
 const ELF = new Uint8Array(readFileSync(GUEST_ELF));
@@ -324,30 +325,20 @@ if (GDB_MISSING) {
 /** A real-mode guest: two console writes around an increment of the byte at 0x3000, hlt; `jmp $` at 0x100e. */
 const REAL_MODE = [0xb0, 0x41, 0xe6, 0xe9, 0xfe, 0x06, 0x00, 0x30, 0xa0, 0x00, 0x30, 0xe6, 0xe9, 0xf4, 0xeb, 0xfe];
 
-/** Whether a write watchpoint stops real-mode code. */
-function probeRealModeWatchpoints(kvm: Kvm): string | undefined {
-  using vm = kvm.createVm();
-  const memory = vm.allocateMemory(0x10000);
-  try {
-    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory });
-    memory.bytes.set(REAL_MODE, 0x1000);
-    using vcpu = vm.createVcpu(0);
-    realModeAt(vcpu, 0x1004);
-    vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x3000, kind: "write", length: 1 }] });
-    const exit = vcpu.run({ timeoutMs: 3000 });
-    return exit.reason === "debug" ? undefined : `a write watchpoint in real mode is not reported: ${show(exit)}`;
-  } finally {
-    vm.close();
-    memory.free();
-  }
+/** A 64 KiB {@linkcode Machine} with REAL_MODE at 0x1000 and vCPU 0 in real mode at `ip`. */
+function realModeMachine(kvm: Kvm, ip: number): Machine {
+  const m = machine(kvm, 0x10000);
+  m.mem.bytes.set(REAL_MODE, 0x1000);
+  realMode(m.vcpu, ip);
+  return m;
 }
 
-function realModeAt(vcpu: Vcpu, ip: number): void {
-  const sregs = vcpu.getSregs();
-  sregs.cs.base = 0n;
-  sregs.cs.selector = 0;
-  vcpu.setSregs(sregs);
-  vcpu.setRegs({ ...vcpu.getRegs(), rip: BigInt(ip), rsp: 0xf000n, rflags: 2n });
+/** Whether a write watchpoint stops real-mode code. */
+function probeRealModeWatchpoints(kvm: Kvm): string | undefined {
+  using m = realModeMachine(kvm, 0x1004);
+  m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x3000, kind: "write", length: 1 }] });
+  const exit = m.vcpu.run({ timeoutMs: 3000 });
+  return exit.reason === "debug" ? undefined : `a write watchpoint in real mode is not reported: ${show(exit)}`;
 }
 
 const REAL_STEPS: Step[] = [
@@ -417,34 +408,24 @@ for (const backend of BACKENDS) {
   }
   const steps = stepsFor(name, backend, REAL_STEPS, new Map(why ? [["watchpoints", why]] : []));
   backendTest(name, async (kvm) => {
-    using vm = kvm.createVm();
-    const memory = vm.allocateMemory(0x10000);
-    try {
-      vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory });
-      memory.bytes.set(REAL_MODE, 0x1000);
-      const vcpu = vm.createVcpu(0);
-      realModeAt(vcpu, 0x1000);
-      const out: number[] = [];
-      const server = await serveGdb(vm, [vcpu], {
-        port: 0,
-        onExit: (exit) => {
-          if (exit.reason === "io" && exit.port === 0xe9) out.push(exit.data[0]);
-          else if (exit.reason === "hlt") return { exited: 3 };
-          else return { stop: 5 };
-        },
-      });
-      // A user's Ctrl-C: gdb gets SIGINT half a second into that step, once its `continue` is under way.
-      const run = await runGdb(server.port, steps, undefined, (step, gdb) => {
-        if (step === REAL_STEPS[4].name) setTimeout(() => gdb.kill("SIGINT"), 500);
-      });
-      const outcome = await within(server.done, 10_000);
-      if (outcome === undefined) await server.close();
-      assert.deepEqual(outcome, { reason: "exited", code: 3 }, `the guest did not exit; gdb said:\n${run.all}`);
-      checkSteps(steps, run);
-      assert.equal(String.fromCharCode(...out), "A9", "the guest printed A, then the byte gdb wrote");
-    } finally {
-      vm.close();
-      memory.free();
-    }
+    using m = realModeMachine(kvm, 0x1000);
+    const out: number[] = [];
+    const server = await serveGdb(m.vm, [m.vcpu], {
+      port: 0,
+      onExit: (exit) => {
+        if (exit.reason === "io" && exit.port === 0xe9) out.push(exit.data[0]);
+        else if (exit.reason === "hlt") return { exited: 3 };
+        else return { stop: 5 };
+      },
+    });
+    // A user's Ctrl-C: gdb gets SIGINT half a second into that step, once its `continue` is under way.
+    const run = await runGdb(server.port, steps, undefined, (step, gdb) => {
+      if (step === REAL_STEPS[4].name) setTimeout(() => gdb.kill("SIGINT"), 500);
+    });
+    const outcome = await within(server.done, 10_000);
+    if (outcome === undefined) await server.close();
+    assert.deepEqual(outcome, { reason: "exited", code: 3 }, `the guest did not exit; gdb said:\n${run.all}`);
+    checkSteps(steps, run);
+    assert.equal(String.fromCharCode(...out), "A9", "the guest printed A, then the byte gdb wrote");
   }, { only: [backend] });
 }
