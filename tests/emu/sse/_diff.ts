@@ -62,7 +62,11 @@ const F32 = [
   0x00c00000,
   0x33800000,
 ];
-const F64_HI = [
+/**
+ * High words of doubles at the ends of the ranges (+0 and -0, +1 and -1, the largest finite, the smallest
+ * normal, the largest subnormal), which both the SSE and the x87 generators bias towards.
+ */
+export const F64_HI_BOUNDS: readonly number[] = [
   0x00000000,
   0x80000000,
   0x3ff00000,
@@ -70,6 +74,9 @@ const F64_HI = [
   0x7fefffff,
   0x00100000,
   0x000fffff,
+];
+const F64_HI = [
+  ...F64_HI_BOUNDS,
   0x80080000,
   0x7ff00000,
   0xfff00000,

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Prng } from "../sse/_diff.ts";
+import { F64_HI_BOUNDS, type Prng } from "../sse/_diff.ts";
 
 /** Bytes per case record. */
 export const RECORD = 2048;
@@ -192,13 +192,7 @@ export const F32 = [
   0x3f000000,
 ];
 export const F64_HI = [
-  0x00000000,
-  0x80000000,
-  0x3ff00000,
-  0xbff00000,
-  0x7fefffff,
-  0x00100000,
-  0x000fffff,
+  ...F64_HI_BOUNDS,
   0x7ff00000,
   0xfff00000,
   0x7ff80000,
