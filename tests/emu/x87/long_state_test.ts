@@ -195,11 +195,7 @@ vendorTest("x87 in 64-bit mode at CPL 3: FPREM/FPREM1 of a denormal by an infini
     [14, "23010000000000800100"],
   ], {
     fsw: 0,
-    st: [
-      ...zeros80(6),
-      "23010000000000800100",
-      "0000000000000080ff7f",
-    ],
+    st: [...zeros80(6), "23010000000000800100", "0000000000000080ff7f"],
     intel: { fop: 0, fip: 0n, fdp: 0n },
   }, vendor);
 });

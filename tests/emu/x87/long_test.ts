@@ -135,13 +135,7 @@ vendorTest("x87 in 64-bit mode at CPL 3: rounding and precision control, convers
     [286, { amd: "7f0300210000", intel: "000000000000" }],
   ], {
     fsw: 0x863,
-    st: [
-      ...zeros80(4),
-      "655e55fb196eb3a5fb37",
-      "f9e96a774200d09ffbbf",
-      "0000000000000080ff3f",
-      "00000000000000c0ffff",
-    ],
+    st: [...zeros80(4), "655e55fb196eb3a5fb37", "f9e96a774200d09ffbbf", "0000000000000080ff3f", "00000000000000c0ffff"],
     intel: { fop: 0, fip: 0x10afn, fdp: 0n },
   }, vendor);
 });
@@ -250,11 +244,7 @@ vendorTest("x87 in 64-bit mode at CPL 3: NaN operands, integers, unmasked except
     [144, "35c26821a2da0fc900400000000000000000000000000080ff3f000000000000"], // ST(0) = pi, ST(1) = 1
   ], {
     fsw: 0,
-    st: [
-      ...zeros80(6),
-      "35c26821a2da0fc90040",
-      "35c26821a2da0f8900c0",
-    ],
+    st: [...zeros80(6), "35c26821a2da0fc90040", "35c26821a2da0f8900c0"],
     intel: { fop: 0, fip: 0x10c4n, fdp: 0n },
   }, vendor);
 });
