@@ -156,10 +156,8 @@ export function protectedMode(vcpu: Vcpu, mem: GuestMemory, eip: number, cpl: 0 
   vcpu.setRegs({ ...vcpu.getRegs(), rip: BigInt(eip), rsp: 0xf000n, rflags });
 }
 
-/** Page-table entry bits. */
-export const PTE_P = 1;
-export const PTE_W = 2;
-export const PTE_U = 4;
+/** Page-table entry bits: present, writable, user. */
+export const PTE_P = 1, PTE_W = 2, PTE_U = 4;
 
 /** A 4 KiB page of the linear space mapped by {@linkcode pageTables32} or {@linkcode pageTables64}. */
 export interface PageMapping {
