@@ -1,6 +1,7 @@
 /**
  * Re-assembles every guest source, examples/*.asm and tests/guests/*.asm, to
- * the .bin file beside it with nasm (`nasm -f bin`). The .bin files are
+ * the .bin file beside it with nasm (`nasm -f bin`, with `-i` naming the
+ * source's folder for its %include files). The .bin files are
  * committed, so running the examples and tests never needs nasm; run this
  * after editing an .asm file.
  *
@@ -23,7 +24,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
@@ -160,7 +161,8 @@ function main(): number {
     const output = source.slice(0, -".asm".length) + ".bin";
     const before = readIfExists(output);
     const shown = `${relative(ROOT, source)} -> ${relative(ROOT, output)}`;
-    const result = runProgram("nasm", ["-f", "bin", "-o", output, source]);
+    // -i: a guest's %include files (tests/guests/_console.inc) are found beside it.
+    const result = runProgram("nasm", ["-f", "bin", "-i", dirname(source) + sep, "-o", output, source]);
     if (result.status !== 0) {
       process.stderr.write(result.stderr);
       console.error(`${shown}: nasm failed (status ${result.status})`);

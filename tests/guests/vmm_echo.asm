@@ -2,12 +2,8 @@
 ; (IRQ 4 at vector 0x24, everything else masked) and COM1 (FIFO, received-data interrupt, OUT2), prints
 ; '>', then sleeps in HLT; its IRQ 4 handler echoes every received byte upper-cased. A newline ends it:
 ; isa-debug-exit 0xf4 with the number of bytes received.
-bits 16
-org 0x7c00
-start:
-  cli
-  xor ax, ax
-  mov ds, ax
+%include "_console.inc"
+REAL_START
   mov ss, ax
   mov sp, 0x7000
   mov word [0x24 * 4], handler

@@ -3,6 +3,7 @@
 ; XSDT's first entry's signature, then powers off through ACPI S5 (PM1a control at 0x604).
 bits 64
 org 0x100000
+%include "_console.inc"
 start:
   lea rsi, [rel msg_fw]
   call puts
@@ -65,21 +66,8 @@ start:
   out dx, ax
   hlt
 
-putc:
-  push rdx
-  mov dx, 0x3f8
-  out dx, al
-  pop rdx
-  ret
-
-puts:
-  lodsb
-  test al, al
-  jz .done
-  call putc
-  jmp puts
-.done:
-  ret
+PUTC
+PUTS
 
 msg_fw db "long mode: fw_cfg ", 0
 msg_cpus db " cpus ", 0

@@ -1,12 +1,8 @@
 ; A flat real-mode guest for tests/vmm/guests_test.ts (kvmkit run --flat --mode real --at 0x7c00):
 ; sets COM1 to 8N1, prints the RAM size in MiB it reads from the CMOS (registers 0x34/0x35: 64 KiB units
 ; above 16 MiB), and exits through isa-debug-exit at 0xf4 with MiB / 16.
-bits 16
-org 0x7c00
-start:
-  cli
-  xor ax, ax
-  mov ds, ax
+%include "_console.inc"
+REAL_START
   mov dx, 0x3fb
   mov al, 0x80            ; DLAB
   out dx, al
@@ -53,14 +49,7 @@ putc:                     ; al: waits for THRE, then sends
   pop dx
   ret
 
-puts:                     ; ds:si: a NUL-terminated string
-  lodsb
-  test al, al
-  jz .done
-  call putc
-  jmp puts
-.done:
-  ret
+PUTS                      ; puts: ds:si, a NUL-terminated string
 
 puthex16:                 ; ax in hex, kept
   push ax
@@ -69,13 +58,7 @@ puthex16:                 ; ax in hex, kept
 .digit:
   rol ax, 4
   push ax
-  and al, 0x0f
-  add al, '0'
-  cmp al, '9'
-  jbe .print
-  add al, 7
-.print:
-  call putc
+  PUT_HEX_DIGIT
   pop ax
   loop .digit
   pop cx

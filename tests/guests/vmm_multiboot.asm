@@ -1,8 +1,11 @@
 ; A multiboot (v1) ELF kernel for tests/vmm/guests_test.ts: checks the magic in eax, prints its command
 ; line, each module's string and contents, the RAM the memory map calls usable and mem_upper, then
 ; exits through isa-debug-exit at 0xf4 with 0x21 (status 0x43).
-; Build: nasm -f elf32 vmm_multiboot.asm && ld -m elf_i386 -Ttext=0x100000 -e start -o vmm_multiboot.elf
+; Build, from the repository root (tools/assemble.ts makes flat .bin files, not this ELF):
+;   nasm -f elf32 -i tests/guests/ -o /tmp/vmm_multiboot.o tests/guests/vmm_multiboot.asm
+;   ld -m elf_i386 -Ttext=0x100000 -e start -o tests/guests/vmm_multiboot.elf /tmp/vmm_multiboot.o
 bits 32
+%include "_console.inc"
 section .text
 align 4
   dd 0x1badb002           ; magic
@@ -81,22 +84,9 @@ start:
   hlt
 
 newline:
-  mov al, 10
-putc:
-  push edx
-  mov dx, 0x3f8
-  out dx, al
-  pop edx
-  ret
-
-puts:
-  lodsb
-  test al, al
-  jz .done
-  call putc
-  jmp puts
-.done:
-  ret
+  mov al, 10              ; and on into putc
+PUTC
+PUTS
 
 puthex:                   ; eax as 8 hex digits
   push ecx
@@ -104,13 +94,7 @@ puthex:                   ; eax as 8 hex digits
 .digit:
   rol eax, 4
   push eax
-  and al, 0x0f
-  add al, '0'
-  cmp al, '9'
-  jbe .print
-  add al, 7
-.print:
-  call putc
+  PUT_HEX_DIGIT
   pop eax
   loop .digit
   pop ecx
