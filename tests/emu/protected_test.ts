@@ -25,20 +25,28 @@ import {
   probeRun,
   unlessOut,
 } from "../_support/probes.ts";
-import { bench, descriptor, enter, expectOut, FREE_INDEX, gate, K_CODE, put, setGdt, setIdt } from "../_support/sys.ts";
+import {
+  bench,
+  benchTest,
+  descriptor,
+  enter,
+  expectOut,
+  FREE_INDEX,
+  gate,
+  K_CODE,
+  put,
+  setGdt,
+  setIdt,
+} from "../_support/sys.ts";
 
 const IOPL3 = 0x3000n;
 // 0x1000 (CPL 3): push dword 0x11111111 / push dword 0x22222222 / call 0x43:0 (the gate, RPL 3)
 //   mov eax, esp / out 0xe9, eax / mov eax, cs / out 0xe9, eax / mov eax, ss / out 0xe9, eax / hlt (#GP at CPL 3)
 // 0x1100 (CPL 0): out cs, ss, esp, then the six dwords at [esp] ... [esp+20] / retf 8
-featureTest("call gate from CPL 3 to CPL 0: stack switch, 2 parameters copied, RETF 8 back", probeCallGates, (kvm) => {
-  using b = bench(kvm);
-  put(b, 0x1000, "681111111168222222229a00000000430089e0e7e98cc8e7e98cd0e7e9f4");
-  put(
-    b,
-    0x1100,
-    "8cc8e7e98cd0e7e989e0e7e98b0424e7e98b442404e7e98b442408e7e98b44240ce7e98b442410e7e98b442414e7e9ca0800",
-  );
+benchTest("call gate from CPL 3 to CPL 0: stack switch, 2 parameters copied, RETF 8 back", probeCallGates, {
+  0x1000: "681111111168222222229a00000000430089e0e7e98cc8e7e98cd0e7e9f4",
+  0x1100: "8cc8e7e98cd0e7e989e0e7e98b0424e7e98b442404e7e98b442408e7e98b44240ce7e98b442410e7e98b442414e7e9ca0800",
+}, (b) => {
   setGdt(b, FREE_INDEX, gate(0xc, K_CODE, 0x1100, 3, 2));
   enter(b, { cpl: 3, rflags: IOPL3 });
   expectOut(b.vcpu, [
@@ -65,11 +73,11 @@ featureTest("call gate from CPL 3 to CPL 0: stack switch, 2 parameters copied, R
 //   jmp 0x48:0 (32-bit call gate)
 // 0x1100: mov eax, esp / out 0xe9, eax / mov eax, [esp] / out 0xe9, eax / o16 retf
 // 0x1200: mov eax, cs / out 0xe9, eax / hlt
-featureTest("16-bit call gate pushes a 16-bit CS:IP; JMP through a 32-bit call gate", probeCallGates, (kvm) => {
-  using b = bench(kvm);
-  put(b, 0x1000, "89e0e7e99a00000000400089e0e7e9ea000000004800");
-  put(b, 0x1100, "89e0e7e98b0424e7e966cb");
-  put(b, 0x1200, "8cc8e7e9f4");
+benchTest("16-bit call gate pushes a 16-bit CS:IP; JMP through a 32-bit call gate", probeCallGates, {
+  0x1000: "89e0e7e99a00000000400089e0e7e9ea000000004800",
+  0x1100: "89e0e7e98b0424e7e966cb",
+  0x1200: "8cc8e7e9f4",
+}, (b) => {
   setGdt(b, FREE_INDEX, gate(4, K_CODE, 0x1100));
   setGdt(b, FREE_INDEX + 1, gate(0xc, K_CODE, 0x1200));
   enter(b);
@@ -91,58 +99,46 @@ featureTest("call gate faults: DPL below CPL is #GP(gate), a gate not present is
 //   mov eax, ss / out 0xe9, eax / mov eax, esp / out 0xe9, eax / int 0x31 (a DPL 0 gate)
 // 0x1100 (CPL 0): mov ebx, eax / out esp, then the five dwords at [esp] ... [esp+16]
 //   mov eax, ebx / not eax / iret
-featureTest(
-  "INT from CPL 3 through a DPL 3 gate switches to TSS.ss0:esp0; IRET returns to CPL 3",
-  probeIntFromCpl3,
-  (kvm) => {
-    using b = bench(kvm);
-    put(b, 0x1000, "b878563412cd30e7e98cc8e7e98cd0e7e989e0e7e9cd31");
-    put(b, 0x1100, "89c389e0e7e98b0424e7e98b442404e7e98b442408e7e98b44240ce7e98b442410e7e989d8f7d0cf");
-    enter(b, { cpl: 3, rflags: IOPL3, idtLimit: 0x40 * 8 - 1 });
-    setIdt(b, 0x30, gate(0xe, K_CODE, 0x1100, 3));
-    setIdt(b, 0x31, gate(0xe, K_CODE, 0x1100, 0));
-    expectOut(b.vcpu, [
-      0x8000 - 20, // TSS.esp0 less SS, ESP, EFLAGS, CS, EIP
-      0x1007, // EIP after int 0x30
-      0x1b,
-      0x3002, // EFLAGS (IOPL 3)
-      0x6000,
-      0x23,
-      0xedcba987, // back at CPL 3 with the handler's eax
-      0x1b,
-      0x23,
-      0x6000,
-      13,
-      0x18a,
-      0x1015,
-      0x1b, // int 0x31: #GP(0x31 * 8 + 2), not delivered through the gate
-    ]);
-  },
-);
+benchTest("INT from CPL 3 through a DPL 3 gate switches to TSS.ss0:esp0; IRET returns to CPL 3", probeIntFromCpl3, {
+  0x1000: "b878563412cd30e7e98cc8e7e98cd0e7e989e0e7e9cd31",
+  0x1100: "89c389e0e7e98b0424e7e98b442404e7e98b442408e7e98b44240ce7e98b442410e7e989d8f7d0cf",
+}, (b) => {
+  enter(b, { cpl: 3, rflags: IOPL3, idtLimit: 0x40 * 8 - 1 });
+  setIdt(b, 0x30, gate(0xe, K_CODE, 0x1100, 3));
+  setIdt(b, 0x31, gate(0xe, K_CODE, 0x1100, 0));
+  expectOut(b.vcpu, [
+    0x8000 - 20, // TSS.esp0 less SS, ESP, EFLAGS, CS, EIP
+    0x1007, // EIP after int 0x30
+    0x1b,
+    0x3002, // EFLAGS (IOPL 3)
+    0x6000,
+    0x23,
+    0xedcba987, // back at CPL 3 with the handler's eax
+    0x1b,
+    0x23,
+    0x6000,
+    13,
+    0x18a,
+    0x1015,
+    0x1b, // int 0x31: #GP(0x31 * 8 + 2), not delivered through the gate
+  ]);
+});
 
 // 0x1000 (CPL 3): mov eax, 0x12345678 / hlt / out 0xe9, eax / mov eax, cs / out 0xe9, eax / mov eax, ss
 //   out 0xe9, eax / mov eax, esp / out 0xe9, eax / hlt
 // 0x1100 (CPL 0, the #GP handler): mov ebx, eax / out esp, then the six dwords at [esp] ... [esp+20]
 //   inc dword [0x9000] / cmp dword [0x9000], 2 / je done / add dword [esp+4], 1 / add esp, 4
 //   mov eax, ebx / not eax / iret / done: hlt
-featureTest(
-  "#GP at CPL 3 switches to TSS.ss0:esp0, pushing EFLAGS with RF; IRET returns to CPL 3",
-  probeIretToCpl3,
-  (kvm) => {
-    using b = bench(kvm);
-    put(b, 0x1000, "b878563412f4e7e98cc8e7e98cd0e7e989e0e7e9f4");
-    put(
-      b,
-      0x1100,
-      "89c389e0e7e98b0424e7e98b442404e7e98b442408e7e98b44240ce7e98b442410e7e98b442414e7e9ff0500900000833d00900000" +
-        "02740d834424040183c40489d8f7d0cff4",
-    );
-    enter(b, { cpl: 3, rflags: IOPL3 });
-    setIdt(b, 13, gate(0xe, K_CODE, 0x1100));
-    const frame = (eip: number) => [0x8000 - 24, 0, eip, 0x1b, 0x13002, 0x6000, 0x23];
-    expectOut(b.vcpu, [...frame(0x1005), 0xedcba987, 0x1b, 0x23, 0x6000, ...frame(0x1014)]);
-  },
-);
+benchTest("#GP at CPL 3 switches to TSS.ss0:esp0, pushing EFLAGS with RF; IRET returns to CPL 3", probeIretToCpl3, {
+  0x1000: "b878563412f4e7e98cc8e7e98cd0e7e989e0e7e9f4",
+  0x1100: "89c389e0e7e98b0424e7e98b442404e7e98b442408e7e98b44240ce7e98b442410e7e98b442414e7e9ff0500900000833d00900000" +
+    "02740d834424040183c40489d8f7d0cff4",
+}, (b) => {
+  enter(b, { cpl: 3, rflags: IOPL3 });
+  setIdt(b, 13, gate(0xe, K_CODE, 0x1100));
+  const frame = (eip: number) => [0x8000 - 24, 0, eip, 0x1b, 0x13002, 0x6000, 0x23];
+  expectOut(b.vcpu, [...frame(0x1005), 0xedcba987, 0x1b, 0x23, 0x6000, ...frame(0x1014)]);
+});
 
 // The same guest, with the handler told to stop at the first fault ([0x9000] = 1), and at CPL 0.
 backendTest("#GP at CPL 3 and at CPL 0: the frame the handler sees", (kvm) => {
@@ -212,19 +208,15 @@ for (const [what, code, cpl, expected] of LOAD_FAULTS) {
 // T lar, 0x108 / T lar, 0 / mov eax, 0xdeadbeef / mov ebx, 0x50 / lar ax, bx / R
 // mov eax, 0x08 / verr ax / R / mov eax, 0x08 / verw ax / R / mov eax, 0x13 / verw ax / R
 // mov eax, 0x10 / mov ecx, 3 / arpl ax, cx / R / mov eax, 0x12 / mov ecx, 1 / arpl ax, cx / R / hlt
-featureTest("LAR, LSL, VERR, VERW, ARPL at CPL 0", probeLarAtCpl0, (kvm) => {
-  using b = bench(kvm);
-  put(
-    b,
-    0x1000,
-    "b8efbeaddebb080000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb080000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb" +
-      "500000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb500000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb280000000f02" +
-      "c3e7e90f94c00fb6c0e7e9b8efbeaddebb280000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb400000000f02c3e7e90f94c0" +
-      "0fb6c0e7e9b8efbeaddebb400000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb080100000f02c3e7e90f94c00fb6c0e7e9b8" +
-      "efbeaddebb000000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb50000000660f02c3e7e90f94c00fb6c0e7e9b8080000000f" +
-      "00e0e7e90f94c00fb6c0e7e9b8080000000f00e8e7e90f94c00fb6c0e7e9b8130000000f00e8e7e90f94c00fb6c0e7e9b8100000" +
-      "00b90300000063c8e7e90f94c00fb6c0e7e9b812000000b90100000063c8e7e90f94c00fb6c0e7e9f4",
-  );
+benchTest("LAR, LSL, VERR, VERW, ARPL at CPL 0", probeLarAtCpl0, {
+  0x1000: "b8efbeaddebb080000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb080000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb" +
+    "500000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb500000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb280000000f02" +
+    "c3e7e90f94c00fb6c0e7e9b8efbeaddebb280000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb400000000f02c3e7e90f94c0" +
+    "0fb6c0e7e9b8efbeaddebb400000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb080100000f02c3e7e90f94c00fb6c0e7e9b8" +
+    "efbeaddebb000000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb50000000660f02c3e7e90f94c00fb6c0e7e9b8080000000f" +
+    "00e0e7e90f94c00fb6c0e7e9b8080000000f00e8e7e90f94c00fb6c0e7e9b8130000000f00e8e7e90f94c00fb6c0e7e9b8100000" +
+    "00b90300000063c8e7e90f94c00fb6c0e7e9b812000000b90100000063c8e7e90f94c00fb6c0e7e9f4",
+}, (b) => {
   setGdt(b, FREE_INDEX, gate(0xc, K_CODE, 0x1100, 3));
   setGdt(b, FREE_INDEX + 2, descriptor(0, 0xfff, 3));
   enter(b);
@@ -252,15 +244,11 @@ function probeLarAtCpl3(kvm: Kvm): string | undefined {
 
 // As above at CPL 3: T lar, 0x1b / T lar, 0x08 / T lar, 0x0b / T lsl, 0x23 / T lsl, 0x28
 //   mov eax, 0x10 / verr ax / R / mov eax, 0x23 / verw ax / R / hlt (#GP)
-featureTest("LAR, LSL, VERR, VERW at CPL 3: DPL 0 descriptors are invisible", probeLarAtCpl3, (kvm) => {
-  using b = bench(kvm);
-  put(
-    b,
-    0x1000,
-    "b8efbeaddebb1b0000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb080000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb" +
-      "0b0000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb230000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb280000000f03" +
-      "c3e7e90f94c00fb6c0e7e9b8100000000f00e0e7e90f94c00fb6c0e7e9b8230000000f00e8e7e90f94c00fb6c0e7e9f4",
-  );
+benchTest("LAR, LSL, VERR, VERW at CPL 3: DPL 0 descriptors are invisible", probeLarAtCpl3, {
+  0x1000: "b8efbeaddebb1b0000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb080000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb" +
+    "0b0000000f02c3e7e90f94c00fb6c0e7e9b8efbeaddebb230000000f03c3e7e90f94c00fb6c0e7e9b8efbeaddebb280000000f03" +
+    "c3e7e90f94c00fb6c0e7e9b8100000000f00e0e7e90f94c00fb6c0e7e9b8230000000f00e8e7e90f94c00fb6c0e7e9f4",
+}, (b) => {
   enter(b, { cpl: 3, rflags: IOPL3 });
   const no = [0xdeadbeef, 0];
   expectOut(b.vcpu, [
@@ -278,14 +266,10 @@ featureTest("LAR, LSL, VERR, VERW at CPL 3: DPL 0 descriptors are invisible", pr
 // 0x1000 (CPL 0): mov ax, 0x10 / mov ds, ax / mov ax, 0x23 / mov es, ax / mov ax, 0x08 / mov fs, ax
 //   push dword 0x23 / push dword 0x5800 / push dword 0x1b / push dword 0x1100 / retf
 // 0x1100 (CPL 3): out ds, es, fs, esp / mov eax, [0x9000] (#GP: DS is null)
-featureTest(
-  "RETF to an outer level loads SS:ESP and nulls data segments the new level may not use",
-  probeRetfToCpl3,
-  (kvm) => {
-    using b = bench(kvm);
-    put(b, 0x1000, "66b810008ed866b823008ec066b808008ee06a2368005800006a1b6800110000cb");
-    put(b, 0x1100, "8cd8e7e98cc0e7e98ce0e7e989e0e7e9a100900000");
-    enter(b, { rflags: IOPL3 });
-    expectOut(b.vcpu, [0, 0x23, 0, 0x5800, 13, 0, 0x1110, 0x1b]);
-  },
-);
+benchTest("RETF to an outer level loads SS:ESP and nulls data segments the new level may not use", probeRetfToCpl3, {
+  0x1000: "66b810008ed866b823008ec066b808008ee06a2368005800006a1b6800110000cb",
+  0x1100: "8cd8e7e98cc0e7e98ce0e7e989e0e7e9a100900000",
+}, (b) => {
+  enter(b, { rflags: IOPL3 });
+  expectOut(b.vcpu, [0, 0x23, 0, 0x5800, 13, 0, 0x1110, 0x1b]);
+});

@@ -19,6 +19,7 @@ import { featureTest } from "../_support/guests.ts";
 import { probeGuestDataBreakpoints, probeGuestDebugWatchpoints, probeRun, unlessOut } from "../_support/probes.ts";
 import {
   bench,
+  benchTest,
   descriptor,
   enter,
   enterReal,
@@ -94,17 +95,13 @@ backendTest("TF at CPL 3: the #DB trap reaches the CPL 0 handler", (kvm) => {
 // Real mode, 0x1000: mov eax, 0x9000 / mov dr0, eax / mov eax, 0xd0001 (L0, write, 4 bytes) / mov dr7, eax
 //   mov dword [0x9000], 0x11 / mov ebx, [0x9000] / mov byte [0x9003], 0x22 / mov eax, 0x77 / out 0xe9, eax / hlt
 // 0x1100 (#DB): as in the TF test
-featureTest(
-  "the guest's DR7 write breakpoint: a #DB trap after each write into its range",
-  probeGuestDataBreakpoints,
-  (kvm) => {
-    using b = bench(kvm);
-    put(b, 0x1000, "66b8009000000f23c066b801000d000f23f866c706009011000000668b1e0090c60603902266b87700000066e7e9f4");
-    put(b, 0x1100, "5589e56650660fb7460266e7e90f21f066e7e96631c00f23f066585dcf");
-    enterReal(b, 0x1000, { 1: 0x1100 });
-    expectOut(b.vcpu, [0x101b, 0xffff0ff1, 0x1025, 0xffff0ff1, 0x77]);
-  },
-);
+benchTest("the guest's DR7 write breakpoint: a #DB trap after each write into its range", probeGuestDataBreakpoints, {
+  0x1000: "66b8009000000f23c066b801000d000f23f866c706009011000000668b1e0090c60603902266b87700000066e7e9f4",
+  0x1100: "5589e56650660fb7460266e7e90f21f066e7e96631c00f23f066585dcf",
+}, (b) => {
+  enterReal(b, 0x1000, { 1: 0x1100 });
+  expectOut(b.vcpu, [0x101b, 0xffff0ff1, 0x1025, 0xffff0ff1, 0x77]);
+});
 
 // Real mode, 0x1000: mov eax, target / mov dr0, eax / mov eax, 1 (L0, execution) / mov dr7, eax / nop / nop
 //   target: mov eax, 0x77 / out 0xe9, eax / hlt
@@ -120,12 +117,11 @@ backendTest("the guest's DR7 execution breakpoint: a #DB fault before the instru
 
 // 0x1000 (CPL 0): mov eax, 0x11 / mov [0x9000], eax / mov ebx, [0x9000] / mov [0x9004], al / mov cl, [0x9004]
 //   mov [0x9008], eax / hlt
-featureTest(
+benchTest(
   "KVM_SET_GUEST_DEBUG watchpoints: a debug exit after the access, DR6 naming the breakpoint",
   probeGuestDebugWatchpoints,
-  (kvm) => {
-    using b = bench(kvm);
-    put(b, 0x1000, "b811000000a3009000008b1d00900000a2049000008a0d04900000a308900000f4");
+  { 0x1000: "b811000000a3009000008b1d00900000a2049000008a0d04900000a308900000f4" },
+  (b) => {
     enter(b);
     b.vcpu.setGuestDebug({
       hardwareBreakpoints: [

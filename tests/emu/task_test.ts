@@ -11,11 +11,10 @@
  *
  * @module
  */
-import { featureTest } from "../_support/guests.ts";
 import { probeTaskSwitch } from "../_support/probes.ts";
 import {
   type Bench,
-  bench,
+  benchTest,
   descriptor,
   enter,
   expectOut,
@@ -23,7 +22,6 @@ import {
   gate,
   K_CODE,
   K_DATA,
-  put,
   setGdt,
   setIdt,
 } from "../_support/sys.ts";
@@ -47,15 +45,12 @@ function taskA(b: Bench, eip: number): void {
 // 0x1100 (task A): out eax / str eax / out / mov eax, cr0 / and eax, 8 / out / pushfd / pop eax / out
 //   out [0x3100] (back link), [0x52c] (old TSS descriptor, high dword), [0x544] (new one),
 //   [0x3020] (saved EIP), [0x3028] (saved EAX), esp, cs / hlt
-featureTest("JMP to a TSS: state saved, busy bits moved, TS set, no back link or NT", probeTaskSwitch, (kvm) => {
-  using b = bench(kvm);
-  put(b, 0x1000, "b811000000ea000000004000");
-  put(
-    b,
-    0x1100,
+benchTest("JMP to a TSS: state saved, busy bits moved, TS set, no back link or NT", probeTaskSwitch, {
+  0x1000: "b811000000ea000000004000",
+  0x1100:
     "e7e90f00c8e7e90f20c083e008e7e99c58e7e9a100310000e7e9a12c050000e7e9a144050000e7e9a120300000e7e9a128300000e7e9" +
-      "89e0e7e98cc8e7e9f4",
-  );
+    "89e0e7e98cc8e7e9f4",
+}, (b) => {
   enter(b);
   taskA(b, 0x1100);
   expectOut(b.vcpu, [0xaaaa0001, 0x40, 8, 2, 0, 0x8900, 0x8b00, 0x100c, 0x11, 0x5000, 8]);
@@ -65,45 +60,37 @@ featureTest("JMP to a TSS: state saved, busy bits moved, TS set, no back link or
 //   out [0x544] (task A's descriptor), [0x3120] (task A's saved EIP) / int 0x30 (task gate) / out eax / hlt
 // 0x1100 (task A): again: out eax / pushfd / pop eax / out / out [0x3100] (back link) / mov eax, 0x33 / iret
 //   jmp again
-featureTest(
-  "CALL and INT through task gates nest (NT, back link); IRET returns to the caller's task",
-  probeTaskSwitch,
-  (kvm) => {
-    using b = bench(kvm);
-    put(b, 0x1000, "b8220000009a000000004800e7e90f00c8e7e99c58e7e9a144050000e7e9a120310000e7e9cd30e7e9f4");
-    put(b, 0x1100, "e7e99c58e7e9a100310000e7e9b833000000cfebeb");
-    enter(b, { idtLimit: 0x40 * 8 - 1 });
-    taskA(b, 0x1100);
-    setIdt(b, 0x30, gate(5, 0x40, 0));
-    expectOut(b.vcpu, [
-      0xaaaa0001, // task A's eax
-      0x4002, // NT
-      0x28, // back link
-      0x22, // the caller's eax, restored from its TSS
-      0x28,
-      0x2,
-      0x8900, // task A no longer busy
-      0x1113, // its EIP, saved by the IRET
-      0x33, // task A again, through the IDT, with its saved eax
-      0x4002,
-      0x28,
-      0x1113, // the caller's eax at the INT
-    ]);
-  },
-);
+benchTest("CALL and INT through task gates nest (NT, back link); IRET returns to the caller's task", probeTaskSwitch, {
+  0x1000: "b8220000009a000000004800e7e90f00c8e7e99c58e7e9a144050000e7e9a120310000e7e9cd30e7e9f4",
+  0x1100: "e7e99c58e7e9a100310000e7e9b833000000cfebeb",
+}, (b) => {
+  enter(b, { idtLimit: 0x40 * 8 - 1 });
+  taskA(b, 0x1100);
+  setIdt(b, 0x30, gate(5, 0x40, 0));
+  expectOut(b.vcpu, [
+    0xaaaa0001, // task A's eax
+    0x4002, // NT
+    0x28, // back link
+    0x22, // the caller's eax, restored from its TSS
+    0x28,
+    0x2,
+    0x8900, // task A no longer busy
+    0x1113, // its EIP, saved by the IRET
+    0x33, // task A again, through the IDT, with its saved eax
+    0x4002,
+    0x28,
+    0x1113, // the caller's eax at the INT
+  ]);
+});
 
 // 0x1000: mov ax, 0x23 / mov ss, ax (#GP(0x20), vector 13 is a task gate)
 // 0x1200 (task A): out [esp] / out esp / out [0x3100] / out [0x3020] / hlt
-featureTest(
-  "an exception through a task gate pushes its error code on the new task's stack",
-  probeTaskSwitch,
-  (kvm) => {
-    using b = bench(kvm);
-    put(b, 0x1000, "66b823008ed0");
-    put(b, 0x1200, "8b0424e7e989e0e7e9a100310000e7e9a120300000e7e9f4");
-    enter(b);
-    taskA(b, 0x1200);
-    setIdt(b, 13, gate(5, 0x40, 0));
-    expectOut(b.vcpu, [0x20, 0x5000 - 4, 0x28, 0x1004]);
-  },
-);
+benchTest("an exception through a task gate pushes its error code on the new task's stack", probeTaskSwitch, {
+  0x1000: "66b823008ed0",
+  0x1200: "8b0424e7e989e0e7e9a100310000e7e9a120300000e7e9f4",
+}, (b) => {
+  enter(b);
+  taskA(b, 0x1200);
+  setIdt(b, 13, gate(5, 0x40, 0));
+  expectOut(b.vcpu, [0x20, 0x5000 - 4, 0x28, 0x1004]);
+});
