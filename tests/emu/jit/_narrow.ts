@@ -6,25 +6,8 @@
  * @module
  */
 import type { Prng } from "../../../diff/prng.ts";
-import {
-  AF,
-  ARITH,
-  type Bits,
-  CC,
-  CF,
-  COND_READS,
-  GPR,
-  h32,
-  le16,
-  le32,
-  le64,
-  OF,
-  type Op,
-  type Program,
-  regName,
-  rex,
-  RSP,
-} from "./_jit.ts";
+import { AF, ARITH, CC, CF, COND_READS, GPR, h32, le16, le32, le64, OF, regName, rex, RSP } from "./_jit.ts";
+import type { Bits, Op, Program } from "./_jit.ts";
 import { KSTACK } from "../../_support/sys.ts";
 import { LM_STACK } from "../../_support/long_mode.ts";
 
