@@ -1,9 +1,10 @@
 /**
- * Helpers of the in-kernel irqchip suites (tests/irqchip_*_test.ts): a VM
- * with KVM_CREATE_IRQCHIP (and optionally KVM_CREATE_PIT2) and one vCPU,
- * the instruction snippets real-mode guests use to program the 8259s and
- * the 8254, and the host side's loop that collects the marks a guest's
- * interrupt handlers write to port 0xe8.
+ * Helpers of the in-kernel irqchip suites (tests/irqchip/*_test.ts, which
+ * import them as one namespace, `irq`): a VM with KVM_CREATE_IRQCHIP (and
+ * optionally KVM_CREATE_PIT2) and one vCPU, the instruction snippets
+ * real-mode guests use to program the 8259s and the 8254, and the host
+ * side's loop that collects the marks a guest's interrupt handlers write to
+ * port 0xe8.
  *
  * @module
  */

@@ -11,167 +11,147 @@ import { backendTest } from "../_support/harness.ts";
 import { load } from "../_support/guests.ts";
 import { buildLongMode, enterLongMode, LM_CODE, LM_MEMORY, LM_STACK, setGate } from "../_support/long_mode.ts";
 import type { Kvm } from "../../mod.ts";
-import {
-  handler32,
-  hostQuirkTest,
-  IOAPIC,
-  ioapicWrite,
-  irqchipMachine,
-  LAPIC,
-  LAPIC_ENABLE,
-  MARK,
-  nextOut,
-  PIC_OFF,
-  picInit,
-  probeIsrInService,
-  quiet,
-  READY,
-  READY_THEN_IDLE,
-  report32,
-  start32,
-  store32,
-  x2apicEnable,
-} from "./_irqchip.ts";
+import * as irq from "./_irqchip.ts";
 
 /** The MSI address of APIC 0, physical destination. */
 const MSI_APIC0 = 0xfee00000;
 
 backendTest("IOAPIC: an edge pin delivers its vector once per rising edge", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start32(m, [
-    ...PIC_OFF,
-    ...LAPIC_ENABLE,
-    ...ioapicWrite(0x10 + 2 * 4, 0x34), // pin 4: edge, fixed, vector 0x34
-    ...ioapicWrite(0x11 + 2 * 4, 0), //    to APIC 0
-    ...READY_THEN_IDLE,
+  using m = irq.irqchipMachine(kvm);
+  irq.start32(m, [
+    ...irq.PIC_OFF,
+    ...irq.LAPIC_ENABLE,
+    ...irq.ioapicWrite(0x10 + 2 * 4, 0x34), // pin 4: edge, fixed, vector 0x34
+    ...irq.ioapicWrite(0x11 + 2 * 4, 0), //    to APIC 0
+    ...irq.READY_THEN_IDLE,
   ]);
-  handler32(m, 0, 0x34, 0x34);
-  nextOut(m.vcpu, READY);
+  irq.handler32(m, 0, 0x34, 0x34);
+  irq.nextOut(m.vcpu, irq.READY);
   m.vm.irqLine(4, 1);
-  assert.equal(nextOut(m.vcpu, MARK), 0x34);
-  quiet(m.vcpu);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x34);
+  irq.quiet(m.vcpu);
   m.vm.irqLine(4, 0);
   m.vm.irqLine(4, 1);
-  assert.equal(nextOut(m.vcpu, MARK), 0x34);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x34);
   m.vm.irqLine(4, 0);
-  quiet(m.vcpu);
+  irq.quiet(m.vcpu);
 });
 
-hostQuirkTest(
+irq.hostQuirkTest(
   "IOAPIC: a level pin holds remote IRR until the EOI, and interrupts again while still high",
-  probeIsrInService,
+  irq.probeIsrInService,
   (kvm) => {
-    using m = irqchipMachine(kvm);
-    start32(m, [
-      ...PIC_OFF,
-      ...LAPIC_ENABLE,
-      ...ioapicWrite(0x10 + 2 * 9, 0x8039), // pin 9: level, vector 0x39
-      ...ioapicWrite(0x11 + 2 * 9, 0),
-      ...READY_THEN_IDLE,
+    using m = irq.irqchipMachine(kvm);
+    irq.start32(m, [
+      ...irq.PIC_OFF,
+      ...irq.LAPIC_ENABLE,
+      ...irq.ioapicWrite(0x10 + 2 * 9, 0x8039), // pin 9: level, vector 0x39
+      ...irq.ioapicWrite(0x11 + 2 * 9, 0),
+      ...irq.READY_THEN_IDLE,
     ]);
     // The handler reports remote IRR (bit 14 of the entry) before its EOI.
-    handler32(m, 1, 0x39, 0x39, [...store32(IOAPIC, 0x10 + 2 * 9), ...report32(IOAPIC + 0x10, 8)]);
-    nextOut(m.vcpu, READY);
+    irq.handler32(m, 1, 0x39, 0x39, [...irq.store32(irq.IOAPIC, 0x10 + 2 * 9), ...irq.report32(irq.IOAPIC + 0x10, 8)]);
+    irq.nextOut(m.vcpu, irq.READY);
     m.vm.irqLine(9, 1);
-    assert.equal(nextOut(m.vcpu, MARK), 0xc0, "level, remote IRR set while the interrupt is in service");
-    assert.equal(nextOut(m.vcpu, MARK), 0x39);
-    assert.equal(nextOut(m.vcpu, MARK), 0xc0, "still asserted after the EOI: delivered again");
-    assert.equal(nextOut(m.vcpu, MARK), 0x39);
+    assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0xc0, "level, remote IRR set while the interrupt is in service");
+    assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x39);
+    assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0xc0, "still asserted after the EOI: delivered again");
+    assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x39);
     m.vm.irqLine(9, 0);
-    quiet(m.vcpu);
+    irq.quiet(m.vcpu);
   },
 );
 
 backendTest("IOAPIC: a masked pin stays quiet; ID, version and arbitration registers", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start32(m, [
-    ...PIC_OFF,
-    ...LAPIC_ENABLE,
-    ...ioapicWrite(0x10 + 2 * 5, 0x10035), // pin 5: masked
-    ...store32(IOAPIC, 1),
-    ...report32(IOAPIC + 0x10), // version
-    ...report32(IOAPIC + 0x10, 16), // max redirection entry
-    ...ioapicWrite(0, 0x05000000), // ID 5
-    ...report32(IOAPIC + 0x10, 24),
-    ...store32(IOAPIC, 2),
-    ...report32(IOAPIC + 0x10, 24), // arbitration ID
-    ...READY_THEN_IDLE,
+  using m = irq.irqchipMachine(kvm);
+  irq.start32(m, [
+    ...irq.PIC_OFF,
+    ...irq.LAPIC_ENABLE,
+    ...irq.ioapicWrite(0x10 + 2 * 5, 0x10035), // pin 5: masked
+    ...irq.store32(irq.IOAPIC, 1),
+    ...irq.report32(irq.IOAPIC + 0x10), // version
+    ...irq.report32(irq.IOAPIC + 0x10, 16), // max redirection entry
+    ...irq.ioapicWrite(0, 0x05000000), // ID 5
+    ...irq.report32(irq.IOAPIC + 0x10, 24),
+    ...irq.store32(irq.IOAPIC, 2),
+    ...irq.report32(irq.IOAPIC + 0x10, 24), // arbitration ID
+    ...irq.READY_THEN_IDLE,
   ]);
-  handler32(m, 0, 0x35, 0x35);
-  assert.equal(nextOut(m.vcpu, MARK), 0x11, "version");
-  assert.equal(nextOut(m.vcpu, MARK), 23, "24 pins");
-  assert.equal(nextOut(m.vcpu, MARK), 5, "ID");
-  assert.equal(nextOut(m.vcpu, MARK), 5, "arbitration ID");
-  nextOut(m.vcpu, READY);
+  irq.handler32(m, 0, 0x35, 0x35);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x11, "version");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 23, "24 pins");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 5, "ID");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 5, "arbitration ID");
+  irq.nextOut(m.vcpu, irq.READY);
   m.vm.irqLine(5, 1);
-  quiet(m.vcpu);
+  irq.quiet(m.vcpu);
 });
 
 backendTest("LAPIC: TPR holds back an injected interrupt of a lower class until the guest lowers it", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start32(m, [...LAPIC_ENABLE, ...store32(LAPIC + 0x80, 0x50), ...READY_THEN_IDLE]); // TPR = 0x50
-  handler32(m, 0, 0x45, 0x45);
-  handler32(m, 1, 0x61, 0x61, store32(LAPIC + 0x80, 0)); // 0x61 lowers TPR
-  nextOut(m.vcpu, READY);
+  using m = irq.irqchipMachine(kvm);
+  irq.start32(m, [...irq.LAPIC_ENABLE, ...irq.store32(irq.LAPIC + 0x80, 0x50), ...irq.READY_THEN_IDLE]); // TPR = 0x50
+  irq.handler32(m, 0, 0x45, 0x45);
+  irq.handler32(m, 1, 0x61, 0x61, irq.store32(irq.LAPIC + 0x80, 0)); // 0x61 lowers TPR
+  irq.nextOut(m.vcpu, irq.READY);
   assert.ok(m.vm.signalMsi({ addressLo: MSI_APIC0, data: 0x45 }) > 0);
-  quiet(m.vcpu); // class 4 <= TPR class 5
+  irq.quiet(m.vcpu); // class 4 <= TPR class 5
   assert.ok(m.vm.signalMsi({ addressLo: MSI_APIC0, data: 0x61 }) > 0);
-  assert.equal(nextOut(m.vcpu, MARK), 0x61);
-  assert.equal(nextOut(m.vcpu, MARK), 0x45, "delivered once TPR allows it");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x61);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x45, "delivered once TPR allows it");
 });
 
-hostQuirkTest(
+irq.hostQuirkTest(
   "LAPIC: TPR holds back a lower-class interrupt until a handler lowers it; PPR follows ISR",
-  probeIsrInService,
+  irq.probeIsrInService,
   (kvm) => {
-    using m = irqchipMachine(kvm);
-    start32(m, [...LAPIC_ENABLE, ...store32(LAPIC + 0x80, 0x50), ...READY_THEN_IDLE]); // TPR = 0x50
-    handler32(m, 0, 0x45, 0x45);
+    using m = irq.irqchipMachine(kvm);
+    irq.start32(m, [...irq.LAPIC_ENABLE, ...irq.store32(irq.LAPIC + 0x80, 0x50), ...irq.READY_THEN_IDLE]); // TPR = 0x50
+    irq.handler32(m, 0, 0x45, 0x45);
     // 0x61's handler reports PPR (0x61's class while it is in service), then lowers TPR.
-    handler32(m, 1, 0x61, 0x61, [...report32(LAPIC + 0xa0), ...store32(LAPIC + 0x80, 0)]);
-    nextOut(m.vcpu, READY);
+    irq.handler32(m, 1, 0x61, 0x61, [...irq.report32(irq.LAPIC + 0xa0), ...irq.store32(irq.LAPIC + 0x80, 0)]);
+    irq.nextOut(m.vcpu, irq.READY);
     assert.ok(m.vm.signalMsi({ addressLo: MSI_APIC0, data: 0x45 }) > 0);
-    quiet(m.vcpu); // class 4 <= TPR class 5
+    irq.quiet(m.vcpu); // class 4 <= TPR class 5
     assert.ok(m.vm.signalMsi({ addressLo: MSI_APIC0, data: 0x61 }) > 0);
-    assert.equal(nextOut(m.vcpu, MARK), 0x60, "PPR");
-    assert.equal(nextOut(m.vcpu, MARK), 0x61);
-    assert.equal(nextOut(m.vcpu, MARK), 0x45, "delivered once TPR and PPR allow it");
+    assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x60, "PPR");
+    assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x61);
+    assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x45, "delivered once TPR and PPR allow it");
   },
 );
 
 backendTest("LAPIC: self-IPIs by shorthand, physical and logical destination, and an NMI IPI", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start32(m, [
-    ...LAPIC_ENABLE,
-    ...store32(LAPIC + 0x300, 0x40052), //  ICR: self, fixed, 0x52
-    ...store32(LAPIC + 0x310, 0), //        ICR2: APIC 0
-    ...store32(LAPIC + 0x300, 0x53), //     physical, fixed, 0x53
-    ...store32(LAPIC + 0xe0, 0xffffffff), // DFR flat
-    ...store32(LAPIC + 0xd0, 0x01000000), // LDR: logical ID bit 0
-    ...store32(LAPIC + 0x310, 0x01000000),
-    ...store32(LAPIC + 0x300, 0x854), //    logical, fixed, 0x54
-    ...store32(LAPIC + 0x310, 0x02000000),
-    ...store32(LAPIC + 0x300, 0x855), //    logical to another bit: nobody
-    ...report32(LAPIC + 0x220, 16), //      IRR bits 0x50-0x57 (IF = 0: all wait)
-    ...store32(LAPIC + 0x300, 0x40400), //  self, NMI: taken at once
+  using m = irq.irqchipMachine(kvm);
+  irq.start32(m, [
+    ...irq.LAPIC_ENABLE,
+    ...irq.store32(irq.LAPIC + 0x300, 0x40052), //  ICR: self, fixed, 0x52
+    ...irq.store32(irq.LAPIC + 0x310, 0), //        ICR2: APIC 0
+    ...irq.store32(irq.LAPIC + 0x300, 0x53), //     physical, fixed, 0x53
+    ...irq.store32(irq.LAPIC + 0xe0, 0xffffffff), // DFR flat
+    ...irq.store32(irq.LAPIC + 0xd0, 0x01000000), // LDR: logical ID bit 0
+    ...irq.store32(irq.LAPIC + 0x310, 0x01000000),
+    ...irq.store32(irq.LAPIC + 0x300, 0x854), //    logical, fixed, 0x54
+    ...irq.store32(irq.LAPIC + 0x310, 0x02000000),
+    ...irq.store32(irq.LAPIC + 0x300, 0x855), //    logical to another bit: nobody
+    ...irq.report32(irq.LAPIC + 0x220, 16), //      IRR bits 0x50-0x57 (IF = 0: all wait)
+    ...irq.store32(irq.LAPIC + 0x300, 0x40400), //  self, NMI: taken at once
     "f4",
   ]);
-  handler32(m, 0, 0x52, 0x52);
-  handler32(m, 1, 0x53, 0x53);
-  handler32(m, 2, 0x54, 0x54);
-  handler32(m, 3, 0x55, 0x55);
-  handler32(m, 4, 2, 0x02, [], false);
-  assert.equal(nextOut(m.vcpu, MARK), 0x1c, "IRR: 0x52, 0x53, 0x54");
+  irq.handler32(m, 0, 0x52, 0x52);
+  irq.handler32(m, 1, 0x53, 0x53);
+  irq.handler32(m, 2, 0x54, 0x54);
+  irq.handler32(m, 3, 0x55, 0x55);
+  irq.handler32(m, 4, 2, 0x02, [], false);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x1c, "IRR: 0x52, 0x53, 0x54");
   // The NMI first; then, once its handler enables interrupts, the highest vector first.
-  for (const v of [0x02, 0x54, 0x53, 0x52]) assert.equal(nextOut(m.vcpu, MARK), v);
-  quiet(m.vcpu);
+  for (const v of [0x02, 0x54, 0x53, 0x52]) assert.equal(irq.nextOut(m.vcpu, irq.MARK), v);
+  irq.quiet(m.vcpu);
 });
 
 backendTest("KVM_GET/SET_LAPIC: a pending vector shows in IRR, and a page without it takes it back", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start32(m, [...LAPIC_ENABLE, ...READY_THEN_IDLE]);
-  handler32(m, 0, 0x47, 0x47);
-  nextOut(m.vcpu, READY); // the APIC is on, IF still 0
+  using m = irq.irqchipMachine(kvm);
+  irq.start32(m, [...irq.LAPIC_ENABLE, ...irq.READY_THEN_IDLE]);
+  irq.handler32(m, 0, 0x47, 0x47);
+  irq.nextOut(m.vcpu, irq.READY); // the APIC is on, IF still 0
   assert.ok(m.vm.signalMsi({ addressLo: MSI_APIC0, data: 0x47 }) > 0);
   const page = m.vcpu.getLapic();
   const v = new DataView(page.buffer, page.byteOffset);
@@ -185,60 +165,60 @@ backendTest("KVM_GET/SET_LAPIC: a pending vector shows in IRR, and a page withou
   assert.equal(back.getUint32(0x220, true), 0);
   assert.equal(back.getUint32(0x80, true), 0x20);
   assert.equal(m.vcpu.getSregs().cr8, 2n, "CR8 is TPR[7:4]");
-  quiet(m.vcpu);
+  irq.quiet(m.vcpu);
   assert.ok(m.vm.signalMsi({ addressLo: MSI_APIC0, data: 0x47 }) > 0);
-  assert.equal(nextOut(m.vcpu, MARK), 0x47);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x47);
 });
 
 backendTest("LAPIC: IPIs by lowest priority, to all including self, to all but self, and by logical cluster", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start32(m, [
-    ...LAPIC_ENABLE,
-    ...store32(LAPIC + 0xe0, 0xffffffff), // DFR flat
-    ...store32(LAPIC + 0xd0, 0x01000000), // LDR: logical ID bit 0
-    ...store32(LAPIC + 0x310, 0x01000000),
-    ...store32(LAPIC + 0x300, 0x956), //    logical, lowest priority, 0x56
-    ...store32(LAPIC + 0x300, 0x80057), //  all including self, fixed, 0x57
-    ...store32(LAPIC + 0x300, 0xc0058), //  all excluding self: nobody here
-    ...store32(LAPIC + 0xe0, 0x0fffffff), // DFR cluster
-    ...store32(LAPIC + 0xd0, 0x21000000), // cluster 2, member bit 0
-    ...store32(LAPIC + 0x310, 0x21000000),
-    ...store32(LAPIC + 0x300, 0x859), //    logical, fixed, 0x59: cluster 2 bit 0
-    ...store32(LAPIC + 0x310, 0x31000000),
-    ...store32(LAPIC + 0x300, 0x85a), //    cluster 3: nobody
-    ...report32(LAPIC + 0x220, 16), //      IRR bits 0x50-0x57
-    ...report32(LAPIC + 0x220, 24), //      IRR bits 0x58-0x5f
-    ...READY_THEN_IDLE.slice(1),
+  using m = irq.irqchipMachine(kvm);
+  irq.start32(m, [
+    ...irq.LAPIC_ENABLE,
+    ...irq.store32(irq.LAPIC + 0xe0, 0xffffffff), // DFR flat
+    ...irq.store32(irq.LAPIC + 0xd0, 0x01000000), // LDR: logical ID bit 0
+    ...irq.store32(irq.LAPIC + 0x310, 0x01000000),
+    ...irq.store32(irq.LAPIC + 0x300, 0x956), //    logical, lowest priority, 0x56
+    ...irq.store32(irq.LAPIC + 0x300, 0x80057), //  all including self, fixed, 0x57
+    ...irq.store32(irq.LAPIC + 0x300, 0xc0058), //  all excluding self: nobody here
+    ...irq.store32(irq.LAPIC + 0xe0, 0x0fffffff), // DFR cluster
+    ...irq.store32(irq.LAPIC + 0xd0, 0x21000000), // cluster 2, member bit 0
+    ...irq.store32(irq.LAPIC + 0x310, 0x21000000),
+    ...irq.store32(irq.LAPIC + 0x300, 0x859), //    logical, fixed, 0x59: cluster 2 bit 0
+    ...irq.store32(irq.LAPIC + 0x310, 0x31000000),
+    ...irq.store32(irq.LAPIC + 0x300, 0x85a), //    cluster 3: nobody
+    ...irq.report32(irq.LAPIC + 0x220, 16), //      IRR bits 0x50-0x57
+    ...irq.report32(irq.LAPIC + 0x220, 24), //      IRR bits 0x58-0x5f
+    ...irq.READY_THEN_IDLE.slice(1),
   ]);
   for (const [slot, v] of [[0x56, 0x56], [0x57, 0x57], [0x58, 0x58], [0x59, 0x59], [0x5a, 0x5a]].entries()) {
-    handler32(m, slot, v[0], v[1]);
+    irq.handler32(m, slot, v[0], v[1]);
   }
-  assert.equal(nextOut(m.vcpu, MARK), 0xc0, "IRR: 0x56 and 0x57");
-  assert.equal(nextOut(m.vcpu, MARK), 0x02, "IRR: 0x59 only");
-  for (const v of [0x59, 0x57, 0x56]) assert.equal(nextOut(m.vcpu, MARK), v);
-  quiet(m.vcpu);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0xc0, "IRR: 0x56 and 0x57");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x02, "IRR: 0x59 only");
+  for (const v of [0x59, 0x57, 0x56]) assert.equal(irq.nextOut(m.vcpu, irq.MARK), v);
+  irq.quiet(m.vcpu);
 });
 
 backendTest("LAPIC: the PIC reaches the CPU through LINT0 (ExtINT) only while LVT0 is unmasked", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start32(m, [
-    ...picInit(0x20, 0xdf, 0xff), //          IRQ5 unmasked at the PIC
-    ...LAPIC_ENABLE,
-    ...store32(LAPIC + 0x350, 0x10700), //    LVT0 masked
-    ...READY_THEN_IDLE,
+  using m = irq.irqchipMachine(kvm);
+  irq.start32(m, [
+    ...irq.picInit(0x20, 0xdf, 0xff), //          IRQ5 unmasked at the PIC
+    ...irq.LAPIC_ENABLE,
+    ...irq.store32(irq.LAPIC + 0x350, 0x10700), //    LVT0 masked
+    ...irq.READY_THEN_IDLE,
   ]);
   // The handler unmasks LVT0 to show that the second edge is taken; its EOI goes to the PIC.
-  handler32(m, 0, 0x25, 0x25, [], false);
+  irq.handler32(m, 0, 0x25, 0x25, [], false);
   const at = 0x2000;
   load(m.mem, at, ["b0 25", "e6 e8", "b0 20", "e6 20", "83 c4 0c", "b8 00 1f 00 00", "ff e0"]);
-  nextOut(m.vcpu, READY);
+  irq.nextOut(m.vcpu, irq.READY);
   m.vm.irqLine(5, 1);
   m.vm.irqLine(5, 0);
-  quiet(m.vcpu);
+  irq.quiet(m.vcpu);
   const page = m.vcpu.getLapic();
   new DataView(page.buffer, page.byteOffset).setUint32(0x350, 0x700, true); // LVT0: ExtINT, unmasked
   m.vcpu.setLapic(page);
-  assert.equal(nextOut(m.vcpu, MARK), 0x25, "the request waiting in the PIC comes through");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x25, "the request waiting in the PIC comes through");
 });
 
 /**
@@ -255,7 +235,7 @@ function cr8Unblocks(kvm: Kvm): number[] {
     vcpu.setCpuid2(kvm.supportedCpuid());
     buildLongMode(mem);
     load(mem, LM_CODE, [
-      ...x2apicEnable(),
+      ...irq.x2apicEnable(),
       "b8 05 00 00 00", // mov eax, 5
       "44 0f 22 c0", //   mov cr8, rax
       "b9 3f 08 00 00", // mov ecx, SELF_IPI
@@ -273,9 +253,9 @@ function cr8Unblocks(kvm: Kvm): number[] {
     load(mem, handler, ["b0 45", "e6 e8", "b9 0b 08 00 00", "31 c0", "31 d2", "0f 30", "f4"]); // mark, EOI, hlt
     setGate(mem, 0x45, BigInt(handler));
     enterLongMode(vcpu, BigInt(LM_CODE), { rsp: BigInt(LM_STACK) });
-    nextOut(vcpu, READY);
-    const marks = [nextOut(vcpu, MARK)];
-    if (marks[0] !== 0x45) marks.push(nextOut(vcpu, MARK));
+    irq.nextOut(vcpu, irq.READY);
+    const marks = [irq.nextOut(vcpu, irq.MARK)];
+    if (marks[0] !== 0x45) marks.push(irq.nextOut(vcpu, irq.MARK));
     return marks;
   } finally {
     vm.close();
@@ -283,7 +263,7 @@ function cr8Unblocks(kvm: Kvm): number[] {
   }
 }
 
-hostQuirkTest(
+irq.hostQuirkTest(
   "LAPIC: in 64-bit mode CR8 is the TPR; lowering it lets a held interrupt in before the next instruction",
   (kvm) => {
     const marks = cr8Unblocks(kvm);

@@ -9,22 +9,7 @@
 import assert from "node:assert/strict";
 import { type BackendName, Kvm } from "../../mod.ts";
 import { backendUnavailable, skip, test } from "../_support/harness.ts";
-import {
-  handler32,
-  ioapicWrite,
-  irqchipMachine,
-  LAPIC,
-  LAPIC_ENABLE,
-  MARK,
-  nextOut,
-  outb,
-  picInit,
-  quiet,
-  READY,
-  READY_THEN_IDLE,
-  start32,
-  store32,
-} from "./_irqchip.ts";
+import * as irq from "./_irqchip.ts";
 
 interface Snapshot {
   pic0: Uint8Array;
@@ -37,39 +22,39 @@ interface Snapshot {
 /** Runs the guest on `backend` and takes the irqchip's state. */
 function snapshot(backend: BackendName): Snapshot {
   using kvm = Kvm.open({ backend });
-  using m = irqchipMachine(kvm, { pit: 0 });
+  using m = irq.irqchipMachine(kvm, { pit: 0 });
   m.vcpu.setCpuid2(kvm.supportedCpuid());
-  start32(m, [
-    ...picInit(0x20, 0xfb, 0xbf, 1),
-    ...outb(0x4d0, 0x20), //            ELCR: IRQ5 level
-    ...outb(0x20, 0xc3), //             OCW2: set priority, IRQ3 lowest
-    ...outb(0x20, 0x0b), //             OCW3: read ISR
-    ...outb(0x43, 0x34), //             PIT channel 0: mode 2
-    ...outb(0x40, 0x00),
-    ...outb(0x40, 0x80),
-    ...outb(0x43, 0xb6), //             channel 2: mode 3
-    ...outb(0x43, 0x52), //             channel 1: LSB only, mode 1
-    ...LAPIC_ENABLE,
-    ...store32(LAPIC + 0x80, 0x20), //  TPR
-    ...store32(LAPIC + 0xe0, 0x0fffffff), // DFR cluster
-    ...store32(LAPIC + 0xd0, 0x12000000), // LDR
-    ...store32(LAPIC + 0x350, 0x10700), // LVT0 masked
-    ...store32(LAPIC + 0x360, 0x400), //  LVT1 NMI
-    ...store32(LAPIC + 0x370, 0xfe), //   LVTERR
-    ...store32(LAPIC + 0x3e0, 0x3), //    TDCR: divide by 16
-    ...store32(LAPIC + 0x320, 0x20030), // LVTT periodic, vector 0x30
-    ...ioapicWrite(0x10 + 2 * 1, 0xa931), // pin 1: level, logical, low polarity, lowest priority
-    ...ioapicWrite(0x11 + 2 * 1, 0x03000000),
-    ...ioapicWrite(0x10 + 2 * 12, 0x3c),
-    ...ioapicWrite(0, 0x02000000), // ID 2
-    ...READY_THEN_IDLE,
+  irq.start32(m, [
+    ...irq.picInit(0x20, 0xfb, 0xbf, 1),
+    ...irq.outb(0x4d0, 0x20), //            ELCR: IRQ5 level
+    ...irq.outb(0x20, 0xc3), //             OCW2: set priority, IRQ3 lowest
+    ...irq.outb(0x20, 0x0b), //             OCW3: read ISR
+    ...irq.outb(0x43, 0x34), //             PIT channel 0: mode 2
+    ...irq.outb(0x40, 0x00),
+    ...irq.outb(0x40, 0x80),
+    ...irq.outb(0x43, 0xb6), //             channel 2: mode 3
+    ...irq.outb(0x43, 0x52), //             channel 1: LSB only, mode 1
+    ...irq.LAPIC_ENABLE,
+    ...irq.store32(irq.LAPIC + 0x80, 0x20), //  TPR
+    ...irq.store32(irq.LAPIC + 0xe0, 0x0fffffff), // DFR cluster
+    ...irq.store32(irq.LAPIC + 0xd0, 0x12000000), // LDR
+    ...irq.store32(irq.LAPIC + 0x350, 0x10700), // LVT0 masked
+    ...irq.store32(irq.LAPIC + 0x360, 0x400), //  LVT1 NMI
+    ...irq.store32(irq.LAPIC + 0x370, 0xfe), //   LVTERR
+    ...irq.store32(irq.LAPIC + 0x3e0, 0x3), //    TDCR: divide by 16
+    ...irq.store32(irq.LAPIC + 0x320, 0x20030), // LVTT periodic, vector 0x30
+    ...irq.ioapicWrite(0x10 + 2 * 1, 0xa931), // pin 1: level, logical, low polarity, lowest priority
+    ...irq.ioapicWrite(0x11 + 2 * 1, 0x03000000),
+    ...irq.ioapicWrite(0x10 + 2 * 12, 0x3c),
+    ...irq.ioapicWrite(0, 0x02000000), // ID 2
+    ...irq.READY_THEN_IDLE,
   ]);
-  handler32(m, 0, 0x3c, 0x3c);
-  nextOut(m.vcpu, READY);
+  irq.handler32(m, 0, 0x3c, 0x3c);
+  irq.nextOut(m.vcpu, irq.READY);
   m.vm.irqLine(12, 1); // edge pin 12: delivered; the handler EOIs and idles
-  assert.equal(nextOut(m.vcpu, MARK), 0x3c);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x3c);
   m.vm.irqLine(12, 0);
-  quiet(m.vcpu, 20);
+  irq.quiet(m.vcpu, 20);
   m.vm.irqLine(7, 1); // IRQ7 is masked at the PIC: it waits in IRR
   return {
     pic0: m.vm.getIrqchip(0).slice(0, 16),

@@ -8,56 +8,52 @@
 import assert from "node:assert/strict";
 import { EventFd } from "../../mod.ts";
 import { backendTest } from "../_support/harness.ts";
-import {
-  handler32,
-  hostQuirkTest,
-  ioapicWrite,
-  irqchipMachine,
-  LAPIC_ENABLE,
-  MARK,
-  nextOut,
-  PIC_OFF,
-  probeIsrInService,
-  quiet,
-  READY,
-  READY_THEN_IDLE,
-  start32,
-} from "./_irqchip.ts";
+import * as irq from "./_irqchip.ts";
 
 backendTest("irqfd: a signal raises an edge-triggered IOAPIC pin once", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start32(m, [...PIC_OFF, ...LAPIC_ENABLE, ...ioapicWrite(0x10 + 2 * 11, 0x3b), ...READY_THEN_IDLE]);
-  handler32(m, 0, 0x3b, 0x3b);
+  using m = irq.irqchipMachine(kvm);
+  irq.start32(m, [
+    ...irq.PIC_OFF,
+    ...irq.LAPIC_ENABLE,
+    ...irq.ioapicWrite(0x10 + 2 * 11, 0x3b),
+    ...irq.READY_THEN_IDLE,
+  ]);
+  irq.handler32(m, 0, 0x3b, 0x3b);
   using fd = EventFd.create();
   m.vm.irqfd({ gsi: 11, eventFd: fd });
-  nextOut(m.vcpu, READY);
+  irq.nextOut(m.vcpu, irq.READY);
   fd.signal();
-  assert.equal(nextOut(m.vcpu, MARK), 0x3b);
-  quiet(m.vcpu);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x3b);
+  irq.quiet(m.vcpu);
   fd.signal();
-  assert.equal(nextOut(m.vcpu, MARK), 0x3b);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x3b);
   m.vm.irqfd({ gsi: 11, eventFd: fd, deassign: true });
   fd.signal();
-  quiet(m.vcpu);
+  irq.quiet(m.vcpu);
 });
 
-hostQuirkTest(
+irq.hostQuirkTest(
   "irqfd with resample: a level pin held until the EOI, which signals the resample eventfd",
-  probeIsrInService,
+  irq.probeIsrInService,
   (kvm) => {
-    using m = irqchipMachine(kvm);
-    start32(m, [...PIC_OFF, ...LAPIC_ENABLE, ...ioapicWrite(0x10 + 2 * 10, 0x803a), ...READY_THEN_IDLE]);
-    handler32(m, 0, 0x3a, 0x3a);
+    using m = irq.irqchipMachine(kvm);
+    irq.start32(m, [
+      ...irq.PIC_OFF,
+      ...irq.LAPIC_ENABLE,
+      ...irq.ioapicWrite(0x10 + 2 * 10, 0x803a),
+      ...irq.READY_THEN_IDLE,
+    ]);
+    irq.handler32(m, 0, 0x3a, 0x3a);
     using fd = EventFd.create();
     using resample = EventFd.create();
     m.vm.irqfd({ gsi: 10, eventFd: fd, resample });
-    nextOut(m.vcpu, READY);
+    irq.nextOut(m.vcpu, irq.READY);
     fd.signal();
-    assert.equal(nextOut(m.vcpu, MARK), 0x3a);
+    assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x3a);
     assert.equal(resample.read(), 0n, "not before the EOI");
-    quiet(m.vcpu); // the EOI lowered the line: no second interrupt
+    irq.quiet(m.vcpu); // the EOI lowered the line: no second interrupt
     assert.equal(resample.read(), 1n, "the EOI signalled the resample eventfd");
     fd.signal();
-    assert.equal(nextOut(m.vcpu, MARK), 0x3a);
+    assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x3a);
   },
 );

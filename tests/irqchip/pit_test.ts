@@ -9,34 +9,18 @@ import assert from "node:assert/strict";
 import { KVM_PIT_SPEAKER_DUMMY } from "../../abi/constants.ts";
 import { backendTest } from "../_support/harness.ts";
 import { describe, view } from "../_support/guests.ts";
-import {
-  handler,
-  handler32,
-  ioapicWrite,
-  irqchipMachine,
-  LAPIC_ENABLE,
-  MARK,
-  nextOut,
-  outb,
-  PIC_OFF,
-  picInit,
-  READY,
-  READY_THEN_IDLE,
-  report,
-  start,
-  start32,
-} from "./_irqchip.ts";
+import * as irq from "./_irqchip.ts";
 
 /** Where the tick handler counts. */
 const TICKS = 0x3000;
 
 backendTest("PIT: channel 0 in mode 2 at 1 kHz ticks IRQ 0 twenty times in about 20 ms", (kvm) => {
-  using m = irqchipMachine(kvm, { pit: 0 });
-  start(m, [
-    ...picInit(0x20, 0xfe, 0xff),
-    ...outb(0x43, 0x34), // channel 0, LSB then MSB, mode 2
-    ...outb(0x40, 0xa9), // 1193 = 1 ms
-    ...outb(0x40, 0x04),
+  using m = irq.irqchipMachine(kvm, { pit: 0 });
+  irq.start(m, [
+    ...irq.picInit(0x20, 0xfe, 0xff),
+    ...irq.outb(0x43, 0x34), // channel 0, LSB then MSB, mode 2
+    ...irq.outb(0x40, 0xa9), // 1193 = 1 ms
+    ...irq.outb(0x40, 0x04),
     "fb", //             sti
     "f4", //             wait: hlt
     "83 3e 00 30 14", // cmp word [0x3000], 20
@@ -44,14 +28,14 @@ backendTest("PIT: channel 0 in mode 2 at 1 kHz ticks IRQ 0 twenty times in about
     "e6 e9", //          out 0xe9, al
     "f4",
   ]);
-  handler(m, 0, 0x20, 0, [0x20], ["ff 06 00 30"]); // inc word [0x3000]
+  irq.handler(m, 0, 0x20, 0, [0x20], ["ff 06 00 30"]); // inc word [0x3000]
   // The handler's mark goes to port 0xe8 too: count those exits as ticks seen by the host.
   const t0 = performance.now();
   let marks = 0;
   for (;;) {
     const e = m.vcpu.run({ timeoutMs: 5000 });
     assert.equal(e.reason, "io", describe(e));
-    if (e.reason === "io" && e.port === MARK) marks++;
+    if (e.reason === "io" && e.port === irq.MARK) marks++;
     else break;
   }
   const ms = performance.now() - t0;
@@ -64,76 +48,76 @@ backendTest("PIT: channel 0 in mode 2 at 1 kHz ticks IRQ 0 twenty times in about
 });
 
 backendTest("PIT: counter latch, read-back status, BCD and mode bits", (kvm) => {
-  using m = irqchipMachine(kvm, { pit: 0 });
-  start(m, [
-    ...outb(0x43, 0x34), // channel 0, LSB/MSB, mode 2, binary
-    ...outb(0x40, 0xff),
-    ...outb(0x40, 0xff),
-    ...outb(0x43, 0x00), // latch channel 0
-    ...report(0x40),
-    ...report(0x40),
-    ...outb(0x43, 0xe2), // read-back: status of channel 0 only
-    ...report(0x40),
-    ...outb(0x43, 0x31), // channel 0, LSB/MSB, mode 0, BCD
-    ...outb(0x40, 0x00),
-    ...outb(0x40, 0x50),
-    ...outb(0x43, 0xe2),
-    ...report(0x40),
+  using m = irq.irqchipMachine(kvm, { pit: 0 });
+  irq.start(m, [
+    ...irq.outb(0x43, 0x34), // channel 0, LSB/MSB, mode 2, binary
+    ...irq.outb(0x40, 0xff),
+    ...irq.outb(0x40, 0xff),
+    ...irq.outb(0x43, 0x00), // latch channel 0
+    ...irq.report(0x40),
+    ...irq.report(0x40),
+    ...irq.outb(0x43, 0xe2), // read-back: status of channel 0 only
+    ...irq.report(0x40),
+    ...irq.outb(0x43, 0x31), // channel 0, LSB/MSB, mode 0, BCD
+    ...irq.outb(0x40, 0x00),
+    ...irq.outb(0x40, 0x50),
+    ...irq.outb(0x43, 0xe2),
+    ...irq.report(0x40),
     "f4",
   ]);
-  const lo = nextOut(m.vcpu, MARK), hi = nextOut(m.vcpu, MARK);
+  const lo = irq.nextOut(m.vcpu, irq.MARK), hi = irq.nextOut(m.vcpu, irq.MARK);
   const count = hi * 256 + lo;
   assert.ok(count > 0xf000 && count <= 0xffff, `latched count 0x${count.toString(16)}`);
-  assert.equal(nextOut(m.vcpu, MARK) & 0x7f, 0x34, "status: LSB/MSB, mode 2, binary");
-  assert.equal(nextOut(m.vcpu, MARK), 0x31, "status: OUT low, LSB/MSB, mode 0, BCD");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK) & 0x7f, 0x34, "status: LSB/MSB, mode 2, binary");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x31, "status: OUT low, LSB/MSB, mode 0, BCD");
 });
 
 backendTest("PIT: with KVM_PIT_SPEAKER_DUMMY, channel 2 gated by port 0x61 and its OUT read back there", (kvm) => {
-  using m = irqchipMachine(kvm, { pit: KVM_PIT_SPEAKER_DUMMY });
-  start(m, [
-    ...outb(0x61, 0x00), // gate off
-    ...outb(0x43, 0xb0), // channel 2, LSB/MSB, mode 0
-    ...outb(0x42, 0xa9),
-    ...outb(0x42, 0x04),
-    ...report(0x61),
-    ...outb(0x61, 0x01), // gate on
+  using m = irq.irqchipMachine(kvm, { pit: KVM_PIT_SPEAKER_DUMMY });
+  irq.start(m, [
+    ...irq.outb(0x61, 0x00), // gate off
+    ...irq.outb(0x43, 0xb0), // channel 2, LSB/MSB, mode 0
+    ...irq.outb(0x42, 0xa9),
+    ...irq.outb(0x42, 0x04),
+    ...irq.report(0x61),
+    ...irq.outb(0x61, 0x01), // gate on
     "e4 61", //             wait: in al, 0x61
     "a8 20", //             test al, 0x20 (OUT2)
     "74 fa", //             jz wait
     "e6 e8",
-    ...outb(0x61, 0x03), // speaker data on
-    ...report(0x61),
+    ...irq.outb(0x61, 0x03), // speaker data on
+    ...irq.report(0x61),
     "f4",
   ]);
-  assert.equal(nextOut(m.vcpu, MARK) & 0x23, 0x00, "gate off, OUT2 low, speaker off");
-  assert.equal(nextOut(m.vcpu, MARK) & 0x23, 0x21, "gate on, OUT2 high at terminal count");
-  assert.equal(nextOut(m.vcpu, MARK) & 0x03, 0x03, "speaker data on");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK) & 0x23, 0x00, "gate off, OUT2 low, speaker off");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK) & 0x23, 0x21, "gate on, OUT2 high at terminal count");
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK) & 0x03, 0x03, "speaker data on");
 });
 
 backendTest("PIT: without KVM_PIT_SPEAKER_DUMMY port 0x61 is userspace's", (kvm) => {
-  using m = irqchipMachine(kvm, { pit: 0 });
-  start(m, [...report(0x61), "f4"]);
+  using m = irq.irqchipMachine(kvm, { pit: 0 });
+  irq.start(m, [...irq.report(0x61), "f4"]);
   const e = m.vcpu.run({ timeoutMs: 5000 });
   assert.ok(e.reason === "io" && e.direction === "in" && e.port === 0x61, describe(e));
 });
 
 backendTest("PIT: after the guest moves IRQ 0 from the PIC to the IOAPIC, ticks go on through the IOAPIC", (kvm) => {
-  using m = irqchipMachine(kvm, { pit: 0 });
-  start32(m, [
-    ...picInit(0x20, 0xfe, 0xff), // IRQ0 unmasked at the PIC, IF = 0
-    ...outb(0x43, 0x34),
-    ...outb(0x40, 0xa9), //            1 ms
-    ...outb(0x40, 0x04),
+  using m = irq.irqchipMachine(kvm, { pit: 0 });
+  irq.start32(m, [
+    ...irq.picInit(0x20, 0xfe, 0xff), // IRQ0 unmasked at the PIC, IF = 0
+    ...irq.outb(0x43, 0x34),
+    ...irq.outb(0x40, 0xa9), //            1 ms
+    ...irq.outb(0x40, 0x04),
     "e6 e9", //                        ready: the host lets a tick reach the PIC, unacknowledged
-    ...PIC_OFF, //                     the OS switches to the IOAPIC
-    ...LAPIC_ENABLE,
-    ...ioapicWrite(0x10, 0x30), //     pin 0: edge, vector 0x30
-    ...ioapicWrite(0x11, 0),
-    ...READY_THEN_IDLE.slice(1),
+    ...irq.PIC_OFF, //                     the OS switches to the IOAPIC
+    ...irq.LAPIC_ENABLE,
+    ...irq.ioapicWrite(0x10, 0x30), //     pin 0: edge, vector 0x30
+    ...irq.ioapicWrite(0x11, 0),
+    ...irq.READY_THEN_IDLE.slice(1),
   ]);
-  handler32(m, 0, 0x30, 0x30);
-  nextOut(m.vcpu, READY);
+  irq.handler32(m, 0, 0x30, 0x30);
+  irq.nextOut(m.vcpu, irq.READY);
   const until = performance.now() + 5;
   while (performance.now() < until) { /* a few periods pass */ }
-  for (let i = 0; i < 5; i++) assert.equal(nextOut(m.vcpu, MARK), 0x30);
+  for (let i = 0; i < 5; i++) assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x30);
 });

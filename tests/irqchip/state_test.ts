@@ -7,22 +7,7 @@
 import assert from "node:assert/strict";
 import * as C from "../../abi/constants.ts";
 import { backendTest } from "../_support/harness.ts";
-import {
-  handler32,
-  ioapicWrite,
-  irqchipMachine,
-  LAPIC_ENABLE,
-  MARK,
-  nextOut,
-  outb,
-  PIC_OFF,
-  picInit,
-  READY,
-  READY_THEN_IDLE,
-  report,
-  start,
-  start32,
-} from "./_irqchip.ts";
+import * as irq from "./_irqchip.ts";
 
 /** kvm_pic_state offsets. */
 const PIC_IRR = 1, PIC_IMR = 2, PIC_IRQ_BASE = 5, PIC_ELCR = 14;
@@ -32,9 +17,9 @@ const IOAPIC_REDIRTBL = 24;
 const CH2 = 2 * 24, CH_COUNT = 0, CH_READ_STATE = 9, CH_WRITE_STATE = 10, CH_RW_MODE = 12, CH_MODE = 13;
 
 backendTest("KVM_GET/SET_IRQCHIP: a PIC's state as the guest programmed it, and an IMR the guest then reads", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start(m, [...picInit(0x30, 0xfa, 0xff), ...outb(0x4d0, 0x20), "e6 e9", ...report(0x21), "f4"]);
-  nextOut(m.vcpu, READY);
+  using m = irq.irqchipMachine(kvm);
+  irq.start(m, [...irq.picInit(0x30, 0xfa, 0xff), ...irq.outb(0x4d0, 0x20), "e6 e9", ...irq.report(0x21), "f4"]);
+  irq.nextOut(m.vcpu, irq.READY);
   const pic = m.vm.getIrqchip(0);
   assert.equal(pic.length, 512);
   assert.equal(pic[PIC_IRQ_BASE], 0x30);
@@ -42,17 +27,22 @@ backendTest("KVM_GET/SET_IRQCHIP: a PIC's state as the guest programmed it, and 
   assert.equal(pic[PIC_ELCR], 0x20);
   pic[PIC_IMR] = 0xdf;
   m.vm.setIrqchip(0, pic);
-  assert.equal(nextOut(m.vcpu, MARK), 0xdf);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0xdf);
   assert.equal(m.vm.getIrqchip(0)[PIC_IMR], 0xdf);
   assert.throws(() => m.vm.getIrqchip(3), RangeError);
   assert.throws(() => m.vm.setIrqchip(0, new Uint8Array(16)), RangeError);
 });
 
 backendTest("KVM_GET/SET_IRQCHIP: the IOAPIC's redirection table, read and written by the host", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start32(m, [...PIC_OFF, ...LAPIC_ENABLE, ...ioapicWrite(0x10 + 2 * 7, 0x8037), ...READY_THEN_IDLE]);
-  handler32(m, 0, 0x33, 0x33);
-  nextOut(m.vcpu, READY);
+  using m = irq.irqchipMachine(kvm);
+  irq.start32(m, [
+    ...irq.PIC_OFF,
+    ...irq.LAPIC_ENABLE,
+    ...irq.ioapicWrite(0x10 + 2 * 7, 0x8037),
+    ...irq.READY_THEN_IDLE,
+  ]);
+  irq.handler32(m, 0, 0x33, 0x33);
+  irq.nextOut(m.vcpu, irq.READY);
   const io = m.vm.getIrqchip(2);
   const v = new DataView(io.buffer, io.byteOffset);
   assert.equal(v.getBigUint64(0, true), 0xfec00000n, "base address");
@@ -61,22 +51,22 @@ backendTest("KVM_GET/SET_IRQCHIP: the IOAPIC's redirection table, read and writt
   v.setUint32(IOAPIC_REDIRTBL + 8 * 3, 0x33, true); // pin 3: edge, vector 0x33, APIC 0
   m.vm.setIrqchip(2, io);
   m.vm.irqLine(3, 1);
-  assert.equal(nextOut(m.vcpu, MARK), 0x33);
+  assert.equal(irq.nextOut(m.vcpu, irq.MARK), 0x33);
 });
 
 backendTest("KVM_GET/SET_PIT2: the channels as the guest programmed them, and a count set by the host", (kvm) => {
-  using m = irqchipMachine(kvm, { pit: 0 });
-  start(m, [
-    ...outb(0x43, 0x34), // channel 0, LSB/MSB, mode 2
-    ...outb(0x40, 0x34),
-    ...outb(0x40, 0x12),
+  using m = irq.irqchipMachine(kvm, { pit: 0 });
+  irq.start(m, [
+    ...irq.outb(0x43, 0x34), // channel 0, LSB/MSB, mode 2
+    ...irq.outb(0x40, 0x34),
+    ...irq.outb(0x40, 0x12),
     "e6 e9",
-    ...outb(0x43, 0x80), // latch channel 2
-    ...report(0x42),
-    ...report(0x42),
+    ...irq.outb(0x43, 0x80), // latch channel 2
+    ...irq.report(0x42),
+    ...irq.report(0x42),
     "f4",
   ]);
-  nextOut(m.vcpu, READY);
+  irq.nextOut(m.vcpu, irq.READY);
   const pit = m.vm.getPit2();
   assert.equal(pit.length, 112);
   const v = new DataView(pit.buffer, pit.byteOffset);
@@ -90,16 +80,16 @@ backendTest("KVM_GET/SET_PIT2: the channels as the guest programmed them, and a 
   pit[CH2 + CH_READ_STATE] = 3; // LSB then MSB
   pit[CH2 + CH_WRITE_STATE] = 3;
   m.vm.setPit2(pit.slice());
-  const lo = nextOut(m.vcpu, MARK), hi = nextOut(m.vcpu, MARK);
+  const lo = irq.nextOut(m.vcpu, irq.MARK), hi = irq.nextOut(m.vcpu, irq.MARK);
   const count = hi * 256 + lo;
   assert.ok(count < 0xffff && count > 0xc000, `channel 2 counts down from 0xffff: 0x${count.toString(16)}`);
   assert.equal(new DataView(m.vm.getPit2().buffer).getUint32(CH2 + CH_COUNT, true), 0xffff);
 });
 
 backendTest("KVM_IRQ_LINE_STATUS: delivered, coalesced while still pending, masked", (kvm) => {
-  using m = irqchipMachine(kvm);
-  start(m, [...picInit(0x20, 0xdf, 0xff), "e6 e9", "f4"]); // IRQ5 unmasked, IF = 0
-  nextOut(m.vcpu, READY);
+  using m = irq.irqchipMachine(kvm);
+  irq.start(m, [...irq.picInit(0x20, 0xdf, 0xff), "e6 e9", "f4"]); // IRQ5 unmasked, IF = 0
+  irq.nextOut(m.vcpu, irq.READY);
   assert.equal(m.vm.irqLineStatus(5, 1), 1, "taken by the PIC");
   m.vm.irqLineStatus(5, 0);
   assert.equal(m.vm.irqLineStatus(5, 1), 0, "IRR still holds the first");
