@@ -23,6 +23,12 @@ function assertStillRuns(m: Machine, value = 0x5c): void {
   runTo(m.vcpu, "hlt");
 }
 
+/** `state` after `edit` changed it in place: what a getter answered, with one member made invalid. */
+function edited<T>(state: T, edit: (state: T) => void): T {
+  edit(state);
+  return state;
+}
+
 /** A predicate for assert.throws: a KvmError with this code (and operation). */
 function kvmError(code: string, operation?: string) {
   return (e: unknown) => {
@@ -135,11 +141,7 @@ const badCalls: ReadonlyArray<
   ["setRegs(null)", (m) => m.vcpu.setRegs(null as never), TypeError, "regs"],
   [
     "setSregs segment type 16",
-    (m) => {
-      const s = m.vcpu.getSregs();
-      s.cs.type = 16;
-      m.vcpu.setSregs(s);
-    },
+    (m) => m.vcpu.setSregs(edited(m.vcpu.getSregs(), (s) => s.cs.type = 16)),
     RangeError,
     "sregs.cs.type",
   ],
@@ -158,11 +160,7 @@ const badCalls: ReadonlyArray<
   ],
   [
     "setFpu with an 8-byte xmm",
-    (m) => {
-      const f = m.vcpu.getFpu();
-      f.xmm[0] = new Uint8Array(8);
-      m.vcpu.setFpu(f);
-    },
+    (m) => m.vcpu.setFpu(edited(m.vcpu.getFpu(), (f) => f.xmm[0] = new Uint8Array(8))),
     RangeError,
     "fpu.xmm.0",
   ],
@@ -175,11 +173,7 @@ const badCalls: ReadonlyArray<
   ["setDebugRegs with 1 db", (m) => m.vcpu.setDebugRegs({ ...m.vcpu.getDebugRegs(), db: [0n] }), RangeError, "regs.db"],
   [
     "setVcpuEvents nmi.pending 256",
-    (m) => {
-      const e = m.vcpu.getVcpuEvents();
-      e.nmi.pending = 256;
-      m.vcpu.setVcpuEvents(e);
-    },
+    (m) => m.vcpu.setVcpuEvents(edited(m.vcpu.getVcpuEvents(), (e) => e.nmi.pending = 256)),
     RangeError,
     "events.nmi.pending",
   ],
