@@ -158,6 +158,12 @@ const pf = (code: number, rip: number, sp: bigint, cr2: number): Expect["fault"]
 });
 const ss = (rip: number, sp: bigint): Expect["fault"] => ({ vector: 12, code: 0, rip: BigInt(rip), sp });
 const s64 = START[64];
+/** Where STACK_FAULTS's four sequences start. */
+const PUSHES = 0, POPS = 4, RETS = 8, CALLS = 0xc;
+/** A phase that runs STACK_FAULTS from `entry` with RSP = `rsp`, after writing `memory` (if any). */
+function stackPhase(what: string, entry: number, rsp: bigint, expect: Expect, memory?: Phase["memory"]): Phase {
+  return { what, ...(entry ? { entry } : {}), ...(memory ? { memory } : {}), regs: { rsp }, expect };
+}
 
 const STACK_FAULT_CASE: Case = {
   name: "64-bit PUSH, POP, RET and CALL on a not-present stack page (#PF) or a non-canonical RSP (#SS)",
@@ -167,19 +173,13 @@ const STACK_FAULT_CASE: Case = {
   windows: [[0xbf00, 0xc000], [0xd000, 0xd100]],
   compiled: ["push", "pop", "call", "ret"],
   phases: [
-    {
-      what: "PUSH, PUSH, then a PUSH into the page below (#PF, W)",
-      regs: { rsp: 0xd010n },
-      expect: {
-        fault: pf(2, 0x4002, 0xd000n, 0xcff8),
-        memory: [[0xd008, 8, s64.rax], [0xd000, 8, s64.rbx]],
-      },
-    },
-    {
-      what: "a PUSH at RSP = 0xd004: its lower half in the not-present page",
-      regs: { rsp: 0xd004n },
-      expect: { fault: pf(2, 0x4000, 0xd004n, 0xcffc) },
-    },
+    stackPhase("PUSH, PUSH, then a PUSH into the page below (#PF, W)", PUSHES, 0xd010n, {
+      fault: pf(2, 0x4002, 0xd000n, 0xcff8),
+      memory: [[0xd008, 8, s64.rax], [0xd000, 8, s64.rbx]],
+    }),
+    stackPhase("a PUSH at RSP = 0xd004: its lower half in the not-present page", PUSHES, 0xd004n, {
+      fault: pf(2, 0x4000, 0xd004n, 0xcffc),
+    }),
     {
       what: "a PUSH at RSP = 0xc004: its upper half in the not-present page",
       regs: { rsp: 0xc004n },
@@ -189,79 +189,48 @@ const STACK_FAULT_CASE: Case = {
         "writes the lower half of a page-split PUSH before the #PF on the upper page; a faulting instruction " +
         "writes nothing",
     },
-    {
-      what: "three PUSHes, all present",
-      regs: { rsp: 0xd018n },
-      expect: {
-        rip: 0x4004n,
-        regs: { rsp: 0xd000n },
-        memory: [[0xd010, 8, s64.rax], [0xd008, 8, s64.rbx], [0xd000, 8, s64.rcx]],
-      },
-    },
-    {
-      what: "a PUSH with RSP = 0x0000800000000008 (non-canonical item): #SS(0)",
-      regs: { rsp: 0x0000800000000008n },
-      expect: { fault: ss(0x4000, 0x0000800000000008n) },
-    },
-    {
-      what: "POP, POP, then a POP from the not-present page (#PF, R)",
-      entry: 4,
-      memory: BELOW_ABSENT,
-      regs: { rsp: BigInt(ABSENT - 16) },
-      expect: { fault: pf(0, 0x4006, BigInt(ABSENT), ABSENT), regs: { rbx: DONE } },
-    },
-    {
-      what: "a POP at RSP = 0xbff4, then one across into the not-present page",
-      entry: 4,
-      memory: BELOW_ABSENT,
-      regs: { rsp: BigInt(ABSENT - 12) },
-      expect: { fault: pf(0, 0x4005, BigInt(ABSENT - 4), ABSENT) },
-    },
-    {
-      what: "a POP from the not-present page at RSP = 0xcff8",
-      entry: 4,
-      regs: { rsp: 0xcff8n },
-      expect: { fault: pf(0, 0x4004, 0xcff8n, 0xcff8) },
-    },
-    {
-      what: "three POPs, all present",
-      entry: 4,
-      memory: BELOW_ABSENT,
-      regs: { rsp: BigInt(ABSENT - 24) },
-      expect: { rip: 0x4008n, regs: { rax: Q1, rbx: Q2, rcx: DONE, rsp: BigInt(ABSENT) } },
-    },
-    {
-      what: "a POP with RSP = 0xffff7ffffffffff8 (non-canonical): #SS(0)",
-      entry: 4,
-      regs: { rsp: 0xffff7ffffffffff8n },
-      expect: { fault: ss(0x4004, 0xffff7ffffffffff8n) },
-    },
-    {
-      what: "POP, POP, then a RET reading the not-present page",
-      entry: 8,
-      memory: BELOW_ABSENT,
-      regs: { rsp: BigInt(ABSENT - 16) },
-      expect: { fault: pf(0, 0x400a, BigInt(ABSENT), ABSENT), regs: { rbx: DONE } },
-    },
-    {
-      what: "POP, POP, RET to `done`",
-      entry: 8,
-      memory: BELOW_ABSENT,
-      regs: { rsp: BigInt(ABSENT - 24) },
-      expect: { rip: DONE + 1n, regs: { rbx: Q2, rsp: BigInt(ABSENT) } },
-    },
-    {
-      what: "PUSH, then a CALL pushing into the not-present page",
-      entry: 0xc,
-      regs: { rsp: 0xd008n },
-      expect: { fault: pf(2, 0x400d, 0xd000n, 0xcff8), memory: [[0xd000, 8, s64.rax]] },
-    },
-    {
-      what: "PUSH, CALL, all present",
-      entry: 0xc,
-      regs: { rsp: 0xd010n },
-      expect: { rip: 0x4014n, regs: { rsp: 0xd000n }, memory: [[0xd008, 8, s64.rax], [0xd000, 8, 0x4012n]] },
-    },
+    stackPhase("three PUSHes, all present", PUSHES, 0xd018n, {
+      rip: 0x4004n,
+      regs: { rsp: 0xd000n },
+      memory: [[0xd010, 8, s64.rax], [0xd008, 8, s64.rbx], [0xd000, 8, s64.rcx]],
+    }),
+    stackPhase("a PUSH with RSP = 0x0000800000000008 (non-canonical item): #SS(0)", PUSHES, 0x0000800000000008n, {
+      fault: ss(0x4000, 0x0000800000000008n),
+    }),
+    stackPhase("POP, POP, then a POP from the not-present page (#PF, R)", POPS, BigInt(ABSENT - 16), {
+      fault: pf(0, 0x4006, BigInt(ABSENT), ABSENT),
+      regs: { rbx: DONE },
+    }, BELOW_ABSENT),
+    stackPhase("a POP at RSP = 0xbff4, then one across into the not-present page", POPS, BigInt(ABSENT - 12), {
+      fault: pf(0, 0x4005, BigInt(ABSENT - 4), ABSENT),
+    }, BELOW_ABSENT),
+    stackPhase("a POP from the not-present page at RSP = 0xcff8", POPS, 0xcff8n, {
+      fault: pf(0, 0x4004, 0xcff8n, 0xcff8),
+    }),
+    stackPhase("three POPs, all present", POPS, BigInt(ABSENT - 24), {
+      rip: 0x4008n,
+      regs: { rax: Q1, rbx: Q2, rcx: DONE, rsp: BigInt(ABSENT) },
+    }, BELOW_ABSENT),
+    stackPhase("a POP with RSP = 0xffff7ffffffffff8 (non-canonical): #SS(0)", POPS, 0xffff7ffffffffff8n, {
+      fault: ss(0x4004, 0xffff7ffffffffff8n),
+    }),
+    stackPhase("POP, POP, then a RET reading the not-present page", RETS, BigInt(ABSENT - 16), {
+      fault: pf(0, 0x400a, BigInt(ABSENT), ABSENT),
+      regs: { rbx: DONE },
+    }, BELOW_ABSENT),
+    stackPhase("POP, POP, RET to `done`", RETS, BigInt(ABSENT - 24), {
+      rip: DONE + 1n,
+      regs: { rbx: Q2, rsp: BigInt(ABSENT) },
+    }, BELOW_ABSENT),
+    stackPhase("PUSH, then a CALL pushing into the not-present page", CALLS, 0xd008n, {
+      fault: pf(2, 0x400d, 0xd000n, 0xcff8),
+      memory: [[0xd000, 8, s64.rax]],
+    }),
+    stackPhase("PUSH, CALL, all present", CALLS, 0xd010n, {
+      rip: 0x4014n,
+      regs: { rsp: 0xd000n },
+      memory: [[0xd008, 8, s64.rax], [0xd000, 8, 0x4012n]],
+    }),
   ],
 };
 
