@@ -36,7 +36,7 @@ export { I8042, type I8042Options } from "./i8042.ts";
 export { FwCfg, FwCfgKey, type FwCfgOptions } from "./fw_cfg.ts";
 export { type AcpiOptions, type AcpiTables, buildAcpi } from "./acpi.ts";
 export { AcpiPm, type PmOptions, ResetControl } from "./pm.ts";
-export { DebugExit, PostCode, SystemControlA } from "./misc.ts";
+export { DebugExit, PostCode, ResetPort, type ResetPortBits, SystemControlA } from "./misc.ts";
 export { type E820Entry, GuestRam, parseSize } from "./ram.ts";
 export { type CpuMode, enter, type EntryState, setupCpuid } from "./cpu.ts";
 export {
