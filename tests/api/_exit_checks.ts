@@ -13,6 +13,56 @@ import { describe, runTo, runToOut } from "../_support/guests.ts";
 export const REP_OUTSB_TEXT: readonly number[] = [...new TextEncoder().encode("kvmkit")];
 
 /**
+ * The operand-size prefixes of code whose default operand size is 16 bits (real mode) or 32 bits (protected and
+ * 64-bit mode): what a 16-bit and what a 32-bit operand needs there.
+ */
+function operandPrefixes(mode: 16 | 64): { o16: string; o32: string } {
+  return mode === 16 ? { o16: "", o32: "66 " } : { o16: "66 ", o32: "" };
+}
+
+/**
+ * The guest of expectOuts, encoded for `mode`: `out 0xe9, al` of 0x41, `out dx, ax` of 0x1234 and `out dx, eax` of
+ * 0x89abcdef to port 0x3f8, then `end` (its last instruction).
+ */
+export function outGuest(mode: 16 | 64, end: string): string[] {
+  const { o16, o32 } = operandPrefixes(mode);
+  return [
+    "b0 41", //                    mov al, 0x41
+    "e6 e9", //                    out 0xe9, al
+    `${o16}ba f8 03`, //           mov dx, 0x3f8
+    `${o16}b8 34 12`, //           mov ax, 0x1234
+    `${o16}ef`, //                 out dx, ax
+    `${o32}b8 ef cd ab 89`, //     mov eax, 0x89abcdef
+    `${o32}ef`, //                 out dx, eax
+    end,
+  ];
+}
+
+/** Runs outGuest through its three io exits (KVM_EXIT_IO, direction out), checking the port, size and bytes of each. */
+export function expectOuts(vcpu: Vcpu): void {
+  assert.equal(runToOut(vcpu, 0xe9, 1), 0x41);
+  assert.equal(runToOut(vcpu, 0x3f8, 2), 0x1234);
+  assert.equal(runToOut(vcpu, 0x3f8, 4), 0x89abcdef);
+}
+
+/**
+ * The guest of answerIns, encoded for `mode`: `in al, dx` into bl, `in ax, dx` into cx and `in eax, dx` (left in
+ * eax) from port 0x1234, then hlt.
+ */
+export function inGuest(mode: 16 | 64): string[] {
+  const { o16, o32 } = operandPrefixes(mode);
+  return [
+    `${o16}ba 34 12`, // mov dx, 0x1234
+    "ec", //             in al, dx
+    "88 c3", //          mov bl, al
+    `${o16}ed`, //       in ax, dx
+    `${o16}89 c1`, //    mov cx, ax
+    `${o32}ed`, //       in eax, dx
+    "f4", //             hlt
+  ];
+}
+
+/**
  * Runs a guest that does `in al, dx`, `in ax, dx` and `in eax, dx` from `port` through its three io exits
  * (KVM_EXIT_IO, direction in), checking each and answering 0xab, 0xbeef and 0xdeadbeef.
  */

@@ -13,34 +13,15 @@ import * as check from "./_exit_checks.ts";
 
 backendTest("exit io out: port, size, count and the bytes written, for 1, 2 and 4 bytes", (kvm) => {
   using m = machine(kvm);
-  load(m.mem, CODE, [
-    "b0 41", //             mov al, 0x41
-    "e6 e9", //             out 0xe9, al
-    "ba f8 03", //          mov dx, 0x3f8
-    "b8 34 12", //          mov ax, 0x1234
-    "ef", //                out dx, ax
-    "66 b8 ef cd ab 89", // mov eax, 0x89abcdef
-    "66 ef", //             out dx, eax
-    "f4", //                hlt
-  ]);
+  load(m.mem, CODE, check.outGuest(16, "f4")); // ... hlt
   realMode(m.vcpu, CODE);
-  assert.equal(runToOut(m.vcpu, 0xe9, 1), 0x41);
-  assert.equal(runToOut(m.vcpu, 0x3f8, 2), 0x1234);
-  assert.equal(runToOut(m.vcpu, 0x3f8, 4), 0x89abcdef);
+  check.expectOuts(m.vcpu);
   runTo(m.vcpu, "hlt");
 });
 
 backendTest("exit io in: the answer written into exit.data arrives in the guest's register", (kvm) => {
   using m = machine(kvm);
-  load(m.mem, CODE, [
-    "ba 34 12", // mov dx, 0x1234
-    "ec", //       in al, dx
-    "88 c3", //    mov bl, al
-    "ed", //       in ax, dx
-    "89 c1", //    mov cx, ax
-    "66 ed", //    in eax, dx
-    "f4", //       hlt
-  ]);
+  load(m.mem, CODE, check.inGuest(16));
   realMode(m.vcpu, CODE);
   check.answerIns(m.vcpu, 0x1234);
   runTo(m.vcpu, "hlt");

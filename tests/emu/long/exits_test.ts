@@ -87,21 +87,10 @@ for (const cpl of [0, 3] as const) {
     `long exit io out at CPL ${cpl}: port, size, count and the bytes written, for 1, 2 and 4 bytes`,
     (kvm) => {
       using m = longMachine(kvm);
-      load(m.mem, LM_CODE, [
-        "b0 41", //          mov al, 0x41
-        "e6 e9", //          out 0xe9, al
-        "66 ba f8 03", //    mov dx, 0x3f8
-        "66 b8 34 12", //    mov ax, 0x1234
-        "66 ef", //          out dx, ax
-        "b8 ef cd ab 89", // mov eax, 0x89abcdef
-        "ef", //             out dx, eax
-        "eb fe", //          jmp $
-      ]);
+      load(m.mem, LM_CODE, check.outGuest(64, "eb fe")); // ... jmp $
       enterLongMode(m.vcpu, BigInt(LM_CODE), { cpl });
       if (cpl === 3) ioBitmap(m);
-      assert.equal(runToOut(m.vcpu, 0xe9, 1), 0x41);
-      assert.equal(runToOut(m.vcpu, 0x3f8, 2), 0x1234);
-      assert.equal(runToOut(m.vcpu, 0x3f8, 4), 0x89abcdef);
+      check.expectOuts(m.vcpu);
       assert.equal(m.vcpu.run({ timeoutMs: 20 }).reason, "intr");
     },
   );
@@ -115,15 +104,7 @@ backendTest("long exit io at CPL 3: a port the TSS I/O bitmap denies is #GP(0), 
 
 backendTest("long exit io in: the answer arrives in the register; a 32-bit IN zero-extends into RAX", (kvm) => {
   using m = longMachine(kvm);
-  load(m.mem, LM_CODE, [
-    "66 ba 34 12", // mov dx, 0x1234
-    "ec", //          in al, dx
-    "88 c3", //       mov bl, al
-    "66 ed", //       in ax, dx
-    "66 89 c1", //    mov cx, ax
-    "ed", //          in eax, dx
-    "f4", //          hlt
-  ]);
+  load(m.mem, LM_CODE, check.inGuest(64));
   enterLongMode(m.vcpu, BigInt(LM_CODE));
   m.vcpu.setRegs({ ...m.vcpu.getRegs(), rax: -1n & 0xffffffffffffffffn, rbx: 0x1111111111111111n, rcx: 0n });
   check.answerIns(m.vcpu, 0x1234);
