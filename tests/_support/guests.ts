@@ -15,6 +15,7 @@ import { EFER_LMA, EFER_LME, X86_CR0_PE, X86_CR0_PG, X86_CR4_PAE } from "../../c
 import { BACKENDS, backendTest, backendUnavailable, skip } from "./harness.ts";
 import { segmentDescriptor } from "../../vmm/cpu.ts";
 import { flatSegment } from "../../examples/_shared.ts";
+import { type Bench, bench, put } from "./sys.ts";
 
 /** Default guest memory: 64 KiB at guest-physical 0. */
 export const MEMORY_SIZE = 0x10000;
@@ -226,6 +227,23 @@ export function featureTest(name: string, probe: (kvm: Kvm) => string | undefine
     if (why !== undefined) skip(`${name} [${backend}]`, why);
     else backendTest(name, fn, { only: [backend] });
   }
+}
+
+/**
+ * A {@linkcode featureTest} on a fresh {@linkcode Bench} (sys.ts) that holds `programs` (hex code by guest-physical
+ * address): `fn` enters the guest and checks what it does.
+ */
+export function benchTest(
+  name: string,
+  probe: (kvm: Kvm) => string | undefined,
+  programs: Record<number, string>,
+  fn: (b: Bench) => void,
+): void {
+  featureTest(name, probe, (kvm) => {
+    using b = bench(kvm);
+    for (const [addr, code] of Object.entries(programs)) put(b, Number(addr), code);
+    fn(b);
+  });
 }
 
 function lacks(backend: BackendName, probe: (kvm: Kvm) => string | undefined): string | undefined {

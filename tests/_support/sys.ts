@@ -12,7 +12,6 @@
  */
 import assert from "node:assert/strict";
 import type { GuestMemory, Kvm, Segment, Vcpu, VcpuExit, Vm } from "../../mod.ts";
-import { featureTest } from "./guests.ts";
 
 /** Guest memory size. */
 export const MEM_SIZE = 0x20000;
@@ -94,23 +93,6 @@ export function hex(s: string): number[] {
 /** Copies code given as hex at guest-physical `addr`. */
 export function put(b: Bench, addr: number, code: string): void {
   b.mem.bytes.set(hex(code), addr);
-}
-
-/**
- * A {@linkcode featureTest} on a fresh {@linkcode Bench} that holds `programs` (hex code by guest-physical address):
- * `fn` enters the guest and checks what it does.
- */
-export function benchTest(
-  name: string,
-  probe: (kvm: Kvm) => string | undefined,
-  programs: Record<number, string>,
-  fn: (b: Bench) => void,
-): void {
-  featureTest(name, probe, (kvm) => {
-    using b = bench(kvm);
-    for (const [addr, code] of Object.entries(programs)) put(b, Number(addr), code);
-    fn(b);
-  });
 }
 
 /** Writes GDT entry `index`. */

@@ -14,7 +14,7 @@
  */
 import type { Kvm } from "../../mod.ts";
 import { backendTest } from "../_support/harness.ts";
-import { featureTest } from "../_support/guests.ts";
+import { benchTest, featureTest } from "../_support/guests.ts";
 import {
   bench32,
   probeCallGates,
@@ -25,19 +25,7 @@ import {
   probeRun,
   unlessOut,
 } from "../_support/probes.ts";
-import {
-  bench,
-  benchTest,
-  descriptor,
-  enter,
-  expectOut,
-  FREE_INDEX,
-  gate,
-  K_CODE,
-  put,
-  setGdt,
-  setIdt,
-} from "../_support/sys.ts";
+import { bench, descriptor, enter, expectOut, FREE_INDEX, gate, K_CODE, put, setGdt, setIdt } from "../_support/sys.ts";
 
 const IOPL3 = 0x3000n;
 // 0x1000 (CPL 3): push dword 0x11111111 / push dword 0x22222222 / call 0x43:0 (the gate, RPL 3)

@@ -15,11 +15,10 @@
  */
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/harness.ts";
-import { featureTest } from "../_support/guests.ts";
+import { benchTest, featureTest } from "../_support/guests.ts";
 import { probeGuestDataBreakpoints, probeGuestDebugWatchpoints, probeRun, unlessOut } from "../_support/probes.ts";
 import {
   bench,
-  benchTest,
   descriptor,
   enter,
   enterReal,

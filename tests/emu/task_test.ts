@@ -11,10 +11,10 @@
  *
  * @module
  */
+import { benchTest } from "../_support/guests.ts";
 import { probeTaskSwitch } from "../_support/probes.ts";
 import {
   type Bench,
-  benchTest,
   descriptor,
   enter,
   expectOut,
