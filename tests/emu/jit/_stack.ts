@@ -5,7 +5,7 @@
  * stack (the templates check at run time what they assume: SS.B in 32-bit code, an 8-byte aligned item in 64-bit
  * mode). After each phase the 16 registers, RIP, the arithmetic flags and the stack memory must agree, and so
  * must the fault an IDT stub reports (vector, error code, the faulting RIP and RSP from its frame, CR2). Guest
- * code is written inline, one instruction per line beside its assembly and its offset from the code's start.
+ * code is written inline as a {@linkcode listing}: one instruction per line, beside its assembly and its offset.
  *
  * @module
  */
@@ -121,6 +121,28 @@ export function add64(a: bigint, b: bigint): { sum: bigint; flags: number } {
 }
 
 export const HIGH = HIGH_ALIAS;
+
+/**
+ * The instructions of a listing, in order, each as its bytes in hex: an indented line is one instruction, its
+ * bytes (hex pairs one space apart), then, two spaces on, its assembly, which may end in its offset from the
+ * listing's start, `(+0x5)` (checked here). A line that starts with a label (`name:`) is skipped, as is an empty one.
+ */
+export function listing(text: string): string[] {
+  const out: string[] = [];
+  let at = 0;
+  for (const line of text.split("\n")) {
+    if (line.trim() === "" || /^\s*[.\w]+:/.test(line)) continue;
+    const m = /^\s+((?:[0-9a-f]{2} )*[0-9a-f]{2})(?: {2,}(.*))?$/.exec(line);
+    if (!m) throw new Error(`listing: not an instruction: ${JSON.stringify(line)}`);
+    const offset = /\(\+0x([0-9a-f]+)\)/.exec(m[2] ?? "");
+    if (offset && parseInt(offset[1], 16) !== at) {
+      throw new Error(`listing: ${JSON.stringify(line.trim())} is at +0x${at.toString(16)}`);
+    }
+    out.push(m[1]);
+    at += (m[1].length + 1) / 3;
+  }
+  return out;
+}
 // ---------------------------------------------------------------------------------------------------------------
 // Running cases
 

@@ -12,22 +12,22 @@
 import type { Sregs } from "../../../mod.ts";
 import { CODE } from "../../_support/sys.ts";
 import { setPte } from "../../_support/long_mode.ts";
-import { type Case, type Expect, fill, HIGH, type Phase, stackTests, START } from "./_stack.ts";
+import { type Case, type Expect, fill, HIGH, listing, type Phase, stackTests, START } from "./_stack.ts";
 
 // 4. RET beyond the CS limit -------------------------------------------------------------------------------------
 
-const RET_FAR32 = [
-  "b9 03 00 00 00", // mov ecx, 3  (+0x0)
-  // .loop:
-  "e8 06 00 00 00", // call f  (+0x5)
-  "49", // dec ecx  (+0xa)
-  "75 f8", // jnz .loop  (+0xb)
-  "56", // push esi  (+0xd)
-  "eb 00", // jmp f  (+0xe)
-  // f:
-  "83 c0 01", // add eax, 1  (+0x10)
-  "c3", // ret  (+0x13)
-];
+const RET_FAR32 = listing(`
+  b9 03 00 00 00  mov ecx, 3  (+0x0)
+.loop:
+  e8 06 00 00 00  call f  (+0x5)
+  49              dec ecx  (+0xa)
+  75 f8           jnz .loop  (+0xb)
+  56              push esi  (+0xd)
+  eb 00           jmp f  (+0xe)
+f:
+  83 c0 01        add eax, 1  (+0x10)
+  c3              ret  (+0x13)
+`);
 
 /** CS limited to 64 KiB (byte granular). */
 const CS64K = (s: Sregs) => void (s.cs = { ...s.cs, limit: 0xffff, g: 0 });
@@ -65,20 +65,20 @@ const RET_LIMIT: Case = {
 
 // 5. A 64-bit RET to a non-canonical address ---------------------------------------------------------------------
 
-const RET_FAR64 = [
-  "b9 03 00 00 00", // mov ecx, 3  (+0x0)
-  // .loop:
-  "e8 07 00 00 00", // call f  (+0x5)
-  "ff c9", // dec ecx  (+0xa)
-  "75 f7", // jnz .loop  (+0xc)
-  "56", // push rsi  (+0xe)
-  "eb 00", // jmp f  (+0xf)
-  // f:
-  "48 83 c0 01", // add rax, 1  (+0x11)
-  "c3", // ret  (+0x15)
-  // there:
-  "f4", // hlt  (+0x16)
-];
+const RET_FAR64 = listing(`
+  b9 03 00 00 00  mov ecx, 3  (+0x0)
+.loop:
+  e8 07 00 00 00  call f  (+0x5)
+  ff c9           dec ecx  (+0xa)
+  75 f7           jnz .loop  (+0xc)
+  56              push rsi  (+0xe)
+  eb 00           jmp f  (+0xf)
+f:
+  48 83 c0 01     add rax, 1  (+0x11)
+  c3              ret  (+0x15)
+there:
+  f4              hlt  (+0x16)
+`);
 
 /** The #GP(0) of {@linkcode RET_FAR64}'s last RET. */
 const retFault64: Expect = {
@@ -122,30 +122,30 @@ const ABSENT = 0xc000;
 const DONE = 0x400bn;
 const Q1 = 0x1111222233334444n, Q2 = 0x5555666677778888n;
 
-const STACK_FAULTS = [
-  // pushes:
-  "50", // push rax  (+0x0)
-  "53", // push rbx  (+0x1)
-  "51", // push rcx  (+0x2)
-  "f4", // hlt  (+0x3)
-  // pops:
-  "58", // pop rax  (+0x4)
-  "5b", // pop rbx  (+0x5)
-  "59", // pop rcx  (+0x6)
-  "f4", // hlt  (+0x7)
-  // rets:
-  "58", // pop rax  (+0x8)
-  "5b", // pop rbx  (+0x9)
-  "c3", // ret  (+0xa)
-  // done:
-  "f4", // hlt  (+0xb)
-  // calls:
-  "50", // push rax  (+0xc)
-  "e8 01 00 00 00", // call f  (+0xd)
-  "f4", // hlt  (+0x12)
-  // f:
-  "f4", // hlt  (+0x13)
-];
+const STACK_FAULTS = listing(`
+pushes:
+  50              push rax  (+0x0)
+  53              push rbx  (+0x1)
+  51              push rcx  (+0x2)
+  f4              hlt  (+0x3)
+pops:
+  58              pop rax  (+0x4)
+  5b              pop rbx  (+0x5)
+  59              pop rcx  (+0x6)
+  f4              hlt  (+0x7)
+rets:
+  58              pop rax  (+0x8)
+  5b              pop rbx  (+0x9)
+  c3              ret  (+0xa)
+done:
+  f4              hlt  (+0xb)
+calls:
+  50              push rax  (+0xc)
+  e8 01 00 00 00  call f  (+0xd)
+  f4              hlt  (+0x12)
+f:
+  f4              hlt  (+0x13)
+`);
 
 /** The three qwords below the not-present page: Q1, Q2, then the address of `done`. */
 const BELOW_ABSENT: [number, number, bigint][] = [[ABSENT - 24, 8, Q1], [ABSENT - 16, 8, Q2], [ABSENT - 8, 8, DONE]];
@@ -236,17 +236,17 @@ const STACK_FAULT_CASE: Case = {
 
 // 4b. A 32-bit stack segment's limits, at CPL 3 (a fault switches to the CPL 0 stack) -----------------------------
 
-const LIMITED = [
-  // start:
-  "50", // push eax  (+0x0)
-  "e8 02 00 00 00", // call f  (+0x1)
-  "5b", // pop ebx  (+0x6)
-  "f4", // hlt  (+0x7)  (#GP at CPL 3: the end)
-  // f:
-  "51", // push ecx  (+0x8)
-  "5a", // pop edx  (+0x9)
-  "c3", // ret  (+0xa)
-];
+const LIMITED = listing(`
+start:
+  50              push eax  (+0x0)
+  e8 02 00 00 00  call f  (+0x1)
+  5b              pop ebx  (+0x6)
+  f4              hlt  (+0x7)  (#GP at CPL 3: the end)
+f:
+  51              push ecx  (+0x8)
+  5a              pop edx  (+0x9)
+  c3              ret  (+0xa)
+`);
 
 /** SS with B = 1 and a limit: 0xffff expand-up (type 3), or 0x5fff expand-down (type 7: offsets above it). */
 const limited = (down: boolean) => (s: Sregs) =>

@@ -12,55 +12,55 @@
 import type { Sregs } from "../../../mod.ts";
 import { CODE } from "../../_support/sys.ts";
 import { CODE32_0, LM_CODE } from "../../_support/long_mode.ts";
-import { add64, type Case, type Expect, HIGH, M32, M64, PF, stackTests, START } from "./_stack.ts";
+import { add64, type Case, type Expect, HIGH, listing, M32, M64, PF, stackTests, START } from "./_stack.ts";
 
 // 1. Recursion on a 32-bit stack ---------------------------------------------------------------------------------
 
 /** fib(10) and sum(400) by recursion, then PUSH ESP / POP ESP; position-independent (the stack is absolute). */
-const RECURSION32 = [
-  // start:
-  "b9 0a 00 00 00", // mov ecx, 10  (+0x0)
-  "e8 17 00 00 00", // call fib  (+0x5)
-  "89 c2", // mov edx, eax  (+0xa)
-  "b9 90 01 00 00", // mov ecx, 400  (+0xc)
-  "e8 28 00 00 00", // call sum  (+0x11)
-  "54", // push esp  (+0x16)
-  "5e", // pop esi  (+0x17)
-  "68 00 6f 00 00", // push dword 0x6f00  (+0x18)
-  "5c", // pop esp  (+0x1d)
-  "54", // push esp  (+0x1e)
-  "5f", // pop edi  (+0x1f)
-  "f4", // hlt  (+0x20)
-  // fib: ecx -> eax, keeps ecx and ebx
-  "83 f9 02", // cmp ecx, 2  (+0x21)
-  "72 15", // jb .small  (+0x24)
-  "51", // push ecx  (+0x26)
-  "53", // push ebx  (+0x27)
-  "49", // dec ecx  (+0x28)
-  "e8 f3 ff ff ff", // call fib  (+0x29)
-  "89 c3", // mov ebx, eax  (+0x2e)
-  "49", // dec ecx  (+0x30)
-  "e8 eb ff ff ff", // call fib  (+0x31)
-  "01 d8", // add eax, ebx  (+0x36)
-  "5b", // pop ebx  (+0x38)
-  "59", // pop ecx  (+0x39)
-  "c3", // ret  (+0x3a)
-  // .small:
-  "89 c8", // mov eax, ecx  (+0x3b)
-  "c3", // ret  (+0x3d)
-  // sum: ecx -> eax = 1 + 2 + ... + ecx
-  "85 c9", // test ecx, ecx  (+0x3e)
-  "74 0b", // jz .zero  (+0x40)
-  "51", // push ecx  (+0x42)
-  "49", // dec ecx  (+0x43)
-  "e8 f5 ff ff ff", // call sum  (+0x44)
-  "59", // pop ecx  (+0x49)
-  "01 c8", // add eax, ecx  (+0x4a)
-  "c3", // ret  (+0x4c)
-  // .zero:
-  "31 c0", // xor eax, eax  (+0x4d)
-  "c3", // ret  (+0x4f)
-];
+const RECURSION32 = listing(`
+start:
+  b9 0a 00 00 00  mov ecx, 10  (+0x0)
+  e8 17 00 00 00  call fib  (+0x5)
+  89 c2           mov edx, eax  (+0xa)
+  b9 90 01 00 00  mov ecx, 400  (+0xc)
+  e8 28 00 00 00  call sum  (+0x11)
+  54              push esp  (+0x16)
+  5e              pop esi  (+0x17)
+  68 00 6f 00 00  push dword 0x6f00  (+0x18)
+  5c              pop esp  (+0x1d)
+  54              push esp  (+0x1e)
+  5f              pop edi  (+0x1f)
+  f4              hlt  (+0x20)
+fib: ecx -> eax, keeps ecx and ebx
+  83 f9 02        cmp ecx, 2  (+0x21)
+  72 15           jb .small  (+0x24)
+  51              push ecx  (+0x26)
+  53              push ebx  (+0x27)
+  49              dec ecx  (+0x28)
+  e8 f3 ff ff ff  call fib  (+0x29)
+  89 c3           mov ebx, eax  (+0x2e)
+  49              dec ecx  (+0x30)
+  e8 eb ff ff ff  call fib  (+0x31)
+  01 d8           add eax, ebx  (+0x36)
+  5b              pop ebx  (+0x38)
+  59              pop ecx  (+0x39)
+  c3              ret  (+0x3a)
+.small:
+  89 c8           mov eax, ecx  (+0x3b)
+  c3              ret  (+0x3d)
+sum: ecx -> eax = 1 + 2 + ... + ecx
+  85 c9           test ecx, ecx  (+0x3e)
+  74 0b           jz .zero  (+0x40)
+  51              push ecx  (+0x42)
+  49              dec ecx  (+0x43)
+  e8 f5 ff ff ff  call sum  (+0x44)
+  59              pop ecx  (+0x49)
+  01 c8           add eax, ecx  (+0x4a)
+  c3              ret  (+0x4c)
+.zero:
+  31 c0           xor eax, eax  (+0x4d)
+  c3              ret  (+0x4f)
+`);
 
 /** What {@linkcode RECURSION32} leaves when started at `at` with ESP = `sp`. */
 function recursion32(at: number, sp: number): Expect {
@@ -124,29 +124,29 @@ const RECURSION_COMPAT: Case = {
 
 // 2. A 16-bit stack segment in 32-bit code -----------------------------------------------------------------------
 
-const SMALL_STACK = [
-  // start:
-  "66 50", // push ax  (+0x0)
-  "66 53", // push bx  (+0x2)
-  "51", // push ecx  (+0x4)
-  "e8 08 00 00 00", // call f  (+0x5)
-  "5a", // pop edx  (+0xa)
-  "66 5e", // pop si  (+0xb)
-  "66 5f", // pop di  (+0xd)
-  "01 c8", // add eax, ecx  (+0xf)
-  "f4", // hlt  (+0x11)
-  // f:
-  "50", // push eax  (+0x12)
-  "53", // push ebx  (+0x13)
-  "e8 03 00 00 00", // call g  (+0x14)
-  "5b", // pop ebx  (+0x19)
-  "58", // pop eax  (+0x1a)
-  "c3", // ret  (+0x1b)
-  // g:
-  "51", // push ecx  (+0x1c)
-  "5d", // pop ebp  (+0x1d)
-  "c3", // ret  (+0x1e)
-];
+const SMALL_STACK = listing(`
+start:
+  66 50           push ax  (+0x0)
+  66 53           push bx  (+0x2)
+  51              push ecx  (+0x4)
+  e8 08 00 00 00  call f  (+0x5)
+  5a              pop edx  (+0xa)
+  66 5e           pop si  (+0xb)
+  66 5f           pop di  (+0xd)
+  01 c8           add eax, ecx  (+0xf)
+  f4              hlt  (+0x11)
+f:
+  50              push eax  (+0x12)
+  53              push ebx  (+0x13)
+  e8 03 00 00 00  call g  (+0x14)
+  5b              pop ebx  (+0x19)
+  58              pop eax  (+0x1a)
+  c3              ret  (+0x1b)
+g:
+  51              push ecx  (+0x1c)
+  5d              pop ebp  (+0x1d)
+  c3              ret  (+0x1e)
+`);
 
 /** A 16-bit expand-up stack segment: base 0x10000, limit 0xffff, B = 0. */
 const SS16 = (s: Sregs) => void (s.ss = { ...s.ss, base: 0x10000n, limit: 0xffff, db: 0, g: 0 });
@@ -212,72 +212,72 @@ const SMALL_STACK_CASE: Case = {
 
 // 3. Recursion on a 64-bit stack ---------------------------------------------------------------------------------
 
-const RECURSION64 = [
-  // start:
-  "b9 0a 00 00 00", // mov ecx, 10  (+0x0)
-  "e8 42 00 00 00", // call fib  (+0x5)
-  "48 89 c2", // mov rdx, rax  (+0xa)
-  "b9 2c 01 00 00", // mov ecx, 300  (+0xd)
-  "e8 5a 00 00 00", // call sum  (+0x12)
-  "41 50", // push r8  (+0x17)
-  "41 51", // push r9  (+0x19)
-  "41 52", // push r10  (+0x1b)
-  "41 53", // push r11  (+0x1d)
-  "41 54", // push r12  (+0x1f)
-  "41 55", // push r13  (+0x21)
-  "41 56", // push r14  (+0x23)
-  "41 57", // push r15  (+0x25)
-  "41 58", // pop r8  (+0x27)
-  "41 59", // pop r9  (+0x29)
-  "41 5a", // pop r10  (+0x2b)
-  "41 5b", // pop r11  (+0x2d)
-  "41 5c", // pop r12  (+0x2f)
-  "41 5d", // pop r13  (+0x31)
-  "41 5e", // pop r14  (+0x33)
-  "41 5f", // pop r15  (+0x35)
-  "66 50", // push ax  (+0x37)
-  "53", // push rbx  (+0x39)
-  "5b", // pop rbx  (+0x3a)
-  "66 5b", // pop bx  (+0x3b)
-  "54", // push rsp  (+0x3d)
-  "5e", // pop rsi  (+0x3e)
-  "48 8d ac 24 00 ff ff ff", // lea rbp, [rsp - 0x100]  (+0x3f)
-  "55", // push rbp  (+0x47)
-  "5c", // pop rsp  (+0x48)
-  "54", // push rsp  (+0x49)
-  "5f", // pop rdi  (+0x4a)
-  "f4", // hlt  (+0x4b)
-  // fib: rcx -> rax, keeps rcx and rbx
-  "48 83 f9 02", // cmp rcx, 2  (+0x4c)
-  "72 1b", // jb .small  (+0x50)
-  "51", // push rcx  (+0x52)
-  "53", // push rbx  (+0x53)
-  "48 ff c9", // dec rcx  (+0x54)
-  "e8 f0 ff ff ff", // call fib  (+0x57)
-  "48 89 c3", // mov rbx, rax  (+0x5c)
-  "48 ff c9", // dec rcx  (+0x5f)
-  "e8 e5 ff ff ff", // call fib  (+0x62)
-  "48 01 d8", // add rax, rbx  (+0x67)
-  "5b", // pop rbx  (+0x6a)
-  "59", // pop rcx  (+0x6b)
-  "c3", // ret  (+0x6c)
-  // .small:
-  "48 89 c8", // mov rax, rcx  (+0x6d)
-  "c3", // ret  (+0x70)
-  // sum: rcx -> rax = (1 + r9) + (2 + r9) + ... + (rcx + r9)
-  "48 85 c9", // test rcx, rcx  (+0x71)
-  "74 11", // jz .zero  (+0x74)
-  "51", // push rcx  (+0x76)
-  "48 ff c9", // dec rcx  (+0x77)
-  "e8 f2 ff ff ff", // call sum  (+0x7a)
-  "59", // pop rcx  (+0x7f)
-  "48 01 c8", // add rax, rcx  (+0x80)
-  "4c 01 c8", // add rax, r9  (+0x83)
-  "c3", // ret  (+0x86)
-  // .zero:
-  "31 c0", // xor eax, eax  (+0x87)
-  "c3", // ret  (+0x89)
-];
+const RECURSION64 = listing(`
+start:
+  b9 0a 00 00 00           mov ecx, 10  (+0x0)
+  e8 42 00 00 00           call fib  (+0x5)
+  48 89 c2                 mov rdx, rax  (+0xa)
+  b9 2c 01 00 00           mov ecx, 300  (+0xd)
+  e8 5a 00 00 00           call sum  (+0x12)
+  41 50                    push r8  (+0x17)
+  41 51                    push r9  (+0x19)
+  41 52                    push r10  (+0x1b)
+  41 53                    push r11  (+0x1d)
+  41 54                    push r12  (+0x1f)
+  41 55                    push r13  (+0x21)
+  41 56                    push r14  (+0x23)
+  41 57                    push r15  (+0x25)
+  41 58                    pop r8  (+0x27)
+  41 59                    pop r9  (+0x29)
+  41 5a                    pop r10  (+0x2b)
+  41 5b                    pop r11  (+0x2d)
+  41 5c                    pop r12  (+0x2f)
+  41 5d                    pop r13  (+0x31)
+  41 5e                    pop r14  (+0x33)
+  41 5f                    pop r15  (+0x35)
+  66 50                    push ax  (+0x37)
+  53                       push rbx  (+0x39)
+  5b                       pop rbx  (+0x3a)
+  66 5b                    pop bx  (+0x3b)
+  54                       push rsp  (+0x3d)
+  5e                       pop rsi  (+0x3e)
+  48 8d ac 24 00 ff ff ff  lea rbp, [rsp - 0x100]  (+0x3f)
+  55                       push rbp  (+0x47)
+  5c                       pop rsp  (+0x48)
+  54                       push rsp  (+0x49)
+  5f                       pop rdi  (+0x4a)
+  f4                       hlt  (+0x4b)
+fib: rcx -> rax, keeps rcx and rbx
+  48 83 f9 02              cmp rcx, 2  (+0x4c)
+  72 1b                    jb .small  (+0x50)
+  51                       push rcx  (+0x52)
+  53                       push rbx  (+0x53)
+  48 ff c9                 dec rcx  (+0x54)
+  e8 f0 ff ff ff           call fib  (+0x57)
+  48 89 c3                 mov rbx, rax  (+0x5c)
+  48 ff c9                 dec rcx  (+0x5f)
+  e8 e5 ff ff ff           call fib  (+0x62)
+  48 01 d8                 add rax, rbx  (+0x67)
+  5b                       pop rbx  (+0x6a)
+  59                       pop rcx  (+0x6b)
+  c3                       ret  (+0x6c)
+.small:
+  48 89 c8                 mov rax, rcx  (+0x6d)
+  c3                       ret  (+0x70)
+sum: rcx -> rax = (1 + r9) + (2 + r9) + ... + (rcx + r9)
+  48 85 c9                 test rcx, rcx  (+0x71)
+  74 11                    jz .zero  (+0x74)
+  51                       push rcx  (+0x76)
+  48 ff c9                 dec rcx  (+0x77)
+  e8 f2 ff ff ff           call sum  (+0x7a)
+  59                       pop rcx  (+0x7f)
+  48 01 c8                 add rax, rcx  (+0x80)
+  4c 01 c8                 add rax, r9  (+0x83)
+  c3                       ret  (+0x86)
+.zero:
+  31 c0                    xor eax, eax  (+0x87)
+  c3                       ret  (+0x89)
+`);
 
 /** What {@linkcode RECURSION64} leaves when started at `at` with RSP = `sp` (both as 64-bit values). */
 function recursion64(at: bigint, sp: bigint): Expect {
