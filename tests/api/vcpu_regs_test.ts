@@ -115,6 +115,22 @@ const PAGES = [
   { linear: 0x5000, physical: 0x3000, flags: PTE_P | PTE_W | PTE_U },
 ];
 
+/**
+ * The paging tests' guest: `mov byte [0x5010], 0x77`, `mov al, [0x5010]`, `out 0xe9, al`, `hlt`, its absolute
+ * address encoded by `modrm`: "05" in 32-bit code; "04 25" (a SIB byte, no base) in 64-bit code, where "05" is
+ * RIP-relative.
+ */
+function pagingGuest(modrm: "05" | "04 25"): string[] {
+  return [`c6 ${modrm} 10 50 00 00 77`, `8a ${modrm} 10 50 00 00`, "e6 e9", "f4"];
+}
+
+/** Runs pagingGuest to its hlt: the byte it wrote through linear 0x5010 is at physical 0x3010, as PAGES maps it. */
+function expectPagedWrite(m: Machine): void {
+  assert.equal(runToOut(m.vcpu, 0xe9), 0x77);
+  runTo(m.vcpu, "hlt");
+  assert.equal(m.mem.bytes[0x3010], 0x77, "the write went to physical 0x3010");
+}
+
 /** Asserts what translate says of PAGES (KVM computes only physicalAddress and valid). */
 function assertTranslations(m: Machine): void {
   const t = (a: number) => m.vcpu.translate(a);
@@ -134,18 +150,11 @@ function probePaging32(kvm: Kvm): string | undefined {
 
 featureTest("Vcpu.translate with 32-bit paging: follows the page tables, as the guest does", probePaging32, (kvm) => {
   using m = machine(kvm);
-  load(m.mem, CODE, [
-    "c6 05 10 50 00 00 77", // mov byte [0x5010], 0x77
-    "a0 10 50 00 00", //       mov al, [0x5010]
-    "e6 e9", //                out 0xe9, al
-    "f4", //                   hlt
-  ]);
+  load(m.mem, CODE, pagingGuest("05"));
   protectedMode(m.vcpu, m.mem, CODE);
   paging32(m.vcpu, pageTables32(m.mem, 0x8000, PAGES));
   assertTranslations(m);
-  assert.equal(runToOut(m.vcpu, 0xe9), 0x77);
-  runTo(m.vcpu, "hlt");
-  assert.equal(m.mem.bytes[0x3010], 0x77, "the write went to physical 0x3010");
+  expectPagedWrite(m);
   assert.equal(m.mem.bytes[0x5010], 0);
 });
 
@@ -169,18 +178,11 @@ featureTest(
   probeLongMode,
   (kvm) => {
     using m = machine(kvm);
-    load(m.mem, CODE, [
-      "c6 04 25 10 50 00 00 77", // mov byte [0x5010], 0x77
-      "8a 04 25 10 50 00 00", //    mov al, [0x5010]
-      "e6 e9", //                   out 0xe9, al
-      "f4", //                      hlt
-    ]);
+    load(m.mem, CODE, pagingGuest("04 25"));
     longMode(m.vcpu, m.mem, CODE, pageTables64(m.mem, 0x8000, PAGES));
     assertTranslations(m);
     assert.equal(m.vcpu.translate(0x1_0000_0000n).valid, false, "beyond the mapped 2 MiB");
-    assert.equal(runToOut(m.vcpu, 0xe9), 0x77);
-    runTo(m.vcpu, "hlt");
-    assert.equal(m.mem.bytes[0x3010], 0x77, "the write went to physical 0x3010");
+    expectPagedWrite(m);
   },
 );
 

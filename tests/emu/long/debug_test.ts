@@ -11,7 +11,7 @@ import { backendTest } from "../../_support/harness.ts";
 import { describe, featureTest, load, runTo, runToOut } from "../../_support/guests.ts";
 import { probeGuestDebugWatchpoints } from "../../_support/probes.ts";
 import { bench64 } from "../../_support/long64.ts";
-import { enterLongMode, LM_CODE, longMachine, view } from "../../_support/long_mode.ts";
+import { enterLongMode, LM_CODE, type LongMachine, longMachine, view } from "../../_support/long_mode.ts";
 import {
   DR6_B0,
   DR6_BS,
@@ -146,18 +146,28 @@ for (const cpl of [0, 3] as const) {
   );
 }
 
-featureTest(
-  "long debug hardware write breakpoint: exits after an 8-byte write into the watched range",
-  probeGuestDebugWatchpoints,
-  (kvm) => {
+/**
+ * A test of KVM_SET_GUEST_DEBUG's write breakpoints (probed: skipped where this host's KVM has none): `code` at
+ * LM_CODE, the vCPU in 64-bit mode there, then `fn`.
+ */
+function watchpointTest(name: string, code: string[], fn: (m: LongMachine) => void): void {
+  featureTest(name, probeGuestDebugWatchpoints, (kvm) => {
     using m = longMachine(kvm);
-    load(m.mem, LM_CODE, [
-      "90", //                               nop
-      "48 c7 04 25 00 80 00 00 55 00 00 00", // mov qword [0x8000], 0x55   ; + 1
-      "e6 e9", //                            out 0xe9, al                ; + 13
-      "f4", //                               hlt
-    ]);
+    load(m.mem, LM_CODE, code);
     enterLongMode(m.vcpu, BigInt(LM_CODE));
+    fn(m);
+  });
+}
+
+watchpointTest(
+  "long debug hardware write breakpoint: exits after an 8-byte write into the watched range",
+  [
+    "90", //                               nop
+    "48 c7 04 25 00 80 00 00 55 00 00 00", // mov qword [0x8000], 0x55   ; + 1
+    "e6 e9", //                            out 0xe9, al                ; + 13
+    "f4", //                               hlt
+  ],
+  (m) => {
     m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0x8004, kind: "write", length: 4 }] });
     const exit = expectDebugExit(m.vcpu, 1, LM_CODE + 13);
     assert.ok(exit.dr6 & DR6_B0, describe(exit));
@@ -167,20 +177,17 @@ featureTest(
   },
 );
 
-featureTest(
+watchpointTest(
   "long debug hardware write breakpoint on an upper-half address: the whole address, the whole pc",
-  probeGuestDebugWatchpoints,
-  (kvm) => {
-    using m = longMachine(kvm);
-    load(m.mem, LM_CODE, [
-      "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
-      "ff e0", //                         jmp rax
-      "48 b9 00 80 00 00 80 ff ff ff", // mov rcx, 0xffffff8000008000   ; + 12
-      "c7 01 55 00 00 00", //             mov dword [rcx], 0x55         ; + 22: the alias of 0x8000
-      "c7 04 25 00 80 00 00 66 00 00 00", // mov dword [0x8000], 0x66   ; + 28: the same byte, another address
-      "f4", //                            hlt                           ; + 39
-    ]);
-    enterLongMode(m.vcpu, BigInt(LM_CODE));
+  [
+    "48 b8 0c 40 00 00 80 ff ff ff", // mov rax, 0xffffff800000400c (the upper-half alias of LM_CODE + 12)
+    "ff e0", //                         jmp rax
+    "48 b9 00 80 00 00 80 ff ff ff", // mov rcx, 0xffffff8000008000   ; + 12
+    "c7 01 55 00 00 00", //             mov dword [rcx], 0x55         ; + 22: the alias of 0x8000
+    "c7 04 25 00 80 00 00 66 00 00 00", // mov dword [0x8000], 0x66   ; + 28: the same byte, another address
+    "f4", //                            hlt                           ; + 39
+  ],
+  (m) => {
     m.vcpu.setGuestDebug({ hardwareBreakpoints: [{ address: 0xffffff8000008000n, kind: "write", length: 4 }] });
     const exit = runTo(m.vcpu, "debug");
     assert.deepEqual([exit.exception, exit.pc], [1, 0xffffff800000401cn], describe(exit));
