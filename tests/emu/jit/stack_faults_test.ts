@@ -12,7 +12,7 @@
 import type { Sregs } from "../../../mod.ts";
 import { CODE } from "../../_support/sys.ts";
 import { setPte } from "../../_support/long_mode.ts";
-import { type Case, type Expect, fill, HIGH, listing, type Phase, stackTests, START } from "./_stack.ts";
+import { type Bits, type Case, type Expect, fill, HIGH, listing, type Phase, stackTests, START } from "./_stack.ts";
 
 // 4. RET beyond the CS limit -------------------------------------------------------------------------------------
 
@@ -37,13 +37,19 @@ const retFault32: Expect = {
   regs: { rcx: 0n, rbx: START[32].rbx, rdx: START[32].rdx },
 };
 
-const RET_LIMIT: Case = {
-  name: "32-bit RET beyond the CS limit: #GP(0) at the RET, ESP unchanged; to the limit itself it goes",
-  bits: 32,
-  code: RET_FAR32,
-  windows: [[0x6f00, 0x7010]],
-  compiled: ["push", "call", "ret"],
-  phases: [
+/**
+ * A case of {@linkcode RET_FAR32} or RET_FAR64 (`code`, of `bits`): both keep their stack below 0x7000 and compile
+ * their PUSH, CALL and RETs.
+ */
+function retFar(name: string, bits: Bits, code: readonly string[], phases: Phase[]): Case {
+  return { name, bits, code, windows: [[0x6f00, 0x7010]], compiled: ["push", "call", "ret"], phases };
+}
+
+const RET_LIMIT = retFar(
+  "32-bit RET beyond the CS limit: #GP(0) at the RET, ESP unchanged; to the limit itself it goes",
+  32,
+  RET_FAR32,
+  [
     {
       what: "CS limit 0xffff, RET to 0xffff (a HLT there)",
       sregs: CS64K,
@@ -61,7 +67,7 @@ const RET_LIMIT: Case = {
     },
     { what: "CS limit 0xffff again, RET to 0x10000", sregs: CS64K, regs: { rsi: 0x10000n }, expect: retFault32 },
   ],
-};
+);
 
 // 5. A 64-bit RET to a non-canonical address ---------------------------------------------------------------------
 
@@ -86,33 +92,26 @@ const retFault64: Expect = {
   regs: { rcx: 0n, rbx: START[64].rbx },
 };
 
-const RET_CANONICAL: Case = {
-  name: "64-bit RET to a non-canonical address: #GP(0) at the RET, RSP unchanged",
-  bits: 64,
-  code: RET_FAR64,
-  windows: [[0x6f00, 0x7010]],
-  compiled: ["push", "call", "ret"],
-  phases: [
-    {
-      what: "RET to the upper-half alias of `there`",
-      regs: { rsp: 0x7000n, rsi: HIGH + 0x4016n },
-      expect: { rip: HIGH + 0x4017n, regs: { rax: START[64].rax + 4n, rsp: 0x7000n } },
-    },
-    { what: "RET to 0x0000800000000000", regs: { rsi: 0x0000800000000000n }, expect: retFault64 },
-    { what: "RET to 0xffff7fffffffffff", regs: { rsi: 0xffff7fffffffffffn }, expect: retFault64 },
-    { what: "RET to 0x8000000000000000", regs: { rsi: 0x8000000000000000n }, expect: retFault64 },
-    {
-      what: "RET to 0x00007ffffffff000 (canonical, not mapped): #PF on the fetch there",
-      regs: { rsi: 0x00007ffffffff000n },
-      expect: { fault: { vector: 14, code: 0x10, rip: 0x7ffffffff000n, sp: 0x7000n, cr2: 0x7ffffffff000n } },
-    },
-    {
-      what: "RET to `there`",
-      regs: { rsi: 0x4016n },
-      expect: { rip: 0x4017n, regs: { rax: START[64].rax + 4n, rsp: 0x7000n } },
-    },
-  ],
-};
+const RET_CANONICAL = retFar("64-bit RET to a non-canonical address: #GP(0) at the RET, RSP unchanged", 64, RET_FAR64, [
+  {
+    what: "RET to the upper-half alias of `there`",
+    regs: { rsp: 0x7000n, rsi: HIGH + 0x4016n },
+    expect: { rip: HIGH + 0x4017n, regs: { rax: START[64].rax + 4n, rsp: 0x7000n } },
+  },
+  { what: "RET to 0x0000800000000000", regs: { rsi: 0x0000800000000000n }, expect: retFault64 },
+  { what: "RET to 0xffff7fffffffffff", regs: { rsi: 0xffff7fffffffffffn }, expect: retFault64 },
+  { what: "RET to 0x8000000000000000", regs: { rsi: 0x8000000000000000n }, expect: retFault64 },
+  {
+    what: "RET to 0x00007ffffffff000 (canonical, not mapped): #PF on the fetch there",
+    regs: { rsi: 0x00007ffffffff000n },
+    expect: { fault: { vector: 14, code: 0x10, rip: 0x7ffffffff000n, sp: 0x7000n, cr2: 0x7ffffffff000n } },
+  },
+  {
+    what: "RET to `there`",
+    regs: { rsi: 0x4016n },
+    expect: { rip: 0x4017n, regs: { rax: START[64].rax + 4n, rsp: 0x7000n } },
+  },
+]);
 
 // 6. Faults on the 64-bit stack ----------------------------------------------------------------------------------
 
