@@ -388,13 +388,7 @@ export class Vm implements Disposable {
   signalMsi(msi: T.Msi): number {
     this.#h.fd("KVM_SIGNAL_MSI");
     const m = check(msiSchema, msi, "msi");
-    const arg = S.kvmMsi.toBytes({
-      addressLo: m.addressLo,
-      addressHi: m.addressHi ?? 0,
-      data: m.data,
-      flags: 0,
-      devid: 0,
-    });
+    const arg = S.kvmMsi.toBytes({ ...m, addressHi: m.addressHi ?? 0, flags: 0, devid: 0 });
     return this.#h.ioctl("KVM_SIGNAL_MSI", R.KVM_SIGNAL_MSI, arg);
   }
 
