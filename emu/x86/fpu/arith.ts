@@ -7,26 +7,8 @@
  *
  * @module
  */
-import {
-  bitLength,
-  classify,
-  DENORMAL,
-  type F80,
-  fromSig,
-  indefinite,
-  INF,
-  inf,
-  isNan,
-  NORMAL,
-  QNAN,
-  quiet,
-  sigOf,
-  SNAN,
-  unitExp,
-  UNSUPPORTED,
-  ZERO,
-  zero,
-} from "./f80.ts";
+import { DENORMAL, INF, NORMAL, QNAN, SNAN, UNSUPPORTED, ZERO } from "./f80.ts"; // the classes classify() answers
+import { bitLength, classify, type F80, fromSig, indefinite, inf, isNan, quiet, sigOf, unitExp, zero } from "./f80.ts";
 import { DE, EXT, type FpEnv, IE, RC_DOWN, type Rounded, roundTo, ZE } from "./round.ts";
 
 /** Packs a rounded result (any p <= 64) into the 80-bit format. */

@@ -5,25 +5,19 @@
  *
  * @module
  */
+import { DENORMAL, INF, NORMAL, QNAN, SNAN, UNSUPPORTED, ZERO } from "./f80.ts"; // the classes classify() answers
 import {
   bitLength,
   classify,
-  DENORMAL,
   type F80,
   f80,
   fromSig,
   indefinite,
-  INF,
   inf,
   isNan,
-  NORMAL,
   normalize,
-  QNAN,
   sigOf,
-  SNAN,
   unitExp,
-  UNSUPPORTED,
-  ZERO,
   zero,
 } from "./f80.ts";
 import { checkOperand, checkOperands, propagateNan, roundExt } from "./arith.ts";

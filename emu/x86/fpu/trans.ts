@@ -10,22 +10,8 @@
  * @module
  */
 import { checkOperand, checkOperands, propagateNan, roundExt } from "./arith.ts";
-import {
-  bitLength,
-  classify,
-  DENORMAL,
-  type F80,
-  fromSig,
-  indefinite,
-  INF,
-  inf,
-  isNan,
-  sigOf,
-  unitExp,
-  UNSUPPORTED,
-  ZERO,
-  zero,
-} from "./f80.ts";
+import { DENORMAL, INF, UNSUPPORTED, ZERO } from "./f80.ts"; // the classes classify() answers
+import { bitLength, classify, type F80, fromSig, indefinite, inf, isNan, sigOf, unitExp, zero } from "./f80.ts";
 import { atan, expm1, HALF_PI_66, ln2, pi, sinCos, twoAtanh } from "./fixed.ts";
 import { DE, type FpEnv, IE, PE, ZE } from "./round.ts";
 
