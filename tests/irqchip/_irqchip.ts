@@ -132,6 +132,14 @@ export const PIC_OFF = [...outb(0x21, 0xff), ...outb(0xa1, 0xff)];
 
 /** Software-enables the local APIC: SVR = 0x1ff (spurious vector 0xff). */
 export const LAPIC_ENABLE = store32(LAPIC + 0xf0, 0x1ff);
+
+/**
+ * How a guest that uses the IOAPIC begins: both 8259s masked, the local APIC enabled, and IOAPIC pin `pin`'s
+ * redirection entry set to `low` (its low dword: vector, trigger mode, mask) with destination APIC 0.
+ */
+export function ioapicRoute(pin: number, low: number): string[] {
+  return [...PIC_OFF, ...LAPIC_ENABLE, ...ioapicWrite(0x10 + 2 * pin, low), ...ioapicWrite(0x11 + 2 * pin, 0)];
+}
 /** EOI to the local APIC. */
 export const LAPIC_EOI = store32(LAPIC + 0xb0, 0);
 
@@ -159,6 +167,16 @@ export function start32(m: Machine, code: string[]): void {
   const s = m.vcpu.getSregs();
   s.idt = { base: BigInt(IDT), limit: 256 * 8 - 1 };
   m.vcpu.setSregs(s);
+}
+
+/**
+ * An irqchipMachine whose 32-bit guest routes IOAPIC pin `pin` as `low` says (ioapicRoute), then reports ready and
+ * idles (READY_THEN_IDLE): the bench of the tests that raise one IOAPIC line.
+ */
+export function ioapicMachine(kvm: Kvm, pin: number, low: number): Machine {
+  const m = irqchipMachine(kvm);
+  start32(m, [...ioapicRoute(pin, low), ...READY_THEN_IDLE]);
+  return m;
 }
 
 /** The idle loop 32-bit handlers return to: `sti; hlt; jmp` back to the `sti`. */

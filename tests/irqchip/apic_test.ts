@@ -17,14 +17,7 @@ import * as irq from "./_irqchip.ts";
 const MSI_APIC0 = 0xfee00000;
 
 backendTest("IOAPIC: an edge pin delivers its vector once per rising edge", (kvm) => {
-  using m = irq.irqchipMachine(kvm);
-  irq.start32(m, [
-    ...irq.PIC_OFF,
-    ...irq.LAPIC_ENABLE,
-    ...irq.ioapicWrite(0x10 + 2 * 4, 0x34), // pin 4: edge, fixed, vector 0x34
-    ...irq.ioapicWrite(0x11 + 2 * 4, 0), //    to APIC 0
-    ...irq.READY_THEN_IDLE,
-  ]);
+  using m = irq.ioapicMachine(kvm, 4, 0x34); // pin 4: edge, fixed, vector 0x34
   irq.handler32(m, 0, 0x34, 0x34);
   irq.nextOut(m.vcpu, irq.READY);
   m.vm.irqLine(4, 1);
@@ -41,14 +34,7 @@ irq.hostQuirkTest(
   "IOAPIC: a level pin holds remote IRR until the EOI, and interrupts again while still high",
   irq.probeIsrInService,
   (kvm) => {
-    using m = irq.irqchipMachine(kvm);
-    irq.start32(m, [
-      ...irq.PIC_OFF,
-      ...irq.LAPIC_ENABLE,
-      ...irq.ioapicWrite(0x10 + 2 * 9, 0x8039), // pin 9: level, vector 0x39
-      ...irq.ioapicWrite(0x11 + 2 * 9, 0),
-      ...irq.READY_THEN_IDLE,
-    ]);
+    using m = irq.ioapicMachine(kvm, 9, 0x8039); // pin 9: level, vector 0x39
     // The handler reports remote IRR (bit 14 of the entry) before its EOI.
     irq.handler32(m, 1, 0x39, 0x39, [...irq.store32(irq.IOAPIC, 0x10 + 2 * 9), ...irq.report32(irq.IOAPIC + 0x10, 8)]);
     irq.nextOut(m.vcpu, irq.READY);
@@ -65,9 +51,7 @@ irq.hostQuirkTest(
 backendTest("IOAPIC: a masked pin stays quiet; ID, version and arbitration registers", (kvm) => {
   using m = irq.irqchipMachine(kvm);
   irq.start32(m, [
-    ...irq.PIC_OFF,
-    ...irq.LAPIC_ENABLE,
-    ...irq.ioapicWrite(0x10 + 2 * 5, 0x10035), // pin 5: masked
+    ...irq.ioapicRoute(5, 0x10035), // pin 5: masked
     ...irq.store32(irq.IOAPIC, 1),
     ...irq.report32(irq.IOAPIC + 0x10), // version
     ...irq.report32(irq.IOAPIC + 0x10, 16), // max redirection entry

@@ -11,13 +11,7 @@ import { backendTest } from "../_support/harness.ts";
 import * as irq from "./_irqchip.ts";
 
 backendTest("irqfd: a signal raises an edge-triggered IOAPIC pin once", (kvm) => {
-  using m = irq.irqchipMachine(kvm);
-  irq.start32(m, [
-    ...irq.PIC_OFF,
-    ...irq.LAPIC_ENABLE,
-    ...irq.ioapicWrite(0x10 + 2 * 11, 0x3b),
-    ...irq.READY_THEN_IDLE,
-  ]);
+  using m = irq.ioapicMachine(kvm, 11, 0x3b); // pin 11: edge, vector 0x3b
   irq.handler32(m, 0, 0x3b, 0x3b);
   using fd = EventFd.create();
   m.vm.irqfd({ gsi: 11, eventFd: fd });
@@ -36,13 +30,7 @@ irq.hostQuirkTest(
   "irqfd with resample: a level pin held until the EOI, which signals the resample eventfd",
   irq.probeIsrInService,
   (kvm) => {
-    using m = irq.irqchipMachine(kvm);
-    irq.start32(m, [
-      ...irq.PIC_OFF,
-      ...irq.LAPIC_ENABLE,
-      ...irq.ioapicWrite(0x10 + 2 * 10, 0x803a),
-      ...irq.READY_THEN_IDLE,
-    ]);
+    using m = irq.ioapicMachine(kvm, 10, 0x803a); // pin 10: level, vector 0x3a
     irq.handler32(m, 0, 0x3a, 0x3a);
     using fd = EventFd.create();
     using resample = EventFd.create();

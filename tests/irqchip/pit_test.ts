@@ -109,10 +109,7 @@ backendTest("PIT: after the guest moves IRQ 0 from the PIC to the IOAPIC, ticks 
     ...irq.outb(0x40, 0xa9), //            1 ms
     ...irq.outb(0x40, 0x04),
     "e6 e9", //                        ready: the host lets a tick reach the PIC, unacknowledged
-    ...irq.PIC_OFF, //                     the OS switches to the IOAPIC
-    ...irq.LAPIC_ENABLE,
-    ...irq.ioapicWrite(0x10, 0x30), //     pin 0: edge, vector 0x30
-    ...irq.ioapicWrite(0x11, 0),
+    ...irq.ioapicRoute(0, 0x30), //        the OS switches to the IOAPIC: pin 0, edge, vector 0x30
     ...irq.READY_THEN_IDLE.slice(1),
   ]);
   irq.handler32(m, 0, 0x30, 0x30);

@@ -34,13 +34,7 @@ backendTest("KVM_GET/SET_IRQCHIP: a PIC's state as the guest programmed it, and 
 });
 
 backendTest("KVM_GET/SET_IRQCHIP: the IOAPIC's redirection table, read and written by the host", (kvm) => {
-  using m = irq.irqchipMachine(kvm);
-  irq.start32(m, [
-    ...irq.PIC_OFF,
-    ...irq.LAPIC_ENABLE,
-    ...irq.ioapicWrite(0x10 + 2 * 7, 0x8037),
-    ...irq.READY_THEN_IDLE,
-  ]);
+  using m = irq.ioapicMachine(kvm, 7, 0x8037); // pin 7: level, vector 0x37
   irq.handler32(m, 0, 0x33, 0x33);
   irq.nextOut(m.vcpu, irq.READY);
   const io = m.vm.getIrqchip(2);
