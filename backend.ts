@@ -10,7 +10,7 @@ import { LibcUnavailable, NO_FFI, threadLibc } from "./ffi/bind.ts";
 import { cString, O_CLOEXEC } from "./ffi/libc.ts";
 import { createFfiKernel } from "./ffi/kernel.ts";
 import { Handle } from "./_handle.ts";
-import { readCpuid } from "./_cpuid.ts";
+import { readCpuid } from "./internal/cpuid.ts";
 import { KVM_GET_API_VERSION, KVM_GET_SUPPORTED_CPUID } from "./abi/requests.ts";
 import { Errno } from "./abi/errno.ts";
 import { createEmuKernel, type EmuKernelHandle } from "./emu/kernel.ts";

@@ -10,7 +10,7 @@ import { Errno } from "./abi/errno.ts";
 import { KvmError } from "./errors.ts";
 import { threadLibc } from "./ffi/bind.ts";
 import { EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE, type Libc } from "./ffi/libc.ts";
-import { check, int, z } from "./validate.ts";
+import { check, int, z } from "./internal/validate.ts";
 
 /** Options of {@linkcode EventFd.create}. */
 export interface EventFdOptions {

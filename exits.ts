@@ -9,7 +9,7 @@
  */
 import * as C from "./abi/constants.ts";
 import { kvmRun } from "./abi/structs.ts";
-import { check, u64, u8 } from "./validate.ts";
+import { check, u64, u8 } from "./internal/validate.ts";
 import { Errno } from "./abi/errno.ts";
 import { KvmError } from "./errors.ts";
 

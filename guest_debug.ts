@@ -12,7 +12,7 @@ import {
   KVM_GUESTDBG_USE_HW_BP,
   KVM_GUESTDBG_USE_SW_BP,
 } from "./abi/constants.ts";
-import { hex } from "./validate.ts";
+import { hex } from "./internal/validate.ts";
 
 /** A translation of a linear address: KVM_TRANSLATE. */
 export interface Translation {

@@ -10,8 +10,8 @@ import { KvmError } from "./errors.ts";
 import { HANDLE, Handle } from "./_handle.ts";
 import type { BackendName } from "./kernel.ts";
 import { openBackend } from "./backend.ts";
-import { check, int, z } from "./validate.ts";
-import { readCpuid } from "./_cpuid.ts";
+import { check, int, z } from "./internal/validate.ts";
+import { readCpuid } from "./internal/cpuid.ts";
 import { Vm } from "./vm.ts";
 
 /** Options of {@linkcode Kvm.open}. */

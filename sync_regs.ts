@@ -11,8 +11,8 @@ import * as C from "./abi/constants.ts";
 import { Errno } from "./abi/errno.ts";
 import * as S from "./abi/structs.ts";
 import { KvmError } from "./errors.ts";
-import { regsSchema, sregsSchema, syncRegsSetsSchema, vcpuEventsSchema } from "./schemas.ts";
-import { check, type z } from "./validate.ts";
+import { regsSchema, sregsSchema, syncRegsSetsSchema, vcpuEventsSchema } from "./internal/schemas.ts";
+import { check, type z } from "./internal/validate.ts";
 import type { StructCodec } from "./abi/_struct.ts";
 import type { SyncRegsSets } from "./vmm_types.ts";
 

@@ -29,7 +29,7 @@ import { Handle } from "./_handle.ts";
 import { Kvm } from "./kvm.ts";
 import { Vcpu, type VcpuHandoff } from "./vcpu.ts";
 import { Vm } from "./vm.ts";
-import { check, int, z } from "./validate.ts";
+import { check, int, z } from "./internal/validate.ts";
 
 const fd = int(-1, 0x7fff_ffff);
 const handoffSchema = z.strictObject({

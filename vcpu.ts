@@ -12,7 +12,7 @@ import { KvmError } from "./errors.ts";
 import { ExitDecoder, INTR, type VcpuExit } from "./exits.ts";
 import { kvmRun } from "./abi/structs.ts";
 import { HANDLE, type Handle } from "./_handle.ts";
-import { drainCoalescedRing, withEntries } from "./_encode.ts";
+import { drainCoalescedRing, withEntries } from "./internal/encode.ts";
 import { SyncRegs } from "./sync_regs.ts";
 import type { CoalescedMmio } from "./vmm_types.ts";
 import { type Mapping, unmap } from "./kernel.ts";
@@ -32,11 +32,11 @@ import {
   vcpuEventsSchema,
   xcrsSchema,
   xsaveSchema,
-} from "./schemas.ts";
-import { check, hex, int } from "./validate.ts";
+} from "./internal/schemas.ts";
+import { check, hex, int } from "./internal/validate.ts";
 import type { Vm } from "./vm.ts";
 import { encodeGuestDebug, type GuestDebug, type Translation } from "./guest_debug.ts";
-import { readCpuid } from "./_cpuid.ts";
+import { readCpuid } from "./internal/cpuid.ts";
 
 /**
  * The timeout of run()'s options: the common shapes ({} or { timeoutMs } in range) checked by hand, as run() is

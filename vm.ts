@@ -11,8 +11,8 @@ import * as C from "./abi/constants.ts";
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, PAGE_SIZE } from "./abi/constants.ts";
 import { KvmError } from "./errors.ts";
 import { HANDLE, Handle } from "./_handle.ts";
-import { encodeGsiRouting, setMsrFilter } from "./_encode.ts";
-import { withScratch } from "./_scratch.ts";
+import { encodeGsiRouting, setMsrFilter } from "./internal/encode.ts";
+import { withScratch } from "./internal/scratch.ts";
 import { unmap } from "./kernel.ts";
 import { type GuestMemory, MappedMemory } from "./memory.ts";
 import {
@@ -25,8 +25,8 @@ import {
   irqfdSchema,
   msiSchema,
   msrFilterSchema,
-} from "./schemas.ts";
-import { address, bit, check, hex, int, rangeCheck, u32, z } from "./validate.ts";
+} from "./internal/schemas.ts";
+import { address, bit, check, hex, int, rangeCheck, u32, z } from "./internal/validate.ts";
 import type * as T from "./vmm_types.ts";
 import { Vcpu } from "./vcpu.ts";
 import type { Kvm } from "./kvm.ts";

@@ -81,7 +81,7 @@ const packageJson = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))
 function isLibraryFile(path: string): boolean {
   if (["LICENSE", "README.md", "CHANGELOG.md", "deno.json"].includes(path)) return true;
   if (/_test\.ts$/.test(path)) return false;
-  return /^[a-z_]+\.ts$/.test(path) || /^(abi|ffi|emu|gdb|vmm)\/[\w/]+\.ts$/.test(path);
+  return /^[a-z_]+\.ts$/.test(path) || /^(abi|ffi|emu|gdb|internal|vmm)\/[\w/]+\.ts$/.test(path);
 }
 
 test("package: deno publish --dry-run passes with no warning and ships only the library", () => {
@@ -123,7 +123,7 @@ function staged(): string {
   for (const name of readdirSync(root)) {
     if (/^[a-z_]+\.ts$/.test(name) && !name.startsWith("t_")) cpSync(join(root, name), join(dir, name));
   }
-  for (const name of ["abi", "ffi", "emu", "gdb", "vmm", "bin", "types"]) {
+  for (const name of ["abi", "ffi", "emu", "gdb", "internal", "vmm", "bin", "types"]) {
     cpSync(join(root, name), join(dir, name), { recursive: true });
   }
   for (const name of ["package.json", "tsconfig.build.json", "LICENSE", "README.md", "CHANGELOG.md"]) {

@@ -5,15 +5,15 @@
  *
  * @module
  */
-import * as C from "./abi/constants.ts";
-import * as R from "./abi/requests.ts";
-import * as S from "./abi/structs.ts";
-import { Errno } from "./abi/errno.ts";
-import { KvmError } from "./errors.ts";
-import type { Handle } from "./_handle.ts";
-import type { StructCodec } from "./abi/_struct.ts";
-import { withScratch } from "./_scratch.ts";
-import type { CoalescedMmio, GsiRoute, MsrFilter } from "./vmm_types.ts";
+import * as C from "../abi/constants.ts";
+import * as R from "../abi/requests.ts";
+import * as S from "../abi/structs.ts";
+import { Errno } from "../abi/errno.ts";
+import { KvmError } from "../errors.ts";
+import type { Handle } from "../_handle.ts";
+import type { StructCodec } from "../abi/_struct.ts";
+import { withScratch } from "./scratch.ts";
+import type { CoalescedMmio, GsiRoute, MsrFilter } from "../vmm_types.ts";
 
 /**
  * A struct whose header `head` counts, in its member `count`, the `entries` of struct `entry` that follow it

@@ -8,7 +8,7 @@
  * @module
  */
 import { address, bit, hex, int, rangeCheck, u16, u32, u64, u8, z } from "./validate.ts";
-import { REG_NAMES } from "./abi/structs.ts";
+import { REG_NAMES } from "../abi/structs.ts";
 import {
   KVM_CLOCK_HOST_TSC,
   KVM_CLOCK_REALTIME,
@@ -16,9 +16,9 @@ import {
   KVM_MAX_IRQ_ROUTES,
   KVM_MSR_FILTER_MAX_BITMAP_SIZE,
   KVM_MSR_FILTER_MAX_RANGES,
-} from "./abi/constants.ts";
-import { EventFd } from "./eventfd.ts";
-import type * as T from "./vmm_types.ts";
+} from "../abi/constants.ts";
+import { EventFd } from "../eventfd.ts";
+import type * as T from "../vmm_types.ts";
 
 /** A schema whose accepted input is of type `T` (its output may differ: addresses become bigints). */
 type Accepts<Input> = z.ZodType<unknown, Input>;

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import * as S from "./abi/structs.ts";
-import { KvmError } from "./errors.ts";
-import type { Handle } from "./_handle.ts";
+import * as S from "../abi/structs.ts";
+import { KvmError } from "../errors.ts";
+import type { Handle } from "../_handle.ts";
 
 /**
  * Reads a `kvm_cpuid2` list (KVM_GET_SUPPORTED_CPUID, KVM_GET_CPUID2),

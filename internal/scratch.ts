@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { PAGE_SIZE } from "./abi/constants.ts";
-import { KvmError } from "./errors.ts";
-import { type Kernel, type Mapping, unmap } from "./kernel.ts";
+import { PAGE_SIZE } from "../abi/constants.ts";
+import { KvmError } from "../errors.ts";
+import { type Kernel, type Mapping, unmap } from "../kernel.ts";
 
 /**
  * Maps at least `size` zeroed bytes, runs `fn` with the mapping, then
