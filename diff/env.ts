@@ -48,11 +48,6 @@ export function cpl(env: Env): 0 | 3 {
   return env.mode === "16" ? 0 : 3;
 }
 
-/** Whether the data area's read-only and not-present pages are protected in `env`. */
-export function pagingOn(env: Env): boolean {
-  return env.mode === "64" || (env.mode === "32" && env.paging);
-}
-
 /**
  * The base of data segment choice `k` (0-3) in `mode`: just below the data
  * area in mode 16 (so 16-bit offsets reach it); 0, 0x10 or just below the

@@ -61,8 +61,3 @@ export function formById(id: string): Form {
   if (!f) throw new RangeError(`form "${id}" is not in the encoding table`);
   return f;
 }
-
-/** Every form of the table (families and setup). */
-export function allForms(): Form[] {
-  return [...BY_ID.values()];
-}

@@ -280,7 +280,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       lines.push(`if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip;`);
       lines.push(
         end === END_COND
-          ? `return c.nextEip === ${num(next)} ? ${ONCE} : ${ONCE | EXIT_TAKEN};`
+          ? `return c.nextEip === ${num(next)} ? ${ONCE | EXIT_NEXT} : ${ONCE | EXIT_TAKEN};`
           : end === END_DIRECT
           ? `return ${ONCE | EXIT_TAKEN};`
           : `return ${ONCE | EXIT_ANY};`,
