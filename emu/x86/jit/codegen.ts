@@ -64,16 +64,15 @@ const FACTORY_CHARS = 1 << 20;
 let factoryChars = 0;
 
 /**
- * The most characters of distinct block source a process compiles under Deno. Deno's V8 keeps every distinct source
- * given to `new Function` (its compilation cache, which no collection empties: random guests kept about 3.5 bytes of
- * heap per character, so about 110 MiB at this budget), so beyond this budget a block of a new shape is not compiled
- * and the interpreter runs its code; shapes compiled before are still made for new blocks. The bench guests need
- * about 0.2 Mi characters, the random programs of the block compiler's tests about 13 Mi per test file; random guests
- * reach the budget (nearly every block of random code is a shape of its own) and then stay within it. Bun's
- * JavaScriptCore releases the sources it no longer uses: there the budget is unlimited.
+ * A budget of distinct block source a process compiles, in characters. Deno's V8 keeps every distinct source given to
+ * `new Function` (its compilation cache, which no collection empties: random guests kept about 3.5 bytes of heap per
+ * character), so a budget bounds that memory: beyond it a block of a new shape is not compiled and the interpreter
+ * runs its code; shapes compiled before are still made for new blocks. The bench guests need about 0.2 Mi characters,
+ * the random programs of the block compiler's tests about 13 Mi per test file. It is **unlimited by default**: at 32 Mi
+ * a Linux boot after another in the same Deno process ran mostly interpreted (the bzImage did not reach its banner in
+ * 270 s), so a default waits for a size measured on Linux boots. `limitSources` sets one.
  */
-export const SOURCE_BUDGET = 32 << 20;
-let sourceBudget = "Deno" in globalThis ? SOURCE_BUDGET : Infinity;
+let sourceBudget = Infinity;
 /** Hashes of the sources compiled (holding the sources themselves would double what V8 holds), and their length. */
 const compiled = new Set<number>();
 let compiledChars = 0;
@@ -83,7 +82,7 @@ export function sourceChars(): number {
   return compiledChars;
 }
 
-/** Sets the process's budget of distinct block source, in characters (SOURCE_BUDGET under Deno); returns the old one. */
+/** Sets the process's budget of distinct block source, in characters (unlimited by default); returns the old one. */
 export function limitSources(chars: number): number {
   const old = sourceBudget;
   sourceBudget = chars;
@@ -95,7 +94,7 @@ const callees = new Map<Exec, number>();
 
 /**
  * Compiles `insns`, entered at `rip` (the whole RIP in 64-bit mode, else EIP), for a code segment whose limit is
- * `csLimit`; null when its source would be new and take the process past its budget (SOURCE_BUDGET).
+ * `csLimit`; null when its source would be new and take the process past its budget (limitSources).
  */
 export function compile(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean): BlockFn | null {
   // A first pass finds the flags each branch back to the entry leaves in the locals: when they all agree, a loop

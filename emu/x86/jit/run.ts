@@ -66,7 +66,7 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
   const fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
   cpu.work += COMPILE_WORK * insns.length;
   if (fn === null) {
-    // A new shape beyond the process's budget of source (codegen.ts SOURCE_BUDGET): the interpreter runs it.
+    // A new shape beyond the process's budget of source (codegen.ts limitSources): the interpreter runs it.
     cache.never(fc.pfn, off);
     return null;
   }

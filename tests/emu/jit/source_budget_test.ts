@@ -1,6 +1,6 @@
 /**
  * The process's budget of distinct block source (emu/x86/jit/codegen.ts
- * SOURCE_BUDGET): V8 keeps every distinct source a process compiles, so
+ * limitSources; unlimited by default): V8 keeps every distinct source a process compiles, so
  * beyond the budget blocks of new shapes are interpreted. A guest whose
  * blocks are refused still runs correctly; with room again, they compile.
  * And blocks that differ only in their addresses share one source
