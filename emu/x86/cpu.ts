@@ -24,7 +24,7 @@ import { Memory, type MemoryHost } from "./memory.ts";
 import type { BlockCompilerMode } from "./compiler_mode.ts";
 import { BlockCache } from "./jit/run.ts";
 import { walk } from "./paging.ts";
-import { CR0_PG, EFER_LMA } from "./control_bits.ts";
+import { CR0_PG, CR4_SMAP, EFER_LMA } from "./control_bits.ts";
 import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, FS, SS } from "./state.ts";
 import { addRsp, ea64, in64, linear64, peekLong, popLong, pushLong, TWO47, TWO48 } from "./long/access.ts";
 
@@ -396,6 +396,15 @@ export class Cpu extends FlagState implements MemoryHost {
   }
 
   // ---- translation and caches ---------------------------------------------
+
+  /**
+   * The CPL moved: between 3 and 0-2 the TLB serves the other level's entries. Entering CPL 0-2 under CR4.SMAP drops
+   * them all, as every CPL change once did: EFLAGS.AC (which SMAP's checks read) may have changed at CPL 3.
+   */
+  protected override cplChanged(_from: number, to: number): void {
+    this.mem.setUser(to === 3);
+    if (to !== 3 && this.cr4 & CR4_SMAP) this.mem.flush();
+  }
 
   translate(lin: number, write: boolean, fetch: boolean): number {
     if (!(this.cr0 & CR0_PG)) return lin;

@@ -82,7 +82,6 @@ function callGate(cpu: Cpu, sel: number, gate: Descriptor, call: boolean): void 
   markAccessed(cpu, cd);
   setCache(cpu, CS, (csel & 0xfffc) | cpu.cpl, cd);
   cpu.nextEip = off;
-  if (cpu.cpl !== saved[5]) cpu.mem.flush();
 }
 
 /** SS's cache, ESP and the CPL, to undo a CALL whose pushes fault. */

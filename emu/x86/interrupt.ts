@@ -108,7 +108,6 @@ export function deliver(cpu: Cpu, vec: number, code: number, soft: boolean, retE
   enterHandler(cpu, sel, desc, type);
   cpu.eip = offset;
   cpu.nextEip = offset;
-  if (cpu.cpl !== oldCpl) cpu.mem.flush();
 }
 
 /** An IDT gate: its first two dwords (and the third of a 16-byte gate) and its type. */
@@ -271,14 +270,12 @@ function deliverLong(cpu: Cpu, vec: number, code: number, soft: boolean, retRip:
   if (code >= 0) frame.push(code, 0);
   const n = frame.length / 2;
   cpu.cpl = newCpl;
-  if (newCpl !== oldCpl) cpu.mem.flush();
   try {
     probe(cpu, rsp - 8);
     probe(cpu, rsp - 8 * n);
     for (let i = 0; i < n; i++) pushAt(cpu, rsp - 8 * (i + 1), frame[2 * i], frame[2 * i + 1]);
   } catch (e) {
     cpu.cpl = oldCpl;
-    if (newCpl !== oldCpl) cpu.mem.flush();
     throw e;
   }
   enterHandler(cpu, sel, desc, type);

@@ -42,22 +42,44 @@ export class HostFault {
   }
 }
 
-/** The software TLB and the access paths. */
-export class Memory {
-  readonly slots: MemSlots;
-  readonly host: MemoryHost;
+/** One privilege level's TLB entries: read and write entries (tag, slot bytes, offset), each write entry's page. */
+class TlbLevel {
   readonly rTag = new Float64Array(TLB_SIZE).fill(-1);
   readonly rOff = new Int32Array(TLB_SIZE);
   readonly rBuf: Uint8Array[] = new Array(TLB_SIZE).fill(new Uint8Array(0));
   readonly wTag = new Float64Array(TLB_SIZE).fill(-1);
   readonly wOff = new Int32Array(TLB_SIZE);
   readonly wBuf: Uint8Array[] = new Array(TLB_SIZE).fill(new Uint8Array(0));
-  /** Physical page of each write entry, to drop it when the page gets code. */
   readonly wPfn = new Float64Array(TLB_SIZE).fill(-1);
+}
+
+/**
+ * The software TLB and the access paths. The entries filled at CPL 3 and those filled at CPL 0-2 are kept apart
+ * (two `TlbLevel`s), because the walks that filled them checked U/S for their level: a CPL change serves the other
+ * level's entries (`setUser`) instead of dropping all of them. The fields below are the current level's arrays
+ * (a compiled block reads them once on entry; nothing that changes the CPL runs inside a block).
+ */
+export class Memory {
+  readonly slots: MemSlots;
+  readonly host: MemoryHost;
+  readonly #levels = [new TlbLevel(), new TlbLevel()];
+  /** The TLB serves CPL 3 (set by the CPU when its CPL moves between 3 and 0-2). */
+  user = false;
+  rTag: Float64Array = this.#levels[0].rTag;
+  rOff: Int32Array = this.#levels[0].rOff;
+  rBuf: Uint8Array[] = this.#levels[0].rBuf;
+  wTag: Float64Array = this.#levels[0].wTag;
+  wOff: Int32Array = this.#levels[0].wOff;
+  wBuf: Uint8Array[] = this.#levels[0].wBuf;
+  /** Physical page of each write entry, to drop it when the page gets code. */
+  wPfn: Float64Array = this.#levels[0].wPfn;
   /** Pages that hold decoded code. */
   readonly codePfns = new Set<number>();
   /** Changes whenever translations may have changed (the fetch path caches one page). */
   epoch = 0;
+  /** Each level's epoch (unique numbers: what was cached at one level never matches at the other), the last one given. */
+  readonly #epochs = [0, 1];
+  #lastEpoch = 1;
   /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills. */
   sys = false;
 
@@ -72,29 +94,58 @@ export class Memory {
    */
   tagBase = 0;
 
-  /** Drops every TLB entry (CR0/CR3/CR4 writes, CPL changes, slot changes). */
+  /** Drops every TLB entry, of both privilege levels (CR0/CR3/CR4 writes, slot changes). */
   flush(): void {
-    this.epoch++;
+    this.#newEpochs();
     this.tagBase += TAG_STEP;
     if (this.tagBase > TAG_LIMIT) {
       this.tagBase = 0;
-      this.rTag.fill(-1);
-      this.wTag.fill(-1);
+      for (const t of this.#levels) {
+        t.rTag.fill(-1);
+        t.wTag.fill(-1);
+      }
     }
   }
 
-  /** INVLPG: drops one linear page. */
-  flushPage(lin: number): void {
-    this.epoch++;
-    const p = pageOf(lin), i = p & TLB_MASK;
-    if (this.rTag[i] === p + this.tagBase) this.rTag[i] = -1;
-    if (this.wTag[i] === p + this.tagBase) this.wTag[i] = -1;
+  /**
+   * The CPL moved between 3 and 0-2: the other level's entries serve from now on, and its epoch (the fetch cache's
+   * code pages and the blocks' links made at that level hold again, those of this level do not).
+   */
+  setUser(user: boolean): void {
+    if (user === this.user) return;
+    this.user = user;
+    this.epoch = this.#epochs[user ? 1 : 0];
+    const t = this.#levels[user ? 1 : 0];
+    this.rTag = t.rTag;
+    this.rOff = t.rOff;
+    this.rBuf = t.rBuf;
+    this.wTag = t.wTag;
+    this.wOff = t.wOff;
+    this.wBuf = t.wBuf;
+    this.wPfn = t.wPfn;
   }
 
-  /** Drops the write entries of physical page `pfn` (it now holds code). */
+  /** Translations changed: new epochs for both levels. */
+  #newEpochs(): void {
+    this.#epochs[0] = ++this.#lastEpoch;
+    this.#epochs[1] = ++this.#lastEpoch;
+    this.epoch = this.#epochs[this.user ? 1 : 0];
+  }
+
+  /** INVLPG: drops one linear page, at both privilege levels. */
+  flushPage(lin: number): void {
+    this.#newEpochs();
+    const p = pageOf(lin), i = p & TLB_MASK, tag = p + this.tagBase;
+    for (const t of this.#levels) {
+      if (t.rTag[i] === tag) t.rTag[i] = -1;
+      if (t.wTag[i] === tag) t.wTag[i] = -1;
+    }
+  }
+
+  /** Drops the write entries of physical page `pfn` (it now holds code), at both privilege levels. */
   protectCode(pfn: number): void {
     this.codePfns.add(pfn);
-    for (let i = 0; i < TLB_SIZE; i++) if (this.wPfn[i] === pfn) this.wTag[i] = -1;
+    for (const t of this.#levels) for (let i = 0; i < TLB_SIZE; i++) if (t.wPfn[i] === pfn) t.wTag[i] = -1;
   }
 
   read8(lin: number): number {

@@ -65,8 +65,18 @@ export class State {
   dr6 = 0xffff0ff0;
   dr7 = 0x400;
   xcr0 = 1;
-  /** Current privilege level. */
-  cpl = 0;
+  #cpl = 0;
+  /** Current privilege level (a change is announced to `cplChanged`). */
+  get cpl(): number {
+    return this.#cpl;
+  }
+  set cpl(level: number) {
+    const from = this.#cpl;
+    this.#cpl = level;
+    if (from !== level) this.cplChanged(from, level);
+  }
+  /** Called when the CPL changes (the CPU moves its software TLB to the new level's entries). */
+  protected cplChanged(_from: number, _to: number): void {}
   /** NMIs waiting for delivery (the kernel's nmiPending: at most 2, or 1 while NMIs are masked or one is injected). */
   nmiPending = 0;
   /** An NMI whose delivery is under way (the kernel's nmiInjected, from KVM_SET_VCPU_EVENTS): delivered first. */

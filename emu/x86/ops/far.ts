@@ -105,7 +105,6 @@ function returnFar(cpu: Cpu, sel: number, off: number, size: number, popped: num
   setCache(cpu, SS, ss, sdesc);
   cpu.setReg(ESP, cpu.stackSize, (esp + extra) & MASK[cpu.stackSize]);
   cpu.nextEip = off;
-  cpu.mem.flush();
   // Data segments the new level may not use become null.
   for (const s of [ES, DS, FS, GS]) {
     const a = cpu.segAr[s], sd = (a >> 5) & 3;
@@ -221,7 +220,6 @@ function returnTo(cpu: Cpu, sel: number, rip: number, ss: number, rsp: number, a
   if (loadStack) setRegSigned(cpu, ESP, to64 ? rsp : rsp >>> 0);
   cpu.nextEip = target;
   if (changed) {
-    cpu.mem.flush();
     // Data segments the outer level may not use become null.
     for (const s of [ES, DS]) {
       const a = cpu.segAr[s];

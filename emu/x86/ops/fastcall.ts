@@ -46,7 +46,6 @@ export function sysenter(cpu: Cpu): void {
   cpu.cpl = 0;
   cpu.r32[ESP << 1] = msr32(cpu, SYSENTER_ESP);
   cpu.nextEip = msr32(cpu, SYSENTER_EIP);
-  cpu.mem.flush();
 }
 
 /** 0F 35: SYSEXIT to CPL 3 at EDX with ESP = ECX (#GP(0) unless CPL 0 in protected mode). */
@@ -58,7 +57,6 @@ export function sysexit(cpu: Cpu): void {
   cpu.cpl = 3;
   cpu.r32[ESP << 1] = cpu.r32[ECX << 1];
   cpu.nextEip = cpu.r32[EDX << 1];
-  cpu.mem.flush();
 }
 
 /**
@@ -76,7 +74,6 @@ export function syscall(cpu: Cpu): void {
   flat(cpu, SS, (sel + 8) & 0xfffc, 0, "data");
   const mask = Number(msr(cpu, SFMASK) & 0xffffffffn);
   cpu.setFlags(cpu.getFlags() & ~mask & ~RF);
-  if (cpu.cpl !== 0) cpu.mem.flush();
   cpu.cpl = 0;
   cpu.nextEip = target;
 }
@@ -89,7 +86,6 @@ function legacySyscall(cpu: Cpu): void {
   flat(cpu, CS, sel & 0xfffc, 0, "code32");
   flat(cpu, SS, (sel + 8) & 0xfffc, 0, "data");
   cpu.eflRest &= ~(VM | IF | RF);
-  if (cpu.cpl !== 0) cpu.mem.flush();
   cpu.cpl = 0;
   cpu.nextEip = Number(star & 0xffffffffn);
 }
@@ -109,7 +105,6 @@ export function sysret(cpu: Cpu, d: Insn): void {
     cpu.eflRest |= IF;
     cpu.nextEip = cpu.r32[ECX << 1];
     cpu.cpl = 3;
-    cpu.mem.flush();
     return;
   }
   const rcx = signed(cpu.r32[ECX << 1], cpu.r32[(ECX << 1) + 1]);
@@ -124,7 +119,6 @@ export function sysret(cpu: Cpu, d: Insn): void {
   flat(cpu, SS, ((sel + 8) & 0xfffc) | 3, 3, "data");
   cpu.setFlags((cpu.r32[11 << 1] & 0x3c7fd7 & ~(RF | VM)) | 2);
   cpu.cpl = 3;
-  cpu.mem.flush();
 }
 
 /** 0F 34 in long mode: SYSENTER to 64-bit code (Intel); AMD processors raise #UD. */
@@ -135,7 +129,6 @@ export function sysenterLong(cpu: Cpu): void {
   cpu.eflRest &= ~(VM | IF | RF);
   flat(cpu, CS, cs & 0xfffc, 0, "code64");
   flat(cpu, SS, (cs + 8) & 0xfffc, 0, "data");
-  if (cpu.cpl !== 0) cpu.mem.flush();
   cpu.cpl = 0;
   setRegSigned(cpu, ESP, msrAddress(cpu, SYSENTER_ESP));
   cpu.nextEip = msrAddress(cpu, SYSENTER_EIP);
@@ -155,7 +148,6 @@ export function sysexitLong(cpu: Cpu, d: Insn): void {
   cpu.cpl = 3;
   setRegSigned(cpu, ESP, rsp);
   cpu.nextEip = rip;
-  cpu.mem.flush();
 }
 
 /**
