@@ -9,6 +9,7 @@
 import * as C from "../abi/constants.ts";
 import * as R from "../abi/requests.ts";
 import { EMU_USER_MEM_SLOTS } from "./memslots.ts";
+import { EMU_CLOCK_FLAGS } from "./pvclock.ts";
 
 /** KVM_MAX_VCPU_IDS (KVM_CAP_MAX_VCPU_ID). */
 export const EMU_MAX_VCPU_ID = 4096;
@@ -48,6 +49,8 @@ const CAPABILITIES: readonly (readonly [cap: number, answer: number, ioctls: rea
   [C.KVM_CAP_GET_TSC_KHZ, 1, [R.KVM_GET_TSC_KHZ]],
   [C.KVM_CAP_TSC_CONTROL, 1, [R.KVM_SET_TSC_KHZ]],
   [C.KVM_CAP_TSC_DEADLINE_TIMER, 1, [R.KVM_CREATE_IRQCHIP]],
+  // kvmclock (pvclock.ts): the answer is the kvm_clock_data flags KVM_GET_CLOCK may report.
+  [C.KVM_CAP_ADJUST_CLOCK, EMU_CLOCK_FLAGS, [R.KVM_GET_CLOCK, R.KVM_SET_CLOCK]],
 ];
 
 /** KVM_CHECK_EXTENSION's answers: every capability whose ioctls are all `implemented`. */

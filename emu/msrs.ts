@@ -8,15 +8,19 @@
 import { Errno } from "../abi/errno.ts";
 import type { Cpu } from "./x86/cpu.ts";
 import { getMsr, setMsr } from "./x86/msr.ts";
+import { KVMCLOCK_MSRS } from "./pvclock.ts";
 import type { Vendor } from "./vendor.ts";
 
 /** The most entries KVM_GET_MSRS/KVM_SET_MSRS take at once (MAX_IO_MSRS). */
 export const MAX_IO_MSRS = 256;
 
-/** KVM_GET_MSR_INDEX_LIST: the vendor's MSR list into a kvm_msr_list (E2BIG, with nmsrs written, when it is too short). */
+/**
+ * KVM_GET_MSR_INDEX_LIST: the vendor's MSR list and the kvmclock's, as the kernel's msrs_to_save and emulated_msrs,
+ * into a kvm_msr_list (E2BIG, with nmsrs written, when it is too short).
+ */
 export function getMsrIndexList(vendor: Vendor, view: DataView): number {
   if (view.byteLength < 4) return -Errno.EFAULT;
-  const n = view.getUint32(0, true), list = vendor.msrIndexList;
+  const n = view.getUint32(0, true), list = [...vendor.msrIndexList, ...KVMCLOCK_MSRS];
   view.setUint32(0, list.length, true);
   if (n < list.length) return -Errno.E2BIG;
   if (view.byteLength < 4 + 4 * list.length) return -Errno.EFAULT;

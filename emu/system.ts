@@ -6,7 +6,7 @@
  */
 import * as C from "../abi/constants.ts";
 import * as R from "../abi/requests.ts";
-import { writeCpuid } from "./cpuid.ts";
+import { supportedCpuid, writeCpuid } from "./cpuid.ts";
 import { ioctlTable, viewOf } from "./ioctl_table.ts";
 import { getMsrIndexList } from "./msrs.ts";
 import { EMU_VCPU_MMAP_SIZE } from "./run_page.ts";
@@ -27,6 +27,6 @@ export const SYSTEM_IOCTLS = ioctlTable<EmuSystem>([
   [R.KVM_CREATE_VM, (s, _, type) => s.createVm(type)],
   [R.KVM_CHECK_EXTENSION, (s, _, cap) => s.checkExtension(cap)],
   [R.KVM_GET_VCPU_MMAP_SIZE, () => EMU_VCPU_MMAP_SIZE],
-  [R.KVM_GET_SUPPORTED_CPUID, (s, arg) => writeCpuid(viewOf(arg), s.vendor.cpuid, true)],
+  [R.KVM_GET_SUPPORTED_CPUID, (s, arg) => writeCpuid(viewOf(arg), supportedCpuid(s.vendor), true)],
   [R.KVM_GET_MSR_INDEX_LIST, (s, arg) => getMsrIndexList(s.vendor, viewOf(arg))],
 ]);

@@ -1,7 +1,8 @@
 /**
- * The VM descriptor: memory slots, dirty logs, vCPU creation, and the
- * irqchip/PIT/TSS ioctls (like the VM half of kvm_main.c and x86.c). An
- * ioctl the table lacks gets ENOTTY, as kvm_vm_ioctl's default.
+ * The VM descriptor: memory slots, dirty logs, vCPU creation, the
+ * irqchip/PIT/TSS ioctls and the kvmclock's (pvclock.ts), like the VM half
+ * of kvm_main.c and x86.c. An ioctl the table lacks gets ENOTTY, as
+ * kvm_vm_ioctl's default.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import type { AddressSpace } from "./address_space.ts";
 import { EMU_MAX_VCPU_ID, EMU_MAX_VCPUS } from "./capabilities.ts";
 import { ioctlTable, viewOf } from "./ioctl_table.ts";
 import { MemSlots } from "./memslots.ts";
+import { KvmClock } from "./pvclock.ts";
 import type { Vendor } from "./vendor.ts";
 import type { BlockCompilerMode } from "./x86/compiler_mode.ts";
 import { EmuVcpu } from "./vcpu.ts";
@@ -34,6 +36,8 @@ export class EmuVm {
   readonly vcpus = new Map<number, EmuVcpu>();
   /** The in-kernel PIC, IOAPIC, local APICs and PIT (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2), or null. */
   irqchip: Irqchip | null = null;
+  /** kvmclock: the VM's clock and its vCPUs' pvclock structures (KVM_GET_CLOCK, KVM_SET_CLOCK). */
+  readonly kvmclock = new KvmClock();
   tssAddr = 0;
   identityMapAddr = 0;
   readonly host: VmHost;
@@ -55,6 +59,7 @@ export class EmuVm {
     if (this.vcpus.has(id)) return -Errno.EEXIST;
     const v = new EmuVcpu(this, id);
     this.vcpus.set(id, v);
+    this.kvmclock.attach(v.cpu, id);
     return this.host.install(v);
   }
 
@@ -95,6 +100,8 @@ export const VM_IOCTLS = ioctlTable<EmuVm>([
   [R.KVM_GET_DIRTY_LOG, getDirtyLog],
   [R.KVM_SET_TSS_ADDR, (vm, _, addr) => vm.setTssAddr(addr >>> 0)],
   [R.KVM_SET_IDENTITY_MAP_ADDR, (vm, arg) => vm.setIdentityMapAddr(viewOf(arg))],
+  [R.KVM_GET_CLOCK, (vm, arg) => vm.kvmclock.get(viewOf(arg))],
+  [R.KVM_SET_CLOCK, (vm, arg) => vm.kvmclock.set(viewOf(arg))],
   [R.KVM_CREATE_IRQCHIP, (vm) => I.createIrqchip(vm)],
   [R.KVM_IRQ_LINE, (vm, arg) => I.irqLine(vm.irqchip, viewOf(arg), false)],
   [R.KVM_IRQ_LINE_STATUS, (vm, arg) => I.irqLine(vm.irqchip, viewOf(arg), true)],

@@ -56,6 +56,15 @@ export interface MsrDevice {
 /** The MSR device of each vCPU that has one. */
 export const msrDevices = new WeakMap<State, MsrDevice>();
 
+/** KVM's paravirtual MSRs (emu/pvclock.ts: kvmclock), which follow the TSC. */
+export interface ParavirtMsrs extends MsrDevice {
+  /** The vCPU's TSC was written or its rate changed (KVM_SET_TSC_KHZ). */
+  tscChanged(): void;
+}
+
+/** The paravirtual MSRs of each vCPU of a VM (the VM attaches them). */
+export const paravirtMsrs = new WeakMap<State, ParavirtMsrs>();
+
 /** Reads an MSR; undefined when the index is not implemented. */
 export function getMsr(state: State, index: number): bigint | undefined {
   const dev = msrDevices.get(state);
@@ -63,6 +72,8 @@ export function getMsr(state: State, index: number): bigint | undefined {
     const r = dev.read(index);
     if (r !== null) return r;
   }
+  const pv = paravirtMsrs.get(state)?.read(index);
+  if (pv !== undefined && pv !== null) return pv;
   switch (index) {
     case 0x10:
       return readTsc(state);
@@ -89,9 +100,13 @@ export function setMsr(state: State, index: number, value: bigint): boolean {
     const r = dev.write(index, value);
     if (r !== null) return r;
   }
+  const pv = paravirtMsrs.get(state);
+  const w = pv?.write(index, value);
+  if (w !== undefined && w !== null) return w;
   switch (index) {
     case 0x10:
       state.tscOffset = value - readTsc(state) + state.tscOffset;
+      pv?.tscChanged();
       return true;
     case 0x6e0:
       // IA32_TSC_DEADLINE without an in-kernel local APIC: the write is dropped, as in the kernel.
