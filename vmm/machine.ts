@@ -2,7 +2,8 @@
  * A PC: guest RAM with its e820 map, the in-kernel irqchip and PIT (GSI
  * routing as QEMU sets it: IRQ 0 reaches IOAPIC pin 2), the devices on the
  * port bus (16550A on COM1, CMOS RTC, i8042, ACPI PM block and reset
- * register, fw_cfg, port 0x80, port 0x92, optional isa-debug-exit), the ACPI
+ * register, PCI configuration mechanism #1 with a host bridge, fw_cfg, port
+ * 0x80, port 0x92, optional isa-debug-exit), the ACPI
  * tables, a kernel or flat binary loaded into it, and its vCPUs.
  *
  * One vCPU runs on the calling thread, in slices, yielding to the event loop
@@ -24,6 +25,7 @@ import { FwCfg } from "./fw_cfg.ts";
 import { I8042 } from "./i8042.ts";
 import { type BootFile, type LoadedGuest, loadFlat, loadKernel } from "./loaders/mod.ts";
 import { DebugExit, PostCode, SystemControlA } from "./misc.ts";
+import { PCI_CONFIG_ADDRESS, PciHost } from "./pci.ts";
 import { AcpiPm, ResetControl } from "./pm.ts";
 import { BIOS_START, GuestRam } from "./ram.ts";
 import { CmosRtc } from "./rtc.ts";
@@ -122,6 +124,8 @@ export class Machine implements Disposable {
   readonly fwCfg: FwCfg;
   /** Port 0x80. */
   readonly postCode: PostCode = new PostCode();
+  /** PCI configuration mechanism #1 (0xcf8-0xcff) and bus 0 with its host bridge. */
+  readonly pci: PciHost;
   /** The loaded guest: format, entry state, description. */
   readonly guest: LoadedGuest;
   /** Number of vCPUs. */
@@ -181,7 +185,9 @@ export class Machine implements Disposable {
         "acpi pm",
         new AcpiPm({ poweroff: () => this.stop("poweroff", 0, "ACPI S5"), reset: reset("ACPI reset") }),
       );
-      this.bus.register(RESET_PORT, 1, "reset", new ResetControl(reset("reset register 0xcf9")));
+      // 0xcf9, the reset control register, lies inside PCI configuration mechanism #1's ports 0xcf8-0xcff.
+      this.pci = new PciHost(new ResetControl(reset(`reset register 0x${RESET_PORT.toString(16)}`)));
+      this.bus.register(PCI_CONFIG_ADDRESS, 8, "pci config, reset control", this.pci);
       if (options.debugExit !== undefined) {
         this.bus.register(
           options.debugExit,

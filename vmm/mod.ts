@@ -2,7 +2,8 @@
  * The platform: a PC over kvmkit's public API, on either backend. Guest RAM
  * and e820, a 16550A on COM1, the CMOS RTC, an i8042 with the reset line,
  * port 0x80, isa-debug-exit, QEMU's fw_cfg, ACPI tables with S5 and reset,
- * the in-kernel irqchip and PIT; loaders for bzImage (the Linux boot
+ * PCI configuration mechanism #1 with a host bridge, the in-kernel irqchip
+ * and PIT; loaders for bzImage (the Linux boot
  * protocol), ELF vmlinux (PVH), multiboot v1 kernels and flat binaries; vCPUs
  * on this thread or one per Worker. The `kvmkit` command is vmm/cli.ts.
  *
@@ -36,6 +37,7 @@ export { I8042, type I8042Options } from "./i8042.ts";
 export { FwCfg, FwCfgKey, type FwCfgOptions } from "./fw_cfg.ts";
 export { type AcpiOptions, type AcpiTables, buildAcpi } from "./acpi.ts";
 export { AcpiPm, type PmOptions, ResetControl } from "./pm.ts";
+export { hostBridge, PCI_CONFIG_ADDRESS, PCI_CONFIG_DATA, PciFunction, PciHost } from "./pci.ts";
 export { DebugExit, PostCode, ResetPort, type ResetPortBits, SystemControlA } from "./misc.ts";
 export { type E820Entry, GuestRam, parseSize } from "./ram.ts";
 export { type CpuMode, enter, type EntryState, setupCpuid } from "./cpu.ts";
