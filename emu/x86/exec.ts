@@ -95,14 +95,26 @@ function fetch(cpu: Cpu, fc: FetchCache): Insn {
     fc.page[off] = d;
     return d;
   }
-  // The instruction crosses into the next page: decode from a copy, uncached.
-  const next = cpu.translate(mode === 8 ? lin + 4096 - off : (lin + (4096 - off)) >>> 0, false, true);
-  const nview = cpu.mem.physView(Math.floor(next / 4096) * 4096, 4096);
-  if (!nview) throw new Unimplemented("instruction fetch outside RAM");
+  // The instruction crosses into the next page, which becomes a code page too (a write to it drops what was decoded
+  // from it): decoded from a copy of its bytes, and kept while both pages' translations and code stay the same.
+  codePage(cpu, fc, mode === 8 ? lin + 4096 - off : (lin + (4096 - off)) >>> 0);
+  const nview = fc.view;
+  codePage(cpu, fc, lin);
+  const x = fc.crossing;
+  if (
+    x !== null && fc.crossLin === lin && x.mode === mode && x.checked === cpu.runEpoch &&
+    fc.crossEpoch === cpu.mem.epoch && fc.crossGen === cpu.codeGen
+  ) return x;
   const buf = new Uint8Array(32);
   buf.set(view.subarray(off));
   buf.set(nview.subarray(0, 32 - (4096 - off)), 4096 - off);
-  return decode(maps, buf, 0, 32, mode)!;
+  const c = decode(maps, buf, 0, 32, mode)!;
+  c.checked = cpu.runEpoch;
+  fc.crossing = c;
+  fc.crossLin = lin;
+  fc.crossEpoch = cpu.mem.epoch;
+  fc.crossGen = cpu.codeGen;
+  return c;
 }
 
 /**

@@ -14,14 +14,33 @@ import { ripLinear } from "./long/access.ts";
 import { CS } from "./state.ts";
 import type { Insn } from "./insn.ts";
 
-/** Per-CPU fetch state: the current code page. */
-export class FetchCache {
+/** A code page's translation: valid while the TLB's epoch and the CPU's code generation are those it was made in. */
+class CodePage {
   linPage = -1;
   epoch = -1;
   codeGen = -1;
   page: (Insn | undefined)[] = [];
   pfn = -1;
   view: Uint8Array = new Uint8Array(0);
+}
+
+/** How many code pages a fetch cache remembers besides the current one (a loop may span a few pages). */
+const RECENT_PAGES = 4;
+
+/**
+ * Per-CPU fetch state: the current code page, the few used before it (a loop across a page boundary switches
+ * pages without walking the page tables each time), and the last instruction that crossed a page boundary
+ * (decoded from a copy of its bytes, which no page's cache can hold).
+ */
+export class FetchCache extends CodePage {
+  readonly recent: CodePage[] = Array.from({ length: RECENT_PAGES }, () => new CodePage());
+  /** The next entry of `recent` to replace. */
+  recentNext = 0;
+  /** The last page-crossing instruction, its linear address, and the epoch and code generation it is valid in. */
+  crossing: Insn | null = null;
+  crossLin = -1;
+  crossEpoch = -1;
+  crossGen = -1;
 }
 
 /** The linear address of CS:EIP in code of size `mode` (#GP beyond the CS limit, or for a non-canonical RIP). */
@@ -35,7 +54,14 @@ export function codeLinear(cpu: Cpu, mode: number): number {
 /** Makes the page of linear `lin` the current code page of `fc` (may raise #PF). */
 export function codePage(cpu: Cpu, fc: FetchCache, lin: number): void {
   const linPage = Math.floor(lin / 4096);
-  if (fc.linPage === linPage && fc.epoch === cpu.mem.epoch && fc.codeGen === cpu.codeGen) return;
+  const epoch = cpu.mem.epoch, gen = cpu.codeGen;
+  if (fc.linPage === linPage && fc.epoch === epoch && fc.codeGen === gen) return;
+  for (const r of fc.recent) {
+    if (r.linPage === linPage && r.epoch === epoch && r.codeGen === gen) {
+      use(fc, r);
+      return;
+    }
+  }
   const phys = cpu.translate(lin, false, true);
   const pfn = Math.floor(phys / 4096);
   const view = cpu.mem.physView(pfn * 4096, 4096);
@@ -46,12 +72,25 @@ export function codePage(cpu: Cpu, fc: FetchCache, lin: number): void {
     cpu.code.set(pfn, page);
     cpu.mem.protectCode(pfn);
   }
-  fc.linPage = linPage;
-  fc.epoch = cpu.mem.epoch;
-  fc.codeGen = cpu.codeGen;
-  fc.page = page;
-  fc.pfn = pfn;
-  fc.view = view;
+  const r = fc.recent[fc.recentNext];
+  fc.recentNext = (fc.recentNext + 1) % RECENT_PAGES;
+  r.linPage = linPage;
+  r.epoch = epoch;
+  r.codeGen = gen;
+  r.page = page;
+  r.pfn = pfn;
+  r.view = view;
+  use(fc, r);
+}
+
+/** Makes `r` the current code page of `fc`. */
+function use(fc: FetchCache, r: CodePage): void {
+  fc.linPage = r.linPage;
+  fc.epoch = r.epoch;
+  fc.codeGen = r.codeGen;
+  fc.page = r.page;
+  fc.pfn = r.pfn;
+  fc.view = r.view;
 }
 
 /** True when the cached record `d` at `off` of `view` was decoded from the bytes there now (checked once a run). */
