@@ -14,7 +14,8 @@
  *
  * - arguments and helpers: `c` (the Cpu), `budget` (instructions it may
  *   run), `f<i>`/`d<i>` (instruction i's semantic function and decoded
- *   record), `setRip`, `PARITY` (flags.ts), `ea64s` (operands.ts);
+ *   record), `setRip`, `PARITY` (flags.ts), `ea64s` (operands.ts), `QV` (long/access.ts qv, where an 8-byte
+ *   read through the CPU's own calls leaves its halves);
  * - the CPU's arrays: `r`, `r16`, `r8` (the register file as 32-, 16- and
  *   8-bit views), `m` (c.mem), `SA`, `SL`, `SB` (segment access rights,
  *   limits, bases), `rTag`, `rBuf`, `rOff`, `wTag`, `wBuf`, `wOff` (the
@@ -22,7 +23,7 @@
  * - memory access (operands.ts, stack.ts): `LA`, `LH` (an offset or linear
  *   address, low and high half), `LL` (their exact sum), `PG` (page
  *   number), `TI` (TLB index), `RB`, `WB` (the page's bytes), `RK` (the
- *   offset in them), `MV` (the value loaded or stored), `OK` (the fast
+ *   offset in them), `MV` (the value loaded or stored; `MH` its high half when it has 8 bytes), `OK` (the fast
  *   path applies), `SP`, `SQ` (a stack pointer's halves);
  * - flags (templates.ts, eager.ts): `A`, `B`, `V` (operands and result),
  *   `C` (INC/DEC's carry in), `AH`, `BH`, `H`, `K`, `L` (64-bit halves,
@@ -34,7 +35,7 @@
  */
 import type { Cpu } from "../cpu.ts";
 import type { Exec, Insn } from "../insn.ts";
-import { EFER_LMA, setRip } from "../long/access.ts";
+import { EFER_LMA, qv, setRip } from "../long/access.ts";
 import { PARITY } from "../flags.ts";
 import { ea64s } from "./operands.ts";
 import type { BlockFn } from "./block.ts";
@@ -115,7 +116,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
     `const g = c.codeGen, r = c.r32;\n${locals}` +
     `const r16 = c.r16, r8 = c.r8, m = c.mem, SA = c.segAr, SL = c.segLimit, SB = c.segBase;\n` +
     `const rTag = m.rTag, rBuf = m.rBuf, rOff = m.rOff, wTag = m.wTag, wBuf = m.wBuf, wOff = m.wOff;\n` +
-    `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0, K = 0, LH = 0, LL = 0;\n` +
+    `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0, K = 0, LH = 0, LL = 0, MH = 0;\n` +
     (loop
       ? `const LIM = Math.min(${
         loopsOf(insns.length)
@@ -129,7 +130,15 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
       compiled.add(hash);
       compiledChars += source.length;
     }
-    make = new Function(...names, ...numbers.map((_, i) => `K${i}_`), "setRip", "PARITY", "ea64s", source) as Factory;
+    make = new Function(
+      ...names,
+      ...numbers.map((_, i) => `K${i}_`),
+      "setRip",
+      "PARITY",
+      "ea64s",
+      "QV",
+      source,
+    ) as Factory;
     factoryChars += source.length;
     for (const old of factories.keys()) {
       if (factoryChars <= FACTORY_CHARS) break;
@@ -138,7 +147,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
     }
   } else factories.delete(source); // re-inserted below: the most recently used last
   factories.set(source, make);
-  return make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s);
+  return make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s, qv);
 }
 
 /** A 53-bit hash of `s` (two 32-bit FNV-1a lanes), to count distinct sources without keeping them. */

@@ -90,31 +90,37 @@ export function segmentOf(d: Insn): number {
   return d.seg >= 0 ? d.seg : d.eaSeg;
 }
 
+/** Little-endian bytes of the page `buf` at RK + `at` as a uint32 (an 8- or 16-bit value for `size` 1 or 2). */
+function bytesAt(buf: string, size: number, at = 0): string {
+  const k = (i: number) => (at + i === 0 ? `${buf}[RK]` : `${buf}[RK + ${at + i}]`);
+  if (size === 1) return k(0);
+  if (size === 2) return `${k(0)} | (${k(1)} << 8)`;
+  return `(${k(0)} | (${k(1)} << 8) | (${k(2)} << 16) | (${k(3)} << 24)) >>> 0`;
+}
+
 /**
- * Statements that load `size` bytes at `off` in segment `seg` into the local MV; `at` (setting EIP) runs first on
- * the paths that may fault or exit, and only there. The common case inline, as in
- * Cpu.lin and Memory.read*: a data segment that allows the access (or, in 64-bit mode, a canonical address in a
- * segment without a base), nothing watched, a TLB hit inside one page; anything else through the CPU's own calls.
+ * Statements that load `size` bytes at `off` in segment `seg` into the local MV (8 bytes: the low half in MV, the
+ * high one in MH, as long/access.ts readQ); `at` (setting EIP) runs first on the paths that may fault or exit, and
+ * only there. The common case inline, as in Cpu.lin and Memory.read*: a data segment that allows the access (or, in
+ * 64-bit mode, a canonical address in a segment without a base), nothing watched, a TLB hit inside one page;
+ * anything else through the CPU's own calls.
  */
 export function loadInto(seg: number, off: string, size: number, mode: number, at = ""): string {
-  const bytes = size === 1
-    ? "RB[RK]"
-    : size === 2
-    ? "RB[RK] | (RB[RK + 1] << 8)"
-    : "(RB[RK] | (RB[RK + 1] << 8) | (RB[RK + 2] << 16) | (RB[RK + 3] << 24)) >>> 0";
-  const slow = `${at}MV = m.read${size * 8}(c.lin(${seg}, ${signedOffset(mode)}, ${size}, false));`;
+  const bytes = size === 8 ? `MV = ${bytesAt("RB", 4)}; MH = ${bytesAt("RB", 4, 4)};` : `MV = ${bytesAt("RB", size)};`;
+  const read = (lin: string) =>
+    size === 8 ? `m.read64(${lin}, QV); MV = QV[0]; MH = QV[1];` : `MV = m.read${size * 8}(${lin});`;
+  const slow = `${at}${read(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, false)`)}`;
   const tlb = `TI = PG & ${TLB_MASK}; if (rTag[TI] === PG + m.tagBase && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
-    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & ${PAGE_MASK}); MV = ${bytes}; } else { ${at}MV = m.read${size * 8}(${
-      fullLinear(mode)
-    }); }`;
+    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${read(fullLinear(mode))} }`;
   return `${setOffset(off, mode)} if (${fastSegment(seg, size, mode, false)}) { ${linear(seg, mode)} ${tlb} } ` +
     `else { ${slow} }`;
 }
 
 /**
- * Statements that store `v` (`size` bytes) at `off` in segment `seg` (the common case inline, as `loadInto`).
- * `after` runs after a store through the CPU's own calls: only those can queue an exit (MMIO) or write a page that
- * holds code (Memory.protectCode keeps code pages out of the write TLB the inline path uses).
+ * Statements that store `v` (`size` bytes; 8 bytes: `v` is the low half and `high` the high one, as long/access.ts
+ * writeQ) at `off` in segment `seg` (the common case inline, as `loadInto`). `after` runs after a store through the
+ * CPU's own calls: only those can queue an exit (MMIO) or write a page that holds code (Memory.protectCode keeps
+ * code pages out of the write TLB the inline path uses).
  */
 export function storeFrom(
   seg: number,
@@ -124,15 +130,18 @@ export function storeFrom(
   v: string,
   at = "",
   after = "",
+  high = "0",
 ): string {
-  const bytes = ["WB[RK] = MV;", "WB[RK + 1] = MV >> 8;", "WB[RK + 2] = MV >> 16;", "WB[RK + 3] = MV >> 24;"]
-    .slice(0, size).join(" ");
-  const slow = `${at}m.write${size * 8}(c.lin(${seg}, ${signedOffset(mode)}, ${size}, true), MV); ${after}`;
+  const shifts = ["MV", "MV >> 8", "MV >> 16", "MV >> 24", "MH", "MH >> 8", "MH >> 16", "MH >> 24"];
+  const bytes = shifts.slice(0, size).map((x, i) => `WB[RK${i ? ` + ${i}` : ""}] = ${x};`).join(" ");
+  const write = (lin: string) => size === 8 ? `m.write64(${lin}, MV, MH);` : `m.write${size * 8}(${lin}, MV);`;
+  const slow = `${at}${write(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, true)`)} ${after}`;
   const tlb = `TI = PG & ${TLB_MASK}; if (wTag[TI] === PG + m.tagBase && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
-    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}m.write${size * 8}(${
-      fullLinear(mode)
-    }, MV); ${after} }`;
-  return `MV = ${v}; ${setOffset(off, mode)} if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ` +
+    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${
+      write(fullLinear(mode))
+    } ${after} }`;
+  const value = size === 8 ? `MV = ${v}; MH = ${high};` : `MV = ${v};`;
+  return `${value} ${setOffset(off, mode)} if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ` +
     `${tlb} } else { ${slow} }`;
 }
 

@@ -215,10 +215,10 @@ const PRODUCERS: Readonly<Partial<Record<JitTemplate, (d: Insn) => number | unde
   imul2: (d) => isEager(d) ? F_EAGER64 : undefined,
   shiftGroup: (d) => isEager(d) ? F_EAGER64 : undefined,
   shiftGroupZx: (d) => isEager(d) ? F_EAGER64 : undefined,
-  aluRmReg64: (d) => d.mod === 3 ? aluOp(d) : undefined,
-  aluRegRm64: (d) => d.mod === 3 ? aluOp(d) : undefined,
+  aluRmReg64: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp(d) : undefined,
+  aluRegRm64: (d) => memOk(d) ? aluOp(d) : undefined,
   aluAccImm64: aluOp,
-  aluRmImm64: (d) => d.mod === 3 ? ALU_KIND[d.reg] : undefined,
+  aluRmImm64: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? ALU_KIND[d.reg] : undefined,
   incDec64: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : undefined,
 };
 
@@ -265,11 +265,17 @@ function eager(code: typeof imulCode): Emitter {
   return (d, site) => isEager(d) ? pure(code(d, site.producer, site.amd)) : undefined;
 }
 
-/** LEA with a 32-bit operand outside 64-bit mode. */
+/**
+ * LEA with a 32-bit operand, or in 64-bit mode a 32- or 64-bit one (the address computed with the address size, then
+ * truncated, as ops/mov.ts leaLong).
+ */
 function lea(d: Insn, site: Site): Template | undefined {
-  return pure(
-    d.mode !== 8 && d.osize === 4 ? mapOffset(offset(d, site.next), (o) => regWrite(d.reg, 4, o)) : undefined,
-  );
+  if (d.mode === 8) {
+    const o = offset(d, site.next)!, n = d.reg << 1;
+    if (d.size === 8) return pure(`${o} r[${n}] = LA; r[${n + 1}] = LH;`);
+    return d.size === 4 ? pure(`${o} r[${n}] = LA; r[${n + 1}] = 0;`) : undefined;
+  }
+  return pure(d.osize === 4 ? mapOffset(offset(d, site.next), (o) => regWrite(d.reg, 4, o)) : undefined);
 }
 
 function mapOffset(off: string | undefined, f: (o: string) => string): string | undefined {
@@ -281,9 +287,32 @@ function at(site: Site): string {
   return `c.eip = ${num(site.eip)};${site.sync}`;
 }
 
-/** MOV r/m, reg (8, 16, 32 bits): between registers, or a store. */
+/** A 64-bit register's halves as two register-file expressions. */
+function halves(n: number): [string, string] {
+  return [`r[${n << 1}]`, `r[${(n << 1) + 1}]`];
+}
+
+/** Writes the halves `lo`, `hi` to the 64-bit register `n`. */
+function setHalves(n: number, lo: string, hi: string): string {
+  return `r[${n << 1}] = ${lo}; r[${(n << 1) + 1}] = ${hi};`;
+}
+
+/** MOV r/m64, r64 (ops/mov.ts movRmReg64): between registers, or an 8-byte store. */
+function movRmReg64(d: Insn, site: Site): Template | undefined {
+  const [lo, hi] = halves(d.reg);
+  if (d.mod === 3) return pure(setHalves(d.rm, lo, hi));
+  return pure(storeFrom(segmentOf(d), offset(d, site.next)!, 8, 8, lo, at(site), site.stop, hi));
+}
+
+/** MOV r64, r/m64 (ops/mov.ts movRegRm64): between registers, or an 8-byte load. */
+function movRegRm64(d: Insn, site: Site): Template | undefined {
+  if (d.mod === 3) return pure(setHalves(d.reg, ...halves(d.rm)));
+  return pure(`${loadInto(segmentOf(d), offset(d, site.next)!, 8, 8, at(site))} ${setHalves(d.reg, "MV", "MH")}`);
+}
+
+/** MOV r/m, reg (8, 16, 32 bits; 64 bits: movRmReg64): between registers, or a store. */
 function movRmReg(d: Insn, site: Site): Template | undefined {
-  if (d.size === 8) return undefined;
+  if (d.size === 8) return movRmReg64(d, site);
   const value = regRead(d.reg, d.size);
   if (d.mod === 3) return pure(regWrite(d.rm, d.size, value));
   return pure(
@@ -291,9 +320,9 @@ function movRmReg(d: Insn, site: Site): Template | undefined {
   );
 }
 
-/** MOV reg, r/m (8, 16, 32 bits): between registers, or a load. */
+/** MOV reg, r/m (8, 16, 32 bits; 64 bits: movRegRm64): between registers, or a load. */
 function movRegRm(d: Insn, site: Site): Template | undefined {
-  if (d.size === 8) return undefined;
+  if (d.size === 8) return movRegRm64(d, site);
   if (d.mod === 3) return pure(regWrite(d.reg, d.size, regRead(d.rm, d.size)));
   return pure(
     mapOffset(
@@ -303,9 +332,17 @@ function movRegRm(d: Insn, site: Site): Template | undefined {
   );
 }
 
-/** MOV reg, imm (8, 16, 32 bits, outside 64-bit mode). */
+/**
+ * MOV reg, imm (8, 16, 32 bits); in 64-bit mode of 32 or 64 bits, REX.B selecting R8-R15 (ops/mov.ts
+ * movRegImmLong).
+ */
 function movRegImm(d: Insn): Template | undefined {
-  return d.size === 8 || d.mode === 8 ? undefined : pure(regWrite(d.op & 7, d.size, String(d.imm >>> 0)));
+  if (d.mode === 8) {
+    const n = (d.op & 7) | ((d.rex & 1) << 3);
+    if (d.size === 8) return pure(setHalves(n, String(d.imm >>> 0), String(d.imm2 >>> 0)));
+    return d.size === 4 ? pure(setHalves(n, String(d.imm >>> 0), "0")) : undefined;
+  }
+  return d.size === 8 ? undefined : pure(regWrite(d.op & 7, d.size, String(d.imm >>> 0)));
 }
 
 /** MOV r/m, imm (8, 16, 32 bits): to a register, or a store. */
@@ -412,24 +449,30 @@ function producer(d: Insn, p: Producer, site: Site): string {
 const reg = (n: number) => `r[${n << 1}]`;
 
 /**
- * A 64-bit ALU or INC/DEC template on registers, as alu64: the operands in A/AH and B/BH, the result in V (low) and
- * H (high), CF in K; the other flags are computed from them only where they are used (eager.ts eagerOf).
+ * A 64-bit ALU, TEST or INC/DEC template on registers or a memory source it only reads, as alu64: the operands in
+ * A/AH and B/BH, the result in V (low) and H (high), CF in K; the other flags are computed from them only where they
+ * are used (eager.ts eagerOf).
  */
 function producer64(d: Insn, site: Site): string {
   const e = d.jit;
   const hi = (n: number) => `r[${(n << 1) + 1}]`;
-  let dst: number, kind: number, a: [string, string], b: [string, string], pre = "";
-  if (e === "incDec64") {
+  const mem = readsMemory(d);
+  let dst: number, kind: number, a: [string, string], b: [string, string];
+  let pre = mem ? `${loadInto(segmentOf(d), offset(d, site.next)!, 8, 8, at(site))} ` : "";
+  const rm: [string, string] = mem ? ["MV", "MH"] : [reg(d.rm), hi(d.rm)];
+  if (e === "testRmReg") {
+    [dst, kind, a, b] = [-1, 4, rm, [reg(d.reg), hi(d.reg)]];
+  } else if (e === "incDec64") {
     [dst, kind, a, b] = [d.rm, d.reg === 1 ? 5 : 0, [reg(d.rm), hi(d.rm)], ["1", "0"]];
     pre = `C = ${carry(site.producer)}; `;
   } else if (e === "aluRmImm64") {
-    [dst, kind, a, b] = [d.rm, d.reg, [reg(d.rm), hi(d.rm)], [String(d.imm >>> 0), String(d.imm2 >>> 0)]];
+    [dst, kind, a, b] = [d.rm, d.reg, rm, [String(d.imm >>> 0), String(d.imm2 >>> 0)]];
   } else if (e === "aluAccImm64") {
     [dst, kind, a, b] = [0, (d.op >> 3) & 7, [reg(0), hi(0)], [String(d.imm >>> 0), String(d.imm2 >>> 0)]];
   } else if (e === "aluRmReg64") {
-    [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, [reg(d.rm), hi(d.rm)], [reg(d.reg), hi(d.reg)]];
+    [dst, kind, a, b] = [d.rm, (d.op >> 3) & 7, rm, [reg(d.reg), hi(d.reg)]];
   } else {
-    [dst, kind, a, b] = [d.reg, (d.op >> 3) & 7, [reg(d.reg), hi(d.reg)], [reg(d.rm), hi(d.rm)]];
+    [dst, kind, a, b] = [d.reg, (d.op >> 3) & 7, [reg(d.reg), hi(d.reg)], rm];
   }
   let body = `${pre}A = ${a[0]}; AH = ${a[1]}; B = ${b[0]}; BH = ${b[1]}; `;
   if (kind === 0) {
@@ -441,7 +484,7 @@ function producer64(d: Insn, site: Site): string {
     body += `V = (A ${op} B) >>> 0; H = (AH ${op} BH) >>> 0; K = 0;`;
   }
   if (e === "incDec64") body += " K = C;";
-  if (kind !== 7) body += ` r[${dst << 1}] = V; r[${(dst << 1) + 1}] = H;`;
+  if (kind !== 7 && dst >= 0) body += ` r[${dst << 1}] = V; r[${(dst << 1) + 1}] = H;`;
   return body;
 }
 

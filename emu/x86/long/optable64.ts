@@ -135,12 +135,12 @@ for (let o = 0x70; o <= 0x7f; o++) one[o] = both(ctl.jccLong, I8 | D64, "jccLong
 const grp1 = new Array(8).fill(alu.aluRmImm64);
 wideGroup(one, 0x81, grp1, "aluRmImm64");
 wideGroup(one, 0x83, grp1, "aluRmImm64");
-wide(one, 0x85, alu.testRmReg64, "call");
+wide(one, 0x85, alu.testRmReg64, "testRmReg");
 wide(one, 0x87, mov.xchgRmReg64, "call");
-wide(one, 0x89, mov.movRmReg64, "call");
-wide(one, 0x8b, mov.movRegRm64, "call");
+wide(one, 0x89, mov.movRmReg64, "movRmReg");
+wide(one, 0x8b, mov.movRegRm64, "movRegRm");
 wide(one, 0x8c, mov.movRmSreg64, "call");
-one[0x8d] = both(mov.leaLong, M | MEMONLY, "call");
+one[0x8d] = both(mov.leaLong, M | MEMONLY, "lea");
 same(one, 0x8e);
 one[0x8f] = { f: M, group: [both(stk.popRmLong, D64, "call")] };
 for (let o = 0x90; o <= 0x97; o++) one[o] = both(mov.xchgAccLong, 0, "call");
@@ -158,8 +158,8 @@ for (const [o, e] of strings) {
   one[o + 1] = both(e);
 }
 wide(one, 0xa9, alu.testAccImm64, "call");
-for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(mov.movRegImmLong, B | I8, "call");
-for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(mov.movRegImmLong, IV | I64, "call");
+for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(mov.movRegImmLong, B | I8, "movRegImm");
+for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(mov.movRegImmLong, IV | I64, "movRegImm");
 const grp2 = new Array(8).fill(sh.shiftGroup64);
 for (const o of [0xc1, 0xd1, 0xd3]) wideGroup(one, o, grp2, "call");
 // A 32-bit shift of a register by a count that masks to 0 still zero-extends it.
