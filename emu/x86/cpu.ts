@@ -24,6 +24,7 @@ import { Memory, type MemoryHost } from "./memory.ts";
 import type { BlockCompilerMode } from "./compiler_mode.ts";
 import { BlockCache } from "./jit/run.ts";
 import { walk } from "./paging.ts";
+import { FETCH, READ, WalkCache, WRITE } from "./walk_cache.ts";
 import { CR0_PG, CR4_SMAP, EFER_LMA } from "./control_bits.ts";
 import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, FS, SS } from "./state.ts";
 import { addRsp, ea64, in64, linear64, peekLong, popLong, pushLong, TWO47, TWO48 } from "./long/access.ts";
@@ -406,9 +407,21 @@ export class Cpu extends FlagState implements MemoryHost {
     if (to !== 3 && this.cr4 & CR4_SMAP) this.mem.flush();
   }
 
+  /** Translations of walks whose result no TLB entry holds: MMIO pages, and (`sysWalks`) the CPU's implicit accesses. */
+  readonly walks = new WalkCache();
+  readonly sysWalks = new WalkCache();
+
   translate(lin: number, write: boolean, fetch: boolean): number {
     if (!(this.cr0 & CR0_PG)) return lin;
-    return walk(this, lin, write, this.cpl === 3 && !this.mem.sys, fetch);
+    const mem = this.mem, sys = mem.sys, user = this.cpl === 3 && !sys;
+    // Under SMAP an explicit supervisor data access also depends on EFLAGS.AC, which the cache does not record.
+    if (this.cr4 & CR4_SMAP && !user && !sys && !fetch) return walk(this, lin, write, user, fetch);
+    const right = write ? WRITE : fetch ? FETCH : READ;
+    const cache = sys ? this.sysWalks : this.walks, known = cache.lookup(lin, right, mem.epoch);
+    if (known >= 0) return known;
+    const phys = walk(this, lin, write, user, fetch);
+    cache.store(lin, phys, right, mem.epoch);
+    return phys;
   }
 
   /** Drops the decoded instructions and compiled blocks of physical page `pfn` (it was written). */

@@ -1,0 +1,59 @@
+/**
+ * The translations that no TLB entry holds (SDM vol. 3, 4.10.2): the CPU's
+ * implicit supervisor accesses (the IDT read at every interrupt) and MMIO
+ * pages. The emulator caches them as a TLB would: a page-table change
+ * without an invalidation may go unseen, and INVLPG makes it seen.
+ *
+ * Both tests run on the emulator only: a processor may or may not keep such
+ * a translation, so only INVLPG's half of each is architectural.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { backendTest } from "../_support/harness.ts";
+import { bench64, put64 } from "../_support/long64.ts";
+import { LM_IDT, setGate } from "../_support/long_mode.ts";
+import { probeRun } from "../_support/probes.ts";
+import { describe } from "../_support/sys.ts";
+
+/** Where the IDT's page (linear LM_IDT) is mapped to after the first interrupt: a copy of it, one gate changed. */
+const IDT_COPY = 0xc000;
+const HANDLER_OLD = 0x3800, HANDLER_NEW = 0x3900;
+
+backendTest(
+  "walk cache: the IDT's translation outlives a PTE change until INVLPG",
+  (kvm) => {
+    // int 0x20 / mov dword [0x13010], 0xc023 (LM_IDT's PTE: frame IDT_COPY) / int 0x20 / invlpg [0x2000] /
+    // int 0x20 / hlt
+    using m = bench64(kvm, "cd20 c7042510300100 23c00000 cd20 0f013c2500200000 cd20 f4");
+    // Each handler reports its number: mov eax, n / out 0xe9, eax / iretq.
+    put64(m, HANDLER_OLD, "b8aa000000 e7e9 48cf");
+    put64(m, HANDLER_NEW, "b8bb000000 e7e9 48cf");
+    setGate(m.mem, 0x20, BigInt(HANDLER_NEW));
+    m.mem.bytes.copyWithin(IDT_COPY, LM_IDT, LM_IDT + 0x1000);
+    setGate(m.mem, 0x20, BigInt(HANDLER_OLD));
+    const run = probeRun(m.vcpu);
+    assert.equal(run.exit.reason, "hlt", describe(run.exit));
+    assert.deepEqual(run.out, [0xaa, 0xaa, 0xbb]);
+  },
+  { only: ["emu"] },
+);
+
+backendTest(
+  "walk cache: an MMIO page's translation outlives a PTE change until INVLPG",
+  (kvm) => {
+    // mov eax, [0x1ff000] (mapped to 0x1ff000, outside the 4 MiB of RAM) / mov dword [0x13ff8], 0x900023
+    // (its PTE: 0x900000) / mov eax, [0x1ff000] / invlpg [0x1ff000] / mov eax, [0x1ff000] / hlt
+    const code = "8b042500f01f00 c70425f83f0100 23009000 8b042500f01f00 0f013c2500f01f00 8b042500f01f00 f4";
+    using m = bench64(kvm, code);
+    new DataView(m.mem.bytes.buffer, m.mem.bytes.byteOffset).setUint32(0x13ff8, 0x5ff023, true);
+    const reads: bigint[] = [];
+    for (let exit = m.vcpu.run({ timeoutMs: 5000 }); exit.reason !== "hlt"; exit = m.vcpu.run({ timeoutMs: 5000 })) {
+      assert.equal(exit.reason, "mmio", describe(exit));
+      if (exit.reason === "mmio") reads.push(exit.physAddr);
+      assert.ok(reads.length <= 3, "more MMIO reads than the guest makes");
+    }
+    assert.deepEqual(reads, [0x5ff000n, 0x5ff000n, 0x900000n]);
+  },
+  { only: ["emu"] },
+);
