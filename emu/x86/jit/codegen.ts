@@ -68,12 +68,15 @@ let factoryChars = 0;
  * A budget of distinct block source a process compiles, in characters. Deno's V8 keeps every distinct source given to
  * `new Function` (its compilation cache, which no collection empties: random guests kept about 3.5 bytes of heap per
  * character), so a budget bounds that memory: beyond it a block of a new shape is not compiled and the interpreter
- * runs its code; shapes compiled before are still made for new blocks. The bench guests need about 0.2 Mi characters,
- * the random programs of the block compiler's tests about 13 Mi per test file. It is **unlimited by default**: at 32 Mi
- * a Linux boot after another in the same Deno process ran mostly interpreted (the bzImage did not reach its banner in
- * 270 s), so a default waits for a size measured on Linux boots. `limitSources` sets one.
+ * runs its code; shapes compiled before are still made for new blocks. Measured (Deno): a Linux boot compiles about
+ * 47 Mi characters (10,744 distinct blocks through the PVH entry to power-off; a bzImage boot after it 1.2 Mi more),
+ * the bench guests about 0.2 Mi, the random programs of the block compiler's tests about 13 Mi per test file. Under
+ * Deno the default, `DENO_SOURCE_BUDGET`, holds two to three Linux boots' worth of distinct code and bounds what the
+ * cache keeps to roughly 450 MiB; Bun (JavaScriptCore) and Node's V8 release the sources of collected functions, so
+ * there it is unlimited. `limitSources` sets another.
  */
-let sourceBudget = Infinity;
+export const DENO_SOURCE_BUDGET = 128 * 2 ** 20;
+let sourceBudget = typeof (globalThis as { Deno?: unknown }).Deno === "undefined" ? Infinity : DENO_SOURCE_BUDGET;
 /** Hashes of the sources compiled (holding the sources themselves would double what V8 holds), and their length. */
 const compiled = new Set<number>();
 let compiledChars = 0;
@@ -83,7 +86,7 @@ export function sourceChars(): number {
   return compiledChars;
 }
 
-/** Sets the process's budget of distinct block source, in characters (unlimited by default); returns the old one. */
+/** Sets the process's budget of distinct block source, in characters (Infinity: unlimited); returns the old one. */
 export function limitSources(chars: number): number {
   const old = sourceBudget;
   sourceBudget = chars;

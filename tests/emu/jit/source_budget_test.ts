@@ -1,6 +1,7 @@
 /**
  * The process's budget of distinct block source (emu/x86/jit/codegen.ts
- * limitSources; unlimited by default): V8 keeps every distinct source a process compiles, so
+ * limitSources; DENO_SOURCE_BUDGET under Deno, unlimited elsewhere): Deno's V8
+ * keeps every distinct source a process compiles, so
  * beyond the budget blocks of new shapes are interpreted. A guest whose
  * blocks are refused still runs correctly; with room again, they compile.
  * And blocks that differ only in their addresses share one source
@@ -9,7 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { limitSources, sourceChars } from "../../../emu/x86/jit/codegen.ts";
+import { DENO_SOURCE_BUDGET, limitSources, sourceChars } from "../../../emu/x86/jit/codegen.ts";
 import { load, machine, realMode } from "../../_support/guests.ts";
 import { test } from "../../_support/harness.ts";
 import { emuStats, openEmu } from "./_jit.ts";
@@ -43,6 +44,15 @@ function run(at: number, n: number): { ax: number; compiled: number } {
   assert.equal(exit.reason, "io");
   return { ax: Number(m.vcpu.getRegs().rax & 0xffffn), compiled: emuStats(m.vm, m.mem).compiled };
 }
+
+test("block compiler: the default budget is DENO_SOURCE_BUDGET under Deno (its V8 keeps sources), none elsewhere", () => {
+  const old = limitSources(0);
+  limitSources(old);
+  const deno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+  assert.equal(old, deno ? DENO_SOURCE_BUDGET : Infinity);
+  // Room for two Linux boots (measured: about 47 Mi characters each under Deno).
+  assert.ok(DENO_SOURCE_BUDGET >= 2 * 47 * 2 ** 20);
+});
 
 test("block compiler: past the process's budget of source, new shapes are interpreted and still run right", () => {
   const old = limitSources(sourceChars()); // no room for any new source
