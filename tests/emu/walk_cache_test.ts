@@ -57,3 +57,22 @@ backendTest(
   },
   { only: ["emu"] },
 );
+
+backendTest(
+  "walk cache: a write through a page read before sets the PTE's dirty bit",
+  (kvm) => {
+    // mov eax, [0x1ff000] (MMIO: its translation is cached for reading) / mov [0x1ff000], eax / hlt
+    using m = bench64(kvm, "8b042500f01f00 89042500f01f00 f4");
+    const view = new DataView(m.mem.bytes.buffer, m.mem.bytes.byteOffset);
+    view.setUint32(0x13ff8, 0x5ff023, true);
+    const kinds: boolean[] = [];
+    for (let exit = m.vcpu.run({ timeoutMs: 5000 }); exit.reason !== "hlt"; exit = m.vcpu.run({ timeoutMs: 5000 })) {
+      assert.equal(exit.reason, "mmio", describe(exit));
+      if (exit.reason === "mmio") kinds.push(exit.isWrite);
+      assert.ok(kinds.length <= 2, "more MMIO accesses than the guest makes");
+    }
+    assert.deepEqual(kinds, [false, true]);
+    // The read's walk set A (already set); the write's must set D, as a walk for writing does.
+    assert.equal(view.getUint32(0x13ff8, true), 0x5ff063);
+  },
+);
