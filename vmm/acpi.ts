@@ -5,10 +5,11 @@
  * no VGA), FACS, a DSDT whose AML defines \_S5 (so an OS can enter S5 by
  * writing SLP_TYP 5 with SLP_EN to PM1a control), and the MADT (a local APIC
  * per vCPU, the IOAPIC, and the interrupt source overrides IRQ 0 -> GSI 2 and
- * IRQ 9 -> GSI 9 level/high).
+ * IRQ 9 -> GSI 9 level/high), and the HPET table (hpet.ts).
  *
  * @module
  */
+import { HPET_BASE, HPET_BLOCK_ID } from "./hpet.ts";
 
 /** Ports of the ACPI fixed hardware (see pm.ts). */
 export const PM_BASE = 0x600;
@@ -141,6 +142,17 @@ function madtBody(cpus: number): Uint8Array {
   return new Uint8Array([...head, ...parts]);
 }
 
+/** The HPET table's body: the block's ID, its registers' address (system memory), HPET number 0, no minimum tick. */
+function hpetBody(): Uint8Array {
+  const b = new Uint8Array(20);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, HPET_BLOCK_ID, true);
+  v.setUint8(4, 0); // Base Address: a Generic Address Structure in system memory, 64 bits wide
+  v.setUint8(5, 64);
+  v.setBigUint64(8, BigInt(HPET_BASE), true);
+  return b;
+}
+
 /** Builds the tables for `options.base`. */
 export function buildAcpi(options: AcpiOptions): AcpiTables {
   const { base, cpus } = options;
@@ -166,7 +178,8 @@ export function buildAcpi(options: AcpiOptions): AcpiTables {
   tables.DSDT = place(table("DSDT", 2, dsdtBody()), 8);
   tables.FACP = place(table("FACP", 6, fadtBody(tables.FACS, tables.DSDT)), 8);
   tables.APIC = place(table("APIC", 4, madtBody(cpus)), 8);
-  const entries = [tables.FACP, tables.APIC];
+  tables.HPET = place(table("HPET", 1, hpetBody()), 8);
+  const entries = [tables.FACP, tables.APIC, tables.HPET];
   const rsdtBody = new Uint8Array(4 * entries.length);
   const xsdtBody = new Uint8Array(8 * entries.length);
   entries.forEach((addr, i) => {

@@ -1,7 +1,8 @@
 /**
  * The port I/O bus: devices claim port ranges; an `in`/`out` exit is routed to
  * the device whose range holds the port. Ports nobody claims read as all ones
- * and ignore writes, as on a PC's ISA bus.
+ * and ignore writes, as on a PC's ISA bus. The MMIO bus does the same for
+ * guest-physical ranges outside RAM (an MMIO exit).
  *
  * @module
  */
@@ -101,5 +102,48 @@ export class IoBus {
         this.write(port, size, v);
       }
     }
+  }
+}
+
+/** A device on the MMIO bus. `offset` is the address minus the base of the range it claimed. */
+export interface MmioDevice {
+  /** Fills `data` (1 to 8 bytes) with what the device reads at `offset`. */
+  read(offset: number, data: Uint8Array): void;
+  /** Writes `data` (1 to 8 bytes) at `offset`. */
+  write(offset: number, data: Uint8Array): void;
+}
+
+/** The MMIO ranges of one machine: a short list, searched in order (MMIO exits are rare). */
+export class MmioBus {
+  readonly #ranges: (PortRange & { device: MmioDevice })[] = [];
+
+  /** Claims `length` bytes from guest-physical `base` for `device`. Throws RangeError on an overlap. */
+  register(base: number, length: number, name: string, device: MmioDevice): void {
+    const other = this.#ranges.find((r) => base < r.base + r.length && r.base < base + length);
+    if (other) throw new RangeError(`${name}: 0x${base.toString(16)}+${length} overlaps ${other.name}`);
+    this.#ranges.push({ base, length, name, device });
+  }
+
+  /** The range holding `addr`, or undefined. */
+  #at(addr: number): (PortRange & { device: MmioDevice }) | undefined {
+    return this.#ranges.find((r) => addr >= r.base && addr < r.base + r.length);
+  }
+
+  /** The name of the device at `addr`, or undefined. */
+  nameOf(addr: number): string | undefined {
+    return this.#at(addr)?.name;
+  }
+
+  /** Reads `data.length` bytes at `addr` into `data`; nothing there reads all ones. */
+  read(addr: number, data: Uint8Array): void {
+    const r = this.#at(addr);
+    if (r) r.device.read(addr - r.base, data);
+    else data.fill(0xff);
+  }
+
+  /** Writes `data` at `addr`; nothing there drops it. */
+  write(addr: number, data: Uint8Array): void {
+    const r = this.#at(addr);
+    r?.device.write(addr - r.base, data);
   }
 }

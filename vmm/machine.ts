@@ -3,7 +3,7 @@
  * routing as QEMU sets it: IRQ 0 reaches IOAPIC pin 2), the devices on the
  * port bus (16550A on COM1, CMOS RTC, i8042, ACPI PM block and reset
  * register, PCI configuration mechanism #1 with a host bridge, fw_cfg, port
- * 0x80, port 0x92, optional isa-debug-exit), the ACPI
+ * 0x80, port 0x92, optional isa-debug-exit), the HPET on the MMIO bus, the ACPI
  * tables, a kernel or flat binary loaded into it, and its vCPUs.
  *
  * One vCPU runs on the calling thread, in slices, yielding to the event loop
@@ -19,9 +19,10 @@ import { Kvm } from "../mod.ts";
 import type { Vcpu, VcpuExit, Vm } from "../mod.ts";
 import { KVM_PIT_SPEAKER_DUMMY } from "../constants.ts";
 import { buildAcpi, PM_BASE, RESET_PORT } from "./acpi.ts";
-import { IoBus } from "./bus.ts";
+import { IoBus, MmioBus } from "./bus.ts";
 import { type CpuMode, enter, setupCpuid } from "./cpu.ts";
 import { FwCfg } from "./fw_cfg.ts";
+import { Hpet, HPET_BASE, HPET_SIZE } from "./hpet.ts";
 import { I8042 } from "./i8042.ts";
 import { type BootFile, type LoadedGuest, loadFlat, loadKernel } from "./loaders/mod.ts";
 import { DebugExit, PostCode, SystemControlA } from "./misc.ts";
@@ -101,6 +102,9 @@ export function describeExit(exit: VcpuExit): string {
   });
 }
 
+/** The longest run slice of the vCPU on the calling thread, in ms, between its yields to the event loop. */
+const SLICE_MS = 10;
+
 /** Yields to the event loop (a macrotask, so I/O callbacks run). */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -126,6 +130,10 @@ export class Machine implements Disposable {
   readonly postCode: PostCode = new PostCode();
   /** PCI configuration mechanism #1 (0xcf8-0xcff) and bus 0 with its host bridge. */
   readonly pci: PciHost;
+  /** The MMIO devices (outside RAM and the in-kernel APICs). */
+  readonly mmio: MmioBus = new MmioBus();
+  /** The HPET at 0xfed00000. */
+  readonly hpet: Hpet;
   /** The loaded guest: format, entry state, description. */
   readonly guest: LoadedGuest;
   /** Number of vCPUs. */
@@ -188,6 +196,8 @@ export class Machine implements Disposable {
       // 0xcf9, the reset control register, lies inside PCI configuration mechanism #1's ports 0xcf8-0xcff.
       this.pci = new PciHost(new ResetControl(reset(`reset register 0x${RESET_PORT.toString(16)}`)));
       this.bus.register(PCI_CONFIG_ADDRESS, 8, "pci config, reset control", this.pci);
+      this.hpet = new Hpet({ irq: (gsi, level) => this.vm.irqLine(gsi, level) });
+      this.mmio.register(HPET_BASE, HPET_SIZE, "hpet", this.hpet);
       if (options.debugExit !== undefined) {
         this.bus.register(
           options.debugExit,
@@ -318,10 +328,16 @@ export class Machine implements Disposable {
     const vcpu = this.#vcpus[0];
     let last = performance.now();
     while (!this.#stop) {
-      const exit = vcpu.run({ timeoutMs: 10 });
+      // A slice ends by the HPET's next match, so a timer fires on time while the guest halts.
+      const due = this.hpet.nextDueMs();
+      const timeoutMs = due === undefined ? SLICE_MS : Math.min(SLICE_MS, Math.max(0, due - performance.now()));
+      const exit = vcpu.run({ timeoutMs });
       if (exit.reason !== "intr") this.#handle(exit, 0);
+      this.hpet.poll();
       const now = performance.now();
-      if (now - last >= 10 || exit.reason === "intr") {
+      // Yield by host time only: a slice the HPET's deadline ended is no reason to, and Deno clamps nested
+      // setTimeout(0) to 4 ms: after every short slice an HPET tick ended, the guest lost most of the thread.
+      if (now - last >= SLICE_MS) {
         last = now;
         this.#flush();
         await yieldToEventLoop();
@@ -406,10 +422,13 @@ export class Machine implements Disposable {
   }
 
   #mmio(addr: bigint, isWrite: boolean, data: Uint8Array, id: number): void {
-    // Nothing is mapped outside RAM but the in-kernel APICs: reads float high, writes are dropped.
-    if (!isWrite) data.fill(0xff);
+    // The MMIO bus (the HPET); elsewhere reads float high and writes are dropped.
+    if (isWrite) this.mmio.write(Number(addr), data);
+    else this.mmio.read(Number(addr), data);
     if (this.#options.trace === "exits") {
-      this.#trace(`cpu${id} mmio ${isWrite ? "write" : "read"} 0x${addr.toString(16)}/${data.length}`);
+      const hex = [...data].map((b) => b.toString(16).padStart(2, "0")).join("");
+      const name = this.mmio.nameOf(Number(addr)) ?? "-";
+      this.#trace(`cpu${id} mmio ${isWrite ? "write" : "read"} 0x${addr.toString(16)}/${data.length} ${hex} ${name}`);
     }
   }
 
@@ -455,6 +474,7 @@ export class Machine implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.hpet?.stop();
     for (const w of this.#workers) w.worker.terminate();
     this.vm?.close();
     this.ram?.free();

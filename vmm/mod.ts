@@ -2,7 +2,7 @@
  * The platform: a PC over kvmkit's public API, on either backend. Guest RAM
  * and e820, a 16550A on COM1, the CMOS RTC, an i8042 with the reset line,
  * port 0x80, isa-debug-exit, QEMU's fw_cfg, ACPI tables with S5 and reset,
- * PCI configuration mechanism #1 with a host bridge, the in-kernel irqchip
+ * PCI configuration mechanism #1 with a host bridge, an HPET, the in-kernel irqchip
  * and PIT; loaders for bzImage (the Linux boot
  * protocol), ELF vmlinux (PVH), multiboot v1 kernels and flat binaries; vCPUs
  * on this thread or one per Worker. The `kvmkit` command is vmm/cli.ts.
@@ -30,7 +30,8 @@ export {
   type MachineStop,
   type StopReason,
 } from "./machine.ts";
-export { IoBus, type PortDevice, type PortRange } from "./bus.ts";
+export { IoBus, MmioBus, type MmioDevice, type PortDevice, type PortRange } from "./bus.ts";
+export { Hpet, HPET_BASE, type HpetOptions } from "./hpet.ts";
 export { Uart16550, type UartOptions } from "./uart.ts";
 export { CmosRtc, type RtcOptions } from "./rtc.ts";
 export { I8042, type I8042Options } from "./i8042.ts";

@@ -154,16 +154,17 @@ test("vmm acpi: checksums, RSDP -> XSDT -> FADT/MADT, FADT blocks and reset regi
   assert.equal(sum(rsdp), 0);
   const xsdt = Number(v(t.rsdp, 36).getBigUint64(24, true));
   assert.equal(xsdt, t.tables.XSDT);
-  for (const sig of ["DSDT", "FACP", "APIC", "RSDT", "XSDT"]) {
+  for (const sig of ["DSDT", "FACP", "APIC", "HPET", "RSDT", "XSDT"]) {
     const len = v(t.tables[sig], 8).getUint32(4, true);
     assert.equal(String.fromCharCode(...at(t.tables[sig], 4)), sig);
     assert.equal(sum(at(t.tables[sig], len)), 0, `${sig} checksum`);
   }
-  const x = v(xsdt, 52);
-  assert.equal(x.getUint32(4, true), 36 + 16);
-  assert.deepEqual([Number(x.getBigUint64(36, true)), Number(x.getBigUint64(44, true))], [
+  const x = v(xsdt, 60);
+  assert.equal(x.getUint32(4, true), 36 + 24);
+  assert.deepEqual([36, 44, 52].map((at) => Number(x.getBigUint64(at, true))), [
     t.tables.FACP,
     t.tables.APIC,
+    t.tables.HPET,
   ]);
   const f = v(t.tables.FACP, 276);
   assert.equal(f.getUint32(4, true), 276);
