@@ -11,7 +11,6 @@ import type { Cpu } from "../cpu.ts";
 import { IF, RF, VM } from "../flags.ts";
 import { fault, GP, UD } from "../fault.ts";
 import type { Insn } from "../insn.ts";
-import { msrAddress } from "../msr.ts";
 import { AR_DB, AR_G, AR_L, AR_P, AR_S, CS, ECX, EDX, ESP, SS } from "../state.ts";
 import { CR4_PCE, EFER_LMA, EFER_SCE } from "../control_bits.ts";
 import { canonical, in64, setQ, setRegSigned, signed } from "../long/access.ts";
@@ -23,9 +22,41 @@ function msr(cpu: Cpu, index: number): bigint {
   return cpu.msrs.get(index) ?? 0n;
 }
 
-function msr32(cpu: Cpu, index: number): number {
-  return Number(msr(cpu, index) & 0xffffffffn);
+/**
+ * A number these instructions derive from one MSR, kept with the value it came from: comparing two bigints
+ * allocates nothing, shifting and masking them does, and every system call would make garbage.
+ */
+class MsrField {
+  #raw: bigint | undefined = undefined;
+  #value = 0;
+  constructor(readonly index: number, readonly derive: (raw: bigint) => number) {}
+
+  /** The field of `cpu`'s MSR. */
+  get(cpu: Cpu): number {
+    const raw = msr(cpu, this.index);
+    if (raw !== this.#raw) {
+      this.#value = this.derive(raw);
+      this.#raw = raw;
+    }
+    return this.#value;
+  }
 }
+
+const low32 = (raw: bigint) => Number(raw & 0xffffffffn);
+/** A canonical address as msrAddress gives it. */
+const address = (raw: bigint) => Number(BigInt.asIntN(64, raw));
+const sysenterCs = new MsrField(SYSENTER_CS, low32);
+const sysenterEsp = new MsrField(SYSENTER_ESP, low32);
+const sysenterEip = new MsrField(SYSENTER_EIP, low32);
+const sysenterRsp = new MsrField(SYSENTER_ESP, address);
+const sysenterRip = new MsrField(SYSENTER_EIP, address);
+/** STAR[47:32]: SYSCALL's CS; STAR[63:48]: SYSRET's base selector; STAR[31:0]: legacy SYSCALL's EIP. */
+const starCall = new MsrField(STAR, (raw) => Number((raw >> 32n) & 0xffffn));
+const starRet = new MsrField(STAR, (raw) => Number((raw >> 48n) & 0xffffn));
+const starEip = new MsrField(STAR, low32);
+const lstar = new MsrField(LSTAR, address);
+const cstar = new MsrField(CSTAR, address);
+const sfmask = new MsrField(SFMASK, low32);
 
 /** Loads the fixed flat cache SYSCALL/SYSRET/SYSENTER/SYSEXIT give CS (64-bit or 32-bit) or SS. */
 function flat(cpu: Cpu, seg: number, sel: number, dpl: number, kind: "code64" | "code32" | "data"): void {
@@ -38,19 +69,19 @@ function flat(cpu: Cpu, seg: number, sel: number, dpl: number, kind: "code64" | 
 
 /** 0F 34: SYSENTER (#GP(0) in real mode or with a null IA32_SYSENTER_CS). */
 export function sysenter(cpu: Cpu): void {
-  const cs = msr32(cpu, SYSENTER_CS) & 0xffff;
+  const cs = sysenterCs.get(cpu) & 0xffff;
   if (!(cpu.cr0 & 1) || (cs & 0xfffc) === 0) fault(GP, 0);
   cpu.eflRest &= ~(VM | IF | RF);
   flat(cpu, CS, cs & 0xfffc, 0, "code32");
   flat(cpu, SS, (cs + 8) & 0xfffc, 0, "data");
   cpu.cpl = 0;
-  cpu.r32[ESP << 1] = msr32(cpu, SYSENTER_ESP);
-  cpu.nextEip = msr32(cpu, SYSENTER_EIP);
+  cpu.r32[ESP << 1] = sysenterEsp.get(cpu);
+  cpu.nextEip = sysenterEip.get(cpu);
 }
 
 /** 0F 35: SYSEXIT to CPL 3 at EDX with ESP = ECX (#GP(0) unless CPL 0 in protected mode). */
 export function sysexit(cpu: Cpu): void {
-  const cs = msr32(cpu, SYSENTER_CS) & 0xffff;
+  const cs = sysenterCs.get(cpu) & 0xffff;
   if (!(cpu.cr0 & 1) || cpu.eflRest & VM || cpu.cpl !== 0 || (cs & 0xfffc) === 0) fault(GP, 0);
   flat(cpu, CS, ((cs + 16) & 0xfffc) | 3, 3, "code32");
   flat(cpu, SS, ((cs + 24) & 0xfffc) | 3, 3, "data");
@@ -66,13 +97,13 @@ export function sysexit(cpu: Cpu): void {
 export function syscall(cpu: Cpu): void {
   if (!(cpu.efer & EFER_SCE) || (cpu.vendor.name === "intel" && !in64(cpu))) fault(UD);
   if (!(cpu.efer & EFER_LMA)) return legacySyscall(cpu);
-  const sel = Number((msr(cpu, STAR) >> 32n) & 0xffffn);
-  const target = msrAddress(cpu, in64(cpu) ? LSTAR : CSTAR);
+  const sel = starCall.get(cpu);
+  const target = (in64(cpu) ? lstar : cstar).get(cpu);
   setRegSigned(cpu, ECX, cpu.nextEip);
   setQ(cpu, 11, cpu.getFlags() & ~RF, 0);
   flat(cpu, CS, sel & 0xfffc, 0, "code64");
   flat(cpu, SS, (sel + 8) & 0xfffc, 0, "data");
-  const mask = Number(msr(cpu, SFMASK) & 0xffffffffn);
+  const mask = sfmask.get(cpu);
   cpu.setFlags(cpu.getFlags() & ~mask & ~RF);
   cpu.cpl = 0;
   cpu.nextEip = target;
@@ -81,13 +112,13 @@ export function syscall(cpu: Cpu): void {
 /** SYSCALL outside long mode (AMD): ECX = the next EIP, CS:EIP = STAR[47:32]:STAR[31:0], IF, VM and RF cleared. */
 function legacySyscall(cpu: Cpu): void {
   if (!(cpu.cr0 & 1)) fault(UD);
-  const star = msr(cpu, STAR), sel = Number((star >> 32n) & 0xffffn);
+  const sel = starCall.get(cpu);
   cpu.setReg(ECX, 4, cpu.nextEip >>> 0);
   flat(cpu, CS, sel & 0xfffc, 0, "code32");
   flat(cpu, SS, (sel + 8) & 0xfffc, 0, "data");
   cpu.eflRest &= ~(VM | IF | RF);
   cpu.cpl = 0;
-  cpu.nextEip = Number(star & 0xffffffffn);
+  cpu.nextEip = starEip.get(cpu);
 }
 
 /**
@@ -98,7 +129,7 @@ function legacySyscall(cpu: Cpu): void {
 export function sysret(cpu: Cpu, d: Insn): void {
   if (!(cpu.efer & EFER_SCE) || (cpu.vendor.name === "intel" && !in64(cpu))) fault(UD);
   if (cpu.cpl !== 0 || !(cpu.cr0 & 1)) fault(GP, 0);
-  const sel = Number((msr(cpu, STAR) >> 48n) & 0xffffn);
+  const sel = starRet.get(cpu);
   if (!(cpu.efer & EFER_LMA)) {
     flat(cpu, CS, (sel & 0xfffc) | 3, 3, "code32");
     flat(cpu, SS, ((sel + 8) & 0xfffc) | 3, 3, "data");
@@ -124,20 +155,20 @@ export function sysret(cpu: Cpu, d: Insn): void {
 /** 0F 34 in long mode: SYSENTER to 64-bit code (Intel); AMD processors raise #UD. */
 export function sysenterLong(cpu: Cpu): void {
   if (cpu.vendor.name === "amd") fault(UD);
-  const cs = Number(msr(cpu, SYSENTER_CS) & 0xffffn);
+  const cs = sysenterCs.get(cpu) & 0xffff;
   if ((cs & 0xfffc) === 0) fault(GP, 0);
   cpu.eflRest &= ~(VM | IF | RF);
   flat(cpu, CS, cs & 0xfffc, 0, "code64");
   flat(cpu, SS, (cs + 8) & 0xfffc, 0, "data");
   cpu.cpl = 0;
-  setRegSigned(cpu, ESP, msrAddress(cpu, SYSENTER_ESP));
-  cpu.nextEip = msrAddress(cpu, SYSENTER_EIP);
+  setRegSigned(cpu, ESP, sysenterRsp.get(cpu));
+  cpu.nextEip = sysenterRip.get(cpu);
 }
 
 /** 0F 35 in long mode: SYSEXIT to 64-bit code with REX.W (RIP = RDX, RSP = RCX), else to compatibility mode. */
 export function sysexitLong(cpu: Cpu, d: Insn): void {
   if (cpu.vendor.name === "amd") fault(UD);
-  const cs = Number(msr(cpu, SYSENTER_CS) & 0xffffn);
+  const cs = sysenterCs.get(cpu) & 0xffff;
   if (cpu.cpl !== 0 || (cs & 0xfffc) === 0) fault(GP, 0);
   const wide = d.osize === 8, r = cpu.r32;
   const rip = wide ? signed(r[EDX << 1], r[(EDX << 1) + 1]) : r[EDX << 1];
