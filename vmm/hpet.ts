@@ -8,10 +8,12 @@
  * an IOAPIC input (Tn_INT_ROUTE_CNF; the capability offers inputs 20-23,
  * which no ISA device uses) or, with LEG_RT_CNF, the legacy replacement
  * route (timer 0 to IRQ 0, which is GSI 2, timer 1 to IRQ 8), offered
- * (LEG_RT_CAP) only when `legacyReplacement` asks: the machine does not, as
- * Linux then moves its tick from the in-kernel PIT to timer 0, and in a PVH
- * boot on the emulator the stretch after "hpet0: at MMIO" took 112 s of guest
- * time where it takes 14 s on the PIT's tick (not yet understood). Level
+ * (LEG_RT_CAP) only when `legacyReplacement` asks. The machine does not ask:
+ * Linux would move its tick from the in-kernel PIT to timer 0, served between
+ * run slices, and the one PVH boot tried that way on the emulator (on a host
+ * busy with other work) spent 112 s of guest time after "hpet0: at MMIO"
+ * where an earlier boot on the PIT's tick spent 14 s: to be measured cleanly
+ * before it is offered. Level
  * interrupts hold their line and their bit of the general interrupt status
  * register until the guest writes 1 there.
  *
