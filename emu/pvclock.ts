@@ -26,7 +26,7 @@ import {
 } from "../abi/constants.ts";
 import { kvmClockData } from "../abi/structs.ts";
 import type { Cpu } from "./x86/cpu.ts";
-import { type ParavirtMsrs, paravirtMsrs } from "./x86/msr.ts";
+import { attachMsrDevice, type MsrDevice } from "./x86/msr.ts";
 
 /** MSR_KVM_WALL_CLOCK_NEW (KVM_FEATURE_CLOCKSOURCE2): where the guest wants the pvclock_wall_clock. */
 export const MSR_KVM_WALL_CLOCK_NEW = 0x4b564d00;
@@ -118,7 +118,7 @@ export class KvmClock {
   attach(cpu: Cpu, id: number): void {
     const pv = new PvClock(this, cpu, id);
     this.#vcpus.add(pv);
-    paravirtMsrs.set(cpu, pv);
+    attachMsrDevice(cpu, pv);
     this.update();
   }
 
@@ -183,7 +183,7 @@ export class KvmClock {
 }
 
 /** One vCPU's kvmclock: its MSRs, and its pvclock_vcpu_time_info. */
-class PvClock implements ParavirtMsrs {
+class PvClock implements MsrDevice {
   /** MSR_KVM_SYSTEM_TIME(_NEW): the structure's address, bit 0 enables (vcpu->arch.time). */
   systemTime = 0n;
   readonly clock: KvmClock;

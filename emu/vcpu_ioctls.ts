@@ -21,7 +21,7 @@ import { getEvents, setEvents } from "./vcpu_events.ts";
 import * as S from "./vcpu_state.ts";
 import { queueNmi } from "./x86/nmi.ts";
 import { walkInfo } from "./x86/paging.ts";
-import { paravirtMsrs } from "./x86/msr.ts";
+import { tscChanged } from "./x86/msr.ts";
 
 /** KVM_MP_STATE_SIPI_RECEIVED. */
 const MP_STATE_SIPI_RECEIVED = 4;
@@ -143,7 +143,7 @@ function setTscKhz(v: EmuVcpu, khz: number): number {
   const now = performance.now(), tsc = BigInt(Math.floor(now * cpu.tscKhz)) + cpu.tscOffset;
   cpu.tscKhz = k;
   cpu.tscOffset = tsc - BigInt(Math.floor(now * k));
-  paravirtMsrs.get(cpu)?.tscChanged(); // kvmclock's scale follows the rate (pvclock.ts)
+  tscChanged(cpu); // kvmclock's scale follows the rate (pvclock.ts)
   return 0;
 }
 

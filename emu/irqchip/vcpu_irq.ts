@@ -16,7 +16,7 @@ import {
 } from "../../abi/constants.ts";
 import type { Cpu } from "../x86/cpu.ts";
 import { IF } from "../x86/flags.ts";
-import { msrDevices } from "../x86/msr.ts";
+import { attachMsrDevice } from "../x86/msr.ts";
 import { queueNmi } from "../x86/nmi.ts";
 import { CS } from "../x86/state.ts";
 import { resetCpu } from "../vcpu_state.ts";
@@ -68,7 +68,7 @@ export class VcpuIrq {
     // As kvm_arch_vcpu_create: only the boot vCPU starts runnable; the others wait for INIT and SIPI.
     if (vcpu.id !== 0) vcpu.mpState = KVM_MP_STATE_UNINITIALIZED;
     const lapic = this.lapic;
-    msrDevices.set(vcpu.cpu, {
+    attachMsrDevice(vcpu.cpu, {
       read(index: number): bigint | undefined | null {
         if (index === MSR_TSC_DEADLINE) return lapic.tscDeadline;
         if (index >= 0x800 && index <= 0x8ff) return lapic.readMsr(index);

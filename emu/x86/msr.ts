@@ -45,35 +45,43 @@ export function msrAddress(state: State, index: number): number {
   return Number(BigInt.asIntN(64, state.msrs.get(index) ?? 0n));
 }
 
-/** MSRs an in-kernel device answers (emu/irqchip's local APIC: the APIC base, x2APIC registers, TSC deadline). */
+/**
+ * MSRs an in-kernel device answers: emu/irqchip's local APIC (the x2APIC registers, TSC deadline) and emu/pvclock.ts's
+ * kvmclock.
+ */
 export interface MsrDevice {
   /** The value, undefined for #GP, or null when the device does not own `index`. */
   read(index: number): bigint | undefined | null;
   /** true when written, false for #GP, null when the device does not own `index`. */
   write(index: number, value: bigint): boolean | null;
-}
-
-/** The MSR device of each vCPU that has one. */
-export const msrDevices = new WeakMap<State, MsrDevice>();
-
-/** KVM's paravirtual MSRs (emu/pvclock.ts: kvmclock), which follow the TSC. */
-export interface ParavirtMsrs extends MsrDevice {
   /** The vCPU's TSC was written or its rate changed (KVM_SET_TSC_KHZ). */
-  tscChanged(): void;
+  tscChanged?(): void;
 }
 
-/** The paravirtual MSRs of each vCPU of a VM (the VM attaches them). */
-export const paravirtMsrs = new WeakMap<State, ParavirtMsrs>();
+/** The MSR devices of each vCPU that has some, asked in the order they were attached. */
+const msrDevices = new WeakMap<State, MsrDevice[]>();
+
+/** Gives the vCPU of `state` the MSRs `device` answers. */
+export function attachMsrDevice(state: State, device: MsrDevice): void {
+  const devices = msrDevices.get(state);
+  if (devices === undefined) msrDevices.set(state, [device]);
+  else devices.push(device);
+}
+
+/** No MSR devices. */
+const NO_DEVICES: readonly MsrDevice[] = [];
+
+/** Tells the MSR devices of `state` that its TSC was written or its rate changed. */
+export function tscChanged(state: State): void {
+  for (const device of msrDevices.get(state) ?? NO_DEVICES) device.tscChanged?.();
+}
 
 /** Reads an MSR; undefined when the index is not implemented. */
 export function getMsr(state: State, index: number): bigint | undefined {
-  const dev = msrDevices.get(state);
-  if (dev !== undefined) {
-    const r = dev.read(index);
+  for (const device of msrDevices.get(state) ?? NO_DEVICES) {
+    const r = device.read(index);
     if (r !== null) return r;
   }
-  const pv = paravirtMsrs.get(state)?.read(index);
-  if (pv !== undefined && pv !== null) return pv;
   switch (index) {
     case 0x10:
       return readTsc(state);
@@ -95,18 +103,14 @@ export function getMsr(state: State, index: number): bigint | undefined {
 /** Writes an MSR; false when the index or value is refused (#GP for the guest). */
 export function setMsr(state: State, index: number, value: bigint): boolean {
   value = BigInt.asUintN(64, value);
-  const dev = msrDevices.get(state);
-  if (dev !== undefined) {
-    const r = dev.write(index, value);
+  for (const device of msrDevices.get(state) ?? NO_DEVICES) {
+    const r = device.write(index, value);
     if (r !== null) return r;
   }
-  const pv = paravirtMsrs.get(state);
-  const w = pv?.write(index, value);
-  if (w !== undefined && w !== null) return w;
   switch (index) {
     case 0x10:
       state.tscOffset = value - readTsc(state) + state.tscOffset;
-      pv?.tscChanged();
+      tscChanged(state);
       return true;
     case 0x6e0:
       // IA32_TSC_DEADLINE without an in-kernel local APIC: the write is dropped, as in the kernel.
