@@ -2,14 +2,36 @@
  * ACPI tables built at start, laid out in one block in the BIOS area: RSDP
  * (revision 2), RSDT and XSDT, FADT (revision 6: PM1a event and control
  * blocks, the PM timer, the reset register, SCI on IRQ 9, an i8042 present,
- * no VGA), FACS, a DSDT whose AML defines \_S5 (so an OS can enter S5 by
- * writing SLP_TYP 5 with SLP_EN to PM1a control), and the MADT (a local APIC
+ * no VGA), FACS, a DSDT whose AML (aml.ts) defines \_S5 (so an OS can enter
+ * S5 by writing SLP_TYP 5 with SLP_EN to PM1a control) and the PCI host
+ * bridge \_SB.PCI0 (a PNP0A03 root bridge of segment 0, bus 0, whose _CRS
+ * gives the buses, configuration mechanism #1's ports, the I/O space around
+ * them and the memory between RAM and the IOAPIC), and the MADT (a local APIC
  * per vCPU, the IOAPIC, and the interrupt source overrides IRQ 0 -> GSI 2 and
  * IRQ 9 -> GSI 9 level/high), and the HPET table (hpet.ts).
  *
  * @module
  */
+import {
+  ADDRESS_BUS,
+  ADDRESS_IO,
+  ADDRESS_MEMORY,
+  device,
+  dwordAddress,
+  eisaId,
+  integer,
+  IO_ENTIRE_RANGE,
+  ioPort,
+  MEMORY_READ_WRITE_NON_CACHEABLE,
+  name,
+  pkg,
+  resourceTemplate,
+  scope,
+  wordAddress,
+} from "./aml.ts";
 import { HPET_BASE, HPET_BLOCK_ID } from "./hpet.ts";
+import { PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS } from "./pci.ts";
+import { LOW_RAM_LIMIT } from "./ram.ts";
 
 /** Ports of the ACPI fixed hardware (see pm.ts). */
 export const PM_BASE = 0x600;
@@ -29,6 +51,11 @@ export interface AcpiOptions {
   base: number;
   /** vCPUs: one MADT Local APIC entry each, APIC IDs 0..cpus-1. */
   cpus: number;
+  /**
+   * Bytes of RAM from address 0 below 4 GiB (GuestRam.lowSize): the PCI memory window starts there. Default
+   * LOW_RAM_LIMIT, the most there can be.
+   */
+  lowMemory?: number;
 }
 
 /** The tables: `bytes` go at `base`; the RSDP is at `rsdp`; `tables` gives each table's address by signature. */
@@ -110,24 +137,46 @@ function fadtBody(facs: number, dsdt: number): Uint8Array {
   return b;
 }
 
-/** The DSDT's AML: Name (_S5, Package (4) { 5, 5, 0, 0 }). */
-function dsdtBody(): Uint8Array {
-  return new Uint8Array([
-    0x08, // NameOp
-    0x5f,
-    0x53,
-    0x35,
-    0x5f, // "_S5_"
-    0x12, // PackageOp
-    0x08, // PkgLength: 8 bytes from here to the end
-    0x04, // NumElements
-    0x0a,
-    SLP_TYP_S5, // BytePrefix 5: SLP_TYPa
-    0x0a,
-    SLP_TYP_S5, // BytePrefix 5: SLP_TYPb
-    0x00, // Zero
-    0x00, // Zero
+/** The root bridge's bus range: all of segment 0's buses. */
+const PCI_BUSES = 0x100;
+/** The last port of the I/O space. */
+const IO_SPACE_END = 0xffff;
+/** The PCI memory window ends below the first fixed device at the top of the 4 GiB space. */
+const PCI_MEMORY_END = Math.min(IOAPIC_ADDR, HPET_BASE, LAPIC_ADDR) - 1;
+
+/**
+ * \_SB.PCI0, the PCI host bridge (PCI Firmware Specification 3.3, 4.1; QEMU's i440FX describes its own alike): a
+ * PNP0A03 root bridge on segment 0 from bus 0, whose current resources are the bus numbers, the configuration ports
+ * it decodes itself, and the windows it forwards to PCI: the ports below and above them and the memory from the end
+ * of RAM (`lowMemory`) to the IOAPIC.
+ */
+function pciRootBridge(lowMemory: number): number[] {
+  const configEnd = PCI_CONFIG_ADDRESS + PCI_CONFIG_PORTS - 1;
+  const crs = resourceTemplate([
+    wordAddress({ type: ADDRESS_BUS, typeFlags: 0, min: 0, max: PCI_BUSES - 1 }),
+    ioPort(PCI_CONFIG_ADDRESS, PCI_CONFIG_ADDRESS, 1, PCI_CONFIG_PORTS),
+    wordAddress({ type: ADDRESS_IO, typeFlags: IO_ENTIRE_RANGE, min: 0, max: PCI_CONFIG_ADDRESS - 1 }),
+    wordAddress({ type: ADDRESS_IO, typeFlags: IO_ENTIRE_RANGE, min: configEnd + 1, max: IO_SPACE_END }),
+    dwordAddress({
+      type: ADDRESS_MEMORY,
+      typeFlags: MEMORY_READ_WRITE_NON_CACHEABLE,
+      min: lowMemory,
+      max: PCI_MEMORY_END,
+    }),
   ]);
+  return device("PCI0", [
+    name("_HID", eisaId("PNP0A03")),
+    name("_UID", integer(0)),
+    name("_SEG", integer(0)),
+    name("_BBN", integer(0)),
+    name("_CRS", crs),
+  ]);
+}
+
+/** The DSDT's AML: Name (_S5, Package (4) { 5, 5, 0, 0 }) and Scope (\_SB) { Device (PCI0) }. */
+function dsdtBody(lowMemory: number): Uint8Array {
+  const s5 = name("_S5", pkg([integer(SLP_TYP_S5), integer(SLP_TYP_S5), integer(0), integer(0)]));
+  return new Uint8Array([...s5, ...scope("\\_SB", [pciRootBridge(lowMemory)])]);
 }
 
 /** The MADT's body. */
@@ -155,9 +204,12 @@ function hpetBody(): Uint8Array {
 
 /** Builds the tables for `options.base`. */
 export function buildAcpi(options: AcpiOptions): AcpiTables {
-  const { base, cpus } = options;
+  const { base, cpus, lowMemory = LOW_RAM_LIMIT } = options;
   if (base % 16 || base < 0xe0000 || base > 0xfffff) throw new RangeError(`ACPI base 0x${base.toString(16)}`);
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > 254) throw new RangeError(`ACPI: ${cpus} CPUs (1-254)`);
+  if (!Number.isInteger(lowMemory) || lowMemory < 0 || lowMemory > LOW_RAM_LIMIT) {
+    throw new RangeError(`ACPI: lowMemory 0x${lowMemory.toString(16)} (0-0x${LOW_RAM_LIMIT.toString(16)})`);
+  }
   const out = new Uint8Array(0x1000);
   let at = 0;
   const place = (bytes: Uint8Array, align: number) => {
@@ -175,7 +227,7 @@ export function buildAcpi(options: AcpiOptions): AcpiTables {
   new DataView(facs.buffer).setUint32(4, 64, true);
   facs[32] = 2; // version
   tables.FACS = place(facs, 64);
-  tables.DSDT = place(table("DSDT", 2, dsdtBody()), 8);
+  tables.DSDT = place(table("DSDT", 2, dsdtBody(lowMemory)), 8);
   tables.FACP = place(table("FACP", 6, fadtBody(tables.FACS, tables.DSDT)), 8);
   tables.APIC = place(table("APIC", 4, madtBody(cpus)), 8);
   tables.HPET = place(table("HPET", 1, hpetBody()), 8);

@@ -170,7 +170,7 @@ export class Machine implements Disposable {
       this.vm.setGsiRouting(gsiRoutes());
       this.ram = new GuestRam(this.vm, options.memory ?? 256 * 2 ** 20);
 
-      const acpi = buildAcpi({ base: BIOS_START, cpus: this.cpus });
+      const acpi = buildAcpi({ base: BIOS_START, cpus: this.cpus, lowMemory: this.ram.lowSize });
       this.ram.write(BIOS_START, acpi.bytes, "ACPI tables");
       this.acpi = { rsdp: acpi.rsdp, tables: acpi.tables };
 

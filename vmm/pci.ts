@@ -20,6 +20,8 @@ import type { PortDevice } from "./bus.ts";
 
 /** The mechanism's ports: CONFIG_ADDRESS and the CONFIG_DATA window. */
 export const PCI_CONFIG_ADDRESS = 0xcf8, PCI_CONFIG_DATA = 0xcfc;
+/** The number of ports from CONFIG_ADDRESS to the end of CONFIG_DATA (0xcf8-0xcff). */
+export const PCI_CONFIG_PORTS = 8;
 /** The reset control register's offset in the range (0xcf9). */
 const RESET_CONTROL_OFFSET = 1;
 /** CONFIG_ADDRESS: the enable bit, and the bits that hold a value (bits 30:24 and 1:0 are reserved). */
