@@ -13,7 +13,10 @@
  * kvmclock at that instant, and the guest's reading, system_time plus the
  * scaled TSC delta, is the VM's clock on every vCPU. The structure is
  * rewritten only when that changes: on enable, KVM_SET_CLOCK, a TSC write
- * and KVM_SET_TSC_KHZ.
+ * and KVM_SET_TSC_KHZ. An INIT turns the vCPU's clock off (kvm_vcpu_reset
+ * calls kvmclock_reset on INIT as on RESET: MSR_KVM_SYSTEM_TIME reads 0 and
+ * the old structure is no longer written); the wall clock MSR is the VM's
+ * and stays.
  *
  * @module
  */
@@ -213,6 +216,11 @@ class PvClock implements MsrDevice {
     this.systemTime = value;
     this.clock.update();
     return true;
+  }
+
+  /** kvmclock_reset, from kvm_vcpu_reset on INIT: the clock is off until the guest enables it again. */
+  reset(): void {
+    this.systemTime = 0n;
   }
 
   /** The TSC's value or rate changed: every structure may change (a TSC_STABLE flag too). */

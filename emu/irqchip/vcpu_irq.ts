@@ -16,7 +16,7 @@ import {
 } from "../../abi/constants.ts";
 import type { Cpu } from "../x86/cpu.ts";
 import { IF } from "../x86/flags.ts";
-import { attachMsrDevice } from "../x86/msr.ts";
+import { attachMsrDevice, resetMsrDevices } from "../x86/msr.ts";
 import { queueNmi } from "../x86/nmi.ts";
 import { CS } from "../x86/state.ts";
 import { resetCpu } from "../vcpu_state.ts";
@@ -201,6 +201,7 @@ function setApicBase(lapic: Lapic, value: bigint): boolean {
 function initReset(cpu: Cpu, lapic: Lapic): void {
   const base = cpu.apicBase;
   resetCpu(cpu, (base & APIC_BASE_BSP) !== 0);
+  resetMsrDevices(cpu); // kvmclock_reset
   cpu.apicBase = base;
   cpu.cr0 = 0x60000010;
   cpu.cr2 = cpu.cr3 = cpu.cr4 = 0;

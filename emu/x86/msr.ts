@@ -56,6 +56,8 @@ export interface MsrDevice {
   write(index: number, value: bigint): boolean | null;
   /** The vCPU's TSC was written or its rate changed (KVM_SET_TSC_KHZ). */
   tscChanged?(): void;
+  /** An INIT reset the vCPU (kvm_vcpu_reset with init_event): the device drops what the reset clears. */
+  reset?(): void;
 }
 
 /** The MSR devices of each vCPU that has some, asked in the order they were attached. */
@@ -74,6 +76,11 @@ const NO_DEVICES: readonly MsrDevice[] = [];
 /** Tells the MSR devices of `state` that its TSC was written or its rate changed. */
 export function tscChanged(state: State): void {
   for (const device of msrDevices.get(state) ?? NO_DEVICES) device.tscChanged?.();
+}
+
+/** Tells the MSR devices of `state` that an INIT reset its vCPU. */
+export function resetMsrDevices(state: State): void {
+  for (const device of msrDevices.get(state) ?? NO_DEVICES) device.reset?.();
 }
 
 /** Reads an MSR; undefined when the index is not implemented. */

@@ -6,15 +6,18 @@
  * KVM_GET_CLOCK's before and after the run and advance as its TSC does; the
  * pvclock_vcpu_time_info and pvclock_wall_clock it was given are checked
  * member by member, and KVM_SET_CLOCK and KVM_SET_TSC_KHZ rewrite them.
+ * An INIT disables the vCPU's clock and leaves the VM's wall clock, as
+ * kvm_vcpu_reset's kvmclock_reset does.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import type { Kvm } from "../../mod.ts";
+import type { GuestMemory, Kvm, VcpuExit } from "../../mod.ts";
 import { KVM_CAP_TSC_CONTROL, MSR_IA32_TSC, MSR_KVM_SYSTEM_TIME_NEW } from "../../abi/constants.ts";
 import { KVM_FEATURE_CLOCKSOURCE2 } from "../../emu/cpuid.ts";
-import { PVCLOCK_TSC_STABLE_BIT, timeScale } from "../../emu/pvclock.ts";
+import { MSR_KVM_WALL_CLOCK_NEW, PVCLOCK_TSC_STABLE_BIT, timeScale } from "../../emu/pvclock.ts";
+import { CODE, load, type Machine, machine, realMode } from "../_support/guests.ts";
 import { backendTest, test } from "../_support/harness.ts";
 import { bench64 } from "../_support/long64.ts";
 import { LM_CODE, type LongMachine } from "../_support/long_mode.ts";
@@ -142,6 +145,81 @@ backendTest("kvmclock: KVM_SET_CLOCK and KVM_SET_TSC_KHZ rewrite the enabled str
   const [c2, read2] = [m.vm.getClock().clock, guestNow()];
   assert.ok(read2 >= c2 - 1_000_000n && read2 <= c2 + 1_000_000n, `guest reads ${read2}, KVM_GET_CLOCK ${c2}`);
 }, { only: ["emu"] });
+
+/** Where the INIT test's guest puts its pvclock_vcpu_time_info and pvclock_wall_clock. */
+const INIT_PVTI = 0x8000, INIT_WALL = 0x8100;
+/** The reset vector's page: 64 KiB below 4 GiB, so CS base 0xffff0000 plus IP 0xfff0 is memory. */
+const RESET_BASE = 0xffff0000, RESET_IP = 0xfff0;
+/**
+ * Real mode at CODE: kvmclock on at INIT_PVTI, the wall clock at INIT_WALL, `out 0xe9` (1); then the local APIC in
+ * x2APIC mode and an INIT to itself (APIC 0) through the ICR.
+ */
+const INIT_GUEST = [
+  "66 b9 01 4d 56 4b", // mov ecx, MSR_KVM_SYSTEM_TIME_NEW
+  "66 b8 01 80 00 00", // mov eax, INIT_PVTI | 1 (enable)
+  "66 31 d2", //          xor edx, edx
+  "0f 30", //             wrmsr
+  "66 b9 00 4d 56 4b", // mov ecx, MSR_KVM_WALL_CLOCK_NEW
+  "66 b8 00 81 00 00", // mov eax, INIT_WALL
+  "0f 30", //             wrmsr
+  "66 b8 01 00 00 00", // mov eax, 1
+  "66 e7 e9", //          out 0xe9, eax
+  "66 b9 1b 00 00 00", // mov ecx, IA32_APIC_BASE
+  "0f 32", //             rdmsr
+  "66 0d 00 0c 00 00", // or eax, 0xc00 (enable, x2APIC)
+  "0f 30", //             wrmsr
+  "66 b9 0f 08 00 00", // mov ecx, SVR
+  "66 b8 ff 01 00 00", // mov eax, 0x1ff (software enable)
+  "66 31 d2", //          xor edx, edx
+  "0f 30", //             wrmsr
+  "66 b9 30 08 00 00", // mov ecx, ICR
+  "66 31 d2", //          xor edx, edx (APIC 0: itself)
+  "66 b8 00 45 00 00", // mov eax, 0x4500 (INIT, assert)
+  "0f 30", //             wrmsr
+  "f4", //                hlt (INIT comes first)
+];
+/** At the reset vector: `out 0xe9` of 2, then hlt. */
+const AT_RESET = ["66 b8 02 00 00 00", "66 e7 e9", "f4"];
+
+backendTest("kvmclock: INIT disables the vCPU's clock (kvmclock_reset) and keeps the VM's wall clock MSR", (kvm) => {
+  const m = machine(kvm, { size: 0x10000, irqchip: true });
+  const rom = m.vm.allocateMemory(0x10000);
+  try {
+    initTest(kvm, m, rom);
+  } finally {
+    m[Symbol.dispose]();
+    rom.free(); // after the VM that maps it is closed
+  }
+});
+
+/** The body of the INIT test: `m` with `rom` to map at the reset vector. */
+function initTest(kvm: Kvm, m: Machine, rom: GuestMemory): void {
+  m.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: RESET_BASE, memory: rom });
+  load(m.mem, CODE, INIT_GUEST);
+  load(rom, RESET_IP, AT_RESET);
+  m.vcpu.setCpuid2(kvm.supportedCpuid());
+  realMode(m.vcpu, CODE);
+  const out = (exit: VcpuExit) => {
+    assert.ok(exit.reason === "io" && exit.port === 0xe9, describe(exit));
+    return new DataView(exit.data.buffer, exit.data.byteOffset, 4).getUint32(0, true);
+  };
+  const pvti = new DataView(m.mem.bytes.buffer, m.mem.bytes.byteOffset + INIT_PVTI, 32);
+  const msrs = () => m.vcpu.getMsrs([MSR_KVM_SYSTEM_TIME_NEW, MSR_KVM_WALL_CLOCK_NEW]).map((e) => e.data);
+
+  assert.equal(out(m.vcpu.run({ timeoutMs: 3000 })), 1);
+  assert.deepEqual(msrs(), [BigInt(INIT_PVTI | 1), BigInt(INIT_WALL)], "enabled");
+  assert.ok(pvti.getUint32(0, true) > 0, "the structure was written");
+
+  assert.equal(out(m.vcpu.run({ timeoutMs: 3000 })), 2, "INIT took the vCPU to the reset vector");
+  const sregs = m.vcpu.getSregs();
+  assert.equal(sregs.cs.base, BigInt(RESET_BASE), "CS base after INIT");
+  assert.deepEqual(msrs(), [0n, BigInt(INIT_WALL)], "MSR_KVM_SYSTEM_TIME_NEW is 0 after INIT; the wall clock stays");
+  // The old structure is no longer the vCPU's: neither KVM_SET_CLOCK nor a TSC write rewrites it.
+  new Uint8Array(pvti.buffer, pvti.byteOffset, 32).fill(0);
+  m.vm.setClock({ clock: m.vm.getClock().clock + 1_000_000_000n });
+  m.vcpu.setMsrs([{ index: MSR_IA32_TSC, data: 0n }]);
+  assert.deepEqual([...new Uint8Array(pvti.buffer, pvti.byteOffset, 32)], new Array(32).fill(0), "not rewritten");
+}
 
 test("kvmclock: the scale of a TSC rate is exact to a part in 2^31", () => {
   for (const khz of [1, 1000, 999_999, 1_000_000, 1_000_001, 2_500_000, 3_333_333, 4_000_000, 2 ** 31 - 1]) {
