@@ -16,6 +16,7 @@ import {
   ADDRESS_BUS,
   ADDRESS_IO,
   ADDRESS_MEMORY,
+  type Aml,
   device,
   dwordAddress,
   eisaId,
@@ -150,7 +151,7 @@ const PCI_MEMORY_END = Math.min(IOAPIC_ADDR, HPET_BASE, LAPIC_ADDR) - 1;
  * it decodes itself, and the windows it forwards to PCI: the ports below and above them and the memory from the end
  * of RAM (`lowMemory`) to the IOAPIC.
  */
-function pciRootBridge(lowMemory: number): number[] {
+function pciRootBridge(lowMemory: number): Aml {
   const configEnd = PCI_CONFIG_ADDRESS + PCI_CONFIG_PORTS - 1;
   const crs = resourceTemplate([
     wordAddress({ type: ADDRESS_BUS, typeFlags: 0, min: 0, max: PCI_BUSES - 1 }),

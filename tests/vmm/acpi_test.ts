@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { test } from "../_support/harness.ts";
 import { buildAcpi, IOAPIC_ADDR, LAPIC_ADDR } from "../../vmm/acpi.ts";
+import { buffer, integer, pkgLength } from "../../vmm/aml.ts";
 import { HPET_BASE } from "../../vmm/hpet.ts";
 import { Machine } from "../../vmm/machine.ts";
 import { LOW_RAM_LIMIT } from "../../vmm/ram.ts";
@@ -261,4 +262,36 @@ test("vmm acpi: the PCI memory window starts where RAM below 4 GiB ends", () => 
   const image = new Uint8Array(m.acpi.tables.DSDT - BASE + dsdtLen);
   image.set(m.ram.slice(BASE, image.length));
   assert.equal((pciCrs(readDsdt(image, m.acpi.tables.DSDT))[4] as { min: number }).min, 48 * 2 ** 20);
+});
+
+test("vmm aml: PkgLength at each encoding's limits, integers in their shortest form, a buffer's size", () => {
+  for (const content of [0, 62, 63, 0xffd, 0xffe, 0xffffc, 0xffffd, 2 ** 28 - 5]) {
+    const enc = pkgLength(content);
+    const bytes = new Uint8Array(enc.length + 1);
+    bytes.set(enc);
+    const r = new AmlReader(bytes);
+    assert.equal(r.pkgEnd() - enc.length, content, `PkgLength of ${content} (${enc.length} bytes)`);
+    assert.equal(r.at, enc.length);
+  }
+  assert.deepEqual([62, 63, 0xffd, 0xffe, 0xffffc, 0xffffd].map((n) => pkgLength(n).length), [1, 2, 2, 3, 3, 4]);
+  assert.throws(() => pkgLength(2 ** 28 - 4), /longer than/);
+  const cases: [bigint, number][] = [
+    [0n, 1],
+    [1n, 1],
+    [2n, 2],
+    [0xffn, 2],
+    [0x100n, 3],
+    [0xffffn, 3],
+    [0x10000n, 5],
+    [0xffffffffn, 5],
+    [0x100000000n, 9],
+    [(1n << 64n) - 2n, 9],
+    [(1n << 64n) - 1n, 1],
+  ];
+  for (const [value, size] of cases) {
+    const enc = integer(value);
+    assert.equal(enc.length, size, `${value} in ${size} bytes`);
+    assert.equal(new AmlReader(new Uint8Array(enc)).data(), value);
+  }
+  assert.deepEqual(new AmlReader(new Uint8Array(buffer([1, 2, 3]))).data(), new Uint8Array([1, 2, 3]));
 });
