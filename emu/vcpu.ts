@@ -44,7 +44,11 @@ export class EmuVcpu {
   alarmFired = false;
   /** The run loop's question: is the alarm's time up? (With an irqchip, time also acts on the devices here.) */
   readonly #alarmDue = (): boolean => {
-    if (this.irq !== null) this.irq.chip.poll(this.irq.lapic);
+    if (this.irq !== null) {
+      this.irq.chip.poll(this.irq.lapic);
+      // A pause-loop exit: another vCPU runs while this one spins.
+      if (this.irq.spinYield) return true;
+    }
     if (this.alarmMs === 0) return false;
     const now = performance.now();
     if (this.alarmAt === 0) {
@@ -137,6 +141,7 @@ export class EmuVcpu {
   #runWithIrqchip(irq: VcpuIrq): number {
     const cpu = this.cpu;
     cpu.intrRequest = true;
+    irq.startRun();
     for (;;) {
       irq.chip.poll(irq.lapic);
       const before = this.mpState;

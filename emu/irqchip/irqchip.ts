@@ -32,6 +32,10 @@ export interface VcpuEvents {
   wake(): void;
   /** NMI (DM_NMI), INIT or SIPI (DM_SIPI with its vector). */
   signal(mode: number, vector: number): void;
+  /** The vCPU executed PAUSE (pause-loop exiting counts them). */
+  pause?(): void;
+  /** Whether the vCPU could run guest code now (not waiting for INIT/SIPI, not halted with nothing to do). */
+  runnable?(): boolean;
 }
 
 /** kvm_irqchip's size: chip_id, pad, and a 512-byte union. */
@@ -78,8 +82,14 @@ export class Irqchip {
       signal: (mode, vector) => events.signal(mode, vector),
     });
     this.vcpus.set(id, { lapic, cpu, events });
-    cpu.devices = new VcpuDevices(this, lapic);
+    cpu.devices = new VcpuDevices(this, lapic, events);
     return lapic;
+  }
+
+  /** Whether a vCPU other than `id` could run guest code now (kvm_vcpu_on_spin's candidates). */
+  othersRunnable(id: number): boolean {
+    for (const [other, v] of this.vcpus) if (other !== id && v.events.runnable?.()) return true;
+    return false;
   }
 
   /** KVM_CREATE_PIT2 (`speaker`: KVM_PIT_SPEAKER_DUMMY, port 0x61 in the kernel). */
@@ -214,10 +224,16 @@ function isBroadcast(msg: ApicMessage, from: Lapic | null): boolean {
 class VcpuDevices implements CpuDevices {
   readonly #chip: Irqchip;
   readonly #lapic: Lapic;
+  readonly #events: VcpuEvents;
 
-  constructor(chip: Irqchip, lapic: Lapic) {
+  constructor(chip: Irqchip, lapic: Lapic, events: VcpuEvents) {
     this.#chip = chip;
     this.#lapic = lapic;
+    this.#events = events;
+  }
+
+  pause(): void {
+    this.#events.pause?.();
   }
 
   portIn(port: number, size: number): number {

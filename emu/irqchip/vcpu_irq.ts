@@ -30,6 +30,14 @@ const IRQFD_POLL_MS = 1;
 const MAX_SLEEP_MS = 50;
 /** The longest wait of a halted Worker vCPU before its mailbox looks for a kick again (ms). */
 const IDLE_POLL_MS = 10;
+/**
+ * Pause-loop exiting: the PAUSEs a vCPU executes in one run before it gives up its slice to another runnable vCPU
+ * (KVM's ple_window, counted in PAUSEs). On the owner's thread only one vCPU runs at a time, so a vCPU spinning on
+ * what another vCPU must do (csd_lock_wait, a contended lock, stop_machine) waits for that vCPU's turn anyway.
+ */
+export const PLE_WINDOW = 64;
+/** What a pause-loop exit adds to the run loop's count (Cpu.work): more than its longest check interval. */
+const PLE_WORK = 1 << 16;
 /** MSR indices. */
 const MSR_APIC_BASE = 0x1b, MSR_TSC_DEADLINE = 0x6e0;
 
@@ -55,8 +63,17 @@ export class VcpuIrq {
   #pendingSipi = -1;
   /** Resolvers of `idle()` promises, called by a wake-up. */
   #wakers: (() => void)[] = [];
-  /** A halted vCPU with nothing to do ends KVM_RUN at once instead of sleeping (the Worker proxy's slices). */
+  /**
+   * The owner thread's scheduling of Worker vCPUs (the proxy's slices): a halted vCPU with nothing to do ends
+   * KVM_RUN at once instead of sleeping, and a vCPU spinning on PAUSE ends it when another vCPU is runnable.
+   */
   yieldOnHalt = false;
+  /** PAUSEs in this run (pause-loop exiting). */
+  #pauses = 0;
+  /** A pause-loop exit ends this run: the run loop's alarm check sees it. */
+  spinYield = false;
+  /** Runs a pause-loop exit ended (kvm_vcpu_on_spin's directed yields). */
+  pauseExits = 0;
 
   constructor(chip: Irqchip, vcpu: IrqVcpu) {
     this.chip = chip;
@@ -64,6 +81,8 @@ export class VcpuIrq {
     this.lapic = chip.attach(vcpu.id, vcpu.cpu, {
       wake: () => this.wake(),
       signal: (mode, vector) => this.#signal(mode, vector),
+      pause: () => this.#pause(),
+      runnable: () => !this.blocked,
     });
     // As kvm_arch_vcpu_create: only the boot vCPU starts runnable; the others wait for INIT and SIPI.
     if (vcpu.id !== 0) vcpu.mpState = KVM_MP_STATE_UNINITIALIZED;
@@ -94,6 +113,28 @@ export class VcpuIrq {
       this.#wakers = [];
       for (const f of w) f();
     }
+  }
+
+  /** A run begins: the pause-loop count starts again. */
+  startRun(): void {
+    this.#pauses = 0;
+    this.spinYield = false;
+  }
+
+  /**
+   * PAUSE. Past PLE_WINDOW of them in one run, a vCPU that yields on halt ends its run if another vCPU is runnable
+   * (kvm_vcpu_on_spin): a compiled block stops after this instruction (codeGen) and the run loop asks its alarm at
+   * once (work), which answers spinYield.
+   */
+  #pause(): void {
+    if (!this.yieldOnHalt || ++this.#pauses < PLE_WINDOW) return;
+    this.#pauses = 0;
+    if (!this.chip.othersRunnable(this.#vcpu.id)) return;
+    this.pauseExits++;
+    this.spinYield = true;
+    const cpu = this.#vcpu.cpu;
+    cpu.codeGen++;
+    cpu.work += PLE_WORK;
   }
 
   #signal(mode: number, vector: number): void {
@@ -143,7 +184,10 @@ export class VcpuIrq {
   /** Whether the vCPU cannot run guest code now: waiting for INIT/SIPI, or halted with nothing to do. */
   get blocked(): boolean {
     const s = this.#vcpu.mpState;
-    if (s === KVM_MP_STATE_UNINITIALIZED || s === KVM_MP_STATE_INIT_RECEIVED) return true;
+    // An INIT or SIPI is taken at the next KVM_RUN.
+    if (s === KVM_MP_STATE_UNINITIALIZED || s === KVM_MP_STATE_INIT_RECEIVED) {
+      return !this.#pendingInit && this.#pendingSipi < 0;
+    }
     if (s !== KVM_MP_STATE_HALTED) return false;
     if (!this.hasEvents()) return true;
     this.#vcpu.mpState = KVM_MP_STATE_RUNNABLE;

@@ -50,6 +50,8 @@ export interface CpuDevices {
    * in which case the controller also clears `intrRequest` until something changes.
    */
   acknowledge(): number;
+  /** PAUSE (F3 90) was executed: a spin-wait, which pause-loop exiting may end (the irqchip's vCPU scheduling). */
+  pause?(): void;
 }
 
 /** The CPU. */

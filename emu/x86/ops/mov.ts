@@ -82,10 +82,13 @@ export function xchgRmReg(cpu: Cpu, d: Insn): void {
   cpu.setReg(d.reg, d.size, a);
 }
 
-/** 90-97: XCHG eAX, reg (90 is NOP). */
+/** 90-97: XCHG eAX, reg (90 is NOP, F3 90 PAUSE: told to the devices, for pause-loop exiting). */
 export function xchgAcc(cpu: Cpu, d: Insn): void {
   const n = d.op & 7;
-  if (n === 0) return;
+  if (n === 0) {
+    if (d.rep === 0xf3) cpu.devices?.pause?.();
+    return;
+  }
   const a = cpu.getReg(EAX, d.size);
   cpu.setReg(EAX, d.size, cpu.getReg(n, d.size));
   cpu.setReg(n, d.size, a);
@@ -242,10 +245,13 @@ export function xchgRmReg64(cpu: Cpu, d: Insn): void {
   setQ(cpu, d.reg, lo, hi);
 }
 
-/** 90-97 in 64-bit mode: XCHG rAX, reg (90 without REX.B is NOP: EAX is not zero-extended). */
+/** 90-97 in 64-bit mode: XCHG rAX, reg (90 without REX.B is NOP: EAX is not zero-extended; F3 90 PAUSE). */
 export function xchgAccLong(cpu: Cpu, d: Insn): void {
   const n = opReg(d);
-  if (n === 0) return;
+  if (n === 0) {
+    if (d.rep === 0xf3) cpu.devices?.pause?.();
+    return;
+  }
   if (d.size === 8) {
     const lo = cpu.r32[0], hi = cpu.r32[1];
     setQ(cpu, EAX, cpu.r32[n << 1], cpu.r32[(n << 1) + 1]);
