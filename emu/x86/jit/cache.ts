@@ -36,6 +36,8 @@ export interface BlockStats {
   evicted: number;
   /** Block executions. */
   executed: number;
+  /** Instructions run in blocks. */
+  insns: number;
 }
 
 /** One CPU's compiled blocks. */
@@ -55,7 +57,7 @@ export class BlockCache {
    */
   readonly #drops = new Map<number, number>();
   #dropsEpoch = 0;
-  readonly stats: BlockStats = { compiled: 0, invalidated: 0, evicted: 0, executed: 0 };
+  readonly stats: BlockStats = { compiled: 0, invalidated: 0, evicted: 0, executed: 0, insns: 0 };
 
   constructor(mode: BlockCompilerMode) {
     this.threshold = 0;
