@@ -41,7 +41,17 @@ import { ea64s } from "./operands.ts";
 import type { BlockFn } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
 import { RELOAD, SPILL } from "./operands.ts";
-import { branch, flagSync, loopsBack, type Producer, producerOf, readsFlags, template } from "./templates.ts";
+import {
+  branch,
+  flagSync,
+  loopsBack,
+  type Producer,
+  producerOf,
+  readsFlags,
+  relativeTarget,
+  skipOpen,
+  template,
+} from "./templates.ts";
 import { num, pooled } from "./pool.ts";
 
 /** A block function's result: the iterations it ran, shifted left by 6, or'd with its exit (BlockFn). */
@@ -219,6 +229,11 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
   const lines: string[] = [];
   const backs: (Producer | null)[] = [];
   const producers = insns.map(producerOf);
+  const skips = forwardSkips(insns, rip);
+  // The forward branches inside the block whose target is still to come: the index of their target, and the flags
+  // in the locals where they branch (`version` counts the changes of `pending`).
+  const open: { to: number; flags: Producer | null; version: number }[] = [];
+  let version = 0;
   let ip = rip;
   let pending: Producer | null = null;
   let head = carry !== null;
@@ -226,6 +241,19 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
   const sync = () => SPILL + flags();
   let side = EXIT_SIDE;
   for (let i = 0; i < insns.length; i++) {
+    while (open.length !== 0 && open[open.length - 1].to === i) {
+      // The target of a forward branch: both ways meet here. Where the skipped instructions left other flags in the
+      // locals than the branch saw, each way writes its own into the CPU.
+      const o = open.pop()!;
+      if (o.version === version) lines.push("}");
+      else {
+        lines.push(
+          `${pending === null ? "" : flagSync(pending)} } else {${o.flags === null ? "" : flagSync(o.flags)} }`,
+        );
+        pending = null;
+        version++;
+      }
+    }
     const d = insns[i];
     const next = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
     const last = i === insns.length - 1;
@@ -253,6 +281,13 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
     names.push(`f${i}`, `d${i}`);
     values.push(d.exec, d);
     if (end && loopsBack(d, next, rip)) backs.push(pending);
+    if (end && !last && skips.has(i)) {
+      // A forward branch to an instruction of this block: the instructions it skips run only when it is not taken.
+      lines.push(skipOpen(d, pending));
+      open.push({ to: skips.get(i)!, flags: pending, version });
+      ip = next;
+      continue;
+    }
     if (end && !last) {
       // A conditional branch on the way: leaving here is a side exit with a link of its own.
       const exit = side < EXITS ? side++ : EXIT_ANY;
@@ -265,7 +300,10 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
             }) { if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip; ` +
             `return ((n + 1) << 6) | ${exit}; }`,
       );
-      if (t === undefined) pending = null;
+      if (t === undefined) {
+        pending = null;
+        version++;
+      }
       ip = next;
       continue;
     }
@@ -280,11 +318,15 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
     } else if (t !== undefined) {
       const tt = t as Exclude<typeof t, string>;
       lines.push(tt.code);
-      if (p) [pending, head] = [p, false];
+      if (p) {
+        [pending, head] = [p, false];
+        version++;
+      }
       if (tt.mayExit && !last) lines.push(stopCheck(d, next, sync()));
     } else {
       lines.push(`${site.sync} c.eip = ${num(site.eip)}; c.nextEip = ${num(next)}; f${i}(c, d${i}); ${RELOAD}`);
       pending = null;
+      version++;
       if (!end && !last) lines.push(stopCheck(d, next, ""));
     }
     if (last && t === undefined && end) {
@@ -304,6 +346,34 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
     ip = next;
   }
   return { names, values, lines, backs };
+}
+
+/**
+ * The Jccs of a block (by index) whose target is a later instruction of the same block, with that instruction's
+ * index: their taken branch skips the instructions between (codegen: `if (not taken) { ... }`) instead of leaving the
+ * block. The skipped ranges must nest, as the `if`s of the code do: a Jcc whose range would cross an earlier one
+ * stays a side exit. The block's last instruction (the branch that ends it) is never skipped over, only to.
+ */
+export function forwardSkips(insns: readonly Insn[], rip: number): Map<number, number> {
+  const at = new Map<number, number>();
+  const targets: (number | undefined)[] = [];
+  let ip = rip;
+  for (let i = 0; i < insns.length; i++) {
+    const d = insns[i];
+    at.set(ip, i);
+    ip = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
+    targets.push(d.jit === "jcc" || d.jit === "jccLong" ? relativeTarget(d, ip) : undefined);
+  }
+  const skips = new Map<number, number>();
+  const nest: number[] = []; // the targets of the ranges open at i, innermost last
+  for (let i = 0; i < insns.length - 1; i++) {
+    while (nest.length !== 0 && nest[nest.length - 1] <= i) nest.pop();
+    const t = targets[i], j = t === undefined ? undefined : at.get(t);
+    if (j === undefined || j <= i || (nest.length !== 0 && nest[nest.length - 1] < j)) continue;
+    skips.set(i, j);
+    nest.push(j);
+  }
+  return skips;
 }
 
 /** The most iterations of a looping block of `length` instructions per call. */

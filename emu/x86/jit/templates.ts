@@ -546,11 +546,27 @@ function jumpTarget(d: Insn, next: number): number {
   return d.mode === 8 ? (d.osize === 2 ? (next + rel) & MASK[2] : next + rel) : next + rel;
 }
 
+/**
+ * Where the Jcc or JMP rel `d` goes (`next` is the RIP after it), as the block's code counts instruction pointers (the
+ * whole RIP in 64-bit mode, else EIP truncated to the operand size); undefined for other instructions.
+ */
+export function relativeTarget(d: Insn, next: number): number | undefined {
+  if (!JUMPS.has(d.jit)) return undefined;
+  const t = jumpTarget(d, next);
+  return d.mode === 8 ? t : (t & MASK[d.osize]) >>> 0;
+}
+
 /** Whether `d` is a Jcc or JMP rel whose target is the block's entry `entry` (so the block loops there). */
 export function loopsBack(d: Insn, next: number, entry: number): boolean {
-  if (!JUMPS.has(d.jit)) return false;
-  const t = jumpTarget(d, next);
-  return (d.mode === 8 ? t : (t & MASK[d.osize]) >>> 0) === entry;
+  return relativeTarget(d, next) === entry;
+}
+
+/**
+ * The opening of a forward branch inside a block: the Jcc `d` skips the instructions up to its target when its
+ * condition holds, so they run inside `if (<not taken>) {` (codegen.ts closes it before the target).
+ */
+export function skipOpen(d: Insn, producer: Producer | null): string {
+  return `if (${condition((d.op & 0xf) ^ 1, producer)}) {`;
 }
 
 /** INC and DEC, which keep CF. */
