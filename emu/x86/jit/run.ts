@@ -104,7 +104,6 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
     cpu.work += ran;
     stats.executed++;
     stats.insns += ran;
-    stats.insns += ran;
     // An interrupt the irqchip raised meanwhile is taken between instructions, by the interpreter's loop. Compiling
     // counts as work too, so that compile churn ends the chain as running does.
     if (cpu.work >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & IF)) return n;

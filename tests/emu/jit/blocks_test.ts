@@ -63,6 +63,9 @@ for (const bits of [32, 64] as const) {
         // ("executed" counts calls of compiled code, which may run many iterations of a loop in one call.)
         assert.ok(s.compiled > 0 && s.executed > 0, JSON.stringify(s));
         assert.equal(s.invalidated, 0);
+        // Eager: two blocks, [mov, xor, add, dec, jnz, out] once and [add, dec, jnz, out] looping 999 times; the count
+        // is a block's length per call or iteration, whichever exit it took (as cpu.work counts): 6 + 4 * 999.
+        if (mode === "eager") assert.equal(s.insns, 4002, JSON.stringify(s));
       }
     });
   }
