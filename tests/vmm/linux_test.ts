@@ -3,8 +3,10 @@
  * build/linux-guest/) with a busybox initramfs whose /init prints a marker
  * and powers off: through the PVH entry and the bzImage boot protocol, with
  * one and two vCPUs, and with a shell typed into through COM1. On the
- * emulator these are skipped (registered as skipped, saying why) while the guest files are missing
- * or the emulator cannot run startup_64 (a probe guest checks). On KVM the
+ * emulator the 2-vCPU boot is opt-in (KVMKIT_SMP_BOOT=1; see below why), and
+ * every boot is skipped (registered as skipped, saying why) while the guest
+ * files are missing or the emulator cannot run startup_64 (a probe guest
+ * checks). On KVM the
  * boot is bounded: this host's kvm_pvm emulates guest CPL 0 at about 2 MIPS,
  * so the test reports how far it got unless the marker arrives.
  *
@@ -18,6 +20,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import process from "node:process";
 import { backendTest, skip } from "../_support/harness.ts";
 import { bootLinux, emulatorCannotBootLinux, guestMissing, MARKER } from "./_vmm_linux.ts";
 import { Kvm } from "../../mod.ts";
@@ -31,6 +34,12 @@ const EMU_CMDLINE = `${CMDLINE} cryptomgr.notests`;
 // suite (the guest's soft-lockup watchdog fired once, at 187 s); TCG needs about 5 s.
 const EMU_TIMEOUT = 600_000;
 const EMU_TEST_LIMIT = 630_000;
+
+/** What is typed into the busybox shell of /init (`kvmkit.shell`) once it is there, and the exit after its answer. */
+const SHELL_SCRIPT: [string, string][] = [
+  ["KVMKIT-SHELL", "echo cpus=$(grep -c ^processor /proc/cpuinfo) answer=$((6*7))\n"],
+  ["answer=42", "exit\n"],
+];
 
 const missing = guestMissing();
 
@@ -58,14 +67,24 @@ function kvmBootTest(name: string, fn: (kvm: Kvm) => Promise<void>): void {
   else backendTest(name, fn, { only: ["kvm"] });
 }
 
-emuBootTest("vmm linux: PVH vmlinux to the marker and ACPI power-off, 1 vCPU", async (kvm) => {
-  const boot = await bootLinux(kvm, { kernel: "vmlinux", cmdline: EMU_CMDLINE, timeoutMs: EMU_TIMEOUT });
-  console.log(
-    `PVH: marker after ${boot.marker?.toFixed(2)} s, ${boot.result.reason} after ${boot.result.seconds.toFixed(2)} s`,
-  );
-  assert.match(boot.console, /KVMKIT-MARKER cpus=1/, boot.console.slice(-2000));
-  assert.deepEqual([boot.result.reason, boot.result.detail], ["poweroff", "ACPI S5"]);
-});
+emuBootTest(
+  "vmm linux: PVH vmlinux to the marker, a shell typed into through COM1, ACPI power-off, 1 vCPU",
+  async (kvm) => {
+    const boot = await bootLinux(kvm, {
+      kernel: "vmlinux",
+      cmdline: `${EMU_CMDLINE} kvmkit.shell`,
+      timeoutMs: EMU_TIMEOUT,
+      script: SHELL_SCRIPT,
+    });
+    console.log(
+      `PVH: marker after ${boot.marker?.toFixed(2)} s, ${boot.result.reason} after ${boot.result.seconds.toFixed(2)} s`,
+    );
+    assert.match(boot.console, /KVMKIT-MARKER cpus=1/, boot.console.slice(-2000));
+    // The shell's answer, computed by the guest from what was typed (the echo of the typed line has no "=42").
+    assert.match(boot.console, /cpus=1 answer=42/, boot.console.slice(-2000));
+    assert.deepEqual([boot.result.reason, boot.result.detail], ["poweroff", "ACPI S5"]);
+  },
+);
 
 // The bzImage's XZ decompressor alone is about 4.5 G instructions (TCG: 3 s of its 5): on the emulator it takes
 // about two minutes, and the kernel after it as long again, more than a test may take. This test follows the boot
@@ -95,10 +114,7 @@ async function twoCpusAndShell(kvm: Kvm): Promise<void> {
     cmdline: `${EMU_CMDLINE} kvmkit.shell`,
     cpus: 2,
     timeoutMs: EMU_TIMEOUT,
-    script: [
-      ["KVMKIT-SHELL", "echo cpus=$(grep -c ^processor /proc/cpuinfo) answer=$((6*7))\n"],
-      ["answer=42", "exit\n"],
-    ],
+    script: SHELL_SCRIPT,
   });
   console.log(
     `2 vCPUs: marker after ${boot.marker?.toFixed(2)} s, ${boot.result.reason} after ${
@@ -111,9 +127,21 @@ async function twoCpusAndShell(kvm: Kvm): Promise<void> {
   assert.deepEqual([boot.result.reason, boot.result.detail], ["poweroff", "ACPI S5"]);
 }
 
-// Deno only: under Bun the two vCPUs' Workers (each ioctl crossing to the emulator's thread) ran slower, and the boot
-// had not reached /init after 270 s (measured here; it needs 186 s under Deno).
-if (typeof Bun !== "undefined" && emuWhy === undefined) {
+// Opt-in (KVMKIT_SMP_BOOT=1) until issue #16's SMP livelock is fixed. Both vCPUs run on the emulator's one thread, so
+// each gets at most half of the host's time while the guest's timers follow host time. Seen on this 2-core machine
+// (Deno): in 2 of 5 verbose boots both vCPUs spent the rest of a 400 s run in timer-interrupt code
+// (pvclock_clocksource_read, scheduler_tick, hrtimer_interrupt) from the switch to high-resolution timers on; two
+// runs of this test had no marker within 270 s, one had PID 1 blocked for 120 s at 272 s and no marker within 600 s;
+// with pause-loop exiting and the channel yield (emu/proxy.ts) one run passed (marker 356 s, power-off 393 s). Under
+// Bun the boot had not reached /init within 270 s. The SMP mechanisms themselves (INIT/SIPI, IPIs, Workers, pause-
+// loop exits, slice yields) are tested in tests/irqchip/.
+const SMP_BOOT = process.env.KVMKIT_SMP_BOOT === "1";
+if (!SMP_BOOT && emuWhy === undefined) {
+  skip(
+    `${TWO_CPUS} [emu]`,
+    "opt-in (KVMKIT_SMP_BOOT=1): a 2-vCPU boot on the emulator can livelock in timer interrupts (issue #16)",
+  );
+} else if (typeof Bun !== "undefined" && emuWhy === undefined) {
   skip(`${TWO_CPUS} [emu]`, "an SMP boot under Bun takes longer than a test may (over 270 s)");
 } else emuBootTest(TWO_CPUS, twoCpusAndShell);
 
