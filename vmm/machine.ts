@@ -26,7 +26,7 @@ import { Hpet, HPET_BASE, HPET_SIZE } from "./hpet.ts";
 import { I8042 } from "./i8042.ts";
 import { type BootFile, type LoadedGuest, loadFlat, loadKernel } from "./loaders/mod.ts";
 import { DebugExit, PostCode, SystemControlA } from "./misc.ts";
-import { PCI_CONFIG_ADDRESS, PciHost } from "./pci.ts";
+import { PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS, PciHost } from "./pci.ts";
 import { AcpiPm, ResetControl } from "./pm.ts";
 import { BIOS_START, GuestRam } from "./ram.ts";
 import { CmosRtc } from "./rtc.ts";
@@ -195,7 +195,7 @@ export class Machine implements Disposable {
       );
       // 0xcf9, the reset control register, lies inside PCI configuration mechanism #1's ports 0xcf8-0xcff.
       this.pci = new PciHost(new ResetControl(reset(`reset register 0x${RESET_PORT.toString(16)}`)));
-      this.bus.register(PCI_CONFIG_ADDRESS, 8, "pci config, reset control", this.pci);
+      this.bus.register(PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS, "pci config, reset control", this.pci);
       this.hpet = new Hpet({ irq: (gsi, level) => this.vm.irqLine(gsi, level) });
       this.mmio.register(HPET_BASE, HPET_SIZE, "hpet", this.hpet);
       if (options.debugExit !== undefined) {

@@ -255,7 +255,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       }
     }
     const d = insns[i];
-    const next = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
+    const next = nextIp(d, ip);
     const last = i === insns.length - 1;
     const end = ENDS.get(d.jit);
     const p = producers[i];
@@ -361,7 +361,7 @@ export function forwardSkips(insns: readonly Insn[], rip: number): Map<number, n
   for (let i = 0; i < insns.length; i++) {
     const d = insns[i];
     at.set(ip, i);
-    ip = d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
+    ip = nextIp(d, ip);
     targets.push(d.jit === "jcc" || d.jit === "jccLong" ? relativeTarget(d, ip) : undefined);
   }
   const skips = new Map<number, number>();
@@ -374,6 +374,11 @@ export function forwardSkips(insns: readonly Insn[], rip: number): Map<number, n
     nest.push(j);
   }
   return skips;
+}
+
+/** The instruction pointer after `d` at `ip`, as the block's code counts it (16-bit wrap, 32-bit EIP, 64-bit RIP). */
+function nextIp(d: Insn, ip: number): number {
+  return d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
 }
 
 /** The most iterations of a looping block of `length` instructions per call. */
