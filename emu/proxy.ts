@@ -15,12 +15,12 @@
  *
  * @module
  */
-import { setImmediate } from "node:timers";
 import { Errno } from "../abi/errno.ts";
 import { KVM_RUN } from "../abi/requests.ts";
 import { kvmRun } from "../abi/structs.ts";
 import { KvmError } from "../errors.ts";
 import { type Kernel, type Mapping, unmap, type VcpuTransfer } from "../kernel.ts";
+import { yieldMacrotask } from "../internal/yield.ts";
 
 const IMMEDIATE_EXIT = kvmRun.offsetOf("immediate_exit");
 
@@ -47,26 +47,6 @@ const SERVE_POLL_MS = 50;
 
 function now(): number {
   return performance.timeOrigin + performance.now();
-}
-
-/**
- * Ends a slice with a macrotask, so that the event loop's other work runs before the next slice: the other vCPUs,
- * timers, and the Workers' messages (each I/O exit of a Worker vCPU reaches the devices' thread as one). Under Deno
- * through a MessageChannel: there a chain of setImmediate callbacks, each after 2 ms of work, held a Worker's message
- * back for 65 ms (median of about 200; up to 226 ms), a MessageChannel for 0.8 ms, leaving as much of the thread to
- * the slices. Bun delivered it after 0.2 ms with setImmediate.
- */
-export function yieldSlice(): Promise<void> {
-  if (!("Deno" in globalThis)) return new Promise((resolve) => setImmediate(resolve));
-  return new Promise((resolve) => {
-    const { port1, port2 } = new MessageChannel();
-    port1.onmessage = () => {
-      port1.close();
-      port2.close();
-      resolve();
-    };
-    port2.postMessage(null);
-  });
 }
 
 /**
@@ -111,7 +91,7 @@ function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer): 
       // The slice is over: let the other vCPUs (and the owner's own work) run. A halted vCPU waits for its next
       // timer, its run's deadline or an interrupt; the others take their turn meanwhile.
       const idle = kernel.vcpuIdle?.(vcpuFd, until ? until - performance.timeOrigin : Infinity);
-      await (idle ?? yieldSlice());
+      await (idle ?? yieldMacrotask());
     }
   }
 

@@ -8,10 +8,10 @@
  *
  * @module
  */
-import { setImmediate } from "node:timers";
 import { KvmError, type Vcpu, type VcpuExit, type Vm } from "../mod.ts";
 import { Breakpoints, type DebugStop } from "./breakpoints.ts";
 import { GuestMemoryAccess } from "./memory.ts";
+import { yieldMacrotask } from "../internal/yield.ts";
 
 /** What the VMM's exit handler decides: keep running, stop (reporting a signal to gdb), or the guest has exited. */
 export type GdbExitAction = "resume" | { stop: number } | { exited: number };
@@ -188,7 +188,7 @@ export class DebugTarget {
       if (!this.alive) return this.lastStop;
       if (this.#exitCode !== undefined) return { kind: "exited", code: this.#exitCode };
       if (this.#interrupted || running.length === 0) return { kind: "stopped", thread: last + 1, signal: SIGINT };
-      await new Promise((resolve) => setImmediate(resolve));
+      await yieldMacrotask();
     }
   }
 

@@ -32,6 +32,7 @@ import { BIOS_START, GuestRam } from "./ram.ts";
 import { CmosRtc } from "./rtc.ts";
 import { Uart16550 } from "./uart.ts";
 import { WORKER_CTL, WorkerCtl } from "./_worker_protocol.ts";
+import { yieldMacrotask } from "../internal/yield.ts";
 
 /** COM1. */
 export const COM1_PORT = 0x3f8, COM1_IRQ = 4;
@@ -104,11 +105,6 @@ export function describeExit(exit: VcpuExit): string {
 
 /** The longest run slice of the vCPU on the calling thread, in ms, between its yields to the event loop. */
 const SLICE_MS = 10;
-
-/** Yields to the event loop (a macrotask, so I/O callbacks run). */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
 
 /** The machine. Create it with {@linkcode Machine.create}, then `run()`; `close()` when done. */
 export class Machine implements Disposable {
@@ -340,7 +336,7 @@ export class Machine implements Disposable {
       if (now - last >= SLICE_MS) {
         last = now;
         this.#flush();
-        await yieldToEventLoop();
+        await yieldMacrotask();
       }
     }
   }

@@ -3,10 +3,12 @@
  * lets the event loop deliver a Worker's message, as each I/O exit of a
  * Worker vCPU reaches the devices' thread as one. Under Deno a chain of
  * setImmediate callbacks, each after 2 ms of work, held a message posted
- * meanwhile back for 9 to 13 of them (0 or 1 with yieldSlice's channel).
+ * meanwhile back for 9 to 13 of them (0 or 1 with a MessageChannel, which
+ * internal/yield.ts uses under Deno for the proxy, the platform and the gdb
+ * stub).
  */
 import assert from "node:assert/strict";
-import { yieldSlice } from "../../emu/proxy.ts";
+import { yieldMacrotask } from "../../internal/yield.ts";
 import { test } from "../_support/harness.ts";
 
 /** The busy part of each slice (ms), as a vCPU's slice keeps the thread. */
@@ -31,7 +33,7 @@ test("emu proxy: a Worker's message is delivered between vCPU slices that run ba
       while (performance.now() - start < SLICE_MS) { /* a slice of guest code */ }
       total++;
       if (Atomics.load(flag, 0)) slices++;
-      await yieldSlice();
+      await yieldMacrotask();
     }
     assert.ok(delivered, "the message never arrived");
     assert.ok(slices <= MAX_SLICES, `the message waited ${slices} slices`);
