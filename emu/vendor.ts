@@ -82,6 +82,17 @@ export const EMU_LEAF_D: readonly CpuidEntry[] = [
 export const EMU_LEAF1_EBX = 0x00010800;
 /** CPUID.7.0:EBX: BMI1, SMEP, BMI2, INVPCID, ADX, SMAP. */
 export const EMU_LEAF7_EBX = ((1 << 3) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 19) | (1 << 20)) >>> 0;
+/**
+ * CPUID.6 (thermal and power management): EAX bit 2, ARAT — the local APIC timer keeps running in every C-state.
+ * KVM reports exactly this (do_cpuid_func, "allow ARAT"); it is true here, where the timer follows host time.
+ */
+export const EMU_LEAF6: CpuidEntry = leaf(6, 1 << 2, 0, 0, 0);
+/**
+ * CPUID.80000007h:EDX bit 8, invariant TSC: the TSC ticks at one rate in every P-, C- and T-state. KVM passes the
+ * host's bit through; the emulator's TSC follows host time at a fixed rate, so it is true here. Without it Linux
+ * marks the TSC unstable on a non-Intel CPU with more than one processor (unsynchronized_tsc).
+ */
+export const EMU_EXT7: CpuidEntry = leaf(0x80000007, 0, 0, 0, 1 << 8);
 /** CPUID.80000001:ECX: LAHF/SAHF in 64-bit mode, ABM (LZCNT). */
 export const EMU_EXT1_ECX = 1 | (1 << 5);
 /** CPUID.80000001:EDX: SYSCALL, NX, RDTSCP, LM. */

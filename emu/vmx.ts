@@ -18,10 +18,12 @@ export const vmx: V.Vendor = {
     // Plus FDP_EXCPTN_ONLY (bit 6) and FCS/FDS deprecated (bit 13): the x87 records FDP only for unmasked
     // exceptions and saves FCS and FDS as zeros, as this personality's x87 does (fpu/state.ts).
     { function: 7, index: 0, flags: 1, eax: 0, ebx: (V.EMU_LEAF7_EBX | (1 << 6) | (1 << 13)) >>> 0, ecx: 0, edx: 0 },
+    V.EMU_LEAF6,
     ...V.EMU_LEAF_D,
     V.leaf(0x80000000, 0x80000008, 0, 0, 0),
     // Intel reports SYSCALL here only in 64-bit mode; the bits are the same.
     V.leaf(0x80000001, 0, 0, V.EMU_EXT1_ECX, V.EMU_EXT1_EDX),
+    V.EMU_EXT7,
     V.EMU_ADDRESS_SIZES,
   ],
   msrIndexList: [...V.COMMON_MSRS, 0x1b],

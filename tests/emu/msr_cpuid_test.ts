@@ -99,3 +99,28 @@ backendTest("IA32_TSC_AUX: bits 63:32 are reserved (WRMSR #GP); bits 31:0 read b
   assert.deepEqual(run(0), [0x1234], "TSC_AUX = 0x1234");
   assert.deepEqual(run(1), [13, 0, 0x400f, 0x08], "TSC_AUX with bit 32 set");
 });
+
+/** mov eax, `fn` / xor ecx, ecx / cpuid / out 0xe9, eax / mov eax, edx / out 0xe9, eax / hlt: the guest's EAX, EDX. */
+function guestCpuid(kvm: Kvm, cpuid: CpuidEntry[], fn: number): number[] {
+  using m = bench64(kvm, `b8${le32(fn)} 31c9 0fa2 e7e9 89d0 e7e9 f4`);
+  m.vcpu.setCpuid2(cpuid);
+  return probeRun(m.vcpu).out;
+}
+
+backendTest("CPUID.6 advertises ARAT (KVM's do_cpuid_func always does), and a guest given it reads it", (kvm) => {
+  const cpuid = kvm.supportedCpuid();
+  assert.ok(has(cpuid, [6, 0, "eax", 2]), "KVM_GET_SUPPORTED_CPUID: leaf 6 EAX bit 2");
+  assert.equal((guestCpuid(kvm, cpuid, 6)[0] >>> 2) & 1, 1, "the guest's CPUID.6:EAX bit 2");
+});
+
+for (const vendor of ["intel", "amd"] as const) {
+  backendTest(
+    `the emulator's TSC is invariant (CPUID.80000007h:EDX bit 8), as its rate follows host time (${vendor})`,
+    (kvm) => {
+      const cpuid = kvm.supportedCpuid();
+      assert.ok(has(cpuid, [0x80000007, 0, "edx", 8]), "KVM_GET_SUPPORTED_CPUID: leaf 0x80000007 EDX bit 8");
+      assert.equal((guestCpuid(kvm, cpuid, 0x80000007)[1] >>> 8) & 1, 1, "the guest's CPUID.80000007h:EDX bit 8");
+    },
+    { only: ["emu"], vendor },
+  );
+}
