@@ -6,8 +6,8 @@
  * AMD EPYC host does; the Intel one does what this project's Intel host
  * (family 6 model 167) does: SF and PF from the low half of the result
  * (AL, AX, EAX or RAX, or the destination of the two- and three-operand
- * forms), ZF and AF clear, whatever the product. With 64-bit operands
- * (REX.W) the arithmetic is done on bigints.
+ * forms), ZF and AF clear, whatever the product. Products and quotients
+ * wider than 32 bits are computed exactly on uint32 limbs (limbs.ts).
  *
  * @module
  */
@@ -17,25 +17,7 @@ import type { Insn } from "../insn.ts";
 import { DE, fault } from "../fault.ts";
 import { EAX, EDX } from "../state.ts";
 import { qv, readRmQ, setQ } from "../long/access.ts";
-
-/** The high half of the last {@linkcode mul32} product. */
-let mulHigh = 0;
-
-/**
- * The 64-bit product of two 32-bit values (signed or unsigned): returns the low half and leaves the high half in
- * `mulHigh`, both unsigned. Exact in doubles: the 16-bit partial products stay below 2^53.
- */
-function mul32(a: number, b: number, signed: boolean): number {
-  const ua = a >>> 0, ub = b >>> 0;
-  const aL = ua & 0xffff, aH = ua >>> 16, bL = ub & 0xffff, bH = ub >>> 16;
-  const mid = aL * bH + aH * bL; // below 2^33
-  const low = aL * bL + (mid % 65536) * 65536; // below 2^33
-  let high = aH * bH + Math.floor(mid / 65536) + Math.floor(low / 4294967296);
-  // Signed: subtract b * 2^32 for a negative a, and a * 2^32 for a negative b (mod 2^64).
-  if (signed) high -= (ua >= 0x80000000 ? ub : 0) + (ub >= 0x80000000 ? ua : 0);
-  mulHigh = high >>> 0;
-  return low >>> 0;
-}
+import { div128, mul32, mul64, mulHigh, neg, negate64, wide } from "./limbs.ts";
 
 /**
  * The flags of a multiply: CF = OF = `overflow`; the undefined SF/ZF/AF/PF per vendor (see the module doc):
@@ -127,20 +109,7 @@ export function div(cpu: Cpu, d: Insn): void {
   if (divisor === 0) fault(DE);
   let q: number, r: number;
   if (size === 4) {
-    const hi = BigInt(cpu.getReg(EDX, 4)), lo = BigInt(cpu.getReg(EAX, 4));
-    let n = (hi << 32n) | lo;
-    let dv = BigInt(divisor);
-    if (signed) {
-      n = BigInt.asIntN(64, n);
-      dv = BigInt.asIntN(32, dv);
-    }
-    const bq = n / dv, br = n % dv;
-    if (signed ? bq > 0x7fffffffn || bq < -0x80000000n : bq > 0xffffffffn) fault(DE);
-    q = Number(BigInt.asUintN(32, bq));
-    r = Number(BigInt.asUintN(32, br));
-    divFlags(cpu);
-    cpu.setReg(EAX, 4, q);
-    cpu.setReg(EDX, 4, r);
+    div64By32(cpu, signed, divisor);
     return;
   }
   const n = size === 1 ? cpu.getReg(EAX, 2) : cpu.getReg(EDX, 2) * 0x10000 + cpu.getReg(EAX, 2);
@@ -165,56 +134,107 @@ export function div(cpu: Cpu, d: Insn): void {
   }
 }
 
-// ---- 64-bit operands (BigInt: the slow, simple reference path) --------------
-
-function big(lo: number, hi: number, signed: boolean): bigint {
-  const v = (BigInt(hi) << 32n) | BigInt(lo);
-  return signed ? BigInt.asIntN(64, v) : v;
+/**
+ * DIV or IDIV of EDX:EAX by the 32-bit `divisor` (not zero): the quotient to EAX, the remainder to EDX, or #DE when
+ * the quotient does not fit.
+ */
+function div64By32(cpu: Cpu, signed: boolean, divisor: number): void {
+  let lo = cpu.getReg(EAX, 4), hi = cpu.getReg(EDX, 4), dv = divisor;
+  const nNeg = signed && hi >= SIGN[4], dNeg = signed && dv >= SIGN[4];
+  if (nNeg) {
+    negate64(lo, hi);
+    lo = neg[0];
+    hi = neg[1];
+  }
+  if (dNeg) dv = -dv >>> 0;
+  div128(0, 0, hi, lo, 0, dv);
+  let q = wide[0], r = wide[2];
+  // The quotient's magnitude must fit: in 32 bits, or as a signed 32-bit value of its sign.
+  if (wide[1] !== 0 || (signed && q > (nNeg !== dNeg ? SIGN[4] : SIGN[4] - 1))) fault(DE);
+  if (nNeg !== dNeg) q = -q >>> 0;
+  if (nNeg) r = -r >>> 0;
+  divFlags(cpu);
+  cpu.setReg(EAX, 4, q);
+  cpu.setReg(EDX, 4, r);
 }
 
-function setBig(cpu: Cpu, n: number, v: bigint): void {
-  setQ(cpu, n, Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn));
-}
+// ---- 64-bit operands (REX.W) --------------------------------------------------
 
-/** The flags of a 64-bit multiply, as ops/muldiv.ts's (per vendor), from the low 64 bits of the product. */
-function mulFlags64(cpu: Cpu, low: bigint, overflow: boolean): void {
-  mulFlags(cpu, Number(low & 0xffn), low >= 1n << 63n, overflow);
-}
+/** The bit of a 64-bit value's high half that is its sign. */
+const SIGN64 = SIGN[4];
 
 /** F7 /4 /5 with REX.W: MUL and IMUL r/m64 into RDX:RAX. */
 export function mulAcc64(cpu: Cpu, d: Insn): void {
   const signed = d.reg === 5;
   readRmQ(cpu, d);
-  const p = big(cpu.r32[0], cpu.r32[1], signed) * big(qv[0], qv[1], signed);
-  const lo = BigInt.asUintN(64, p), hi = BigInt.asUintN(64, p >> 64n);
-  setBig(cpu, EAX, lo);
-  setBig(cpu, EDX, hi);
-  mulFlags64(cpu, lo, signed ? p !== BigInt.asIntN(64, p) : hi !== 0n);
+  mul64(cpu.r32[0], cpu.r32[1], qv[0], qv[1], signed);
+  const w0 = wide[0], w1 = wide[1], w2 = wide[2], w3 = wide[3];
+  setQ(cpu, EAX, w0, w1);
+  setQ(cpu, EDX, w2, w3);
+  // Significant high half: not zero (MUL), not the low half's sign extended (IMUL).
+  const ext = signed && w1 >= SIGN64 ? 0xffffffff : 0;
+  mulFlags(cpu, w0, w1 >= SIGN64, w2 !== ext || w3 !== ext);
 }
 
 /** 0F AF, 69, 6B with REX.W: IMUL r64, r/m64 [, imm]. */
 export function imul64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
-  const a = big(qv[0], qv[1], true);
-  const b = d.op === 0x1af ? big(cpu.r32[d.reg << 1], cpu.r32[(d.reg << 1) + 1], true) : big(d.imm, d.imm2, true);
-  const p = a * b;
-  const lo = BigInt.asUintN(64, p);
-  setBig(cpu, d.reg, lo);
-  mulFlags64(cpu, lo, p !== BigInt.asIntN(64, p));
+  const n = d.reg << 1;
+  if (d.op === 0x1af) mul64(qv[0], qv[1], cpu.r32[n], cpu.r32[n + 1], true);
+  else mul64(qv[0], qv[1], d.imm, d.imm2, true);
+  const w0 = wide[0], w1 = wide[1];
+  const ext = w1 >= SIGN64 ? 0xffffffff : 0;
+  cpu.r32[n] = w0;
+  cpu.r32[n + 1] = w1;
+  mulFlags(cpu, w0, w1 >= SIGN64, wide[2] !== ext || wide[3] !== ext);
 }
+
+/** The dividend of a 64-bit DIV or IDIV (RDX:RAX, or its magnitude), limbs low to high. */
+const dividend = new Uint32Array(4);
 
 /** F7 /6 /7 with REX.W: DIV and IDIV RDX:RAX by r/m64 (#DE on a zero divisor or an overflowing quotient). */
 export function div64(cpu: Cpu, d: Insn): void {
   const signed = d.reg === 7;
   readRmQ(cpu, d);
-  let dv = big(qv[0], qv[1], signed);
-  if (dv === 0n) fault(DE);
-  let n = (big(cpu.r32[EDX << 1], cpu.r32[(EDX << 1) + 1], false) << 64n) | big(cpu.r32[0], cpu.r32[1], false);
-  if (signed) n = BigInt.asIntN(128, n);
-  else dv = BigInt.asUintN(64, dv);
-  const q = n / dv, r = n % dv;
-  if (signed ? q !== BigInt.asIntN(64, q) : q >> 64n !== 0n) fault(DE);
+  let dLo = qv[0], dHi = qv[1];
+  if ((dLo | dHi) === 0) fault(DE);
+  const r = cpu.r32, n = dividend;
+  n[0] = r[0];
+  n[1] = r[1];
+  n[2] = r[EDX << 1];
+  n[3] = r[(EDX << 1) + 1];
+  const nNeg = signed && n[3] >= SIGN64, dNeg = signed && dHi >= SIGN64;
+  if (nNeg) {
+    // Two's complement of 128 bits: invert, then add 1 until it no longer carries.
+    for (let i = 0; i < 4; i++) n[i] = ~n[i];
+    for (let i = 0; i < 4; i++) {
+      n[i] = n[i] + 1;
+      if (n[i] !== 0) break;
+    }
+  }
+  if (dNeg) {
+    negate64(dLo, dHi);
+    dLo = neg[0];
+    dHi = neg[1];
+  }
+  if (!div128(n[3], n[2], n[1], n[0], dHi, dLo)) fault(DE);
+  let qLo = wide[0], qHi = wide[1], rLo = wide[2], rHi = wide[3];
+  if (signed) {
+    // The magnitude must fit a signed quotient: below 2^63, or 2^63 itself when negative.
+    const negative = nNeg !== dNeg;
+    if (qHi > SIGN64 || (qHi === SIGN64 && (!negative || qLo !== 0))) fault(DE);
+    if (negative) {
+      negate64(qLo, qHi);
+      qLo = neg[0];
+      qHi = neg[1];
+    }
+    if (nNeg) {
+      negate64(rLo, rHi);
+      rLo = neg[0];
+      rHi = neg[1];
+    }
+  }
   divFlags(cpu);
-  setBig(cpu, EAX, BigInt.asUintN(64, q));
-  setBig(cpu, EDX, BigInt.asUintN(64, r));
+  setQ(cpu, EAX, qLo, qHi);
+  setQ(cpu, EDX, rLo, rHi);
 }
