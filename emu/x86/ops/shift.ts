@@ -167,15 +167,29 @@ export function shiftDouble(cpu: Cpu, d: Insn): void {
 let rl = 0, rh = 0;
 
 function shl(lo: number, hi: number, c: number): void {
-  if (c === 0) [rl, rh] = [lo, hi];
-  else if (c < 32) [rl, rh] = [(lo << c) >>> 0, ((hi << c) | (lo >>> (32 - c))) >>> 0];
-  else [rl, rh] = [0, (lo << (c - 32)) >>> 0];
+  if (c === 0) {
+    rl = lo;
+    rh = hi;
+  } else if (c < 32) {
+    rl = (lo << c) >>> 0;
+    rh = ((hi << c) | (lo >>> (32 - c))) >>> 0;
+  } else {
+    rl = 0;
+    rh = (lo << (c - 32)) >>> 0;
+  }
 }
 
 function shr(lo: number, hi: number, c: number, arith: boolean): void {
-  if (c === 0) [rl, rh] = [lo, hi];
-  else if (c < 32) [rl, rh] = [((lo >>> c) | (hi << (32 - c))) >>> 0, arith ? (hi >> c) >>> 0 : hi >>> c];
-  else [rl, rh] = [arith ? (hi >> (c - 32)) >>> 0 : hi >>> (c - 32), arith ? (hi >> 31) >>> 0 : 0];
+  if (c === 0) {
+    rl = lo;
+    rh = hi;
+  } else if (c < 32) {
+    rl = ((lo >>> c) | (hi << (32 - c))) >>> 0;
+    rh = arith ? (hi >> c) >>> 0 : hi >>> c;
+  } else {
+    rl = arith ? (hi >> (c - 32)) >>> 0 : hi >>> (c - 32);
+    rh = arith ? (hi >> 31) >>> 0 : 0;
+  }
 }
 
 /** Bit `i` (0-63) of the 64-bit value (lo, hi). */
@@ -195,7 +209,8 @@ function shift64(cpu: Cpu, kind: number, lo: number, hi: number, c: number): voi
       shl(lo, hi, c);
       const a = rl, b = rh;
       shr(lo, hi, 64 - c, false);
-      [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
+      rl = (a | rl) >>> 0;
+      rh = (b | rh) >>> 0;
       rotFlags(cpu, rl & 1, amd(cpu) ? (rh >>> 31) ^ (rl & 1) : topTwo(hi));
       return;
     }
@@ -203,7 +218,8 @@ function shift64(cpu: Cpu, kind: number, lo: number, hi: number, c: number): voi
       shr(lo, hi, c, false);
       const a = rl, b = rh;
       shl(lo, hi, 64 - c);
-      [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
+      rl = (a | rl) >>> 0;
+      rh = (b | rh) >>> 0;
       rotFlags(cpu, rh >>> 31, amd(cpu) ? (rh >>> 31) ^ ((rh >>> 30) & 1) : ((hi >>> 31) ^ lo) & 1);
       return;
     }
@@ -272,13 +288,15 @@ export function shiftDouble64(cpu: Cpu, d: Insn): void {
     shr(bLo, bHi, 64 - c, false);
     const a = rl, b = rh;
     shl(lo, hi, c);
-    [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
+    rl = (a | rl) >>> 0;
+    rh = (b | rh) >>> 0;
     cf = bit64(lo, hi, 64 - c);
   } else {
     shl(bLo, bHi, 64 - c);
     const a = rl, b = rh;
     shr(lo, hi, c, false);
-    [rl, rh] = [(a | rl) >>> 0, (b | rh) >>> 0];
+    rl = (a | rl) >>> 0;
+    rh = (b | rh) >>> 0;
     cf = bit64(lo, hi, c - 1);
   }
   // Intel: the OF of a count of 1.
