@@ -126,8 +126,14 @@ export interface Kernel {
    * `Vcpu.handoff`, on the handing thread once the vCPU descriptor has moved: what the adopter needs besides the
    * descriptors. The kernel's KVM needs nothing (the adopter runs KVM_RUN itself); the emulator, whose state lives
    * in this thread's heap, returns a mailbox it serves from this thread's event loop (emu/proxy.ts).
+   *
+   * `completeExit`, where the backend executes the vCPU on this thread (the emulator), is called here after each
+   * exit of the adopter's KVM_RUN, with the exit in this thread's kvm_run: true when it completed the exit (it wrote
+   * an IN's or MMIO read's data into kvm_run), and the run goes on as if a device on the kernel's I/O bus had
+   * answered; false hands the exit to the adopter; a throw ends the adopter's KVM_RUN with EIO (and the error's
+   * message as its detail). The kernel's KVM, whose adopter runs KVM_RUN on its own thread, never calls it.
    */
-  handoffVcpu(vcpuFd: number, mmapSize: number): SharedArrayBuffer | undefined;
+  handoffVcpu(vcpuFd: number, mmapSize: number, completeExit?: () => boolean): SharedArrayBuffer | undefined;
   /**
    * `adoptVcpu`, on the adopting thread: takes the vCPU of `t` over and returns its kvm_run mapping on this thread.
    * Throws KvmError (EBUSY when another thread adopted it first).

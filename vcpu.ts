@@ -151,7 +151,7 @@ export class Vcpu implements Disposable {
       for (;;) {
         const r = kernel.ioctlValue(fd, R.KVM_RUN, 0);
         if (r >= 0) return this.#exits.decode();
-        if (r !== -Errno.EINTR) throw new KvmError("KVM_RUN", -r);
+        if (r !== -Errno.EINTR) throw this.#runError(r);
         // A kick ends the run; a signal nobody here asked for (a runtime's own) does not.
         if (this.#interrupted(false)) return INTR;
       }
@@ -166,7 +166,7 @@ export class Vcpu implements Disposable {
       for (;;) {
         const r = kernel.ioctlValue(fd, R.KVM_RUN, 0);
         if (r >= 0) return this.#exits.decode();
-        if (r !== -Errno.EINTR) throw new KvmError("KVM_RUN", -r);
+        if (r !== -Errno.EINTR) throw this.#runError(r);
         if (this.#interrupted(true)) return INTR;
         const now = performance.now();
         if (deadline === 0) deadline = now + ms;
@@ -177,6 +177,11 @@ export class Vcpu implements Disposable {
       // An alarm that fired after the exit must not end the next run.
       kernel.takeRunSignal();
     }
+  }
+
+  /** The KvmError of a KVM_RUN that failed with `r`, with the backend's reason where it gives one. */
+  #runError(r: number): KvmError {
+    return new KvmError("KVM_RUN", -r, this.#h.kernel.takeErrorDetail?.());
   }
 
   /**
@@ -223,7 +228,7 @@ export class Vcpu implements Disposable {
     try {
       const r = h.kernel.ioctlValue(fd, R.KVM_RUN, 0);
       if (r >= 0) return this.#exits.decode();
-      if (r !== -Errno.EINTR) throw new KvmError("KVM_RUN", -r);
+      if (r !== -Errno.EINTR) throw this.#runError(r);
       return undefined;
     } finally {
       run[IMMEDIATE_EXIT] = 0;
@@ -241,10 +246,33 @@ export class Vcpu implements Disposable {
    * thread keeps executing the vCPU: it serves the adopter's calls from its
    * event loop and shares its time among all handed-off vCPUs (emu/proxy.ts),
    * so keep this thread's event loop free while they run.
+   *
+   * `options.onExit` completes exits on this thread, where a VMM's devices
+   * live, as the kernel's KVM completes those of its in-kernel devices: on
+   * the emulator it is called here with each exit of the adopter's run(); it
+   * returns true when it completed the exit (for an "in" or an MMIO read,
+   * with the answer written into `exit.data`), and the guest runs on without
+   * the adopter seeing the exit; false passes the exit to the adopter. If it
+   * throws, the adopter's run() throws KvmError EIO with its message. The
+   * exit object is valid only during the call. On kvm the adopter runs
+   * KVM_RUN on its own thread: `onExit` is never called and the adopter sees
+   * every exit, so it must still handle the ones `onExit` would have.
+   *
+   * @example
+   * ```ts
+   * // The UART lives on this thread: its port I/O never makes the Worker wait.
+   * worker.postMessage(vcpu.handoff({
+   *   onExit: (exit) => exit.reason === "io" && uart.handle(exit),
+   * }));
+   * ```
    */
-  handoff(): VcpuHandoff {
+  handoff(options: { onExit?: (exit: VcpuExit) => boolean } = {}): VcpuHandoff {
     const h = this.#h;
     h.fd("handoff");
+    const onExit = options?.onExit;
+    if (onExit !== undefined && typeof onExit !== "function") {
+      throw new TypeError(`options.onExit: expected a function, got ${typeof onExit}`);
+    }
     const vmFd = this.vm[HANDLE].fd("handoff");
     const kvm = this.vm.kvm[HANDLE];
     const shared = new SharedArrayBuffer(8);
@@ -253,7 +281,8 @@ export class Vcpu implements Disposable {
     Atomics.store(this.#shared, HELD, 1);
     const mmapSize = this.#run!.length;
     const vcpuFd = h.move(`vCPU ${this.id} was handed to another thread: call it there`);
-    const mailbox = h.kernel.handoffVcpu(vcpuFd, mmapSize);
+    // The exit is decoded from this thread's mapping of kvm_run, which on the emulator is the vCPU's own page.
+    const mailbox = h.kernel.handoffVcpu(vcpuFd, mmapSize, onExit && (() => onExit(this.#exits.decode())));
     return {
       backend: h.kernel.name,
       id: this.id,

@@ -209,9 +209,10 @@ class EmuKernel implements Kernel {
     // it reads on entry to KVM_RUN, is the whole kick.
   }
 
-  handoffVcpu(vcpuFd: number, mmapSize: number): SharedArrayBuffer {
-    // The vCPU's state stays in this thread's heap: this thread serves the adopter's ioctls from its event loop.
-    return handoffEmulatedVcpu(this, vcpuFd, mmapSize);
+  handoffVcpu(vcpuFd: number, mmapSize: number, completeExit?: () => boolean): SharedArrayBuffer {
+    // The vCPU's state stays in this thread's heap: this thread serves the adopter's ioctls from its event loop,
+    // and completes the exits `completeExit` takes.
+    return handoffEmulatedVcpu(this, vcpuFd, mmapSize, completeExit);
   }
 
   adoptVcpu(): Mapping {

@@ -13,6 +13,13 @@
  * every vCPU. kvm_run travels with each KVM_RUN request and its answer; a
  * kick sets immediate_exit in the owner's copy, which ends the current slice.
  *
+ * The devices of a VMM live on the owner's thread too. An exit the owner's
+ * `completeExit` hook completes (Vcpu.handoff's `onExit`: port I/O and MMIO
+ * of the owner's devices) never travels to the adopter: the run goes on in
+ * the same slice, as the kernel's KVM completes an exit on its I/O bus when
+ * an in-kernel device answers it. Only the other exits end the adopter's
+ * KVM_RUN.
+ *
  * @module
  */
 import { Errno } from "../abi/errno.ts";
@@ -41,10 +48,12 @@ const SLICE_MS = 2;
 const IDLE = 0, REQUESTED = 1, REPLIED = 2;
 const OP_IOCTL = 1, OP_IOCTL_VALUE = 2, OP_RUN = 3, OP_CLOSE = 4;
 
-/** Absolute milliseconds, comparable across threads. */
 /** How long the owner waits for a request before it looks at the mailbox again anyway. */
 const SERVE_POLL_MS = 50;
 
+const encoder = new TextEncoder(), decoder = new TextDecoder();
+
+/** Absolute milliseconds, comparable across threads. */
 function now(): number {
   return performance.timeOrigin + performance.now();
 }
@@ -53,17 +62,23 @@ function now(): number {
  * Kernel.handoffVcpu of the emulator: a mailbox for vCPU `vcpuFd` (whose kvm_run has `runSize` bytes), served from
  * this thread's event loop from now on.
  */
-export function handoffEmulatedVcpu(kernel: Kernel, vcpuFd: number, runSize: number): SharedArrayBuffer {
+export function handoffEmulatedVcpu(
+  kernel: Kernel,
+  vcpuFd: number,
+  runSize: number,
+  completeExit?: () => boolean,
+): SharedArrayBuffer {
   const mailbox = new SharedArrayBuffer(HEADER + ARG_MAX + runSize);
-  serveVcpu(kernel, vcpuFd, mailbox);
+  serveVcpu(kernel, vcpuFd, mailbox, completeExit);
   return mailbox;
 }
 
 /**
  * Serves a mailbox on the owner's thread until the adopter closes the vCPU:
- * performs each request on `kernel` and answers it.
+ * performs each request on `kernel` and answers it. `completeExit` (see
+ * Kernel.handoffVcpu) is offered each exit of a KVM_RUN before the adopter.
  */
-function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer): void {
+function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer, completeExit?: () => boolean): void {
   const ctrl = new Int32Array(mailbox, 0, 8);
   const deadline = new Float64Array(mailbox, DEADLINE, 1);
   const arg = new Uint8Array(mailbox, HEADER, ARG_MAX);
@@ -75,23 +90,45 @@ function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer): 
   // A halted vCPU must not hold the owner's thread: it yields at once, and waits below without blocking.
   kernel.yieldOnHalt?.(vcpuFd);
 
+  /** Why the last KVM_RUN failed here (the owner's exit hook threw), for the adopter's KvmError. */
+  let failure: string | undefined;
+
   async function runInSlices(): Promise<number> {
     // A kick that reached the owner's copy before this request must survive the copy-in.
     const kicked = run[IMMEDIATE_EXIT];
     run.set(shared);
     run[IMMEDIATE_EXIT] |= kicked;
     const until = deadline[0];
+    // Exits completed here do not lengthen the slice: it ends SLICE_MS after it began.
+    let sliceEnd = now() + SLICE_MS;
     for (;;) {
-      const left = until ? until - now() : SLICE_MS;
-      if (left <= 0) return -Errno.EINTR;
-      kernel.setRunAlarm(vcpuFd, Math.min(SLICE_MS, left));
+      const t = now();
+      if (until && t >= until) return -Errno.EINTR;
+      if (t >= sliceEnd) {
+        await yieldMacrotask();
+        sliceEnd = now() + SLICE_MS;
+        continue;
+      }
+      kernel.setRunAlarm(vcpuFd, Math.min(sliceEnd, until || Infinity) - t);
       const r = kernel.ioctlValue(vcpuFd, KVM_RUN, 0);
       kernel.setRunAlarm(vcpuFd, 0);
+      if (r >= 0) {
+        // The owner's devices complete their exits here, and the run goes on.
+        if (!completeExit) return r;
+        try {
+          if (!completeExit()) return r;
+        } catch (e) {
+          failure = `the handing thread's exit handler failed: ${e instanceof Error ? e.message : String(e)}`;
+          return -Errno.EIO;
+        }
+        continue;
+      }
       if (r !== -Errno.EINTR || run[IMMEDIATE_EXIT]) return r;
       // The slice is over: let the other vCPUs (and the owner's own work) run. A halted vCPU waits for its next
       // timer, its run's deadline or an interrupt; the others take their turn meanwhile.
       const idle = kernel.vcpuIdle?.(vcpuFd, until ? until - performance.timeOrigin : Infinity);
       await (idle ?? yieldMacrotask());
+      sliceEnd = now() + SLICE_MS;
     }
   }
 
@@ -105,10 +142,13 @@ function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer): 
       const op = ctrl[OP];
       let r: number;
       if (op === OP_RUN) {
+        failure = undefined;
         r = await runInSlices();
         shared.set(run);
         // The kick now travels with the answer; the adopter clears it when it reports intr.
         run[IMMEDIATE_EXIT] = 0;
+        // A failure's reason travels in the argument area, which KVM_RUN does not use.
+        ctrl[LENGTH] = failure === undefined ? 0 : encoder.encodeInto(failure, arg).written;
       } else if (op === OP_CLOSE) {
         unmap(kernel, mapping as Mapping);
         r = kernel.close(vcpuFd);
@@ -142,6 +182,8 @@ export class ProxyKernel implements Kernel {
   readonly #shared: Uint8Array;
   /** This thread's copy of kvm_run, which the facade decodes. */
   readonly #run: ArrayBuffer;
+  /** Why the last KVM_RUN failed on the owner's side, if it said (takeErrorDetail). */
+  #errorDetail: string | undefined;
 
   constructor(mailbox: SharedArrayBuffer, vcpuFd: number, runSize: number) {
     this.#vcpuFd = vcpuFd;
@@ -177,8 +219,15 @@ export class ProxyKernel implements Kernel {
   }
 
   /** Kernel.handoffVcpu: the adopted vCPU moves on to another Worker, this one forwarding its calls. */
-  handoffVcpu(vcpuFd: number, mmapSize: number): SharedArrayBuffer {
-    return handoffEmulatedVcpu(this, vcpuFd, mmapSize);
+  handoffVcpu(vcpuFd: number, mmapSize: number, completeExit?: () => boolean): SharedArrayBuffer {
+    return handoffEmulatedVcpu(this, vcpuFd, mmapSize, completeExit);
+  }
+
+  /** Kernel.takeErrorDetail: why the owner failed the last KVM_RUN (its exit handler threw), once. */
+  takeErrorDetail(): string | undefined {
+    const r = this.#errorDetail;
+    this.#errorDetail = undefined;
+    return r;
   }
 
   #call(op: number, fd: number, request: number, value: number, arg?: Uint8Array): number {
@@ -199,6 +248,9 @@ export class ProxyKernel implements Kernel {
     while (Atomics.load(ctrl, STATE) !== REPLIED) Atomics.wait(ctrl, STATE, REQUESTED);
     const r = ctrl[RESULT];
     if (arg) arg.set(this.#arg.subarray(0, arg.length));
+    this.#errorDetail = op === OP_RUN && r < 0 && ctrl[LENGTH] > 0
+      ? decoder.decode(this.#arg.slice(0, ctrl[LENGTH]))
+      : undefined;
     if (op === OP_RUN) run.set(this.#shared);
     Atomics.store(ctrl, STATE, IDLE);
     return r;

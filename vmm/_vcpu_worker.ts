@@ -1,7 +1,9 @@
 /**
  * A Worker that runs one vCPU of a {@linkcode Machine}: port I/O and MMIO
  * exits go to the machine's thread through the mailbox (the Worker waits for
- * the answer), any other exit ends the Worker's loop and is reported.
+ * the answer), any other exit ends the Worker's loop and is reported. On the
+ * emulator the machine's thread completes I/O and MMIO exits itself
+ * (Vcpu.handoff's `onExit`), so only the other exits reach this loop.
  *
  * @module
  */
