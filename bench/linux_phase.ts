@@ -10,9 +10,13 @@
  * `--insns N` stops instead once the compiled blocks ran N instructions
  * (a fixed amount of work, to compare CPU seconds between versions).
  *
+ * `--pvh` boots build/linux-guest/vmlinux through its PVH entry instead
+ * (no decompressor), with printk.time=1 as `kvmkit run` does: for the
+ * kernel's init phases, `--until` a line of its log.
+ *
  * Run:
  *
- *   deno run -A bench/linux_phase.ts [--until TEXT] [--timeout SECONDS] [--mode on|eager|off] [--insns N]
+ *   deno run -A bench/linux_phase.ts [--pvh] [--until TEXT] [--timeout SECONDS] [--mode on|eager|off] [--insns N]
  *
  * @module
  */
@@ -53,6 +57,7 @@ async function main(): Promise<void> {
   const timeoutS = Number(arg("--timeout", "300"));
   const mode = arg("--mode", "on") as "on" | "eager" | "off";
   const insns = Number(arg("--insns", "Infinity"));
+  const pvh = process.argv.includes("--pvh");
   using kvm = Kvm.open({ backend: "emu", blockCompiler: mode });
   let text = "";
   // CPU and wall seconds when each milestone first shows on the console.
@@ -62,9 +67,11 @@ async function main(): Promise<void> {
   using m = Machine.create({
     kvm,
     memory: 256 * 2 ** 20,
-    kernel: { name: "bzImage", data: new Uint8Array(readFileSync(GUEST_DIR + "bzImage")) },
+    kernel: pvh
+      ? { name: "vmlinux", data: new Uint8Array(readFileSync(GUEST_DIR + "vmlinux")) }
+      : { name: "bzImage", data: new Uint8Array(readFileSync(GUEST_DIR + "bzImage")) },
     initrds: [{ name: "initramfs", data: new Uint8Array(readFileSync(GUEST_DIR + "initramfs.cpio.gz")) }],
-    cmdline: "console=ttyS0 earlyprintk=serial panic=-1",
+    cmdline: pvh ? "console=ttyS0 panic=-1 printk.time=1" : "console=ttyS0 earlyprintk=serial panic=-1",
     output: (b) => {
       text += new TextDecoder().decode(b);
       for (const t of MILESTONES) {
