@@ -15,7 +15,8 @@
  * - arguments and helpers: `c` (the Cpu), `budget` (instructions it may
  *   run), `f<i>`/`d<i>` (instruction i's semantic function and decoded
  *   record), `setRip`, `PARITY` (flags.ts), `ea64s` (operands.ts), `QV` (long/access.ts qv, where an 8-byte
- *   read through the CPU's own calls leaves its halves);
+ *   read through the CPU's own calls leaves its halves), `MUL64`, `WIDE` (ops/limbs.ts mul64 and where it leaves
+ *   the product);
  * - the CPU's arrays: `r`, `r16`, `r8` (the register file as 32-, 16- and
  *   8-bit views), `m` (c.mem), `SA`, `SL`, `SB` (segment access rights,
  *   limits, bases), `rTag`, `rBuf`, `rOff`, `wTag`, `wBuf`, `wOff` (the
@@ -37,6 +38,7 @@ import type { Cpu } from "../cpu.ts";
 import type { Exec, Insn } from "../insn.ts";
 import { EFER_LMA, qv, setRip } from "../long/access.ts";
 import { PARITY } from "../flags.ts";
+import { mul64, wide } from "../ops/limbs.ts";
 import { ea64s } from "./operands.ts";
 import type { BlockFn } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
@@ -150,6 +152,8 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
       "PARITY",
       "ea64s",
       "QV",
+      "MUL64",
+      "WIDE",
       source,
     ) as Factory;
     factoryChars += source.length;
@@ -160,7 +164,7 @@ export function compile(insns: readonly Insn[], rip: number, csLimit: number, am
     }
   } else factories.delete(source); // re-inserted below: the most recently used last
   factories.set(source, make);
-  return make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s, qv);
+  return make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s, qv, mul64, wide);
 }
 
 /** A 53-bit hash of `s` (two 32-bit FNV-1a lanes), to count distinct sources without keeping them. */
@@ -259,7 +263,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
     const last = i === insns.length - 1;
     const end = ENDS.get(d.jit);
     const p = producers[i];
-    if (head && (end !== undefined || (p !== null && readsFlags(d, amd)))) {
+    if (head && (end !== undefined || readsFlags(d, amd))) {
       // It reads the flags from the CPU: those the loop carried, after the first iteration.
       lines.push(flags());
       head = false;

@@ -20,6 +20,7 @@ import { callRel32, callRel64, type Leave, popReg32, popReg64, pushReg32, pushRe
 import { eagerOf, F_EAGER_LOCAL, imulCode, isEager, OF64, shiftCode } from "./eager.ts";
 import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
 import { num } from "./pool.ts";
+import { cmovCode, imul64Code, isCmov, isShift64, shift64Code } from "./templates64.ts";
 
 /** The flag kind of templates with eager flags in the local E (64-bit ALU, eager.ts). */
 export const F_EAGER64 = F_EAGER_LOCAL;
@@ -96,6 +97,7 @@ export function flagSync(p: Producer): string {
 /** CF of `p` from the locals, or read from the CPU. */
 function carry(p: Producer | null): string {
   if (p === null) return "c.cf()";
+  if (p.fop === F_EAGER64) return `(E & ${CF})`;
   if (p.size === 8) return "K";
   switch (p.fop) {
     case F_ADD:
@@ -104,8 +106,6 @@ function carry(p: Producer | null): string {
       return "(A < B ? 1 : 0)";
     case F_LOGIC:
       return "0";
-    case F_EAGER64:
-      return `(E & ${CF})`;
     default:
       return "C";
   }
@@ -180,7 +180,7 @@ const EAGER_CONDITIONS = [
 
 /** 64-bit producers by lazy kind (their flags come from the locals of producer64). */
 const LAZY64 = new Map([F_ADD, F_SUB, F_LOGIC, F_INC, F_DEC].map((fop) => [fop, { fop, size: 8 }]));
-const EAGER32: Producer = { fop: F_EAGER64, size: 4 };
+const EAGER32: Producer = { fop: F_EAGER64, size: 4 }, EAGER64: Producer = { fop: F_EAGER64, size: 8 };
 
 /** Whether a memory operand of `d` has a template address (not 16-bit addressing) and is only read. */
 function readableMemory(d: Insn): boolean {
@@ -212,8 +212,8 @@ const PRODUCERS: Readonly<Partial<Record<JitTemplate, (d: Insn) => number | unde
   testAccImm: () => F_LOGIC,
   incDecReg: (d) => d.mode !== 8 ? (d.op >= 0x48 ? F_DEC : F_INC) : undefined,
   incDecRm: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : undefined,
-  imul2: (d) => isEager(d) ? F_EAGER64 : undefined,
-  shiftGroup: (d) => isEager(d) ? F_EAGER64 : undefined,
+  imul2: (d) => isEager(d) || (d.size === 8 && memOk(d)) ? F_EAGER64 : undefined,
+  shiftGroup: (d) => isEager(d) || isShift64(d) ? F_EAGER64 : undefined,
   shiftGroupZx: (d) => isEager(d) ? F_EAGER64 : undefined,
   aluRmReg64: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp(d) : undefined,
   aluRegRm64: (d) => memOk(d) ? aluOp(d) : undefined,
@@ -226,7 +226,7 @@ const PRODUCERS: Readonly<Partial<Record<JitTemplate, (d: Insn) => number | unde
 export function producerOf(d: Insn): Producer | null {
   const fop = PRODUCERS[d.jit]?.(d);
   if (fop === undefined) return null;
-  if (d.size === 8) return LAZY64.get(fop) ?? null;
+  if (d.size === 8) return fop === F_EAGER64 ? EAGER64 : LAZY64.get(fop) ?? null;
   return fop === F_EAGER64 ? EAGER32 : { fop, size: d.size };
 }
 
@@ -347,7 +347,11 @@ function movRegImm(d: Insn): Template | undefined {
 
 /** MOV r/m, imm (8, 16, 32 bits): to a register, or a store. */
 function movRmImm(d: Insn, site: Site): Template | undefined {
-  if (d.size === 8) return undefined;
+  if (d.size === 8) {
+    const [lo, hi] = [String(d.imm >>> 0), String(d.imm2 >>> 0)];
+    if (d.mod === 3) return pure(setHalves(d.rm, lo, hi));
+    return pure(storeFrom(segmentOf(d), offset(d, site.next)!, 8, 8, lo, at(site), site.stop, hi));
+  }
   const value = String(d.imm >>> 0);
   if (d.mod === 3) return pure(regWrite(d.rm, d.size, value));
   return pure(
@@ -371,6 +375,31 @@ function movExtend(signed: boolean): Emitter {
   };
 }
 
+/** IMUL r64, r/m64 [, imm] (templates64.ts), of a register or a memory source it only reads. */
+function imul64(d: Insn, site: Site): Template | undefined {
+  if (producerOf(d) === null) return undefined;
+  const mem = d.mod !== 3;
+  const load = mem ? `${loadInto(segmentOf(d), offset(d, site.next)!, 8, 8, at(site))} ` : "";
+  return pure(imul64Code(d, site.amd, eagerOf(site.producer), load, mem ? ["MV", "MH"] : halves(d.rm)));
+}
+
+/** A shift or rotate of a 64-bit register by 1 or an immediate (templates64.ts). */
+function shift64(d: Insn, site: Site): Template | undefined {
+  return isShift64(d) ? pure(shift64Code(d, site.amd, eagerOf(site.producer))) : undefined;
+}
+
+/**
+ * CMOVcc of 32 or 64 bits (templates64.ts; its decode entry names the MOV reg, r/m template, whose move it makes
+ * under a condition), from a register or memory.
+ */
+function cmov(d: Insn, site: Site): Template | undefined {
+  if (d.size !== 8 && d.size !== 4) return undefined;
+  if (d.mod === 3) return pure(cmovCode(d, condition(d.op & 0xf, site.producer), "", halves(d.rm)));
+  if (!readableMemory(d)) return undefined;
+  const load = `${loadInto(segmentOf(d), offset(d, site.next)!, d.size, d.mode, at(site))} `;
+  return pure(cmovCode(d, condition(d.op & 0xf, site.producer), load, ["MV", "MH"]));
+}
+
 /** The templates of instructions a block's body may hold, by name (the decode table's `jit`, insn.ts JitTemplate). */
 const TEMPLATES: Readonly<Partial<Record<JitTemplate, Emitter>>> = {
   aluRmReg: flags,
@@ -387,12 +416,12 @@ const TEMPLATES: Readonly<Partial<Record<JitTemplate, Emitter>>> = {
   aluAccImm64: flags,
   aluRmImm64: flags,
   incDec64: flags,
-  imul2: eager(imulCode),
-  shiftGroup: eager(shiftCode),
+  imul2: (d, site) => d.size === 8 ? imul64(d, site) : eager(imulCode)(d, site),
+  shiftGroup: (d, site) => d.size === 8 ? shift64(d, site) : eager(shiftCode)(d, site),
   shiftGroupZx: eager(shiftCode),
   lea,
   movRmReg,
-  movRegRm,
+  movRegRm: (d, site) => isCmov(d) ? cmov(d, site) : movRegRm(d, site),
   movRegImm,
   movRmImm,
   movzx: movExtend(false),
@@ -573,13 +602,13 @@ export function skipOpen(d: Insn, producer: Producer | null): string {
 const INC_DEC: ReadonlySet<JitTemplate> = new Set(["incDecReg", "incDecRm", "incDec64"]);
 
 /**
- * Whether `d`, a flag producer, reads flags of the instruction before it (INC/DEC keep CF; rotates keep the other
- * flags; AMD's IMUL keeps SF, ZF, AF, PF).
+ * Whether `d`, a flag producer or CMOVcc, reads flags of the instruction before it (INC/DEC keep CF; rotates keep the
+ * other flags; AMD's IMUL keeps SF, ZF, AF, PF; CMOVcc tests a condition).
  */
 export function readsFlags(d: Insn, amd: boolean): boolean {
-  if (INC_DEC.has(d.jit)) return true;
+  if (INC_DEC.has(d.jit) || (d.jit === "movRegRm" && isCmov(d))) return true;
   const p = producerOf(d);
-  return p !== null && p.fop === F_EAGER64 && d.size !== 8 && (d.jit === "imul2" ? amd : d.reg < 2);
+  return p !== null && p.fop === F_EAGER64 && (d.jit === "imul2" ? amd : d.reg < 2);
 }
 
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */

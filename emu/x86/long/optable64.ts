@@ -125,8 +125,8 @@ for (let o = 0x58; o <= 0x5f; o++) one[o] = both(stk.popRegLong, D64, "popRegLon
 one[0x63] = { exec: mov.movsxd32, exec64: mov.movsxd, f: M, jit: "call", jit64: "call" };
 one[0x68] = both(stk.pushImmLong, IV | D64, "call");
 one[0x6a] = both(stk.pushImmLong, I8S | D64, "call");
-wide(one, 0x69, md.imul64, "call");
-wide(one, 0x6b, md.imul64, "call");
+wide(one, 0x69, md.imul64, "imul2");
+wide(one, 0x6b, md.imul64, "imul2");
 one[0x6c] = both(io.ins64, B);
 one[0x6d] = { exec: io.ins64, f: 0 };
 one[0x6e] = both(io.outs64, B);
@@ -161,7 +161,7 @@ wide(one, 0xa9, alu.testAccImm64, "call");
 for (let o = 0xb0; o <= 0xb7; o++) one[o] = both(mov.movRegImmLong, B | I8, "movRegImm");
 for (let o = 0xb8; o <= 0xbf; o++) one[o] = both(mov.movRegImmLong, IV | I64, "movRegImm");
 const grp2 = new Array(8).fill(sh.shiftGroup64);
-for (const o of [0xc1, 0xd1, 0xd3]) wideGroup(one, o, grp2, "call");
+for (const o of [0xc1, 0xd1, 0xd3]) wideGroup(one, o, grp2, "shiftGroup");
 // A 32-bit shift of a register by a count that masks to 0 still zero-extends it.
 for (const o of [0xc1, 0xd1, 0xd3]) {
   const spec = one[o];
@@ -180,7 +180,7 @@ for (const o of [0xa4, 0xa5, 0xac, 0xad]) {
 }
 one[0xc2] = both(ctl.retLong, IW | D64, "retLong");
 one[0xc3] = both(ctl.retLong, D64, "retLong");
-wideGroup(one, 0xc7, [mov.movRmImm64], "call");
+wideGroup(one, 0xc7, [mov.movRmImm64], "movRmImm");
 one[0xc8] = both(stk.enterLong, IE | D64, "call");
 one[0xc9] = both(stk.leaveLong, D64, "call");
 one[0xca] = both(far.retfLong, IW);
@@ -242,7 +242,8 @@ two[0x20] = both(cr.movCrLong, M | REGONLY);
 two[0x22] = both(cr.movCrLong, M | REGONLY);
 two[0x34] = both(fast.sysenterLong);
 two[0x35] = both(fast.sysexitLong);
-for (let o = 0x40; o <= 0x4f; o++) two[o] = both(mov.cmovLong, M, "call");
+// CMOVcc: the MOV reg, r/m template under the condition (jit/templates64.ts).
+for (let o = 0x40; o <= 0x4f; o++) two[o] = both(mov.cmovLong, M, "movRegRm");
 for (let o = 0x80; o <= 0x8f; o++) two[o] = both(ctl.jccLong, IV | D64, "jccLong");
 two[0xa0] = both(stk.pushSegLong, D64);
 two[0xa8] = both(stk.pushSegLong, D64);
@@ -250,7 +251,7 @@ two[0xa1] = both(stk.popSegLong, D64);
 two[0xa9] = both(stk.popSegLong, D64);
 for (const o of [0xa3, 0xab, 0xb3, 0xbb]) two[o] = both(bit.btRegLong, M, "call");
 for (const o of [0xa4, 0xa5, 0xac, 0xad]) wide(two, o, sh.shiftDouble64, "call");
-wide(two, 0xaf, md.imul64, "call");
+wide(two, 0xaf, md.imul64, "imul2");
 two[0xb0] = both(alu.cmpxchgLong, M | B, "call");
 two[0xb1] = { exec: alu.cmpxchgLong, exec64: alu.cmpxchg64, f: M, jit: "call", jit64: "call" };
 for (const o of [0xb2, 0xb4, 0xb5]) two[o] = both(mov.loadFarLong, M | MEMONLY);

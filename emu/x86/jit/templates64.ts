@@ -1,0 +1,144 @@
+/**
+ * Templates of the 64-bit forms the kernel runs most that templates.ts
+ * lacked: IMUL r64, r/m64 (and with an immediate), the shifts and rotates
+ * of a 64-bit register by 1 or an immediate, MOV r/m64, imm32, and CMOVcc
+ * of 32 and 64 bits. Registers are uint32 halves, as everywhere in the
+ * block's code. IMUL and the shifts leave their flags eager in the local E
+ * (as eager.ts's 32-bit forms), their result in V (low) and H (high); they
+ * follow ops/muldiv.ts and ops/shift.ts to the bit, vendor differences
+ * included (the multiply's SF/ZF/AF/PF, the shifts' AF and OF after a count
+ * above 1, Intel's ROL/ROR by an immediate keeping OF in 64-bit mode).
+ *
+ * These functions only write code: templates.ts decides where they apply
+ * and gives them the operands' loads, the condition and the flags of the
+ * instruction before (`keep`, an EFLAGS expression).
+ *
+ * @module
+ */
+import { AF, MASK, OF, SF, SIGN, ZF } from "../flags.ts";
+import type { Insn } from "../insn.ts";
+import { OF_CF, PF_SHIFT } from "./names.ts";
+
+/** The halves of 64-bit register `n` in the register file. */
+function lo(n: number): string {
+  return `r[${n << 1}]`;
+}
+function hi(n: number): string {
+  return `r[${(n << 1) + 1}]`;
+}
+
+/** ZF, SF and PF of the 64-bit result in V (low) and H (high), as ops/alu.ts flags64. */
+const RESULT64 = `(PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | ((V | H) === 0 ? ${ZF} : 0) | (H >= ${
+  SIGN[4]
+} ? ${SF} : 0)`;
+
+/**
+ * IMUL r64, r/m64 (0F AF) or r64, r/m64, imm (69, 6B): the r/m operand's halves are `rm` (registers, or MV/MH after
+ * the load `load`), `keep` the flags before (AMD keeps SF, ZF, AF, PF). The product goes through `MUL64` (ops/limbs.ts
+ * mul64, into `WIDE`); it overflows when its high half is not the low half's sign extended.
+ */
+export function imul64Code(d: Insn, amd: boolean, keep: string, load: string, rm: readonly [string, string]): string {
+  const b = d.op === 0x1af ? [lo(d.reg), hi(d.reg)] : [String(d.imm >>> 0), String(d.imm2 >>> 0)];
+  const flags = amd
+    ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)`
+    : `(T1 ? ${OF_CF} : 0) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | (H >= ${SIGN[4]} ? ${SF} : 0)`;
+  return `${amd ? `P = ${keep}; ` : ""}${load}MUL64(${rm[0]}, ${rm[1]}, ${b[0]}, ${b[1]}, true); ` +
+    `V = WIDE[0]; H = WIDE[1]; T2 = H >= ${SIGN[4]} ? ${MASK[4]} : 0; ` +
+    `T1 = WIDE[2] !== T2 || WIDE[3] !== T2 ? 1 : 0; E = ${flags}; r[${d.reg << 1}] = V; r[${(d.reg << 1) + 1}] = H;`;
+}
+
+/** The count of a 64-bit shift by 1 (D1) or an immediate (C1), or 0 (by CL, or an immediate that masks to 0). */
+function count64(d: Insn): number {
+  if (d.op === 0xd1) return 1;
+  return d.op === 0xc1 ? d.imm & 63 : 0;
+}
+
+/** Whether `d` is a shift or rotate of a 64-bit register by 1 or an immediate (not RCL/RCR) with a template. */
+export function isShift64(d: Insn): boolean {
+  return d.size === 8 && d.mod === 3 && count64(d) !== 0 && d.reg !== 2 && d.reg !== 3;
+}
+
+/** V and H: the halves A (low), AH (high) rotated left by `k` (1-63). */
+function rotateLeft(k: number): string {
+  if (k === 32) return "V = AH; H = A;";
+  const [x, y, j] = k < 32 ? ["A", "AH", k] : ["AH", "A", k - 32];
+  return `V = ((${x} << ${j}) | (${y} >>> ${32 - j})) >>> 0; H = ((${y} << ${j}) | (${x} >>> ${32 - j})) >>> 0;`;
+}
+
+/** V and H: A, AH shifted left by `k` (1-63); T1 the last bit shifted out (CF). */
+function shiftLeft(k: number): string {
+  if (k < 32) {
+    return `V = (A << ${k}) >>> 0; H = ((AH << ${k}) | (A >>> ${32 - k})) >>> 0; T1 = (AH >>> ${32 - k}) & 1;`;
+  }
+  if (k === 32) return "V = 0; H = A; T1 = AH & 1;";
+  return `V = 0; H = (A << ${k - 32}) >>> 0; T1 = (A >>> ${64 - k}) & 1;`;
+}
+
+/** V and H: A, AH shifted right by `k` (1-63), arithmetically (`sar`) or not; T1 the last bit shifted out (CF). */
+function shiftRight(k: number, sar: boolean): string {
+  const top = sar ? "(AH | 0) >>" : "AH >>>";
+  const fill = sar ? "((AH | 0) >> 31) >>> 0" : "0";
+  if (k < 32) {
+    return `V = ((A >>> ${k}) | (AH << ${32 - k})) >>> 0; H = (${top} ${k}) >>> 0; T1 = (A >>> ${k - 1}) & 1;`;
+  }
+  if (k === 32) return `V = AH; H = ${fill}; T1 = A >>> 31;`;
+  return `V = (${top} ${k - 32}) >>> 0; H = ${fill}; T1 = (${top} ${k - 33}) & 1;`;
+}
+
+/** Intel's OF of SHL and ROL by any count: the operand's two top bits XORed (ops/shift.ts topTwo). */
+const TOP_TWO = `(((AH >>> 31) ^ (AH >>> 30)) & 1 ? ${OF} : 0)`;
+
+/**
+ * A shift or rotate of a 64-bit register by 1 or an immediate (isShift64), as ops/shift.ts shiftGroup64; `keep` is
+ * the flags before (a rotate keeps SF, ZF, AF, PF, and Intel's by an immediate above 1 keeps OF).
+ */
+export function shift64Code(d: Insn, amd: boolean, keep: string): string {
+  const k = count64(d), n = d.rm;
+  const af = amd ? AF : 0;
+  const keepOf = !amd && k > 1 && d.op === 0xc1;
+  let body: string;
+  switch (d.reg) {
+    case 0: { // ROL: CF is the result's bit 0
+      const of = keepOf ? `(P & ${OF})` : amd ? `(((H >>> 31) ^ T1) ? ${OF} : 0)` : TOP_TWO;
+      body = `${rotateLeft(k)} T1 = V & 1; E = (P & ~${OF_CF}) | T1 | ${of};`;
+      break;
+    }
+    case 1: { // ROR: a rotation left by 64 - k; CF is the result's top bit
+      const of = keepOf
+        ? `(P & ${OF})`
+        : amd
+        ? `((T1 ^ ((H >>> 30) & 1)) ? ${OF} : 0)`
+        : `((((AH >>> 31) ^ A) & 1) ? ${OF} : 0)`;
+      body = `${rotateLeft(64 - k)} T1 = H >>> 31; E = (P & ~${OF_CF}) | T1 | ${of};`;
+      break;
+    }
+    case 5: // SHR: OF is the operand's top bit (AMD: 0 after a count above 1)
+      body = `${shiftRight(k, false)} E = T1 | ${k > 1 && amd ? "0" : `(AH >= ${SIGN[4]} ? ${OF} : 0)`} | ${af} | ` +
+        `${RESULT64};`;
+      break;
+    case 7: // SAR: OF clear
+      body = `${shiftRight(k, true)} E = T1 | ${af} | ${RESULT64};`;
+      break;
+    default: // SHL, SAL
+      body = `${shiftLeft(k)} E = T1 | ${amd ? `(((H >>> 31) ^ T1) ? ${OF} : 0)` : TOP_TWO} | ${af} | ${RESULT64};`;
+  }
+  const before = d.reg < 2 ? `P = ${keep}; ` : "";
+  return `${before}A = ${lo(n)}; AH = ${hi(n)}; ${body} r[${n << 1}] = V; r[${(n << 1) + 1}] = H;`;
+}
+
+/**
+ * CMOVcc of 32 or 64 bits in 64-bit mode (ops/mov.ts cmovLong): the source (registers `src`, or MV/MH after `load`,
+ * which reads it whatever the condition) moves when `cond` holds; a 32-bit destination is zero-extended either way.
+ * Outside 64-bit mode (ops/mov.ts cmov) a false condition writes nothing.
+ */
+export function cmovCode(d: Insn, cond: string, load: string, src: readonly [string, string]): string {
+  const n = d.reg;
+  if (d.size === 8) return `${load}if (${cond}) { ${lo(n)} = ${src[0]}; ${hi(n)} = ${src[1]}; }`;
+  if (d.mode === 8) return `${load}if (${cond}) { ${lo(n)} = ${src[0]}; } ${hi(n)} = 0;`;
+  return `${load}if (${cond}) { ${lo(n)} = ${src[0]}; ${hi(n)} = 0; }`;
+}
+
+/** Whether `d` (with the MOV reg, r/m template's name) is a CMOVcc (0F 40-4F). */
+export function isCmov(d: Insn): boolean {
+  return d.op >= 0x140 && d.op <= 0x14f;
+}

@@ -1,0 +1,214 @@
+/**
+ * The block compiler's templates of jit/templates64.ts on seeded random loops: IMUL r64 with a register, memory or
+ * immediate operand, the shifts and rotates of a 64-bit register by 1, an immediate or CL, CMOVcc of 32 and 64 bits
+ * from a register or memory, MOV r/m64, imm32, between 32- and 64-bit ALU operations that leave their flags in the
+ * block's locals, Jccs over one instruction and PUSHF; POP reg (the flags at that point kept in a register). Each program is a loop run three times (so the compiled block loops
+ * inside its function, its registers in locals), with `blockCompiler: "eager"` and `"off"` on both personalities:
+ * the 16 registers, RIP, all arithmetic flags and the data area must agree. CMOVcc also runs in 32-bit mode.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Prng } from "../../../diff/prng.ts";
+import { test } from "../../_support/harness.ts";
+import { KSTACK } from "../../_support/sys.ts";
+import { LM_STACK } from "../../_support/long_mode.ts";
+import {
+  ARITH,
+  type Bits,
+  DATA,
+  differences,
+  GPR,
+  le32,
+  type Op,
+  openEmu,
+  type Program,
+  report,
+  rex,
+  runner,
+} from "./_jit.ts";
+
+const RCX = 1, RSP = 4, RSI = 6;
+/** Where the programs' memory operands are: [RSI + disp8], RSI = DATA. */
+const DATA_SIZE = 64;
+/** Registers the random operations write: not RCX (the loop's counter), RSP or RSI (the data pointer). */
+const FREE64 = [0, 2, 3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15], FREE32 = [0, 2, 3, 5, 7];
+const EDGES = [0n, 1n, (1n << 64n) - 1n, 1n << 63n, (1n << 63n) - 1n, 1n << 32n, (1n << 32n) - 1n, (1n << 32n) + 1n];
+const COUNTS = [0, 1, 2, 31, 32, 33, 63, 64, 65, 0x80, 0xff];
+
+/** A random register value: an edge, small, 32-bit or any. */
+function value(r: Prng, bits: Bits): bigint {
+  const v = r.chance(1, 3) ? EDGES[r.below(EDGES.length)] : r.chance(1, 4) ? BigInt(r.below(100)) : r.bits(64);
+  return bits === 32 ? v & 0xffffffffn : v;
+}
+
+/** ModRM byte. */
+const modrm = (mod: number, reg: number, rm: number) => (mod << 6) | ((reg & 7) << 3) | (rm & 7);
+
+/** A generator of loops of one mode. */
+class Generator {
+  readonly ops: Op[] = [];
+  constructor(readonly r: Prng, readonly bits: Bits) {}
+
+  #reg(): number {
+    return this.r.pick(this.bits === 64 ? FREE64 : FREE32);
+  }
+
+  /** An instruction: optional REX (W, reg, rm), opcode bytes, ModRM with register or [RSI + disp8], then `tail`. */
+  #emit(asm: string, w: boolean, op: number[], reg: number, rm: number | "mem", tail: number[] = []): void {
+    const mem = rm === "mem";
+    const disp = 8 * this.r.below(DATA_SIZE / 8);
+    const bytes = [
+      ...(this.bits === 64 ? rex(w, reg, mem ? RSI : rm) : []),
+      ...op,
+      mem ? modrm(1, reg, RSI) : modrm(3, reg, rm),
+      ...(mem ? [disp] : []),
+      ...tail,
+    ];
+    this.ops.push({ bytes, asm: mem ? `${asm} [rsi+${disp}]` : asm });
+  }
+
+  step(): void {
+    const r = this.r, long = this.bits === 64;
+    const kind = r.weighted<string>(
+      long
+        ? [["alu", 4], ["imul", 3], ["shift", 5], ["cmov", 4], ["movImm", 2], ["mov", 2], ["jcc", 2], ["probe", 4]]
+        : [["alu", 4], ["cmov", 4], ["jcc", 2], ["probe", 2]],
+    );
+    const w = long && r.chance(2, 3);
+    const src = () => r.chance(1, 3) ? "mem" as const : this.#reg();
+    switch (kind) {
+      case "alu": {
+        // ADD, SUB, CMP, AND, XOR r/m, reg (flags in the block's locals).
+        const op = r.pick([0x01, 0x29, 0x39, 0x21, 0x31]);
+        return this.#emit(`alu ${op.toString(16)}`, w, [op], this.#reg(), this.#reg());
+      }
+      case "imul": {
+        const form = r.below(3), d = this.#reg();
+        if (form === 0) return this.#emit("imul r64, r/m64", true, [0x0f, 0xaf], d, src());
+        if (form === 1) return this.#emit("imul r64, r/m64, imm8", true, [0x6b], d, src(), [r.below(256)]);
+        return this.#emit("imul r64, r/m64, imm32", true, [0x69], d, src(), le32(Number(value(r, 32))));
+      }
+      case "shift": {
+        // ROL ROR RCL RCR SHL SHR SAL SAR by 1, imm8 or CL.
+        const k = r.below(8), n = this.#reg(), by = r.below(3);
+        if (by === 0) return this.#emit(`shift/${k} r64, 1`, true, [0xd1], k, n);
+        if (by === 1) return this.#emit(`shift/${k} r64, cl`, true, [0xd3], k, n);
+        return this.#emit(`shift/${k} r64, imm`, true, [0xc1], k, n, [
+          r.chance(1, 2) ? r.pick(COUNTS) : r.below(72),
+        ]);
+      }
+      case "cmov": {
+        const cc = r.below(16);
+        return this.#emit(`cmov${cc.toString(16)} ${w ? "r64" : "r32"}`, w, [0x0f, 0x40 | cc], this.#reg(), src());
+      }
+      case "movImm":
+        return this.#emit("mov r/m64, imm32", true, [0xc7], 0, r.chance(1, 2) ? "mem" : this.#reg(), le32(r.u32()));
+      case "mov":
+        return this.#emit("mov r/m64, r64", true, [0x89], this.#reg(), "mem");
+      case "probe": {
+        // PUSHF; POP reg: the flags in the block's locals written out, and kept in a register.
+        const n = this.#reg();
+        return void this.ops.push({
+          bytes: [0x9c, ...(long ? rex(false, 0, n) : []), 0x58 | (n & 7)],
+          asm: "pushf; pop",
+        });
+      }
+      default: {
+        // Jcc over the next instruction: a MOV reg, imm32 of 5 or 6 bytes.
+        const n = this.#reg(), mov = [...(long ? rex(false, 0, n) : []), 0xb8 | (n & 7), ...le32(r.u32())];
+        this.ops.push({ bytes: [0x70 | r.below(16), mov.length], asm: "jcc +1" });
+        this.ops.push({ bytes: mov, asm: `mov r${n}d, imm32` });
+      }
+    }
+  }
+
+  /** A loop of `n` random steps, three times over (DEC ECX; JNZ to the start), then HLT. */
+  program(n: number): Program {
+    const r = this.r;
+    for (let i = 0; i < n; i++) this.step();
+    const body = this.ops.flatMap((o) => o.bytes);
+    const back = [0xff, 0xc9, 0x75, (-(body.length + 4)) & 0xff, 0xf4]; // dec ecx; jnz start; hlt
+    this.ops.push({ bytes: back, asm: "dec ecx; jnz start; hlt" });
+    const regs = GPR.map(() => value(r, this.bits));
+    regs[RCX] = 3n;
+    regs[RSP] = BigInt(this.bits === 64 ? LM_STACK : KSTACK);
+    regs[RSI] = BigInt(DATA);
+    const data = Array.from({ length: DATA_SIZE }, () => r.below(256));
+    return {
+      bits: this.bits,
+      ops: this.ops,
+      code: [...body, ...back],
+      regs,
+      rflags: 2n | BigInt(r.u32() & ARITH),
+      data,
+      undefinedFlags: 0,
+    };
+  }
+}
+
+for (const bits of [64, 32] as const) {
+  for (const vendor of ["amd", "intel"] as const) {
+    test(`templates64: random ${bits}-bit loops agree compiled (eager) and interpreted (${vendor})`, () => {
+      using kvmEager = openEmu("eager", vendor);
+      using kvmOff = openEmu("off", vendor);
+      using eager = runner("eager", kvmEager, bits);
+      using off = runner("off", kvmOff, bits);
+      const r = new Prng(bits * 7 + (vendor === "amd" ? 1 : 2));
+      for (let i = 0; i < (bits === 64 ? 800 : 150); i++) {
+        const p = new Generator(r, bits).program(2 + r.below(7));
+        const a = eager.run(p), b = off.run(p);
+        const diff = differences(a, b, ARITH);
+        assert.equal(a.exit, "hlt", report(p, `program ${i}`, [["eager", a], ["off", b]]));
+        assert.deepEqual(diff, [], report(p, `program ${i}: ${diff.join(", ")}`, [["eager", a], ["off", b]]));
+      }
+      assert.ok(eager.stats().compiled > 0, "the eager runner compiled no block");
+    });
+  }
+}
+
+/** A loop of `body` three times over (DEC ECX; JNZ), then HLT, in 64-bit mode, with RAX = `a`, RDX = `b`. */
+function loop64(body: number[], asm: string, a: bigint, b: bigint, rflags: number): Program {
+  const back = [0xff, 0xc9, 0x75, (-(body.length + 4)) & 0xff, 0xf4];
+  const regs = GPR.map(() => 0n);
+  [regs[0], regs[2], regs[RCX], regs[RSP], regs[RSI]] = [a, b, 3n, BigInt(LM_STACK), BigInt(DATA)];
+  return {
+    bits: 64,
+    ops: [{ bytes: body, asm }, { bytes: back, asm: "dec ecx; jnz start; hlt" }],
+    code: [...body, ...back],
+    regs,
+    rflags: 2n | BigInt(rflags),
+    data: new Array(DATA_SIZE).fill(0),
+    undefinedFlags: 0,
+  };
+}
+
+for (const vendor of ["amd", "intel"] as const) {
+  test(`templates64: each shift and rotate of a 64-bit register by 1 and by every immediate count (${vendor})`, () => {
+    using kvmEager = openEmu("eager", vendor);
+    using kvmOff = openEmu("off", vendor);
+    using eager = runner("eager", kvmEager, 64);
+    using off = runner("off", kvmOff, 64);
+    const r = new Prng(vendor === "amd" ? 0x5a : 0x5b);
+    for (let k = 0; k < 8; k++) {
+      for (let c = 0; c <= 72; c++) {
+        // RAX = RDX (the operand, the same each time), its shift (C1, or D1 for the count 72 stands for "by 1"), its flags kept in RBX by PUSHF; POP; then
+        // RAX shifted again (its OF may be kept from the first).
+        const shift = c === 72 ? [0x48, 0xd1, modrm(3, k, 0)] : [0x48, 0xc1, modrm(3, k, 0), c];
+        const body = [0x48, 0x89, 0xd0, ...shift, 0x9c, 0x5b, ...shift];
+        for (const a of [value(r, 64), value(r, 64), 0x8000000000000001n, 0x4000000000000000n]) {
+          const p = loop64(
+            body,
+            `mov rax, rdx; shift/${k} rax, ${c === 72 ? 1 : c}; pushf; pop rbx; again`,
+            0n,
+            a,
+            r.u32() & ARITH,
+          );
+          const x = eager.run(p), y = off.run(p);
+          const diff = differences(x, y, ARITH);
+          assert.deepEqual(diff, [], report(p, diff.join(", "), [["eager", x], ["off", y]]));
+        }
+      }
+    }
+  });
+}
