@@ -39,6 +39,13 @@ export const wide = new Uint32Array(4);
 
 /** The 128-bit product of the 64-bit values (aLo, aHi) and (bLo, bHi), signed or unsigned, into `wide`. */
 export function mul64(aLo: number, aHi: number, bLo: number, bHi: number, signed: boolean): void {
+  // Two operands of 32 bits (zero- or sign-extended, as the kernel's indexes and sizes mostly are): one product.
+  if (signed ? aHi === (aLo >> 31) >>> 0 && bHi === (bLo >> 31) >>> 0 : aHi === 0 && bHi === 0) {
+    wide[0] = mul32(aLo, bLo, signed);
+    wide[1] = mulHigh;
+    wide[2] = wide[3] = signed && mulHigh >= TWO31 ? 0xffffffff : 0;
+    return;
+  }
   const p0 = mul32(aLo, bLo, false), h0 = mulHigh;
   const p1 = mul32(aLo, bHi, false), h1 = mulHigh;
   const p2 = mul32(aHi, bLo, false), h2 = mulHigh;
