@@ -20,7 +20,7 @@ import { callRel32, callRel64, type Leave, popReg32, popReg64, pushReg32, pushRe
 import { eagerOf, F_EAGER_LOCAL, imulCode, isEager, OF64, shiftCode } from "./eager.ts";
 import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
 import { num } from "./pool.ts";
-import { cmovCode, imul64Code, isCmov, isShift64, shift64Code } from "./templates64.ts";
+import { cmovCode, imul64Code, isCmov, isShift64, shift64Code, shift64KeepsFlags } from "./templates64.ts";
 
 /** The flag kind of templates with eager flags in the local E (64-bit ALU, eager.ts). */
 export const F_EAGER64 = F_EAGER_LOCAL;
@@ -608,7 +608,8 @@ const INC_DEC: ReadonlySet<JitTemplate> = new Set(["incDecReg", "incDecRm", "inc
 export function readsFlags(d: Insn, amd: boolean): boolean {
   if (INC_DEC.has(d.jit) || (d.jit === "movRegRm" && isCmov(d))) return true;
   const p = producerOf(d);
-  return p !== null && p.fop === F_EAGER64 && (d.jit === "imul2" ? amd : d.reg < 2);
+  if (p === null || p.fop !== F_EAGER64) return false;
+  return d.jit === "imul2" ? amd : d.size === 8 ? shift64KeepsFlags(d) : d.reg < 2;
 }
 
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */

@@ -53,9 +53,18 @@ function count64(d: Insn): number {
   return d.op === 0xc1 ? d.imm & 63 : 0;
 }
 
-/** Whether `d` is a shift or rotate of a 64-bit register by 1 or an immediate (not RCL/RCR) with a template. */
+/**
+ * Whether `d` is a shift or rotate of a 64-bit register with a template: by 1 or an immediate (not RCL/RCR), or a
+ * shift (SHL, SHR, SAL, SAR) by CL.
+ */
 export function isShift64(d: Insn): boolean {
-  return d.size === 8 && d.mod === 3 && count64(d) !== 0 && d.reg !== 2 && d.reg !== 3;
+  if (d.size !== 8 || d.mod !== 3) return false;
+  return d.op === 0xd3 ? d.reg >= 4 : count64(d) !== 0 && d.reg !== 2 && d.reg !== 3;
+}
+
+/** Whether `d` (isShift64) reads the flags before it: a rotate keeps some, a shift by CL of 0 keeps them all. */
+export function shift64KeepsFlags(d: Insn): boolean {
+  return d.reg < 2 || d.op === 0xd3;
 }
 
 /** V and H: the halves A (low), AH (high) rotated left by `k` (1-63). */
@@ -93,6 +102,7 @@ const TOP_TWO = `(((AH >>> 31) ^ (AH >>> 30)) & 1 ? ${OF} : 0)`;
  * the flags before (a rotate keeps SF, ZF, AF, PF, and Intel's by an immediate above 1 keeps OF).
  */
 export function shift64Code(d: Insn, amd: boolean, keep: string): string {
+  if (d.op === 0xd3) return shiftByCl(d, amd, keep);
   const k = count64(d), n = d.rm;
   const af = amd ? AF : 0;
   const keepOf = !amd && k > 1 && d.op === 0xc1;
@@ -141,4 +151,28 @@ export function cmovCode(d: Insn, cond: string, load: string, src: readonly [str
 /** Whether `d` (with the MOV reg, r/m template's name) is a CMOVcc (0F 40-4F). */
 export function isCmov(d: Insn): boolean {
   return d.op >= 0x140 && d.op <= 0x14f;
+}
+
+/**
+ * SHL, SHR, SAL or SAR of a 64-bit register by CL (isShift64), the count T2 known only when it runs: a count of 0
+ * changes nothing, not even the flags (E keeps those before, `keep`).
+ */
+function shiftByCl(d: Insn, amd: boolean, keep: string): string {
+  const n = d.rm, af = amd ? AF : 0, sar = d.reg === 7;
+  let body: string;
+  if (d.reg === 4 || d.reg === 6) {
+    body = "if (T2 < 32) { V = (A << T2) >>> 0; H = ((AH << T2) | (A >>> (32 - T2))) >>> 0; " +
+      "T1 = (AH >>> (32 - T2)) & 1; } else { V = 0; H = (A << (T2 - 32)) >>> 0; " +
+      "T1 = T2 === 32 ? AH & 1 : (A >>> (64 - T2)) & 1; } " +
+      `E = T1 | ${amd ? `(((H >>> 31) ^ T1) ? ${OF} : 0)` : TOP_TWO} | ${af} | ${RESULT64};`;
+  } else {
+    const top = sar ? "(AH | 0) >>" : "AH >>>";
+    const of = sar ? "0" : amd ? `(T2 === 1 && AH >= ${SIGN[4]} ? ${OF} : 0)` : `(AH >= ${SIGN[4]} ? ${OF} : 0)`;
+    body = `if (T2 < 32) { V = ((A >>> T2) | (AH << (32 - T2))) >>> 0; H = (${top} T2) >>> 0; ` +
+      `T1 = (A >>> (T2 - 1)) & 1; } else { V = (${top} (T2 - 32)) >>> 0; ` +
+      `H = ${sar ? "((AH | 0) >> 31) >>> 0" : "0"}; T1 = T2 === 32 ? A >>> 31 : (${top} (T2 - 33)) & 1; } ` +
+      `E = T1 | ${of} | ${af} | ${RESULT64};`;
+  }
+  return `P = ${keep}; T2 = r[2] & 63; if (T2 === 0) { E = P; } else { A = ${lo(n)}; AH = ${hi(n)}; ${body} ` +
+    `r[${n << 1}] = V; r[${(n << 1) + 1}] = H; }`;
 }

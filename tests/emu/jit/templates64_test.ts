@@ -4,7 +4,8 @@
  * from a register or memory, MOV r/m64, imm32, between 32- and 64-bit ALU operations that leave their flags in the
  * block's locals, Jccs over one instruction and PUSHF; POP reg (the flags at that point kept in a register). Each program is a loop run three times (so the compiled block loops
  * inside its function, its registers in locals), with `blockCompiler: "eager"` and `"off"` on both personalities:
- * the 16 registers, RIP, all arithmetic flags and the data area must agree. CMOVcc also runs in 32-bit mode.
+ * the 16 registers, RIP, all arithmetic flags and the data area must agree. CMOVcc also runs in 32-bit mode. Sweeps
+ * run each shift and rotate by 1 and by every immediate count, and each shift by every count in CL.
  *
  * @module
  */
@@ -210,5 +211,32 @@ for (const vendor of ["amd", "intel"] as const) {
         }
       }
     }
+  });
+}
+
+for (const vendor of ["amd", "intel"] as const) {
+  test(`templates64: each shift of a 64-bit register by CL, for every count (${vendor})`, () => {
+    using kvmEager = openEmu("eager", vendor);
+    using kvmOff = openEmu("off", vendor);
+    using eager = runner("eager", kvmEager, 64);
+    using off = runner("off", kvmOff, 64);
+    const r = new Prng(vendor === "amd" ? 0x5c : 0x5d);
+    for (const k of [4, 5, 6, 7]) {
+      for (let c = 0; c < 72; c++) {
+        // MOV RAX, RDX; MOV CL, c; the shift; PUSHF; POP RBX; MOV CL, c'; the shift again (by 0 half the time).
+        const again = r.chance(1, 2) ? 0 : r.below(256);
+        const shift = [0x48, 0xd3, modrm(3, k, 0)];
+        const body = [0x48, 0x89, 0xd0, 0xb1, c, ...shift, 0x9c, 0x5b, 0xb1, again, ...shift];
+        for (const a of [value(r, 64), value(r, 64), 0x8000000000000001n]) {
+          const p = loop64(body, `mov rax, rdx; shift/${k} rax, cl (${c}); pushf; pop rbx; again (${again})`, 0n, a, 0);
+          p.code = [...body, 0xf4]; // once, without the loop (CL is its counter)
+          p.rflags = 2n | BigInt(r.u32() & ARITH);
+          const x = eager.run(p), y = off.run(p);
+          const diff = differences(x, y, ARITH);
+          assert.deepEqual(diff, [], report(p, diff.join(", "), [["eager", x], ["off", y]]));
+        }
+      }
+    }
+    assert.ok(eager.stats().compiled > 0, "the eager runner compiled no block");
   });
 }
