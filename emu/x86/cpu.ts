@@ -426,6 +426,13 @@ export class Cpu extends FlagState implements MemoryHost {
     return phys;
   }
 
+  /** INVLPG of linear `lin` (48-bit form in 64-bit mode): its TLB entries and cached walks go. */
+  invalidatePage(lin: number): void {
+    this.mem.flushPage(lin);
+    this.walks.drop(lin);
+    this.sysWalks.drop(lin);
+  }
+
   /** Drops the decoded instructions and compiled blocks of physical page `pfn` (it was written). */
   codeWritten(pfn: number): void {
     this.code.delete(pfn);

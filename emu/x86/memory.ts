@@ -80,6 +80,14 @@ export class Memory {
   /** Each level's epoch (unique numbers: what was cached at one level never matches at the other), the last one given. */
   readonly #epochs = [0, 1];
   #lastEpoch = 1;
+  /**
+   * The regions (LARGEST_PAGE bytes of linear addresses each) in which code pages were translated for fetching
+   * (fetch.ts codePage) since the epochs last changed. An INVLPG outside them leaves the epochs, and so the fetch
+   * cache's code pages and the compiled blocks' links, as they are: a Linux boot's first second
+   * invalidated pages 70,000 times, each of which made every block look its successors up and walk its code pages
+   * again.
+   */
+  readonly codeRegions = new Set<number>();
   /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills. */
   sys = false;
 
@@ -127,14 +135,18 @@ export class Memory {
 
   /** Translations changed: new epochs for both levels. */
   #newEpochs(): void {
+    this.codeRegions.clear();
     this.#epochs[0] = ++this.#lastEpoch;
     this.#epochs[1] = ++this.#lastEpoch;
     this.epoch = this.#epochs[this.user ? 1 : 0];
   }
 
-  /** INVLPG: drops one linear page, at both privilege levels. */
+  /**
+   * INVLPG: drops one linear page, at both privilege levels; new epochs only when code was fetched from its region
+   * (the largest page it may lie in) in these.
+   */
   flushPage(lin: number): void {
-    this.#newEpochs();
+    if (this.codeRegions.has(regionOf(lin))) this.#newEpochs();
     const p = pageOf(lin), i = p & TLB_MASK, tag = p + this.tagBase;
     for (const t of this.#levels) {
       if (t.rTag[i] === tag) t.rTag[i] = -1;
@@ -452,6 +464,14 @@ export class Memory {
 }
 
 /** The page number of a linear address (48-bit in long mode; tags are doubles so that they never alias). */
+/** The most bytes one translation maps (a 1 GiB page): what an INVLPG may drop around its address. */
+export const LARGEST_PAGE = 2 ** 30;
+
+/** The region of LARGEST_PAGE bytes that linear `lin` (48-bit form in 64-bit mode) lies in. */
+export function regionOf(lin: number): number {
+  return Math.floor(lin / LARGEST_PAGE);
+}
+
 function pageOf(lin: number): number {
   return lin > 0xffffffff ? Math.floor(lin / 4096) : lin >>> 12;
 }

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { regionOf } from "./memory.ts";
+
 const BITS = 8;
 const SIZE = 1 << BITS;
 const MASK = SIZE - 1;
@@ -53,5 +55,13 @@ export class WalkCache {
     this.#epoch[i] = epoch;
     this.#rights[i] = rights;
     this.#frame[i] = frame;
+  }
+
+  /** INVLPG of `lin`: drops every cached walk in its region (regionOf: the largest page it may lie in). */
+  drop(lin: number): void {
+    const region = regionOf(lin);
+    for (let i = 0; i < SIZE; i++) {
+      if (this.#page[i] >= 0 && regionOf(this.#page[i] * 4096) === region) this.#page[i] = -1;
+    }
   }
 }

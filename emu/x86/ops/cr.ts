@@ -249,5 +249,5 @@ export function invpcid(cpu: Cpu, d: Insn): void {
 export function invlpg(cpu: Cpu, d: Insn): void {
   if (cpu.eflRest & VM) fault(GP, 0);
   cpu.requireCpl0();
-  cpu.mem.flushPage((cpu.segBase[cpu.seg(d)] + cpu.ea(d)) >>> 0);
+  cpu.invalidatePage((cpu.segBase[cpu.seg(d)] + cpu.ea(d)) >>> 0);
 }

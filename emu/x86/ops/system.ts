@@ -15,10 +15,18 @@ import { getMsr, msrAddress, readTsc, setMsr } from "../msr.ts";
 import { descAr, descBase, descLimit, linPlus, readDescriptor } from "../segment.ts";
 import { AR_UNUSABLE, EAX, EBX, ECX, EDX, GS, LDTR, TR } from "../state.ts";
 import type { CpuidEntry } from "../../../abi/structs.ts";
+import { MSR_EFER, MSR_IA32_APICBASE } from "../../../abi/constants.ts";
 import { canonical, in64, lin48, qv, readQ, setQ, signed, writeQ } from "../long/access.ts";
 import { CR0_MP, CR0_PE, CR0_PG, CR0_TS, CR4_OSXSAVE, CR4_SMAP, CR4_TSD, EFER_LMA, EFER_LME } from "../control_bits.ts";
 
 const KERNEL_GS_BASE = 0xc0000102, TSC_AUX = 0xc0000103;
+
+/**
+ * The MSRs whose writes change what a translation gives (EFER's NXE and LME, the APIC base's MMIO page): a WRMSR
+ * flushes the TLB only for these. Linux writes others at every interrupt and timer (the x2APIC's EOI, TSC_DEADLINE):
+ * a flush for each, which also broke every compiled block's links, was 600 flushes per second of a boot.
+ */
+const TRANSLATION_MSRS: readonly number[] = [MSR_EFER, MSR_IA32_APICBASE];
 
 /** F4: HLT (CPL 0): the vCPU exits with KVM_EXIT_HLT after it. */
 export function hlt(cpu: Cpu): void {
@@ -242,7 +250,7 @@ export function group7Long(cpu: Cpu, d: Insn): void {
   }
   cpu.requireCpl0();
   const a = cpu.ea(d) + (cpu.seg(d) >= 4 ? cpu.segBase[cpu.seg(d)] : 0);
-  if (canonical(a)) cpu.mem.flushPage(lin48(a));
+  if (canonical(a)) cpu.invalidatePage(lin48(a));
 }
 
 /** 0F 32: RDMSR. */
@@ -262,8 +270,9 @@ export function wrmsr(cpu: Cpu): void {
   if (cpu.getReg(ECX, 4) === 0xc0000080 && cpu.cr0 & CR0_PG && (cpu.efer & EFER_LME) !== Number(v & BigInt(EFER_LME))) {
     fault(GP, 0);
   }
-  if (!setMsr(cpu, cpu.getReg(ECX, 4), v)) fault(GP, 0);
-  cpu.mem.flush();
+  const index = cpu.getReg(ECX, 4);
+  if (!setMsr(cpu, index, v)) fault(GP, 0);
+  if (TRANSLATION_MSRS.includes(index)) cpu.mem.flush();
 }
 
 /** 9B: WAIT/FWAIT (#NM when CR0.MP and CR0.TS). */
