@@ -135,6 +135,14 @@ async function twoCpusAndShell(kvm: Kvm): Promise<void> {
 // with pause-loop exiting and the channel yield (emu/proxy.ts) one run passed (marker 356 s, power-off 393 s). Under
 // Bun the boot had not reached /init within 270 s. The SMP mechanisms themselves (INIT/SIPI, IPIs, Workers, pause-
 // loop exits, slice yields) are tested in tests/irqchip/.
+// Since the owner's thread completes the I/O exits itself (Vcpu.handoff's onExit), under a host load average of 8-15
+// (other benchmarks on the 2 cores) per-vCPU counters showed why host time is the problem: the process got 27 % of a
+// core (135 CPU s in 497 s), a vCPU's 2 ms slice took 17 ms of host time, and from the LAPIC timer's firing to the
+// guest's next TSC-deadline write (its timer interrupt) passed 20-30 ms on average, up to 1.1 s, against a 4 ms
+// tick. A verbose 2-vCPU boot soft-locked in stop_machine (the switch to kvm-clock) and had no marker after 497 s; a
+// 1-vCPU boot soft-locked too (at guest time 619 s). Leaving the time a slice overran its alarm (the thread was
+// preempted: 63-74 % of the run) out of the guest's clocks cut the interrupt to 2-5 ms in a prototype, but guest time
+// then advanced at a quarter of host time and no boot reached the marker within 900 s under that load either.
 const SMP_BOOT = process.env.KVMKIT_SMP_BOOT === "1";
 if (!SMP_BOOT && emuWhy === undefined) {
   skip(
