@@ -40,6 +40,7 @@ export type JitTemplate =
   | "lea"
   | "movRmReg"
   | "movRegRm"
+  | "cmov"
   | "movRegImm"
   | "movRmImm"
   | "movzx"

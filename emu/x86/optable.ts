@@ -240,7 +240,7 @@ two[0x33] = op(fast.rdpmc);
 two[0x34] = op(fast.sysenter);
 two[0x35] = op(fast.sysexit);
 // CMOVcc: the MOV reg, r/m template under the condition (jit/templates64.ts).
-set(two, 0x40, 0x4f, op(mov.cmov, M, "movRegRm"));
+set(two, 0x40, 0x4f, op(mov.cmov, M, "cmov"));
 set(two, 0x80, 0x8f, op(ctl.jcc, IV, "jcc"));
 set(two, 0x90, 0x9f, op(mov.setcc, M | B, "call"));
 two[0xa0] = op(stk.pushSeg);

@@ -20,7 +20,7 @@ import { callRel32, callRel64, type Leave, popReg32, popReg64, pushReg32, pushRe
 import { eagerOf, F_EAGER_LOCAL, imulCode, isEager, OF64, shiftCode } from "./eager.ts";
 import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
 import { num } from "./pool.ts";
-import { cmovCode, imul64Code, isCmov, isShift64, shift64Code, shift64KeepsFlags } from "./templates64.ts";
+import { cmovCode, imul64Code, isShift64, shift64Code, shift64KeepsFlags } from "./templates64.ts";
 
 /** The flag kind of templates with eager flags in the local E (64-bit ALU, eager.ts). */
 export const F_EAGER64 = F_EAGER_LOCAL;
@@ -388,10 +388,7 @@ function shift64(d: Insn, site: Site): Template | undefined {
   return isShift64(d) ? pure(shift64Code(d, site.amd, eagerOf(site.producer))) : undefined;
 }
 
-/**
- * CMOVcc of 32 or 64 bits (templates64.ts; its decode entry names the MOV reg, r/m template, whose move it makes
- * under a condition), from a register or memory.
- */
+/** CMOVcc of 32 or 64 bits (templates64.ts), from a register or memory: a MOV reg, r/m made under a condition. */
 function cmov(d: Insn, site: Site): Template | undefined {
   if (d.size !== 8 && d.size !== 4) return undefined;
   if (d.mod === 3) return pure(cmovCode(d, condition(d.op & 0xf, site.producer), "", halves(d.rm)));
@@ -421,7 +418,8 @@ const TEMPLATES: Readonly<Partial<Record<JitTemplate, Emitter>>> = {
   shiftGroupZx: eager(shiftCode),
   lea,
   movRmReg,
-  movRegRm: (d, site) => isCmov(d) ? cmov(d, site) : movRegRm(d, site),
+  movRegRm,
+  cmov,
   movRegImm,
   movRmImm,
   movzx: movExtend(false),
@@ -606,7 +604,7 @@ const INC_DEC: ReadonlySet<JitTemplate> = new Set(["incDecReg", "incDecRm", "inc
  * other flags; AMD's IMUL keeps SF, ZF, AF, PF; CMOVcc tests a condition).
  */
 export function readsFlags(d: Insn, amd: boolean): boolean {
-  if (INC_DEC.has(d.jit) || (d.jit === "movRegRm" && isCmov(d))) return true;
+  if (INC_DEC.has(d.jit) || d.jit === "cmov") return true;
   const p = producerOf(d);
   if (p === null || p.fop !== F_EAGER64) return false;
   return d.jit === "imul2" ? amd : d.size === 8 ? shift64KeepsFlags(d) : d.reg < 2;

@@ -148,11 +148,6 @@ export function cmovCode(d: Insn, cond: string, load: string, src: readonly [str
   return `${load}if (${cond}) { ${lo(n)} = ${src[0]}; ${hi(n)} = 0; }`;
 }
 
-/** Whether `d` (with the MOV reg, r/m template's name) is a CMOVcc (0F 40-4F). */
-export function isCmov(d: Insn): boolean {
-  return d.op >= 0x140 && d.op <= 0x14f;
-}
-
 /**
  * SHL, SHR, SAL or SAR of a 64-bit register by CL (isShift64), the count T2 known only when it runs: a count of 0
  * changes nothing, not even the flags (E keeps those before, `keep`).

@@ -243,7 +243,7 @@ two[0x22] = both(cr.movCrLong, M | REGONLY);
 two[0x34] = both(fast.sysenterLong);
 two[0x35] = both(fast.sysexitLong);
 // CMOVcc: the MOV reg, r/m template under the condition (jit/templates64.ts).
-for (let o = 0x40; o <= 0x4f; o++) two[o] = both(mov.cmovLong, M, "movRegRm");
+for (let o = 0x40; o <= 0x4f; o++) two[o] = both(mov.cmovLong, M, "cmov");
 for (let o = 0x80; o <= 0x8f; o++) two[o] = both(ctl.jccLong, IV | D64, "jccLong");
 two[0xa0] = both(stk.pushSegLong, D64);
 two[0xa8] = both(stk.pushSegLong, D64);
