@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { Vcpu, VcpuExit, Vm } from "../../mod.ts";
+import { realMode } from "../_support/guests.ts";
 import { backendTest } from "../_support/harness.ts";
 import { startWorker } from "./_start_worker.ts";
 
@@ -29,13 +30,7 @@ function guestVcpu(vm: Vm): { vcpu: Vcpu; bytes: Uint8Array } {
   mem.bytes.set(GUEST, 0x1000);
   vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: 0, memory: mem });
   const vcpu = vm.createVcpu(0);
-  const s = vcpu.getSregs();
-  for (const seg of [s.cs, s.ds, s.es, s.ss]) {
-    seg.base = 0n;
-    seg.selector = 0;
-  }
-  vcpu.setSregs(s);
-  vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 2n, rsp: 0x8000n });
+  realMode(vcpu, 0x1000);
   return { vcpu, bytes: mem.bytes };
 }
 
