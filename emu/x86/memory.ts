@@ -463,7 +463,6 @@ export class Memory {
   }
 }
 
-/** The page number of a linear address (48-bit in long mode; tags are doubles so that they never alias). */
 /** The most bytes one translation maps (a 1 GiB page): what an INVLPG may drop around its address. */
 export const LARGEST_PAGE = 2 ** 30;
 
@@ -472,6 +471,7 @@ export function regionOf(lin: number): number {
   return Math.floor(lin / LARGEST_PAGE);
 }
 
+/** The page number of a linear address (48-bit in long mode; tags are doubles so that they never alias). */
 function pageOf(lin: number): number {
   return lin > 0xffffffff ? Math.floor(lin / 4096) : lin >>> 12;
 }

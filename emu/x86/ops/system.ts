@@ -268,12 +268,12 @@ export function rdmsr(cpu: Cpu): void {
 /** 0F 30: WRMSR. */
 export function wrmsr(cpu: Cpu): void {
   cpu.requireCpl0();
+  const index = cpu.getReg(ECX, 4);
   const v = (BigInt(cpu.getReg(EDX, 4)) << 32n) | BigInt(cpu.getReg(EAX, 4));
   // The guest may not toggle EFER.LME while paging is on (the host may, through KVM_SET_MSRS).
-  if (cpu.getReg(ECX, 4) === 0xc0000080 && cpu.cr0 & CR0_PG && (cpu.efer & EFER_LME) !== Number(v & BigInt(EFER_LME))) {
+  if (index === MSR_EFER && cpu.cr0 & CR0_PG && (cpu.efer & EFER_LME) !== Number(v & BigInt(EFER_LME))) {
     fault(GP, 0);
   }
-  const index = cpu.getReg(ECX, 4);
   if (!setMsr(cpu, index, v)) fault(GP, 0);
   if (TRANSLATION_MSRS.includes(index)) cpu.mem.flush();
 }
