@@ -46,12 +46,12 @@ export type Walked = WalkInfo | number;
 
 /** Translates `lin`, raising #PF on failure. */
 export function walk(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean): number {
-  const r = walkInfo(cpu, lin, write, user, fetch, true);
-  if (typeof r === "number") {
+  const r = walkCore(cpu, lin, write, user, fetch, true);
+  if (r < 0) {
     cpu.cr2 = cpu.efer & EFER_LMA ? fromLin48(lin) : lin;
-    throw new CpuFault(PF, r);
+    throw new CpuFault(PF, ~r);
   }
-  return r.phys;
+  return r;
 }
 
 /**
@@ -66,119 +66,131 @@ export function walkInfo(
   fetch: boolean,
   update: boolean,
 ): Walked {
+  const r = walkCore(cpu, lin, write, user, fetch, update);
+  return r < 0 ? ~r : { phys: r, writable: (walkRights & RW) !== 0, user: (walkRights & US) !== 0 };
+}
+
+/**
+ * The rights of the last successful walkCore (RW and US of every level, combined): its second result, kept here so
+ * that a walk allocates nothing (a Linux boot walks millions of times, a page-fault loop at every access).
+ */
+let walkRights = 0;
+
+/** walkInfo's walk: the physical address (rights in walkRights), or the #PF error code bit-inverted (negative). */
+function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean, update: boolean): number {
   if (cpu.efer & EFER_LMA) return walkLong(cpu, lin, write, user, fetch, update);
   const mem = cpu.mem;
   const pae = (cpu.cr4 & CR4_PAE) !== 0, nx = pae && (cpu.efer & EFER_NXE) !== 0;
   const base = errorBase(cpu, write, user, fetch, nx);
-  const err = (present: number) => present | base;
-  const denied = (rights: number) => accessDenied(cpu, rights, write, user, fetch);
   if (!pae) {
     const pdeAddr = (cpu.cr3 & 0xfffff000) + (lin >>> 22) * 4;
     const pde = mem.physRead32(pdeAddr);
-    if (!(pde & P)) return err(0);
+    if (!(pde & P)) return ~base;
     if (pde & PS && cpu.cr4 & CR4_PSE) {
       // A 4 MiB page: bits 20:13 hold physical-address bits 39:32; bit 21 and those at or above MAXPHYADDR
       // (at most 40 here) are reserved.
       const m = Math.min(maxPhysAddr(cpu.cpuidTable), 40);
-      if (pde & (0x200000 | (0x1fe000 & ~((1 << (m - 19)) - 1)))) return err(PF_P) | PF_RSVD;
-      if (update && denied(pde)) return err(PF_P);
+      if (pde & (0x200000 | (0x1fe000 & ~((1 << (m - 19)) - 1)))) return ~(base | PF_P | PF_RSVD);
+      if (update && accessDenied(cpu, pde, write, user, fetch)) return ~(base | PF_P);
       if (update) setBits(mem, pdeAddr, pde, write);
-      const hi = ((pde >>> 13) & 0xff) * 2 ** 32;
-      return { phys: hi + (pde & 0xffc00000) + (lin & 0x3fffff), writable: !!(pde & RW), user: !!(pde & US) };
+      walkRights = pde;
+      return ((pde >>> 13) & 0xff) * 2 ** 32 + ((pde & 0xffc00000) >>> 0) + (lin & 0x3fffff);
     }
-    const pteAddr = (pde & 0xfffff000) + ((lin >>> 12) & 0x3ff) * 4;
+    const pteAddr = ((pde & 0xfffff000) >>> 0) + ((lin >>> 12) & 0x3ff) * 4;
     const pte = mem.physRead32(pteAddr);
-    if (!(pte & P)) return err(0);
+    if (!(pte & P)) return ~base;
     const rights = pde & pte;
-    if (update && denied(rights)) return err(PF_P);
+    if (update && accessDenied(cpu, rights, write, user, fetch)) return ~(base | PF_P);
     if (update) {
       setBits(mem, pdeAddr, pde, false);
       setBits(mem, pteAddr, pte, write);
     }
-    return translation(((pte & 0xfffff000) >>> 0) + (lin & 0xfff), rights);
+    walkRights = rights;
+    return ((pte & 0xfffff000) >>> 0) + (lin & 0xfff);
   }
   // PAE: a 4-entry PDPT, then 512-entry directories and tables of 8-byte entries.
   const pdpteAddr = (cpu.cr3 & 0xffffffe0) + (lin >>> 30) * 8;
   const pdpte = mem.physRead32(pdpteAddr);
-  if (!(pdpte & P)) return err(0);
+  if (!(pdpte & P)) return ~base;
   const pdpteHi = mem.physRead32(pdpteAddr + 4) & 0xfffff;
-  const pdeAddr = pdpteHi * 2 ** 32 + (pdpte & 0xfffff000) + ((lin >>> 21) & 0x1ff) * 8;
+  const pdeAddr = pdpteHi * 2 ** 32 + ((pdpte & 0xfffff000) >>> 0) + ((lin >>> 21) & 0x1ff) * 8;
   const pde = mem.physRead32(pdeAddr), pdeHi = mem.physRead32(pdeAddr + 4);
-  if (!(pde & P)) return err(0);
+  if (!(pde & P)) return ~base;
   // Bits 62:MAXPHYADDR are reserved, and bit 63 (XD) too unless EFER.NXE.
   const rsvdHi = (reservedHigh(cpu.cpuidTable) | 0x7ff00000 | (nx ? 0 : 0x80000000)) >>> 0;
-  if (pdeHi & rsvdHi || (pde & PS && pde & 0x1fe000)) return err(PF_P) | PF_RSVD;
+  if (pdeHi & rsvdHi || (pde & PS && pde & 0x1fe000)) return ~(base | PF_P | PF_RSVD);
   if (pde & PS) {
-    if (update && (denied(pde) || (fetch && nx && pdeHi & 0x80000000))) return err(PF_P);
+    if (update && (accessDenied(cpu, pde, write, user, fetch) || (fetch && nx && pdeHi & 0x80000000))) {
+      return ~(base | PF_P);
+    }
     if (update) setBits(mem, pdeAddr, pde, write);
-    return translation((pdeHi & 0xfffff) * 2 ** 32 + (pde & 0xffe00000) + (lin & 0x1fffff), pde);
+    walkRights = pde;
+    return (pdeHi & 0xfffff) * 2 ** 32 + ((pde & 0xffe00000) >>> 0) + (lin & 0x1fffff);
   }
-  const pteAddr = (pdeHi & 0xfffff) * 2 ** 32 + (pde & 0xfffff000) + ((lin >>> 12) & 0x1ff) * 8;
+  const pteAddr = (pdeHi & 0xfffff) * 2 ** 32 + ((pde & 0xfffff000) >>> 0) + ((lin >>> 12) & 0x1ff) * 8;
   const pte = mem.physRead32(pteAddr), pteHi = mem.physRead32(pteAddr + 4);
-  if (!(pte & P)) return err(0);
-  if (pteHi & rsvdHi) return err(PF_P) | PF_RSVD;
+  if (!(pte & P)) return ~base;
+  if (pteHi & rsvdHi) return ~(base | PF_P | PF_RSVD);
   const rights = pde & pte;
   const noExec = nx && ((pdeHi | pteHi) & 0x80000000) !== 0;
-  if (update && (denied(rights) || (fetch && noExec))) return err(PF_P);
+  if (update && (accessDenied(cpu, rights, write, user, fetch) || (fetch && noExec))) return ~(base | PF_P);
   if (update) {
     setBits(mem, pdeAddr, pde, false);
     setBits(mem, pteAddr, pte, write);
   }
-  return translation((pteHi & 0xfffff) * 2 ** 32 + (pte & 0xfffff000) + (lin & 0xfff), rights);
+  walkRights = rights;
+  return (pteHi & 0xfffff) * 2 ** 32 + ((pte & 0xfffff000) >>> 0) + (lin & 0xfff);
 }
 
+/** The linear-address span one entry of each 4-level table covers (PT, PD, PDPT, PML4). */
+const SPANS = [4096, 2 ** 21, 2 ** 30, 2 ** 39] as const;
+/** The entries a 4-level walk went through, by level, for setting their accessed bits once it succeeded. */
+const walkAddrs = new Float64Array(4), walkEntries = new Int32Array(4);
+
 /**
- * Walks the 4-level tables for the 48-bit linear `lin`. Returns the
- * translation or the #PF error code. With `update`, checks the access
- * rights and sets the accessed and dirty bits.
+ * Walks the 4-level tables for the 48-bit linear `lin`: walkCore's result. With `update`, checks the access rights
+ * and sets the accessed and dirty bits.
  */
-function walkLong(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean, update: boolean): Walked {
+function walkLong(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean, update: boolean): number {
   const mem = cpu.mem;
   const nxe = (cpu.efer & EFER_NXE) !== 0;
   const base = errorBase(cpu, write, user, fetch, nxe);
-  const addrs: number[] = [], los: number[] = [], rsvdHi = reservedHigh(cpu.cpuidTable);
-  let table = Math.floor(cpu.cr3 / 4096) * 4096;
-  let rights = RW | US, nx = 0, size = 0;
+  const rsvdHi = reservedHigh(cpu.cpuidTable);
+  let table = cpu.cr3 - (cpu.cr3 % 4096);
+  let rights = RW | US, nx = 0, level = 3;
   let lo = 0, hi = 0;
-  for (let level = 3; level >= 0; level--) {
-    const index = Math.floor(lin / 2 ** (12 + 9 * level)) & 511;
-    const at = table + index * 8;
+  for (;; level--) {
+    const at = table + (Math.floor(lin / SPANS[level]) & 511) * 8;
     lo = mem.physRead32(at);
     hi = mem.physRead32(at + 4);
-    if (!(lo & P)) return base;
+    if (!(lo & P)) return ~base;
     // Bits 51:MAXPHYADDR are reserved at every level, and bit 63 (XD) unless EFER.NXE.
-    if (hi & rsvdHi || (hi & 0x80000000 && !nxe)) return base | PF_P | PF_RSVD;
-    addrs.push(at);
-    los.push(lo);
+    if (hi & rsvdHi || (hi & 0x80000000 && !nxe)) return ~(base | PF_P | PF_RSVD);
+    walkAddrs[level] = at;
+    walkEntries[level] = lo;
     rights &= lo;
     nx |= hi >>> 31;
-    if (lo & PS && level > 0) {
-      if (level === 3 || (level === 2 && !gbPages(cpu))) return base | PF_P | PF_RSVD;
+    if (level === 0) break;
+    if (lo & PS) {
+      if (level === 3 || (level === 2 && !gbPages(cpu.cpuidTable))) return ~(base | PF_P | PF_RSVD);
       // A large page: the frame's low bits (13 up to its size) are reserved.
-      const low = level === 2 ? 0x3fffe000 : 0x1fe000;
-      if (lo & low) return base | PF_P | PF_RSVD;
-      size = level;
+      if (lo & (level === 2 ? 0x3fffe000 : 0x1fe000)) return ~(base | PF_P | PF_RSVD);
       break;
     }
     table = (hi & 0xfffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
   }
-  const span = size === 2 ? 2 ** 30 : size === 1 ? 2 ** 21 : 4096;
-  const frame = (hi & 0xfffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
   if (update) {
-    if (accessDenied(cpu, rights, write, user, fetch) || (fetch && nx && nxe)) return base | PF_P;
-    const last = addrs.length - 1;
-    for (let i = 0; i <= last; i++) setBits(mem, addrs[i], los[i], i === last && write);
+    if (accessDenied(cpu, rights, write, user, fetch) || (fetch && nx && nxe)) return ~(base | PF_P);
+    for (let i = 3; i >= level; i--) setBits(mem, walkAddrs[i], walkEntries[i], i === level && write);
   }
-  return translation(frame - (frame % span) + (lin % span), rights);
+  const span = SPANS[level], frame = (hi & 0xfffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
+  walkRights = rights;
+  return frame - (frame % span) + (lin % span);
 }
 
 /** The error-code bits every #PF of this access carries: W/R, U/S, and I/D for a fetch under NX or SMEP. */
 function errorBase(cpu: Walker, write: boolean, user: boolean, fetch: boolean, nx: boolean): number {
   return (write ? PF_W : 0) | (user ? PF_U : 0) | (fetch && (nx || cpu.cr4 & CR4_SMEP) ? PF_ID : 0);
-}
-
-function translation(phys: number, rights: number): WalkInfo {
-  return { phys, writable: !!(rights & RW), user: !!(rights & US) };
 }
 
 /**
@@ -197,8 +209,8 @@ function accessDenied(cpu: Walker, rights: number, write: boolean, user: boolean
 
 /** Sets the accessed bit of an entry, and the dirty bit with `dirty`, writing it only when they change. */
 function setBits(mem: Memory, addr: number, entry: number, dirty: boolean): void {
-  const want = entry | A | (dirty ? D : 0);
-  if (want !== entry) mem.physWrite32(addr, want >>> 0);
+  const want = (entry | A | (dirty ? D : 0)) >>> 0;
+  if (want !== entry >>> 0) mem.physWrite32(addr, want);
 }
 
 const maxPhysCache = new WeakMap<readonly CpuidEntry[], number>();
@@ -225,8 +237,15 @@ export function reservedHigh(table: readonly CpuidEntry[]): number {
   return m >= 52 ? 0 : (0xfffff & ~((1 << Math.max(0, m - 32)) - 1)) >>> 0;
 }
 
+const gbPagesCache = new WeakMap<readonly CpuidEntry[], boolean>();
+
 /** True when the guest's CPUID advertises 1 GiB pages (80000001h EDX bit 26). */
-function gbPages(cpu: Walker): boolean {
-  const e = cpu.cpuidTable.find((x) => x.function === 0x80000001);
-  return e !== undefined && (e.edx & (1 << 26)) !== 0;
+function gbPages(table: readonly CpuidEntry[]): boolean {
+  let has = gbPagesCache.get(table);
+  if (has === undefined) {
+    const e = table.find((x) => x.function === 0x80000001);
+    has = e !== undefined && (e.edx & (1 << 26)) !== 0;
+    gbPagesCache.set(table, has);
+  }
+  return has;
 }

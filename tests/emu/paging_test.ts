@@ -162,6 +162,40 @@ featureTest("KVM_TRANSLATE through 32-bit page tables", probeLegacyPaging, (kvm)
   assert.equal(b.vcpu.translate(0x1234).physicalAddress, 0x1234n);
 });
 
+featureTest(
+  "KVM_TRANSLATE of frames at 2 GiB and above: 4 KiB and 4 MiB pages, PAE 4 KiB and 2 MiB pages",
+  probePaePaging,
+  (kvm) => {
+    // Bit 31 of an entry's low dword is an address bit: read as a signed int32 it once gave negative addresses.
+    const expect = (b: Bench, lin: number, phys: number) =>
+      assert.deepEqual(
+        { ...b.vcpu.translate(lin) },
+        { physicalAddress: BigInt(phys), valid: true, writeable: true, usermode: false },
+        `translate(0x${lin.toString(16)})`,
+      );
+    {
+      using b = bench(kvm);
+      paging32(b);
+      b.view.setUint32(PT1 + 16, 0x80005000 | P | W, true); // 0x404000
+      b.view.setUint32(PD + 8, 0xffc00000 | PS | P | W, true); // 0x800000: a 4 MiB page
+      enter(b, { cr0: CR0_PG_WP, cr3: BigInt(PD), cr4: 0x10n });
+      expect(b, 0x404123, 0x80005123);
+      expect(b, 0x9abcde, 0xffdabcde);
+    }
+    {
+      using b = bench(kvm);
+      pae(b);
+      b.view.setUint32(0x16000 + 4, 0, true);
+      b.view.setUint32(0x16000 + 24, 0x80007000 | P | W, true); // 0x403000
+      b.view.setUint32(0x14000 + 24, 0xfe000000 | PS | P | W, true); // 0x600000: a 2 MiB page
+      b.view.setUint32(0x14000 + 28, 1, true); // ... at 0x1fe000000
+      enter(b, { cr0: CR0_PG_WP, cr3: 0x13000n, cr4: 0x20n });
+      expect(b, 0x403456, 0x80007456);
+      expect(b, 0x612345, 0x1fe012345);
+    }
+  },
+);
+
 backendTest("KVM_TRANSLATE without paging: the linear address, valid, writeable, not usermode", (kvm) => {
   using b = bench(kvm);
   enter(b);
