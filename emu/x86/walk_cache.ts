@@ -11,11 +11,13 @@
  * @module
  */
 
-import { regionOf } from "./memory.ts";
+import { LARGEST_PAGE, regionOf } from "./memory.ts";
 
 const BITS = 8;
 const SIZE = 1 << BITS;
 const MASK = SIZE - 1;
+/** The 4 KiB pages of one region (memory.ts regionOf). */
+const REGION_PAGES = LARGEST_PAGE / 4096;
 /** Rights a cached walk proved: a read, a write (and so a read), an instruction fetch. */
 export const READ = 1, WRITE = 2, FETCH = 4;
 
@@ -59,9 +61,12 @@ export class WalkCache {
 
   /** INVLPG of `lin`: drops every cached walk in its region (regionOf: the largest page it may lie in). */
   drop(lin: number): void {
-    const region = regionOf(lin);
+    // The pages of the region, as a range of page numbers: one comparison per entry (INVLPG is frequent: a
+    // page-fault loop unmaps every page it touched).
+    const first = regionOf(lin) * REGION_PAGES, end = first + REGION_PAGES, pages = this.#page;
     for (let i = 0; i < SIZE; i++) {
-      if (this.#page[i] >= 0 && regionOf(this.#page[i] * 4096) === region) this.#page[i] = -1;
+      const page = pages[i];
+      if (page >= first && page < end) pages[i] = -1;
     }
   }
 }

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/harness.ts";
 import { bench64, put64 } from "../_support/long64.ts";
-import { LM_IDT, setGate } from "../_support/long_mode.ts";
+import { LM_IDT, LM_PDPT, setGate } from "../_support/long_mode.ts";
 import { probeRun } from "../_support/probes.ts";
 import { describe } from "../_support/sys.ts";
 
@@ -75,4 +75,28 @@ backendTest(
     // The read's walk set A (already set); the write's must set D, as a walk for writing does.
     assert.equal(view.getUint32(0x13ff8, true), 0x5ff063);
   },
+);
+
+backendTest(
+  "walk cache: INVLPG in a region no code was fetched from drops the MMIO page's translation",
+  (kvm) => {
+    // Linear 1 GiB + 0x1ff000 through tables of its own: INVLPG there leaves the fetch cache's epoch as it is
+    // (memory.ts codeRegions), so only the walk cache's own drop makes the PTE change seen.
+    // mov eax, [0x401ff000] / mov dword [0x15ff8], 0x900023 (its PTE: 0x900000) / mov eax, [0x401ff000] /
+    // invlpg [0x401ff000] / mov eax, [0x401ff000] / hlt
+    const code = "8b042500f01f40 c70425f85f0100 23009000 8b042500f01f40 0f013c2500f01f40 8b042500f01f40 f4";
+    using m = bench64(kvm, code);
+    const v = new DataView(m.mem.bytes.buffer, m.mem.bytes.byteOffset);
+    v.setBigUint64(LM_PDPT + 8, 0x14000n | 7n, true); // 1-2 GiB: a directory at 0x14000
+    v.setBigUint64(0x14000, 0x15000n | 7n, true); // its first 2 MiB: a table at 0x15000
+    v.setUint32(0x15ff8, 0x5ff023, true); // 1 GiB + 0x1ff000 -> 0x5ff000 (MMIO)
+    const reads: bigint[] = [];
+    for (let exit = m.vcpu.run({ timeoutMs: 5000 }); exit.reason !== "hlt"; exit = m.vcpu.run({ timeoutMs: 5000 })) {
+      assert.equal(exit.reason, "mmio", describe(exit));
+      if (exit.reason === "mmio") reads.push(exit.physAddr);
+      assert.ok(reads.length <= 3, "more MMIO reads than the guest makes");
+    }
+    assert.deepEqual(reads, [0x5ff000n, 0x5ff000n, 0x900000n]);
+  },
+  { only: ["emu"] },
 );
