@@ -24,6 +24,7 @@ export const D64 = 8192;
  * the decoded record), "call" when a block may hold it and calls its semantic function, or "" when a block cannot hold
  * it (the interpreter runs it: jit/safe.ts).
  * `shiftGroupZx` is the shift group wrapped to zero-extend a 32-bit register (64-bit mode, long/optable64.ts).
+ * `nop` is a NOP (0F 0D, 0F 18-1F, and 90, whose template falls back to the call for PAUSE and XCHG r8, rAX).
  */
 export type JitTemplate =
   | ""
@@ -45,6 +46,10 @@ export type JitTemplate =
   | "movRmImm"
   | "movzx"
   | "movsx"
+  | "movsxd"
+  | "setcc"
+  | "notNeg"
+  | "nop"
   | "imul2"
   | "shiftGroup"
   | "shiftGroupZx"

@@ -94,6 +94,7 @@ one[0x8d] = op(mov.lea, M | MEMONLY, "lea");
 one[0x8e] = op(mov.movSregRm, M);
 one[0x8f] = { f: M, group: [op(stk.popRm, 0, "call"), ...UD7] };
 set(one, 0x90, 0x97, op(mov.xchgAcc, 0, "call"));
+one[0x90] = op(mov.xchgAcc, 0, "nop");
 one[0x98] = op(mov.cbw, 0, "call");
 one[0x99] = op(mov.cwd, 0, "call");
 one[0x9a] = op(far.callFar, IP);
@@ -170,13 +171,22 @@ function group3(f: number, imm: number): OpSpec {
   const call = (exec: Exec) => op(exec, 0, "call");
   return {
     f,
-    group: [test, test, call(alu.notRm), call(alu.negRm), call(md.mul), call(md.imul1), call(md.div), call(md.div)],
+    group: [
+      test,
+      test,
+      op(alu.notRm, 0, "notNeg"),
+      op(alu.negRm, 0, "notNeg"),
+      call(md.mul),
+      call(md.imul1),
+      call(md.div),
+      call(md.div),
+    ],
   };
 }
 one[0xf6] = group3(M | B, I8);
 one[0xf7] = group3(M, IV);
 set(one, 0xf8, 0xf9, op(sys.flagOp, 0, "call"));
-one[0xfa] = op(sys.cli);
+one[0xfa] = op(sys.cli, 0, "call");
 one[0xfb] = op(sys.sti);
 set(one, 0xfc, 0xfd, op(sys.flagOp, 0, "call"));
 one[0xfe] = { f: M | B, group: [op(alu.incDecRm, 0, "incDecRm"), op(alu.incDecRm, 0, "incDecRm"), ...UD7.slice(1)] };
@@ -227,8 +237,8 @@ two[0x07] = op(fast.sysret);
 two[0x08] = op(sys.invd);
 two[0x09] = op(sys.invd);
 two[0x0b] = op(execUd);
-two[0x0d] = op(sys.nopRm, M, "call");
-set(two, 0x18, 0x1f, op(sys.nopRm, M, "call"));
+two[0x0d] = op(sys.nopRm, M, "nop");
+set(two, 0x18, 0x1f, op(sys.nopRm, M, "nop"));
 two[0x20] = op(cr.movCr, M | REGONLY);
 two[0x21] = op(cr.movDr, M | REGONLY);
 two[0x22] = op(cr.movCr, M | REGONLY);
@@ -242,7 +252,7 @@ two[0x35] = op(fast.sysexit);
 // CMOVcc: the MOV reg, r/m template under the condition (jit/templates64.ts).
 set(two, 0x40, 0x4f, op(mov.cmov, M, "cmov"));
 set(two, 0x80, 0x8f, op(ctl.jcc, IV, "jcc"));
-set(two, 0x90, 0x9f, op(mov.setcc, M | B, "call"));
+set(two, 0x90, 0x9f, op(mov.setcc, M | B, "setcc"));
 two[0xa0] = op(stk.pushSeg);
 two[0xa1] = op(stk.popSeg);
 two[0xa2] = op(sys.cpuid, 0, "call");

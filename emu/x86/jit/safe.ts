@@ -1,11 +1,13 @@
 /**
  * Which instructions a compiled block may hold. A block runs with the CPU's
- * mode, CS, paging, IF, TF and interrupt shadow fixed, so its body takes
- * only instructions that change none of them: integer, x87, MMX and SSE
- * data operations, the stack, port I/O (the block stops after an exit).
- * Near branches end a block. Everything else (segment loads, far
- * transfers, string instructions, HLT, CLI/STI/POPF, control registers,
- * INT, ...) is left to the interpreter.
+ * mode, CS, paging, TF and interrupt shadow fixed, so its body takes only
+ * instructions that change none of them: integer, x87, MMX and SSE data
+ * operations, the stack, port I/O (the block stops after an exit), RDTSC
+ * and RDTSCP. Interrupts are taken between blocks (run.ts runChain), so
+ * CLI, which only clears IF and so lets none in, may be held too. Near
+ * branches end a block. Everything else (segment loads, far transfers,
+ * string instructions, HLT, STI and POPF with their interrupt shadow or
+ * window, control registers, INT, ...) is left to the interpreter.
  *
  * The decode table says which is which (insn.ts JitTemplate, copied into
  * `Insn.jit`): a template's name or "call" (the block calls the semantic

@@ -1,8 +1,9 @@
 /**
  * Templates: the common integer instructions with 32-bit operands written
  * out as JavaScript, their registers, immediates, addresses and flag kinds
- * as constants: MOV, LEA, the ALU operations but ADC/SBB, TEST, INC/DEC,
- * and the Jcc/JMP that end a block.
+ * as constants: MOV, MOVSXD, LEA, the ALU operations (ADC/SBB with 64-bit
+ * operands only), TEST, INC/DEC, NOT/NEG, SETcc, NOP, and the Jcc/JMP that
+ * end a block.
  *
  * Flags stay lazy (flags.ts): a template that sets them keeps its operands
  * and result in the block's locals A, B, V (and the carry-in C of INC/DEC),
@@ -192,6 +193,23 @@ function aluOp(d: Insn): number | undefined {
   return ALU_KIND[(d.op >> 3) & 7];
 }
 
+/**
+ * The lazy kinds of the 64-bit ALU operations (producer64): ADC and SBB too, whose flags follow from the operands, the
+ * result and CF in K as ADD's and SUB's do (a 32-bit ADC's CF does not follow from A, B and V: none there).
+ */
+const ALU_KIND64: readonly number[] = [F_ADD, F_LOGIC, F_ADD, F_SUB, F_LOGIC, F_SUB, F_LOGIC, F_SUB];
+
+/** The lazy kind of the 64-bit ALU operation of `kind` (ModRM.reg / opcode bits 3-5). */
+function aluOp64(kind: number): number {
+  return ALU_KIND64[kind];
+}
+
+/** Whether the ALU template `d` (of any size) is ADC or SBB, which read CF. */
+function withCarry(d: Insn): boolean {
+  const kind = d.jit === "aluRmImm" || d.jit === "aluRmImm64" ? d.reg : (d.op >> 3) & 7;
+  return kind === 2 || kind === 3;
+}
+
 /** Whether an ALU or TEST template's r/m operand is a register or memory it only reads (readableMemory). */
 function memOk(d: Insn): boolean {
   return d.mod === 3 || readableMemory(d);
@@ -215,11 +233,12 @@ const PRODUCERS: Readonly<Partial<Record<JitTemplate, (d: Insn) => number | unde
   imul2: (d) => isEager(d) || (d.size === 8 && memOk(d)) ? F_EAGER64 : undefined,
   shiftGroup: (d) => isEager(d) || isShift64(d) ? F_EAGER64 : undefined,
   shiftGroupZx: (d) => isEager(d) ? F_EAGER64 : undefined,
-  aluRmReg64: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp(d) : undefined,
-  aluRegRm64: (d) => memOk(d) ? aluOp(d) : undefined,
-  aluAccImm64: aluOp,
-  aluRmImm64: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? ALU_KIND[d.reg] : undefined,
+  aluRmReg64: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp64((d.op >> 3) & 7) : undefined,
+  aluRegRm64: (d) => memOk(d) ? aluOp64((d.op >> 3) & 7) : undefined,
+  aluAccImm64: (d) => aluOp64((d.op >> 3) & 7),
+  aluRmImm64: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? aluOp64(d.reg) : undefined,
   incDec64: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : undefined,
+  notNeg: (d) => d.mod === 3 && d.reg === 3 && (d.size === 4 || d.size === 8) ? F_SUB : undefined,
 };
 
 /** The flag kind `d` sets from locals A, B, V (C), or null when it has no producer template. */
@@ -397,6 +416,36 @@ function cmov(d: Insn, site: Site): Template | undefined {
   return pure(cmovCode(d, condition(d.op & 0xf, site.producer), load, ["MV", "MH"]));
 }
 
+/** MOVSXD r64, r/m32 (ops/mov.ts movsxd): the source's sign in the high half. */
+function movsxd(d: Insn, site: Site): Template | undefined {
+  const n = d.reg << 1;
+  const widen = (v: string) => `T1 = ${v}; r[${n}] = T1 >>> 0; r[${n + 1}] = (T1 | 0) < 0 ? ${MASK[4]} : 0;`;
+  if (d.mod === 3) return pure(widen(reg(d.rm)));
+  return pure(`${loadInto(segmentOf(d), offset(d, site.next)!, 4, 8, at(site))} ${widen("MV")}`);
+}
+
+/** SETcc (ops/mov.ts setcc): 1 or 0 to a byte register, or a byte store. */
+function setcc(d: Insn, site: Site): Template | undefined {
+  const v = `(${condition(d.op & 0xf, site.producer)} ? 1 : 0)`;
+  if (d.mod === 3) return pure(regWrite(d.rm, 1, v));
+  return pure(
+    mapOffset(offset(d, site.next), (off) => storeFrom(segmentOf(d), off, 1, d.mode, v, at(site), site.stop)),
+  );
+}
+
+/** NOT or NEG (F7 /2, /3; ops/alu.ts notRm, not64, negRm, neg64) of a 32- or 64-bit register; NEG sets SUB's flags. */
+function notNeg(d: Insn, site: Site): Template | undefined {
+  if (d.mod !== 3 || (d.size !== 4 && d.size !== 8)) return undefined;
+  if (d.reg === 3) return flags(d, site);
+  const [lo, hi] = halves(d.rm);
+  return pure(d.size === 8 ? setHalves(d.rm, `~${lo} >>> 0`, `~${hi} >>> 0`) : regWrite(d.rm, 4, `~${lo} >>> 0`));
+}
+
+/** A NOP: no code. 90 is one unless F3 makes it PAUSE (which the devices see) or REX.B XCHG R8, rAX. */
+function nop(d: Insn): Template | undefined {
+  return d.op === 0x90 && (d.rep === 0xf3 || d.rex & 1) ? undefined : pure("");
+}
+
 /** The templates of instructions a block's body may hold, by name (the decode table's `jit`, insn.ts JitTemplate). */
 const TEMPLATES: Readonly<Partial<Record<JitTemplate, Emitter>>> = {
   aluRmReg: flags,
@@ -424,6 +473,10 @@ const TEMPLATES: Readonly<Partial<Record<JitTemplate, Emitter>>> = {
   movRmImm,
   movzx: movExtend(false),
   movsx: movExtend(true),
+  movsxd,
+  setcc,
+  notNeg,
+  nop,
   pushReg: stack(pushReg32),
   popReg: stack(popReg32),
   pushRegLong: stack(pushReg64),
@@ -456,7 +509,10 @@ function producer(d: Insn, p: Producer, site: Site): string {
   }
   const imm = String((d.imm & MASK[size]) >>> 0);
   let dst: number, a: string, b: string, kind: number;
-  if (e === "testRmReg" || e === "testRmImm" || e === "testAccImm") {
+  if (e === "notNeg") {
+    // NEG: 0 - r/m.
+    [dst, kind, a, b] = [d.rm, 5, "0", rm];
+  } else if (e === "testRmReg" || e === "testRmImm" || e === "testAccImm") {
     [dst, kind] = [-1, 4];
     [a, b] = e === "testRmReg" ? [rm, regRead(d.reg, size)] : e === "testRmImm" ? [rm, imm] : [regRead(0, size), imm];
   } else if (e === "aluRmImm") {
@@ -487,7 +543,10 @@ function producer64(d: Insn, site: Site): string {
   let dst: number, kind: number, a: [string, string], b: [string, string];
   let pre = mem ? `${loadInto(segmentOf(d), offset(d, site.next)!, 8, 8, at(site))} ` : "";
   const rm: [string, string] = mem ? ["MV", "MH"] : [reg(d.rm), hi(d.rm)];
-  if (e === "testRmReg") {
+  if (e === "notNeg") {
+    // NEG: 0 - r/m.
+    [dst, kind, a, b] = [d.rm, 5, ["0", "0"], rm];
+  } else if (e === "testRmReg") {
     [dst, kind, a, b] = [-1, 4, rm, [reg(d.reg), hi(d.reg)]];
   } else if (e === "incDec64") {
     [dst, kind, a, b] = [d.rm, d.reg === 1 ? 5 : 0, [reg(d.rm), hi(d.rm)], ["1", "0"]];
@@ -501,11 +560,16 @@ function producer64(d: Insn, site: Site): string {
   } else {
     [dst, kind, a, b] = [d.reg, (d.op >> 3) & 7, [reg(d.reg), hi(d.reg)], rm];
   }
+  // ADC and SBB read CF (into C) after the load, whose slow path writes out the flags of the locals as they were.
+  if (kind === 2 || kind === 3) pre += `C = ${carry(site.producer)}; `;
   let body = `${pre}A = ${a[0]}; AH = ${a[1]}; B = ${b[0]}; BH = ${b[1]}; `;
-  if (kind === 0) {
-    body += `L = A + B; V = L >>> 0; L = AH + BH + (L > ${MASK[4]} ? 1 : 0); H = L >>> 0; K = L > ${MASK[4]} ? 1 : 0;`;
-  } else if (kind === 5 || kind === 7) {
-    body += "L = A - B; V = L >>> 0; L = AH - BH - (L < 0 ? 1 : 0); H = L >>> 0; K = L < 0 ? 1 : 0;";
+  const cin = kind === 2 || kind === 3 ? " + C" : "";
+  if (kind === 0 || kind === 2) {
+    body += `L = A + B${cin}; V = L >>> 0; L = AH + BH + (L > ${MASK[4]} ? 1 : 0); H = L >>> 0; ` +
+      `K = L > ${MASK[4]} ? 1 : 0;`;
+  } else if (kind === 3 || kind === 5 || kind === 7) {
+    body += `L = A - B${cin.replace("+", "-")}; V = L >>> 0; L = AH - BH - (L < 0 ? 1 : 0); H = L >>> 0; ` +
+      "K = L < 0 ? 1 : 0;";
   } else {
     const op = kind === 1 ? "|" : kind === 4 ? "&" : "^";
     body += `V = (A ${op} B) >>> 0; H = (AH ${op} BH) >>> 0; K = 0;`;
@@ -596,15 +660,19 @@ export function skipOpen(d: Insn, producer: Producer | null): string {
   return `if (${condition((d.op & 0xf) ^ 1, producer)}) {`;
 }
 
+/** The templates of 64-bit ALU operations (ADC and SBB among them read CF). */
+const ALU64: ReadonlySet<JitTemplate> = new Set(["aluRmReg64", "aluRegRm64", "aluAccImm64", "aluRmImm64"]);
+
 /** INC and DEC, which keep CF. */
 const INC_DEC: ReadonlySet<JitTemplate> = new Set(["incDecReg", "incDecRm", "incDec64"]);
 
 /**
- * Whether `d`, a flag producer or CMOVcc, reads flags of the instruction before it (INC/DEC keep CF; rotates keep the
- * other flags; AMD's IMUL keeps SF, ZF, AF, PF; CMOVcc tests a condition).
+ * Whether `d`, a flag producer, CMOVcc or SETcc, reads flags of the instruction before it (INC/DEC keep CF; 64-bit
+ * ADC/SBB read it; rotates keep the other flags; AMD's IMUL keeps SF, ZF, AF, PF; CMOVcc and SETcc test a condition).
  */
 export function readsFlags(d: Insn, amd: boolean): boolean {
-  if (INC_DEC.has(d.jit) || d.jit === "cmov") return true;
+  if (INC_DEC.has(d.jit) || d.jit === "cmov" || d.jit === "setcc") return true;
+  if (ALU64.has(d.jit) && withCarry(d)) return true;
   const p = producerOf(d);
   if (p === null || p.fop !== F_EAGER64) return false;
   return d.jit === "imul2" ? amd : d.size === 8 ? shift64KeepsFlags(d) : d.reg < 2;

@@ -69,20 +69,23 @@ function wide(map: (OpSpec | undefined)[], op: number, exec64: Exec, jit64?: Jit
 
 /**
  * Rebuilds a group entry with `execs[reg]` as the 64-bit semantics of each member that has one (and `jit64` as the
- * block compiler's template for them).
+ * block compiler's template for them: one for all, or one per member).
  */
 function wideGroup(
   map: (OpSpec | undefined)[],
   op: number,
   execs: readonly (Exec | undefined)[],
-  jit64?: JitTemplate,
+  jit64?: JitTemplate | readonly JitTemplate[],
 ): void {
   const spec = map[op];
   if (!spec?.group) return;
-  const add = (exec64: Exec) => (jit64 ? { exec64, jit64 } : { exec64 });
+  const add = (exec64: Exec, i: number) => {
+    const jit = typeof jit64 === "string" ? jit64 : jit64?.[i];
+    return jit ? { exec64, jit64: jit } : { exec64 };
+  };
   const group = spec.group.map((g, i) => {
     const exec64 = execs[i];
-    return g && exec64 ? { ...g, ...add(exec64) } : g;
+    return g && exec64 ? { ...g, ...add(exec64, i) } : g;
   });
   map[op] = { ...spec, group };
 }
@@ -122,7 +125,7 @@ for (let k = 0; k < 8; k++) {
 }
 for (let o = 0x50; o <= 0x57; o++) one[o] = both(stk.pushRegLong, D64, "pushRegLong");
 for (let o = 0x58; o <= 0x5f; o++) one[o] = both(stk.popRegLong, D64, "popRegLong");
-one[0x63] = { exec: mov.movsxd32, exec64: mov.movsxd, f: M, jit: "call", jit64: "call" };
+one[0x63] = { exec: mov.movsxd32, exec64: mov.movsxd, f: M, jit: "call", jit64: "movsxd" };
 one[0x68] = both(stk.pushImmLong, IV | D64, "call");
 one[0x6a] = both(stk.pushImmLong, I8S | D64, "call");
 wide(one, 0x69, md.imul64, "imul2");
@@ -144,6 +147,7 @@ one[0x8d] = both(mov.leaLong, M | MEMONLY, "lea");
 same(one, 0x8e);
 one[0x8f] = { f: M, group: [both(stk.popRmLong, D64, "call")] };
 for (let o = 0x90; o <= 0x97; o++) one[o] = both(mov.xchgAccLong, 0, "call");
+one[0x90] = both(mov.xchgAccLong, 0, "nop");
 wide(one, 0x98, mov.cdqe, "call");
 wide(one, 0x99, mov.cqo, "call");
 one[0x9c] = both(stk.pushfLong, D64, "call");
@@ -201,7 +205,7 @@ wideGroup(one, 0xf7, [
   md.mulAcc64,
   md.div64,
   md.div64,
-], "call");
+], ["call", "call", "notNeg", "notNeg", "call", "call", "call", "call"]);
 one[0xff] = {
   f: M,
   group: [
@@ -219,18 +223,24 @@ one[0xff] = {
 // The 0F map.
 wideGroup(two, 0x00, [sys.storeSel64, sys.storeSel64]);
 const g7 = OP_MAPS.two[0x01]?.group ?? [];
+const group7 = [
+  both(sys.descTableLong, MEMONLY),
+  both(clacStacOr(sys.descTableLong)),
+  both(xgetbvOr(sys.descTableLong)),
+  both(sys.descTableLong, MEMONLY),
+  g7[4] && { ...g7[4], exec64: cr.smsw64 },
+  g7[5],
+  g7[6],
+  both(sys.group7Long),
+];
+// With mod 3 the same members, but 0F 01 F9 (RDTSCP) has an entry of its own: a block may hold it (it reads the TSC
+// and TSC_AUX and changes nothing a block depends on), while the other forms of /7 (SWAPGS; INVLPG) stay the
+// interpreter's.
+const rdtscp = both(sys.rdtscp, 0, "call");
 two[0x01] = {
   f: M,
-  group: [
-    both(sys.descTableLong, MEMONLY),
-    both(clacStacOr(sys.descTableLong)),
-    both(xgetbvOr(sys.descTableLong)),
-    both(sys.descTableLong, MEMONLY),
-    g7[4] && { ...g7[4], exec64: cr.smsw64 },
-    g7[5],
-    g7[6],
-    both(sys.group7Long),
-  ],
+  group: group7,
+  regForm: group7.flatMap((g, reg) => [0, 1, 2, 3, 4, 5, 6, 7].map((rm) => (reg === 7 && rm === 1 ? rdtscp : g))),
 };
 two[0x05] = both(fast.syscall);
 two[0x07] = both(fast.sysret);

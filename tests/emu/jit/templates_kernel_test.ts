@@ -1,0 +1,263 @@
+/**
+ * The block compiler's templates of the forms a Linux boot ran most through calls of their semantic functions
+ * (templates.ts): MOVSXD r64, r/m32; SETcc to a byte register or memory; NOT and NEG of a 32- or 64-bit register; ADC
+ * and SBB of 64 bits (register, memory source, immediate), their carry from the flags the block keeps in locals; the
+ * NOPs (0F 1F, 90, and 90's other forms: PAUSE, XCHG R8, RAX); and CLI and RDTSCP, which blocks now hold. Seeded
+ * random loops, each run three times (so the compiled block loops inside its function), with `blockCompiler:
+ * "eager"` and `"off"` on both personalities, in 64- and 32-bit mode: the 16 registers, RIP, the arithmetic flags and
+ * IF, and the data area must agree. A last test checks that a loop around RDTSCP and CLI runs in compiled blocks.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Prng } from "../../../diff/prng.ts";
+import { test } from "../../_support/harness.ts";
+import { KSTACK } from "../../_support/sys.ts";
+import { LM_STACK } from "../../_support/long_mode.ts";
+import {
+  ARITH,
+  type Bits,
+  DATA,
+  differences,
+  GPR,
+  le32,
+  type Op,
+  openEmu,
+  type Program,
+  report,
+  rex,
+  runner,
+} from "./_jit.ts";
+
+const RCX = 1, RSP = 4, RSI = 6, IF = 0x200;
+/** Where the programs' memory operands are: [RSI + disp8], RSI = DATA. */
+const DATA_SIZE = 64;
+/** Registers the random operations write: not RCX (the loop's counter), RSP or RSI (the data pointer). */
+const FREE64 = [0, 2, 3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15], FREE32 = [0, 2, 3, 5, 7];
+/** Byte registers SETcc writes: not CH (5 without REX) nor SPL/SIL (4, 6 with one). */
+const BYTE64 = [0, 2, 3, 7, 8, 9, 10, 11, 12, 13, 14, 15], BYTE32 = [0, 2, 3, 7];
+const EDGES = [0n, 1n, (1n << 64n) - 1n, 1n << 63n, (1n << 63n) - 1n, 1n << 32n, (1n << 32n) - 1n, 0x80000000n];
+
+/** A random register value: an edge, small, or any. */
+function value(r: Prng, bits: Bits): bigint {
+  const v = r.chance(1, 3) ? EDGES[r.below(EDGES.length)] : r.chance(1, 4) ? BigInt(r.below(100)) : r.bits(64);
+  return bits === 32 ? v & 0xffffffffn : v;
+}
+
+/** ModRM byte. */
+const modrm = (mod: number, reg: number, rm: number) => (mod << 6) | ((reg & 7) << 3) | (rm & 7);
+
+/** A generator of loops of one mode. */
+class Generator {
+  readonly ops: Op[] = [];
+  constructor(readonly r: Prng, readonly bits: Bits) {}
+
+  #reg(): number {
+    return this.r.pick(this.bits === 64 ? FREE64 : FREE32);
+  }
+
+  /** An instruction: prefixes, optional REX (W, reg, rm), opcode bytes, ModRM with register or [RSI + disp8], `tail`. */
+  #emit(
+    asm: string,
+    w: boolean,
+    op: number[],
+    reg: number,
+    rm: number | "mem",
+    tail: number[] = [],
+    pre: number[] = [],
+  ) {
+    const mem = rm === "mem";
+    const disp = 8 * this.r.below(DATA_SIZE / 8);
+    const bytes = [
+      ...pre,
+      ...(this.bits === 64 ? rex(w, reg, mem ? RSI : rm) : []),
+      ...op,
+      mem ? modrm(1, reg, RSI) : modrm(3, reg, rm),
+      ...(mem ? [disp] : []),
+      ...tail,
+    ];
+    this.ops.push({ bytes, asm: mem ? `${asm} [rsi+${disp}]` : asm });
+  }
+
+  step(): void {
+    const r = this.r, long = this.bits === 64;
+    const kind = r.weighted<string>([
+      ["alu", 4],
+      ["adc", long ? 6 : 2],
+      ["movsxd", long ? 3 : 0],
+      ["setcc", 5],
+      ["notNeg", 4],
+      ["nop", 2],
+      ["cli", 1],
+      ["jcc", 2],
+      ["probe", 3],
+    ]);
+    const w = long && r.chance(2, 3);
+    const src = () => r.chance(1, 3) ? "mem" as const : this.#reg();
+    switch (kind) {
+      case "alu": {
+        // ADD, SUB, CMP, AND, XOR r/m, reg (flags in the block's locals).
+        const op = r.pick([0x01, 0x29, 0x39, 0x21, 0x31]);
+        return this.#emit(`alu ${op.toString(16)}`, w, [op], this.#reg(), this.#reg());
+      }
+      case "adc": {
+        // ADC or SBB (the carry from the flags before): r/m, reg; reg, r/m; rAX, imm32; r/m, imm8; r/m, imm32.
+        const k = r.pick([2, 3]), form = r.below(5), name = k === 2 ? "adc" : "sbb";
+        if (form === 0) return this.#emit(`${name} r/m, reg`, w, [(k << 3) | 1], this.#reg(), this.#reg());
+        if (form === 1) return this.#emit(`${name} reg, r/m`, w, [(k << 3) | 3], this.#reg(), src());
+        if (form === 2) {
+          return void this.ops.push({
+            bytes: [...(w ? [0x48] : []), (k << 3) | 5, ...le32(r.u32())],
+            asm: `${name} rax, imm32`,
+          });
+        }
+        if (form === 3) return this.#emit(`${name} r/m, imm8`, w, [0x83], k, this.#reg(), [r.below(256)]);
+        return this.#emit(`${name} r/m, imm32`, w, [0x81], k, this.#reg(), le32(r.u32()));
+      }
+      case "movsxd":
+        return this.#emit("movsxd r64, r/m32", true, [0x63], this.#reg(), src());
+      case "setcc": {
+        const cc = r.below(16);
+        return this.#emit(
+          `set${cc.toString(16)} r/m8`,
+          false,
+          [0x0f, 0x90 | cc],
+          0,
+          r.chance(1, 3) ? "mem" : r.pick(long ? BYTE64 : BYTE32),
+        );
+      }
+      case "notNeg": {
+        const k = r.pick([2, 3]), dst = r.chance(1, 6) ? "mem" as const : this.#reg();
+        return this.#emit(k === 2 ? "not" : "neg", w, [0xf7], k, dst);
+      }
+      case "nop": {
+        const form = r.below(long ? 5 : 4);
+        if (form === 0) return this.#emit("nop r/m", false, [0x0f, 0x1f], 0, src());
+        if (form === 1) return void this.ops.push({ bytes: [0x90], asm: "nop" });
+        if (form === 2) return void this.ops.push({ bytes: [0x66, 0x90], asm: "xchg ax, ax" });
+        if (form === 3) return void this.ops.push({ bytes: [0xf3, 0x90], asm: "pause" });
+        return void this.ops.push({ bytes: [0x41, 0x90], asm: "xchg r8d, eax" });
+      }
+      case "cli":
+        return void this.ops.push({ bytes: [0xfa], asm: "cli" });
+      case "probe": {
+        // PUSHF; POP reg: the flags in the block's locals written out, and kept in a register.
+        const n = this.#reg();
+        return void this.ops.push({
+          bytes: [0x9c, ...(long ? rex(false, 0, n) : []), 0x58 | (n & 7)],
+          asm: "pushf; pop",
+        });
+      }
+      default: {
+        // Jcc over the next instruction: a MOV reg, imm32 of 5 or 6 bytes.
+        const n = this.#reg(), mov = [...(long ? rex(false, 0, n) : []), 0xb8 | (n & 7), ...le32(r.u32())];
+        this.ops.push({ bytes: [0x70 | r.below(16), mov.length], asm: "jcc +1" });
+        this.ops.push({ bytes: mov, asm: `mov r${n}d, imm32` });
+      }
+    }
+  }
+
+  /** A loop of `n` random steps, three times over (DEC ECX; JNZ to the start), then HLT. */
+  program(n: number): Program {
+    const r = this.r;
+    for (let i = 0; i < n; i++) this.step();
+    const body = this.ops.flatMap((o) => o.bytes);
+    const back = [0xff, 0xc9, 0x75, (-(body.length + 4)) & 0xff, 0xf4]; // dec ecx; jnz start; hlt
+    this.ops.push({ bytes: back, asm: "dec ecx; jnz start; hlt" });
+    const regs = GPR.map(() => value(r, this.bits));
+    regs[RCX] = 3n;
+    regs[RSP] = BigInt(this.bits === 64 ? LM_STACK : KSTACK);
+    regs[RSI] = BigInt(DATA);
+    const data = Array.from({ length: DATA_SIZE }, () => r.below(256));
+    return {
+      bits: this.bits,
+      ops: this.ops,
+      code: [...body, ...back],
+      regs,
+      rflags: 2n | BigInt(r.u32() & ARITH) | (r.chance(1, 2) ? BigInt(IF) : 0n),
+      data,
+      undefinedFlags: 0,
+    };
+  }
+}
+
+for (const bits of [64, 32] as const) {
+  for (const vendor of ["amd", "intel"] as const) {
+    test(`templates_kernel: random ${bits}-bit loops agree compiled (eager) and interpreted (${vendor})`, () => {
+      using kvmEager = openEmu("eager", vendor);
+      using kvmOff = openEmu("off", vendor);
+      using eager = runner("eager", kvmEager, bits);
+      using off = runner("off", kvmOff, bits);
+      const r = new Prng(bits * 11 + (vendor === "amd" ? 3 : 4));
+      for (let i = 0; i < (bits === 64 ? 700 : 250); i++) {
+        const p = new Generator(r, bits).program(2 + r.below(8));
+        const a = eager.run(p), b = off.run(p);
+        const diff = differences(a, b, ARITH | IF);
+        assert.equal(a.exit, "hlt", report(p, `program ${i}`, [["eager", a], ["off", b]]));
+        assert.deepEqual(diff, [], report(p, `program ${i}: ${diff.join(", ")}`, [["eager", a], ["off", b]]));
+      }
+      assert.ok(eager.stats().compiled > 0, "the eager runner compiled no block");
+    });
+  }
+}
+
+test("templates_kernel: a loop of RDTSCP and CLI runs in compiled blocks, ECX = TSC_AUX", () => {
+  using kvm = openEmu("eager", "amd");
+  using run = runner("eager", kvm, 64);
+  // push rcx; rdtscp; mov ebx, ecx; pop rcx; cli; dec ecx; jnz start; hlt
+  const body = [0x51, 0x0f, 0x01, 0xf9, 0x89, 0xcb, 0x59, 0xfa];
+  const back = [0xff, 0xc9, 0x75, (-(body.length + 4)) & 0xff, 0xf4];
+  const regs = GPR.map(() => 0n);
+  const loops = 1000;
+  [regs[1], regs[3], regs[RSP]] = [BigInt(loops), 0x1234n, BigInt(LM_STACK)];
+  const p: Program = {
+    bits: 64,
+    ops: [{ bytes: body, asm: "push rcx; rdtscp; mov ebx, ecx; pop rcx; cli" }, { bytes: back, asm: "loop; hlt" }],
+    code: [...body, ...back],
+    regs,
+    rflags: 2n | BigInt(IF),
+    data: [],
+    undefinedFlags: 0,
+  };
+  const before = run.stats().insns;
+  const out = run.run(p);
+  assert.equal(out.exit, "hlt");
+  assert.equal(out.regs[3], 0n, "EBX holds RDTSCP's ECX (TSC_AUX, 0)");
+  assert.equal(out.rflags & BigInt(IF), 0n, "CLI cleared IF");
+  // Each iteration's 7 instructions ran in blocks (an interpreted RDTSCP or CLI would end a block before it).
+  const ran = run.stats().insns - before;
+  assert.ok(ran >= 7 * loops - 20, `${ran} instructions ran in blocks, expected about ${7 * loops}`);
+});
+
+for (
+  const [asm, first] of [["setp bl; add edi, ebx", [0x0f, 0x9a, 0xc3, 0x01, 0xdf]], ["adc rbx, 0", [
+    0x48,
+    0x83,
+    0xd3,
+    0x00,
+  ]]] as const
+) {
+  test(`templates_kernel: ${asm} at a looping block's start reads the flags the loop carried`, () => {
+    // The loop's last flag producer is DEC (CF from the ADD before it): a block that loops keeps its flags in locals
+    // from one iteration to the next, and the CPU's are stale until the block writes them out.
+    const body = [...first, 0x05, ...le32(0x9e3779b9), 0xff, 0xc9];
+    const code = [...body, 0x75, (-(body.length + 2)) & 0xff, 0xf4];
+    const regs = GPR.map(() => 0n);
+    [regs[RCX], regs[RSP]] = [1000n, BigInt(LM_STACK)];
+    const p: Program = {
+      bits: 64,
+      ops: [{ bytes: code, asm: `${asm}; add eax, imm32; dec ecx; jnz start; hlt` }],
+      code,
+      regs,
+      rflags: 2n | 0x45n,
+      data: [],
+      undefinedFlags: 0,
+    };
+    using kvmEager = openEmu("eager", "amd");
+    using kvmOff = openEmu("off", "amd");
+    using eager = runner("eager", kvmEager, 64);
+    using off = runner("off", kvmOff, 64);
+    const a = eager.run(p), b = off.run(p);
+    assert.deepEqual(differences(a, b, ARITH), [], report(p, asm, [["eager", a], ["off", b]]));
+  });
+}
