@@ -21,7 +21,15 @@ import { callRel32, callRel64, type Leave, popReg32, popReg64, pushReg32, pushRe
 import { eagerOf, F_EAGER_LOCAL, imulCode, isEager, OF64, shiftCode } from "./eager.ts";
 import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
 import { num } from "./pool.ts";
-import { cmovCode, imul64Code, isShift64, shift64Code, shift64KeepsFlags } from "./templates64.ts";
+import {
+  cmovCode,
+  imul64Code,
+  isShift64,
+  isShiftNarrow,
+  shift64Code,
+  shift64KeepsFlags,
+  shiftNarrowCode,
+} from "./templates64.ts";
 
 /** The flag kind of templates with eager flags in the local E (64-bit ALU, eager.ts). */
 export const F_EAGER64 = F_EAGER_LOCAL;
@@ -231,8 +239,8 @@ const PRODUCERS: Readonly<Partial<Record<JitTemplate, (d: Insn) => number | unde
   incDecReg: (d) => d.mode !== 8 ? (d.op >= 0x48 ? F_DEC : F_INC) : undefined,
   incDecRm: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : undefined,
   imul2: (d) => isEager(d) || (d.size === 8 && memOk(d)) ? F_EAGER64 : undefined,
-  shiftGroup: (d) => isEager(d) || isShift64(d) ? F_EAGER64 : undefined,
-  shiftGroupZx: (d) => isEager(d) ? F_EAGER64 : undefined,
+  shiftGroup: (d) => isEager(d) || isShift64(d) || isShiftNarrow(d) ? F_EAGER64 : undefined,
+  shiftGroupZx: (d) => isEager(d) || isShiftNarrow(d) ? F_EAGER64 : undefined,
   aluRmReg64: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp64((d.op >> 3) & 7) : undefined,
   aluRegRm64: (d) => memOk(d) ? aluOp64((d.op >> 3) & 7) : undefined,
   aluAccImm64: (d) => aluOp64((d.op >> 3) & 7),
@@ -407,6 +415,11 @@ function shift64(d: Insn, site: Site): Template | undefined {
   return isShift64(d) ? pure(shift64Code(d, site.amd, eagerOf(site.producer))) : undefined;
 }
 
+/** A shift of a 16-bit register by 1 or an immediate, or of a 32-bit one by CL (templates64.ts). */
+function shiftNarrow(d: Insn, site: Site): Template {
+  return { code: shiftNarrowCode(d, site.amd, eagerOf(site.producer)), mayExit: false };
+}
+
 /** CMOVcc of 32 or 64 bits (templates64.ts), from a register or memory: a MOV reg, r/m made under a condition. */
 function cmov(d: Insn, site: Site): Template | undefined {
   if (d.size !== 8 && d.size !== 4) return undefined;
@@ -463,8 +476,9 @@ const TEMPLATES: Readonly<Partial<Record<JitTemplate, Emitter>>> = {
   aluRmImm64: flags,
   incDec64: flags,
   imul2: (d, site) => d.size === 8 ? imul64(d, site) : eager(imulCode)(d, site),
-  shiftGroup: (d, site) => d.size === 8 ? shift64(d, site) : eager(shiftCode)(d, site),
-  shiftGroupZx: eager(shiftCode),
+  shiftGroup: (d, site) =>
+    d.size === 8 ? shift64(d, site) : isShiftNarrow(d) ? shiftNarrow(d, site) : eager(shiftCode)(d, site),
+  shiftGroupZx: (d, site) => isShiftNarrow(d) ? shiftNarrow(d, site) : eager(shiftCode)(d, site),
   lea,
   movRmReg,
   movRegRm,
@@ -675,7 +689,7 @@ export function readsFlags(d: Insn, amd: boolean): boolean {
   if (ALU64.has(d.jit) && withCarry(d)) return true;
   const p = producerOf(d);
   if (p === null || p.fop !== F_EAGER64) return false;
-  return d.jit === "imul2" ? amd : d.size === 8 ? shift64KeepsFlags(d) : d.reg < 2;
+  return d.jit === "imul2" ? amd : d.size === 8 ? shift64KeepsFlags(d) : d.reg < 2 || d.op === 0xd3;
 }
 
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */

@@ -1,8 +1,10 @@
 /**
- * Templates of the 64-bit forms the kernel runs most that templates.ts
- * lacked: IMUL r64, r/m64 (and with an immediate), the shifts and rotates
- * of a 64-bit register by 1 or an immediate, MOV r/m64, imm32, and CMOVcc
- * of 32 and 64 bits. Registers are uint32 halves, as everywhere in the
+ * Templates of the forms the kernel runs most that templates.ts and
+ * eager.ts lacked: IMUL r64, r/m64 (and with an immediate), the shifts and
+ * rotates of a 64-bit register by 1 or an immediate, MOV r/m64, imm32,
+ * CMOVcc of 32 and 64 bits, and the shifts (not rotates) of a 16-bit
+ * register by 1 or an immediate and of a 32-bit register by CL (the XZ
+ * decompressor's probabilities are 16 bits, its bit counts in CL). Registers are uint32 halves, as everywhere in the
  * block's code. IMUL and the shifts leave their flags eager in the local E
  * (as eager.ts's 32-bit forms), their result in V (low) and H (high); they
  * follow ops/muldiv.ts and ops/shift.ts to the bit, vendor differences
@@ -170,4 +172,42 @@ function shiftByCl(d: Insn, amd: boolean, keep: string): string {
   }
   return `P = ${keep}; T2 = r[2] & 63; if (T2 === 0) { E = P; } else { A = ${lo(n)}; AH = ${hi(n)}; ${body} ` +
     `r[${n << 1}] = V; r[${(n << 1) + 1}] = H; }`;
+}
+
+/** Whether `d` is SHL, SHR, SAL or SAR of a 16-bit register by 1 or an immediate, or of a 32-bit register by CL. */
+export function isShiftNarrow(d: Insn): boolean {
+  if (d.mod !== 3 || d.reg < 4) return false;
+  if (d.size === 2) return d.op === 0xd1 || (d.op === 0xc1 && (d.imm & 0x1f) !== 0);
+  return d.size === 4 && d.op === 0xd3;
+}
+
+/**
+ * A shift of a 16-bit register by 1 or an immediate, or of a 32-bit register by CL (isShiftNarrow), as ops/shift.ts
+ * shift: flags eager in E, the result in V. By CL, a count of 0 changes nothing, not even the flags (E keeps those
+ * before, `keep`), except that in 64-bit mode (`shiftGroupZx`) the register's high half is cleared.
+ */
+export function shiftNarrowCode(d: Insn, amd: boolean, keep: string): string {
+  const n = d.rm, af = amd ? AF : 0, size = d.size;
+  const bits = size * 8, msb = bits - 1, mask = MASK[size], sign = SIGN[size];
+  const result = `(PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | (V === 0 ? ${ZF} : 0) | (V >= ${sign} ? ${SF} : 0)`;
+  const topTwo = `((((A >>> ${msb}) ^ (A >>> ${msb - 1})) & 1) ? ${OF} : 0)`;
+  const k = d.op === 0xd3 ? "T2" : String(d.op === 0xd1 ? 1 : d.imm & 0x1f);
+  let body: string;
+  if (d.reg === 5) { // SHR: OF is the operand's top bit (AMD: 0 after a count above 1)
+    const of = amd ? `(${k} === 1 && A >= ${sign} ? ${OF} : 0)` : `(A >= ${sign} ? ${OF} : 0)`;
+    body = `V = A >>> ${k}; T1 = (A >>> (${k} - 1)) & 1; E = T1 | ${of} | ${af} | ${result};`;
+  } else if (d.reg === 7) { // SAR: OF clear
+    const sa = size === 4 ? "(A | 0)" : `((A << 16) >> 16)`;
+    body = `V = (${sa} >> ${k}) & ${mask}; V = V >>> 0; T1 = (${sa} >> (${k} - 1)) & 1; E = T1 | ${af} | ${result};`;
+  } else { // SHL, SAL: CF is the last bit shifted out (none past the operand)
+    const cf = size === 4 ? `(A >>> (32 - ${k})) & 1` : `(${k} <= 16 ? (A >>> (16 - ${k})) & 1 : 0)`;
+    body = `V = (A << ${k}) & ${mask}; V = V >>> 0; T1 = ${cf}; ` +
+      `E = T1 | ${amd ? `((((V >>> ${msb}) & 1) ^ T1) ? ${OF} : 0)` : topTwo} | ${af} | ${result};`;
+  }
+  const read = size === 4 ? `r[${n << 1}]` : `r16[${n << 2}]`;
+  const write = size === 4 ? `r[${n << 1}] = V; r[${(n << 1) + 1}] = 0;` : `r16[${n << 2}] = V;`;
+  const shifted = `A = ${read}; ${body} ${write}`;
+  if (d.op !== 0xd3) return shifted;
+  const zero = d.jit === "shiftGroupZx" ? ` r[${(n << 1) + 1}] = 0;` : "";
+  return `T2 = r[2] & 31; if (T2 === 0) { E = ${keep};${zero} } else { ${shifted} }`;
 }

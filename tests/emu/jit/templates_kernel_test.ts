@@ -261,3 +261,57 @@ for (
     assert.deepEqual(differences(a, b, ARITH), [], report(p, asm, [["eager", a], ["off", b]]));
   });
 }
+
+/** A program of `body` then HLT, run once, with RDX = `a` (the operand) and RSP a stack. */
+function once(bits: Bits, body: number[], asm: string, a: bigint, rflags: number): Program {
+  const regs = GPR.map(() => 0n);
+  [regs[2], regs[RSP]] = [a, BigInt(bits === 64 ? LM_STACK : KSTACK)];
+  return {
+    bits,
+    ops: [{ bytes: body, asm }, { bytes: [0xf4], asm: "hlt" }],
+    code: [...body, 0xf4],
+    regs,
+    rflags: 2n | BigInt(rflags),
+    data: [],
+    undefinedFlags: 0,
+  };
+}
+
+const SHIFTED = [0n, 1n, 0x8000n, 0x4000n, 0xc001n, 0x7fffn, 0xffffn, 0x80000000n, 0x40000001n, 0xffffffffn];
+
+for (const bits of [64, 32] as const) {
+  for (const vendor of ["amd", "intel"] as const) {
+    test(`templates_kernel: SHL/SHR/SAL/SAR of a 16-bit register by 1 and every immediate, of a 32-bit one by every CL (${bits}-bit, ${vendor})`, () => {
+      using kvmEager = openEmu("eager", vendor);
+      using kvmOff = openEmu("off", vendor);
+      using eager = runner("eager", kvmEager, bits);
+      using off = runner("off", kvmOff, bits);
+      const r = new Prng(bits + (vendor === "amd" ? 0x71 : 0x72));
+      for (const k of [4, 5, 6, 7]) {
+        for (let c = 0; c <= 32; c++) {
+          // 16 bits: MOV EAX, EDX; the shift (by 1 for c = 32); PUSHF; POP RBX; the shift again.
+          const s16 = c === 32 ? [0x66, 0xd1, modrm(3, k, 0)] : [0x66, 0xc1, modrm(3, k, 0), c];
+          // 32 bits by CL: MOV RAX, RDX (its high half is cleared even by a count of 0 in 64-bit mode); MOV CL, c; the shift; PUSHF; POP RBX; MOV CL, c'; the shift again.
+          const again = r.chance(1, 2) ? 0 : r.below(256);
+          const s32 = [0xd3, modrm(3, k, 0)];
+          const programs: [number[], string][] = [
+            [[0x89, 0xd0, ...s16, 0x9c, 0x5b, ...s16], `mov eax, edx; shift/${k} ax, ${c === 32 ? 1 : c}; pushf; pop`],
+            [
+              [...(bits === 64 ? [0x48] : []), 0x89, 0xd0, 0xb1, c, ...s32, 0x9c, 0x5b, 0xb1, again, ...s32],
+              `mov rax, rdx; shift/${k} eax, cl (${c}); pushf; pop; again (${again})`,
+            ],
+          ];
+          for (const [body, asm] of programs) {
+            for (const a of [r.pick(SHIFTED), r.pick(SHIFTED), BigInt(r.u32()), 0x1234567880000001n]) {
+              const p = once(bits, body, asm, bits === 64 ? a : a & 0xffffffffn, r.u32() & ARITH);
+              const x = eager.run(p), y = off.run(p);
+              const diff = differences(x, y, ARITH);
+              assert.deepEqual(diff, [], report(p, diff.join(", "), [["eager", x], ["off", y]]));
+            }
+          }
+        }
+      }
+      assert.ok(eager.stats().compiled > 0, "the eager runner compiled no block");
+    });
+  }
+}
