@@ -13,9 +13,9 @@
  *
  * @module
  */
-import { CF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, PF, SF, SIGN, ZF } from "../flags.ts";
+import { AF, CF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, PF, SF, SIGN, ZF } from "../flags.ts";
 import { EFER_LMA, TWO47 } from "../long/access.ts";
-import { OF_SHIFT, SF_SHIFT, ZF_CF } from "./names.ts";
+import { OF_SHIFT, PF_SHIFT, SF_SHIFT, ZF_CF } from "./names.ts";
 import type { Insn, JitTemplate } from "../insn.ts";
 import { callRel32, callRel64, type Leave, popReg32, popReg64, pushReg32, pushReg64, ret32, ret64 } from "./stack.ts";
 import { eagerOf, F_EAGER_LOCAL, imulCode, isEager, OF64, shiftCode } from "./eager.ts";
@@ -196,9 +196,14 @@ function readableMemory(d: Insn): boolean {
   return d.mod !== 3 && !d.rmw && (d.mode === 8 || d.asize === 4);
 }
 
-/** The lazy kind of the ALU operation in opcode bits 3-5 (undefined: ADC, SBB). */
+/** The lazy kind of the ALU operation in opcode bits 3-5 (ADC, SBB: eager, of 32 bits only). */
 function aluOp(d: Insn): number | undefined {
-  return ALU_KIND[(d.op >> 3) & 7];
+  return aluKind(d, (d.op >> 3) & 7);
+}
+
+/** The flag kind of ALU operation `kind` of `d`: lazy, or eager in E for a 32-bit ADC or SBB (carried32). */
+function aluKind(d: Insn, kind: number): number | undefined {
+  return ALU_KIND[kind] ?? (d.size === 4 ? F_EAGER64 : undefined);
 }
 
 /**
@@ -212,7 +217,7 @@ function aluOp64(kind: number): number {
   return ALU_KIND64[kind];
 }
 
-/** Whether the ALU template `d` (of any size) is ADC or SBB, which read CF. */
+/** Whether the ALU template `d` is ADC or SBB, which read CF. */
 function withCarry(d: Insn): boolean {
   const kind = d.jit === "aluRmImm" || d.jit === "aluRmImm64" ? d.reg : (d.op >> 3) & 7;
   return kind === 2 || kind === 3;
@@ -232,7 +237,7 @@ const PRODUCERS: Readonly<Partial<Record<JitTemplate, (d: Insn) => number | unde
   aluAccImm: aluOp,
   aluRegRm: (d) => memOk(d) ? aluOp(d) : undefined,
   aluRmReg: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp(d) : undefined,
-  aluRmImm: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? ALU_KIND[d.reg] : undefined,
+  aluRmImm: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? aluKind(d, d.reg) : undefined,
   testRmReg: (d) => memOk(d) ? F_LOGIC : undefined,
   testRmImm: (d) => memOk(d) ? F_LOGIC : undefined,
   testAccImm: () => F_LOGIC,
@@ -539,7 +544,23 @@ function producer(d: Insn, p: Producer, site: Site): string {
     [dst, kind, a, b] = [d.reg, (d.op >> 3) & 7, regRead(d.reg, size), rm];
   }
   const write = kind === 7 || dst < 0 ? "" : ` ${regWrite(dst, size, "V")}`;
+  if (kind === 2 || kind === 3) return `${at}${carried32(kind, a, b, site)}${write}`;
   return `${at}A = ${a}; B = ${b}; V = ${fit(`A ${ALU_OP[kind]} B`)};${write}`;
+}
+
+/**
+ * A 32-bit ADC (`kind` 2) or SBB (3) of `a` and `b`: the carry-in into C (after any load, whose slow path writes out
+ * the flags of the locals as they were), the result in V, the flags eager in E (a carry-in leaves CF out of reach of
+ * the lazy kinds' formulas), as ops/alu.ts alu.
+ */
+function carried32(kind: number, a: string, b: string, site: Site): string {
+  const sign = SIGN[4];
+  const [sum, cf, of] = kind === 2
+    ? ["A + B + C", `L > ${MASK[4]} ? 1 : 0`, `(A ^ V) & (B ^ V) & ${sign}`]
+    : ["A - B - C", "L < 0 ? 1 : 0", `(A ^ B) & (A ^ V) & ${sign}`];
+  return `C = ${carry(site.producer)}; A = ${a}; B = ${b}; L = ${sum}; V = L >>> 0; ` +
+    `E = (${cf}) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | ((A ^ B ^ V) & ${AF}) | (V === 0 ? ${ZF} : 0) | ` +
+    `(V >= ${sign} ? ${SF} : 0) | (${of} ? ${OF} : 0);`;
 }
 
 /** The low half of register `n`. */
@@ -674,8 +695,17 @@ export function skipOpen(d: Insn, producer: Producer | null): string {
   return `if (${condition((d.op & 0xf) ^ 1, producer)}) {`;
 }
 
-/** The templates of 64-bit ALU operations (ADC and SBB among them read CF). */
-const ALU64: ReadonlySet<JitTemplate> = new Set(["aluRmReg64", "aluRegRm64", "aluAccImm64", "aluRmImm64"]);
+/** The templates of ALU operations (ADC and SBB among them read CF). */
+const ALU: ReadonlySet<JitTemplate> = new Set([
+  "aluRmReg",
+  "aluRegRm",
+  "aluAccImm",
+  "aluRmImm",
+  "aluRmReg64",
+  "aluRegRm64",
+  "aluAccImm64",
+  "aluRmImm64",
+]);
 
 /** INC and DEC, which keep CF. */
 const INC_DEC: ReadonlySet<JitTemplate> = new Set(["incDecReg", "incDecRm", "incDec64"]);
@@ -686,7 +716,7 @@ const INC_DEC: ReadonlySet<JitTemplate> = new Set(["incDecReg", "incDecRm", "inc
  */
 export function readsFlags(d: Insn, amd: boolean): boolean {
   if (INC_DEC.has(d.jit) || d.jit === "cmov" || d.jit === "setcc") return true;
-  if (ALU64.has(d.jit) && withCarry(d)) return true;
+  if (ALU.has(d.jit) && withCarry(d)) return true;
   const p = producerOf(d);
   if (p === null || p.fop !== F_EAGER64) return false;
   return d.jit === "imul2" ? amd : d.size === 8 ? shift64KeepsFlags(d) : d.reg < 2 || d.op === 0xd3;
