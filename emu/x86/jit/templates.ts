@@ -1,8 +1,8 @@
 /**
  * Templates: the common integer instructions with 32-bit operands written
  * out as JavaScript, their registers, immediates, addresses and flag kinds
- * as constants: MOV, MOVSXD, LEA, the ALU operations (ADC/SBB with 64-bit
- * operands only), TEST, INC/DEC, NOT/NEG, SETcc, NOP, and the Jcc/JMP that
+ * as constants: MOV, MOVSXD, LEA, the ALU operations (ADC/SBB of 32 and 64
+ * bits only), TEST, INC/DEC, NOT/NEG, SETcc, NOP, and the Jcc/JMP that
  * end a block.
  *
  * Flags stay lazy (flags.ts): a template that sets them keeps its operands
@@ -208,7 +208,8 @@ function aluKind(d: Insn, kind: number): number | undefined {
 
 /**
  * The lazy kinds of the 64-bit ALU operations (producer64): ADC and SBB too, whose flags follow from the operands, the
- * result and CF in K as ADD's and SUB's do (a 32-bit ADC's CF does not follow from A, B and V: none there).
+ * result and CF in K as ADD's and SUB's do (a 32-bit ADC's CF does not follow from A, B and V: its flags are eager,
+ * carried32).
  */
 const ALU_KIND64: readonly number[] = [F_ADD, F_LOGIC, F_ADD, F_SUB, F_LOGIC, F_SUB, F_LOGIC, F_SUB];
 
