@@ -40,9 +40,10 @@ import { EFER_LMA, qv, setRip } from "../long/access.ts";
 import { PARITY } from "../flags.ts";
 import { mul64, wide } from "../ops/limbs.ts";
 import { ea64s } from "./operands.ts";
-import type { BlockFn } from "./block.ts";
+import type { BlockFn, Scan } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
 import { RELOAD, SPILL } from "./operands.ts";
+import { callPush } from "./stack.ts";
 import {
   branch,
   flagSync,
@@ -109,15 +110,18 @@ export function limitSources(chars: number): number {
 const callees = new Map<Exec, number>();
 
 /**
- * Compiles `insns`, entered at `rip` (the whole RIP in 64-bit mode, else EIP), for a code segment whose limit is
- * `csLimit`; null when its source would be new and take the process past its budget (limitSources).
+ * Compiles the block `scan`, entered at `rip` (the whole RIP in 64-bit mode, else EIP), for a code segment whose
+ * limit is `csLimit`; null when its source would be new and take the process past its budget (limitSources).
  */
-export function compile(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean): BlockFn | null {
+export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean): BlockFn | null {
+  const insns = scan.insns;
+  // Each instruction's address: the block's ranges are in one page and their EIPs do not wrap (block.ts scanBlock).
+  const ips = scan.offs.map((o) => rip + (o - scan.offs[0]));
   // A first pass finds the flags each branch back to the entry leaves in the locals: when they all agree, a loop
   // carries them from one iteration to the next in the locals, and writes them out only where it leaves.
-  const backs = pooled(() => emit(insns, rip, csLimit, amd, null)).result.backs;
+  const backs = pooled(() => emit(insns, ips, csLimit, amd, null)).result.backs;
   const carry = backs.length !== 0 && backs.every((p) => p !== null && sameKind(p, backs[0]!)) ? backs[0] : null;
-  const { result: { names, values, lines }, numbers } = pooled(() => emit(insns, rip, csLimit, amd, carry));
+  const { result: { names, values, lines }, numbers } = pooled(() => emit(insns, ips, csLimit, amd, carry));
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
   const loop = lines.some((l) => l.includes("continue;"));
   const { head, body } = loop ? cacheRegisters(lines.join("\n")) : { head: "", body: uncached(lines.join("\n")) };
@@ -227,18 +231,24 @@ interface Emitted {
  * With `carry`, the block loops and each back edge holds `carry`'s flags in the locals: until the first producer of
  * an iteration, they are the CPU's only after the first iteration (n !== 0).
  */
-function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean, carry: Producer | null): Emitted {
+function emit(
+  insns: readonly Insn[],
+  ips: readonly number[],
+  csLimit: number,
+  amd: boolean,
+  carry: Producer | null,
+): Emitted {
+  const rip = ips[0];
   const names: string[] = [];
   const values: unknown[] = [];
   const lines: string[] = [];
   const backs: (Producer | null)[] = [];
   const producers = insns.map(producerOf);
-  const skips = forwardSkips(insns, rip);
+  const skips = forwardSkips(insns, ips);
   // The forward branches inside the block whose target is still to come: the index of their target, and the flags
   // in the locals where they branch (`version` counts the changes of `pending`).
   const open: { to: number; flags: Producer | null; version: number }[] = [];
   let version = 0;
-  let ip = rip;
   let pending: Producer | null = null;
   let head = carry !== null;
   const flags = () => head ? `if (n !== 0) {${flagSync(carry!)} }` : pending === null ? "" : flagSync(pending);
@@ -258,10 +268,23 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
         version++;
       }
     }
-    const d = insns[i];
+    const d = insns[i], ip = ips[i];
     const next = nextIp(d, ip);
     const last = i === insns.length - 1;
+    // Where the block goes on: the next instruction, or the target of a JMP or CALL rel it followed.
+    const on = last ? next : ips[i + 1];
     const end = ENDS.get(d.jit);
+    if (end === END_DIRECT && !last) {
+      // A JMP rel that the block followed has no code; a CALL rel pushes its return address and goes on. Neither
+      // touches the flags.
+      if (d.jit === "callRel" || d.jit === "callRelLong") {
+        names.push(`f${i}`, `d${i}`);
+        values.push(d.exec, d);
+        lines.push(callPush(d, { eip: ip >>> 0, next, csLimit, name: `d${i}`, fn: `f${i}`, sync: sync() }));
+        lines.push(stopCheck(d, on, sync()));
+      }
+      continue;
+    }
     const p = producers[i];
     if (head && (end !== undefined || readsFlags(d, amd))) {
       // It reads the flags from the CPU: those the loop carried, after the first iteration.
@@ -275,7 +298,7 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       producer: pending,
       sync: sync(),
       backSync: carry !== null ? "" : flags(),
-      stop: last ? "" : stopCheck(d, next, sync()),
+      stop: last ? "" : stopCheck(d, on, sync()),
       name: `d${i}`,
       fn: `f${i}`,
       entry: rip,
@@ -289,7 +312,6 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
       // A forward branch to an instruction of this block: the instructions it skips run only when it is not taken.
       lines.push(skipOpen(d, pending));
       open.push({ to: skips.get(i)!, flags: pending, version });
-      ip = next;
       continue;
     }
     if (end && !last) {
@@ -308,7 +330,6 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
         pending = null;
         version++;
       }
-      ip = next;
       continue;
     }
     const t = end ? branch(d, site, EXIT_TAKEN, true) : template(d, site);
@@ -326,12 +347,12 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
         [pending, head] = [p, false];
         version++;
       }
-      if (tt.mayExit && !last) lines.push(stopCheck(d, next, sync()));
+      if (tt.mayExit && !last) lines.push(stopCheck(d, on, sync()));
     } else {
       lines.push(`${site.sync} c.eip = ${num(site.eip)}; c.nextEip = ${num(next)}; f${i}(c, d${i}); ${RELOAD}`);
       pending = null;
       version++;
-      if (!end && !last) lines.push(stopCheck(d, next, ""));
+      if (!end && !last) lines.push(stopCheck(d, on, ""));
     }
     if (last && t === undefined && end) {
       lines.push(`if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip;`);
@@ -347,7 +368,6 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
         `${setIp(d, next)}${sync()} return ((n + 1) << 6) | (c.exits.length !== 0 || c.codeGen !== g ? 2 : 0);`,
       );
     }
-    ip = next;
   }
   return { names, values, lines, backs };
 }
@@ -356,17 +376,17 @@ function emit(insns: readonly Insn[], rip: number, csLimit: number, amd: boolean
  * The Jccs of a block (by index) whose target is a later instruction of the same block, with that instruction's
  * index: their taken branch skips the instructions between (codegen: `if (not taken) { ... }`) instead of leaving the
  * block. The skipped ranges must nest, as the `if`s of the code do: a Jcc whose range would cross an earlier one
- * stays a side exit. The block's last instruction (the branch that ends it) is never skipped over, only to.
+ * stays a side exit. The block's last instruction (the branch that ends it) is never skipped over, only to. `ips`
+ * are the instructions' addresses: a later instruction is one that runs later on the block's way through, wherever
+ * a JMP or CALL it followed put it.
  */
-export function forwardSkips(insns: readonly Insn[], rip: number): Map<number, number> {
+export function forwardSkips(insns: readonly Insn[], ips: readonly number[]): Map<number, number> {
   const at = new Map<number, number>();
   const targets: (number | undefined)[] = [];
-  let ip = rip;
   for (let i = 0; i < insns.length; i++) {
     const d = insns[i];
-    at.set(ip, i);
-    ip = nextIp(d, ip);
-    targets.push(d.jit === "jcc" || d.jit === "jccLong" ? relativeTarget(d, ip) : undefined);
+    at.set(ips[i], i);
+    targets.push(d.jit === "jcc" || d.jit === "jccLong" ? relativeTarget(d, nextIp(d, ips[i])) : undefined);
   }
   const skips = new Map<number, number>();
   const nest: number[] = []; // the targets of the ranges open at i, innermost last

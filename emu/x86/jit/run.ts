@@ -14,7 +14,7 @@
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import { codeLinear, codePage, type FetchCache, sameBytes } from "../fetch.ts";
+import { codeLinear, codePage, type FetchCache } from "../fetch.ts";
 import { getRip } from "../long/access.ts";
 import { OP_MAPS64 } from "../long/optable64.ts";
 import { OP_MAPS } from "../optable.ts";
@@ -49,7 +49,7 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     b.ripHigh === (mode === 8 ? cpu.ripHigh : 0)
   ) {
     if (b.checked === cpu.runEpoch) return b;
-    if (sameBytes(b.raw, fc.view, off)) {
+    if (b.sameBytes(fc.view)) {
       b.checked = cpu.runEpoch;
       return b;
     }
@@ -58,19 +58,19 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     return null;
   }
   if (!cache.hot(fc.pfn, off, cpu.runEpoch)) return null;
-  const insns = scanBlock(cpu, fc.page, fc.view, off, cpu.eip, mode, mode === 8 ? OP_MAPS64 : OP_MAPS);
+  const scan = scanBlock(cpu, fc.page, fc.view, off, cpu.eip, mode, mode === 8 ? OP_MAPS64 : OP_MAPS);
+  const insns = scan.insns;
   if (insns.length === 0) {
     cache.never(fc.pfn, off);
     return null;
   }
-  const fn = compile(insns, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
+  const fn = compile(scan, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
   cpu.work += COMPILE_WORK * insns.length;
   if (fn === null) {
     // A new shape beyond the process's budget of source (codegen.ts limitSources): the interpreter runs it.
     cache.never(fc.pfn, off);
     return null;
   }
-  const len = insns.reduce((n, d) => n + d.len, 0);
   const ripHigh = mode === 8 ? cpu.ripHigh : 0;
   const block = new Block(
     fc.pfn,
@@ -80,8 +80,8 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     cpu.segLimit[CS],
     cpu.eip,
     ripHigh,
-    insns,
-    fc.view.slice(off, off + len),
+    scan,
+    fc.view,
     cpu.runEpoch,
   );
   block.fn = fn;

@@ -132,6 +132,22 @@ export function callRel32(d: Insn, s: StackSite, target: string | undefined, lea
     `${generic(s)} ${BACK} ${leave(1)}`;
 }
 
+/**
+ * CALL rel that a block followed to its target in the same page (block.ts scanBlock): it pushes the return address
+ * and the block goes on, so it leaves nothing but the push (a 32-bit operand in 32-bit code, or 8 bytes in 64-bit
+ * mode). The slow path (a 16-bit stack, a push the TLB does not hold) calls its semantic function, whose new EIP the
+ * block's next instruction already is. Neither path touches the flags held in locals.
+ */
+export function callPush(d: Insn, s: StackSite): string {
+  if (d.mode === 8) {
+    const ret = [num(s.next >>> 0), num(Math.floor(s.next / TWO32) >>> 0)];
+    return `c.eip = ${num(s.eip)}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ${SET_RSP} } ` +
+      `else { ${generic(s)} }`;
+  }
+  return `c.eip = ${num(s.eip)}; if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
+    `${storeFrom(SS, "SP", 4, 4, num(s.next), s.sync)} ${SP_LO} = SP; } else { ${generic(s)} }`;
+}
+
 /** RET (C3) with a 32-bit operand in 32-bit code, ending a block (template `ret`; as callRel32). */
 export function ret32(d: Insn, s: StackSite, leave: Leave): string | undefined {
   if (d.op !== 0xc3 || d.mode !== 4 || d.osize !== 4) return undefined;
