@@ -433,22 +433,13 @@ export class Cpu extends FlagState implements MemoryHost {
     this.sysWalks.drop(lin);
   }
 
-  /**
-   * Drops the decoded instructions and compiled blocks of physical page `pfn` (it was written). True when the page
-   * stays a code page: it held decoded instructions, which are cleared in place, so that code that writes the page
-   * it runs from keeps one array per page instead of making a new one (32 KiB) after each write; random real-mode
-   * guests made about 900 MiB/s of them under the interpreter, the bulk of Deno's young-generation garbage. False
-   * when nothing was decoded there since the last write: the page is no longer code, and its array goes.
-   */
-  codeWritten(pfn: number): boolean {
-    const page = this.code.get(pfn);
-    const kept = page !== undefined && clearDecoded(page);
-    if (!kept) this.code.delete(pfn);
+  /** Drops the decoded instructions and compiled blocks of physical page `pfn` (it was written). */
+  codeWritten(pfn: number): void {
+    this.code.delete(pfn);
     this.blocks.dropPage(pfn, this.runEpoch);
     this.codeGen++;
     // Decoding the page's code again costs about as much as running a few hundred instructions.
     this.work += CODE_WRITE_WORK;
-    return kept;
   }
 
   /** Drops all decoded code (slots changed). */
@@ -472,18 +463,6 @@ export class Cpu extends FlagState implements MemoryHost {
   requireCpl0(): void {
     if (this.cr0 & 1 && (this.cpl !== 0 || this.eflRest & VM)) fault(GP, 0);
   }
-}
-
-/** Empties a page of decoded instructions; false when it was empty already. */
-function clearDecoded(page: (Insn | undefined)[]): boolean {
-  let any = false;
-  for (let i = 0; i < page.length; i++) {
-    if (page[i] !== undefined) {
-      page[i] = undefined;
-      any = true;
-    }
-  }
-  return any;
 }
 
 function leBytes(v: number, n: number): Uint8Array {

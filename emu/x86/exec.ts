@@ -199,12 +199,7 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
       if (ran) continue;
     }
     n++;
-    // Not through guard(): a closure per instruction was a tenth of the interpreter's young-generation garbage.
-    try {
-      step(cpu, fc, dbg);
-    } catch (e) {
-      if (!caught(cpu, e)) return;
-    }
+    if (!guard(cpu, () => step(cpu, fc, dbg))) return;
     if (cpu.halted) {
       pushExit(cpu, KVM_EXIT_HLT);
       return;

@@ -30,11 +30,8 @@ export interface MemoryHost {
   mmioReadBytes(phys: number, len: number): Uint8Array;
   /** An MMIO write of the first `len` (up to 8) bytes of `data`. */
   mmioWriteBytes(phys: number, len: number, data: Uint8Array): void;
-  /**
-   * Called when a page holding decoded code is written; true when the page still holds code (its writes keep
-   * being reported), false when it no longer does.
-   */
-  codeWritten(pfn: number): boolean;
+  /** Called when a page holding decoded code is written. */
+  codeWritten(pfn: number): void;
 }
 
 /** Thrown when a slot has no host memory behind it: KVM_RUN returns -EFAULT. */
@@ -346,8 +343,7 @@ export class Memory {
     const bytes = slotBytes(slot, phys);
     const base = phys - slot.gpa;
     const pfn = this.#written(slot, base, phys);
-    // A page that still holds code takes no write entry: each write to it is reported (#written).
-    if (!this.sys && !this.codePfns.has(pfn)) {
+    if (!this.sys) {
       // As in #fillRead: a supervisor access of the CPU's own does not take the entry.
       const p = pageOf(lin), i = p & TLB_MASK;
       this.wTag[i] = p + this.tagBase;
@@ -371,7 +367,10 @@ export class Memory {
       const page = (base / 4096) | 0;
       slot.dirty[page >> 3] |= 1 << (page & 7);
     }
-    if (this.codePfns.has(pfn) && !this.host.codeWritten(pfn)) this.codePfns.delete(pfn);
+    if (this.codePfns.has(pfn)) {
+      this.codePfns.delete(pfn);
+      this.host.codeWritten(pfn);
+    }
     return pfn;
   }
 
