@@ -26,8 +26,8 @@ export const MAX_INSNS = 64;
 
 /**
  * A block's code: runs it on `c` (once, or as a loop of about `budget` instructions at most); returns the iterations
- * run times 64, plus its exit: 0 (on to the next instruction), 1 (the branch at its end taken), 2 (anywhere, or it
- * stopped early: look the next block up), 3-63 (a Jcc on the way taken).
+ * run (the last one whole or not) times 64, plus its exit: 0 (on to the next instruction), 1 (the branch at its end
+ * taken), 2 (anywhere, or it stopped early: look the next block up), 3-63 (a Jcc on the way taken).
  */
 export type BlockFn = (c: Cpu, budget: number) => number;
 
@@ -51,6 +51,11 @@ export class Block {
   /** The ranges of the page the block was decoded from, as pairs of offset and length (the first at `off`). */
   readonly ranges: readonly number[];
   fn: BlockFn;
+  /**
+   * By side exit (3 on): how many of its instructions its last iteration ran when it left there (codegen.ts
+   * Compiled.sides); the other exits count all of them.
+   */
+  sides: readonly number[] = [];
   /** False once its page was written. */
   valid = true;
   /** The KVM_RUN in which its bytes were last compared with memory. */

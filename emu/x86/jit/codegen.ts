@@ -109,11 +109,18 @@ export function limitSources(chars: number): number {
 /** A small number per semantic function, written into the source of blocks that call it (see `compile`). */
 const callees = new Map<Exec, number>();
 
+/** A compiled block: its code, and how many of its instructions ran when it left through each side exit. */
+export interface Compiled {
+  fn: BlockFn;
+  /** By side exit (EXIT_SIDE on): the instructions up to and including the Jcc that leaves through it. */
+  sides: number[];
+}
+
 /**
  * Compiles the block `scan`, entered at `rip` (the whole RIP in 64-bit mode, else EIP), for a code segment whose
  * limit is `csLimit`; null when its source would be new and take the process past its budget (limitSources).
  */
-export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean): BlockFn | null {
+export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean): Compiled | null {
   const insns = scan.insns;
   // Each instruction's address: the block's ranges are in one page and their EIPs do not wrap (block.ts scanBlock).
   const ips = scan.offs.map((o) => rip + (o - scan.offs[0]));
@@ -121,7 +128,7 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
   // carries them from one iteration to the next in the locals, and writes them out only where it leaves.
   const backs = pooled(() => emit(insns, ips, csLimit, amd, null)).result.backs;
   const carry = backs.length !== 0 && backs.every((p) => p !== null && sameKind(p, backs[0]!)) ? backs[0] : null;
-  const { result: { names, values, lines }, numbers } = pooled(() => emit(insns, ips, csLimit, amd, carry));
+  const { result: { names, values, lines, sides }, numbers } = pooled(() => emit(insns, ips, csLimit, amd, carry));
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
   const loop = lines.some((l) => l.includes("continue;"));
   const { head, body } = loop ? cacheRegisters(lines.join("\n")) : { head: "", body: uncached(lines.join("\n")) };
@@ -168,7 +175,8 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
     }
   } else factories.delete(source); // re-inserted below: the most recently used last
   factories.set(source, make);
-  return make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s, qv, mul64, wide);
+  const fn = make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s, qv, mul64, wide);
+  return { fn, sides };
 }
 
 /** A 53-bit hash of `s` (two 32-bit FNV-1a lanes), to count distinct sources without keeping them. */
@@ -217,12 +225,16 @@ function sameKind(a: Producer, b: Producer): boolean {
   return a.fop === b.fop && a.size === b.size;
 }
 
-/** A block's body: its lines, the names and values its factory binds, and the flags in locals at each back edge. */
+/**
+ * A block's body: its lines, the names and values its factory binds, the flags in locals at each back edge, and the
+ * instructions run up to each side exit (Compiled.sides).
+ */
 interface Emitted {
   names: string[];
   values: unknown[];
   lines: string[];
   backs: (Producer | null)[];
+  sides: number[];
 }
 
 /**
@@ -243,6 +255,7 @@ function emit(
   const values: unknown[] = [];
   const lines: string[] = [];
   const backs: (Producer | null)[] = [];
+  const sides: number[] = [];
   const producers = insns.map(producerOf);
   const skips = forwardSkips(insns, ips);
   // The forward branches inside the block whose target is still to come: the index of their target, and the flags
@@ -317,6 +330,7 @@ function emit(
     if (end && !last) {
       // A conditional branch on the way: leaving here is a side exit with a link of its own.
       const exit = side < EXITS ? side++ : EXIT_ANY;
+      if (exit !== EXIT_ANY) sides.push(i + 1);
       const t = branch(d, site, exit, false);
       lines.push(
         t ??
@@ -369,7 +383,7 @@ function emit(
       );
     }
   }
-  return { names, values, lines, backs };
+  return { names, values, lines, backs, sides };
 }
 
 /**

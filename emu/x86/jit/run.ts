@@ -22,7 +22,7 @@ import { CS } from "../state.ts";
 import { IF } from "../flags.ts";
 import { PAGE_MASK, PAGE_SIZE } from "./names.ts";
 import { Block, scanBlock } from "./block.ts";
-import { compile } from "./codegen.ts";
+import { compile, EXIT_SIDE } from "./codegen.ts";
 
 export { BlockCache } from "./cache.ts";
 
@@ -64,9 +64,9 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     cache.never(fc.pfn, off);
     return null;
   }
-  const fn = compile(scan, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
+  const compiled = compile(scan, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
   cpu.work += COMPILE_WORK * insns.length;
-  if (fn === null) {
+  if (compiled === null) {
     // A new shape beyond the process's budget of source (codegen.ts limitSources): the interpreter runs it.
     cache.never(fc.pfn, off);
     return null;
@@ -84,7 +84,8 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     fc.view,
     cpu.runEpoch,
   );
-  block.fn = fn;
+  block.fn = compiled.fn;
+  block.sides = compiled.sides;
   cache.add(key, block);
   return block;
 }
@@ -99,7 +100,10 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
   const stats = cpu.blocks.stats;
   let b = first, n = 0;
   for (;;) {
-    const result = b.fn(cpu, budget - cpu.work), k = result & 63, ran = b.insns.length * (result >>> 6);
+    const result = b.fn(cpu, budget - cpu.work), k = result & 63, len = b.insns.length;
+    // A side exit leaves its last iteration at its Jcc; the other exits count whole iterations (a stop after an
+    // exit or a write to code counts its block's rest too).
+    const ran = k < EXIT_SIDE ? len * (result >>> 6) : len * ((result >>> 6) - 1) + b.sides[k - EXIT_SIDE];
     n += ran;
     cpu.work += ran;
     stats.executed++;
