@@ -218,18 +218,23 @@ two[0x00] = {
 };
 two[0x02] = op(seginfo.lar, M);
 two[0x03] = op(seginfo.lsl, M);
+const group7 = [
+  op(sys.descTable, MEMONLY),
+  op(sys.group7Reg1(sys.descTable)),
+  op(xs.group7Reg2(sys.descTable)),
+  op(sys.descTable, MEMONLY),
+  op(cr.smsw),
+  undefined,
+  op(cr.lmsw),
+  op(cr.invlpg, MEMONLY),
+];
+// With mod 3 the same members, but 0F 01 F9 (RDTSCP) has an entry of its own: /7 is otherwise INVLPG, memory only
+// (SWAPGS, F8, is 64-bit mode's). A block may hold it, as in the 64-bit table.
+const rdtscp = op(sys.rdtscp, 0, "call");
 two[0x01] = {
   f: M,
-  group: [
-    op(sys.descTable, MEMONLY),
-    op(sys.group7Reg1(sys.descTable)),
-    op(xs.group7Reg2(sys.descTable)),
-    op(sys.descTable, MEMONLY),
-    op(cr.smsw),
-    undefined,
-    op(cr.lmsw),
-    op(cr.invlpg, MEMONLY),
-  ],
+  group: group7,
+  regForm: group7.flatMap((g, reg) => [0, 1, 2, 3, 4, 5, 6, 7].map((rm) => (reg === 7 && rm === 1 ? rdtscp : g))),
 };
 two[0x05] = op(fast.syscall);
 two[0x06] = op(cr.clts);

@@ -13,7 +13,7 @@ import type { CpuidEntry, Kvm } from "../../mod.ts";
 import { backendTest } from "../_support/harness.ts";
 import { bench64 } from "../_support/long64.ts";
 import { probeRun } from "../_support/probes.ts";
-import { describe } from "../_support/sys.ts";
+import { bench, describe, enter, expectOut, put } from "../_support/sys.ts";
 
 type Regs = "eax" | "ebx" | "ecx" | "edx";
 
@@ -98,6 +98,17 @@ backendTest("IA32_TSC_AUX: bits 63:32 are reserved (WRMSR #GP); bits 31:0 read b
   };
   assert.deepEqual(run(0), [0x1234], "TSC_AUX = 0x1234");
   assert.deepEqual(run(1), [13, 0, 0x400f, 0x08], "TSC_AUX with bit 32 set");
+});
+
+backendTest("RDTSCP in 32-bit protected mode: ECX = TSC_AUX (0F 01 /7 with mod 3 is not INVLPG's #UD there)", (kvm) => {
+  const cpuid = kvm.supportedCpuid();
+  if (!has(cpuid, [0x80000001, 0, "edx", 27])) return; // no RDTSCP: nothing to check
+  // mov ecx, 0xc0000103 / mov eax, 0x1234 / xor edx, edx / wrmsr / rdtscp / mov eax, ecx / out 0xe9, eax / hlt
+  using b = bench(kvm);
+  put(b, 0x1000, "b9030100c0 b834120000 31d2 0f30 0f01f9 89c8 e7e9 f4".replaceAll(" ", ""));
+  b.vcpu.setCpuid2(cpuid);
+  enter(b);
+  expectOut(b.vcpu, [0x1234]);
 });
 
 /** mov eax, `fn` / xor ecx, ecx / cpuid / out 0xe9, eax / mov eax, edx / out 0xe9, eax / hlt: the guest's EAX, EDX. */
