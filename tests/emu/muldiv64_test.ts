@@ -62,6 +62,28 @@ test("limbs: mul32, mul64 and div128 agree with BigInt on random and edge values
   }
 });
 
+test("limbs: mul32's high half is exact where the double product rounds across a multiple of 2^32", () => {
+  // For odd a, b = t * a^-1 (mod 2^32) makes a * b's low half t: t within 2^12 below 2^32 or above 0 is where a double
+  // (53 bits) of the product rounds to the next or previous high half (a high half read off the double alone fails).
+  const r = new Prng(0x32);
+  const inverse = (a: bigint) => {
+    let x = 1n;
+    for (let i = 0; i < 5; i++) x = (x * (2n - a * x)) & 0xffffffffn; // Newton: doubles the correct bits
+    return x;
+  };
+  for (let i = 0; i < 20000; i++) {
+    const a = BigInt(r.below(2 ** 31)) * 2n + 1n;
+    const t = i % 2 === 0 ? 2n ** 32n - BigInt(1 + r.below(4096)) : BigInt(r.below(4096));
+    const b = (t * inverse(a)) & 0xffffffffn;
+    for (const signed of [false, true]) {
+      const x = signed ? BigInt.asIntN(32, a) : a, y = signed ? BigInt.asIntN(32, b) : b;
+      const l = mul32(Number(a), Number(b), signed);
+      const p = BigInt.asUintN(64, x * y);
+      assert.equal(hx((BigInt(mulHigh) << 32n) | BigInt(l)), hx(p), `mul32 ${hx(a)} * ${hx(b)} signed=${signed}`);
+    }
+  }
+});
+
 /** One form: its encoding (the source is RBX, or the data area through RSI), and what it is. */
 interface Form {
   name: string;
