@@ -10,6 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import type { Vcpu } from "../../mod.ts";
 import { backendTest } from "../_support/harness.ts";
 import { bench64, put64 } from "../_support/long64.ts";
 import { LM_IDT, LM_PDPT, setGate } from "../_support/long_mode.ts";
@@ -39,6 +40,17 @@ backendTest(
   { only: ["emu"] },
 );
 
+/** Runs the guest to HLT, every exit an MMIO read (at most three): their addresses. */
+function mmioReads(vcpu: Vcpu): bigint[] {
+  const reads: bigint[] = [];
+  for (let exit = vcpu.run({ timeoutMs: 5000 }); exit.reason !== "hlt"; exit = vcpu.run({ timeoutMs: 5000 })) {
+    assert.equal(exit.reason, "mmio", describe(exit));
+    if (exit.reason === "mmio") reads.push(exit.physAddr);
+    assert.ok(reads.length <= 3, "more MMIO reads than the guest makes");
+  }
+  return reads;
+}
+
 backendTest(
   "walk cache: an MMIO page's translation outlives a PTE change until INVLPG",
   (kvm) => {
@@ -47,13 +59,7 @@ backendTest(
     const code = "8b042500f01f00 c70425f83f0100 23009000 8b042500f01f00 0f013c2500f01f00 8b042500f01f00 f4";
     using m = bench64(kvm, code);
     new DataView(m.mem.bytes.buffer, m.mem.bytes.byteOffset).setUint32(0x13ff8, 0x5ff023, true);
-    const reads: bigint[] = [];
-    for (let exit = m.vcpu.run({ timeoutMs: 5000 }); exit.reason !== "hlt"; exit = m.vcpu.run({ timeoutMs: 5000 })) {
-      assert.equal(exit.reason, "mmio", describe(exit));
-      if (exit.reason === "mmio") reads.push(exit.physAddr);
-      assert.ok(reads.length <= 3, "more MMIO reads than the guest makes");
-    }
-    assert.deepEqual(reads, [0x5ff000n, 0x5ff000n, 0x900000n]);
+    assert.deepEqual(mmioReads(m.vcpu), [0x5ff000n, 0x5ff000n, 0x900000n]);
   },
   { only: ["emu"] },
 );
@@ -90,13 +96,7 @@ backendTest(
     v.setBigUint64(LM_PDPT + 8, 0x14000n | 7n, true); // 1-2 GiB: a directory at 0x14000
     v.setBigUint64(0x14000, 0x15000n | 7n, true); // its first 2 MiB: a table at 0x15000
     v.setUint32(0x15ff8, 0x5ff023, true); // 1 GiB + 0x1ff000 -> 0x5ff000 (MMIO)
-    const reads: bigint[] = [];
-    for (let exit = m.vcpu.run({ timeoutMs: 5000 }); exit.reason !== "hlt"; exit = m.vcpu.run({ timeoutMs: 5000 })) {
-      assert.equal(exit.reason, "mmio", describe(exit));
-      if (exit.reason === "mmio") reads.push(exit.physAddr);
-      assert.ok(reads.length <= 3, "more MMIO reads than the guest makes");
-    }
-    assert.deepEqual(reads, [0x5ff000n, 0x5ff000n, 0x900000n]);
+    assert.deepEqual(mmioReads(m.vcpu), [0x5ff000n, 0x5ff000n, 0x900000n]);
   },
   { only: ["emu"] },
 );

@@ -12,61 +12,20 @@
 import assert from "node:assert/strict";
 import { Prng } from "../../../diff/prng.ts";
 import { test } from "../../_support/harness.ts";
-import { KSTACK } from "../../_support/sys.ts";
 import { LM_STACK } from "../../_support/long_mode.ts";
-import {
-  ARITH,
-  type Bits,
-  DATA,
-  differences,
-  GPR,
-  le32,
-  type Op,
-  openEmu,
-  type Program,
-  report,
-  rex,
-  runner,
-} from "./_jit.ts";
+import { ARITH, type Bits, DATA, differences, GPR, le32, openEmu, type Program, report, runner } from "./_jit.ts";
+import { DATA_SIZE, LoopGenerator, modrm, RCX, RSI, RSP, value as valueOf } from "./_loops.ts";
 
-const RCX = 1, RSP = 4, RSI = 6;
-/** Where the programs' memory operands are: [RSI + disp8], RSI = DATA. */
-const DATA_SIZE = 64;
-/** Registers the random operations write: not RCX (the loop's counter), RSP or RSI (the data pointer). */
-const FREE64 = [0, 2, 3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15], FREE32 = [0, 2, 3, 5, 7];
 const EDGES = [0n, 1n, (1n << 64n) - 1n, 1n << 63n, (1n << 63n) - 1n, 1n << 32n, (1n << 32n) - 1n, (1n << 32n) + 1n];
 const COUNTS = [0, 1, 2, 31, 32, 33, 63, 64, 65, 0x80, 0xff];
 
-/** A random register value: an edge, small, 32-bit or any. */
-function value(r: Prng, bits: Bits): bigint {
-  const v = r.chance(1, 3) ? EDGES[r.below(EDGES.length)] : r.chance(1, 4) ? BigInt(r.below(100)) : r.bits(64);
-  return bits === 32 ? v & 0xffffffffn : v;
-}
+/** A random register value: an edge, small, or any. */
+const value = (r: Prng, bits: Bits) => valueOf(r, bits, EDGES);
 
-/** ModRM byte. */
-const modrm = (mod: number, reg: number, rm: number) => (mod << 6) | ((reg & 7) << 3) | (rm & 7);
-
-/** A generator of loops of one mode. */
-class Generator {
-  readonly ops: Op[] = [];
-  constructor(readonly r: Prng, readonly bits: Bits) {}
-
-  #reg(): number {
-    return this.r.pick(this.bits === 64 ? FREE64 : FREE32);
-  }
-
-  /** An instruction: optional REX (W, reg, rm), opcode bytes, ModRM with register or [RSI + disp8], then `tail`. */
-  #emit(asm: string, w: boolean, op: number[], reg: number, rm: number | "mem", tail: number[] = []): void {
-    const mem = rm === "mem";
-    const disp = 8 * this.r.below(DATA_SIZE / 8);
-    const bytes = [
-      ...(this.bits === 64 ? rex(w, reg, mem ? RSI : rm) : []),
-      ...op,
-      mem ? modrm(1, reg, RSI) : modrm(3, reg, rm),
-      ...(mem ? [disp] : []),
-      ...tail,
-    ];
-    this.ops.push({ bytes, asm: mem ? `${asm} [rsi+${disp}]` : asm });
+/** A generator of loops of one mode: 64-bit IMUL, shifts and rotates, CMOVcc, MOV r/m64 between ALU operations. */
+class Generator extends LoopGenerator {
+  constructor(r: Prng, bits: Bits) {
+    super(r, bits, EDGES);
   }
 
   step(): void {
@@ -77,74 +36,41 @@ class Generator {
         : [["alu", 4], ["cmov", 4], ["jcc", 2], ["probe", 2]],
     );
     const w = long && r.chance(2, 3);
-    const src = () => r.chance(1, 3) ? "mem" as const : this.#reg();
+    const src = () => r.chance(1, 3) ? "mem" as const : this.reg();
     switch (kind) {
       case "alu": {
         // ADD, SUB, CMP, AND, XOR r/m, reg (flags in the block's locals).
         const op = r.pick([0x01, 0x29, 0x39, 0x21, 0x31]);
-        return this.#emit(`alu ${op.toString(16)}`, w, [op], this.#reg(), this.#reg());
+        return this.emit(`alu ${op.toString(16)}`, w, [op], this.reg(), this.reg());
       }
       case "imul": {
-        const form = r.below(3), d = this.#reg();
-        if (form === 0) return this.#emit("imul r64, r/m64", true, [0x0f, 0xaf], d, src());
-        if (form === 1) return this.#emit("imul r64, r/m64, imm8", true, [0x6b], d, src(), [r.below(256)]);
-        return this.#emit("imul r64, r/m64, imm32", true, [0x69], d, src(), le32(Number(value(r, 32))));
+        const form = r.below(3), d = this.reg();
+        if (form === 0) return this.emit("imul r64, r/m64", true, [0x0f, 0xaf], d, src());
+        if (form === 1) return this.emit("imul r64, r/m64, imm8", true, [0x6b], d, src(), [r.below(256)]);
+        return this.emit("imul r64, r/m64, imm32", true, [0x69], d, src(), le32(Number(value(r, 32))));
       }
       case "shift": {
         // ROL ROR RCL RCR SHL SHR SAL SAR by 1, imm8 or CL.
-        const k = r.below(8), n = this.#reg(), by = r.below(3);
-        if (by === 0) return this.#emit(`shift/${k} r64, 1`, true, [0xd1], k, n);
-        if (by === 1) return this.#emit(`shift/${k} r64, cl`, true, [0xd3], k, n);
-        return this.#emit(`shift/${k} r64, imm`, true, [0xc1], k, n, [
+        const k = r.below(8), n = this.reg(), by = r.below(3);
+        if (by === 0) return this.emit(`shift/${k} r64, 1`, true, [0xd1], k, n);
+        if (by === 1) return this.emit(`shift/${k} r64, cl`, true, [0xd3], k, n);
+        return this.emit(`shift/${k} r64, imm`, true, [0xc1], k, n, [
           r.chance(1, 2) ? r.pick(COUNTS) : r.below(72),
         ]);
       }
       case "cmov": {
         const cc = r.below(16);
-        return this.#emit(`cmov${cc.toString(16)} ${w ? "r64" : "r32"}`, w, [0x0f, 0x40 | cc], this.#reg(), src());
+        return this.emit(`cmov${cc.toString(16)} ${w ? "r64" : "r32"}`, w, [0x0f, 0x40 | cc], this.reg(), src());
       }
       case "movImm":
-        return this.#emit("mov r/m64, imm32", true, [0xc7], 0, r.chance(1, 2) ? "mem" : this.#reg(), le32(r.u32()));
+        return this.emit("mov r/m64, imm32", true, [0xc7], 0, r.chance(1, 2) ? "mem" : this.reg(), le32(r.u32()));
       case "mov":
-        return this.#emit("mov r/m64, r64", true, [0x89], this.#reg(), "mem");
-      case "probe": {
-        // PUSHF; POP reg: the flags in the block's locals written out, and kept in a register.
-        const n = this.#reg();
-        return void this.ops.push({
-          bytes: [0x9c, ...(long ? rex(false, 0, n) : []), 0x58 | (n & 7)],
-          asm: "pushf; pop",
-        });
-      }
-      default: {
-        // Jcc over the next instruction: a MOV reg, imm32 of 5 or 6 bytes.
-        const n = this.#reg(), mov = [...(long ? rex(false, 0, n) : []), 0xb8 | (n & 7), ...le32(r.u32())];
-        this.ops.push({ bytes: [0x70 | r.below(16), mov.length], asm: "jcc +1" });
-        this.ops.push({ bytes: mov, asm: `mov r${n}d, imm32` });
-      }
+        return this.emit("mov r/m64, r64", true, [0x89], this.reg(), "mem");
+      case "probe":
+        return this.probe();
+      default:
+        return this.jccSkip();
     }
-  }
-
-  /** A loop of `n` random steps, three times over (DEC ECX; JNZ to the start), then HLT. */
-  program(n: number): Program {
-    const r = this.r;
-    for (let i = 0; i < n; i++) this.step();
-    const body = this.ops.flatMap((o) => o.bytes);
-    const back = [0xff, 0xc9, 0x75, (-(body.length + 4)) & 0xff, 0xf4]; // dec ecx; jnz start; hlt
-    this.ops.push({ bytes: back, asm: "dec ecx; jnz start; hlt" });
-    const regs = GPR.map(() => value(r, this.bits));
-    regs[RCX] = 3n;
-    regs[RSP] = BigInt(this.bits === 64 ? LM_STACK : KSTACK);
-    regs[RSI] = BigInt(DATA);
-    const data = Array.from({ length: DATA_SIZE }, () => r.below(256));
-    return {
-      bits: this.bits,
-      ops: this.ops,
-      code: [...body, ...back],
-      regs,
-      rflags: 2n | BigInt(r.u32() & ARITH),
-      data,
-      undefinedFlags: 0,
-    };
   }
 }
 

@@ -14,69 +14,21 @@ import { Prng } from "../../../diff/prng.ts";
 import { test } from "../../_support/harness.ts";
 import { KSTACK } from "../../_support/sys.ts";
 import { LM_STACK } from "../../_support/long_mode.ts";
-import {
-  ARITH,
-  type Bits,
-  DATA,
-  differences,
-  GPR,
-  le32,
-  type Op,
-  openEmu,
-  type Program,
-  report,
-  rex,
-  runner,
-} from "./_jit.ts";
+import { ARITH, type Bits, differences, GPR, le32, openEmu, type Program, report, runner } from "./_jit.ts";
+import { IF, LoopGenerator, modrm, RCX, RSP } from "./_loops.ts";
 
-const RCX = 1, RSP = 4, RSI = 6, IF = 0x200;
-/** Where the programs' memory operands are: [RSI + disp8], RSI = DATA. */
-const DATA_SIZE = 64;
-/** Registers the random operations write: not RCX (the loop's counter), RSP or RSI (the data pointer). */
-const FREE64 = [0, 2, 3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15], FREE32 = [0, 2, 3, 5, 7];
 /** Byte registers SETcc writes: not CH (5 without REX) nor SPL/SIL (4, 6 with one). */
 const BYTE64 = [0, 2, 3, 7, 8, 9, 10, 11, 12, 13, 14, 15], BYTE32 = [0, 2, 3, 7];
 const EDGES = [0n, 1n, (1n << 64n) - 1n, 1n << 63n, (1n << 63n) - 1n, 1n << 32n, (1n << 32n) - 1n, 0x80000000n];
 
-/** A random register value: an edge, small, or any. */
-function value(r: Prng, bits: Bits): bigint {
-  const v = r.chance(1, 3) ? EDGES[r.below(EDGES.length)] : r.chance(1, 4) ? BigInt(r.below(100)) : r.bits(64);
-  return bits === 32 ? v & 0xffffffffn : v;
-}
-
-/** ModRM byte. */
-const modrm = (mod: number, reg: number, rm: number) => (mod << 6) | ((reg & 7) << 3) | (rm & 7);
-
-/** A generator of loops of one mode. */
-class Generator {
-  readonly ops: Op[] = [];
-  constructor(readonly r: Prng, readonly bits: Bits) {}
-
-  #reg(): number {
-    return this.r.pick(this.bits === 64 ? FREE64 : FREE32);
+/** A generator of loops of one mode: the kernel's forms between ALU operations, IF set or clear at the start. */
+class Generator extends LoopGenerator {
+  constructor(r: Prng, bits: Bits) {
+    super(r, bits, EDGES);
   }
 
-  /** An instruction: prefixes, optional REX (W, reg, rm), opcode bytes, ModRM with register or [RSI + disp8], `tail`. */
-  #emit(
-    asm: string,
-    w: boolean,
-    op: number[],
-    reg: number,
-    rm: number | "mem",
-    tail: number[] = [],
-    pre: number[] = [],
-  ) {
-    const mem = rm === "mem";
-    const disp = 8 * this.r.below(DATA_SIZE / 8);
-    const bytes = [
-      ...pre,
-      ...(this.bits === 64 ? rex(w, reg, mem ? RSI : rm) : []),
-      ...op,
-      mem ? modrm(1, reg, RSI) : modrm(3, reg, rm),
-      ...(mem ? [disp] : []),
-      ...tail,
-    ];
-    this.ops.push({ bytes, asm: mem ? `${asm} [rsi+${disp}]` : asm });
+  protected override rflags(): bigint {
+    return super.rflags() | (this.r.chance(1, 2) ? BigInt(IF) : 0n);
   }
 
   step(): void {
@@ -93,32 +45,32 @@ class Generator {
       ["probe", 3],
     ]);
     const w = long && r.chance(2, 3);
-    const src = () => r.chance(1, 3) ? "mem" as const : this.#reg();
+    const src = () => r.chance(1, 3) ? "mem" as const : this.reg();
     switch (kind) {
       case "alu": {
         // ADD, SUB, CMP, AND, XOR r/m, reg (flags in the block's locals).
         const op = r.pick([0x01, 0x29, 0x39, 0x21, 0x31]);
-        return this.#emit(`alu ${op.toString(16)}`, w, [op], this.#reg(), this.#reg());
+        return this.emit(`alu ${op.toString(16)}`, w, [op], this.reg(), this.reg());
       }
       case "adc": {
         // ADC or SBB (the carry from the flags before): r/m, reg; reg, r/m; rAX, imm32; r/m, imm8; r/m, imm32.
         const k = r.pick([2, 3]), form = r.below(5), name = k === 2 ? "adc" : "sbb";
-        if (form === 0) return this.#emit(`${name} r/m, reg`, w, [(k << 3) | 1], this.#reg(), this.#reg());
-        if (form === 1) return this.#emit(`${name} reg, r/m`, w, [(k << 3) | 3], this.#reg(), src());
+        if (form === 0) return this.emit(`${name} r/m, reg`, w, [(k << 3) | 1], this.reg(), this.reg());
+        if (form === 1) return this.emit(`${name} reg, r/m`, w, [(k << 3) | 3], this.reg(), src());
         if (form === 2) {
           return void this.ops.push({
             bytes: [...(w ? [0x48] : []), (k << 3) | 5, ...le32(r.u32())],
             asm: `${name} rax, imm32`,
           });
         }
-        if (form === 3) return this.#emit(`${name} r/m, imm8`, w, [0x83], k, this.#reg(), [r.below(256)]);
-        return this.#emit(`${name} r/m, imm32`, w, [0x81], k, this.#reg(), le32(r.u32()));
+        if (form === 3) return this.emit(`${name} r/m, imm8`, w, [0x83], k, this.reg(), [r.below(256)]);
+        return this.emit(`${name} r/m, imm32`, w, [0x81], k, this.reg(), le32(r.u32()));
       }
       case "movsxd":
-        return this.#emit("movsxd r64, r/m32", true, [0x63], this.#reg(), src());
+        return this.emit("movsxd r64, r/m32", true, [0x63], this.reg(), src());
       case "setcc": {
         const cc = r.below(16);
-        return this.#emit(
+        return this.emit(
           `set${cc.toString(16)} r/m8`,
           false,
           [0x0f, 0x90 | cc],
@@ -127,12 +79,12 @@ class Generator {
         );
       }
       case "notNeg": {
-        const k = r.pick([2, 3]), dst = r.chance(1, 6) ? "mem" as const : this.#reg();
-        return this.#emit(k === 2 ? "not" : "neg", w, [0xf7], k, dst);
+        const k = r.pick([2, 3]), dst = r.chance(1, 6) ? "mem" as const : this.reg();
+        return this.emit(k === 2 ? "not" : "neg", w, [0xf7], k, dst);
       }
       case "nop": {
         const form = r.below(long ? 5 : 4);
-        if (form === 0) return this.#emit("nop r/m", false, [0x0f, 0x1f], 0, src());
+        if (form === 0) return this.emit("nop r/m", false, [0x0f, 0x1f], 0, src());
         if (form === 1) return void this.ops.push({ bytes: [0x90], asm: "nop" });
         if (form === 2) return void this.ops.push({ bytes: [0x66, 0x90], asm: "xchg ax, ax" });
         if (form === 3) return void this.ops.push({ bytes: [0xf3, 0x90], asm: "pause" });
@@ -140,44 +92,11 @@ class Generator {
       }
       case "cli":
         return void this.ops.push({ bytes: [0xfa], asm: "cli" });
-      case "probe": {
-        // PUSHF; POP reg: the flags in the block's locals written out, and kept in a register.
-        const n = this.#reg();
-        return void this.ops.push({
-          bytes: [0x9c, ...(long ? rex(false, 0, n) : []), 0x58 | (n & 7)],
-          asm: "pushf; pop",
-        });
-      }
-      default: {
-        // Jcc over the next instruction: a MOV reg, imm32 of 5 or 6 bytes.
-        const n = this.#reg(), mov = [...(long ? rex(false, 0, n) : []), 0xb8 | (n & 7), ...le32(r.u32())];
-        this.ops.push({ bytes: [0x70 | r.below(16), mov.length], asm: "jcc +1" });
-        this.ops.push({ bytes: mov, asm: `mov r${n}d, imm32` });
-      }
+      case "probe":
+        return this.probe();
+      default:
+        return this.jccSkip();
     }
-  }
-
-  /** A loop of `n` random steps, three times over (DEC ECX; JNZ to the start), then HLT. */
-  program(n: number): Program {
-    const r = this.r;
-    for (let i = 0; i < n; i++) this.step();
-    const body = this.ops.flatMap((o) => o.bytes);
-    const back = [0xff, 0xc9, 0x75, (-(body.length + 4)) & 0xff, 0xf4]; // dec ecx; jnz start; hlt
-    this.ops.push({ bytes: back, asm: "dec ecx; jnz start; hlt" });
-    const regs = GPR.map(() => value(r, this.bits));
-    regs[RCX] = 3n;
-    regs[RSP] = BigInt(this.bits === 64 ? LM_STACK : KSTACK);
-    regs[RSI] = BigInt(DATA);
-    const data = Array.from({ length: DATA_SIZE }, () => r.below(256));
-    return {
-      bits: this.bits,
-      ops: this.ops,
-      code: [...body, ...back],
-      regs,
-      rflags: 2n | BigInt(r.u32() & ARITH) | (r.chance(1, 2) ? BigInt(IF) : 0n),
-      data,
-      undefinedFlags: 0,
-    };
   }
 }
 
