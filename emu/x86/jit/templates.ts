@@ -599,12 +599,11 @@ function producer64(d: Insn, site: Site): string {
   // ADC and SBB read CF (into C) after the load, whose slow path writes out the flags of the locals as they were.
   if (kind === 2 || kind === 3) pre += `C = ${carry(site.producer)}; `;
   let body = `${pre}A = ${a[0]}; AH = ${a[1]}; B = ${b[0]}; BH = ${b[1]}; `;
-  const cin = kind === 2 || kind === 3 ? " + C" : "";
   if (kind === 0 || kind === 2) {
-    body += `L = A + B${cin}; V = L >>> 0; L = AH + BH + (L > ${MASK[4]} ? 1 : 0); H = L >>> 0; ` +
+    body += `L = A + B${kind === 2 ? " + C" : ""}; V = L >>> 0; L = AH + BH + (L > ${MASK[4]} ? 1 : 0); H = L >>> 0; ` +
       `K = L > ${MASK[4]} ? 1 : 0;`;
   } else if (kind === 3 || kind === 5 || kind === 7) {
-    body += `L = A - B${cin.replace("+", "-")}; V = L >>> 0; L = AH - BH - (L < 0 ? 1 : 0); H = L >>> 0; ` +
+    body += `L = A - B${kind === 3 ? " - C" : ""}; V = L >>> 0; L = AH - BH - (L < 0 ? 1 : 0); H = L >>> 0; ` +
       "K = L < 0 ? 1 : 0;";
   } else {
     const op = kind === 1 ? "|" : kind === 4 ? "&" : "^";

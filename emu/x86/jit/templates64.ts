@@ -4,10 +4,11 @@
  * rotates of a 64-bit register by 1 or an immediate, MOV r/m64, imm32,
  * CMOVcc of 32 and 64 bits, and the shifts (not rotates) of a 16-bit
  * register by 1 or an immediate and of a 32-bit register by CL (the XZ
- * decompressor's probabilities are 16 bits, its bit counts in CL). Registers are uint32 halves, as everywhere in the
- * block's code. IMUL and the shifts leave their flags eager in the local E
- * (as eager.ts's 32-bit forms), their result in V (low) and H (high); they
- * follow ops/muldiv.ts and ops/shift.ts to the bit, vendor differences
+ * decompressor's probabilities are 16 bits, its bit counts in CL).
+ * Registers are uint32 halves, as everywhere in the block's code. IMUL and
+ * the shifts leave their flags eager in the local E (as eager.ts's 32-bit
+ * forms), their result in V (low) and H (high); they follow ops/muldiv.ts
+ * and ops/shift.ts to the bit, vendor differences
  * included (the multiply's SF/ZF/AF/PF, the shifts' AF and OF after a count
  * above 1, Intel's ROL/ROR by an immediate keeping OF in 64-bit mode).
  *

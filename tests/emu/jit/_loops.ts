@@ -1,8 +1,9 @@
 /**
  * Seeded random loops for the template tests (templates64_test.ts, templates_kernel_test.ts): a generator of one mode
  * whose subclass picks the instructions (`step`), with what they share: the free registers, operands through ModRM
- * (a register or [RSI + disp8] in the data area), the PUSHF; POP probe of the flags in the block's locals, a Jcc over
- * one instruction, and the loop around the steps (three times over, DEC ECX; JNZ, then HLT).
+ * (a register or [RSI + disp8] in the data area), ALU operations between registers, the PUSHF; POP probe of the flags
+ * in the block's locals, a Jcc over one instruction, and the loop around the steps (three times over, DEC ECX; JNZ,
+ * then HLT).
  *
  * @module
  */
@@ -65,6 +66,17 @@ export abstract class LoopGenerator {
       ...tail,
     ];
     this.ops.push({ bytes, asm: mem ? `${asm} [rsi+${disp}]` : asm });
+  }
+
+  /** A source operand: memory a third of the time, else a register. */
+  protected src(): number | "mem" {
+    return this.r.chance(1, 3) ? "mem" : this.reg();
+  }
+
+  /** ADD, SUB, CMP, AND or XOR r/m, reg between two registers (flags in the block's locals); `w`: 64 bits. */
+  protected alu(w: boolean): void {
+    const op = this.r.pick([0x01, 0x29, 0x39, 0x21, 0x31]);
+    this.emit(`alu ${op.toString(16)}`, w, [op], this.reg(), this.reg());
   }
 
   /** PUSHF; POP reg: the flags in the block's locals written out, and kept in a register. */

@@ -36,18 +36,14 @@ class Generator extends LoopGenerator {
         : [["alu", 4], ["cmov", 4], ["jcc", 2], ["probe", 2]],
     );
     const w = long && r.chance(2, 3);
-    const src = () => r.chance(1, 3) ? "mem" as const : this.reg();
     switch (kind) {
-      case "alu": {
-        // ADD, SUB, CMP, AND, XOR r/m, reg (flags in the block's locals).
-        const op = r.pick([0x01, 0x29, 0x39, 0x21, 0x31]);
-        return this.emit(`alu ${op.toString(16)}`, w, [op], this.reg(), this.reg());
-      }
+      case "alu":
+        return this.alu(w);
       case "imul": {
         const form = r.below(3), d = this.reg();
-        if (form === 0) return this.emit("imul r64, r/m64", true, [0x0f, 0xaf], d, src());
-        if (form === 1) return this.emit("imul r64, r/m64, imm8", true, [0x6b], d, src(), [r.below(256)]);
-        return this.emit("imul r64, r/m64, imm32", true, [0x69], d, src(), le32(Number(value(r, 32))));
+        if (form === 0) return this.emit("imul r64, r/m64", true, [0x0f, 0xaf], d, this.src());
+        if (form === 1) return this.emit("imul r64, r/m64, imm8", true, [0x6b], d, this.src(), [r.below(256)]);
+        return this.emit("imul r64, r/m64, imm32", true, [0x69], d, this.src(), le32(Number(value(r, 32))));
       }
       case "shift": {
         // ROL ROR RCL RCR SHL SHR SAL SAR by 1, imm8 or CL.
@@ -60,7 +56,7 @@ class Generator extends LoopGenerator {
       }
       case "cmov": {
         const cc = r.below(16);
-        return this.emit(`cmov${cc.toString(16)} ${w ? "r64" : "r32"}`, w, [0x0f, 0x40 | cc], this.reg(), src());
+        return this.emit(`cmov${cc.toString(16)} ${w ? "r64" : "r32"}`, w, [0x0f, 0x40 | cc], this.reg(), this.src());
       }
       case "movImm":
         return this.emit("mov r/m64, imm32", true, [0xc7], 0, r.chance(1, 2) ? "mem" : this.reg(), le32(r.u32()));

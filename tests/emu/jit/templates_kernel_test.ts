@@ -45,18 +45,14 @@ class Generator extends LoopGenerator {
       ["probe", 3],
     ]);
     const w = long && r.chance(2, 3);
-    const src = () => r.chance(1, 3) ? "mem" as const : this.reg();
     switch (kind) {
-      case "alu": {
-        // ADD, SUB, CMP, AND, XOR r/m, reg (flags in the block's locals).
-        const op = r.pick([0x01, 0x29, 0x39, 0x21, 0x31]);
-        return this.emit(`alu ${op.toString(16)}`, w, [op], this.reg(), this.reg());
-      }
+      case "alu":
+        return this.alu(w);
       case "adc": {
         // ADC or SBB (the carry from the flags before): r/m, reg; reg, r/m; rAX, imm32; r/m, imm8; r/m, imm32.
         const k = r.pick([2, 3]), form = r.below(5), name = k === 2 ? "adc" : "sbb";
         if (form === 0) return this.emit(`${name} r/m, reg`, w, [(k << 3) | 1], this.reg(), this.reg());
-        if (form === 1) return this.emit(`${name} reg, r/m`, w, [(k << 3) | 3], this.reg(), src());
+        if (form === 1) return this.emit(`${name} reg, r/m`, w, [(k << 3) | 3], this.reg(), this.src());
         if (form === 2) {
           return void this.ops.push({
             bytes: [...(w ? [0x48] : []), (k << 3) | 5, ...le32(r.u32())],
@@ -67,7 +63,7 @@ class Generator extends LoopGenerator {
         return this.emit(`${name} r/m, imm32`, w, [0x81], k, this.reg(), le32(r.u32()));
       }
       case "movsxd":
-        return this.emit("movsxd r64, r/m32", true, [0x63], this.reg(), src());
+        return this.emit("movsxd r64, r/m32", true, [0x63], this.reg(), this.src());
       case "setcc": {
         const cc = r.below(16);
         return this.emit(
@@ -84,7 +80,7 @@ class Generator extends LoopGenerator {
       }
       case "nop": {
         const form = r.below(long ? 5 : 4);
-        if (form === 0) return this.emit("nop r/m", false, [0x0f, 0x1f], 0, src());
+        if (form === 0) return this.emit("nop r/m", false, [0x0f, 0x1f], 0, this.src());
         if (form === 1) return void this.ops.push({ bytes: [0x90], asm: "nop" });
         if (form === 2) return void this.ops.push({ bytes: [0x66, 0x90], asm: "xchg ax, ax" });
         if (form === 3) return void this.ops.push({ bytes: [0xf3, 0x90], asm: "pause" });
