@@ -11,7 +11,7 @@
  * @module
  */
 import { AF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, SF, SIGN, ZF } from "../flags.ts";
-import { INT32_MAX, INT32_MIN, OF_CF, PF_SHIFT } from "./names.ts";
+import { OF_CF, PF_SHIFT } from "./names.ts";
 import type { Insn } from "../insn.ts";
 import { regRead, regWrite } from "./operands.ts";
 
@@ -100,8 +100,8 @@ export function imulCode(d: Insn, before: Before | null, amd: boolean): string {
   // The low half exactly; the double product decides overflow (exact when it fits in 32 bits, beyond when not).
   const flags = amd ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)` : `(T1 ? ${OF_CF} : 0) | ${SIGN_PARITY}`;
   const keep = amd ? `P = ${eagerOf(before)}; ` : "";
-  return `${keep}A = ${regRead(d.rm, 4)}; B = ${b}; V = Math.imul(A, B) >>> 0; T2 = (A | 0) * (B | 0); ` +
-    `T1 = T2 < ${INT32_MIN} || T2 > ${INT32_MAX} ? 1 : 0; E = ${flags}; ${regWrite(d.reg, 4, "V")}`;
+  return `${keep}A = ${regRead(d.rm, 4)}; B = ${b}; V = Math.imul(A, B) >>> 0; ` +
+    `T1 = (A | 0) * (B | 0) !== (V | 0) ? 1 : 0; E = ${flags}; ${regWrite(d.reg, 4, "V")}`;
 }
 
 /**

@@ -33,9 +33,6 @@ export const HIGH16 = TWO48 / TWO32 - 1;
 /** The high half of a canonical 48-bit address is at most CANONICAL_HIGH_TOP or at least CANONICAL_HIGH_BOTTOM. */
 export const CANONICAL_HIGH_TOP = TWO47 / TWO32 - 1, CANONICAL_HIGH_BOTTOM = TWO32 - TWO47 / TWO32;
 
-/** The range of a signed 32-bit integer (IMUL's product fits or overflows). */
-export const INT32_MIN = -(2 ** 31), INT32_MAX = 2 ** 31 - 1;
-
 /** The bit positions of PF, SF and OF in RFLAGS (flags.ts). */
 export const PF_SHIFT = 31 - Math.clz32(PF), SF_SHIFT = 31 - Math.clz32(SF), OF_SHIFT = 31 - Math.clz32(OF);
 
