@@ -38,7 +38,11 @@ export class EmuVcpu {
   lastExit: CoreExit | undefined;
   /** setRunAlarm's time in ms, or 0 for none. */
   alarmMs = 0;
-  /** performance.now() deadline of the alarm once started (at KVM_RUN, or a sleep's check), else 0. */
+  /**
+   * performance.now() deadline of the alarm once started, else 0. The clock starts at the run loop's first check
+   * (64 instructions in) or a sleep's, not at KVM_RUN: a run that exits sooner (an I/O exit's round trip) never
+   * reads it, and reading it was a sixth of that round trip.
+   */
   alarmAt = 0;
   /** The alarm ended the last KVM_RUN (the kernel's descriptor reports it as its run signal). */
   alarmFired = false;
@@ -96,8 +100,6 @@ export class EmuVcpu {
         return -Errno.EINTR;
       }
     }
-    // The deadline counts from the start of the run, however slowly its first instructions go.
-    if (this.alarmMs !== 0 && this.alarmAt === 0) this.alarmAt = performance.now() + this.alarmMs;
     if (cpu.exits.length === 0) {
       this.#prepare();
       cpu.halted = false;
