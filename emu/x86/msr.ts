@@ -29,10 +29,29 @@ const RESET = new Map<number, bigint>([
   [0x8b, 0n], // IA32_UCODE_REV: no microcode update was loaded
 ]);
 
+/**
+ * Writes to the MSR maps so far, of every vCPU. setMsr and resetMsrs make every write to a map but SWAPGS's (to
+ * KERNEL_GS_BASE, which nothing derives from) and count it, so that a number derived from a map's value holds while
+ * this count does: SYSCALL and friends read STAR, LSTAR and SFMASK that way (ops/fastcall.ts) instead of looking them
+ * up, as the map's keys above 2^30 are not small integers and each lookup hashes a double.
+ */
+let writes = 0;
+
+/** The count of writes to the MSR maps so far (see `writes`). */
+export function msrWrites(): number {
+  return writes;
+}
+
+/** Writes an MSR of the map. */
+function putMsr(state: State, index: number, value: bigint): void {
+  state.msrs.set(index, value);
+  writes++;
+}
+
 /** Fills the MSR map of a new vCPU. */
 export function resetMsrs(state: State, vendor: Vendor): void {
-  for (const [k, v] of RESET) state.msrs.set(k, v);
-  for (const [k, v] of vendor.extraMsrs) state.msrs.set(k, v);
+  for (const [k, v] of RESET) putMsr(state, k, v);
+  for (const [k, v] of vendor.extraMsrs) putMsr(state, k, v);
 }
 
 /** The guest's TSC now. */
@@ -136,7 +155,7 @@ export function setMsr(state: State, index: number, value: bigint): boolean {
       // The segment-base MSRs hold canonical addresses, kept as signed numbers.
       const v = BigInt.asIntN(64, value);
       if (v < -(1n << 47n) || v >= 1n << 47n) return false;
-      if (index === 0xc0000102) state.msrs.set(index, value);
+      if (index === 0xc0000102) putMsr(state, index, value);
       else state.segBase[index === 0xc0000100 ? FS : GS] = Number(v);
       return true;
     }
@@ -144,24 +163,24 @@ export function setMsr(state: State, index: number, value: bigint): boolean {
     case 0xc0000083: {
       const v = BigInt.asIntN(64, value);
       if (v < -(1n << 47n) || v >= 1n << 47n) return false;
-      state.msrs.set(index, value);
+      putMsr(state, index, value);
       return true;
     }
     case 0xc0000103:
       // TSC_AUX: bits 63:32 are reserved.
       if (value >> 32n) return false;
-      state.msrs.set(index, value);
+      putMsr(state, index, value);
       return true;
     case 0x277:
       for (let i = 0n; i < 64n; i += 8n) {
         const t = (value >> i) & 0xffn;
         if (t === 2n || t === 3n || t > 7n) return false;
       }
-      state.msrs.set(index, value);
+      putMsr(state, index, value);
       return true;
     default:
       if (!state.msrs.has(index)) return false;
-      state.msrs.set(index, value);
+      putMsr(state, index, value);
       return true;
   }
 }

@@ -14,29 +14,30 @@ import type { Insn } from "../insn.ts";
 import { AR_DB, AR_G, AR_L, AR_P, AR_S, CS, ECX, EDX, ESP, SS } from "../state.ts";
 import { CR4_PCE, EFER_LMA, EFER_SCE } from "../control_bits.ts";
 import { canonical, in64, setQ, setRegSigned, signed } from "../long/access.ts";
+import { msrWrites } from "../msr.ts";
 
 const SYSENTER_CS = 0x174, SYSENTER_ESP = 0x175, SYSENTER_EIP = 0x176;
 const STAR = 0xc0000081, LSTAR = 0xc0000082, CSTAR = 0xc0000083, SFMASK = 0xc0000084;
 
-function msr(cpu: Cpu, index: number): bigint {
-  return cpu.msrs.get(index) ?? 0n;
-}
-
 /**
- * A number these instructions derive from one MSR, kept with the value it came from: comparing two bigints
- * allocates nothing, shifting and masking them does, and every system call would make garbage.
+ * A number these instructions derive from one MSR, kept with the vCPU's MSR map and the count of MSR writes
+ * (msrWrites) it came from: while neither changes it needs no lookup in the map (whose keys above 2^30 each hash a
+ * double) and no bigint arithmetic (shifting and masking bigints allocates: every system call would make garbage).
+ * It holds the map, not the vCPU, so that it keeps no closed VM alive.
  */
 class MsrField {
-  #raw: bigint | undefined = undefined;
+  #map: ReadonlyMap<number, bigint> | undefined = undefined;
+  #writes = -1;
   #value = 0;
   constructor(readonly index: number, readonly derive: (raw: bigint) => number) {}
 
   /** The field of `cpu`'s MSR. */
   get(cpu: Cpu): number {
-    const raw = msr(cpu, this.index);
-    if (raw !== this.#raw) {
-      this.#value = this.derive(raw);
-      this.#raw = raw;
+    const map = cpu.msrs, writes = msrWrites();
+    if (map !== this.#map || writes !== this.#writes) {
+      this.#value = this.derive(map.get(this.index) ?? 0n);
+      this.#map = map;
+      this.#writes = writes;
     }
     return this.#value;
   }
@@ -99,12 +100,12 @@ export function syscall(cpu: Cpu): void {
   if (!(cpu.efer & EFER_LMA)) return legacySyscall(cpu);
   const sel = starCall.get(cpu);
   const target = (in64(cpu) ? lstar : cstar).get(cpu);
+  const flags = cpu.getFlags();
   setRegSigned(cpu, ECX, cpu.nextEip);
-  setQ(cpu, 11, cpu.getFlags() & ~RF, 0);
+  setQ(cpu, 11, flags & ~RF, 0);
   flat(cpu, CS, sel & 0xfffc, 0, "code64");
   flat(cpu, SS, (sel + 8) & 0xfffc, 0, "data");
-  const mask = sfmask.get(cpu);
-  cpu.setFlags(cpu.getFlags() & ~mask & ~RF);
+  cpu.setFlags(flags & ~sfmask.get(cpu) & ~RF);
   cpu.cpl = 0;
   cpu.nextEip = target;
 }
