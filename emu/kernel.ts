@@ -136,7 +136,7 @@ class EmuKernel implements Kernel {
     const d = this.#fds.get(fd);
     if (!d) return -Errno.EBADF;
     // A struct request given an integer has no emulator memory behind it.
-    if (byValue && !VALUE_REQUESTS.has(request) && (request >>> 16) & 0x3fff) return -Errno.EFAULT;
+    if (byValue && (request >>> 16) & 0x3fff && !VALUE_REQUESTS.has(request)) return -Errno.EFAULT;
     switch (d.kind) {
       case "system":
         return this.#call(SYSTEM_IOCTLS, d.system, request, arg, value, Errno.EINVAL);

@@ -68,7 +68,7 @@ export class RunPage {
     // Both are below 2^32 (CR8 is 4 bits; the APIC base MSR's address fits the emulator's physical space).
     v.setUint32(O.cr8, cr8, true);
     v.setUint32(O.cr8 + 4, 0, true);
-    v.setUint32(O.apicBase, apicBase % 0x100000000, true);
+    v.setUint32(O.apicBase, apicBase >>> 0, true);
     v.setUint32(O.apicBase + 4, Math.floor(apicBase / 0x100000000), true);
   }
 
@@ -120,9 +120,12 @@ export class RunPage {
   }
 }
 
-/** Writes a non-negative number below 2^53 as a little-endian u64. */
+/**
+ * Writes a non-negative number below 2^53 as a little-endian u64. The low half is `x >>> 0`, x modulo 2^32 for such an
+ * integer: `x % 2 ** 32` is a floating-point remainder, a call into the C library under V8 at every exit.
+ */
 export function setU64(v: DataView, at: number, x: number): void {
-  v.setUint32(at, x % 0x100000000, true);
+  v.setUint32(at, x >>> 0, true);
   v.setUint32(at + 4, Math.floor(x / 0x100000000), true);
 }
 

@@ -117,7 +117,8 @@ export class EmuVcpu {
       // KVM saves the guest's x87 state at every exit; an AMD part drops FOP/FIP/FDP then unless ES is set.
       if (cpu.vendor.name === "amd") amdSaveRestore(cpu.fpu);
     }
-    const e = cpu.exits.shift()!;
+    // Nearly always the only one: pop() is cheaper than shift().
+    const e = cpu.exits.length === 1 ? cpu.exits.pop()! : cpu.exits.shift()!;
     page.writeExit(e);
     page.setCommon(
       (cpu.eflRest & IF) !== 0,
