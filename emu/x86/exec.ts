@@ -41,7 +41,7 @@ import { OP_MAPS } from "./optable.ts";
 import { OP_MAPS64 } from "./long/optable64.ts";
 import { getRip, ripLinear, setRip } from "./long/access.ts";
 import { EFER_LMA } from "./control_bits.ts";
-import { codeLinear, codePage, FetchCache, stillValid } from "./fetch.ts";
+import { codeLinear, codePage, FetchCache, instructionBytes, stillValid } from "./fetch.ts";
 import { blockAt, runChain } from "./jit/run.ts";
 import { CS, SS } from "./state.ts";
 
@@ -90,7 +90,7 @@ function fetch(cpu: Cpu, fc: FetchCache): Insn {
   const view = fc.view;
   const d = decode(maps, view, off, 4096, mode);
   if (d) {
-    d.raw = view.slice(off, off + d.len);
+    d.raw = instructionBytes(fc, off, d.len);
     d.checked = cpu.runEpoch;
     fc.page[off] = d;
     return d;

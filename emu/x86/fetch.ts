@@ -23,6 +23,13 @@ class CodePage {
   page: (Insn | undefined)[] = [];
   pfn = -1;
   view: Uint8Array = new Uint8Array(0);
+  /**
+   * A copy of the page's bytes, made at its second decode (and again when the host has rewritten bytes since): the
+   * records decoded here take their `raw` from it as views (instructionBytes).
+   */
+  snap: Uint8Array | null = null;
+  /** Records decoded here before `snap` was made. */
+  decoded = 0;
 }
 
 /** How many code pages a fetch cache remembers besides the current one (a loop may span a few pages). */
@@ -37,6 +44,8 @@ export class FetchCache extends CodePage {
   readonly recent: CodePage[] = Array.from({ length: RECENT_PAGES }, () => new CodePage());
   /** The next entry of `recent` to replace. */
   recentNext = 0;
+  /** The entry of `recent` that is the current code page. */
+  current: CodePage = new CodePage();
   /** The last page-crossing instruction, its linear address, and the epoch and code generation it is valid in. */
   crossing: Insn | null = null;
   crossLin = -1;
@@ -76,6 +85,11 @@ export function codePage(cpu: Cpu, fc: FetchCache, lin: number): void {
   }
   const r = fc.recent[fc.recentNext];
   fc.recentNext = (fc.recentNext + 1) % RECENT_PAGES;
+  // A new translation of a page some entry holds shares that entry's copy of its bytes.
+  let snap: Uint8Array | null = null;
+  for (const o of fc.recent) if (o.pfn === pfn && o.page === page && o.snap !== null) snap = o.snap;
+  r.snap = snap;
+  r.decoded = 0;
   r.linPage = linPage;
   r.epoch = epoch;
   r.codeGen = gen;
@@ -93,6 +107,29 @@ function use(fc: FetchCache, r: CodePage): void {
   fc.page = r.page;
   fc.pfn = r.pfn;
   fc.view = r.view;
+  fc.current = r;
+}
+
+/**
+ * The bytes of the instruction of `len` bytes at `off` of the current code page, for the `raw` of the record decoded
+ * there. The first record decoded in a code page takes a copy of its own bytes; the next ones take views of a copy
+ * of the page (CodePage.snap), made then, and made again when it no longer holds the bytes at `off`. A record's own
+ * copy costs the heap 200 bytes under Deno, a view 104, the record itself 266; the records are what the young
+ * generation's collections copy, and code that writes its own page makes a new code page for each record it decodes
+ * (a copy of 4 KiB for one record would be a loss).
+ */
+export function instructionBytes(fc: FetchCache, off: number, len: number): Uint8Array {
+  const page = fc.current, view = fc.view;
+  let snap = page.snap;
+  if (snap === null && page.decoded++ === 0) return view.slice(off, off + len);
+  if (snap === null || !sameRange(snap, view, off, len)) page.snap = snap = view.slice();
+  return snap.subarray(off, off + len);
+}
+
+/** True when `a` and `b` hold the same `len` bytes from `off` on. */
+function sameRange(a: Uint8Array, b: Uint8Array, off: number, len: number): boolean {
+  for (let i = off; i < off + len; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** True when the cached record `d` at `off` of `view` was decoded from the bytes there now (checked once a run). */
