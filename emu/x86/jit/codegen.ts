@@ -22,7 +22,7 @@
  *   limits, bases), `rTag`, `rBuf`, `rOff`, `wTag`, `wBuf`, `wOff` (the
  *   read and write TLB), `g` (c.codeGen on entry);
  * - memory access (operands.ts, stack.ts): `LA`, `LH` (an offset or linear
- *   address, low and high half), `LL` (their exact sum), `PG` (page
+ *   address, low and high half), `LL` (a low half before an addition), `PG` (page
  *   number), `TI` (TLB index), `RB`, `WB` (the page's bytes), `RK` (the
  *   offset in them), `MV` (the value loaded or stored; `MH` its high half when it has 8 bytes), `OK` (the fast
  *   path applies), `SP`, `SQ` (a stack pointer's halves);

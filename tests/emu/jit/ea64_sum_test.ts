@@ -1,9 +1,9 @@
 /**
- * The block compiler's 64-bit effective addresses of one register and a displacement (emu/x86/jit/operands.ts
- * oneRegister: `[base + disp]`, and `[index + disp32]` without a base), whose high half takes the low half's carry
- * or borrow: LEA r64 of such addresses from registers whose low half lies near 2^32 (every displacement size and
- * sign, so that the low half wraps either way), and loads and stores through registers that reach the data area
- * only across a 2^32 boundary. Seeded random programs, run with `blockCompiler: "off"` and `"eager"`, must leave the
+ * The block compiler's 64-bit effective addresses summed in 32-bit halves (emu/x86/jit/operands.ts sum64: `[base +
+ * disp]`, `[index + disp32]` without a base, `[base + index*scale + disp]`), whose high half takes each addition's
+ * carry or borrow: LEA r64 of such addresses from registers whose low half lies near 2^32 (every displacement size
+ * and sign, so that the low half wraps either way), and loads and stores through registers that reach the data area
+ * only across 2^32 boundaries. Seeded random programs, run with `blockCompiler: "off"` and `"eager"`, must leave the
  * same registers, RIP, arithmetic flags and data.
  *
  * @module
@@ -34,7 +34,7 @@ import { DATA_AT, DATA_SIZE, M64, mod, modrm, REMAP, sib } from "./_narrow.ts";
 /** Low halves around the 2^32 boundary (and around 0, which a borrow crosses). */
 const LOW_EDGES = [0, 1, 0x7f, 0x80, 0x7fffffff, 0x80000000, 0xffffff80, 0xfffffff8, 0xffffffff];
 
-/** Seeded random programs of one-register addresses. */
+/** Seeded random programs of 64-bit addresses whose sums wrap. */
 class Generator {
   readonly #r: Prng;
   readonly #ops: Op[] = [];
@@ -75,22 +75,34 @@ class Generator {
   }
 
   /**
-   * `[base + disp]` (or, one time in four, `[index + disp32]` through a SIB byte without a base) for ModRM.reg
-   * `reg`, with the REX prefix for `w`.
+   * `[base + disp]`, or `[index + disp32]` through a SIB byte without a base, or `[base + index*scale + disp]`
+   * (`index` >= 0 asks for the last), for ModRM.reg `reg`, with the REX prefix for `w`.
    */
-  #address(reg: number, base: number, w: boolean): { rex: number[]; tail: number[]; disp: number; ptr: string } {
+  #address(reg: number, base: number, w: boolean, index = -1): Address {
     const r = this.#r;
-    if (r.chance(1, 4)) {
+    if (index < 0 && r.chance(1, 4)) {
       const disp = r.u32() | 0;
       const tail = [modrm(0, reg, 4), sib(0, base, 5), ...le32(disp)];
-      return { rex: rex(w, reg, 0, false, base), tail, disp, ptr: `[${regName(base, 8)} + ${disp}]` };
+      return { rex: rex(w, reg, 0, false, base), tail, disp, scale: 0, ptr: `[${regName(base, 8)} + ${disp}]` };
     }
     let { mod: m, disp } = this.#disp();
     if (m === 0 && (base & 7) === 5) m = 1; // mod 0 with base 5 would be RIP-relative (or no base)
-    const sibByte = (base & 7) === 4 ? [sib(0, 4, base)] : [];
     const dispBytes = m === 0 ? [] : m === 1 ? [disp & 0xff] : le32(disp);
+    if (index >= 0) {
+      const scale = r.below(4), tail = [modrm(m, reg, 4), sib(scale, index, base), ...dispBytes];
+      const ptr = `[${regName(base, 8)} + ${regName(index, 8)}*${1 << scale} + ${disp}]`;
+      return { rex: rex(w, reg, base, false, index), tail, disp, scale, ptr };
+    }
+    const sibByte = (base & 7) === 4 ? [sib(0, 4, base)] : [];
     const tail = [modrm(m, reg, base), ...sibByte, ...dispBytes];
-    return { rex: rex(w, reg, base), tail, disp, ptr: `[${regName(base, 8)} + ${disp}]` };
+    return { rex: rex(w, reg, base), tail, disp, scale: 0, ptr: `[${regName(base, 8)} + ${disp}]` };
+  }
+
+  /** A register value whose low half lies near a wrap (0 or 2^32), its high half an edge or random. */
+  #nearWrap(): bigint {
+    const r = this.#r;
+    const high = BigInt(r.chance(1, 3) ? r.pick([0, 1, 0x7fff, 0x8000, 0xffffffff]) : r.u32());
+    return (high << 32n) | BigInt((r.pick(LOW_EDGES) + r.below(0x100) - 0x80) >>> 0);
   }
 
   #movImm64(n: number, v: bigint): Op {
@@ -99,18 +111,25 @@ class Generator {
 
   #step(): void {
     const r = this.#r, ops = this.#ops, d = this.#reg(), base = this.#reg();
-    if (r.chance(1, 2)) { // LEA r64 from a register whose low half is near a wrap
-      const high = BigInt(r.chance(1, 3) ? r.pick([0, 1, 0x7fff, 0x8000, 0xffffffff]) : r.u32());
-      const low = BigInt((r.pick(LOW_EDGES) + r.below(0x100) - 0x80) >>> 0);
-      ops.push(this.#movImm64(base, (high << 32n) | low));
-      const a = this.#address(d, base, true);
+    let index = r.chance(1, 3) ? this.#reg() : -1;
+    while (index === base) index = this.#reg();
+    if (r.chance(1, 2)) { // LEA r64 from registers whose low halves lie near a wrap
+      ops.push(this.#movImm64(base, this.#nearWrap()));
+      if (index >= 0) ops.push(this.#movImm64(index, this.#nearWrap()));
+      const a = this.#address(d, base, true, index);
       ops.push({ bytes: [...a.rex, 0x8d, ...a.tail], asm: `lea ${regName(d, 8)}, ${a.ptr}` });
       return;
     }
-    // A load or store of 8 bytes in the data area, through a register that reaches it only with the displacement:
-    // across 2^32 (and 2^64) whenever the displacement is larger than the data area's address.
-    const a = this.#address(d, base, true), target = DATA_AT + r.below(DATA_SIZE - 7);
-    ops.push(this.#movImm64(base, mod(BigInt(target) - BigInt(a.disp), M64)));
+    // A load or store of 8 bytes in the data area, through a base that reaches it only with the displacement and
+    // the scaled index: across 2^32 (and 2^64) whenever they are larger than the data area's address.
+    const a = this.#address(d, base, true, index), target = DATA_AT + r.below(DATA_SIZE - 7);
+    let scaled = 0n;
+    if (index >= 0) {
+      const iv = (BigInt(r.u32()) << 32n) | BigInt(r.u32());
+      ops.push(this.#movImm64(index, iv));
+      scaled = iv << BigInt(a.scale);
+    }
+    ops.push(this.#movImm64(base, mod(BigInt(target) - BigInt(a.disp) - scaled, M64)));
     const load = r.chance(1, 2);
     ops.push({
       bytes: [...a.rex, load ? 0x8b : 0x89, ...a.tail],
@@ -119,9 +138,18 @@ class Generator {
   }
 }
 
+/** A memory operand's encoding (#address). */
+interface Address {
+  rex: number[];
+  tail: number[];
+  disp: number;
+  scale: number;
+  ptr: string;
+}
+
 const PROGRAMS = 300, SEED = 0x1ea1;
 
-test("block compiler, 64-bit [reg + disp] and [index + disp32]: LEA, loads and stores across 2^32, eager = off", () => {
+test("block compiler, 64-bit addresses summed in halves: LEA, loads and stores across 2^32, eager = off", () => {
   using kvmOff = openEmu("off");
   using kvmEager = openEmu("eager");
   using off = runner("off", kvmOff, 64, { remap: REMAP });
