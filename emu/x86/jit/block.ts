@@ -1,15 +1,20 @@
 /**
- * Basic blocks: a run of decoded instructions in one physical page, from an
- * entry point to the first near branch (included), an instruction a block
- * may not hold (excluded), the end of the page or `MAX_INSNS`. A Jcc does
- * not end a block (its taken branch is a side exit), and neither does a
- * JMP rel or CALL rel whose target is in the same page and not yet in the
- * block: the block goes on at the target (a superblock), so a block may be
- * decoded from several ranges of its page. A block remembers the bytes of
- * each range, so that a write by the host between two KVM_RUNs is noticed
- * before it runs again (the guest's writes drop the whole page: memory.ts),
- * and the CS base and EIP it was compiled for, since its code holds EIP as
- * constants.
+ * Basic blocks: a run of decoded instructions from an entry point to the
+ * first near branch (included), an instruction a block may not hold
+ * (excluded), the end of the next page or `MAX_INSNS`. A Jcc does not end
+ * a block (its taken branch is a side exit), and neither does a JMP rel or
+ * CALL rel whose target is in the block's pages and not yet in the block:
+ * the block goes on at the target (a superblock), so a block may be decoded
+ * from several ranges. A block lies in the page of its entry and may go on
+ * into the next linear page, by an instruction that crosses the boundary or
+ * one that starts there (the next page's bytes have offsets from PAGE_SIZE
+ * on, so that offsets still count linear addresses from the first page's
+ * start); it is used only while that page maps the same physical page
+ * (run.ts blockAt), and is dropped when either page is written (cache.ts).
+ * A block remembers the bytes of each range, so that a write by the host
+ * between two KVM_RUNs is noticed before it runs again (the guest's writes
+ * drop the whole page: memory.ts), and the CS base and EIP it was compiled
+ * for, since its code holds EIP as constants.
  *
  * @module
  */
@@ -23,6 +28,8 @@ import { MASK } from "../flags.ts";
 
 /** The most instructions in one block. */
 export const MAX_INSNS = 64;
+/** The bytes an instruction across a page boundary is decoded from (more than the decoder reads for one). */
+const ACROSS_BYTES = 32;
 
 /**
  * A block's code: runs it on `c` (once, or as a loop of about `budget` instructions at most); returns the iterations
@@ -48,8 +55,15 @@ export class Block {
   readonly insns: readonly Insn[];
   /** The bytes decoded: those of each range of `ranges`, one after another. */
   readonly raw: Uint8Array;
-  /** The ranges of the page the block was decoded from, as pairs of offset and length (the first at `off`). */
+  /**
+   * The ranges the block was decoded from, as pairs of offset and length (the first at `off`): offsets in its page,
+   * and from PAGE_SIZE on in the next linear page's.
+   */
   readonly ranges: readonly number[];
+  /** The physical page of the next linear page when the block holds some of its bytes (Scan.next), else -1. */
+  readonly nextPfn: number;
+  /** The TLB epoch in which the next linear page was last seen to map `nextPfn` (run.ts blockAt). */
+  nextEpoch: number;
   fn: BlockFn;
   /**
    * By side exit (3 on): how many of its instructions its last iteration ran when it left there (codegen.ts
@@ -79,6 +93,7 @@ export class Block {
     scan: Scan,
     view: Uint8Array,
     checked: number,
+    epoch: number,
   ) {
     this.pfn = pfn;
     this.off = off;
@@ -89,26 +104,47 @@ export class Block {
     this.ripHigh = ripHigh;
     this.insns = scan.insns;
     this.ranges = rangesOf(scan);
-    this.raw = bytesOf(view, this.ranges);
+    this.nextPfn = scan.next?.pfn ?? -1;
+    this.nextEpoch = epoch;
+    this.raw = bytesOf(view, scan.next?.view ?? null, this.ranges);
     this.checked = checked;
     this.fn = () => 2; // replaced by the compiled code
   }
 
-  /** True when the bytes of its ranges in `view` (its page) are still those it was decoded from. */
-  sameBytes(view: Uint8Array): boolean {
+  /**
+   * True when the bytes of its ranges in `view` (its page) and `next` (the next page's bytes, when it holds some)
+   * are still those it was decoded from.
+   */
+  sameBytes(view: Uint8Array, next: Uint8Array | null): boolean {
     const raw = this.raw, ranges = this.ranges;
     for (let r = 0, k = 0; r < ranges.length; r += 2) {
       const off = ranges[r], end = off + ranges[r + 1];
-      for (let i = off; i < end; i++, k++) if (raw[k] !== view[i]) return false;
+      for (let i = off; i < end; i++, k++) {
+        if (raw[k] !== (i < PAGE_SIZE ? view[i] : next![i - PAGE_SIZE])) return false;
+      }
     }
     return true;
   }
 }
 
-/** A block's instructions in the order they run (its fall-through path), and the page offset of each. */
+/** A code page as a scan reads it: its physical page, its bytes, and its decoded instructions (fetch.ts). */
+export interface CodeView {
+  readonly pfn: number;
+  readonly view: Uint8Array;
+  readonly page: (Insn | undefined)[];
+}
+
+/**
+ * A block's instructions in the order they run (its fall-through path), and the offset of each from the start of the
+ * entry's page (past PAGE_SIZE in the next page).
+ */
 export interface Scan {
   readonly insns: Insn[];
   readonly offs: number[];
+  /** The next linear page, when some instruction's bytes lie there; else null. */
+  readonly next: CodeView | null;
+  /** True when the scan stopped where it needed the next page and could not have it (not mapped, say). */
+  readonly nextMissing: boolean;
 }
 
 /** The ranges of the page `scan` was decoded from: pairs of offset and length. */
@@ -122,43 +158,50 @@ function rangesOf(scan: Scan): number[] {
   return ranges;
 }
 
-/** The bytes of `ranges` of `view`, one range after another. */
-function bytesOf(view: Uint8Array, ranges: readonly number[]): Uint8Array {
+/** The bytes of `ranges` of `view` and (from PAGE_SIZE on) `next`, one range after another. */
+function bytesOf(view: Uint8Array, next: Uint8Array | null, ranges: readonly number[]): Uint8Array {
   let n = 0;
   for (let r = 1; r < ranges.length; r += 2) n += ranges[r];
   const raw = new Uint8Array(n);
-  for (let r = 0, k = 0; r < ranges.length; k += ranges[r + 1], r += 2) {
-    raw.set(view.subarray(ranges[r], ranges[r] + ranges[r + 1]), k);
+  for (let r = 0, k = 0; r < ranges.length; r += 2) {
+    for (let i = ranges[r], end = i + ranges[r + 1]; i < end; i++) {
+      raw[k++] = i < PAGE_SIZE ? view[i] : next![i - PAGE_SIZE];
+    }
   }
   return raw;
 }
 
 /**
- * The instructions of the block at `off` of the page `view` (entered at `eip`), with their offsets; no instructions
- * when the first may not be in a block.
+ * The instructions of the block at `off` of the code page `here` (entered at `eip`), with their offsets; no
+ * instructions when the first may not be in a block. `nextPage` gives the next linear page (null when a block may not
+ * go on there), asked for only when the block reaches it.
  */
 export function scanBlock(
   cpu: Cpu,
-  page: (Insn | undefined)[],
-  view: Uint8Array,
+  here: CodeView,
   off: number,
   eip: number,
   mode: number,
   maps: OpMaps,
+  nextPage: () => CodeView | null,
 ): Scan {
   const insns: Insn[] = [], offs: number[] = [];
   const limit = mode === 8 ? Infinity : cpu.segLimit[1];
   // Offsets already in the block: a branch back into it is not followed (the block would unroll a loop).
   const seen = new Set<number>();
+  let next: CodeView | null = null, nextMissing = false;
   let at = off, ip = eip;
-  while (insns.length < MAX_INSNS && at < PAGE_SIZE) {
-    let d = page[at];
-    if (!d || d.mode !== mode || !stillValid(cpu, d, view, at)) {
-      const fresh = decode(maps, view, at, PAGE_SIZE, mode);
-      if (!fresh) break; // crosses the page
-      fresh.raw = view.slice(at, at + fresh.len);
-      fresh.checked = cpu.runEpoch;
-      page[at] = d = fresh;
+  while (insns.length < MAX_INSNS && at < 2 * PAGE_SIZE) {
+    let d: Insn | null = null;
+    if (at < PAGE_SIZE) d = cached(cpu, here, at, mode, maps);
+    if (d === null) {
+      // It starts on the next page or crosses into it.
+      if (next === null && !nextMissing) nextMissing = (next = nextPage()) === null;
+      if (next === null) break;
+      d = at < PAGE_SIZE
+        ? across(cpu, here.view, next.view, at, mode, maps)
+        : cached(cpu, next, at - PAGE_SIZE, mode, maps);
+      if (d === null) break; // it crosses the end of the next page
     }
     if (!blockHolds(d)) break;
     const end = ENDS.get(d.jit);
@@ -170,14 +213,15 @@ export function scanBlock(
     seen.add(at);
     // A Jcc does not end a block: its taken branch becomes a side exit and the block goes on (a superblock).
     if (end && d.jit !== "jcc" && d.jit !== "jccLong") {
-      // A JMP or CALL rel into the same page goes on at its target; the target's own checks (above) apply to it.
-      // Where its first instruction cannot join the block, the JMP or CALL ends it after all (codegen.ts: a
-      // direct branch that is not the block's last was followed).
+      // A JMP or CALL rel into the block's pages (the next one once the block holds some of its bytes) goes on at
+      // its target; the target's own checks (above) apply to it. Where its first instruction cannot join the block,
+      // the JMP or CALL ends it after all (codegen.ts: a direct branch that is not the block's last was followed).
       const rel = end === END_DIRECT ? followed(d, mode) : undefined;
       if (rel === undefined) break;
       const to = at + d.len + rel, target = ip + d.len + rel;
+      const pages = next === null ? PAGE_SIZE : 2 * PAGE_SIZE;
       // The target's EIP must not wrap (the block's code counts EIP without a mask).
-      if (to < 0 || to >= PAGE_SIZE || seen.has(to) || (mode !== 8 && (target < 0 || target > MASK[mode]))) break;
+      if (to < 0 || to >= pages || seen.has(to) || (mode !== 8 && (target < 0 || target > MASK[mode]))) break;
       ip = target;
       at = to;
       continue;
@@ -185,7 +229,38 @@ export function scanBlock(
     at += d.len;
     ip += d.len;
   }
-  return { insns, offs };
+  const spans = offs.some((o, i) => o + insns[i].len > PAGE_SIZE);
+  return { insns, offs, next: spans ? next : null, nextMissing };
+}
+
+/**
+ * The instruction at `at` of the code page `cv`, from its decode cache (decoded now when the bytes there changed, or
+ * when none is cached); null when it runs past the page's end.
+ */
+function cached(cpu: Cpu, cv: CodeView, at: number, mode: number, maps: OpMaps): Insn | null {
+  const d = cv.page[at];
+  if (d && d.mode === mode && stillValid(cpu, d, cv.view, at)) return d;
+  const fresh = decode(maps, cv.view, at, PAGE_SIZE, mode);
+  if (!fresh) return null;
+  fresh.raw = cv.view.slice(at, at + fresh.len);
+  fresh.checked = cpu.runEpoch;
+  cv.page[at] = fresh;
+  return fresh;
+}
+
+/**
+ * The instruction at `at` of the page `view` that goes on into the page `next`, decoded from a copy of its bytes (no
+ * page's decode cache holds it).
+ */
+function across(cpu: Cpu, view: Uint8Array, next: Uint8Array, at: number, mode: number, maps: OpMaps): Insn | null {
+  const buf = new Uint8Array(ACROSS_BYTES);
+  buf.set(view.subarray(at));
+  buf.set(next.subarray(0, ACROSS_BYTES - (PAGE_SIZE - at)), PAGE_SIZE - at);
+  const d = decode(maps, buf, 0, ACROSS_BYTES, mode);
+  if (d === null) return null;
+  d.raw = buf.slice(0, d.len);
+  d.checked = cpu.runEpoch;
+  return d;
 }
 
 /**

@@ -2,7 +2,8 @@
  * The compiled blocks of one CPU, by physical address: how often each entry
  * point was reached by the interpreter (a block is compiled once it is hot),
  * the blocks of each physical page (dropped together when the page is
- * written), and counters for tests and benchmarks.
+ * written, with those that go on into it from the page before), and
+ * counters for tests and benchmarks.
  *
  * The cache is bounded: at most MAX_BLOCKS blocks (the pages compiled into
  * longest ago are evicted first) and MAX_HEAT_PAGES pages of arrival
@@ -47,6 +48,8 @@ export class BlockCache {
   readonly byAddress = new Map<number, Block>();
   /** The blocks of each page, the page compiled into longest ago first. */
   readonly #byPfn = new Map<number, Block[]>();
+  /** The blocks that go on into each page from the one before (Block.nextPfn): they are in `#byPfn` too. */
+  readonly #byNextPfn = new Map<number, Block[]>();
   /** Blocks in `#byPfn`. */
   #count = 0;
   /** Per physical page, how often the interpreter reached each offset; -1 where no block can start. */
@@ -76,13 +79,18 @@ export class BlockCache {
 
   add(key: number, b: Block): void {
     const old = this.byAddress.get(key);
-    if (old) old.valid = false;
+    if (old) this.#remove(old);
     this.byAddress.set(key, b);
     let list = this.#byPfn.get(b.pfn);
     if (list) this.#byPfn.delete(b.pfn); // re-inserted last: the page compiled into most recently
     else list = [];
     this.#byPfn.set(b.pfn, list);
     list.push(b);
+    if (b.nextPfn >= 0) {
+      const tails = this.#byNextPfn.get(b.nextPfn);
+      if (tails) tails.push(b);
+      else this.#byNextPfn.set(b.nextPfn, [b]);
+    }
     this.#count++;
     this.stats.compiled++;
     // Evict whole pages, the one compiled into longest ago first (never the page of the new block).
@@ -93,31 +101,69 @@ export class BlockCache {
     }
   }
 
-  /** Drops the blocks of physical page `pfn` (it was written), in the run `epoch` (Cpu.runEpoch). */
+  /**
+   * Drops the blocks of physical page `pfn` (it was written), in the run `epoch` (Cpu.runEpoch), and those that go on
+   * into it from the page before: their page counts as dropped too (code that writes the page after its own).
+   */
   dropPage(pfn: number, epoch: number): void {
     this.heat.delete(pfn);
-    if (!this.#byPfn.has(pfn)) return;
+    if (!this.#byPfn.has(pfn) && !this.#byNextPfn.has(pfn)) return;
     if (epoch !== this.#dropsEpoch) {
       this.#drops.clear();
       this.#dropsEpoch = epoch;
     }
+    this.#countDrop(pfn);
+    let n = this.#forget(pfn);
+    const tails = this.#byNextPfn.get(pfn);
+    if (tails) {
+      this.#byNextPfn.delete(pfn);
+      const firsts = new Set<number>();
+      for (const b of tails) {
+        this.#invalidate(b);
+        unlist(this.#byPfn, b.pfn, b);
+        if (b.pfn !== pfn) firsts.add(b.pfn);
+      }
+      n += tails.length;
+      for (const first of firsts) {
+        this.heat.delete(first);
+        this.#countDrop(first);
+      }
+    }
+    this.stats.invalidated += n;
+  }
+
+  /** Counts one drop of page `pfn`'s blocks in the current run (up to CHURN). */
+  #countDrop(pfn: number): void {
     const drops = this.#drops.get(pfn) ?? 0;
     if (drops < CHURN) this.#drops.set(pfn, drops + 1);
-    this.stats.invalidated += this.#forget(pfn);
   }
 
   /** Invalidates and forgets the blocks of page `pfn`; returns how many there were. */
   #forget(pfn: number): number {
     const list = this.#byPfn.get(pfn);
     if (!list) return 0;
-    for (const b of list) {
-      b.valid = false;
-      b.links.length = b.linkEpochs.length = 0;
-      if (this.byAddress.get(pfn * PAGE_SIZE + b.off) === b) this.byAddress.delete(pfn * PAGE_SIZE + b.off);
-    }
     this.#byPfn.delete(pfn);
-    this.#count -= list.length;
+    for (const b of list) {
+      this.#invalidate(b);
+      if (b.nextPfn >= 0) unlist(this.#byNextPfn, b.nextPfn, b);
+    }
     return list.length;
+  }
+
+  /** Invalidates and forgets `b` (another block replaces it). */
+  #remove(b: Block): void {
+    this.#invalidate(b);
+    unlist(this.#byPfn, b.pfn, b);
+    if (b.nextPfn >= 0) unlist(this.#byNextPfn, b.nextPfn, b);
+  }
+
+  /** Marks `b` invalid and forgets its links and its address; its caller takes it out of the pages' lists. */
+  #invalidate(b: Block): void {
+    b.valid = false;
+    b.links.length = b.linkEpochs.length = 0;
+    const key = b.pfn * PAGE_SIZE + b.off;
+    if (this.byAddress.get(key) === b) this.byAddress.delete(key);
+    this.#count--;
   }
 
   /** Blocks held. */
@@ -160,8 +206,18 @@ export class BlockCache {
     }
     this.byAddress.clear();
     this.#byPfn.clear();
+    this.#byNextPfn.clear();
     this.#count = 0;
     this.heat.clear();
     this.#drops.clear();
   }
+}
+
+/** Takes `b` out of page `pfn`'s list in `lists` (a list left empty goes). */
+function unlist(lists: Map<number, Block[]>, pfn: number, b: Block): void {
+  const list = lists.get(pfn);
+  if (!list) return;
+  const i = list.indexOf(b);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) lists.delete(pfn);
 }

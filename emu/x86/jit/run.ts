@@ -20,8 +20,10 @@ import { OP_MAPS64 } from "../long/optable64.ts";
 import { OP_MAPS } from "../optable.ts";
 import { CS } from "../state.ts";
 import { IF } from "../flags.ts";
+import { CpuFault, Unimplemented } from "../fault.ts";
 import { PAGE_MASK, PAGE_SIZE } from "./names.ts";
-import { Block, scanBlock } from "./block.ts";
+import { TWO32 } from "../long/access.ts";
+import { Block, type CodeView, scanBlock } from "./block.ts";
 import { compile, EXIT_SIDE } from "./codegen.ts";
 
 export { BlockCache } from "./cache.ts";
@@ -34,7 +36,8 @@ const COMPILE_WORK = 32;
 
 /**
  * The block to run at CS:EIP, or null when the interpreter takes this instruction. Raises what fetching it raises
- * (#GP, #PF), as the interpreter would.
+ * (#GP, #PF), as the interpreter would; nothing for the next page a block goes on into (the interpreter raises that
+ * when an instruction gets there).
  */
 export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
   const mode = cpu.codeSize;
@@ -48,20 +51,31 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     b.csLimit === cpu.segLimit[CS] &&
     b.ripHigh === (mode === 8 ? cpu.ripHigh : 0)
   ) {
-    if (b.checked === cpu.runEpoch) return b;
-    if (b.sameBytes(fc.view)) {
-      b.checked = cpu.runEpoch;
-      return b;
+    if (b.checked === cpu.runEpoch && (b.nextPfn < 0 || b.nextEpoch === cpu.mem.epoch)) return b;
+    const view = fc.view, next = b.nextPfn < 0 ? null : nextPage(cpu, fc, lin);
+    // A block that goes on into the next linear page holds while that page maps the physical page it was compiled
+    // from; else it is compiled again (below), as far as the next page allows.
+    if (b.nextPfn < 0 || (next !== null && next.pfn === b.nextPfn)) {
+      b.nextEpoch = cpu.mem.epoch;
+      if (b.checked === cpu.runEpoch) return b;
+      if (b.sameBytes(view, next && next.view)) {
+        b.checked = cpu.runEpoch;
+        return b;
+      }
+      // The host rewrote its page, or the next one, since the block was compiled.
+      cpu.codeWritten(fc.pfn);
+      if (next !== null) cpu.codeWritten(next.pfn);
+      return null;
     }
-    // The host rewrote the page since the block was compiled.
-    cpu.codeWritten(fc.pfn);
-    return null;
   }
   if (!cache.hot(fc.pfn, off, cpu.runEpoch)) return null;
-  const scan = scanBlock(cpu, fc.page, fc.view, off, cpu.eip, mode, mode === 8 ? OP_MAPS64 : OP_MAPS);
+  const here: CodeView = { pfn: fc.pfn, view: fc.view, page: fc.page };
+  const maps = mode === 8 ? OP_MAPS64 : OP_MAPS;
+  const scan = scanBlock(cpu, here, off, cpu.eip, mode, maps, () => nextPage(cpu, fc, lin));
   const insns = scan.insns;
   if (insns.length === 0) {
-    cache.never(fc.pfn, off);
+    // An instruction across into a page not mapped now may start a block once it is.
+    if (!scan.nextMissing) cache.never(fc.pfn, off);
     return null;
   }
   const compiled = compile(scan, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
@@ -83,11 +97,34 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     scan,
     fc.view,
     cpu.runEpoch,
+    cpu.mem.epoch,
   );
   block.fn = compiled.fn;
   block.sides = compiled.sides;
   cache.add(key, block);
   return block;
+}
+
+/**
+ * The code page after that of linear `lin` (the current code page of `fc`, which it stays), or null where a block may
+ * not go on into it: it is not mapped for fetching at the CPL (its #PF is the interpreter's to raise, when an
+ * instruction gets there: the walk's CR2 is put back), not RAM, or past a 4 GiB boundary of linear addresses (where
+ * EIP or RIP's low half would wrap inside the block's code).
+ */
+function nextPage(cpu: Cpu, fc: FetchCache, lin: number): CodeView | null {
+  const at = lin - (lin & PAGE_MASK) + PAGE_SIZE;
+  if (at % TWO32 === 0) return null;
+  const cr2 = cpu.cr2;
+  try {
+    codePage(cpu, fc, at);
+  } catch (e) {
+    if (!(e instanceof CpuFault) && !(e instanceof Unimplemented)) throw e;
+    cpu.cr2 = cr2;
+    return null;
+  }
+  const next: CodeView = { pfn: fc.pfn, view: fc.view, page: fc.page };
+  codePage(cpu, fc, lin);
+  return next;
 }
 
 /**
