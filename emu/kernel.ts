@@ -29,6 +29,7 @@ import type { EmuVcpu } from "./vcpu.ts";
 import { VCPU_IOCTLS } from "./vcpu_ioctls.ts";
 import type { Vendor } from "./vendor.ts";
 import { EmuVm, VM_IOCTLS } from "./vm.ts";
+import { releaseCode } from "./x86/exec.ts";
 import type { BlockCompilerMode } from "./x86/compiler_mode.ts";
 import process from "node:process";
 import { vmx } from "./vmx.ts";
@@ -120,7 +121,12 @@ class EmuKernel implements Kernel {
   }
 
   close(fd: number): number {
-    return this.#fds.delete(fd) ? 0 : -Errno.EBADF;
+    const d = this.#fds.get(fd);
+    if (d === undefined) return -Errno.EBADF;
+    this.#fds.delete(fd);
+    // A closed vCPU never runs again: what it keeps of the guest's code goes now, not at the next full collection.
+    if (d.kind === "vcpu") releaseCode(d.vcpu.cpu);
+    return 0;
   }
 
   ioctl(fd: number, request: number, arg: Uint8Array): number {

@@ -53,6 +53,25 @@ export class FetchCache extends CodePage {
   crossGen = -1;
 }
 
+/**
+ * Forgets the code pages of `fc`: the next fetch translates its page again. For a vCPU being closed (exec.ts
+ * releaseCode), so that its cache, long since in the old generation, no longer holds young page arrays.
+ */
+export function forgetPages(fc: FetchCache): void {
+  for (const r of fc.recent) forget(r);
+  forget(fc);
+  fc.crossing = null;
+  fc.crossLin = -1;
+}
+
+/** Empties the code page `r`. */
+function forget(r: CodePage): void {
+  r.linPage = r.pfn = -1;
+  r.page = [];
+  r.view = new Uint8Array(0);
+  r.snap = null;
+}
+
 /** The linear address of CS:EIP in code of size `mode` (#GP beyond the CS limit, or for a non-canonical RIP). */
 export function codeLinear(cpu: Cpu, mode: number): number {
   if (mode === 8) return ripLinear(cpu);
