@@ -24,6 +24,10 @@
  * workload models (bench/guests/workloads.ts; a `rep` iteration counts as one
  * instruction). N is chosen per tool and workload from an untimed probe run
  * (which also warms the JIT) so that a timed run takes about --target-ms.
+ * Each timed run is paired with an empty-guest run just before it, and the
+ * cell is the median of the pairs' differences: a start-up measured once, at
+ * the start (cold JIT, another load), could exceed a whole timed run later.
+ * A cell whose differences leave no time runs again with 4 times the N.
  * Each workload is measured on every tool in turn before the next one, so
  * that a change in the machine's load affects the tools alike.
  * Every run's checksum is checked against the model; a run that ends in
@@ -113,6 +117,19 @@ function medianRun(tool: Tool, w: Workload, n: number, reps: number): { ms: numb
   return { ms: median(times) };
 }
 
+/** The median over `reps` pairs of a run of `w` less the empty-guest run just before it, or the first failure. */
+function medianNet(tool: Tool, w: Workload, n: number, reps: number): { ms: number } | { fails: string } {
+  const nets: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const empty = timedRun(tool, WORKLOADS[0], 1);
+    if ("fails" in empty) return { fails: `empty guest: ${empty.fails}` };
+    const r = timedRun(tool, w, n);
+    if ("fails" in r) return r;
+    nets.push(r.ms - empty.ms);
+  }
+  return { ms: median(nets) };
+}
+
 /**
  * Measures `w` on `tool` against its empty-guest start-up (`empty`, ms).
  * Untimed probe runs grow N until a run takes a fifth of the target, then
@@ -130,12 +147,14 @@ function measure(tool: Tool, w: Workload, mode: GuestMode, empty: number, option
     probeN = Math.ceil(probeN * Math.min(20, Math.max(2, options.targetMs / 3 / Math.max(net, 1))));
   }
   const perMs = (instructionCount(w, mode, probeN) - emptyCount) / Math.max(net, 0.5);
-  const n = Math.max(1, Math.round(perMs * options.targetMs / w.perIteration));
-  const timed = medianRun(tool, w, n, options.reps);
-  if ("fails" in timed) return timed;
-  const timedNet = timed.ms - empty;
-  if (timedNet <= 0) return { fails: `no time left after start-up (${timed.ms.toFixed(1)} ms)` };
-  return { mips: (instructionCount(w, mode, n) - emptyCount) / timedNet / 1000 };
+  let n = Math.max(1, Math.round(perMs * options.targetMs / w.perIteration));
+  for (let attempt = 0;; attempt++) {
+    const timed = medianNet(tool, w, n, options.reps);
+    if ("fails" in timed) return timed;
+    if (timed.ms > 0) return { mips: (instructionCount(w, mode, n) - emptyCount) / timed.ms / 1000 };
+    if (attempt === 2) return { fails: `no time left after start-up (${timed.ms.toFixed(1)} ms net at N = ${n})` };
+    n *= 4;
+  }
 }
 
 /** Formats a cell. */
