@@ -41,7 +41,7 @@ import { OP_MAPS } from "./optable.ts";
 import { OP_MAPS64 } from "./long/optable64.ts";
 import { getRip, ripLinear, setRip } from "./long/access.ts";
 import { EFER_LMA } from "./control_bits.ts";
-import { codeLinear, codePage, FetchCache, forgetPages, instructionBytes, stillValid } from "./fetch.ts";
+import { codeLinear, codePage, FetchCache, forgetPages, instructionBytes, sharedRecord, stillValid } from "./fetch.ts";
 import { blockAt, runChain } from "./jit/run.ts";
 import { CS, SS } from "./state.ts";
 
@@ -90,10 +90,13 @@ function fetch(cpu: Cpu, fc: FetchCache): Insn {
   const view = fc.view;
   const d = decode(maps, view, off, 4096, mode);
   if (d) {
-    d.raw = instructionBytes(fc, off, d.len);
-    d.checked = cpu.runEpoch;
-    fc.page[off] = d;
-    return d;
+    const s = sharedRecord(fc, d, view, off);
+    if (s === d) {
+      d.raw = instructionBytes(fc, off, d.len);
+      d.checked = cpu.runEpoch;
+    }
+    fc.page[off] = s;
+    return s;
   }
   // The instruction crosses into the next page, which becomes a code page too (a write to it drops what was decoded
   // from it): decoded from a copy of its bytes, and kept while both pages' translations and code stay the same.

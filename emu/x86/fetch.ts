@@ -4,7 +4,9 @@
  * the check that a cached record still matches the bytes in memory. Guest
  * writes to a code page drop it at once (memory.ts protects such pages);
  * writes by the host between runs are noticed here, by comparing a record's
- * bytes once per KVM_RUN before it is used.
+ * bytes once per KVM_RUN before it is used. The same bytes decoded in the same
+ * mode at another address share their record (sharedRecord), which is then
+ * compared with memory at each use.
  *
  * @module
  */
@@ -51,6 +53,40 @@ export class FetchCache extends CodePage {
   crossLin = -1;
   crossEpoch = -1;
   crossGen = -1;
+  /** The records decoded here by their bytes and mode (sharedKey), for sharedRecord. */
+  readonly shared = new Map<number, Insn>();
+}
+
+/**
+ * `Insn.checked` of a record that more than one address holds (sharedRecord): it is compared with memory at each
+ * use, since which of its addresses were checked in a run is not recorded.
+ */
+export const SHARED = -1;
+
+/** How many records a fetch cache keeps by their bytes; past it, it starts over (the records stay where they are). */
+const MAX_SHARED = 4096;
+
+/**
+ * The record decoded from the same bytes in the same mode as `d` (of `len` bytes at `off` of `view`), held now by
+ * the new address too; or `d` itself, remembered for the next decode of those bytes, when there is none or `d` is
+ * longer than 6 bytes. A decode storm (a guest that runs through zeroed memory: 32,768 `00 00` in 64 KiB; random
+ * code, that writes its own page and decodes it again) otherwise keeps a record per address, live as long as its
+ * page: the young generation's collections copy them all (issue 14: up to 4.5 MB for one random guest's 20 ms).
+ */
+export function sharedRecord(fc: FetchCache, d: Insn, view: Uint8Array, off: number): Insn {
+  const len = d.len;
+  if (len > 6) return d;
+  // 2 bits of mode, 3 of length, 48 of bytes: below 2^53.
+  let key = (d.mode === 8 ? 2 : d.mode === 4 ? 1 : 0) + len * 4, scale = 32;
+  for (let i = 0; i < len; i++, scale *= 256) key += view[off + i] * scale;
+  const s = fc.shared.get(key);
+  if (s !== undefined) {
+    s.checked = SHARED;
+    return s;
+  }
+  if (fc.shared.size >= MAX_SHARED) fc.shared.clear();
+  fc.shared.set(key, d);
+  return d;
 }
 
 /**
@@ -62,6 +98,7 @@ export function forgetPages(fc: FetchCache): void {
   forget(fc);
   fc.crossing = null;
   fc.crossLin = -1;
+  fc.shared.clear();
 }
 
 /** Empties the code page `r`. */
@@ -151,11 +188,14 @@ function sameRange(a: Uint8Array, b: Uint8Array, off: number, len: number): bool
   return true;
 }
 
-/** True when the cached record `d` at `off` of `view` was decoded from the bytes there now (checked once a run). */
+/**
+ * True when the cached record `d` at `off` of `view` was decoded from the bytes there now (checked once a run; a
+ * record of more than one address at each use).
+ */
 export function stillValid(cpu: Cpu, d: Insn, view: Uint8Array, off: number): boolean {
   if (d.checked === cpu.runEpoch) return true;
   if (!sameBytes(d.raw, view, off)) return false;
-  d.checked = cpu.runEpoch;
+  if (d.checked !== SHARED) d.checked = cpu.runEpoch;
   return true;
 }
 

@@ -141,7 +141,10 @@ export class Insn {
   vexW = 0;
   /** The bytes it was decoded from (a cached record), to notice writes by the host between runs; or null. */
   raw: Uint8Array | null = null;
-  /** The KVM_RUN (Cpu.runEpoch) in which `raw` was last compared with memory. */
+  /**
+   * The KVM_RUN (Cpu.runEpoch) in which `raw` was last compared with memory; fetch.ts SHARED for a record that more
+   * than one address holds (compared at each use).
+   */
   checked = 0;
 
   constructor(exec: Exec) {
