@@ -53,6 +53,15 @@ export class Block {
   /** High half of RIP at entry (64-bit mode), else 0. */
   readonly ripHigh: number;
   readonly insns: readonly Insn[];
+  /** How many: `insns.length`. */
+  readonly length: number;
+  /**
+   * The instructions one iteration of its loop runs (run.ts loopLength): the block's code returns its iterations,
+   * and the last one ran up to where it left (run.ts runChain).
+   */
+  readonly loop: number;
+  /** Its length over `loop`: the factor of its code's budget (run.ts runChain). */
+  readonly scale: number;
   /** The bytes decoded: those of each range of `ranges`, one after another. */
   readonly raw: Uint8Array;
   /**
@@ -72,10 +81,13 @@ export class Block {
   sides: readonly number[] = [];
   /** False once its page was written. */
   valid = true;
-  /** The KVM_RUN in which its bytes were last compared with memory. */
+  /** The KVM_RUN in which its bytes were last compared with memory; -1 once it is invalid (cache.ts). */
   checked: number;
-  /** Successors found by the dispatcher, valid while `linkEpoch` is the TLB's epoch. */
-  /** Successors by exit (codegen.ts EXIT_*), valid while `linkEpochs[exit]` is the TLB's epoch. */
+  /**
+   * Successors by exit (codegen.ts EXIT_*: fixed exits, the indirect one, then the side exits), valid while
+   * `linkEpochs[exit]` is the TLB's epoch. Both hold an entry for each exit (`unlink`), so that the dispatcher reads
+   * them without a hole or a miss.
+   */
   readonly links: (Block | null)[] = [];
   readonly linkEpochs: number[] = [];
   /** Earlier targets of the indirect exit (run.ts), valid while `farEpoch` is the TLB's epoch. */
@@ -94,6 +106,7 @@ export class Block {
     view: Uint8Array,
     checked: number,
     epoch: number,
+    loop: number,
   ) {
     this.pfn = pfn;
     this.off = off;
@@ -103,12 +116,25 @@ export class Block {
     this.eip = eip;
     this.ripHigh = ripHigh;
     this.insns = scan.insns;
+    this.length = scan.insns.length;
+    this.loop = loop;
+    this.scale = scan.insns.length / this.loop;
     this.ranges = rangesOf(scan);
     this.nextPfn = scan.next?.pfn ?? -1;
     this.nextEpoch = epoch;
     this.raw = bytesOf(view, scan.next?.view ?? null, this.ranges);
     this.checked = checked;
     this.fn = () => 2; // replaced by the compiled code
+  }
+
+  /** Forgets its successors: one empty entry for each of its exits (the side exits' once `sides` is set). */
+  unlink(): void {
+    const exits = 3 + this.sides.length;
+    this.links.length = this.linkEpochs.length = 0;
+    for (let k = 0; k < exits; k++) {
+      this.links.push(null);
+      this.linkEpochs.push(-1);
+    }
   }
 
   /**

@@ -160,7 +160,8 @@ export class BlockCache {
   /** Marks `b` invalid and forgets its links and its address; its caller takes it out of the pages' lists. */
   #invalidate(b: Block): void {
     b.valid = false;
-    b.links.length = b.linkEpochs.length = 0;
+    b.checked = -1;
+    b.unlink();
     const key = b.pfn * PAGE_SIZE + b.off;
     if (this.byAddress.get(key) === b) this.byAddress.delete(key);
     this.#count--;
@@ -201,7 +202,8 @@ export class BlockCache {
     for (const list of this.#byPfn.values()) {
       for (const b of list) {
         b.valid = false;
-        b.links.length = b.linkEpochs.length = 0;
+        b.checked = -1;
+        b.unlink();
       }
     }
     this.byAddress.clear();

@@ -23,8 +23,10 @@ import { IF } from "../flags.ts";
 import { CpuFault, Unimplemented } from "../fault.ts";
 import { PAGE_MASK, PAGE_SIZE } from "./names.ts";
 import { TWO32 } from "../long/access.ts";
-import { Block, type CodeView, scanBlock } from "./block.ts";
-import { compile, EXIT_SIDE } from "./codegen.ts";
+import { Block, type CodeView, type Scan, scanBlock } from "./block.ts";
+import { compile, EXIT_ANY, EXIT_SIDE, forwardSkips } from "./codegen.ts";
+import { END_DIRECT, ENDS } from "./safe.ts";
+import { loopsBack } from "./templates.ts";
 
 export { BlockCache } from "./cache.ts";
 
@@ -78,7 +80,8 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     if (!scan.nextMissing) cache.never(fc.pfn, off);
     return null;
   }
-  const compiled = compile(scan, mode === 8 ? getRip(cpu) : cpu.eip, cpu.segLimit[CS], cpu.vendor.name === "amd");
+  const rip = mode === 8 ? getRip(cpu) : cpu.eip;
+  const compiled = compile(scan, rip, cpu.segLimit[CS], cpu.vendor.name === "amd");
   cpu.work += COMPILE_WORK * insns.length;
   if (compiled === null) {
     // A new shape beyond the process's budget of source (codegen.ts limitSources): the interpreter runs it.
@@ -98,11 +101,34 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     fc.view,
     cpu.runEpoch,
     cpu.mem.epoch,
+    loopLength(scan, rip),
   );
   block.fn = compiled.fn;
   block.sides = compiled.sides;
+  block.unlink();
   cache.add(key, block);
   return block;
+}
+
+/**
+ * The instructions one iteration of the block `scan` runs when it loops (it is entered at `rip`, the whole RIP in
+ * 64-bit mode, else EIP): up to and including its last Jcc or JMP rel back to its entry, which its code takes as the
+ * next iteration (templates.ts loopsBack; a Jcc to a later copy of the entry's instructions skips to it instead:
+ * codegen.ts forwardSkips); all of them when none branches back. A block whose loop branches back from its middle
+ * (the loop's exit path follows it) counts that far per iteration, not its whole length. Where several branches go
+ * back, iterations through an earlier one count as many as through the last.
+ */
+export function loopLength(scan: Scan, rip: number): number {
+  const insns = scan.insns, ips = scan.offs.map((o) => rip + (o - scan.offs[0]));
+  const skips = forwardSkips(insns, ips);
+  for (let i = insns.length - 1; i >= 0; i--) {
+    const d = insns[i];
+    // A JMP rel on the way was followed: it has no code (codegen.ts).
+    if (d.jit !== "jcc" && d.jit !== "jccLong" && (i !== insns.length - 1 || ENDS.get(d.jit) !== END_DIRECT)) continue;
+    const next = d.mode === 2 ? (ips[i] + d.len) & 0xffff : d.mode === 8 ? ips[i] + d.len : (ips[i] + d.len) >>> 0;
+    if (!skips.has(i) && loopsBack(d, next, rip)) return i + 1;
+  }
+  return insns.length;
 }
 
 /**
@@ -129,38 +155,47 @@ function nextPage(cpu: Cpu, fc: FetchCache, lin: number): CodeView | null {
 
 /**
  * Runs `first` and the blocks that follow it until one leaves for an unknown place, an exit is queued, or `cpu.work`
- * reaches `budget`. The instructions run are added to `cpu.work` as they run, so that they count even when a block
- * faults (a guest that faults every few blocks once held a 10 ms run for 500 ms: the chains it ran were lost).
+ * reaches `budget`. The instructions run are added to `cpu.work` when the chain ends, however it ends (a block that
+ * faults included: a guest that faults every few blocks once held a 10 ms run for 500 ms, the chains it ran lost).
  * Returns the instructions run (at least 1).
  */
 export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number): number {
-  const stats = cpu.blocks.stats;
-  let b = first, n = 0;
-  for (;;) {
-    const result = b.fn(cpu, budget - cpu.work), k = result & 63, len = b.insns.length;
-    // A side exit leaves its last iteration at its Jcc; the other exits count whole iterations (a stop after an
-    // exit or a write to code counts its block's rest too).
-    const ran = k < EXIT_SIDE ? len * (result >>> 6) : len * ((result >>> 6) - 1) + b.sides[k - EXIT_SIDE];
-    n += ran;
-    cpu.work += ran;
-    stats.executed++;
-    stats.insns += ran;
-    // An interrupt the irqchip raised meanwhile is taken between instructions, by the interpreter's loop. Compiling
-    // counts as work too, so that compile churn ends the chain as running does.
-    if (cpu.work >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & IF)) return n;
-    const epoch = cpu.mem.epoch;
-    let to = b.links[k] ?? null;
-    // A fixed exit's successor holds while the TLB's epoch does; an indirect one (RET, JMP/CALL r/m, a stop after
-    // a write to code) also needs the same EIP, and is looked up among the last few the exit went to.
-    if (k === 2 && to !== null && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh)) to = farTarget(cpu, b, epoch);
-    if (to === null || b.linkEpochs[k] !== epoch || !to.valid || to.checked !== cpu.runEpoch) {
-      to = blockAt(cpu, fc);
-      if (to === null) return n;
-      if (k === 2 && b.links[2] != null && b.linkEpochs[2] === epoch) keepFar(b, b.links[2]!, epoch);
-      b.links[k] = to;
-      b.linkEpochs[k] = epoch;
+  const stats = cpu.blocks.stats, run = cpu.runEpoch;
+  let b = first, n = 0, runs = 0;
+  try {
+    for (;;) {
+      // A looping block's code runs up to its budget divided by its length in iterations (codegen.ts LIM): its
+      // budget is scaled so that the iterations of a loop shorter than the block (Block.loop) use it all.
+      const result = b.fn(cpu, ((budget - cpu.work - n) * b.scale) | 0), k = result & 63;
+      // Each iteration but the last ran the loop's instructions; the last one ran up to its exit: a side exit's Jcc,
+      // else the block's end (a stop after an exit or a write to code counts the block's rest too).
+      const last = k < EXIT_SIDE ? b.length : b.sides[k - EXIT_SIDE];
+      n += b.loop * ((result >>> 6) - 1) + last;
+      runs++;
+      // An interrupt the irqchip raised meanwhile is taken between instructions, by the interpreter's loop. Compiling
+      // counts as work too, so that compile churn ends the chain as running does.
+      if (cpu.work + n >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & IF)) return n;
+      const epoch = cpu.mem.epoch;
+      let to = b.links[k];
+      // A fixed exit's successor holds while the TLB's epoch does and it was checked in this run (an invalid block
+      // never is); an indirect one (RET, JMP/CALL r/m, a stop after a write to code) also needs the same EIP, and
+      // is looked up among the last few the exit went to.
+      if (k === EXIT_ANY && to !== null && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh)) {
+        to = farTarget(cpu, b, epoch);
+      }
+      if (to === null || b.linkEpochs[k] !== epoch || to.checked !== run) {
+        to = blockAt(cpu, fc);
+        if (to === null) return n;
+        if (k === EXIT_ANY && b.links[k] !== null && b.linkEpochs[k] === epoch) keepFar(b, b.links[k]!, epoch);
+        b.links[k] = to;
+        b.linkEpochs[k] = epoch;
+      }
+      b = to;
     }
-    b = to;
+  } finally {
+    cpu.work += n;
+    stats.executed += runs;
+    stats.insns += n;
   }
 }
 
@@ -173,7 +208,7 @@ function farTarget(cpu: Cpu, b: Block, epoch: number): Block | null {
   const far = b.far;
   for (let i = 0; i < far.length; i++) {
     const t = far[i];
-    if (t.eip === cpu.eip && t.ripHigh === cpu.ripHigh && t.valid && t.checked === cpu.runEpoch) {
+    if (t.eip === cpu.eip && t.ripHigh === cpu.ripHigh && t.checked === cpu.runEpoch) {
       // It becomes the link; the link it replaces takes its place among the earlier ones.
       const old = b.links[2];
       if (old != null && b.linkEpochs[2] === epoch) far[i] = old;
