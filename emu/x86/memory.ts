@@ -81,11 +81,19 @@ export class Memory {
   readonly #epochs = [0, 1];
   #lastEpoch = 1;
   /**
-   * The regions (LARGEST_PAGE bytes of linear addresses each) in which code pages were translated for fetching
-   * (fetch.ts codePage) since the epochs last changed. An INVLPG outside them leaves the epochs, and so the fetch
-   * cache's code pages and the compiled blocks' links, as they are: a Linux boot's first second
-   * invalidated pages 70,000 times, each of which made every block look its successors up and walk its code pages
-   * again.
+   * The pages that mapped code (translated for fetching: paging.ts walk, through `codeTranslated`) since the epochs
+   * last changed, each as its number at its own size times 4 plus the size's index in CODE_SPANS; `#codeSpans` has
+   * bit k set when some page of CODE_SPANS[k] is among them. An INVLPG outside them leaves the epochs, and so the
+   * fetch cache's code pages and the compiled blocks' links, as they are: a Linux boot's first second invalidated
+   * pages 70,000 times, each of which made every block look its successors up and walk its code pages again; and a
+   * page-fault handler that unmaps data pages beside its code (bench/guests/pagefault.asm) invalidated them all
+   * while they were tracked by the 1 GiB region around them.
+   */
+  readonly #codePages = new Set<number>();
+  #codeSpans = 0;
+  /**
+   * No longer read: fetch.ts codePage still adds the 1 GiB region of each code page it translates (that line can
+   * go; the walk records the page at its size instead).
    */
   readonly codeRegions = new Set<number>();
   /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills. */
@@ -136,17 +144,35 @@ export class Memory {
   /** Translations changed: new epochs for both levels. */
   #newEpochs(): void {
     this.codeRegions.clear();
+    this.#codePages.clear();
+    this.#codeSpans = 0;
     this.#epochs[0] = ++this.#lastEpoch;
     this.#epochs[1] = ++this.#lastEpoch;
     this.epoch = this.#epochs[this.user ? 1 : 0];
   }
 
+  /** Linear `lin` was translated for an instruction fetch through a page of `span` bytes (one of CODE_SPANS). */
+  codeTranslated(lin: number, span: number): void {
+    const k = span === 4096 ? 0 : span === 2 ** 21 ? 1 : span === 2 ** 22 ? 2 : 3;
+    this.#codeSpans |= 1 << k;
+    this.#codePages.add(Math.floor(lin / span) * 4 + k);
+  }
+
+  /** True when a page that maps code in these epochs (`codeTranslated`) holds linear `lin`. */
+  #mapsCode(lin: number): boolean {
+    const spans = this.#codeSpans;
+    for (let k = 0; k < 4; k++) {
+      if (spans & (1 << k) && this.#codePages.has(Math.floor(lin / CODE_SPANS[k]) * 4 + k)) return true;
+    }
+    return false;
+  }
+
   /**
-   * INVLPG: drops one linear page, at both privilege levels; new epochs only when code was fetched from its region
-   * (the largest page it may lie in) in these.
+   * INVLPG: drops one linear page, at both privilege levels; new epochs only when the page that maps `lin` (at
+   * whatever size) mapped code in these.
    */
   flushPage(lin: number): void {
-    if (this.codeRegions.has(regionOf(lin))) this.#newEpochs();
+    if (this.#codeSpans !== 0 && this.#mapsCode(lin)) this.#newEpochs();
     const p = pageOf(lin), i = p & TLB_MASK, tag = p + this.tagBase;
     for (const t of this.#levels) {
       if (t.rTag[i] === tag) t.rTag[i] = -1;
@@ -462,6 +488,9 @@ export class Memory {
     }
   }
 }
+
+/** The sizes of the pages a translation may use: 4 KiB, 2 MiB (PAE, 4-level), 4 MiB (32-bit), 1 GiB. */
+const CODE_SPANS = [4096, 2 ** 21, 2 ** 22, 2 ** 30] as const;
 
 /** The most bytes one translation maps (a 1 GiB page): what an INVLPG may drop around its address. */
 export const LARGEST_PAGE = 2 ** 30;

@@ -51,6 +51,8 @@ export function walk(cpu: Walker, lin: number, write: boolean, user: boolean, fe
     cpu.cr2 = cpu.efer & EFER_LMA ? fromLin48(lin) : lin;
     throw new CpuFault(PF, ~r);
   }
+  // An INVLPG anywhere in the page that maps code must end what was cached from the translation (memory.ts).
+  if (fetch) cpu.mem.codeTranslated(lin, walkSpan);
   return r;
 }
 
@@ -75,6 +77,13 @@ export function walkInfo(
  * that a walk allocates nothing (a Linux boot walks millions of times, a page-fault loop at every access).
  */
 let walkRights = 0;
+/** The size of the page the last successful walkCore found (4 KiB, 2 MiB, 4 MiB or 1 GiB), as walkRights. */
+let walkSpan = 4096;
+
+/** The size of the page the last successful walk found (walk_cache.ts records it with the walk's translation). */
+export function lastWalkSpan(): number {
+  return walkSpan;
+}
 
 /** walkInfo's walk: the physical address (rights in walkRights), or the #PF error code bit-inverted (negative). */
 function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean, update: boolean): number {
@@ -94,6 +103,7 @@ function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch
       if (update && accessDenied(cpu, pde, write, user, fetch)) return ~(base | PF_P);
       if (update) setBits(mem, pdeAddr, pde, write);
       walkRights = pde;
+      walkSpan = 2 ** 22;
       return ((pde >>> 13) & 0xff) * 2 ** 32 + ((pde & 0xffc00000) >>> 0) + (lin & 0x3fffff);
     }
     const pteAddr = ((pde & 0xfffff000) >>> 0) + ((lin >>> 12) & 0x3ff) * 4;
@@ -106,6 +116,7 @@ function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch
       setBits(mem, pteAddr, pte, write);
     }
     walkRights = rights;
+    walkSpan = 4096;
     return ((pte & 0xfffff000) >>> 0) + (lin & 0xfff);
   }
   // PAE: a 4-entry PDPT, then 512-entry directories and tables of 8-byte entries.
@@ -125,6 +136,7 @@ function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch
     }
     if (update) setBits(mem, pdeAddr, pde, write);
     walkRights = pde;
+    walkSpan = 2 ** 21;
     return (pdeHi & 0xfffff) * 2 ** 32 + ((pde & 0xffe00000) >>> 0) + (lin & 0x1fffff);
   }
   const pteAddr = (pdeHi & 0xfffff) * 2 ** 32 + ((pde & 0xfffff000) >>> 0) + ((lin >>> 12) & 0x1ff) * 8;
@@ -139,6 +151,7 @@ function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch
     setBits(mem, pteAddr, pte, write);
   }
   walkRights = rights;
+  walkSpan = 4096;
   return (pteHi & 0xfffff) * 2 ** 32 + ((pte & 0xfffff000) >>> 0) + (lin & 0xfff);
 }
 
@@ -185,6 +198,7 @@ function walkLong(cpu: Walker, lin: number, write: boolean, user: boolean, fetch
   }
   const span = SPANS[level], frame = (hi & 0xfffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
   walkRights = rights;
+  walkSpan = span;
   return frame - (frame % span) + (lin % span);
 }
 

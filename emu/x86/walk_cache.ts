@@ -12,6 +12,7 @@
  */
 
 import { LARGEST_PAGE, regionOf } from "./memory.ts";
+import { lastWalkSpan } from "./paging.ts";
 
 const BITS = 8;
 const SIZE = 1 << BITS;
@@ -35,6 +36,10 @@ export class WalkCache {
   readonly #epoch = new Float64Array(SIZE).fill(-1);
   readonly #rights = new Uint8Array(SIZE);
   readonly #frame = new Float64Array(SIZE);
+  /** 1 where the entry's walk found a page larger than 4 KiB (which other entries may share), else 0. */
+  readonly #large = new Uint8Array(SIZE);
+  /** How many entries have `#large` set: while none has, INVLPG drops one entry instead of scanning for its region's. */
+  #larges = 0;
 
   /** The physical address of `lin` if a walk for `right` (READ, WRITE or FETCH) is cached, else -1. */
   lookup(lin: number, right: number, epoch: number): number {
@@ -45,7 +50,10 @@ export class WalkCache {
     return this.#frame[i] + (lin % 4096);
   }
 
-  /** Records a successful walk of `lin` to `phys` for `right`; a write proves a read too. */
+  /**
+   * Records the walk of `lin` to `phys` for `right` that paging.ts has just made (its page size is lastWalkSpan's);
+   * a write proves a read too.
+   */
   store(lin: number, phys: number, right: number, epoch: number): void {
     const page = Math.floor(lin / 4096), i = slot(page), frame = phys - (lin % 4096);
     const rights = right === WRITE ? WRITE | READ : right;
@@ -53,20 +61,36 @@ export class WalkCache {
       this.#rights[i] |= rights;
       return;
     }
+    const large = lastWalkSpan() > 4096 ? 1 : 0;
+    this.#larges += large - this.#large[i];
+    this.#large[i] = large;
     this.#page[i] = page;
     this.#epoch[i] = epoch;
     this.#rights[i] = rights;
     this.#frame[i] = frame;
   }
 
-  /** INVLPG of `lin`: drops every cached walk in its region (regionOf: the largest page it may lie in). */
+  /**
+   * INVLPG of `lin`: drops the cached walks of the page that maps it. While no entry came from a page larger than
+   * 4 KiB, that is `lin`'s own entry; else every entry in its region (regionOf: the largest page it may lie in).
+   */
   drop(lin: number): void {
+    const pages = this.#page;
+    if (this.#larges === 0) {
+      const page = Math.floor(lin / 4096), i = slot(page);
+      if (pages[i] === page) pages[i] = -1;
+      return;
+    }
     // The pages of the region, as a range of page numbers: one comparison per entry (INVLPG is frequent: a
     // page-fault loop unmaps every page it touched).
-    const first = regionOf(lin) * REGION_PAGES, end = first + REGION_PAGES, pages = this.#page;
+    const first = regionOf(lin) * REGION_PAGES, end = first + REGION_PAGES;
     for (let i = 0; i < SIZE; i++) {
       const page = pages[i];
-      if (page >= first && page < end) pages[i] = -1;
+      if (page >= first && page < end) {
+        pages[i] = -1;
+        this.#larges -= this.#large[i];
+        this.#large[i] = 0;
+      }
     }
   }
 }

@@ -100,3 +100,32 @@ backendTest(
   },
   { only: ["emu"] },
 );
+
+backendTest(
+  "walk cache: INVLPG of a neighbouring 4 KiB page leaves an MMIO page's translation, its own page's drops it",
+  (kvm) => {
+    // While every cached walk is of a 4 KiB page, INVLPG drops its page's alone (walk_cache.ts drop).
+    // mov eax, [0x1ff000] / mov dword [0x13ff8], 0x900023 (its PTE: 0x900000) / invlpg [0x1fe000] /
+    // mov eax, [0x1ff000] / invlpg [0x1ff000] / mov eax, [0x1ff000] / hlt
+    const code = "8b042500f01f00 c70425f83f0100 23009000 0f013c2500e01f00 8b042500f01f00 0f013c2500f01f00 " +
+      "8b042500f01f00 f4";
+    using m = bench64(kvm, code);
+    new DataView(m.mem.bytes.buffer, m.mem.bytes.byteOffset).setUint32(0x13ff8, 0x5ff023, true);
+    assert.deepEqual(mmioReads(m.vcpu), [0x5ff000n, 0x5ff000n, 0x900000n]);
+  },
+  { only: ["emu"] },
+);
+
+backendTest(
+  "walk cache: INVLPG anywhere in a 2 MiB page drops its MMIO translation",
+  (kvm) => {
+    // Linear 2-4 MiB is one 2 MiB page (LM_PD entry 1), here onto 0x600000, outside the 4 MiB of RAM.
+    // mov eax, [0x200000] / mov dword [0x12008], 0x8000a3 (the PDE: 0x800000, P W PS A) / mov eax, [0x200000] /
+    // invlpg [0x3ff000] / mov eax, [0x200000] / hlt
+    const code = "8b042500002000 c7042508200100 a3008000 8b042500002000 0f013c2500f03f00 8b042500002000 f4";
+    using m = bench64(kvm, code);
+    new DataView(m.mem.bytes.buffer, m.mem.bytes.byteOffset).setUint32(0x12008, 0x6000a3, true);
+    assert.deepEqual(mmioReads(m.vcpu), [0x600000n, 0x600000n, 0x800000n]);
+  },
+  { only: ["emu"] },
+);
