@@ -30,7 +30,9 @@
  *   `C` (INC/DEC's carry in), `AH`, `BH`, `H`, `K`, `L` (64-bit halves,
  *   CF, a wide sum), `E`, `P` (eager flags), `T1`, `T2` (scratch);
  * - loops: `n` (iterations run), `LIM` (iterations allowed), `x0`-`x31`
- *   (registers held in locals: cacheRegisters).
+ *   (registers held in locals: cacheRegisters);
+ * - guards (operands.ts GUARD, withGuards): `TB`, `FA`, `GS`, `GR<seg>`,
+ *   `GW<seg>`, `GL<seg>`, `GB<seg>`, read on entry.
  *
  * @module
  */
@@ -42,7 +44,7 @@ import { mul64, wide } from "../ops/limbs.ts";
 import { ea64s } from "./operands.ts";
 import type { BlockFn, Scan } from "./block.ts";
 import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
-import { RELOAD, SPILL } from "./operands.ts";
+import { GUARD, guardValue, RELOAD, SPILL } from "./operands.ts";
 import { callPush } from "./stack.ts";
 import {
   branch,
@@ -131,7 +133,8 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
   const { result: { names, values, lines, sides }, numbers } = pooled(() => emit(insns, ips, csLimit, amd, carry));
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
   const loop = lines.some((l) => l.includes("continue;"));
-  const { head, body } = loop ? cacheRegisters(lines.join("\n")) : { head: "", body: uncached(lines.join("\n")) };
+  const { code, guards } = withGuards(lines.join("\n"));
+  const { head, body } = loop ? cacheRegisters(code) : { head: "", body: uncached(code) };
   // The semantic functions it calls are named in its source, so that blocks sharing a source share their callees
   // too: each call site keeps one callee, which V8 can inline.
   const calls = insns.map((d) => callees.get(d.exec) ?? callees.set(d.exec, callees.size).get(d.exec)!);
@@ -143,6 +146,7 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
     `const r16 = c.r16, r8 = c.r8, m = c.mem, SA = c.segAr, SL = c.segLimit, SB = c.segBase;\n` +
     `const rTag = m.rTag, rBuf = m.rBuf, rOff = m.rOff, wTag = m.wTag, wBuf = m.wBuf, wOff = m.wOff;\n` +
     `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0, K = 0, LH = 0, LL = 0, MH = 0;\n` +
+    guards +
     (loop
       ? `const LIM = Math.min(${
         loopsOf(insns.length)
@@ -192,6 +196,30 @@ function hashOf(s: string): number {
 
 /** Register accesses of the templates' code (operands.ts), and writes with the value written. */
 const REG = /\br\[(\d+)\]/g, REG_WRITE = /\br\[(\d+)\] = ([^;]*);/g;
+
+/**
+ * The guards (operands.ts GUARD) `code` names, as locals: declared with their values on the block's entry, and read
+ * again at a RELOAD (after a call of a semantic function, which may change what they hold) when code after it may
+ * use them: the code's text after the RELOAD names them, or has a `continue` back to the start of a loop. (A
+ * refresh on a path that only leaves the block cost V8's code for memset_loop's loop, whose RET falls back on its
+ * semantic function there, a third of its speed.)
+ */
+function withGuards(code: string): { code: string; guards: string } {
+  const used = (text: string) => [...new Set([...text.matchAll(GUARD)].map((m) => m[1]))].sort();
+  const names = used(code);
+  if (names.length === 0) return { code, guards: "" };
+  const assign = (g: string) => `${g} = ${guardValue(g)}`;
+  const parts = code.split(RELOAD);
+  let out = parts[0], refreshed = false;
+  for (let k = 1; k < parts.length; k++) {
+    const rest = parts.slice(k).join("");
+    const refresh = rest.includes("continue;") ? names : used(rest);
+    refreshed ||= refresh.length !== 0;
+    out += RELOAD + (refresh.length === 0 ? "" : ` ${refresh.map(assign).join("; ")};`) + parts[k];
+  }
+  // Constants where nothing refreshes them: V8 ran memset_loop's loop half as fast again with them as const.
+  return { code: out, guards: `${refreshed ? "let" : "const"} ${names.map(assign).join(", ")};\n` };
+}
 
 /** A block's code with its registers in the register file (c.r32): the spill and reload points go. */
 function uncached(body: string): string {

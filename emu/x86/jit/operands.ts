@@ -16,7 +16,7 @@ import { AC, MASK } from "../flags.ts";
 import { TWO32 } from "../long/access.ts";
 import { RIP_BASE } from "../modrm.ts";
 import { TLB_MASK } from "../memory.ts";
-import { R8_INDEX } from "../state.ts";
+import { AR_DB, R8_INDEX, SS } from "../state.ts";
 import {
   CANONICAL_HIGH_BOTTOM,
   CANONICAL_HIGH_TOP,
@@ -38,6 +38,44 @@ import { num } from "./pool.ts";
  * again (after a call that may have changed them).
  */
 export const SPILL = "/*spill*/", RELOAD = "/*reload*/";
+
+/**
+ * Guards: locals holding what the fast paths of memory accesses test of the CPU beyond the address, which only a
+ * semantic function can change (segment registers and their caches, DR7's watchpoints, EFLAGS.AC, a TLB flush's
+ * tag base): codegen.ts reads each one a block names on its entry, and again at a RELOAD that code using it follows
+ * (withGuards), instead of at every access. TB: the TLB's tag base; FA: nothing watched or alignment-checked (64-bit mode); GS: SS is a 32-bit stack;
+ * GR<seg>, GW<seg>: the segment allows a plain read, write, and nothing is watched; GL<seg>, GB<seg>: its limit and
+ * base. Read inside a block's loop, the loads and tests cost V8's code for memset_loop's loop about half its speed.
+ */
+export const GUARD = /\b(TB|FA|GS|G[RWLB][0-5])\b/g;
+
+/** The expression a guard (GUARD) holds. */
+export function guardValue(name: string): string {
+  if (name === "TB") return "m.tagBase";
+  if (name === "FA") return `c.watch === 0 && !(c.eflRest & ${AC})`;
+  if (name === "GS") return `(SA[${SS}] & ${AR_DB}) !== 0`;
+  const seg = Number(name[2]);
+  switch (name[1]) {
+    case "R":
+      return `(SA[${seg}] & ${SEG_READ_MASK}) === ${SEG_READ_OK} && c.watch === 0`;
+    case "W":
+      return `(SA[${seg}] & ${SEG_WRITE_MASK}) === ${SEG_WRITE_OK} && c.watch === 0`;
+    case "L":
+      return `SL[${seg}]`;
+    default:
+      return `SB[${seg}]`;
+  }
+}
+
+/**
+ * A canonical high half: `hi` (uint32) at most CANONICAL_HIGH_TOP or at least CANONICAL_HIGH_BOTTOM, as one
+ * comparison (V8 compiles the or of two comparisons inside a loop much slower); `top` false leaves out
+ * CANONICAL_HIGH_TOP itself.
+ */
+export function canonicalHigh(hi: string, top = true): string {
+  const shift = TWO32 - CANONICAL_HIGH_BOTTOM;
+  return `((${hi} + ${shift}) >>> 0) ${top ? "<=" : "<"} ${CANONICAL_HIGH_TOP + shift}`;
+}
 
 /** Operand-size masks as source text (flags.ts MASK), by size in bytes (1, 2, 4). */
 export const MASK_TEXT: readonly string[] = MASK.map((m) => (m ? String(m) : ""));
@@ -128,7 +166,7 @@ export function loadInto(seg: number, off: string, size: number, mode: number, a
   const read = (lin: string) =>
     size === 8 ? `m.read64(${lin}, QV); MV = QV[0]; MH = QV[1];` : `MV = m.read${size * 8}(${lin});`;
   const slow = `${at}${read(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, false)`)}`;
-  const tlb = `TI = PG & ${TLB_MASK}; if (rTag[TI] === PG + m.tagBase && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
+  const tlb = `TI = PG & ${TLB_MASK}; if (rTag[TI] === PG + TB && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
     `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${read(fullLinear(mode))} }`;
   return `${setOffset(off, mode)} if (${fastSegment(seg, size, mode, false)}) { ${linear(seg, mode)} ${tlb} } ` +
     `else { ${slow} }`;
@@ -154,7 +192,7 @@ export function storeFrom(
   const bytes = shifts.slice(0, size).map((x, i) => `WB[RK${i ? ` + ${i}` : ""}] = ${x};`).join(" ");
   const write = (lin: string) => size === 8 ? `m.write64(${lin}, MV, MH);` : `m.write${size * 8}(${lin}, MV);`;
   const slow = `${at}${write(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, true)`)} ${after}`;
-  const tlb = `TI = PG & ${TLB_MASK}; if (wTag[TI] === PG + m.tagBase && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
+  const tlb = `TI = PG & ${TLB_MASK}; if (wTag[TI] === PG + TB && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
     `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${
       write(fullLinear(mode))
     } ${after} }`;
@@ -184,20 +222,16 @@ function fullLinear(mode: number): string {
  */
 function fastSegment(seg: number, size: number, mode: number, write: boolean): string {
   if (mode === 8) {
-    const [top, bottom] = [CANONICAL_HIGH_TOP, CANONICAL_HIGH_BOTTOM];
-    return seg >= 4
-      ? "false"
-      : `(LH < ${top} || LH >= ${bottom} || (LH === ${top} && LA <= ${TWO32 - size})) && c.watch === 0 && ` +
-        `!(c.eflRest & ${AC})`;
+    const top = CANONICAL_HIGH_TOP;
+    return seg >= 4 ? "false" : `(${canonicalHigh("LH", false)} || (LH === ${top} && LA <= ${TWO32 - size})) && FA`;
   }
-  return `(SA[${seg}] & ${write ? SEG_WRITE_MASK : SEG_READ_MASK}) === ${write ? SEG_WRITE_OK : SEG_READ_OK} && ` +
-    `LA <= SL[${seg}] - ${size - 1} && c.watch === 0`;
+  return `${write ? "GW" : "GR"}${seg} && LA <= GL${seg} - ${size - 1}`;
 }
 
 /** LA from offset to linear address (its low 32 bits in 64-bit mode), and its page number in PG. */
 function linear(seg: number, mode: number): string {
   if (mode === 8) return `PG = (LH & ${HIGH16}) * ${PAGES_PER_4G} + (LA >>> ${PAGE_SHIFT});`;
-  return `LA = (SB[${seg}] + LA) >>> 0; PG = LA >>> ${PAGE_SHIFT};`;
+  return `LA = (GB${seg} + LA) >>> 0; PG = LA >>> ${PAGE_SHIFT};`;
 }
 
 /** Far out of range, as ea64 returns an address beyond 2^53; SAFE_HIGH: the high half of 2^53. */

@@ -10,13 +10,12 @@
  * @module
  */
 import type { Insn } from "../insn.ts";
-import { AC } from "../flags.ts";
 import { EFER_LMA, TWO32 } from "../long/access.ts";
 import { opReg } from "../ops/mov.ts";
 import { TLB_MASK } from "../memory.ts";
-import { AR_DB, CS, ESP, SS } from "../state.ts";
-import { CANONICAL_HIGH_BOTTOM, CANONICAL_HIGH_TOP, HIGH16, PAGE_MASK, PAGE_SHIFT, PAGES_PER_4G } from "./names.ts";
-import { loadInto, RELOAD, storeFrom } from "./operands.ts";
+import { CS, ESP, SS } from "../state.ts";
+import { HIGH16, PAGE_MASK, PAGE_SHIFT, PAGES_PER_4G } from "./names.ts";
+import { canonicalHigh, loadInto, RELOAD, storeFrom } from "./operands.ts";
 import { num } from "./pool.ts";
 
 /** RSP's low and high halves in the register file (c.r32). */
@@ -35,7 +34,7 @@ interface StackSite {
 }
 
 /** SS.B: the stack pointer is ESP (in 32-bit code outside 64-bit mode). */
-const STACK32 = `(c.segAr[${SS}] & ${AR_DB}) !== 0`;
+const STACK32 = "GS";
 /** RSP's halves after a push of 8 bytes, in SP (low) and SQ (high). */
 const PUSHED = `SP = (${SP_LO} - 8) >>> 0; SQ = (${SP_HI} - (${SP_LO} < 8 ? 1 : 0)) >>> 0;`;
 /** RSP's halves, in SP (low) and SQ (high). */
@@ -91,9 +90,9 @@ export function popReg64(d: Insn, s: StackSite): string | undefined {
  */
 function item64(write: boolean): string {
   const [tag, buf, off, bytes] = write ? ["wTag", "wBuf", "wOff", "WB"] : ["rTag", "rBuf", "rOff", "RB"];
-  return `OK = 0; if ((SP & 7) === 0 && (SQ <= ${CANONICAL_HIGH_TOP} || SQ >= ${CANONICAL_HIGH_BOTTOM}) && ` +
-    `c.watch === 0 && !(c.eflRest & ${AC})) { PG = (SQ & ${HIGH16}) * ${PAGES_PER_4G} + (SP >>> ${PAGE_SHIFT}); ` +
-    `TI = (SP >>> ${PAGE_SHIFT}) & ${TLB_MASK}; if (${tag}[TI] === PG + m.tagBase) { ${bytes} = ${buf}[TI]; ` +
+  return `OK = 0; if ((SP & 7) === 0 && ${canonicalHigh("SQ")} && FA) { ` +
+    ` PG = (SQ & ${HIGH16}) * ${PAGES_PER_4G} + (SP >>> ${PAGE_SHIFT}); ` +
+    `TI = (SP >>> ${PAGE_SHIFT}) & ${TLB_MASK}; if (${tag}[TI] === PG + TB) { ${bytes} = ${buf}[TI]; ` +
     `RK = ${off}[TI] + (SP & ${PAGE_MASK}); OK = 1; } }`;
 }
 
@@ -152,7 +151,7 @@ export function callPush(d: Insn, s: StackSite): string {
 export function ret32(d: Insn, s: StackSite, leave: Leave): string | undefined {
   if (d.op !== 0xc3 || d.mode !== 4 || d.osize !== 4) return undefined;
   return `c.eip = ${num(s.eip)}; if (${STACK32}) { SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ` +
-    `if (MV <= c.segLimit[${CS}]) { ${SP_LO} = SP + 4; c.eip = MV; if (c.efer & ${EFER_LMA}) c.ripHigh = 0; ${
+    `if (MV <= GL${CS}) { ${SP_LO} = SP + 4; c.eip = MV; if (c.efer & ${EFER_LMA}) c.ripHigh = 0; ${
       go(s, leave, 2)
     } } }\n` +
     `${generic(s)} ${BACK} ${leave(2)}`;
@@ -170,8 +169,6 @@ export function callRel64(d: Insn, s: StackSite, target: string | undefined, lea
 export function ret64(d: Insn, s: StackSite, leave: Leave): string | undefined {
   if (d.op !== 0xc3 || d.mode !== 8 || d.osize !== 8) return undefined;
   return `c.eip = ${num(s.eip)}; ${RSP} ${item64(false)} if (OK) { ${read64()} ` +
-    `if (T2 <= ${CANONICAL_HIGH_TOP} || T2 >= ${CANONICAL_HIGH_BOTTOM}) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${
-      go(s, leave, 2)
-    } } }\n` +
+    `if (${canonicalHigh("T2")}) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${go(s, leave, 2)} } }\n` +
     `${generic(s)} ${BACK} ${leave(2)}`;
 }
