@@ -15,7 +15,6 @@ import { fault, GP, Unimplemented } from "./fault.ts";
 import { ripLinear } from "./long/access.ts";
 import { CS } from "./state.ts";
 import type { Insn } from "./insn.ts";
-import { regionOf } from "./memory.ts";
 
 /** A code page's translation: valid while the TLB's epoch and the CPU's code generation are those it was made in. */
 class CodePage {
@@ -129,7 +128,6 @@ export function codePage(cpu: Cpu, fc: FetchCache, lin: number): void {
     }
   }
   const phys = cpu.translate(lin, false, true);
-  cpu.mem.codeRegions.add(regionOf(lin));
   const pfn = Math.floor(phys / 4096);
   const view = cpu.mem.physView(pfn * 4096, 4096);
   if (!view) throw new Unimplemented(`instruction fetch outside RAM at ${phys.toString(16)}`);

@@ -92,10 +92,13 @@ export class Memory {
   readonly #codePages = new Set<number>();
   #codeSpans = 0;
   /**
-   * No longer read: fetch.ts codePage still adds the 1 GiB region of each code page it translates (that line can
-   * go; the walk records the page at its size instead).
+   * The pages larger than 4 KiB that translations filling the TLB went through since the last flush (paging.ts walk,
+   * through `largeTranslated`), in `#codePages`'s form: an INVLPG in one of them drops every entry within it (SDM vol.
+   * 3, 4.10.4.1: the TLB may hold one entry per 4 KiB of a large page, and INVLPG of any address in the page
+   * invalidates them all), and an INVLPG elsewhere, one entry.
    */
-  readonly codeRegions = new Set<number>();
+  readonly #largePages = new Set<number>();
+  #largeSpans = 0;
   /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills. */
   sys = false;
 
@@ -113,6 +116,8 @@ export class Memory {
   /** Drops every TLB entry, of both privilege levels (CR0/CR3/CR4 writes, slot changes). */
   flush(): void {
     this.#newEpochs();
+    this.#largePages.clear();
+    this.#largeSpans = 0;
     this.tagBase += TAG_STEP;
     if (this.tagBase > TAG_LIMIT) {
       this.tagBase = 0;
@@ -143,7 +148,6 @@ export class Memory {
 
   /** Translations changed: new epochs for both levels. */
   #newEpochs(): void {
-    this.codeRegions.clear();
     this.#codePages.clear();
     this.#codeSpans = 0;
     this.#epochs[0] = ++this.#lastEpoch;
@@ -156,6 +160,13 @@ export class Memory {
     const k = span === 4096 ? 0 : span === 2 ** 21 ? 1 : span === 2 ** 22 ? 2 : 3;
     this.#codeSpans |= 1 << k;
     this.#codePages.add(Math.floor(lin / span) * 4 + k);
+  }
+
+  /** Linear `lin` was translated through a page of `span` bytes (one of CODE_SPANS, larger than 4 KiB). */
+  largeTranslated(lin: number, span: number): void {
+    const k = span === 2 ** 21 ? 1 : span === 2 ** 22 ? 2 : 3;
+    this.#largeSpans |= 1 << k;
+    this.#largePages.add(Math.floor(lin / span) * 4 + k);
   }
 
   /** True when a page that maps code in these epochs (`codeTranslated`) holds linear `lin`. */
@@ -177,6 +188,24 @@ export class Memory {
     for (const t of this.#levels) {
       if (t.rTag[i] === tag) t.rTag[i] = -1;
       if (t.wTag[i] === tag) t.wTag[i] = -1;
+    }
+    if (this.#largeSpans !== 0) this.#flushLarge(lin);
+  }
+
+  /** INVLPG of `lin` where translations went through large pages: every entry within the large page holding it. */
+  #flushLarge(lin: number): void {
+    for (let k = 1; k < 4; k++) {
+      const span = CODE_SPANS[k], n = Math.floor(lin / span);
+      if (!(this.#largeSpans & (1 << k)) || !this.#largePages.has(n * 4 + k)) continue;
+      // The tags of the page's 4 KiB pages, as a range: one comparison per entry.
+      const first = n * (span / 4096) + this.tagBase, end = first + span / 4096;
+      for (const t of this.#levels) {
+        const rTag = t.rTag, wTag = t.wTag;
+        for (let i = 0; i < TLB_SIZE; i++) {
+          if (rTag[i] >= first && rTag[i] < end) rTag[i] = -1;
+          if (wTag[i] >= first && wTag[i] < end) wTag[i] = -1;
+        }
+      }
     }
   }
 

@@ -53,6 +53,8 @@ export function walk(cpu: Walker, lin: number, write: boolean, user: boolean, fe
   }
   // An INVLPG anywhere in the page that maps code must end what was cached from the translation (memory.ts).
   if (fetch) cpu.mem.codeTranslated(lin, walkSpan);
+  // INVLPG anywhere in a large page must drop the TLB entries of all its 4 KiB pages (memory.ts flushPage).
+  if (walkSpan !== 4096) cpu.mem.largeTranslated(lin, walkSpan);
   return r;
 }
 

@@ -76,3 +76,20 @@ backendTest(
   },
   { only: ["emu"] },
 );
+
+backendTest("TLB: INVLPG of one address of a 2 MiB page drops the translations of all its 4 KiB pages", (kvm) => {
+  // Linear 2-4 MiB is one 2 MiB page (the directory's entry 1, at 0x12008) onto frame 0x200000. The guest reads
+  // 0x3ff000 and 0x200000 (a TLB entry each), points the page at frame 0 (P W PS A), invalidates 0x200000 alone and
+  // reads 0x3ff000 again: the processor may hold one entry per 4 KiB of a large page, and INVLPG of any address in
+  // the page invalidates them all (SDM vol. 3, 4.10.4.1).
+  // mov eax, [0x3ff000] / out 0xe9, eax / mov eax, [0x200000] / mov dword [0x12008], 0xa3 / invlpg [0x200000] /
+  // mov eax, [0x3ff000] / out 0xe9, eax / hlt
+  const code = "8b042500f03f00 e7e9 8b042500002000 c7042508200100 a3000000 0f013c2500002000 8b042500f03f00 e7e9 f4";
+  using m = bench64(kvm, code);
+  const v = new DataView(m.mem.bytes.buffer, m.mem.bytes.byteOffset);
+  v.setUint32(0x3ff000, 0x11111111, true);
+  v.setUint32(0x1ff000, 0x22222222, true);
+  const run = probeRun(m.vcpu);
+  assert.equal(run.exit.reason, "hlt", describe(run.exit));
+  assert.deepEqual(run.out, [0x11111111, 0x22222222]);
+});

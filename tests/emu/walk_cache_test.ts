@@ -87,7 +87,7 @@ backendTest(
   "walk cache: INVLPG in a region no code was fetched from drops the MMIO page's translation",
   (kvm) => {
     // Linear 1 GiB + 0x1ff000 through tables of its own: INVLPG there leaves the fetch cache's epoch as it is
-    // (memory.ts codeRegions), so only the walk cache's own drop makes the PTE change seen.
+    // (memory.ts codeTranslated: no code page holds it), so only the walk cache's own drop makes the PTE change seen.
     // mov eax, [0x401ff000] / mov dword [0x15ff8], 0x900023 (its PTE: 0x900000) / mov eax, [0x401ff000] /
     // invlpg [0x401ff000] / mov eax, [0x401ff000] / hlt
     const code = "8b042500f01f40 c70425f85f0100 23009000 8b042500f01f40 0f013c2500f01f40 8b042500f01f40 f4";
