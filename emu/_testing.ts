@@ -10,6 +10,8 @@ import * as R from "../abi/requests.ts";
 import { kvmRegs, kvmRun, kvmSregs, type Regs, type Segment, type Sregs } from "../abi/structs.ts";
 import { kvmUserspaceMemoryRegion } from "../abi/structs.ts";
 import { createEmuKernel } from "./kernel.ts";
+import type { EmuVcpu } from "./vcpu.ts";
+import type { Cpu } from "./x86/cpu.ts";
 
 /** A guest ready to run. */
 export interface TestGuest {
@@ -188,4 +190,18 @@ export function runToHlt(g: TestGuest, max = 1000): { out: number[]; last: TestE
     return { out, last: e };
   }
   throw new Error("no HLT");
+}
+
+/** Runs to the next OUT, whose first byte it returns (fails on any other exit). */
+export function nextOut(g: TestGuest): number {
+  const e = runOnce(g);
+  if (e.reason !== 2) throw new Error(`exit ${e.reason}, not an OUT`);
+  return e.io!.data[0];
+}
+
+/** The emulated CPU behind `g`'s vCPU (for tests that look at its caches). */
+export function cpuOf(g: TestGuest): Cpu {
+  const v = (g.k as unknown as { vcpuOf(fd: number): EmuVcpu | undefined }).vcpuOf(g.vcpu);
+  if (!v) throw new Error("no emulator vCPU");
+  return v.cpu;
 }

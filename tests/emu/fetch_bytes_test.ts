@@ -10,24 +10,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { makeGuest, runOnce, type TestGuest } from "../../emu/_testing.ts";
-import type { EmuVcpu } from "../../emu/vcpu.ts";
+import { cpuOf, makeGuest, nextOut, type runOnce, type TestGuest } from "../../emu/_testing.ts";
 import type { Cpu } from "../../emu/x86/cpu.ts";
 import { test } from "../_support/harness.ts";
 
 /** The CPU of `g`, running its code in the interpreter (the records under test are the interpreter's). */
 function interpreted(g: TestGuest): Cpu {
-  const v = (g.k as unknown as { vcpuOf(fd: number): EmuVcpu | undefined }).vcpuOf(g.vcpu);
-  assert.ok(v, "no emulator vCPU");
-  v.cpu.blocks.threshold = 0;
-  return v.cpu;
-}
-
-/** Runs to the next OUT, whose byte it returns. */
-function nextOut(g: TestGuest): number {
-  const e = runOnce(g);
-  assert.equal(e.reason, 2, `exit ${e.reason}, not an OUT`);
-  return e.io!.data[0];
+  const cpu = cpuOf(g);
+  cpu.blocks.threshold = 0;
+  return cpu;
 }
 
 /** `L: mov al, 1; out 0x10, al; mov al, 2; out 0x10, al; jmp L` at 0x1000 (the second immediate at 0x1005). */

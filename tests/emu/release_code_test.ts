@@ -9,25 +9,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { makeGuest, runOnce, type TestGuest } from "../../emu/_testing.ts";
-import type { EmuVcpu } from "../../emu/vcpu.ts";
-import type { Cpu } from "../../emu/x86/cpu.ts";
+import { cpuOf, makeGuest, nextOut, type runOnce, type TestGuest } from "../../emu/_testing.ts";
 import { releaseCode } from "../../emu/x86/exec.ts";
 import { test } from "../_support/harness.ts";
-
-/** The CPU of `g`. */
-function cpuOf(g: TestGuest): Cpu {
-  const v = (g.k as unknown as { vcpuOf(fd: number): EmuVcpu | undefined }).vcpuOf(g.vcpu);
-  assert.ok(v, "no emulator vCPU");
-  return v.cpu;
-}
-
-/** Runs to the next OUT, whose byte it returns. */
-function nextOut(g: TestGuest): number {
-  const e = runOnce(g);
-  assert.equal(e.reason, 2, `exit ${e.reason}, not an OUT`);
-  return e.io!.data[0];
-}
 
 test("releaseCode empties the decode cache; the vCPU decodes its code again and runs on", () => {
   // L: inc al; out 0x10, al; jmp L
