@@ -22,7 +22,7 @@ import type { Cpu } from "../cpu.ts";
 import { decode, type OpMaps } from "../decode.ts";
 import type { Insn } from "../insn.ts";
 import { stillValid } from "../fetch.ts";
-import { blockHolds, END_DIRECT, ENDS } from "./safe.ts";
+import { blockHolds, END_DIRECT, endOf, isSystemCall } from "./safe.ts";
 import { PAGE_SIZE } from "./names.ts";
 import { MASK } from "../flags.ts";
 
@@ -79,6 +79,11 @@ export class Block {
    * Compiled.sides); the other exits count all of them.
    */
   sides: readonly number[] = [];
+  /**
+   * Whether it ends with a fast system call (safe.ts SYSTEM_CALLS), which changes CS and the CPL and may set TF or RF:
+   * the dispatcher checks the CS its successor was compiled for and stops on TF or RF (run.ts runChain).
+   */
+  readonly modal: boolean;
   /** False once its page was written. */
   valid = true;
   /** The KVM_RUN in which its bytes were last compared with memory; -1 once it is invalid (cache.ts). */
@@ -119,6 +124,7 @@ export class Block {
     this.length = scan.insns.length;
     this.loop = loop;
     this.scale = scan.insns.length / this.loop;
+    this.modal = isSystemCall(scan.insns[scan.insns.length - 1]);
     this.ranges = rangesOf(scan);
     this.nextPfn = scan.next?.pfn ?? -1;
     this.nextEpoch = epoch;
@@ -230,7 +236,7 @@ export function scanBlock(
       if (d === null) break; // it crosses the end of the next page
     }
     if (!blockHolds(d)) break;
-    const end = ENDS.get(d.jit);
+    const end = endOf(d);
     // The whole instruction must be inside CS (else the interpreter raises #GP), and 16-bit IP must not wrap.
     const last = ip + d.len - 1;
     if (mode !== 8 && (last > limit || (mode === 2 && last > 0xffff))) break;

@@ -43,7 +43,7 @@ import { PARITY } from "../flags.ts";
 import { mul64, wide } from "../ops/limbs.ts";
 import { ea64s } from "./operands.ts";
 import type { BlockFn, Scan } from "./block.ts";
-import { END_COND, END_DIRECT, ENDS } from "./safe.ts";
+import { END_COND, END_DIRECT, endOf } from "./safe.ts";
 import { GUARD, guardValue, RELOAD, SPILL } from "./operands.ts";
 import { callPush } from "./stack.ts";
 import {
@@ -314,7 +314,7 @@ function emit(
     const last = i === insns.length - 1;
     // Where the block goes on: the next instruction, or the target of a JMP or CALL rel it followed.
     const on = last ? next : ips[i + 1];
-    const end = ENDS.get(d.jit);
+    const end = endOf(d);
     if (end === END_DIRECT && !last) {
       // A JMP rel that the block followed has no code; a CALL rel pushes its return address and goes on. Neither
       // touches the flags.

@@ -19,7 +19,7 @@ import { getRip } from "../long/access.ts";
 import { OP_MAPS64 } from "../long/optable64.ts";
 import { OP_MAPS } from "../optable.ts";
 import { CS } from "../state.ts";
-import { IF } from "../flags.ts";
+import { IF, RF, TF } from "../flags.ts";
 import { CpuFault, Unimplemented } from "../fault.ts";
 import { PAGE_MASK, PAGE_SIZE } from "./names.ts";
 import { TWO32 } from "../long/access.ts";
@@ -175,12 +175,19 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
       // An interrupt the irqchip raised meanwhile is taken between instructions, by the interpreter's loop. Compiling
       // counts as work too, so that compile churn ends the chain as running does.
       if (cpu.work + n >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & IF)) return n;
+      // A fast system call at the block's end (Block.modal) may have set TF or RF (SYSRET loads RFLAGS from R11): the
+      // interpreter runs the next instruction and its single step. The epoch is read after it, at its new CPL.
+      if (k === EXIT_ANY && b.modal && cpu.eflRest & (TF | RF)) return n;
       const epoch = cpu.mem.epoch;
       let to = b.links[k];
       // A fixed exit's successor holds while the TLB's epoch does and it was checked in this run (an invalid block
-      // never is); an indirect one (RET, JMP/CALL r/m, a stop after a write to code) also needs the same EIP, and
-      // is looked up among the last few the exit went to.
-      if (k === EXIT_ANY && to !== null && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh)) {
+      // never is); an indirect one (RET, JMP/CALL r/m, a stop after a write to code) also needs the same EIP (and,
+      // after a system call, the same CS: a SYSRET returns to 64-bit or to compatibility mode), and is looked up
+      // among the last few the exit went to.
+      if (
+        k === EXIT_ANY && to !== null &&
+        (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh || (b.modal && !sameCode(cpu, to)))
+      ) {
         to = farTarget(cpu, b, epoch);
       }
       if (to === null || b.linkEpochs[k] !== epoch || to.checked !== run) {
@@ -208,7 +215,9 @@ function farTarget(cpu: Cpu, b: Block, epoch: number): Block | null {
   const far = b.far;
   for (let i = 0; i < far.length; i++) {
     const t = far[i];
-    if (t.eip === cpu.eip && t.ripHigh === cpu.ripHigh && t.checked === cpu.runEpoch) {
+    if (
+      t.eip === cpu.eip && t.ripHigh === cpu.ripHigh && t.checked === cpu.runEpoch && (!b.modal || sameCode(cpu, t))
+    ) {
       // It becomes the link; the link it replaces takes its place among the earlier ones.
       const old = b.links[2];
       if (old != null && b.linkEpochs[2] === epoch) far[i] = old;
@@ -219,6 +228,11 @@ function farTarget(cpu: Cpu, b: Block, epoch: number): Block | null {
     }
   }
   return null;
+}
+
+/** Whether `t` was compiled for the code segment CS holds now: its mode, base and limit (blockAt's key). */
+function sameCode(cpu: Cpu, t: Block): boolean {
+  return t.mode === cpu.codeSize && t.csBase === cpu.segBase[CS] && t.csLimit === cpu.segLimit[CS];
 }
 
 /** Remembers `t`, a target of `b`'s indirect exit that a new one replaces as its link. */
