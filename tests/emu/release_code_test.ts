@@ -9,7 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { cpuOf, makeGuest, nextOut, type runOnce, type TestGuest } from "../../emu/_testing.ts";
+import { cpuOf, makeGuest, nextOut } from "../../emu/_testing.ts";
 import { releaseCode } from "../../emu/x86/exec.ts";
 import { test } from "../_support/harness.ts";
 

@@ -10,7 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { cpuOf, makeGuest, nextOut, type runOnce, type TestGuest } from "../../emu/_testing.ts";
+import { cpuOf, makeGuest, nextOut, type TestGuest } from "../../emu/_testing.ts";
 import type { Cpu } from "../../emu/x86/cpu.ts";
 import { test } from "../_support/harness.ts";
 
