@@ -82,23 +82,20 @@ export class Memory {
   #lastEpoch = 1;
   /**
    * The pages that mapped code (translated for fetching: paging.ts walk, through `codeTranslated`) since the epochs
-   * last changed, each as its number at its own size times 4 plus the size's index in CODE_SPANS; `#codeSpans` has
-   * bit k set when some page of CODE_SPANS[k] is among them. An INVLPG outside them leaves the epochs, and so the
+   * last changed. An INVLPG outside them leaves the epochs, and so the
    * fetch cache's code pages and the compiled blocks' links, as they are: a Linux boot's first second invalidated
    * pages 70,000 times, each of which made every block look its successors up and walk its code pages again; and a
    * page-fault handler that unmaps data pages beside its code (bench/guests/pagefault.asm) invalidated them all
    * while they were tracked by the 1 GiB region around them.
    */
-  readonly #codePages = new Set<number>();
-  #codeSpans = 0;
+  readonly #codePages = new PageSet();
   /**
    * The pages larger than 4 KiB that translations filling the TLB went through since the last flush (paging.ts walk,
-   * through `largeTranslated`), in `#codePages`'s form: an INVLPG in one of them drops every entry within it (SDM vol.
+   * through `largeTranslated`): an INVLPG in one of them drops every entry within it (SDM vol.
    * 3, 4.10.4.1: the TLB may hold one entry per 4 KiB of a large page, and INVLPG of any address in the page
    * invalidates them all), and an INVLPG elsewhere, one entry.
    */
-  readonly #largePages = new Set<number>();
-  #largeSpans = 0;
+  readonly #largePages = new PageSet();
   /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills. */
   sys = false;
 
@@ -117,7 +114,6 @@ export class Memory {
   flush(): void {
     this.#newEpochs();
     this.#largePages.clear();
-    this.#largeSpans = 0;
     this.tagBase += TAG_STEP;
     if (this.tagBase > TAG_LIMIT) {
       this.tagBase = 0;
@@ -149,32 +145,24 @@ export class Memory {
   /** Translations changed: new epochs for both levels. */
   #newEpochs(): void {
     this.#codePages.clear();
-    this.#codeSpans = 0;
     this.#epochs[0] = ++this.#lastEpoch;
     this.#epochs[1] = ++this.#lastEpoch;
     this.epoch = this.#epochs[this.user ? 1 : 0];
   }
 
-  /** Linear `lin` was translated for an instruction fetch through a page of `span` bytes (one of CODE_SPANS). */
+  /** Linear `lin` was translated for an instruction fetch through a page of `span` bytes (one of PAGE_SPANS). */
   codeTranslated(lin: number, span: number): void {
-    const k = span === 4096 ? 0 : span === 2 ** 21 ? 1 : span === 2 ** 22 ? 2 : 3;
-    this.#codeSpans |= 1 << k;
-    this.#codePages.add(Math.floor(lin / span) * 4 + k);
+    this.#codePages.add(lin, span);
   }
 
-  /** Linear `lin` was translated through a page of `span` bytes (one of CODE_SPANS, larger than 4 KiB). */
+  /** Linear `lin` was translated through a page of `span` bytes (one of PAGE_SPANS, larger than 4 KiB). */
   largeTranslated(lin: number, span: number): void {
-    const k = span === 2 ** 21 ? 1 : span === 2 ** 22 ? 2 : 3;
-    this.#largeSpans |= 1 << k;
-    this.#largePages.add(Math.floor(lin / span) * 4 + k);
+    this.#largePages.add(lin, span);
   }
 
   /** True when a page that maps code in these epochs (`codeTranslated`) holds linear `lin`. */
   #mapsCode(lin: number): boolean {
-    const spans = this.#codeSpans;
-    for (let k = 0; k < 4; k++) {
-      if (spans & (1 << k) && this.#codePages.has(Math.floor(lin / CODE_SPANS[k]) * 4 + k)) return true;
-    }
+    for (let k = 0; k < PAGE_SPANS.length; k++) if (this.#codePages.has(lin, k)) return true;
     return false;
   }
 
@@ -183,20 +171,20 @@ export class Memory {
    * whatever size) mapped code in these.
    */
   flushPage(lin: number): void {
-    if (this.#codeSpans !== 0 && this.#mapsCode(lin)) this.#newEpochs();
+    if (this.#codePages.spans !== 0 && this.#mapsCode(lin)) this.#newEpochs();
     const p = pageOf(lin), i = p & TLB_MASK, tag = p + this.tagBase;
     for (const t of this.#levels) {
       if (t.rTag[i] === tag) t.rTag[i] = -1;
       if (t.wTag[i] === tag) t.wTag[i] = -1;
     }
-    if (this.#largeSpans !== 0) this.#flushLarge(lin);
+    if (this.#largePages.spans !== 0) this.#flushLarge(lin);
   }
 
   /** INVLPG of `lin` where translations went through large pages: every entry within the large page holding it. */
   #flushLarge(lin: number): void {
-    for (let k = 1; k < 4; k++) {
-      const span = CODE_SPANS[k], n = Math.floor(lin / span);
-      if (!(this.#largeSpans & (1 << k)) || !this.#largePages.has(n * 4 + k)) continue;
+    for (let k = 1; k < PAGE_SPANS.length; k++) {
+      if (!this.#largePages.has(lin, k)) continue;
+      const span = PAGE_SPANS[k], n = Math.floor(lin / span);
       // The tags of the page's 4 KiB pages, as a range: one comparison per entry.
       const first = n * (span / 4096) + this.tagBase, end = first + span / 4096;
       for (const t of this.#levels) {
@@ -519,7 +507,31 @@ export class Memory {
 }
 
 /** The sizes of the pages a translation may use: 4 KiB, 2 MiB (PAE, 4-level), 4 MiB (32-bit), 1 GiB. */
-const CODE_SPANS = [4096, 2 ** 21, 2 ** 22, 2 ** 30] as const;
+const PAGE_SPANS = [4096, 2 ** 21, 2 ** 22, 2 ** 30] as const;
+
+/** Linear pages of the sizes of PAGE_SPANS: each kept as its number at its own size times 4 plus its size's index. */
+class PageSet {
+  readonly #pages = new Set<number>();
+  /** Bit k set while a page of PAGE_SPANS[k] is held. */
+  spans = 0;
+
+  /** Holds the page of `span` bytes (one of PAGE_SPANS) that holds linear `lin`. */
+  add(lin: number, span: number): void {
+    const k = span === 4096 ? 0 : span === 2 ** 21 ? 1 : span === 2 ** 22 ? 2 : 3;
+    this.spans |= 1 << k;
+    this.#pages.add(Math.floor(lin / span) * 4 + k);
+  }
+
+  /** Whether it holds the page of PAGE_SPANS[k] bytes that holds linear `lin`. */
+  has(lin: number, k: number): boolean {
+    return (this.spans & (1 << k)) !== 0 && this.#pages.has(Math.floor(lin / PAGE_SPANS[k]) * 4 + k);
+  }
+
+  clear(): void {
+    this.#pages.clear();
+    this.spans = 0;
+  }
+}
 
 /** The most bytes one translation maps (a 1 GiB page): what an INVLPG may drop around its address. */
 export const LARGEST_PAGE = 2 ** 30;

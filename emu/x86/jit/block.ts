@@ -56,7 +56,7 @@ export class Block {
   /** How many: `insns.length`. */
   readonly length: number;
   /**
-   * The instructions one iteration of its loop runs (run.ts loopLength): the block's code returns its iterations,
+   * The instructions one iteration of its loop runs (codegen.ts loopLength): the block's code returns its iterations,
    * and the last one ran up to where it left (run.ts runChain).
    */
   readonly loop: number;

@@ -116,6 +116,8 @@ export interface Compiled {
   fn: BlockFn;
   /** By side exit (EXIT_SIDE on): the instructions up to and including the Jcc that leaves through it. */
   sides: number[];
+  /** The instructions one iteration of its loop runs (loopLength). */
+  loop: number;
 }
 
 /**
@@ -126,11 +128,14 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
   const insns = scan.insns;
   // Each instruction's address: the block's ranges are in one page and their EIPs do not wrap (block.ts scanBlock).
   const ips = scan.offs.map((o) => rip + (o - scan.offs[0]));
+  const skips = forwardSkips(insns, ips);
   // A first pass finds the flags each branch back to the entry leaves in the locals: when they all agree, a loop
   // carries them from one iteration to the next in the locals, and writes them out only where it leaves.
-  const backs = pooled(() => emit(insns, ips, csLimit, amd, null)).result.backs;
+  const backs = pooled(() => emit(insns, ips, skips, csLimit, amd, null)).result.backs;
   const carry = backs.length !== 0 && backs.every((p) => p !== null && sameKind(p, backs[0]!)) ? backs[0] : null;
-  const { result: { names, values, lines, sides }, numbers } = pooled(() => emit(insns, ips, csLimit, amd, carry));
+  const { result: { names, values, lines, sides }, numbers } = pooled(() =>
+    emit(insns, ips, skips, csLimit, amd, carry)
+  );
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
   const loop = lines.some((l) => l.includes("continue;"));
   const { code, guards } = withGuards(lines.join("\n"));
@@ -180,7 +185,26 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
   } else factories.delete(source); // re-inserted below: the most recently used last
   factories.set(source, make);
   const fn = make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s, qv, mul64, wide);
-  return { fn, sides };
+  return { fn, sides, loop: loopLength(insns, ips, skips) };
+}
+
+/**
+ * The instructions one iteration of the block `insns` (at `ips`) runs when it loops: up to and including its last
+ * Jcc or JMP rel back to its entry, which its code takes as the next iteration (templates.ts loopsBack; a Jcc to a
+ * later copy of the entry's instructions skips to it instead: `skips`, forwardSkips); all of them when none branches
+ * back. A block whose loop branches back from its middle (the loop's exit path follows it) counts that far per
+ * iteration, not its whole length (run.ts runChain). Where several branches go back, iterations through an earlier
+ * one count as many as through the last.
+ */
+function loopLength(insns: readonly Insn[], ips: readonly number[], skips: Map<number, number>): number {
+  for (let i = insns.length - 1; i >= 0; i--) {
+    const d = insns[i];
+    // A JMP rel on the way was followed: it has no code.
+    if (d.jit !== "jcc" && d.jit !== "jccLong" && (i !== insns.length - 1 || endOf(d) !== END_DIRECT)) continue;
+    const next = d.mode === 2 ? (ips[i] + d.len) & 0xffff : d.mode === 8 ? ips[i] + d.len : (ips[i] + d.len) >>> 0;
+    if (!skips.has(i) && loopsBack(d, next, ips[0])) return i + 1;
+  }
+  return insns.length;
 }
 
 /** A 53-bit hash of `s` (two 32-bit FNV-1a lanes), to count distinct sources without keeping them. */
@@ -210,13 +234,15 @@ function withGuards(code: string): { code: string; guards: string } {
   if (names.length === 0) return { code, guards: "" };
   const assign = (g: string) => `${g} = ${guardValue(g)}`;
   const parts = code.split(RELOAD);
-  let out = parts[0], refreshed = false;
-  for (let k = 1; k < parts.length; k++) {
-    const rest = parts.slice(k).join("");
+  // From the end: each RELOAD's refresh, by the code after it.
+  let out = "", rest = "", refreshed = false;
+  for (let k = parts.length - 1; k >= 1; k--) {
+    rest = parts[k] + rest;
     const refresh = rest.includes("continue;") ? names : used(rest);
     refreshed ||= refresh.length !== 0;
-    out += RELOAD + (refresh.length === 0 ? "" : ` ${refresh.map(assign).join("; ")};`) + parts[k];
+    out = RELOAD + (refresh.length === 0 ? "" : ` ${refresh.map(assign).join("; ")};`) + parts[k] + out;
   }
+  out = parts[0] + out;
   // Constants where nothing refreshes them: V8 ran memset_loop's loop half as fast again with them as const.
   return { code: out, guards: `${refreshed ? "let" : "const"} ${names.map(assign).join(", ")};\n` };
 }
@@ -274,6 +300,7 @@ interface Emitted {
 function emit(
   insns: readonly Insn[],
   ips: readonly number[],
+  skips: Map<number, number>,
   csLimit: number,
   amd: boolean,
   carry: Producer | null,
@@ -285,7 +312,6 @@ function emit(
   const backs: (Producer | null)[] = [];
   const sides: number[] = [];
   const producers = insns.map(producerOf);
-  const skips = forwardSkips(insns, ips);
   // The forward branches inside the block whose target is still to come: the index of their target, and the flags
   // in the locals where they branch (`version` counts the changes of `pending`).
   const open: { to: number; flags: Producer | null; version: number }[] = [];

@@ -43,9 +43,10 @@ export const SPILL = "/*spill*/", RELOAD = "/*reload*/";
  * Guards: locals holding what the fast paths of memory accesses test of the CPU beyond the address, which only a
  * semantic function can change (segment registers and their caches, DR7's watchpoints, EFLAGS.AC, a TLB flush's
  * tag base): codegen.ts reads each one a block names on its entry, and again at a RELOAD that code using it follows
- * (withGuards), instead of at every access. TB: the TLB's tag base; FA: nothing watched or alignment-checked (64-bit mode); GS: SS is a 32-bit stack;
- * GR<seg>, GW<seg>: the segment allows a plain read, write, and nothing is watched; GL<seg>, GB<seg>: its limit and
- * base. Read inside a block's loop, the loads and tests cost V8's code for memset_loop's loop about half its speed.
+ * (withGuards), instead of at every access. TB: the TLB's tag base; FA: nothing watched or alignment-checked
+ * (64-bit mode); GS: SS is a 32-bit stack; GR<seg>, GW<seg>: the segment allows a plain read, write, and nothing is
+ * watched; GL<seg>, GB<seg>: its limit and base. Read inside a block's loop, the loads and tests cost V8's code for
+ * memset_loop's loop about half its speed.
  */
 export const GUARD = /\b(TB|FA|GS|G[RWLB][0-5])\b/g;
 

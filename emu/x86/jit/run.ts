@@ -23,10 +23,8 @@ import { IF, RF, TF } from "../flags.ts";
 import { CpuFault, Unimplemented } from "../fault.ts";
 import { PAGE_MASK, PAGE_SIZE } from "./names.ts";
 import { TWO32 } from "../long/access.ts";
-import { Block, type CodeView, type Scan, scanBlock } from "./block.ts";
-import { compile, EXIT_ANY, EXIT_SIDE, forwardSkips } from "./codegen.ts";
-import { END_DIRECT, ENDS } from "./safe.ts";
-import { loopsBack } from "./templates.ts";
+import { Block, type CodeView, scanBlock } from "./block.ts";
+import { compile, EXIT_ANY, EXIT_SIDE } from "./codegen.ts";
 
 export { BlockCache } from "./cache.ts";
 
@@ -101,34 +99,13 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     fc.view,
     cpu.runEpoch,
     cpu.mem.epoch,
-    loopLength(scan, rip),
+    compiled.loop,
   );
   block.fn = compiled.fn;
   block.sides = compiled.sides;
   block.unlink();
   cache.add(key, block);
   return block;
-}
-
-/**
- * The instructions one iteration of the block `scan` runs when it loops (it is entered at `rip`, the whole RIP in
- * 64-bit mode, else EIP): up to and including its last Jcc or JMP rel back to its entry, which its code takes as the
- * next iteration (templates.ts loopsBack; a Jcc to a later copy of the entry's instructions skips to it instead:
- * codegen.ts forwardSkips); all of them when none branches back. A block whose loop branches back from its middle
- * (the loop's exit path follows it) counts that far per iteration, not its whole length. Where several branches go
- * back, iterations through an earlier one count as many as through the last.
- */
-export function loopLength(scan: Scan, rip: number): number {
-  const insns = scan.insns, ips = scan.offs.map((o) => rip + (o - scan.offs[0]));
-  const skips = forwardSkips(insns, ips);
-  for (let i = insns.length - 1; i >= 0; i--) {
-    const d = insns[i];
-    // A JMP rel on the way was followed: it has no code (codegen.ts).
-    if (d.jit !== "jcc" && d.jit !== "jccLong" && (i !== insns.length - 1 || ENDS.get(d.jit) !== END_DIRECT)) continue;
-    const next = d.mode === 2 ? (ips[i] + d.len) & 0xffff : d.mode === 8 ? ips[i] + d.len : (ips[i] + d.len) >>> 0;
-    if (!skips.has(i) && loopsBack(d, next, rip)) return i + 1;
-  }
-  return insns.length;
 }
 
 /**

@@ -65,7 +65,7 @@ for (const bits of [32, 64] as const) {
         assert.equal(s.invalidated, 0);
         // Eager: two blocks, [mov, xor, add, dec, jnz, out] left through its JNZ (a side exit: 5 instructions run)
         // and [add, dec, jnz, out] looping back at its JNZ 998 times (3 instructions each, however the budgets
-        // split them: run.ts loopLength), then once through to the OUT: 5 + 3 * 998 + 4.
+        // split them: codegen.ts loopLength), then once through to the OUT: 5 + 3 * 998 + 4.
         if (mode === "eager") assert.equal(s.insns, 3003, JSON.stringify(s));
       }
     });

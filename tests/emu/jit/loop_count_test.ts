@@ -1,6 +1,6 @@
 /**
  * What a block that loops from its middle counts as run (emu/x86/jit/run.ts
- * runChain and loopLength, the compiler's `insns` counter and the run loop's
+ * runChain and codegen.ts loopLength, the compiler's `insns` counter and the run loop's
  * `cpu.work`): a block whose Jcc back to its entry is followed by more of
  * its instructions (the loop's exit path) runs the instructions up to that
  * Jcc per iteration, not its whole length.

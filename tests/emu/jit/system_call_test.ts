@@ -144,25 +144,31 @@ function expected(n: number): number {
 
 const N = 1000;
 
-test("block compiler, 64-bit: SYSCALL/SYSRET end blocks and chain, as the interpreter runs them", () => {
-  const off = run64("off", N, 0n), eager = run64("eager", N, 0n);
+/**
+ * Checks that the interpreter's run `off` halted with the sum for N, and that `eager` ended as it did, back at CPL 0
+ * (CS 0x08, SS 0x10); returns `eager`.
+ */
+function sameAsInterpreter<R extends { exit: string; out: number[]; cs: number; ss: number; stats: unknown }>(
+  off: R,
+  eager: R,
+): R {
   assert.equal(off.exit, "hlt");
   assert.deepEqual(off.out, [expected(N)]);
   assert.deepEqual({ ...eager, stats: undefined }, { ...off, stats: undefined });
   assert.equal(eager.cs, 0x08);
   assert.equal(eager.ss, 0x10);
+  return eager;
+}
+
+test("block compiler, 64-bit: SYSCALL/SYSRET end blocks and chain, as the interpreter runs them", () => {
+  const eager = sameAsInterpreter(run64("off", N, 0n), run64("eager", N, 0n));
   // An iteration is 13 instructions (MOV, SYSCALL; TEST, JZ, IMUL, XOR, MOV, AND, OR, SYSRET; ADD, DEC, JNZ), all in
   // blocks: 11 when the interpreter runs the SYSCALL and the SYSRET.
   assert.ok(eager.stats.insns >= 13 * N, JSON.stringify(eager.stats));
 });
 
 test("block compiler, 32-bit: SYSENTER/SYSEXIT end blocks and chain, as the interpreter runs them", () => {
-  const off = run32("off", N), eager = run32("eager", N);
-  assert.equal(off.exit, "hlt");
-  assert.deepEqual(off.out, [expected(N)]);
-  assert.deepEqual({ ...eager, stats: undefined }, { ...off, stats: undefined });
-  assert.equal(eager.cs, 0x08);
-  assert.equal(eager.ss, 0x10);
+  const eager = sameAsInterpreter(run32("off", N), run32("eager", N));
   // 12 instructions an iteration (MOV x3, SYSENTER; TEST, JZ, IMUL, XOR, SYSEXIT; ADD, DEC, JNZ), 10 without them.
   assert.ok(eager.stats.insns >= 12 * N, JSON.stringify(eager.stats));
 });
