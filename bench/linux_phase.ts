@@ -29,7 +29,21 @@ import { Machine } from "../vmm/machine.ts";
 import { GUEST_DIR, guestMissing } from "../tests/vmm/_vmm_linux.ts";
 
 /** What the console shows on the way: the decompressor's start and end, the kernel's banner and command line. */
-const MILESTONES = ["Decompressing Linux", "Booting the kernel", "Linux version", "Command line:"];
+const MILESTONES = [
+  "Decompressing Linux",
+  "Booting the kernel",
+  "Linux version",
+  "Command line:",
+  "pid_max",
+  "Mount-cache",
+  "devtmpfs: initialized",
+  "PCI: Using",
+  "clocksource: Switched",
+  "Unpacking initramfs",
+  "Freeing initrd",
+  "Freeing unused kernel image",
+  "Run /init",
+];
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);

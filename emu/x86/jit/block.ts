@@ -59,9 +59,9 @@ export class Block {
    * The instructions one iteration of its loop runs (codegen.ts loopLength): the block's code returns its iterations,
    * and the last one ran up to where it left (run.ts runChain).
    */
-  readonly loop: number;
+  loop: number;
   /** Its length over `loop`: the factor of its code's budget (run.ts runChain). */
-  readonly scale: number;
+  scale: number;
   /** The bytes decoded: those of each range of `ranges`, one after another. */
   readonly raw: Uint8Array;
   /**

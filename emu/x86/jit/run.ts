@@ -23,8 +23,9 @@ import { IF, RF, TF } from "../flags.ts";
 import { CpuFault, Unimplemented } from "../fault.ts";
 import { PAGE_MASK, PAGE_SIZE } from "./names.ts";
 import { TWO32 } from "../long/access.ts";
-import { Block, type CodeView, scanBlock } from "./block.ts";
-import { compile, EXIT_ANY, EXIT_SIDE } from "./codegen.ts";
+import { Block, type CodeView, type Scan, scanBlock } from "./block.ts";
+import { compile, type Compiled, EXIT_ANY, EXIT_SIDE } from "./codegen.ts";
+import { threaded } from "./threaded.ts";
 
 export { BlockCache } from "./cache.ts";
 
@@ -79,7 +80,13 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     return null;
   }
   const rip = mode === 8 ? getRip(cpu) : cpu.eip;
-  const compiled = compile(scan, rip, cpu.segLimit[CS], cpu.vendor.name === "amd");
+  const csLimit = cpu.segLimit[CS], amd = cpu.vendor.name === "amd";
+  // Mode "on" runs a new block in the first tier (threaded.ts) until it has run `cache.promote` times, unless the
+  // block it replaces (dropped when its page was written, or evicted) had got that far.
+  const at: { block?: Block } = {};
+  const compiled = cache.promote <= 1 || cache.wasPromoted(fc.pfn, off)
+    ? compile(scan, rip, csLimit, amd)
+    : threaded(scan, rip, cache.promote, () => promote(cpu, at.block!, scan, rip, csLimit, amd));
   cpu.work += COMPILE_WORK * insns.length;
   if (compiled === null) {
     // A new shape beyond the process's budget of source (codegen.ts limitSources): the interpreter runs it.
@@ -104,8 +111,28 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
   block.fn = compiled.fn;
   block.sides = compiled.sides;
   block.unlink();
+  at.block = block;
   cache.add(key, block);
   return block;
+}
+
+/**
+ * Compiles `block`, which ran in the first tier (threaded.ts) until now: its code, side exits and loop become the
+ * compiled code's, and it forgets its successors (its exits are numbered anew). Null when its source would take the
+ * process past its budget (codegen.ts limitSources): it stays in the first tier.
+ */
+function promote(cpu: Cpu, block: Block, scan: Scan, rip: number, csLimit: number, amd: boolean): Compiled | null {
+  const compiled = compile(scan, rip, csLimit, amd);
+  cpu.work += COMPILE_WORK * scan.insns.length;
+  if (compiled === null) return null;
+  block.fn = compiled.fn;
+  block.sides = compiled.sides;
+  block.loop = compiled.loop;
+  block.scale = block.length / compiled.loop;
+  block.unlink();
+  cpu.blocks.promoted(block.pfn, block.off);
+  cpu.blocks.stats.promoted++;
+  return compiled;
 }
 
 /**

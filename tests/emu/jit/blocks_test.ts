@@ -58,7 +58,7 @@ for (const bits of [32, 64] as const) {
       assert.equal(exit.reason, "hlt", describeExit(exit));
       const s = emuStats(g.vm, g.mem);
       if (mode === "off") {
-        assert.deepEqual(s, { compiled: 0, invalidated: 0, evicted: 0, executed: 0, insns: 0 });
+        assert.deepEqual(s, { compiled: 0, promoted: 0, invalidated: 0, evicted: 0, executed: 0, insns: 0 });
       } else {
         // ("executed" counts calls of compiled code, which may run many iterations of a loop in one call.)
         assert.ok(s.compiled > 0 && s.executed > 0, JSON.stringify(s));

@@ -170,7 +170,11 @@ function ranCompiled(g: Guest, mode: Mode, passes: number): void {
   if (mode === "off") return;
   const s = g.blocks.stats;
   assert.ok(s.insns >= passes * (LOOP_INSNS * N - 200), `the loop's instructions in blocks: ${JSON.stringify(s)}`);
-  assert.ok(s.executed < (passes * N) / 4, `blocks run for ${passes * N} iterations: ${JSON.stringify(s)}`);
+  // The compiled loop runs its iterations inside one call; in mode "on" it runs in the first tier (a call an
+  // iteration) for fewer iterations than it would take to be compiled (cache.ts PROMOTE).
+  if (mode === "eager") {
+    assert.ok(s.executed < (passes * N) / 4, `blocks run for ${passes * N} iterations: ${JSON.stringify(s)}`);
+  }
 }
 
 /** The compiled block entered at the loop's head, which holds bytes of the second page. */
