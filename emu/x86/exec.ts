@@ -199,9 +199,11 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
         return;
       }
     }
-    if (
-      blocks && cpu.shadow === 0 && !(cpu.eflRest & (TF | RF)) && cpu.watch === 0 && cpu.replay.length === 0
-    ) {
+    if (blocks && cpu.shadow === 0 && !(cpu.eflRest & TF) && cpu.watch === 0 && cpu.replay.length === 0) {
+      // RF only keeps an instruction breakpoint from firing on the next instruction, and step clears it before running
+      // that: with nothing watched (no breakpoint to keep), a block's first instruction clears it the same way. An
+      // IRET from a #PF handler returns with RF set (deliverFault), to the instruction that faulted.
+      if (cpu.eflRest & RF) cpu.eflRest &= ~RF;
       let ran = 0;
       try {
         const b = blockAt(cpu, fc);
