@@ -65,18 +65,25 @@ export function threaded(scan: Scan, rip: number, after: number, promote: () => 
       c.eip = eips[i];
       c.nextEip = nexts[i];
       execs[i](c, insns[i]);
+      // Within the block EIP is set before each instruction; only a way out sets it to where the block goes on.
       const to = c.nextEip;
-      if (c.efer & EFER_LMA) setRip(c, to);
-      else c.eip = to;
+      if (to !== expect[i]) return leave(c, to, i === last ? onOther : exits[i]);
       if (i === last) {
-        if (to !== expect[i]) return ONCE | onOther;
-        return ONCE | (onNext === EXIT_NEXT && (c.exits.length !== 0 || c.codeGen !== g) ? EXIT_ANY : onNext);
+        return leave(c, to, onNext === EXIT_NEXT && (c.exits.length !== 0 || c.codeGen !== g) ? EXIT_ANY : onNext);
       }
-      if (to !== expect[i]) return ONCE | exits[i];
-      if (c.exits.length !== 0 || c.codeGen !== g) return ONCE | EXIT_ANY;
+      if (c.exits.length !== 0 || c.codeGen !== g) return leave(c, to, EXIT_ANY);
     }
   };
-  return { fn, sides, loop: n };
+  // Its side exits are all Jccs', to fixed targets: none leaves through a RET (`indirect`, the first that may).
+  const tier = { fn, sides, indirect: EXITS, loop: n };
+  return tier;
+}
+
+/** Leaves a block for `to` (the whole RIP in 64-bit mode) through `exit`, after one iteration. */
+function leave(c: Cpu, to: number, exit: number): number {
+  if (c.efer & EFER_LMA) setRip(c, to);
+  else c.eip = to;
+  return ONCE | exit;
 }
 
 /** The instruction pointer after `d` at `ip` (16-bit wrap, 32-bit EIP, 64-bit RIP), as codegen.ts counts it. */
