@@ -43,16 +43,18 @@ export const SPILL = "/*spill*/", RELOAD = "/*reload*/";
  * Guards: locals holding what the fast paths of memory accesses test of the CPU beyond the address, which only a
  * semantic function can change (segment registers and their caches, DR7's watchpoints, EFLAGS.AC, a TLB flush's
  * tag base): codegen.ts reads each one a block names on its entry, and again at a RELOAD that code using it follows
- * (withGuards), instead of at every access. TB: the TLB's tag base; FA: nothing watched or alignment-checked
+ * (withGuards), instead of at every access. TB: the TLB's tag base; TC: the same, for the last pages (lastPage),
+ * which it starts out empty; FA: nothing watched or alignment-checked
  * (64-bit mode); GS: SS is a 32-bit stack; GR<seg>, GW<seg>: the segment allows a plain read, write, and nothing is
  * watched; GL<seg>, GB<seg>: its limit and base. Read inside a block's loop, the loads and tests cost V8's code for
  * memset_loop's loop about half its speed.
  */
-export const GUARD = /\b(TB|FA|GS|G[RWLB][0-5])\b/g;
+export const GUARD = /\b(TB|TC|FA|GS|G[RWLB][0-5])\b/g;
 
 /** The expression a guard (GUARD) holds. */
 export function guardValue(name: string): string {
   if (name === "TB") return "m.tagBase";
+  if (name === "TC") return "(RT = WT = -1, RC = WC = c.r8, RO = WO = 0, m.tagBase)";
   if (name === "FA") return `c.watch === 0 && !(c.eflRest & ${AC})`;
   if (name === "GS") return `(SA[${SS}] & ${AR_DB}) !== 0`;
   const seg = Number(name[2]);
@@ -163,12 +165,13 @@ function bytesAt(buf: string, size: number, at = 0): string {
  * anything else through the CPU's own calls.
  */
 export function loadInto(seg: number, off: string, size: number, mode: number, at = ""): string {
-  const bytes = size === 8 ? `MV = ${bytesAt("RB", 4)}; MH = ${bytesAt("RB", 4, 4)};` : `MV = ${bytesAt("RB", size)};`;
+  const bytes = size === 8 ? `MV = ${bytesAt("RC", 4)}; MH = ${bytesAt("RC", 4, 4)};` : `MV = ${bytesAt("RC", size)};`;
   const read = (lin: string) =>
     size === 8 ? `m.read64(${lin}, QV); MV = QV[0]; MH = QV[1];` : `MV = m.read${size * 8}(${lin});`;
   const slow = `${at}${read(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, false)`)}`;
-  const tlb = `TI = PG & ${TLB_MASK}; if (rTag[TI] === PG + TB && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
-    `{ RB = rBuf[TI]; RK = rOff[TI] + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${read(fullLinear(mode))} }`;
+  const tlb =
+    `${LAST_PAGES} if (${lastPage("R", "rTag", "rBuf", "rOff")} && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
+    `{ RK = RO + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${read(fullLinear(mode))} }`;
   return `${setOffset(off, mode)} if (${fastSegment(seg, size, mode, false)}) { ${linear(seg, mode)} ${tlb} } ` +
     `else { ${slow} }`;
 }
@@ -190,16 +193,38 @@ export function storeFrom(
   high = "0",
 ): string {
   const shifts = ["MV", "MV >> 8", "MV >> 16", "MV >> 24", "MH", "MH >> 8", "MH >> 16", "MH >> 24"];
-  const bytes = shifts.slice(0, size).map((x, i) => `WB[RK${i ? ` + ${i}` : ""}] = ${x};`).join(" ");
+  const bytes = shifts.slice(0, size).map((x, i) => `WC[RK${i ? ` + ${i}` : ""}] = ${x};`).join(" ");
   const write = (lin: string) => size === 8 ? `m.write64(${lin}, MV, MH);` : `m.write${size * 8}(${lin}, MV);`;
   const slow = `${at}${write(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, true)`)} ${after}`;
-  const tlb = `TI = PG & ${TLB_MASK}; if (wTag[TI] === PG + TB && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
-    `{ WB = wBuf[TI]; RK = wOff[TI] + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${
-      write(fullLinear(mode))
-    } ${after} }`;
+  const tlb =
+    `${LAST_PAGES} if (${lastPage("W", "wTag", "wBuf", "wOff")} && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
+    `{ RK = WO + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${write(fullLinear(mode))} ${after} }`;
   const value = size === 8 ? `MV = ${v}; MH = ${high};` : `MV = ${v};`;
   return `${value} ${setOffset(off, mode)} if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ` +
     `${tlb} } else { ${slow} }`;
+}
+
+/**
+ * The last pages: the page of the block's last load (RT, RC, RO) and of its last store (WT, WC, WO) that the TLB
+ * held, as its tag (PG + TC), its bytes and the offset of its first byte in them. `var`s, so that the code of an access
+ * declares them where it uses them; the guard TC sets them empty on the block's entry and after a call (GUARD).
+ */
+const LAST_PAGES = "var RT, RC, RO, WT, WC, WO;";
+
+/**
+ * Whether PG is the last page of reads (`kind` "R") or writes ("W"), or else the TLB (`tag`, `buf`, `off`) holds it,
+ * which makes it the last page: an access to the page the last one of its kind found (memset's and memcpy's loops,
+ * the sieve's, a function's locals) tests one tag instead of looking the TLB up (memset_loop's loop: about 1.4 times
+ * its speed under Deno). The tag holds TC, so that a TLB flush in a semantic function the block calls (after which
+ * the guards are read again) leaves it stale; nothing else a block runs changes a translation the TLB holds (INVLPG,
+ * a change of CPL or of paging, and the protection of a page that gets code happen between blocks). The TLB index
+ * comes from LA's low bits (its mask is below 2^20, so PG's high part adds nothing): an integer operation, where PG,
+ * in 64-bit mode a double, would need a truncation first.
+ */
+function lastPage(kind: "R" | "W", tag: string, buf: string, off: string): string {
+  const [t, b, o] = [`${kind}T`, `${kind}C`, `${kind}O`];
+  return `(${t} === PG + TC || ((TI = (LA >>> ${PAGE_SHIFT}) & ${TLB_MASK}), ${tag}[TI] === PG + TC && ` +
+    `((${t} = PG + TC), (${b} = ${buf}[TI]), (${o} = ${off}[TI]), true)))`;
 }
 
 /** Sets LA (and LH in 64-bit mode) to the offset `off` (offset()). */
