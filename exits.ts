@@ -143,6 +143,9 @@ const IRQ_WINDOW_OPEN: ExitOf<"irq_window_open"> = Object.freeze({ reason: "irq_
 export class ExitDecoder {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
+  /** kvm_run's u16 and u32 members in the host's byte order, kvm_run's own: the I/O exit's reads. */
+  readonly #u16: Uint16Array;
+  readonly #u32: Uint32Array;
   readonly #io: ExitOf<"io">;
   #ioDataStart = -1;
   #ioDataEnd = -1;
@@ -154,6 +157,8 @@ export class ExitDecoder {
     // SAFETY: `run` is the vCPU's kvm_run mapping; the Vcpu detaches it before munmap.
     this.#bytes = new Uint8Array(run);
     this.#view = new DataView(run);
+    this.#u16 = new Uint16Array(run, 0, run.byteLength >> 1);
+    this.#u32 = new Uint32Array(run, 0, run.byteLength >> 2);
     this.#io = { reason: "io", direction: "out", port: 0, size: 1, count: 0, data: this.#bytes.subarray(0, 0) };
     this.#mmio = { reason: "mmio", physAddr: 0n, isWrite: false, len: 0, data: this.#bytes.subarray(0, 0) };
     this.#rdmsr = new KvmRunMsrExit("x86_rdmsr", this.#view);
@@ -175,7 +180,7 @@ export class ExitDecoder {
   /** The exit now in kvm_run. */
   decode(): VcpuExit {
     const v = this.#view;
-    const reason = v.getUint32(EXIT_REASON, true);
+    const reason = this.#u32[EXIT_REASON >> 2];
     switch (reason) {
       case C.KVM_EXIT_IO:
         return this.#decodeIo();
@@ -234,20 +239,20 @@ export class ExitDecoder {
   }
 
   #decodeIo(): ExitOf<"io"> {
-    const v = this.#view;
+    const b = this.#bytes, u32 = this.#u32;
     const e = this.#io;
-    const size = v.getUint8(IO_SIZE) as 1 | 2 | 4;
-    const count = v.getUint32(IO_COUNT, true);
+    const size = b[IO_SIZE] as 1 | 2 | 4;
+    const count = u32[IO_COUNT >> 2];
     // data_offset is a u64, but it always points inside the mapping.
-    const start = v.getUint32(IO_DATA_OFFSET, true);
+    const start = u32[IO_DATA_OFFSET >> 2];
     const end = start + size * count;
     if (start !== this.#ioDataStart || end !== this.#ioDataEnd) {
       this.#ioDataStart = start;
       this.#ioDataEnd = end;
-      e.data = this.#bytes.subarray(start, Math.min(end, this.#bytes.length));
+      e.data = b.subarray(start, Math.min(end, b.length));
     }
-    e.direction = v.getUint8(IO_DIRECTION) === C.KVM_EXIT_IO_OUT ? "out" : "in";
-    e.port = v.getUint16(IO_PORT, true);
+    e.direction = b[IO_DIRECTION] === C.KVM_EXIT_IO_OUT ? "out" : "in";
+    e.port = this.#u16[IO_PORT >> 1];
     e.size = size;
     e.count = count;
     return e;

@@ -44,12 +44,19 @@ import { readCpuid } from "./internal/cpuid.ts";
  */
 function runTimeout(options: { timeoutMs?: number }): number | undefined {
   if (typeof options === "object" && options !== null && Object.getPrototypeOf(options) === Object.prototype) {
-    let plain = true;
-    for (const key in options) if (key !== "timeoutMs") plain = false;
     const ms = options.timeoutMs;
-    if (plain && (ms === undefined || (typeof ms === "number" && ms >= 0 && ms <= 2 ** 31 - 1))) return ms;
+    // The range first, then the keys (for-in was half of this check's cost as a flag set in the loop).
+    if (ms === undefined || (typeof ms === "number" && ms >= 0 && ms <= 2 ** 31 - 1)) {
+      if (onlyTimeout(options)) return ms;
+    }
   }
   return check(runOptionsSchema, options, "options")?.timeoutMs;
+}
+
+/** True when `options` has no enumerable key but timeoutMs. */
+function onlyTimeout(options: object): boolean {
+  for (const key in options) if (key !== "timeoutMs") return false;
+  return true;
 }
 
 /**

@@ -1,7 +1,10 @@
 /**
  * The vCPU's shared kvm_run mapping with the kernel's layout (offsets from
  * abi's generated layout): the core's exits are written into it, and the
- * data userspace writes for IN and MMIO reads is read back from it.
+ * data userspace writes for IN and MMIO reads is read back from it. The
+ * fields written at every exit go through typed arrays in the host's byte
+ * order, which is kvm_run's (the kernel writes it natively too): an I/O
+ * exit is a few array stores, no DataView call.
  *
  * @module
  */
@@ -41,11 +44,24 @@ const O = {
   internalData: kvmRun.offsetOf("internal.data"),
 };
 
+/** The u16 and u32 members written at every exit, as indices of 16-bit and 32-bit views (all naturally aligned). */
+const W = {
+  exitReason: O.exitReason >> 2,
+  flags: O.flags >> 1,
+  cr8: O.cr8 >> 2,
+  apicBase: O.apicBase >> 2,
+  ioPort: O.ioPort >> 1,
+  ioCount: O.ioCount >> 2,
+  ioDataOffset: O.ioDataOffset >> 2,
+};
+
 /** A view over one vCPU's kvm_run mapping. */
 export class RunPage {
   readonly buffer = new ArrayBuffer(EMU_VCPU_MMAP_SIZE);
   readonly view = new DataView(this.buffer);
   readonly bytes = new Uint8Array(this.buffer);
+  readonly #u16 = new Uint16Array(this.buffer);
+  readonly #u32 = new Uint32Array(this.buffer);
 
   get immediateExit(): boolean {
     return this.bytes[O.immediateExit] !== 0;
@@ -56,37 +72,49 @@ export class RunPage {
   }
 
   setExitReason(reason: number): void {
-    this.view.setUint32(O.exitReason, reason, true);
+    this.#u32[W.exitReason] = reason;
   }
 
   /** The fields KVM updates on every exit. */
   setCommon(ifFlag: boolean, ready: boolean, cr8: number, apicBase: number): void {
-    this.bytes[O.ifFlag] = ifFlag ? 1 : 0;
-    this.bytes[O.ready] = ready ? 1 : 0;
-    const v = this.view;
-    v.setUint16(O.flags, 0, true);
+    const b = this.bytes, u32 = this.#u32;
+    b[O.ifFlag] = ifFlag ? 1 : 0;
+    b[O.ready] = ready ? 1 : 0;
+    this.#u16[W.flags] = 0;
     // Both are below 2^32 (CR8 is 4 bits; the APIC base MSR's address fits the emulator's physical space).
-    v.setUint32(O.cr8, cr8, true);
-    v.setUint32(O.cr8 + 4, 0, true);
-    v.setUint32(O.apicBase, apicBase >>> 0, true);
-    v.setUint32(O.apicBase + 4, Math.floor(apicBase / 0x100000000), true);
+    u32[W.cr8] = cr8;
+    u32[W.cr8 + 1] = 0;
+    u32[W.apicBase] = apicBase >>> 0;
+    u32[W.apicBase + 1] = Math.floor(apicBase / 0x100000000);
   }
 
   /** Writes an exit of the core. */
   writeExit(e: CoreExit): void {
     const v = this.view;
-    this.setExitReason(e.reason);
+    this.#u32[W.exitReason] = e.reason;
     switch (e.reason) {
-      case KVM_EXIT_IO:
-        v.setUint8(O.ioDirection, e.dir);
-        v.setUint8(O.ioSize, e.size);
-        v.setUint16(O.ioPort, e.port, true);
-        v.setUint32(O.ioCount, e.count, true);
-        setU64(v, O.ioDataOffset, PIO_DATA_OFFSET);
+      case KVM_EXIT_IO: {
+        const b = this.bytes, u32 = this.#u32;
+        b[O.ioDirection] = e.dir;
+        b[O.ioSize] = e.size;
+        this.#u16[W.ioPort] = e.port;
+        u32[W.ioCount] = e.count;
+        u32[W.ioDataOffset] = PIO_DATA_OFFSET;
+        u32[W.ioDataOffset + 1] = 0;
         if (e.dir === 1 && e.data.length === 0) {
-          for (let i = 0, x = e.value; i < e.size; i++, x >>>= 8) this.bytes[PIO_DATA_OFFSET + i] = x & 0xff;
-        } else if (e.dir === 1) this.bytes.set(e.data.subarray(0, e.size * e.count), PIO_DATA_OFFSET);
+          // One OUT of up to 4 bytes: its value, little-endian (the guest's order).
+          const x = e.value;
+          b[PIO_DATA_OFFSET] = x;
+          if (e.size > 1) {
+            b[PIO_DATA_OFFSET + 1] = x >>> 8;
+            if (e.size > 2) {
+              b[PIO_DATA_OFFSET + 2] = x >>> 16;
+              b[PIO_DATA_OFFSET + 3] = x >>> 24;
+            }
+          }
+        } else if (e.dir === 1) b.set(e.data.subarray(0, e.size * e.count), PIO_DATA_OFFSET);
         break;
+      }
       case KVM_EXIT_MMIO:
         setU64(v, O.mmioPhysAddr, e.addr);
         if (e.dir === 1) this.bytes.set(e.data.subarray(0, e.size), O.mmioData);

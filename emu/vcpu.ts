@@ -20,7 +20,7 @@ import type { EmuVm } from "./vm.ts";
 import { RunPage } from "./run_page.ts";
 import { defaultFpu, resetCpu } from "./vcpu_state.ts";
 import { Cpu } from "./x86/cpu.ts";
-import { CoreExit } from "./x86/exit.ts";
+import { type CoreExit, releaseExit, takeExit } from "./x86/exit.ts";
 import { run, runOne } from "./x86/exec.ts";
 import { HostFault } from "./x86/memory.ts";
 import { amdSaveRestore } from "./x86/fpu/image.ts";
@@ -88,8 +88,13 @@ export class EmuVcpu {
   /** KVM_RUN: completes the last exit, then runs until the next one. */
   kvmRun(): number {
     const cpu = this.cpu, page = this.run;
-    if (this.lastExit) this.#complete(this.lastExit);
-    this.lastExit = undefined;
+    const last = this.lastExit;
+    if (last !== undefined) {
+      this.lastExit = undefined;
+      this.#complete(last);
+      // Completed: nothing refers to it now (the core's exits are only ever queued, then kept here).
+      releaseExit(last);
+    }
     this.alarmFired = false;
     if (page.immediateExit || (this.alarmAt !== 0 && performance.now() >= this.alarmAt)) {
       this.alarmFired = !page.immediateExit;
@@ -130,6 +135,7 @@ export class EmuVcpu {
     if (e.reason === KVM_EXIT_INTR) {
       this.alarmAt = this.alarmMs = 0;
       this.alarmFired = true;
+      releaseExit(e);
       return -Errno.EINTR;
     }
     this.lastExit = e;
@@ -152,7 +158,7 @@ export class EmuVcpu {
       if (before === KVM_MP_STATE_UNINITIALIZED && this.mpState !== before) return -Errno.EAGAIN;
       if (irq.blocked) {
         if (!this.#sleep(irq)) {
-          cpu.exits.push(new CoreExit(KVM_EXIT_INTR));
+          cpu.exits.push(takeExit(KVM_EXIT_INTR));
           return 0;
         }
         continue;
