@@ -23,7 +23,7 @@ import {
 import type { Cpu } from "./cpu.ts";
 import { decode } from "./decode.ts";
 import { CoreExit } from "./exit.ts";
-import { CpuFault, EXIT, fault, Unimplemented } from "./fault.ts";
+import { CpuFault, EXIT, fault, PF, Unimplemented } from "./fault.ts";
 import { IF, RF, TF } from "./flags.ts";
 import {
   codeBreakpointsInhibited,
@@ -214,6 +214,15 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
         n++;
         continue;
       }
+      const code = cpu.mem.faultCode;
+      if (code >= 0) {
+        // A block's access answered a #PF (Memory's try* accesses) and the block returned at that instruction: the
+        // fault is delivered as a CpuFault thrown out of it would be.
+        cpu.mem.faultCode = -1;
+        if (!faulted(cpu, PF, code)) return;
+        n++;
+        continue;
+      }
       if (ran) continue;
     }
     n++;
@@ -315,18 +324,22 @@ function guard(cpu: Cpu, body: () => void): boolean {
 function caught(cpu: Cpu, e: unknown): boolean {
   if (e === EXIT) return false;
   cpu.replay.length = 0;
-  if (e instanceof CpuFault) {
-    try {
-      if (deliverFault(cpu, e.vector, e.code)) return true;
-    } catch (inner) {
-      return internalError(cpu, inner);
-    }
-    cpu.exits.length = 0;
-    pushExit(cpu, KVM_EXIT_SHUTDOWN);
-    return false;
-  }
+  if (e instanceof CpuFault) return faulted(cpu, e.vector, e.code);
   if (e instanceof HostFault) throw e;
   return internalError(cpu, e);
+}
+
+/** Delivers exception `vector` (error code `code`, or -1) raised by an instruction; false on a triple fault. */
+function faulted(cpu: Cpu, vector: number, code: number): boolean {
+  cpu.replay.length = 0;
+  try {
+    if (deliverFault(cpu, vector, code)) return true;
+  } catch (inner) {
+    return internalError(cpu, inner);
+  }
+  cpu.exits.length = 0;
+  pushExit(cpu, KVM_EXIT_SHUTDOWN);
+  return false;
 }
 
 function internalError(cpu: Cpu, e: unknown): boolean {

@@ -98,6 +98,15 @@ export class Memory {
   readonly #largePages = new PageSet();
   /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills. */
   sys = false;
+  /**
+   * The #PF error code of the last `try*` access that faulted (CR2 holds its address), else -1. A compiled block
+   * whose access answers -1 returns at once, and the run loop delivers the #PF (exec.ts), as it does a CpuFault
+   * thrown out of the block: a throw out of a block costs V8 over a microsecond (native unwinding and the exception's
+   * message), a fifth of the pagefault bench guest's time.
+   */
+  faultCode = -1;
+  /** Set while a `try*` access translates: a walk that fails records its #PF in `faultCode` instead of throwing. */
+  quiet = false;
 
   constructor(slots: MemSlots, host: MemoryHost) {
     this.slots = slots;
@@ -311,6 +320,126 @@ export class Memory {
     if (this.wTag[i] === p + this.tagBase && o + size <= 0x1000) return;
     this.host.translate(lin, true, false);
     if (o + size > 0x1000) this.host.translate(nextLin(lin, 0x1000 - o), true, false);
+  }
+
+  /** read32 that answers -1 for a #PF instead of raising it (`faultCode`, CR2); 1- and 2-byte reads alike. */
+  tryRead32(lin: number): number {
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.rTag[i] === p + this.tagBase && o < 0xffd) {
+      const b = this.rBuf[i], k = this.rOff[i] + o;
+      return (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
+    }
+    return this.#tryRead(lin, 4);
+  }
+
+  tryRead16(lin: number): number {
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.rTag[i] === p + this.tagBase && o < 0xfff) {
+      const b = this.rBuf[i], k = this.rOff[i] + o;
+      return b[k] | (b[k + 1] << 8);
+    }
+    return this.#tryRead(lin, 2);
+  }
+
+  tryRead8(lin: number): number {
+    const p = pageOf(lin), i = p & TLB_MASK;
+    if (this.rTag[i] === p + this.tagBase) return this.rBuf[i][this.rOff[i] + (lin & 0xfff)];
+    return this.#tryRead(lin, 1);
+  }
+
+  /** read64 that answers -1 for a #PF instead of raising it (out untouched), else 0. */
+  tryRead64(lin: number, out: Uint32Array): number {
+    const o = lin & 0xfff;
+    if (o <= 0xff8) {
+      const p = pageOf(lin), i = p & TLB_MASK;
+      if (this.rTag[i] !== p + this.tagBase && this.#quietTranslate(lin, false) < 0) return -1;
+    } else if (this.#quietTranslate(lin, false) < 0 || this.#quietTranslate(nextLin(lin, 0x1000 - o), false) < 0) {
+      return -1;
+    }
+    // Both pages translate now (the walk cache or the TLB holds them): read64 does not fault.
+    this.read64(lin, out);
+    return 0;
+  }
+
+  /** write32 that answers -1 for a #PF instead of raising it (nothing written), else 0; 1- and 2-byte writes alike. */
+  tryWrite32(lin: number, v: number): number {
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.wTag[i] === p + this.tagBase && o < 0xffd) {
+      const b = this.wBuf[i], k = this.wOff[i] + o;
+      b[k] = v;
+      b[k + 1] = v >> 8;
+      b[k + 2] = v >> 16;
+      b[k + 3] = v >> 24;
+      return 0;
+    }
+    return this.#tryWrite(lin, 4, v >>> 0);
+  }
+
+  tryWrite16(lin: number, v: number): number {
+    const p = pageOf(lin), i = p & TLB_MASK, o = lin & 0xfff;
+    if (this.wTag[i] === p + this.tagBase && o < 0xfff) {
+      const b = this.wBuf[i], k = this.wOff[i] + o;
+      b[k] = v;
+      b[k + 1] = v >> 8;
+      return 0;
+    }
+    return this.#tryWrite(lin, 2, v & 0xffff);
+  }
+
+  tryWrite8(lin: number, v: number): number {
+    const p = pageOf(lin), i = p & TLB_MASK;
+    if (this.wTag[i] === p + this.tagBase) {
+      this.wBuf[i][this.wOff[i] + (lin & 0xfff)] = v;
+      return 0;
+    }
+    return this.#tryWrite(lin, 1, v & 0xff);
+  }
+
+  /** write64 that answers -1 for a #PF instead of raising it (nothing written), else 0. */
+  tryWrite64(lin: number, lo: number, hi: number): number {
+    const o = lin & 0xfff;
+    if (o <= 0xff8) {
+      const p = pageOf(lin), i = p & TLB_MASK;
+      if (this.wTag[i] !== p + this.tagBase && this.#quietTranslate(lin, true) < 0) return -1;
+    } else if (this.#quietTranslate(lin, true) < 0 || this.#quietTranslate(nextLin(lin, 0x1000 - o), true) < 0) {
+      return -1;
+    }
+    this.write64(lin, lo, hi);
+    return 0;
+  }
+
+  /** Translates as `host.translate` does, but a #PF answers -1 (`faultCode`, CR2) instead of being raised. */
+  #quietTranslate(lin: number, write: boolean): number {
+    this.quiet = true;
+    try {
+      return this.host.translate(lin, write, false);
+    } finally {
+      this.quiet = false;
+    }
+  }
+
+  /** slowRead for the try* reads: the value (never negative), or -1 for a #PF. */
+  #tryRead(lin: number, size: number): number {
+    const first = Math.min(size, 0x1000 - (lin & 0xfff));
+    const ph0 = this.#quietTranslate(lin, false);
+    if (ph0 < 0) return -1;
+    const ph1 = first < size ? this.#quietTranslate(nextLin(lin, first), false) : 0;
+    if (ph1 < 0) return -1;
+    let v = this.#readPhysPage(lin, ph0, first);
+    if (first < size) v += this.#readPhysPage(nextLin(lin, first), ph1, size - first) * 2 ** (8 * first);
+    return v >>> 0;
+  }
+
+  /** slowWrite for the try* writes: 0, or -1 for a #PF (nothing written). */
+  #tryWrite(lin: number, size: number, v: number): number {
+    const first = Math.min(size, 0x1000 - (lin & 0xfff));
+    const ph0 = this.#quietTranslate(lin, true);
+    if (ph0 < 0) return -1;
+    const ph1 = first < size ? this.#quietTranslate(nextLin(lin, first), true) : 0;
+    if (ph1 < 0) return -1;
+    this.#writePhysPage(lin, ph0, first, v % 2 ** (8 * first));
+    if (first < size) this.#writePhysPage(nextLin(lin, first), ph1, size - first, Math.floor(v / 2 ** (8 * first)));
+    return 0;
   }
 
   /** A read that misses the TLB: split at page boundaries, translate, fill. */

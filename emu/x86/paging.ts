@@ -44,11 +44,19 @@ export interface WalkInfo {
 /** The result of a walk: the translation, or the #PF error code. */
 export type Walked = WalkInfo | number;
 
-/** Translates `lin`, raising #PF on failure. */
+/**
+ * Translates `lin`, raising #PF on failure; while `Memory.quiet` is set (its try* accesses), a failure answers -1
+ * and leaves the error code in `Memory.faultCode` instead (CR2 is set either way).
+ */
 export function walk(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean): number {
   const r = walkCore(cpu, lin, write, user, fetch, true);
   if (r < 0) {
     cpu.cr2 = cpu.efer & EFER_LMA ? fromLin48(lin) : lin;
+    const mem = cpu.mem;
+    if (mem.quiet) {
+      mem.faultCode = ~r;
+      return -1;
+    }
     throw new CpuFault(PF, ~r);
   }
   // An INVLPG anywhere in the page that maps code must end what was cached from the translation (memory.ts).

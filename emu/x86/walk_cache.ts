@@ -52,9 +52,11 @@ export class WalkCache {
 
   /**
    * Records the walk of `lin` to `phys` for `right` that paging.ts has just made (its page size is lastWalkSpan's);
-   * a write proves a read too.
+   * a write proves a read too. A negative `phys` (a #PF a quiet walk answered) records nothing.
    */
   store(lin: number, phys: number, right: number, epoch: number): void {
+    // A walk that failed quietly (Memory.quiet) answered -1: nothing to record.
+    if (phys < 0) return;
     const page = Math.floor(lin / 4096), i = slot(page), frame = phys - (lin % 4096);
     const rights = right === WRITE ? WRITE | READ : right;
     if (this.#page[i] === page && this.#epoch[i] === epoch && this.#frame[i] === frame) {
