@@ -5,8 +5,12 @@
  * a block (its taken branch is a side exit), and neither does a JMP rel or
  * CALL rel whose target is in the block's pages and not yet in the block:
  * the block goes on at the target (a superblock), so a block may be decoded
- * from several ranges. A block lies in the page of its entry and may go on
- * into the next linear page, by an instruction that crosses the boundary or
+ * from several ranges; a CALL rel into code the block holds already is
+ * followed too, a few times (a recursion). After a main path that ends at a
+ * CALL rel or a RET, a block holds a copy of the few instructions up to a
+ * RET that a Jcc of it goes to (its tails: a recursion's leaf). A block
+ * lies in the page of its entry and may go on into the next linear page, by
+ * an instruction that crosses the boundary or
  * one that starts there (the next page's bytes have offsets from PAGE_SIZE
  * on, so that offsets still count linear addresses from the first page's
  * start); it is used only while that page maps the same physical page
@@ -23,11 +27,20 @@ import { decode, type OpMaps } from "../decode.ts";
 import type { Insn } from "../insn.ts";
 import { stillValid } from "../fetch.ts";
 import { blockHolds, END_DIRECT, endOf, isSystemCall } from "./safe.ts";
+import { forwardSkips } from "./codegen.ts";
+import { relativeTarget } from "./templates.ts";
 import { PAGE_SIZE } from "./names.ts";
 import { MASK } from "../flags.ts";
 
 /** The most instructions in one block. */
 export const MAX_INSNS = 64;
+/**
+ * How many times a block follows a CALL rel into code it holds already (a recursion): fib's blocks, of 4 instructions
+ * a run, ran 10 % faster with 3 (Deno and Bun); with no bound (up to MAX_INSNS) Bun ran its 64-bit code slower.
+ */
+const UNROLL = 3;
+/** The most instructions of a tail (Scan.tails): fib's leaf is two. */
+const TAIL_INSNS = 4;
 /** The bytes an instruction across a page boundary is decoded from (more than the decoder reads for one). */
 const ACROSS_BYTES = 32;
 
@@ -53,7 +66,7 @@ export class Block {
   /** High half of RIP at entry (64-bit mode), else 0. */
   readonly ripHigh: number;
   readonly insns: readonly Insn[];
-  /** How many: `insns.length`. */
+  /** How many of them its main path holds (Scan.main): the count of its exits 0 to 2 (run.ts runChain). */
   readonly length: number;
   /**
    * The instructions one iteration of its loop runs (codegen.ts loopLength): the block's code returns its iterations,
@@ -79,6 +92,11 @@ export class Block {
    * Compiled.sides); the other exits count all of them.
    */
   sides: readonly number[] = [];
+  /**
+   * Its first side exit that leaves through the RET of a tail (Scan.tails; codegen.ts Compiled.indirect): from there
+   * on its exits go anywhere, as EXIT_ANY does (run.ts runChain). 64 when none does.
+   */
+  indirect = 64;
   /**
    * Whether it ends with a fast system call (safe.ts SYSTEM_CALLS), which changes CS and the CPL and may set TF or RF:
    * the dispatcher checks the CS its successor was compiled for and stops on TF or RF (run.ts runChain).
@@ -121,9 +139,9 @@ export class Block {
     this.eip = eip;
     this.ripHigh = ripHigh;
     this.insns = scan.insns;
-    this.length = scan.insns.length;
+    this.length = scan.main;
     this.loop = loop;
-    this.scale = scan.insns.length / this.loop;
+    this.scale = scan.main / this.loop;
     this.modal = isSystemCall(scan.insns[scan.insns.length - 1]);
     this.ranges = rangesOf(scan);
     this.nextPfn = scan.next?.pfn ?? -1;
@@ -177,6 +195,17 @@ export interface Scan {
   readonly next: CodeView | null;
   /** True when the scan stopped where it needed the next page and could not have it (not mapped, say). */
   readonly nextMissing: boolean;
+  /**
+   * The instructions of its main path, the first `main` of `insns`: a block that ends at a CALL rel or a RET holds
+   * after them the tails of its Jccs, in the reverse order of the Jccs (so that each Jcc's skip over the rest of the
+   * main path nests inside those of the Jccs before it).
+   */
+  readonly main: number;
+  /**
+   * Its Jccs whose taken branch goes on in the block, in a copy of its target's code that ends at a RET (a
+   * recursion's leaf): the index of the Jcc and that of the tail's first instruction (codegen.ts: a skip to it).
+   */
+  readonly tails: readonly (readonly [number, number])[];
 }
 
 /** The ranges of the page `scan` was decoded from: pairs of offset and length. */
@@ -217,12 +246,12 @@ export function scanBlock(
   maps: OpMaps,
   nextPage: () => CodeView | null,
 ): Scan {
-  const insns: Insn[] = [], offs: number[] = [];
+  const insns: Insn[] = [], offs: number[] = [], ips: number[] = [];
   const limit = mode === 8 ? Infinity : cpu.segLimit[1];
   // Offsets already in the block: a branch back into it is not followed (the block would unroll a loop).
   const seen = new Set<number>();
   let next: CodeView | null = null, nextMissing = false;
-  let at = off, ip = eip;
+  let at = off, ip = eip, calls = 0;
   while (insns.length < MAX_INSNS && at < 2 * PAGE_SIZE) {
     let d: Insn | null = null;
     if (at < PAGE_SIZE) d = cached(cpu, here, at, mode, maps);
@@ -242,6 +271,7 @@ export function scanBlock(
     if (mode !== 8 && (last > limit || (mode === 2 && last > 0xffff))) break;
     insns.push(d);
     offs.push(at);
+    ips.push(ip);
     seen.add(at);
     // A Jcc does not end a block: its taken branch becomes a side exit and the block goes on (a superblock).
     if (end && d.jit !== "jcc" && d.jit !== "jccLong") {
@@ -253,7 +283,11 @@ export function scanBlock(
       const to = at + d.len + rel, target = ip + d.len + rel;
       const pages = next === null ? PAGE_SIZE : 2 * PAGE_SIZE;
       // The target's EIP must not wrap (the block's code counts EIP without a mask).
-      if (to < 0 || to >= pages || seen.has(to) || (mode !== 8 && (target < 0 || target > MASK[mode]))) break;
+      // A CALL goes on into code the block holds already, UNROLL times (a recursion: its call sites are unrolled); a
+      // JMP does not (that would unroll a loop, which a branch back to the entry runs instead).
+      const again = seen.has(to) &&
+        (d.jit !== "callRel" && d.jit !== "callRelLong" || ++calls > UNROLL);
+      if (to < 0 || to >= pages || again || (mode !== 8 && (target < 0 || target > MASK[mode]))) break;
       ip = target;
       at = to;
       continue;
@@ -261,8 +295,73 @@ export function scanBlock(
     at += d.len;
     ip += d.len;
   }
+  const main = insns.length;
+  const tails = main === 0 ? [] : addTails(cpu, here, mode, maps, insns, offs, ips, seen);
   const spans = offs.some((o, i) => o + insns[i].len > PAGE_SIZE);
-  return { insns, offs, next: spans ? next : null, nextMissing };
+  return { insns, offs, next: spans ? next : null, nextMissing, main, tails };
+}
+
+/**
+ * Appends to a block that ends at a CALL rel or a RET the tails of its Jccs that leave it (Scan.tails): where a Jcc's
+ * target in the entry's page starts a few instructions that end at a RET (C3) and hold no other branch, a copy of them
+ * for each such Jcc, so that the block returns from there itself (fib's `jb .leaf`: `mov eax, ecx` / `ret`). A Jcc
+ * inside a skip of the block's own (forwardSkips) keeps its side exit: its tail's skip would cross that one.
+ */
+function addTails(
+  cpu: Cpu,
+  here: CodeView,
+  mode: number,
+  maps: OpMaps,
+  insns: Insn[],
+  offs: number[],
+  ips: number[],
+  seen: Set<number>,
+): (readonly [number, number])[] {
+  const main = insns.length, end = insns[main - 1];
+  if (end.jit !== "callRel" && end.jit !== "callRelLong" && end.jit !== "ret" && end.jit !== "retLong") return [];
+  const skips = forwardSkips(insns, ips);
+  const inside = new Set<number>();
+  for (const [from, to] of skips) for (let i = from + 1; i < to; i++) inside.add(i);
+  const limit = mode === 8 ? Infinity : cpu.segLimit[1];
+  const found: [number, Insn[], number[], number[]][] = [];
+  let room = MAX_INSNS - main;
+  for (let i = 0; i < main - 1 && room > 0; i++) {
+    const d = insns[i];
+    if ((d.jit !== "jcc" && d.jit !== "jccLong") || skips.has(i) || inside.has(i)) continue;
+    const next = mode === 2 ? (ips[i] + d.len) & 0xffff : mode === 8 ? ips[i] + d.len : (ips[i] + d.len) >>> 0;
+    const target = relativeTarget(d, next);
+    if (target === undefined) continue;
+    let at = offs[i] + (target - ips[i]), ip = target;
+    if (at < 0 || at >= PAGE_SIZE || seen.has(at)) continue;
+    const code: Insn[] = [], codeOffs: number[] = [], codeIps: number[] = [];
+    while (code.length < Math.min(TAIL_INSNS, room)) {
+      const t = cached(cpu, here, at, mode, maps);
+      if (t === null || !blockHolds(t) || at + t.len > PAGE_SIZE) break;
+      const last = ip + t.len - 1;
+      if (mode !== 8 && (last > limit || (mode === 2 && last > 0xffff))) break;
+      const tEnd = endOf(t);
+      if (tEnd !== undefined && t.op !== 0xc3) break;
+      code.push(t);
+      codeOffs.push(at);
+      codeIps.push(ip);
+      if (tEnd !== undefined) {
+        found.push([i, code, codeOffs, codeIps]);
+        room -= code.length;
+        break;
+      }
+      at += t.len;
+      ip += t.len;
+    }
+  }
+  const tails: [number, number][] = [];
+  for (let k = found.length - 1; k >= 0; k--) {
+    const [jcc, code, codeOffs, codeIps] = found[k];
+    tails.push([jcc, insns.length]);
+    insns.push(...code);
+    offs.push(...codeOffs);
+    ips.push(...codeIps);
+  }
+  return tails;
 }
 
 /**

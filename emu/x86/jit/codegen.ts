@@ -45,7 +45,7 @@ import { ea64s } from "./operands.ts";
 import type { BlockFn, Scan } from "./block.ts";
 import { END_COND, END_DIRECT, endOf } from "./safe.ts";
 import { GUARD, guardValue, RELOAD, SPILL } from "./operands.ts";
-import { callPush } from "./stack.ts";
+import { callPush, ret32, ret64 } from "./stack.ts";
 import {
   branch,
   flagSync,
@@ -54,6 +54,7 @@ import {
   producerOf,
   readsFlags,
   relativeTarget,
+  type Site,
   skipOpen,
   template,
 } from "./templates.ts";
@@ -118,6 +119,22 @@ export interface Compiled {
   sides: number[];
   /** The instructions one iteration of its loop runs (loopLength). */
   loop: number;
+  /** Its first side exit that leaves through a tail's RET (Scan.tails), which goes anywhere; EXITS when none does. */
+  indirect: number;
+}
+
+/**
+ * The tails of `scan` (Scan.tails), by the index of their last instruction (their RET): the instructions a pass that
+ * leaves there ran, up to its Jcc and the tail's own.
+ */
+function tailCounts(scan: Scan): Map<number, number> {
+  const counts = new Map<number, number>();
+  const starts = scan.tails.map(([, start]) => start).sort((a, b) => a - b);
+  for (const [jcc, start] of scan.tails) {
+    const end = starts.find((s) => s > start) ?? scan.insns.length;
+    counts.set(end - 1, jcc + 1 + end - start);
+  }
+  return counts;
 }
 
 /**
@@ -128,13 +145,17 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
   const insns = scan.insns;
   // Each instruction's address: the block's ranges are in one page and their EIPs do not wrap (block.ts scanBlock).
   const ips = scan.offs.map((o) => rip + (o - scan.offs[0]));
-  const skips = forwardSkips(insns, ips);
+  const main = scan.main;
+  // A Jcc with a tail (Scan.tails) skips the rest of the main path to it.
+  const skips = forwardSkips(insns.slice(0, main), ips.slice(0, main));
+  for (const [jcc, start] of scan.tails) skips.set(jcc, start);
+  const tails = tailCounts(scan);
   // A first pass finds the flags each branch back to the entry leaves in the locals: when they all agree, a loop
   // carries them from one iteration to the next in the locals, and writes them out only where it leaves.
-  const backs = pooled(() => emit(insns, ips, skips, csLimit, amd, null)).result.backs;
+  const backs = pooled(() => emit(insns, ips, skips, tails, main, csLimit, amd, null)).result.backs;
   const carry = backs.length !== 0 && backs.every((p) => p !== null && sameKind(p, backs[0]!)) ? backs[0] : null;
-  const { result: { names, values, lines, sides }, numbers } = pooled(() =>
-    emit(insns, ips, skips, csLimit, amd, carry)
+  const { result: { names, values, lines, sides, indirect }, numbers } = pooled(() =>
+    emit(insns, ips, skips, tails, main, csLimit, amd, carry)
   );
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
   const loop = lines.some((l) => l.includes("continue;"));
@@ -185,7 +206,7 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
   } else factories.delete(source); // re-inserted below: the most recently used last
   factories.set(source, make);
   const fn = make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s, qv, mul64, wide);
-  return { fn, sides, loop: loopLength(insns, ips, skips) };
+  return { fn, sides, indirect, loop: loopLength(insns.slice(0, main), ips, skips) };
 }
 
 /**
@@ -289,6 +310,7 @@ interface Emitted {
   lines: string[];
   backs: (Producer | null)[];
   sides: number[];
+  indirect: number;
 }
 
 /**
@@ -301,6 +323,8 @@ function emit(
   insns: readonly Insn[],
   ips: readonly number[],
   skips: Map<number, number>,
+  tails: Map<number, number>,
+  main: number,
   csLimit: number,
   amd: boolean,
   carry: Producer | null,
@@ -320,7 +344,7 @@ function emit(
   let head = carry !== null;
   const flags = () => head ? `if (n !== 0) {${flagSync(carry!)} }` : pending === null ? "" : flagSync(pending);
   const sync = () => SPILL + flags();
-  let side = EXIT_SIDE;
+  let side = EXIT_SIDE, indirect = EXITS;
   for (let i = 0; i < insns.length; i++) {
     while (open.length !== 0 && open[open.length - 1].to === i) {
       // The target of a forward branch: both ways meet here. Where the skipped instructions left other flags in the
@@ -337,7 +361,15 @@ function emit(
     }
     const d = insns[i], ip = ips[i];
     const next = nextIp(d, ip);
-    const last = i === insns.length - 1;
+    // The main path's end and each tail's RET end a path through the block (Scan.tails).
+    const last = i === insns.length - 1 || i === main - 1 || tails.has(i);
+    // A tail's RET leaves through a side exit of its own, which counts the instructions of its path.
+    let any = EXIT_ANY;
+    if (tails.has(i) && side < EXITS) {
+      indirect = Math.min(indirect, side);
+      sides.push(tails.get(i)!);
+      any = side++;
+    }
     // Where the block goes on: the next instruction, or the target of a JMP or CALL rel it followed.
     const on = last ? next : ips[i + 1];
     const end = endOf(d);
@@ -400,7 +432,7 @@ function emit(
       }
       continue;
     }
-    const t = end ? branch(d, site, EXIT_TAKEN, true) : template(d, site);
+    const t = !end ? template(d, site) : any !== EXIT_ANY ? tailRet(d, site, any) : branch(d, site, EXIT_TAKEN, true);
     if (t === undefined && head) {
       // A call of the semantics may read the flags: write out those the loop carried (after the first iteration).
       lines.push(flags());
@@ -429,7 +461,7 @@ function emit(
           ? `return c.nextEip === ${num(next)} ? ${ONCE | EXIT_NEXT} : ${ONCE | EXIT_TAKEN};`
           : end === END_DIRECT
           ? `return ${ONCE | EXIT_TAKEN};`
-          : `return ${ONCE | EXIT_ANY};`,
+          : `return ${ONCE | any};`,
       );
     } else if (last && !end) {
       lines.push(
@@ -437,7 +469,13 @@ function emit(
       );
     }
   }
-  return { names, values, lines, backs, sides };
+  return { names, values, lines, backs, sides, indirect };
+}
+
+/** A tail's RET (Scan.tails), leaving through its own exit `exit`: as the RET at a block's end leaves through EXIT_ANY. */
+function tailRet(d: Insn, site: Site, exit: number): string | undefined {
+  const leave = () => `return ((n + 1) << 6) | ${exit};`;
+  return d.mode === 8 ? ret64(d, site, leave) : ret32(d, site, leave);
 }
 
 /**

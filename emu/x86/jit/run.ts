@@ -110,6 +110,7 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
   );
   block.fn = compiled.fn;
   block.sides = compiled.sides;
+  block.indirect = compiled.indirect;
   block.unlink();
   at.block = block;
   cache.add(key, block);
@@ -127,6 +128,7 @@ function promote(cpu: Cpu, block: Block, scan: Scan, rip: number, csLimit: numbe
   if (compiled === null) return null;
   block.fn = compiled.fn;
   block.sides = compiled.sides;
+  block.indirect = compiled.indirect;
   block.loop = compiled.loop;
   block.scale = block.length / compiled.loop;
   block.unlink();
@@ -182,22 +184,19 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
       // A fast system call at the block's end (Block.modal) may have set TF or RF (SYSRET loads RFLAGS from R11): the
       // interpreter runs the next instruction and its single step. The epoch is read after it, at its new CPL.
       if (k === EXIT_ANY && b.modal && cpu.eflRest & (TF | RF)) return n;
-      const epoch = cpu.mem.epoch;
+      const epoch = cpu.mem.epoch, far = k === EXIT_ANY || k >= b.indirect;
       let to = b.links[k];
       // A fixed exit's successor holds while the TLB's epoch does and it was checked in this run (an invalid block
       // never is); an indirect one (RET, JMP/CALL r/m, a stop after a write to code) also needs the same EIP (and,
       // after a system call, the same CS: a SYSRET returns to 64-bit or to compatibility mode), and is looked up
       // among the last few the exit went to.
-      if (
-        k === EXIT_ANY && to !== null &&
-        (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh || (b.modal && !sameCode(cpu, to)))
-      ) {
-        to = farTarget(cpu, b, epoch);
+      if (far && to !== null && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh || (b.modal && !sameCode(cpu, to)))) {
+        to = farTarget(cpu, b, k, epoch);
       }
       if (to === null || b.linkEpochs[k] !== epoch || to.checked !== run) {
         to = blockAt(cpu, fc);
         if (to === null) return n;
-        if (k === EXIT_ANY && b.links[k] !== null && b.linkEpochs[k] === epoch) keepFar(b, b.links[k]!, epoch);
+        if (far && b.links[k] !== null && b.linkEpochs[k] === epoch) keepFar(b, b.links[k]!, epoch);
         b.links[k] = to;
         b.linkEpochs[k] = epoch;
       }
@@ -213,8 +212,11 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
 /** How many earlier targets of an indirect exit a block remembers (a RET returns to a few call sites). */
 const FAR_TARGETS = 4;
 
-/** The earlier target of `b`'s indirect exit at CS:EIP, valid in this TLB epoch and KVM_RUN, or null. */
-function farTarget(cpu: Cpu, b: Block, epoch: number): Block | null {
+/**
+ * The earlier target of `b`'s indirect exit `k` (EXIT_ANY, or a tail's: Block.indirect) at CS:EIP, valid in this TLB
+ * epoch and KVM_RUN, or null. Its indirect exits share the earlier targets.
+ */
+function farTarget(cpu: Cpu, b: Block, k: number, epoch: number): Block | null {
   if (b.farEpoch !== epoch) return null;
   const far = b.far;
   for (let i = 0; i < far.length; i++) {
@@ -223,11 +225,11 @@ function farTarget(cpu: Cpu, b: Block, epoch: number): Block | null {
       t.eip === cpu.eip && t.ripHigh === cpu.ripHigh && t.checked === cpu.runEpoch && (!b.modal || sameCode(cpu, t))
     ) {
       // It becomes the link; the link it replaces takes its place among the earlier ones.
-      const old = b.links[2];
-      if (old != null && b.linkEpochs[2] === epoch) far[i] = old;
+      const old = b.links[k];
+      if (old != null && b.linkEpochs[k] === epoch) far[i] = old;
       else far.splice(i, 1);
-      b.links[2] = t;
-      b.linkEpochs[2] = epoch;
+      b.links[k] = t;
+      b.linkEpochs[k] = epoch;
       return t;
     }
   }
