@@ -173,6 +173,8 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
       // A looping block's code runs up to its budget divided by its length in iterations (codegen.ts LIM): its
       // budget is scaled so that the iterations of a loop shorter than the block (Block.loop) use it all.
       const result = b.fn(cpu, ((budget - cpu.work - n) * b.scale) | 0), k = result & 63;
+      // A block whose load or store met a #PF returned -1, EIP at that instruction (Memory.faultCode: exec.ts delivers it).
+      if (result < 0) return n;
       // Each iteration but the last ran the loop's instructions; the last one ran up to its exit: a side exit's Jcc,
       // else the block's end (a stop after an exit or a write to code counts the block's rest too).
       const last = k < EXIT_SIDE ? b.length : b.sides[k - EXIT_SIDE];
