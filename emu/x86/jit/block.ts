@@ -27,7 +27,7 @@ import { decode, type OpMaps } from "../decode.ts";
 import type { Insn } from "../insn.ts";
 import { stillValid } from "../fetch.ts";
 import { blockHolds, END_DIRECT, endOf, isSystemCall } from "./safe.ts";
-import { forwardSkips } from "./codegen.ts";
+import { type Compiled, forwardSkips } from "./codegen.ts";
 import { relativeTarget } from "./templates.ts";
 import { PAGE_SIZE } from "./names.ts";
 import { MASK } from "../flags.ts";
@@ -149,6 +149,19 @@ export class Block {
     this.raw = bytesOf(view, scan.next?.view ?? null, this.ranges);
     this.checked = checked;
     this.fn = () => 2; // replaced by the compiled code
+  }
+
+  /**
+   * Takes `code` as its code (made when it is, or compiled from the first tier: run.ts promote): its function, side
+   * exits and loop, and forgets its successors, whose exits may be numbered otherwise.
+   */
+  install(code: Compiled): void {
+    this.fn = code.fn;
+    this.sides = code.sides;
+    this.indirect = code.indirect;
+    this.loop = code.loop;
+    this.scale = this.length / code.loop;
+    this.unlink();
   }
 
   /** Forgets its successors: one empty entry for each of its exits (the side exits' once `sides` is set). */

@@ -61,7 +61,7 @@ import {
 import { num, pooled } from "./pool.ts";
 
 /** A block function's result: the iterations it ran, shifted left by 6, or'd with its exit (BlockFn). */
-const ONCE = 1 << 6;
+export const ONCE = 1 << 6;
 /** Exits of a block: on to the next instruction, branch taken at the end, anywhere; 3-63: branches taken on the way. */
 export const EXIT_NEXT = 0, EXIT_TAKEN = 1, EXIT_ANY = 2, EXIT_SIDE = 3, EXITS = 64;
 /** About how many instructions a looping block runs before it returns to the dispatcher. */
@@ -507,7 +507,7 @@ export function forwardSkips(insns: readonly Insn[], ips: readonly number[]): Ma
 }
 
 /** The instruction pointer after `d` at `ip`, as the block's code counts it (16-bit wrap, 32-bit EIP, 64-bit RIP). */
-function nextIp(d: Insn, ip: number): number {
+export function nextIp(d: Insn, ip: number): number {
   return d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
 }
 

@@ -108,10 +108,7 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     cpu.mem.epoch,
     compiled.loop,
   );
-  block.fn = compiled.fn;
-  block.sides = compiled.sides;
-  block.indirect = compiled.indirect;
-  block.unlink();
+  block.install(compiled);
   at.block = block;
   cache.add(key, block);
   return block;
@@ -126,12 +123,7 @@ function promote(cpu: Cpu, block: Block, scan: Scan, rip: number, csLimit: numbe
   const compiled = compile(scan, rip, csLimit, amd);
   cpu.work += COMPILE_WORK * scan.insns.length;
   if (compiled === null) return null;
-  block.fn = compiled.fn;
-  block.sides = compiled.sides;
-  block.indirect = compiled.indirect;
-  block.loop = compiled.loop;
-  block.scale = block.length / compiled.loop;
-  block.unlink();
+  block.install(compiled);
   cpu.blocks.promoted(block.pfn, block.off);
   cpu.blocks.stats.promoted++;
   return compiled;

@@ -21,15 +21,12 @@
  * @module
  */
 import type { Cpu } from "../cpu.ts";
-import type { Exec, Insn } from "../insn.ts";
+import type { Exec } from "../insn.ts";
 import { setRip } from "../long/access.ts";
 import { EFER_LMA } from "../control_bits.ts";
 import type { Scan } from "./block.ts";
-import { type Compiled, EXIT_ANY, EXIT_NEXT, EXIT_SIDE, EXIT_TAKEN, EXITS } from "./codegen.ts";
+import { type Compiled, EXIT_ANY, EXIT_NEXT, EXIT_SIDE, EXIT_TAKEN, EXITS, nextIp, ONCE } from "./codegen.ts";
 import { END_COND, END_DIRECT, endOf } from "./safe.ts";
-
-/** One iteration (the result's count, codegen.ts BlockFn). */
-const ONCE = 1 << 6;
 
 /**
  * The first-tier code of the block `scan` entered at `rip` (the whole RIP in 64-bit mode, else EIP): its exits are
@@ -84,9 +81,4 @@ function leave(c: Cpu, to: number, exit: number): number {
   if (c.efer & EFER_LMA) setRip(c, to);
   else c.eip = to;
   return ONCE | exit;
-}
-
-/** The instruction pointer after `d` at `ip` (16-bit wrap, 32-bit EIP, 64-bit RIP), as codegen.ts counts it. */
-function nextIp(d: Insn, ip: number): number {
-  return d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
 }
