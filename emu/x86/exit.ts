@@ -2,8 +2,10 @@
  * An exit the core asks the vCPU to report in kvm_run: the core fills one
  * of these, the vCPU layer copies it into the kernel's kvm_run layout.
  * Exits are recycled: the vCPU gives each one back once the next KVM_RUN
- * has completed it (`releaseExit`), and `takeExit` hands it out again, so
- * that an I/O exit's round trip allocates nothing.
+ * has completed it (`releaseExit`), and `takeExit` hands it out again. The
+ * vCPU's own exits (KVM_EXIT_INTR) are taken so; the core's I/O, MMIO and
+ * debug exits are still made with `new` (cpu.ts, exec.ts, debug.ts), so an
+ * I/O exit's round trip still allocates one.
  *
  * @module
  */
