@@ -20,6 +20,10 @@
  * an in-kernel device answers it. Only the other exits end the adopter's
  * KVM_RUN.
  *
+ * A slice's host time beyond the CPU time the process got in it is time the
+ * host took the thread away while a vCPU had work: the VM stood still, and
+ * guest time (irqchip/clock.ts `steal`) leaves it out.
+ *
  * @module
  */
 import { Errno } from "../abi/errno.ts";
@@ -28,6 +32,8 @@ import { kvmRun } from "../abi/structs.ts";
 import { KvmError } from "../errors.ts";
 import { type Kernel, type Mapping, unmap, type VcpuTransfer } from "../kernel.ts";
 import { yieldMacrotask } from "../internal/yield.ts";
+import process from "node:process";
+import { steal } from "./irqchip/clock.ts";
 
 const IMMEDIATE_EXIT = kvmRun.offsetOf("immediate_exit");
 
@@ -52,6 +58,37 @@ const OP_IOCTL = 1, OP_IOCTL_VALUE = 2, OP_RUN = 3, OP_CLOSE = 4;
 const SERVE_POLL_MS = 50;
 
 const encoder = new TextEncoder(), decoder = new TextDecoder();
+
+/** The process's CPU time in ms (process.cpuUsage(): exact to the µs, 1-6 µs a call; a thread's own has 10 ms steps under Deno). */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * The host time of a slice against the CPU time the process got in it: what the host kept from a slice (it ran
+ * another process on this thread's core) is time the VM did not run at all, which guest time leaves out
+ * (irqchip/clock.ts steal). A slice spans guest code and the exits completed here, never a wait: a halted vCPU's
+ * wait, like the yield between slices, is no part of one, and no await falls inside one, so the vCPUs' slices never
+ * overlap. The adopters wait in Atomics.wait meanwhile; the runtime's own threads (collector, compiler) count as the
+ * process's CPU time, so a steal is, if anything, underestimated.
+ */
+const slice = {
+  /** performance.now() at the slice's start, -1 outside a slice. */
+  wall: -1,
+  /** cpuMs() at the slice's start. */
+  cpu: 0,
+  begin(): void {
+    this.wall = performance.now();
+    this.cpu = cpuMs();
+  },
+  end(): void {
+    if (this.wall < 0) return;
+    const wall = performance.now() - this.wall, cpu = cpuMs() - this.cpu;
+    this.wall = -1;
+    if (wall > cpu) steal(wall - cpu);
+  },
+};
 
 /** Absolute milliseconds, comparable across threads. */
 function now(): number {
@@ -101,34 +138,43 @@ function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer, c
     const until = deadline[0];
     // Exits completed here do not lengthen the slice: it ends SLICE_MS after it began.
     let sliceEnd = now() + SLICE_MS;
-    for (;;) {
-      const t = now();
-      if (until && t >= until) return -Errno.EINTR;
-      if (t >= sliceEnd) {
-        await yieldMacrotask();
-        sliceEnd = now() + SLICE_MS;
-        continue;
-      }
-      kernel.setRunAlarm(vcpuFd, Math.min(sliceEnd, until || Infinity) - t);
-      const r = kernel.ioctlValue(vcpuFd, KVM_RUN, 0);
-      kernel.setRunAlarm(vcpuFd, 0);
-      if (r >= 0) {
-        // The owner's devices complete their exits here, and the run goes on.
-        if (!completeExit) return r;
-        try {
-          if (!completeExit()) return r;
-        } catch (e) {
-          failure = `the handing thread's exit handler failed: ${e instanceof Error ? e.message : String(e)}`;
-          return -Errno.EIO;
+    slice.begin();
+    try {
+      for (;;) {
+        const t = now();
+        if (until && t >= until) return -Errno.EINTR;
+        if (t >= sliceEnd) {
+          slice.end();
+          await yieldMacrotask();
+          sliceEnd = now() + SLICE_MS;
+          slice.begin();
+          continue;
         }
-        continue;
+        kernel.setRunAlarm(vcpuFd, Math.min(sliceEnd, until || Infinity) - t);
+        const r = kernel.ioctlValue(vcpuFd, KVM_RUN, 0);
+        kernel.setRunAlarm(vcpuFd, 0);
+        if (r >= 0) {
+          // The owner's devices complete their exits here, and the run goes on.
+          if (!completeExit) return r;
+          try {
+            if (!completeExit()) return r;
+          } catch (e) {
+            failure = `the handing thread's exit handler failed: ${e instanceof Error ? e.message : String(e)}`;
+            return -Errno.EIO;
+          }
+          continue;
+        }
+        if (r !== -Errno.EINTR || run[IMMEDIATE_EXIT]) return r;
+        // The slice is over: let the other vCPUs (and the owner's own work) run. A halted vCPU waits for its next
+        // timer, its run's deadline or an interrupt; the others take their turn meanwhile.
+        slice.end();
+        const idle = kernel.vcpuIdle?.(vcpuFd, until ? until - performance.timeOrigin : Infinity);
+        await (idle ?? yieldMacrotask());
+        sliceEnd = now() + SLICE_MS;
+        slice.begin();
       }
-      if (r !== -Errno.EINTR || run[IMMEDIATE_EXIT]) return r;
-      // The slice is over: let the other vCPUs (and the owner's own work) run. A halted vCPU waits for its next
-      // timer, its run's deadline or an interrupt; the others take their turn meanwhile.
-      const idle = kernel.vcpuIdle?.(vcpuFd, until ? until - performance.timeOrigin : Infinity);
-      await (idle ?? yieldMacrotask());
-      sliceEnd = now() + SLICE_MS;
+    } finally {
+      slice.end();
     }
   }
 

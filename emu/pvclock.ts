@@ -1,13 +1,14 @@
 /**
  * kvmclock, KVM's paravirtual clock (Documentation/virt/kvm/x86/msr.rst),
  * as arch/x86/kvm/x86.c keeps it: the VM's clock in nanoseconds
- * (kvmclock_offset from the host's monotonic time; KVM_GET_CLOCK,
+ * (kvmclock_offset from guest time, irqchip/clock.ts; KVM_GET_CLOCK,
  * KVM_SET_CLOCK), each vCPU's `pvclock_vcpu_time_info` written into guest
  * memory where MSR_KVM_SYSTEM_TIME(_NEW) says (kvm_guest_time_update), and
  * the `pvclock_wall_clock` written where MSR_KVM_WALL_CLOCK(_NEW) says
  * (kvm_write_wall_clock).
  *
- * The emulator's TSC is the host's monotonic time times the vCPU's rate
+ * The emulator's TSC is guest time (the host's monotonic time less what
+ * was stolen from the VM, irqchip/clock.ts) times the vCPU's rate
  * (x86/msr.ts readTsc), so one reference instant serves every vCPU, as the
  * kernel's master clock: each vCPU's structure holds its own TSC and the
  * kvmclock at that instant, and the guest's reading, system_time plus the
@@ -29,7 +30,8 @@ import {
 } from "../abi/constants.ts";
 import { kvmClockData } from "../abi/structs.ts";
 import type { Cpu } from "./x86/cpu.ts";
-import { attachMsrDevice, type MsrDevice } from "./x86/msr.ts";
+import { attachMsrDevice, type MsrDevice, tscAt } from "./x86/msr.ts";
+import { nowMs } from "./irqchip/clock.ts";
 
 /** MSR_KVM_WALL_CLOCK_NEW (KVM_FEATURE_CLOCKSOURCE2): where the guest wants the pvclock_wall_clock. */
 export const MSR_KVM_WALL_CLOCK_NEW = 0x4b564d00;
@@ -55,12 +57,7 @@ export const EMU_CLOCK_FLAGS = KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME;
 const TIME_INFO_SIZE = 32, WALL_CLOCK_SIZE = 12;
 const NS_PER_S = 1_000_000_000n;
 
-/** The host's monotonic time in ms, the base of the guest's TSC (x86/msr.ts readTsc). */
-function hostMs(): number {
-  return performance.now();
-}
-
-/** Host ns of a host ms, whole. */
+/** ns of ms, whole. */
 function nsOf(ms: number): bigint {
   return BigInt(Math.floor(ms * 1e6));
 }
@@ -68,11 +65,6 @@ function nsOf(ms: number): bigint {
 /** CLOCK_REALTIME in ns (to the microsecond or so of a double's precision). */
 function realtimeNs(): bigint {
   return nsOf(performance.timeOrigin + performance.now());
-}
-
-/** The guest TSC of `cpu` at host time `ms`, exactly as x86/msr.ts readTsc computes it. */
-function tscAt(cpu: Cpu, ms: number): bigint {
-  return BigInt(Math.floor(ms * cpu.tscKhz)) + cpu.tscOffset;
 }
 
 /**
@@ -102,9 +94,9 @@ function oddVersion(view: DataView): number {
 
 /** The VM's kvmclock (kvm->arch: kvmclock_offset, wall_clock, boot_vcpu_runs_old_kvmclock, the master clock). */
 export class KvmClock {
-  /** kvmclock_offset: the VM's clock is host ns + this; 0 when the VM was made. */
+  /** kvmclock_offset: the VM's clock is guest ns + this; 0 when the VM was made. */
   offsetNs: bigint;
-  /** The reference instant (host ms) every vCPU's pvclock structure describes. */
+  /** The reference instant (guest ms) every vCPU's pvclock structure describes. */
   masterMs: number;
   /** MSR_KVM_WALL_CLOCK(_NEW)'s last value, shared by the vCPUs. */
   wallClock = 0n;
@@ -113,7 +105,7 @@ export class KvmClock {
   readonly #vcpus = new Set<PvClock>();
 
   constructor() {
-    this.masterMs = hostMs();
+    this.masterMs = nowMs();
     this.offsetNs = -nsOf(this.masterMs);
   }
 
@@ -127,7 +119,7 @@ export class KvmClock {
 
   /** The VM's clock now, in ns. */
   now(): bigint {
-    return nsOf(hostMs()) + this.offsetNs;
+    return nsOf(nowMs()) + this.offsetNs;
   }
 
   /** The master clock holds (use_master_clock): vCPU 0 uses the new MSR and every vCPU's TSC runs alike. */
@@ -166,7 +158,7 @@ export class KvmClock {
       const real = realtimeNs();
       if (real > d.realtime) clock += real - d.realtime;
     }
-    this.masterMs = hostMs();
+    this.masterMs = nowMs();
     this.offsetNs = clock - nsOf(this.masterMs);
     this.update();
     return 0;

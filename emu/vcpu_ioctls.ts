@@ -21,7 +21,8 @@ import { getEvents, setEvents } from "./vcpu_events.ts";
 import * as S from "./vcpu_state.ts";
 import { queueNmi } from "./x86/nmi.ts";
 import { walkInfo } from "./x86/paging.ts";
-import { tscChanged } from "./x86/msr.ts";
+import { tscAt, tscChanged } from "./x86/msr.ts";
+import { nowMs } from "./irqchip/clock.ts";
 
 /** KVM_MP_STATE_SIPI_RECEIVED. */
 const MP_STATE_SIPI_RECEIVED = 4;
@@ -137,10 +138,10 @@ function lapic(v: EmuVcpu, arg: Uint8Array, set: boolean): number {
   return 0;
 }
 
-/** KVM_SET_TSC_KHZ: the guest TSC's rate (0: the default), keeping its current value. */
+/** KVM_SET_TSC_KHZ: the guest TSC's rate (0: the default), keeping its current value (at guest time, as readTsc). */
 function setTscKhz(v: EmuVcpu, khz: number): number {
   const cpu = v.cpu, k = khz || 1_000_000;
-  const now = performance.now(), tsc = BigInt(Math.floor(now * cpu.tscKhz)) + cpu.tscOffset;
+  const now = nowMs(), tsc = tscAt(cpu, now);
   cpu.tscKhz = k;
   cpu.tscOffset = tsc - BigInt(Math.floor(now * k));
   tscChanged(cpu); // kvmclock's scale follows the rate (pvclock.ts)

@@ -4,7 +4,7 @@
  * xAPIC MMIO and as x2APIC MSRs; TPR (one with CR8), PPR, IRR/ISR/TMR and
  * EOI with the broadcast to the IOAPIC for level-triggered vectors; SVR
  * software enable; the LVT; the timer in one-shot, periodic and
- * TSC-deadline modes on host monotonic time (a 1 GHz APIC bus, as KVM's);
+ * TSC-deadline modes on guest time (clock.ts; a 1 GHz APIC bus, as KVM's);
  * and the ICR, whose IPIs the VM's bus delivers.
  *
  * @module
@@ -45,7 +45,8 @@ import {
   X2APIC_READABLE,
   X2APIC_WRITABLE,
 } from "./apic.ts";
-import { nowNs } from "./clock.ts";
+import { nowMs, nowNs } from "./clock.ts";
+import { tscAt } from "../x86/msr.ts";
 
 /** Size of kvm_lapic_state (KVM_APIC_REG_SIZE). */
 export const LAPIC_PAGE_SIZE = 1024;
@@ -290,9 +291,9 @@ export class Lapic {
       if (this.#timerMode === TIMER_TSCDEADLINE) this.#expire = Infinity;
       return;
     }
-    const now = nowNs(), khz = this.cpu.tscKhz;
-    const ticks = Number(this.tscDeadline - tscAt(this.cpu, now));
-    this.#expire = now + Math.max(ticks, 0) * 1e6 / khz;
+    // The deadline in TSC ticks, from the same instant of guest time as the expiry's.
+    const ms = nowMs(), ticks = Number(this.tscDeadline - tscAt(this.cpu, ms));
+    this.#expire = (ms + Math.max(ticks, 0) / this.cpu.tscKhz) * 1e6;
   }
 
   /** Fires the timer if its time has come. */
@@ -546,9 +547,4 @@ export class Lapic {
 /** The x2APIC logical ID of APIC `id`: cluster in bits 31:16, one bit of 16 in bits 15:0. */
 function x2apicLdr(id: number): number {
   return (((id >> 4) << 16) | (1 << (id & 0xf))) >>> 0;
-}
-
-/** The guest TSC at host time `now` (ns). */
-export function tscAt(cpu: Cpu, now: number): bigint {
-  return BigInt(Math.floor(now * cpu.tscKhz / 1e6)) + cpu.tscOffset;
 }

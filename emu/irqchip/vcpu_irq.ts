@@ -23,6 +23,7 @@ import { resetCpu } from "../vcpu_state.ts";
 import type { Irqchip } from "./irqchip.ts";
 import { APIC_BASE_BSP, APIC_BASE_ENABLE, APIC_BASE_EXTD, DM_INIT, DM_NMI, DM_SIPI } from "./apic.ts";
 import type { Lapic } from "./lapic.ts";
+import { hostMsAt } from "./clock.ts";
 
 /** How often a sleeping vCPU looks at its irqfds (ms). */
 const IRQFD_POLL_MS = 1;
@@ -194,9 +195,9 @@ export class VcpuIrq {
     return false;
   }
 
-  /** The next device deadline in performance.now() milliseconds (Infinity: none). */
+  /** The next device deadline in performance.now() milliseconds (Infinity: none): guest time back to host time. */
   deadlineMs(): number {
-    return this.chip.deadline(this.lapic) / 1e6;
+    return hostMsAt(this.chip.deadline(this.lapic));
   }
 
   /** Blocks the thread until the next deadline, `limitMs` (performance.now() ms), or an irqfd poll interval. */

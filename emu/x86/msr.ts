@@ -8,6 +8,7 @@
 import { FS, GS, type State } from "./state.ts";
 import type { Vendor } from "../vendor.ts";
 import { EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE } from "./control_bits.ts";
+import { nowMs } from "../irqchip/clock.ts";
 
 /** EFER bits the core accepts: SCE, LME and NXE (LMA follows CR0.PG and LME). */
 const EFER_WRITABLE = BigInt(EFER_SCE | EFER_LME | EFER_NXE);
@@ -54,9 +55,18 @@ export function resetMsrs(state: State, vendor: Vendor): void {
   for (const [k, v] of vendor.extraMsrs) putMsr(state, k, v);
 }
 
-/** The guest's TSC now. */
+/**
+ * The guest's TSC now: guest time (irqchip/clock.ts, host time less what was stolen from the VM) at the vCPU's rate,
+ * plus its offset. Every reader of the TSC (kvmclock's reference instants, the TSC-deadline timer, KVM_SET_TSC_KHZ)
+ * goes through {@linkcode tscAt} with the same clock.
+ */
 export function readTsc(state: State): bigint {
-  return BigInt(Math.floor(performance.now() * state.tscKhz)) + state.tscOffset;
+  return tscAt(state, nowMs());
+}
+
+/** The guest's TSC at guest time `ms` (irqchip/clock.ts nowMs). */
+export function tscAt(state: { tscKhz: number; tscOffset: bigint }, ms: number): bigint {
+  return BigInt(Math.floor(ms * state.tscKhz)) + state.tscOffset;
 }
 
 /** An MSR of the map (0 when absent), as a signed number: one holding an address (LSTAR, KERNEL_GS_BASE). */
