@@ -19,9 +19,13 @@
  *
  * Timers fire from host timers (setTimeout, so in any run mode) and from
  * {@linkcode Hpet.poll}, which the machine's run loop calls between run
- * slices, bounding each slice by {@linkcode Hpet.nextDueMs}: a timer fires
+ * slices, bounding each slice by {@linkcode Hpet.dueInMs}: a timer fires
  * on time while the guest is halted or busy. A timer whose interrupt is
- * disabled is not armed (its comparator is not advanced meanwhile).
+ * disabled is not armed (its comparator is not advanced meanwhile). The
+ * counter runs on the `now` it is given, which the machine makes the VM's
+ * clock (vmm/clock.ts): on the emulator that runs slower than the host's
+ * while the guest pays back time the host took from it, so a host timer
+ * that fires before the counter reached its match waits for the rest.
  *
  * Not offered: FSB (MSI) delivery. Registers are 64 bits wide and may be
  * accessed as 32-bit halves (Linux's hpet_readl) or in any size within one.
@@ -70,13 +74,13 @@ export interface HpetOptions {
   irq(gsi: number, level: boolean): void;
   /** Offers the legacy replacement route (LEG_RT_CAP; default false, so LEG_RT_CNF stays 0). */
   legacyReplacement?: boolean;
-  /** Host time in milliseconds (default performance.now). */
+  /** The time the counter counts, in milliseconds (default performance.now; the machine gives the VM's clock). */
   now?: () => number;
   /** Calls `fn` after `ms` milliseconds; returns a cancel function (default setTimeout). */
   setTimer?: (ms: number, fn: () => void) => () => void;
 }
 
-/** One timer: its configuration, comparator, period, the host time of its next match and the host timer armed for it. */
+/** One timer: its configuration, comparator, period, the time (`now`'s) of its next match and the host timer armed for it. */
 interface Timer {
   conf: bigint;
   cmp: bigint;
@@ -95,7 +99,7 @@ export class Hpet implements MmioDevice {
   readonly #configWritable: bigint;
   #config = 0n;
   #status = 0n;
-  /** The counter when it last stopped or was written, and the host time it started counting from. */
+  /** The counter when it last stopped or was written, and the time (`now`'s) it started counting from. */
   #counterBase = 0n;
   #startMs = 0;
   readonly #timers: Timer[] = [];
@@ -129,14 +133,20 @@ export class Hpet implements MmioDevice {
     for (const t of this.#timers) this.#disarm(t);
   }
 
-  /** The host time (as `now` counts it) of the earliest armed match, or undefined when no timer is armed. */
+  /** The time (as `now` counts it) of the earliest armed match, or undefined when no timer is armed. */
   nextDueMs(): number | undefined {
     let due: number | undefined;
     for (const t of this.#timers) if (t.dueMs !== undefined && (due === undefined || t.dueMs < due)) due = t.dueMs;
     return due;
   }
 
-  /** Fires every timer whose match is due by host time; the machine calls it between run slices. */
+  /** The milliseconds (as `now` counts them) to the earliest armed match, 0 if it is past, or undefined when none. */
+  dueInMs(): number | undefined {
+    const due = this.nextDueMs();
+    return due === undefined ? undefined : Math.max(0, due - this.#now());
+  }
+
+  /** Fires every timer whose match is due by `now`; the machine calls it between run slices. */
   poll(): void {
     const now = this.#now();
     this.#timers.forEach((t, n) => {
@@ -250,7 +260,17 @@ export class Hpet implements MmioDevice {
     const ms = Number(ticks) * NS_PER_TICK / 1e6;
     if (ms > MAX_TIMER_MS) return;
     t.dueMs = this.#now() + ms;
-    t.cancel = this.#setTimer(ms, () => this.#match(t, n));
+    t.cancel = this.#setTimer(ms, () => this.#fire(t, n));
+  }
+
+  /**
+   * Timer n's host timer fired: the match, unless the counter's clock has not reached it yet (it ran slower than the
+   * host's meanwhile), in which case a host timer waits for the rest.
+   */
+  #fire(t: Timer, n: number): void {
+    const left = (t.dueMs ?? -Infinity) - this.#now();
+    if (left > 0) t.cancel = this.#setTimer(left, () => this.#fire(t, n));
+    else this.#match(t, n);
   }
 
   /** The counter reached timer n's comparator: the interrupt, the next period, the next match. */

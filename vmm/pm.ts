@@ -17,7 +17,7 @@ export interface PmOptions {
   poweroff(): void;
   /** A reset request; AcpiPm does not call it itself (the FADT reset register is 0xcf9, ResetControl). */
   reset(): void;
-  /** Host time in milliseconds (default performance.now). */
+  /** The time the PM timer counts, in milliseconds (default performance.now; the machine gives the VM's clock). */
   now?: () => number;
 }
 
