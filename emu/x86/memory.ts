@@ -42,15 +42,47 @@ export class HostFault {
   }
 }
 
+/** What an empty entry's buffer is: no entry is used before its tag matches. */
+const NO_BYTES = new Uint8Array(0);
+
 /** One privilege level's TLB entries: read and write entries (tag, slot bytes, offset), each write entry's page. */
 class TlbLevel {
   readonly rTag = new Float64Array(TLB_SIZE).fill(-1);
   readonly rOff = new Int32Array(TLB_SIZE);
-  readonly rBuf: Uint8Array[] = new Array(TLB_SIZE).fill(new Uint8Array(0));
+  readonly rBuf: Uint8Array[] = new Array(TLB_SIZE).fill(NO_BYTES);
   readonly wTag = new Float64Array(TLB_SIZE).fill(-1);
   readonly wOff = new Int32Array(TLB_SIZE);
-  readonly wBuf: Uint8Array[] = new Array(TLB_SIZE).fill(new Uint8Array(0));
+  readonly wBuf: Uint8Array[] = new Array(TLB_SIZE).fill(NO_BYTES);
   readonly wPfn = new Float64Array(TLB_SIZE).fill(-1);
+
+  /** Empties every entry, and lets go of the slot bytes they held. */
+  clear(): void {
+    this.rTag.fill(-1);
+    this.wTag.fill(-1);
+    this.wPfn.fill(-1);
+    this.rBuf.fill(NO_BYTES);
+    this.wBuf.fill(NO_BYTES);
+  }
+}
+
+/**
+ * TLB levels given back by closed vCPUs (Memory.release), emptied, for the next ones to take: a level is 64 KiB of
+ * JavaScript arrays and 128 KiB of typed arrays. Made new for each vCPU, they are the bulk of what a short-lived VM
+ * allocates (random guests in a row, issue 14: about 150 KB of heap per VM and vCPU), and since they live as long as
+ * the vCPU, young-generation collections copy them twice and promote them, for full collections to sweep.
+ */
+const spareLevels: TlbLevel[] = [];
+/** The most levels kept for reuse. */
+const MAX_SPARE_LEVELS = 4;
+/**
+ * The level the access paths of a Memory that holds none (released) read: its tags never match, as nothing fills it
+ * (a fill takes a level first: Memory.#own).
+ */
+const NO_LEVEL = new TlbLevel();
+
+/** An empty TLB level: a spare one, or a new one. */
+function takeLevel(): TlbLevel {
+  return spareLevels.pop() ?? new TlbLevel();
 }
 
 /**
@@ -62,7 +94,11 @@ class TlbLevel {
 export class Memory {
   readonly slots: MemSlots;
   readonly host: MemoryHost;
-  readonly #levels = [new TlbLevel(), new TlbLevel()];
+  /**
+   * The levels held: CPL 0-2's, and CPL 3's once the CPU has run there (`setUser`); none once released, until the
+   * next fill.
+   */
+  #levels: TlbLevel[] = [takeLevel()];
   /** The TLB serves CPL 3 (set by the CPU when its CPL moves between 3 and 0-2). */
   user = false;
   rTag: Float64Array = this.#levels[0].rTag;
@@ -141,7 +177,13 @@ export class Memory {
     if (user === this.user) return;
     this.user = user;
     this.epoch = this.#epochs[user ? 1 : 0];
-    const t = this.#levels[user ? 1 : 0];
+    // Code that never leaves CPL 0-2 (real mode, a kernel alone) never makes the CPL 3 level.
+    if (user && this.#levels.length === 1) this.#levels.push(takeLevel());
+    this.#serve(this.#levels[user ? 1 : 0] ?? NO_LEVEL);
+  }
+
+  /** Makes `t` the level the access paths use. */
+  #serve(t: TlbLevel): void {
     this.rTag = t.rTag;
     this.rOff = t.rOff;
     this.rBuf = t.rBuf;
@@ -149,6 +191,27 @@ export class Memory {
     this.wOff = t.wOff;
     this.wBuf = t.wBuf;
     this.wPfn = t.wPfn;
+  }
+
+  /**
+   * Gives the TLB's levels back, emptied, for other vCPUs to take (`spareLevels`): for a vCPU being closed (exec.ts
+   * releaseCode). Until its next fill this Memory holds none and every access misses; a fill takes levels again.
+   */
+  release(): void {
+    for (const t of this.#levels) {
+      t.clear();
+      if (spareLevels.length < MAX_SPARE_LEVELS) spareLevels.push(t);
+    }
+    this.#levels = [];
+    this.#serve(NO_LEVEL);
+  }
+
+  /** Before a fill: levels again if released (both, when the CPU is at CPL 3). */
+  #own(): void {
+    if (this.#levels.length !== 0) return;
+    this.#levels.push(takeLevel());
+    if (this.user) this.#levels.push(takeLevel());
+    this.#serve(this.#levels[this.user ? 1 : 0]);
   }
 
   /** Translations changed: new epochs for both levels. */
@@ -466,6 +529,7 @@ export class Memory {
   #fillRead(lin: number, bytes: Uint8Array, base: number): void {
     // An implicit supervisor access leaves the entry alone: its index may hold another page, still tagged valid.
     if (this.sys) return;
+    this.#own();
     const p = pageOf(lin), i = p & TLB_MASK;
     this.rTag[i] = p + this.tagBase;
     this.rBuf[i] = bytes;
@@ -517,6 +581,7 @@ export class Memory {
     const pfn = this.#written(slot, base, phys);
     if (!this.sys) {
       // As in #fillRead: a supervisor access of the CPU's own does not take the entry.
+      this.#own();
       const p = pageOf(lin), i = p & TLB_MASK;
       this.wTag[i] = p + this.tagBase;
       this.wBuf[i] = bytes;
