@@ -161,7 +161,11 @@ export function codePage(cpu: Cpu, fc: FetchCache, lin: number): void {
  */
 function pageArray(fc: FetchCache, pfn: number): (Insn | undefined)[] {
   for (const r of fc.recent) {
-    if (r.pfn === pfn && r.page.length === 4096) return r.page.fill(undefined);
+    if (r.pfn !== pfn || r.page.length !== 4096) continue;
+    // A loop: Deno's Array.prototype.fill(undefined) on this holey array allocates (more than a new array would).
+    const page = r.page;
+    for (let i = 0; i < 4096; i++) page[i] = undefined;
+    return page;
   }
   return new Array(4096);
 }
