@@ -21,11 +21,19 @@ import { PAGE_SIZE } from "./names.ts";
 /** Entries reached this many times are compiled (mode "on"). */
 export const HOT = 16;
 /**
- * Runs of a block in the first tier (threaded.ts) after which it is compiled to JavaScript (mode "on"; eager
- * compiles at once). Measured on a PVH Linux boot's first 96 M instructions (Deno, CPU s, load 6-7): compiled at once
- * 13.3, 14.5; at 256 runs 10.8, 11.9; at 1,024 8.6, 8.1; at 4,096 7.7, 10.8.
+ * Runs of a block in the first tier (threaded.ts) after which it is compiled to JavaScript (mode "on"; eager compiles
+ * at once) when it loops, or a block of its shape was compiled before in the process; other blocks wait for
+ * PROMOTE_ALWAYS runs.
  */
 export const PROMOTE = 1024;
+/**
+ * Runs of a first-tier block that neither loops nor has a shape compiled before after which it is compiled. A
+ * promotion costs far more than a few thousand first-tier runs: on a PVH Linux boot to /init (Deno, load 3-5) the
+ * boot took about 15 ms more CPU time per block promoted (1.7 ms of it generating and compiling the source, the rest
+ * V8 tiering the new function up), against about 0.5 us saved per run of a kernel block of 7-11 instructions. Every
+ * block promoted after 1,024 runs: 77.4 CPU s (2,399 promoted); after 65,536: 42.2, 59.2, 50.1 (143).
+ */
+export const PROMOTE_ALWAYS = 65536;
 /**
  * The most blocks one CPU keeps. A PVH Linux boot to /init holds up to about 9,300 at once: with 8,192 it evicted
  * 2,041 blocks, hot ones among them (the eviction is by page, the page compiled into longest ago first), and took
@@ -63,6 +71,8 @@ export class BlockCache {
   threshold: number;
   /** Runs of a block in the first tier before it is compiled to JavaScript; 1: compiled at once (eager). */
   promote = PROMOTE;
+  /** Runs after which any first-tier block is compiled (PROMOTE_ALWAYS). */
+  promoteAlways = PROMOTE_ALWAYS;
   readonly byAddress = new Map<number, Block>();
   /** The blocks of each page, the page compiled into longest ago first. */
   readonly #byPfn = new Map<number, Block[]>();

@@ -8,8 +8,10 @@
  * took about 0.7 ms on its first call, 60 us on each of its next 15, 13 us
  * up to its 256th and 4 us up to its 4096th (Ignition and Sparkplug running
  * code written for TurboFan), against 0.5 us once optimized. A block runs in
- * this tier until it has run `BlockCache.promote` times (cache.ts PROMOTE);
- * then `codegen.ts` compiles it (run.ts promote).
+ * this tier until `codegen.ts` compiles it (run.ts promote): on its
+ * `BlockCache.promote`th run (cache.ts PROMOTE) when it loops or a block of
+ * its shape was compiled before, else once it has run
+ * `BlockCache.promoteAlways` times (PROMOTE_ALWAYS).
  *
  * It runs the same instructions as the compiled code, with the interpreter's
  * semantics: each one's EIP and next EIP set before its call (a fault leaves
@@ -27,11 +29,62 @@ import { EFER_LMA } from "../control_bits.ts";
 import type { Scan } from "./block.ts";
 import { type Compiled, EXIT_ANY, EXIT_NEXT, EXIT_SIDE, EXIT_TAKEN, EXITS, nextIp, ONCE } from "./codegen.ts";
 import { END_COND, END_DIRECT, endOf } from "./safe.ts";
+import { loopsBack } from "./templates.ts";
+
+/**
+ * The shapes (shapeOf) of the blocks compiled from the first tier in this process, up to MAX_SHAPES: the factory of
+ * their source (codegen.ts), and V8's optimized code for it, exist already, so a block of the same shape (the same
+ * code in another VM, or at another address) is compiled after `BlockCache.promote` runs instead of
+ * `BlockCache.promoteAlways`.
+ */
+const compiledShapes = new Set<number>();
+/** The most shapes `compiledShapes` keeps (it starts again empty when full). */
+const MAX_SHAPES = 65536;
+/** A number for each semantic function (an opcode's entry in the decode table), for shapeOf. */
+const execIds = new Map<Exec, number>();
+
+/**
+ * A 53-bit hash of what a block's compiled source follows from: its instructions as decoded, where each lies from the
+ * entry, its main path's length and tails. Two blocks of one shape share their source; a collision only compiles a
+ * block sooner.
+ */
+function shapeOf(scan: Scan): number {
+  let a = 0x811c9dc5 ^ scan.main, b = 0x01000193 ^ scan.insns.length;
+  const mix = (v: number) => {
+    a = Math.imul(a ^ v, 0x01000193);
+    b = Math.imul(b ^ v, 0x5bd1e995);
+  };
+  const o = scan.offs[0];
+  scan.insns.forEach((d, i) => {
+    let id = execIds.get(d.exec);
+    if (id === undefined) execIds.set(d.exec, id = execIds.size);
+    for (
+      const v of [
+        scan.offs[i] - o,
+        id,
+        d.op,
+        d.len,
+        d.size | (d.osize << 4) | (d.asize << 8) | ((d.seg + 1) << 12) | (d.eaSeg << 16) | (d.mode << 20),
+        d.rep | (+d.lock << 8) | (d.mod << 9) | (d.reg << 11) | (d.rm << 15) | (d.scale << 19) | (d.rex << 21),
+        d.base,
+        d.index,
+        d.disp,
+        d.imm,
+        d.imm2,
+        d.vex | (d.vvvv << 8) | (d.vexL << 12) | (d.vexW << 13),
+      ]
+    ) mix(v | 0);
+  });
+  for (const [jcc, start] of scan.tails) mix(jcc << 8 | start);
+  return (a >>> 0) * 0x200000 + (b >>> 11);
+}
 
 /**
  * The first-tier code of the block `scan` entered at `rip` (the whole RIP in 64-bit mode, else EIP): its exits are
  * numbered as the compiled code's are (codegen.ts EXIT_*), its side exits one per Jcc on the way. `promote` is called
- * on its `after`th run, before it: the compiled code it returns runs that call instead (null: it stays here).
+ * before its `after`th run when it loops (a branch goes back to its entry: compiled, it runs the iterations inside one
+ * call) or a block of its shape was compiled before (compiledShapes), else before the first `after`th run from
+ * `BlockCache.promoteAlways` runs on: the compiled code it returns runs that call instead (null: it stays here).
  */
 export function threaded(scan: Scan, rip: number, after: number, promote: () => Compiled | null): Compiled {
   const insns = scan.insns, n = insns.length, last = n - 1;
@@ -51,11 +104,22 @@ export function threaded(scan: Scan, rip: number, after: number, promote: () => 
   // The last instruction's exit when it goes on to the next address, and when it goes elsewhere.
   const onNext = end === END_DIRECT ? EXIT_TAKEN : end === undefined || end === END_COND ? EXIT_NEXT : EXIT_ANY;
   const onOther = end === END_DIRECT || end === END_COND ? EXIT_TAKEN : EXIT_ANY;
-  let runs = 0;
+  const loops = insns.some((d, i) =>
+    (d.jit === "jcc" || d.jit === "jccLong" || (i === last && end === END_DIRECT)) && loopsBack(d, nexts[i], ips[0])
+  );
+  let runs = 0, check = after, shape = -1;
   const fn = (c: Cpu, budget: number): number => {
-    if (++runs === after) {
-      const compiled = promote();
-      if (compiled !== null) return compiled.fn(c, budget);
+    if (++runs === check) {
+      if (shape < 0) shape = shapeOf(scan);
+      if (loops || runs >= c.blocks.promoteAlways || compiledShapes.has(shape)) {
+        check = -1;
+        const compiled = promote();
+        if (compiled !== null) {
+          if (compiledShapes.size >= MAX_SHAPES) compiledShapes.clear();
+          compiledShapes.add(shape);
+          return compiled.fn(c, budget);
+        }
+      } else check = runs + after;
     }
     const g = c.codeGen;
     for (let i = 0;; i++) {

@@ -55,12 +55,38 @@ const FIB = hex(
   "b90f000000 e803000000 e7e9 f4 83f902 7216 51 ffc9 e8f3ffffff 59 50 83e902 e8e9ffffff 5e 01f0 c3 89c8 c3",
 );
 
-/** What the program writes to port 0xe9 and how it stops, with the compiler in `mode` and blocks promoted after `promote` runs. */
-function outcome(bits: Bits, mode: "off" | "on", code: number[], promote?: number) {
+/**
+ * An outer loop of n passes around an inner loop of m, EAX out after each inner loop, then HLT:
+ *
+ *  0x00 mov esi, n / xor eax, eax
+ *  0x07 L: mov ecx, m
+ *  0x0c I: add eax, ecx / sub ecx, 1 / jnz I
+ *  0x13 out 0xe9, eax / sub esi, 1 / jnz L / hlt
+ *
+ * Its blocks: at L (up to the JNZ back to L: a loop), at I (a loop) and at 0x15, where each pass goes on after its
+ * OUT (SUB and JNZ L: not a loop).
+ */
+function nested(n: number, m: number): number[] {
+  const imm = (x: number) => [x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, x >>> 24];
+  return [0xbe, ...imm(n), ...hex("31c0"), 0xb9, ...imm(m), ...hex("01c8 83e901 75f9 e7e9 83ee01 75ed f4")];
+}
+
+/** The first tier's promotion rule (BlockCache.promote, promoteAlways) for `outcome`; a number n is { n, n }. */
+interface Rule {
+  promote: number;
+  always: number;
+}
+
+/** What the program writes to port 0xe9 and how it stops, with the compiler in `mode` and blocks promoted by `rule`. */
+function outcome(bits: Bits, mode: "off" | "on", code: number[], rule?: number | Rule) {
   using kvm = openEmu(mode);
   using g = guest(kvm, bits, code);
   const blocks = emuCpu(g.vm, g.mem).cpu.blocks;
-  if (promote !== undefined) blocks.promote = promote;
+  const r = typeof rule === "number" ? { promote: rule, always: rule } : rule;
+  if (r !== undefined) {
+    blocks.promote = r.promote;
+    blocks.promoteAlways = r.always;
+  }
   const { out, exit } = collect(g.vcpu, 4096);
   const regs = g.vcpu.getRegs();
   return { out, exit: exit.reason, rip: regs.rip, rbx: regs.rbx, rcx: regs.rcx, stats: { ...blocks.stats } };
@@ -109,4 +135,21 @@ for (const bits of [32, 64] as const) {
       assert.ok(on.stats.executed > 0, JSON.stringify(on.stats));
     });
   }
+
+  test(`block compiler on, ${bits}-bit: a first-tier block is compiled after promote runs when it loops or its shape was compiled before, else after promoteAlways`, () => {
+    const rule = { promote: 16, always: 64 };
+    for (const passes of [40, 100]) {
+      const code = nested(passes, 100);
+      const off = outcome(bits, "off", code);
+      assert.equal(off.out.length, passes);
+      assert.equal(off.exit, "hlt");
+      const on = outcome(bits, "on", code, rule);
+      assert.deepEqual([on.out, on.exit, on.rip], [off.out, off.exit, off.rip]);
+      // The two loops are compiled after 16 runs; the block at 0x15 after 64.
+      assert.equal(on.stats.promoted, passes < rule.always ? 2 : 3, JSON.stringify(on.stats));
+    }
+    // The block at 0x15 was compiled in the run of 100 passes: in a new VM, one of its shape is after 16 runs.
+    const again = outcome(bits, "on", nested(40, 100), rule);
+    assert.equal(again.stats.promoted, 3, JSON.stringify(again.stats));
+  });
 }
