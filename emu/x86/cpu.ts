@@ -16,13 +16,14 @@ import type { CpuidEntry } from "../../abi/structs.ts";
 import type { MemSlots } from "../memslots.ts";
 import type { Vendor } from "../vendor.ts";
 import { checkWatch } from "./debug.ts";
-import { CoreExit } from "./exit.ts";
+import { type CoreExit, takeExit } from "./exit.ts";
 import { EXIT, fault, GP, SSF } from "./fault.ts";
 import { AC, FlagState, VM } from "./flags.ts";
 import type { Insn } from "./insn.ts";
 import { Memory, type MemoryHost } from "./memory.ts";
 import type { BlockCompilerMode } from "./compiler_mode.ts";
 import { BlockCache } from "./jit/run.ts";
+import type { Block } from "./jit/block.ts";
 import { walk } from "./paging.ts";
 import { FETCH, READ, WalkCache, WRITE } from "./walk_cache.ts";
 import { CR0_PG, CR4_SMAP, EFER_LMA } from "./control_bits.ts";
@@ -69,6 +70,15 @@ export class Cpu extends FlagState implements MemoryHost {
   readonly code = new Map<number, (Insn | undefined)[]>();
   /** Compiled blocks (jit/). */
   readonly blocks: BlockCache;
+  /**
+   * The block where the last chain of blocks stopped with an exit queued, its budget spent or an interrupt raised,
+   * the exit it left by, and EIP and RIP's high half then: the next chain goes on through that exit's link while EIP
+   * is still there (jit/run.ts runChain). Null when none.
+   */
+  chainFrom: Block | null = null;
+  chainExit = 0;
+  chainEip = 0;
+  chainRipHigh = 0;
   /** Counts KVM_RUNs: a decoded instruction or block is compared with memory once per run (host writes). */
   runEpoch = 1;
   /** Changes whenever decoded code is dropped, so that a running block notices a write to its own page. */
@@ -321,7 +331,7 @@ export class Cpu extends FlagState implements MemoryHost {
     }
     const r = this.#replayed();
     if (r) return r;
-    const e = new CoreExit(KVM_EXIT_MMIO);
+    const e = takeExit(KVM_EXIT_MMIO);
     e.addr = phys;
     e.size = len;
     this.exits.push(e);
@@ -331,7 +341,7 @@ export class Cpu extends FlagState implements MemoryHost {
   /** An MMIO write of the first `len` (up to 8) bytes of `data`: queues the exit; the instruction completes. */
   mmioWriteBytes(phys: number, len: number, data: Uint8Array): void {
     if (this.devices !== null && len <= 4 && this.devices.mmioWrite(phys, len, le(data, len))) return;
-    const e = new CoreExit(KVM_EXIT_MMIO);
+    const e = takeExit(KVM_EXIT_MMIO);
     e.addr = phys;
     e.size = len;
     e.dir = 1;
@@ -362,7 +372,7 @@ export class Cpu extends FlagState implements MemoryHost {
     }
     const r = this.#replayed();
     if (r) return r;
-    const e = new CoreExit(KVM_EXIT_IO);
+    const e = takeExit(KVM_EXIT_IO);
     e.dir = 0;
     e.port = port;
     e.size = size;
@@ -374,7 +384,7 @@ export class Cpu extends FlagState implements MemoryHost {
   /** OUT of one value of `size` bytes: queues the exit; the instruction completes. */
   portOutValue(port: number, size: number, value: number): void {
     if (this.devices !== null && this.devices.portOut(port, size, value)) return;
-    const e = new CoreExit(KVM_EXIT_IO);
+    const e = takeExit(KVM_EXIT_IO);
     e.dir = 1;
     e.port = port;
     e.size = size;
@@ -389,7 +399,7 @@ export class Cpu extends FlagState implements MemoryHost {
       for (let i = 1; i < count; i++) this.devices.portOut(port, size, le(data.subarray(i * size), size));
       return;
     }
-    const e = new CoreExit(KVM_EXIT_IO);
+    const e = takeExit(KVM_EXIT_IO);
     e.dir = 1;
     e.port = port;
     e.size = size;
@@ -446,6 +456,7 @@ export class Cpu extends FlagState implements MemoryHost {
   dropCode(): void {
     this.code.clear();
     this.blocks.clear();
+    this.chainFrom = null;
     this.mem.codePfns.clear();
     this.codeGen++;
   }

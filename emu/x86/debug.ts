@@ -14,7 +14,7 @@
  */
 import { KVM_EXIT_DEBUG, KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_USE_HW_BP } from "../../abi/constants.ts";
 import type { Cpu } from "./cpu.ts";
-import { CoreExit } from "./exit.ts";
+import { takeExit } from "./exit.ts";
 import { DB, fault } from "./fault.ts";
 import { deliver } from "./interrupt.ts";
 import { CS } from "./state.ts";
@@ -125,7 +125,7 @@ export function debugTraps(cpu: Cpu, tf: boolean, hold = false): void {
     const hits = cpu.watchHits;
     cpu.watchHits = 0;
     if (hostOwned(cpu)) {
-      const e = new CoreExit(KVM_EXIT_DEBUG);
+      const e = takeExit(KVM_EXIT_DEBUG);
       e.exception = DB;
       e.pc = debugPc(cpu);
       e.dr6 = (DR6_FIXED | hits) >>> 0;

@@ -2,10 +2,10 @@
  * An exit the core asks the vCPU to report in kvm_run: the core fills one
  * of these, the vCPU layer copies it into the kernel's kvm_run layout.
  * Exits are recycled: the vCPU gives each one back once the next KVM_RUN
- * has completed it (`releaseExit`), and `takeExit` hands it out again. The
- * vCPU's own exits (KVM_EXIT_INTR) are taken so; the core's I/O, MMIO and
- * debug exits are still made with `new` (cpu.ts, exec.ts, debug.ts), so an
- * I/O exit's round trip still allocates one.
+ * has completed it (`releaseExit`), and `takeExit` hands it out again, to
+ * the core (I/O and MMIO exits in cpu.ts, the run loop's in exec.ts, debug
+ * exits in debug.ts) and to the vCPU (KVM_EXIT_INTR): an I/O exit's round
+ * trip allocates none.
  *
  * @module
  */

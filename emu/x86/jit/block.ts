@@ -75,6 +75,11 @@ export class Block {
   loop: number;
   /** Its length over `loop`: the factor of its code's budget (run.ts runChain). */
   scale: number;
+  /**
+   * The bytes of its page (the fetch cache's view of the physical page, valid while the memory slots are: a change of
+   * them drops every block), for comparing them with `raw` in place (run.ts runChain).
+   */
+  readonly view: Uint8Array;
   /** The bytes decoded: those of each range of `ranges`, one after another. */
   readonly raw: Uint8Array;
   /**
@@ -146,6 +151,7 @@ export class Block {
     this.ranges = rangesOf(scan);
     this.nextPfn = scan.next?.pfn ?? -1;
     this.nextEpoch = epoch;
+    this.view = view;
     this.raw = bytesOf(view, scan.next?.view ?? null, this.ranges);
     this.checked = checked;
     this.fn = () => 2; // replaced by the compiled code
@@ -180,6 +186,12 @@ export class Block {
    */
   sameBytes(view: Uint8Array, next: Uint8Array | null): boolean {
     const raw = this.raw, ranges = this.ranges;
+    if (ranges.length === 2 && ranges[0] + ranges[1] <= PAGE_SIZE) {
+      // One range in its page (most blocks): a plain loop.
+      const off = ranges[0], len = ranges[1];
+      for (let i = 0; i < len; i++) if (raw[i] !== view[off + i]) return false;
+      return true;
+    }
     for (let r = 0, k = 0; r < ranges.length; r += 2) {
       const off = ranges[r], end = off + ranges[r + 1];
       for (let i = off; i < end; i++, k++) {

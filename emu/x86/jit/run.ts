@@ -4,11 +4,16 @@
  * following the links each block keeps to the blocks it went on to, for as
  * long as no exit is queued and the budget of instructions lasts. A link
  * holds while the TLB's epoch is the one it was made in (the same linear
- * addresses map the same pages) and its target is still valid.
+ * addresses map the same pages) and its target is still valid; a target
+ * not yet compared with memory in this KVM_RUN (the host may have written
+ * guest code between runs) is compared in place. A chain that stopped with
+ * an exit goes on in the next KVM_RUN through the link of the block where
+ * it stopped, as if it had not stopped, while EIP is where it was left.
  *
  * This module is the block compiler's only entry for the core: `cpu.ts`
  * makes its `BlockCache` from here and `exec.ts` runs blocks through
- * `blockAt` and `runChain`; no other module of the core imports `jit/`.
+ * `runChain`; no other module of the core imports `jit/` (but for `cpu.ts`
+ * naming the `Block` type of `Cpu.chainFrom`).
  * The compiler's mode type lives outside it (`compiler_mode.ts`).
  *
  * @module
@@ -152,14 +157,25 @@ function nextPage(cpu: Cpu, fc: FetchCache, lin: number): CodeView | null {
 }
 
 /**
- * Runs `first` and the blocks that follow it until one leaves for an unknown place, an exit is queued, or `cpu.work`
- * reaches `budget`. The instructions run are added to `cpu.work` when the chain ends, however it ends (a block that
- * faults included: a guest that faults every few blocks once held a 10 ms run for 500 ms, the chains it ran lost).
- * Returns the instructions run (at least 1).
+ * Runs blocks one after another from CS:EIP until one leaves for an unknown place, an exit is queued, or `cpu.work`
+ * reaches `budget`. The first is the successor of the block where the last chain stopped (an exit, the budget or an
+ * interrupt: `Cpu.chainFrom`) when EIP is still where that chain left it, else the block at CS:EIP (blockAt), so that
+ * a KVM_RUN after an I/O exit goes on through a link as the chain would have. The instructions run are added to
+ * `cpu.work` when the chain ends, however it ends (a block that faults included: a guest that faults every few
+ * blocks once held a 10 ms run for 500 ms, the chains it ran lost). Returns the instructions run: 0 when no block
+ * starts at CS:EIP (the interpreter takes the instruction), else at least 1.
  */
-export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number): number {
-  const stats = cpu.blocks.stats, run = cpu.runEpoch;
-  let b = first, n = 0, runs = 0;
+export function runChain(cpu: Cpu, fc: FetchCache, budget: number): number {
+  const stats = cpu.blocks.stats, run = cpu.runEpoch, from = cpu.chainFrom;
+  cpu.chainFrom = null;
+  // The stopped chain's block goes on by its link while EIP is where it left it (the host did not move it) and CS is
+  // the block's own (else its fixed successors may not be: a system call's successor is checked in `next`).
+  let b = from !== null && cpu.eip === cpu.chainEip && cpu.ripHigh === cpu.chainRipHigh &&
+      (from.modal || sameCode(cpu, from))
+    ? next(cpu, fc, from, cpu.chainExit, run)
+    : blockAt(cpu, fc);
+  if (b === null) return 0;
+  let n = 0, runs = 0;
   try {
     for (;;) {
       // A looping block's code runs up to its budget divided by its length in iterations (codegen.ts LIM): its
@@ -173,27 +189,19 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
       n += b.loop * ((result >>> 6) - 1) + last;
       runs++;
       // An interrupt the irqchip raised meanwhile is taken between instructions, by the interpreter's loop. Compiling
-      // counts as work too, so that compile churn ends the chain as running does.
-      if (cpu.work + n >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & IF)) return n;
+      // counts as work too, so that compile churn ends the chain as running does. The next chain may go on from here.
+      if (cpu.work + n >= budget || cpu.exits.length !== 0 || (cpu.intrRequest && cpu.eflRest & IF)) {
+        cpu.chainFrom = b;
+        cpu.chainExit = k;
+        cpu.chainEip = cpu.eip;
+        cpu.chainRipHigh = cpu.ripHigh;
+        return n;
+      }
       // A fast system call at the block's end (Block.modal) may have set TF or RF (SYSRET loads RFLAGS from R11): the
       // interpreter runs the next instruction and its single step. The epoch is read after it, at its new CPL.
       if (k === EXIT_ANY && b.modal && cpu.eflRest & (TF | RF)) return n;
-      const epoch = cpu.mem.epoch, far = k === EXIT_ANY || k >= b.indirect;
-      let to = b.links[k];
-      // A fixed exit's successor holds while the TLB's epoch does and it was checked in this run (an invalid block
-      // never is); an indirect one (RET, JMP/CALL r/m, a stop after a write to code) also needs the same EIP (and,
-      // after a system call, the same CS: a SYSRET returns to 64-bit or to compatibility mode), and is looked up
-      // among the last few the exit went to.
-      if (far && to !== null && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh || (b.modal && !sameCode(cpu, to)))) {
-        to = farTarget(cpu, b, k, epoch);
-      }
-      if (to === null || b.linkEpochs[k] !== epoch || to.checked !== run) {
-        to = blockAt(cpu, fc);
-        if (to === null) return n;
-        if (far && b.links[k] !== null && b.linkEpochs[k] === epoch) keepFar(b, b.links[k]!, epoch);
-        b.links[k] = to;
-        b.linkEpochs[k] = epoch;
-      }
+      const to = next(cpu, fc, b, k, run);
+      if (to === null) return n;
       b = to;
     }
   } finally {
@@ -201,6 +209,37 @@ export function runChain(cpu: Cpu, fc: FetchCache, first: Block, budget: number)
     stats.executed += runs;
     stats.insns += n;
   }
+}
+
+/**
+ * The block that follows `b`, which left by exit `k` in KVM_RUN `run`: its link, or the block at CS:EIP (blockAt),
+ * which becomes the link. Null when no block starts there.
+ */
+function next(cpu: Cpu, fc: FetchCache, b: Block, k: number, run: number): Block | null {
+  const epoch = cpu.mem.epoch, far = k === EXIT_ANY || k >= b.indirect;
+  let to = b.links[k];
+  // A fixed exit's successor holds while the TLB's epoch does and it was checked in this run (an invalid block
+  // never is); an indirect one (RET, JMP/CALL r/m, a stop after a write to code) also needs the same EIP (and,
+  // after a system call, the same CS: a SYSRET returns to 64-bit or to compatibility mode), and is looked up
+  // among the last few the exit went to.
+  if (far && to !== null && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh || (b.modal && !sameCode(cpu, to)))) {
+    to = farTarget(cpu, b, k, epoch);
+  }
+  // A successor linked in this TLB epoch but not yet checked in this run (every KVM_RUN is a new run: the host may
+  // have written guest code in between) is compared with its page in place, as blockAt would after finding it.
+  // One that goes on into the next page, or was dropped (checked -1), is looked up again.
+  if (
+    to !== null && to.checked !== run && to.checked >= 0 && to.nextPfn < 0 && b.linkEpochs[k] === epoch &&
+    to.sameBytes(to.view, null)
+  ) to.checked = run;
+  if (to === null || b.linkEpochs[k] !== epoch || to.checked !== run) {
+    to = blockAt(cpu, fc);
+    if (to === null) return null;
+    if (far && b.links[k] !== null && b.linkEpochs[k] === epoch) keepFar(b, b.links[k]!, epoch);
+    b.links[k] = to;
+    b.linkEpochs[k] = epoch;
+  }
+  return to;
 }
 
 /** How many earlier targets of an indirect exit a block remembers (a RET returns to a few call sites). */
