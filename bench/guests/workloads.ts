@@ -24,8 +24,13 @@ export interface Workload {
   description: string;
   /** Instructions of `main` that do not depend on N (the boot stub and the report excluded). */
   mainFixed: number;
-  /** Instructions per iteration. */
+  /** Instructions per iteration (in both modes unless `perIterationIn` gives a mode its own). */
   perIteration: number;
+  /**
+   * Instructions per iteration of a mode whose image runs other code than the other's (mpi: each mode's own form of
+   * the kernel's loops; its checksum is the same).
+   */
+  perIterationIn?: Readonly<Partial<Record<GuestMode, number>>>;
   /** The checksum main returns (and the guest prints) for N iterations. */
   checksum(n: number): number;
   /**
@@ -65,9 +70,14 @@ export const PORT_DEBUGCON = 0xe9;
 export const PORT_DEBUG_EXIT = 0xf4;
 export const PORT_POST = 0x80;
 
+/** Instructions per iteration of `w` in `mode`. */
+export function iterationInstructions(w: Workload, mode: GuestMode): number {
+  return w.perIterationIn?.[mode] ?? w.perIteration;
+}
+
 /** Total instructions for `n` iterations of `w` in `mode`. */
 export function instructionCount(w: Workload, mode: GuestMode, n: number): number {
-  return BOOT_INSTRUCTIONS[mode] + REPORT_INSTRUCTIONS + w.mainFixed + w.perIteration * n;
+  return BOOT_INSTRUCTIONS[mode] + REPORT_INSTRUCTIONS + w.mainFixed + iterationInstructions(w, mode) * n;
 }
 
 /**
@@ -187,6 +197,68 @@ function fibModel(n: number): { instructions: number; value: number } {
   if (n < 2) return { instructions: 4, value: n };
   const a = fibModel(n - 1), b = fibModel(n - 2);
   return { instructions: 12 + a.instructions + b.instructions, value: a.value + b.value };
+}
+
+/**
+ * The 32-bit limbs `lo`, `hi` of the product of two uint32 values, exactly: a 16-bit half of `a` times `b` stays
+ * below 2^48.
+ */
+function mul32x32(a: number, b: number): [number, number] {
+  const low = (a & 0xffff) * b, high = (a >>> 16) * b; // each < 2^48
+  const sum = low + (high % 0x10000) * 0x10000; // < 2^49
+  return [sum % 0x100000000, Math.floor(high / 0x10000) + Math.floor(sum / 0x100000000)];
+}
+
+/** mpi.asm: dwords in S1 and in RES; 64-bit limbs a call of submul_1 and of addmul_1 (twice as many 32-bit ones). */
+const MPI_DWORDS = 512, MPI_SUB = 32, MPI_ADD = 16;
+
+/**
+ * mpi.asm's res -= s1 * limb (`sub`) or res += s1 * limb over the 32-bit limbs from `at` to `end`: the borrow or
+ * carry out (what the 64-bit form computes too, its multiplier below 2^32).
+ */
+function mulAccumulate(res: Uint32Array, s1: Uint32Array, at: number, end: number, limb: number, sub: boolean): number {
+  let cy = 0;
+  for (let i = at; i < end; i++) {
+    let [lo, hi] = mul32x32(s1[i], limb);
+    lo += cy;
+    if (lo >= 0x100000000) {
+      lo -= 0x100000000;
+      hi++;
+    }
+    let x = sub ? res[i] - lo : res[i] + lo;
+    if (x < 0 || x >= 0x100000000) {
+      x = sub ? x + 0x100000000 : x - 0x100000000;
+      hi++;
+    }
+    res[i] = x;
+    cy = hi;
+  }
+  return cy;
+}
+
+/** mpi.asm's checksum for N iterations. */
+function mpiChecksum(n: number): number {
+  const s1 = new Uint32Array(MPI_DWORDS), res = new Uint32Array(MPI_DWORDS);
+  let x = 12345;
+  for (let i = 0; i < MPI_DWORDS; i++) s1[i] = x = xorshift(x);
+  for (let i = 0; i < MPI_DWORDS; i++) res[i] = x = xorshift(x);
+  let ebx = 0;
+  for (let k = n; k >= 1; k--) {
+    const a = Math.imul(k, 0x9e3779b1) >>> 0;
+    for (let i = 0; i < MPI_DWORDS; i += 2 * MPI_SUB) {
+      ebx = (ebx + mulAccumulate(res, s1, i, i + 2 * MPI_SUB, a, true)) >>> 0;
+    }
+    for (let i = 0; i < MPI_DWORDS; i += 2 * MPI_ADD) {
+      ebx = (ebx + mulAccumulate(res, s1, i, i + 2 * MPI_ADD, a >>> 1, false)) >>> 0;
+    }
+    ebx = rol((ebx + res[k & (MPI_DWORDS - 1)]) >>> 0, 3);
+  }
+  return ebx;
+}
+
+/** Instructions of one call of mpi.asm's function with a loop of `body` a limb over `limbs`, `around` it. */
+function mpiCall(around: number, body: number, limbs: number): number {
+  return around + body * limbs;
 }
 
 const SIEVE = sievePass();
@@ -354,6 +426,22 @@ export const WORKLOADS: readonly Workload[] = [
     perIteration: 3 + 2 + 4,
     checksum: (n) => (n * (n + 1) / 2) % 0x100000000,
     irqchip: true,
+  },
+  {
+    name: "mpi",
+    description: "the kernel's mpihelp_submul_1 and mpihelp_addmul_1 over a 2 KiB number (RSA signature check)",
+    // the fill 3 + 13 x 1024; xor, mov; mov, ret
+    mainFixed: 3 + 13 * 2 * MPI_DWORDS + 2 + 2,
+    // 64-bit: outer 2 + 2 + 6; per call 9 in main, 17 in the function before its loop (whose first pass skips a
+    // movsxd) and 7 after it; loops of 38 (submul_1) and 37 instructions a limb.
+    perIteration: 2 + 2 + 6 + (MPI_DWORDS / 2 / MPI_SUB) * (9 + mpiCall(17 - 1 + 7, 38, MPI_SUB)) +
+      (MPI_DWORDS / 2 / MPI_ADD) * (9 + mpiCall(17 - 1 + 7, 37, MPI_ADD)),
+    // 32-bit: outer 3 + 2 + 8; per call 9 in main, 5 + 3 in the function; loops of 9 instructions a 32-bit limb.
+    perIterationIn: {
+      32: 3 + 2 + 8 + (MPI_DWORDS / 2 / MPI_SUB) * (9 + mpiCall(5 + 3, 9, 2 * MPI_SUB)) +
+        (MPI_DWORDS / 2 / MPI_ADD) * (9 + mpiCall(5 + 3, 9, 2 * MPI_ADD)),
+    },
+    checksum: mpiChecksum,
   },
 ];
 
