@@ -51,6 +51,7 @@ export type JitTemplate =
   | "notNeg"
   | "nop"
   | "imul2"
+  | "mulAcc"
   | "shiftGroup"
   | "shiftGroupZx"
   | "pushReg"

@@ -3,7 +3,12 @@
  * out as JavaScript, their registers, immediates, addresses and flag kinds
  * as constants: MOV, MOVSXD, LEA, the ALU operations (ADC/SBB of 32 and 64
  * bits only), TEST, INC/DEC, NOT/NEG, SETcc, NOP, and the Jcc/JMP that
- * end a block.
+ * end a block. The ALU operations and INC/DEC on a memory destination (a
+ * read-modify-write: `rmw`) change the bytes in place when the write TLB
+ * holds the page, with eager flags, and call their semantic function
+ * otherwise. A low byte register (AL, SIL, R8B...) is read and written as
+ * the low byte of its 32-bit half, so that a looping block keeps it in a
+ * local.
  *
  * Flags stay lazy (flags.ts): a template that sets them keeps its operands
  * and result in the block's locals A, B, V (and the carry-in C of INC/DEC),
@@ -14,18 +19,43 @@
  * @module
  */
 import { AF, CF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, PF, SF, SIGN, ZF } from "../flags.ts";
-import { EFER_LMA, TWO47 } from "../long/access.ts";
-import { OF_SHIFT, PF_SHIFT, SF_SHIFT, ZF_CF } from "./names.ts";
+import { EFER_LMA, TWO32, TWO47 } from "../long/access.ts";
+import { TLB_MASK } from "../memory.ts";
+import {
+  CANONICAL_HIGH_TOP,
+  HIGH16,
+  OF_SHIFT,
+  PAGE_MASK,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PAGES_PER_4G,
+  PF_SHIFT,
+  SF_SHIFT,
+  ZF_CF,
+} from "./names.ts";
 import type { Insn, JitTemplate } from "../insn.ts";
 import { callRel32, callRel64, type Leave, popReg32, popReg64, pushReg32, pushReg64, ret32, ret64 } from "./stack.ts";
 import { eagerOf, F_EAGER_LOCAL, imulCode, isEager, OF64, shiftCode } from "./eager.ts";
-import { loadInto, MASK_TEXT, offset, regRead, regWrite, segmentOf, storeFrom } from "./operands.ts";
+import {
+  canonicalHigh,
+  loadInto,
+  MASK_TEXT,
+  offset,
+  regRead as fileRead,
+  regWrite as fileWrite,
+  RELOAD,
+  segmentOf,
+  SPILL,
+  storeFrom,
+} from "./operands.ts";
+import { R8_INDEX } from "../state.ts";
 import { num } from "./pool.ts";
 import {
   cmovCode,
   imul64Code,
   isShift64,
   isShiftNarrow,
+  mulAccCode,
   shift64Code,
   shift64KeepsFlags,
   shiftNarrowCode,
@@ -94,6 +124,23 @@ const ALU_KIND: readonly (number | undefined)[] = [
   F_SUB,
 ];
 const ALU_OP = ["+", "|", "", "", "&", "-", "^", "-"];
+
+/**
+ * Register `n` of `size` bytes (operands.ts regRead), a low byte register (AL-BL, SPL-DIL, R8B-R15B) as the low byte of
+ * its 32-bit half: a looping block keeps the registers it names in locals only when it names no 8- or 16-bit view
+ * (codegen.ts cacheRegisters), and the kernel's loops test a carry with SETB SIL; MOVZX ESI, SIL.
+ */
+function regRead(n: number, size: number): string {
+  const k = R8_INDEX[n];
+  return size === 1 && (k & 7) === 0 ? `(r[${k >> 2}] & ${MASK[1]})` : fileRead(n, size);
+}
+
+/** Writes `v` (already masked) to register `n` of `size` bytes (operands.ts regWrite; a low byte as regRead). */
+function regWrite(n: number, size: number, v: string): string {
+  const k = R8_INDEX[n];
+  if (size !== 1 || (k & 7) !== 0) return fileWrite(n, size, v);
+  return `r[${k >> 2}] = ((r[${k >> 2}] & ${~MASK[1] >>> 0}) | ${v}) >>> 0;`;
+}
 
 /** Statements writing the lazy-flags record of the producer whose operands are in the locals into the CPU. */
 export function flagSync(p: Producer): string {
@@ -237,21 +284,22 @@ function memOk(d: Insn): boolean {
 const PRODUCERS: Readonly<Partial<Record<JitTemplate, (d: Insn) => number | undefined>>> = {
   aluAccImm: aluOp,
   aluRegRm: (d) => memOk(d) ? aluOp(d) : undefined,
-  aluRmReg: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp(d) : undefined,
-  aluRmImm: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? aluKind(d, d.reg) : undefined,
+  aluRmReg: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp(d) : rmwKind(d),
+  aluRmImm: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? aluKind(d, d.reg) : rmwKind(d),
   testRmReg: (d) => memOk(d) ? F_LOGIC : undefined,
   testRmImm: (d) => memOk(d) ? F_LOGIC : undefined,
   testAccImm: () => F_LOGIC,
   incDecReg: (d) => d.mode !== 8 ? (d.op >= 0x48 ? F_DEC : F_INC) : undefined,
-  incDecRm: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : undefined,
+  incDecRm: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : rmwKind(d),
   imul2: (d) => isEager(d) || (d.size === 8 && memOk(d)) ? F_EAGER64 : undefined,
+  mulAcc: (d) => (d.size === 4 || d.size === 8) && (d.reg === 4 || d.reg === 5) && memOk(d) ? F_EAGER64 : undefined,
   shiftGroup: (d) => isEager(d) || isShift64(d) || isShiftNarrow(d) ? F_EAGER64 : undefined,
   shiftGroupZx: (d) => isEager(d) || isShiftNarrow(d) ? F_EAGER64 : undefined,
-  aluRmReg64: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp64((d.op >> 3) & 7) : undefined,
+  aluRmReg64: (d) => d.mod === 3 || (((d.op >> 3) & 7) === 7 && memOk(d)) ? aluOp64((d.op >> 3) & 7) : rmwKind(d),
   aluRegRm64: (d) => memOk(d) ? aluOp64((d.op >> 3) & 7) : undefined,
   aluAccImm64: (d) => aluOp64((d.op >> 3) & 7),
-  aluRmImm64: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? aluOp64(d.reg) : undefined,
-  incDec64: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : undefined,
+  aluRmImm64: (d) => d.mod === 3 || (d.reg === 7 && memOk(d)) ? aluOp64(d.reg) : rmwKind(d),
+  incDec64: (d) => d.mod === 3 ? (d.reg === 1 ? F_DEC : F_INC) : rmwKind(d),
   notNeg: (d) => d.mod === 3 && d.reg === 3 && (d.size === 4 || d.size === 8) ? F_SUB : undefined,
 };
 
@@ -287,10 +335,12 @@ function stack(emit: (d: Insn, site: Site) => string | undefined): Emitter {
   };
 }
 
-/** An ALU, TEST or INC/DEC template (producerOf). */
+/** An ALU, TEST or INC/DEC template (producerOf); of a memory destination, rmw. */
 function flags(d: Insn, site: Site): Template | undefined {
   const p = producerOf(d);
-  return p === null ? undefined : pure(d.size === 8 ? producer64(d, site) : producer(d, p, site));
+  if (p === null) return undefined;
+  if (d.mod !== 3 && d.rmw) return pure(rmw(d, site));
+  return pure(d.size === 8 ? producer64(d, site) : producer(d, p, site));
 }
 
 /** An eager template (eager.ts), as `code` writes it. */
@@ -416,6 +466,14 @@ function imul64(d: Insn, site: Site): Template | undefined {
   return pure(imul64Code(d, site.amd, eagerOf(site.producer), load, mem ? ["MV", "MH"] : halves(d.rm)));
 }
 
+/** MUL or IMUL r/m32 or r/m64 into rDX:rAX (templates64.ts), of a register or a memory source it only reads. */
+function mulAcc(d: Insn, site: Site): Template | undefined {
+  if (producerOf(d) === null) return undefined;
+  const mem = d.mod !== 3;
+  const load = mem ? `${loadInto(segmentOf(d), offset(d, site.next)!, d.size, d.mode, at(site))} ` : "";
+  return pure(mulAccCode(d, site.amd, eagerOf(site.producer), load, mem ? ["MV", "MH"] : halves(d.rm)));
+}
+
 /** A shift or rotate of a 64-bit register by 1 or an immediate (templates64.ts). */
 function shift64(d: Insn, site: Site): Template | undefined {
   return isShift64(d) ? pure(shift64Code(d, site.amd, eagerOf(site.producer))) : undefined;
@@ -482,6 +540,7 @@ const TEMPLATES: Readonly<Partial<Record<JitTemplate, Emitter>>> = {
   aluRmImm64: flags,
   incDec64: flags,
   imul2: (d, site) => d.size === 8 ? imul64(d, site) : eager(imulCode)(d, site),
+  mulAcc,
   shiftGroup: (d, site) =>
     d.size === 8 ? shift64(d, site) : isShiftNarrow(d) ? shiftNarrow(d, site) : eager(shiftCode)(d, site),
   shiftGroupZx: (d, site) => isShiftNarrow(d) ? shiftNarrow(d, site) : eager(shiftCode)(d, site),
@@ -614,6 +673,126 @@ function producer64(d: Insn, site: Site): string {
   return body;
 }
 
+/**
+ * The flag kind of an ALU operation (not CMP) or INC/DEC on a memory destination with a template address (rmw): eager
+ * in E, since its slow path leaves them in the CPU (c.arith()).
+ */
+function rmwKind(d: Insn): number | undefined {
+  return d.rmw && (d.mode === 8 || d.asize === 4) ? F_EAGER64 : undefined;
+}
+
+/** The operation of an ALU or INC/DEC template with a memory destination: its kind (ALU order; INC 8, DEC 9). */
+function rmwOp(d: Insn): number {
+  if (d.jit === "incDecRm" || d.jit === "incDec64") return d.reg === 1 ? 9 : 8;
+  return d.jit === "aluRmImm" || d.jit === "aluRmImm64" ? d.reg : (d.op >> 3) & 7;
+}
+
+/** Reads `size` bytes of the page UC at RK into MV (and MH: the high half of 8). */
+function rmwBytes(size: number): string {
+  const at = (i: number) => (i === 0 ? "UC[RK]" : `UC[RK + ${i}]`);
+  const word = (o: number, n: number) => {
+    const parts = Array.from({ length: n }, (_, i) => (i === 0 ? at(o) : `(${at(o + i)} << ${8 * i})`));
+    return n === 4 ? `(${parts.join(" | ")}) >>> 0` : parts.join(" | ");
+  };
+  return size === 8 ? `MV = ${word(0, 4)}; MH = ${word(4, 4)};` : `MV = ${word(0, size)};`;
+}
+
+/** Writes V (and H, for 8 bytes) as `size` bytes at RK of the page UC. */
+function rmwStore(size: number): string {
+  const shifts = ["V", "V >> 8", "V >> 16", "V >> 24", "H", "H >> 8", "H >> 16", "H >> 24"];
+  return shifts.slice(0, size).map((x, i) => `UC[RK${i ? ` + ${i}` : ""}] = ${x};`).join(" ");
+}
+
+/**
+ * The arithmetic of a memory destination's operation `op` (rmwOp) of `size` bytes: the operand read in MV (MH), the
+ * other `b` (halves), CF of the flags before in C; the result into V (H), the flags into E, as ops/alu.ts alu, alu64
+ * and incdec.
+ */
+function rmwArith(op: number, size: number, b: readonly [string, string]): string {
+  const inc = op >= 8;
+  const [kind, fop] = inc
+    ? [op === 9 ? 5 : 0, op === 9 ? F_DEC : F_INC]
+    : [op, [F_ADD, F_LOGIC, F_ADD, F_SUB, F_LOGIC, F_SUB, F_LOGIC, F_SUB][op]];
+  const withC = kind === 2 || kind === 3;
+  if (size === 8) {
+    let body = `A = MV; AH = MH; B = ${inc ? 1 : b[0]}; BH = ${inc ? 0 : b[1]}; `;
+    if (kind === 0 || kind === 2) {
+      body += `L = A + B${withC ? " + C" : ""}; V = L >>> 0; L = AH + BH + (L > ${MASK[4]} ? 1 : 0); ` +
+        `H = L >>> 0; K = L > ${MASK[4]} ? 1 : 0;`;
+    } else if (kind === 3 || kind === 5) {
+      body += `L = A - B${withC ? " - C" : ""}; V = L >>> 0; L = AH - BH - (L < 0 ? 1 : 0); H = L >>> 0; ` +
+        "K = L < 0 ? 1 : 0;";
+    } else {
+      const o = kind === 1 ? "|" : kind === 4 ? "&" : "^";
+      body += `V = (A ${o} B) >>> 0; H = (AH ${o} BH) >>> 0; K = 0;`;
+    }
+    if (inc) body += " K = C;";
+    return `${body} E = ${eagerOf({ fop, size: 8 })};`;
+  }
+  const mask = MASK[size], sign = SIGN[size];
+  const fit = (x: string) => (size === 4 ? `(${x}) >>> 0` : `(${x}) & ${mask}`);
+  const head = `A = MV; B = ${inc ? 1 : b[0]}; `;
+  if (withC) {
+    // ADC, SBB: CF does not follow from A, B and V (the carry-in), so it is computed here, as carried32.
+    const [sum, cf, of] = kind === 2
+      ? ["A + B + C", `L > ${mask} ? 1 : 0`, `(A ^ V) & (B ^ V) & ${sign}`]
+      : ["A - B - C", "L < 0 ? 1 : 0", `(A ^ B) & (A ^ V) & ${sign}`];
+    return `${head}L = ${sum}; V = ${fit("L")}; E = (${cf}) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | ` +
+      `((A ^ B ^ V) & ${AF}) | (V === 0 ? ${ZF} : 0) | (V >= ${sign} ? ${SF} : 0) | (${of} ? ${OF} : 0);`;
+  }
+  const v = inc ? (op === 9 ? "A - 1" : "A + 1") : `A ${ALU_OP[kind]} B`;
+  return `${head}V = ${fit(v)}; E = ${eagerOf({ fop, size })};`;
+}
+
+/**
+ * An ALU operation (not CMP) or INC/DEC on memory (a read-modify-write): when the write TLB holds the page (the last
+ * page stored to, or a look-up) and the operand lies inside it, the bytes are read, changed and written there, the
+ * flags eager in E; anything else (a segment check, a watchpoint, a miss, a page's end) calls the semantic function,
+ * which reads with write intent, faults as the interpreter does, and leaves the flags in the CPU (read back into E).
+ * The write TLB holds no code or MMIO page, so only the semantic function may queue an exit or write code: the block
+ * then leaves after it.
+ */
+function rmw(d: Insn, site: Site): string {
+  const size = d.size, seg = segmentOf(d), mode = d.mode, op = rmwOp(d);
+  const [reg, sz] = [d.reg, size === 8 ? 4 : size];
+  const b: [string, string] = d.jit === "aluRmImm" || d.jit === "aluRmImm64"
+    ? [String((d.imm & MASK[sz]) >>> 0), size === 8 ? String(d.imm2 >>> 0) : "0"]
+    : size === 8
+    ? halves(reg)
+    : [regRead(reg, size), "0"];
+  const withC = op === 2 || op === 3 || op >= 8;
+  let fast: string, linear: string;
+  if (mode === 8) {
+    fast = seg >= 4
+      ? "false"
+      : `(${canonicalHigh("LH", false)} || (LH === ${CANONICAL_HIGH_TOP} && LA <= ${TWO32 - size})) && FA`;
+    linear = `PG = (LH & ${HIGH16}) * ${PAGES_PER_4G} + (LA >>> ${PAGE_SHIFT});`;
+  } else {
+    fast = `GW${seg} && LA <= GL${seg} - ${size - 1}`;
+    linear = `LA = (GB${seg} + LA) >>> 0; PG = LA >>> ${PAGE_SHIFT};`;
+  }
+  // The page it last changed (UT: its tag, UC: its bytes, UO: its offset in them), else the write TLB's look-up.
+  const hit = `(UT === PG + TB || ((TI = (LA >>> ${PAGE_SHIFT}) & ${TLB_MASK}), wTag[TI] === PG + TB && ` +
+    "((UT = PG + TB), (UC = wBuf[TI]), (UO = wOff[TI]), true)))";
+  const off = offset(d, site.next)!;
+  const setOff = mode === 8 ? off : `LA = ${off};`;
+  const next = site.next;
+  const ip = mode === 8
+    ? `c.eip = ${num(next >>> 0)}; c.ripHigh = ${num(Math.floor(next / 2 ** 32) >>> 0)};`
+    : `c.eip = ${num(next)};`;
+  // Not the block's last instruction (site.stop): after the semantic function, leave when it queued an exit or wrote
+  // code, as codegen.ts does after a call.
+  const stop = site.stop === ""
+    ? ""
+    : ` if (c.exits.length !== 0 || c.codeGen !== g) { ${ip}${SPILL} c.fop = 0; c.fbits = E; ` +
+      "return ((n + 1) << 6) | 2; }";
+  const slow = `${site.sync} c.eip = ${num(site.eip)}; c.nextEip = ${num(next)}; ${site.fn}(c, ${site.name}); ` +
+    `${RELOAD} E = c.arith();${stop}`;
+  return `var UT, UC, UO; ${withC ? `C = ${carry(site.producer)}; ` : ""}${setOff} OK = 0; if (${fast}) { ${linear} ` +
+    `if (${hit} && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) { OK = 1; RK = UO + (LA & ${PAGE_MASK}); ` +
+    `${rmwBytes(size)} ${rmwArith(op, size, b)} ${rmwStore(size)} } } if (OK === 0) { ${slow} }`;
+}
+
 /** Emits a branch at its place: at the end of a block (`last`), or a Jcc on the way whose taken branch leaves through `exit`. */
 type BranchEmitter = (d: Insn, site: Site, exit: number, last: boolean) => string | undefined;
 
@@ -712,14 +891,16 @@ const INC_DEC: ReadonlySet<JitTemplate> = new Set(["incDecReg", "incDecRm", "inc
 
 /**
  * Whether `d`, a flag producer, CMOVcc or SETcc, reads flags of the instruction before it (INC/DEC keep CF; 64-bit
- * ADC/SBB read it; rotates keep the other flags; AMD's IMUL keeps SF, ZF, AF, PF; CMOVcc and SETcc test a condition).
+ * ADC/SBB read it; rotates keep the other flags; AMD's MUL and IMUL keep SF, ZF, AF, PF; CMOVcc and SETcc test a
+ * condition).
  */
 export function readsFlags(d: Insn, amd: boolean): boolean {
   if (INC_DEC.has(d.jit) || d.jit === "cmov" || d.jit === "setcc") return true;
-  if (ALU.has(d.jit) && withCarry(d)) return true;
+  if (ALU.has(d.jit)) return withCarry(d);
   const p = producerOf(d);
   if (p === null || p.fop !== F_EAGER64) return false;
-  return d.jit === "imul2" ? amd : d.size === 8 ? shift64KeepsFlags(d) : d.reg < 2 || d.op === 0xd3;
+  if (d.jit === "imul2" || d.jit === "mulAcc") return amd;
+  return d.size === 8 ? shift64KeepsFlags(d) : d.reg < 2 || d.op === 0xd3;
 }
 
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */

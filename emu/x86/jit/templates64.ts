@@ -1,12 +1,13 @@
 /**
  * Templates of the forms the kernel runs most that templates.ts and
- * eager.ts lacked: IMUL r64, r/m64 (and with an immediate), the shifts and
+ * eager.ts lacked: IMUL r64, r/m64 (and with an immediate), MUL and IMUL
+ * r/m32 and r/m64 into rDX:rAX (its multi-precision arithmetic), the shifts and
  * rotates of a 64-bit register by 1 or an immediate, MOV r/m64, imm32,
  * CMOVcc of 32 and 64 bits, and the shifts (not rotates) of a 16-bit
  * register by 1 or an immediate and of a 32-bit register by CL (the XZ
  * decompressor's probabilities are 16 bits, its bit counts in CL).
- * Registers are uint32 halves, as everywhere in the block's code. IMUL and
- * the shifts leave their flags eager in the local E (as eager.ts's 32-bit
+ * Registers are uint32 halves, as everywhere in the block's code. The
+ * multiplies and the shifts leave their flags eager in the local E (as eager.ts's 32-bit
  * forms), their result in V (low) and H (high); they follow ops/muldiv.ts
  * and ops/shift.ts to the bit, vendor differences
  * included (the multiply's SF/ZF/AF/PF, the shifts' AF and OF after a count
@@ -37,17 +38,61 @@ const RESULT64 = `(PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | ((V | H) === 0 ? ${Z
 
 /**
  * IMUL r64, r/m64 (0F AF) or r64, r/m64, imm (69, 6B): the r/m operand's halves are `rm` (registers, or MV/MH after
- * the load `load`), `keep` the flags before (AMD keeps SF, ZF, AF, PF). The product goes through `MUL64` (ops/limbs.ts
- * mul64, into `WIDE`); it overflows when its high half is not the low half's sign extended.
+ * the load `load`), `keep` the flags before (AMD keeps SF, ZF, AF, PF). Two operands below 2^32 (the kernel's
+ * multi-precision code multiplies 32-bit halves so: lib/crypto/mpi's umul_ppmm) multiply inline, the high half from
+ * the double product as ops/limbs.ts mul32 finds it, and overflow when the product reaches 2^63; any others go
+ * through `MUL64` (ops/limbs.ts mul64, into `WIDE`), and overflow when the high half is not the low half's sign
+ * extended.
  */
 export function imul64Code(d: Insn, amd: boolean, keep: string, load: string, rm: readonly [string, string]): string {
   const b = d.op === 0x1af ? [lo(d.reg), hi(d.reg)] : [String(d.imm >>> 0), String(d.imm2 >>> 0)];
   const flags = amd
     ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)`
     : `(T1 ? ${OF_CF} : 0) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | (H >= ${SIGN[4]} ? ${SF} : 0)`;
-  return `${amd ? `P = ${keep}; ` : ""}${load}MUL64(${rm[0]}, ${rm[1]}, ${b[0]}, ${b[1]}, true); ` +
-    `V = WIDE[0]; H = WIDE[1]; T2 = H >= ${SIGN[4]} ? ${MASK[4]} : 0; ` +
-    `T1 = WIDE[2] !== T2 || WIDE[3] !== T2 ? 1 : 0; E = ${flags}; r[${d.reg << 1}] = V; r[${(d.reg << 1) + 1}] = H;`;
+  const wide = `MUL64(A, AH, B, BH, true); V = WIDE[0]; H = WIDE[1]; T2 = H >= ${SIGN[4]} ? ${MASK[4]} : 0; ` +
+    "T1 = WIDE[2] !== T2 || WIDE[3] !== T2 ? 1 : 0;";
+  const narrow = `V = Math.imul(A, B) >>> 0; H = Math.round((A * B - V) / ${2 ** 32}); T1 = H >= ${SIGN[4]} ? 1 : 0;`;
+  // An immediate whose high half is set (a negative one) never takes the narrow way.
+  const product = b[1] === "0"
+    ? `if (AH === 0) { ${narrow} } else { ${wide} }`
+    : b[1] === String(MASK[4])
+    ? wide
+    : `if ((AH | BH) === 0) { ${narrow} } else { ${wide} }`;
+  return `${amd ? `P = ${keep}; ` : ""}${load}A = ${rm[0]}; AH = ${rm[1]}; B = ${b[0]}; BH = ${b[1]}; ${product} ` +
+    `E = ${flags}; r[${d.reg << 1}] = V; r[${(d.reg << 1) + 1}] = H;`;
+}
+
+/**
+ * MUL or IMUL r/m32 or r/m64 (F7 /4, /5) into rDX:rAX, as ops/muldiv.ts mul, imul1 and mulAcc64: the r/m operand's
+ * halves are `rm` (registers, or MV/MH after the load `load`), `keep` the flags before (AMD keeps SF, ZF, AF, PF;
+ * Intel sets SF from rAX's top bit and PF from its low byte). CF = OF: MUL's high half is not zero, IMUL's is not the
+ * low half's sign extended. 32-bit products and 64-bit ones of operands below 2^32 come from the double product (as
+ * ops/limbs.ts mul32 finds the high half); other 64-bit ones go through `MUL64` (ops/limbs.ts mul64, into `WIDE`).
+ */
+export function mulAccCode(d: Insn, amd: boolean, keep: string, load: string, rm: readonly [string, string]): string {
+  const signed = d.reg === 5;
+  const top = d.size === 8 ? "H" : "V";
+  const flags = amd
+    ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)`
+    : `(T1 ? ${OF_CF} : 0) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | (${top} >= ${SIGN[4]} ? ${SF} : 0)`;
+  const head = `${amd ? `P = ${keep}; ` : ""}${load}`;
+  if (d.size === 4) {
+    // The double product of two 32-bit values is within 2^11 of the exact one (2^9 signed): rounded after the low
+    // half's subtraction, its high half is exact.
+    const [a, b] = signed ? ["(A | 0)", "(B | 0)"] : ["A", "B"];
+    const overflow = signed ? `H !== (V >= ${SIGN[4]} ? ${MASK[4]} : 0)` : "H !== 0";
+    return `${head}A = r[0]; B = ${rm[0]}; V = Math.imul(A, B) >>> 0; ` +
+      `H = Math.round((${a} * ${b} - V) / ${2 ** 32}) >>> 0; T1 = ${overflow} ? 1 : 0; E = ${flags}; ` +
+      "r[0] = V; r[1] = 0; r[4] = H; r[5] = 0;";
+  }
+  // 64 bits: two operands below 2^32 (both non-negative) make a product below 2^64, RDX zero.
+  const narrow = `V = Math.imul(A, B) >>> 0; H = Math.round((A * B - V) / ${2 ** 32}); ` +
+    `T1 = ${signed ? `H >= ${SIGN[4]} ? 1 : 0` : "0"}; r[4] = 0; r[5] = 0;`;
+  const ext = signed ? `H >= ${SIGN[4]} ? ${MASK[4]} : 0` : "0";
+  const wide = `MUL64(A, AH, B, BH, ${signed}); V = WIDE[0]; H = WIDE[1]; T2 = ${ext}; ` +
+    "T1 = WIDE[2] !== T2 || WIDE[3] !== T2 ? 1 : 0; r[4] = WIDE[2]; r[5] = WIDE[3];";
+  return `${head}A = r[0]; AH = r[1]; B = ${rm[0]}; BH = ${rm[1]}; ` +
+    `if ((AH | BH) === 0) { ${narrow} } else { ${wide} } E = ${flags}; r[0] = V; r[1] = H;`;
 }
 
 /** The count of a 64-bit shift by 1 (D1) or an immediate (C1), or 0 (by CL, or an immediate that masks to 0). */

@@ -205,7 +205,7 @@ wideGroup(one, 0xf7, [
   md.mulAcc64,
   md.div64,
   md.div64,
-], ["call", "call", "notNeg", "notNeg", "call", "call", "call", "call"]);
+], ["call", "call", "notNeg", "notNeg", "mulAcc", "mulAcc", "call", "call"]);
 one[0xff] = {
   f: M,
   group: [
