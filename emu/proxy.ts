@@ -20,9 +20,11 @@
  * an in-kernel device answers it. Only the other exits end the adopter's
  * KVM_RUN.
  *
- * A slice's host time beyond the CPU time the process got in it is time the
- * host took the thread away while a vCPU had work: the VM stood still, and
- * guest time (irqchip/clock.ts `steal`) leaves it out.
+ * While its vCPUs have work, the thread's host time beyond the CPU time the
+ * process got is time the host took it away: the VM stood still, and guest
+ * time (irqchip/clock.ts `steal`) leaves it out; and of the CPU time, one
+ * vCPU gets its share, so guest time runs at that share while several are
+ * runnable (`meter`).
  *
  * @module
  */
@@ -66,29 +68,47 @@ function cpuMs(): number {
 }
 
 /**
- * The host time of a slice against the CPU time the process got in it: what the host kept from a slice (it ran
- * another process on this thread's core) is time the VM did not run at all, which guest time leaves out
- * (irqchip/clock.ts steal). A slice spans guest code and the exits completed here, never a wait: a halted vCPU's
- * wait, like the yield between slices, is no part of one, and no await falls inside one, so the vCPUs' slices never
- * overlap. The adopters wait in Atomics.wait meanwhile; the runtime's own threads (collector, compiler) count as the
- * process's CPU time, so a steal is, if anything, underestimated.
+ * The thread's time while its vCPUs have work, against the CPU time the process got meanwhile (irqchip/clock.ts
+ * steal): what the host kept from the thread (it ran another process on this core) is time the VM did not run at
+ * all, and while one vCPU runs its slice the other runnable ones wait for the thread, so guest time, which every vCPU
+ * sees, runs at the share of the thread one vCPU gets, as each vCPU of a real VM has a CPU of its own while the clock
+ * runs. The meter runs while at least one vCPU is in a KVM_RUN and not halted (`runnable`), across its slices and the
+ * yields between them (the host preempts the thread there as much as in a slice), and is read at each slice's end
+ * and whenever `runnable` changes. The adopters wait in Atomics.wait meanwhile; the runtime's own threads (collector,
+ * compiler) count as the process's CPU time, so a steal is, if anything, underestimated. process.cpuUsage() costs
+ * 1-6 µs, once per slice.
  */
-const slice = {
-  /** performance.now() at the slice's start, -1 outside a slice. */
-  wall: -1,
-  /** cpuMs() at the slice's start. */
+const meter = {
+  /** The vCPUs of this thread in a KVM_RUN and not halted. */
+  runnable: 0,
+  /** Host time the runnable vCPUs waited for each other's slices, so far (ms). */
+  sharedMs: 0,
+  /** performance.now() and cpuMs() at the last reading. */
+  wall: 0,
   cpu: 0,
-  begin(): void {
-    this.wall = performance.now();
-    this.cpu = cpuMs();
+  /** Counts the time since the last reading (with `runnable` vCPUs) as stolen where the VM did not run. */
+  read(): void {
+    const wall = performance.now(), cpu = cpuMs();
+    if (this.runnable > 0) {
+      const ran = Math.min(cpu - this.cpu, wall - this.wall), others = this.runnable - 1;
+      const shared = ran * others / (others + 1);
+      this.sharedMs += shared;
+      if (wall - this.wall - ran + shared > 0) steal(wall - this.wall - ran + shared);
+    }
+    this.wall = wall;
+    this.cpu = cpu;
   },
-  end(): void {
-    if (this.wall < 0) return;
-    const wall = performance.now() - this.wall, cpu = cpuMs() - this.cpu;
-    this.wall = -1;
-    if (wall > cpu) steal(wall - cpu);
+  /** A vCPU starts (1) or stops (-1) having work: a KVM_RUN begins or ends, a halted vCPU wakes up or halts. */
+  change(by: 1 | -1): void {
+    this.read();
+    this.runnable += by;
   },
 };
+
+/** The host time this thread's runnable vCPUs waited for each other's slices so far (ms), which guest time left out. */
+export function sharedMs(): number {
+  return meter.sharedMs;
+}
 
 /** Absolute milliseconds, comparable across threads. */
 function now(): number {
@@ -138,16 +158,15 @@ function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer, c
     const until = deadline[0];
     // Exits completed here do not lengthen the slice: it ends SLICE_MS after it began.
     let sliceEnd = now() + SLICE_MS;
-    slice.begin();
+    meter.change(1);
     try {
       for (;;) {
         const t = now();
         if (until && t >= until) return -Errno.EINTR;
         if (t >= sliceEnd) {
-          slice.end();
+          meter.read();
           await yieldMacrotask();
           sliceEnd = now() + SLICE_MS;
-          slice.begin();
           continue;
         }
         kernel.setRunAlarm(vcpuFd, Math.min(sliceEnd, until || Infinity) - t);
@@ -167,14 +186,19 @@ function serveVcpu(kernel: Kernel, vcpuFd: number, mailbox: SharedArrayBuffer, c
         if (r !== -Errno.EINTR || run[IMMEDIATE_EXIT]) return r;
         // The slice is over: let the other vCPUs (and the owner's own work) run. A halted vCPU waits for its next
         // timer, its run's deadline or an interrupt; the others take their turn meanwhile.
-        slice.end();
         const idle = kernel.vcpuIdle?.(vcpuFd, until ? until - performance.timeOrigin : Infinity);
-        await (idle ?? yieldMacrotask());
+        if (idle) {
+          meter.change(-1);
+          await idle;
+          meter.change(1);
+        } else {
+          meter.read();
+          await yieldMacrotask();
+        }
         sliceEnd = now() + SLICE_MS;
-        slice.begin();
       }
     } finally {
-      slice.end();
+      meter.change(-1);
     }
   }
 
