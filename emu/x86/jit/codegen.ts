@@ -150,12 +150,14 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
   const skips = forwardSkips(insns.slice(0, main), ips.slice(0, main));
   for (const [jcc, start] of scan.tails) skips.set(jcc, start);
   const tails = tailCounts(scan);
+  // The iterations a looping block runs per call at most: about LOOP_INSNS instructions of its loop.
+  const passLength = loopLength(insns.slice(0, main), ips, skips), loops = loopsOf(passLength);
   // A first pass finds the flags each branch back to the entry leaves in the locals: when they all agree, a loop
   // carries them from one iteration to the next in the locals, and writes them out only where it leaves.
-  const backs = pooled(() => emit(insns, ips, skips, tails, main, csLimit, amd, null)).result.backs;
+  const backs = pooled(() => emit(insns, ips, skips, tails, main, loops, csLimit, amd, null)).result.backs;
   const carry = backs.length !== 0 && backs.every((p) => p !== null && sameKind(p, backs[0]!)) ? backs[0] : null;
   const { result: { names, values, lines, sides, indirect }, numbers } = pooled(() =>
-    emit(insns, ips, skips, tails, main, csLimit, amd, carry)
+    emit(insns, ips, skips, tails, main, loops, csLimit, amd, carry)
   );
   // A block whose last branch goes back to its start runs as a loop inside the function (templates.ts: branch).
   const loop = lines.some((l) => l.includes("continue;"));
@@ -174,9 +176,7 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
     `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0, K = 0, LH = 0, LL = 0, MH = 0;\n` +
     guards +
     (loop
-      ? `const LIM = Math.min(${
-        loopsOf(insns.length)
-      }, Math.ceil(budget / ${insns.length}));\n${head}for (;;) {\n${body}\n}\n};`
+      ? `const LIM = Math.min(${loops}, Math.ceil(budget / ${insns.length}));\n${head}for (;;) {\n${body}\n}\n};`
       : `${body}\n};`);
   let make = factories.get(source);
   if (make === undefined) {
@@ -206,7 +206,7 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
   } else factories.delete(source); // re-inserted below: the most recently used last
   factories.set(source, make);
   const fn = make(...values, ...numbers, setRip as (c: Cpu, v: number) => void, PARITY, ea64s, qv, mul64, wide);
-  return { fn, sides, indirect, loop: loopLength(insns.slice(0, main), ips, skips) };
+  return { fn, sides, indirect, loop: passLength };
 }
 
 /**
@@ -325,6 +325,7 @@ function emit(
   skips: Map<number, number>,
   tails: Map<number, number>,
   main: number,
+  loops: number,
   csLimit: number,
   amd: boolean,
   carry: Producer | null,
@@ -401,7 +402,7 @@ function emit(
       name: `d${i}`,
       fn: `f${i}`,
       entry: rip,
-      loops: loopsOf(insns.length),
+      loops,
       amd,
     };
     names.push(`f${i}`, `d${i}`);
@@ -511,7 +512,7 @@ export function nextIp(d: Insn, ip: number): number {
   return d.mode === 2 ? (ip + d.len) & 0xffff : d.mode === 8 ? ip + d.len : (ip + d.len) >>> 0;
 }
 
-/** The most iterations of a looping block of `length` instructions per call. */
+/** The most iterations per call of a looping block whose loop runs `length` instructions an iteration (loopLength). */
 function loopsOf(length: number): number {
   return Math.max(1, Math.floor(LOOP_INSNS / length));
 }
