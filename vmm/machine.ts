@@ -33,6 +33,7 @@ import { PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS, PciHost } from "./pci.ts";
 import { AcpiPm, ResetControl } from "./pm.ts";
 import { BIOS_START, GuestRam } from "./ram.ts";
 import { CmosRtc } from "./rtc.ts";
+import { vmClockMs, vmWallClockMs } from "./clock.ts";
 import { Uart16550 } from "./uart.ts";
 import { WORKER_CTL, WorkerCtl } from "./_worker_protocol.ts";
 import { yieldMacrotask } from "../internal/yield.ts";
@@ -176,12 +177,19 @@ export class Machine implements Disposable {
       this.acpi = { rsdp: acpi.rsdp, tables: acpi.tables };
 
       const reset = (why: string) => () => this.stop("reset", 0, why);
+      // The platform's timers count the VM's clock, as the guest's TSC, kvmclock and APIC timers do (vmm/clock.ts).
+      const clock = vmClockMs(this.vm);
       this.uart = new Uart16550({
         output: (b) => this.#out.push(b),
         irq: (level) => this.vm.irqLine(COM1_IRQ, level),
       });
       this.bus.register(COM1_PORT, 8, "uart", this.uart);
-      this.rtc = new CmosRtc({ lowMemory: this.ram.lowSize, highMemory: this.ram.highSize, cpus: this.cpus });
+      this.rtc = new CmosRtc({
+        lowMemory: this.ram.lowSize,
+        highMemory: this.ram.highSize,
+        cpus: this.cpus,
+        now: vmWallClockMs(this.vm),
+      });
       this.bus.register(0x70, 2, "rtc", this.rtc);
       const kbc = new I8042({ irq: (level) => this.vm.irqLine(1, level), reset: reset("i8042 reset") });
       this.bus.register(0x60, 1, "i8042 data", kbc.data);
@@ -192,12 +200,12 @@ export class Machine implements Disposable {
         PM_BASE,
         12,
         "acpi pm",
-        new AcpiPm({ poweroff: () => this.stop("poweroff", 0, "ACPI S5"), reset: reset("ACPI reset") }),
+        new AcpiPm({ poweroff: () => this.stop("poweroff", 0, "ACPI S5"), reset: reset("ACPI reset"), now: clock }),
       );
       // 0xcf9, the reset control register, lies inside PCI configuration mechanism #1's ports 0xcf8-0xcff.
       this.pci = new PciHost(new ResetControl(reset(`reset register 0x${RESET_PORT.toString(16)}`)));
       this.bus.register(PCI_CONFIG_ADDRESS, PCI_CONFIG_PORTS, "pci config, reset control", this.pci);
-      this.hpet = new Hpet({ irq: (gsi, level) => this.vm.irqLine(gsi, level) });
+      this.hpet = new Hpet({ irq: (gsi, level) => this.vm.irqLine(gsi, level), now: clock });
       this.mmio.register(HPET_BASE, HPET_SIZE, "hpet", this.hpet);
       if (options.debugExit !== undefined) {
         this.bus.register(
@@ -330,8 +338,8 @@ export class Machine implements Disposable {
     let last = performance.now();
     while (!this.#stop) {
       // A slice ends by the HPET's next match, so a timer fires on time while the guest halts.
-      const due = this.hpet.nextDueMs();
-      const timeoutMs = due === undefined ? SLICE_MS : Math.min(SLICE_MS, Math.max(0, due - performance.now()));
+      const due = this.hpet.dueInMs();
+      const timeoutMs = due === undefined ? SLICE_MS : Math.min(SLICE_MS, due);
       const exit = vcpu.run({ timeoutMs });
       if (exit.reason !== "intr") this.#handle(exit, 0);
       this.hpet.poll();
