@@ -25,13 +25,14 @@
  *   address, low and high half), `LL` (a low half before an addition), `PG` (page
  *   number), `TI` (TLB index), `RB`, `WB` (the page's bytes), `RK` (the
  *   offset in them), `MV` (the value loaded or stored; `MH` its high half when it has 8 bytes), `OK` (the fast
- *   path applies), `SP`, `SQ` (a stack pointer's halves);
+ *   path applies), `SP`, `SQ` (a stack pointer's halves), `RT`, `RH`, `RC`, `RO`, `WT`, `WH`, `WC`, `WO` (the last
+ *   pages, operands.ts LAST_PAGES: declared where the code names the guard TC);
  * - flags (templates.ts, eager.ts): `A`, `B`, `V` (operands and result),
  *   `C` (INC/DEC's carry in), `AH`, `BH`, `H`, `K`, `L` (64-bit halves,
  *   CF, a wide sum), `E`, `P` (eager flags), `T1`, `T2` (scratch);
  * - loops: `n` (iterations run), `LIM` (iterations allowed), `x0`-`x31`
  *   (registers held in locals: cacheRegisters);
- * - guards (operands.ts GUARD, withGuards): `TB`, `FA`, `GS`, `GR<seg>`,
+ * - guards (operands.ts GUARD, withGuards): `TB`, `TC`, `FA`, `GS`, `GR<seg>`,
  *   `GW<seg>`, `GL<seg>`, `GB<seg>`, read on entry.
  *
  * @module
@@ -44,7 +45,7 @@ import { mul64, wide } from "../ops/limbs.ts";
 import { ea64s } from "./operands.ts";
 import type { BlockFn, Scan } from "./block.ts";
 import { END_COND, END_DIRECT, endOf } from "./safe.ts";
-import { GUARD, guardValue, RELOAD, SPILL } from "./operands.ts";
+import { GUARD, guardValue, LAST_PAGES, RELOAD, SPILL } from "./operands.ts";
 import { callPush, ret32, ret64 } from "./stack.ts";
 import {
   branch,
@@ -174,7 +175,7 @@ export function compile(scan: Scan, rip: number, csLimit: number, amd: boolean):
     `const r16 = c.r16, r8 = c.r8, m = c.mem, SA = c.segAr, SL = c.segLimit, SB = c.segBase;\n` +
     `const rTag = m.rTag, rBuf = m.rBuf, rOff = m.rOff, wTag = m.wTag, wBuf = m.wBuf, wOff = m.wOff;\n` +
     `let RB = r8, WB = r8, PG = 0, TI = 0, RK = 0, MV = 0, OK = 0;\nlet A = 0, B = 0, V = 0, C = 0, AH = 0, BH = 0, H = 0, E = 0, L = 0, n = 0, SP = 0, LA = 0, T1 = 0, T2 = 0, SQ = 0, P = 0, K = 0, LH = 0, LL = 0, MH = 0;\n` +
-    guards +
+    (/\bTC\b/.test(code) ? `${LAST_PAGES}\n` : "") + guards +
     (loop
       ? `const LIM = Math.min(${loops}, Math.ceil(budget / ${insns.length}));\n${head}for (;;) {\n${body}\n}\n};`
       : `${body}\n};`);

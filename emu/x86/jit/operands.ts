@@ -54,7 +54,7 @@ export const GUARD = /\b(TB|TC|FA|GS|G[RWLB][0-5])\b/g;
 /** The expression a guard (GUARD) holds. */
 export function guardValue(name: string): string {
   if (name === "TB") return "m.tagBase";
-  if (name === "TC") return "(RT = WT = -1, RC = WC = c.r8, RO = WO = 0, m.tagBase)";
+  if (name === "TC") return "(RT = RH = WT = WH = -1, RC = WC = c.r8, RO = WO = 0, m.tagBase)";
   if (name === "FA") return `c.watch === 0 && !(c.eflRest & ${AC})`;
   if (name === "GS") return `(SA[${SS}] & ${AR_DB}) !== 0`;
   const seg = Number(name[2]);
@@ -172,11 +172,7 @@ export function loadInto(seg: number, off: string, size: number, mode: number, a
       ? `if (m.tryRead64(${lin}, QV) < 0) return -1; MV = QV[0]; MH = QV[1];`
       : `MV = m.tryRead${size * 8}(${lin}); if (MV < 0) return -1;`;
   const slow = `${at}${read(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, false)`)}`;
-  const tlb =
-    `${LAST_PAGES} if (${lastPage("R", "rTag", "rBuf", "rOff")} && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
-    `{ RK = RO + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${read(fullLinear(mode))} }`;
-  return `${setOffset(off, mode)} if (${fastSegment(seg, size, mode, false)}) { ${linear(seg, mode)} ${tlb} } ` +
-    `else { ${slow} }`;
+  return `${setOffset(off, mode)} ${access("R", seg, size, mode, bytes, `${at}${read(fullLinear(mode))}`, slow)}`;
 }
 
 /**
@@ -202,35 +198,64 @@ export function storeFrom(
       ? `if (m.tryWrite64(${lin}, MV, MH) < 0) return -1;`
       : `if (m.tryWrite${size * 8}(${lin}, MV) < 0) return -1;`;
   const slow = `${at}${write(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, true)`)} ${after}`;
-  const tlb =
-    `${LAST_PAGES} if (${lastPage("W", "wTag", "wBuf", "wOff")} && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) ` +
-    `{ RK = WO + (LA & ${PAGE_MASK}); ${bytes} } else { ${at}${write(fullLinear(mode))} ${after} }`;
   const value = size === 8 ? `MV = ${v}; MH = ${high};` : `MV = ${v};`;
-  return `${value} ${setOffset(off, mode)} if (${fastSegment(seg, size, mode, true)}) { ${linear(seg, mode)} ` +
-    `${tlb} } else { ${slow} }`;
+  return `${value} ${setOffset(off, mode)} ` +
+    access("W", seg, size, mode, bytes, `${at}${write(fullLinear(mode))} ${after}`, slow);
 }
 
 /**
- * The last pages: the page of the block's last load (RT, RC, RO) and of its last store (WT, WC, WO) that the TLB
- * held, as its tag (PG + TC), its bytes and the offset of its first byte in them. `var`s, so that the code of an access
- * declares them where it uses them; the guard TC sets them empty on the block's entry and after a call (GUARD).
+ * An access of `size` bytes at the offset in LA (and LH) in segment `seg`: `bytes` on the page's bytes at RK where the
+ * fast path applies, `miss` (with the linear address in LA and LH) where only the TLB does not hold the page or the
+ * access crosses its end, `slow` where the segment or the address needs the CPU's own checks. In 64-bit mode, in a
+ * segment without a base, an access to the last page of its kind (lastPage) inside that page is tested first, with
+ * 32-bit comparisons only: the offset is the linear address, and the page's checks (canonical, FA) passed when it
+ * became the last page and hold until the guards are read again, which empties it.
  */
-const LAST_PAGES = "var RT, RC, RO, WT, WC, WO;";
+function access(
+  kind: "R" | "W",
+  seg: number,
+  size: number,
+  mode: number,
+  bytes: string,
+  miss: string,
+  slow: string,
+): string {
+  const [t, h, b, o] = [`${kind}T`, `${kind}H`, `${kind}C`, `${kind}O`];
+  const [tag, buf, off] = kind === "R" ? ["rTag", "rBuf", "rOff"] : ["wTag", "wBuf", "wOff"];
+  const inPage = `(LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}`, hit = `RK = ${o} + (LA & ${PAGE_MASK}); ${bytes}`;
+  const fast = fastSegment(seg, size, mode, kind === "W");
+  if (mode === 8 && seg < 4) {
+    const page = `(LA >>> ${PAGE_SHIFT})`;
+    return `if (${h} === LH && ${t} === ${page} && ${inPage}) { ${hit} } else if (${fast}) { ${linear(seg, mode)} ` +
+      `TI = ${page} & ${TLB_MASK}; if (${tag}[TI] === PG + TC && ${inPage}) { ${t} = ${page}; ${h} = LH; ` +
+      `${b} = ${buf}[TI]; ${o} = ${off}[TI]; ${hit} } else { ${miss} } } else { ${slow} }`;
+  }
+  return `if (${fast}) { ${linear(seg, mode)} if (${lastPage(kind, tag, buf, off)} && ${inPage}) { ${hit} } ` +
+    `else { ${miss} } } else { ${slow} }`;
+}
+
+/**
+ * The last pages: the page of the block's last load (RT, RH, RC, RO) and of its last store (WT, WH, WC, WO) that the
+ * TLB held, as its linear page number (in 64-bit mode its low 20 bits, with the high half of the address in RH or
+ * WH), its bytes and the offset of its first byte in them. Locals of the block function, which codegen.ts declares
+ * on its entry where its code names TC (once each access declared them as `var`s); the guard TC sets them empty on
+ * the block's entry and wherever the guards are read again
+ * after a call (GUARD), so that a page number stands for the translation the TLB held when it was set: nothing else a
+ * block runs changes a translation the TLB holds (INVLPG, a change of CPL or of paging, and the protection of a page
+ * that gets code happen between blocks; a TLB flush in a semantic function the block calls is followed by the reset).
+ */
+export const LAST_PAGES = "let RT = -1, RH = -1, RC = r8, RO = 0, WT = -1, WH = -1, WC = r8, WO = 0;";
 
 /**
  * Whether PG is the last page of reads (`kind` "R") or writes ("W"), or else the TLB (`tag`, `buf`, `off`) holds it,
  * which makes it the last page: an access to the page the last one of its kind found (memset's and memcpy's loops,
- * the sieve's, a function's locals) tests one tag instead of looking the TLB up (memset_loop's loop: about 1.4 times
- * its speed under Deno). The tag holds TC, so that a TLB flush in a semantic function the block calls (after which
- * the guards are read again) leaves it stale; nothing else a block runs changes a translation the TLB holds (INVLPG,
- * a change of CPL or of paging, and the protection of a page that gets code happen between blocks). The TLB index
- * comes from LA's low bits (its mask is below 2^20, so PG's high part adds nothing): an integer operation, where PG,
- * in 64-bit mode a double, would need a truncation first.
+ * the sieve's, a function's locals) tests one page number instead of looking the TLB up (memset_loop's loop: about
+ * 1.4 times its speed under Deno). The TLB index comes from LA's low bits.
  */
 function lastPage(kind: "R" | "W", tag: string, buf: string, off: string): string {
   const [t, b, o] = [`${kind}T`, `${kind}C`, `${kind}O`];
-  return `(${t} === PG + TC || ((TI = (LA >>> ${PAGE_SHIFT}) & ${TLB_MASK}), ${tag}[TI] === PG + TC && ` +
-    `((${t} = PG + TC), (${b} = ${buf}[TI]), (${o} = ${off}[TI]), true)))`;
+  return `(${t} === PG || ((TI = (LA >>> ${PAGE_SHIFT}) & ${TLB_MASK}), ${tag}[TI] === PG + TC && ` +
+    `((${t} = PG), (${b} = ${buf}[TI]), (${o} = ${off}[TI]), true)))`;
 }
 
 /** Sets LA (and LH in 64-bit mode) to the offset `off` (offset()). */
