@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { imagePath } from "./kvmkit_runner.ts";
 import type { Manifest, ManifestMode } from "./manifest.ts";
 import { MANIFEST_PATH } from "./manifest.ts";
-import { BOOT_INSTRUCTIONS, checksumText, REPORT_INSTRUCTIONS, WORKLOADS } from "./workloads.ts";
+import { BOOT_INSTRUCTIONS, checksumText, iterationInstructions, REPORT_INSTRUCTIONS, WORKLOADS } from "./workloads.ts";
 import type { GuestMode, Workload } from "./workloads.ts";
 import { runMain } from "../../examples/_shared.ts";
 
@@ -56,7 +56,7 @@ function modeEntry(w: Workload, mode: GuestMode, old: ManifestMode | undefined):
     sha256,
     instructions: {
       fixed: BOOT_INSTRUCTIONS[mode] + REPORT_INSTRUCTIONS + w.mainFixed,
-      perIteration: w.perIteration,
+      perIteration: iterationInstructions(w, mode),
     },
     verified: old?.sha256 === sha256 ? old.verified : [],
   };
