@@ -136,7 +136,8 @@ function execBreakpoint(cpu: Cpu, lin: number, long: boolean): number {
 
 /**
  * Releases what the run loop keeps of the guest's code: the decoded instructions, compiled blocks and fetch cache of
- * `cpu`, for a vCPU being closed. A closed vCPU's objects lie in the old generation until the next full collection,
+ * `cpu`, for a vCPU being closed; and gives its TLB levels back for the next vCPU to take (memory.ts release: a new
+ * VM's vCPU then allocates none). A closed vCPU's objects lie in the old generation until the next full collection,
  * and until then a young-generation collection keeps (copies, then promotes) every young object they point to: its
  * last code pages, their records and blocks. Random guests in a row (issue 14: bench/timeout_overshoot.ts) made
  * scavenges copy up to 22 MB of closed vCPUs' code that way.
@@ -145,6 +146,7 @@ export function releaseCode(cpu: Cpu): void {
   cpu.dropCode();
   const fc = fetchCaches.get(cpu);
   if (fc) forgetPages(fc);
+  cpu.mem.release();
 }
 
 /** Executes the one instruction at CS:EIP (KVM_RUN completing an IN or MMIO read under immediate_exit). */

@@ -85,7 +85,7 @@ export class State {
   nmiMasked = false;
   /** Values of MSRs without a dedicated field. */
   readonly msrs = new Map<number, bigint>();
-  /** TSC = host monotonic time (ms) x tscKhz + tscOffset. */
+  /** TSC = guest time (irqchip/clock.ts: host monotonic time less what was stolen, in ms) x tscKhz + tscOffset. */
   tscOffset = 0n;
   /** The guest TSC's frequency in kHz (KVM_SET_TSC_KHZ). */
   tscKhz = 1_000_000;

@@ -36,3 +36,16 @@ test("closing a vCPU's descriptor releases its code", () => {
   assert.equal(cpu.code.size, 0, "no decoded code after close");
   assert.equal(cpu.mem.codePfns.size, 0, "no page watched for code writes after close");
 });
+
+test("closing a vCPU gives its TLB level to the next vCPU", () => {
+  // Guests that hold every spare level, so that the closed vCPU's is the one the next vCPU takes.
+  const held = Array.from({ length: 5 }, () => makeGuest({ code: [0xf4] }));
+  const g = makeGuest({ code: [0xfe, 0xc0, 0xe6, 0x10, 0xeb, 0xfa] });
+  for (let i = 1; i <= 3; i++) assert.equal(nextOut(g), i);
+  const level = cpuOf(g).mem.rTag;
+  assert.equal(g.k.close(g.vcpu), 0);
+  const next = makeGuest({ code: [0xfe, 0xc0, 0xe6, 0x10, 0xeb, 0xfa] });
+  assert.equal(cpuOf(next).mem.rTag, level);
+  assert.equal(nextOut(next), 1);
+  for (const h of [...held, next]) h.k.close(h.vcpu);
+});
