@@ -1,8 +1,7 @@
 /**
  * A block reached through a link in a new KVM_RUN is compared with memory
- * before it runs (run.ts runChain: a link holds within one run only, so the
- * block is looked up again and its bytes compared): the host may have
- * rewritten it between the runs.
+ * before it runs (run.ts next: a link is checked once per run, its bytes
+ * compared in place): the host may have rewritten it between the runs.
  *
  * @module
  */
