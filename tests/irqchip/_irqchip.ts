@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { type Kvm, Kvm as KvmClass, type Vcpu } from "../../mod.ts";
 import { backendTest, backendUnavailable, skip } from "../_support/harness.ts";
 import { CODE, describe, load, type Machine, machine, protectedMode, realMode, SEL_CODE0 } from "../_support/guests.ts";
+import type { MarksJob, MarksReport } from "./_irqchip_worker.ts";
 
 /** Where handlers go, 0x40 bytes apart. */
 export const HANDLERS = 0x2000;
@@ -244,4 +245,20 @@ export function hostQuirkTest(name: string, probe: (kvm: Kvm) => string | undefi
   }
   if (why !== undefined) skip(`${name} [kvm]`, `this host's KVM: ${why}`);
   else backendTest(name, fn, { only: ["kvm"] });
+}
+
+/** Runs `job` in a Worker (`_irqchip_worker.ts`, its vCPUs adopted there) and resolves with its report. */
+export function runInWorker(job: MarksJob): Promise<MarksReport> {
+  const worker = new Worker(new URL("./_irqchip_worker.ts", import.meta.url), { type: "module" });
+  return new Promise<MarksReport>((resolve) => {
+    worker.onmessage = (e: MessageEvent<MarksReport>) => {
+      resolve(e.data);
+      worker.terminate();
+    };
+    worker.onerror = (e) => {
+      resolve({ ok: false, error: String(e.message ?? e) });
+      worker.terminate();
+    };
+    worker.postMessage(job);
+  });
 }

@@ -16,7 +16,7 @@ import { backendTest } from "../_support/harness.ts";
 import { CODE, load, machine, realMode } from "../_support/guests.ts";
 import { sharedMs } from "../../emu/proxy.ts";
 import { debt } from "../../emu/irqchip/clock.ts";
-import type { MarksJob, MarksReport } from "./_irqchip_worker.ts";
+import { runInWorker } from "./_irqchip.ts";
 import process from "node:process";
 
 /** The process's CPU time (ms). */
@@ -53,21 +53,6 @@ function guest(at: number, ticks: number): string[] {
     "e6 e8", //                   out 0xe8, al: to the Worker
     "f4", //                      hlt
   ];
-}
-
-function runInWorker(job: MarksJob): Promise<MarksReport> {
-  const worker = new Worker(new URL("./_irqchip_worker.ts", import.meta.url), { type: "module" });
-  return new Promise<MarksReport>((resolve) => {
-    worker.onmessage = (e: MessageEvent<MarksReport>) => {
-      resolve(e.data);
-      worker.terminate();
-    };
-    worker.onerror = (e) => {
-      resolve({ ok: false, error: String(e.message ?? e) });
-      worker.terminate();
-    };
-    worker.postMessage(job);
-  });
 }
 
 backendTest(

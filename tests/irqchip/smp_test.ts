@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { KVM_MP_STATE_HALTED, KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_UNINITIALIZED } from "../../abi/constants.ts";
 import { backendTest } from "../_support/harness.ts";
 import { CODE, describe, load, machine, realMode } from "../_support/guests.ts";
-import type { MarksJob, MarksReport } from "./_irqchip_worker.ts";
+import { runInWorker } from "./_irqchip.ts";
 import { x2apicEnable } from "./_irqchip.ts";
 
 /** Where the AP starts: SIPI vector 3, so CS = 0x300, IP = 0. */
@@ -64,21 +64,6 @@ const AP_HANDLER = [
   "0f 30", //             wrmsr
   "cf", //                iret
 ];
-
-function runInWorker(job: MarksJob): Promise<MarksReport> {
-  const worker = new Worker(new URL("./_irqchip_worker.ts", import.meta.url), { type: "module" });
-  return new Promise<MarksReport>((resolve) => {
-    worker.onmessage = (e: MessageEvent<MarksReport>) => {
-      resolve(e.data);
-      worker.terminate();
-    };
-    worker.onerror = (e) => {
-      resolve({ ok: false, error: String(e.message ?? e) });
-      worker.terminate();
-    };
-    worker.postMessage(job);
-  });
-}
 
 backendTest(
   "SMP: the BSP starts the AP with INIT-SIPI-SIPI, and they exchange IPIs, each vCPU in a Worker",

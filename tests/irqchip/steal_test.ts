@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { backendTest } from "../_support/harness.ts";
 import { CODE, load, machine, realMode } from "../_support/guests.ts";
-import type { MarksJob, MarksReport } from "./_irqchip_worker.ts";
+import { runInWorker } from "./_irqchip.ts";
 
 /** How long the owner holds its thread in the guest's OUT (ms), and how much guest time the guest then waits. */
 const HOLD_MS = 150, WAIT_MS = 300;
@@ -37,21 +37,6 @@ function guest(ticks: number): string[] {
     "e6 e8", //            out 0xe8, al: to the Worker
     "f4", //               hlt
   ];
-}
-
-function runInWorker(job: MarksJob): Promise<MarksReport> {
-  const worker = new Worker(new URL("./_irqchip_worker.ts", import.meta.url), { type: "module" });
-  return new Promise<MarksReport>((resolve) => {
-    worker.onmessage = (e: MessageEvent<MarksReport>) => {
-      resolve(e.data);
-      worker.terminate();
-    };
-    worker.onerror = (e) => {
-      resolve({ ok: false, error: String(e.message ?? e) });
-      worker.terminate();
-    };
-    worker.postMessage(job);
-  });
 }
 
 backendTest(
