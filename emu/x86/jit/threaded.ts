@@ -9,9 +9,9 @@
  * up to its 256th and 4 us up to its 4096th (Ignition and Sparkplug running
  * code written for TurboFan), against 0.5 us once optimized. A block runs in
  * this tier until `codegen.ts` compiles it (run.ts promote): on its
- * `BlockCache.promote`th run (cache.ts PROMOTE) when it loops, else once
- * blocks of its shape have made `BlockCache.promoteAlways` runs in the
- * process (PROMOTE_ALWAYS), its own or those of the same code in other VMs.
+ * `BlockCache.promote`th run (cache.ts PROMOTE) when it loops or a block of
+ * its shape was compiled before, else once it has run
+ * `BlockCache.promoteAlways` times (PROMOTE_ALWAYS).
  *
  * It runs the same instructions as the compiled code, with the interpreter's
  * semantics: each one's EIP and next EIP set before its call (a fault leaves
