@@ -113,6 +113,11 @@ export function le32(v: number): string {
   return [0, 8, 16, 24].map((s) => hex8(v >>> s)).join(" ");
 }
 
+/** Little-endian bytes of a 16-bit value, as hex. */
+export function le16(v: number): string {
+  return [0, 8].map((s) => hex8(v >>> s)).join(" ");
+}
+
 /** `mov dword [addr], value`. */
 export function store32(addr: number, value: number): string[] {
   return [`c7 05 ${le32(addr)} ${le32(value)}`];

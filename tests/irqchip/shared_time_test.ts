@@ -16,7 +16,7 @@ import { backendTest } from "../_support/harness.ts";
 import { CODE, load, machine, realMode } from "../_support/guests.ts";
 import { sharedMs } from "../../emu/proxy.ts";
 import { debt } from "../../emu/irqchip/clock.ts";
-import { runInWorker } from "./_irqchip.ts";
+import { le16, le32, runInWorker } from "./_irqchip.ts";
 import process from "node:process";
 
 /** The process's CPU time (ms). */
@@ -36,18 +36,16 @@ const GO = 0x600;
  * TSC have passed, mark 1, HLT.
  */
 function guest(at: number, ticks: number): string[] {
-  const le = (v: number, n: number) =>
-    Array.from({ length: n }, (_, i) => ((v >>> (8 * i)) & 0xff).toString(16).padStart(2, "0")).join(" ");
   return [
     "b0 00", //                   mov al, 0
     "e6 e8", //                   out 0xe8, al: running
-    `80 3e ${le(GO, 2)} 00`, //   go: cmp byte [GO], 0
+    `80 3e ${le16(GO)} 00`, //   go: cmp byte [GO], 0
     "74 f9", //                   je go
     "0f 31", //                   rdtsc
-    `66 a3 ${le(at, 2)}`, //      mov [at], eax
+    `66 a3 ${le16(at)}`, //      mov [at], eax
     "0f 31", //                   wait: rdtsc
-    `66 2b 06 ${le(at, 2)}`, //   sub eax, [at]
-    `66 3d ${le(ticks, 4)}`, //   cmp eax, ticks
+    `66 2b 06 ${le16(at)}`, //   sub eax, [at]
+    `66 3d ${le32(ticks)}`, //   cmp eax, ticks
     "72 f1", //                   jb wait
     "b0 01", //                   mov al, 1
     "e6 e8", //                   out 0xe8, al: to the Worker

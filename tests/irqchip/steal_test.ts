@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { backendTest } from "../_support/harness.ts";
 import { CODE, load, machine, realMode } from "../_support/guests.ts";
-import { runInWorker } from "./_irqchip.ts";
+import { le32, runInWorker } from "./_irqchip.ts";
 
 /** How long the owner holds its thread in the guest's OUT (ms), and how much guest time the guest then waits. */
 const HOLD_MS = 150, WAIT_MS = 300;
@@ -24,14 +24,13 @@ const HOLD_MS = 150, WAIT_MS = 300;
  * have passed since, `out 0x81`, mark 0xe8 and halt.
  */
 function guest(ticks: number): string[] {
-  const imm = [0, 8, 16, 24].map((s) => ((ticks >>> s) & 0xff).toString(16).padStart(2, "0")).join(" ");
   return [
     "0f 31", //            rdtsc
     "66 a3 00 05", //      mov [0x500], eax
     "e6 80", //            out 0x80, al
     "0f 31", //            wait: rdtsc
     "66 2b 06 00 05", //   sub eax, [0x500]
-    `66 3d ${imm}`, //     cmp eax, ticks
+    `66 3d ${le32(ticks)}`, //     cmp eax, ticks
     "72 f1", //            jb wait
     "e6 81", //            out 0x81, al
     "b0 01", //            mov al, 1
