@@ -14,9 +14,13 @@
  * (no decompressor), with printk.time=1 as `kvmkit run` does: for the
  * kernel's init phases, `--until` a line of its log.
  *
+ * `--append TEXT` adds TEXT to the kernel's command line (`cryptomgr.notests`, say, to leave out the crypto
+ * self-tests' RSA work, as CI's PVH boot does).
+ *
  * Run:
  *
  *   deno run -A bench/linux_phase.ts [--pvh] [--until TEXT] [--timeout SECONDS] [--mode on|eager|off] [--insns N]
+ *     [--append TEXT]
  *
  * @module
  */
@@ -72,6 +76,7 @@ async function main(): Promise<void> {
   const mode = arg("--mode", "on") as "on" | "eager" | "off";
   const insns = Number(arg("--insns", "Infinity"));
   const pvh = process.argv.includes("--pvh");
+  const append = arg("--append", "");
   using kvm = Kvm.open({ backend: "emu", blockCompiler: mode });
   let text = "";
   // CPU and wall seconds when each milestone first shows on the console.
@@ -85,7 +90,8 @@ async function main(): Promise<void> {
       ? { name: "vmlinux", data: new Uint8Array(readFileSync(GUEST_DIR + "vmlinux")) }
       : { name: "bzImage", data: new Uint8Array(readFileSync(GUEST_DIR + "bzImage")) },
     initrds: [{ name: "initramfs", data: new Uint8Array(readFileSync(GUEST_DIR + "initramfs.cpio.gz")) }],
-    cmdline: pvh ? "console=ttyS0 panic=-1 printk.time=1" : "console=ttyS0 earlyprintk=serial panic=-1",
+    cmdline: (pvh ? "console=ttyS0 panic=-1 printk.time=1" : "console=ttyS0 earlyprintk=serial panic=-1") +
+      (append ? ` ${append}` : ""),
     output: (b) => {
       text += new TextDecoder().decode(b);
       for (const t of MILESTONES) {
