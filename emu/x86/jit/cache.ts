@@ -22,12 +22,12 @@ import { PAGE_SIZE } from "./names.ts";
 export const HOT = 16;
 /**
  * Runs of a block in the first tier (threaded.ts) after which it is compiled to JavaScript (mode "on"; eager compiles
- * at once) when it loops, or a block of its shape was compiled before in the process; other blocks wait for
- * PROMOTE_ALWAYS runs.
+ * at once) when it loops, or blocks of its shape (threaded.ts shapeOf) made PROMOTE_ALWAYS runs in the process;
+ * other blocks wait until they have.
  */
 export const PROMOTE = 1024;
 /**
- * Runs of a first-tier block that neither loops nor has a shape compiled before after which it is compiled. A
+ * First-tier runs of a block shape in the process (threaded.ts shapeRuns) after which its blocks are compiled. A
  * promotion costs far more than a few thousand first-tier runs: on a PVH Linux boot to /init (Deno, load 3-5) the
  * boot took about 15 ms more CPU time per block promoted (1.7 ms of it generating and compiling the source, the rest
  * V8 tiering the new function up), against about 0.5 us saved per run of a kernel block of 7-11 instructions. Every

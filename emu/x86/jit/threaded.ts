@@ -9,9 +9,9 @@
  * up to its 256th and 4 us up to its 4096th (Ignition and Sparkplug running
  * code written for TurboFan), against 0.5 us once optimized. A block runs in
  * this tier until `codegen.ts` compiles it (run.ts promote): on its
- * `BlockCache.promote`th run (cache.ts PROMOTE) when it loops or a block of
- * its shape was compiled before, else once it has run
- * `BlockCache.promoteAlways` times (PROMOTE_ALWAYS).
+ * `BlockCache.promote`th run (cache.ts PROMOTE) when it loops, else once
+ * blocks of its shape have made `BlockCache.promoteAlways` runs in the
+ * process (PROMOTE_ALWAYS), its own or those of the same code in other VMs.
  *
  * It runs the same instructions as the compiled code, with the interpreter's
  * semantics: each one's EIP and next EIP set before its call (a fault leaves
@@ -32,13 +32,13 @@ import { END_COND, END_DIRECT, endOf } from "./safe.ts";
 import { loopsBack } from "./templates.ts";
 
 /**
- * The shapes (shapeOf) of the blocks compiled from the first tier in this process, up to MAX_SHAPES: the factory of
- * their source (codegen.ts), and V8's optimized code for it, exist already, so a block of the same shape (the same
- * code in another VM, or at another address) is compiled after `BlockCache.promote` runs instead of
- * `BlockCache.promoteAlways`.
+ * The first-tier runs of each block shape (shapeOf) in this process, counted `BlockCache.promote` at a time, up to
+ * MAX_SHAPES shapes: a block whose shape has made `BlockCache.promoteAlways` runs (in this VM or others: a guest run
+ * again in a new VM, the same code at other addresses) is compiled after `promote` runs of its own; once a block of a
+ * shape is compiled, its source's factory and V8's code for it exist, and the count stays at Infinity.
  */
-const compiledShapes = new Set<number>();
-/** The most shapes `compiledShapes` keeps (it starts again empty when full). */
+const shapeRuns = new Map<number, number>();
+/** The most shapes `shapeRuns` keeps (it starts again empty when full). */
 const MAX_SHAPES = 65536;
 /** A number for each semantic function (an opcode's entry in the decode table), for shapeOf. */
 const execIds = new Map<Exec, number>();
@@ -83,8 +83,9 @@ function shapeOf(scan: Scan): number {
  * The first-tier code of the block `scan` entered at `rip` (the whole RIP in 64-bit mode, else EIP): its exits are
  * numbered as the compiled code's are (codegen.ts EXIT_*), its side exits one per Jcc on the way. `promote` is called
  * before its `after`th run when it loops (a branch goes back to its entry: compiled, it runs the iterations inside one
- * call) or a block of its shape was compiled before (compiledShapes), else before the first `after`th run from
- * `BlockCache.promoteAlways` runs on: the compiled code it returns runs that call instead (null: it stays here).
+ * call), else before the first of its `after`th runs at which the first-tier runs of its shape in the process
+ * (shapeRuns, this block's included) come to `BlockCache.promoteAlways`: the compiled code it returns runs that call
+ * instead (null: it stays here).
  */
 export function threaded(scan: Scan, rip: number, after: number, promote: () => Compiled | null): Compiled {
   const insns = scan.insns, n = insns.length, last = n - 1;
@@ -111,12 +112,14 @@ export function threaded(scan: Scan, rip: number, after: number, promote: () => 
   const fn = (c: Cpu, budget: number): number => {
     if (++runs === check) {
       if (shape < 0) shape = shapeOf(scan);
-      if (loops || runs >= c.blocks.promoteAlways || compiledShapes.has(shape)) {
+      if (shapeRuns.size >= MAX_SHAPES) shapeRuns.clear();
+      const always = c.blocks.promoteAlways, total = (shapeRuns.get(shape) ?? 0) + after;
+      shapeRuns.set(shape, total);
+      if (loops || total >= always) {
         check = -1;
         const compiled = promote();
         if (compiled !== null) {
-          if (compiledShapes.size >= MAX_SHAPES) compiledShapes.clear();
-          compiledShapes.add(shape);
+          shapeRuns.set(shape, Infinity);
           return compiled.fn(c, budget);
         }
       } else check = runs + after;
