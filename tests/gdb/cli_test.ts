@@ -17,7 +17,9 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer } from "node:net";
 import process from "node:process";
 import { type BackendName, Kvm } from "../../mod.ts";
@@ -87,6 +89,8 @@ async function freePort(): Promise<number> {
 /** A running `kvmkit run`: its output so far, and its status when it ends. */
 interface Cli {
   child: ChildProcess;
+  /** The file its stdout (the guest's console) goes to. */
+  console: string;
   stdout(): string;
   stderr(): string;
   /** Resolves with the address the stub listens on, from its stderr line. */
@@ -94,13 +98,21 @@ interface Cli {
   status: Promise<number | null>;
 }
 
-/** Starts `kvmkit run args`; `listening` waits for the stub's line (and, with --gdb-wait, the line saying it waits). */
+/**
+ * Starts `kvmkit run args`; `listening` waits for the stub's line (and, with --gdb-wait, the line saying it waits).
+ * Its stdout goes to a file, not a pipe: what the guest printed before it stopped is in the file when gdb hears of the
+ * stop (the command writes the console synchronously before it answers gdb), whereas bytes in a pipe reach this
+ * process whenever its event loop reads them, before or after gdb's own output.
+ */
 function startCli(args: string[]): Cli {
-  const child = spawn(RUNTIME[0], [...RUNTIME.slice(1), "run", ...args], { stdio: ["pipe", "pipe", "pipe"] });
-  let out = "", err = "";
+  const dir = mkdtempSync(join(tmpdir(), "kvmkit-gdb-cli-"));
+  const file = join(dir, "stdout");
+  const fd = openSync(file, "w");
+  const child = spawn(RUNTIME[0], [...RUNTIME.slice(1), "run", ...args], { stdio: ["pipe", fd, "pipe"] });
+  closeSync(fd);
+  let out: string | undefined, err = "";
   let found: (a: { host: string; port: number }) => void;
   const listening = new Promise<{ host: string; port: number }>((r) => found = r);
-  child.stdout!.on("data", (d: Uint8Array) => out += new TextDecoder().decode(d));
   child.stderr!.on("data", (d: Uint8Array) => {
     err += new TextDecoder().decode(d);
     const m = /gdb stub: listening on (\S+):(\d+)\n/.exec(err);
@@ -112,19 +124,34 @@ function startCli(args: string[]): Cli {
   const status = new Promise<number | null>((r) =>
     child.on("close", (code) => {
       clearTimeout(timer);
+      // The command has ended: its output is all in the file, which goes.
+      out = readFileSync(file, "utf8");
+      rmSync(dir, { recursive: true, force: true });
       r(code);
     })
   );
   void status.then(() => found({ host: "", port: 0 })); // ended before listening: the test fails on the address
-  return { child, stdout: () => out, stderr: () => err, listening, status };
+  return {
+    child,
+    console: file,
+    stdout: () => out ?? readFileSync(file, "utf8"),
+    stderr: () => err,
+    listening,
+    status,
+  };
 }
 
 /** One gdb step of these tests. */
 type Step = GdbStep<Feature>;
 
+/** What gdb echoes after the console it printed at the start of each step (runCliGdb). */
+const CONSOLE_END = "@@console-end";
+
 /**
  * Runs gdb with `steps` against `port` (symbols from `file`); returns each step's output and the command's stdout as
- * it was when the step began (the previous step done, the guest stopped).
+ * it was when the step began (the previous step done, the guest stopped). gdb prints that stdout itself (`shell cat`
+ * of the file it goes to, before the step's commands), so it is the console at that point of the session whenever
+ * this process gets to read gdb's output: in batch mode gdb goes on with the next steps meanwhile.
  */
 async function runCliGdb(
   port: number,
@@ -133,12 +160,19 @@ async function runCliGdb(
   file: string | undefined,
   onStep?: (name: string) => void,
 ): Promise<GdbRun & { consoles: Map<string, string> }> {
-  const consoles = new Map<string, string>();
-  const run = await runGdb(port, steps, file, (name) => {
-    consoles.set(name, cli.stdout());
-    onStep?.(name);
-  });
-  return { ...run, consoles };
+  const shown = steps.map((s) => ({
+    ...s,
+    commands: [`shell cat ${cli.console}`, `echo ${CONSOLE_END}\\n`, ...s.commands],
+  }));
+  const run = await runGdb(port, shown, file, onStep && ((name) => onStep(name)));
+  const consoles = new Map<string, string>(), outputs = new Map<string, string>();
+  for (const [name, out] of run.outputs) {
+    const at = out.indexOf(`${CONSOLE_END}\n`);
+    assert.ok(at >= 0, `step "${name}": gdb did not print the console; it said:\n${out}`);
+    consoles.set(name, out.slice(0, at));
+    outputs.set(name, out.slice(at + CONSOLE_END.length + 1));
+  }
+  return { outputs, all: run.all, consoles };
 }
 
 /** The local address of the TCP socket listening on `port`, from /proc/net/tcp (and tcp6), e.g. "0100007F" for 127.0.0.1. */
