@@ -94,12 +94,19 @@ export function isEager(d: Insn): boolean {
   return d.jit === "imul2";
 }
 
-/** IMUL r32, r/m32 (, imm) on registers (template `imul2`, isEager), with `before` the flag producer before it. */
-export function imulCode(d: Insn, before: Before | null, amd: boolean): string {
+/**
+ * IMUL r32, r/m32 (, imm) on registers (template `imul2`, isEager), with `before` the flag producer before it; `dead`
+ * when no one sees the flags it sets (templates.ts flagsDead): only CF and OF then, nothing read.
+ */
+export function imulCode(d: Insn, before: Before | null, amd: boolean, dead = false): string {
   const b = d.op === 0x1af ? regRead(d.reg, 4) : String(d.imm >>> 0);
   // The low half exactly; the double product decides overflow (exact when it fits in 32 bits, beyond when not).
-  const flags = amd ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)` : `(T1 ? ${OF_CF} : 0) | ${SIGN_PARITY}`;
-  const keep = amd ? `P = ${eagerOf(before)}; ` : "";
+  const flags = dead
+    ? `(T1 ? ${OF_CF} : 0)`
+    : amd
+    ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)`
+    : `(T1 ? ${OF_CF} : 0) | ${SIGN_PARITY}`;
+  const keep = amd && !dead ? `P = ${eagerOf(before)}; ` : "";
   return `${keep}A = ${regRead(d.rm, 4)}; B = ${b}; V = Math.imul(A, B) >>> 0; ` +
     `T1 = (A | 0) * (B | 0) !== (V | 0) ? 1 : 0; E = ${flags}; ${regWrite(d.reg, 4, "V")}`;
 }

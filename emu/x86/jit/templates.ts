@@ -110,6 +110,11 @@ export interface Site {
   readonly fn: string;
   /** The CPU presents AMD's behaviour where the vendors differ (eager.ts). */
   readonly amd: boolean;
+  /**
+   * No one can see the flags this instruction sets (flagsDead): a multiply then needs no flags of the instruction
+   * before it (AMD's kept SF, ZF, AF, PF). Absent: false.
+   */
+  readonly flagsDead?: boolean;
 }
 
 /** ALU kinds (ModRM.reg / opcode bits 3-5) with a template, and their lazy kind: ADD OR AND SUB XOR CMP. */
@@ -345,7 +350,7 @@ function flags(d: Insn, site: Site): Template | undefined {
 
 /** An eager template (eager.ts), as `code` writes it. */
 function eager(code: typeof imulCode): Emitter {
-  return (d, site) => isEager(d) ? pure(code(d, site.producer, site.amd)) : undefined;
+  return (d, site) => isEager(d) ? pure(code(d, site.producer, site.amd, site.flagsDead === true)) : undefined;
 }
 
 /**
@@ -463,7 +468,12 @@ function imul64(d: Insn, site: Site): Template | undefined {
   if (producerOf(d) === null) return undefined;
   const mem = d.mod !== 3;
   const load = mem ? `${loadInto(segmentOf(d), offset(d, site.next)!, 8, 8, at(site))} ` : "";
-  return pure(imul64Code(d, site.amd, eagerOf(site.producer), load, mem ? ["MV", "MH"] : halves(d.rm)));
+  return pure(imul64Code(d, site.amd, keptFlags(site), load, mem ? ["MV", "MH"] : halves(d.rm)));
+}
+
+/** The flags before a multiply at `site` (eager.ts eagerOf), or null when no one sees the multiply's (flagsDead). */
+function keptFlags(site: Site): string | null {
+  return site.flagsDead ? null : eagerOf(site.producer);
 }
 
 /** MUL or IMUL r/m32 or r/m64 into rDX:rAX (templates64.ts), of a register or a memory source it only reads. */
@@ -471,7 +481,7 @@ function mulAcc(d: Insn, site: Site): Template | undefined {
   if (producerOf(d) === null) return undefined;
   const mem = d.mod !== 3;
   const load = mem ? `${loadInto(segmentOf(d), offset(d, site.next)!, d.size, d.mode, at(site))} ` : "";
-  return pure(mulAccCode(d, site.amd, eagerOf(site.producer), load, mem ? ["MV", "MH"] : halves(d.rm)));
+  return pure(mulAccCode(d, site.amd, keptFlags(site), load, mem ? ["MV", "MH"] : halves(d.rm)));
 }
 
 /** A shift or rotate of a 64-bit register by 1 or an immediate (templates64.ts). */
@@ -901,6 +911,60 @@ export function readsFlags(d: Insn, amd: boolean): boolean {
   if (p === null || p.fop !== F_EAGER64) return false;
   if (d.jit === "imul2" || d.jit === "mulAcc") return amd;
   return d.size === 8 ? shift64KeepsFlags(d) : d.reg < 2 || d.op === 0xd3;
+}
+
+/**
+ * Instructions of a register or an immediate that neither read nor write the flags and can neither fault nor leave a
+ * block (LEA computes an address and reads none; LEA of a register and LOCK raise #UD): flagsDead looks past them.
+ */
+function flagFree(d: Insn): boolean {
+  if (d.lock) return false;
+  switch (d.jit) {
+    case "lea":
+      return d.mod !== 3;
+    case "movRegImm":
+      return true;
+    case "movRmReg":
+    case "movRegRm":
+    case "movzx":
+    case "movsx":
+    case "movsxd":
+      return d.mod === 3;
+    default:
+      return false;
+  }
+}
+
+/**
+ * Whether `d` sets all six arithmetic flags without reading any, and cannot fault or leave the block before: an ALU
+ * operation other than ADC and SBB (CMP among them), or TEST, on registers or with an immediate (82, invalid in 64-bit
+ * mode, left out).
+ */
+function overwritesFlags(d: Insn): boolean {
+  if (d.lock || !ALU.has(d.jit) && d.jit !== "testRmReg" && d.jit !== "testRmImm" && d.jit !== "testAccImm") {
+    return false;
+  }
+  if (NO_MODRM.has(d.jit)) return d.jit === "testAccImm" || !withCarry(d);
+  return d.mod === 3 && d.op !== 0x82 && (d.jit === "testRmReg" || d.jit === "testRmImm" || !withCarry(d));
+}
+
+/**
+ * Whether `insns[i]` is a multiply (MUL, IMUL: whose flags read those before it only to keep some of them) and no one
+ * can see the flags it sets: on the way from it to `end` (the end of its path through the block: the main path's
+ * length, or the block's for a tail), before anything reads the flags, faults, calls out or leaves, an instruction
+ * sets them all again (overwritesFlags), with only flagFree ones between. Such a multiply reads none of the flags
+ * before it (Site.flagsDead), so that a loop whose MUL follows its branch back (the kernel's mpihelp_submul_1 in
+ * 32-bit mode: MUL; ADD; ADC ... INC; JNZ) does not write out the flags it carries and read them back every iteration.
+ * Other instructions are never dead here: ADC, RCL, CMOVcc... compute their results from the flags.
+ */
+export function flagsDead(insns: readonly Insn[], i: number, end: number): boolean {
+  if (insns[i].jit !== "mulAcc" && insns[i].jit !== "imul2") return false;
+  for (let j = i + 1; j < end; j++) {
+    const d = insns[j];
+    if (overwritesFlags(d)) return true;
+    if (!flagFree(d)) return false;
+  }
+  return false;
 }
 
 /** Sets the instruction pointer to `t` (as the interpreter would), or undefined when that faults. */

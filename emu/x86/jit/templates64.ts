@@ -37,18 +37,34 @@ const RESULT64 = `(PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | ((V | H) === 0 ? ${Z
 } ? ${SF} : 0)`;
 
 /**
+ * The flags of a multiply whose overflow (CF = OF) is in T1 and whose result's top half is `top`: AMD keeps SF, ZF, AF
+ * and PF of those before (`keep`, read into P), Intel sets SF from `top` and PF from V's low byte. When no one sees
+ * them (`keep` null: templates.ts flagsDead) only CF and OF are set, and nothing is read.
+ */
+function mulFlags(amd: boolean, keep: string | null, top: string): string {
+  if (keep === null) return `(T1 ? ${OF_CF} : 0)`;
+  return amd
+    ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)`
+    : `(T1 ? ${OF_CF} : 0) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | (${top} >= ${SIGN[4]} ? ${SF} : 0)`;
+}
+
+/**
  * IMUL r64, r/m64 (0F AF) or r64, r/m64, imm (69, 6B): the r/m operand's halves are `rm` (registers, or MV/MH after
- * the load `load`), `keep` the flags before (AMD keeps SF, ZF, AF, PF). Two operands below 2^32 (the kernel's
+ * the load `load`), `keep` the flags before (AMD keeps SF, ZF, AF, PF; null: no one sees the flags). Two operands below 2^32 (the kernel's
  * multi-precision code multiplies 32-bit halves so: lib/crypto/mpi's umul_ppmm) multiply inline, the high half from
  * the double product as ops/limbs.ts mul32 finds it, and overflow when the product reaches 2^63; any others go
  * through `MUL64` (ops/limbs.ts mul64, into `WIDE`), and overflow when the high half is not the low half's sign
  * extended.
  */
-export function imul64Code(d: Insn, amd: boolean, keep: string, load: string, rm: readonly [string, string]): string {
+export function imul64Code(
+  d: Insn,
+  amd: boolean,
+  keep: string | null,
+  load: string,
+  rm: readonly [string, string],
+): string {
   const b = d.op === 0x1af ? [lo(d.reg), hi(d.reg)] : [String(d.imm >>> 0), String(d.imm2 >>> 0)];
-  const flags = amd
-    ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)`
-    : `(T1 ? ${OF_CF} : 0) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | (H >= ${SIGN[4]} ? ${SF} : 0)`;
+  const flags = mulFlags(amd, keep, "H");
   const wide = `MUL64(A, AH, B, BH, true); V = WIDE[0]; H = WIDE[1]; T2 = H >= ${SIGN[4]} ? ${MASK[4]} : 0; ` +
     "T1 = WIDE[2] !== T2 || WIDE[3] !== T2 ? 1 : 0;";
   const narrow = `V = Math.imul(A, B) >>> 0; H = Math.round((A * B - V) / ${2 ** 32}); T1 = H >= ${SIGN[4]} ? 1 : 0;`;
@@ -58,24 +74,29 @@ export function imul64Code(d: Insn, amd: boolean, keep: string, load: string, rm
     : b[1] === String(MASK[4])
     ? wide
     : `if ((AH | BH) === 0) { ${narrow} } else { ${wide} }`;
-  return `${amd ? `P = ${keep}; ` : ""}${load}A = ${rm[0]}; AH = ${rm[1]}; B = ${b[0]}; BH = ${b[1]}; ${product} ` +
+  return `${amd && keep !== null ? `P = ${keep}; ` : ""}${load}A = ${rm[0]}; AH = ${rm[1]}; B = ${b[0]}; BH = ${
+    b[1]
+  }; ${product} ` +
     `E = ${flags}; r[${d.reg << 1}] = V; r[${(d.reg << 1) + 1}] = H;`;
 }
 
 /**
  * MUL or IMUL r/m32 or r/m64 (F7 /4, /5) into rDX:rAX, as ops/muldiv.ts mul, imul1 and mulAcc64: the r/m operand's
  * halves are `rm` (registers, or MV/MH after the load `load`), `keep` the flags before (AMD keeps SF, ZF, AF, PF;
- * Intel sets SF from rAX's top bit and PF from its low byte). CF = OF: MUL's high half is not zero, IMUL's is not the
+ * Intel sets SF from rAX's top bit and PF from its low byte; null: no one sees the flags, mulFlags). CF = OF: MUL's high half is not zero, IMUL's is not the
  * low half's sign extended. 32-bit products and 64-bit ones of operands below 2^32 come from the double product (as
  * ops/limbs.ts mul32 finds the high half); other 64-bit ones go through `MUL64` (ops/limbs.ts mul64, into `WIDE`).
  */
-export function mulAccCode(d: Insn, amd: boolean, keep: string, load: string, rm: readonly [string, string]): string {
+export function mulAccCode(
+  d: Insn,
+  amd: boolean,
+  keep: string | null,
+  load: string,
+  rm: readonly [string, string],
+): string {
   const signed = d.reg === 5;
-  const top = d.size === 8 ? "H" : "V";
-  const flags = amd
-    ? `(P & ~${OF_CF}) | (T1 ? ${OF_CF} : 0)`
-    : `(T1 ? ${OF_CF} : 0) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | (${top} >= ${SIGN[4]} ? ${SF} : 0)`;
-  const head = `${amd ? `P = ${keep}; ` : ""}${load}`;
+  const flags = mulFlags(amd, keep, d.size === 8 ? "H" : "V");
+  const head = `${amd && keep !== null ? `P = ${keep}; ` : ""}${load}`;
   if (d.size === 4) {
     // The double product of two 32-bit values is within 2^11 of the exact one (2^9 signed): rounded after the low
     // half's subtraction, its high half is exact.
