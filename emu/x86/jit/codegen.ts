@@ -381,8 +381,9 @@ function emit(
       if (d.jit === "callRel" || d.jit === "callRelLong") {
         names.push(`f${i}`, `d${i}`);
         values.push(d.exec, d);
-        lines.push(callPush(d, { eip: ip >>> 0, next, csLimit, name: `d${i}`, fn: `f${i}`, sync: sync() }));
-        lines.push(stopCheck(d, on, sync()));
+        // Only its slow paths can queue an exit or write code: they check (Site.stop).
+        const stop = stopCheck(d, on, sync());
+        lines.push(callPush(d, { eip: ip >>> 0, next, csLimit, name: `d${i}`, fn: `f${i}`, sync: sync(), stop }));
       }
       continue;
     }

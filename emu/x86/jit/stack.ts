@@ -4,8 +4,12 @@
  * Each checks at run time what its shortcut assumes (SS is a 32-bit stack;
  * in 64-bit mode the item is 8-byte aligned, so it cannot cross a page)
  * and otherwise calls the instruction's semantic function, as a block does
- * for any instruction without a template. The locals SP, SQ, LA, T1 and T2 are
- * the stack's own, so a flag producer's locals survive them.
+ * for any instruction without a template. A fast path touches the TLB's pages
+ * only (the write TLB holds no code or MMIO page), so only the paths that call
+ * the CPU (Memory's try* calls, the semantic function) set EIP first and look
+ * for a queued exit or a written code page after (Site.stop). The locals SP,
+ * SQ, LA, T1 and T2 are the stack's own, so a flag producer's locals survive
+ * them.
  *
  * @module
  */
@@ -31,6 +35,8 @@ interface StackSite {
   readonly fn: string;
   /** Writes the flags the block holds in locals into the CPU (templates.ts Site.sync). */
   readonly sync: string;
+  /** Leaves the block when an exit was queued or a code page written (templates.ts Site.stop), or nothing. */
+  readonly stop: string;
 }
 
 /** SS.B: the stack pointer is ESP (in 32-bit code outside 64-bit mode). */
@@ -44,32 +50,42 @@ const POPPED = `${SP_LO} = (SP + 8) >>> 0; ${SP_HI} = (SQ + (SP >= ${TWO32 - 8} 
 /** RSP set to SP/SQ. */
 const SET_RSP = `${SP_LO} = SP; ${SP_HI} = SQ;`;
 
-/** The instruction through its semantic function, as a block calls one without a template. */
-function generic(s: StackSite): string {
-  return `${s.sync} c.nextEip = ${num(s.next)}; ${s.fn}(c, ${s.name}); ${RELOAD}`;
+/**
+ * The instruction through its semantic function, as a block calls one without a template; with `stop`, the block
+ * then leaves if the function queued an exit or wrote a code page (not after a branch, which leaves anyway).
+ */
+function generic(s: StackSite, stop = true): string {
+  return `${s.sync} c.eip = ${num(s.eip)}; c.nextEip = ${num(s.next)}; ${s.fn}(c, ${s.name}); ${RELOAD}${
+    stop ? s.stop : ""
+  }`;
+}
+
+/** What runs first on a fast path's way to the CPU's own calls, which may fault or exit: EIP, and the flags. */
+function at(s: StackSite): string {
+  return `c.eip = ${num(s.eip)};${s.sync} `;
 }
 
 /** PUSH reg with a 32-bit operand in 32-bit code (template `pushReg`), or undefined. */
 export function pushReg32(d: Insn, s: StackSite): string | undefined {
   if (d.mode !== 4 || d.osize !== 4) return undefined;
   const n = (d.op & 7) << 1;
-  const body = `SP = (${SP_LO} - 4) >>> 0; ${storeFrom(SS, "SP", 4, 4, `r[${n}]`, s.sync)} ${SP_LO} = SP;`;
-  return `c.eip = ${num(s.eip)}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
+  const body = `SP = (${SP_LO} - 4) >>> 0; ${storeFrom(SS, "SP", 4, 4, `r[${n}]`, at(s), s.stop)} ${SP_LO} = SP;`;
+  return `if (${STACK32}) { ${body} } else { ${generic(s)} }`;
 }
 
 /** POP reg with a 32-bit operand in 32-bit code (template `popReg`), or undefined. */
 export function popReg32(d: Insn, s: StackSite): string | undefined {
   if (d.mode !== 4 || d.osize !== 4) return undefined;
   const n = (d.op & 7) << 1;
-  const body = `SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ${SP_LO} = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
-  return `c.eip = ${num(s.eip)}; if (${STACK32}) { ${body} } else { ${generic(s)} }`;
+  const body = `SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, at(s))} ${SP_LO} = SP + 4; r[${n}] = MV; r[${n + 1}] = 0;`;
+  return `if (${STACK32}) { ${body} } else { ${generic(s)} }`;
 }
 
 /** PUSH reg of 8 bytes in 64-bit mode (template `pushRegLong`), or undefined. */
 export function pushReg64(d: Insn, s: StackSite): string | undefined {
   if (d.mode !== 8 || d.osize !== 8) return undefined;
   const n = opReg(d) << 1;
-  return `c.eip = ${num(s.eip)}; ${PUSHED} ${item64(true)} ` +
+  return `${PUSHED} ${item64(true)} ` +
     `if (OK) { ${write64(`r[${n}]`, `r[${n + 1}]`)} ${SET_RSP} } else { ${generic(s)} }`;
 }
 
@@ -77,7 +93,7 @@ export function pushReg64(d: Insn, s: StackSite): string | undefined {
 export function popReg64(d: Insn, s: StackSite): string | undefined {
   if (d.mode !== 8 || d.osize !== 8) return undefined;
   const n = opReg(d) << 1;
-  return `c.eip = ${num(s.eip)}; ${RSP} ${item64(false)} ` +
+  return `${RSP} ${item64(false)} ` +
     `if (OK) { ${read64()} ${POPPED} r[${n}] = T1; r[${n + 1}] = T2; } else { ${generic(s)} }`;
 }
 
@@ -126,9 +142,9 @@ const BACK = `if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nex
  */
 export function callRel32(d: Insn, s: StackSite, target: string | undefined, leave: Leave): string | undefined {
   if (d.mode !== 4 || d.osize !== 4 || target === undefined) return undefined;
-  return `c.eip = ${num(s.eip)}; if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
-    `${storeFrom(SS, "SP", 4, 4, num(s.next), s.sync)} ${SP_LO} = SP; ${target} ${go(s, leave, 1)} }\n` +
-    `${generic(s)} ${BACK} ${leave(1)}`;
+  return `if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
+    `${storeFrom(SS, "SP", 4, 4, num(s.next), at(s))} ${SP_LO} = SP; ${target} ${go(s, leave, 1)} }\n` +
+    `${generic(s, false)} ${BACK} ${leave(1)}`;
 }
 
 /**
@@ -140,35 +156,34 @@ export function callRel32(d: Insn, s: StackSite, target: string | undefined, lea
 export function callPush(d: Insn, s: StackSite): string {
   if (d.mode === 8) {
     const ret = [num(s.next >>> 0), num(Math.floor(s.next / TWO32) >>> 0)];
-    return `c.eip = ${num(s.eip)}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ${SET_RSP} } ` +
-      `else { ${generic(s)} }`;
+    return `${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ${SET_RSP} } else { ${generic(s)} }`;
   }
-  return `c.eip = ${num(s.eip)}; if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
-    `${storeFrom(SS, "SP", 4, 4, num(s.next), s.sync)} ${SP_LO} = SP; } else { ${generic(s)} }`;
+  return `if (${STACK32}) { SP = (${SP_LO} - 4) >>> 0; ` +
+    `${storeFrom(SS, "SP", 4, 4, num(s.next), at(s), s.stop)} ${SP_LO} = SP; } else { ${generic(s)} }`;
 }
 
 /** RET (C3) with a 32-bit operand in 32-bit code, ending a block (template `ret`; as callRel32). */
 export function ret32(d: Insn, s: StackSite, leave: Leave): string | undefined {
   if (d.op !== 0xc3 || d.mode !== 4 || d.osize !== 4) return undefined;
-  return `c.eip = ${num(s.eip)}; if (${STACK32}) { SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, s.sync)} ` +
+  return `if (${STACK32}) { SP = ${SP_LO}; ${loadInto(SS, "SP", 4, 4, at(s))} ` +
     `if (MV <= GL${CS}) { ${SP_LO} = SP + 4; c.eip = MV; if (c.efer & ${EFER_LMA}) c.ripHigh = 0; ${
       go(s, leave, 2)
     } } }\n` +
-    `${generic(s)} ${BACK} ${leave(2)}`;
+    `${generic(s, false)} ${BACK} ${leave(2)}`;
 }
 
 /** CALL rel of 8 bytes in 64-bit mode, ending a block (template `callRelLong`; as callRel32). */
 export function callRel64(d: Insn, s: StackSite, target: string | undefined, leave: Leave): string | undefined {
   if (d.mode !== 8 || d.osize !== 8 || target === undefined) return undefined;
   const ret = [num(s.next >>> 0), num(Math.floor(s.next / TWO32) >>> 0)];
-  return `c.eip = ${num(s.eip)}; ${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ` +
-    `${SET_RSP} ${target} ${go(s, leave, 1)} }\n${generic(s)} ${BACK} ${leave(1)}`;
+  return `${PUSHED} ${item64(true)} if (OK) { ${write64(ret[0], ret[1])} ` +
+    `${SET_RSP} ${target} ${go(s, leave, 1)} }\n${generic(s, false)} ${BACK} ${leave(1)}`;
 }
 
 /** RET (C3) of 8 bytes in 64-bit mode, ending a block (template `retLong`; as callRel32). */
 export function ret64(d: Insn, s: StackSite, leave: Leave): string | undefined {
   if (d.op !== 0xc3 || d.mode !== 8 || d.osize !== 8) return undefined;
-  return `c.eip = ${num(s.eip)}; ${RSP} ${item64(false)} if (OK) { ${read64()} ` +
+  return `${RSP} ${item64(false)} if (OK) { ${read64()} ` +
     `if (${canonicalHigh("T2")}) { ${POPPED} c.eip = T1; c.ripHigh = T2; ${go(s, leave, 2)} } }\n` +
-    `${generic(s)} ${BACK} ${leave(2)}`;
+    `${generic(s, false)} ${BACK} ${leave(2)}`;
 }
