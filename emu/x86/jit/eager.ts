@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { AF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, SF, SIGN, ZF } from "../flags.ts";
+import { AF, F_ADC, F_ADD, F_DEC, F_INC, F_LOGIC, F_SBB, F_SUB, MASK, OF, SF, SIGN, ZF } from "../flags.ts";
 import { OF_CF, PF_SHIFT } from "./names.ts";
 import type { Insn } from "../insn.ts";
 import { regRead, regWrite } from "./operands.ts";
@@ -35,11 +35,21 @@ export function eagerOf(p: Before | null): string {
       `((V | H) === 0 ? ${ZF} : 0) | (H >= ${SIGN[4]} ? ${SF} : 0)${of ? ` | (${of} ? ${OF} : 0)` : ""})`;
   }
   const sign = String(SIGN[p.size]);
-  const cf = p.fop === F_ADD ? "(V < A ? 1 : 0)" : p.fop === F_SUB ? "(A < B ? 1 : 0)" : p.fop === F_LOGIC ? "0" : "C";
-  const af = p.fop === F_LOGIC ? "0" : `((A ^ B ^ V) & ${AF})`;
-  const of = p.fop === F_ADD
-    ? `((A ^ V) & (B ^ V) & ${sign} ? ${OF} : 0)`
+  const cf = p.fop === F_ADD
+    ? "(V < A ? 1 : 0)"
     : p.fop === F_SUB
+    ? "(A < B ? 1 : 0)"
+    : p.fop === F_ADC
+    ? "(V < A || (C !== 0 && V === A) ? 1 : 0)"
+    : p.fop === F_SBB
+    ? "(A < B || (C !== 0 && A === B) ? 1 : 0)"
+    : p.fop === F_LOGIC
+    ? "0"
+    : "C";
+  const af = p.fop === F_LOGIC ? "0" : `((A ^ B ^ V) & ${AF})`;
+  const of = p.fop === F_ADD || p.fop === F_ADC
+    ? `((A ^ V) & (B ^ V) & ${sign} ? ${OF} : 0)`
+    : p.fop === F_SUB || p.fop === F_SBB
     ? `((A ^ B) & (A ^ V) & ${sign} ? ${OF} : 0)`
     : p.fop === F_INC
     ? `(V === ${sign} ? ${OF} : 0)`

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { AF, CF, F_ADD, F_DEC, F_INC, F_LOGIC, F_SUB, MASK, OF, PF, SF, SIGN, ZF } from "../flags.ts";
+import { CF, F_ADC, F_ADD, F_DEC, F_INC, F_LOGIC, F_SBB, F_SUB, MASK, OF, PF, SF, SIGN, ZF } from "../flags.ts";
 import { EFER_LMA, TWO32, TWO47 } from "../long/access.ts";
 import { TLB_MASK } from "../memory.ts";
 import {
@@ -29,7 +29,6 @@ import {
   PAGE_SHIFT,
   PAGE_SIZE,
   PAGES_PER_4G,
-  PF_SHIFT,
   SF_SHIFT,
   ZF_CF,
 } from "./names.ts";
@@ -72,7 +71,7 @@ export interface Template {
 
 /** The flag-setting template before this instruction in the block, whose operands are in the locals. */
 export interface Producer {
-  /** Its lazy-flags kind (F_ADD, F_SUB, F_LOGIC, F_INC, F_DEC, or F_EAGER64). */
+  /** Its lazy-flags kind (F_ADD, F_ADC, F_SUB, F_SBB, F_LOGIC, F_INC, F_DEC, or F_EAGER64). */
   readonly fop: number;
   /** Operand size in bytes. */
   readonly size: number;
@@ -151,7 +150,7 @@ function regWrite(n: number, size: number, v: string): string {
 export function flagSync(p: Producer): string {
   if (p.fop === F_EAGER64) return " c.fop = 0; c.fbits = E;";
   if (p.size === 8) return ` c.fop = 0; c.fbits = ${eagerOf(p)};`;
-  const cin = p.fop === F_INC || p.fop === F_DEC ? " c.fcin = C;" : "";
+  const cin = p.fop === F_INC || p.fop === F_DEC || p.fop === F_ADC || p.fop === F_SBB ? " c.fcin = C;" : "";
   return ` c.fop = ${p.fop}; c.fa = A; c.fb = B; c.fres = V; c.fsize = ${p.size};${cin}`;
 }
 
@@ -165,12 +164,25 @@ function carry(p: Producer | null): string {
       return "(V < A ? 1 : 0)";
     case F_SUB:
       return "(A < B ? 1 : 0)";
+    case F_ADC:
+    case F_SBB:
+      return `(${CARRIED_CF.get(p.fop)} ? 1 : 0)`;
     case F_LOGIC:
       return "0";
     default:
       return "C";
   }
 }
+
+/**
+ * CF of a 32-bit ADC and SBB from their locals: the operands A and B, the result V and the carry-in C (as flags.ts
+ * cf). A sum that wraps to A again carried when C was 1 (B = 2^32 - 1), not when it was 0 (B = 0); a difference
+ * borrows when A < B + C.
+ */
+const CARRIED_CF: ReadonlyMap<number, string> = new Map([
+  [F_ADC, "(V < A || (C !== 0 && V === A))"],
+  [F_SBB, "(A < B || (C !== 0 && A === B))"],
+]);
 
 /** Condition `cc` (Jcc's low nibble) from the locals of `p`, or read from the CPU. */
 export function condition(cc: number, p: Producer | null): string {
@@ -190,16 +202,22 @@ function conditionOf(kind: number, p: Producer): string | undefined {
   if (p.size === 8) return condition64(kind, fop);
   const sign = String(SIGN[p.size]);
   const zf = "V === 0", sf = `V >= ${sign}`;
-  const of = fop === F_ADD
+  const of = fop === F_ADD || fop === F_ADC
     ? `((A ^ V) & (B ^ V) & ${sign}) !== 0`
-    : fop === F_SUB
+    : fop === F_SUB || fop === F_SBB
     ? `((A ^ B) & (A ^ V) & ${sign}) !== 0`
     : fop === F_INC
     ? `V === ${sign}`
     : fop === F_DEC
     ? `V === ${sign} - 1`
     : "false";
-  const cf = fop === F_ADD ? "V < A" : fop === F_SUB ? "A < B" : fop === F_LOGIC ? "false" : "C !== 0";
+  const cf = fop === F_ADD
+    ? "V < A"
+    : fop === F_SUB
+    ? "A < B"
+    : fop === F_LOGIC
+    ? "false"
+    : CARRIED_CF.get(fop) ?? "C !== 0";
   switch (kind) {
     case 0:
       return of;
@@ -248,20 +266,20 @@ function readableMemory(d: Insn): boolean {
   return d.mod !== 3 && !d.rmw && (d.mode === 8 || d.asize === 4);
 }
 
-/** The lazy kind of the ALU operation in opcode bits 3-5 (ADC, SBB: eager, of 32 bits only). */
+/** The lazy kind of the ALU operation in opcode bits 3-5 (ADC, SBB: of 32 bits only). */
 function aluOp(d: Insn): number | undefined {
   return aluKind(d, (d.op >> 3) & 7);
 }
 
-/** The flag kind of ALU operation `kind` of `d`: lazy, or eager in E for a 32-bit ADC or SBB (carried32). */
+/** The lazy flag kind of ALU operation `kind` of `d` (a 32-bit ADC or SBB keeps its carry-in in C: carried32). */
 function aluKind(d: Insn, kind: number): number | undefined {
-  return ALU_KIND[kind] ?? (d.size === 4 ? F_EAGER64 : undefined);
+  return ALU_KIND[kind] ?? (d.size === 4 ? (kind === 2 ? F_ADC : F_SBB) : undefined);
 }
 
 /**
  * The lazy kinds of the 64-bit ALU operations (producer64): ADC and SBB too, whose flags follow from the operands, the
- * result and CF in K as ADD's and SUB's do (a 32-bit ADC's CF does not follow from A, B and V: its flags are eager,
- * carried32).
+ * result and CF in K as ADD's and SUB's do (a 32-bit ADC's and SBB's follow from A, B, V and the carry-in C: F_ADC,
+ * F_SBB, carried32).
  */
 const ALU_KIND64: readonly number[] = [F_ADD, F_LOGIC, F_ADD, F_SUB, F_LOGIC, F_SUB, F_LOGIC, F_SUB];
 
@@ -620,17 +638,10 @@ function producer(d: Insn, p: Producer, site: Site): string {
 
 /**
  * A 32-bit ADC (`kind` 2) or SBB (3) of `a` and `b`: the carry-in into C (after any load, whose slow path writes out
- * the flags of the locals as they were), the result in V, the flags eager in E (a carry-in leaves CF out of reach of
- * the lazy kinds' formulas), as ops/alu.ts alu.
+ * the flags of the locals as they were), the result in V; its flags lazy (F_ADC, F_SBB), from A, B, V and C.
  */
 function carried32(kind: number, a: string, b: string, site: Site): string {
-  const sign = SIGN[4];
-  const [sum, cf, of] = kind === 2
-    ? ["A + B + C", `L > ${MASK[4]} ? 1 : 0`, `(A ^ V) & (B ^ V) & ${sign}`]
-    : ["A - B - C", "L < 0 ? 1 : 0", `(A ^ B) & (A ^ V) & ${sign}`];
-  return `C = ${carry(site.producer)}; A = ${a}; B = ${b}; L = ${sum}; V = L >>> 0; ` +
-    `E = (${cf}) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | ((A ^ B ^ V) & ${AF}) | (V === 0 ? ${ZF} : 0) | ` +
-    `(V >= ${sign} ? ${SF} : 0) | (${of} ? ${OF} : 0);`;
+  return `C = ${carry(site.producer)}; A = ${a}; B = ${b}; V = (A ${kind === 2 ? "+ B +" : "- B -"} C) >>> 0;`;
 }
 
 /** The low half of register `n`. */
@@ -684,11 +695,15 @@ function producer64(d: Insn, site: Site): string {
 }
 
 /**
- * The flag kind of an ALU operation (not CMP) or INC/DEC on a memory destination with a template address (rmw): eager
- * in E, since its slow path leaves them in the CPU (c.arith()).
+ * The flag kind of an ALU operation (not CMP) or INC/DEC on a memory destination with a template address (rmw): of 8,
+ * 16 and 32 bits lazy, as the interpreter's (ops/alu.ts alu, incdec: its slow path reads them back from the CPU's
+ * record); of 64 bits eager in E, as alu64 leaves them (c.arith()).
  */
 function rmwKind(d: Insn): number | undefined {
-  return d.rmw && (d.mode === 8 || d.asize === 4) ? F_EAGER64 : undefined;
+  if (!d.rmw || (d.mode !== 8 && d.asize !== 4)) return undefined;
+  if (d.size === 8) return F_EAGER64;
+  const op = rmwOp(d);
+  return op === 8 ? F_INC : op === 9 ? F_DEC : op === 2 ? F_ADC : op === 3 ? F_SBB : ALU_KIND[op];
 }
 
 /** The operation of an ALU or INC/DEC template with a memory destination: its kind (ALU order; INC 8, DEC 9). */
@@ -715,8 +730,8 @@ function rmwStore(size: number): string {
 
 /**
  * The arithmetic of a memory destination's operation `op` (rmwOp) of `size` bytes: the operand read in MV (MH), the
- * other `b` (halves), CF of the flags before in C; the result into V (H), the flags into E, as ops/alu.ts alu, alu64
- * and incdec.
+ * other `b` (halves), CF of the flags before in C; the result into V (H); of 64 bits the flags into E, as ops/alu.ts
+ * alu64 (of fewer, they stay lazy in the locals, as alu and incdec record them).
  */
 function rmwArith(op: number, size: number, b: readonly [string, string]): string {
   const inc = op >= 8;
@@ -739,26 +754,22 @@ function rmwArith(op: number, size: number, b: readonly [string, string]): strin
     if (inc) body += " K = C;";
     return `${body} E = ${eagerOf({ fop, size: 8 })};`;
   }
-  const mask = MASK[size], sign = SIGN[size];
-  const fit = (x: string) => (size === 4 ? `(${x}) >>> 0` : `(${x}) & ${mask}`);
-  const head = `A = MV; B = ${inc ? 1 : b[0]}; `;
-  if (withC) {
-    // ADC, SBB: CF does not follow from A, B and V (the carry-in), so it is computed here, as carried32.
-    const [sum, cf, of] = kind === 2
-      ? ["A + B + C", `L > ${mask} ? 1 : 0`, `(A ^ V) & (B ^ V) & ${sign}`]
-      : ["A - B - C", "L < 0 ? 1 : 0", `(A ^ B) & (A ^ V) & ${sign}`];
-    return `${head}L = ${sum}; V = ${fit("L")}; E = (${cf}) | (PARITY[V & ${MASK[1]}] << ${PF_SHIFT}) | ` +
-      `((A ^ B ^ V) & ${AF}) | (V === 0 ? ${ZF} : 0) | (V >= ${sign} ? ${SF} : 0) | (${of} ? ${OF} : 0);`;
-  }
-  const v = inc ? (op === 9 ? "A - 1" : "A + 1") : `A ${ALU_OP[kind]} B`;
-  return `${head}V = ${fit(v)}; E = ${eagerOf({ fop, size })};`;
+  // 8, 16, 32 bits: lazy flags (rmwKind) from A, B, V and the carry-in or kept CF in C.
+  const fit = (x: string) => (size === 4 ? `(${x}) >>> 0` : `(${x}) & ${MASK[size]}`);
+  const v = inc
+    ? (op === 9 ? "A - 1" : "A + 1")
+    : withC
+    ? (kind === 2 ? "A + B + C" : "A - B - C")
+    : `A ${ALU_OP[kind]} B`;
+  return `A = MV; B = ${inc ? 1 : b[0]}; V = ${fit(v)};`;
 }
 
 /**
  * An ALU operation (not CMP) or INC/DEC on memory (a read-modify-write): when the write TLB holds the page (the last
  * page stored to, or a look-up) and the operand lies inside it, the bytes are read, changed and written there, the
- * flags eager in E; anything else (a segment check, a watchpoint, a miss, a page's end) calls the semantic function,
- * which reads with write intent, faults as the interpreter does, and leaves the flags in the CPU (read back into E).
+ * flags lazy in the locals (of 64 bits eager in E); anything else (a segment check, a watchpoint, a miss, a page's
+ * end) calls the semantic function, which reads with write intent, faults as the interpreter does, and leaves the
+ * flags in the CPU (read back into the locals or E).
  * The write TLB holds no code or MMIO page, so only the semantic function may queue an exit or write code: the block
  * then leaves after it.
  */
@@ -792,12 +803,14 @@ function rmw(d: Insn, site: Site): string {
     : `c.eip = ${num(next)};`;
   // Not the block's last instruction (site.stop): after the semantic function, leave when it queued an exit or wrote
   // code, as codegen.ts does after a call.
+  // The semantic function leaves the flags in the CPU: eager ones (64 bits) are read back into E, the lazy record of
+  // the others into the locals (ops/alu.ts alu and incdec record the operands, the result and C as these do).
   const stop = site.stop === ""
     ? ""
-    : ` if (c.exits.length !== 0 || c.codeGen !== g) { ${ip}${SPILL} c.fop = 0; c.fbits = E; ` +
-      "return ((n + 1) << 6) | 2; }";
+    : ` if (c.exits.length !== 0 || c.codeGen !== g) { ${ip}${SPILL} return ((n + 1) << 6) | 2; }`;
+  const back = size === 8 ? "E = c.arith();" : `A = c.fa; B = c.fb; V = c.fres;${withC ? " C = c.fcin;" : ""}`;
   const slow = `${site.sync} c.eip = ${num(site.eip)}; c.nextEip = ${num(next)}; ${site.fn}(c, ${site.name}); ` +
-    `${RELOAD} E = c.arith();${stop}`;
+    `${RELOAD} ${back}${stop}`;
   return `var UT, UC, UO; ${withC ? `C = ${carry(site.producer)}; ` : ""}${setOff} OK = 0; if (${fast}) { ${linear} ` +
     `if (${hit} && (LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}) { OK = 1; RK = UO + (LA & ${PAGE_MASK}); ` +
     `${rmwBytes(size)} ${rmwArith(op, size, b)} ${rmwStore(size)} } } if (OK === 0) { ${slow} }`;
