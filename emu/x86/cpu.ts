@@ -24,7 +24,7 @@ import { Memory, type MemoryHost } from "./memory.ts";
 import type { BlockCompilerMode } from "./compiler_mode.ts";
 import { BlockCache } from "./jit/run.ts";
 import type { Block } from "./jit/block.ts";
-import { walk } from "./paging.ts";
+import { TableSlot, walk } from "./paging.ts";
 import { FETCH, READ, WalkCache, WRITE } from "./walk_cache.ts";
 import { CR0_PG, CR4_SMAP, EFER_LMA } from "./control_bits.ts";
 import { AR_DB, AR_L, AR_UNUSABLE, CS, ESP, FS, SS } from "./state.ts";
@@ -79,6 +79,11 @@ export class Cpu extends FlagState implements MemoryHost {
   chainExit = 0;
   chainEip = 0;
   chainRipHigh = 0;
+  /**
+   * The last chain ended where no block starts (blockAt found none at CS:EIP): the run loop's interpreter takes the
+   * next instruction without asking runChain, which would look for the same block again.
+   */
+  chainMissed = false;
   /** Counts KVM_RUNs: a decoded instruction or block is compared with memory once per run (host writes). */
   runEpoch = 1;
   /** Changes whenever decoded code is dropped, so that a running block notices a write to its own page. */
@@ -422,6 +427,8 @@ export class Cpu extends FlagState implements MemoryHost {
   /** Translations of walks whose result no TLB entry holds: MMIO pages, and (`sysWalks`) the CPU's implicit accesses. */
   readonly walks = new WalkCache();
   readonly sysWalks = new WalkCache();
+  /** The RAM slot the page walks last read an entry from (paging.ts). */
+  readonly tableSlot = new TableSlot();
 
   translate(lin: number, write: boolean, fetch: boolean): number {
     if (!(this.cr0 & CR0_PG)) return lin;

@@ -163,6 +163,7 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
   const blocks = cpu.blocks.threshold !== 0 && dbg === 0;
   let n = 0, interval = FIRST_CHECK, nextAlarm = FIRST_CHECK, checked = -1;
   cpu.work = 0;
+  cpu.chainMissed = false;
   while (cpu.exits.length === 0) {
     if (n + cpu.work >= nextAlarm) {
       n += cpu.work;
@@ -201,7 +202,9 @@ export function run(cpu: Cpu, alarm: () => boolean): void {
         return;
       }
     }
-    if (blocks && cpu.shadow === 0 && !(cpu.eflRest & TF) && cpu.watch === 0 && cpu.replay.length === 0) {
+    // A chain that just ended where no block starts (jit/run.ts): the interpreter takes that instruction.
+    if (cpu.chainMissed) cpu.chainMissed = false;
+    else if (blocks && cpu.shadow === 0 && !(cpu.eflRest & TF) && cpu.watch === 0 && cpu.replay.length === 0) {
       // RF only keeps an instruction breakpoint from firing on the next instruction, and step clears it before running
       // that: with nothing watched (no breakpoint to keep), a block's first instruction clears it the same way. An
       // IRET from a #PF handler returns with RF set (deliverFault), to the instruction that faulted.

@@ -231,19 +231,14 @@ function tableBase(base: number): number {
   return base >= 2 ** 63 ? base - 2 ** 64 : base;
 }
 
-/** Writes 8 bytes of the new stack frame at signed `at` (a supervisor or user access at the new CPL). */
-function pushAt(cpu: Cpu, at: number, lo: number, hi: number): void {
-  if (!canonical(at) || !canonical(at + 7)) fault(SSF, 0);
-  const lin = lin48(at);
-  cpu.mem.write32(lin, lo >>> 0);
-  cpu.mem.write32(lin + 4, hi >>> 0);
-}
-
-/** Checks that the 8 bytes at signed `at` can be written (before any of the frame is). */
+/**
+ * Checks that the 8 bytes at signed `at`, the end of a frame to be pushed, are canonical and can be written (before
+ * any of the frame is), at the CPL the pushes are made at.
+ */
 function probe(cpu: Cpu, at: number): void {
   if (!canonical(at) || !canonical(at + 7)) fault(SSF, 0);
-  cpu.translate(lin48(at), true, false);
-  if (lin48(at) % 4096 > 4088) cpu.translate(lin48(at + 8 - ((at + 8) % 4096 + 4096) % 4096), true, false);
+  // Through the TLB first (Memory.probeWrite): the stack of a handler just entered is nearly always in it.
+  cpu.mem.probeWrite(lin48(at), 8);
 }
 
 /** Delivers vector `vec` in long mode (64-bit or compatibility mode), returning to signed `retRip`. */
@@ -264,20 +259,24 @@ function deliverLong(cpu: Cpu, vec: number, code: number, soft: boolean, retRip:
     rsp = sysRead64(cpu, tableBase(cpu.segBase[TR]) + off);
   }
   rsp -= ((rsp % 16) + 16) % 16;
-  const flags = cpu.getFlags();
-  const frame = [oldSs, 0, oldRsp >>> 0, Math.floor(oldRsp / 2 ** 32) >>> 0, flags, 0, cpu.segSel[CS], 0];
-  frame.push(retRip >>> 0, Math.floor(retRip / 2 ** 32) >>> 0);
-  if (code >= 0) frame.push(code, 0);
-  const n = frame.length / 2;
+  const flags = cpu.getFlags(), oldCs = cpu.segSel[CS];
+  const n = code >= 0 ? 6 : 5;
   cpu.cpl = newCpl;
   try {
     probe(cpu, rsp - 8);
     probe(cpu, rsp - 8 * n);
-    for (let i = 0; i < n; i++) pushAt(cpu, rsp - 8 * (i + 1), frame[2 * i], frame[2 * i + 1]);
   } catch (e) {
     cpu.cpl = oldCpl;
     throw e;
   }
+  // Both ends of the frame are canonical and writable: so is all of it (the non-canonical hole is far wider).
+  const mem = cpu.mem;
+  mem.write64(lin48(rsp - 8), oldSs, 0);
+  mem.write64(lin48(rsp - 16), oldRsp >>> 0, Math.floor(oldRsp / 2 ** 32) >>> 0);
+  mem.write64(lin48(rsp - 24), flags, 0);
+  mem.write64(lin48(rsp - 32), oldCs, 0);
+  mem.write64(lin48(rsp - 40), retRip >>> 0, Math.floor(retRip / 2 ** 32) >>> 0);
+  if (code >= 0) mem.write64(lin48(rsp - 48), code, 0);
   enterHandler(cpu, sel, desc, type);
   if (newCpl !== oldCpl) {
     cpu.segSel[SS] = newCpl;

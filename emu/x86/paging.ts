@@ -16,6 +16,8 @@ import { CpuFault, PF } from "./fault.ts";
 import { AC as EFLAGS_AC } from "./flags.ts";
 import type { State } from "./state.ts";
 import type { Memory } from "./memory.ts";
+import type { MemSlot } from "../memslots.ts";
+import { KVM_MEM_LOG_DIRTY_PAGES } from "../../abi/constants.ts";
 import type { CpuidEntry } from "../../abi/structs.ts";
 import { fromLin48 } from "./long/access.ts";
 import { CR0_WP, CR4_PAE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_LMA, EFER_NXE } from "./control_bits.ts";
@@ -32,6 +34,8 @@ export interface Walker extends State {
   readonly eflRest: number;
   /** The guest's CPUID (MAXPHYADDR; 1 GiB pages in long mode). */
   readonly cpuidTable: readonly CpuidEntry[];
+  /** The RAM slot its walks last read an entry from. */
+  readonly tableSlot: TableSlot;
 }
 
 /** The result of a walk without side effects (KVM_TRANSLATE). */
@@ -98,12 +102,11 @@ export function lastWalkSpan(): number {
 /** walkInfo's walk: the physical address (rights in walkRights), or the #PF error code bit-inverted (negative). */
 function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean, update: boolean): number {
   if (cpu.efer & EFER_LMA) return walkLong(cpu, lin, write, user, fetch, update);
-  const mem = cpu.mem;
   const pae = (cpu.cr4 & CR4_PAE) !== 0, nx = pae && (cpu.efer & EFER_NXE) !== 0;
   const base = errorBase(cpu, write, user, fetch, nx);
   if (!pae) {
     const pdeAddr = (cpu.cr3 & 0xfffff000) + (lin >>> 22) * 4;
-    const pde = mem.physRead32(pdeAddr);
+    const pde = readEntry32(cpu, pdeAddr);
     if (!(pde & P)) return ~base;
     if (pde & PS && cpu.cr4 & CR4_PSE) {
       // A 4 MiB page: bits 20:13 hold physical-address bits 39:32; bit 21 and those at or above MAXPHYADDR
@@ -111,19 +114,19 @@ function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch
       const m = Math.min(maxPhysAddr(cpu.cpuidTable), 40);
       if (pde & (0x200000 | (0x1fe000 & ~((1 << (m - 19)) - 1)))) return ~(base | PF_P | PF_RSVD);
       if (update && accessDenied(cpu, pde, write, user, fetch)) return ~(base | PF_P);
-      if (update) setBits(mem, pdeAddr, pde, write);
+      if (update) setBits(cpu, pdeAddr, pde, write);
       walkRights = pde;
       walkSpan = 2 ** 22;
       return ((pde >>> 13) & 0xff) * 2 ** 32 + ((pde & 0xffc00000) >>> 0) + (lin & 0x3fffff);
     }
     const pteAddr = ((pde & 0xfffff000) >>> 0) + ((lin >>> 12) & 0x3ff) * 4;
-    const pte = mem.physRead32(pteAddr);
+    const pte = readEntry32(cpu, pteAddr);
     if (!(pte & P)) return ~base;
     const rights = pde & pte;
     if (update && accessDenied(cpu, rights, write, user, fetch)) return ~(base | PF_P);
     if (update) {
-      setBits(mem, pdeAddr, pde, false);
-      setBits(mem, pteAddr, pte, write);
+      setBits(cpu, pdeAddr, pde, false);
+      setBits(cpu, pteAddr, pte, write);
     }
     walkRights = rights;
     walkSpan = 4096;
@@ -131,11 +134,11 @@ function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch
   }
   // PAE: a 4-entry PDPT, then 512-entry directories and tables of 8-byte entries.
   const pdpteAddr = (cpu.cr3 & 0xffffffe0) + (lin >>> 30) * 8;
-  const pdpte = mem.physRead32(pdpteAddr);
+  const pdpte = readEntry(cpu, pdpteAddr);
   if (!(pdpte & P)) return ~base;
-  const pdpteHi = mem.physRead32(pdpteAddr + 4) & 0xfffff;
+  const pdpteHi = entryHi & 0xfffff;
   const pdeAddr = pdpteHi * 2 ** 32 + ((pdpte & 0xfffff000) >>> 0) + ((lin >>> 21) & 0x1ff) * 8;
-  const pde = mem.physRead32(pdeAddr), pdeHi = mem.physRead32(pdeAddr + 4);
+  const pde = readEntry(cpu, pdeAddr), pdeHi = entryHi;
   if (!(pde & P)) return ~base;
   // Bits 62:MAXPHYADDR are reserved, and bit 63 (XD) too unless EFER.NXE.
   const rsvdHi = (reservedHigh(cpu.cpuidTable) | 0x7ff00000 | (nx ? 0 : 0x80000000)) >>> 0;
@@ -144,21 +147,21 @@ function walkCore(cpu: Walker, lin: number, write: boolean, user: boolean, fetch
     if (update && (accessDenied(cpu, pde, write, user, fetch) || (fetch && nx && pdeHi & 0x80000000))) {
       return ~(base | PF_P);
     }
-    if (update) setBits(mem, pdeAddr, pde, write);
+    if (update) setBits(cpu, pdeAddr, pde, write);
     walkRights = pde;
     walkSpan = 2 ** 21;
     return (pdeHi & 0xfffff) * 2 ** 32 + ((pde & 0xffe00000) >>> 0) + (lin & 0x1fffff);
   }
   const pteAddr = (pdeHi & 0xfffff) * 2 ** 32 + ((pde & 0xfffff000) >>> 0) + ((lin >>> 12) & 0x1ff) * 8;
-  const pte = mem.physRead32(pteAddr), pteHi = mem.physRead32(pteAddr + 4);
+  const pte = readEntry(cpu, pteAddr), pteHi = entryHi;
   if (!(pte & P)) return ~base;
   if (pteHi & rsvdHi) return ~(base | PF_P | PF_RSVD);
   const rights = pde & pte;
   const noExec = nx && ((pdeHi | pteHi) & 0x80000000) !== 0;
   if (update && (accessDenied(cpu, rights, write, user, fetch) || (fetch && noExec))) return ~(base | PF_P);
   if (update) {
-    setBits(mem, pdeAddr, pde, false);
-    setBits(mem, pteAddr, pte, write);
+    setBits(cpu, pdeAddr, pde, false);
+    setBits(cpu, pteAddr, pte, write);
   }
   walkRights = rights;
   walkSpan = 4096;
@@ -171,21 +174,85 @@ const SPANS = [4096, 2 ** 21, 2 ** 30, 2 ** 39] as const;
 const walkAddrs = new Float64Array(4), walkEntries = new Int32Array(4);
 
 /**
+ * The RAM slot of the last paging entry a CPU's walk read (`readEntry`): its slots' generation then, its range and
+ * bytes. A walk reads up to eight dwords, nearly always of one slot, and finding it for each (memory.ts physRead32)
+ * was a third of a 4-level walk in a page-fault loop.
+ */
+export class TableSlot {
+  generation = -1;
+  gpa = 0;
+  end = 0;
+  bytes: Uint8Array = new Uint8Array(0);
+  /** The slot itself (its dirty log), or null before the first entry read. */
+  slot: MemSlot | null = null;
+}
+
+/** The high dword of the 8-byte entry `readEntry` read last. */
+let entryHi = 0;
+
+/**
+ * Reads the 8-byte paging entry at guest-physical `at`: returns its low dword, its high one in `entryHi`. Outside
+ * the remembered slot it reads through `Memory.physRead32` (RAM only: Unimplemented elsewhere, HostFault for a slot
+ * without host bytes) and remembers the slot that holds it.
+ */
+function readEntry(cpu: Walker, at: number): number {
+  const t = cpu.tableSlot;
+  if (cpu.mem.slots.generation !== t.generation || at < t.gpa || at + 8 > t.end) {
+    const lo = cpu.mem.physRead32(at);
+    entryHi = cpu.mem.physRead32(at + 4);
+    rememberSlot(cpu, at);
+    return lo;
+  }
+  const b = t.bytes, k = at - t.gpa;
+  entryHi = (b[k + 4] | (b[k + 5] << 8) | (b[k + 6] << 16) | (b[k + 7] << 24)) >>> 0;
+  return (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
+}
+
+/** Reads the 4-byte paging entry (32-bit paging) at guest-physical `at`, as readEntry. */
+function readEntry32(cpu: Walker, at: number): number {
+  const t = cpu.tableSlot;
+  if (cpu.mem.slots.generation !== t.generation || at < t.gpa || at + 4 > t.end) {
+    const v = cpu.mem.physRead32(at);
+    rememberSlot(cpu, at);
+    return v;
+  }
+  const b = t.bytes, k = at - t.gpa;
+  return (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
+}
+
+/** Remembers the slot of `at`, just read as a paging entry, if it has host bytes. */
+function rememberSlot(cpu: Walker, at: number): void {
+  const slots = cpu.mem.slots, slot = slots.find(at), t = cpu.tableSlot;
+  if (slot === undefined || slot.bytes === undefined) return;
+  t.generation = slots.generation;
+  t.slot = slot;
+  t.gpa = slot.gpa;
+  t.end = slot.gpa + slot.size;
+  t.bytes = slot.bytes;
+}
+
+/**
  * Walks the 4-level tables for the 48-bit linear `lin`: walkCore's result. With `update`, checks the access rights
  * and sets the accessed and dirty bits.
  */
 function walkLong(cpu: Walker, lin: number, write: boolean, user: boolean, fetch: boolean, update: boolean): number {
-  const mem = cpu.mem;
   const nxe = (cpu.efer & EFER_NXE) !== 0;
   const base = errorBase(cpu, write, user, fetch, nxe);
   const rsvdHi = reservedHigh(cpu.cpuidTable);
+  // The table index of each level: bits 47:39, 38:30, 29:21 and 20:12 of `lin`, from its high and low halves.
+  const linHi = Math.floor(lin / 2 ** 32), linLo = lin >>> 0;
   let table = cpu.cr3 - (cpu.cr3 % 4096);
   let rights = RW | US, nx = 0, level = 3;
   let lo = 0, hi = 0;
   for (;; level--) {
-    const at = table + (Math.floor(lin / SPANS[level]) & 511) * 8;
-    lo = mem.physRead32(at);
-    hi = mem.physRead32(at + 4);
+    const index = level === 3
+      ? (linHi >>> 7) & 511
+      : level === 2
+      ? ((linHi << 2) | (linLo >>> 30)) & 511
+      : (linLo >>> (level === 1 ? 21 : 12)) & 511;
+    const at = table + index * 8;
+    lo = readEntry(cpu, at);
+    hi = entryHi;
     if (!(lo & P)) return ~base;
     // Bits 51:MAXPHYADDR are reserved at every level, and bit 63 (XD) unless EFER.NXE.
     if (hi & rsvdHi || (hi & 0x80000000 && !nxe)) return ~(base | PF_P | PF_RSVD);
@@ -204,7 +271,7 @@ function walkLong(cpu: Walker, lin: number, write: boolean, user: boolean, fetch
   }
   if (update) {
     if (accessDenied(cpu, rights, write, user, fetch) || (fetch && nx && nxe)) return ~(base | PF_P);
-    for (let i = 3; i >= level; i--) setBits(mem, walkAddrs[i], walkEntries[i], i === level && write);
+    for (let i = 3; i >= level; i--) setBits(cpu, walkAddrs[i], walkEntries[i], i === level && write);
   }
   const span = SPANS[level], frame = (hi & 0xfffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
   walkRights = rights;
@@ -231,10 +298,28 @@ function accessDenied(cpu: Walker, rights: number, write: boolean, user: boolean
   return (cpu.cr4 & CR4_SMAP) !== 0 && (!(cpu.eflRest & EFLAGS_AC) || cpu.mem.sys);
 }
 
-/** Sets the accessed bit of an entry, and the dirty bit with `dirty`, writing it only when they change. */
-function setBits(mem: Memory, addr: number, entry: number, dirty: boolean): void {
+/**
+ * Sets the accessed bit of the entry at `addr`, just read by the walk, and the dirty bit with `dirty`, writing it only
+ * when they change: in the slot the walk read it from (TableSlot) where it can, marking the page in its dirty log as
+ * Memory.physWrite32 does, else through that.
+ */
+function setBits(cpu: Walker, addr: number, entry: number, dirty: boolean): void {
   const want = (entry | A | (dirty ? D : 0)) >>> 0;
-  if (want !== entry >>> 0) mem.physWrite32(addr, want);
+  if (want === entry >>> 0) return;
+  const t = cpu.tableSlot, slot = t.slot;
+  if (slot === null || cpu.mem.slots.generation !== t.generation || addr < t.gpa || addr + 4 > t.end) {
+    cpu.mem.physWrite32(addr, want);
+    return;
+  }
+  const b = t.bytes, k = addr - t.gpa;
+  b[k] = want;
+  b[k + 1] = want >> 8;
+  b[k + 2] = want >> 16;
+  b[k + 3] = want >> 24;
+  if (slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
+    const page = (k / 4096) | 0;
+    slot.dirty[page >> 3] |= 1 << (page & 7);
+  }
 }
 
 const maxPhysCache = new WeakMap<readonly CpuidEntry[], number>();
@@ -257,9 +342,16 @@ function maxPhysAddr(table: readonly CpuidEntry[]): number {
 
 /** The reserved physical-address bits of an entry's high 32 bits: bits 51:MAXPHYADDR (none when it is 52 or more). */
 export function reservedHigh(table: readonly CpuidEntry[]): number {
+  // Asked at every walk: the last table's answer first (its WeakMap lookup was a tenth of a 4-level walk).
+  if (table === rsvdTable) return rsvdValue;
   const m = maxPhysAddr(table);
-  return m >= 52 ? 0 : (0xfffff & ~((1 << Math.max(0, m - 32)) - 1)) >>> 0;
+  rsvdValue = m >= 52 ? 0 : (0xfffff & ~((1 << Math.max(0, m - 32)) - 1)) >>> 0;
+  rsvdTable = table;
+  return rsvdValue;
 }
+
+/** The table reservedHigh answered last, and its answer. */
+let rsvdTable: readonly CpuidEntry[] | null = null, rsvdValue = 0;
 
 const gbPagesCache = new WeakMap<readonly CpuidEntry[], boolean>();
 

@@ -163,7 +163,8 @@ function nextPage(cpu: Cpu, fc: FetchCache, lin: number): CodeView | null {
  * a KVM_RUN after an I/O exit goes on through a link as the chain would have. The instructions run are added to
  * `cpu.work` when the chain ends, however it ends (a block that faults included: a guest that faults every few
  * blocks once held a 10 ms run for 500 ms, the chains it ran lost). Returns the instructions run: 0 when no block
- * starts at CS:EIP (the interpreter takes the instruction), else at least 1.
+ * starts at CS:EIP (the interpreter takes the instruction), else at least 1. A chain that ends where no block starts
+ * sets `cpu.chainMissed`: the interpreter takes that instruction next without a second search.
  */
 export function runChain(cpu: Cpu, fc: FetchCache, budget: number): number {
   const stats = cpu.blocks.stats, run = cpu.runEpoch, from = cpu.chainFrom;
@@ -201,7 +202,10 @@ export function runChain(cpu: Cpu, fc: FetchCache, budget: number): number {
       // interpreter runs the next instruction and its single step. The epoch is read after it, at its new CPL.
       if (k === EXIT_ANY && b.modal && cpu.eflRest & (TF | RF)) return n;
       const to = next(cpu, fc, b, k, run);
-      if (to === null) return n;
+      if (to === null) {
+        cpu.chainMissed = true;
+        return n;
+      }
       b = to;
     }
   } finally {
