@@ -179,13 +179,23 @@ export function mulAcc64(cpu: Cpu, d: Insn): void {
 /** 0F AF, 69, 6B with REX.W: IMUL r64, r/m64 [, imm]. */
 export function imul64(cpu: Cpu, d: Insn): void {
   readRmQ(cpu, d);
-  const n = d.reg << 1;
-  if (d.op === 0x1af) mul64(qv[0], qv[1], cpu.r32[n], cpu.r32[n + 1], true);
-  else mul64(qv[0], qv[1], d.imm, d.imm2, true);
+  const n = d.reg << 1, r = cpu.r32;
+  const aLo = qv[0], aHi = qv[1];
+  const reg = d.op === 0x1af, bLo = reg ? r[n] : d.imm >>> 0, bHi = reg ? r[n + 1] : d.imm2 >>> 0;
+  if ((aHi | bHi) === 0) {
+    // Two operands below 2^32 (the kernel's generic umul_ppmm multiplies 32-bit halves so): one product, below 2^64
+    // and not negative, which overflows once it reaches 2^63.
+    const lo = mul32(aLo, bLo, false), hi = mulHigh;
+    r[n] = lo;
+    r[n + 1] = hi;
+    mulFlags(cpu, lo, hi >= SIGN64, hi >= SIGN64);
+    return;
+  }
+  mul64(aLo, aHi, bLo, bHi, true);
   const w0 = wide[0], w1 = wide[1];
   const ext = w1 >= SIGN64 ? 0xffffffff : 0;
-  cpu.r32[n] = w0;
-  cpu.r32[n + 1] = w1;
+  r[n] = w0;
+  r[n + 1] = w1;
   mulFlags(cpu, w0, w1 >= SIGN64, wide[2] !== ext || wide[3] !== ext);
 }
 
