@@ -2,7 +2,7 @@
  * Templates for the stack: PUSH and POP of a register, CALL rel and RET,
  * with a 32-bit stack in 32-bit code and with 8-byte items in 64-bit mode.
  * Each checks at run time what its shortcut assumes (SS is a 32-bit stack;
- * in 64-bit mode the item is 8-byte aligned, so it cannot cross a page)
+ * in 64-bit mode the item is inside one page)
  * and otherwise calls the instruction's semantic function, as a block does
  * for any instruction without a template. A fast path touches the TLB's pages
  * only (the write TLB holds no code or MMIO page), so only the paths that call
@@ -18,7 +18,7 @@ import { EFER_LMA, TWO32 } from "../long/access.ts";
 import { opReg } from "../ops/mov.ts";
 import { TLB_MASK } from "../memory.ts";
 import { CS, ESP, SS } from "../state.ts";
-import { HIGH16, PAGE_MASK, PAGE_SHIFT, PAGES_PER_4G } from "./names.ts";
+import { HIGH16, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PAGES_PER_4G } from "./names.ts";
 import { canonicalHigh, loadInto, RELOAD, storeFrom } from "./operands.ts";
 import { num } from "./pool.ts";
 
@@ -45,7 +45,7 @@ const STACK32 = "GS";
 const PUSHED = `SP = (${SP_LO} - 8) >>> 0; SQ = (${SP_HI} - (${SP_LO} < 8 ? 1 : 0)) >>> 0;`;
 /** RSP's halves, in SP (low) and SQ (high). */
 const RSP = `SP = ${SP_LO}; SQ = ${SP_HI};`;
-/** RSP after a pop of the 8-byte item at SP/SQ (aligned, so the low half wraps only from 0xfffffff8). */
+/** RSP after a pop of the 8-byte item at SP/SQ (inside one page, so the low half wraps only from 0xfffffff8). */
 const POPPED = `${SP_LO} = (SP + 8) >>> 0; ${SP_HI} = (SQ + (SP >= ${TWO32 - 8} ? 1 : 0)) >>> 0;`;
 /** RSP set to SP/SQ. */
 const SET_RSP = `${SP_LO} = SP; ${SP_HI} = SQ;`;
@@ -98,30 +98,34 @@ export function popReg64(d: Insn, s: StackSite): string | undefined {
 }
 
 /**
- * Finds the 8-byte stack item at SP (low half) and SQ (high half) of SS (64-bit mode) in the TLB: OK = 1 with RB/WB
- * and RK pointing at it when it is canonical, 8-byte aligned (so inside one page), nothing watched or
- * alignment-checked, and the page's TLB entry for the access present; else OK = 0 and the instruction takes its
- * semantic function. The page number of the 48-bit linear address is (SQ & 0xffff) * 2^20 + (SP >>> 12), and its
- * TLB index the low 12 bits of that: (SP >>> 12) & 4095.
+ * Finds the 8-byte stack item at SP (low half) and SQ (high half) of SS (64-bit mode): OK = 1 with RC/WC and RK
+ * pointing at it when it is inside one page of a canonical address, nothing watched or alignment-checked, and that
+ * page is the last page of its kind (operands.ts LAST_PAGES: a function's pushes, calls, pops and returns use one
+ * page, as its locals do) or the page's TLB entry for the access is present, which makes it the last page; else
+ * OK = 0 and the instruction takes its semantic function. The page number of the 48-bit linear address is
+ * (SQ & 0xffff) * 2^20 + (SP >>> 12), and its TLB index the low 12 bits of that: (SP >>> 12) & 4095. A last page
+ * passed the checks of the address when it became one, and holds until the guards are read again (TC).
  */
 function item64(write: boolean): string {
-  const [tag, buf, off, bytes] = write ? ["wTag", "wBuf", "wOff", "WB"] : ["rTag", "rBuf", "rOff", "RB"];
-  return `OK = 0; if ((SP & 7) === 0 && ${canonicalHigh("SQ")} && FA) { ` +
-    ` PG = (SQ & ${HIGH16}) * ${PAGES_PER_4G} + (SP >>> ${PAGE_SHIFT}); ` +
-    `TI = (SP >>> ${PAGE_SHIFT}) & ${TLB_MASK}; if (${tag}[TI] === PG + TB) { ${bytes} = ${buf}[TI]; ` +
-    `RK = ${off}[TI] + (SP & ${PAGE_MASK}); OK = 1; } }`;
+  const [tag, buf, off] = write ? ["wTag", "wBuf", "wOff"] : ["rTag", "rBuf", "rOff"];
+  const [t, h, b, o] = write ? ["WT", "WH", "WC", "WO"] : ["RT", "RH", "RC", "RO"];
+  const inPage = `(SP & ${PAGE_MASK}) <= ${PAGE_SIZE - 8}`, page = `(SP >>> ${PAGE_SHIFT})`;
+  return `OK = 0; if (${h} === SQ && ${t} === ${page} && ${inPage}) { RK = ${o} + (SP & ${PAGE_MASK}); OK = 1; } ` +
+    `else if (${inPage} && ${canonicalHigh("SQ")} && FA) { PG = (SQ & ${HIGH16}) * ${PAGES_PER_4G} + ${page}; ` +
+    `TI = ${page} & ${TLB_MASK}; if (${tag}[TI] === PG + TC) { ${t} = ${page}; ${h} = SQ; ${b} = ${buf}[TI]; ` +
+    `${o} = ${off}[TI]; RK = ${o} + (SP & ${PAGE_MASK}); OK = 1; } }`;
 }
 
 /** Writes the 8-byte item found by item64 (low half, high half). */
 function write64(lo: string, hi: string): string {
-  return `T1 = ${lo}; T2 = ${hi}; WB[RK] = T1; WB[RK + 1] = T1 >> 8; WB[RK + 2] = T1 >> 16; WB[RK + 3] = T1 >> 24; ` +
-    "WB[RK + 4] = T2; WB[RK + 5] = T2 >> 8; WB[RK + 6] = T2 >> 16; WB[RK + 7] = T2 >> 24;";
+  return `T1 = ${lo}; T2 = ${hi}; WC[RK] = T1; WC[RK + 1] = T1 >> 8; WC[RK + 2] = T1 >> 16; WC[RK + 3] = T1 >> 24; ` +
+    "WC[RK + 4] = T2; WC[RK + 5] = T2 >> 8; WC[RK + 6] = T2 >> 16; WC[RK + 7] = T2 >> 24;";
 }
 
 /** Reads the 8-byte item found by item64 into T1 (low half) and T2 (high half). */
 function read64(): string {
-  return "T1 = (RB[RK] | (RB[RK + 1] << 8) | (RB[RK + 2] << 16) | (RB[RK + 3] << 24)) >>> 0; " +
-    "T2 = (RB[RK + 4] | (RB[RK + 5] << 8) | (RB[RK + 6] << 16) | (RB[RK + 7] << 24)) >>> 0;";
+  return "T1 = (RC[RK] | (RC[RK + 1] << 8) | (RC[RK + 2] << 16) | (RC[RK + 3] << 24)) >>> 0; " +
+    "T2 = (RC[RK + 4] | (RC[RK + 5] << 8) | (RC[RK + 6] << 16) | (RC[RK + 7] << 24)) >>> 0;";
 }
 
 /** Leaves the block through exit `kind` (BlockFn), as the block's branches do. */
