@@ -15,6 +15,8 @@ const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
 /** The TLB index of a page number: its low TLB_BITS bits. */
 export const TLB_MASK = TLB_SIZE - 1;
+/** Entries of the implicit supervisor reads' own TLB (`Memory.sysRead`): the GDT's, IDT's and TSS's pages. */
+const SYS_SIZE = 16, SYS_MASK = SYS_SIZE - 1;
 /** Tag bases: above every page number (48-bit addresses have 36-bit page numbers), within 2^53. */
 const TAG_STEP = 2 ** 36, TAG_LIMIT = 2 ** 52;
 
@@ -132,8 +134,17 @@ export class Memory {
    * invalidates them all), and an INVLPG elsewhere, one entry.
    */
   readonly #largePages = new PageSet();
-  /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills. */
+  /** Set during implicit supervisor accesses (descriptor tables, TSS): no TLB fills but `sysRead`'s own. */
   sys = false;
+  /**
+   * The implicit supervisor reads' TLB (tag, slot bytes, offset), apart from the levels': what such a read may read
+   * depends neither on the CPL nor on EFLAGS.AC, and it must not take a level's entry (it would serve the CPU's other
+   * accesses). An exception's delivery and IRET read the IDT and GDT nine times in long mode, and finding each
+   * translation again (the walk cache, then the slot) was a sixth of the pagefault bench guest's time.
+   */
+  readonly #sysTag = new Float64Array(SYS_SIZE).fill(-1);
+  readonly #sysOff = new Int32Array(SYS_SIZE);
+  readonly #sysBuf: Uint8Array[] = new Array(SYS_SIZE).fill(NO_BYTES);
   /**
    * The #PF error code of the last `try*` access that faulted (CR2 holds its address), else -1. A compiled block
    * whose access answers -1 returns at once, and the run loop delivers the #PF (exec.ts), as it does a CpuFault
@@ -166,6 +177,7 @@ export class Memory {
         t.rTag.fill(-1);
         t.wTag.fill(-1);
       }
+      this.#sysTag.fill(-1);
     }
   }
 
@@ -204,6 +216,8 @@ export class Memory {
     }
     this.#levels = [];
     this.#serve(NO_LEVEL);
+    this.#sysTag.fill(-1);
+    this.#sysBuf.fill(NO_BYTES);
   }
 
   /** Before a fill: levels again if released (both, when the CPU is at CPL 3). */
@@ -249,6 +263,7 @@ export class Memory {
       if (t.rTag[i] === tag) t.rTag[i] = -1;
       if (t.wTag[i] === tag) t.wTag[i] = -1;
     }
+    if (this.#sysTag[p & SYS_MASK] === tag) this.#sysTag[p & SYS_MASK] = -1;
     if (this.#largePages.spans !== 0) this.#flushLarge(lin);
   }
 
@@ -266,6 +281,8 @@ export class Memory {
           if (wTag[i] >= first && wTag[i] < end) wTag[i] = -1;
         }
       }
+      const sysTag = this.#sysTag;
+      for (let i = 0; i < SYS_SIZE; i++) if (sysTag[i] >= first && sysTag[i] < end) sysTag[i] = -1;
     }
   }
 
@@ -527,8 +544,15 @@ export class Memory {
 
   /** Maps linear `lin`'s page to the slot bytes at `base` in the read TLB (not for implicit supervisor reads). */
   #fillRead(lin: number, bytes: Uint8Array, base: number): void {
-    // An implicit supervisor access leaves the entry alone: its index may hold another page, still tagged valid.
-    if (this.sys) return;
+    // An implicit supervisor access leaves the entry alone (its index may hold another page, still tagged valid): it
+    // fills its own.
+    if (this.sys) {
+      const p = pageOf(lin), i = p & SYS_MASK;
+      this.#sysTag[i] = p + this.tagBase;
+      this.#sysBuf[i] = bytes;
+      this.#sysOff[i] = base - (lin & 0xfff);
+      return;
+    }
     this.#own();
     const p = pageOf(lin), i = p & TLB_MASK;
     this.rTag[i] = p + this.tagBase;
@@ -632,8 +656,17 @@ export class Memory {
     return true;
   }
 
-  /** An implicit supervisor read (descriptor tables, IDT, TSS), whatever the CPL. */
+  /** An implicit supervisor read (descriptor tables, IDT, TSS) of 1, 2 or 4 bytes, whatever the CPL. */
   sysRead(lin: number, size: number): number {
+    const p = pageOf(lin), i = p & SYS_MASK, o = lin & 0xfff;
+    if (this.#sysTag[i] === p + this.tagBase && o + size <= 0x1000) {
+      const b = this.#sysBuf[i], k = this.#sysOff[i] + o;
+      return size === 4
+        ? (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0
+        : size === 2
+        ? b[k] | (b[k + 1] << 8)
+        : b[k];
+    }
     this.sys = true;
     try {
       return this.slowRead(lin, size);

@@ -4,7 +4,9 @@
  * pages a pass, each first touch a #PF whose handler maps the page and
  * returns with IRETQ; then every page unmapped with INVLPG): the page walks
  * read the tables through the RAM slot they found before (paging.ts
- * TableSlot), the exception's frame is checked through the TLB, and a chain
+ * TableSlot), the exception's frame is checked through the TLB, the IDT and
+ * GDT reads of the delivery and of IRETQ go through the implicit supervisor
+ * reads' own TLB (memory.ts sysRead), and a chain
  * of blocks that ends where no block starts leaves that instruction to the
  * interpreter without a second search (jit/run.ts, exec.ts). Each test also
  * checks the guest's checksum.
@@ -136,6 +138,27 @@ test("fault path (64-bit): a chain ending where no block starts is not searched 
     // three blocks around them (touch, handler, unmap), each once; searching twice for each interpreted one made
     // it 9 or more. (With the compiler off no block is ever searched for.)
     assert.ok(lookups < FAULTS * 8, `${lookups} block lookups for ${FAULTS} faults`);
+  } finally {
+    g.vm.close();
+    g.ram.free();
+    g.rom.free();
+  }
+});
+
+test("fault path (64-bit): the IDT and GDT reads of a fault's round trip go through their own TLB", () => {
+  using kvm = Kvm.open({ backend: "emu" });
+  const g = pagefaultGuest(kvm, 64);
+  try {
+    const cpu = g.emu.cpu, translate = cpu.translate.bind(cpu);
+    let sys = 0;
+    cpu.translate = (lin: number, write: boolean, fetch: boolean) => {
+      if (cpu.mem.sys) sys++;
+      return translate(lin, write, fetch);
+    };
+    finish(g.vcpu, "sys");
+    // Each round trip reads the gate (three dwords), the handler's code descriptor, and IRETQ's code and stack
+    // descriptors (two dwords each): nine translations a fault, where the first of each page now fills the entry.
+    assert.ok(sys < 64, `${sys} translations of implicit supervisor reads for ${FAULTS} faults`);
   } finally {
     g.vm.close();
     g.ram.free();
