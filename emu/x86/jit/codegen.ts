@@ -49,6 +49,7 @@ import { GUARD, guardValue, LAST_PAGES, RELOAD, SPILL } from "./operands.ts";
 import { callPush, ret32, ret64 } from "./stack.ts";
 import {
   branch,
+  flagsDead,
   flagSync,
   loopsBack,
   type Producer,
@@ -388,7 +389,9 @@ function emit(
       continue;
     }
     const p = producers[i];
-    if (head && (end !== undefined || readsFlags(d, amd))) {
+    // No one sees the flags it sets: a multiply then reads none of those before it (templates.ts flagsDead).
+    const dead = p !== null && flagsDead(insns, i, i < main ? main : insns.length);
+    if (head && (end !== undefined || (!dead && readsFlags(d, amd)))) {
       // It reads the flags from the CPU: those the loop carried, after the first iteration.
       lines.push(flags());
       head = false;
@@ -406,6 +409,7 @@ function emit(
       entry: rip,
       loops,
       amd,
+      flagsDead: dead,
     };
     names.push(`f${i}`, `d${i}`);
     values.push(d.exec, d);
