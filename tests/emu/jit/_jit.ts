@@ -16,6 +16,7 @@ import { HANDLE } from "../../../_handle.ts";
 import { GPR } from "../../../diff/case.ts";
 import type { EmuVcpu } from "../../../emu/vcpu.ts";
 import type { BlockStats } from "../../../emu/x86/jit/cache.ts";
+import type { Site } from "../../../emu/x86/jit/templates.ts";
 import { backendUnavailable } from "../../_support/harness.ts";
 import { pageTables32, PTE_P, PTE_W } from "../../_support/guests.ts";
 import { bench, CODE, enter, MEM_SIZE } from "../../_support/sys.ts";
@@ -27,6 +28,27 @@ export type Mode = "off" | "on" | "eager";
 
 /** The emulator's CPU personalities. */
 export type Vendor = "intel" | "amd";
+
+/**
+ * A site in a block at EIP 0 of a flat 4 GiB code segment, after a flag producer that left the flags in the CPU: what
+ * `templates.ts` `template` needs to answer for an instruction on its own (flags_dead_test, random_narrow_test).
+ */
+export function templateSite(vendor: Vendor): Site {
+  return {
+    eip: 0,
+    next: 0,
+    csLimit: 0xffffffff,
+    producer: null,
+    sync: "",
+    backSync: "",
+    stop: "",
+    name: "d0",
+    fn: "f0",
+    entry: 0,
+    loops: 1,
+    amd: vendor === "amd",
+  };
+}
 
 /** The block compiler's counters of the emulator vCPU that runs `vm`, whose slot 0 is `mem`. */
 export function emuStats(vm: Vm, mem: GuestMemory): BlockStats {

@@ -14,7 +14,8 @@ import { decode } from "../../../emu/x86/decode.ts";
 import type { Insn } from "../../../emu/x86/insn.ts";
 import { OP_MAPS } from "../../../emu/x86/optable.ts";
 import { OP_MAPS64 } from "../../../emu/x86/long/optable64.ts";
-import { flagsDead, type Site, template } from "../../../emu/x86/jit/templates.ts";
+import { flagsDead, template } from "../../../emu/x86/jit/templates.ts";
+import { templateSite } from "./_jit.ts";
 import { test } from "../../_support/harness.ts";
 
 /** Decodes the instructions `bytes` (one array each) in 32-bit (4) or 64-bit (8) mode. */
@@ -73,21 +74,8 @@ test("flagsDead: a multiply's flags set again by a register ALU operation before
   assert.equal(dead(8, [0x48, 0x0f, 0xaf, 0xc1], [0x48, 0x39, 0xd8]), true);
 });
 
-/** A site in a block (random_narrow_test.ts's), on AMD, after a flag producer that left the flags in the CPU. */
-const SITE: Site = {
-  eip: 0,
-  next: 0,
-  csLimit: 0xffffffff,
-  producer: null,
-  sync: "",
-  backSync: "",
-  stop: "",
-  name: "d0",
-  fn: "f0",
-  entry: 0,
-  loops: 1,
-  amd: true,
-};
+/** A site in a block on AMD, after a flag producer that left the flags in the CPU. */
+const SITE = templateSite("amd");
 
 test("flagsDead: AMD's MUL and IMUL templates read no flags before them when theirs are dead", () => {
   for (

@@ -39,7 +39,7 @@ import { Kvm } from "../../../mod.ts";
 import type { Insn } from "../../../emu/x86/insn.ts";
 import type { Block } from "../../../emu/x86/jit/block.ts";
 import { isEager } from "../../../emu/x86/jit/eager.ts";
-import { type Site, template } from "../../../emu/x86/jit/templates.ts";
+import { template } from "../../../emu/x86/jit/templates.ts";
 import { backendVendor } from "../../../diff/vendor.ts";
 import { Prng } from "../../../diff/prng.ts";
 import { skip, test } from "../../_support/harness.ts";
@@ -63,6 +63,7 @@ import {
   type Runner,
   runner,
   SF,
+  templateSite,
   type Vendor,
   ZF,
 } from "./_jit.ts";
@@ -421,20 +422,7 @@ class Generator extends NarrowGenerator {
 // Which instructions ran as templates
 
 /** A site to ask `template` whether an instruction has one (the answer does not depend on the site). */
-const SITE: Site = {
-  eip: 0,
-  next: 0,
-  csLimit: 0xffffffff,
-  producer: null,
-  sync: "",
-  backSync: "",
-  stop: "",
-  name: "d0",
-  fn: "f0",
-  entry: 0,
-  loops: 1,
-  amd: false,
-};
+const SITE = templateSite("intel");
 
 /** Whether `d` has a memory operand: a ModRM with mod 0-2 (B0-BF, AL/AX/EAX, imm, A8/A9 and 40-4F have no ModRM). */
 function hasMemory(d: Insn): boolean {
