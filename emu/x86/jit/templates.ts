@@ -350,12 +350,9 @@ function pure(code: string | undefined): Template | undefined {
   return code === undefined ? undefined : { code, mayExit: false };
 }
 
-/** A stack template's code (or nothing): its slow path may queue an exit. */
+/** A stack template's code (or nothing): its slow paths check for a queued exit themselves (Site.stop). */
 function stack(emit: (d: Insn, site: Site) => string | undefined): Emitter {
-  return (d, site) => {
-    const code = emit(d, site);
-    return code === undefined ? undefined : { code, mayExit: true };
-  };
+  return (d, site) => pure(emit(d, site));
 }
 
 /** An ALU, TEST or INC/DEC template (producerOf); of a memory destination, rmw. */

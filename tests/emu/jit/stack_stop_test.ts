@@ -4,8 +4,8 @@
  * TLB, so neither can queue an exit or write code. A block holding a stack instruction between register instructions
  * and memory loads, in 32-bit and in 64-bit code, must leave the registers the interpreter leaves, and its source
  * must have no statement of its own that checks the exit queue (each stack instruction once had one after it): a
- * CALL rel the block follows (its push of the return address: codegen.ts callPush). The slow paths' checks are
- * tested by stack_calls_test's PUSH over the next instruction of its own block.
+ * CALL rel the block follows (its push of the return address: codegen.ts callPush), and PUSH and POP of a register.
+ * The slow paths' checks are tested by stack_calls_test's PUSH over the next instruction of its own block.
  *
  * @module
  */
@@ -27,6 +27,24 @@ const LISTINGS: Record<string, (bits: Bits) => string[]> = {
       "90", // nop (the return address: not run)
       `${w}8b 3c 24`, // mov rdi, [rsp]
       `${w}83 c4 0${bits / 16}`, // add rsp, 4 or 8
+      `${w}01 f8`, // add rax, rdi
+      "f4", // hlt
+    ];
+  },
+  "PUSH and POP": (bits) => {
+    const w = bits === 64 ? "48 " : "";
+    return [
+      "bc 00 70 00 00", // mov esp, 0x7000
+      "53", // push rbx
+      `${w}01 d8`, // add rax, rbx
+      "59", // pop rcx
+      `${w}01 c8`, // add rax, rcx
+      "e8 01 00 00 00", // call +1 (the block follows it)
+      "90", // nop (the return address: not run)
+      "56", // push rsi
+      `${w}29 f0`, // sub rax, rsi
+      "5a", // pop rdx
+      "5f", // pop rdi (the return address)
       `${w}01 f8`, // add rax, rdi
       "f4", // hlt
     ];
