@@ -34,6 +34,14 @@ export function dirtyBitmapBytes(size: number): number {
   return Math.ceil(size / PAGE / 64) * 8;
 }
 
+/** Marks the page at byte `offset` of `slot` in its dirty log, while KVM_MEM_LOG_DIRTY_PAGES is set. */
+export function markPageDirty(slot: MemSlot, offset: number): void {
+  if (slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
+    const page = (offset / PAGE) | 0;
+    slot.dirty[page >> 3] |= 1 << (page & 7);
+  }
+}
+
 /** The slots of one VM. `generation` changes on every successful update. */
 export class MemSlots {
   readonly byId = new Map<number, MemSlot>();

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from "../../abi/constants.ts";
-import type { MemSlot, MemSlots } from "../memslots.ts";
+import { KVM_MEM_READONLY } from "../../abi/constants.ts";
+import { markPageDirty, type MemSlot, type MemSlots } from "../memslots.ts";
 import { Unimplemented } from "./fault.ts";
 
 const TLB_BITS = 12;
@@ -624,10 +624,7 @@ export class Memory {
    */
   #written(slot: MemSlot, base: number, phys: number): number {
     const pfn = Math.floor(phys / 4096);
-    if (slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
-      const page = (base / 4096) | 0;
-      slot.dirty[page >> 3] |= 1 << (page & 7);
-    }
+    markPageDirty(slot, base);
     if (this.codePfns.has(pfn)) {
       this.codePfns.delete(pfn);
       this.host.codeWritten(pfn);
@@ -726,10 +723,7 @@ export class Memory {
   /** Marks the page of `phys` in its slot's dirty log (writes that bypass the TLB: accessed/dirty bits). */
   markDirty(phys: number): void {
     const slot = this.slots.find(phys);
-    if (slot && slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
-      const page = ((phys - slot.gpa) / 4096) | 0;
-      slot.dirty[page >> 3] |= 1 << (page & 7);
-    }
+    if (slot) markPageDirty(slot, phys - slot.gpa);
   }
 }
 

@@ -16,8 +16,7 @@ import { CpuFault, PF } from "./fault.ts";
 import { AC as EFLAGS_AC } from "./flags.ts";
 import type { State } from "./state.ts";
 import type { Memory } from "./memory.ts";
-import type { MemSlot } from "../memslots.ts";
-import { KVM_MEM_LOG_DIRTY_PAGES } from "../../abi/constants.ts";
+import { markPageDirty, type MemSlot } from "../memslots.ts";
 import type { CpuidEntry } from "../../abi/structs.ts";
 import { fromLin48 } from "./long/access.ts";
 import { CR0_WP, CR4_PAE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_LMA, EFER_NXE } from "./control_bits.ts";
@@ -316,10 +315,7 @@ function setBits(cpu: Walker, addr: number, entry: number, dirty: boolean): void
   b[k + 1] = want >> 8;
   b[k + 2] = want >> 16;
   b[k + 3] = want >> 24;
-  if (slot.flags & KVM_MEM_LOG_DIRTY_PAGES && slot.dirty) {
-    const page = (k / 4096) | 0;
-    slot.dirty[page >> 3] |= 1 << (page & 7);
-  }
+  markPageDirty(slot, k);
 }
 
 const maxPhysCache = new WeakMap<readonly CpuidEntry[], number>();
