@@ -77,6 +77,13 @@ class EmuKernel implements Kernel {
   readonly vendor: Vendor;
   readonly space = new AddressSpace();
   readonly #fds = new Map<number, Descriptor>();
+  /**
+   * The vCPU descriptor KVM_RUN or setRunAlarm last found (its number, or -1, and its vCPU): a VMM runs one vCPU over
+   * and over, and an I/O exit's round trip makes both calls, each a map lookup and a check of the descriptor's kind.
+   * Forgotten when that descriptor closes (a later one may get its number).
+   */
+  #lastFd = -1;
+  #lastVcpu: EmuVcpu | undefined;
   /** The last KVM_RUN's alarm fired (the kernel's KVM raises its run signal then). */
   #runSignal = false;
   /** Why the last ioctl failed, where errno alone does not say (an ioctl the emulator does not implement). */
@@ -124,6 +131,10 @@ class EmuKernel implements Kernel {
     const d = this.#fds.get(fd);
     if (d === undefined) return -Errno.EBADF;
     this.#fds.delete(fd);
+    if (fd === this.#lastFd) {
+      this.#lastFd = -1;
+      this.#lastVcpu = undefined;
+    }
     // A closed vCPU never runs again: what it keeps of the guest's code goes now, not at the next full collection.
     if (d.kind === "vcpu") releaseCode(d.vcpu.cpu);
     return 0;
@@ -136,11 +147,11 @@ class EmuKernel implements Kernel {
   ioctlValue(fd: number, request: number, value: number): number {
     if (request === R.KVM_RUN) {
       // The hot request, once per exit: what #dispatch and the vCPU table do for it, without the tables' lookups.
-      const d = this.#fds.get(fd);
-      if (d !== undefined && d.kind === "vcpu") {
+      const vcpu = this.#vcpuAt(fd);
+      if (vcpu !== undefined) {
         this.#errorDetail = undefined;
-        const r = d.vcpu.kvmRun();
-        this.#runSignal = r === -Errno.EINTR && d.vcpu.alarmFired;
+        const r = vcpu.kvmRun();
+        this.#runSignal = r === -Errno.EINTR && vcpu.alarmFired;
         return r;
       }
     }
@@ -199,10 +210,20 @@ class EmuKernel implements Kernel {
   }
 
   setRunAlarm(vcpuFd: number, ms: number): void {
-    const d = this.#fds.get(vcpuFd);
-    if (d?.kind !== "vcpu") return;
-    d.vcpu.alarmMs = ms > 0 ? ms : 0;
-    d.vcpu.alarmAt = 0;
+    const vcpu = this.#vcpuAt(vcpuFd);
+    if (vcpu === undefined) return;
+    vcpu.alarmMs = ms > 0 ? ms : 0;
+    vcpu.alarmAt = 0;
+  }
+
+  /** The vCPU of descriptor `fd`, or undefined when `fd` is not a vCPU's; remembered for the next call (#lastFd). */
+  #vcpuAt(fd: number): EmuVcpu | undefined {
+    if (fd === this.#lastFd) return this.#lastVcpu;
+    const d = this.#fds.get(fd);
+    if (d === undefined || d.kind !== "vcpu") return undefined;
+    this.#lastFd = fd;
+    this.#lastVcpu = d.vcpu;
+    return d.vcpu;
   }
 
   prepareVcpu(_vcpuFd: number): number {
