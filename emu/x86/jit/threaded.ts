@@ -30,6 +30,7 @@ import type { Scan } from "./block.ts";
 import { type Compiled, EXIT_ANY, EXIT_NEXT, EXIT_SIDE, EXIT_TAKEN, EXITS, nextIp, ONCE } from "./codegen.ts";
 import { END_COND, END_DIRECT, endOf } from "./safe.ts";
 import { loopsBack } from "./templates.ts";
+import { quiet, specialize } from "./first/forms.ts";
 
 /**
  * The first-tier runs of each block shape (shapeOf) in this process, counted `BlockCache.promote` at a time, up to
@@ -89,9 +90,12 @@ function shapeOf(scan: Scan): number {
  */
 export function threaded(scan: Scan, rip: number, after: number, promote: () => Compiled | null): Compiled {
   const insns = scan.insns, n = insns.length, last = n - 1;
-  const execs: Exec[] = insns.map((d) => d.exec);
   const ips = scan.offs.map((o) => rip + (o - scan.offs[0]));
   const nexts = insns.map((d, i) => nextIp(d, ips[i]));
+  // Each instruction's semantics: its specialized closure (first/forms.ts) where it has one, else its generic one.
+  const execs: Exec[] = insns.map((d, i) => specialize(d, nexts[i]) ?? d.exec);
+  // The instructions before the last that touch only registers and flags: run without EIP stored or checks after.
+  const calm = Uint8Array.from(execs, (e, i) => i < last && quiet(insns[i], e) ? 1 : 0);
   // Where each instruction goes on to in the block: the next one's address (a followed JMP or CALL's target).
   const expect = nexts.map((x, i) => i < last ? ips[i + 1] : x);
   const eips = ips.map((ip) => ip >>> 0);
@@ -126,6 +130,10 @@ export function threaded(scan: Scan, rip: number, after: number, promote: () => 
     }
     const g = c.codeGen;
     for (let i = 0;; i++) {
+      if (calm[i] !== 0) {
+        execs[i](c, insns[i]);
+        continue;
+      }
       c.eip = eips[i];
       c.nextEip = nexts[i];
       execs[i](c, insns[i]);
