@@ -17,8 +17,9 @@
  * (run.ts blockAt), and is dropped when either page is written (cache.ts).
  * A block remembers the bytes of each range, so that a write by the host
  * between two KVM_RUNs is noticed before it runs again (the guest's writes
- * drop the whole page: memory.ts), and the CS base and EIP it was compiled
- * for, since its code holds EIP as constants.
+ * drop the whole page: memory.ts; the check compares the 32-bit words that
+ * hold the ranges, and the bytes only where a word differs), and the CS base
+ * and EIP it was compiled for, since its code holds EIP as constants.
  *
  * @module
  */
@@ -82,6 +83,15 @@ export class Block {
   readonly view: Uint8Array;
   /** The bytes decoded: those of each range of `ranges`, one after another. */
   readonly raw: Uint8Array;
+  /**
+   * For a block that lies in its page (most blocks), when the page's bytes start at a multiple of 4 in their buffer:
+   * the 32-bit words of the page that hold its ranges, range after range, as they were when it was decoded; `view` as
+   * words; and the words of each range (pairs of first word and count). `sameBytes` compares a quarter as many
+   * elements so; a word that differs may differ only outside the ranges: the bytes decide then. Else null.
+   */
+  readonly words: Uint32Array | null = null;
+  readonly view32: Uint32Array | null = null;
+  readonly wordRanges: readonly number[] = [];
   /**
    * The ranges the block was decoded from, as pairs of offset and length (the first at `off`): offsets in its page,
    * and from PAGE_SIZE on in the next linear page's.
@@ -153,6 +163,19 @@ export class Block {
     this.nextEpoch = epoch;
     this.view = view;
     this.raw = bytesOf(view, scan.next?.view ?? null, this.ranges);
+    if (this.nextPfn < 0 && (view.byteOffset & 3) === 0) {
+      const r = this.ranges, wordRanges: number[] = [];
+      let n = 0;
+      for (let i = 0; i < r.length; i += 2) {
+        const first = r[i] >> 2, count = ((r[i] + r[i + 1] + 3) >> 2) - first;
+        wordRanges.push(first, count);
+        n += count;
+      }
+      this.view32 = wordsOf(view);
+      this.words = new Uint32Array(n);
+      this.wordRanges = wordRanges;
+      this.#refresh();
+    }
     this.checked = checked;
     this.fn = () => 2; // replaced by the compiled code
   }
@@ -185,21 +208,53 @@ export class Block {
    * are still those it was decoded from.
    */
   sameBytes(view: Uint8Array, next: Uint8Array | null): boolean {
-    const raw = this.raw, ranges = this.ranges;
+    const raw = this.raw, ranges = this.ranges, words = this.words;
+    if (words !== null && view === this.view && this.#sameWords(words)) return true;
     if (ranges.length === 2 && ranges[0] + ranges[1] <= PAGE_SIZE) {
       // One range in its page (most blocks): a plain loop.
       const off = ranges[0], len = ranges[1];
       for (let i = 0; i < len; i++) if (raw[i] !== view[off + i]) return false;
-      return true;
+    } else {
+      for (let r = 0, k = 0; r < ranges.length; r += 2) {
+        const off = ranges[r], end = off + ranges[r + 1];
+        for (let i = off; i < end; i++, k++) {
+          if (raw[k] !== (i < PAGE_SIZE ? view[i] : next![i - PAGE_SIZE])) return false;
+        }
+      }
     }
-    for (let r = 0, k = 0; r < ranges.length; r += 2) {
-      const off = ranges[r], end = off + ranges[r + 1];
-      for (let i = off; i < end; i++, k++) {
-        if (raw[k] !== (i < PAGE_SIZE ? view[i] : next![i - PAGE_SIZE])) return false;
+    // The host wrote next to the block's bytes: its words become those of now.
+    if (words !== null && view === this.view) this.#refresh();
+    return true;
+  }
+
+  /** Whether the words of its ranges in its page are `words`. */
+  #sameWords(words: Uint32Array): boolean {
+    const view32 = this.view32!, wordRanges = this.wordRanges;
+    for (let r = 0, k = 0; r < wordRanges.length; r += 2) {
+      for (let i = wordRanges[r], end = i + wordRanges[r + 1]; i < end; i++, k++) {
+        if (words[k] !== view32[i]) return false;
       }
     }
     return true;
   }
+
+  /** Copies the words of its ranges from its page into `words`. */
+  #refresh(): void {
+    const view32 = this.view32!, words = this.words!, wordRanges = this.wordRanges;
+    for (let r = 0, k = 0; r < wordRanges.length; r += 2) {
+      for (let i = wordRanges[r], end = i + wordRanges[r + 1]; i < end; i++, k++) words[k] = view32[i];
+    }
+  }
+}
+
+/** Pages' bytes as 32-bit words, one view for each page's view (its blocks share it). */
+const WORDS = new WeakMap<Uint8Array, Uint32Array>();
+
+/** `view` (a page's bytes, starting at a multiple of 4 in their buffer) as 32-bit words. */
+function wordsOf(view: Uint8Array): Uint32Array {
+  let w = WORDS.get(view);
+  if (w === undefined) WORDS.set(view, w = new Uint32Array(view.buffer, view.byteOffset, PAGE_SIZE >> 2));
+  return w;
 }
 
 /** A code page as a scan reads it: its physical page, its bytes, and its decoded instructions (fetch.ts). */

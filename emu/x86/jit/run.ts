@@ -64,7 +64,9 @@ export function blockAt(cpu: Cpu, fc: FetchCache): Block | null {
     if (b.nextPfn < 0 || (next !== null && next.pfn === b.nextPfn)) {
       b.nextEpoch = cpu.mem.epoch;
       if (b.checked === cpu.runEpoch) return b;
-      if (b.sameBytes(view, next && next.view)) {
+      // The fetch cache's view may be another object over the same bytes: the block's own compares words.
+      const own = view.buffer === b.view.buffer && view.byteOffset === b.view.byteOffset ? b.view : view;
+      if (b.sameBytes(own, next && next.view)) {
         b.checked = cpu.runEpoch;
         return b;
       }
@@ -181,7 +183,7 @@ export function runChain(cpu: Cpu, fc: FetchCache, budget: number): number {
     for (;;) {
       // A looping block's code runs up to its budget divided by its length in iterations (codegen.ts LIM): its
       // budget is scaled so that the iterations of a loop shorter than the block (Block.loop) use it all.
-      const result = b.fn(cpu, ((budget - cpu.work - n) * b.scale) | 0), k = result & 63;
+      const result: number = b.fn(cpu, ((budget - cpu.work - n) * b.scale) | 0), k = result & 63;
       // A block whose load or store met a #PF returned -1, EIP at that instruction (Memory.faultCode: exec.ts delivers it).
       if (result < 0) return n;
       // Each iteration but the last ran the loop's instructions; the last one ran up to its exit: a side exit's Jcc,
@@ -201,10 +203,19 @@ export function runChain(cpu: Cpu, fc: FetchCache, budget: number): number {
       // A fast system call at the block's end (Block.modal) may have set TF or RF (SYSRET loads RFLAGS from R11): the
       // interpreter runs the next instruction and its single step. The epoch is read after it, at its new CPL.
       if (k === EXIT_ANY && b.modal && cpu.eflRest & (TF | RF)) return n;
-      const to = next(cpu, fc, b, k, run);
-      if (to === null) {
-        cpu.chainMissed = true;
-        return n;
+      // The link, without a call, when `next` would take it as it is: made in this TLB epoch, its target checked in
+      // this run, and for an indirect exit at CS:EIP (after a system call `next` compares CS too).
+      let to: Block | null = b.links[k];
+      if (
+        to === null || b.linkEpochs[k] !== cpu.mem.epoch || to.checked !== run ||
+        ((k === EXIT_ANY || k >= b.indirect) && (to.eip !== cpu.eip || to.ripHigh !== cpu.ripHigh || b.modal))
+      ) {
+        const found = next(cpu, fc, b, k, run);
+        if (found === null) {
+          cpu.chainMissed = true;
+          return n;
+        }
+        to = found;
       }
       b = to;
     }
