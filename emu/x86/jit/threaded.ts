@@ -95,7 +95,7 @@ export function threaded(scan: Scan, rip: number, after: number, promote: () => 
   // Each instruction's semantics: its specialized closure (first/forms.ts) where it has one, else its generic one.
   const execs: Exec[] = insns.map((d, i) => specialize(d, nexts[i]) ?? d.exec);
   // The instructions before the last that touch only registers and flags: run without EIP stored or checks after.
-  const calm = Uint8Array.from(execs, (e, i) => i < last && quiet(insns[i], e) ? 1 : 0);
+  const calm = Uint8Array.from(insns, (d, i) => i < last && quiet(d) ? 1 : 0);
   // Where each instruction goes on to in the block: the next one's address (a followed JMP or CALL's target).
   const expect = nexts.map((x, i) => i < last ? ips[i + 1] : x);
   const eips = ips.map((ip) => ip >>> 0);

@@ -120,15 +120,6 @@ function store(c: Cpu, seg: number, off: number, size: number, v: number): void 
   c.mem.write(lin64(c, seg, off, size, true), size, v);
 }
 
-/** The forms `specialize` makes whose closures touch only registers and flags (see `quiet`). */
-const quietForms = new WeakSet<Exec>();
-
-/** Marks `fn` as touching only registers and flags. */
-function calm(fn: Exec): Exec {
-  quietForms.add(fn);
-  return fn;
-}
-
 /**
  * The block compiler's templates (Insn.jit) whose generic semantics, with a register operand (ModRM.mod 3), touch
  * only registers and flags: no memory, no fault, no jump, no exit, neither EIP nor the next EIP read.
@@ -159,7 +150,10 @@ const REGISTER_FORMS: ReadonlySet<JitTemplate> = new Set<JitTemplate>([
   "incDec64",
 ]);
 
-/** The templates whose generic semantics never have a memory operand and are as REGISTER_FORMS' (NOP: 0F 0D/18-1F and 90). */
+/**
+ * The templates whose generic semantics never access memory and are as REGISTER_FORMS' (NOP: 0F 0D/18-1F and 90;
+ * LEA, quiet too, only computes its address).
+ */
 const OPERANDLESS_FORMS: ReadonlySet<JitTemplate> = new Set<JitTemplate>([
   "aluAccImm",
   "aluAccImm64",
@@ -170,15 +164,15 @@ const OPERANDLESS_FORMS: ReadonlySet<JitTemplate> = new Set<JitTemplate>([
 ]);
 
 /**
- * True when `fn`, the semantics the first tier runs for `d` (specialized or generic), can neither fault, nor change
- * the next RIP, nor read EIP or the next EIP, nor access memory, nor queue an exit: the first tier may run it without
- * setting EIP first and without checking after it.
+ * True when what the first tier runs for `d`, its specialized closure or its generic semantics, can neither fault,
+ * nor change the next RIP, nor read EIP or the next EIP, nor access memory, nor queue an exit: the first tier may run
+ * it without setting EIP first and without checking after it. (A specialized form is quiet exactly when it is one of
+ * these: its register forms, LEA, MOV r32, imm.)
  */
-export function quiet(d: Insn, fn: Exec): boolean {
-  if (quietForms.has(fn)) return true;
+export function quiet(d: Insn): boolean {
   // (F3 90 is PAUSE, which tells the devices.)
-  if (fn !== d.exec || d.lock || d.rep !== 0) return false;
-  return OPERANDLESS_FORMS.has(d.jit) || (d.mod === 3 && REGISTER_FORMS.has(d.jit));
+  if (d.lock || d.rep !== 0) return false;
+  return OPERANDLESS_FORMS.has(d.jit) || d.jit === "lea" || (d.mod === 3 && REGISTER_FORMS.has(d.jit));
 }
 
 /** The target of the relative branch `d` whose next instruction is at `next` (64-bit operand size). */
@@ -195,11 +189,11 @@ function wide(d: Insn, next: number): Exec | null {
   const kind = (d.op >> 3) & 7;
   if (e === mov.movRmReg64) {
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const r = c.r32;
         r[m2] = r[g2];
         r[m2 + 1] = r[g2 + 1];
-      });
+      };
     }
     return (c, d) => {
       const r = c.r32;
@@ -208,11 +202,11 @@ function wide(d: Insn, next: number): Exec | null {
   }
   if (e === mov.movRegRm64) {
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const r = c.r32;
         r[g2] = r[m2];
         r[g2 + 1] = r[m2 + 1];
-      });
+      };
     }
     return (c, d) => {
       load64(c, a.seg, offset(c, d, a), rmw);
@@ -224,14 +218,14 @@ function wide(d: Insn, next: number): Exec | null {
   if (e === alu.aluRmReg64 || e === alu.testRmReg64) {
     const k = e === alu.testRmReg64 ? alu.ALU_AND : kind, write = e === alu.aluRmReg64 && k !== alu.ALU_CMP;
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const r = c.r32;
         alu.alu64(c, k, r[m2], r[m2 + 1], r[g2], r[g2 + 1]);
         if (write) {
           r[m2] = alu.res[0];
           r[m2 + 1] = alu.res[1];
         }
-      });
+      };
     }
     return (c, d) => {
       const off = offset(c, d, a);
@@ -244,14 +238,14 @@ function wide(d: Insn, next: number): Exec | null {
   if (e === alu.aluRegRm64) {
     const write = kind !== alu.ALU_CMP;
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const r = c.r32;
         alu.alu64(c, kind, r[g2], r[g2 + 1], r[m2], r[m2 + 1]);
         if (write) {
           r[g2] = alu.res[0];
           r[g2 + 1] = alu.res[1];
         }
-      });
+      };
     }
     return (c, d) => {
       load64(c, a.seg, offset(c, d, a), rmw);
@@ -266,14 +260,14 @@ function wide(d: Insn, next: number): Exec | null {
   if (e === alu.aluRmImm64) {
     const k = d.reg, write = k !== alu.ALU_CMP, lo = d.imm, hi = d.imm2;
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const r = c.r32;
         alu.alu64(c, k, r[m2], r[m2 + 1], lo, hi);
         if (write) {
           r[m2] = alu.res[0];
           r[m2 + 1] = alu.res[1];
         }
-      });
+      };
     }
     return (c, d) => {
       const off = offset(c, d, a);
@@ -284,16 +278,16 @@ function wide(d: Insn, next: number): Exec | null {
   }
   if (e === mov.movRmImm64) {
     const lo = d.imm, hi = d.imm2, rm = d.rm;
-    if (a === null) return calm((c) => setQ(c, rm, lo, hi));
+    if (a === null) return (c) => setQ(c, rm, lo, hi);
     return (c, d) => store64(c, a.seg, offset(c, d, a), lo, hi);
   }
   if (e === mov.movsxd) {
     const reg = d.reg;
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const v = c.r32[m2];
         setQ(c, reg, v, v & 0x80000000 ? 0xffffffff : 0);
-      });
+      };
     }
     return (c, d) => {
       const v = load(c, a.seg, offset(c, d, a), 4, false);
@@ -328,20 +322,20 @@ function narrow(d: Insn, next: number): Exec | null {
   if (d.mod !== 3 && a === null) return null;
   const kind = (d.op >> 3) & 7;
   if (e === mov.movRmReg) {
-    if (a === null) return calm((c) => c.setReg(rm, size, c.getReg(reg, size)));
+    if (a === null) return (c) => c.setReg(rm, size, c.getReg(reg, size));
     return (c, d) => store(c, a.seg, offset(c, d, a), size, c.getReg(reg, size));
   }
   if (e === mov.movRegRm) {
-    if (a === null) return calm((c) => c.setReg(reg, size, c.getReg(rm, size)));
+    if (a === null) return (c) => c.setReg(reg, size, c.getReg(rm, size));
     return (c, d) => c.setReg(reg, size, load(c, a.seg, offset(c, d, a), size, rmw));
   }
   if (e === alu.aluRmReg || e === alu.testRmReg) {
     const k = e === alu.testRmReg ? alu.ALU_AND : kind, write = e === alu.aluRmReg && k !== alu.ALU_CMP;
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const v = alu.alu(c, k, c.getReg(rm, size), c.getReg(reg, size), size);
         if (write) c.setReg(rm, size, v);
-      });
+      };
     }
     return (c, d) => {
       const off = offset(c, d, a);
@@ -352,10 +346,10 @@ function narrow(d: Insn, next: number): Exec | null {
   if (e === alu.aluRegRm) {
     const write = kind !== alu.ALU_CMP;
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const v = alu.alu(c, kind, c.getReg(reg, size), c.getReg(rm, size), size);
         if (write) c.setReg(reg, size, v);
-      });
+      };
     }
     return (c, d) => {
       const v = alu.alu(c, kind, c.getReg(reg, size), load(c, a.seg, offset(c, d, a), size, rmw), size);
@@ -366,10 +360,10 @@ function narrow(d: Insn, next: number): Exec | null {
     const k = e === alu.testRmImm ? alu.ALU_AND : reg, write = e === alu.aluRmImm && k !== alu.ALU_CMP;
     const imm = e === alu.testRmImm ? d.imm : d.imm & MASK[size];
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const v = alu.alu(c, k, c.getReg(rm, size), imm, size);
         if (write) c.setReg(rm, size, v);
-      });
+      };
     }
     return (c, d) => {
       const off = offset(c, d, a);
@@ -379,23 +373,23 @@ function narrow(d: Insn, next: number): Exec | null {
   }
   if (e === mov.movRmImm) {
     const imm = d.imm;
-    if (a === null) return calm((c) => c.setReg(rm, size, imm));
+    if (a === null) return (c) => c.setReg(rm, size, imm);
     return (c, d) => store(c, a.seg, offset(c, d, a), size, imm);
   }
   if (e === mov.movzx) {
     const from = d.op & 1 ? 2 : 1, osize = d.osize;
-    if (a === null) return calm((c) => c.setReg(reg, osize, c.getReg(rm, from)));
+    if (a === null) return (c) => c.setReg(reg, osize, c.getReg(rm, from));
     return (c, d) => c.setReg(reg, osize, load(c, a.seg, offset(c, d, a), from, false));
   }
   if (e === alu.incDecRm) {
     const dec = reg === 1, m = MASK[size];
     if (a === null) {
-      return calm((c) => {
+      return (c) => {
         const v = c.getReg(rm, size), r = ((dec ? v - 1 : v + 1) & m) >>> 0;
         c.fcin = c.cf();
         c.lazy(dec ? F_DEC : F_INC, v, 1, r, size);
         c.setReg(rm, size, r);
-      });
+      };
     }
     return (c, d) => {
       const off = offset(c, d, a);
@@ -414,13 +408,13 @@ function lea(d: Insn, next: number): Exec | null {
   const reg = d.reg, g2 = reg << 1, wide = d.size === 8;
   if (d.base === RIP_BASE) {
     const v = next + d.disp, lo = v >>> 0, hi = wide ? Math.floor(v / TWO32) >>> 0 : 0;
-    return calm((c) => {
+    return (c) => {
       c.r32[g2] = lo;
       c.r32[g2 + 1] = hi;
-    });
+    };
   }
   const disp = d.disp, b2 = d.base < 0 ? -1 : d.base << 1, i2 = d.index < 0 ? -1 : d.index << 1, sc = d.scale;
-  return calm((c) => {
+  return (c) => {
     const r = c.r32;
     let lo = disp, hi = 0;
     if (b2 >= 0) {
@@ -434,7 +428,7 @@ function lea(d: Insn, next: number): Exec | null {
     const carry = Math.floor(lo / TWO32);
     r[g2] = lo - carry * TWO32;
     r[g2 + 1] = wide ? hi + carry : 0;
-  });
+  };
 }
 
 /** Near branches and the stack with a 64-bit operand size: targets and return addresses are constants. */
@@ -513,7 +507,7 @@ export function specialize(d: Insn, next: number): Exec | null {
   if (e === mov.movRegImmLong) {
     if (d.size !== 4) return null;
     const n = mov.opReg(d), imm = d.imm;
-    return calm((c) => c.setReg(n, 4, imm));
+    return (c) => c.setReg(n, 4, imm);
   }
   const f = flow(d, next);
   if (f !== null) return f;
