@@ -54,7 +54,7 @@ export const GUARD = /\b(TB|TC|FA|GS|G[RWLB][0-5])\b/g;
 /** The expression a guard (GUARD) holds. */
 export function guardValue(name: string): string {
   if (name === "TB") return "m.tagBase";
-  if (name === "TC") return "(RT = RH = WT = WH = -1, RC = WC = c.r8, RO = WO = 0, m.tagBase)";
+  if (name === "TC") return EMPTY_LAST_PAGES;
   if (name === "FA") return `c.watch === 0 && !(c.eflRest & ${AC})`;
   if (name === "GS") return `(SA[${SS}] & ${AR_DB}) !== 0`;
   const seg = Number(name[2]);
@@ -165,14 +165,15 @@ function bytesAt(buf: string, size: number, at = 0): string {
  * anything else through the CPU's own calls.
  */
 export function loadInto(seg: number, off: string, size: number, mode: number, at = ""): string {
-  const bytes = size === 8 ? `MV = ${bytesAt("RC", 4)}; MH = ${bytesAt("RC", 4, 4)};` : `MV = ${bytesAt("RC", size)};`;
+  const x = slotOf(off), rc = `RC${x}`;
+  const bytes = size === 8 ? `MV = ${bytesAt(rc, 4)}; MH = ${bytesAt(rc, 4, 4)};` : `MV = ${bytesAt(rc, size)};`;
   // A #PF returns -1 from the block (Memory.faultCode; the run loop delivers it): throwing it cost about 1.4 us.
   const read = (lin: string) =>
     size === 8
       ? `if (m.tryRead64(${lin}, QV) < 0) return -1; MV = QV[0]; MH = QV[1];`
       : `MV = m.tryRead${size * 8}(${lin}); if (MV < 0) return -1;`;
   const slow = `${at}${read(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, false)`)}`;
-  return `${setOffset(off, mode)} ${access("R", seg, size, mode, bytes, `${at}${read(fullLinear(mode))}`, slow)}`;
+  return `${setOffset(off, mode)} ${access("R", x, seg, size, mode, bytes, `${at}${read(fullLinear(mode))}`, slow)}`;
 }
 
 /**
@@ -192,7 +193,8 @@ export function storeFrom(
   high = "0",
 ): string {
   const shifts = ["MV", "MV >> 8", "MV >> 16", "MV >> 24", "MH", "MH >> 8", "MH >> 16", "MH >> 24"];
-  const bytes = shifts.slice(0, size).map((x, i) => `WC[RK${i ? ` + ${i}` : ""}] = ${x};`).join(" ");
+  const x = slotOf(off);
+  const bytes = shifts.slice(0, size).map((v, i) => `WC${x}[RK${i ? ` + ${i}` : ""}] = ${v};`).join(" ");
   const write = (lin: string) =>
     size === 8
       ? `if (m.tryWrite64(${lin}, MV, MH) < 0) return -1;`
@@ -200,7 +202,7 @@ export function storeFrom(
   const slow = `${at}${write(`c.lin(${seg}, ${signedOffset(mode)}, ${size}, true)`)} ${after}`;
   const value = size === 8 ? `MV = ${v}; MH = ${high};` : `MV = ${v};`;
   return `${value} ${setOffset(off, mode)} ` +
-    access("W", seg, size, mode, bytes, `${at}${write(fullLinear(mode))} ${after}`, slow);
+    access("W", x, seg, size, mode, bytes, `${at}${write(fullLinear(mode))} ${after}`, slow);
 }
 
 /**
@@ -213,6 +215,7 @@ export function storeFrom(
  */
 function access(
   kind: "R" | "W",
+  x: string,
   seg: number,
   size: number,
   mode: number,
@@ -220,7 +223,7 @@ function access(
   miss: string,
   slow: string,
 ): string {
-  const [t, h, b, o] = [`${kind}T`, `${kind}H`, `${kind}C`, `${kind}O`];
+  const [t, h, b, o] = [`${kind}T${x}`, `${kind}H${x}`, `${kind}C${x}`, `${kind}O${x}`];
   const [tag, buf, off] = kind === "R" ? ["rTag", "rBuf", "rOff"] : ["wTag", "wBuf", "wOff"];
   const inPage = `(LA & ${PAGE_MASK}) <= ${PAGE_SIZE - size}`, hit = `RK = ${o} + (LA & ${PAGE_MASK}); ${bytes}`;
   const fast = fastSegment(seg, size, mode, kind === "W");
@@ -230,30 +233,72 @@ function access(
       `TI = ${page} & ${TLB_MASK}; if (${tag}[TI] === PG + TC && ${inPage}) { ${t} = ${page}; ${h} = LH; ` +
       `${b} = ${buf}[TI]; ${o} = ${off}[TI]; ${hit} } else { ${miss} } } else { ${slow} }`;
   }
-  return `if (${fast}) { ${linear(seg, mode)} if (${lastPage(kind, tag, buf, off)} && ${inPage}) { ${hit} } ` +
+  return `if (${fast}) { ${linear(seg, mode)} if (${lastPage(kind, x, tag, buf, off)} && ${inPage}) { ${hit} } ` +
     `else { ${miss} } } else { ${slow} }`;
 }
 
 /**
- * The last pages: the page of the block's last load (RT, RH, RC, RO) and of its last store (WT, WH, WC, WO) that the
- * TLB held, as its linear page number (in 64-bit mode its low 20 bits, with the high half of the address in RH or
- * WH), its bytes and the offset of its first byte in them. Locals of the block function, which codegen.ts declares
- * on its entry where its code names TC (once each access declared them as `var`s); the guard TC sets them empty on
- * the block's entry and wherever the guards are read again
- * after a call (GUARD), so that a page number stands for the translation the TLB held when it was set: nothing else a
- * block runs changes a translation the TLB holds (INVLPG, a change of CPL or of paging, and the protection of a page
- * that gets code happen between blocks; a TLB flush in a semantic function the block calls is followed by the reset).
+ * The slots of last pages a kind of access has: an access uses the slot of its base register (or of its index
+ * register without a base), so that a loop that reads or writes through several pointers (the XZ decompressor's
+ * byte copy: its dictionary's fields through RAX and its buffer through R8, each read and written) finds each
+ * pointer's page where it left it, instead of every access replacing the one last page of its kind and the next
+ * one looking the TLB up again. Slot 0 holds the stack (RSP, RBP; stack.ts), RIP-relative and absolute operands;
+ * the sixteen registers share the other seven.
  */
-export const LAST_PAGES = "let RT = -1, RH = -1, RC = r8, RO = 0, WT = -1, WH = -1, WC = r8, WO = 0;";
+const SLOTS = 8;
+const SLOT_OF_REGISTER = [1, 2, 3, 4, 0, 0, 5, 6, 7, 2, 3, 4, 1, 5, 6, 7];
 
 /**
- * Whether PG is the last page of reads (`kind` "R") or writes ("W"), or else the TLB (`tag`, `buf`, `off`) holds it,
- * which makes it the last page: an access to the page the last one of its kind found (memset's and memcpy's loops,
- * the sieve's, a function's locals) tests one page number instead of looking the TLB up (memset_loop's loop: about
- * 1.4 times its speed under Deno). The TLB index comes from LA's low bits.
+ * The last pages: for each slot (SLOTS), the page of the block's last load (RT, RH, RC, RO) and of its last store
+ * (WT, WH, WC, WO) through that slot that the TLB held, as its linear page number (in 64-bit mode its low 20 bits,
+ * with the high half of the address in RH or WH), its bytes and the offset of its first byte in them; slot 0's
+ * names have no suffix, slot k's end in k (RT1, WC3). Locals of the block function, which codegen.ts declares on
+ * its entry where its code names TC (once each access declared them as `var`s); the guard TC sets them empty on
+ * the block's entry and wherever the guards are read again after a call (GUARD), so that a page number stands for
+ * the translation the TLB held when it was set: nothing else a block runs changes a translation the TLB holds
+ * (INVLPG, a change of CPL or of paging, and the protection of a page that gets code happen between blocks; a TLB
+ * flush in a semantic function the block calls is followed by the reset).
  */
-function lastPage(kind: "R" | "W", tag: string, buf: string, off: string): string {
-  const [t, b, o] = [`${kind}T`, `${kind}C`, `${kind}O`];
+export const LAST_PAGES = `let ${
+  slotNames().map(([t, h, b, o]) => `${t} = -1, ${h} = -1, ${b} = r8, ${o} = 0`).join(", ")
+};`;
+
+/**
+ * The last pages of every slot set empty, then the TLB's tag base: the guard TC's value. A page number of -1 matches
+ * no address, so the other names keep what they held until an access sets them with its page.
+ */
+const EMPTY_LAST_PAGES = `(${slotNames().map(([t]) => t).join(" = ")} = -1, m.tagBase)`;
+
+/** Each slot's names for loads and stores: page, high half, bytes, offset. */
+function slotNames(): string[][] {
+  const names: string[][] = [];
+  for (const kind of ["R", "W"]) {
+    for (let k = 0; k < SLOTS; k++) {
+      const x = k === 0 ? "" : String(k);
+      names.push([`${kind}T${x}`, `${kind}H${x}`, `${kind}C${x}`, `${kind}O${x}`]);
+    }
+  }
+  return names;
+}
+
+/**
+ * The slot's suffix for an access at the offset `off` (offset()'s source): that of its first register term (the
+ * base, else the index), none (slot 0) without one.
+ */
+function slotOf(off: string): string {
+  const m = /\br\[(\d+)\]/.exec(off);
+  const k = m === null ? 0 : SLOT_OF_REGISTER[Number(m[1]) >> 1];
+  return k === 0 ? "" : String(k);
+}
+
+/**
+ * Whether PG is the last page of reads (`kind` "R") or writes ("W") of slot `x`, or else the TLB (`tag`, `buf`,
+ * `off`) holds it, which makes it the slot's last page: an access to the page the last one of its slot and kind
+ * found (memset's and memcpy's loops, the sieve's, a function's locals) tests one page number instead of looking
+ * the TLB up (memset_loop's loop: about 1.4 times its speed under Deno). The TLB index comes from LA's low bits.
+ */
+function lastPage(kind: "R" | "W", x: string, tag: string, buf: string, off: string): string {
+  const [t, b, o] = [`${kind}T${x}`, `${kind}C${x}`, `${kind}O${x}`];
   return `(${t} === PG || ((TI = (LA >>> ${PAGE_SHIFT}) & ${TLB_MASK}), ${tag}[TI] === PG + TC && ` +
     `((${t} = PG), (${b} = ${buf}[TI]), (${o} = ${off}[TI]), true)))`;
 }
