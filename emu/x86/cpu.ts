@@ -68,7 +68,7 @@ export class Cpu extends FlagState implements MemoryHost {
   nextEip = 0;
   /** Decoded instructions by physical page, then by offset in the page. */
   readonly code = new Map<number, (Insn | undefined)[]>();
-  /** Compiled blocks (jit/). */
+  /** Compiled blocks (jit/): one cache for the VM's CPUs (`sharedBlocks`). */
   readonly blocks: BlockCache;
   /**
    * The block where the last chain of blocks stopped with an exit queued, its budget spent or an interrupt raised,
@@ -84,8 +84,20 @@ export class Cpu extends FlagState implements MemoryHost {
    * next instruction without asking runChain, which would look for the same block again.
    */
   chainMissed = false;
-  /** Counts KVM_RUNs: a decoded instruction or block is compared with memory once per run (host writes). */
-  runEpoch = 1;
+  #run: number;
+  /**
+   * Counts KVM_RUNs (vcpu.ts sets it to one more at each): a decoded instruction or block is compared with memory once
+   * per run (host writes). The number set is raised above every other CPU's of the VM (BlockCache.newRun), so that a
+   * block one of them checked in its run is not taken as checked by another.
+   */
+  get runEpoch(): number {
+    return this.#run;
+  }
+  set runEpoch(n: number) {
+    this.#run = this.blocks.newRun(n);
+  }
+  /** The memory slots' generation this CPU last dropped its code for (`dropCode`), or -1. */
+  #codeSlots = -1;
   /** Changes whenever decoded code is dropped, so that a running block notices a write to its own page. */
   codeGen = 0;
   /**
@@ -145,7 +157,8 @@ export class Cpu extends FlagState implements MemoryHost {
     // Intel: FOP and FDP only for unmasked exceptions, FCS and FDS saved as zeros (vmx.ts advertises both).
     this.fpu.exceptionPointers = this.fpu.zeroSelectors = vendor.name === "intel";
     this.mem = new Memory(slots, this);
-    this.blocks = new BlockCache(blockCompiler);
+    this.blocks = sharedBlocks(slots, blockCompiler);
+    this.#run = this.blocks.attach();
   }
 
   /** Default operand size of the code segment: 2 or 4, or 8 in 64-bit mode. */
@@ -459,13 +472,21 @@ export class Cpu extends FlagState implements MemoryHost {
     this.work += CODE_WRITE_WORK;
   }
 
-  /** Drops all decoded code (slots changed). */
+  /**
+   * Drops all decoded code: the slots changed since this CPU last ran (vcpu.ts, before a run), or the vCPU is being
+   * closed (exec.ts releaseCode). The VM's blocks go once for a change of the slots (the first CPU to see it drops
+   * them), and once the last CPU has released its code.
+   */
   dropCode(): void {
     this.code.clear();
-    this.blocks.clear();
     this.chainFrom = null;
     this.mem.codePfns.clear();
     this.codeGen++;
+    const generation = this.mem.slots.generation;
+    if (generation !== this.#codeSlots) {
+      this.#codeSlots = generation;
+      this.blocks.dropAll(generation);
+    } else this.blocks.leave();
   }
 
   /**
@@ -481,6 +502,19 @@ export class Cpu extends FlagState implements MemoryHost {
   requireCpl0(): void {
     if (this.cr0 & 1 && (this.cpl !== 0 || this.eflRest & VM)) fault(GP, 0);
   }
+}
+
+/** Each VM's block cache, by its memory slots (one MemSlots per VM). */
+const vmBlocks = new WeakMap<MemSlots, BlockCache>();
+
+/**
+ * The block cache of the VM whose slots are `slots`: the CPUs of a VM share their compiled blocks, their arrival
+ * counts and their promotions (jit/cache.ts), as they run the same code. Made in the mode of its first CPU (the VM's).
+ */
+function sharedBlocks(slots: MemSlots, mode: BlockCompilerMode): BlockCache {
+  let cache = vmBlocks.get(slots);
+  if (cache === undefined) vmBlocks.set(slots, cache = new BlockCache(mode));
+  return cache;
 }
 
 function leBytes(v: number, n: number): Uint8Array {

@@ -36,6 +36,13 @@ export interface MemoryHost {
   codeWritten(pfn: number): void;
 }
 
+/**
+ * The last TLB epoch given out, by any Memory of the process: epochs are unique, so that a compiled block's link made
+ * in one vCPU's epoch (the vCPUs of a VM share their blocks: jit/cache.ts) never holds in another vCPU's, whose
+ * translations may differ.
+ */
+let lastEpoch = -1;
+
 /** Thrown when a slot has no host memory behind it: KVM_RUN returns -EFAULT. */
 export class HostFault {
   readonly gpa: number;
@@ -113,11 +120,13 @@ export class Memory {
   wPfn: Float64Array = this.#levels[0].wPfn;
   /** Pages that hold decoded code. */
   readonly codePfns = new Set<number>();
-  /** Changes whenever translations may have changed (the fetch path caches one page). */
-  epoch = 0;
-  /** Each level's epoch (unique numbers: what was cached at one level never matches at the other), the last one given. */
-  readonly #epochs = [0, 1];
-  #lastEpoch = 1;
+  /**
+   * Changes whenever translations may have changed (the fetch path caches one page). Unique in the process
+   * (`lastEpoch`): no other vCPU's TLB, and no other level's, ever has it.
+   */
+  epoch: number;
+  /** Each level's epoch: CPL 0-2's and CPL 3's. */
+  readonly #epochs = [++lastEpoch, ++lastEpoch];
   /**
    * The pages that mapped code (translated for fetching: paging.ts walk, through `codeTranslated`) since the epochs
    * last changed. An INVLPG outside them leaves the epochs, and so the
@@ -158,6 +167,7 @@ export class Memory {
   constructor(slots: MemSlots, host: MemoryHost) {
     this.slots = slots;
     this.host = host;
+    this.epoch = this.#epochs[0];
   }
 
   /**
@@ -231,8 +241,8 @@ export class Memory {
   /** Translations changed: new epochs for both levels. */
   #newEpochs(): void {
     this.#codePages.clear();
-    this.#epochs[0] = ++this.#lastEpoch;
-    this.#epochs[1] = ++this.#lastEpoch;
+    this.#epochs[0] = ++lastEpoch;
+    this.#epochs[1] = ++lastEpoch;
     this.epoch = this.#epochs[this.user ? 1 : 0];
   }
 

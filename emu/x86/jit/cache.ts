@@ -1,9 +1,23 @@
 /**
- * The compiled blocks of one CPU, by physical address: how often each entry
+ * The compiled blocks of one VM, by physical address: how often each entry
  * point was reached by the interpreter (a block is compiled once it is hot),
  * the blocks of each physical page (dropped together when the page is
  * written, with those that go on into it from the page before), and
  * counters for tests and benchmarks.
+ *
+ * The vCPUs of a VM share it (cpu.ts): they run the same kernel, and each
+ * used to find its code cold, count its arrivals, build and promote its own
+ * blocks. What a block keeps for the CPU that runs it holds for that CPU
+ * only: its links and the next page's check are made in a TLB epoch, which
+ * no other CPU's TLB ever has (memory.ts draws them from one counter), and
+ * `checked` is a KVM_RUN of one CPU (the VM's CPUs number their runs from
+ * one counter: `newRun`). A CPU therefore compares a block with memory
+ * before its first use in each of its runs, whoever made it; from then on
+ * its own writes to the page drop it (the page is in its Memory's
+ * codePfns), and no other CPU runs meanwhile: every vCPU of a VM runs on
+ * one thread (proxy.ts). The blocks go when the memory slots change (once,
+ * by the first CPU that sees the change: `dropAll`) and when the last CPU
+ * of the VM releases its code (`leave`).
  *
  * The cache is bounded: at most MAX_BLOCKS blocks (the pages compiled into
  * longest ago are evicted first) and MAX_HEAT_PAGES pages of arrival
@@ -65,7 +79,7 @@ export interface BlockStats {
   insns: number;
 }
 
-/** One CPU's compiled blocks. */
+/** One VM's compiled blocks, shared by its CPUs. */
 export class BlockCache {
   /** Executions before compiling: 0 is off. */
   threshold: number;
@@ -89,6 +103,12 @@ export class BlockCache {
   readonly #drops = new Map<number, number>();
   #dropsEpoch = 0;
   readonly stats: BlockStats = { compiled: 0, promoted: 0, invalidated: 0, evicted: 0, executed: 0, insns: 0 };
+  /** CPUs attached (`attach`) and not yet left (`leave`). */
+  #users = 0;
+  /** The last run number given to a CPU (`newRun`). */
+  #lastRun = 0;
+  /** The slots' generation (MemSlots.generation) the blocks were made under: `dropAll` empties it for a new one. */
+  #slotGeneration = -1;
 
   constructor(mode: BlockCompilerMode) {
     this.threshold = 0;
@@ -237,7 +257,40 @@ export class BlockCache {
     this.heat.get(pfn)![off] = -1;
   }
 
-  /** Drops every block (memory slots changed). */
+  /** A CPU starts using the cache: its first run number (Cpu.runEpoch, `newRun`). */
+  attach(): number {
+    this.#users++;
+    return this.newRun(1);
+  }
+
+  /**
+   * The number of a CPU's new KVM_RUN (Cpu.runEpoch): `wanted`, or more, above every number given to a CPU of the
+   * cache before. One counter for the VM, so that a block one CPU compared with memory in its run never counts as
+   * compared in another CPU's; and small numbers, which V8 keeps as small integers in the blocks and records.
+   */
+  newRun(wanted: number): number {
+    return this.#lastRun = Math.max(wanted, this.#lastRun + 1);
+  }
+
+  /** A CPU released its code (it is being closed): the last one to do so empties the cache. */
+  leave(): void {
+    if (--this.#users <= 0) {
+      this.#users = 0;
+      this.clear();
+    }
+  }
+
+  /**
+   * Drops every block if the memory slots changed (generation `slotGeneration`) since they were made: each CPU asks
+   * when it sees the change, the first one empties the cache.
+   */
+  dropAll(slotGeneration: number): void {
+    if (slotGeneration === this.#slotGeneration) return;
+    this.#slotGeneration = slotGeneration;
+    this.clear();
+  }
+
+  /** Drops every block (memory slots changed, the mode went off, the last CPU left). */
   clear(): void {
     for (const list of this.#byPfn.values()) {
       for (const b of list) {
