@@ -462,13 +462,14 @@ function emit(
       if (!end && !last) lines.push(stopCheck(d, on, ""));
     }
     if (last && t === undefined && end) {
+      // A looping block that ends with a call (a system instruction: safe.ts SYSTEM_ENDS) counts its iterations too.
       lines.push(`if (c.efer & ${EFER_LMA}) setRip(c, c.nextEip); else c.eip = c.nextEip;`);
       lines.push(
         end === END_COND
-          ? `return c.nextEip === ${num(next)} ? ${ONCE | EXIT_NEXT} : ${ONCE | EXIT_TAKEN};`
+          ? `return ((n + 1) << 6) | (c.nextEip === ${num(next)} ? ${EXIT_NEXT} : ${EXIT_TAKEN});`
           : end === END_DIRECT
-          ? `return ${ONCE | EXIT_TAKEN};`
-          : `return ${ONCE | any};`,
+          ? `return ((n + 1) << 6) | ${EXIT_TAKEN};`
+          : `return ((n + 1) << 6) | ${any};`,
       );
     } else if (last && !end) {
       lines.push(

@@ -200,9 +200,11 @@ export function runChain(cpu: Cpu, fc: FetchCache, budget: number): number {
         cpu.chainRipHigh = cpu.ripHigh;
         return n;
       }
-      // A fast system call at the block's end (Block.modal) may have set TF or RF (SYSRET loads RFLAGS from R11): the
-      // interpreter runs the next instruction and its single step. The epoch is read after it, at its new CPL.
-      if (k === EXIT_ANY && b.modal && cpu.eflRest & (TF | RF)) return n;
+      // A fast system call or system instruction at the block's end (Block.modal) may have set TF or RF (SYSRET loads
+      // RFLAGS from R11, IRET from the stack): the interpreter runs the next instruction and its single step. The
+      // epoch is read after it, at its new CPL. One that set IF, or an IRET that unmasked NMIs, lets the run loop take
+      // what waited for that (an injected interrupt, an interrupt window, an NMI) before the next instruction.
+      if (k === EXIT_ANY && b.modal && (cpu.eflRest & (TF | RF) || eventWaits(cpu))) return n;
       // The link, without a call, when `next` would take it as it is: made in this TLB epoch, its target checked in
       // this run, and for an indirect exit at CS:EIP (after a system call `next` compares CS too).
       let to: Block | null = b.links[k];
@@ -224,6 +226,12 @@ export function runChain(cpu: Cpu, fc: FetchCache, budget: number): number {
     stats.executed += runs;
     stats.insns += n;
   }
+}
+
+/** Whether an event the run loop delivers between instructions may be taken now (exec.ts run). */
+function eventWaits(cpu: Cpu): boolean {
+  return (cpu.eflRest & IF && (cpu.pendingIrq >= 0 || cpu.requestIrqWindow)) || cpu.nmiPending > 0 ||
+    cpu.nmiInjected || cpu.pendingException >= 0;
 }
 
 /**

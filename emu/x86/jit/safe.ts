@@ -34,19 +34,48 @@ export const END_COND = 1, END_DIRECT = 2, END_INDIRECT = 3;
  */
 export const SYSTEM_CALLS: ReadonlySet<number> = new Set([0x105, 0x107, 0x134, 0x135]);
 
-/** Whether `d` is a fast system call (SYSTEM_CALLS). */
+/**
+ * The system instructions a block may end with in 64-bit mode, as the fast system calls do (a call leaving through
+ * its indirect exit, after which runChain checks CS and stops for TF or RF): IRET (CS, SS, the CPL and RFLAGS),
+ * 0F 01 /7 (INVLPG m: a translation; SWAPGS: GS.base), MOV r, CRn and MOV CRn, r (CR0's PE and PG cannot change in
+ * 64-bit mode: only translations, which the next block's guards read again, and CR8), RDMSR and WRMSR. A kernel
+ * runs them often (Linux's PVH boot to /init: 110,000 IRETQs, 77,000 INVLPGs, 17,000 MOV CR3s), and each took a way
+ * out of the block, the interpreter and a new block search; a #PF handler reads CR2 and returns with IRETQ. None of
+ * them sets an interrupt shadow or changes the mode or CS.D in 64-bit mode. MOVS and STOS (A4, A5, AA, AB) end a
+ * block the same way: a REP of them (240,000 REP STOSQs clear pages in that boot) runs a chunk at a time and, where
+ * a chunk or an exit stops it, leaves for itself (RIP at the REP), as the interpreter's step does.
+ */
+export const SYSTEM_ENDS: ReadonlySet<number> = new Set([
+  0xcf,
+  0x101,
+  0x120,
+  0x122,
+  0x130,
+  0x132,
+  0xa4,
+  0xa5,
+  0xaa,
+  0xab,
+]);
+
+/** Whether `d` is a fast system call (SYSTEM_CALLS) or a system instruction that may end a block (SYSTEM_ENDS). */
 export function isSystemCall(d: Insn): boolean {
-  return d.jit === "" && SYSTEM_CALLS.has(d.op);
+  return d.jit === "" && (SYSTEM_CALLS.has(d.op) || systemEnd(d));
+}
+
+/** Whether `d`, an instruction without a template, is one of SYSTEM_ENDS in 64-bit mode (0F 01 only as /7). */
+function systemEnd(d: Insn): boolean {
+  return d.mode === 8 && SYSTEM_ENDS.has(d.op) && (d.op !== 0x101 || (d.reg & 7) === 7);
 }
 
 /** Whether a block may hold `d` (in its body, or as the branch that ends it). */
 export function blockHolds(d: Insn): boolean {
-  return d.jit !== "" || SYSTEM_CALLS.has(d.op);
+  return d.jit !== "" || SYSTEM_CALLS.has(d.op) || systemEnd(d);
 }
 
 /** How `d` ends a block (END_COND, END_DIRECT, END_INDIRECT), or undefined when it does not. */
 export function endOf(d: Insn): number | undefined {
-  return d.jit === "" ? (SYSTEM_CALLS.has(d.op) ? END_INDIRECT : undefined) : ENDS.get(d.jit);
+  return d.jit === "" ? (SYSTEM_CALLS.has(d.op) || systemEnd(d) ? END_INDIRECT : undefined) : ENDS.get(d.jit);
 }
 
 /** Near branches, which end a block, by their template (the decode table's `jit`) and how they leave it. */
