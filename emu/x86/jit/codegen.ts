@@ -26,7 +26,7 @@
  *   number), `TI` (TLB index), `RB`, `WB` (the page's bytes), `RK` (the
  *   offset in them), `MV` (the value loaded or stored; `MH` its high half when it has 8 bytes), `OK` (the fast
  *   path applies), `SP`, `SQ` (a stack pointer's halves), `RT`, `RH`, `RC`, `RO`, `WT`, `WH`, `WC`, `WO` (the last
- *   pages, operands.ts LAST_PAGES: declared where the code names the guard TC);
+ *   pages, operands.ts LAST_PAGES, and those of slots 1-7, `RT1`...`WO7`: declared where the code names the guard TC);
  * - flags (templates.ts, eager.ts): `A`, `B`, `V` (operands and result),
  *   `C` (INC/DEC's carry in), `AH`, `BH`, `H`, `K`, `L` (64-bit halves,
  *   CF, a wide sum), `E`, `P` (eager flags), `T1`, `T2` (scratch);
