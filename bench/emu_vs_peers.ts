@@ -27,7 +27,9 @@
  * Each timed run is paired with an empty-guest run just before it, and the
  * cell is the median of the pairs' differences: a start-up measured once, at
  * the start (cold JIT, another load), could exceed a whole timed run later.
- * A cell whose differences leave no time runs again with 4 times the N.
+ * A cell whose differences leave no time runs again with 4 times the N;
+ * one whose differences come to under half the target (its probe's time
+ * was mostly a one-off cost) runs again with the N their speed gives.
  * Each workload is measured on every tool in turn before the next one, so
  * that a change in the machine's load affects the tools alike.
  * Every run's checksum is checked against the model; a run that ends in
@@ -59,6 +61,8 @@ interface Options {
  * a first probe of 3e7 instructions (2.5 M interrupts) outlasted RUN_TIMEOUT_MS there.
  */
 const PROBE_INSTRUCTIONS: Record<ToolName, number> = { emu: 1e6, kvm: 2e5, tcg: 1e6 };
+/** How often a cell's N is set again from its timed runs when they took under half the target (measure). */
+const MAX_REGROWTH = 3;
 /** Give up on one guest run after this long. */
 const RUN_TIMEOUT_MS = 60_000;
 const TOOL_NAMES: readonly ToolName[] = ["emu", "kvm", "tcg"];
@@ -133,7 +137,9 @@ function medianNet(tool: Tool, w: Workload, n: number, reps: number): { ms: numb
 /**
  * Measures `w` on `tool` against its empty-guest start-up (`empty`, ms).
  * Untimed probe runs grow N until a run takes a fifth of the target, then
- * the timed runs use the N that the probe's speed says takes the target.
+ * the timed runs use the N that the probe's speed says takes the target;
+ * timed runs that took under half the target set N again by their own
+ * speed and run again.
  */
 function measure(tool: Tool, w: Workload, mode: GuestMode, empty: number, options: Options): Cell {
   const emptyCount = instructionCount(WORKLOADS[0], mode, 1);
@@ -148,11 +154,21 @@ function measure(tool: Tool, w: Workload, mode: GuestMode, empty: number, option
   }
   const perMs = (instructionCount(w, mode, probeN) - emptyCount) / Math.max(net, 0.5);
   let n = Math.max(1, Math.round(perMs * options.targetMs / w.perIteration));
-  for (let attempt = 0;; attempt++) {
+  for (let attempt = 0, grown = 0;; attempt++) {
     const timed = medianNet(tool, w, n, options.reps);
     if ("fails" in timed) return timed;
+    // A probe whose time was mostly a one-off cost (compiling the workload's code in a new VM, a collection) reads
+    // as slow, so the N it gives leaves the timed runs far shorter than the target, and their time the same noise:
+    // the timed runs' own speed then sets N again, up to MAX_REGROWTH times.
+    if (timed.ms > 0 && timed.ms < options.targetMs / 2 && grown < MAX_REGROWTH) {
+      n = Math.ceil(n * Math.min(20, options.targetMs / timed.ms));
+      grown++;
+      continue;
+    }
     if (timed.ms > 0) return { mips: (instructionCount(w, mode, n) - emptyCount) / timed.ms / 1000 };
-    if (attempt === 2) return { fails: `no time left after start-up (${timed.ms.toFixed(1)} ms net at N = ${n})` };
+    if (attempt === 2 + grown) {
+      return { fails: `no time left after start-up (${timed.ms.toFixed(1)} ms net at N = ${n})` };
+    }
     n *= 4;
   }
 }
