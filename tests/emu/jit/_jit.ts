@@ -109,6 +109,25 @@ export const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xf
 export const le64 = (v: bigint) => Array.from({ length: 8 }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
 export const h32 = (v: number) => `0x${(v >>> 0).toString(16)}`;
 export const hx = (v: bigint) => `0x${v.toString(16)}`;
+
+/** `v` as the hex of 4 little-endian bytes (a guest listing's immediate). */
+export function leHex(v: number): string {
+  return [0, 8, 16, 24].map((s) => ((v >>> s) & 0xff).toString(16).padStart(2, "0")).join("");
+}
+
+/** `a`, counting the reads of its elements in `reads.n` (how often the compiled code read a TLB field). */
+export function countingReads(a: Float64Array, reads: { n: number }): Float64Array {
+  return new Proxy(a, {
+    get(t, k) {
+      if (typeof k === "string" && /^\d+$/.test(k)) reads.n++;
+      const v = Reflect.get(t, k, t);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+    set(t, k, v) {
+      return Reflect.set(t, k, v, t);
+    },
+  });
+}
 const hexBytes = (bytes: readonly number[], sep = "") => bytes.map((b) => b.toString(16).padStart(2, "0")).join(sep);
 
 /** A REX prefix for registers `reg`, `rm` (and SIB `index`), empty when none is needed and `force` is false. */

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { test } from "../../_support/harness.ts";
 import { collect, hex } from "../../_support/sys.ts";
-import { describeExit, emuCpu, guest, openEmu } from "./_jit.ts";
+import { countingReads, describeExit, emuCpu, guest, leHex, openEmu } from "./_jit.ts";
 
 /** The dwords copied, from where to where, and the dword added to each (at ADD; the sum also goes to ADD + 4). */
 const N = 1024, FROM = 0x9000, TO = 0xc000, ADD = 0xa800, K = 0x9e3779b1;
@@ -23,29 +23,13 @@ const N = 1024, FROM = 0x9000, TO = 0xc000, ADD = 0xa800, K = 0x9e3779b1;
  * 32-bit mode the adds are 32-bit and dec ecx is 49).
  */
 const LOOP = {
-  32: `be${le(FROM)} bf${le(TO)} bb${le(ADD)} b9${le(N)} 8b06 0303 8907 894304 83c604 83c704 49 75ee 8b4304 e7e9 f4`,
-  64: `be${le(FROM)} bf${le(TO)} bb${le(ADD)} b9${le(N)} 8b06 0303 8907 894304 4883c604 4883c704 ffc9 75eb ` +
+  32: `be${leHex(FROM)} bf${leHex(TO)} bb${leHex(ADD)} b9${
+    leHex(N)
+  } 8b06 0303 8907 894304 83c604 83c704 49 75ee 8b4304 e7e9 f4`,
+  64:
+    `be${leHex(FROM)} bf${leHex(TO)} bb${leHex(ADD)} b9${leHex(N)} 8b06 0303 8907 894304 4883c604 4883c704 ffc9 75eb ` +
     "8b4304 e7e9 f4",
 };
-
-/** `v` as the hex of 4 little-endian bytes. */
-function le(v: number): string {
-  return [0, 8, 16, 24].map((s) => ((v >>> s) & 0xff).toString(16).padStart(2, "0")).join("");
-}
-
-/** `a`, counting the reads of its elements in `reads.n`. */
-function counting(a: Float64Array, reads: { n: number }): Float64Array {
-  return new Proxy(a, {
-    get(t, k) {
-      if (typeof k === "string" && /^\d+$/.test(k)) reads.n++;
-      const v = Reflect.get(t, k, t);
-      return typeof v === "function" ? v.bind(t) : v;
-    },
-    set(t, k, v) {
-      return Reflect.set(t, k, v, t);
-    },
-  });
-}
 
 /** The little-endian dword at `at` of `bytes`. */
 function dword(bytes: Uint8Array, at: number): number {
@@ -62,8 +46,8 @@ for (const bits of [32, 64] as const) {
       new DataView(bytes.buffer, bytes.byteOffset).setUint32(ADD, K, true);
       const m = emuCpu(g.vm, g.mem).cpu.mem;
       const reads = { n: 0 }, writes = { n: 0 };
-      m.rTag = counting(m.rTag, reads);
-      m.wTag = counting(m.wTag, writes);
+      m.rTag = countingReads(m.rTag, reads);
+      m.wTag = countingReads(m.wTag, writes);
       const { out, exit } = collect(g.vcpu);
       assert.equal(exit.reason, "hlt", describeExit(exit));
       for (let k = 0; k < N; k++) {

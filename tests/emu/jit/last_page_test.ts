@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { test } from "../../_support/harness.ts";
 import { collect, hex } from "../../_support/sys.ts";
-import { describeExit, emuCpu, guest, openEmu } from "./_jit.ts";
+import { countingReads, describeExit, emuCpu, guest, leHex, openEmu } from "./_jit.ts";
 
 /** The dwords copied, from where to where. */
 const N = 1027, FROM = 0x9000, TO = 0xc002;
@@ -20,28 +20,9 @@ const N = 1027, FROM = 0x9000, TO = 0xc002;
  * / jnz L / out 0xe9, eax / hlt (32-bit; in 64-bit mode the adds are 64-bit and dec ecx is ff c9).
  */
 const COPY = {
-  32: `be${le(FROM)} bf${le(TO)} b9${le(N)} 8b06 8907 83c604 83c704 49 75f3 e7e9 f4`,
-  64: `be${le(FROM)} bf${le(TO)} b9${le(N)} 8b06 8907 4883c604 4883c704 ffc9 75f0 e7e9 f4`,
+  32: `be${leHex(FROM)} bf${leHex(TO)} b9${leHex(N)} 8b06 8907 83c604 83c704 49 75f3 e7e9 f4`,
+  64: `be${leHex(FROM)} bf${leHex(TO)} b9${leHex(N)} 8b06 8907 4883c604 4883c704 ffc9 75f0 e7e9 f4`,
 };
-
-/** `v` as the hex of 4 little-endian bytes. */
-function le(v: number): string {
-  return [0, 8, 16, 24].map((s) => ((v >>> s) & 0xff).toString(16).padStart(2, "0")).join("");
-}
-
-/** `a`, counting the reads of its elements in `reads.n`. */
-function counting(a: Float64Array, reads: { n: number }): Float64Array {
-  return new Proxy(a, {
-    get(t, k) {
-      if (typeof k === "string" && /^\d+$/.test(k)) reads.n++;
-      const v = Reflect.get(t, k, t);
-      return typeof v === "function" ? v.bind(t) : v;
-    },
-    set(t, k, v) {
-      return Reflect.set(t, k, v, t);
-    },
-  });
-}
 
 for (const bits of [32, 64] as const) {
   for (const mode of ["off", "on", "eager"] as const) {
@@ -52,8 +33,8 @@ for (const bits of [32, 64] as const) {
       for (let k = 0; k < 4 * N; k++) bytes[FROM + k] = (k * 7 + 3) & 0xff;
       const m = emuCpu(g.vm, g.mem).cpu.mem;
       const reads = { n: 0 }, writes = { n: 0 };
-      m.rTag = counting(m.rTag, reads);
-      m.wTag = counting(m.wTag, writes);
+      m.rTag = countingReads(m.rTag, reads);
+      m.wTag = countingReads(m.wTag, writes);
       const { out, exit } = collect(g.vcpu);
       assert.equal(exit.reason, "hlt", describeExit(exit));
       const last = FROM + 4 * (N - 1);
