@@ -29,6 +29,7 @@ import { RIP_BASE } from "../../modrm.ts";
 import { AR_L, CS, ESP, FS, SS } from "../../state.ts";
 import { EFER_LMA } from "../../control_bits.ts";
 import { canonical, ea64, qv, regSigned, setQ, setRegSigned, signed, TWO32, TWO47, TWO48 } from "../../long/access.ts";
+import { TLB_MASK } from "../../memory.ts";
 import * as alu from "../../ops/alu.ts";
 import * as mov from "../../ops/mov.ts";
 import * as ctl from "../../ops/control.ts";
@@ -78,26 +79,52 @@ function offset(c: Cpu, d: Insn, a: Addr): number {
     return (h < 0x200000 && h >= -0x200000 ? h * TWO32 + r[a.b2] : signed(r[a.b2], h)) + a.disp;
   }
   const bh = a.b2 < 0 ? 0 : r[a.b2 + 1] | 0, ih = r[a.i2 + 1] | 0;
-  if (bh >= 0x200000 || bh < -0x200000 || ih >= 0x200000 || ih < -0x200000) return ea64(c, d);
+  if (bh >= 0x200000 || bh < -0x200000 || ih >= 0x200000 || ih < -0x200000) return +ea64(c, d);
   return (a.b2 < 0 ? 0 : bh * TWO32 + r[a.b2]) + (ih * TWO32 + r[a.i2]) * (1 << a.sc) + a.disp;
 }
 
 /**
- * Cpu.lin in 64-bit mode: its second case (ES, CS, SS or DS, a canonical access, nothing watched, no alignment check
- * possible) without first trying its first (outside 64-bit mode), which fails there; anything else asks `lin`.
+ * Whether Cpu.lin takes its second case for `size` bytes at seg:off in 64-bit mode (ES, CS, SS or DS, a canonical
+ * access, nothing watched, no alignment check possible): the linear address is then off, plus 2^48 below 0.
  */
+function flat(c: Cpu, seg: number, off: number, size: number): boolean {
+  return seg < FS && off >= -TWO47 && off + size <= TWO47 && c.watch === 0 && !(c.eflRest & AC) &&
+    (c.efer & EFER_LMA) !== 0 && (c.segAr[CS] & AR_L) !== 0;
+}
+
+/** Cpu.lin in 64-bit mode: its second case without first trying its first (outside 64-bit mode); else `lin`. */
 function lin64(c: Cpu, seg: number, off: number, size: number, write: boolean): number {
-  if (
-    seg < FS && off >= -TWO47 && off + size <= TWO47 && c.watch === 0 && !(c.eflRest & AC) && c.efer & EFER_LMA &&
-    c.segAr[CS] & AR_L
-  ) {
-    return off < 0 ? off + TWO48 : off;
-  }
-  return c.lin(seg, off, size, write);
+  if (flat(c, seg, off, size)) return off < 0 ? off + TWO48 : off;
+  return +c.lin(seg, off, size, write);
+}
+
+// The loads and stores below take a TLB hit within one page as Memory's first cases do (as the compiled code's
+// accesses do) and leave anything else to the Memory call. A kernel address (0xffff8... after lin64) is beyond V8's
+// small integers: passed to a function V8 does not inline (read64, or the slow paths of read/write that optimized
+// code converts it for before it branches), it is a new heap number at each access.
+
+/** The read TLB's tag for the page of `lin` (Memory's pageOf plus its tagBase). */
+function tagOf(c: Cpu, lin: number): number {
+  return (lin > 0xffffffff ? Math.floor(lin / 4096) : lin >>> 12) + c.mem.tagBase;
 }
 
 /** readQ: 8 bytes at seg:off into `qv`, checked and translated as a write when `rmw`. */
 function load64(c: Cpu, seg: number, off: number, rmw: boolean): void {
+  if (flat(c, seg, off, 8)) {
+    const m = c.mem, lin = off < 0 ? off + TWO48 : off, tag = tagOf(c, lin), i = (tag - m.tagBase) & TLB_MASK;
+    const o = lin & 0xfff;
+    if (m.rTag[i] === tag && o <= 0xff8 && (!rmw || m.wTag[i] === tag)) {
+      const b = m.rBuf[i], k = m.rOff[i] + o;
+      qv[0] = b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24);
+      qv[1] = b[k + 4] | (b[k + 5] << 8) | (b[k + 6] << 16) | (b[k + 7] << 24);
+      return;
+    }
+  }
+  load64Slow(c, seg, off, rmw);
+}
+
+/** load64 through Cpu.lin and Memory.read64. */
+function load64Slow(c: Cpu, seg: number, off: number, rmw: boolean): void {
   const lin = lin64(c, seg, off, 8, rmw);
   if (rmw) c.mem.probeWrite(lin, 8);
   c.mem.read64(lin, qv);
@@ -105,11 +132,44 @@ function load64(c: Cpu, seg: number, off: number, rmw: boolean): void {
 
 /** writeQ: 8 bytes at seg:off. */
 function store64(c: Cpu, seg: number, off: number, lo: number, hi: number): void {
+  if (flat(c, seg, off, 8)) {
+    const m = c.mem, lin = off < 0 ? off + TWO48 : off, tag = tagOf(c, lin), i = (tag - m.tagBase) & TLB_MASK;
+    const o = lin & 0xfff;
+    if (m.wTag[i] === tag && o <= 0xff8) {
+      const b = m.wBuf[i], k = m.wOff[i] + o;
+      b[k] = lo;
+      b[k + 1] = lo >> 8;
+      b[k + 2] = lo >> 16;
+      b[k + 3] = lo >> 24;
+      b[k + 4] = hi;
+      b[k + 5] = hi >> 8;
+      b[k + 6] = hi >> 16;
+      b[k + 7] = hi >> 24;
+      return;
+    }
+  }
   c.mem.write64(lin64(c, seg, off, 8, true), lo >>> 0, hi >>> 0);
 }
 
 /** Cpu.readRm's memory half: `size` bytes at seg:off (Cpu.readForWrite when `rmw`). */
 function load(c: Cpu, seg: number, off: number, size: number, rmw: boolean): number {
+  if (flat(c, seg, off, size)) {
+    const m = c.mem, lin = off < 0 ? off + TWO48 : off, tag = tagOf(c, lin), i = (tag - m.tagBase) & TLB_MASK;
+    const o = lin & 0xfff;
+    if (m.rTag[i] === tag && o + size <= 0x1000 && (!rmw || m.wTag[i] === tag)) {
+      const b = m.rBuf[i], k = m.rOff[i] + o;
+      return size === 1
+        ? b[k]
+        : size === 2
+        ? b[k] | (b[k + 1] << 8)
+        : (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)) >>> 0;
+    }
+  }
+  return loadSlow(c, seg, off, size, rmw);
+}
+
+/** load through Cpu.lin and Memory.read. */
+function loadSlow(c: Cpu, seg: number, off: number, size: number, rmw: boolean): number {
   const lin = lin64(c, seg, off, size, rmw);
   if (rmw) c.mem.probeWrite(lin, size);
   return c.mem.read(lin, size);
@@ -117,6 +177,22 @@ function load(c: Cpu, seg: number, off: number, size: number, rmw: boolean): num
 
 /** Cpu.write: `size` bytes at seg:off. */
 function store(c: Cpu, seg: number, off: number, size: number, v: number): void {
+  if (flat(c, seg, off, size)) {
+    const m = c.mem, lin = off < 0 ? off + TWO48 : off, tag = tagOf(c, lin), i = (tag - m.tagBase) & TLB_MASK;
+    const o = lin & 0xfff;
+    if (m.wTag[i] === tag && o + size <= 0x1000) {
+      const b = m.wBuf[i], k = m.wOff[i] + o;
+      b[k] = v;
+      if (size > 1) {
+        b[k + 1] = v >> 8;
+        if (size > 2) {
+          b[k + 2] = v >> 16;
+          b[k + 3] = v >> 24;
+        }
+      }
+      return;
+    }
+  }
   c.mem.write(lin64(c, seg, off, size, true), size, v);
 }
 
