@@ -98,7 +98,7 @@ async function kvmkit(backend: "emu" | "kvm", kernel: "bzImage" | "vmlinux", tim
     return {
       name,
       marker: boot.marker,
-      end: r.reason === "poweroff" ? r.seconds : undefined,
+      end: r.reason === "poweroff" ? boot.end : undefined,
       note: `${r.reason} (${r.detail}), ${r.exits} exits, ${boot.console.length} console bytes`,
     };
   } finally {

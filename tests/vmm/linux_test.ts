@@ -75,7 +75,7 @@ emuBootTest(
       script: SHELL_SCRIPT,
     });
     console.log(
-      `PVH: marker after ${boot.marker?.toFixed(2)} s, ${boot.result.reason} after ${boot.result.seconds.toFixed(2)} s`,
+      `PVH: marker after ${boot.marker?.toFixed(2)} s, ${boot.result.reason} after ${boot.end.toFixed(2)} s`,
     );
     assert.match(boot.console, /KVMKIT-MARKER cpus=1/, boot.console.slice(-2000));
     // The shell's answer, computed by the guest from what was typed (the echo of the typed line has no "=42").
@@ -114,9 +114,7 @@ async function twoCpusAndShell(kvm: Kvm): Promise<void> {
     script: SHELL_SCRIPT,
   });
   console.log(
-    `2 vCPUs: marker after ${boot.marker?.toFixed(2)} s, ${boot.result.reason} after ${
-      boot.result.seconds.toFixed(2)
-    } s`,
+    `2 vCPUs: marker after ${boot.marker?.toFixed(2)} s, ${boot.result.reason} after ${boot.end.toFixed(2)} s`,
   );
   assert.match(boot.console, /KVMKIT-MARKER cpus=2/, boot.console.slice(-2000));
   // The shell's answer, computed by the guest from what was typed (the echo of the typed line has no "=42").
