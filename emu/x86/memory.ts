@@ -778,7 +778,7 @@ function pageOf(lin: number): number {
 }
 
 /** Stores the halves of a 64-bit value little-endian at b[k..k+7]. */
-function putHalves(b: Uint8Array, k: number, lo: number, hi: number): void {
+export function putHalves(b: Uint8Array, k: number, lo: number, hi: number): void {
   b[k] = lo;
   b[k + 1] = lo >> 8;
   b[k + 2] = lo >> 16;

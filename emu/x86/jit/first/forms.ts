@@ -29,7 +29,7 @@ import { RIP_BASE } from "../../modrm.ts";
 import { AR_L, CS, ESP, FS, SS } from "../../state.ts";
 import { EFER_LMA } from "../../control_bits.ts";
 import { canonical, ea64, qv, regSigned, setQ, setRegSigned, signed, TWO32, TWO47, TWO48 } from "../../long/access.ts";
-import { TLB_MASK } from "../../memory.ts";
+import { putHalves, TLB_MASK } from "../../memory.ts";
 import * as alu from "../../ops/alu.ts";
 import * as mov from "../../ops/mov.ts";
 import * as ctl from "../../ops/control.ts";
@@ -136,15 +136,7 @@ function store64(c: Cpu, seg: number, off: number, lo: number, hi: number): void
     const m = c.mem, lin = off < 0 ? off + TWO48 : off, tag = tagOf(c, lin), i = (tag - m.tagBase) & TLB_MASK;
     const o = lin & 0xfff;
     if (m.wTag[i] === tag && o <= 0xff8) {
-      const b = m.wBuf[i], k = m.wOff[i] + o;
-      b[k] = lo;
-      b[k + 1] = lo >> 8;
-      b[k + 2] = lo >> 16;
-      b[k + 3] = lo >> 24;
-      b[k + 4] = hi;
-      b[k + 5] = hi >> 8;
-      b[k + 6] = hi >> 16;
-      b[k + 7] = hi >> 24;
+      putHalves(m.wBuf[i], m.wOff[i] + o, lo, hi);
       return;
     }
   }
